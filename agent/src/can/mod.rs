@@ -1,0 +1,7 @@
+//! CAN frames and where they come from: the frame type, trace files, the virtual bus and
+//! SocketCAN. Nothing here decodes a protocol; that is [`crate::proto`].
+
+pub mod candump;
+pub mod frame;
+
+pub use frame::CanFrame;

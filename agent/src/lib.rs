@@ -1,0 +1,14 @@
+//! rapport agent library: everything the head-unit binary does, so tests drive the library
+//! rather than the binary.
+//!
+//! The binary (`main.rs`) only parses arguments, sets up logging and signals, and calls in here.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod error;
+
+pub use error::Error;
+
+/// The agent's version, reported in heartbeats.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod can;
+pub mod proto;

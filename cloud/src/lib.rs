@@ -1,0 +1,12 @@
+//! rapport cloud library: everything the cloud daemon does, so tests drive the library
+//! rather than the binary.
+//!
+//! The binary (`main.rs`) only parses arguments, sets up logging and signals, and calls in here.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod error;
+
+pub use error::Error;
+
+/// The cloud's version, reported by the API.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
