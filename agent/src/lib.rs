@@ -11,5 +11,5 @@ pub use error::Error;
 /// The agent's version, reported in heartbeats.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
-pub mod testdata;
 pub mod proto;
+pub mod testdata;

@@ -193,9 +193,18 @@ mod tests {
         let f = CanFrame::from_raw(0x18FE_CA00, true, &[0x40; 8]).unwrap();
         assert!(f.is_extended());
         assert_eq!(format!("{f:?}"), "18FECA00#4040404040404040");
-        assert!(CanFrame::from_raw(0x800, false, &[]).is_none(), "11-bit overflow");
-        assert!(CanFrame::from_raw(0x2000_0000, true, &[]).is_none(), "29-bit overflow");
-        assert!(CanFrame::from_raw(0x7DF, false, &[0; 9]).is_none(), "classic max 8");
+        assert!(
+            CanFrame::from_raw(0x800, false, &[]).is_none(),
+            "11-bit overflow"
+        );
+        assert!(
+            CanFrame::from_raw(0x2000_0000, true, &[]).is_none(),
+            "29-bit overflow"
+        );
+        assert!(
+            CanFrame::from_raw(0x7DF, false, &[0; 9]).is_none(),
+            "classic max 8"
+        );
     }
 
     #[test]

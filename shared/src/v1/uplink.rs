@@ -1,0 +1,306 @@
+//! What a car tells the cloud: an [`Uplink`] envelope holding a batch of sequence-numbered
+//! [`Record`]s. Every event and state change on the agent becomes one record; the cloud applies
+//! each (VIN, sequence) once. The byte layout is [`super::codec`]'s business, not this file's.
+
+use serde::{Deserialize, Serialize};
+
+use super::open_enum::open_enum;
+use crate::{Dtc, EngineHours, Odometer, Severity, Timestamp, Vin};
+
+/// One MQTT publish on `rapport/v1/{vin}/up`: a vehicle and a batch of its records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Uplink {
+    /// The vehicle; the cloud checks it equals the VIN in the topic.
+    pub vin: Vin,
+    /// Records in strictly increasing sequence order.
+    pub records: Vec<Record>,
+}
+
+/// One thing that happened on the car, numbered per vehicle so the cloud applies it once.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Record {
+    /// Per-vehicle sequence number, starting at 1, never reused.
+    pub seq: u64,
+    /// When it happened on the car (the agent's wall clock).
+    pub at: Timestamp,
+    /// What happened.
+    pub body: RecordBody,
+}
+
+/// Record kinds. The wire tag of each is fixed forever (see [`RecordBody::kind`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// An accepted odometer reading.
+    Odometer(OdometerReading),
+    /// An accepted engine-hours reading.
+    EngineHours(EngineHoursReading),
+    /// A fault became active.
+    DtcAppeared(DtcEvent),
+    /// A fault is no longer reported.
+    DtcCleared(DtcEvent),
+    /// All faults active now (sent on start and periodically, so the cloud can reconcile).
+    DtcSnapshot(DtcSnapshot),
+    /// A maintenance item changed state (due soon, due, overdue, done).
+    Maintenance(MaintenanceEvent),
+    /// A prompt was shown to the driver or the driver acted on it.
+    Prompt(PromptEvent),
+    /// The driver changed a consent.
+    Consent(ConsentChange),
+    /// The agent is alive: version, uptime, outbox depth, records dropped.
+    Heartbeat(Heartbeat),
+    /// A record kind this build does not know, from a newer agent: kept as bytes, never
+    /// refused, so its sequence number is still applied.
+    Unknown {
+        /// The wire tag.
+        tag: u32,
+        /// The body, undecoded.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Wire tags of the record kinds. Append only; never reuse or renumber.
+pub mod tag {
+    /// [`super::RecordBody::Odometer`].
+    pub const ODOMETER: u32 = 1;
+    /// [`super::RecordBody::EngineHours`].
+    pub const ENGINE_HOURS: u32 = 2;
+    /// [`super::RecordBody::DtcAppeared`].
+    pub const DTC_APPEARED: u32 = 3;
+    /// [`super::RecordBody::DtcCleared`].
+    pub const DTC_CLEARED: u32 = 4;
+    /// [`super::RecordBody::DtcSnapshot`].
+    pub const DTC_SNAPSHOT: u32 = 5;
+    /// [`super::RecordBody::Maintenance`].
+    pub const MAINTENANCE: u32 = 6;
+    /// [`super::RecordBody::Prompt`].
+    pub const PROMPT: u32 = 7;
+    /// [`super::RecordBody::Consent`].
+    pub const CONSENT: u32 = 8;
+    /// [`super::RecordBody::Heartbeat`].
+    pub const HEARTBEAT: u32 = 9;
+    /// The highest tag this build knows.
+    pub const MAX_KNOWN: u32 = HEARTBEAT;
+}
+
+impl RecordBody {
+    /// The wire tag of this record kind.
+    pub fn tag(&self) -> u32 {
+        match self {
+            Self::Odometer(_) => tag::ODOMETER,
+            Self::EngineHours(_) => tag::ENGINE_HOURS,
+            Self::DtcAppeared(_) => tag::DTC_APPEARED,
+            Self::DtcCleared(_) => tag::DTC_CLEARED,
+            Self::DtcSnapshot(_) => tag::DTC_SNAPSHOT,
+            Self::Maintenance(_) => tag::MAINTENANCE,
+            Self::Prompt(_) => tag::PROMPT,
+            Self::Consent(_) => tag::CONSENT,
+            Self::Heartbeat(_) => tag::HEARTBEAT,
+            Self::Unknown { tag, .. } => *tag,
+        }
+    }
+
+    /// A short lower-case name of the kind, for logs and metrics.
+    pub fn kind_name(&self) -> &'static str {
+        kind_name(self.tag())
+    }
+}
+
+/// The name of a record kind by wire tag (`"unknown"` for tags this build does not know).
+pub fn kind_name(tag: u32) -> &'static str {
+    match tag {
+        tag::ODOMETER => "odometer",
+        tag::ENGINE_HOURS => "engine_hours",
+        tag::DTC_APPEARED => "dtc_appeared",
+        tag::DTC_CLEARED => "dtc_cleared",
+        tag::DTC_SNAPSHOT => "dtc_snapshot",
+        tag::MAINTENANCE => "maintenance",
+        tag::PROMPT => "prompt",
+        tag::CONSENT => "consent",
+        tag::HEARTBEAT => "heartbeat",
+        _ => "unknown",
+    }
+}
+
+/// Where a reading came from on the car.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalSource {
+    /// OBD-II mode 01 (SAE J1979).
+    Obd,
+    /// UDS ReadDataByIdentifier (ISO 14229).
+    Uds,
+    /// J1939 broadcast PGNs.
+    J1939,
+    /// A DBC-defined broadcast signal.
+    Dbc,
+}
+
+impl SignalSource {
+    /// The lower-case name used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Obd => "obd",
+            Self::Uds => "uds",
+            Self::J1939 => "j1939",
+            Self::Dbc => "dbc",
+        }
+    }
+}
+
+/// An odometer reading the agent accepted (plausibility is checked before it gets here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OdometerReading {
+    /// Total distance.
+    pub odometer: Odometer,
+    /// Where it was read.
+    pub source: SignalSource,
+}
+
+/// An engine-hours reading the agent accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineHoursReading {
+    /// Total engine running time.
+    pub hours: EngineHours,
+    /// Where it was read.
+    pub source: SignalSource,
+}
+
+/// A fault appearing or clearing, as reported by one ECU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtcEvent {
+    /// The fault (its family tells the protocol).
+    pub dtc: Dtc,
+    /// How much it matters, from lamps, status bits and config overrides.
+    pub severity: Severity,
+    /// The reporting ECU: OBD/UDS response CAN id, or J1939 source address.
+    pub ecu: u32,
+}
+
+/// Every fault active at one moment, with the lamp state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtcSnapshot {
+    /// Active faults.
+    pub active: Vec<DtcEvent>,
+    /// Whether the malfunction indicator lamp is on.
+    pub mil: bool,
+}
+
+/// Maintenance item states, in the order they happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceStatus {
+    /// Within the due-soon window.
+    DueSoon,
+    /// Due now.
+    Due,
+    /// Past due.
+    Overdue,
+    /// Serviced: the item starts a new interval.
+    Done,
+}
+
+/// A maintenance item changed state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceEvent {
+    /// The schedule item (`"oil"`, `"first_service"`, …).
+    pub item: String,
+    /// Its new state.
+    pub status: MaintenanceStatus,
+    /// The odometer when the state changed.
+    pub odometer: Odometer,
+    /// Due at this distance, if the item is due by distance.
+    pub due_odometer: Option<Odometer>,
+    /// Due at this time, if the item is due by time.
+    pub due_at: Option<Timestamp>,
+    /// Due at this engine time, if the item is due by engine hours.
+    pub due_engine_hours: Option<EngineHours>,
+}
+
+open_enum! {
+    /// What a prompt is about.
+    pub enum PromptKind {
+        /// A maintenance item is due soon, due or overdue.
+        Maintenance = 0 => "maintenance",
+        /// A fault was found.
+        Fault = 1 => "fault",
+        /// Break-in advice while under the break-in distance.
+        BreakIn = 2 => "break_in",
+        /// The break-in period is over.
+        BreakInComplete = 3 => "break_in_complete",
+        /// The first service is coming up.
+        FirstService = 4 => "first_service",
+        /// An ownership anniversary.
+        Anniversary = 5 => "anniversary",
+        /// A distance milestone.
+        Milestone = 6 => "milestone",
+        /// A campaign pushed down by the cloud.
+        Campaign = 7 => "campaign",
+    }
+}
+
+/// What happened to a prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptAction {
+    /// Shown to the driver.
+    Shown,
+    /// The driver acknowledged it.
+    Acknowledged,
+    /// The driver snoozed it until a time.
+    Snoozed {
+        /// When it may show again.
+        until: Timestamp,
+    },
+    /// The driver dismissed it: it stays away until its condition changes.
+    Dismissed,
+    /// The driver asked to book a service from it.
+    Booked,
+}
+
+/// A prompt event: shown, or acted on by the driver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptEvent {
+    /// The prompt's id on the agent (stable for one condition, e.g. `maintenance:oil:20000`).
+    pub prompt: String,
+    /// What it is about.
+    pub kind: PromptKind,
+    /// Its subject: the maintenance item, DTC, milestone or campaign id.
+    pub subject: String,
+    /// Whether it was shown as critical (at once, even while driving).
+    pub critical: bool,
+    /// What happened.
+    pub action: PromptAction,
+}
+
+open_enum! {
+    /// A consent the driver gives or withdraws.
+    pub enum ConsentKind {
+        /// Engagement prompts (milestones, anniversaries, campaigns).
+        EngagementPrompts = 0 => "engagement_prompts",
+        /// Sharing the car's data with partners (dealer, service providers).
+        PartnerSharing = 1 => "partner_sharing",
+    }
+}
+
+/// The driver gave or withdrew a consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    /// Which consent.
+    pub consent: ConsentKind,
+    /// Given (`true`) or withdrawn.
+    pub granted: bool,
+}
+
+/// The agent is alive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The agent's version string.
+    pub agent_version: String,
+    /// Seconds since the agent started.
+    pub uptime_s: u64,
+    /// Records waiting in the outbox.
+    pub outbox_depth: u64,
+    /// Records dropped from a full outbox since the last heartbeat.
+    pub records_dropped: u64,
+}
