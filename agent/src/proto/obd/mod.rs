@@ -336,4 +336,62 @@ mod tests {
         );
         assert!(err.to_string().contains("0x78"));
     }
+
+    mod never_panics {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn payload() -> impl Strategy<Value = Vec<u8>> {
+            // A plausible SID first, so the walks past the header get exercised too.
+            (
+                prop::sample::select(vec![0x41u8, 0x43, 0x47, 0x49, 0x4A, 0x7F, 0x00]),
+                prop::collection::vec(any::<u8>(), 0..40),
+            )
+                .prop_map(|(sid, rest)| {
+                    let mut p = vec![sid];
+                    p.extend(rest);
+                    p
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn decoders_take_any_bytes(bytes in payload(), raw in prop::collection::vec(any::<u8>(), 0..16)) {
+                for input in [&bytes[..], &raw[..]] {
+                    if let Ok(it) = parse_current_data(input) {
+                        let mut set = SupportedPids::new();
+                        for v in it.flatten() {
+                            set.absorb(&v);
+                            let _ = (v.pid(), v.physical());
+                        }
+                        let _ = set.next_query();
+                    }
+                    for mode in [DtcMode::Stored, DtcMode::Pending, DtcMode::Permanent] {
+                        if let Ok(r) = parse_dtc_response(input, mode) {
+                            prop_assert!(r.codes.count() <= usize::from(r.declared_count));
+                        }
+                    }
+                    let _ = parse_vin_response(input);
+                    for dtc in DtcIter::from_pairs(input) {
+                        prop_assert_eq!(dtc.to_string().parse::<Dtc>(), Ok(dtc));
+                    }
+                    if let Ok(text) = core::str::from_utf8(input) {
+                        let _ = parse_j2012(text);
+                    }
+                }
+            }
+
+            #[test]
+            fn walked_pids_cover_the_payload(pids in prop::collection::vec(prop::sample::select(vec![0x04u8, 0x0C, 0x0D, 0x1F, 0x31, 0xA6]), 1..6)) {
+                // Build a response from known PIDs; the walk must give them all back in order.
+                let mut payload = vec![0x41];
+                for pid in &pids {
+                    payload.push(*pid);
+                    payload.extend(std::iter::repeat_n(0x11, pid_data_len(*pid).unwrap()));
+                }
+                let got: Vec<u8> = parse_current_data(&payload).unwrap().map(|v| v.unwrap().pid()).collect();
+                prop_assert_eq!(got, pids);
+            }
+        }
+    }
 }

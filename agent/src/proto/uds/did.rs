@@ -560,4 +560,55 @@ mod tests {
         let de: StrDeserializer<'_, DeError> = "float".into_deserializer();
         assert!(DidKind::deserialize(de).is_err());
     }
+
+    /// The whole open3e scan (SOURCES.md: traces/open3e/candump.log): every single-frame
+    /// answer on 0x690, with the DID taken from the 0x680 request before it.
+    #[test]
+    fn open3e_trace_single_frame_answers() {
+        let Some(path) = crate::testdata::shared_data_file("traces/open3e/candump.log") else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut requested = None;
+        let (mut positive, mut conditions, mut out_of_range) = (0, 0, 0);
+        for line in text.lines() {
+            // `  can0  690   [8]  03 62 01 75 ...`
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, id, _, data @ ..] = fields.as_slice() else {
+                continue;
+            };
+            let bytes: Vec<u8> = data
+                .iter()
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect();
+            let Some((&pci, rest)) = bytes.split_first() else {
+                continue;
+            };
+            if pci >> 4 != 0 {
+                continue; // ISO-TP first frames: not this module's concern
+            }
+            let payload = &rest[..usize::from(pci)];
+            match *id {
+                "680" => requested = Some(u16::from_be_bytes([payload[1], payload[2]])),
+                "690" => {
+                    let did = requested.take().unwrap();
+                    let len = payload.len().saturating_sub(3).max(1);
+                    let table = DidTable::new(vec![DidSpec::new(did, len, DidKind::Raw)]).unwrap();
+                    match parse_read_data_by_identifier(payload, &table) {
+                        Ok(Outcome::Positive(it)) => {
+                            let records: Vec<_> = it.collect::<Result<_, _>>().unwrap();
+                            assert_eq!(records.len(), 1);
+                            assert_eq!(records[0].did(), did);
+                            positive += 1;
+                        }
+                        Err(UdsError::Negative { nrc: Nrc(0x22), .. }) => conditions += 1,
+                        Err(UdsError::Negative { nrc: Nrc(0x31), .. }) => out_of_range += 1,
+                        other => panic!("DID 0x{did:04X}: {other:?}"),
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((positive, conditions, out_of_range), (196, 1916, 902));
+    }
 }

@@ -352,4 +352,58 @@ mod tests {
         );
         assert!(err.to_string().contains("ReadDTCInformation"));
     }
+
+    mod never_panics {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn table() -> DidTable {
+            DidTable::new(vec![
+                DidSpec::new(0x0001, 2, DidKind::UnsignedBe),
+                DidSpec::new(0x0002, 3, DidKind::SignedLe),
+                DidSpec::new(0x0003, 8, DidKind::SignedBe),
+                DidSpec::new(0x0004, 5, DidKind::Ascii),
+                DidSpec::new(0x0005, 1, DidKind::Raw),
+            ])
+            .unwrap()
+        }
+
+        fn payload() -> impl Strategy<Value = Vec<u8>> {
+            (
+                prop::sample::select(vec![0x62u8, 0x59, 0x7F, 0x00]),
+                prop::collection::vec(
+                    prop_oneof![Just(0x00u8), Just(0x01), Just(0x02), any::<u8>()],
+                    0..48,
+                ),
+            )
+                .prop_map(|(sid, rest)| {
+                    let mut p = vec![sid];
+                    p.extend(rest);
+                    p
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn decoders_take_any_bytes(bytes in payload(), raw in prop::collection::vec(any::<u8>(), 0..16)) {
+                let table = table();
+                for input in [&bytes[..], &raw[..]] {
+                    if let Ok(Outcome::Positive(it)) = parse_read_data_by_identifier(input, &table) {
+                        for record in it.flatten() {
+                            let _ = (record.integer(), record.value());
+                        }
+                    }
+                    if let Ok(Outcome::Positive(r)) = parse_report_dtc_by_status_mask(input) {
+                        for d in r.records {
+                            let _ = (d.dtc.to_string(), d.status.to_string());
+                        }
+                    }
+                    let _ = parse_report_number_of_dtc_by_status_mask(input);
+                    if let Err(e) = positive_body(input, 0x22) {
+                        let _ = e.to_string();
+                    }
+                }
+            }
+        }
+    }
 }
