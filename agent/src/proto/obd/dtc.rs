@@ -273,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn python_obd_count_byte_decides() {
+        // python-OBD test_protocol_can.py (VECTORS §1b), after ISO-TP: 43 | 04 = count |
+        // 00 01 | 02 03 | 04 05 | 06 07
+        let payload = [0x43, 0x04, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07];
+        let r = parse_dtc_response(&payload, DtcMode::Stored).unwrap();
+        assert_eq!(texts(r.codes), ["P0001", "P0203", "P0405", "P0607"]);
+    }
+
+    #[test]
     fn python_obd_raw_pairs() {
         // VECTORS §1b dtc decoder: 0104 8003 4123
         let it = DtcIter::from_pairs(&[0x01, 0x04, 0x80, 0x03, 0x41, 0x23]);

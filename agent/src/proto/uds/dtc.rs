@@ -1,9 +1,10 @@
-//! UDS 0x19 ReadDTCInformation, sub-functions 0x01 (reportNumberOfDTCByStatusMask) and 0x02
-//! (reportDTCByStatusMask): request bytes, response decoding, the DTC status byte with its
-//! named bits, and the 3-byte DTC as text (`P0133-1C`).
+//! UDS 0x19 ReadDTCInformation, sub-functions 0x01 (reportNumberOfDTCByStatusMask), 0x02
+//! (reportDTCByStatusMask) and 0x06 (extended data, kept raw): request bytes, response
+//! decoding, the DTC status byte with its named bits, and the 3-byte DTC as text (`P0133-1C`).
 //!
-//! Does not own: snapshot and extended-data records (sub-functions 0x04/0x06), what a status
-//! means for prompting (the fault rules), or the shared wire `Dtc` type (`rapport_shared`).
+//! Does not own: snapshot records (0x04), the OEM layout of extended data records, what a
+//! status means for prompting (the fault rules), or the shared wire `Dtc` type
+//! (`rapport_shared`).
 
 use core::fmt;
 
@@ -14,6 +15,22 @@ use crate::proto::obd::render_j2012;
 pub const REPORT_NUMBER_OF_DTC_BY_STATUS_MASK: u8 = 0x01;
 /// Sub-function 0x02: reportDTCByStatusMask.
 pub const REPORT_DTC_BY_STATUS_MASK: u8 = 0x02;
+
+/// Sub-function 0x06: reportDTCExtDataRecordByDTCNumber.
+pub const REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER: u8 = 0x06;
+
+/// The 0x19 0x06 request: `19 06 <DTC, 3 bytes> <record number>` (0xFF = all records).
+pub fn encode_report_dtc_ext_data_record(dtc: UdsDtc, record: u8) -> [u8; 6] {
+    let [_, hi, mid, lo] = dtc.0.to_be_bytes();
+    [
+        SID_READ_DTC_INFORMATION,
+        REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER,
+        hi,
+        mid,
+        lo,
+        record,
+    ]
+}
 
 /// The 0x19 0x02 request: `19 02 <status mask>` (0xFF asks for every DTC the server keeps).
 pub fn encode_report_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
@@ -297,6 +314,44 @@ impl Iterator for DtcRecordIter<'_> {
     }
 }
 
+/// A decoded 0x19 0x06 response: the DTC, its status and its extended data records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtcExtData<'a> {
+    /// The DTC and status the server echoes.
+    pub record: DtcRecord,
+    /// Record number, data, record number, data, …: record lengths are the OEM's, so they
+    /// stay raw here. Empty when the DTC has no extended data.
+    pub records: &'a [u8],
+}
+
+/// Decodes `59 06 <DTC, 3 bytes> <status> (<record number> <data>…)*`.
+///
+/// # Errors
+/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`], or
+/// [`UdsError::TooShort`] without a whole DTC and status.
+pub fn parse_report_dtc_ext_data_record(
+    payload: &[u8],
+) -> Result<Outcome<DtcExtData<'_>>, UdsError> {
+    let body = match sub_function_body(payload, REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER)? {
+        Outcome::Positive(body) => body,
+        Outcome::Pending => return Ok(Outcome::Pending),
+    };
+    let [hi, mid, lo, status, ref records @ ..] = *body else {
+        return Err(UdsError::TooShort {
+            what: "reportDTCExtDataRecordByDTCNumber response",
+            len: payload.len(),
+            needed: 6,
+        });
+    };
+    Ok(Outcome::Positive(DtcExtData {
+        record: DtcRecord {
+            dtc: UdsDtc(u32::from_be_bytes([0, hi, mid, lo])),
+            status: DtcStatus(status),
+        },
+        records,
+    }))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -474,5 +529,44 @@ mod tests {
         assert_eq!(UdsDtc(0x15_25F3).failure_type(), 0xF3);
         // bits above 24 are ignored, never a panic
         assert_eq!(UdsDtc(0xFFFF_FFFF).to_string(), "U3FFF-FF");
+    }
+
+    #[test]
+    fn renault_zoe_extended_data() {
+        // fesch/CanZE #405 (VECTORS §3), reassembled: 59 06 | DTC 15 25 F3 | status 2B |
+        // record 80 with data 00 E6 C0
+        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x80, 0x00, 0xE6, 0xC0];
+        let r = parse_report_dtc_ext_data_record(&payload)
+            .unwrap()
+            .positive()
+            .unwrap();
+        assert_eq!(r.record.dtc, UdsDtc(0x15_25F3));
+        assert_eq!(r.record.status, DtcStatus(0x2B));
+        assert_eq!(r.records, [0x80, 0x00, 0xE6, 0xC0]);
+        // second answer: record 84 with data 05
+        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05];
+        let r = parse_report_dtc_ext_data_record(&payload)
+            .unwrap()
+            .positive()
+            .unwrap();
+        assert_eq!(r.records, [0x84, 0x05]);
+        // the request that asks for all records of that DTC
+        assert_eq!(
+            encode_report_dtc_ext_data_record(UdsDtc(0x15_25F3), 0xFF),
+            [0x19, 0x06, 0x15, 0x25, 0xF3, 0xFF]
+        );
+        // DTC without status
+        assert!(matches!(
+            parse_report_dtc_ext_data_record(&[0x59, 0x06, 0x15, 0x25, 0xF3]),
+            Err(UdsError::TooShort { .. })
+        ));
+        assert!(matches!(
+            parse_report_dtc_ext_data_record(&[0x59, 0x02, 0xFB]),
+            Err(UdsError::WrongSubFunction {
+                expected: 0x06,
+                got: 0x02,
+                ..
+            })
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! UDS (ISO 14229) on ISO-TP-reassembled payloads: 0x22 ReadDataByIdentifier against a
-//! configured DID table, 0x19 ReadDTCInformation (sub-functions 0x01 and 0x02), negative
+//! configured DID table, 0x19 ReadDTCInformation (sub-functions 0x01, 0x02, 0x06), negative
 //! responses with named NRCs, and 0x78 responsePending surfaced as [`Outcome::Pending`].
 //!
 //! Owns: request bytes, response decoding, the default P2/P2* times. Does not own: ISO-TP
@@ -16,9 +16,10 @@ pub use did::{
     parse_read_data_by_identifier,
 };
 pub use dtc::{
-    DtcByStatus, DtcCount, DtcRecord, DtcRecordIter, DtcStatus, UdsDtc,
-    encode_report_dtc_by_status_mask, encode_report_number_of_dtc_by_status_mask,
-    parse_report_dtc_by_status_mask, parse_report_number_of_dtc_by_status_mask,
+    DtcByStatus, DtcCount, DtcExtData, DtcRecord, DtcRecordIter, DtcStatus, UdsDtc,
+    encode_report_dtc_by_status_mask, encode_report_dtc_ext_data_record,
+    encode_report_number_of_dtc_by_status_mask, parse_report_dtc_by_status_mask,
+    parse_report_dtc_ext_data_record, parse_report_number_of_dtc_by_status_mask,
 };
 
 use core::fmt;
@@ -399,6 +400,7 @@ mod tests {
                         }
                     }
                     let _ = parse_report_number_of_dtc_by_status_mask(input);
+                    let _ = parse_report_dtc_ext_data_record(input);
                     if let Err(e) = positive_body(input, 0x22) {
                         let _ = e.to_string();
                     }
