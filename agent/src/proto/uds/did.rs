@@ -611,4 +611,97 @@ mod tests {
         }
         assert_eq!((positive, conditions, out_of_range), (196, 1916, 902));
     }
+
+    /// A config value as a TOML table would hand it to serde (toml is not a dependency here).
+    #[derive(Clone, Copy)]
+    enum V {
+        U(u64),
+        F(f64),
+        S(&'static str),
+    }
+
+    struct VDe(V);
+
+    impl<'de> serde::Deserializer<'de> for VDe {
+        type Error = DeError;
+
+        fn deserialize_any<W: serde::de::Visitor<'de>>(self, v: W) -> Result<W::Value, DeError> {
+            match self.0 {
+                V::U(n) => v.visit_u64(n),
+                V::F(f) => v.visit_f64(f),
+                V::S(s) => v.visit_borrowed_str(s),
+            }
+        }
+
+        fn deserialize_option<W: serde::de::Visitor<'de>>(self, v: W) -> Result<W::Value, DeError> {
+            v.visit_some(self)
+        }
+
+        fn deserialize_enum<W: serde::de::Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            v: W,
+        ) -> Result<W::Value, DeError> {
+            match self.0 {
+                V::S(s) => {
+                    let de: StrDeserializer<'_, DeError> = s.into_deserializer();
+                    serde::Deserializer::deserialize_enum(de, name, variants, v)
+                }
+                _ => self.deserialize_any(v),
+            }
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct newtype_struct seq tuple tuple_struct map struct
+            identifier ignored_any
+        }
+    }
+
+    impl<'de> IntoDeserializer<'de, DeError> for V {
+        type Deserializer = VDe;
+        fn into_deserializer(self) -> VDe {
+            VDe(self)
+        }
+    }
+
+    fn spec_from(fields: &[(&'static str, V)]) -> Result<DidSpec, DeError> {
+        DidSpec::deserialize(serde::de::value::MapDeserializer::new(
+            fields.iter().copied(),
+        ))
+    }
+
+    #[test]
+    fn spec_deserializes_like_the_toml_config() {
+        // did = 0xF40D, len = 3, kind = "unsigned_be", factor = 0.1, unit = "km"
+        let spec = spec_from(&[
+            ("did", V::U(0xF40D)),
+            ("len", V::U(3)),
+            ("kind", V::S("unsigned_be")),
+            ("factor", V::F(0.1)),
+            ("unit", V::S("km")),
+        ])
+        .unwrap();
+        let mut want = DidSpec::new(0xF40D, 3, DidKind::UnsignedBe);
+        want.factor = 0.1;
+        want.unit = Some("km".into());
+        assert_eq!(spec, want);
+        // factor defaults to 1, offset to 0
+        let spec = spec_from(&[("did", V::U(1)), ("len", V::U(2)), ("kind", V::S("raw"))]).unwrap();
+        assert_eq!(spec, DidSpec::new(1, 2, DidKind::Raw));
+        // a DID over 16 bits, a typo'd field, a missing kind: all refused
+        assert!(
+            spec_from(&[
+                ("did", V::U(0x1_0000)),
+                ("len", V::U(2)),
+                ("kind", V::S("raw"))
+            ])
+            .is_err()
+        );
+        assert!(
+            spec_from(&[("did", V::U(1)), ("length", V::U(2)), ("kind", V::S("raw"))]).is_err()
+        );
+        assert!(spec_from(&[("did", V::U(1)), ("len", V::U(2))]).is_err());
+    }
 }
