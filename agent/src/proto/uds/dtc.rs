@@ -1,0 +1,572 @@
+//! UDS 0x19 ReadDTCInformation, sub-functions 0x01 (reportNumberOfDTCByStatusMask), 0x02
+//! (reportDTCByStatusMask) and 0x06 (extended data, kept raw): request bytes, response
+//! decoding, the DTC status byte with its named bits, and the 3-byte DTC as text (`P0133-1C`).
+//!
+//! Does not own: snapshot records (0x04), the OEM layout of extended data records, what a
+//! status means for prompting (the fault rules), or the shared wire `Dtc` type
+//! (`rapport_shared`).
+
+use core::fmt;
+
+use super::{Outcome, SID_READ_DTC_INFORMATION, Service, UdsError, positive_body};
+use crate::proto::obd::render_j2012;
+
+/// Sub-function 0x01: reportNumberOfDTCByStatusMask.
+pub const REPORT_NUMBER_OF_DTC_BY_STATUS_MASK: u8 = 0x01;
+/// Sub-function 0x02: reportDTCByStatusMask.
+pub const REPORT_DTC_BY_STATUS_MASK: u8 = 0x02;
+
+/// Sub-function 0x06: reportDTCExtDataRecordByDTCNumber.
+pub const REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER: u8 = 0x06;
+
+/// The 0x19 0x06 request: `19 06 <DTC, 3 bytes> <record number>` (0xFF = all records).
+pub fn encode_report_dtc_ext_data_record(dtc: UdsDtc, record: u8) -> [u8; 6] {
+    let [_, hi, mid, lo] = dtc.0.to_be_bytes();
+    [
+        SID_READ_DTC_INFORMATION,
+        REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER,
+        hi,
+        mid,
+        lo,
+        record,
+    ]
+}
+
+/// The 0x19 0x02 request: `19 02 <status mask>` (0xFF asks for every DTC the server keeps).
+pub fn encode_report_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
+    [
+        SID_READ_DTC_INFORMATION,
+        REPORT_DTC_BY_STATUS_MASK,
+        status_mask,
+    ]
+}
+
+/// The 0x19 0x01 request: `19 01 <status mask>`.
+pub fn encode_report_number_of_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
+    [
+        SID_READ_DTC_INFORMATION,
+        REPORT_NUMBER_OF_DTC_BY_STATUS_MASK,
+        status_mask,
+    ]
+}
+
+/// The DTC status byte (ISO 14229-1 D.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DtcStatus(pub u8);
+
+impl DtcStatus {
+    /// Bit 0: the most recent test failed.
+    pub const TEST_FAILED: u8 = 0x01;
+    /// Bit 1: a test failed during this operation cycle.
+    pub const TEST_FAILED_THIS_OPERATION_CYCLE: u8 = 0x02;
+    /// Bit 2: pending DTC.
+    pub const PENDING_DTC: u8 = 0x04;
+    /// Bit 3: confirmed DTC.
+    pub const CONFIRMED_DTC: u8 = 0x08;
+    /// Bit 4: the test has not completed since DTCs were last cleared.
+    pub const TEST_NOT_COMPLETED_SINCE_LAST_CLEAR: u8 = 0x10;
+    /// Bit 5: a test failed since DTCs were last cleared.
+    pub const TEST_FAILED_SINCE_LAST_CLEAR: u8 = 0x20;
+    /// Bit 6: the test has not completed this operation cycle.
+    pub const TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE: u8 = 0x40;
+    /// Bit 7: the server asks for a warning indicator (e.g. the MIL).
+    pub const WARNING_INDICATOR_REQUESTED: u8 = 0x80;
+
+    /// The bit names in bit order, as ISO 14229 spells them.
+    pub const NAMES: [&'static str; 8] = [
+        "testFailed",
+        "testFailedThisOperationCycle",
+        "pendingDTC",
+        "confirmedDTC",
+        "testNotCompletedSinceLastClear",
+        "testFailedSinceLastClear",
+        "testNotCompletedThisOperationCycle",
+        "warningIndicatorRequested",
+    ];
+
+    fn bit(self, mask: u8) -> bool {
+        self.0 & mask != 0
+    }
+
+    /// Bit 0.
+    pub fn test_failed(self) -> bool {
+        self.bit(Self::TEST_FAILED)
+    }
+    /// Bit 1.
+    pub fn test_failed_this_operation_cycle(self) -> bool {
+        self.bit(Self::TEST_FAILED_THIS_OPERATION_CYCLE)
+    }
+    /// Bit 2.
+    pub fn pending_dtc(self) -> bool {
+        self.bit(Self::PENDING_DTC)
+    }
+    /// Bit 3.
+    pub fn confirmed_dtc(self) -> bool {
+        self.bit(Self::CONFIRMED_DTC)
+    }
+    /// Bit 4.
+    pub fn test_not_completed_since_last_clear(self) -> bool {
+        self.bit(Self::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR)
+    }
+    /// Bit 5.
+    pub fn test_failed_since_last_clear(self) -> bool {
+        self.bit(Self::TEST_FAILED_SINCE_LAST_CLEAR)
+    }
+    /// Bit 6.
+    pub fn test_not_completed_this_operation_cycle(self) -> bool {
+        self.bit(Self::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE)
+    }
+    /// Bit 7.
+    pub fn warning_indicator_requested(self) -> bool {
+        self.bit(Self::WARNING_INDICATOR_REQUESTED)
+    }
+
+    /// Names of the set bits, lowest bit first.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, name)| name)
+    }
+}
+
+impl fmt::Display for DtcStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:02X}", self.0)?;
+        for (i, name) in self.names().enumerate() {
+            f.write_str(if i == 0 { " " } else { "|" })?;
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// A 3-byte UDS DTC (ISO 14229-1 DTC format): the two high bytes are a SAE J2012 code, the
+/// low byte the failure type. Shown as `P0133-1C`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UdsDtc(pub u32);
+
+impl UdsDtc {
+    /// The text form: J2012 code, `-`, failure type in two hex digits.
+    pub fn render(self) -> [u8; 8] {
+        let [_, hi, lo, failure] = self.0.to_be_bytes();
+        let code = render_j2012(u16::from_be_bytes([hi, lo]));
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        [
+            code[0],
+            code[1],
+            code[2],
+            code[3],
+            code[4],
+            b'-',
+            HEX[usize::from(failure >> 4)],
+            HEX[usize::from(failure & 0xF)],
+        ]
+    }
+
+    /// The failure-type byte.
+    pub fn failure_type(self) -> u8 {
+        (self.0 & 0xFF) as u8
+    }
+}
+
+impl fmt::Display for UdsDtc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.render();
+        f.write_str(core::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// One DTC with its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtcRecord {
+    /// The 24-bit DTC.
+    pub dtc: UdsDtc,
+    /// Its status byte.
+    pub status: DtcStatus,
+}
+
+/// A decoded 0x19 0x02 response.
+#[derive(Debug, Clone)]
+pub struct DtcByStatus<'a> {
+    /// The status bits the server supports.
+    pub availability_mask: DtcStatus,
+    /// The DTCs.
+    pub records: DtcRecordIter<'a>,
+}
+
+/// A decoded 0x19 0x01 response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtcCount {
+    /// The status bits the server supports.
+    pub availability_mask: DtcStatus,
+    /// DTC format identifier (0x01 = ISO 14229-1, 0x00 = SAE J2012-DA, …).
+    pub format: u8,
+    /// Number of DTCs matching the mask.
+    pub count: u16,
+}
+
+/// Checks SID and sub-function, returns the bytes after them.
+fn sub_function_body(payload: &[u8], sub: u8) -> Result<Outcome<&[u8]>, UdsError> {
+    let body = match positive_body(payload, SID_READ_DTC_INFORMATION)? {
+        Outcome::Positive(body) => body,
+        Outcome::Pending => return Ok(Outcome::Pending),
+    };
+    match body.split_first() {
+        None => Err(UdsError::TooShort {
+            what: "ReadDTCInformation response",
+            len: payload.len(),
+            needed: 2,
+        }),
+        Some((got, _)) if *got != sub => Err(UdsError::WrongSubFunction {
+            service: Service(SID_READ_DTC_INFORMATION),
+            expected: sub,
+            got: *got,
+        }),
+        Some((_, rest)) => Ok(Outcome::Positive(rest)),
+    }
+}
+
+/// Decodes `59 01 <availability mask> <format> <count hi> <count lo>`; bytes after are ignored.
+///
+/// # Errors
+/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`], or
+/// [`UdsError::TooShort`].
+pub fn parse_report_number_of_dtc_by_status_mask(
+    payload: &[u8],
+) -> Result<Outcome<DtcCount>, UdsError> {
+    let body = match sub_function_body(payload, REPORT_NUMBER_OF_DTC_BY_STATUS_MASK)? {
+        Outcome::Positive(body) => body,
+        Outcome::Pending => return Ok(Outcome::Pending),
+    };
+    let [mask, format, hi, lo, ..] = *body else {
+        return Err(UdsError::TooShort {
+            what: "reportNumberOfDTCByStatusMask response",
+            len: payload.len(),
+            needed: 6,
+        });
+    };
+    Ok(Outcome::Positive(DtcCount {
+        availability_mask: DtcStatus(mask),
+        format,
+        count: u16::from_be_bytes([hi, lo]),
+    }))
+}
+
+/// Decodes `59 02 <availability mask> (<DTC hi> <DTC mid> <DTC lo> <status>)*`.
+///
+/// Records are checked here, so the iterator cannot fail. Zero padding is tolerated: an
+/// all-zero record (DTC 0, status 0) is skipped, and a partial record of zero bytes at the
+/// end is ignored.
+///
+/// # Errors
+/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`],
+/// [`UdsError::TooShort`] without the availability mask, and [`UdsError::TruncatedDtc`] for a
+/// partial record holding non-zero bytes.
+pub fn parse_report_dtc_by_status_mask(
+    payload: &[u8],
+) -> Result<Outcome<DtcByStatus<'_>>, UdsError> {
+    let body = match sub_function_body(payload, REPORT_DTC_BY_STATUS_MASK)? {
+        Outcome::Positive(body) => body,
+        Outcome::Pending => return Ok(Outcome::Pending),
+    };
+    let Some((&mask, records)) = body.split_first() else {
+        return Err(UdsError::TooShort {
+            what: "reportDTCByStatusMask response",
+            len: payload.len(),
+            needed: 3,
+        });
+    };
+    let chunks = records.chunks_exact(4);
+    let partial = chunks.remainder();
+    if partial.iter().any(|b| *b != 0) {
+        return Err(UdsError::TruncatedDtc {
+            // SID, sub-function and mask come before the records.
+            offset: 3 + records.len() - partial.len(),
+            len: partial.len(),
+        });
+    }
+    Ok(Outcome::Positive(DtcByStatus {
+        availability_mask: DtcStatus(mask),
+        records: DtcRecordIter { chunks },
+    }))
+}
+
+/// The DTC records of a 0x19 0x02 response; see [`parse_report_dtc_by_status_mask`].
+#[derive(Debug, Clone)]
+pub struct DtcRecordIter<'a> {
+    chunks: core::slice::ChunksExact<'a, u8>,
+}
+
+impl Iterator for DtcRecordIter<'_> {
+    type Item = DtcRecord;
+
+    fn next(&mut self) -> Option<DtcRecord> {
+        self.chunks.by_ref().find_map(|chunk| match *chunk {
+            [0, 0, 0, 0] => None,
+            [hi, mid, lo, status] => Some(DtcRecord {
+                dtc: UdsDtc(u32::from_be_bytes([0, hi, mid, lo])),
+                status: DtcStatus(status),
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// A decoded 0x19 0x06 response: the DTC, its status and its extended data records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtcExtData<'a> {
+    /// The DTC and status the server echoes.
+    pub record: DtcRecord,
+    /// Record number, data, record number, data, …: record lengths are the OEM's, so they
+    /// stay raw here. Empty when the DTC has no extended data.
+    pub records: &'a [u8],
+}
+
+/// Decodes `59 06 <DTC, 3 bytes> <status> (<record number> <data>…)*`.
+///
+/// # Errors
+/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`], or
+/// [`UdsError::TooShort`] without a whole DTC and status.
+pub fn parse_report_dtc_ext_data_record(
+    payload: &[u8],
+) -> Result<Outcome<DtcExtData<'_>>, UdsError> {
+    let body = match sub_function_body(payload, REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER)? {
+        Outcome::Positive(body) => body,
+        Outcome::Pending => return Ok(Outcome::Pending),
+    };
+    let [hi, mid, lo, status, ref records @ ..] = *body else {
+        return Err(UdsError::TooShort {
+            what: "reportDTCExtDataRecordByDTCNumber response",
+            len: payload.len(),
+            needed: 6,
+        });
+    };
+    Ok(Outcome::Positive(DtcExtData {
+        record: DtcRecord {
+            dtc: UdsDtc(u32::from_be_bytes([0, hi, mid, lo])),
+            status: DtcStatus(status),
+        },
+        records,
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn records(payload: &[u8]) -> (u8, Vec<(u32, u8)>) {
+        let r = parse_report_dtc_by_status_mask(payload)
+            .unwrap()
+            .positive()
+            .unwrap();
+        let list = r.records.map(|d| (d.dtc.0, d.status.0)).collect();
+        (r.availability_mask.0, list)
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(encode_report_dtc_by_status_mask(0x5A), [0x19, 0x02, 0x5A]);
+        assert_eq!(
+            encode_report_number_of_dtc_by_status_mask(0x5A),
+            [0x19, 0x01, 0x5A]
+        );
+    }
+
+    // python-udsoncan test_read_dtc_information.py (VECTORS §3), request 19 02 5A.
+    #[test]
+    fn udsoncan_report_dtc_by_status_mask() {
+        // 59 02 | FB mask | 12 34 56 status 20 | 12 34 57 status 60
+        let payload = [
+            0x59, 0x02, 0xFB, 0x12, 0x34, 0x56, 0x20, 0x12, 0x34, 0x57, 0x60,
+        ];
+        assert_eq!(
+            records(&payload),
+            (0xFB, vec![(0x123456, 0x20), (0x123457, 0x60)])
+        );
+        // no DTCs
+        assert_eq!(records(&[0x59, 0x02, 0xFB]), (0xFB, vec![]));
+        // duplicates kept
+        let payload = [
+            0x59, 0x02, 0xFB, 0x12, 0x34, 0x56, 0x20, 0x12, 0x34, 0x56, 0x60,
+        ];
+        assert_eq!(
+            records(&payload),
+            (0xFB, vec![(0x123456, 0x20), (0x123456, 0x60)])
+        );
+    }
+
+    #[test]
+    fn udsoncan_zero_padding_tolerated() {
+        let base = [
+            0x59, 0x02, 0xFB, 0x12, 0x34, 0x56, 0x20, 0x12, 0x34, 0x57, 0x60,
+        ];
+        for pad in 1..=5 {
+            let mut payload = base.to_vec();
+            payload.resize(base.len() + pad, 0);
+            let (_, list) = records(&payload);
+            assert_eq!(
+                list,
+                [(0x123456, 0x20), (0x123457, 0x60)],
+                "{pad} padding byte(s)"
+            );
+        }
+    }
+
+    #[test]
+    fn udsoncan_wrong_sub_function_or_sid() {
+        assert_eq!(
+            parse_report_dtc_by_status_mask(&[0x59, 0x03, 0xFB]).unwrap_err(),
+            UdsError::WrongSubFunction {
+                service: Service(0x19),
+                expected: 0x02,
+                got: 0x03
+            }
+        );
+        assert!(matches!(
+            parse_report_dtc_by_status_mask(&[0x6F, 0x02, 0xFB]),
+            Err(UdsError::UnexpectedSid { got: 0x6F, .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_and_short() {
+        // 12 34 56 without its status byte
+        let err =
+            parse_report_dtc_by_status_mask(&[0x59, 0x02, 0xFB, 0x12, 0x34, 0x56]).unwrap_err();
+        assert_eq!(err, UdsError::TruncatedDtc { offset: 3, len: 3 });
+        assert!(err.to_string().contains("byte 3"));
+        // a whole record, then 2 non-zero bytes
+        assert_eq!(
+            parse_report_dtc_by_status_mask(&[0x59, 0x02, 0xFB, 1, 2, 3, 4, 5, 0]).unwrap_err(),
+            UdsError::TruncatedDtc { offset: 7, len: 2 }
+        );
+        for short in [&[0x59][..], &[0x59, 0x02]] {
+            assert!(matches!(
+                parse_report_dtc_by_status_mask(short),
+                Err(UdsError::TooShort { .. })
+            ));
+        }
+        assert!(matches!(
+            parse_report_dtc_by_status_mask(&[0x7F, 0x19, 0x78]),
+            Ok(Outcome::Pending)
+        ));
+        assert!(matches!(
+            parse_report_dtc_by_status_mask(&[0x7F, 0x19, 0x12]),
+            Err(UdsError::Negative { .. })
+        ));
+    }
+
+    #[test]
+    fn udsoncan_number_of_dtc() {
+        // 59 01 | FB mask | 01 format ISO 14229-1 | 12 34 count
+        let want = DtcCount {
+            availability_mask: DtcStatus(0xFB),
+            format: 0x01,
+            count: 0x1234,
+        };
+        let payload = [0x59, 0x01, 0xFB, 0x01, 0x12, 0x34];
+        assert_eq!(
+            parse_report_number_of_dtc_by_status_mask(&payload),
+            Ok(Outcome::Positive(want))
+        );
+        // extra bytes harmless
+        let payload = [0x59, 0x01, 0xFB, 0x01, 0x12, 0x34, 0x00, 0x11, 0x22];
+        assert_eq!(
+            parse_report_number_of_dtc_by_status_mask(&payload),
+            Ok(Outcome::Positive(want))
+        );
+        // too short: 59 / 59 01 / 59 01 FB / 59 01 FB 01 / 59 01 FB 01 12
+        let full = [0x59, 0x01, 0xFB, 0x01, 0x12];
+        for len in 1..=full.len() {
+            assert!(
+                matches!(
+                    parse_report_number_of_dtc_by_status_mask(&full[..len]),
+                    Err(UdsError::TooShort { .. })
+                ),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn udsoncan_status_bits_in_order() {
+        // set_byte(0x01, 0x03, 0x07, …, 0xFF) turns the bits on in this order
+        let getters: [fn(DtcStatus) -> bool; 8] = [
+            DtcStatus::test_failed,
+            DtcStatus::test_failed_this_operation_cycle,
+            DtcStatus::pending_dtc,
+            DtcStatus::confirmed_dtc,
+            DtcStatus::test_not_completed_since_last_clear,
+            DtcStatus::test_failed_since_last_clear,
+            DtcStatus::test_not_completed_this_operation_cycle,
+            DtcStatus::warning_indicator_requested,
+        ];
+        for (n, byte) in [0x01u8, 0x03, 0x07, 0x0F, 0x1F, 0x3F, 0x7F, 0xFF]
+            .into_iter()
+            .enumerate()
+        {
+            let status = DtcStatus(byte);
+            for (i, get) in getters.iter().enumerate() {
+                assert_eq!(get(status), i <= n, "byte 0x{byte:02X} bit {i}");
+            }
+            assert_eq!(status.names().count(), n + 1);
+            assert_eq!(status.names().last(), Some(DtcStatus::NAMES[n]));
+        }
+        assert_eq!(DtcStatus(0x09).to_string(), "0x09 testFailed|confirmedDTC");
+        assert_eq!(DtcStatus(0).to_string(), "0x00");
+    }
+
+    #[test]
+    fn uds_dtc_text() {
+        assert_eq!(UdsDtc(0x01_331C).to_string(), "P0133-1C");
+        assert_eq!(UdsDtc(0xC1_0000).to_string(), "U0100-00");
+        assert_eq!(UdsDtc(0x12_3456).to_string(), "P1234-56");
+        // Renault ZOE (VECTORS §3): DTC 0x1525F3
+        assert_eq!(UdsDtc(0x15_25F3).to_string(), "P1525-F3");
+        assert_eq!(UdsDtc(0x15_25F3).failure_type(), 0xF3);
+        // bits above 24 are ignored, never a panic
+        assert_eq!(UdsDtc(0xFFFF_FFFF).to_string(), "U3FFF-FF");
+    }
+
+    #[test]
+    fn renault_zoe_extended_data() {
+        // fesch/CanZE #405 (VECTORS §3), reassembled: 59 06 | DTC 15 25 F3 | status 2B |
+        // record 80 with data 00 E6 C0
+        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x80, 0x00, 0xE6, 0xC0];
+        let r = parse_report_dtc_ext_data_record(&payload)
+            .unwrap()
+            .positive()
+            .unwrap();
+        assert_eq!(r.record.dtc, UdsDtc(0x15_25F3));
+        assert_eq!(r.record.status, DtcStatus(0x2B));
+        assert_eq!(r.records, [0x80, 0x00, 0xE6, 0xC0]);
+        // second answer: record 84 with data 05
+        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05];
+        let r = parse_report_dtc_ext_data_record(&payload)
+            .unwrap()
+            .positive()
+            .unwrap();
+        assert_eq!(r.records, [0x84, 0x05]);
+        // the request that asks for all records of that DTC
+        assert_eq!(
+            encode_report_dtc_ext_data_record(UdsDtc(0x15_25F3), 0xFF),
+            [0x19, 0x06, 0x15, 0x25, 0xF3, 0xFF]
+        );
+        // DTC without status
+        assert!(matches!(
+            parse_report_dtc_ext_data_record(&[0x59, 0x06, 0x15, 0x25, 0xF3]),
+            Err(UdsError::TooShort { .. })
+        ));
+        assert!(matches!(
+            parse_report_dtc_ext_data_record(&[0x59, 0x02, 0xFB]),
+            Err(UdsError::WrongSubFunction {
+                expected: 0x06,
+                got: 0x02,
+                ..
+            })
+        ));
+    }
+}
