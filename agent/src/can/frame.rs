@@ -176,6 +176,7 @@ impl core::fmt::Debug for CanFrame {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use embedded_can::Frame;
 
