@@ -332,3 +332,249 @@ impl FrameBuf {
         self.as_slice()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Codec vectors from pylessard/python-can-isotp `test/test_helper_classes.py`
+    //! @ 4e5519c9 (VECTORS.md §2), plus the malformed cases.
+    use super::*;
+
+    #[test]
+    fn single_frame() {
+        // 05 = SF, length 5 | payload
+        assert_eq!(
+            Frame::parse(&[0x05, 0x11, 0x22, 0x33, 0x44, 0x55]),
+            Ok(Frame::Single(&[0x11, 0x22, 0x33, 0x44, 0x55]))
+        );
+        // 07 = SF, length 7: the largest classic single frame
+        assert_eq!(
+            Frame::parse(&[0x07, 0x41, 0, 0, 1, 2, 3, 4]),
+            Ok(Frame::Single(&[0x41, 0, 0, 1, 2, 3, 4]))
+        );
+        // Padding after the declared length is not payload.
+        assert_eq!(
+            Frame::parse(&[0x02, 0x7E, 0x00, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA]),
+            Ok(Frame::Single(&[0x7E, 0x00]))
+        );
+    }
+
+    #[test]
+    fn single_frame_fd_escape() {
+        // 00 0A = SF escape, length 10, in a 12-byte FD frame
+        let mut data = [0xCC; 12];
+        data[0] = 0x00;
+        data[1] = 0x0A;
+        data[2..12].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(
+            Frame::parse(&data),
+            Ok(Frame::Single(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+        );
+        data[1] = 0x0B; // 11 > the 10 bytes after `00 len`
+        assert_eq!(
+            Frame::parse(&data),
+            Err(FrameError::SingleFrameLength {
+                declared: 11,
+                available: 10
+            })
+        );
+        data[0] = 0x05; // nibble form in a frame over 8 bytes
+        assert_eq!(
+            Frame::parse(&data),
+            Err(FrameError::SingleFrameNeedsEscape { len: 12 })
+        );
+    }
+
+    #[test]
+    fn single_frame_malformed() {
+        // python-OBD tests/test_protocol_can.py (VECTORS.md §1b): `01`, `00`, `08 41 ..` dropped
+        assert_eq!(
+            Frame::parse(&[0x01]),
+            Err(FrameError::SingleFrameLength {
+                declared: 1,
+                available: 0
+            })
+        );
+        assert_eq!(Frame::parse(&[0x00]), Err(FrameError::SingleFrameZero));
+        assert_eq!(
+            Frame::parse(&[0x08, 0x41, 0, 0, 1, 2, 3, 4]),
+            Err(FrameError::SingleFrameLength {
+                declared: 8,
+                available: 7
+            })
+        );
+        // `00 len` in a classic frame is length 0, not an escape.
+        assert_eq!(
+            Frame::parse(&[0x00, 0x05, 1, 2, 3, 4, 5]),
+            Err(FrameError::SingleFrameZero)
+        );
+        assert_eq!(Frame::parse(&[]), Err(FrameError::Empty));
+        assert_eq!(Frame::parse(&[0; 65]), Err(FrameError::TooLong { len: 65 }));
+        for pci in 4..=15u8 {
+            assert_eq!(
+                Frame::parse(&[pci << 4, 0, 0]),
+                Err(FrameError::ReservedType(pci))
+            );
+        }
+    }
+
+    #[test]
+    fn first_frame() {
+        // 1F FF = FF, 12-bit length 4095 | 6 data bytes
+        assert_eq!(
+            Frame::parse(&[0x1F, 0xFF, 0, 1, 2, 3, 4, 5]),
+            Ok(Frame::First {
+                length: 4095,
+                data: &[0, 1, 2, 3, 4, 5]
+            })
+        );
+        // 10 02 = FF, length 2, no data: the codec decodes it, the receiver rejects it
+        assert_eq!(
+            Frame::parse(&[0x10, 0x02]),
+            Ok(Frame::First {
+                length: 2,
+                data: &[]
+            })
+        );
+        assert_eq!(
+            Frame::parse(&[0x10, 0x02, 0x11]),
+            Ok(Frame::First {
+                length: 2,
+                data: &[0x11]
+            })
+        );
+    }
+
+    #[test]
+    fn first_frame_escape() {
+        // 10 00 | 32-bit length 0x00001000 = 4096 | 2 data bytes
+        assert_eq!(
+            Frame::parse(&[0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 0, 1]),
+            Ok(Frame::First {
+                length: 4096,
+                data: &[0, 1]
+            })
+        );
+        // 10 00 | 0x00002710 = 10000
+        assert_eq!(
+            Frame::parse(&[0x10, 0x00, 0x00, 0x00, 0x27, 0x10]),
+            Ok(Frame::First {
+                length: 10_000,
+                data: &[]
+            })
+        );
+        // 10 00 | 0xAABBCCDD | 11 22
+        assert_eq!(
+            Frame::parse(&[0x10, 0x00, 0xAA, 0xBB, 0xCC, 0xDD, 0x11, 0x22]),
+            Ok(Frame::First {
+                length: 0xAABB_CCDD,
+                data: &[0x11, 0x22]
+            })
+        );
+    }
+
+    #[test]
+    fn first_frame_truncated() {
+        assert_eq!(
+            Frame::parse(&[0x10]),
+            Err(FrameError::FirstFrameTruncated { len: 1, need: 2 })
+        );
+        assert_eq!(
+            Frame::parse(&[0x10, 0x00, 0xAA, 0xBB, 0xCC]),
+            Err(FrameError::FirstFrameTruncated { len: 5, need: 6 })
+        );
+    }
+
+    #[test]
+    fn consecutive_frame() {
+        // 2A = CF, sequence 0xA | 7 data bytes
+        assert_eq!(
+            Frame::parse(&[0x2A, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]),
+            Ok(Frame::Consecutive {
+                sequence: 0xA,
+                data: &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]
+            })
+        );
+    }
+
+    #[test]
+    fn flow_control_status() {
+        let fc = |status| {
+            Ok(Frame::FlowControl(FlowControl {
+                status,
+                block_size: 0,
+                st_min: StMin::ZERO,
+            }))
+        };
+        assert_eq!(Frame::parse(&[0x30, 0, 0]), fc(FlowStatus::ContinueToSend));
+        assert_eq!(Frame::parse(&[0x31, 0, 0]), fc(FlowStatus::Wait));
+        assert_eq!(Frame::parse(&[0x32, 0, 0]), fc(FlowStatus::Overflow));
+        for status in 0x3..=0xF {
+            assert_eq!(
+                Frame::parse(&[0x30 | status, 0, 0]),
+                Err(FrameError::ReservedFlowStatus(status))
+            );
+        }
+        assert_eq!(
+            Frame::parse(&[0x30, 0]),
+            Err(FrameError::FlowControlTruncated { len: 2 })
+        );
+        assert_eq!(
+            FlowControl::parse(&[0x21, 0, 0]),
+            Err(FrameError::ReservedType(2))
+        );
+        // 30 05 02 + padding: bs 5, STmin 2 ms
+        assert_eq!(
+            FlowControl::parse(&[0x30, 0x05, 0x02, 0x22, 0x22, 0x22, 0x22, 0x22]),
+            Ok(FlowControl {
+                status: FlowStatus::ContinueToSend,
+                block_size: 5,
+                st_min: StMin(2)
+            })
+        );
+    }
+
+    #[test]
+    fn st_min_every_byte() {
+        for byte in 0..=u8::MAX {
+            let parsed = FlowControl::parse(&[0x30, 0, byte]).map(|fc| fc.st_min.duration());
+            match byte {
+                0x00..=0x7F => {
+                    assert_eq!(parsed, Ok(Duration::from_millis(u64::from(byte))))
+                }
+                0xF1..=0xF9 => assert_eq!(
+                    parsed,
+                    Ok(Duration::from_micros(u64::from(byte - 0xF0) * 100))
+                ),
+                _ => assert_eq!(parsed, Err(FrameError::ReservedStMin(byte))),
+            }
+        }
+        assert_eq!(
+            StMin::from_byte(0xF1).map(StMin::duration),
+            Ok(Duration::from_micros(100))
+        );
+        assert_eq!(
+            StMin::from_byte(0xF9).map(StMin::duration),
+            Ok(Duration::from_micros(900))
+        );
+    }
+
+    #[test]
+    fn writes_flow_control_and_padding() {
+        let mut buf = FrameBuf::new();
+        let fc = FlowControl {
+            status: FlowStatus::ContinueToSend,
+            block_size: 5,
+            st_min: StMin(2),
+        };
+        assert_eq!(buf.flow_control(fc, None), &[0x30, 0x05, 0x02]);
+        assert_eq!(
+            buf.flow_control(fc, Some(0x22)),
+            &[0x30, 0x05, 0x02, 0x22, 0x22, 0x22, 0x22, 0x22]
+        );
+        // A 10-byte FD frame has no DLC: it pads to 12, with 0xCC when no padding is set.
+        assert_eq!(buf.fill(&[0x21], &[1; 20], 10), 9);
+        buf.pad(None);
+        assert_eq!(buf.as_slice().len(), 12);
+        assert_eq!(buf.as_slice()[10..], [0xCC, 0xCC]);
+    }
+}
