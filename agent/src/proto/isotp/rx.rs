@@ -340,3 +340,424 @@ impl Receiver {
         self.fc.0.flow_control(fc, self.config.padding)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reception cases from pylessard/python-can-isotp `test/test_transport_layer_logic.py`
+    //! @ 4e5519c9 (VECTORS.md §2) unless a test says otherwise.
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::proto::isotp::{FrameError, StMin};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn config(block_size: u8, st_min: u8, padding: Option<u8>) -> Config {
+        Config {
+            padding,
+            block_size,
+            st_min: StMin::from_byte(st_min).unwrap(),
+            ..Config::default()
+        }
+    }
+
+    /// `make_payload(n, start)`: bytes start, start+1, ... mod 256.
+    fn make_payload(n: usize, start: u8) -> Vec<u8> {
+        (0..n).map(|i| start.wrapping_add(i as u8)).collect()
+    }
+
+    fn complete(event: Result<RxEvent<'_>, IsoTpError>) -> Vec<u8> {
+        match event {
+            Ok(RxEvent::Complete(payload)) => payload.to_vec(),
+            other => panic!("expected a payload, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_frame() {
+        let mut rx = Receiver::new(0x7E8, Config::default());
+        // 05 = SF length 5
+        let event = rx.on_frame(&[0x05, 0x11, 0x22, 0x33, 0x44, 0x55], ms(0));
+        assert_eq!(complete(event), [0x11, 0x22, 0x33, 0x44, 0x55]);
+        assert!(!rx.is_receiving());
+    }
+
+    #[test]
+    fn two_frames_with_flow_control() {
+        let mut rx = Receiver::new(0x7E8, config(5, 2, None));
+        // 10 0A = FF length 10 | 00..05
+        let fc = rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0));
+        // 30 = CTS | bs 5 | STmin 2
+        assert_eq!(fc, Ok(RxEvent::FlowControl(&[0x30, 0x05, 0x02])));
+        assert_eq!(rx.deadline(), Some(ms(1000)));
+        // 21 = CF seq 1 | 06..09 (unpadded last frame)
+        let event = rx.on_frame(&[0x21, 6, 7, 8, 9], ms(5));
+        assert_eq!(complete(event), make_payload(10, 0));
+        assert_eq!(rx.deadline(), None);
+    }
+
+    #[test]
+    fn flow_control_padded() {
+        let mut rx = Receiver::new(0x7E8, config(5, 2, Some(0x22)));
+        let fc = rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0));
+        assert_eq!(
+            fc,
+            Ok(RxEvent::FlowControl(&[
+                0x30, 0x05, 0x02, 0x22, 0x22, 0x22, 0x22, 0x22
+            ]))
+        );
+    }
+
+    #[test]
+    fn block_size_three() {
+        let mut rx = Receiver::new(0x7E8, config(3, 5, None));
+        let payload = make_payload(30, 0);
+        // 10 1E = FF length 30 | first 6 bytes
+        let mut ff = vec![0x10, 0x1E];
+        ff.extend_from_slice(&payload[..6]);
+        assert_eq!(
+            rx.on_frame(&ff, ms(0)),
+            Ok(RxEvent::FlowControl(&[0x30, 0x03, 0x05]))
+        );
+        let cf = |seq: u8, range: core::ops::Range<usize>| {
+            let mut f = vec![0x20 | seq];
+            f.extend_from_slice(&payload[range]);
+            f
+        };
+        assert_eq!(rx.on_frame(&cf(1, 6..13), ms(1)), Ok(RxEvent::Pending));
+        assert_eq!(rx.on_frame(&cf(2, 13..20), ms(2)), Ok(RxEvent::Pending));
+        // Third CF of the block: the second flow control is due.
+        assert_eq!(
+            rx.on_frame(&cf(3, 20..27), ms(3)),
+            Ok(RxEvent::FlowControl(&[0x30, 0x03, 0x05]))
+        );
+        assert_eq!(complete(rx.on_frame(&cf(4, 27..30), ms(4))), payload);
+    }
+
+    #[test]
+    fn block_size_zero_sends_one_flow_control() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        let payload = make_payload(34, 0);
+        assert!(matches!(
+            rx.on_frame(&[0x10, 34, 0, 1, 2, 3, 4, 5], ms(0)),
+            Ok(RxEvent::FlowControl(_))
+        ));
+        for (i, chunk) in payload[6..].chunks(7).enumerate() {
+            let mut cf = vec![0x21 + i as u8];
+            cf.extend_from_slice(chunk);
+            let event = rx.on_frame(&cf, ms(1 + i as u64));
+            if i < 3 {
+                assert_eq!(event, Ok(RxEvent::Pending), "CF {i}");
+            } else {
+                assert_eq!(complete(event), payload);
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_wraps_after_fifteen() {
+        let mut rx = Receiver::new(0x7E8, Config::default());
+        let payload = make_payload(200, 7);
+        let mut ff = vec![0x10, 200];
+        ff.extend_from_slice(&payload[..6]);
+        rx.on_frame(&ff, ms(0)).unwrap();
+        let mut out = Vec::new();
+        for (i, chunk) in payload[6..].chunks(7).enumerate() {
+            let mut cf = vec![0x20 | ((i + 1) % 16) as u8];
+            cf.extend_from_slice(chunk);
+            if let RxEvent::Complete(p) = rx.on_frame(&cf, ms(i as u64)).unwrap() {
+                out = p.to_vec();
+            }
+        }
+        assert_eq!(out, payload);
+    }
+
+    #[test]
+    fn wrong_sequence_number() {
+        let mut rx = Receiver::new(0x7E8, config(1, 0, None));
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        // 22 where 21 is due
+        let err = rx.on_frame(&[0x22, 6, 7, 8, 9], ms(1)).unwrap_err();
+        assert_eq!(
+            err,
+            IsoTpError::WrongSequence {
+                id: 0x7E8,
+                expected: 1,
+                got: 2
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "ISO-TP consecutive frame from 0x7E8: expected sequence 1, got 2"
+        );
+        assert!(!rx.is_receiving());
+        // The right CF now arrives too late: the reception is gone.
+        assert!(matches!(
+            rx.on_frame(&[0x21, 6, 7, 8, 9], ms(2)),
+            Err(IsoTpError::UnexpectedConsecutive { sequence: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn consecutive_frame_timeout() {
+        let cfg = Config {
+            n_cr: ms(200),
+            ..Config::default()
+        };
+        let mut rx = Receiver::new(0x7E8, cfg);
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        assert_eq!(rx.poll(ms(199)), Ok(()));
+        let timeout = IsoTpError::Timeout {
+            id: 0x7E8,
+            timer: Timer::NCr,
+            after: ms(200),
+        };
+        assert_eq!(rx.poll(ms(200)), Err(timeout.clone()));
+        assert_eq!(rx.poll(ms(300)), Ok(()), "reported once");
+        // Checked on the next frame too, without a poll.
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(1000)).unwrap();
+        assert_eq!(rx.on_frame(&[0x21, 6, 7, 8, 9], ms(1200)), Err(timeout));
+        assert!(!rx.is_receiving());
+    }
+
+    #[test]
+    fn first_frame_interrupts() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        let p2 = make_payload(10, 0x40);
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        assert_eq!(rx.interrupted(), None);
+        let mut ff2 = vec![0x10, 0x0A];
+        ff2.extend_from_slice(&p2[..6]);
+        assert!(matches!(
+            rx.on_frame(&ff2, ms(1)),
+            Ok(RxEvent::FlowControl(_))
+        ));
+        assert_eq!(
+            rx.interrupted(),
+            Some(Interrupted::ByFirstFrame {
+                received: 6,
+                expected: 10
+            })
+        );
+        let mut cf = vec![0x21];
+        cf.extend_from_slice(&p2[6..]);
+        assert_eq!(complete(rx.on_frame(&cf, ms(2))), p2);
+        assert_eq!(rx.interrupted(), None);
+    }
+
+    #[test]
+    fn single_frame_interrupts() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        let p2 = make_payload(15, 0x80);
+        rx.on_frame(&[0x10, 0x0F, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        rx.on_frame(&[0x21, 6, 7, 8, 9, 10, 11, 12], ms(1)).unwrap();
+        // SF mid-reception: delivered, and the interruption reported.
+        assert_eq!(complete(rx.on_frame(&[0x02, 0xAB, 0xCD], ms(2))), [0xAB, 0xCD]);
+        assert_eq!(
+            rx.interrupted(),
+            Some(Interrupted::BySingleFrame {
+                received: 13,
+                expected: 15
+            })
+        );
+        let mut ff2 = vec![0x10, 0x0F];
+        ff2.extend_from_slice(&p2[..6]);
+        rx.on_frame(&ff2, ms(3)).unwrap();
+        assert_eq!(rx.interrupted(), None, "the SF had finished the old one");
+        let mut cf1 = vec![0x21];
+        cf1.extend_from_slice(&p2[6..13]);
+        assert_eq!(rx.on_frame(&cf1, ms(4)), Ok(RxEvent::Pending));
+        let mut cf2 = vec![0x22];
+        cf2.extend_from_slice(&p2[13..]);
+        assert_eq!(complete(rx.on_frame(&cf2, ms(5))), p2);
+    }
+
+    #[test]
+    fn largest_twelve_bit_and_escaped_lengths() {
+        let mut rx = Receiver::new(0x7E8, Config::default());
+        // 1F FF = FF 4095: accepted at the default maximum
+        assert!(matches!(
+            rx.on_frame(&[0x1F, 0xFF, 0, 1, 2, 3, 4, 5], ms(0)),
+            Ok(RxEvent::FlowControl(_))
+        ));
+        // 10 00 00 00 10 00 = escaped FF 4096: one over the default maximum
+        assert_eq!(
+            rx.on_frame(&[0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 0, 1], ms(0)),
+            Err(IsoTpError::PayloadTooLong {
+                id: 0x7E8,
+                declared: 4096,
+                max: 4095
+            })
+        );
+        let mut big = Receiver::new(
+            0x7E8,
+            Config {
+                max_payload: 10_000,
+                ..Config::default()
+            },
+        );
+        let payload = make_payload(10_000, 0);
+        // 10 00 00 00 27 10 = escaped FF 10000 | 2 data bytes
+        let mut ff = vec![0x10, 0x00, 0x00, 0x00, 0x27, 0x10];
+        ff.extend_from_slice(&payload[..2]);
+        big.on_frame(&ff, ms(0)).unwrap();
+        let mut out = Vec::new();
+        for (i, chunk) in payload[2..].chunks(7).enumerate() {
+            let mut cf = vec![0x20 | ((i + 1) % 16) as u8];
+            cf.extend_from_slice(chunk);
+            if let RxEvent::Complete(p) = big.on_frame(&cf, ms(1)).unwrap() {
+                out = p.to_vec();
+            }
+        }
+        assert_eq!(out, payload);
+    }
+
+    #[test]
+    fn overflow_before_allocating() {
+        let cfg = Config {
+            max_payload: 32,
+            padding: None,
+            ..Config::default()
+        };
+        let mut rx = Receiver::new(0x7E8, cfg);
+        // 10 21 = FF length 33 > max 32
+        let err = rx.on_frame(&[0x10, 0x21, 0, 1, 2, 3, 4, 5], ms(0));
+        assert_eq!(
+            err,
+            Err(IsoTpError::PayloadTooLong {
+                id: 0x7E8,
+                declared: 33,
+                max: 32
+            })
+        );
+        assert_eq!(rx.buf.capacity(), 0, "nothing reserved");
+        // 32 = flow control Overflow
+        assert_eq!(rx.overflow_frame(), &[0x32, 0x00, 0x00]);
+        // A 4 GiB claim is refused the same way.
+        assert!(matches!(
+            rx.on_frame(&[0x10, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0], ms(0)),
+            Err(IsoTpError::PayloadTooLong { .. })
+        ));
+        assert_eq!(rx.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn passive_never_sends_flow_control() {
+        let mut rx = Receiver::new_passive(0x7E8, config(1, 0, None));
+        let payload = make_payload(20, 0);
+        assert_eq!(
+            rx.on_frame(&[0x10, 20, 0, 1, 2, 3, 4, 5], ms(0)),
+            Ok(RxEvent::Pending)
+        );
+        // bs 1 would owe a flow control after each CF; passive stays quiet.
+        assert_eq!(
+            rx.on_frame(&[0x21, 6, 7, 8, 9, 10, 11, 12], ms(1)),
+            Ok(RxEvent::Pending)
+        );
+        assert_eq!(
+            complete(rx.on_frame(&[0x22, 13, 14, 15, 16, 17, 18, 19], ms(2))),
+            payload
+        );
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        let mut rx = Receiver::new(0x7E8, Config::default());
+        let frame_err = |kind| Err(IsoTpError::Frame { id: 0x7E8, kind });
+        assert_eq!(rx.on_frame(&[], ms(0)), frame_err(FrameError::Empty));
+        assert_eq!(rx.on_frame(&[0x00], ms(0)), frame_err(FrameError::SingleFrameZero));
+        assert_eq!(
+            rx.on_frame(&[0x06, 1, 2], ms(0)),
+            frame_err(FrameError::SingleFrameLength {
+                declared: 6,
+                available: 2
+            })
+        );
+        assert_eq!(
+            rx.on_frame(&[0x40, 1, 2], ms(0)),
+            frame_err(FrameError::ReservedType(4))
+        );
+        assert_eq!(
+            rx.on_frame(&[0x21, 1, 2, 3, 4, 5, 6, 7], ms(0)),
+            Err(IsoTpError::UnexpectedConsecutive {
+                id: 0x7E8,
+                sequence: 1
+            })
+        );
+        // 10 07 = FF length 7: fits a single frame
+        assert_eq!(
+            rx.on_frame(&[0x10, 0x07, 1, 2, 3, 4, 5, 6], ms(0)),
+            Err(IsoTpError::FirstFrameLength {
+                id: 0x7E8,
+                declared: 7,
+                min: 8
+            })
+        );
+        // A first frame must fill its CAN frame.
+        assert_eq!(
+            rx.on_frame(&[0x10, 0x0A, 1, 2], ms(0)),
+            Err(IsoTpError::FirstFrameShort { id: 0x7E8, len: 4 })
+        );
+        assert_eq!(
+            rx.on_frame(&[0x30, 0, 0], ms(0)),
+            Err(IsoTpError::UnexpectedFlowControl { id: 0x7E8 })
+        );
+        assert!(!rx.is_receiving());
+    }
+
+    #[test]
+    fn malformed_frame_leaves_reception_intact() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        assert!(rx.on_frame(&[0x00], ms(1)).is_err());
+        assert!(rx.on_frame(&[0x10, 0x03, 0, 0, 0, 0, 0, 0], ms(1)).is_err());
+        assert_eq!(complete(rx.on_frame(&[0x21, 6, 7, 8, 9], ms(2))), make_payload(10, 0));
+    }
+
+    #[test]
+    fn short_consecutive_frame() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        rx.on_frame(&[0x10, 0x14, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
+        // 14 bytes still due, so this CF must carry all 7 it has room for.
+        assert_eq!(
+            rx.on_frame(&[0x21, 6, 7, 8], ms(1)),
+            Err(IsoTpError::ShortConsecutive {
+                id: 0x7E8,
+                got: 3,
+                need: 7
+            })
+        );
+    }
+
+    #[test]
+    fn can_fd_reception() {
+        let mut rx = Receiver::new(0x7E8, config(0, 0, None));
+        let payload = make_payload(100, 0);
+        // 64-byte FD first frame: 10 64 | 62 bytes
+        let mut ff = vec![0x10, 100];
+        ff.extend_from_slice(&payload[..62]);
+        assert!(matches!(rx.on_frame(&ff, ms(0)), Ok(RxEvent::FlowControl(_))));
+        // Last CF: 38 bytes padded to the FD length 48.
+        let mut cf = vec![0x21];
+        cf.extend_from_slice(&payload[62..]);
+        cf.resize(48, 0xCC);
+        assert_eq!(complete(rx.on_frame(&cf, ms(1))), payload);
+        // FD single frame, escape form: 00 14 | 20 bytes in a 24-byte frame
+        let mut sf = vec![0x00, 20];
+        sf.extend_from_slice(&payload[..20]);
+        sf.resize(24, 0xCC);
+        assert_eq!(complete(rx.on_frame(&sf, ms(2))), payload[..20]);
+        // An FD first frame declaring what an escaped single frame of its size could carry.
+        let mut ff = vec![0x10, 30];
+        ff.resize(32, 0);
+        assert_eq!(
+            rx.on_frame(&ff, ms(3)),
+            Err(IsoTpError::FirstFrameLength {
+                id: 0x7E8,
+                declared: 30,
+                min: 31
+            })
+        );
+    }
+}
