@@ -255,3 +255,248 @@ impl Sender {
         matches!(self.state, State::Idle)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Transmission cases from pylessard/python-can-isotp `test/test_transport_layer_logic.py`
+    //! @ 4e5519c9 (VECTORS.md §2).
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::proto::isotp::FrameError;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn unpadded() -> Config {
+        Config {
+            padding: None,
+            ..Config::default()
+        }
+    }
+
+    fn make_payload(n: usize, start: u8) -> Vec<u8> {
+        (0..n).map(|i| start.wrapping_add(i as u8)).collect()
+    }
+
+    fn sent(poll: Result<TxPoll<'_>, IsoTpError>) -> Vec<u8> {
+        match poll {
+            Ok(TxPoll::Send(frame)) => frame.to_vec(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_frames_unpadded() {
+        let mut tx = Sender::new(0x7E0, unpadded());
+        for n in 1..=6 {
+            let payload = make_payload(n, 0x10);
+            tx.start(&payload).unwrap();
+            // 0n = SF length n | payload; DLC n + 1
+            let mut want = vec![n as u8];
+            want.extend_from_slice(&payload);
+            assert_eq!(sent(tx.poll(ms(0))), want);
+            assert_eq!(tx.poll(ms(0)), Ok(TxPoll::Done));
+        }
+    }
+
+    #[test]
+    fn single_frames_padded() {
+        let mut tx = Sender::new(
+            0x7E0,
+            Config {
+                padding: Some(0xAA),
+                ..Config::default()
+            },
+        );
+        for n in 1..=7 {
+            let payload = make_payload(n, 0x10);
+            tx.start(&payload).unwrap();
+            let mut want = vec![n as u8];
+            want.extend_from_slice(&payload);
+            want.resize(8, 0xAA);
+            assert_eq!(sent(tx.poll(ms(0))), want);
+        }
+    }
+
+    #[test]
+    fn ten_bytes_after_flow_control() {
+        let mut tx = Sender::new(0x7E0, unpadded());
+        tx.start(&make_payload(10, 0)).unwrap();
+        // 10 0A = FF length 10 | 00..05
+        assert_eq!(sent(tx.poll(ms(0))), [0x10, 0x0A, 0, 1, 2, 3, 4, 5]);
+        assert_eq!(tx.poll(ms(1)), Ok(TxPoll::WaitUntil(ms(1000))));
+        // 30 08 00 = CTS, bs 8, STmin 0
+        tx.on_flow_control(&[0x30, 0x08, 0x00], ms(2)).unwrap();
+        // 21 = CF seq 1 | 06..09, DLC 5
+        assert_eq!(sent(tx.poll(ms(2))), [0x21, 6, 7, 8, 9]);
+        assert_eq!(tx.poll(ms(2)), Ok(TxPoll::Done));
+    }
+
+    #[test]
+    fn flow_control_overflow() {
+        let mut tx = Sender::new(0x7E0, unpadded());
+        tx.start(&make_payload(10, 0)).unwrap();
+        sent(tx.poll(ms(0)));
+        // 32 = Overflow
+        assert_eq!(
+            tx.on_flow_control(&[0x32, 0, 0], ms(1)),
+            Err(IsoTpError::Overflow { id: 0x7E0 })
+        );
+        assert_eq!(tx.poll(ms(2)), Ok(TxPoll::Done), "nothing more sent");
+    }
+
+    #[test]
+    fn wait_frames_then_continue() {
+        let mut tx = Sender::new(
+            0x7E0,
+            Config {
+                max_wait_frames: 15,
+                padding: None,
+                ..Config::default()
+            },
+        );
+        let payload = make_payload(20, 0);
+        tx.start(&payload).unwrap();
+        sent(tx.poll(ms(0)));
+        // 31 = Wait, ten times: each restarts N_Bs
+        for i in 1..=10 {
+            tx.on_flow_control(&[0x31, 0, 0], ms(i * 500)).unwrap();
+            assert_eq!(tx.poll(ms(i * 500)), Ok(TxPoll::WaitUntil(ms(i * 500 + 1000))));
+        }
+        // 30 01 00 = CTS, bs 1: one CF, then wait for the next FC
+        tx.on_flow_control(&[0x30, 0x01, 0x00], ms(5100)).unwrap();
+        assert_eq!(sent(tx.poll(ms(5100))), [0x21, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(tx.poll(ms(5101)), Ok(TxPoll::WaitUntil(ms(6100))));
+        tx.on_flow_control(&[0x30, 0x01, 0x00], ms(5200)).unwrap();
+        assert_eq!(sent(tx.poll(ms(5200))), [0x22, 13, 14, 15, 16, 17, 18, 19]);
+        assert_eq!(tx.poll(ms(5200)), Ok(TxPoll::Done));
+    }
+
+    #[test]
+    fn too_many_wait_frames() {
+        let mut tx = Sender::new(
+            0x7E0,
+            Config {
+                max_wait_frames: 2,
+                ..Config::default()
+            },
+        );
+        tx.start(&make_payload(20, 0)).unwrap();
+        sent(tx.poll(ms(0)));
+        tx.on_flow_control(&[0x31, 0, 0], ms(1)).unwrap();
+        tx.on_flow_control(&[0x31, 0, 0], ms(2)).unwrap();
+        assert_eq!(
+            tx.on_flow_control(&[0x31, 0, 0], ms(3)),
+            Err(IsoTpError::TooManyWaits { id: 0x7E0, max: 2 })
+        );
+        assert!(tx.is_idle());
+    }
+
+    #[test]
+    fn no_flow_control_times_out() {
+        let mut tx = Sender::new(0x7E0, Config::default());
+        tx.start(&make_payload(20, 0)).unwrap();
+        sent(tx.poll(ms(0)));
+        assert_eq!(tx.poll(ms(999)), Ok(TxPoll::WaitUntil(ms(1000))));
+        assert_eq!(
+            tx.poll(ms(1000)),
+            Err(IsoTpError::Timeout {
+                id: 0x7E0,
+                timer: Timer::NBs,
+                after: ms(1000)
+            })
+        );
+        assert!(tx.is_idle());
+        // Also after a block: bs 1 needs a fresh FC within N_Bs.
+        tx.start(&make_payload(20, 0)).unwrap();
+        sent(tx.poll(ms(2000)));
+        tx.on_flow_control(&[0x30, 0x01, 0x00], ms(2001)).unwrap();
+        sent(tx.poll(ms(2001)));
+        assert!(matches!(
+            tx.poll(ms(3001)),
+            Err(IsoTpError::Timeout {
+                timer: Timer::NBs,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn st_min_paces_consecutive_frames() {
+        let mut tx = Sender::new(0x7E0, unpadded());
+        tx.start(&make_payload(30, 0)).unwrap();
+        sent(tx.poll(ms(0)));
+        // STmin 0xF5 = 500 µs
+        tx.on_flow_control(&[0x30, 0x00, 0xF5], ms(10)).unwrap();
+        assert_eq!(sent(tx.poll(ms(10)))[0], 0x21);
+        let next = ms(10) + Duration::from_micros(500);
+        assert_eq!(tx.poll(ms(10)), Ok(TxPoll::WaitUntil(next)));
+        assert_eq!(sent(tx.poll(next))[0], 0x22);
+    }
+
+    #[test]
+    fn bad_flow_control() {
+        let mut tx = Sender::new(0x7E0, Config::default());
+        assert_eq!(
+            tx.on_flow_control(&[0x30, 0, 0], ms(0)),
+            Err(IsoTpError::UnexpectedFlowControl { id: 0x7E0 })
+        );
+        tx.start(&make_payload(20, 0)).unwrap();
+        assert_eq!(tx.start(&[1]), Err(IsoTpError::Busy { id: 0x7E0 }));
+        sent(tx.poll(ms(0)));
+        // 30 00 80: STmin 0x80 is reserved; the transmission is dropped.
+        assert_eq!(
+            tx.on_flow_control(&[0x30, 0x00, 0x80], ms(1)),
+            Err(IsoTpError::Frame {
+                id: 0x7E0,
+                kind: FrameError::ReservedStMin(0x80)
+            })
+        );
+        assert!(tx.is_idle());
+        assert_eq!(
+            tx.start(&[]),
+            Err(IsoTpError::PayloadLength { id: 0x7E0, len: 0 })
+        );
+    }
+
+    #[test]
+    fn can_fd_frames() {
+        let mut tx = Sender::new(
+            0x7E0,
+            Config {
+                tx_dl: 64,
+                padding: None,
+                ..Config::default()
+            },
+        );
+        // 20 bytes: escaped SF `00 14`, padded to the FD length 24 with 0xCC.
+        let payload = make_payload(20, 0);
+        tx.start(&payload).unwrap();
+        let sf = sent(tx.poll(ms(0)));
+        assert_eq!(sf.len(), 24);
+        assert_eq!(sf[..2], [0x00, 20]);
+        assert_eq!(sf[2..22], payload[..]);
+        assert_eq!(sf[22..], [0xCC, 0xCC]);
+        // 100 bytes: 64-byte FF (62 data bytes), then one CF of 38 padded to 48.
+        let payload = make_payload(100, 0);
+        tx.start(&payload).unwrap();
+        let ff = sent(tx.poll(ms(0)));
+        assert_eq!((ff.len(), ff[0], ff[1]), (64, 0x10, 100));
+        tx.on_flow_control(&[0x30, 0, 0], ms(1)).unwrap();
+        let cf = sent(tx.poll(ms(1)));
+        assert_eq!((cf.len(), cf[0]), (48, 0x21));
+        assert_eq!(cf[1..39], payload[62..]);
+    }
+
+    #[test]
+    fn escaped_first_frame() {
+        let mut tx = Sender::new(0x7E0, unpadded());
+        tx.start(&make_payload(5000, 0)).unwrap();
+        // 10 00 | 0x00001388 = 5000 | 2 data bytes
+        assert_eq!(
+            sent(tx.poll(ms(0))),
+            [0x10, 0x00, 0x00, 0x00, 0x13, 0x88, 0, 1]
+        );
+    }
+}
