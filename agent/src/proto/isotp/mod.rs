@@ -85,7 +85,10 @@ impl Config {
         let mut problems = Vec::new();
         let mut bad = |field, problem| problems.push(IsoTpError::Config { field, problem });
         if self.tx_dl != 8 && !(self.tx_dl >= 12 && FD_LENGTHS.contains(&self.tx_dl)) {
-            bad("tx_dl", "must be 8 (classic CAN) or 12, 16, 20, 24, 32, 48 or 64 (CAN FD)");
+            bad(
+                "tx_dl",
+                "must be 8 (classic CAN) or 12, 16, 20, 24, 32, 48 or 64 (CAN FD)",
+            );
         }
         if self.n_bs.is_zero() {
             bad("n_bs", "must be longer than zero");
@@ -160,7 +163,9 @@ pub enum IsoTpError {
         len: usize,
     },
     /// A first frame declaring a length a single frame could have carried.
-    #[error("ISO-TP first frame from {id:#X}: declares {declared} bytes, a first frame needs at least {min}")]
+    #[error(
+        "ISO-TP first frame from {id:#X}: declares {declared} bytes, a first frame needs at least {min}"
+    )]
     FirstFrameLength {
         /// CAN id.
         id: u32,
@@ -171,7 +176,9 @@ pub enum IsoTpError {
     },
     /// A first frame declaring more than `max_payload`; in active mode send
     /// [`Receiver::overflow_frame`] to tell the sender.
-    #[error("ISO-TP first frame from {id:#X}: declares {declared} bytes, more than the {max}-byte maximum")]
+    #[error(
+        "ISO-TP first frame from {id:#X}: declares {declared} bytes, more than the {max}-byte maximum"
+    )]
     PayloadTooLong {
         /// CAN id.
         id: u32,

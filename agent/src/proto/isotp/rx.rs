@@ -271,7 +271,12 @@ impl Receiver {
             } else {
                 Interrupted::ByFirstFrame { received, expected }
             });
-            tracing::debug!(id = self.id, received, expected, "ISO-TP reception interrupted");
+            tracing::debug!(
+                id = self.id,
+                received,
+                expected,
+                "ISO-TP reception interrupted"
+            );
             self.state = State::Idle;
         }
     }
@@ -516,7 +521,8 @@ mod tests {
         assert_eq!(rx.poll(ms(200)), Err(timeout.clone()));
         assert_eq!(rx.poll(ms(300)), Ok(()), "reported once");
         // Checked on the next frame too, without a poll.
-        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(1000)).unwrap();
+        rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(1000))
+            .unwrap();
         assert_eq!(rx.on_frame(&[0x21, 6, 7, 8, 9], ms(1200)), Err(timeout));
         assert!(!rx.is_receiving());
     }
@@ -553,7 +559,10 @@ mod tests {
         rx.on_frame(&[0x10, 0x0F, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
         rx.on_frame(&[0x21, 6, 7, 8, 9, 10, 11, 12], ms(1)).unwrap();
         // SF mid-reception: delivered, and the interruption reported.
-        assert_eq!(complete(rx.on_frame(&[0x02, 0xAB, 0xCD], ms(2))), [0xAB, 0xCD]);
+        assert_eq!(
+            complete(rx.on_frame(&[0x02, 0xAB, 0xCD], ms(2))),
+            [0xAB, 0xCD]
+        );
         assert_eq!(
             rx.interrupted(),
             Some(Interrupted::BySingleFrame {
@@ -666,7 +675,10 @@ mod tests {
         let mut rx = Receiver::new(0x7E8, Config::default());
         let frame_err = |kind| Err(IsoTpError::Frame { id: 0x7E8, kind });
         assert_eq!(rx.on_frame(&[], ms(0)), frame_err(FrameError::Empty));
-        assert_eq!(rx.on_frame(&[0x00], ms(0)), frame_err(FrameError::SingleFrameZero));
+        assert_eq!(
+            rx.on_frame(&[0x00], ms(0)),
+            frame_err(FrameError::SingleFrameZero)
+        );
         assert_eq!(
             rx.on_frame(&[0x06, 1, 2], ms(0)),
             frame_err(FrameError::SingleFrameLength {
@@ -712,7 +724,10 @@ mod tests {
         rx.on_frame(&[0x10, 0x0A, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
         assert!(rx.on_frame(&[0x00], ms(1)).is_err());
         assert!(rx.on_frame(&[0x10, 0x03, 0, 0, 0, 0, 0, 0], ms(1)).is_err());
-        assert_eq!(complete(rx.on_frame(&[0x21, 6, 7, 8, 9], ms(2))), make_payload(10, 0));
+        assert_eq!(
+            complete(rx.on_frame(&[0x21, 6, 7, 8, 9], ms(2))),
+            make_payload(10, 0)
+        );
     }
 
     #[test]
@@ -737,7 +752,10 @@ mod tests {
         // 64-byte FD first frame: 10 64 | 62 bytes
         let mut ff = vec![0x10, 100];
         ff.extend_from_slice(&payload[..62]);
-        assert!(matches!(rx.on_frame(&ff, ms(0)), Ok(RxEvent::FlowControl(_))));
+        assert!(matches!(
+            rx.on_frame(&ff, ms(0)),
+            Ok(RxEvent::FlowControl(_))
+        ));
         // Last CF: 38 bytes padded to the FD length 48.
         let mut cf = vec![0x21];
         cf.extend_from_slice(&payload[62..]);

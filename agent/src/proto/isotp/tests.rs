@@ -66,10 +66,12 @@ fn real_vehicle_29_bit_single_frames() {
     ];
     let got: Vec<Vec<u8>> = frames
         .iter()
-        .map(|(id, data)| match demux.on_frame(*id, data, ms(0)).unwrap() {
-            RxEvent::Complete(p) => p.to_vec(),
-            other => panic!("{other:?}"),
-        })
+        .map(
+            |(id, data)| match demux.on_frame(*id, data, ms(0)).unwrap() {
+                RxEvent::Complete(p) => p.to_vec(),
+                other => panic!("{other:?}"),
+            },
+        )
         .collect();
     assert_eq!(got[0], [0x47, 0x02, 0x22, 0x6D, 0x22, 0x6E]);
     assert_eq!(got[1], [0x41, 0x0D, 0x00]);
@@ -87,7 +89,10 @@ fn python_obd_frames() {
     );
     assert_eq!(replay(&mut rx, &[&[0x01, 0x41]]), [vec![0x41]]);
     assert_eq!(
-        replay(&mut rx, &[&[0x07, 0x41, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04]]),
+        replay(
+            &mut rx,
+            &[&[0x07, 0x41, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04]]
+        ),
         [vec![0x41, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04]]
     );
     for dropped in [&[0x01][..], &[0x00], &[0x08, 0x41, 0, 0, 1, 2, 3, 4]] {
@@ -173,7 +178,9 @@ fn renault_zoe_read_dtc_by_status() {
     let done = rx.on_frame(&[0x21, 0x84, 0x05, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA], ms(12));
     assert_eq!(
         done,
-        Ok(RxEvent::Complete(&[0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05]))
+        Ok(RxEvent::Complete(&[
+            0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05
+        ]))
     );
 }
 
@@ -252,7 +259,11 @@ fn open3e_trace_replay() {
 fn interleaved_multi_ecu_reassembly() {
     // Three ECUs answer one functional request with multi-frame payloads, CFs interleaved.
     let mut demux = Demux::new(unpadded(), 3);
-    let payload = |ecu: u8| (0..20).map(|i| ecu.wrapping_mul(16) + i).collect::<Vec<u8>>();
+    let payload = |ecu: u8| {
+        (0..20)
+            .map(|i| ecu.wrapping_mul(16) + i)
+            .collect::<Vec<u8>>()
+    };
     let ff = |ecu: u8| {
         let mut f = vec![0x10, 20];
         f.extend_from_slice(&payload(ecu)[..6]);
@@ -285,7 +296,11 @@ fn interleaved_multi_ecu_reassembly() {
     }
     assert_eq!(
         done,
-        [(0x7EA, payload(3)), (0x7E8, payload(1)), (0x7E9, payload(2))]
+        [
+            (0x7EA, payload(3)),
+            (0x7E8, payload(1)),
+            (0x7E9, payload(2))
+        ]
     );
     // Now idle, a channel is re-used for the newcomer.
     assert_eq!(
@@ -298,12 +313,22 @@ fn interleaved_multi_ecu_reassembly() {
 #[test]
 fn demux_timeouts_one_at_a_time() {
     let mut demux = Demux::new_passive(Config::default(), 4);
-    demux.on_frame(0x7E8, &[0x10, 20, 0, 1, 2, 3, 4, 5], ms(0)).unwrap();
-    demux.on_frame(0x7E9, &[0x10, 20, 0, 1, 2, 3, 4, 5], ms(100)).unwrap();
+    demux
+        .on_frame(0x7E8, &[0x10, 20, 0, 1, 2, 3, 4, 5], ms(0))
+        .unwrap();
+    demux
+        .on_frame(0x7E9, &[0x10, 20, 0, 1, 2, 3, 4, 5], ms(100))
+        .unwrap();
     assert_eq!(demux.deadline(), Some(ms(1000)));
     assert_eq!(demux.poll(ms(999)), Ok(()));
-    assert!(matches!(demux.poll(ms(1100)), Err(IsoTpError::Timeout { id: 0x7E8, .. })));
-    assert!(matches!(demux.poll(ms(1100)), Err(IsoTpError::Timeout { id: 0x7E9, .. })));
+    assert!(matches!(
+        demux.poll(ms(1100)),
+        Err(IsoTpError::Timeout { id: 0x7E8, .. })
+    ));
+    assert!(matches!(
+        demux.poll(ms(1100)),
+        Err(IsoTpError::Timeout { id: 0x7E9, .. })
+    ));
     assert_eq!(demux.poll(ms(1100)), Ok(()));
     assert_eq!(demux.deadline(), None);
 }

@@ -177,10 +177,7 @@ impl Sender {
         now: Duration,
     ) -> &[u8] {
         let rest = self.buf.get(self.sent..).unwrap_or_default();
-        let taken = self
-            .frame
-            .0
-            .fill(&[0x20 | seq], rest, self.config.tx_dl);
+        let taken = self.frame.0.fill(&[0x20 | seq], rest, self.config.tx_dl);
         self.frame.0.pad(self.config.padding);
         self.sent += taken;
         let block_left = block_left.saturating_sub(1);
@@ -362,7 +359,10 @@ mod tests {
         // 31 = Wait, ten times: each restarts N_Bs
         for i in 1..=10 {
             tx.on_flow_control(&[0x31, 0, 0], ms(i * 500)).unwrap();
-            assert_eq!(tx.poll(ms(i * 500)), Ok(TxPoll::WaitUntil(ms(i * 500 + 1000))));
+            assert_eq!(
+                tx.poll(ms(i * 500)),
+                Ok(TxPoll::WaitUntil(ms(i * 500 + 1000)))
+            );
         }
         // 30 01 00 = CTS, bs 1: one CF, then wait for the next FC
         tx.on_flow_control(&[0x30, 0x01, 0x00], ms(5100)).unwrap();
