@@ -281,6 +281,12 @@ pub(super) struct FrameBuf {
     len: usize,
 }
 
+impl core::fmt::Debug for FrameBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:02X?}", self.as_slice())
+    }
+}
+
 impl FrameBuf {
     pub(super) fn new() -> Self {
         Self {

@@ -64,19 +64,9 @@ pub struct Receiver {
     config: Config,
     passive: bool,
     buf: Vec<u8>,
-    fc: FrameBufDebug,
+    fc: FrameBuf,
     state: State,
     interrupted: Option<Interrupted>,
-}
-
-/// `FrameBuf` has no `Debug` of its own (64 bytes of mostly zeros); this hides it.
-#[derive(Clone)]
-struct FrameBufDebug(FrameBuf);
-
-impl core::fmt::Debug for FrameBufDebug {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:02X?}", self.0.as_slice())
-    }
 }
 
 impl Receiver {
@@ -88,7 +78,7 @@ impl Receiver {
             config: config.normalized(),
             passive: false,
             buf: Vec::new(),
-            fc: FrameBufDebug(FrameBuf::new()),
+            fc: FrameBuf::new(),
             state: State::Idle,
             interrupted: None,
         }
@@ -260,7 +250,7 @@ impl Receiver {
             block_size: self.config.block_size,
             st_min: self.config.st_min,
         };
-        RxEvent::FlowControl(self.fc.0.flow_control(fc, self.config.padding))
+        RxEvent::FlowControl(self.fc.flow_control(fc, self.config.padding))
     }
 
     fn abandon(&mut self, by_single: bool) {
@@ -342,7 +332,7 @@ impl Receiver {
             block_size: 0,
             st_min: super::StMin::ZERO,
         };
-        self.fc.0.flow_control(fc, self.config.padding)
+        self.fc.flow_control(fc, self.config.padding)
     }
 }
 

@@ -53,17 +53,8 @@ pub struct Sender {
     buf: Vec<u8>,
     /// Bytes of `buf` already sent.
     sent: usize,
-    frame: FrameBufDebug,
+    frame: FrameBuf,
     state: State,
-}
-
-#[derive(Clone)]
-struct FrameBufDebug(FrameBuf);
-
-impl core::fmt::Debug for FrameBufDebug {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:02X?}", self.0.as_slice())
-    }
 }
 
 impl Sender {
@@ -74,7 +65,7 @@ impl Sender {
             config: config.normalized(),
             buf: Vec::new(),
             sent: 0,
-            frame: FrameBufDebug(FrameBuf::new()),
+            frame: FrameBuf::new(),
             state: State::Idle,
         }
     }
@@ -139,7 +130,7 @@ impl Sender {
     fn first(&mut self, now: Duration) -> &[u8] {
         let tx_dl = self.config.tx_dl;
         let len = self.buf.len();
-        let frame = &mut self.frame.0;
+        let frame = &mut self.frame;
         if len <= 7 {
             // `len <= 7` fits the PCI nibble.
             frame.fill(&[len as u8], &self.buf, 8);
@@ -165,7 +156,7 @@ impl Sender {
                 seq: 1,
             };
         }
-        self.frame.0.as_slice()
+        self.frame.as_slice()
     }
 
     fn consecutive(
@@ -177,8 +168,8 @@ impl Sender {
         now: Duration,
     ) -> &[u8] {
         let rest = self.buf.get(self.sent..).unwrap_or_default();
-        let taken = self.frame.0.fill(&[0x20 | seq], rest, self.config.tx_dl);
-        self.frame.0.pad(self.config.padding);
+        let taken = self.frame.fill(&[0x20 | seq], rest, self.config.tx_dl);
+        self.frame.pad(self.config.padding);
         self.sent += taken;
         let block_left = block_left.saturating_sub(1);
         let seq = (seq + 1) & 0x0F;
@@ -199,7 +190,7 @@ impl Sender {
                 next_at: now.saturating_add(st_min),
             }
         };
-        self.frame.0.as_slice()
+        self.frame.as_slice()
     }
 
     /// Takes a flow-control frame from the receiver, received at `now`.
