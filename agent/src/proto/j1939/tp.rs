@@ -19,8 +19,6 @@
 
 use core::time::Duration;
 
-use embedded_can::Frame as _;
-
 use super::id::{GLOBAL, J1939Id};
 use super::{J1939Error, TpErrorKind};
 use crate::can::CanFrame;
@@ -775,6 +773,7 @@ fn eom_frame(s: &Session) -> Result<CanFrame, TpErrorKind> {
 /// The frame's data as an array, for tests comparing replies.
 #[cfg(test)]
 fn bytes8(f: &CanFrame) -> [u8; 8] {
+    use embedded_can::Frame as _;
     <[u8; 8]>::try_from(f.data()).unwrap_or_default()
 }
 
