@@ -280,3 +280,49 @@ fn log_line_round_trips() {
         assert_eq!(out, line);
     }
 }
+
+/// The fuzz target's invariant on candump-like text: no panic, and whatever parses as a frame
+/// is written back by `format_log_line` and parses to the same frame.
+fn round_trip_holds(line: &str) -> Result<(), String> {
+    if let Ok(Line::Frame(f)) = parse_line(line.as_bytes()) {
+        let ts = f.timestamp.unwrap_or(Timestamp::Relative(Duration::ZERO));
+        let out = format_log_line(ts, f.interface.as_str(), &f.frame);
+        match parse_line(out.as_bytes()) {
+            Ok(Line::Frame(back))
+                if back.frame == f.frame
+                    && back.interface == f.interface
+                    && back.timestamp.map(Timestamp::micros) == Some(ts.micros()) => {}
+            other => return Err(format!("{line:?} → {out:?} → {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #[test]
+    fn candump_like_text_round_trips(line in "[ (]{0,2}[0-9.]{0,14}[) ]{0,2}[a-z0-9.-]{1,6} {1,2}(RX [B-] [E-] )?[0-9A-Fa-f]{3,8}(#|##|#R|  \\[[0-9]{1,2}\\] )[0-9A-F .#R_]{0,40}") {
+        proptest::prop_assert!(round_trip_holds(&line).is_ok(), "{:?}", round_trip_holds(&line));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let _ = parse_line(&bytes);
+        let mut reader = TraceReader::new(&bytes[..]);
+        for _ in reader.by_ref() {}
+        let s = reader.stats();
+        proptest::prop_assert_eq!(s.lines, s.frames + s.skipped + s.bad);
+    }
+}
+
+#[test]
+fn generated_frames_round_trip() {
+    for line in [
+        "  can0  RX B E  123  [12]  00 01 02 03 04 05 06 07 08 09 0A 0B",
+        "(2020-12-19 12:04:45.485261)  vcan0  0C8   [8]  F0 00 00 00 00 00 00 00",
+        "(0000000012.0) x 1FFFFFFF#R8",
+        "can0 1FFFFFFF   [0]  remote request",
+        "(999999999.999999999) (x) 7FF#11.22",
+    ] {
+        round_trip_holds(line).unwrap();
+    }
+}
