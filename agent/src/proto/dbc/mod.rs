@@ -292,7 +292,10 @@ fn parse_detail(err: &can_dbc::DbcError) -> String {
                 .find_map(|l| l.trim().strip_prefix("--> "))
                 .unwrap_or("?");
             let near: String = pest.line().trim().chars().take(60).collect();
-            format!("syntax error at line {position}: {} (near `{near}`)", pest.variant)
+            format!(
+                "syntax error at line {position}: {} (near `{near}`)",
+                pest.variant
+            )
         }
         other => format!("invalid content: {other}"),
     }

@@ -121,7 +121,9 @@ impl SignalInfo {
 #[non_exhaustive]
 pub enum DecodeError {
     /// The signal's bits run past the frame's data.
-    #[error("CAN {can_id:#X} ({message}) signal {signal}: needs {needed} data bytes, frame has {len}")]
+    #[error(
+        "CAN {can_id:#X} ({message}) signal {signal}: needs {needed} data bytes, frame has {len}"
+    )]
     PastFrameEnd {
         /// Which wanted signal.
         id: SignalId,
@@ -248,7 +250,12 @@ impl DecodePlan {
     }
 
     /// As [`decode`](Self::decode), from an id and data bytes (any length).
-    pub fn decode_raw<'p, 'f>(&'p self, can_id: u32, extended: bool, data: &'f [u8]) -> Decoded<'p, 'f> {
+    pub fn decode_raw<'p, 'f>(
+        &'p self,
+        can_id: u32,
+        extended: bool,
+        data: &'f [u8],
+    ) -> Decoded<'p, 'f> {
         let key = (can_id & 0x1FFF_FFFF) | if extended { EXTENDED_FLAG } else { 0 };
         let Some(message) = self
             .messages
@@ -481,7 +488,9 @@ fn compile_one(
         }
     };
     if !signal.factor.is_finite() || !signal.offset.is_finite() {
-        return Err(invalid("factor or offset is not a finite number".to_owned()));
+        return Err(invalid(
+            "factor or offset is not a finite number".to_owned(),
+        ));
     }
     let range = match (numeric(signal.min), numeric(signal.max)) {
         (lo, hi) if lo == 0.0 && hi == 0.0 => None,
