@@ -2,7 +2,7 @@
 //! (odometer, speed, park state, ...) into a [`DecodePlan`], and decode them from frames.
 //!
 //! Owns: reading and parsing the file (with `can-dbc`), checking the named signals against it
-//! (`check-config`), the decode plan, bit extraction ([`bits`]), scaling, range flags and
+//! (`check-config`), the decode plan, bit extraction (`bits`), scaling, range flags and
 //! multiplexing. Does not own: where the file name and signal list come from (config), what
 //! the values mean to the vehicle state, or reading frames off a bus.
 //!

@@ -3,7 +3,7 @@
 //!
 //! Owns compiling (and the checks `check-config` reports) and the per-frame hot path:
 //! a binary search on a sorted vec, a few bit extractions, no allocation. Does not own
-//! parsing the file (the parent module) or the bit numbering itself ([`super::bits`]).
+//! parsing the file (the parent module) or the bit numbering itself (`bits`).
 
 use std::sync::Arc;
 
