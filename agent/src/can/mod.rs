@@ -3,5 +3,6 @@
 
 pub mod candump;
 pub mod frame;
+pub mod source;
 
 pub use frame::CanFrame;
