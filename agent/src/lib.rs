@@ -11,5 +11,6 @@ pub use error::Error;
 /// The agent's version, reported in heartbeats.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
+pub mod clock;
 pub mod proto;
 pub mod testdata;

@@ -3,6 +3,9 @@
 
 pub mod candump;
 pub mod frame;
+pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod socketcan;
 pub mod source;
 
 pub use frame::CanFrame;
