@@ -12,5 +12,6 @@ pub use error::Error;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
 pub mod clock;
+pub mod poller;
 pub mod proto;
 pub mod testdata;
