@@ -13,3 +13,4 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
 pub mod proto;
 pub mod testdata;
+pub mod sim;

@@ -5,3 +5,4 @@ pub mod candump;
 pub mod frame;
 
 pub use frame::CanFrame;
+pub mod virtual_bus;
