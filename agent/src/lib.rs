@@ -12,5 +12,5 @@ pub use error::Error;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
 pub mod proto;
-pub mod testdata;
 pub mod sim;
+pub mod testdata;

@@ -262,7 +262,10 @@ mod tests {
         assert_eq!((bus.pending(a), bus.pending(b)), (2, 2));
         let tap = bus.tap();
         assert_eq!(tap.len(), 2, "frames before start_tap are not recorded");
-        assert_eq!((tap[0].at, tap[0].from, tap[0].frame.raw_id()), (ms(5), None, 0x2));
+        assert_eq!(
+            (tap[0].at, tap[0].from, tap[0].frame.raw_id()),
+            (ms(5), None, 0x2)
+        );
         assert_eq!(tap[1].from, Some(b));
         assert_eq!(bus.drain_tap().len(), 2);
         assert!(bus.tap().is_empty());
