@@ -13,7 +13,8 @@ use embedded_can::Frame;
 use crate::can::CanFrame;
 
 use super::SimEcu;
-use super::drive::{Lamp, VehicleState};
+use super::drive::VehicleState;
+use super::script::Lamp;
 
 /// PGN 65265 Cruise Control/Vehicle Speed 1.
 pub const PGN_CCVS1: u32 = 0xFEF1;

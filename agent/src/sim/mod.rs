@@ -13,6 +13,7 @@ pub mod drive;
 pub mod j1939_ecu;
 mod link;
 pub mod obd_ecu;
+pub mod script;
 pub mod uds_ecu;
 
 #[cfg(test)]
@@ -20,13 +21,13 @@ mod tests;
 
 use core::time::Duration;
 
-pub use drive::{
-    ActiveFault, Drive, Fault, Lamp, ObdList, Power, Script, ScriptError, Speed, Step, Until,
-    VehicleState,
-};
+pub use drive::{Drive, VehicleState};
 pub use j1939_ecu::{J1939Ecu, J1939EcuConfig};
 pub use link::IsoTpAddress;
 pub use obd_ecu::{ObdEcu, ObdEcuConfig};
+pub use script::{
+    ActiveFault, Fault, Lamp, ObdList, Power, Script, ScriptError, Speed, Step, Until,
+};
 pub use uds_ecu::{UdsEcu, UdsEcuConfig};
 
 use crate::can::CanFrame;

@@ -11,8 +11,9 @@ use crate::can::CanFrame;
 use crate::proto::isotp::Config;
 
 use super::SimEcu;
-use super::drive::{ObdList, Power, VehicleState};
+use super::drive::VehicleState;
 use super::link::{IsoTpAddress, Link};
+use super::script::{ObdList, Power};
 
 /// Mode 01 PIDs this ECU can answer besides the bitmaps.
 pub const IMPLEMENTED_PIDS: [u8; 7] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0xA6];
