@@ -14,4 +14,5 @@ pub mod can;
 pub mod clock;
 pub mod poller;
 pub mod proto;
+pub mod sim;
 pub mod testdata;

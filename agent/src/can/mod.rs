@@ -9,3 +9,4 @@ pub mod socketcan;
 pub mod source;
 
 pub use frame::CanFrame;
+pub mod virtual_bus;
