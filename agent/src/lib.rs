@@ -11,5 +11,8 @@ pub use error::Error;
 /// The agent's version, reported in heartbeats.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
+pub mod config;
+pub mod observe;
 pub mod proto;
+pub mod replay;
 pub mod testdata;
