@@ -222,14 +222,15 @@ fn emit<W: Write>(
 
 /// The `--summary` line.
 pub fn summary_line(s: &Summary) -> String {
-    serde_json::json!({
-        "kind": "summary",
-        "lines": s.trace.lines,
-        "frames": s.trace.frames,
-        "bad_lines": s.trace.bad,
-        "observations": s.observations,
-        "warnings": s.warning_total(),
-        "warnings_by_kind": s.warnings,
-    })
-    .to_string()
+    let map =
+        |m: &BTreeMap<&'static str, u64>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
+    format!(
+        "{{\"kind\":\"summary\",\"lines\":{},\"frames\":{},\"bad_lines\":{},\"observations\":{},\"warnings\":{},\"warnings_by_kind\":{}}}",
+        s.trace.lines,
+        s.trace.frames,
+        s.trace.bad,
+        map(&s.observations),
+        s.warning_total(),
+        map(&s.warnings)
+    )
 }
