@@ -8,7 +8,9 @@ use std::process::Command;
 use rapport_agent::config::{self, Category};
 
 fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 fn check(path: &Path) -> (i32, String, String) {
@@ -72,7 +74,10 @@ fn check_config_reports_broken_configs() {
         good.replace("len = 3", "len = 9")
             .replace("on_ms = 1000", "on_ms = 0")
             .replace("signal = \"VehicleSpeed\"", "signal = \"Speed\"")
-            .replace("../agent/fixtures/passenger.dbc", &dbc.display().to_string()),
+            .replace(
+                "../agent/fixtures/passenger.dbc",
+                &dbc.display().to_string(),
+            ),
     )
     .unwrap();
     let (code, _, stderr) = check(&values);
@@ -81,7 +86,10 @@ fn check_config_reports_broken_configs() {
         stderr.contains("uds.dids[0].len: must be 1..=8 for unsigned_be"),
         "{stderr}"
     );
-    assert!(stderr.contains("poller.on_ms: must be more than 0"), "{stderr}");
+    assert!(
+        stderr.contains("poller.on_ms: must be more than 0"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("passenger.dbc") && stderr.contains("no signal Speed"),
         "{stderr}"

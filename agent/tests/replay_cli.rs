@@ -11,8 +11,7 @@ fn repo_file(relative: &str) -> PathBuf {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("rapport-replay-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rapport-replay-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

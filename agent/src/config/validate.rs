@@ -216,8 +216,10 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
         }
     }
 
-    if let Some(park) = config.dbc.as_ref().and_then(|d| d.park.as_ref()) {
-        if park.parked_values.is_empty() {
+    if let Some(park) = config.dbc.as_ref().and_then(|d| d.park.as_ref())
+        && park.parked_values.is_empty()
+    {
+        {
             bad(
                 "dbc.park.parked_values".into(),
                 "must list at least one value".into(),
