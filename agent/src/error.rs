@@ -2,6 +2,7 @@
 //! here with `#[from]`.
 
 use crate::can::candump::{ParseError, TraceError};
+use crate::config::ConfigError;
 use crate::proto::dbc::{DbcError, DecodeError};
 use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;
@@ -39,6 +40,9 @@ pub enum Error {
     /// Reading a candump trace.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The agent config file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -1,0 +1,179 @@
+//! The JSON-lines form of observations the replay CLI prints, one object per line, keys in a
+//! fixed order (`t_ms`, `kind`, then the kind's fields). Owns the shape only; the numbers are
+//! rounded to 3 decimals so an f32 speed prints as `23.203`, not `23.203125476837158`.
+
+use core::fmt::Write as _;
+
+use rapport_shared::{Dtc, SignalSource};
+
+use super::Observation;
+
+/// One JSON object under construction.
+struct Obj<'a> {
+    out: &'a mut String,
+}
+
+impl Obj<'_> {
+    fn key(&mut self, key: &str) {
+        if !self.out.ends_with('{') {
+            self.out.push(',');
+        }
+        let _ = write!(self.out, "\"{key}\":");
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        // serde_json escapes quotes, control characters and non-ASCII correctly.
+        self.out
+            .push_str(&serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into()));
+    }
+
+    fn num(&mut self, key: &str, value: f64) {
+        self.key(key);
+        let rounded = (value * 1000.0).round() / 1000.0;
+        match serde_json::to_string(&rounded) {
+            Ok(text) if rounded.is_finite() => self.out.push_str(&text),
+            _ => self.out.push_str("null"),
+        }
+    }
+
+    fn int(&mut self, key: &str, value: u64) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn opt_bool(&mut self, key: &str, value: Option<bool>) {
+        self.key(key);
+        self.out.push_str(match value {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "null",
+        });
+    }
+}
+
+/// An ECU as JSON shows it: J1939 source address `0x00`, CAN ids `0x7E8` / `0x18DAF110`.
+pub fn ecu_text(source: SignalSource, ecu: u32) -> String {
+    match source {
+        SignalSource::J1939 => format!("0x{ecu:02X}"),
+        _ if ecu <= 0x7FF => format!("0x{ecu:03X}"),
+        _ => format!("0x{ecu:08X}"),
+    }
+}
+
+/// Appends `observation` at `t_ms` as one JSON object (no newline) to `out`.
+pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation) {
+    out.push('{');
+    let mut o = Obj { out };
+    o.int("t_ms", t_ms);
+    o.str("kind", observation.kind());
+    match observation {
+        Observation::Odometer { odometer, source } => {
+            o.num("km", odometer.meters() as f64 / 1000.0);
+            o.str("source", source.as_str());
+        }
+        Observation::Speed { kmh, source } => {
+            o.num("kmh", f64::from(*kmh));
+            o.str("source", source.as_str());
+        }
+        Observation::Park { parked, source } => {
+            o.opt_bool("parked", Some(*parked));
+            o.str("source", source.as_str());
+        }
+        Observation::EngineHours { hours, source } => {
+            o.num("hours", hours.secs() as f64 / 3600.0);
+            o.str("source", source.as_str());
+        }
+        Observation::Dtc {
+            dtc,
+            state,
+            severity,
+            source,
+            ecu,
+        } => {
+            o.str("code", &dtc.to_string());
+            match dtc {
+                Dtc::Obd(_) => {}
+                Dtc::Uds(_, status) => o.str("status", &format!("0x{:02X}", status.0)),
+                Dtc::J1939(spn, fmi, oc) => {
+                    o.int("spn", u64::from(spn.get()));
+                    o.int("fmi", u64::from(fmi.get()));
+                    o.int("oc", u64::from(oc.get()));
+                }
+            }
+            o.str("state", state.as_str());
+            o.str("severity", severity.as_str());
+            o.str("source", source.as_str());
+            o.str("ecu", &ecu_text(*source, *ecu));
+        }
+        Observation::Lamps { lamps, source, ecu } => {
+            o.str("source", source.as_str());
+            o.str("ecu", &ecu_text(*source, *ecu));
+            o.opt_bool("mil", lamps.mil);
+            o.opt_bool("red_stop", lamps.red_stop);
+            o.opt_bool("amber_warning", lamps.amber_warning);
+            o.opt_bool("protect", lamps.protect);
+        }
+        Observation::Warning { what, .. } => o.str("what", what),
+    }
+    o.out.push('}');
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::observe::{DtcState, WarningKind};
+    use rapport_shared::{Odometer, Severity};
+
+    fn line(o: &Observation) -> String {
+        let mut s = String::new();
+        write_observation(&mut s, 1_436_509_052_249, o);
+        s
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(
+            line(&Observation::Odometer {
+                odometer: Odometer::from_meters(12_345_600),
+                source: SignalSource::Obd
+            }),
+            r#"{"t_ms":1436509052249,"kind":"odometer","km":12345.6,"source":"obd"}"#
+        );
+        assert_eq!(
+            line(&Observation::Speed {
+                kmh: 5940.0 / 256.0,
+                source: SignalSource::J1939
+            }),
+            r#"{"t_ms":1436509052249,"kind":"speed","kmh":23.203,"source":"j1939"}"#
+        );
+        let dtc = Dtc::Uds(
+            "P0133-1C"
+                .parse::<rapport_shared::DtcCode>()
+                .map(|c| match c {
+                    rapport_shared::DtcCode::Uds(u) => u,
+                    _ => unreachable!(),
+                })
+                .unwrap(),
+            rapport_shared::UdsStatus(0x2F),
+        );
+        assert_eq!(
+            line(&Observation::Dtc {
+                dtc,
+                state: DtcState::Active,
+                severity: Severity::Warning,
+                source: SignalSource::Uds,
+                ecu: 0x7E8
+            }),
+            r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","severity":"warning","source":"uds","ecu":"0x7E8"}"#
+        );
+        assert_eq!(
+            line(&Observation::Warning {
+                kind: WarningKind::TraceLine,
+                what: "line 1: \"x\"\n".into()
+            }),
+            r#"{"t_ms":1436509052249,"kind":"warning","what":"line 1: \"x\"\n"}"#
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Observations: what the car is doing, as the agent learns it from CAN traffic — odometer,
+//! speed, park state, engine hours, DTCs appearing and clearing with a severity, warning
+//! lamps, and warnings about traffic that made no sense.
+//!
+//! Sans-IO: [`Observer::on_frame`] takes a [`TimedFrame`] and appends [`Observation`]s to a
+//! caller-owned `Vec` (reused across frames, so the common path does not allocate).
+//!
+//! Owns: the [`Observation`] type, the passive decoder ([`passive`]) that reads requests and
+//! responses off a trace or bus without sending, odometer plausibility ([`plausibility`]), the
+//! active DTC sets and their severities ([`dtc_set`]), and conversion of protocol values to the
+//! `rapport_shared` types ([`conversions`]). Does not own: polling (it never sends), storage,
+//! rate limiting of output (the replay CLI's choice, see [`crate::replay`]), or the JSON form
+//! ([`json`]).
+
+pub mod conversions;
+pub mod dtc_set;
+pub mod json;
+pub mod passive;
+pub mod plausibility;
+
+use core::time::Duration;
+
+use rapport_shared::{Dtc, EngineHours, Odometer, Severity, SignalSource};
+
+use crate::can::source::TimedFrame;
+use crate::config::Loaded;
+
+pub use dtc_set::{DtcList, DtcSet, Overrides};
+pub use passive::PassiveDecoder;
+pub use plausibility::{Plausibility, Verdict};
+
+/// Whether a DTC is present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtcState {
+    /// Reported now (new, or with a new severity).
+    Active,
+    /// Reported before, absent from the ECU's next complete report.
+    Cleared,
+}
+
+impl DtcState {
+    /// The lower-case name used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Cleared => "cleared",
+        }
+    }
+}
+
+/// The warning lamps one ECU reports; `None` where it does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Lamps {
+    /// Malfunction indicator lamp (emissions; OBD-II PID 01 or J1939 DM1).
+    pub mil: Option<bool>,
+    /// J1939 red stop lamp.
+    pub red_stop: Option<bool>,
+    /// J1939 amber warning lamp.
+    pub amber_warning: Option<bool>,
+    /// J1939 protect lamp.
+    pub protect: Option<bool>,
+}
+
+/// What went wrong, for warning counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// A trace line that is not a candump line.
+    TraceLine,
+    /// ISO-TP framing, timeouts, abandoned messages.
+    IsoTp,
+    /// An OBD-II response that does not decode.
+    Obd,
+    /// A UDS response that does not decode.
+    Uds,
+    /// An ECU's negative response.
+    NegativeResponse,
+    /// J1939 transport or parameter groups.
+    J1939,
+    /// A DBC signal that does not fit its frame.
+    Dbc,
+    /// An odometer reading rejected by plausibility.
+    Plausibility,
+}
+
+impl WarningKind {
+    /// Every kind, in counting order.
+    pub const ALL: [Self; 8] = [
+        Self::TraceLine,
+        Self::IsoTp,
+        Self::Obd,
+        Self::Uds,
+        Self::NegativeResponse,
+        Self::J1939,
+        Self::Dbc,
+        Self::Plausibility,
+    ];
+
+    /// The snake-case name used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TraceLine => "trace_line",
+            Self::IsoTp => "isotp",
+            Self::Obd => "obd",
+            Self::Uds => "uds",
+            Self::NegativeResponse => "negative_response",
+            Self::J1939 => "j1939",
+            Self::Dbc => "dbc",
+            Self::Plausibility => "plausibility",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// One thing learned from the bus.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Observation {
+    /// A plausible, new total distance.
+    Odometer {
+        /// The reading.
+        odometer: Odometer,
+        /// Where it came from.
+        source: SignalSource,
+    },
+    /// Vehicle speed.
+    Speed {
+        /// km/h.
+        kmh: f32,
+        /// Where it came from.
+        source: SignalSource,
+    },
+    /// Park state (gear lever in P; J1939: parking brake set).
+    Park {
+        /// Parked.
+        parked: bool,
+        /// Where it came from.
+        source: SignalSource,
+    },
+    /// Engine hours.
+    EngineHours {
+        /// Total running time.
+        hours: EngineHours,
+        /// Where it came from.
+        source: SignalSource,
+    },
+    /// A DTC appearing (or changing severity) or clearing.
+    Dtc {
+        /// The fault as reported.
+        dtc: Dtc,
+        /// Active or cleared.
+        state: DtcState,
+        /// How much it matters.
+        severity: Severity,
+        /// The protocol.
+        source: SignalSource,
+        /// The ECU: OBD/UDS response CAN id, or J1939 source address.
+        ecu: u32,
+    },
+    /// One ECU's lamps, when they change.
+    Lamps {
+        /// The lamps.
+        lamps: Lamps,
+        /// The protocol.
+        source: SignalSource,
+        /// The ECU, as for [`Observation::Dtc`].
+        ecu: u32,
+    },
+    /// Malformed or unexpected traffic (never fatal).
+    Warning {
+        /// What kind, for counts.
+        kind: WarningKind,
+        /// What and where.
+        what: String,
+    },
+}
+
+impl Observation {
+    /// The lower-case kind name used in JSON and counts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Odometer { .. } => "odometer",
+            Self::Speed { .. } => "speed",
+            Self::Park { .. } => "park",
+            Self::EngineHours { .. } => "engine_hours",
+            Self::Dtc { .. } => "dtc",
+            Self::Lamps { .. } => "lamps",
+            Self::Warning { .. } => "warning",
+        }
+    }
+}
+
+/// Where the passive decoder delivers what it read; the [`Observer`] implements it.
+pub trait Sink {
+    /// A finished observation (speed, park, hours, lamps, warning).
+    fn observe(&mut self, observation: Observation);
+    /// An odometer reading, before plausibility; `resolution_m` is one step of its source.
+    fn odometer(&mut self, meters: u64, resolution_m: u64, source: SignalSource, now: Duration);
+    /// A complete DTC report from one ECU: `entries` are every code it lists now, each with
+    /// its severity from lamps or status bits (before config overrides).
+    fn dtc_report(&mut self, list: DtcList, ecu: u32, entries: &[(Dtc, Severity)]);
+}
+
+/// The plausibility check, DTC sets and warning counts: the part of [`Observer`] that
+/// turns the decoder's readings into observations.
+#[derive(Debug)]
+struct Pipeline {
+    plausibility: Plausibility,
+    dtcs: DtcSet,
+    overrides: Overrides,
+    warnings: [u64; WarningKind::ALL.len()],
+}
+
+struct Delivery<'a> {
+    pipeline: &'a mut Pipeline,
+    out: &'a mut Vec<Observation>,
+}
+
+impl Sink for Delivery<'_> {
+    fn observe(&mut self, observation: Observation) {
+        if let Observation::Warning { kind, .. } = &observation
+            && let Some(n) = self.pipeline.warnings.get_mut(kind.index())
+        {
+            *n += 1;
+        }
+        self.out.push(observation);
+    }
+
+    fn odometer(&mut self, meters: u64, resolution_m: u64, source: SignalSource, now: Duration) {
+        match self.pipeline.plausibility.check(meters, resolution_m, now) {
+            Verdict::Accepted => self.out.push(Observation::Odometer {
+                odometer: Odometer::from_meters(meters),
+                source,
+            }),
+            Verdict::Unchanged => {}
+            rejected => {
+                let what = format!("odometer from {}: {rejected}", source.as_str());
+                self.observe(Observation::Warning {
+                    kind: WarningKind::Plausibility,
+                    what,
+                });
+            }
+        }
+    }
+
+    fn dtc_report(&mut self, list: DtcList, ecu: u32, entries: &[(Dtc, Severity)]) {
+        let Pipeline {
+            dtcs, overrides, ..
+        } = &mut *self.pipeline;
+        dtcs.report(list, ecu, entries, overrides, self.out);
+    }
+}
+
+/// Frames in, observations out: the passive decoder plus plausibility and DTC sets.
+#[derive(Debug)]
+pub struct Observer {
+    decoder: PassiveDecoder,
+    pipeline: Pipeline,
+}
+
+impl Observer {
+    /// An observer for a loaded config (its protocols, DID table, DBC plan and overrides).
+    pub fn new(loaded: &Loaded) -> Self {
+        let config = &loaded.config;
+        Self {
+            decoder: PassiveDecoder::new(loaded),
+            pipeline: Pipeline {
+                plausibility: Plausibility::new(config.observe.max_plausible_kmh),
+                dtcs: DtcSet::default(),
+                overrides: Overrides::new(
+                    config
+                        .dtc
+                        .overrides
+                        .iter()
+                        .map(|o| (o.code, o.severity))
+                        .collect(),
+                ),
+                warnings: [0; WarningKind::ALL.len()],
+            },
+        }
+    }
+
+    /// Takes one frame; appends what it caused to `out` (not cleared first).
+    pub fn on_frame(&mut self, frame: &TimedFrame, out: &mut Vec<Observation>) {
+        let mut sink = Delivery {
+            pipeline: &mut self.pipeline,
+            out,
+        };
+        self.decoder.on_frame(frame, &mut sink);
+    }
+
+    /// Reports a warning from outside the decoder (a bad trace line), counted like the rest.
+    pub fn warn(&mut self, kind: WarningKind, what: String, out: &mut Vec<Observation>) {
+        Delivery {
+            pipeline: &mut self.pipeline,
+            out,
+        }
+        .observe(Observation::Warning { kind, what });
+    }
+
+    /// End of input at `now`: every message still being reassembled is reported as a warning.
+    pub fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
+        let mut sink = Delivery {
+            pipeline: &mut self.pipeline,
+            out,
+        };
+        self.decoder.finish(now, &mut sink);
+    }
+
+    /// How many warnings of each kind so far.
+    pub fn warning_counts(&self) -> impl Iterator<Item = (WarningKind, u64)> + '_ {
+        WarningKind::ALL
+            .iter()
+            .copied()
+            .zip(self.pipeline.warnings.iter().copied())
+    }
+}

@@ -1,0 +1,236 @@
+//! `rapport-agent replay`: a candump trace through the [`Observer`], printed as JSON lines.
+//!
+//! Owns: turning trace timestamps into the decoder's monotonic time and the printed `t_ms`,
+//! bad lines as warnings, the output rate limit, and the summary. Does not own decoding
+//! ([`crate::observe`]) nor argument parsing (`main.rs`).
+//!
+//! Time: `t_ms` is the trace's absolute time in Unix ms when the line has an absolute
+//! timestamp, else ms since the first frame. Lines without a timestamp take the previous
+//! frame's time (a trace without any reads as one instant, so ISO-TP messages that never
+//! complete are reported when the next message starts or at the end of the trace).
+//!
+//! Rate limit: odometer readings are printed each time the accepted value changes (the
+//! observer only reports changes); speed and engine hours when the value changed *and* at
+//! least one second has passed since the last one printed for that source, so a 100 Hz
+//! broadcast prints at most once a second. Park, DTC, lamp and warning observations are
+//! already changes and are all printed.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use rapport_shared::SignalSource;
+
+use crate::can::candump::{Timestamp, TraceError, TraceReader, TraceStats};
+use crate::can::source::TimedFrame;
+use crate::config::Loaded;
+use crate::observe::json::write_observation;
+use crate::observe::{Observation, Observer, WarningKind};
+
+/// Replay options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Print a final summary line.
+    pub summary: bool,
+}
+
+/// What a replay saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Trace lines, frames, skipped and bad lines.
+    pub trace: TraceStats,
+    /// Observations printed, by kind.
+    pub observations: BTreeMap<&'static str, u64>,
+    /// Warnings raised (printed or not), by kind.
+    pub warnings: BTreeMap<&'static str, u64>,
+}
+
+impl Summary {
+    /// All warnings.
+    pub fn warning_total(&self) -> u64 {
+        self.warnings.values().sum()
+    }
+}
+
+/// Printing at most once a second per (kind, source) and only on change.
+#[derive(Debug, Default)]
+struct RateLimit {
+    last: Vec<(&'static str, SignalSource, u64, Duration)>,
+}
+
+impl RateLimit {
+    fn admit(&mut self, observation: &Observation, at: Duration) -> bool {
+        let (kind, source, value) = match observation {
+            Observation::Speed { kmh, source } => ("speed", *source, u64::from(kmh.to_bits())),
+            Observation::EngineHours { hours, source } => ("hours", *source, hours.secs()),
+            _ => return true,
+        };
+        match self
+            .last
+            .iter_mut()
+            .find(|(k, s, _, _)| *k == kind && *s == source)
+        {
+            None => {
+                self.last.push((kind, source, value, at));
+                true
+            }
+            Some((_, _, last_value, last_at)) => {
+                if *last_value == value || at.saturating_sub(*last_at) < Duration::from_secs(1) {
+                    return false;
+                }
+                *last_value = value;
+                *last_at = at;
+                true
+            }
+        }
+    }
+}
+
+/// Replays `trace` with the config `loaded`, writing one JSON line per observation to `out`
+/// (and a summary line if asked). Whatever the trace holds, this does not fail on it: bad
+/// lines and malformed traffic become warning lines.
+///
+/// # Errors
+/// [`crate::Error::Io`] only when writing to `out` fails.
+pub fn run<R: BufRead, W: Write>(
+    loaded: &Loaded,
+    trace: R,
+    out: &mut W,
+    options: Options,
+) -> Result<Summary, crate::Error> {
+    let io = |source| crate::Error::Io {
+        context: "writing the replay output".into(),
+        source,
+    };
+    let mut observer = Observer::new(loaded);
+    let mut reader = TraceReader::new(trace);
+    let mut summary = Summary::default();
+    let mut limit = RateLimit::default();
+    let mut observations = Vec::new();
+    let mut line = String::with_capacity(256);
+    let mut origin: Option<Duration> = None;
+    let (mut at, mut t_ms) = (Duration::ZERO, 0u64);
+
+    loop {
+        observations.clear();
+        match reader.next() {
+            None => break,
+            Some(Ok(tf)) => {
+                if let Some(ts) = tf.timestamp {
+                    let d = ts.as_duration();
+                    let first = *origin.get_or_insert(d);
+                    // Monotonic for the decoders even if the trace steps back.
+                    at = at.max(d.saturating_sub(first));
+                    t_ms = match ts {
+                        Timestamp::Absolute(_) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                        Timestamp::Relative(_) => u64::try_from(at.as_millis()).unwrap_or(u64::MAX),
+                    };
+                }
+                let wall = match tf.timestamp {
+                    Some(Timestamp::Absolute(_)) => {
+                        Some(rapport_shared::Timestamp::from_millis(t_ms))
+                    }
+                    _ => None,
+                };
+                let timed = TimedFrame {
+                    frame: tf.frame,
+                    at,
+                    wall,
+                };
+                observer.on_frame(&timed, &mut observations);
+            }
+            Some(Err(TraceError::Line { line: n, source })) => {
+                observer.warn(
+                    WarningKind::TraceLine,
+                    format!("line {n}: {source}"),
+                    &mut observations,
+                );
+            }
+            Some(Err(err)) => {
+                observer.warn(WarningKind::TraceLine, err.to_string(), &mut observations);
+                emit(
+                    &observations,
+                    t_ms,
+                    at,
+                    &mut limit,
+                    &mut summary,
+                    &mut line,
+                    out,
+                )
+                .map_err(io)?;
+                break;
+            }
+        }
+        emit(
+            &observations,
+            t_ms,
+            at,
+            &mut limit,
+            &mut summary,
+            &mut line,
+            out,
+        )
+        .map_err(io)?;
+    }
+    observations.clear();
+    observer.finish(at, &mut observations);
+    emit(
+        &observations,
+        t_ms,
+        at,
+        &mut limit,
+        &mut summary,
+        &mut line,
+        out,
+    )
+    .map_err(io)?;
+
+    summary.trace = reader.stats();
+    for (kind, n) in observer.warning_counts() {
+        if n > 0 {
+            summary.warnings.insert(kind.as_str(), n);
+        }
+    }
+    if options.summary {
+        writeln!(out, "{}", summary_line(&summary)).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(summary)
+}
+
+fn emit<W: Write>(
+    observations: &[Observation],
+    t_ms: u64,
+    at: Duration,
+    limit: &mut RateLimit,
+    summary: &mut Summary,
+    line: &mut String,
+    out: &mut W,
+) -> std::io::Result<()> {
+    for o in observations {
+        if !limit.admit(o, at) {
+            continue;
+        }
+        *summary.observations.entry(o.kind()).or_default() += 1;
+        line.clear();
+        write_observation(line, t_ms, o);
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The `--summary` line.
+pub fn summary_line(s: &Summary) -> String {
+    let map =
+        |m: &BTreeMap<&'static str, u64>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
+    format!(
+        "{{\"kind\":\"summary\",\"lines\":{},\"frames\":{},\"bad_lines\":{},\"observations\":{},\"warnings\":{},\"warnings_by_kind\":{}}}",
+        s.trace.lines,
+        s.trace.frames,
+        s.trace.bad,
+        map(&s.observations),
+        s.warning_total(),
+        map(&s.warnings)
+    )
+}

@@ -1,0 +1,198 @@
+//! The `replay` subcommand end to end: the binary over hand-made, garbage and real traces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rapport-replay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn replay(config: &Path, log: &Path) -> (i32, Vec<String>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rapport-agent"))
+        .args(["replay", "--summary", "--config"])
+        .arg(config)
+        .arg("--log")
+        .arg(log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        stdout.lines().map(str::to_owned).collect(),
+    )
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+#[test]
+fn hand_made_obd_trace_gives_exact_lines() {
+    let dir = temp_dir("obd");
+    let log = dir.join("obd.log");
+    std::fs::write(
+        &log,
+        concat!(
+            // mode 01 PID A6 (odometer), functional request, padding 0xCC
+            "(1436509052.249713) can0 7DF#0201A6CCCCCCCCCC\n",
+            // 06 = SF of 6 bytes: 41 A6 00 01 23 C6 -> 0x000123C6 hm = 7469.4 km
+            "(1436509052.260000) can0 7E8#0641A6000123C6CC\n",
+            // mode 03
+            "(1436509052.300000) can0 7DF#0103CCCCCCCCCCCC\n",
+            // FF of 8 bytes: 43 03 (3 codes) 01 33 (P0133) 03 00 (P0300) ...
+            "(1436509052.310000) can0 7E8#1008430301330300\n",
+            // flow control from the tester (ignored by a passive reader)
+            "(1436509052.311000) can0 7E0#300000CCCCCCCCCC\n",
+            // CF 1: ... 01 71 (P0171)
+            "(1436509052.320000) can0 7E8#210171CCCCCCCCCC\n",
+        ),
+    )
+    .unwrap();
+    let (code, lines) = replay(&repo_file("config/passenger.toml"), &log);
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines[..4],
+        [
+            r#"{"t_ms":1436509052260,"kind":"odometer","km":7469.4,"source":"obd"}"#,
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0133","state":"active","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
+            // overridden in config/passenger.toml
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0300","state":"active","severity":"critical","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0171","state":"active","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
+        ]
+    );
+    let summary = json(&lines[4]);
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["frames"], 6);
+    assert_eq!(summary["warnings"], 0);
+    assert_eq!(lines.len(), 5);
+}
+
+#[test]
+fn garbage_trace_gives_warnings_only() {
+    let dir = temp_dir("garbage");
+    let log = dir.join("garbage.log");
+    std::fs::write(
+        &log,
+        "hello world\n(1.0) can0 7E8#GG\n\u{0}\u{1}\u{2}\n(1.0) can0 7E8#2101\n(2.0) can0 7E8#\n",
+    )
+    .unwrap();
+    let (code, lines) = replay(&repo_file("config/passenger.toml"), &log);
+    assert_eq!(code, 0);
+    let (summary, rest) = lines.split_last().unwrap();
+    assert!(!rest.is_empty());
+    for line in rest {
+        assert_eq!(json(line)["kind"], "warning", "{line}");
+    }
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(r#""what":"line 2: column 16: expected a hex digit"#)),
+        "{rest:#?}"
+    );
+    // the CF without a FF is malformed traffic, not a crash
+    assert!(
+        rest.iter().any(|l| l.contains("without a first frame")),
+        "{rest:#?}"
+    );
+    let summary = json(summary);
+    assert_eq!(summary["observations"]["warning"], rest.len());
+}
+
+#[test]
+fn truck_trace_with_commercial_config() {
+    let Some(log) =
+        rapport_agent::testdata::shared_data_file("traces/j1939-attack-datasets/normal.log")
+    else {
+        return;
+    };
+    let (code, lines) = replay(&repo_file("config/commercial.toml"), &log);
+    assert_eq!(code, 0);
+    let values: Vec<serde_json::Value> = lines.iter().map(|l| json(l)).collect();
+    let find = |pred: &dyn Fn(&serde_json::Value) -> bool| values.iter().find(|v| pred(v)).cloned();
+    // VECTORS.md §4d: DM1 SA 0 (MIL on -> warning) and SA 0x31 (AWL on -> warning)
+    for (code, sa, oc) in [
+        ("SPN191/FMI9", "0x00", 8),
+        ("SPN84/FMI9", "0x00", 8),
+        ("SPN5357/FMI31", "0x00", 1),
+        ("SPN96/FMI3", "0x31", 126),
+        ("SPN829/FMI3", "0x31", 126),
+    ] {
+        let v = find(&|v| v["kind"] == "dtc" && v["code"] == code && v["state"] == "active")
+            .unwrap_or_else(|| panic!("no {code}"));
+        assert_eq!(v["ecu"], sa);
+        assert_eq!(v["oc"], oc);
+        assert_eq!(v["severity"], "warning");
+        assert_eq!(v["source"], "j1939");
+    }
+    // VECTORS.md §4d: VD total 438978.0 km is the first odometer; CCVS1 23.203 km/h
+    let odo = find(&|v| v["kind"] == "odometer").unwrap();
+    assert_eq!(odo["km"], 438978.0);
+    let speed = find(&|v| v["kind"] == "speed").unwrap();
+    assert_eq!(speed["kmh"], 23.203);
+    // SA 0x31's own total (537151.605 km) is not a source in this config
+    assert!(
+        values
+            .iter()
+            .all(|v| v["kind"] != "odometer" || v["km"].as_f64().unwrap() < 438_979.0)
+    );
+    let summary = values.last().unwrap();
+    assert_eq!(summary["frames"], 19_957);
+    assert_eq!(summary["warnings"], 0);
+}
+
+#[test]
+fn open3e_uds_scan_warns_and_carries_on() {
+    let Some(log) = rapport_agent::testdata::shared_data_file("traces/open3e/candump.log") else {
+        return;
+    };
+    let dir = temp_dir("open3e");
+    let config = dir.join("open3e.toml");
+    std::fs::write(
+        &config,
+        r#"
+[vehicle]
+vin = "WVWZZZ1KZ8W012345"
+line = "heating controller"
+category = "passenger"
+delivered = "2020-01-01"
+[[can.buses]]
+name = "b"
+interface = "can0"
+[uds]
+bus = "b"
+request_id = 0x680
+response_id = 0x690
+"#,
+    )
+    .unwrap();
+    let (code, lines) = replay(&config, &log);
+    assert_eq!(code, 0);
+    let summary = json(lines.last().unwrap());
+    // SOURCES.md: 229 first frames never followed by consecutive frames
+    assert_eq!(summary["warnings_by_kind"]["isotp"], 229);
+    assert!(
+        summary["warnings_by_kind"]["negative_response"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // VECTORS.md §3 (open3e): `10 27 62 01 00 ...` declares 39 bytes and never completes
+    assert!(
+        lines[0].contains("ISO-TP message from 0x690 abandoned after 6 of 39 bytes"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("requestOutOfRange (NRC 0x31)"))
+    );
+}
