@@ -111,6 +111,48 @@ impl Default for PollerConfig {
     }
 }
 
+/// PGN 65253 (HOURS): many engines send it only when asked.
+pub const PGN_ENGINE_HOURS: u32 = 65_253;
+
+impl PollerConfig {
+    /// What to ask, from the agent's config. J1939 engine hours are requested every round
+    /// (many engines send PGN 65253 only on request); everything else on J1939 is broadcast.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let p = &cfg.poller;
+        let ms = Duration::from_millis;
+        Self {
+            obd: cfg.obd.as_ref().map(|o| ObdTarget {
+                extended: o.id_bits == 29,
+                pids: o.pids.clone(),
+                dtc_modes: if o.dtcs {
+                    vec![DtcMode::Stored, DtcMode::Pending]
+                } else {
+                    Vec::new()
+                },
+            }),
+            uds: cfg.uds.as_ref().map(|u| UdsTarget {
+                request_id: u.request_id,
+                response_id: u.response_id,
+                extended: u.is_extended(),
+                dids: u.dids.iter().map(|d| d.did).collect(),
+                dtc_status_mask: (u.dtc_status_mask != 0).then_some(u.dtc_status_mask),
+            }),
+            j1939: cfg.j1939.as_ref().map(|j| J1939Target {
+                own_address: j.own_address,
+                request_pgns: vec![PGN_ENGINE_HOURS],
+            }),
+            interval_on: ms(p.on_ms),
+            interval_accessory: ms(p.accessory_ms),
+            // 0 means: ask nothing while the ignition is off.
+            interval_off: (p.off_ms != 0).then(|| ms(p.off_ms)),
+            min_gap: ms(p.min_gap_ms),
+            response_timeout: p.response_timeout(),
+            pending_timeout: p.p2_star(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Counters, for the heartbeat and `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollerStats {
@@ -230,6 +272,10 @@ impl Poller {
         }
         if power == PowerState::Off {
             self.queue.clear();
+            // The first request with the ignition off waits a whole off-interval.
+            if let Some(off) = self.cfg.interval_off {
+                self.next_data = now + off;
+            }
         }
         self.power = power;
     }
@@ -293,7 +339,10 @@ impl Poller {
         };
         if now >= self.next_data {
             self.next_data = now + interval;
-            if self.cfg.obd.is_some() {
+            // With the ignition off only UDS is asked (a cluster often answers on battery
+            // power); OBD-II and J1939 ECUs sleep, and asking them would only wake the bus.
+            let off = self.power == PowerState::Off;
+            if self.cfg.obd.is_some() && !off {
                 if self.discovery_done {
                     self.queue_obd_data();
                 } else {
@@ -310,7 +359,7 @@ impl Poller {
                     }
                 }
             }
-            if let Some(j) = &self.cfg.j1939 {
+            if let Some(j) = self.cfg.j1939.as_ref().filter(|_| !off) {
                 for pgn in &j.request_pgns {
                     self.queue.push_back(Job::J1939Request(*pgn));
                 }

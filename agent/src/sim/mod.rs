@@ -9,6 +9,7 @@
 //!
 //! Time is `now: Duration` since an arbitrary origin, as everywhere in the agent.
 
+pub mod cluster_ecu;
 pub mod drive;
 pub mod j1939_ecu;
 mod link;
@@ -21,6 +22,7 @@ mod tests;
 
 use core::time::Duration;
 
+pub use cluster_ecu::ClusterEcu;
 pub use drive::{Drive, VehicleState};
 pub use j1939_ecu::{J1939Ecu, J1939EcuConfig};
 pub use link::IsoTpAddress;

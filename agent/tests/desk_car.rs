@@ -1,0 +1,279 @@
+//! End to end on the desk car: the poller asks the virtual OBD-II and UDS ECUs, a cluster
+//! broadcasts the DBC signals, the observer turns every frame into observations — over a
+//! scripted 50-minute drive with faults appearing and clearing. Then the drive's recorded trace
+//! is replayed through `replay::run` with the same config and must tell the same story.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rapport_agent::can::candump::{self, format_log_line};
+use rapport_agent::can::source::TimedFrame;
+use rapport_agent::config::{self, Loaded};
+use rapport_agent::observe::{DtcState, Observation, Observer};
+use rapport_agent::poller::{Poller, PollerConfig, PowerState};
+use rapport_agent::replay;
+use rapport_agent::sim::{
+    ClusterEcu, DeskCar, Drive, Fault, ObdEcu, ObdEcuConfig, ObdList, Power, Script, Step, UdsEcu,
+    UdsEcuConfig,
+};
+use rapport_shared::{
+    EngineHours, ObdCode, Odometer, Severity, SignalSource, Timestamp, UdsCode, UdsStatus,
+};
+
+const T0_MS: u64 = 1_790_000_000_000;
+const MIN: Duration = Duration::from_secs(60);
+
+fn passenger() -> Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
+    config::load(&path).unwrap()
+}
+
+fn script() -> Script {
+    Script::new(Odometer::from_km(12_000), EngineHours::from_secs(3_600_000))
+        .power(Power::Running)
+        .drive_for(100, 20 * MIN)
+        .then(Step::SetFault(Fault::Obd {
+            ecu: 0,
+            code: ObdCode::new(0x0300),
+            mil: true,
+            list: ObdList::Stored,
+        }))
+        .drive_for(80, 10 * MIN)
+        .then(Step::SetFault(Fault::Uds {
+            code: UdsCode::new(0x01_331C).unwrap(),
+            status: UdsStatus(0x2F),
+        }))
+        .drive_for(50, 5 * MIN)
+        .then(Step::ClearObdCodes)
+        .park(5 * MIN)
+        .power(Power::Off)
+        .park(10 * MIN)
+}
+
+fn power(p: Power) -> PowerState {
+    match p {
+        Power::Off => PowerState::Off,
+        Power::Accessory => PowerState::Accessory,
+        Power::On | Power::Running => PowerState::On,
+    }
+}
+
+struct Run {
+    observations: Vec<Observation>,
+    trace: String,
+    final_odometer: Odometer,
+}
+
+/// Drives the desk car for `until`, the poller and observer on a tester node, recording a trace.
+fn drive(loaded: &Loaded, until: Duration) -> Run {
+    let mut car = DeskCar::new(
+        Drive::new(script(), Duration::ZERO).unwrap(),
+        4096,
+        Duration::ZERO,
+    );
+    car.add_ecu(Box::new(ObdEcu::new(ObdEcuConfig::engine())));
+    car.add_ecu(Box::new(UdsEcu::new(UdsEcuConfig::default())));
+    car.add_ecu(Box::new(ClusterEcu::new()));
+    let tester = car.attach_tester();
+    car.bus_mut().start_tap();
+
+    let mut poller = Poller::new(PollerConfig::from_config(&loaded.config));
+    let mut observer = Observer::new(loaded);
+    let mut observations = Vec::new();
+    let mut out = Vec::new();
+    let timed = |frame, at: Duration| TimedFrame {
+        frame,
+        at,
+        wall: Some(Timestamp::from_millis(T0_MS + at.as_millis() as u64)),
+    };
+    let step = Duration::from_millis(5);
+    let mut now = Duration::ZERO;
+    while now < until {
+        car.run_until(now);
+        poller.set_power(power(car.state().power), now);
+        while let Some(st) = car.recv(tester) {
+            poller.on_frame(&st.frame, st.at, &mut out);
+            observer.on_frame(&timed(st.frame, st.at), &mut observations);
+        }
+        poller.poll(now, &mut out);
+        for f in out.drain(..) {
+            observer.on_frame(&timed(f, now), &mut observations);
+            car.send(tester, f, now);
+        }
+        now += step;
+    }
+    observer.finish(now, &mut observations);
+
+    let mut trace = String::new();
+    for rec in car.bus_mut().stop_tap() {
+        let ts = candump::Timestamp::Absolute(Duration::from_millis(T0_MS) + rec.at);
+        trace.push_str(&format_log_line(ts, "can0", &rec.frame));
+        trace.push('\n');
+    }
+    let stats = poller.stats();
+    assert!(stats.requests > 1000, "{stats:?}");
+    assert!(stats.answers > 1000, "{stats:?}");
+    Run {
+        observations,
+        trace,
+        final_odometer: car.state().odometer(),
+    }
+}
+
+fn last_odometer(obs: &[Observation], source: SignalSource) -> Option<Odometer> {
+    obs.iter().rev().find_map(|o| match o {
+        Observation::Odometer {
+            odometer,
+            source: s,
+        } if *s == source => Some(*odometer),
+        _ => None,
+    })
+}
+
+fn dtc_events(obs: &[Observation]) -> Vec<(String, DtcState, Severity)> {
+    obs.iter()
+        .filter_map(|o| match o {
+            Observation::Dtc {
+                dtc,
+                state,
+                severity,
+                ..
+            } => Some((dtc.to_string(), *state, *severity)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn poller_and_observer_follow_a_scripted_drive_and_its_replay_agrees() {
+    let loaded = passenger();
+    let run = drive(&loaded, 55 * MIN);
+    let obs = &run.observations;
+
+    // 12,000 km + 100 km/h·20 min + 80 km/h·10 min + 50 km/h·5 min = 12,050.833 km.
+    assert_eq!(run.final_odometer.meters(), 12_050_833);
+    // The odometer the agent accepted, by whichever source spoke last, is the car's to 0.1 km.
+    let odo = obs.iter().rev().find_map(|o| match o {
+        Observation::Odometer { odometer, .. } => Some(*odometer),
+        _ => None,
+    });
+    let odo = odo.expect("an odometer was observed");
+    assert!(
+        run.final_odometer.meters() - odo.meters() < 100,
+        "{odo} vs {}",
+        run.final_odometer
+    );
+    // One vehicle odometer: each new value is reported once, by whichever source said it
+    // first (the cluster broadcasts at 10 Hz, so mostly the DBC). Speed is per source.
+    for source in [SignalSource::Obd, SignalSource::Dbc] {
+        assert!(
+            obs.iter()
+                .any(|o| matches!(o, Observation::Speed { source: s, .. } if *s == source)),
+            "no speed from {source:?}"
+        );
+    }
+    assert!(last_odometer(obs, SignalSource::Dbc).is_some());
+    assert!(
+        !obs.iter()
+            .any(|o| matches!(o, Observation::Warning { what, .. } if what.contains("odometer"))),
+        "no implausible odometer on a clean drive"
+    );
+
+    // Faults: the misfire is critical (config override), comes and goes; the UDS code is info
+    // (override) and stays.
+    let dtcs = dtc_events(obs);
+    let p0300: Vec<_> = dtcs.iter().filter(|d| d.0 == "P0300").collect();
+    assert_eq!(
+        p0300.first().map(|d| (d.1, d.2)),
+        Some((DtcState::Active, Severity::Critical)),
+        "{dtcs:?}"
+    );
+    assert!(
+        p0300.iter().any(|d| d.1 == DtcState::Cleared),
+        "cleared after the codes were cleared: {dtcs:?}"
+    );
+    assert!(
+        dtcs.iter()
+            .any(|d| d.0 == "P0133-1C" && d.1 == DtcState::Active && d.2 == Severity::Info),
+        "{dtcs:?}"
+    );
+    // Parked at the end (the cluster's gear lever P).
+    let parked = obs.iter().rev().find_map(|o| match o {
+        Observation::Park { parked, .. } => Some(*parked),
+        _ => None,
+    });
+    assert_eq!(parked, Some(true));
+
+    // The recorded trace replayed passively tells the same story.
+    let mut json = Vec::new();
+    let summary = replay::run(
+        &loaded,
+        run.trace.as_bytes(),
+        &mut json,
+        replay::Options { summary: true },
+    )
+    .unwrap();
+    assert_eq!(summary.trace.bad, 0);
+    let lines: Vec<serde_json::Value> = String::from_utf8(json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let replayed_km = lines
+        .iter()
+        .rev()
+        .find(|l| l["kind"] == "odometer")
+        .and_then(|l| l["km"].as_f64())
+        .unwrap();
+    assert!(
+        (replayed_km - odo.km()).abs() < 0.15,
+        "replay {replayed_km} vs live {}",
+        odo.km()
+    );
+    let replayed_codes: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l["kind"] == "dtc")
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["code"].as_str().unwrap(),
+                l["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in ["P0300:active", "P0300:cleared", "P0133-1C:active"] {
+        assert!(
+            replayed_codes.contains(want),
+            "{want} missing from {replayed_codes:?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "dtc" && l["code"] == "P0300" && l["severity"] == "critical")
+    );
+}
+
+#[test]
+fn ignition_off_means_a_quiet_bus() {
+    let loaded = passenger();
+    let run = drive(&loaded, 55 * MIN);
+    let off_at = Duration::from_millis(T0_MS) + 40 * MIN;
+    let after_off: Vec<(Duration, u32)> = run
+        .trace
+        .lines()
+        .filter_map(|l| candump::parse_line(l.as_bytes()).ok())
+        .filter_map(|l| match l {
+            candump::Line::Frame(f) => f.timestamp.map(|t| (t.as_duration(), f.frame.raw_id())),
+            _ => None,
+        })
+        .filter(|(t, _)| *t > off_at + Duration::from_millis(200))
+        .collect();
+    // The config's off interval is 5 minutes: in the 15 minutes after ignition off, only the
+    // UDS odometer is asked, at most three times, and no sleeping ECU says anything.
+    assert!(
+        after_off.iter().all(|(_, id)| *id == 0x714),
+        "{after_off:?}"
+    );
+    assert!((1..=3).contains(&after_off.len()), "{after_off:?}");
+}
