@@ -33,7 +33,7 @@ fn examples_load_and_validate() {
     assert!(p.config.validate().is_empty());
     let dbc = p.dbc.unwrap();
     assert_eq!(dbc.plan.signals().len(), 3);
-    assert_eq!(p.config.uds.unwrap().dids[0].did, 0xF40D);
+    assert_eq!(p.config.uds.unwrap().dids[0].did, 0xF1A0);
     let c = config::load(&repo_file("config/commercial.toml")).unwrap();
     assert_eq!(c.config.vehicle.category, Category::Commercial);
     assert_eq!(c.config.j1939.unwrap().signal_sources, Some(vec![0x00]));
