@@ -13,6 +13,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
 pub mod clock;
 pub mod config;
+pub mod desk;
 pub mod observe;
 pub mod poller;
 pub mod proto;

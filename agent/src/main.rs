@@ -28,6 +28,22 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// Run the poller and decoders against a simulated car (no bus needed) and print one JSON
+    /// line per observation, as `replay` does. Simulated time runs as fast as the CPU allows.
+    Desk {
+        /// The agent config (TOML): it decides which ECUs the simulated car has.
+        #[arg(long, env = "RAPPORT_CONFIG")]
+        config: PathBuf,
+        /// A scripted drive (TOML); default: a 50-minute commute with a fault that comes and goes.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Simulated minutes to run.
+        #[arg(long, default_value_t = 50)]
+        minutes: u64,
+        /// Also write every frame of the drive to this candump `-l` trace.
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
     /// Check a config (and the DBC file it names); exit 0 if fine, 2 listing every problem.
     CheckConfig {
         /// The agent config (TOML).
@@ -97,6 +113,18 @@ fn main() -> anyhow::Result<ExitCode> {
             };
             println!("config OK: {}: {}", config.display(), summary(&loaded));
         }
+        Command::Desk {
+            config,
+            script,
+            minutes,
+            record,
+        } => {
+            let loaded = match load_or_report(&config) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            return desk(&loaded, script.as_deref(), minutes, record.as_deref());
+        }
         Command::Replay {
             config,
             log,
@@ -117,6 +145,75 @@ fn main() -> anyhow::Result<ExitCode> {
                 rapport_agent::replay::Options { summary },
             )?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn desk(
+    loaded: &Loaded,
+    script: Option<&std::path::Path>,
+    minutes: u64,
+    record: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let script = match script {
+        None => rapport_agent::desk::default_script(loaded.config.vehicle.category),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+    };
+    let mut car = match rapport_agent::desk::car_for(loaded, script) {
+        Ok(car) => car,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("script: {p}");
+            }
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut line = String::new();
+    let mut trace = String::new();
+    let mut write_err = None;
+    let mut limit = rapport_agent::observe::json::RateLimit::default();
+    let start = rapport_agent::clock::wall_now();
+    let summary = rapport_agent::desk::run(
+        loaded,
+        &mut car,
+        std::time::Duration::from_secs(minutes * 60),
+        start,
+        record.is_some().then_some(&mut trace),
+        |t, obs| {
+            if !limit.admit(obs, t.saturating_since(start)) {
+                return;
+            }
+            line.clear();
+            rapport_agent::observe::json::write_observation(&mut line, t.as_millis(), obs);
+            if write_err.is_none()
+                && let Err(e) = writeln!(out, "{line}")
+            {
+                write_err = Some(e);
+            }
+        },
+    );
+    if let Some(e) = write_err {
+        anyhow::bail!("writing the output: {e}");
+    }
+    writeln!(
+        out,
+        "{{\"kind\":\"desk_summary\",\"final_km\":{},\"requests\":{},\"answers\":{},\"timeouts\":{},\"frames\":{}}}",
+        summary.final_odometer.km(),
+        summary.poller.requests,
+        summary.poller.answers,
+        summary.poller.timeouts,
+        summary.frames
+    )?;
+    if let Some(path) = record {
+        std::fs::write(path, trace)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,12 +19,10 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use rapport_shared::SignalSource;
-
 use crate::can::candump::{Timestamp, TraceError, TraceReader, TraceStats};
 use crate::can::source::TimedFrame;
 use crate::config::Loaded;
-use crate::observe::json::write_observation;
+use crate::observe::json::{RateLimit, write_observation};
 use crate::observe::{Observation, Observer, WarningKind};
 
 /// Replay options.
@@ -49,40 +47,6 @@ impl Summary {
     /// All warnings.
     pub fn warning_total(&self) -> u64 {
         self.warnings.values().sum()
-    }
-}
-
-/// Printing at most once a second per (kind, source) and only on change.
-#[derive(Debug, Default)]
-struct RateLimit {
-    last: Vec<(&'static str, SignalSource, u64, Duration)>,
-}
-
-impl RateLimit {
-    fn admit(&mut self, observation: &Observation, at: Duration) -> bool {
-        let (kind, source, value) = match observation {
-            Observation::Speed { kmh, source } => ("speed", *source, u64::from(kmh.to_bits())),
-            Observation::EngineHours { hours, source } => ("hours", *source, hours.secs()),
-            _ => return true,
-        };
-        match self
-            .last
-            .iter_mut()
-            .find(|(k, s, _, _)| *k == kind && *s == source)
-        {
-            None => {
-                self.last.push((kind, source, value, at));
-                true
-            }
-            Some((_, _, last_value, last_at)) => {
-                if *last_value == value || at.saturating_sub(*last_at) < Duration::from_secs(1) {
-                    return false;
-                }
-                *last_value = value;
-                *last_at = at;
-                true
-            }
-        }
     }
 }
 

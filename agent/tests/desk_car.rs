@@ -6,16 +6,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rapport_agent::can::candump::{self, format_log_line};
-use rapport_agent::can::source::TimedFrame;
+use rapport_agent::can::candump;
 use rapport_agent::config::{self, Loaded};
-use rapport_agent::observe::{DtcState, Observation, Observer};
-use rapport_agent::poller::{Poller, PollerConfig, PowerState};
+use rapport_agent::desk;
+use rapport_agent::observe::{DtcState, Observation};
 use rapport_agent::replay;
-use rapport_agent::sim::{
-    ClusterEcu, DeskCar, Drive, Fault, ObdEcu, ObdEcuConfig, ObdList, Power, Script, Step, UdsEcu,
-    UdsEcuConfig,
-};
+use rapport_agent::sim::{Fault, ObdList, Power, Script, Step};
 use rapport_shared::{
     EngineHours, ObdCode, Odometer, Severity, SignalSource, Timestamp, UdsCode, UdsStatus,
 };
@@ -50,73 +46,31 @@ fn script() -> Script {
         .park(10 * MIN)
 }
 
-fn power(p: Power) -> PowerState {
-    match p {
-        Power::Off => PowerState::Off,
-        Power::Accessory => PowerState::Accessory,
-        Power::On | Power::Running => PowerState::On,
-    }
-}
-
 struct Run {
     observations: Vec<Observation>,
     trace: String,
     final_odometer: Odometer,
 }
 
-/// Drives the desk car for `until`, the poller and observer on a tester node, recording a trace.
+/// Drives the desk car the config implies through the script, recording a trace.
 fn drive(loaded: &Loaded, until: Duration) -> Run {
-    let mut car = DeskCar::new(
-        Drive::new(script(), Duration::ZERO).unwrap(),
-        4096,
-        Duration::ZERO,
-    );
-    car.add_ecu(Box::new(ObdEcu::new(ObdEcuConfig::engine())));
-    car.add_ecu(Box::new(UdsEcu::new(UdsEcuConfig::default())));
-    car.add_ecu(Box::new(ClusterEcu::new()));
-    let tester = car.attach_tester();
-    car.bus_mut().start_tap();
-
-    let mut poller = Poller::new(PollerConfig::from_config(&loaded.config));
-    let mut observer = Observer::new(loaded);
+    let mut car = desk::car_for(loaded, script()).unwrap();
     let mut observations = Vec::new();
-    let mut out = Vec::new();
-    let timed = |frame, at: Duration| TimedFrame {
-        frame,
-        at,
-        wall: Some(Timestamp::from_millis(T0_MS + at.as_millis() as u64)),
-    };
-    let step = Duration::from_millis(5);
-    let mut now = Duration::ZERO;
-    while now < until {
-        car.run_until(now);
-        poller.set_power(power(car.state().power), now);
-        while let Some(st) = car.recv(tester) {
-            poller.on_frame(&st.frame, st.at, &mut out);
-            observer.on_frame(&timed(st.frame, st.at), &mut observations);
-        }
-        poller.poll(now, &mut out);
-        for f in out.drain(..) {
-            observer.on_frame(&timed(f, now), &mut observations);
-            car.send(tester, f, now);
-        }
-        now += step;
-    }
-    observer.finish(now, &mut observations);
-
     let mut trace = String::new();
-    for rec in car.bus_mut().stop_tap() {
-        let ts = candump::Timestamp::Absolute(Duration::from_millis(T0_MS) + rec.at);
-        trace.push_str(&format_log_line(ts, "can0", &rec.frame));
-        trace.push('\n');
-    }
-    let stats = poller.stats();
-    assert!(stats.requests > 1000, "{stats:?}");
-    assert!(stats.answers > 1000, "{stats:?}");
+    let summary = desk::run(
+        loaded,
+        &mut car,
+        until,
+        Timestamp::from_millis(T0_MS),
+        Some(&mut trace),
+        |_, o| observations.push(o.clone()),
+    );
+    assert!(summary.poller.requests > 1000, "{summary:?}");
+    assert!(summary.poller.answers > 1000, "{summary:?}");
     Run {
         observations,
         trace,
-        final_odometer: car.state().odometer(),
+        final_odometer: summary.final_odometer,
     }
 }
 

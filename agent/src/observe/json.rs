@@ -3,6 +3,7 @@
 //! rounded to 3 decimals so an f32 speed prints as `23.203`, not `23.203125476837158`.
 
 use core::fmt::Write as _;
+use core::time::Duration;
 
 use rapport_shared::{Dtc, SignalSource};
 
@@ -117,6 +118,42 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
         Observation::Warning { what, .. } => o.str("what", what),
     }
     o.out.push('}');
+}
+
+/// Printing rate limit shared by `replay` and `desk`: speed and engine hours at most once a
+/// second per source and only on change; everything else (already a change) always.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    last: Vec<(&'static str, SignalSource, u64, Duration)>,
+}
+
+impl RateLimit {
+    /// Whether to print `observation` seen at `at` (monotonic).
+    pub fn admit(&mut self, observation: &Observation, at: Duration) -> bool {
+        let (kind, source, value) = match observation {
+            Observation::Speed { kmh, source } => ("speed", *source, u64::from(kmh.to_bits())),
+            Observation::EngineHours { hours, source } => ("hours", *source, hours.secs()),
+            _ => return true,
+        };
+        match self
+            .last
+            .iter_mut()
+            .find(|(k, s, _, _)| *k == kind && *s == source)
+        {
+            None => {
+                self.last.push((kind, source, value, at));
+                true
+            }
+            Some((_, _, last_value, last_at)) => {
+                if *last_value == value || at.saturating_sub(*last_at) < Duration::from_secs(1) {
+                    return false;
+                }
+                *last_value = value;
+                *last_at = at;
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]

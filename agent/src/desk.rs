@@ -1,0 +1,193 @@
+//! The agent on a desk: its poller and observer against the desk car (simulated ECUs on the
+//! virtual bus, moved by a scripted drive), as fast as the CPU goes. An engineer checks a config
+//! without a car (`rapport-agent desk`), and the tests and benchmarks drive the real agent code.
+//!
+//! Owns the wiring only: which simulated ECUs a config implies, and the loop that carries frames
+//! between the car, the poller and the observer. The power state comes from the script (on a
+//! real car the runtime derives it from the bus).
+
+use std::time::Duration;
+
+use rapport_shared::{EngineHours, Odometer, Timestamp};
+
+use crate::can::candump::{self, format_log_line};
+use crate::can::source::TimedFrame;
+use crate::config::{Category, Loaded};
+use crate::observe::{Observation, Observer};
+use crate::poller::{Poller, PollerConfig, PollerStats, PowerState};
+use crate::sim::{
+    ClusterEcu, DeskCar, Drive, IsoTpAddress, J1939Ecu, J1939EcuConfig, ObdEcu, ObdEcuConfig,
+    Power, Script, ScriptError, UdsEcu, UdsEcuConfig,
+};
+
+/// How finely the loop steps time (the poller's timers are tens of milliseconds).
+const STEP: Duration = Duration::from_millis(5);
+
+/// The default drive for a vehicle category: a commute with a fault that comes and goes.
+pub fn default_script(category: Category) -> Script {
+    use crate::sim::{Fault, ObdList, Step};
+    use rapport_shared::{Fmi, ObdCode, Spn};
+    let min = Duration::from_secs(60);
+    let start = Script::new(Odometer::from_km(12_000), EngineHours::from_secs(0))
+        .power(Power::Running)
+        .drive_for(50, 5 * min)
+        .drive_for(100, 15 * min);
+    let fault = match category {
+        Category::Passenger => Fault::Obd {
+            ecu: 0,
+            code: ObdCode::new(0x0133),
+            mil: true,
+            list: ObdList::Stored,
+        },
+        // SPN 110 (coolant temperature), FMI 0 (above normal, most severe): constants in range.
+        #[allow(clippy::expect_used)]
+        Category::Commercial => Fault::J1939 {
+            source: 0,
+            spn: Spn::new(110).expect("19-bit constant"),
+            fmi: Fmi::new(0).expect("5-bit constant"),
+            lamp: crate::sim::Lamp::RedStop,
+        },
+    };
+    start
+        .then(Step::SetFault(fault))
+        .drive_for(80, 10 * min)
+        .then(Step::ClearFault(fault))
+        .drive_for(50, 5 * min)
+        .park(5 * min)
+        .power(Power::Off)
+        .park(5 * min)
+}
+
+/// The desk car a config implies: an OBD engine ECU (and gearbox) if OBD is configured, a UDS
+/// ECU on the configured ids and odometer DID, the DBC cluster if a DBC is, a J1939 engine if
+/// J1939 is.
+///
+/// # Errors
+/// Every problem with the script.
+pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
+    let cfg = &loaded.config;
+    let mut car = DeskCar::new(Drive::new(script, Duration::ZERO)?, 8192, Duration::ZERO);
+    if let Some(o) = &cfg.obd {
+        let (engine, gearbox) = if o.id_bits == 29 {
+            (
+                ObdEcuConfig::engine().extended(0x10),
+                ObdEcuConfig::transmission().extended(0x18),
+            )
+        } else {
+            (ObdEcuConfig::engine(), ObdEcuConfig::transmission())
+        };
+        car.add_ecu(Box::new(ObdEcu::new(engine)));
+        car.add_ecu(Box::new(ObdEcu::new(gearbox)));
+    }
+    if let Some(u) = &cfg.uds
+        && let Ok(request) = u16::try_from(u.request_id)
+        && let Ok(response) = u16::try_from(u.response_id)
+        && !u.is_extended()
+    {
+        let odometer_did = u
+            .dids
+            .iter()
+            .find(|d| matches!(d.role, Some(crate::config::DidRole::Odometer)))
+            .map_or(0xF1A0, |d| d.did);
+        car.add_ecu(Box::new(UdsEcu::new(UdsEcuConfig {
+            address: IsoTpAddress::pair_11bit(request, response),
+            odometer_did,
+            ..UdsEcuConfig::default()
+        })));
+    }
+    if loaded.dbc.is_some() {
+        car.add_ecu(Box::new(ClusterEcu::new()));
+    }
+    if cfg.j1939.is_some() {
+        car.add_ecu(Box::new(J1939Ecu::new(J1939EcuConfig::default())));
+    }
+    Ok(car)
+}
+
+/// What a desk run did.
+#[derive(Debug, Clone, Copy)]
+pub struct DeskSummary {
+    /// The car's odometer at the end (the truth the observations are checked against).
+    pub final_odometer: Odometer,
+    /// The poller's counters.
+    pub poller: PollerStats,
+    /// Frames that went over the virtual bus.
+    pub frames: u64,
+}
+
+/// Runs the poller and observer against `car` for `duration` of simulated time. Observations go
+/// to `on_observation` with their wall time (`wall_start` + simulated time); with `record`, every
+/// frame on the bus is appended to it as a `candump -l` line.
+pub fn run(
+    loaded: &Loaded,
+    car: &mut DeskCar,
+    duration: Duration,
+    wall_start: Timestamp,
+    record: Option<&mut String>,
+    mut on_observation: impl FnMut(Timestamp, &Observation),
+) -> DeskSummary {
+    let tester = car.attach_tester();
+    if record.is_some() {
+        car.bus_mut().start_tap();
+    }
+    let mut poller = Poller::new(PollerConfig::from_config(&loaded.config));
+    let mut observer = Observer::new(loaded);
+    let mut observations = Vec::new();
+    let mut out = Vec::new();
+    let wall = |at: Duration| wall_start.saturating_add(at);
+    let mut now = Duration::ZERO;
+    let mut emit = |obs: &mut Vec<Observation>, at: Duration| {
+        for o in obs.drain(..) {
+            on_observation(wall(at), &o);
+        }
+    };
+    while now < duration {
+        car.run_until(now);
+        poller.set_power(power(car.state().power), now);
+        while let Some(st) = car.recv(tester) {
+            poller.on_frame(&st.frame, st.at, &mut out);
+            let tf = TimedFrame {
+                frame: st.frame,
+                at: st.at,
+                wall: Some(wall(st.at)),
+            };
+            observer.on_frame(&tf, &mut observations);
+            emit(&mut observations, st.at);
+        }
+        poller.poll(now, &mut out);
+        for f in out.drain(..) {
+            let tf = TimedFrame {
+                frame: f,
+                at: now,
+                wall: Some(wall(now)),
+            };
+            observer.on_frame(&tf, &mut observations);
+            car.send(tester, f, now);
+        }
+        emit(&mut observations, now);
+        now += STEP;
+    }
+    observer.finish(now, &mut observations);
+    emit(&mut observations, now);
+    if let Some(rec) = record {
+        for r in car.bus_mut().stop_tap() {
+            let ms = wall(r.at).as_millis();
+            let ts = candump::Timestamp::Absolute(Duration::from_millis(ms));
+            rec.push_str(&format_log_line(ts, "can0", &r.frame));
+            rec.push('\n');
+        }
+    }
+    DeskSummary {
+        final_odometer: car.state().odometer(),
+        poller: poller.stats(),
+        frames: car.bus_mut().frames_sent(),
+    }
+}
+
+fn power(p: Power) -> PowerState {
+    match p {
+        Power::Off => PowerState::Off,
+        Power::Accessory => PowerState::Accessory,
+        Power::On | Power::Running => PowerState::On,
+    }
+}
