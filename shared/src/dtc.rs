@@ -111,6 +111,12 @@ impl UdsCode {
         Ok(Self(raw))
     }
 
+    /// From the three DTC bytes of a UDS record (high byte first). Cannot fail: three bytes
+    /// are at most 24 bits.
+    pub const fn from_bytes([hi, mid, lo]: [u8; 3]) -> Self {
+        Self((hi as u32) << 16 | (mid as u32) << 8 | lo as u32)
+    }
+
     /// The raw 24-bit value.
     pub const fn raw(self) -> u32 {
         self.0
@@ -171,15 +177,48 @@ impl UdsStatus {
     /// Bit 7: the ECU asks for its warning indicator (MIL) to be lit.
     pub const WARNING_INDICATOR_REQUESTED: u8 = 0x80;
 
+    /// The bit names in bit order, as ISO 14229-1 spells them.
+    pub const NAMES: [&'static str; 8] = [
+        "testFailed",
+        "testFailedThisOperationCycle",
+        "pendingDTC",
+        "confirmedDTC",
+        "testNotCompletedSinceLastClear",
+        "testFailedSinceLastClear",
+        "testNotCompletedThisOperationCycle",
+        "warningIndicatorRequested",
+    ];
+
     /// Whether every bit of `mask` is set.
     pub const fn has(self, mask: u8) -> bool {
         self.0 & mask == mask
+    }
+
+    /// Names of the set bits, lowest bit first.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, name)| name)
     }
 }
 
 impl fmt::Debug for UdsStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:02X}", self.0)
+    }
+}
+
+/// The byte, then the names of its set bits: `0x09 testFailed|confirmedDTC`.
+impl fmt::Display for UdsStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:02X}", self.0)?;
+        for (i, name) in self.names().enumerate() {
+            f.write_str(if i == 0 { " " } else { "|" })?;
+            f.write_str(name)?;
+        }
+        Ok(())
     }
 }
 
@@ -455,9 +494,36 @@ mod tests {
         // VECTORS.md §3 (Renault ZOE 0x19 06): DTC 0x1525F3.
         assert_eq!(UdsCode::new(0x1525F3).unwrap().to_string(), "P1525-F3");
         assert!(UdsCode::new(0x0100_0000).is_err());
+        assert_eq!(UdsCode::from_bytes([0x01, 0x33, 0x1C]), c);
+        assert_eq!(UdsCode::from_bytes([0xFF; 3]).raw(), 0xFF_FFFF);
         let s = UdsStatus(0x2F);
         assert!(s.has(UdsStatus::TEST_FAILED | UdsStatus::CONFIRMED));
         assert!(!s.has(UdsStatus::WARNING_INDICATOR_REQUESTED));
+        // NAMES follows the bit constants.
+        for (i, mask) in [
+            UdsStatus::TEST_FAILED,
+            UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE,
+            UdsStatus::PENDING,
+            UdsStatus::CONFIRMED,
+            UdsStatus::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR,
+            UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR,
+            UdsStatus::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE,
+            UdsStatus::WARNING_INDICATOR_REQUESTED,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(mask, 1 << i);
+            assert_eq!(
+                UdsStatus(mask).names().collect::<Vec<_>>(),
+                [UdsStatus::NAMES[i]]
+            );
+        }
+        assert_eq!(
+            UdsStatus(0x2F).to_string(),
+            "0x2F testFailed|testFailedThisOperationCycle|pendingDTC|confirmedDTC|testFailedSinceLastClear"
+        );
+        assert_eq!(format!("{s:?}"), "0x2F");
     }
 
     #[test]

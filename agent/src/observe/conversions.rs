@@ -1,26 +1,18 @@
-//! The one place protocol-level values become `rapport_shared` types: OBD-II, UDS and J1939
-//! DTCs, and J1939 lamps. Owns no decoding (the protocol modules do) and no severity rules
+//! The one place protocol-level values become `rapport_shared` types: UDS records and J1939
+//! DTCs, and J1939 lamps. OBD-II decoding yields [`rapport_shared::ObdCode`] itself, so it
+//! needs nothing here. Owns no decoding (the protocol modules do) and no severity rules
 //! ([`super::dtc_set`]).
 
-use rapport_shared::{Dtc, Fmi, ObdCode, OccurrenceCount, Spn, UdsCode, UdsStatus};
+use rapport_shared::{Dtc, Fmi, OccurrenceCount, Spn};
 
 use super::Lamps;
 use crate::proto::j1939::{self, LampStatus};
-use crate::proto::{obd, uds};
+use crate::proto::uds;
 
-impl From<obd::Dtc> for Dtc {
-    fn from(dtc: obd::Dtc) -> Self {
-        Dtc::Obd(ObdCode::new(dtc.0))
+impl From<uds::DtcRecord> for Dtc {
+    fn from(record: uds::DtcRecord) -> Self {
+        Dtc::Uds(record.dtc, record.status)
     }
-}
-
-/// A UDS DTC record as a shared [`Dtc`]; `None` only if the code is wider than 24 bits,
-/// which a 3-byte record cannot be.
-pub fn uds_dtc(record: uds::DtcRecord) -> Option<Dtc> {
-    Some(Dtc::Uds(
-        UdsCode::new(record.dtc.0).ok()?,
-        UdsStatus(record.status.0),
-    ))
 }
 
 /// A DM1 DTC as a shared [`Dtc`]; an unavailable occurrence count becomes
@@ -57,6 +49,8 @@ impl From<j1939::Lamps> for Lamps {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use rapport_shared::{ObdCode, UdsCode, UdsStatus};
+
     use super::*;
 
     #[test]
@@ -80,12 +74,12 @@ mod tests {
 
     #[test]
     fn obd_and_uds_dtcs_convert() {
-        assert_eq!(Dtc::from(obd::Dtc(0x0133)).to_string(), "P0133");
+        assert_eq!(Dtc::Obd(ObdCode::new(0x0133)).to_string(), "P0133");
         let rec = uds::DtcRecord {
-            dtc: uds::UdsDtc(0x01_331C),
-            status: uds::DtcStatus(0x2F),
+            dtc: UdsCode::new(0x01_331C).unwrap(),
+            status: UdsStatus(0x2F),
         };
-        assert_eq!(uds_dtc(rec).unwrap().to_string(), "P0133-1C");
+        assert_eq!(Dtc::from(rec).to_string(), "P0133-1C");
     }
 
     #[test]

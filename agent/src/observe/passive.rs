@@ -16,7 +16,7 @@ use core::time::Duration;
 use embedded_can::Frame as _;
 use rapport_shared::{Dtc, EngineHours, Severity, SignalSource};
 
-use super::conversions::{j1939_dtc, uds_dtc};
+use super::conversions::j1939_dtc;
 use super::dtc_set::{DtcList, j1939_severity, obd_severity, uds_is_present, uds_severity};
 use super::{Lamps, Observation, Sink, WarningKind};
 use crate::can::source::TimedFrame;
@@ -464,7 +464,7 @@ impl Diag {
         let severity = obd_severity(list, mil);
         self.scratch.clear();
         self.scratch
-            .extend(response.codes.map(|c| (Dtc::from(c), severity)));
+            .extend(response.codes.map(|c| (Dtc::Obd(c), severity)));
         sink.dtc_report(list, rx, &self.scratch);
     }
 
@@ -552,10 +552,9 @@ impl Diag {
         };
         self.scratch.clear();
         for record in report.records {
-            if let Some(dtc @ Dtc::Uds(_, status)) = uds_dtc(record)
-                && uds_is_present(status)
-            {
-                self.scratch.push((dtc, uds_severity(status)));
+            if uds_is_present(record.status) {
+                self.scratch
+                    .push((Dtc::from(record), uds_severity(record.status)));
             }
         }
         sink.dtc_report(DtcList::Uds, rx, &self.scratch);

@@ -467,4 +467,115 @@ mod tests {
             Err(ScriptError::Duration(-1.0))
         );
     }
+
+    /// Every step shape of the [`Step`] docs, in TOML, played to the end.
+    const TOML_SCRIPT: &str = r#"
+odometer_m = 12345
+engine_secs = 7200
+
+[[steps]]
+power = "running"
+
+[[steps]]
+drive = { kmh = 100, secs = 36 }      # 1000 m
+
+[[steps]]
+ramp = { from_kmh = 0, to_kmh = 36, secs = 1 }   # 4599.6 mm, see drive.rs
+
+[[steps]]
+drive = { kmh = 36, km = 0.5 }        # 500 m at 10 m/s: 50 s
+
+[[steps]]
+stop = { secs = 30 }
+
+[[steps]]
+set_fault = { obd = { code = 0x0133, mil = true } }
+
+[[steps]]
+set_fault = { uds = { code = 0x01331C, status = 0x2F } }
+
+[[steps]]
+set_fault = { j1939 = { spn = 110, fmi = 0, lamp = "amber_warning" } }
+
+[[steps]]
+clear_obd_codes = {}
+
+[[steps]]
+drive = { kmh = 90, km = 1.5 }        # 1500 m at 25 m/s: 60 s
+
+[[steps]]
+power = "off"
+
+[[steps]]
+clear_fault = { j1939 = { spn = 110, fmi = 0 } }
+
+[[steps]]
+park = { secs = 600 }
+"#;
+
+    #[test]
+    fn toml_script_drives_to_the_expected_odometer() {
+        use super::super::Drive;
+
+        let script: Script = toml::from_str(TOML_SCRIPT).unwrap();
+        assert_eq!(script.steps.len(), 13);
+        assert_eq!(
+            script.steps[5],
+            Step::SetFault(Fault::Obd {
+                ecu: 0,
+                code: ObdCode::new(0x0133),
+                mil: true,
+                list: ObdList::Stored
+            })
+        );
+        let mut drive = Drive::new(script, Duration::ZERO).unwrap();
+        drive.advance(Duration::from_secs(3600));
+        assert!(drive.finished());
+        let st = drive.state();
+        // 12 345 m + 1000 m + 4.5996 m + 500 m + 1500 m.
+        assert_eq!(st.odometer_mm, 15_349_599);
+        assert_eq!(st.odometer(), Odometer::from_meters(15_349));
+        assert_eq!(st.trip_m(), 3_004);
+        assert_eq!(st.km_since_codes_cleared(), 1, "1.5 km since mode 04");
+        // 7200 s + 36 + 1 + 50 + 30 (stopped, engine running) + 60 = 7377 s, less 60.937 µs:
+        // the ramp's carried 0.609375 mm (42390 / 9.216 mm) counts towards the 500 m step,
+        // which at 10 m/s ends that much sooner. Engine hours round down to whole seconds.
+        assert_eq!(
+            st.engine_time,
+            Duration::from_secs(7_377) - Duration::from_nanos(60_937)
+        );
+        assert_eq!(st.engine_hours(), EngineHours::from_secs(7_376));
+        assert_eq!(st.power, Power::Off);
+        assert!(!st.mil(0), "cleared by mode 04");
+        assert_eq!(st.obd_codes(0, ObdList::Stored).count(), 0);
+        assert_eq!(
+            st.uds_codes().collect::<Vec<_>>(),
+            [(UdsCode::new(0x01_331C).unwrap(), UdsStatus(0x2F))]
+        );
+        assert_eq!(st.j1939_faults(0).count(), 0);
+    }
+
+    #[test]
+    fn toml_script_errors_name_the_problem() {
+        let err = toml::from_str::<Script>("[[steps]]\ndrive = { kmh = 50, secs = 1, km = 1 }")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("exactly one of `secs` and `km`"),
+            "{err}"
+        );
+        let err =
+            toml::from_str::<Script>("[[steps]]\ndrive = { kmh = 300, secs = 1 }").unwrap_err();
+        assert!(err.to_string().contains("300"), "{err}");
+        let err = toml::from_str::<Script>("[[steps]]\nfly = { secs = 1 }").unwrap_err();
+        assert!(err.to_string().contains("fly"), "{err}");
+        // Valid TOML, but moving before the engine runs: Drive refuses it.
+        let script: Script = toml::from_str("[[steps]]\ndrive = { kmh = 50, secs = 1 }").unwrap();
+        assert_eq!(
+            super::super::Drive::new(script, Duration::ZERO).unwrap_err(),
+            [ScriptError::MovingWithoutEngine {
+                index: 0,
+                power: Power::Off
+            }]
+        );
+    }
 }

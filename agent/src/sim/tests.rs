@@ -376,7 +376,7 @@ fn dtc_lists_multi_frame_from_two_ecus() {
     );
     for (id, _, payload) in &seen.payloads {
         let r = obd::parse_dtc_response(payload, DtcMode::Stored).unwrap();
-        let codes: Vec<u16> = r.codes.map(|d| d.0).collect();
+        let codes: Vec<u16> = r.codes.map(|d| d.raw()).collect();
         match id {
             // 43 03 01 33 03 00 C1 00: 8 bytes, so first frame + one consecutive frame.
             0x7E8 => assert_eq!(codes, [0x0133, 0x0300, 0xC100]),
@@ -447,7 +447,7 @@ fn uds_pending_once_then_the_dtcs() {
     let Outcome::Positive(r) = uds::parse_report_dtc_by_status_mask(second).unwrap() else {
         panic!("positive expected");
     };
-    let recs: Vec<(u32, u8)> = r.records.map(|r| (r.dtc.0, r.status.0)).collect();
+    let recs: Vec<(u32, u8)> = r.records.map(|r| (r.dtc.raw(), r.status.0)).collect();
     assert_eq!(recs, [(0x01_3317, 0x2F), (0xC1_0000, 0x08)]);
     // Unknown DID: 7F 22 31, answered at once (0x22 is not slow).
     let seen = exchange(

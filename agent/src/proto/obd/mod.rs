@@ -1,11 +1,12 @@
 //! OBD-II (SAE J1979) over CAN: building requests and decoding the ISO-TP-reassembled
 //! responses of modes 01 (current data), 03/07/0A (stored, pending, permanent DTCs) and
-//! 09 PID 02 (VIN), plus SAE J2012 DTC text.
+//! 09 PID 02 (VIN).
 //!
 //! Owns: request bytes, CAN ids and their mapping to ECUs, positive and negative response
 //! decoding. Does not own: ISO-TP framing (PCI bytes never reach this module, see
-//! [`crate::proto::isotp`]), timing and retries (the caller's), or the shared `Dtc` and `Vin`
-//! wire types (`rapport_shared`; the types here are self-contained until they are reconciled).
+//! [`crate::proto::isotp`]), timing and retries (the caller's), or the DTC types and their
+//! SAE J2012 text (`rapport_shared::ObdCode`, decoded here directly). The `Vin` here is still
+//! self-contained.
 //!
 //! Decoding never allocates: values borrow the payload or are small `Copy` types.
 
@@ -13,7 +14,7 @@ pub mod dtc;
 pub mod pid;
 pub mod vin;
 
-pub use dtc::{Dtc, DtcIter, DtcMode, DtcResponse, parse_dtc_response, parse_j2012, render_j2012};
+pub use dtc::{DtcIter, DtcMode, DtcResponse, parse_dtc_response};
 pub use pid::{
     Ignition, MonitorStatus, PidIter, PidValue, SupportedPids, parse_current_data, pid_data_len,
 };
@@ -137,40 +138,9 @@ pub enum ObdError {
     /// A mode 01 request with no PIDs or more than [`MAX_PIDS_PER_REQUEST`].
     #[error("OBD-II mode 01 request: {0} PIDs, need 1 to 6")]
     PidCount(usize),
-    /// Text that is not a SAE J2012 DTC such as `P0133`.
-    #[error("not a SAE J2012 DTC: {0:?}")]
-    BadDtcText(DtcText),
     /// A VIN response whose VIN is not 17 valid characters.
     #[error("OBD-II VIN: {0}")]
     BadVin(&'static str),
-}
-
-/// Up to 8 bytes of offending DTC text, kept inline so the error stays `Copy`-sized.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct DtcText {
-    bytes: [u8; 8],
-    len: u8,
-}
-
-impl DtcText {
-    fn new(text: &str) -> Self {
-        let mut bytes = [0u8; 8];
-        let len = text.len().min(bytes.len());
-        if let (Some(dst), Some(src)) = (bytes.get_mut(..len), text.as_bytes().get(..len)) {
-            dst.copy_from_slice(src);
-        }
-        Self {
-            bytes,
-            len: len as u8,
-        }
-    }
-}
-
-impl core::fmt::Debug for DtcText {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let shown = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
-        write!(f, "{:?}", String::from_utf8_lossy(shown))
-    }
 }
 
 impl ObdError {
@@ -373,10 +343,13 @@ mod tests {
                     }
                     let _ = parse_vin_response(input);
                     for dtc in DtcIter::from_pairs(input) {
-                        prop_assert_eq!(dtc.to_string().parse::<Dtc>(), Ok(dtc));
+                        prop_assert_eq!(
+                            dtc.to_string().parse::<rapport_shared::DtcCode>(),
+                            Ok(rapport_shared::DtcCode::Obd(dtc))
+                        );
                     }
                     if let Ok(text) = core::str::from_utf8(input) {
-                        let _ = parse_j2012(text);
+                        let _ = text.parse::<rapport_shared::DtcCode>();
                     }
                 }
             }

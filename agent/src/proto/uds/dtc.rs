@@ -1,15 +1,14 @@
 //! UDS 0x19 ReadDTCInformation, sub-functions 0x01 (reportNumberOfDTCByStatusMask), 0x02
 //! (reportDTCByStatusMask) and 0x06 (extended data, kept raw): request bytes, response
-//! decoding, the DTC status byte with its named bits, and the 3-byte DTC as text (`P0133-1C`).
+//! decoding into the shared [`UdsCode`] and [`UdsStatus`].
 //!
-//! Does not own: snapshot records (0x04), the OEM layout of extended data records, what a
-//! status means for prompting (the fault rules), or the shared wire `Dtc` type
-//! (`rapport_shared`).
+//! Does not own: the DTC and status types, their text (`P0133-1C`) and named status bits
+//! (`rapport_shared`), snapshot records (0x04), the OEM layout of extended data records, or
+//! what a status means for prompting (the fault rules).
 
-use core::fmt;
+use rapport_shared::{UdsCode, UdsStatus};
 
 use super::{Outcome, SID_READ_DTC_INFORMATION, Service, UdsError, positive_body};
-use crate::proto::obd::render_j2012;
 
 /// Sub-function 0x01: reportNumberOfDTCByStatusMask.
 pub const REPORT_NUMBER_OF_DTC_BY_STATUS_MASK: u8 = 0x01;
@@ -20,8 +19,8 @@ pub const REPORT_DTC_BY_STATUS_MASK: u8 = 0x02;
 pub const REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER: u8 = 0x06;
 
 /// The 0x19 0x06 request: `19 06 <DTC, 3 bytes> <record number>` (0xFF = all records).
-pub fn encode_report_dtc_ext_data_record(dtc: UdsDtc, record: u8) -> [u8; 6] {
-    let [_, hi, mid, lo] = dtc.0.to_be_bytes();
+pub fn encode_report_dtc_ext_data_record(dtc: UdsCode, record: u8) -> [u8; 6] {
+    let [_, hi, mid, lo] = dtc.raw().to_be_bytes();
     [
         SID_READ_DTC_INFORMATION,
         REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER,
@@ -50,148 +49,27 @@ pub fn encode_report_number_of_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
     ]
 }
 
-/// The DTC status byte (ISO 14229-1 D.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct DtcStatus(pub u8);
-
-impl DtcStatus {
-    /// Bit 0: the most recent test failed.
-    pub const TEST_FAILED: u8 = 0x01;
-    /// Bit 1: a test failed during this operation cycle.
-    pub const TEST_FAILED_THIS_OPERATION_CYCLE: u8 = 0x02;
-    /// Bit 2: pending DTC.
-    pub const PENDING_DTC: u8 = 0x04;
-    /// Bit 3: confirmed DTC.
-    pub const CONFIRMED_DTC: u8 = 0x08;
-    /// Bit 4: the test has not completed since DTCs were last cleared.
-    pub const TEST_NOT_COMPLETED_SINCE_LAST_CLEAR: u8 = 0x10;
-    /// Bit 5: a test failed since DTCs were last cleared.
-    pub const TEST_FAILED_SINCE_LAST_CLEAR: u8 = 0x20;
-    /// Bit 6: the test has not completed this operation cycle.
-    pub const TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE: u8 = 0x40;
-    /// Bit 7: the server asks for a warning indicator (e.g. the MIL).
-    pub const WARNING_INDICATOR_REQUESTED: u8 = 0x80;
-
-    /// The bit names in bit order, as ISO 14229 spells them.
-    pub const NAMES: [&'static str; 8] = [
-        "testFailed",
-        "testFailedThisOperationCycle",
-        "pendingDTC",
-        "confirmedDTC",
-        "testNotCompletedSinceLastClear",
-        "testFailedSinceLastClear",
-        "testNotCompletedThisOperationCycle",
-        "warningIndicatorRequested",
-    ];
-
-    fn bit(self, mask: u8) -> bool {
-        self.0 & mask != 0
-    }
-
-    /// Bit 0.
-    pub fn test_failed(self) -> bool {
-        self.bit(Self::TEST_FAILED)
-    }
-    /// Bit 1.
-    pub fn test_failed_this_operation_cycle(self) -> bool {
-        self.bit(Self::TEST_FAILED_THIS_OPERATION_CYCLE)
-    }
-    /// Bit 2.
-    pub fn pending_dtc(self) -> bool {
-        self.bit(Self::PENDING_DTC)
-    }
-    /// Bit 3.
-    pub fn confirmed_dtc(self) -> bool {
-        self.bit(Self::CONFIRMED_DTC)
-    }
-    /// Bit 4.
-    pub fn test_not_completed_since_last_clear(self) -> bool {
-        self.bit(Self::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR)
-    }
-    /// Bit 5.
-    pub fn test_failed_since_last_clear(self) -> bool {
-        self.bit(Self::TEST_FAILED_SINCE_LAST_CLEAR)
-    }
-    /// Bit 6.
-    pub fn test_not_completed_this_operation_cycle(self) -> bool {
-        self.bit(Self::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE)
-    }
-    /// Bit 7.
-    pub fn warning_indicator_requested(self) -> bool {
-        self.bit(Self::WARNING_INDICATOR_REQUESTED)
-    }
-
-    /// Names of the set bits, lowest bit first.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::NAMES
-            .into_iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, name)| name)
-    }
-}
-
-impl fmt::Display for DtcStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{:02X}", self.0)?;
-        for (i, name) in self.names().enumerate() {
-            f.write_str(if i == 0 { " " } else { "|" })?;
-            f.write_str(name)?;
-        }
-        Ok(())
-    }
-}
-
-/// A 3-byte UDS DTC (ISO 14229-1 DTC format): the two high bytes are a SAE J2012 code, the
-/// low byte the failure type. Shown as `P0133-1C`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UdsDtc(pub u32);
-
-impl UdsDtc {
-    /// The text form: J2012 code, `-`, failure type in two hex digits.
-    pub fn render(self) -> [u8; 8] {
-        let [_, hi, lo, failure] = self.0.to_be_bytes();
-        let code = render_j2012(u16::from_be_bytes([hi, lo]));
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        [
-            code[0],
-            code[1],
-            code[2],
-            code[3],
-            code[4],
-            b'-',
-            HEX[usize::from(failure >> 4)],
-            HEX[usize::from(failure & 0xF)],
-        ]
-    }
-
-    /// The failure-type byte.
-    pub fn failure_type(self) -> u8 {
-        (self.0 & 0xFF) as u8
-    }
-}
-
-impl fmt::Display for UdsDtc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.render();
-        f.write_str(core::str::from_utf8(&text).map_err(|_| fmt::Error)?)
-    }
+/// The DTC of three record bytes.
+fn uds_code(hi: u8, mid: u8, lo: u8) -> UdsCode {
+    // `from_bytes` rather than `UdsCode::new`: three bytes always fit in 24 bits, so the
+    // range check (and an error path that could never be taken) is left out by type.
+    UdsCode::from_bytes([hi, mid, lo])
 }
 
 /// One DTC with its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtcRecord {
     /// The 24-bit DTC.
-    pub dtc: UdsDtc,
+    pub dtc: UdsCode,
     /// Its status byte.
-    pub status: DtcStatus,
+    pub status: UdsStatus,
 }
 
 /// A decoded 0x19 0x02 response.
 #[derive(Debug, Clone)]
 pub struct DtcByStatus<'a> {
     /// The status bits the server supports.
-    pub availability_mask: DtcStatus,
+    pub availability_mask: UdsStatus,
     /// The DTCs.
     pub records: DtcRecordIter<'a>,
 }
@@ -200,7 +78,7 @@ pub struct DtcByStatus<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtcCount {
     /// The status bits the server supports.
-    pub availability_mask: DtcStatus,
+    pub availability_mask: UdsStatus,
     /// DTC format identifier (0x01 = ISO 14229-1, 0x00 = SAE J2012-DA, …).
     pub format: u8,
     /// Number of DTCs matching the mask.
@@ -248,7 +126,7 @@ pub fn parse_report_number_of_dtc_by_status_mask(
         });
     };
     Ok(Outcome::Positive(DtcCount {
-        availability_mask: DtcStatus(mask),
+        availability_mask: UdsStatus(mask),
         format,
         count: u16::from_be_bytes([hi, lo]),
     }))
@@ -288,7 +166,7 @@ pub fn parse_report_dtc_by_status_mask(
         });
     }
     Ok(Outcome::Positive(DtcByStatus {
-        availability_mask: DtcStatus(mask),
+        availability_mask: UdsStatus(mask),
         records: DtcRecordIter { chunks },
     }))
 }
@@ -306,8 +184,8 @@ impl Iterator for DtcRecordIter<'_> {
         self.chunks.by_ref().find_map(|chunk| match *chunk {
             [0, 0, 0, 0] => None,
             [hi, mid, lo, status] => Some(DtcRecord {
-                dtc: UdsDtc(u32::from_be_bytes([0, hi, mid, lo])),
-                status: DtcStatus(status),
+                dtc: uds_code(hi, mid, lo),
+                status: UdsStatus(status),
             }),
             _ => None,
         })
@@ -345,8 +223,8 @@ pub fn parse_report_dtc_ext_data_record(
     };
     Ok(Outcome::Positive(DtcExtData {
         record: DtcRecord {
-            dtc: UdsDtc(u32::from_be_bytes([0, hi, mid, lo])),
-            status: DtcStatus(status),
+            dtc: uds_code(hi, mid, lo),
+            status: UdsStatus(status),
         },
         records,
     }))
@@ -362,7 +240,7 @@ mod tests {
             .unwrap()
             .positive()
             .unwrap();
-        let list = r.records.map(|d| (d.dtc.0, d.status.0)).collect();
+        let list = r.records.map(|d| (d.dtc.raw(), d.status.0)).collect();
         (r.availability_mask.0, list)
     }
 
@@ -463,7 +341,7 @@ mod tests {
     fn udsoncan_number_of_dtc() {
         // 59 01 | FB mask | 01 format ISO 14229-1 | 12 34 count
         let want = DtcCount {
-            availability_mask: DtcStatus(0xFB),
+            availability_mask: UdsStatus(0xFB),
             format: 0x01,
             count: 0x1234,
         };
@@ -494,41 +372,43 @@ mod tests {
     #[test]
     fn udsoncan_status_bits_in_order() {
         // set_byte(0x01, 0x03, 0x07, …, 0xFF) turns the bits on in this order
-        let getters: [fn(DtcStatus) -> bool; 8] = [
-            DtcStatus::test_failed,
-            DtcStatus::test_failed_this_operation_cycle,
-            DtcStatus::pending_dtc,
-            DtcStatus::confirmed_dtc,
-            DtcStatus::test_not_completed_since_last_clear,
-            DtcStatus::test_failed_since_last_clear,
-            DtcStatus::test_not_completed_this_operation_cycle,
-            DtcStatus::warning_indicator_requested,
+        let bits = [
+            UdsStatus::TEST_FAILED,
+            UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE,
+            UdsStatus::PENDING,
+            UdsStatus::CONFIRMED,
+            UdsStatus::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR,
+            UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR,
+            UdsStatus::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE,
+            UdsStatus::WARNING_INDICATOR_REQUESTED,
         ];
         for (n, byte) in [0x01u8, 0x03, 0x07, 0x0F, 0x1F, 0x3F, 0x7F, 0xFF]
             .into_iter()
             .enumerate()
         {
-            let status = DtcStatus(byte);
-            for (i, get) in getters.iter().enumerate() {
-                assert_eq!(get(status), i <= n, "byte 0x{byte:02X} bit {i}");
+            let status = UdsStatus(byte);
+            for (i, bit) in bits.iter().enumerate() {
+                assert_eq!(status.has(*bit), i <= n, "byte 0x{byte:02X} bit {i}");
             }
             assert_eq!(status.names().count(), n + 1);
-            assert_eq!(status.names().last(), Some(DtcStatus::NAMES[n]));
+            assert_eq!(status.names().last(), Some(UdsStatus::NAMES[n]));
         }
-        assert_eq!(DtcStatus(0x09).to_string(), "0x09 testFailed|confirmedDTC");
-        assert_eq!(DtcStatus(0).to_string(), "0x00");
+        assert_eq!(UdsStatus(0x09).to_string(), "0x09 testFailed|confirmedDTC");
+        assert_eq!(UdsStatus(0).to_string(), "0x00");
     }
 
     #[test]
     fn uds_dtc_text() {
-        assert_eq!(UdsDtc(0x01_331C).to_string(), "P0133-1C");
-        assert_eq!(UdsDtc(0xC1_0000).to_string(), "U0100-00");
-        assert_eq!(UdsDtc(0x12_3456).to_string(), "P1234-56");
+        assert_eq!(uds_code(0x01, 0x33, 0x1C).to_string(), "P0133-1C");
+        assert_eq!(uds_code(0xC1, 0x00, 0x00).to_string(), "U0100-00");
+        assert_eq!(uds_code(0x12, 0x34, 0x56).to_string(), "P1234-56");
         // Renault ZOE (VECTORS §3): DTC 0x1525F3
-        assert_eq!(UdsDtc(0x15_25F3).to_string(), "P1525-F3");
-        assert_eq!(UdsDtc(0x15_25F3).failure_type(), 0xF3);
-        // bits above 24 are ignored, never a panic
-        assert_eq!(UdsDtc(0xFFFF_FFFF).to_string(), "U3FFF-FF");
+        assert_eq!(uds_code(0x15, 0x25, 0xF3).to_string(), "P1525-F3");
+        assert_eq!(uds_code(0x15, 0x25, 0xF3).failure_type(), 0xF3);
+        // the widest three bytes: a valid code, never the fallback; wider is not a UdsCode
+        assert_eq!(uds_code(0xFF, 0xFF, 0xFF).to_string(), "U3FFF-FF");
+        assert_eq!(uds_code(0xFF, 0xFF, 0xFF).raw(), 0xFF_FFFF);
+        assert!(UdsCode::new(0xFFFF_FFFF).is_err());
     }
 
     #[test]
@@ -540,8 +420,8 @@ mod tests {
             .unwrap()
             .positive()
             .unwrap();
-        assert_eq!(r.record.dtc, UdsDtc(0x15_25F3));
-        assert_eq!(r.record.status, DtcStatus(0x2B));
+        assert_eq!(r.record.dtc, UdsCode::new(0x15_25F3).unwrap());
+        assert_eq!(r.record.status, UdsStatus(0x2B));
         assert_eq!(r.records, [0x80, 0x00, 0xE6, 0xC0]);
         // second answer: record 84 with data 05
         let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05];
@@ -552,7 +432,7 @@ mod tests {
         assert_eq!(r.records, [0x84, 0x05]);
         // the request that asks for all records of that DTC
         assert_eq!(
-            encode_report_dtc_ext_data_record(UdsDtc(0x15_25F3), 0xFF),
+            encode_report_dtc_ext_data_record(UdsCode::new(0x15_25F3).unwrap(), 0xFF),
             [0x19, 0x06, 0x15, 0x25, 0xF3, 0xFF]
         );
         // DTC without status

@@ -16,10 +16,10 @@ pub use did::{
     parse_read_data_by_identifier,
 };
 pub use dtc::{
-    DtcByStatus, DtcCount, DtcExtData, DtcRecord, DtcRecordIter, DtcStatus, UdsDtc,
-    encode_report_dtc_by_status_mask, encode_report_dtc_ext_data_record,
-    encode_report_number_of_dtc_by_status_mask, parse_report_dtc_by_status_mask,
-    parse_report_dtc_ext_data_record, parse_report_number_of_dtc_by_status_mask,
+    DtcByStatus, DtcCount, DtcExtData, DtcRecord, DtcRecordIter, encode_report_dtc_by_status_mask,
+    encode_report_dtc_ext_data_record, encode_report_number_of_dtc_by_status_mask,
+    parse_report_dtc_by_status_mask, parse_report_dtc_ext_data_record,
+    parse_report_number_of_dtc_by_status_mask,
 };
 
 use core::fmt;
