@@ -175,7 +175,9 @@ fn report(name: &str, run: &Run) {
 fn main() {
     // `cargo bench` passes `--bench` (and any criterion options); this binary takes none.
     if let Ok(phase) = std::env::var("RAPPORT_BENCH_ALLOC_PHASE") {
-        let kind = std::env::var("RAPPORT_BENCH_ALLOC_KIND").ok();
+        let kind = std::env::var("RAPPORT_BENCH_ALLOC_KIND")
+            .ok()
+            .filter(|k| !k.is_empty());
         return allocation_phase(&phase, kind.as_deref());
     }
     let (text, n) = trace_text(REPLAY_SECS);

@@ -72,7 +72,7 @@ pub fn kind_of(frame: &CanFrame) -> Kind {
     if !frame.is_extended() {
         return match id {
             0x500 => Kind::Dbc,
-            0x7DF | 0x7E0..=0x7EF => Kind::Obd,
+            0x7DF..=0x7EF => Kind::Obd,
             _ => Kind::Other11,
         };
     }
