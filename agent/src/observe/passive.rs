@@ -77,7 +77,9 @@ struct J1939Pgns {
 struct DbcPart {
     plan: DecodePlan,
     roles: Vec<DbcRole>,
-    parked_values: Vec<String>,
+    /// Raw values of the park signal that mean "parked": the config's `parked_values`, labels
+    /// resolved through the DBC's `VAL_` table once here, so the per-frame check is a compare.
+    parked_raw: Vec<i128>,
     odometer_in_m: bool,
     /// Resolution of the odometer signal in m (its factor).
     odometer_step_m: u64,
@@ -147,12 +149,7 @@ impl PassiveDecoder {
             DbcPart {
                 plan: d.plan.clone(),
                 roles: d.roles.clone(),
-                parked_values: config
-                    .dbc
-                    .as_ref()
-                    .and_then(|c| c.park.as_ref())
-                    .map(|p| p.parked_values.clone())
-                    .unwrap_or_default(),
+                parked_raw: parked_raw(d, config),
                 odometer_in_m,
                 odometer_step_m: if step.is_finite() && step >= 1.0 {
                     step.ceil() as u64
@@ -725,13 +722,7 @@ impl DbcPart {
                     source: SignalSource::Dbc,
                 }),
                 DbcRole::Park => {
-                    let info = self.plan.signal(value.signal);
-                    let label = info.and_then(|i| i.label(value.raw));
-                    let raw = value.raw.as_i128().to_string();
-                    let parked = self
-                        .parked_values
-                        .iter()
-                        .any(|p| Some(p.as_str()) == label || *p == raw);
+                    let parked = self.parked_raw.contains(&value.raw.as_i128());
                     if self.park == Some(parked) {
                         continue;
                     }
@@ -744,4 +735,35 @@ impl DbcPart {
             }
         }
     }
+}
+
+/// The raw values meaning "parked": each configured value is a number, or a label of the park
+/// signal's `VAL_` table (`"P"`).
+fn parked_raw(d: &crate::config::LoadedDbc, config: &crate::config::Config) -> Vec<i128> {
+    let wanted = config
+        .dbc
+        .as_ref()
+        .and_then(|c| c.park.as_ref())
+        .map(|p| p.parked_values.as_slice())
+        .unwrap_or_default();
+    let labels = d
+        .roles
+        .iter()
+        .position(|r| *r == DbcRole::Park)
+        .and_then(|i| d.plan.signals().get(i))
+        .map(|info| info.labels.as_slice())
+        .unwrap_or_default();
+    let mut raw = Vec::new();
+    for p in wanted {
+        if let Ok(n) = p.trim().parse::<i128>() {
+            raw.push(n);
+        }
+        raw.extend(
+            labels
+                .iter()
+                .filter(|(_, l)| l == p)
+                .map(|(v, _)| i128::from(*v)),
+        );
+    }
+    raw
 }
