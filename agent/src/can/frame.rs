@@ -56,11 +56,13 @@ impl CanFrame {
     }
 
     /// The id as a plain number (11 or 29 bits).
+    #[inline]
     pub fn raw_id(&self) -> u32 {
         id_to_raw(self.id)
     }
 
     /// Whether this is a CAN FD frame.
+    #[inline]
     pub fn is_fd(&self) -> bool {
         self.flags & FLAG_FD != 0
     }
@@ -99,6 +101,7 @@ pub fn raw_to_id(raw: u32, extended: bool) -> Option<Id> {
 }
 
 /// The id as a plain number (11 or 29 bits).
+#[inline]
 pub fn id_to_raw(id: Id) -> u32 {
     match id {
         Id::Standard(s) => u32::from(s.as_raw()),
@@ -127,23 +130,28 @@ impl embedded_can::Frame for CanFrame {
         Some(frame)
     }
 
+    #[inline]
     fn is_extended(&self) -> bool {
         matches!(self.id, Id::Extended(_))
     }
 
+    #[inline]
     fn is_remote_frame(&self) -> bool {
         self.flags & FLAG_RTR != 0
     }
 
+    #[inline]
     fn id(&self) -> Id {
         self.id
     }
 
+    #[inline]
     fn dlc(&self) -> usize {
         usize::from(self.len)
     }
 
     /// The data bytes; empty for a remote frame, whatever its DLC.
+    #[inline]
     fn data(&self) -> &[u8] {
         if self.is_remote_frame() {
             &[]
