@@ -26,3 +26,21 @@ pub fn shared_data_file(relative: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// A command that runs one of the workspace's binaries (`env!("CARGO_BIN_EXE_…")`) from a test.
+///
+/// Tests cross-built for ARM run under qemu-user, which cannot `exec` a foreign binary by
+/// itself: `RAPPORT_TEST_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`, set by
+/// `.ci/run`) is put in front of it.
+pub fn bin_command(bin: &str) -> std::process::Command {
+    let runner = std::env::var("RAPPORT_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut cmd = std::process::Command::new(first);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => std::process::Command::new(bin),
+    }
+}

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rapport_agent::config::{self, Category};
 
@@ -14,7 +13,7 @@ fn repo_file(relative: &str) -> PathBuf {
 }
 
 fn check(path: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rapport-agent"))
+    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["check-config", "--config"])
         .arg(path)
         .output()

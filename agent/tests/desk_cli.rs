@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rapport-agent"))
+    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
 }
 
 fn lines(out: &[u8]) -> Vec<serde_json::Value> {

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,7 +16,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn replay(config: &Path, log: &Path) -> (i32, Vec<String>) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rapport-agent"))
+    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["replay", "--summary", "--config"])
         .arg(config)
         .arg("--log")
