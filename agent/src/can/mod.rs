@@ -2,6 +2,7 @@
 //! SocketCAN. Nothing here decodes a protocol; that is [`crate::proto`].
 
 pub mod candump;
+pub mod filters;
 pub mod frame;
 pub mod replay;
 #[cfg(target_os = "linux")]

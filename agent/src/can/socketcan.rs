@@ -12,38 +12,20 @@ use std::time::Instant;
 use socketcan::{CanAnyFrame, CanFdFrame, CanFilter, EmbeddedFrame, SocketOptions};
 
 use super::CanFrame;
+use super::filters::KernelFilter;
 use super::source::{FrameSink, FrameSource, TimedFrame};
 use crate::Error;
 
-/// A kernel receive filter: a frame passes when `frame_id & mask == id & mask`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelFilter {
-    /// The id to match (11 or 29 bits).
-    pub id: u32,
-    /// Which bits of the id must match.
-    pub mask: u32,
-    /// Whether this filter is for 29-bit ids.
-    pub extended: bool,
-}
-
-impl KernelFilter {
-    /// Exactly one id.
-    pub fn exact(id: u32, extended: bool) -> Self {
-        let mask = if extended { 0x1FFF_FFFF } else { 0x7FF };
-        Self { id, mask, extended }
-    }
-
-    /// The SocketCAN form: the EFF flag is part of id and mask, so 11- and 29-bit ids never
-    /// match each other's filters.
-    fn to_socketcan(self) -> CanFilter {
-        const EFF: u32 = 0x8000_0000;
-        let (id, mask) = if self.extended {
-            (self.id | EFF, self.mask | EFF)
-        } else {
-            (self.id, self.mask | EFF)
-        };
-        CanFilter::new(id, mask)
-    }
+/// The SocketCAN form of a filter: the EFF flag is part of id and mask, so 11- and 29-bit ids
+/// never match each other's filters.
+fn to_socketcan(f: KernelFilter) -> CanFilter {
+    const EFF: u32 = 0x8000_0000;
+    let (id, mask) = if f.extended {
+        (f.id | EFF, f.mask | EFF)
+    } else {
+        (f.id, f.mask | EFF)
+    };
+    CanFilter::new(id, mask)
 }
 
 /// A live CAN or CAN FD interface.
@@ -55,7 +37,8 @@ pub struct SocketCan {
 }
 
 impl SocketCan {
-    /// Opens `interface` (e.g. `can0`) and installs `filters` (none: receive everything).
+    /// Opens `interface` (e.g. `can0`) and installs `filters` (none: receive everything); the
+    /// filters a config needs come from [`super::filters::for_config`].
     ///
     /// # Errors
     /// [`Error::Io`] naming the interface if it cannot be opened or filtered.
@@ -67,7 +50,7 @@ impl SocketCan {
         let socket =
             socketcan::tokio::CanFdSocket::open(interface).map_err(|e| io("opening", e))?;
         if !filters.is_empty() {
-            let filters: Vec<CanFilter> = filters.iter().map(|f| f.to_socketcan()).collect();
+            let filters: Vec<CanFilter> = filters.iter().map(|f| to_socketcan(*f)).collect();
             socket
                 .set_filters(&filters)
                 .map_err(|e| io("setting filters on", e))?;
@@ -156,8 +139,8 @@ mod tests {
 
     #[test]
     fn filters_keep_11_and_29_bit_apart() {
-        let f = KernelFilter::exact(0x7E8, false).to_socketcan();
-        let g = KernelFilter::exact(0x18FE_CA00, true).to_socketcan();
+        let f = to_socketcan(KernelFilter::exact(0x7E8, false));
+        let g = to_socketcan(KernelFilter::exact(0x18FE_CA00, true));
         assert_ne!(format!("{f:?}"), format!("{g:?}"));
     }
 
