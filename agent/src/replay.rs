@@ -75,6 +75,7 @@ pub fn run<R: BufRead, W: Write>(
     let mut origin: Option<Duration> = None;
     let (mut at, mut t_ms) = (Duration::ZERO, 0u64);
 
+    let mut ended = false;
     loop {
         observations.clear();
         match reader.next() {
@@ -111,18 +112,9 @@ pub fn run<R: BufRead, W: Write>(
                 );
             }
             Some(Err(err)) => {
+                // The reader failed (I/O): report it like a bad line, then stop reading.
                 observer.warn(WarningKind::TraceLine, err.to_string(), &mut observations);
-                emit(
-                    &observations,
-                    t_ms,
-                    at,
-                    &mut limit,
-                    &mut summary,
-                    &mut line,
-                    out,
-                )
-                .map_err(io)?;
-                break;
+                ended = true;
             }
         }
         emit(
@@ -135,6 +127,9 @@ pub fn run<R: BufRead, W: Write>(
             out,
         )
         .map_err(io)?;
+        if ended {
+            break;
+        }
     }
     observations.clear();
     observer.finish(at, &mut observations);
