@@ -3,9 +3,10 @@
 //!
 //! Owns: the file's shape, loading it (syntax errors with file, line and column), checking it,
 //! and loading the DBC file it names ([`load`]). Does not own: what the agent does with the
-//! values (the poller, [`crate::observe`]) nor the sections later issues add (maintenance,
-//! HMI, sync): `deny_unknown_fields` rejects them until those issues add their structs.
+//! values (the poller, [`crate::observe`], [`crate::rules`], [`crate::store`], the HMI).
+//! Unknown keys are refused (`deny_unknown_fields`) so a typo never passes silently.
 
+mod sections;
 mod validate;
 
 use core::fmt;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::proto::dbc::{DbcFile, DecodePlan, MessageSelector, WantedSignal};
 use crate::proto::uds::{DidKind, DidSpec};
 
+pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
 pub use validate::Problem;
 
 /// Every default value of the config, in one place.
@@ -45,6 +47,40 @@ pub mod defaults {
     pub const P2_STAR_MS: u64 = 5_000;
     /// Fastest plausible vehicle speed, for odometer jumps.
     pub const MAX_PLAUSIBLE_KMH: u32 = 300;
+    /// Overdue margin past the due distance, km.
+    pub const OVERDUE_KM: u32 = 1_000;
+    /// Overdue margin past the due date, days.
+    pub const OVERDUE_DAYS: u32 = 30;
+    /// Overdue margin past the due engine hours.
+    pub const OVERDUE_ENGINE_HOURS: u32 = 50;
+    /// Due-soon window before due engine hours.
+    pub const DUE_SOON_ENGINE_HOURS: u32 = 50;
+    /// Break-in distance, km (a common figure in owner's manuals).
+    pub const BREAK_IN_KM: u32 = 1_500;
+    /// Break-in advice repeats after this many days.
+    pub const BREAK_IN_REPEAT_DAYS: u32 = 7;
+    /// Distance milestones, km.
+    pub const MILESTONES_KM: [u32; 6] = [10_000, 50_000, 100_000, 200_000, 300_000, 500_000];
+    /// Stopped: below this speed, km/h...
+    pub const STOPPED_KMH: f32 = 3.0;
+    /// ...for this long, seconds.
+    pub const STOPPED_FOR_S: u32 = 3;
+    /// Prompts of one kind per local day.
+    pub const DAILY_CAP: u32 = 2;
+    /// The agent's data directory.
+    pub const STORE_PATH: &str = "/var/lib/rapport-agent";
+    /// Persist the odometer after this many metres...
+    pub const ODOMETER_EVERY_M: u32 = 100;
+    /// ...or seconds.
+    pub const ODOMETER_EVERY_S: u32 = 60;
+    /// Flush the store at least this often, ms.
+    pub const FLUSH_MS: u64 = 1_000;
+    /// Outbox bound, records.
+    pub const OUTBOX_MAX_RECORDS: u64 = 100_000;
+    /// An odometer record for the cloud every this many metres.
+    pub const OUTBOX_ODOMETER_EVERY_M: u32 = 1_000;
+    /// HMI port on loopback.
+    pub const HMI_PORT: u16 = 8686;
 }
 
 /// The whole agent config file.
@@ -77,6 +113,21 @@ pub struct Config {
     /// DTC handling.
     #[serde(default)]
     pub dtc: DtcSection,
+    /// The maintenance schedule.
+    #[serde(default)]
+    pub maintenance: Maintenance,
+    /// Prompts and their gating.
+    #[serde(default)]
+    pub prompts: Prompts,
+    /// The store.
+    #[serde(default)]
+    pub store: Store,
+    /// The outbox.
+    #[serde(default)]
+    pub outbox: Outbox,
+    /// The HMI API.
+    #[serde(default)]
+    pub hmi: Hmi,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -582,6 +633,16 @@ impl Config {
     /// Every problem with the values, each with its key path; empty when fine.
     pub fn validate(&self) -> Vec<Problem> {
         validate::validate(self)
+    }
+
+    /// The store's data directory, resolved against the config file's folder.
+    pub fn store_path(&self) -> PathBuf {
+        let dir = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""));
+        dir.join(&self.store.path)
     }
 
     /// The DBC file's path, resolved against the config file's folder.

@@ -1,0 +1,137 @@
+//! The config sections of the agent's judgement and memory: `[maintenance]`, `[prompts]`,
+//! `[store]`, `[outbox]` and `[hmi]`. Defaults live in [`super::defaults`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rapport_shared::v1::downlink::MaintenanceItem;
+use serde::{Deserialize, Serialize};
+
+use super::defaults;
+
+/// `[maintenance]`: the vehicle line's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Maintenance {
+    /// `[[maintenance.items]]`: due by distance, time or engine hours, whichever first.
+    pub items: Vec<MaintenanceItem>,
+    /// An item is overdue this many km past its due distance.
+    pub overdue_km: u32,
+    /// An item is overdue this many days past its due date.
+    pub overdue_days: u32,
+    /// An item is overdue this many engine hours past its due hours.
+    pub overdue_engine_hours: u32,
+    /// "Due soon" starts this many engine hours before due (items due by hours).
+    pub due_soon_engine_hours: u32,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            overdue_km: defaults::OVERDUE_KM,
+            overdue_days: defaults::OVERDUE_DAYS,
+            overdue_engine_hours: defaults::OVERDUE_ENGINE_HOURS,
+            due_soon_engine_hours: defaults::DUE_SOON_ENGINE_HOURS,
+        }
+    }
+}
+
+/// `[prompts]`: what to tell the driver, and when it is safe and welcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prompts {
+    /// Break-in distance, km (0: no break-in prompts).
+    pub break_in_km: u32,
+    /// Break-in advice shows again after this many days while under the distance.
+    pub break_in_repeat_days: u32,
+    /// Distance milestones, km.
+    pub milestones_km: Vec<u32>,
+    /// Below this speed, km/h, the car counts as stopped...
+    pub stopped_kmh: f32,
+    /// ...once it has stayed below it this long, seconds.
+    pub stopped_for_s: u32,
+    /// The head unit's offset from UTC, minutes, for quiet hours and days.
+    pub utc_offset_minutes: i32,
+    /// Most prompts of one kind shown per local day, by kind name; kinds not named get
+    /// [`defaults::DAILY_CAP`]. Critical prompts are never capped.
+    pub daily_caps: BTreeMap<String, u32>,
+    /// Quiet hours until the driver sets their own (`{ start = "22:00", end = "07:00" }`).
+    pub quiet_hours: Option<crate::memory::QuietHours>,
+}
+
+impl Default for Prompts {
+    fn default() -> Self {
+        Self {
+            break_in_km: defaults::BREAK_IN_KM,
+            break_in_repeat_days: defaults::BREAK_IN_REPEAT_DAYS,
+            milestones_km: defaults::MILESTONES_KM.to_vec(),
+            stopped_kmh: defaults::STOPPED_KMH,
+            stopped_for_s: defaults::STOPPED_FOR_S,
+            utc_offset_minutes: 0,
+            daily_caps: BTreeMap::new(),
+            quiet_hours: None,
+        }
+    }
+}
+
+/// `[store]`: where and how often the agent writes its memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    /// The data directory (sled files); relative paths resolve against the config's folder.
+    pub path: PathBuf,
+    /// Persist the odometer when it moved this many metres since the last write...
+    pub odometer_every_m: u32,
+    /// ...or this many seconds passed, whichever first.
+    pub odometer_every_s: u32,
+    /// Flush (fsync) at least this often, ms; driver actions flush at once.
+    pub flush_ms: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(defaults::STORE_PATH),
+            odometer_every_m: defaults::ODOMETER_EVERY_M,
+            odometer_every_s: defaults::ODOMETER_EVERY_S,
+            flush_ms: defaults::FLUSH_MS,
+        }
+    }
+}
+
+/// `[outbox]`: what waits for the cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Outbox {
+    /// Most records kept; when full, the least valuable go first.
+    pub max_records: u64,
+    /// An odometer record every this many metres driven (and at each stop).
+    pub odometer_every_m: u32,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            max_records: defaults::OUTBOX_MAX_RECORDS,
+            odometer_every_m: defaults::OUTBOX_ODOMETER_EVERY_M,
+        }
+    }
+}
+
+/// `[hmi]`: the head unit's screen talks to the agent over HTTP on loopback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hmi {
+    /// Listen address (port 0: any free port, logged at start).
+    pub listen: SocketAddr,
+}
+
+impl Default for Hmi {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], defaults::HMI_PORT)),
+        }
+    }
+}
