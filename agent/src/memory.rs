@@ -27,6 +27,8 @@ pub struct VehicleState {
     pub mil: bool,
     /// When this agent first ran in this car.
     pub first_seen: Option<Timestamp>,
+    /// The first odometer this agent read (milestones and break-in count only what it saw).
+    pub first_odometer: Option<Odometer>,
 }
 
 /// One fault's history, keyed by its identity ([`DtcCode`]).
