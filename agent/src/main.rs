@@ -27,6 +27,41 @@ enum Command {
         /// Print a final line of counts.
         #[arg(long)]
         summary: bool,
+        /// Do not run the config's rules (no `prompt` lines).
+        #[arg(long)]
+        no_prompts: bool,
+    },
+    /// Run the whole agent: bus, poller, decoders, rules, store and HMI API, until SIGINT or
+    /// SIGTERM.
+    Run {
+        /// The agent config (TOML).
+        #[arg(long, env = "RAPPORT_CONFIG")]
+        config: PathBuf,
+        /// The data directory (default: the config's `[store].path`).
+        #[arg(long, env = "RAPPORT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// HMI listen address (default: the config's `[hmi].listen`).
+        #[arg(long, env = "RAPPORT_HMI")]
+        hmi: Option<std::net::SocketAddr>,
+        /// Drive the simulated car instead of reading SocketCAN (a head unit on a desk).
+        #[arg(long)]
+        sim: bool,
+        /// With --sim: the scripted drive (TOML); default: a commute with a fault.
+        #[arg(long, requires = "sim")]
+        script: Option<PathBuf>,
+        /// With --sim: simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0, requires = "sim")]
+        speedup: f64,
+    },
+    /// Print what the agent remembers and what waits for the cloud, as JSON lines (the agent
+    /// must be stopped: the store is locked while it runs).
+    Store {
+        /// The agent config (TOML), for the data directory.
+        #[arg(long, env = "RAPPORT_CONFIG")]
+        config: PathBuf,
+        /// The data directory (default: the config's `[store].path`).
+        #[arg(long, env = "RAPPORT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Run the poller and decoders against a simulated car (no bus needed) and print one JSON
     /// line per observation, as `replay` does. Simulated time runs as fast as the CPU allows.
@@ -125,10 +160,35 @@ fn main() -> anyhow::Result<ExitCode> {
             };
             return desk(&loaded, script.as_deref(), minutes, record.as_deref());
         }
+        Command::Run {
+            config,
+            data_dir,
+            hmi,
+            sim,
+            script,
+            speedup,
+        } => {
+            let loaded = match load_or_report(&config) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            return run(loaded, data_dir, hmi, sim, script.as_deref(), speedup);
+        }
+        Command::Store { config, data_dir } => {
+            let loaded = match load_or_report(&config) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let dir = data_dir.unwrap_or_else(|| loaded.config.store_path());
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            rapport_agent::runtime::dump::dump(&dir, &mut out)?;
+        }
         Command::Replay {
             config,
             log,
             summary,
+            no_prompts,
         } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,
@@ -142,11 +202,93 @@ fn main() -> anyhow::Result<ExitCode> {
                 &loaded,
                 std::io::BufReader::new(file),
                 &mut out,
-                rapport_agent::replay::Options { summary },
+                rapport_agent::replay::Options {
+                    summary,
+                    no_prompts,
+                },
             )?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run(
+    loaded: Loaded,
+    data_dir: Option<PathBuf>,
+    hmi: Option<std::net::SocketAddr>,
+    sim: bool,
+    script: Option<&std::path::Path>,
+    speedup: f64,
+) -> anyhow::Result<ExitCode> {
+    use rapport_agent::runtime::{Options, Source};
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let source = if sim {
+        let script = match script {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+                Some(toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+            }
+        };
+        if !(speedup.is_finite() && speedup > 0.0) {
+            anyhow::bail!("--speedup must be a positive number, not {speedup}");
+        }
+        Source::Sim { script, speedup }
+    } else {
+        Source::SocketCan
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(addr) = ready_rx.await {
+                // Tests and scripts read this line to find a port chosen by the OS.
+                println!("rapport-agent: HMI on http://{addr}");
+            }
+        });
+        let options = Options {
+            data_dir,
+            source,
+            hmi,
+        };
+        rapport_agent::runtime::run(loaded, options, shutdown_signal(), Some(ready_tx)).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
 }
 
 fn desk(

@@ -14,6 +14,13 @@
 //! least one second has passed since the last one printed for that source, so a 100 Hz
 //! broadcast prints at most once a second. Park, DTC, lamp and warning observations are
 //! already changes and are all printed.
+//!
+//! Prompts: unless turned off, the config's rules run over the observations with the trace's
+//! own time as the clock, starting from an empty memory (no service history: a schedule item
+//! counts from 0 km and the delivery date), and a `{"kind":"prompt",…}` line is printed each
+//! time a prompt would reach the screen — gated as on the car (parked or stopped, caps, quiet
+//! hours). A trace with relative timestamps has no date; its time is anchored at the moment
+//! the replay starts.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -30,6 +37,8 @@ use crate::observe::{Observation, Observer, WarningKind};
 pub struct Options {
     /// Print a final summary line.
     pub summary: bool,
+    /// Do not run the rules (no prompt lines).
+    pub no_prompts: bool,
 }
 
 /// What a replay saw.
@@ -75,6 +84,10 @@ pub fn run<R: BufRead, W: Write>(
     let mut origin: Option<Duration> = None;
     let (mut at, mut t_ms) = (Duration::ZERO, 0u64);
 
+    let mut prompts = (!options.no_prompts).then(|| PromptTrack::new(loaded));
+    let anchor = crate::clock::wall_now().as_millis();
+    let mut relative = true;
+
     let mut ended = false;
     loop {
         observations.clear();
@@ -93,6 +106,7 @@ pub fn run<R: BufRead, W: Write>(
                 }
                 let wall = match tf.timestamp {
                     Some(Timestamp::Absolute(_)) => {
+                        relative = false;
                         Some(rapport_shared::Timestamp::from_millis(t_ms))
                     }
                     _ => None,
@@ -127,6 +141,11 @@ pub fn run<R: BufRead, W: Write>(
             out,
         )
         .map_err(io)?;
+        if let Some(p) = &mut prompts {
+            let wall = if relative { anchor.saturating_add(t_ms) } else { t_ms };
+            p.feed(&observations, rapport_shared::Timestamp::from_millis(wall), &mut summary, out)
+                .map_err(io)?;
+        }
         if ended {
             break;
         }
@@ -143,6 +162,11 @@ pub fn run<R: BufRead, W: Write>(
         out,
     )
     .map_err(io)?;
+    if let Some(p) = &mut prompts {
+        let wall = if relative { anchor.saturating_add(t_ms) } else { t_ms };
+        p.feed(&observations, rapport_shared::Timestamp::from_millis(wall), &mut summary, out)
+            .map_err(io)?;
+    }
 
     summary.trace = reader.stats();
     for (kind, n) in observer.warning_counts() {
@@ -155,6 +179,73 @@ pub fn run<R: BufRead, W: Write>(
     }
     out.flush().map_err(io)?;
     Ok(summary)
+}
+
+/// The rules over a trace: prompt lines when a prompt would reach the screen.
+struct PromptTrack {
+    cfg: crate::rules::RulesConfig,
+    rules: Option<crate::rules::Rules>,
+    next_tick: rapport_shared::Timestamp,
+    line: String,
+}
+
+impl PromptTrack {
+    fn new(loaded: &Loaded) -> Self {
+        Self {
+            cfg: crate::rules::RulesConfig::from_config(&loaded.config),
+            rules: None,
+            next_tick: rapport_shared::Timestamp::EPOCH,
+            line: String::new(),
+        }
+    }
+
+    fn feed<W: Write>(
+        &mut self,
+        observations: &[Observation],
+        now: rapport_shared::Timestamp,
+        summary: &mut Summary,
+        out: &mut W,
+    ) -> std::io::Result<()> {
+        let mut changes = Vec::new();
+        let rules = match &mut self.rules {
+            Some(r) => r,
+            None => {
+                let (r, ch) = crate::rules::Rules::new(
+                    self.cfg.clone(),
+                    crate::memory::Memory::default(),
+                    now,
+                );
+                changes.push(ch);
+                self.rules.insert(r)
+            }
+        };
+        for o in observations {
+            changes.push(rules.on_observation(o, now));
+        }
+        if now >= self.next_tick {
+            self.next_tick = now.saturating_add(Duration::from_secs(1));
+            changes.push(rules.tick(now));
+        }
+        for ch in &changes {
+            for (at, body) in &ch.outbox {
+                let rapport_shared::v1::uplink::RecordBody::Prompt(ev) = body else {
+                    continue;
+                };
+                if ev.action != rapport_shared::v1::uplink::PromptAction::Shown {
+                    continue;
+                }
+                let Some(p) = rules.memory().prompts.get(&ev.prompt) else {
+                    continue;
+                };
+                *summary.observations.entry("prompt").or_default() += 1;
+                self.line.clear();
+                crate::observe::json::write_prompt(&mut self.line, at.as_millis(), p);
+                self.line.push('\n');
+                out.write_all(self.line.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn emit<W: Write>(

@@ -44,3 +44,10 @@ pub fn bin_command(bin: &str) -> std::process::Command {
         None => std::process::Command::new(bin),
     }
 }
+
+/// A file of this repository, by its path from the repository root (configs, fixtures).
+pub fn repo_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}

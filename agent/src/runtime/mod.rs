@@ -1,0 +1,371 @@
+//! `rapport-agent run`: the whole agent — a frame source, the poller, the observer, the rules,
+//! the store and the HMI server — wired together until shutdown.
+//!
+//! Sources: the car's SocketCAN interface, or `--sim`, the desk car (simulated ECUs on the
+//! virtual bus following a scripted drive) in accelerated real time, for a head unit on a desk
+//! and for the power-loss tests. The ignition state comes from the bus ([`power`]), never
+//! from the script.
+//!
+//! Owns: the loop and its timing. Does not own: any decision or protocol.
+
+pub mod backend;
+pub mod core;
+pub mod dump;
+pub mod power;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rapport_shared::Timestamp;
+
+use crate::can::CanFrame;
+use crate::can::source::TimedFrame;
+use crate::clock::Clock;
+use crate::config::Loaded;
+use crate::observe::{Observation, Observer};
+use crate::poller::{Poller, PollerConfig, PowerState};
+use crate::sim::Script;
+
+pub use self::core::{Core, CoreError, ScreenEvent};
+pub use power::BusActivity;
+
+/// Where frames come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The config's SocketCAN interface (the first bus).
+    SocketCan,
+    /// The desk car, following `script`, `speedup` times faster than real time.
+    Sim {
+        /// The drive (None: the category's default commute).
+        script: Option<Script>,
+        /// Simulated seconds per real second.
+        speedup: f64,
+    },
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The data directory (None: the config's `[store].path`).
+    pub data_dir: Option<PathBuf>,
+    /// The frame source.
+    pub source: Source,
+    /// HMI listen address (None: the config's `[hmi].listen`).
+    pub hmi: Option<std::net::SocketAddr>,
+}
+
+/// How finely the loop steps simulated time (the poller's timers are tens of milliseconds).
+const SIM_STEP: Duration = Duration::from_millis(5);
+/// How often the rules hear that time passed.
+const TICK: Duration = Duration::from_secs(1);
+
+/// A clock running `speedup` times faster than real time from `wall_start`.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    wall_start: Timestamp,
+    start: std::time::Instant,
+    speedup: f64,
+}
+
+impl ScaledClock {
+    /// Starts now at the real wall time.
+    pub fn new(speedup: f64) -> Self {
+        Self {
+            wall_start: crate::clock::wall_now(),
+            start: std::time::Instant::now(),
+            speedup: if speedup.is_finite() && speedup > 0.0 {
+                speedup
+            } else {
+                1.0
+            },
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn wall(&self) -> Timestamp {
+        self.wall_start.saturating_add(self.mono())
+    }
+    fn mono(&self) -> Duration {
+        self.start.elapsed().mul_f64(self.speedup)
+    }
+}
+
+/// The per-frame work shared by every source: poller, observer, ignition, rules.
+struct Pipeline {
+    poller: Poller,
+    observer: Observer,
+    activity: BusActivity,
+    power: PowerState,
+    observations: Vec<Observation>,
+    to_send: Vec<CanFrame>,
+    next_tick: Duration,
+    core: Arc<Core>,
+}
+
+impl Pipeline {
+    fn new(loaded: &Loaded, core: Arc<Core>) -> Self {
+        Self {
+            poller: Poller::new(PollerConfig::from_config(&loaded.config)),
+            observer: Observer::new(loaded),
+            activity: BusActivity::new(&loaded.config, power::DEFAULT_OFF_AFTER),
+            power: PowerState::Off,
+            observations: Vec::new(),
+            to_send: Vec::new(),
+            next_tick: Duration::ZERO,
+            core,
+        }
+    }
+
+    fn deliver(&mut self, wall: Timestamp) {
+        for o in self.observations.drain(..) {
+            self.core.observe(&o, wall);
+        }
+    }
+
+    /// A frame from the bus.
+    fn on_frame(&mut self, frame: CanFrame, at: Duration, wall: Timestamp) {
+        self.activity.on_frame(&frame, at);
+        self.poller.on_frame(&frame, at, &mut self.to_send);
+        let tf = TimedFrame {
+            frame,
+            at,
+            wall: Some(wall),
+        };
+        self.observer.on_frame(&tf, &mut self.observations);
+        self.deliver(wall);
+    }
+
+    /// Time moved to `at`: ignition, polling, ticks. Frames to send are left in `to_send`
+    /// (the observer has seen them: it pairs requests with answers).
+    fn step(&mut self, at: Duration, wall: Timestamp) {
+        let power = self.activity.state(at);
+        if power != self.power {
+            tracing::info!(from = ?self.power, to = ?power, "ignition state from bus activity");
+            self.power = power;
+            self.poller.set_power(power, at);
+            self.core.power(power == PowerState::On, wall);
+        }
+        self.poller.poll(at, &mut self.to_send);
+        for f in &self.to_send {
+            let tf = TimedFrame {
+                frame: *f,
+                at,
+                wall: Some(wall),
+            };
+            self.observer.on_frame(&tf, &mut self.observations);
+        }
+        self.deliver(wall);
+        if at >= self.next_tick {
+            self.next_tick = at + TICK;
+            self.core.tick(wall);
+        }
+    }
+}
+
+/// Runs the agent until `shutdown` resolves. The HMI's address is sent on `ready` once it
+/// listens (tests use port 0).
+///
+/// # Errors
+/// The store, the HMI listener or the CAN interface could not be opened.
+pub async fn run(
+    loaded: Loaded,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> Result<(), crate::Error> {
+    let cfg = &loaded.config;
+    let dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| cfg.store_path());
+    std::fs::create_dir_all(&dir).map_err(|source| crate::Error::Io {
+        context: format!("creating the data directory {}", dir.display()),
+        source,
+    })?;
+    let clock: Arc<dyn Clock> = match &options.source {
+        Source::Sim { speedup, .. } => Arc::new(ScaledClock::new(*speedup)),
+        Source::SocketCan => Arc::new(crate::clock::SystemClock::default()),
+    };
+    let core = Arc::new(Core::open(&loaded, &dir, Arc::clone(&clock))?);
+    tracing::info!(dir = %dir.display(), vin = %cfg.vehicle.vin, "store open");
+
+    let listen = options.hmi.unwrap_or(cfg.hmi.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| crate::Error::Io {
+            context: format!("binding the HMI API to {listen}"),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| crate::Error::Io {
+        context: "reading the HMI address".into(),
+        source,
+    })?;
+    tracing::info!(%addr, "HMI API listening");
+    if let Some(tx) = ready {
+        let _ = tx.send(addr);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut hmi_stop = stop_rx.clone();
+    let hmi = tokio::spawn(backend::serve(listener, Arc::clone(&core), async move {
+        let _ = hmi_stop.wait_for(|s| *s).await;
+    }));
+    let mut bus_stop = stop_rx;
+    let bus_shutdown = async move {
+        let _ = bus_stop.wait_for(|s| *s).await;
+    };
+    let bus = match options.source {
+        Source::Sim { script, .. } => {
+            run_sim(&loaded, script, Arc::clone(&core), clock, bus_shutdown).await
+        }
+        Source::SocketCan => run_socketcan(&loaded, Arc::clone(&core), clock, bus_shutdown).await,
+    };
+    let _ = shutdown_signal(shutdown, stop_tx, bus).await;
+    let _ = hmi.await;
+    core.flush()?;
+    tracing::info!("stopped; store flushed");
+    Ok(())
+}
+
+async fn shutdown_signal(
+    shutdown: impl Future<Output = ()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    bus: tokio::task::JoinHandle<Result<(), crate::Error>>,
+) -> Result<(), crate::Error> {
+    let abort = bus.abort_handle();
+    tokio::pin!(bus);
+    let result = tokio::select! {
+        () = shutdown => Ok(()),
+        r = &mut bus => match r {
+            Ok(r) => r,
+            Err(e) => Err(crate::Error::Io { context: "bus task".into(), source: std::io::Error::other(e.to_string()) }),
+        },
+    };
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut bus).await;
+    abort.abort();
+    if let Err(e) = &result {
+        tracing::error!(cause = %e, "bus loop ended");
+    }
+    result
+}
+
+async fn run_sim(
+    loaded: &Loaded,
+    script: Option<Script>,
+    core: Arc<Core>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let script = script
+            .unwrap_or_else(|| crate::desk::default_script(loaded.config.vehicle.category));
+        let mut car = crate::desk::car_for(&loaded, script).map_err(|problems| {
+            crate::Error::Io {
+                context: "the simulated drive".into(),
+                source: std::io::Error::other(
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            }
+        })?;
+        let tester = car.attach_tester();
+        let mut pipe = Pipeline::new(&loaded, core);
+        let wall_start = clock.wall().as_millis().saturating_sub(clock.mono().as_millis() as u64);
+        let wall = |at: Duration| Timestamp::from_millis(wall_start).saturating_add(at);
+        let mut interval = tokio::time::interval(Duration::from_millis(10));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(shutdown);
+        let mut now = Duration::ZERO;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = interval.tick() => {}
+            }
+            let target = clock.mono();
+            while now < target {
+                car.run_until(now);
+                while let Some(st) = car.recv(tester) {
+                    pipe.on_frame(st.frame, st.at, wall(st.at));
+                    for f in pipe.to_send.drain(..) {
+                        car.send(tester, f, st.at);
+                    }
+                }
+                pipe.step(now, wall(now));
+                for f in pipe.to_send.drain(..) {
+                    car.send(tester, f, now);
+                }
+                now += SIM_STEP;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(target_os = "linux")]
+async fn run_socketcan(
+    loaded: &Loaded,
+    core: Arc<Core>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
+    use crate::can::source::{FrameSink, FrameSource};
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let cfg = &loaded.config;
+        let Some(bus) = cfg.can.buses.first() else {
+            return Err(crate::Error::Io {
+                context: "can.buses".into(),
+                source: std::io::Error::other("no bus configured"),
+            });
+        };
+        if cfg.can.buses.len() > 1 {
+            tracing::warn!("several buses configured: this build reads the first only");
+        }
+        let filters = crate::can::filters::for_config(cfg);
+        let mut socket = crate::can::socketcan::SocketCan::open(&bus.interface, &filters)?;
+        let mut pipe = Pipeline::new(&loaded, core);
+        let mut interval = tokio::time::interval(Duration::from_millis(10));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                frame = socket.recv() => match frame? {
+                    Some(tf) => {
+                        // One time base for the poller and decoders: the agent's clock.
+                        pipe.on_frame(tf.frame, clock.mono(), clock.wall());
+                    }
+                    None => break,
+                },
+                _ = interval.tick() => {
+                    pipe.step(clock.mono(), clock.wall());
+                }
+            }
+            for f in std::mem::take(&mut pipe.to_send) {
+                socket.send(&f).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn run_socketcan(
+    _loaded: &Loaded,
+    _core: Arc<Core>,
+    _clock: Arc<dyn Clock>,
+    _shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
+    tokio::spawn(async {
+        Err(crate::Error::Io {
+            context: "SocketCAN".into(),
+            source: std::io::Error::other("SocketCAN exists on Linux only; use --sim"),
+        })
+    })
+}
