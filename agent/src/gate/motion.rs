@@ -131,6 +131,11 @@ impl Motion {
         !self.is_stopped(now)
     }
 
+    /// The park signal this trip, if one was seen.
+    pub fn parked(&self) -> Option<bool> {
+        self.parked
+    }
+
     /// Speed readings ignored as NaN, infinite or negative.
     pub fn rejected(&self) -> u64 {
         self.rejected

@@ -20,7 +20,7 @@ use rapport_shared::v1::uplink::{
 use rapport_shared::{EngineHours, Odometer, Severity, SignalSource, Timestamp};
 
 use crate::config::{Config, Maintenance, Outbox, Prompts, Store, Vehicle};
-use crate::gate::{self, Decision, GateContext, Motion};
+use crate::gate::{self, Caps as _, Decision, GateContext, Motion};
 use crate::memory::{
     CampaignRecord, Changes, DtcHistory, ItemRecord, LastService, Memory, PromptRecord,
     PromptState, ServiceRecord, ServiceSource, Settings, Stage,
@@ -210,12 +210,12 @@ impl Rules {
     }
 
     fn gate_context(&self) -> GateContext<'_> {
-        GateContext {
-            motion: &self.motion,
-            settings: &self.mem.settings,
-            config: &self.cfg.prompts,
-            shows: &self.mem.shows,
-        }
+        GateContext::new(
+            &self.cfg.prompts,
+            &self.mem.settings,
+            &self.motion,
+            &self.mem.shows,
+        )
     }
 
     /// The prompts that may be on the screen now, most important first.
@@ -553,7 +553,7 @@ impl Rules {
         if p.first_shown.is_none() {
             p.first_shown = Some(now);
             if !p.critical {
-                gate::Caps::record(&mut self.mem.shows, p.kind, now, offset);
+                self.mem.shows.record(p.kind, now, offset);
                 ch.shows = true;
             }
         }

@@ -20,25 +20,12 @@ use tokio::sync::broadcast;
 
 use crate::clock::Clock;
 use crate::config::Loaded;
+use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
 use crate::observe::Observation;
 use crate::rules::{DriverAction, Rules, RulesConfig, RulesError};
 use crate::rules::maintenance::ItemStatus;
 use crate::store::{Store, StoreOptions};
-
-/// What the screen hears.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ScreenEvent {
-    /// A prompt appeared on the screen or changed.
-    Prompt(PromptRecord),
-    /// A prompt left the screen (acted on, resolved, or hidden while the car moves).
-    Closed {
-        /// Its id.
-        id: String,
-        /// Its state now (`shown` when only hidden by motion).
-        state: PromptState,
-    },
-}
 
 /// Why a request through the core failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +50,7 @@ struct Inner {
 /// The shared heart. See the module docs.
 pub struct Core {
     inner: Mutex<Inner>,
-    events: broadcast::Sender<ScreenEvent>,
+    events: broadcast::Sender<HmiEvent>,
     clock: Arc<dyn Clock>,
     commit_failures: AtomicU64,
     commits: AtomicU64,
@@ -128,7 +115,7 @@ impl Core {
     }
 
     /// Screen events, for the HMI's stream.
-    pub fn subscribe(&self) -> broadcast::Receiver<ScreenEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<HmiEvent> {
         self.events.subscribe()
     }
 
@@ -170,7 +157,7 @@ impl Core {
             .collect();
         for (id, p) in &visible {
             if inner.on_screen.get(id) != Some(p) {
-                let _ = self.events.send(ScreenEvent::Prompt(p.clone()));
+                let _ = self.events.send(HmiEvent::Prompt(PromptView::from(p)));
             }
         }
         for id in inner.on_screen.keys() {
@@ -181,10 +168,16 @@ impl Core {
                     .prompts
                     .get(id)
                     .map_or(PromptState::Resolved, |p| p.state);
-                let _ = self.events.send(ScreenEvent::Closed {
-                    id: id.clone(),
-                    state,
-                });
+                let event = if state == PromptState::Shown {
+                    // Still open: only off the screen while the car moves (or quiet hours).
+                    HmiEvent::Hidden { id: id.clone() }
+                } else {
+                    HmiEvent::Closed {
+                        id: id.clone(),
+                        state: state.as_str().to_owned(),
+                    }
+                };
+                let _ = self.events.send(event);
             }
         }
         inner.on_screen = visible;

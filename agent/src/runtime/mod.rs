@@ -27,7 +27,7 @@ use crate::observe::{Observation, Observer};
 use crate::poller::{Poller, PollerConfig, PowerState};
 use crate::sim::Script;
 
-pub use self::core::{Core, CoreError, ScreenEvent};
+pub use self::core::{Core, CoreError};
 pub use power::BusActivity;
 
 /// Where frames come from.
