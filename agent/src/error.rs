@@ -3,6 +3,7 @@
 
 use crate::can::candump::{ParseError, TraceError};
 use crate::config::ConfigError;
+use crate::hmi::HmiError;
 use crate::proto::dbc::{DbcError, DecodeError};
 use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;
@@ -43,6 +44,9 @@ pub enum Error {
     /// The agent config file.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The HMI API (server or client).
+    #[error(transparent)]
+    Hmi(#[from] HmiError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

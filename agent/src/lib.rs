@@ -14,6 +14,7 @@ pub mod can;
 pub mod clock;
 pub mod config;
 pub mod desk;
+pub mod hmi;
 pub mod memory;
 pub mod observe;
 pub mod poller;
