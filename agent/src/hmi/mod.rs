@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | GET | `/healthz` | — | `{"status":"ok","version":…}` |
 //! | GET | `/v1/vehicle` | — | [`VehicleView`] |
-//! | GET | `/v1/prompts` | — | `[`[`PromptView`]`]`: what may be on screen now |
+//! | GET | `/v1/prompts` | — | a list of [`PromptView`]: what may be on screen now |
 //! | GET | `/v1/prompts/stream` | — | server-sent events, below |
 //! | POST | `/v1/prompts/{id}/action` | `{"action":"ack"\|"snooze"\|"dismiss"\|"book","minutes":N}` | [`PromptView`] after the action |
 //! | POST | `/v1/service` | `{"items":["oil"],"odometer_km":12345.6,"at":1700000000000}` | 201, [`ServiceView`] |
@@ -163,7 +163,7 @@ pub enum HmiError {
     /// The server's accept loop failed.
     #[error("HMI server on {addr}: {source}")]
     Serve {
-        /// The address it listened on (`None` if unknown).
+        /// The address it listened on (`?` if unknown).
         addr: String,
         /// The cause.
         source: std::io::Error,
