@@ -4,6 +4,7 @@
 use crate::can::candump::{ParseError, TraceError};
 use crate::config::ConfigError;
 use crate::gate::QuietHoursError;
+use crate::hmi::HmiError;
 use crate::proto::dbc::{DbcError, DecodeError};
 use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;
@@ -47,6 +48,9 @@ pub enum Error {
     /// Quiet hours that are not `"HH:MM"` times.
     #[error(transparent)]
     QuietHours(#[from] QuietHoursError),
+    /// The HMI API (server or client).
+    #[error(transparent)]
+    Hmi(#[from] HmiError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod desk;
 pub mod gate;
+pub mod hmi;
 pub mod memory;
 pub mod observe;
 pub mod poller;

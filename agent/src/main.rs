@@ -79,6 +79,9 @@ enum Command {
         #[arg(long)]
         record: Option<PathBuf>,
     },
+    /// Talk to a running agent's HMI API: list the prompts on screen (default), act on one,
+    /// or follow the event stream.
+    Prompts(rapport_agent::hmi::cli::PromptsArgs),
     /// Check a config (and the DBC file it names); exit 0 if fine, 2 listing every problem.
     CheckConfig {
         /// The agent config (TOML).
@@ -141,6 +144,7 @@ fn load_or_report(path: &std::path::Path) -> Result<Loaded, ExitCode> {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Prompts(args) => return Ok(rapport_agent::hmi::cli::run(args)),
         Command::CheckConfig { config } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,
