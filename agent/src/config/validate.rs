@@ -268,5 +268,93 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
             );
         }
     }
+    problems.extend(crate::rules::maintenance::validate_items(
+        &config.maintenance.items,
+        "maintenance.items",
+    ));
+    problems.extend(judgement(config));
+    problems
+}
+
+/// `[prompts]`, `[store]`, `[outbox]`: the sections of the agent's judgement and memory.
+fn judgement(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut bad = |path: &str, message: String| problems.push(Problem::new(path, message));
+    let p = &config.prompts;
+    if !(p.stopped_kmh.is_finite() && (0.0..=20.0).contains(&p.stopped_kmh)) {
+        bad(
+            "prompts.stopped_kmh",
+            format!("must be 0 to 20 km/h, not {}", p.stopped_kmh),
+        );
+    }
+    if p.stopped_for_s > 600 {
+        bad(
+            "prompts.stopped_for_s",
+            format!("must be at most 600 s, not {}", p.stopped_for_s),
+        );
+    }
+    if !(-720..=840).contains(&p.utc_offset_minutes) {
+        bad(
+            "prompts.utc_offset_minutes",
+            format!("must be -720..=840 (UTC-12 to UTC+14), not {}", p.utc_offset_minutes),
+        );
+    }
+    if p.break_in_repeat_days == 0 {
+        bad("prompts.break_in_repeat_days", "must be at least 1".into());
+    }
+    for (i, m) in p.milestones_km.iter().enumerate() {
+        if *m == 0 || p.milestones_km.iter().take(i).any(|e| e == m) {
+            bad(
+                &format!("prompts.milestones_km[{i}]"),
+                format!("{m} is zero or listed twice"),
+            );
+        }
+    }
+    for kind in p.daily_caps.keys() {
+        if kind != "other"
+            && kind
+                .parse::<rapport_shared::v1::uplink::PromptKind>()
+                .is_err()
+        {
+            let known: Vec<&str> = rapport_shared::v1::uplink::PromptKind::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect();
+            bad(
+                &format!("prompts.daily_caps.{kind}"),
+                format!("not a prompt kind (one of {})", known.join(", ")),
+            );
+        }
+    }
+    if let Some(q) = &p.quiet_hours
+        && let Err(e) = crate::gate::parse_quiet_hours(q)
+    {
+        bad("prompts.quiet_hours", e.to_string());
+    }
+    let st = &config.store;
+    if st.path.as_os_str().is_empty() {
+        bad("store.path", "must not be empty".into());
+    }
+    if st.odometer_every_m == 0 {
+        bad("store.odometer_every_m", "must be at least 1".into());
+    }
+    if st.odometer_every_s == 0 {
+        bad("store.odometer_every_s", "must be at least 1".into());
+    }
+    if !(10..=60_000).contains(&st.flush_ms) {
+        bad(
+            "store.flush_ms",
+            format!("must be 10..=60000 ms, not {}", st.flush_ms),
+        );
+    }
+    if config.outbox.max_records < 100 {
+        bad(
+            "outbox.max_records",
+            format!("must be at least 100, not {}", config.outbox.max_records),
+        );
+    }
+    if config.outbox.odometer_every_m == 0 {
+        bad("outbox.odometer_every_m", "must be at least 1".into());
+    }
     problems
 }
