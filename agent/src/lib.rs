@@ -19,5 +19,6 @@ pub mod observe;
 pub mod poller;
 pub mod proto;
 pub mod replay;
+pub mod rules;
 pub mod sim;
 pub mod testdata;
