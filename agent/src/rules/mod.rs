@@ -5,3 +5,4 @@
 //! (the store), nor what reaches the screen and when (the HMI and its gate).
 
 pub mod calendar;
+pub mod maintenance;
