@@ -22,5 +22,6 @@ pub mod poller;
 pub mod proto;
 pub mod replay;
 pub mod runtime;
+pub mod rules;
 pub mod sim;
 pub mod testdata;

@@ -124,8 +124,8 @@ fn due_text(s: &ItemStatus) -> String {
         }
         Stage::Due => "Due now: book a visit with your dealer.".to_owned(),
         Stage::Overdue => match (s.due_by, km, days) {
-            (DueBy::Distance, Some(km), _) => format!("Overdue by {:.0} km.", -km),
-            (DueBy::Time, _, Some(d)) => format!("Overdue by {} days.", -d),
+            (Some(DueBy::Distance), Some(km), _) => format!("Overdue by {:.0} km.", -km),
+            (Some(DueBy::Time), _, Some(d)) => format!("Overdue by {} days.", -d),
             _ => "Overdue: please book a visit soon.".to_owned(),
         },
     }
@@ -176,7 +176,7 @@ fn engagement(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
             let since = mem
                 .vehicle
                 .first_seen
-                .map_or(0, |t| calendar::days_between(t, inputs.now));
+                .map_or(0, |t| calendar::whole_days_between(t, inputs.now));
             let n = since / i64::from(cfg.break_in_repeat_days.max(1));
             out.push(Wanted {
                 id: format!("break_in:advice:{n}"),
@@ -227,17 +227,19 @@ fn engagement(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
 fn anniversary(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
     let offset = inputs.prompts.utc_offset_minutes;
     let delivered = inputs.vehicle.delivered;
-    let today = calendar::local_day(inputs.now, offset);
-    let Some(years) = calendar::whole_years_since(delivered, today) else {
+    let Some(today) = calendar::local_date(inputs.now, offset) else {
         return;
     };
+    let before_date = (today.month, today.day) < (delivered.month, delivered.day);
+    let years = u32::from(today.year.saturating_sub(delivered.year)).saturating_sub(u32::from(before_date));
     if years == 0 {
         return;
     }
-    let Some(date) = calendar::add_months(delivered, years.saturating_mul(12)) else {
-        return;
-    };
-    let since = today - calendar::days_from_civil(date);
+    let date = calendar::add_months_to_day(
+        calendar::days_from_civil(delivered),
+        years.saturating_mul(12),
+    );
+    let since = calendar::days_from_civil(today) - date;
     if (0..ANNIVERSARY_WINDOW_DAYS).contains(&since) {
         out.push(Wanted {
             id: format!("anniversary:{years}"),

@@ -60,7 +60,8 @@ impl Backend for CoreBackend {
                         due_km: s.due_odometer.map(|o| o.km()),
                         due_date: s
                             .due_at
-                            .map(|t| rules::calendar::date_of(t, offset).to_string()),
+                            .and_then(|t| rules::calendar::local_date(t, offset))
+                            .map(|d| d.to_string()),
                         remaining_km: s.remaining_m.map(|m| m as f64 / 1000.0),
                         remaining_days: s.remaining_days,
                     })

@@ -1,0 +1,14 @@
+//! The agent's judgement: pure rules that turn remembered state, an observation and `now`
+//! into decisions. No I/O, no tokio, no clock reads: the shells pass the time in.
+//!
+//! Owns: the decisions — [`engine`] (the life of prompts, fault histories, write coalescing),
+//! [`conditions`] (what is worth a prompt, and its words), [`maintenance`] (due arithmetic),
+//! [`calendar`] (civil dates). Does not own: what is remembered ([`crate::memory`]), how it is
+//! stored ([`crate::store`]), nor when a prompt may be on the screen ([`crate::gate`]).
+
+pub mod calendar;
+pub mod conditions;
+pub mod engine;
+pub mod maintenance;
+
+pub use engine::{DriverAction, MAX_SNOOZE_MINUTES, Rules, RulesConfig, RulesError};
