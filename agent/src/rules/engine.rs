@@ -190,13 +190,63 @@ impl Rules {
     }
 
     /// The maintenance checklist now: every item not Ok, most urgent first.
+    ///
+    /// An item with no service recorded that was already due when the agent first saw the car
+    /// (an agent fitted to a used car) counts from that first sighting: the agent does not
+    /// know the car's history and does not nag the driver about services it cannot know were
+    /// missed. A service recorded by the dealer (a downlink) or the driver sets it right.
     pub fn checklist(&self, now: Timestamp) -> Vec<ItemStatus> {
-        maintenance::checklist(
-            self.schedule(),
-            &self.mem.items,
-            &self.cfg.maintenance,
-            &self.maintenance_inputs(now),
-        )
+        let inputs = self.maintenance_inputs(now);
+        let baseline = self.baseline();
+        if baseline.is_empty() {
+            return maintenance::checklist(
+                self.schedule(),
+                &self.mem.items,
+                &self.cfg.maintenance,
+                &inputs,
+            );
+        }
+        let mut records = self.mem.items.clone();
+        for (id, last) in baseline {
+            records.entry(id).or_default().last = Some(last);
+        }
+        maintenance::checklist(self.schedule(), &records, &self.cfg.maintenance, &inputs)
+    }
+
+    /// Items without a recorded service that were already due at the agent's first sighting,
+    /// with that sighting as their assumed last service.
+    fn baseline(&self) -> Vec<(String, LastService)> {
+        let v = &self.mem.vehicle;
+        let (Some(seen), Some(odo)) = (v.first_seen, v.first_odometer) else {
+            return Vec::new();
+        };
+        let at_first = maintenance::Inputs {
+            odometer: Some(odo),
+            engine_hours: None,
+            now: seen,
+            delivered: self.cfg.vehicle.delivered,
+            utc_offset_minutes: self.cfg.prompts.utc_offset_minutes,
+        };
+        let none = ItemRecord::default();
+        self.schedule()
+            .iter()
+            .filter(|item| {
+                let rec = self.mem.items.get(&item.id).unwrap_or(&none);
+                rec.last.is_none()
+                    && maintenance::evaluate(item, rec, &self.cfg.maintenance, &at_first).stage
+                        >= Stage::Due
+            })
+            .map(|item| {
+                (
+                    item.id.clone(),
+                    LastService {
+                        at: seen,
+                        odometer: Some(odo),
+                        engine_hours: None,
+                    },
+                )
+            })
+            .collect()
     }
 
     fn maintenance_inputs(&self, now: Timestamp) -> maintenance::Inputs {

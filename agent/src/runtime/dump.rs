@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use rapport_shared::v1::uplink::{PromptAction, Record, RecordBody};
+use rapport_shared::v1::uplink::{PromptAction, RecordBody};
 use serde_json::json;
 
 use crate::memory::PromptState;

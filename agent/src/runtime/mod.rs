@@ -211,15 +211,17 @@ pub async fn run(
     let hmi = tokio::spawn(backend::serve(listener, Arc::clone(&core), async move {
         let _ = hmi_stop.wait_for(|s| *s).await;
     }));
-    let mut bus_stop = stop_rx;
-    let bus_shutdown = async move {
-        let _ = bus_stop.wait_for(|s| *s).await;
-    };
     let bus = match options.source {
         Source::Sim { script, .. } => {
-            run_sim(&loaded, script, Arc::clone(&core), clock, bus_shutdown).await
+            run_sim(&loaded, script, Arc::clone(&core), clock, stop_rx).await
         }
-        Source::SocketCan => run_socketcan(&loaded, Arc::clone(&core), clock, bus_shutdown).await,
+        Source::SocketCan => {
+            let mut bus_stop = stop_rx;
+            let bus_shutdown = async move {
+                let _ = bus_stop.wait_for(|s| *s).await;
+            };
+            run_socketcan(&loaded, Arc::clone(&core), clock, bus_shutdown).await
+        }
     };
     let _ = shutdown_signal(shutdown, stop_tx, bus).await;
     let _ = hmi.await;
@@ -251,15 +253,17 @@ async fn shutdown_signal(
     result
 }
 
+/// The desk car on its own thread (its simulated ECUs are not `Send`), stepping simulated
+/// time to the scaled clock every 10 ms of real time until `stop` turns true.
 async fn run_sim(
     loaded: &Loaded,
     script: Option<Script>,
     core: Arc<Core>,
     clock: Arc<dyn Clock>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
     let loaded = loaded.clone();
-    tokio::spawn(async move {
+    tokio::task::spawn_blocking(move || {
         let script = script
             .unwrap_or_else(|| crate::desk::default_script(loaded.config.vehicle.category));
         let mut car = crate::desk::car_for(&loaded, script).map_err(|problems| {
@@ -276,17 +280,14 @@ async fn run_sim(
         })?;
         let tester = car.attach_tester();
         let mut pipe = Pipeline::new(&loaded, core);
-        let wall_start = clock.wall().as_millis().saturating_sub(clock.mono().as_millis() as u64);
+        let wall_start = clock
+            .wall()
+            .as_millis()
+            .saturating_sub(u64::try_from(clock.mono().as_millis()).unwrap_or(0));
         let wall = |at: Duration| Timestamp::from_millis(wall_start).saturating_add(at);
-        let mut interval = tokio::time::interval(Duration::from_millis(10));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tokio::pin!(shutdown);
         let mut now = Duration::ZERO;
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = interval.tick() => {}
-            }
+        while !*stop.borrow() {
+            std::thread::sleep(Duration::from_millis(10));
             let target = clock.mono();
             while now < target {
                 car.run_until(now);
@@ -327,7 +328,7 @@ async fn run_socketcan(
         if cfg.can.buses.len() > 1 {
             tracing::warn!("several buses configured: this build reads the first only");
         }
-        let filters = crate::can::filters::for_config(cfg);
+        let filters = crate::can::filters::for_config(&loaded);
         let mut socket = crate::can::socketcan::SocketCan::open(&bus.interface, &filters)?;
         let mut pipe = Pipeline::new(&loaded, core);
         let mut interval = tokio::time::interval(Duration::from_millis(10));
