@@ -50,6 +50,14 @@ impl Lcg {
     }
 }
 
+fn delivered() -> String {
+    let now = rapport_agent::clock::wall_now();
+    let then = rapport_shared::Timestamp::from_millis(now.as_millis() - 330 * 86_400_000);
+    rapport_agent::rules::calendar::local_date(then, 0)
+        .unwrap()
+        .to_string()
+}
+
 fn write_config(dir: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(repo.join("config/passenger.toml")).unwrap();
@@ -61,25 +69,28 @@ fn write_config(dir: &Path) -> PathBuf {
         )
         .replace("quiet_hours = { start = \"22:00\", end = \"07:00\" }", "")
         .replace("maintenance = 1", "maintenance = 20")
+        // A record for the cloud every 100 m: more writes to interrupt.
+        .replace("odometer_every_m = 1000", "odometer_every_m = 100")
         .replace(
             "path = \"/var/lib/rapport-agent\"",
             &format!("path = {:?}", dir.join("data").display().to_string()),
         )
-        .replace("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\"");
+        .replace("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\"")
+        // Delivered 330 days ago: the yearly oil service is coming due (by date and, at
+        // 9,990 km, by distance), so the driver has prompts to act on.
+        .replace("delivered = \"2021-03-15\"", &format!("delivered = \"{}\"", delivered()));
     let path = dir.join("agent.toml");
     std::fs::write(&path, text).unwrap();
     let script = r#"
-odometer_m = 12000000
+odometer_m = 9990000
 [[steps]]
 power = "running"
 [[steps]]
-park = { secs = 20 }
-[[steps]]
-drive = { kmh = 100, secs = 60 }
+park = { secs = 10 }
 [[steps]]
 set_fault = { obd = { code = 0x0300, mil = true } }
 [[steps]]
-drive = { kmh = 60, secs = 30 }
+drive = { kmh = 100, secs = 60 }
 [[steps]]
 stop = { secs = 10 }
 [[steps]]
@@ -247,7 +258,7 @@ fn kill_9_fifty_times_loses_nothing_and_never_reshows_an_acted_prompt() {
         confirmed_actions >= 3,
         "the drive must give the driver prompts to act on ({confirmed_actions})"
     );
-    assert!(seen.len() > 50, "the agent wrote records: {}", seen.len());
+    assert!(seen.len() > 100, "the agent wrote records: {}", seen.len());
     let kinds: BTreeSet<&str> = seen
         .values()
         .filter_map(|(_, t)| t.split(' ').next())

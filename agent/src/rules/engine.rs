@@ -195,7 +195,12 @@ impl Rules {
     /// (an agent fitted to a used car) counts from that first sighting: the agent does not
     /// know the car's history and does not nag the driver about services it cannot know were
     /// missed. A service recorded by the dealer (a downlink) or the driver sets it right.
+    /// Until the first odometer reading the checklist is empty: the first sighting is not
+    /// complete yet.
     pub fn checklist(&self, now: Timestamp) -> Vec<ItemStatus> {
+        if self.mem.vehicle.first_odometer.is_none() {
+            return Vec::new();
+        }
         let inputs = self.maintenance_inputs(now);
         let baseline = self.baseline();
         if baseline.is_empty() {

@@ -264,8 +264,15 @@ async fn run_sim(
 ) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
     let loaded = loaded.clone();
     tokio::task::spawn_blocking(move || {
-        let script = script
+        let mut script = script
             .unwrap_or_else(|| crate::desk::default_script(loaded.config.vehicle.category));
+        // The desk car continues from the odometer the agent remembers, as a real car would
+        // after the head unit restarts.
+        if let Some(odo) = core.with(|r, _| r.memory().vehicle.odometer)
+            && odo.meters() > script.odometer_m
+        {
+            script.odometer_m = odo.meters();
+        }
         let mut car = crate::desk::car_for(&loaded, script).map_err(|problems| {
             crate::Error::Io {
                 context: "the simulated drive".into(),
