@@ -164,7 +164,10 @@ fn poller_and_observer_follow_a_scripted_drive_and_its_replay_agrees() {
         &loaded,
         run.trace.as_bytes(),
         &mut json,
-        replay::Options { summary: true },
+        replay::Options {
+            summary: true,
+            no_prompts: false,
+        },
     )
     .unwrap();
     assert_eq!(summary.trace.bad, 0);

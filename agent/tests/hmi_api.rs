@@ -911,10 +911,9 @@ async fn the_prompts_command_talks_to_a_running_agent() {
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,
-        format!(
-            "{}\n[hmi]\nlisten = \"{}\"\n",
-            std::fs::read_to_string(passenger).unwrap(),
-            server.addr
+        std::fs::read_to_string(passenger).unwrap().replace(
+            "listen = \"127.0.0.1:8686\"",
+            &format!("listen = \"{}\"", server.addr),
         ),
     )
     .unwrap();

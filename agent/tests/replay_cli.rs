@@ -68,11 +68,95 @@ fn hand_made_obd_trace_gives_exact_lines() {
             r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0171","state":"active","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
         ]
     );
-    let summary = json(&lines[4]);
+    // The config's rules: the misfire is critical, so its prompt shows at once (motion is
+    // unknown: the warnings wait for the car to be seen stopped).
+    assert_eq!(
+        lines[4],
+        r#"{"t_ms":1436509052320,"kind":"prompt","id":"fault:P0300:1:critical","prompt":"fault","code":"P0300","critical":true,"title":"Serious fault P0300","text":"Stop safely as soon as you can and contact your dealer."}"#
+    );
+    let summary = json(&lines[5]);
     assert_eq!(summary["kind"], "summary");
     assert_eq!(summary["frames"], 6);
     assert_eq!(summary["warnings"], 0);
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 6);
+}
+
+/// `replay` runs the config's rules with the trace's time as the clock: crossing 10,000 km
+/// brings the oil service due (and a milestone), and their prompt lines come once the car has
+/// stood still for 3 s.
+#[test]
+fn replay_prints_the_prompts_the_rules_would_show() {
+    let dir = temp_dir("prompts");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(repo.join("config/passenger.toml"))
+            .unwrap()
+            // Delivered four months before the trace: by date, nothing is due yet.
+            .replace("delivered = \"2021-03-15\"", "delivered = \"2015-03-01\"")
+            .replace("quiet_hours = { start = \"22:00\", end = \"07:00\" }", "")
+            .replace(
+                "file = \"../agent/fixtures/passenger.dbc\"",
+                &format!(
+                    "file = {:?}",
+                    repo.join("agent/fixtures/passenger.dbc").display().to_string()
+                ),
+            ),
+    )
+    .unwrap();
+    let mut trace = String::new();
+    let t0 = 1_436_509_052.0_f64;
+    let mut frame = |t: f64, id: &str, data: &str| {
+        trace.push_str(&format!("({:.6}) can0 {id}#{data}\n", t0 + t));
+    };
+    // 50 km/h at 9,999.9 km, then 10,000.0 km (oil due: every 10,000 km), then standing still.
+    frame(0.0, "7DF", "02010DCCCCCCCCCC");
+    frame(0.01, "7E8", "03410D32CCCCCCCC");
+    frame(0.1, "7DF", "0201A6CCCCCCCCCC");
+    frame(0.11, "7E8", "0641A60001869FCC");
+    frame(2.0, "7DF", "0201A6CCCCCCCCCC");
+    frame(2.01, "7E8", "0641A6000186A0CC");
+    for s in 3..=8 {
+        frame(f64::from(s), "7DF", "02010DCCCCCCCCCC");
+        frame(f64::from(s) + 0.01, "7E8", "03410D00CCCCCCCC");
+    }
+    let log = dir.join("drive.log");
+    std::fs::write(&log, trace).unwrap();
+    let (code, lines) = replay(&config, &log);
+    assert_eq!(code, 0);
+    let prompts: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| json(l))
+        .filter(|v| v["kind"] == "prompt")
+        .collect();
+    // Crossing 10,000 km is also a distance milestone.
+    assert_eq!(prompts.len(), 2, "{lines:#?}");
+    assert_eq!(prompts[1]["id"], "milestone:10000");
+    assert_eq!(prompts[1]["prompt"], "milestone");
+    let p = &prompts[0];
+    assert_eq!(p["id"], "maintenance:oil:0:due");
+    assert_eq!(p["prompt"], "maintenance_due");
+    assert_eq!(p["item"], "oil");
+    assert_eq!(p["critical"], false);
+    // Shown once stopped for 3 s: the first zero-speed answer is at 3.01 s.
+    let t = p["t_ms"].as_u64().unwrap();
+    assert!(
+        (1_436_509_058_010..=1_436_509_059_010).contains(&t),
+        "shown at {t}"
+    );
+    let summary = json(lines.last().unwrap());
+    assert_eq!(summary["observations"]["prompt"], 2);
+
+    // --no-prompts: no rules.
+    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+        .args(["replay", "--no-prompts", "--config"])
+        .arg(&config)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"prompt\""));
 }
 
 #[test]

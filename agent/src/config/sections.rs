@@ -86,8 +86,11 @@ pub struct Store {
     pub odometer_every_m: u32,
     /// ...or this many seconds passed, whichever first.
     pub odometer_every_s: u32,
-    /// Flush (fsync) at least this often, ms; driver actions flush at once.
-    pub flush_ms: u64,
+    /// Write what changed — one atomic batch, fsynced — at least this often, seconds; a
+    /// driver's action or a service is written at once. What a power loss can lose: the
+    /// last `write_every_s` of odometer progress and readings (the car's own odometer is
+    /// read again at the next start), never an action the driver saw confirmed.
+    pub write_every_s: u32,
 }
 
 impl Default for Store {
@@ -96,7 +99,7 @@ impl Default for Store {
             path: PathBuf::from(defaults::STORE_PATH),
             odometer_every_m: defaults::ODOMETER_EVERY_M,
             odometer_every_s: defaults::ODOMETER_EVERY_S,
-            flush_ms: defaults::FLUSH_MS,
+            write_every_s: defaults::WRITE_EVERY_S,
         }
     }
 }

@@ -341,10 +341,10 @@ fn judgement(config: &Config) -> Vec<Problem> {
     if st.odometer_every_s == 0 {
         bad("store.odometer_every_s", "must be at least 1".into());
     }
-    if !(10..=60_000).contains(&st.flush_ms) {
+    if !(1..=600).contains(&st.write_every_s) {
         bad(
-            "store.flush_ms",
-            format!("must be 10..=60000 ms, not {}", st.flush_ms),
+            "store.write_every_s",
+            format!("must be 1..=600 s, not {}", st.write_every_s),
         );
     }
     if config.outbox.max_records < 100 {

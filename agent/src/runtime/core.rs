@@ -2,9 +2,13 @@
 //! step — an observation, a tick, a driver's action — changes memory, is written in one atomic
 //! batch, and then reaches the screen as events. The bus loop and the HMI server both call in.
 //!
-//! Write-then-tell: the screen hears of a change only after the store has it; a driver's
-//! action is answered only after it is on disk (fsync). A commit that fails is kept and
-//! retried with the next one, so a transient store error loses nothing; it is counted.
+//! Writes are coalesced ([`Coalescer`]): what the rules change is gathered and written as
+//! one atomic, fsynced batch at most every `[store].write_every_s` — sled rewrites pages, so
+//! each write costs kilobytes of flash whatever its size — and at once for a driver's action
+//! or a service, which is answered only after it is on disk. The screen hears of a shown
+//! prompt at once (a prompt lost with a power cut is shown again, nothing worse); of an
+//! action only after the disk has it. A commit that fails is kept and retried with the next
+//! one, so a transient store error loses nothing; it is counted.
 //!
 //! Owns: that ordering and the screen diff (which prompts appeared, changed or left the
 //! screen). Does not own: the decisions ([`crate::rules`]), the bytes on disk
@@ -38,13 +42,65 @@ pub enum CoreError {
     Store(String),
 }
 
+/// Gathers changes and says when to write them: at once when durable, else when the oldest
+/// unwritten change is `every` old. Pure; the caller commits what it returns.
+#[derive(Debug, Clone)]
+pub struct Coalescer {
+    every: core::time::Duration,
+    pending: Option<(Changes, Timestamp)>,
+}
+
+impl Coalescer {
+    /// Writes at least every `every`.
+    pub fn new(every: core::time::Duration) -> Self {
+        Self {
+            every,
+            pending: None,
+        }
+    }
+
+    /// Adds `changes` at `now`; returns everything gathered when it is time to write it.
+    pub fn push(&mut self, changes: Changes, now: Timestamp) -> Option<Changes> {
+        let due = match &mut self.pending {
+            Some((pending, since)) => {
+                pending.merge(changes);
+                pending.durable || now.saturating_since(*since) >= self.every
+            }
+            None if changes.is_empty() => return None,
+            None => {
+                let durable = changes.durable;
+                self.pending = Some((changes, now));
+                durable || self.every.is_zero()
+            }
+        };
+        if due {
+            self.pending.take().map(|(c, _)| c)
+        } else {
+            None
+        }
+    }
+
+    /// Everything gathered (at shutdown).
+    pub fn drain(&mut self) -> Option<Changes> {
+        self.pending.take().map(|(c, _)| c)
+    }
+
+    /// Puts back changes whose write failed, ahead of anything gathered since.
+    pub fn restore(&mut self, mut changes: Changes, now: Timestamp) {
+        if let Some((later, _)) = self.pending.take() {
+            changes.merge(later);
+        }
+        self.pending = Some((changes, now));
+    }
+}
+
 struct Inner {
     rules: Rules,
     store: Store,
     /// Prompts on the screen as last told, with the state told.
     on_screen: BTreeMap<String, PromptRecord>,
-    /// Changes whose commit failed, retried with the next.
-    pending: Option<Changes>,
+    /// Changes not written yet (coalesced, or whose commit failed).
+    pending: Coalescer,
 }
 
 /// The shared heart. See the module docs.
@@ -72,9 +128,10 @@ impl Core {
     /// The store cannot be opened (its error names the file and the cause).
     pub fn open(loaded: &Loaded, dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, crate::Error> {
         let cfg = &loaded.config;
+        // No background flush: every commit is fsynced (see the module doc).
         let options = StoreOptions {
             max_outbox: cfg.outbox.max_records,
-            flush_every_ms: Some(cfg.store.flush_ms),
+            flush_every_ms: None,
         };
         let (store, memory) = Store::open(dir, options)?;
         let now = clock.wall();
@@ -85,7 +142,9 @@ impl Core {
                 rules,
                 store,
                 on_screen: BTreeMap::new(),
-                pending: None,
+                pending: Coalescer::new(core::time::Duration::from_secs(u64::from(
+                    cfg.store.write_every_s,
+                ))),
             }),
             events,
             clock,
@@ -128,23 +187,26 @@ impl Core {
     }
 
     fn apply(&self, inner: &mut Inner, changes: Changes, now: Timestamp) -> Result<(), CoreError> {
-        let changes = match inner.pending.take() {
-            Some(mut earlier) => {
-                earlier.merge(changes);
-                earlier
-            }
-            None => changes,
+        let result = match inner.pending.push(changes, now) {
+            Some(batch) => self.write(inner, batch, now),
+            None => Ok(()),
         };
-        if !changes.is_empty() {
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = inner.store.commit(inner.rules.memory(), &changes) {
-                self.commit_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(cause = %e, "store commit failed; kept for the next commit");
-                inner.pending = Some(changes);
-                return Err(CoreError::Store(e.to_string()));
-            }
-        }
         self.tell_screen(inner, now);
+        result
+    }
+
+    fn write(&self, inner: &mut Inner, batch: Changes, now: Timestamp) -> Result<(), CoreError> {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        let written = inner
+            .store
+            .commit(inner.rules.memory(), &batch)
+            .and_then(|_| inner.store.flush());
+        if let Err(e) = written {
+            self.commit_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(cause = %e, "store write failed; kept for the next one");
+            inner.pending.restore(batch, now);
+            return Err(CoreError::Store(e.to_string()));
+        }
         Ok(())
     }
 
@@ -291,12 +353,19 @@ impl Core {
         self.with(|rules, _| rules.checklist(now))
     }
 
-    /// Flushes the store (at shutdown).
+    /// Writes everything gathered and flushes the store (at shutdown).
     ///
     /// # Errors
-    /// The store's flush failed.
+    /// The store's write failed.
     pub fn flush(&self) -> Result<(), crate::Error> {
-        let inner = self.lock();
+        let now = self.now();
+        let mut inner = self.lock();
+        if let Some(batch) = inner.pending.drain() {
+            self.write(&mut inner, batch, now).map_err(|e| crate::Error::Io {
+                context: "writing the store at shutdown".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
         inner.store.flush()?;
         Ok(())
     }
