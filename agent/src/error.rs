@@ -8,6 +8,7 @@ use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;
 use crate::proto::obd::ObdError;
 use crate::proto::uds::UdsError;
+use crate::store::StoreError;
 
 /// Everything that can go wrong inside the agent library.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum Error {
     /// The agent config file.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The agent's store (sled).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -20,4 +20,5 @@ pub mod poller;
 pub mod proto;
 pub mod replay;
 pub mod sim;
+pub mod store;
 pub mod testdata;
