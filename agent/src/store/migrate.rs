@@ -13,7 +13,7 @@
 //! version or the next, never half-migrated, and a step that fails changes nothing. (Holding a
 //! step's changes in memory is fine at this store's size: the outbox is bounded.)
 //!
-//! Schema 0 is the layout of [`super::keys`] without its `m/` meta keys: a store written
+//! Schema 0 is the layout of `store::keys` without its `m/` meta keys: a store written
 //! before the version and the sequence high-water mark were persisted. No released build
 //! wrote it; it is what a store looks like if its meta keys are missing, and it gives the
 //! runner a real step that tests exercise. Its step refuses a database holding any key the
@@ -21,7 +21,7 @@
 //! and sets the next sequence number to one past the highest outbox record, the best that
 //! can be known once the mark is gone.
 //!
-//! Does not own: the layout itself ([`super::keys`]) or decoding values ([`super::load`]).
+//! Does not own: the layout itself (`store::keys`) or decoding values (`store::load`).
 
 use tracing::info;
 
