@@ -42,7 +42,9 @@ fn main() {
             "file = \"../agent/fixtures/passenger.dbc\"",
             &format!(
                 "file = {:?}",
-                repo.join("agent/fixtures/passenger.dbc").display().to_string()
+                repo.join("agent/fixtures/passenger.dbc")
+                    .display()
+                    .to_string()
             ),
         );
     let dir = std::env::temp_dir().join(format!("rapport-store-hour-{}", std::process::id()));

@@ -10,6 +10,7 @@ use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;
 use crate::proto::obd::ObdError;
 use crate::proto::uds::UdsError;
+use crate::store::StoreError;
 
 /// Everything that can go wrong inside the agent library.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,9 @@ pub enum Error {
     /// The HMI API (server or client).
     #[error(transparent)]
     Hmi(#[from] HmiError),
+    /// The agent's store (sled).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -238,7 +238,10 @@ fn run(
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-                Some(toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+                Some(
+                    toml::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
             }
         };
         if !(speedup.is_finite() && speedup > 0.0) {

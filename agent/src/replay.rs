@@ -142,9 +142,18 @@ pub fn run<R: BufRead, W: Write>(
         )
         .map_err(io)?;
         if let Some(p) = &mut prompts {
-            let wall = if relative { anchor.saturating_add(t_ms) } else { t_ms };
-            p.feed(&observations, rapport_shared::Timestamp::from_millis(wall), &mut summary, out)
-                .map_err(io)?;
+            let wall = if relative {
+                anchor.saturating_add(t_ms)
+            } else {
+                t_ms
+            };
+            p.feed(
+                &observations,
+                rapport_shared::Timestamp::from_millis(wall),
+                &mut summary,
+                out,
+            )
+            .map_err(io)?;
         }
         if ended {
             break;
@@ -163,9 +172,18 @@ pub fn run<R: BufRead, W: Write>(
     )
     .map_err(io)?;
     if let Some(p) = &mut prompts {
-        let wall = if relative { anchor.saturating_add(t_ms) } else { t_ms };
-        p.feed(&observations, rapport_shared::Timestamp::from_millis(wall), &mut summary, out)
-            .map_err(io)?;
+        let wall = if relative {
+            anchor.saturating_add(t_ms)
+        } else {
+            t_ms
+        };
+        p.feed(
+            &observations,
+            rapport_shared::Timestamp::from_millis(wall),
+            &mut summary,
+            out,
+        )
+        .map_err(io)?;
     }
 
     summary.trace = reader.stats();

@@ -78,7 +78,10 @@ fn write_config(dir: &Path) -> PathBuf {
         .replace("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\"")
         // Delivered 330 days ago: the yearly oil service is coming due (by date and, at
         // 9,990 km, by distance), so the driver has prompts to act on.
-        .replace("delivered = \"2021-03-15\"", &format!("delivered = \"{}\"", delivered()));
+        .replace(
+            "delivered = \"2021-03-15\"",
+            &format!("delivered = \"{}\"", delivered()),
+        );
     let path = dir.join("agent.toml");
     std::fs::write(&path, text).unwrap();
     let script = r#"
@@ -253,7 +256,10 @@ fn kill_9_fifty_times_loses_nothing_and_never_reshows_an_acted_prompt() {
         }
         seen = d.outbox;
     }
-    assert!(reshown.is_empty(), "acted-on prompts shown again: {reshown:?}");
+    assert!(
+        reshown.is_empty(),
+        "acted-on prompts shown again: {reshown:?}"
+    );
     assert!(
         confirmed_actions >= 3,
         "the drive must give the driver prompts to act on ({confirmed_actions})"

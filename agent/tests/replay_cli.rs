@@ -100,7 +100,9 @@ fn replay_prints_the_prompts_the_rules_would_show() {
                 "file = \"../agent/fixtures/passenger.dbc\"",
                 &format!(
                     "file = {:?}",
-                    repo.join("agent/fixtures/passenger.dbc").display().to_string()
+                    repo.join("agent/fixtures/passenger.dbc")
+                        .display()
+                        .to_string()
                 ),
             ),
     )

@@ -27,7 +27,9 @@ fn loaded() -> Loaded {
         "file = \"../agent/fixtures/passenger.dbc\"",
         &format!(
             "file = {:?}",
-            repo.join("agent/fixtures/passenger.dbc").display().to_string()
+            repo.join("agent/fixtures/passenger.dbc")
+                .display()
+                .to_string()
         ),
     );
     let path = dir.join("agent.toml");

@@ -113,12 +113,20 @@ impl Car {
                 && p.action == PromptAction::Shown
                 && !p.critical
             {
-                assert!(self.safe(), "non-critical prompt {} shown while moving", p.prompt);
+                assert!(
+                    self.safe(),
+                    "non-critical prompt {} shown while moving",
+                    p.prompt
+                );
             }
         }
         for p in self.rules.visible_prompts(self.t()) {
             if !p.critical {
-                assert!(self.safe(), "non-critical prompt {} visible while moving", p.id);
+                assert!(
+                    self.safe(),
+                    "non-critical prompt {} visible while moving",
+                    p.id
+                );
             }
         }
     }
@@ -251,14 +259,21 @@ fn first_service_comes_due_by_distance_then_resets_after_a_service() {
     for _ in 0..14 {
         car.day(300);
     }
-    assert!(car.shown().is_empty(), "nothing due at 4,200 km: {:?}", car.shown());
+    assert!(
+        car.shown().is_empty(),
+        "nothing due at 4,200 km: {:?}",
+        car.shown()
+    );
     car.day(300); // 4,500 km
     assert_eq!(car.shown(), ["maintenance:first_service:0:due_soon"]);
     let p = &car.rules.memory().prompts["maintenance:first_service:0:due_soon"];
     assert_eq!(p.kind, PromptKind::FirstService);
     car.day(300);
     car.day(300); // 5,100 km
-    assert!(car.shown().contains(&"maintenance:first_service:0:due".to_string()));
+    assert!(
+        car.shown()
+            .contains(&"maintenance:first_service:0:due".to_string())
+    );
     assert_eq!(
         car.state("maintenance:first_service:0:due_soon"),
         Some(PromptState::Resolved),
@@ -267,7 +282,10 @@ fn first_service_comes_due_by_distance_then_resets_after_a_service() {
     for _ in 0..3 {
         car.day(300); // 6,000 km
     }
-    assert!(car.shown().contains(&"maintenance:first_service:0:overdue".to_string()));
+    assert!(
+        car.shown()
+            .contains(&"maintenance:first_service:0:overdue".to_string())
+    );
     // Maintenance records went to the outbox in order: due_soon, due, overdue.
     let stages: Vec<String> = car
         .records
@@ -303,7 +321,10 @@ fn first_service_comes_due_by_distance_then_resets_after_a_service() {
         .checklist(car.t())
         .into_iter()
         .find(|s| s.item == "first_service");
-    assert!(status.is_none(), "serviced item is not on the checklist: {status:?}");
+    assert!(
+        status.is_none(),
+        "serviced item is not on the checklist: {status:?}"
+    );
     let rec = car.rules.memory().items["first_service"];
     assert_eq!(rec.services, 1);
     assert_eq!(rec.last.unwrap().odometer, Some(Odometer::from_meters(odo)));
@@ -348,7 +369,10 @@ fn first_service_comes_due_by_date_when_driven_slowly() {
         (167..=168).contains(&due_soon),
         "due soon from 2025-06-17 (day 167), got day {due_soon}"
     );
-    assert!((181..=182).contains(&due), "due on 2025-07-01 (day 181), got day {due}");
+    assert!(
+        (181..=182).contains(&due),
+        "due on 2025-07-01 (day 181), got day {due}"
+    );
     let p = &car.rules.memory().prompts["maintenance:first_service:0:due"];
     assert!(!p.critical);
 }
@@ -365,7 +389,11 @@ fn break_in_advice_then_congratulations() {
     for _ in 0..5 {
         car.day(100);
     }
-    assert_eq!(car.shown(), ["break_in:advice:0"], "acknowledged: not again this week");
+    assert_eq!(
+        car.shown(),
+        ["break_in:advice:0"],
+        "acknowledged: not again this week"
+    );
     for _ in 0..8 {
         car.day(100); // 1,412 km after day 14
     }
@@ -394,7 +422,10 @@ fn a_fault_prompts_once_until_it_clears_and_comes_back() {
     car.stop(5);
     car.dtc(0x0133, DtcState::Active, Severity::Warning);
     car.stop(5);
-    assert_eq!(car.shown(), ["fault:P0133:1:warning", "fault:P0133:2:warning"]);
+    assert_eq!(
+        car.shown(),
+        ["fault:P0133:1:warning", "fault:P0133:2:warning"]
+    );
     let h = &car.rules.memory().dtcs[&rapport_shared::DtcCode::Obd(ObdCode::new(0x0133))];
     assert_eq!(h.times_seen, 2);
     assert!(h.active);
@@ -423,14 +454,16 @@ fn a_critical_fault_shows_at_once_while_driving() {
     car.drive(5, 100);
     assert_eq!(car.shown(), ["fault:P0300:1:critical"], "the warning waits");
     car.stop(5);
-    assert_eq!(car.shown(), ["fault:P0300:1:critical", "fault:P0171:1:warning"]);
+    assert_eq!(
+        car.shown(),
+        ["fault:P0300:1:critical", "fault:P0171:1:warning"]
+    );
 }
 
 #[test]
 fn quiet_hours_hold_prompts_until_morning_and_caps_spread_them_over_days() {
-    let cfg = config(
-        "[prompts]\nbreak_in_km = 0\nmilestones_km = []\n[prompts.daily_caps]\nfault = 2",
-    );
+    let cfg =
+        config("[prompts]\nbreak_in_km = 0\nmilestones_km = []\n[prompts.daily_caps]\nfault = 2");
     let mut car = Car::new(&cfg, 30_000);
     car.rules
         .set_settings(
@@ -472,7 +505,10 @@ fn snooze_shows_again_after_its_time_and_dismiss_lasts_until_the_condition_chang
     let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
     let mut car = Car::new(&cfg, 9_100); // oil due soon (due at 10,000)
     car.stop(5);
-    assert!(car.shown().contains(&"maintenance:oil:0:due_soon".to_string()));
+    assert!(
+        car.shown()
+            .contains(&"maintenance:oil:0:due_soon".to_string())
+    );
     car.rules
         .act(
             "maintenance:oil:0:due_soon",
@@ -508,12 +544,20 @@ fn opt_outs_and_consent_are_honoured() {
             car.t(),
         )
         .unwrap();
-    assert!(ch.outbox.iter().any(|(_, r)| matches!(r, RecordBody::Consent(c) if !c.granted)));
+    assert!(
+        ch.outbox
+            .iter()
+            .any(|(_, r)| matches!(r, RecordBody::Consent(c) if !c.granted))
+    );
     car.day(200);
     assert!(car.shown().is_empty(), "{:?}", car.shown());
     car.dtc(0x0171, DtcState::Active, Severity::Warning);
     car.stop(5);
-    assert_eq!(car.shown(), ["fault:P0171:1:warning"], "faults are not engagement");
+    assert_eq!(
+        car.shown(),
+        ["fault:P0171:1:warning"],
+        "faults are not engagement"
+    );
 }
 
 #[test]
@@ -522,10 +566,19 @@ fn an_unknown_item_or_a_closed_prompt_is_refused() {
     let mut car = Car::new(&cfg, 100);
     let err = car
         .rules
-        .record_service(&["tyres".into()], None, None, ServiceSource::Driver, car.t())
+        .record_service(
+            &["tyres".into()],
+            None,
+            None,
+            ServiceSource::Driver,
+            car.t(),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("tyres"), "{err}");
-    let err = car.rules.act("nope", DriverAction::Ack, car.t()).unwrap_err();
+    let err = car
+        .rules
+        .act("nope", DriverAction::Ack, car.t())
+        .unwrap_err();
     assert!(matches!(err, rapport_agent::rules::RulesError::NotFound(_)));
     car.stop(5);
     let id = car.shown()[0].clone();
@@ -578,7 +631,8 @@ fn seg() -> impl Strategy<Value = Seg> {
     prop_oneof![
         (1u8..130, 1u16..400).prop_map(|(kmh, secs)| Seg::Drive { kmh, secs }),
         (0u16..20, any::<bool>()).prop_map(|(secs, park)| Seg::Stop { secs, park }),
-        (0x0100u16..0x0108, any::<bool>()).prop_map(|(code, critical)| Seg::Fault { code, critical }),
+        (0x0100u16..0x0108, any::<bool>())
+            .prop_map(|(code, critical)| Seg::Fault { code, critical }),
         (0x0100u16..0x0108).prop_map(|code| Seg::Clear { code }),
         (1u8..30).prop_map(|hours| Seg::Off { hours }),
     ]
@@ -634,7 +688,8 @@ proptest! {
 
 #[test]
 fn config_example_with_maintenance_loads() {
-    let loaded = config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
+    let loaded =
+        config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
     assert!(!loaded.config.maintenance.items.is_empty());
     let _ = Duration::ZERO;
 }

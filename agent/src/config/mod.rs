@@ -76,8 +76,9 @@ pub mod defaults {
     /// Write what changed at least this often, seconds (sled rewrites whole pages: each
     /// write costs kilobytes on flash, so writes are coalesced; see `store_hour` bench).
     pub const WRITE_EVERY_S: u32 = 30;
-    /// Outbox bound, records.
-    pub const OUTBOX_MAX_RECORDS: u64 = 100_000;
+    /// Outbox bound, records: about 10 MB of sled on disk when full (measured: ~500 B per
+    /// record), some 100 days of typical driving without a connection.
+    pub const OUTBOX_MAX_RECORDS: u64 = 20_000;
     /// An odometer record for the cloud every this many metres.
     pub const OUTBOX_ODOMETER_EVERY_M: u32 = 1_000;
     /// HMI port on loopback.

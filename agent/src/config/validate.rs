@@ -296,7 +296,10 @@ fn judgement(config: &Config) -> Vec<Problem> {
     if !(-720..=840).contains(&p.utc_offset_minutes) {
         bad(
             "prompts.utc_offset_minutes",
-            format!("must be -720..=840 (UTC-12 to UTC+14), not {}", p.utc_offset_minutes),
+            format!(
+                "must be -720..=840 (UTC-12 to UTC+14), not {}",
+                p.utc_offset_minutes
+            ),
         );
     }
     if p.break_in_repeat_days == 0 {

@@ -231,7 +231,8 @@ fn anniversary(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
         return;
     };
     let before_date = (today.month, today.day) < (delivered.month, delivered.day);
-    let years = u32::from(today.year.saturating_sub(delivered.year)).saturating_sub(u32::from(before_date));
+    let years =
+        u32::from(today.year.saturating_sub(delivered.year)).saturating_sub(u32::from(before_date));
     if years == 0 {
         return;
     }
@@ -246,10 +247,7 @@ fn anniversary(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
             kind: PromptKind::Anniversary,
             subject: years.to_string(),
             critical: false,
-            title: format!(
-                "{years} year{} together",
-                if years == 1 { "" } else { "s" }
-            ),
+            title: format!("{years} year{} together", if years == 1 { "" } else { "s" }),
             text: "Happy anniversary with your car!".to_owned(),
             rank: 7,
         });

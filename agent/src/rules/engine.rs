@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage, MaintenanceItem};
 use rapport_shared::v1::uplink::{
-    ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent,
-    MaintenanceStatus, OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
+    ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent, MaintenanceStatus,
+    OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
 };
 use rapport_shared::{EngineHours, Odometer, Severity, SignalSource, Timestamp};
 

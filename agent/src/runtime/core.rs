@@ -27,8 +27,8 @@ use crate::config::Loaded;
 use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
 use crate::observe::Observation;
-use crate::rules::{DriverAction, Rules, RulesConfig, RulesError};
 use crate::rules::maintenance::ItemStatus;
+use crate::rules::{DriverAction, Rules, RulesConfig, RulesError};
 use crate::store::{Store, StoreOptions};
 
 /// Why a request through the core failed.
@@ -116,7 +116,10 @@ impl core::fmt::Debug for Core {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Core")
             .field("commits", &self.commits.load(Ordering::Relaxed))
-            .field("commit_failures", &self.commit_failures.load(Ordering::Relaxed))
+            .field(
+                "commit_failures",
+                &self.commit_failures.load(Ordering::Relaxed),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -128,11 +131,8 @@ impl Core {
     /// The store cannot be opened (its error names the file and the cause).
     pub fn open(loaded: &Loaded, dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, crate::Error> {
         let cfg = &loaded.config;
-        // No background flush: every commit is fsynced (see the module doc).
-        let options = StoreOptions {
-            max_outbox: cfg.outbox.max_records,
-            flush_every_ms: None,
-        };
+        // No background flush: every write is fsynced (see the module doc).
+        let options = StoreOptions::from_config(&cfg.outbox);
         let (store, memory) = Store::open(dir, options)?;
         let now = clock.wall();
         let (rules, changes) = Rules::new(RulesConfig::from_config(cfg), memory, now);
@@ -165,7 +165,9 @@ impl Core {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic elsewhere, and the release build aborts on panic;
         // in tests, carrying on with the data is more useful than a second panic.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The clock the agent runs on.
@@ -361,10 +363,11 @@ impl Core {
         let now = self.now();
         let mut inner = self.lock();
         if let Some(batch) = inner.pending.drain() {
-            self.write(&mut inner, batch, now).map_err(|e| crate::Error::Io {
-                context: "writing the store at shutdown".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            self.write(&mut inner, batch, now)
+                .map_err(|e| crate::Error::Io {
+                    context: "writing the store at shutdown".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         }
         inner.store.flush()?;
         Ok(())

@@ -176,10 +176,7 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), crate::Error> {
     let cfg = &loaded.config;
-    let dir = options
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| cfg.store_path());
+    let dir = options.data_dir.clone().unwrap_or_else(|| cfg.store_path());
     std::fs::create_dir_all(&dir).map_err(|source| crate::Error::Io {
         context: format!("creating the data directory {}", dir.display()),
         source,
@@ -264,8 +261,8 @@ async fn run_sim(
 ) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
     let loaded = loaded.clone();
     tokio::task::spawn_blocking(move || {
-        let mut script = script
-            .unwrap_or_else(|| crate::desk::default_script(loaded.config.vehicle.category));
+        let mut script =
+            script.unwrap_or_else(|| crate::desk::default_script(loaded.config.vehicle.category));
         // The desk car continues from the odometer the agent remembers, as a real car would
         // after the head unit restarts.
         if let Some(odo) = core.with(|r, _| r.memory().vehicle.odometer)
@@ -273,8 +270,8 @@ async fn run_sim(
         {
             script.odometer_m = odo.meters();
         }
-        let mut car = crate::desk::car_for(&loaded, script).map_err(|problems| {
-            crate::Error::Io {
+        let mut car =
+            crate::desk::car_for(&loaded, script).map_err(|problems| crate::Error::Io {
                 context: "the simulated drive".into(),
                 source: std::io::Error::other(
                     problems
@@ -283,8 +280,7 @@ async fn run_sim(
                         .collect::<Vec<_>>()
                         .join("; "),
                 ),
-            }
-        })?;
+            })?;
         let tester = car.attach_tester();
         let mut pipe = Pipeline::new(&loaded, core);
         let wall_start = clock
