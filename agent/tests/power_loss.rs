@@ -161,20 +161,27 @@ fn start(config: &Path, dir: &Path) -> (Child, SocketAddr) {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "the agent did not start");
+    let addr = loop {
+        if Instant::now() >= deadline {
+            break None;
+        }
         match lines.next() {
             Some(Ok(line)) => {
                 if let Some(addr) = line.strip_prefix("rapport-agent: HMI on http://") {
-                    let addr = addr.trim().parse().unwrap();
-                    // Keep draining stdout so the agent never blocks on a full pipe.
-                    std::thread::spawn(move || for _ in lines {});
-                    return (child, addr);
+                    break addr.trim().parse::<SocketAddr>().ok();
                 }
             }
-            _ => panic!("the agent exited before its HMI was up"),
+            _ => break None,
         }
-    }
+    };
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the agent did not start");
+    };
+    // Keep draining stdout so the agent never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
 }
 
 #[test]

@@ -156,6 +156,39 @@ impl RateLimit {
     }
 }
 
+/// The `prompt` name of a prompt line: its kind, with the stage for maintenance items
+/// (`maintenance_due_soon`, `maintenance_due`, `maintenance_overdue`, `first_service_due`…).
+pub fn prompt_name(p: &crate::memory::PromptRecord) -> String {
+    use rapport_shared::v1::uplink::PromptKind;
+    match p.kind {
+        PromptKind::Maintenance | PromptKind::FirstService => {
+            let stage = p.id.rsplit(':').next().unwrap_or("due");
+            format!("{}_{stage}", p.kind.name())
+        }
+        other => other.name().to_owned(),
+    }
+}
+
+/// Appends a prompt reaching the screen at `t_ms` as one JSON object (no newline) to `out`.
+pub fn write_prompt(out: &mut String, t_ms: u64, p: &crate::memory::PromptRecord) {
+    use rapport_shared::v1::uplink::PromptKind;
+    out.push('{');
+    let mut o = Obj { out };
+    o.int("t_ms", t_ms);
+    o.str("kind", "prompt");
+    o.str("id", &p.id);
+    o.str("prompt", &prompt_name(p));
+    match p.kind {
+        PromptKind::Maintenance | PromptKind::FirstService => o.str("item", &p.subject),
+        PromptKind::Fault => o.str("code", &p.subject),
+        _ => o.str("subject", &p.subject),
+    }
+    o.opt_bool("critical", Some(p.critical));
+    o.str("title", &p.title);
+    o.str("text", &p.text);
+    o.out.push('}');
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -213,37 +246,4 @@ mod tests {
             r#"{"t_ms":1436509052249,"kind":"warning","what":"line 1: \"x\"\n"}"#
         );
     }
-}
-
-/// The `prompt` name of a prompt line: its kind, with the stage for maintenance items
-/// (`maintenance_due_soon`, `maintenance_due`, `maintenance_overdue`, `first_service_due`…).
-pub fn prompt_name(p: &crate::memory::PromptRecord) -> String {
-    use rapport_shared::v1::uplink::PromptKind;
-    match p.kind {
-        PromptKind::Maintenance | PromptKind::FirstService => {
-            let stage = p.id.rsplit(':').next().unwrap_or("due");
-            format!("{}_{stage}", p.kind.name())
-        }
-        other => other.name().to_owned(),
-    }
-}
-
-/// Appends a prompt reaching the screen at `t_ms` as one JSON object (no newline) to `out`.
-pub fn write_prompt(out: &mut String, t_ms: u64, p: &crate::memory::PromptRecord) {
-    use rapport_shared::v1::uplink::PromptKind;
-    out.push('{');
-    let mut o = Obj { out };
-    o.int("t_ms", t_ms);
-    o.str("kind", "prompt");
-    o.str("id", &p.id);
-    o.str("prompt", &prompt_name(p));
-    match p.kind {
-        PromptKind::Maintenance | PromptKind::FirstService => o.str("item", &p.subject),
-        PromptKind::Fault => o.str("code", &p.subject),
-        _ => o.str("subject", &p.subject),
-    }
-    o.opt_bool("critical", Some(p.critical));
-    o.str("title", &p.title);
-    o.str("text", &p.text);
-    o.out.push('}');
 }
