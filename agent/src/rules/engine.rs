@@ -504,6 +504,11 @@ impl Rules {
                 } else if entry.severity != severity {
                     ch.outbox.push((now, RecordBody::DtcAppeared(event)));
                 }
+                // A critical fault is written at once, so it can leave for the cloud (and the
+                // partner) in about a second rather than with the next coalesced write.
+                if severity == Severity::Critical {
+                    ch.durable = true;
+                }
                 entry.dtc = dtc;
                 entry.severity = severity;
                 entry.ecu = ecu;
