@@ -34,24 +34,13 @@ fn disk_write_bytes() -> Option<u64> {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run once
     // either way (a measurement, not a criterion timing).
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(repo.join("config/passenger.toml"))
-        .unwrap()
-        .replace("delivered = \"2021-03-15\"", "delivered = \"2025-06-01\"")
-        .replace(
-            "file = \"../agent/fixtures/passenger.dbc\"",
-            &format!(
-                "file = {:?}",
-                repo.join("agent/fixtures/passenger.dbc")
-                    .display()
-                    .to_string()
-            ),
-        );
     let dir = std::env::temp_dir().join(format!("rapport-store-hour-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg_path = dir.join("agent.toml");
-    std::fs::write(&cfg_path, text).unwrap();
+    let cfg_path = rapport_agent::testdata::passenger_config(
+        &dir,
+        &[("delivered = \"2021-03-15\"", "delivered = \"2025-06-01\"")],
+    )
+    .unwrap();
     let loaded = config::load(&cfg_path).unwrap();
     let cfg = &loaded.config;
 

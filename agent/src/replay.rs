@@ -147,13 +147,7 @@ pub fn run<R: BufRead, W: Write>(
             } else {
                 t_ms
             };
-            p.feed(
-                &observations,
-                rapport_shared::Timestamp::from_millis(wall),
-                &mut summary,
-                out,
-            )
-            .map_err(io)?;
+            p.feed(&observations, wall, &mut summary, out).map_err(io)?;
         }
         if ended {
             break;
@@ -177,13 +171,7 @@ pub fn run<R: BufRead, W: Write>(
         } else {
             t_ms
         };
-        p.feed(
-            &observations,
-            rapport_shared::Timestamp::from_millis(wall),
-            &mut summary,
-            out,
-        )
-        .map_err(io)?;
+        p.feed(&observations, wall, &mut summary, out).map_err(io)?;
     }
 
     summary.trace = reader.stats();
@@ -217,13 +205,15 @@ impl PromptTrack {
         }
     }
 
+    /// Runs the rules over `observations` at `now_ms` and prints the prompts they show.
     fn feed<W: Write>(
         &mut self,
         observations: &[Observation],
-        now: rapport_shared::Timestamp,
+        now_ms: u64,
         summary: &mut Summary,
         out: &mut W,
     ) -> std::io::Result<()> {
+        let now = rapport_shared::Timestamp::from_millis(now_ms);
         let mut changes = Vec::new();
         let rules = match &mut self.rules {
             Some(r) => r,

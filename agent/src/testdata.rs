@@ -4,7 +4,7 @@
 //! workspace root); they are read from there and never copied into the project. Where the
 //! folder is absent, callers skip with a line saying so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The `shared/data` folder beside the workspace, if present. `RAPPORT_SHARED_DATA` overrides.
 pub fn shared_data_dir() -> Option<PathBuf> {
@@ -50,4 +50,34 @@ pub fn repo_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(relative)
+}
+
+/// Writes the example `config/passenger.toml` into `dir` as `agent.toml`, with its DBC path
+/// made absolute and each `(from, to)` replacement applied, for tests that need a variant.
+///
+/// # Errors
+/// Reading or writing fails, or a `from` text is not in the example (it changed: the test
+/// must follow).
+pub fn passenger_config(dir: &Path, replacements: &[(&str, &str)]) -> std::io::Result<PathBuf> {
+    let mut text = std::fs::read_to_string(repo_file("config/passenger.toml"))?;
+    let dbc = repo_file("agent/fixtures/passenger.dbc");
+    let dbc_line = format!("file = {:?}", dbc.display().to_string());
+    let mut all = vec![(
+        "file = \"../agent/fixtures/passenger.dbc\"",
+        dbc_line.as_str(),
+    )];
+    all.extend_from_slice(replacements);
+    for (from, to) in all {
+        if !text.contains(from) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("config/passenger.toml no longer contains {from:?}"),
+            ));
+        }
+        text = text.replace(from, to);
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
 }

@@ -59,31 +59,28 @@ fn delivered() -> String {
 }
 
 fn write_config(dir: &Path) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(repo.join("config/passenger.toml")).unwrap();
-    let dbc = repo.join("agent/fixtures/passenger.dbc");
-    let text = text
-        .replace(
-            "file = \"../agent/fixtures/passenger.dbc\"",
-            &format!("file = {:?}", dbc.display().to_string()),
-        )
-        .replace("quiet_hours = { start = \"22:00\", end = \"07:00\" }", "")
-        .replace("maintenance = 1", "maintenance = 20")
-        // A record for the cloud every 100 m: more writes to interrupt.
-        .replace("odometer_every_m = 1000", "odometer_every_m = 100")
-        .replace(
-            "path = \"/var/lib/rapport-agent\"",
-            &format!("path = {:?}", dir.join("data").display().to_string()),
-        )
-        .replace("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\"")
-        // Delivered 330 days ago: the yearly oil service is coming due (by date and, at
-        // 9,990 km, by distance), so the driver has prompts to act on.
-        .replace(
-            "delivered = \"2021-03-15\"",
-            &format!("delivered = \"{}\"", delivered()),
-        );
-    let path = dir.join("agent.toml");
-    std::fs::write(&path, text).unwrap();
+    let data = dir.join("data").display().to_string();
+    let path = rapport_agent::testdata::passenger_config(
+        dir,
+        &[
+            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
+            ("maintenance = 1", "maintenance = 20"),
+            // A record for the cloud every 100 m: more writes to interrupt.
+            ("odometer_every_m = 1000", "odometer_every_m = 100"),
+            (
+                "path = \"/var/lib/rapport-agent\"",
+                &format!("path = {data:?}"),
+            ),
+            ("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\""),
+            // Delivered 330 days ago: the yearly oil service is coming due (by date and, at
+            // 9,990 km, by distance), so the driver has prompts to act on.
+            (
+                "delivered = \"2021-03-15\"",
+                &format!("delivered = \"{}\"", delivered()),
+            ),
+        ],
+    )
+    .unwrap();
     let script = r#"
 odometer_m = 9990000
 [[steps]]

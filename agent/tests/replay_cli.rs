@@ -87,24 +87,13 @@ fn hand_made_obd_trace_gives_exact_lines() {
 #[test]
 fn replay_prints_the_prompts_the_rules_would_show() {
     let dir = temp_dir("prompts");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(repo.join("config/passenger.toml"))
-            .unwrap()
+    let config = rapport_agent::testdata::passenger_config(
+        &dir,
+        &[
             // Delivered four months before the trace: by date, nothing is due yet.
-            .replace("delivered = \"2021-03-15\"", "delivered = \"2015-03-01\"")
-            .replace("quiet_hours = { start = \"22:00\", end = \"07:00\" }", "")
-            .replace(
-                "file = \"../agent/fixtures/passenger.dbc\"",
-                &format!(
-                    "file = {:?}",
-                    repo.join("agent/fixtures/passenger.dbc")
-                        .display()
-                        .to_string()
-                ),
-            ),
+            ("delivered = \"2021-03-15\"", "delivered = \"2015-03-01\""),
+            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
+        ],
     )
     .unwrap();
     let mut trace = String::new();

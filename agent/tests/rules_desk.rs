@@ -17,23 +17,12 @@ use rapport_shared::v1::uplink::{PromptAction, RecordBody};
 const START: u64 = 1_767_261_600_000;
 
 fn loaded() -> Loaded {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(repo.join("config/passenger.toml"))
-        .unwrap()
-        .replace("delivered = \"2021-03-15\"", "delivered = \"2025-12-01\"");
     let dir = std::env::temp_dir().join(format!("rapport-rules-desk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = text.replace(
-        "file = \"../agent/fixtures/passenger.dbc\"",
-        &format!(
-            "file = {:?}",
-            repo.join("agent/fixtures/passenger.dbc")
-                .display()
-                .to_string()
-        ),
-    );
-    let path = dir.join("agent.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = rapport_agent::testdata::passenger_config(
+        &dir,
+        &[("delivered = \"2021-03-15\"", "delivered = \"2025-12-01\"")],
+    )
+    .unwrap();
     config::load(&path).unwrap()
 }
 
