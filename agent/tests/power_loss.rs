@@ -250,7 +250,13 @@ fn kill_9_fifty_times_loses_nothing_and_never_reshows_an_acted_prompt() {
                 "book" => "booked",
                 _ => "snoozed",
             };
-            assert_eq!(state, Some(expected), "round {round}: prompt {id}");
+            // A snooze is not final: the condition may move on (due soon → due) and resolve
+            // the snoozed prompt. Every other action is final and must stay as it was.
+            let resolved_later = expected == "snoozed" && state == Some("resolved");
+            assert!(
+                state == Some(expected) || resolved_later,
+                "round {round}: prompt {id} is {state:?}, expected {expected}"
+            );
             assert!(
                 d.outbox
                     .values()
