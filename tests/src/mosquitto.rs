@@ -385,12 +385,23 @@ fn skip_or_fail(require: bool) -> Result<Option<Mosquitto>, Error> {
 }
 
 fn find_binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("mosquitto"));
+    find_binary_in(
+        std::env::var_os("PATH").as_deref(),
+        Path::new("/usr/sbin/mosquitto"),
+    )
+}
+
+fn find_binary_in(path_var: Option<&std::ffi::OsStr>, fallback: &Path) -> Option<PathBuf> {
+    let on_path: Vec<PathBuf> = path_var
+        .map(|paths| {
+            std::env::split_paths(paths)
+                .map(|dir| dir.join("mosquitto"))
+                .collect()
+        })
+        .unwrap_or_default();
     on_path
-        .chain(std::iter::once(PathBuf::from("/usr/sbin/mosquitto")))
+        .into_iter()
+        .chain(std::iter::once(fallback.to_path_buf()))
         .find(|candidate| candidate.is_file())
 }
 
@@ -485,6 +496,29 @@ mod tests {
         let message = Error::MosquittoMissing.to_string();
         assert!(message.contains("mosquitto not installed"), "{message}");
         assert!(message.contains(REQUIRE_ENV), "{message}");
+    }
+
+    #[test]
+    fn the_binary_is_looked_for_on_path_then_at_the_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let nowhere = dir.path().join("none");
+        let fallback = dir.path().join("sbin-mosquitto");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let path_var = std::env::join_paths([&nowhere, &bin]).unwrap();
+
+        assert_eq!(find_binary_in(Some(&path_var), &fallback), None);
+        assert_eq!(find_binary_in(None, &fallback), None);
+        std::fs::write(&fallback, "").unwrap();
+        assert_eq!(
+            find_binary_in(Some(&path_var), &fallback),
+            Some(fallback.clone())
+        );
+        std::fs::write(bin.join("mosquitto"), "").unwrap();
+        assert_eq!(
+            find_binary_in(Some(&path_var), &fallback),
+            Some(bin.join("mosquitto"))
+        );
     }
 
     #[test]
