@@ -1,8 +1,18 @@
 //! rapport testbed: broker, cloud, simulated vehicles and a partner receiver in one process.
 //!
 //! It is both the one-command demo (`cargo run --release -p rapport-testbed`) and the harness
-//! of the end-to-end suite. Until the testbed issue lands it only prints the plan.
+//! of the end-to-end suite. Until the testbed issue lands the demo only prints the plan.
+//!
+//! The harness part is usable by other crates' tests as a light dev-dependency
+//! (`rapport-testbed = { workspace = true }`, which turns off the `system` feature): a real
+//! Mosquitto process per test ([`mosquitto`]) and certificates made at run time ([`pki`]).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod error;
+pub mod mosquitto;
+pub mod pki;
+
+pub use error::Error;
 
 /// What the testbed will run, printed by the binary until the pieces exist.
 pub const PLAN: &str = "\
