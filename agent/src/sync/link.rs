@@ -365,6 +365,7 @@ impl Link {
                     // The broker's ACL refused: uplink still works; say so loudly.
                     error!(topic = %self.down_topic, "downlink subscription refused by the broker");
                 } else {
+                    Counters::add(&self.counters.subscribed, 1);
                     info!(topic = %self.down_topic, "downlink subscribed");
                 }
             }

@@ -152,6 +152,7 @@ pub struct Counters {
     reconnects: AtomicU64,
     downlinks_applied: AtomicU64,
     downlinks_rejected: AtomicU64,
+    subscribed: AtomicU64,
     store_errors: AtomicU64,
 }
 
@@ -178,6 +179,8 @@ pub struct CounterSnapshot {
     pub downlinks_applied: u64,
     /// Downlink publishes refused (wrong topic or VIN, undecodable, too large).
     pub downlinks_rejected: u64,
+    /// Downlink subscriptions the broker confirmed (one per new session).
+    pub subscribed: u64,
     /// Store reads, removals or writes that failed (retried).
     pub store_errors: u64,
 }
@@ -201,6 +204,7 @@ impl Counters {
             reconnects: get(&self.reconnects),
             downlinks_applied: get(&self.downlinks_applied),
             downlinks_rejected: get(&self.downlinks_rejected),
+            subscribed: get(&self.subscribed),
             store_errors: get(&self.store_errors),
         }
     }
