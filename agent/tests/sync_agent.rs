@@ -514,7 +514,7 @@ async fn a_broker_killed_and_restarted_mid_drain_loses_nothing() {
 
 fn service_downlink(id: u64, for_vin: &Vin) -> Vec<u8> {
     Downlink {
-        vin: for_vin.clone(),
+        vin: *for_vin,
         messages: vec![DownlinkMessage {
             id,
             at: Timestamp::from_millis(1_700_000_000_000),

@@ -150,7 +150,7 @@ impl Batcher {
 
     fn encode(&self, records: &[Waiting]) -> Result<Vec<u8>, WireError> {
         Uplink {
-            vin: self.vin.clone(),
+            vin: self.vin,
             records: records.iter().map(|w| w.record.clone()).collect(),
         }
         .encode()

@@ -47,7 +47,7 @@ pub fn check(topic_name: &str, payload: &[u8], ours: &Vin) -> Result<Downlink, R
     if &downlink.vin != ours {
         return Err(Rejected::Vin {
             found: downlink.vin,
-            ours: ours.clone(),
+            ours: *ours,
         });
     }
     Ok(downlink)
@@ -67,7 +67,7 @@ mod tests {
 
     fn payload(for_vin: &Vin) -> Vec<u8> {
         Downlink {
-            vin: for_vin.clone(),
+            vin: *for_vin,
             messages: vec![DownlinkMessage {
                 id: 42,
                 at: Timestamp::from_millis(1_700_000_000_000),

@@ -85,7 +85,7 @@ struct Link {
 
 impl Link {
     fn new(core: Arc<Core>, settings: Settings, counters: Arc<Counters>) -> Self {
-        let batcher = Batcher::new(settings.vin.clone(), settings.limits);
+        let batcher = Batcher::new(settings.vin, settings.limits);
         let seed = XorShift::seed_from_time(&settings.client_id);
         Self {
             up_topic: topic::uplink(&settings.vin),

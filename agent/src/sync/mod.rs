@@ -118,7 +118,7 @@ impl Settings {
         let tls =
             tls::client_config(config, s).map_err(|problems| SyncError::Config { problems })?;
         Ok(Some(Self {
-            vin: config.vehicle.vin.clone(),
+            vin: config.vehicle.vin,
             client_id: s
                 .client_id
                 .clone()
