@@ -350,6 +350,11 @@ impl Mosquitto {
         wait_port(self.port);
     }
 
+    fn started(mut self) -> Self {
+        self.restart();
+        self
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -597,4 +602,114 @@ async fn a_downlink_sent_while_offline_arrives_on_reconnect_and_applies_once() {
     assert_eq!(agent.core.with(|r, _| r.memory().services.len()), 1);
     agent.stop().await;
     let _ = cloud.close();
+}
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate for the VIN with
+/// the openssl command; None (after saying so) when openssl is missing.
+fn make_pki(dir: &Path) -> Option<()> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        println!("skipped: no openssl command to make test certificates");
+        return None;
+    }
+    let run = |args: &str| {
+        let ok = Command::new("openssl")
+            .args(args.split_whitespace())
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl {args}");
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for ca in ["ca", "other-ca"] {
+        run(&format!(
+            "req -x509 {ec} -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN={ca}"
+        ));
+    }
+    run(&format!(
+        "req {ec} -keyout server.key -out server.csr -subj /CN=broker"
+    ));
+    run(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
+    );
+    run(&format!(
+        "req {ec} -keyout agent.key -out agent.csr -subj /CN={VIN}"
+    ));
+    run(
+        "x509 -req -in agent.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out agent.pem -days 2 -extfile client.ext",
+    );
+    Some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_the_fleet_ca_and_refused_with_another() {
+    if !Mosquitto::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    if make_pki(&pki).is_none() {
+        return;
+    }
+    // mosquitto drops to its own user before reading the certificates.
+    for d in [dir.path(), pki.as_path()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in ["server.key", "server.pem", "ca.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(pki.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let port = free_port();
+    let conf = dir.path().join("mosquitto-tls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             cafile {p}/ca.pem\ncertfile {p}/server.pem\nkeyfile {p}/server.key\n\
+             require_certificate true\nuse_identity_as_username true\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    let _broker = Mosquitto {
+        child: None,
+        conf,
+        port,
+    }
+    .started();
+
+    let config_with = |ca: &str| {
+        let text = format!(
+            "[vehicle]\nvin = \"{VIN}\"\nline = \"t\"\ncategory = \"passenger\"\n\
+             delivered = \"2021-03-15\"\n[sync]\nbroker = \"mqtts://127.0.0.1:{port}\"\n\
+             backoff_min_ms = 100\nbackoff_max_ms = 500\n\
+             [sync.tls]\nca = \"{ca}\"\ncert = \"agent.pem\"\nkey = \"agent.key\"\n"
+        );
+        let path = pki.join(format!("agent-{ca}.toml"));
+        std::fs::write(&path, text).unwrap();
+        rapport_agent::config::load(&path).unwrap()
+    };
+    let good = Agent::start(&dir.path().join("good"), &config_with("ca.pem"));
+    wait_for("a TLS connection", || good.counters().connected).await;
+    wait_for("the heartbeat acked over TLS", || {
+        good.counters().acked_records >= 1 && good.outbox_len() == 0
+    })
+    .await;
+    good.stop().await;
+
+    // Trusting another CA: the broker's certificate is refused, again and again.
+    let bad = Agent::start(&dir.path().join("bad"), &config_with("other-ca.pem"));
+    wait_for("refused attempts", || bad.counters().reconnects >= 3).await;
+    assert_eq!(bad.counters().connects, 0);
+    assert!(bad.outbox_len() >= 1, "the heartbeat stays in the outbox");
+    bad.stop().await;
 }
