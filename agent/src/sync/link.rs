@@ -181,6 +181,7 @@ impl Link {
                 Ok(event) => {
                     if let Err(reason) = self.on_event(event, &client).await {
                         warn!(%reason, "resetting the connection");
+                        Counters::add(&self.counters.reconnects, 1);
                         eventloop.clean();
                         self.disconnected(&mut eventloop);
                         retry_at = Some(Instant::now() + self.settings.backoff_min);
