@@ -11,6 +11,7 @@ use crate::proto::j1939::J1939Error;
 use crate::proto::obd::ObdError;
 use crate::proto::uds::UdsError;
 use crate::store::StoreError;
+use crate::sync::SyncError;
 
 /// Everything that can go wrong inside the agent library.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub enum Error {
     /// The agent's store (sled).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The link to the cloud could not start.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
     /// A CAN interface or other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -25,4 +25,5 @@ pub mod rules;
 pub mod runtime;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod testdata;

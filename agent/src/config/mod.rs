@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::proto::dbc::{DbcFile, DecodePlan, MessageSelector, WantedSignal};
 use crate::proto::uds::{DidKind, DidSpec};
 
-pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
+pub use sections::{BrokerUrl, Hmi, Maintenance, Outbox, Prompts, Store, Sync, SyncTls};
 pub use validate::Problem;
 
 /// Every default value of the config, in one place.
@@ -83,6 +83,26 @@ pub mod defaults {
     pub const OUTBOX_ODOMETER_EVERY_M: u32 = 1_000;
     /// HMI port on loopback.
     pub const HMI_PORT: u16 = 8686;
+    /// MQTT keep-alive, seconds: long enough to spare a metered link, short enough that a
+    /// dead link (a car driving out of coverage) is noticed within a minute and a half.
+    pub const SYNC_KEEP_ALIVE_S: u16 = 60;
+    /// Records per uplink: a 20,000-record outbox drains in 40 publishes.
+    pub const SYNC_BATCH_MAX_RECORDS: usize = 500;
+    /// Uplink payload bound, bytes: a quarter of the wire limit (`MAX_UPLINK_BYTES`), so
+    /// one publish stays small for a weak cellular link and a small broker limit.
+    pub const SYNC_BATCH_MAX_BYTES: usize = 64 * 1024;
+    /// A record waits at most this long for companions before a partial batch goes, ms.
+    pub const SYNC_BATCH_MAX_AGE_MS: u64 = 2_000;
+    /// Uplinks in flight (published, not yet acknowledged); far under rumqttc's own
+    /// window of 100, so its packet ids never collide (see `sync::inflight`).
+    pub const SYNC_INFLIGHT: usize = 10;
+    /// Reconnect backoff floor, ms.
+    pub const SYNC_BACKOFF_MIN_MS: u64 = 1_000;
+    /// Reconnect backoff ceiling, ms: a fleet coming back after a broker outage spreads its
+    /// reconnects over up to two minutes.
+    pub const SYNC_BACKOFF_MAX_MS: u64 = 120_000;
+    /// A heartbeat record every hour.
+    pub const SYNC_HEARTBEAT_S: u64 = 3_600;
 }
 
 /// The whole agent config file.
@@ -130,6 +150,9 @@ pub struct Config {
     /// The HMI API.
     #[serde(default)]
     pub hmi: Hmi,
+    /// The link to the cloud; absent: no sync (the outbox fills up to its bound).
+    #[serde(default)]
+    pub sync: Option<Sync>,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -647,6 +670,16 @@ impl Config {
         dir.join(&self.store.path)
     }
 
+    /// A path from the config (a `[sync.tls]` file), resolved against the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        let dir = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""));
+        dir.join(path)
+    }
+
     /// The DBC file's path, resolved against the config file's folder.
     pub fn dbc_path(&self) -> Option<PathBuf> {
         let dbc = self.dbc.as_ref()?;
@@ -742,6 +775,16 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
                             .map(|e| Problem::new("dbc", e.to_string())),
                     );
                 }
+            }
+        }
+    }
+    if let Some(sync) = &config.sync
+        && let Err(tls) = crate::sync::tls::client_config(&config, sync)
+    {
+        // Already said by validate when [sync.tls] is missing for mqtts.
+        for p in tls {
+            if !problems.contains(&p) {
+                problems.push(p);
             }
         }
     }

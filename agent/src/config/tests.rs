@@ -170,3 +170,108 @@ fn line_col_counts_characters() {
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
     assert_eq!(line_col("é\nx", 99), (2, 2));
 }
+
+#[test]
+fn sync_section_defaults_and_broker_urls() {
+    let c = parse("[sync]\nbroker = \"mqtt://127.0.0.1\"\n").unwrap();
+    let s = c.sync.as_ref().unwrap();
+    assert_eq!(s.broker.port, 1883);
+    assert!(!s.broker.tls && !s.uses_tls());
+    assert_eq!(s.client_id, None);
+    assert_eq!(s.batch_max_records, defaults::SYNC_BATCH_MAX_RECORDS);
+    assert_eq!(s.inflight, defaults::SYNC_INFLIGHT);
+    assert_eq!(s.heartbeat_s, 3_600);
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert!(parse("").unwrap().sync.is_none());
+
+    for (text, host, port, tls) in [
+        ("mqtts://broker.example", "broker.example", 8883, true),
+        ("mqtt://broker.example:1884/", "broker.example", 1884, false),
+        ("mqtts://[::1]:9000", "::1", 9000, true),
+        ("mqtt://10.0.0.7", "10.0.0.7", 1883, false),
+    ] {
+        let url = BrokerUrl::parse(text).unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.tls),
+            (host, port, tls),
+            "{text}"
+        );
+        assert_eq!(BrokerUrl::parse(&url.to_string()).unwrap(), url);
+    }
+    for bad in [
+        "tcp://h:1",
+        "mqtt://",
+        "mqtt://h:0",
+        "mqtt://h:70000",
+        "mqtt://user@h",
+        "mqtt://h/path",
+        "mqtts://[::1",
+        "mqtt://[nothost]:1",
+        "mqtt:// h",
+    ] {
+        assert!(BrokerUrl::parse(bad).is_err(), "{bad} accepted");
+    }
+    // A bad URL is refused where it stands, with the text.
+    let err = parse("[sync]\nbroker = \"http://x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("test.toml:12:") && err.contains("http://x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sync_values_are_checked_with_their_paths() {
+    let got = problems(
+        r#"
+[sync]
+broker = "mqtts://broker.example"
+client_id = "has space"
+keep_alive_s = 2
+batch_max_records = 0
+batch_max_bytes = 300000
+batch_max_age_ms = 700000
+inflight = 51
+backoff_min_ms = 0
+backoff_max_ms = 4000000
+heartbeat_s = 0
+"#,
+    );
+    let expect = [
+        "sync.client_id: \"has space\" must be 1-128 printable ASCII",
+        "sync.keep_alive_s: must be 5..=65535 s, not 2",
+        "sync.batch_max_records: must be 1..=16384",
+        "sync.batch_max_bytes: must be 1024..=262144 bytes",
+        "sync.batch_max_age_ms: must be at most 600000 ms",
+        "sync.inflight: must be 1..=50",
+        "sync.backoff_min_ms: must be at least 1 ms",
+        "sync.backoff_max_ms: must be at most 3600000 ms",
+        "sync.heartbeat_s: must be 1..=86400 s, not 0",
+        "sync.tls.ca: an mqtts broker needs [sync.tls]",
+    ];
+    for e in expect {
+        assert!(
+            got.iter().any(|g| g.starts_with(e)),
+            "missing {e:?} in {got:#?}"
+        );
+    }
+    assert_eq!(got.len(), expect.len(), "{got:#?}");
+
+    let got = problems(
+        "[sync]\nbroker = \"mqtt://h\"\nbackoff_min_ms = 5000\nbackoff_max_ms = 100\n\
+         [sync.tls]\nca = \"ca.pem\"\ncert = \"agent.pem\"\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "sync.backoff_max_ms: must be at least sync.backoff_min_ms",
+            "sync.tls.key: a client certificate needs its key",
+        ]
+    );
+    // Unknown keys are refused, in [sync] and in [sync.tls].
+    assert!(parse("[sync]\nbroker = \"mqtt://h\"\nbatch_size = 3\n").is_err());
+    assert!(
+        parse("[sync]\nbroker = \"mqtt://h\"\n[sync.tls]\nca = \"a\"\npassword = \"x\"\n").is_err()
+    );
+}

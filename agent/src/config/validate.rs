@@ -273,6 +273,110 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
         "maintenance.items",
     ));
     problems.extend(judgement(config));
+    if let Some(sync) = &config.sync {
+        problems.extend(sync_section(sync));
+    }
+    problems
+}
+
+/// `[sync]`: each bound says why it is there.
+fn sync_section(s: &super::Sync) -> Vec<Problem> {
+    use rapport_shared::{MAX_RECORDS, MAX_UPLINK_BYTES};
+    let mut problems = Vec::new();
+    let mut bad = |path: &str, message: String| problems.push(Problem::new(path, message));
+    if let Some(id) = &s.client_id {
+        // MQTT 3.1.1 guarantees 1-23 characters; brokers accept more, but not empty (the
+        // session is persistent) nor anything that does not survive a topic or a log line.
+        if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            bad(
+                "sync.client_id",
+                format!("{id:?} must be 1-128 printable ASCII characters without spaces"),
+            );
+        }
+    }
+    if s.keep_alive_s < 5 {
+        bad(
+            "sync.keep_alive_s",
+            format!("must be 5..=65535 s, not {}", s.keep_alive_s),
+        );
+    }
+    if !(1..=MAX_RECORDS).contains(&s.batch_max_records) {
+        bad(
+            "sync.batch_max_records",
+            format!(
+                "must be 1..={MAX_RECORDS} (the wire limit), not {}",
+                s.batch_max_records
+            ),
+        );
+    }
+    if !(1024..=MAX_UPLINK_BYTES).contains(&s.batch_max_bytes) {
+        bad(
+            "sync.batch_max_bytes",
+            format!(
+                "must be 1024..={MAX_UPLINK_BYTES} bytes (the wire limit), not {}",
+                s.batch_max_bytes
+            ),
+        );
+    }
+    if s.batch_max_age_ms > 600_000 {
+        bad(
+            "sync.batch_max_age_ms",
+            format!("must be at most 600000 ms, not {}", s.batch_max_age_ms),
+        );
+    }
+    if !(1..=crate::sync::MAX_INFLIGHT).contains(&s.inflight) {
+        bad(
+            "sync.inflight",
+            format!(
+                "must be 1..={} (under the MQTT client's own window), not {}",
+                crate::sync::MAX_INFLIGHT,
+                s.inflight
+            ),
+        );
+    }
+    if s.backoff_min_ms == 0 {
+        bad("sync.backoff_min_ms", "must be at least 1 ms".into());
+    }
+    if s.backoff_max_ms < s.backoff_min_ms {
+        bad(
+            "sync.backoff_max_ms",
+            "must be at least sync.backoff_min_ms".into(),
+        );
+    }
+    if s.backoff_max_ms > 3_600_000 {
+        bad(
+            "sync.backoff_max_ms",
+            format!(
+                "must be at most 3600000 ms (an hour), not {}",
+                s.backoff_max_ms
+            ),
+        );
+    }
+    if !(1..=86_400).contains(&s.heartbeat_s) {
+        bad(
+            "sync.heartbeat_s",
+            format!("must be 1..=86400 s, not {}", s.heartbeat_s),
+        );
+    }
+    match &s.tls {
+        None if s.broker.tls => bad(
+            "sync.tls.ca",
+            "an mqtts broker needs [sync.tls] with the CA that signed its certificate".into(),
+        ),
+        None => {}
+        Some(tls) => {
+            if tls.ca.as_os_str().is_empty() {
+                bad("sync.tls.ca", "must not be empty".into());
+            }
+            match (&tls.cert, &tls.key) {
+                (Some(_), None) => bad("sync.tls.key", "a client certificate needs its key".into()),
+                (None, Some(_)) => {
+                    bad("sync.tls.cert", "a client key needs its certificate".into())
+                }
+                _ => {}
+            }
+        }
+    }
     problems
 }
 

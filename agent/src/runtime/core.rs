@@ -10,6 +10,9 @@
 //! action only after the disk has it. A commit that fails is kept and retried with the next
 //! one, so a transient store error loses nothing; it is counted.
 //!
+//! Each successful write signals [`Core::outbox_written`], so the sync (its one listener)
+//! wakes to send what was added to the outbox without polling the store.
+//!
 //! Owns: that ordering and the screen diff (which prompts appeared, changed or left the
 //! screen). Does not own: the decisions ([`crate::rules`]), the bytes on disk
 //! ([`crate::store`]), HTTP ([`crate::hmi`]).
@@ -110,6 +113,8 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     commit_failures: AtomicU64,
     commits: AtomicU64,
+    /// Signalled after each successful write (one waiter: the sync).
+    written: tokio::sync::Notify,
 }
 
 impl core::fmt::Debug for Core {
@@ -150,6 +155,7 @@ impl Core {
             clock,
             commit_failures: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            written: tokio::sync::Notify::new(),
         };
         {
             let mut inner = core.lock();
@@ -209,7 +215,62 @@ impl Core {
             inner.pending.restore(batch, now);
             return Err(CoreError::Store(e.to_string()));
         }
+        // A stored permit if nobody waits: the sync's next wait returns at once.
+        self.written.notify_one();
         Ok(())
+    }
+
+    /// Resolves after the next successful write to the store (at once if one happened since
+    /// the last call resolved). Meant for one listener, the sync.
+    pub async fn outbox_written(&self) {
+        self.written.notified().await;
+    }
+
+    /// Adds records to the outbox and writes them at once, with whatever was gathered.
+    ///
+    /// # Errors
+    /// A store failure (the records are kept and written with the next write).
+    pub fn append(
+        &self,
+        bodies: Vec<rapport_shared::v1::uplink::RecordBody>,
+    ) -> Result<(), CoreError> {
+        let now = self.now();
+        let mut inner = self.lock();
+        let changes = Changes {
+            outbox: bodies.into_iter().map(|b| (now, b)).collect(),
+            durable: true,
+            ..Changes::default()
+        };
+        self.apply(&mut inner, changes, now)
+    }
+
+    /// Adds a heartbeat record — `version`, `uptime_s`, the outbox depth and the records
+    /// dropped since the last heartbeat (the store's counter is taken) — and writes it at once.
+    ///
+    /// # Errors
+    /// A store failure (the heartbeat, with its drop count, is kept for the next write).
+    pub fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
+        use rapport_shared::v1::uplink::{Heartbeat, RecordBody};
+        let now = self.now();
+        let mut inner = self.lock();
+        let dropped = inner
+            .store
+            .take_dropped()
+            .map_err(|e| CoreError::Store(e.to_string()))?;
+        let changes = Changes {
+            outbox: vec![(
+                now,
+                RecordBody::Heartbeat(Heartbeat {
+                    agent_version: version.to_owned(),
+                    uptime_s,
+                    outbox_depth: inner.store.outbox_len(),
+                    records_dropped: dropped,
+                }),
+            )],
+            durable: true,
+            ..Changes::default()
+        };
+        self.apply(&mut inner, changes, now)
     }
 
     fn tell_screen(&self, inner: &mut Inner, now: Timestamp) {
@@ -329,12 +390,19 @@ impl Core {
         Ok(inner.rules.memory().settings.clone())
     }
 
-    /// A message from the cloud.
-    pub fn downlink(&self, msg: &rapport_shared::v1::downlink::DownlinkMessage) {
+    /// A message from the cloud, applied once per id; returns once it is on disk (the sync
+    /// acknowledges it to the broker only then).
+    ///
+    /// # Errors
+    /// A store failure (the change is kept and retried with the next write).
+    pub fn downlink(
+        &self,
+        msg: &rapport_shared::v1::downlink::DownlinkMessage,
+    ) -> Result<(), CoreError> {
         let now = self.now();
         let mut inner = self.lock();
         let changes = inner.rules.apply_downlink(msg, now);
-        let _ = self.apply(&mut inner, changes, now);
+        self.apply(&mut inner, changes, now)
     }
 
     /// Runs `f` over the rules and store (read-only views for the HMI and tests).

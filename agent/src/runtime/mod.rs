@@ -6,6 +6,8 @@
 //! and for the power-loss tests. The ignition state comes from the bus ([`power`]), never
 //! from the script.
 //!
+//! With a `[sync]` section, the sync ([`crate::sync`]) runs beside them and stops with them.
+//!
 //! Owns: the loop and its timing. Does not own: any decision or protocol.
 
 pub mod backend;
@@ -208,6 +210,22 @@ pub async fn run(
     let hmi = tokio::spawn(backend::serve(listener, Arc::clone(&core), async move {
         let _ = hmi_stop.wait_for(|s| *s).await;
     }));
+    let sync = match crate::sync::Settings::from_config(cfg)? {
+        Some(settings) => {
+            let mut sync_stop = stop_rx.clone();
+            Some(crate::sync::spawn(
+                Arc::clone(&core),
+                settings,
+                async move {
+                    let _ = sync_stop.wait_for(|s| *s).await;
+                },
+            ))
+        }
+        None => {
+            tracing::info!("no [sync] section: records stay in the outbox");
+            None
+        }
+    };
     let bus = match options.source {
         Source::Sim { script, .. } => {
             run_sim(&loaded, script, Arc::clone(&core), clock, stop_rx).await
@@ -222,6 +240,9 @@ pub async fn run(
     };
     let _ = shutdown_signal(shutdown, stop_tx, bus).await;
     let _ = hmi.await;
+    if let Some(sync) = sync {
+        let _ = tokio::time::timeout(Duration::from_secs(2), sync.join()).await;
+    }
     core.flush()?;
     tracing::info!("stopped; store flushed");
     Ok(())
