@@ -1,1 +1,2 @@
+//! Ingest throughput (placeholder).
 fn main() {}
