@@ -147,7 +147,10 @@ mod tests {
         for seq in 1..=1000 {
             assert!(s.insert(seq).new);
         }
-        assert_eq!((s.through(), s.max(), s.gaps(), s.missing()), (1000, 1000, 0, 0));
+        assert_eq!(
+            (s.through(), s.max(), s.gaps(), s.missing()),
+            (1000, 1000, 0, 0)
+        );
         assert!(!s.insert(500).new);
         assert!(!s.insert(1000).new);
     }
@@ -158,7 +161,10 @@ mod tests {
         for seq in (1..=10).chain(21..=30) {
             s.insert(seq);
         }
-        assert_eq!((s.through(), s.max(), s.gaps(), s.missing()), (10, 30, 1, 10));
+        assert_eq!(
+            (s.through(), s.max(), s.gaps(), s.missing()),
+            (10, 30, 1, 10)
+        );
         assert!(s.contains(25) && !s.contains(15));
         for seq in (11..=20).rev() {
             assert!(s.insert(seq).new);

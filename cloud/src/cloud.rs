@@ -33,7 +33,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) async fn send_downlink(&self, vin: Vin, body: DownlinkBody) -> Result<u64, Error> {
-        downlink::send(&self.store, &self.client, &self.metrics, vin, body, wall_now()).await
+        downlink::send(
+            &self.store,
+            &self.client,
+            &self.metrics,
+            vin,
+            body,
+            wall_now(),
+        )
+        .await
     }
 }
 

@@ -64,7 +64,10 @@ pub enum MqttError {
 ///
 /// # Errors
 /// [`MqttError::Url`], [`MqttError::TlsFile`] or [`MqttError::Tls`].
-pub fn options(config: &Config, embedded: Option<std::net::SocketAddr>) -> Result<MqttOptions, MqttError> {
+pub fn options(
+    config: &Config,
+    embedded: Option<std::net::SocketAddr>,
+) -> Result<MqttOptions, MqttError> {
     let b = &config.broker;
     let (host, port, transport) = match embedded {
         Some(addr) => {
@@ -115,22 +118,23 @@ pub fn tls_config(config: &Config, tls: &Tls) -> Result<rustls::ClientConfig, Mq
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-    let certs = |key: &'static str, path: &Path| -> Result<Vec<CertificateDer<'static>>, MqttError> {
-        let file = config.resolve(path);
-        let bad = |reason: String| MqttError::TlsFile {
-            key,
-            file: file.display().to_string(),
-            reason,
+    let certs =
+        |key: &'static str, path: &Path| -> Result<Vec<CertificateDer<'static>>, MqttError> {
+            let file = config.resolve(path);
+            let bad = |reason: String| MqttError::TlsFile {
+                key,
+                file: file.display().to_string(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(&file)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in the file".into()));
+            }
+            Ok(certs)
         };
-        let certs = CertificateDer::pem_file_iter(&file)
-            .map_err(|e| bad(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(bad("no PEM certificate in the file".into()));
-        }
-        Ok(certs)
-    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in certs("ca", &tls.ca)? {
         roots.add(cert).map_err(|e| MqttError::TlsFile {
@@ -266,7 +270,10 @@ async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(1), flush).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(1), flush)
+        .await
+        .is_err()
+    {
         tracing::debug!("MQTT disconnect timed out");
     }
 }

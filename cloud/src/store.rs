@@ -196,9 +196,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use rapport_shared::{
-        Odometer, OdometerReading, RecordBody, SignalSource, Timestamp, Uplink,
-    };
+    use rapport_shared::{Odometer, OdometerReading, RecordBody, SignalSource, Timestamp, Uplink};
 
     use super::*;
     use crate::ingest::plan;
@@ -249,7 +247,12 @@ mod tests {
             .map(|r| r.seq)
             .collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 7, 8]);
-        let after: Vec<u64> = store.records(&v, 4, 2).unwrap().iter().map(|r| r.seq).collect();
+        let after: Vec<u64> = store
+            .records(&v, 4, 2)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
         assert_eq!(after, vec![5, 7]);
         assert_eq!(store.records(&w, 0, 100).unwrap().len(), 2);
         assert!(store.records(&v, u64::MAX, 10).unwrap().is_empty());

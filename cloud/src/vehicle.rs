@@ -317,7 +317,10 @@ mod tests {
         );
         v.apply(&h, NOW);
         assert_eq!(v.engine_hours.unwrap().value, 3600);
-        assert_eq!(v.counts_by_kind(), vec![("odometer", 2), ("engine_hours", 1)]);
+        assert_eq!(
+            v.counts_by_kind(),
+            vec![("odometer", 2), ("engine_hours", 1)]
+        );
     }
 
     #[test]
@@ -386,7 +389,11 @@ mod tests {
         assert_eq!(VehicleState::from_bytes(&bytes).unwrap(), v);
         let mut other = bytes.clone();
         other[0] = 9;
-        assert!(VehicleState::from_bytes(&other).unwrap_err().contains("version 9"));
+        assert!(
+            VehicleState::from_bytes(&other)
+                .unwrap_err()
+                .contains("version 9")
+        );
         assert!(VehicleState::from_bytes(&[]).is_err());
         assert!(VehicleState::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }

@@ -16,7 +16,11 @@ use rapport_shared::{Downlink, DownlinkBody, ServiceRecorded, Timestamp, Uplink,
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn start(dir: &std::path::Path, broker: BrokerKind, id: &str) -> (Cloud, std::net::SocketAddr) {
+async fn start(
+    dir: &std::path::Path,
+    broker: BrokerKind,
+    id: &str,
+) -> (Cloud, std::net::SocketAddr) {
     let cloud = Cloud::start(&config(dir, broker, id)).await.unwrap();
     assert!(cloud.wait_subscribed(WAIT).await, "ingest never subscribed");
     let addr = match broker {
@@ -34,7 +38,11 @@ async fn wait_messages(cloud: &Cloud, n: u64) {
     .await;
     // Handled means applied and flushed; give the acks a moment and check nothing more came.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(m.messages.load(Ordering::SeqCst), n, "more messages than sent");
+    assert_eq!(
+        m.messages.load(Ordering::SeqCst),
+        n,
+        "more messages than sent"
+    );
 }
 
 /// Expected `records.by_kind` for seqs 1..=n built by [`record`].
@@ -96,7 +104,14 @@ async fn exactly_once(broker: BrokerKind, id: &str) {
     car.settle().await;
     wait_messages(&cloud, 14).await;
     let (_, after) = get_json(&format!("http://{api}/api/v1/vehicles/{v}")).await;
-    for key in ["records", "last_seq", "odometer", "engine_hours", "active_dtcs", "first_seen_ms"] {
+    for key in [
+        "records",
+        "last_seq",
+        "odometer",
+        "engine_hours",
+        "active_dtcs",
+        "first_seen_ms",
+    ] {
         assert_eq!(after[key], first[key], "{key} changed by a replay");
     }
     let m = cloud.metrics();
@@ -147,7 +162,8 @@ async fn hostile_and_honest(broker: BrokerKind, id: &str) {
     let mut bad = Publisher::connect(addr, &format!("{id}-hostile")).await;
     let honest_task = tokio::spawn(async move {
         for i in 0..40u64 {
-            car.send(&uplink(honest, i * 25 + 1..=i * 25 + 25, odometer)).await;
+            car.send(&uplink(honest, i * 25 + 1..=i * 25 + 25, odometer))
+                .await;
         }
         car.settle().await;
         car.sent()
@@ -199,10 +215,16 @@ async fn hostile_and_honest(broker: BrokerKind, id: &str) {
         Some(5)
     );
     assert_eq!(
-        metric(&text, "rapport_ingest_rejects_total{reason=\"vin_mismatch\"}"),
+        metric(
+            &text,
+            "rapport_ingest_rejects_total{reason=\"vin_mismatch\"}"
+        ),
         Some(5)
     );
-    assert_eq!(metric(&text, "rapport_ingest_records_applied_total"), Some(1000));
+    assert_eq!(
+        metric(&text, "rapport_ingest_records_applied_total"),
+        Some(1000)
+    );
     assert_eq!(metric(&text, "rapport_vehicles"), Some(1));
     cloud.shutdown().await.unwrap();
 }
@@ -236,10 +258,15 @@ async fn a_share_group_splits_the_uplinks() {
         clouds.push(cloud);
     }
     let mut car = Publisher::connect(m.addr, "share-cars").await;
-    let vins = ["WVWZZZ1JZXW000001", "WVWZZZ1JZXW000002", "WVWZZZ1JZXW000003"];
+    let vins = [
+        "WVWZZZ1JZXW000001",
+        "WVWZZZ1JZXW000002",
+        "WVWZZZ1JZXW000003",
+    ];
     for i in 0..20u64 {
         for v in vins {
-            car.send(&uplink(vin(v), i * 10 + 1..=i * 10 + 10, odometer)).await;
+            car.send(&uplink(vin(v), i * 10 + 1..=i * 10 + 10, odometer))
+                .await;
         }
     }
     car.settle().await;
@@ -255,7 +282,10 @@ async fn a_share_group_splits_the_uplinks() {
     assert_eq!(total(|m| m.records_applied.load(Ordering::SeqCst)), 600);
     assert_eq!(total(|m| m.duplicates.load(Ordering::SeqCst)), 0);
     for c in &clouds {
-        assert!(c.metrics().messages.load(Ordering::SeqCst) > 0, "one instance got nothing");
+        assert!(
+            c.metrics().messages.load(Ordering::SeqCst) > 0,
+            "one instance got nothing"
+        );
     }
     for c in clouds {
         c.shutdown().await.unwrap();
@@ -297,7 +327,10 @@ async fn downlinks_reach_the_car_with_fresh_ids() {
             }
         }
     });
-    tokio::time::timeout(WAIT, subscribed_rx).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, subscribed_rx)
+        .await
+        .unwrap()
+        .unwrap();
 
     let url = format!("http://{api}/api/v1/vehicles/{v}/downlink");
     let (status, first) = post_json(
@@ -327,7 +360,10 @@ async fn downlinks_reach_the_car_with_fresh_ids() {
 
     let mut got = Vec::new();
     for _ in 0..2 {
-        let (t, bytes) = tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap();
+        let (t, bytes) = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(t, topic::downlink(&v));
         let d = Downlink::decode(&bytes).unwrap();
         assert_eq!(d.vin, v);
@@ -361,11 +397,35 @@ async fn the_api_answers_bad_requests_with_json_errors() {
     let base = format!("http://{}", cloud.ready().api);
     let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
         ("GET", "/api/v1/vehicles/SHORT".into(), None, 400, "bad_vin"),
-        ("GET", "/api/v1/vehicles/WP0ZZZ99ZTS39212O".into(), None, 400, "bad_vin"),
-        ("GET", "/api/v1/vehicles/WP0ZZZ99ZTS392124".into(), None, 404, "unknown_vehicle"),
+        (
+            "GET",
+            "/api/v1/vehicles/WP0ZZZ99ZTS39212O".into(),
+            None,
+            400,
+            "bad_vin",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124".into(),
+            None,
+            404,
+            "unknown_vehicle",
+        ),
         ("GET", "/api/v2/nothing".into(), None, 404, "not_found"),
-        ("DELETE", "/api/v1/vehicles/WP0ZZZ99ZTS392124".into(), None, 405, "method_not_allowed"),
-        ("POST", "/api/v1/vehicles/BAD/downlink".into(), Some("{}"), 400, "bad_vin"),
+        (
+            "DELETE",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124".into(),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/api/v1/vehicles/BAD/downlink".into(),
+            Some("{}"),
+            400,
+            "bad_vin",
+        ),
         (
             "POST",
             "/api/v1/vehicles/WP0ZZZ99ZTS392124/downlink".into(),
@@ -412,14 +472,18 @@ async fn the_api_answers_bad_requests_with_json_errors() {
     for (method, path, body, status, code) in cases {
         let mut req = http.request(method.parse().unwrap(), format!("{base}{path}"));
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_owned());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), status, "{method} {path}");
         let json: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(json["error"]["code"], code, "{method} {path}: {json}");
         assert!(
-            json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{method} {path}: {json}"
         );
     }

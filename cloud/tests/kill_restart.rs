@@ -29,7 +29,10 @@ impl CloudProc {
             .args(["run", "--config"])
             .arg(config)
             // CLOUD_LOG=debug shows each envelope (and the redeliveries after each kill).
-            .env("RUST_LOG", std::env::var("CLOUD_LOG").unwrap_or("info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("CLOUD_LOG").unwrap_or("info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -96,10 +99,14 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     let mut cloud = CloudProc::spawn(&config, log());
     // The first run makes the persistent subscription; from then on Mosquitto queues for it.
     let api = cloud.api;
-    poll_until(Duration::from_secs(20), "the first subscription", || async move {
-        let (_, health) = get_json(&format!("http://{api}/healthz")).await;
-        health["ingest"]["subscribed"] == true
-    })
+    poll_until(
+        Duration::from_secs(20),
+        "the first subscription",
+        || async move {
+            let (_, health) = get_json(&format!("http://{api}/healthz")).await;
+            health["ingest"]["subscribed"] == true
+        },
+    )
     .await;
 
     // Two cars, 400 batches of 50 records each, as fast as the broker takes them (so the
@@ -170,7 +177,10 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
         assert_eq!(body["active_dtcs"], serde_json::json!([]));
     }
     // A clean stop, then the record log itself: each seq once, in order.
-    assert!(cloud.sigterm().success(), "SIGTERM did not stop the cloud cleanly");
+    assert!(
+        cloud.sigterm().success(),
+        "SIGTERM did not stop the cloud cleanly"
+    );
     let store = rapport_cloud::store::Store::open(&dir.path().join("store")).unwrap();
     for v in cars {
         let seqs: Vec<u64> = store

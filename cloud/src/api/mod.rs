@@ -60,7 +60,11 @@ impl ApiError {
 
     fn internal(err: &dyn std::fmt::Display) -> Self {
         tracing::error!(cause = %err, "API request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            err.to_string(),
+        )
     }
 }
 
@@ -76,7 +80,10 @@ fn parse_vin(text: &str) -> Result<Vin, ApiError> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_vin",
-            format!("{:?} is not a VIN: {e}", text.chars().take(64).collect::<String>()),
+            format!(
+                "{:?} is not a VIN: {e}",
+                text.chars().take(64).collect::<String>()
+            ),
         )
     })
 }
@@ -93,7 +100,10 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.render(),
     )
         .into_response()

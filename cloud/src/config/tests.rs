@@ -53,7 +53,10 @@ fn unknown_keys_are_refused_with_their_path() {
     assert!(text.contains("ingest.max_payload_bytes"), "{text}");
     assert!(text.starts_with("t.toml:2:"), "{text}");
     let err = Config::from_toml("t.toml", "[nonsense]\n").unwrap_err();
-    assert!(err.to_string().contains("unknown field `nonsense`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `nonsense`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -100,22 +103,36 @@ fn external_broker_rules() {
         vec!["broker.url: required when embedded = false (mqtt://host:port or mqtts://host:port)"]
     );
     let p = problems("[broker]\nembedded = false\nurl = \"mqtts://b\"\n");
-    assert!(p[0].starts_with("broker.tls: required for mqtts://"), "{p:?}");
+    assert!(
+        p[0].starts_with("broker.tls: required for mqtts://"),
+        "{p:?}"
+    );
     let p = problems("[broker]\nembedded = false\nurl = \"mqtt://b\"\n[broker.tls]\nca = \"x\"\n");
-    assert!(p[0].starts_with("broker.tls: set, but broker.url is plain"), "{p:?}");
+    assert!(
+        p[0].starts_with("broker.tls: set, but broker.url is plain"),
+        "{p:?}"
+    );
     let p = problems("[broker]\nembedded = false\nlisten = \"127.0.0.1:1\"\nurl = \"tcp://b\"\n");
     assert!(p[0].starts_with("broker.listen:"), "{p:?}");
-    assert!(p[1].starts_with("broker.url:") && p[1].contains("mqtt://"), "{p:?}");
     assert!(
-        problems("[broker]\nembedded = false\nurl = \"mqtt://10.0.0.1:1884\"\nshare_group = \"g\"\n")
-            .is_empty()
+        p[1].starts_with("broker.url:") && p[1].contains("mqtt://"),
+        "{p:?}"
+    );
+    assert!(
+        problems(
+            "[broker]\nembedded = false\nurl = \"mqtt://10.0.0.1:1884\"\nshare_group = \"g\"\n"
+        )
+        .is_empty()
     );
 }
 
 #[test]
 fn broker_urls() {
     let u = BrokerUrl::parse("mqtt://broker.local").unwrap();
-    assert_eq!((u.tls, u.host.as_str(), u.port), (false, "broker.local", 1883));
+    assert_eq!(
+        (u.tls, u.host.as_str(), u.port),
+        (false, "broker.local", 1883)
+    );
     let u = BrokerUrl::parse("mqtts://b:9000/").unwrap();
     assert_eq!((u.tls, u.host.as_str(), u.port), (true, "b", 9000));
     let u = BrokerUrl::parse("mqtt://[::1]:1999").unwrap();

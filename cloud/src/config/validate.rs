@@ -191,7 +191,10 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
             format!("{} is not 5-65535 seconds", b.keep_alive_s),
         );
     }
-    let need = config.ingest.max_payload_bytes.saturating_add(PACKET_OVERHEAD);
+    let need = config
+        .ingest
+        .max_payload_bytes
+        .saturating_add(PACKET_OVERHEAD);
     if b.max_packet_bytes < need || b.max_packet_bytes > MQTT_MAX_PACKET {
         bad(
             "broker.max_packet_bytes",

@@ -112,8 +112,8 @@ pub fn check(topic: &str, payload: &[u8], max_payload_bytes: usize) -> Result<Up
         }
         Err(e) => return Err(Rejected::new(RejectReason::BadTopic, e.to_string())),
     };
-    let uplink =
-        Uplink::decode(payload).map_err(|e| Rejected::new(RejectReason::Undecodable, e.to_string()))?;
+    let uplink = Uplink::decode(payload)
+        .map_err(|e| Rejected::new(RejectReason::Undecodable, e.to_string()))?;
     if uplink.vin != vin {
         return Err(Rejected::new(
             RejectReason::VinMismatch,

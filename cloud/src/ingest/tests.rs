@@ -46,12 +46,23 @@ fn every_check_names_its_reason() {
 
     // Size first: an oversize payload is not even decoded, whatever its topic.
     assert_eq!(reason("nonsense", &[0; 1001]), RejectReason::Oversize);
-    assert_eq!(reason("rapport/v1/NOTAVIN/up", &good), RejectReason::BadTopic);
+    assert_eq!(
+        reason("rapport/v1/NOTAVIN/up", &good),
+        RejectReason::BadTopic
+    );
     assert_eq!(reason(&topic::downlink(&v), &good), RejectReason::BadTopic);
-    assert_eq!(reason(&topic::uplink(&v), b"garbage"), RejectReason::Undecodable);
+    assert_eq!(
+        reason(&topic::uplink(&v), b"garbage"),
+        RejectReason::Undecodable
+    );
     assert_eq!(reason(&topic::uplink(&v), b""), RejectReason::Undecodable);
-    assert_eq!(reason(&topic::uplink(&other), &good), RejectReason::VinMismatch);
-    let detail = check(&topic::uplink(&other), &good, 1000).unwrap_err().detail;
+    assert_eq!(
+        reason(&topic::uplink(&other), &good),
+        RejectReason::VinMismatch
+    );
+    let detail = check(&topic::uplink(&other), &good, 1000)
+        .unwrap_err()
+        .detail;
     assert!(detail.contains("WP0ZZZ99ZTS392124") && detail.contains("WVWZZZ1JZXW000001"));
 }
 

@@ -83,7 +83,9 @@ impl Worker {
                 self.store.flush()?;
                 let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-                self.metrics.flush_micros.fetch_add(micros, Ordering::Relaxed);
+                self.metrics
+                    .flush_micros
+                    .fetch_add(micros, Ordering::Relaxed);
             }
             // Durable now: ack, in arrival order.
             for d in group.drain(..) {
@@ -94,7 +96,12 @@ impl Worker {
     }
 
     /// Checks and applies one publish; returns whether the store was written.
-    fn handle(&self, d: &Delivery, now: Timestamp, limiter: &mut LogLimit) -> Result<bool, StoreError> {
+    fn handle(
+        &self,
+        d: &Delivery,
+        now: Timestamp,
+        limiter: &mut LogLimit,
+    ) -> Result<bool, StoreError> {
         self.metrics.messages.fetch_add(1, Ordering::Relaxed);
         let topic = d.publish.topic.as_str();
         let uplink = match check(topic, &d.publish.payload, self.max_payload_bytes) {

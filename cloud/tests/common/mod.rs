@@ -39,6 +39,12 @@ impl Mosquitto {
     /// Starts Mosquitto, or returns `None` (after printing a skip line) when it is not
     /// installed, unless `RAPPORT_REQUIRE_MOSQUITTO=1`, which makes its absence a failure.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, "")
+    }
+
+    /// As [`Mosquitto::start`], with more config lines after the plain listener's (another
+    /// listener, say).
+    pub fn start_with(test: &str, extra: &str) -> Option<Self> {
         if !Path::new(MOSQUITTO).exists() {
             if std::env::var("RAPPORT_REQUIRE_MOSQUITTO").as_deref() == Ok("1") {
                 panic!("{MOSQUITTO} not found and RAPPORT_REQUIRE_MOSQUITTO=1");
@@ -57,7 +63,7 @@ impl Mosquitto {
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
                  max_queued_messages 0\nmax_inflight_messages 100\nmax_packet_size 1048576\n\
-                 log_dest stderr\nlog_type error\nlog_type warning\n"
+                 log_dest stderr\nlog_type error\nlog_type warning\n{extra}"
             ),
         )
         .unwrap();
@@ -75,11 +81,11 @@ impl Mosquitto {
             _dir: dir,
         };
         wait_for(Duration::from_secs(10), "mosquitto listening", || {
+            if let Ok(Some(status)) = m.child.try_wait() {
+                panic!("mosquitto exited: {status} (its errors are above)");
+            }
             TcpStream::connect(addr).is_ok()
         });
-        if let Ok(Some(status)) = m.child.try_wait() {
-            panic!("mosquitto exited: {status}");
-        }
         Some(m)
     }
 }
@@ -286,7 +292,10 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let resp = reqwest::get(url).await.unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// POST a body; returns the status and the body as JSON.
@@ -300,7 +309,10 @@ pub async fn post_json(url: &str, body: &str) -> (u16, serde_json::Value) {
         .unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// The value of one sample in Prometheus text.
