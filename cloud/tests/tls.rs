@@ -163,8 +163,10 @@ async fn mtls_to_mosquitto() {
 fn unreadable_tls_files_are_named() {
     let dir = temp_dir();
     std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
-    let mut c = rapport_cloud::config::Config::default();
-    c.path = Some(dir.path().join("cloud.toml"));
+    let c = rapport_cloud::config::Config {
+        path: Some(dir.path().join("cloud.toml")),
+        ..Default::default()
+    };
     let tls = Tls {
         ca: "missing.pem".into(),
         cert: None,
