@@ -269,7 +269,7 @@ mod tests {
                 assert!(id > 0);
                 assert!(seen.insert(id), "id {id} given twice");
             }
-            // No flush: a crash right here must not repeat ids either (sled skips ahead).
+            // sled persists its id generator ahead of use and skips ahead on recovery.
         }
     }
 

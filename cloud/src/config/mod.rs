@@ -76,7 +76,10 @@ pub struct Broker {
     /// The ingest session's client id (stable across restarts: a persistent session).
     pub client_id: String,
     /// Subscribe to `$share/<group>/rapport/v1/+/up`, so several cloud instances split the
-    /// vehicles' uplinks between them.
+    /// vehicles' uplinks between them. The broker splits by message, not by vehicle: with one
+    /// sled store per instance each instance holds part of a vehicle's records, so this is for
+    /// a store the instances share (the PostgreSQL store to come) or a broker that keeps a
+    /// topic on one member (EMQX's `hash_topic` strategy).
     pub share_group: Option<String>,
     /// MQTT keep-alive, seconds.
     pub keep_alive_s: u64,
