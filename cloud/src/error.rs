@@ -7,4 +7,29 @@ pub enum Error {
     /// A wire-protocol encode or decode failed.
     #[error("wire protocol: {0}")]
     Wire(#[from] rapport_shared::WireError),
+    /// The config cannot be used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The embedded broker could not start.
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    /// The MQTT client could not be set up or used.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
+    /// A listening socket could not be opened.
+    #[error("{what}: cannot listen on {addr}: {source}")]
+    Listen {
+        /// What was to listen (`api`).
+        what: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A part of the cloud stopped on its own (a thread could not start, a task ended).
+    #[error("stopped: {0}")]
+    Stopped(String),
 }

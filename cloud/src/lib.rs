@@ -1,11 +1,28 @@
 //! rapport cloud library: everything the cloud daemon does, so tests drive the library
 //! rather than the binary.
 //!
-//! The binary (`main.rs`) only parses arguments, sets up logging and signals, and calls in here.
+//! The data flow, by module: [`broker`] (the embedded MQTT broker, optional) → [`mqtt`] (the
+//! cloud's persistent MQTT session) → [`ingest`] (checks and plans, sans-IO; its worker
+//! writes and acks) → [`vehicle`] and [`applied`] (what a record changes, once) → [`store`]
+//! (sled) → [`api`] (HTTP reads, metrics, the operator's [`downlink`] route). [`cloud`] starts
+//! and stops them; [`config`] is the file. The binary (`main.rs`) only parses arguments, sets
+//! up logging and signals, and calls [`run`].
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
+pub mod applied;
+pub mod broker;
+pub mod cloud;
+pub mod config;
+pub mod downlink;
 pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod mqtt;
+pub mod store;
+pub mod vehicle;
 
+pub use cloud::{Cloud, Ready, run};
 pub use error::Error;
 
 /// The cloud's version, reported by the API.

@@ -1,18 +1,142 @@
-//! `rapport-cloud`: the cloud daemon binary. Parses arguments and calls the library.
+//! `rapport-cloud`: the cloud daemon binary. Parses arguments, sets up logging and signals,
+//! and calls the library.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rapport_cloud::config::{self, ConfigError};
 
 /// rapport cloud: ingests vehicle records, layers drivers, runs strategies, notifies partners.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    println!(
-        "rapport-cloud {}: ingest, layering and partner alerts land with issues 5-6; \
-         this build carries the wire protocol only.",
-        rapport_cloud::VERSION
-    );
-    Ok(())
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the cloud (broker if embedded, ingest, API) until SIGINT or SIGTERM.
+    Run {
+        /// The cloud config (TOML).
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+        /// The data directory (default: the config's `[store].path`).
+        #[arg(long, env = "RAPPORT_CLOUD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// API listen address (default: the config's `[api].listen`).
+        #[arg(long, env = "RAPPORT_CLOUD_API")]
+        api: Option<SocketAddr>,
+    },
+    /// Check a config; exit 0 if fine, 2 listing every problem.
+    CheckConfig {
+        /// The cloud config (TOML).
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Exit code for an unusable config.
+const EXIT_CONFIG: u8 = 2;
+
+fn report(err: &ConfigError) -> ExitCode {
+    match err {
+        ConfigError::Invalid { file, problems } => {
+            eprintln!("{file}: {} problem(s):", problems.len());
+            for p in problems {
+                eprintln!("{file}: {p}");
+            }
+        }
+        other => eprintln!("{other}"),
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::CheckConfig { config } => match config::load(&config) {
+            Ok(_) => {
+                println!("config OK: {}", config.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Ok(report(&e)),
+        },
+        Command::Run {
+            config,
+            data_dir,
+            api,
+        } => {
+            let mut cfg = match config::Config::read(&config) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            if let Some(dir) = data_dir {
+                // Relative to the working directory, as a command-line path should be.
+                cfg.store.path = std::env::current_dir()?.join(dir);
+            }
+            if let Some(api) = api {
+                cfg.api.listen = api;
+            }
+            let cfg = match config::check(cfg) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            run(cfg)
+        }
+    }
+}
+
+fn run(config: config::Config) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<rapport_cloud::Ready>();
+        tokio::spawn(async move {
+            if let Ok(ready) = ready_rx.await {
+                // Tests and scripts read these lines to find ports chosen by the OS.
+                if let Some(broker) = ready.broker {
+                    println!("rapport-cloud: broker on mqtt://{broker}");
+                }
+                println!("rapport-cloud: API on http://{}", ready.api);
+            }
+        });
+        rapport_cloud::run(config, shutdown_signal(), Some(ready_tx)).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
 }

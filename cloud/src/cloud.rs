@@ -1,0 +1,265 @@
+//! [`Cloud`]: the running cloud (store, optional embedded broker, MQTT ingest, HTTP API), and
+//! [`run`], which the binary calls.
+//!
+//! Owns starting the parts in order, wiring them, and stopping them in order: the API stops,
+//! the MQTT loop stops handing out publishes, the ingest worker applies and flushes what it
+//! has and acks it, then the client disconnects. Does not own any part's logic.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rapport_shared::{DownlinkBody, Vin};
+use rumqttc::AsyncClient;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::broker::EmbeddedBroker;
+use crate::config::Config;
+use crate::ingest::worker::{Worker, wall_now};
+use crate::metrics::Metrics;
+use crate::mqtt::{self, Loop};
+use crate::store::Store;
+use crate::{Error, api, downlink};
+
+/// What the parts of a running cloud share (the API's view of it).
+pub(crate) struct Shared {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub client: AsyncClient,
+}
+
+impl Shared {
+    pub(crate) async fn send_downlink(&self, vin: Vin, body: DownlinkBody) -> Result<u64, Error> {
+        downlink::send(
+            &self.store,
+            &self.client,
+            &self.metrics,
+            vin,
+            body,
+            wall_now(),
+        )
+        .await
+    }
+}
+
+/// Where a started cloud listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    /// The HTTP API.
+    pub api: SocketAddr,
+    /// The embedded broker, if this cloud runs one.
+    pub broker: Option<SocketAddr>,
+}
+
+/// A running cloud.
+pub struct Cloud {
+    shared: Arc<Shared>,
+    ready: Ready,
+    _broker: Option<EmbeddedBroker>,
+    stop_mqtt: Option<oneshot::Sender<()>>,
+    mqtt: JoinHandle<Result<(), Error>>,
+    stop_api: Option<oneshot::Sender<()>>,
+    api: JoinHandle<()>,
+}
+
+impl Cloud {
+    /// Starts everything the config asks for. Returns once the store is open, the embedded
+    /// broker (if any) and the API listen; the MQTT session connects in the background (see
+    /// [`Cloud::wait_subscribed`]).
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// The first part that cannot start: store, broker, MQTT options, API socket.
+    pub async fn start(config: &Config) -> Result<Self, Error> {
+        let store = Store::open(&config.store_path())?;
+        let metrics = Arc::new(Metrics::default());
+        metrics
+            .vehicles
+            .store(store.count_vehicles(), Ordering::Relaxed);
+
+        let broker = if config.broker.embedded {
+            Some(EmbeddedBroker::start(
+                config.broker.listen_addr(),
+                config.broker.max_packet_bytes,
+            )?)
+        } else {
+            None
+        };
+        let options = mqtt::options(config, broker.as_ref().map(EmbeddedBroker::addr))?;
+        let (client, eventloop) = AsyncClient::new(options, mqtt::REQUEST_CAPACITY);
+
+        let listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                what: "api",
+                addr: config.api.listen,
+                source,
+            })?;
+        let api_addr = listener.local_addr().map_err(|source| Error::Listen {
+            what: "api",
+            addr: config.api.listen,
+            source,
+        })?;
+
+        let epoch = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (exit_tx, exit_rx) = oneshot::channel();
+        Worker {
+            store: store.clone(),
+            metrics: Arc::clone(&metrics),
+            client: client.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            epoch: Arc::clone(&epoch),
+            max_payload_bytes: config.ingest.max_payload_bytes,
+            group_max_envelopes: config.ingest.group_max_envelopes,
+        }
+        .spawn(rx, exit_tx)
+        .map_err(|e| Error::Stopped(format!("cannot start the ingest thread: {e}")))?;
+
+        let (stop_mqtt, stop_rx) = oneshot::channel();
+        let filter = config.broker.uplink_filter();
+        tracing::info!(%filter, client_id = %config.broker.client_id, "ingest starting");
+        let mqtt = tokio::spawn(mqtt::drive(
+            Loop {
+                eventloop,
+                client: client.clone(),
+                filter,
+                deliveries: tx,
+                epoch,
+                metrics: Arc::clone(&metrics),
+            },
+            stop_rx,
+            exit_rx,
+        ));
+
+        let shared = Arc::new(Shared {
+            store,
+            metrics,
+            client,
+        });
+        let (stop_api, api_stop_rx) = oneshot::channel::<()>();
+        let app = api::router(Arc::clone(&shared));
+        let api = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = api_stop_rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(cause = %e, "API server stopped");
+            }
+        });
+        tracing::info!(%api_addr, "API listening");
+
+        Ok(Self {
+            ready: Ready {
+                api: api_addr,
+                broker: broker.as_ref().map(EmbeddedBroker::addr),
+            },
+            shared,
+            _broker: broker,
+            stop_mqtt: Some(stop_mqtt),
+            mqtt,
+            stop_api: Some(stop_api),
+            api,
+        })
+    }
+
+    /// Where it listens.
+    pub fn ready(&self) -> Ready {
+        self.ready
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The store (reads only; the ingest writes).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Waits until the uplink subscription is in place; false after `timeout`.
+    pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.shared.metrics.subscribed.load(Ordering::Relaxed) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// Publishes one downlink message to a vehicle (QoS1, `rapport/v1/{vin}/down`) with a
+    /// fresh id; returns the id.
+    ///
+    /// # Errors
+    /// See [`downlink::send`].
+    pub async fn send_downlink(&self, vin: Vin, body: DownlinkBody) -> Result<u64, Error> {
+        self.shared.send_downlink(vin, body).await
+    }
+
+    /// Resolves if the ingest stops on its own (a store failure), with why. Not public: the
+    /// MQTT task's handle must not be awaited again after this returns.
+    async fn stopped(&mut self) -> Error {
+        match (&mut self.mqtt).await {
+            Ok(Ok(())) => Error::Stopped("the MQTT loop ended".into()),
+            Ok(Err(e)) => e,
+            Err(e) => Error::Stopped(format!("the MQTT loop failed: {e}")),
+        }
+    }
+
+    /// Stops in order (API, MQTT hand-off, worker drain and flush, acks, disconnect).
+    ///
+    /// # Errors
+    /// The ingest's failure, if it had one.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop_api.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.stop_mqtt.take() {
+            let _ = stop.send(());
+        }
+        let result = match (&mut self.mqtt).await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Stopped(format!("the MQTT loop failed: {e}"))),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.api).await;
+        self.shared.store.flush()?;
+        result
+    }
+}
+
+/// Runs the cloud until `shutdown` resolves (or the ingest fails). `ready` learns where it
+/// listens once it does.
+///
+/// # Errors
+/// A part that cannot start, or the ingest's failure.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<oneshot::Sender<Ready>>,
+) -> Result<(), Error> {
+    let mut cloud = Cloud::start(&config).await?;
+    if let Some(tx) = ready {
+        let _ = tx.send(cloud.ready());
+    }
+    let failed = tokio::select! {
+        () = shutdown => None,
+        err = cloud.stopped() => Some(err),
+    };
+    match failed {
+        None => cloud.shutdown().await,
+        Some(err) => {
+            // The MQTT loop has ended (it reported the worker's failure): stop the API only.
+            if let Some(stop) = cloud.stop_api.take() {
+                let _ = stop.send(());
+            }
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use super::*;
+
+fn example() -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cloud.toml");
+    load(&path).unwrap()
+}
+
+fn problems(text: &str) -> Vec<String> {
+    let c = Config::from_toml("t.toml", text).unwrap();
+    c.validate().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn the_example_loads_and_matches_the_defaults() {
+    let c = example();
+    assert!(c.broker.embedded);
+    assert_eq!(c.broker.listen_addr(), defaults::BROKER_LISTEN);
+    assert_eq!(c.broker.uplink_filter(), "rapport/v1/+/up");
+    assert_eq!(c.api.listen, defaults::API_LISTEN);
+    assert_eq!(c.ingest, Ingest::default());
+    assert!(c.store_path().ends_with("config/data/cloud"));
+    // Apart from the paths, the example is the defaults written out.
+    let mut d = Config::default();
+    d.broker.listen = Some(defaults::BROKER_LISTEN);
+    d.store.path = "data/cloud".into();
+    d.path = c.path.clone();
+    assert_eq!(c, d);
+}
+
+#[test]
+fn an_empty_file_is_the_defaults() {
+    let c = Config::from_toml("t.toml", "").unwrap();
+    assert!(c.validate().is_empty());
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path() {
+    let err = Config::from_toml(
+        "t.toml",
+        "[broker]\nembedded = false\nurl = \"mqtts://b:8883\"\n[broker.tls]\nca = \"ca.pem\"\ncrt = \"x\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("t.toml:6:1: broker.tls.crt: "), "{text}");
+    assert!(text.contains("unknown field `crt`"), "{text}");
+    let err = Config::from_toml("t.toml", "[ingest]\nmax_payload_bytes = \"big\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ingest.max_payload_bytes"), "{text}");
+    assert!(text.starts_with("t.toml:2:"), "{text}");
+    let err = Config::from_toml("t.toml", "[nonsense]\n").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `nonsense`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let p = problems(
+        r#"
+[broker]
+embedded = true
+url = "mqtt://x"
+client_id = ""
+share_group = "a/b"
+keep_alive_s = 1
+max_packet_bytes = 100
+[broker.tls]
+ca = "ca.pem"
+cert = "c.pem"
+[ingest]
+max_payload_bytes = 0
+group_max_envelopes = 0
+"#,
+    );
+    let paths: Vec<&str> = p.iter().map(|s| s.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "broker.url",
+            "broker.tls",
+            "broker.tls.key",
+            "broker.client_id",
+            "broker.share_group",
+            "broker.keep_alive_s",
+            "broker.max_packet_bytes",
+            "ingest.max_payload_bytes",
+            "ingest.group_max_envelopes",
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn external_broker_rules() {
+    assert_eq!(
+        problems("[broker]\nembedded = false\n"),
+        vec!["broker.url: required when embedded = false (mqtt://host:port or mqtts://host:port)"]
+    );
+    let p = problems("[broker]\nembedded = false\nurl = \"mqtts://b\"\n");
+    assert!(
+        p[0].starts_with("broker.tls: required for mqtts://"),
+        "{p:?}"
+    );
+    let p = problems("[broker]\nembedded = false\nurl = \"mqtt://b\"\n[broker.tls]\nca = \"x\"\n");
+    assert!(
+        p[0].starts_with("broker.tls: set, but broker.url is plain"),
+        "{p:?}"
+    );
+    let p = problems("[broker]\nembedded = false\nlisten = \"127.0.0.1:1\"\nurl = \"tcp://b\"\n");
+    assert!(p[0].starts_with("broker.listen:"), "{p:?}");
+    assert!(
+        p[1].starts_with("broker.url:") && p[1].contains("mqtt://"),
+        "{p:?}"
+    );
+    assert!(
+        problems(
+            "[broker]\nembedded = false\nurl = \"mqtt://10.0.0.1:1884\"\nshare_group = \"g\"\n"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn broker_urls() {
+    let u = BrokerUrl::parse("mqtt://broker.local").unwrap();
+    assert_eq!(
+        (u.tls, u.host.as_str(), u.port),
+        (false, "broker.local", 1883)
+    );
+    let u = BrokerUrl::parse("mqtts://b:9000/").unwrap();
+    assert_eq!((u.tls, u.host.as_str(), u.port), (true, "b", 9000));
+    let u = BrokerUrl::parse("mqtt://[::1]:1999").unwrap();
+    assert_eq!((u.host.as_str(), u.port), ("::1", 1999));
+    let u = BrokerUrl::parse("mqtts://[::1]").unwrap();
+    assert_eq!(u.port, 8883);
+    for bad in [
+        "b:1883",
+        "http://b",
+        "mqtt://",
+        "mqtt://:1883",
+        "mqtt://b:0",
+        "mqtt://b:99999",
+        "mqtt://b/path",
+        "mqtt://u@b",
+        "mqtt://[::1",
+    ] {
+        assert!(BrokerUrl::parse(bad).is_err(), "{bad} accepted");
+    }
+}
+
+#[test]
+fn shared_group_filter() {
+    let c = Config::from_toml("t.toml", "[broker]\nshare_group = \"cloud\"\n").unwrap();
+    assert_eq!(c.broker.uplink_filter(), "$share/cloud/rapport/v1/+/up");
+}

@@ -1,0 +1,207 @@
+//! The ingest worker: the thin shell around [`super::check`] and [`super::plan`]. It takes
+//! publishes from the MQTT loop, applies them to the store, flushes, and only then acks them.
+//!
+//! Owns the order store-write → flush → ack, and grouping: it takes every publish already
+//! waiting (up to `ingest.group_max_envelopes`), applies each with its own atomic batch, makes
+//! them durable with ONE flush, then acks them all in arrival order (rumqttc requires acks in
+//! order). A crash anywhere before an ack means the broker redelivers, and the redelivered
+//! envelope applies as duplicates. Rejected publishes are acked too, in their place.
+//!
+//! It runs on its own thread: sled is blocking, and the MQTT event loop must keep turning
+//! (pings, acks) while the store works.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rapport_shared::Timestamp;
+use rumqttc::AsyncClient;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{RejectReason, check, plan};
+use crate::metrics::Metrics;
+use crate::mqtt::Delivery;
+use crate::store::{Store, StoreError};
+
+/// The wall clock, unix ms: the one clock read of the ingest (the core takes it as input).
+pub fn wall_now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_millis(ms)
+}
+
+/// Everything the worker needs.
+pub(crate) struct Worker {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub client: AsyncClient,
+    pub runtime: tokio::runtime::Handle,
+    pub epoch: Arc<AtomicU64>,
+    pub max_payload_bytes: usize,
+    pub group_max_envelopes: usize,
+}
+
+impl Worker {
+    /// Starts the worker thread; it ends when `rx` closes (after draining it) or on a store
+    /// failure, and reports which on `exit`.
+    pub(crate) fn spawn(
+        self,
+        rx: mpsc::UnboundedReceiver<Delivery>,
+        exit: oneshot::Sender<Result<(), crate::Error>>,
+    ) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("rapport-ingest".into())
+            .spawn(move || {
+                let result = self.run(rx);
+                if let Err(e) = &result {
+                    tracing::error!(cause = %e, "ingest stopped");
+                }
+                let _ = exit.send(result);
+            })
+            .map(drop)
+    }
+
+    fn run(self, mut rx: mpsc::UnboundedReceiver<Delivery>) -> Result<(), crate::Error> {
+        let mut limiter = LogLimit::default();
+        let mut group = Vec::with_capacity(self.group_max_envelopes);
+        while let Some(first) = rx.blocking_recv() {
+            group.push(first);
+            while group.len() < self.group_max_envelopes {
+                match rx.try_recv() {
+                    Ok(d) => group.push(d),
+                    Err(_) => break,
+                }
+            }
+            let now = wall_now();
+            let mut wrote = false;
+            for d in &group {
+                wrote |= self.handle(d, now, &mut limiter)?;
+            }
+            if wrote {
+                let started = Instant::now();
+                self.store.flush()?;
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .flush_micros
+                    .fetch_add(micros, Ordering::Relaxed);
+            }
+            // Durable now: ack, in arrival order.
+            for d in group.drain(..) {
+                self.ack(&d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks and applies one publish; returns whether the store was written.
+    fn handle(
+        &self,
+        d: &Delivery,
+        now: Timestamp,
+        limiter: &mut LogLimit,
+    ) -> Result<bool, StoreError> {
+        self.metrics.messages.fetch_add(1, Ordering::Relaxed);
+        let topic = d.publish.topic.as_str();
+        let uplink = match check(topic, &d.publish.payload, self.max_payload_bytes) {
+            Ok(uplink) => uplink,
+            Err(rejected) => {
+                self.metrics.reject(rejected.reason);
+                if limiter.admit(rejected.reason) {
+                    tracing::warn!(
+                        topic = %topic.chars().take(128).collect::<String>(),
+                        reason = rejected.reason.as_str(),
+                        detail = %rejected.detail,
+                        "uplink rejected"
+                    );
+                }
+                return Ok(false);
+            }
+        };
+        let prev = match self.store.vehicle(&uplink.vin) {
+            Ok(prev) => prev,
+            Err(StoreError::Corrupt { what, reason }) => {
+                self.metrics.reject(RejectReason::StateUnreadable);
+                tracing::error!(vin = %uplink.vin, %what, %reason, "vehicle state unreadable; uplink dropped");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let plan = plan(&uplink, prev, now);
+        if plan.stats.too_large > 0 && limiter.admit(RejectReason::RecordTooLarge) {
+            tracing::warn!(
+                vin = %plan.vin,
+                records = plan.stats.too_large,
+                reason = RejectReason::RecordTooLarge.as_str(),
+                "records applied but too large for the record log"
+            );
+        }
+        let wrote = plan.changes_anything();
+        if wrote {
+            self.store.commit(&plan)?;
+        }
+        self.metrics.applied(&plan.stats);
+        tracing::debug!(
+            vin = %plan.vin,
+            applied = plan.stats.applied,
+            duplicates = plan.stats.duplicates,
+            last_seq = plan.state.last_seq(),
+            "uplink applied"
+        );
+        Ok(wrote)
+    }
+
+    fn ack(&self, d: &Delivery) {
+        if d.epoch != self.epoch.load(Ordering::Acquire) {
+            // The connection it came on is gone; the broker resends it on the new one.
+            self.metrics.stale_acks.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.runtime.block_on(self.client.ack(&d.publish)) {
+            Ok(()) => {
+                self.metrics.acks.fetch_add(1, Ordering::Relaxed);
+            }
+            // The event loop is gone (shutting down): the broker redelivers.
+            Err(e) => tracing::debug!(cause = %e, "ack not sent"),
+        }
+    }
+}
+
+/// At most [`LogLimit::BURST`] warnings per reason per [`LogLimit::WINDOW`]: a hostile client
+/// flooding garbage is counted in full but cannot flood the log.
+#[derive(Default)]
+struct LogLimit {
+    windows: [(Option<Instant>, u32, u64); RejectReason::ALL.len()],
+}
+
+impl LogLimit {
+    const BURST: u32 = 10;
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    fn admit(&mut self, reason: RejectReason) -> bool {
+        let Some((start, logged, suppressed)) = self.windows.get_mut(reason.index()) else {
+            return true;
+        };
+        let now = Instant::now();
+        if start.is_none_or(|s| now.duration_since(s) >= Self::WINDOW) {
+            if *suppressed > 0 {
+                tracing::warn!(
+                    reason = reason.as_str(),
+                    suppressed = *suppressed,
+                    "more uplinks rejected than logged"
+                );
+            }
+            *start = Some(now);
+            *logged = 0;
+            *suppressed = 0;
+        }
+        if *logged < Self::BURST {
+            *logged += 1;
+            true
+        } else {
+            *suppressed += 1;
+            false
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The cloud's counters and their Prometheus text form ([`Metrics::render`]).
+//!
+//! Owns the names and meanings of the metrics; counters are plain atomics bumped by the
+//! ingest worker, the MQTT loop and the API. Does not own serving them (see [`crate::api`]).
+
+use core::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::ingest::{PlanStats, RejectReason};
+
+/// Counters and gauges, shared by every part of the cloud.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// MQTT publishes handled by the ingest (accepted or rejected).
+    pub messages: AtomicU64,
+    /// Envelopes accepted (decoded, VIN checked), whether or not they held new records.
+    pub batches: AtomicU64,
+    /// Records applied (each (VIN, seq) counts once, ever).
+    pub records_applied: AtomicU64,
+    /// Records skipped because their seq was applied before.
+    pub duplicates: AtomicU64,
+    /// Applied records of kinds this build does not know.
+    pub unknown_records: AtomicU64,
+    /// Seqs given up on to keep per-vehicle gaps bounded.
+    pub seqs_abandoned: AtomicU64,
+    /// Rejections by reason, indexed like [`RejectReason::ALL`].
+    pub rejects: [AtomicU64; RejectReason::ALL.len()],
+    /// Vehicles in the store.
+    pub vehicles: AtomicU64,
+    /// Store flushes by the ingest.
+    pub flushes: AtomicU64,
+    /// Time spent in those flushes, microseconds.
+    pub flush_micros: AtomicU64,
+    /// MQTT acks sent for ingested publishes.
+    pub acks: AtomicU64,
+    /// Acks not sent because the connection they belong to is gone (the broker redelivers).
+    pub stale_acks: AtomicU64,
+    /// MQTT connections made (ConnAcks received).
+    pub connects: AtomicU64,
+    /// Downlink messages published.
+    pub downlinks: AtomicU64,
+    /// Whether the ingest subscription is in place now.
+    pub subscribed: AtomicBool,
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Counts one rejection.
+    pub fn reject(&self, reason: RejectReason) {
+        if let Some(c) = self.rejects.get(reason.index()) {
+            bump(c, 1);
+        }
+    }
+
+    /// Rejections so far for one reason.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejects
+            .get(reason.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one applied envelope.
+    pub fn applied(&self, stats: &PlanStats) {
+        bump(&self.batches, 1);
+        bump(&self.records_applied, stats.applied);
+        bump(&self.duplicates, stats.duplicates);
+        bump(&self.unknown_records, stats.unknown);
+        bump(&self.seqs_abandoned, stats.abandoned);
+        if stats.new_vehicle && stats.applied > 0 {
+            bump(&self.vehicles, 1);
+        }
+        for _ in 0..stats.too_large {
+            self.reject(RejectReason::RecordTooLarge);
+        }
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        counter(
+            "rapport_ingest_messages_total",
+            "MQTT publishes handled by the ingest, accepted or rejected.",
+            get(&self.messages),
+        );
+        counter(
+            "rapport_ingest_batches_total",
+            "Uplink envelopes accepted.",
+            get(&self.batches),
+        );
+        counter(
+            "rapport_ingest_records_applied_total",
+            "Records applied; each (VIN, seq) counts once.",
+            get(&self.records_applied),
+        );
+        counter(
+            "rapport_ingest_duplicates_skipped_total",
+            "Records skipped because their seq was applied before.",
+            get(&self.duplicates),
+        );
+        counter(
+            "rapport_ingest_unknown_records_total",
+            "Applied records of kinds this build does not know.",
+            get(&self.unknown_records),
+        );
+        counter(
+            "rapport_ingest_seqs_abandoned_total",
+            "Sequence numbers given up on to keep per-vehicle gaps bounded.",
+            get(&self.seqs_abandoned),
+        );
+        counter(
+            "rapport_ingest_flushes_total",
+            "Store flushes (fsync) by the ingest.",
+            get(&self.flushes),
+        );
+        counter(
+            "rapport_ingest_flush_microseconds_total",
+            "Time spent flushing the store, microseconds.",
+            get(&self.flush_micros),
+        );
+        counter(
+            "rapport_ingest_acks_total",
+            "MQTT acks sent for ingested publishes.",
+            get(&self.acks),
+        );
+        counter(
+            "rapport_ingest_stale_acks_total",
+            "Acks dropped because their connection is gone (the broker redelivers).",
+            get(&self.stale_acks),
+        );
+        counter(
+            "rapport_mqtt_connects_total",
+            "MQTT connections made by the cloud.",
+            get(&self.connects),
+        );
+        counter(
+            "rapport_downlinks_sent_total",
+            "Downlink messages published.",
+            get(&self.downlinks),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rapport_ingest_rejects_total Publishes or records refused, by reason."
+        );
+        let _ = writeln!(out, "# TYPE rapport_ingest_rejects_total counter");
+        for reason in RejectReason::ALL {
+            let _ = writeln!(
+                out,
+                "rapport_ingest_rejects_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.rejected(reason)
+            );
+        }
+        let _ = writeln!(out, "# HELP rapport_vehicles Vehicles in the store.");
+        let _ = writeln!(out, "# TYPE rapport_vehicles gauge");
+        let _ = writeln!(out, "rapport_vehicles {}", get(&self.vehicles));
+        let _ = writeln!(
+            out,
+            "# HELP rapport_ingest_subscribed Whether the uplink subscription is in place."
+        );
+        let _ = writeln!(out, "# TYPE rapport_ingest_subscribed gauge");
+        let _ = writeln!(
+            out,
+            "rapport_ingest_subscribed {}",
+            u8::from(self.subscribed.load(Ordering::Relaxed))
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_reason_and_counts() {
+        let m = Metrics::default();
+        m.reject(RejectReason::VinMismatch);
+        m.applied(&PlanStats {
+            applied: 5,
+            duplicates: 2,
+            too_large: 1,
+            new_vehicle: true,
+            ..PlanStats::default()
+        });
+        let text = m.render();
+        assert!(text.contains("rapport_ingest_records_applied_total 5\n"));
+        assert!(text.contains("rapport_ingest_duplicates_skipped_total 2\n"));
+        assert!(text.contains("rapport_ingest_rejects_total{reason=\"vin_mismatch\"} 1\n"));
+        assert!(text.contains("rapport_ingest_rejects_total{reason=\"record_too_large\"} 1\n"));
+        assert!(text.contains("rapport_ingest_rejects_total{reason=\"oversize\"} 0\n"));
+        assert!(text.contains("rapport_vehicles 1\n"));
+        // Every sample line is `name value` or `name{labels} value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap_or_default();
+            assert!(value.parse::<u64>().is_ok(), "{line}");
+        }
+    }
+}
