@@ -1,0 +1,215 @@
+//! Agent and cloud end to end: the real `rapport-agent` binary driving the simulated car and
+//! syncing to a real cloud (its embedded broker, its ingest, its sled store, in this process),
+//! SIGKILLed mid-publish again and again and restarted on the same data directory. When it has
+//! drained, every record the agent ever wrote is applied by the cloud exactly once: each seq
+//! the agent no longer holds was applied, nothing above the agent's last seq exists, and the
+//! cloud's per-kind counts add up to the distinct seqs applied (no record applied twice).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rapport_cloud::cloud::Cloud;
+use rapport_shared::Vin;
+
+fn agent() -> Command {
+    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+}
+
+fn delivered() -> String {
+    let now = rapport_agent::clock::wall_now();
+    let then = rapport_shared::Timestamp::from_millis(now.as_millis() - 330 * 86_400_000);
+    rapport_agent::rules::calendar::local_date(then, 0)
+        .unwrap()
+        .to_string()
+}
+
+fn write_config(dir: &Path, broker: std::net::SocketAddr) -> PathBuf {
+    let data = dir.join("data").display().to_string();
+    let path = rapport_agent::testdata::passenger_config(
+        dir,
+        &[
+            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
+            ("odometer_every_m = 1000", "odometer_every_m = 100"),
+            (
+                "path = \"/var/lib/rapport-agent\"",
+                &format!("path = {data:?}"),
+            ),
+            ("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\""),
+            (
+                "delivered = \"2021-03-15\"",
+                &format!("delivered = \"{}\"", delivered()),
+            ),
+        ],
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[sync]\nbroker = \"mqtt://{broker}\"\nbatch_max_age_ms = 50\n\
+         backoff_min_ms = 100\nbackoff_max_ms = 500\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(
+        dir.join("script.toml"),
+        r#"
+odometer_m = 20000000
+[[steps]]
+power = "running"
+[[steps]]
+park = { secs = 5 }
+[[steps]]
+set_fault = { obd = { code = 0x0300, mil = true } }
+[[steps]]
+drive = { kmh = 120, secs = 600 }
+[[steps]]
+park = { secs = 3600 }
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn start(config: &Path, dir: &Path) -> Child {
+    let mut child = agent()
+        .args(["run", "--sim", "--speedup", "60", "--config"])
+        .arg(config)
+        .arg("--script")
+        .arg(dir.join("script.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let up = matches!(lines.next(), Some(Ok(l)) if l.starts_with("rapport-agent: HMI on"));
+    if !up {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the agent did not start");
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// The agent's outbox seqs and next seq, from `rapport-agent store` (agent stopped).
+fn outbox(config: &Path) -> (BTreeSet<u64>, u64) {
+    let out = agent()
+        .args(["store", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seqs = BTreeSet::new();
+    let mut next = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        match v["kind"].as_str() {
+            Some("outbox") => {
+                seqs.insert(v["seq"].as_u64().unwrap());
+            }
+            Some("vehicle") => next = v["next_seq"].as_u64().unwrap(),
+            _ => {}
+        }
+    }
+    (seqs, next)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_mid_publish_resends_and_the_cloud_applies_each_record_once() {
+    let dir = std::env::temp_dir().join(format!("rapport-sync-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut cc = rapport_cloud::config::Config::default();
+    cc.api.listen = "127.0.0.1:0".parse().unwrap();
+    cc.store.path = dir.join("cloud");
+    cc.broker.client_id = "e2e-cloud".into();
+    cc.broker.embedded = true;
+    cc.broker.listen = Some("127.0.0.1:0".parse().unwrap());
+    assert!(cc.validate().is_empty(), "{:?}", cc.validate());
+    let cloud = Cloud::start(&cc).await.unwrap();
+    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
+    let broker = cloud.ready().broker.unwrap();
+    let config = write_config(&dir, broker);
+    let vin: Vin = "WVWZZZ1KZ8W012345".parse().unwrap();
+
+    // Kill it mid-stream, again and again: each run drives, writes and publishes.
+    let mut pauses = [700u64, 1300, 400, 1900, 900, 1500, 600, 1100].into_iter();
+    let mut kills = 0;
+    for pause in pauses.by_ref() {
+        let mut child = start(&config, &dir);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let (held_after_kills, produced_by_kills) = outbox(&config);
+
+    // A last run that is allowed to drain, then stops with SIGTERM (a clean shutdown).
+    let mut child = start(&config, &dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let applied = cloud
+            .store()
+            .vehicle(&vin)
+            .unwrap()
+            .map_or(0, |v| v.applied.through());
+        if applied >= produced_by_kills.saturating_sub(1) || Instant::now() > deadline {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let term = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean shutdown on SIGTERM: {status}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (held, next_seq) = outbox(&config);
+    let last = next_seq - 1;
+    let v = cloud
+        .store()
+        .vehicle(&vin)
+        .unwrap()
+        .expect("the cloud knows the car");
+    assert!(kills >= 8);
+    assert!(
+        produced_by_kills > 50,
+        "the killed runs wrote records: {produced_by_kills} ({} held)",
+        held_after_kills.len()
+    );
+    for seq in 1..=last {
+        if !held.contains(&seq) {
+            assert!(
+                v.applied.contains(seq),
+                "seq {seq} left the agent's outbox but the cloud never applied it (lost)"
+            );
+        }
+    }
+    assert!(
+        v.applied.max() <= last,
+        "the cloud applied a seq the agent never wrote"
+    );
+    let distinct = (1..=last).filter(|s| v.applied.contains(*s)).count() as u64;
+    let counted: u64 = v.counts.iter().sum();
+    assert_eq!(counted, distinct, "each record applied exactly once");
+    assert!(
+        held.len() < 20,
+        "the last run drained the outbox: {} records still held",
+        held.len()
+    );
+    cloud.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
