@@ -23,4 +23,7 @@ rapport testbed: not built yet. This command will, in one process:
      each a real agent on a virtual CAN bus with virtual ECUs;
   4. drive them through weeks of accelerated time: break-in, first service, faults,
      drivers acting on prompts, layers changing, partner alerts delivered.
-Today only the wire protocol (crate rapport-shared) exists; run the tests to exercise it.";
+What exists today, to try by hand: the agent (CAN decoding, rules, store, HMI API, MQTT sync) -
+`rapport-agent run --sim --config config/passenger.toml --data-dir /tmp/rapport-agent` - and the cloud's ingest with its
+embedded broker - `rapport-cloud run --config config/cloud.toml`; see the README.
+Layering, partner webhooks and this one-command demo come with the next issues.";
