@@ -10,8 +10,6 @@ use rapport_shared::Timestamp;
 
 use crate::memory::QuietHours;
 
-const MS_PER_MINUTE: i128 = 60_000;
-const MS_PER_DAY: i128 = 86_400_000;
 /// At most this many characters of a bad value are repeated in an error.
 const ERROR_TEXT_CHARS: usize = 16;
 
@@ -118,22 +116,13 @@ fn shorten(text: &str) -> String {
     short
 }
 
-/// Local time in milliseconds since 1970-01-01 00:00 local (may be negative near the epoch).
-fn local_ms(now: Timestamp, utc_offset_minutes: i32) -> i128 {
-    i128::from(now.as_millis()) + i128::from(utc_offset_minutes) * MS_PER_MINUTE
-}
-
-/// The local day number at `now`: days since 1970-01-01 in the given offset (the
-/// [`crate::memory::ShowCounts::day`] unit).
+/// The local day number at `now` (days since 1970-01-01 in the offset's time zone): the
+/// calendar's, so caps and due dates agree on what "a day" is.
 pub fn local_day(now: Timestamp, utc_offset_minutes: i32) -> i64 {
-    let day = local_ms(now, utc_offset_minutes).div_euclid(MS_PER_DAY);
-    // |day| < 2^48 for any u64 ms and i32 minutes, so this always fits.
-    i64::try_from(day).unwrap_or(i64::MAX)
+    crate::rules::calendar::local_day(now, utc_offset_minutes)
 }
 
-/// The local minute of the day at `now`, 0..1440.
+/// The local minute of the day at `now`, 0..1440 (the calendar's).
 pub fn local_minute_of_day(now: Timestamp, utc_offset_minutes: i32) -> u16 {
-    let minute = local_ms(now, utc_offset_minutes).rem_euclid(MS_PER_DAY) / MS_PER_MINUTE;
-    // rem_euclid keeps it in 0..1440.
-    u16::try_from(minute).unwrap_or(0)
+    crate::rules::calendar::minute_of_day(now, utc_offset_minutes)
 }
