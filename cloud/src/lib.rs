@@ -16,6 +16,7 @@ pub mod cloud;
 pub mod config;
 pub mod downlink;
 pub mod error;
+pub mod fleet;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;

@@ -1,0 +1,5 @@
+//! The fleet: registry, layering, strategies and partner alerts over what ingest learned.
+//!
+//! [`model`] holds the domain types every part shares.
+
+pub mod model;

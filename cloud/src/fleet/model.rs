@@ -1,0 +1,158 @@
+//! The fleet's domain types, shared by the registry, layering, strategies and alerts: who a
+//! vehicle is ([`Registration`]), what the cloud learned about its driver ([`Profile`]), and
+//! where the driver sits ([`Layers`]).
+//!
+//! Owns the names of every layer value (their `as_str` is the API's and the config's
+//! spelling). Does not own how a value is decided ([`super::layers`]) or stored.
+
+use rapport_shared::{Timestamp, Vin};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds in a day.
+pub const DAY_MS: u64 = 86_400_000;
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* #[doc = $s] $v),+ }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [Self] = &[$(Self::$v),+];
+
+            /// The spelling in config files and the API.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+
+            /// Position in [`Self::ALL`].
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl core::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$v),)+
+                    other => Err(format!(
+                        "{other:?} is not one of {}",
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Passenger car (a consumer) or commercial vehicle (a small business).
+    Category { Passenger => "passenger", Commercial => "commercial" }
+}
+
+named_enum! {
+    /// Maturity with the car: ownership time and distance.
+    CarMaturity { Novice => "novice", Skilled => "skilled", Veteran => "veteran" }
+}
+
+named_enum! {
+    /// Maturity with the service: prompt actions, bookings, services.
+    ServiceMaturity { Junior => "junior", Growing => "growing", Mature => "mature" }
+}
+
+named_enum! {
+    /// Activity: time since the driver last engaged.
+    Activity { Active => "active", Declining => "declining", Churned => "churned", Dormant => "dormant" }
+}
+
+named_enum! {
+    /// Lifecycle of the ownership.
+    Lifecycle { New => "new", Retained => "retained", Lapsed => "lapsed" }
+}
+
+/// Where a driver sits on every axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Layers {
+    /// Passenger or commercial.
+    pub category: Category,
+    /// With the car.
+    pub car: CarMaturity,
+    /// With the service.
+    pub service: ServiceMaturity,
+    /// Activity.
+    pub activity: Activity,
+    /// Lifecycle.
+    pub lifecycle: Lifecycle,
+}
+
+/// Consents the driver gave (from the registry at sale, then the car's consent records).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consents {
+    /// The car's data may go to partners (dealer, service providers).
+    pub partner_sharing: bool,
+    /// Engagement prompts and campaigns may be shown.
+    pub engagement: bool,
+}
+
+/// A vehicle in the registry: who it is, who sold it, where it lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The vehicle.
+    pub vin: Vin,
+    /// Passenger or commercial.
+    pub category: Category,
+    /// Vehicle line (model), e.g. `"e-compact 2025"`.
+    pub line: String,
+    /// Handed to the driver (ownership starts); unknown: the cloud's first sighting counts.
+    pub delivered: Option<Timestamp>,
+    /// The dealer's partner id.
+    pub dealer: Option<String>,
+    /// Region code (service providers cover regions).
+    pub region: Option<String>,
+    /// Consents given at sale.
+    pub consents: Consents,
+}
+
+/// What the cloud learned of a driver from the car's records: the inputs of layering.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Ownership start: the registry's delivery date, else the first record's time.
+    pub owned_since: Option<Timestamp>,
+    /// Latest odometer, metres.
+    pub odometer_m: u64,
+    /// The driver's last engagement: a prompt acknowledged or booked, or a service done.
+    /// `None`: never (ownership start counts).
+    pub last_engagement: Option<Timestamp>,
+    /// Prompts the driver acted on (acknowledged, snoozed, dismissed, booked).
+    pub prompt_actions: u32,
+    /// Bookings asked for from a prompt.
+    pub bookings: u32,
+    /// Services recorded (maintenance done).
+    pub services: u32,
+    /// The latest record's time (the car's clock).
+    pub last_seen: Option<Timestamp>,
+}
+
+/// One change of layer, for the timeline: what, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerChange {
+    /// The vehicle.
+    pub vin: Vin,
+    /// Before (`None`: first placement).
+    pub from: Option<Layers>,
+    /// After.
+    pub to: Layers,
+    /// When.
+    pub at: Timestamp,
+    /// Why, for people: `"no engagement for 15 days (declining after 14)"`.
+    pub why: String,
+}
