@@ -12,6 +12,7 @@
 pub mod api;
 pub mod applied;
 pub mod broker;
+pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod downlink;

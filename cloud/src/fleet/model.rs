@@ -156,3 +156,35 @@ pub struct LayerChange {
     /// Why, for people: `"no engagement for 15 days (declining after 14)"`.
     pub why: String,
 }
+
+/// Which partner a task or alert goes to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "to")]
+pub enum PartnerTarget {
+    /// The vehicle's dealer (its channel partner, from the registry).
+    Dealer,
+    /// A service provider covering the vehicle's region with this capability.
+    Provider {
+        /// E.g. `"roadside"`, `"tyres"`, `"ev_battery"`.
+        capability: String,
+    },
+    /// The fallback partner (escalations, vehicles without a dealer).
+    Fallback,
+}
+
+/// The driver's latest response to a prompt, as partners see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverResponse {
+    /// No action yet (or not shown yet).
+    #[default]
+    None,
+    /// Acknowledged.
+    Acknowledged,
+    /// Snoozed.
+    Snoozed,
+    /// Dismissed.
+    Dismissed,
+    /// Asked to book a service.
+    Booked,
+}
