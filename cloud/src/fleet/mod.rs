@@ -2,4 +2,5 @@
 //!
 //! [`model`] holds the domain types every part shares.
 
+pub mod driver;
 pub mod model;
