@@ -102,6 +102,12 @@ impl Store {
         Ok(Self { db, tree })
     }
 
+    /// The tree every part of the cloud keeps its keys in (each under its own prefixes,
+    /// so one batch can write the ingest's, the fleet's and the webhook outbox's together).
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// The vehicle's state, if it was ever seen.
     ///
     /// # Errors
@@ -124,6 +130,15 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub fn commit(&self, plan: &Plan) -> Result<(), StoreError> {
+        self.commit_with(plan, sled::Batch::default())
+    }
+
+    /// [`Store::commit`], with other parts' writes (`batch`, already filled: the fleet's
+    /// effects of the same records) in the same atomic batch.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn commit_with(&self, plan: &Plan, mut batch: sled::Batch) -> Result<(), StoreError> {
         let state = plan
             .state
             .to_bytes()
@@ -131,7 +146,6 @@ impl Store {
                 what: format!("vehicle {} (encoding)", plan.vin),
                 reason,
             })?;
-        let mut batch = sled::Batch::default();
         batch.insert(&vehicle_key(&plan.vin), state);
         for (seq, bytes) in &plan.log {
             batch.insert(&record_key(&plan.vin, *seq), bytes.as_slice());

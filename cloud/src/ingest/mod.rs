@@ -133,6 +133,9 @@ pub struct Plan {
     pub state: VehicleState,
     /// Newly applied records for the log: (seq, [`Record::encode`] bytes).
     pub log: Vec<(u64, Vec<u8>)>,
+    /// Indexes (into the envelope's records) of the records applied now, in order: what the
+    /// fleet side reads.
+    pub fresh: Vec<usize>,
     /// Counts for metrics.
     pub stats: PlanStats,
 }
@@ -170,7 +173,8 @@ pub fn plan(uplink: &Uplink, prev: Option<VehicleState>, now: Timestamp) -> Plan
         ..PlanStats::default()
     };
     let mut log = Vec::new();
-    for record in &uplink.records {
+    let mut fresh = Vec::new();
+    for (i, record) in uplink.records.iter().enumerate() {
         let done = state.apply(record, now);
         stats.abandoned = stats.abandoned.saturating_add(done.abandoned);
         if !done.new {
@@ -178,6 +182,7 @@ pub fn plan(uplink: &Uplink, prev: Option<VehicleState>, now: Timestamp) -> Plan
             continue;
         }
         stats.applied += 1;
+        fresh.push(i);
         stats.unknown += u64::from(done.unknown);
         match Record::encode(record) {
             Ok(bytes) => log.push((record.seq, bytes)),
@@ -188,6 +193,7 @@ pub fn plan(uplink: &Uplink, prev: Option<VehicleState>, now: Timestamp) -> Plan
         vin: uplink.vin,
         state,
         log,
+        fresh,
         stats,
     }
 }
