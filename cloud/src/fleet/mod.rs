@@ -2,4 +2,5 @@
 //!
 //! [`model`] holds the domain types every part shares.
 
+pub mod alerts;
 pub mod model;
