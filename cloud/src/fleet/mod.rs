@@ -4,3 +4,4 @@
 
 pub mod alerts;
 pub mod model;
+pub mod partners;
