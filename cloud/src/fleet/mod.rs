@@ -2,6 +2,8 @@
 //!
 //! [`model`] holds the domain types every part shares.
 
+pub mod alerts;
 pub mod driver;
 pub mod model;
+pub mod partners;
 pub mod store;
