@@ -2,4 +2,8 @@
 //!
 //! [`model`] holds the domain types every part shares.
 
+pub mod layering;
+pub mod layers;
 pub mod model;
+pub mod registry;
+pub mod schedule;
