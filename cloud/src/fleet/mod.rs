@@ -4,6 +4,10 @@
 
 pub mod alerts;
 pub mod driver;
+pub mod layering;
+pub mod layers;
 pub mod model;
 pub mod partners;
+pub mod registry;
+pub mod schedule;
 pub mod store;

@@ -1,0 +1,601 @@
+//! Where a driver sits on each axis, and when time alone will move them: the pure rules of
+//! layering.
+//!
+//! Owns [`LayerConfig`] (every threshold, its defaults in [`defaults`], its
+//! [`LayerConfig::validate`]), [`classify`] (profile + now → layers and the next instant at
+//! which time alone changes them) and [`explain`] (the human reason for a change). Does not
+//! own the per-vehicle state, the time index or the tick ([`super::layering`]), nor where
+//! profiles come from (ingest and the registry).
+//!
+//! The rules (defaults in brackets):
+//! - *car maturity*: novice while owned < `car.novice_until_days` [180] **and** odometer <
+//!   `car.novice_until_km` [10,000]; veteran from `car.veteran_from_days` [1,095: 3 years]
+//!   **or** `car.veteran_from_km` [60,000]; skilled otherwise;
+//! - *service maturity*: score = `prompt_action_points` [1] × prompt actions +
+//!   `booking_points` [3] × bookings + `service_points` [5] × services; junior below
+//!   `growing_from` [5], growing below `mature_from` [20], mature from there;
+//! - *activity*, from the time since the last engagement (the ownership start if none):
+//!   active below `declining_after_days` [14], declining below `churned_after_days` [45],
+//!   churned below `dormant_after_days` [120], dormant from there;
+//! - *lifecycle*: lapsed once there was no engagement for `lapsed_after_days` [180]; else
+//!   new while owned < `retained_after_days` [365]; else retained.
+//!
+//! A profile without an ownership start (no delivery date, no record yet) has owned the car
+//! for zero days, for as long as that lasts; without an engagement either, its activity is
+//! active and its lifecycle new, and time alone changes nothing until one is known.
+//!
+//! Every time is compared to the millisecond: "14 days" is `14 × DAY_MS` after the
+//! reference instant, and the change happens exactly there.
+
+use core::fmt::Write as _;
+
+use rapport_shared::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    Activity, CarMaturity, Category, DAY_MS, LayerChange, Layers, Lifecycle, Profile,
+    ServiceMaturity,
+};
+use crate::config::Problem;
+
+/// Every default threshold, in one place.
+pub mod defaults {
+    /// Novice while owned fewer days than this (and below [`NOVICE_UNTIL_KM`]).
+    pub const NOVICE_UNTIL_DAYS: u32 = 180;
+    /// Novice while the odometer is below this many km (and owned < [`NOVICE_UNTIL_DAYS`]).
+    pub const NOVICE_UNTIL_KM: u32 = 10_000;
+    /// Veteran from this many days of ownership (3 years)…
+    pub const VETERAN_FROM_DAYS: u32 = 3 * 365;
+    /// …or from this many km.
+    pub const VETERAN_FROM_KM: u32 = 60_000;
+    /// Service score points per prompt the driver acted on.
+    pub const PROMPT_ACTION_POINTS: u32 = 1;
+    /// Service score points per booking.
+    pub const BOOKING_POINTS: u32 = 3;
+    /// Service score points per service done.
+    pub const SERVICE_POINTS: u32 = 5;
+    /// Growing from this service score (junior below).
+    pub const GROWING_FROM: u32 = 5;
+    /// Mature from this service score.
+    pub const MATURE_FROM: u32 = 20;
+    /// Declining after this many days without engagement (active below).
+    pub const DECLINING_AFTER_DAYS: u32 = 14;
+    /// Churned after this many days without engagement.
+    pub const CHURNED_AFTER_DAYS: u32 = 45;
+    /// Dormant after this many days without engagement.
+    pub const DORMANT_AFTER_DAYS: u32 = 120;
+    /// Lapsed after this many days without engagement.
+    pub const LAPSED_AFTER_DAYS: u32 = 180;
+    /// Retained (rather than new) from this many days of ownership.
+    pub const RETAINED_AFTER_DAYS: u32 = 365;
+    /// Largest day threshold accepted: a larger one is a unit mistake (ms, seconds).
+    pub const MAX_DAYS: u32 = 100 * 365;
+}
+
+/// `[layers]`: every threshold of layering. Unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayerConfig {
+    /// `[layers.car]`: maturity with the car.
+    pub car: CarThresholds,
+    /// `[layers.service]`: maturity with the service.
+    pub service: ServiceThresholds,
+    /// `[layers.activity]`: activity.
+    pub activity: ActivityThresholds,
+    /// `[layers.lifecycle]`: lifecycle.
+    pub lifecycle: LifecycleThresholds,
+}
+
+/// `[layers.car]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CarThresholds {
+    /// Novice while owned fewer days than this and below `novice_until_km`.
+    pub novice_until_days: u32,
+    /// Novice while below this many km and owned < `novice_until_days`.
+    pub novice_until_km: u32,
+    /// Veteran from this many days of ownership.
+    pub veteran_from_days: u32,
+    /// Veteran from this many km.
+    pub veteran_from_km: u32,
+}
+
+impl Default for CarThresholds {
+    fn default() -> Self {
+        Self {
+            novice_until_days: defaults::NOVICE_UNTIL_DAYS,
+            novice_until_km: defaults::NOVICE_UNTIL_KM,
+            veteran_from_days: defaults::VETERAN_FROM_DAYS,
+            veteran_from_km: defaults::VETERAN_FROM_KM,
+        }
+    }
+}
+
+/// `[layers.service]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceThresholds {
+    /// Points per prompt acted on.
+    pub prompt_action_points: u32,
+    /// Points per booking.
+    pub booking_points: u32,
+    /// Points per service done.
+    pub service_points: u32,
+    /// Growing from this score.
+    pub growing_from: u32,
+    /// Mature from this score.
+    pub mature_from: u32,
+}
+
+impl Default for ServiceThresholds {
+    fn default() -> Self {
+        Self {
+            prompt_action_points: defaults::PROMPT_ACTION_POINTS,
+            booking_points: defaults::BOOKING_POINTS,
+            service_points: defaults::SERVICE_POINTS,
+            growing_from: defaults::GROWING_FROM,
+            mature_from: defaults::MATURE_FROM,
+        }
+    }
+}
+
+/// `[layers.activity]`: days without engagement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivityThresholds {
+    /// Declining from this many days.
+    pub declining_after_days: u32,
+    /// Churned from this many days.
+    pub churned_after_days: u32,
+    /// Dormant from this many days.
+    pub dormant_after_days: u32,
+}
+
+impl Default for ActivityThresholds {
+    fn default() -> Self {
+        Self {
+            declining_after_days: defaults::DECLINING_AFTER_DAYS,
+            churned_after_days: defaults::CHURNED_AFTER_DAYS,
+            dormant_after_days: defaults::DORMANT_AFTER_DAYS,
+        }
+    }
+}
+
+/// `[layers.lifecycle]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleThresholds {
+    /// Lapsed from this many days without engagement.
+    pub lapsed_after_days: u32,
+    /// Retained from this many days of ownership.
+    pub retained_after_days: u32,
+}
+
+impl Default for LifecycleThresholds {
+    fn default() -> Self {
+        Self {
+            lapsed_after_days: defaults::LAPSED_AFTER_DAYS,
+            retained_after_days: defaults::RETAINED_AFTER_DAYS,
+        }
+    }
+}
+
+impl LayerConfig {
+    /// Every problem with the thresholds, each with its key path (`layers.activity.…`).
+    /// [`classify`] assumes a config without problems (it never panics on one, but its
+    /// `next_change` may then be wrong).
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut days = |path: &str, v: u32| {
+            if v == 0 {
+                problems.push(Problem::new(path, "must be at least 1 day"));
+            } else if v > defaults::MAX_DAYS {
+                problems.push(Problem::new(
+                    path,
+                    format!("{v} days is over 100 years: the unit is days, not seconds or ms"),
+                ));
+            }
+        };
+        let c = &self.car;
+        days("layers.car.novice_until_days", c.novice_until_days);
+        days("layers.car.veteran_from_days", c.veteran_from_days);
+        let a = &self.activity;
+        days(
+            "layers.activity.declining_after_days",
+            a.declining_after_days,
+        );
+        days("layers.activity.churned_after_days", a.churned_after_days);
+        days("layers.activity.dormant_after_days", a.dormant_after_days);
+        let l = &self.lifecycle;
+        days("layers.lifecycle.lapsed_after_days", l.lapsed_after_days);
+        days(
+            "layers.lifecycle.retained_after_days",
+            l.retained_after_days,
+        );
+
+        let mut positive = |path: &str, v: u32| {
+            if v == 0 {
+                problems.push(Problem::new(path, "must be at least 1"));
+            }
+        };
+        positive("layers.car.novice_until_km", c.novice_until_km);
+        positive("layers.car.veteran_from_km", c.veteran_from_km);
+        let s = &self.service;
+        positive("layers.service.growing_from", s.growing_from);
+
+        let mut increasing = |lower: (&str, u32), upper: (&str, u32)| {
+            if upper.1 <= lower.1 {
+                problems.push(Problem::new(
+                    format!("layers.{}", upper.0),
+                    format!(
+                        "{} must be above {} ({}): thresholds increase",
+                        upper.1, lower.0, lower.1
+                    ),
+                ));
+            }
+        };
+        increasing(
+            ("car.novice_until_days", c.novice_until_days),
+            ("car.veteran_from_days", c.veteran_from_days),
+        );
+        increasing(
+            ("car.novice_until_km", c.novice_until_km),
+            ("car.veteran_from_km", c.veteran_from_km),
+        );
+        increasing(
+            ("service.growing_from", s.growing_from),
+            ("service.mature_from", s.mature_from),
+        );
+        increasing(
+            ("activity.declining_after_days", a.declining_after_days),
+            ("activity.churned_after_days", a.churned_after_days),
+        );
+        increasing(
+            ("activity.churned_after_days", a.churned_after_days),
+            ("activity.dormant_after_days", a.dormant_after_days),
+        );
+        if s.prompt_action_points == 0 && s.booking_points == 0 && s.service_points == 0 {
+            problems.push(Problem::new(
+                "layers.service",
+                "prompt_action_points, booking_points and service_points are all 0: \
+                 every driver would stay junior",
+            ));
+        }
+        problems
+    }
+}
+
+/// Where a driver sits, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Every axis.
+    pub layers: Layers,
+    /// The earliest instant after `now` at which time alone changes some axis (with the
+    /// same profile); `None`: time alone never changes anything (e.g. veteran, dormant and
+    /// lapsed, or nothing known to count from).
+    pub next_change: Option<Timestamp>,
+}
+
+/// `days` as milliseconds (never overflows: `u32::MAX` days fit in `u64` ms).
+const fn days_ms(days: u32) -> u64 {
+    days as u64 * DAY_MS
+}
+
+/// What classification derives from a profile at one instant, in milliseconds.
+struct Clocks {
+    /// Ownership start, if known.
+    since: Option<u64>,
+    /// Time owned (zero before the start or without one).
+    owned: u64,
+    /// The activity reference (last engagement, else ownership start), if any.
+    reference: Option<u64>,
+    /// Time since the reference (zero if in the future).
+    idle: Option<u64>,
+}
+
+impl Clocks {
+    fn new(p: &Profile, now: u64) -> Self {
+        let since = p.owned_since.map(Timestamp::as_millis);
+        let reference = p
+            .last_engagement
+            .or(p.owned_since)
+            .map(Timestamp::as_millis);
+        Self {
+            since,
+            owned: since.map_or(0, |s| now.saturating_sub(s)),
+            reference,
+            idle: reference.map(|r| now.saturating_sub(r)),
+        }
+    }
+}
+
+fn car_maturity(owned: u64, odometer_m: u64, c: &CarThresholds) -> CarMaturity {
+    if owned >= days_ms(c.veteran_from_days) || odometer_m >= u64::from(c.veteran_from_km) * 1000 {
+        CarMaturity::Veteran
+    } else if owned < days_ms(c.novice_until_days)
+        && odometer_m < u64::from(c.novice_until_km) * 1000
+    {
+        CarMaturity::Novice
+    } else {
+        CarMaturity::Skilled
+    }
+}
+
+/// The service score of a profile.
+pub fn service_score(p: &Profile, s: &ServiceThresholds) -> u64 {
+    u64::from(p.prompt_actions)
+        .saturating_mul(u64::from(s.prompt_action_points))
+        .saturating_add(u64::from(p.bookings).saturating_mul(u64::from(s.booking_points)))
+        .saturating_add(u64::from(p.services).saturating_mul(u64::from(s.service_points)))
+}
+
+fn service_maturity(score: u64, s: &ServiceThresholds) -> ServiceMaturity {
+    if score >= u64::from(s.mature_from) {
+        ServiceMaturity::Mature
+    } else if score >= u64::from(s.growing_from) {
+        ServiceMaturity::Growing
+    } else {
+        ServiceMaturity::Junior
+    }
+}
+
+fn activity(idle: Option<u64>, a: &ActivityThresholds) -> Activity {
+    match idle {
+        None => Activity::Active,
+        Some(i) if i >= days_ms(a.dormant_after_days) => Activity::Dormant,
+        Some(i) if i >= days_ms(a.churned_after_days) => Activity::Churned,
+        Some(i) if i >= days_ms(a.declining_after_days) => Activity::Declining,
+        Some(_) => Activity::Active,
+    }
+}
+
+fn lifecycle(clocks: &Clocks, l: &LifecycleThresholds) -> Lifecycle {
+    if clocks
+        .idle
+        .is_some_and(|i| i >= days_ms(l.lapsed_after_days))
+    {
+        Lifecycle::Lapsed
+    } else if clocks.owned < days_ms(l.retained_after_days) {
+        Lifecycle::New
+    } else {
+        Lifecycle::Retained
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Places a driver at `now`, and finds when time alone will next move them.
+///
+/// Pure and allocation-free. Every axis only moves one way with time (more owned, more
+/// idle), so each axis's next change is the first threshold it has not reached yet, and the
+/// placement's is the earliest of those. Instants beyond `u64` milliseconds count as never.
+pub fn classify(category: Category, p: &Profile, now: Timestamp, cfg: &LayerConfig) -> Placement {
+    let clocks = Clocks::new(p, now.as_millis());
+    let layers = Layers {
+        category,
+        car: car_maturity(clocks.owned, p.odometer_m, &cfg.car),
+        service: service_maturity(service_score(p, &cfg.service), &cfg.service),
+        activity: activity(clocks.idle, &cfg.activity),
+        lifecycle: lifecycle(&clocks, &cfg.lifecycle),
+    };
+    let after_since = |days: u32| clocks.since.and_then(|s| s.checked_add(days_ms(days)));
+    let after_reference = |days: u32| clocks.reference.and_then(|r| r.checked_add(days_ms(days)));
+
+    let car = match layers.car {
+        CarMaturity::Novice => after_since(cfg.car.novice_until_days),
+        CarMaturity::Skilled => after_since(cfg.car.veteran_from_days),
+        CarMaturity::Veteran => None,
+    };
+    let a = &cfg.activity;
+    let act = match layers.activity {
+        // Without a reference there is no idle time, and activity stays active.
+        Activity::Active => after_reference(a.declining_after_days),
+        Activity::Declining => after_reference(a.churned_after_days),
+        Activity::Churned => after_reference(a.dormant_after_days),
+        Activity::Dormant => None,
+    };
+    let life = match layers.lifecycle {
+        Lifecycle::New => earliest(
+            after_reference(cfg.lifecycle.lapsed_after_days),
+            after_since(cfg.lifecycle.retained_after_days),
+        ),
+        Lifecycle::Retained => after_reference(cfg.lifecycle.lapsed_after_days),
+        Lifecycle::Lapsed => None,
+    };
+    Placement {
+        layers,
+        next_change: earliest(earliest(car, act), life).map(Timestamp::from_millis),
+    }
+}
+
+/// The human reason for a change of layers at `at`: one clause per axis that changed
+/// (every axis for a first placement, `from = None`), e.g.
+/// `"activity declining → churned: no engagement for 45 days, churned after 45"`.
+pub fn explain(
+    from: Option<Layers>,
+    to: Layers,
+    p: &Profile,
+    at: Timestamp,
+    cfg: &LayerConfig,
+) -> String {
+    let clocks = Clocks::new(p, at.as_millis());
+    let mut clauses: Vec<String> = Vec::new();
+    let mut clause = |axis: &str, before: Option<&str>, after: &str, reason: &str| {
+        let mut c = String::with_capacity(64);
+        let _ = match before {
+            Some(b) => write!(c, "{axis} {b} → {after}"),
+            None => write!(c, "{axis} {after}"),
+        };
+        if !reason.is_empty() {
+            c.push_str(": ");
+            c.push_str(reason);
+        }
+        clauses.push(c);
+    };
+    let changed = |f: fn(&Layers) -> &'static str| match from {
+        None => Some(None),
+        Some(old) if f(&old) != f(&to) => Some(Some(f(&old))),
+        Some(_) => None,
+    };
+
+    if let Some(before) = changed(|l| l.category.as_str()) {
+        clause("category", before, to.category.as_str(), "");
+    }
+    if let Some(before) = changed(|l| l.car.as_str()) {
+        clause(
+            "car",
+            before,
+            to.car.as_str(),
+            &car_reason(to.car, &clocks, p, cfg),
+        );
+    }
+    if let Some(before) = changed(|l| l.service.as_str()) {
+        clause(
+            "service",
+            before,
+            to.service.as_str(),
+            &service_reason(to.service, p, cfg),
+        );
+    }
+    if let Some(before) = changed(|l| l.activity.as_str()) {
+        clause(
+            "activity",
+            before,
+            to.activity.as_str(),
+            &activity_reason(to.activity, &clocks, p, cfg),
+        );
+    }
+    if let Some(before) = changed(|l| l.lifecycle.as_str()) {
+        clause(
+            "lifecycle",
+            before,
+            to.lifecycle.as_str(),
+            &lifecycle_reason(to.lifecycle, &clocks, p, cfg),
+        );
+    }
+    let all = clauses.join("; ");
+    if from.is_none() {
+        format!("first placement: {all}")
+    } else {
+        all
+    }
+}
+
+fn whole_days(ms: u64) -> u64 {
+    ms / DAY_MS
+}
+
+fn owned_text(clocks: &Clocks) -> String {
+    match clocks.since {
+        Some(_) => format!("owned {} days", whole_days(clocks.owned)),
+        None => "ownership start unknown".to_owned(),
+    }
+}
+
+fn car_reason(to: CarMaturity, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+    let c = &cfg.car;
+    let facts = format!("{}, {} km", owned_text(clocks), p.odometer_m / 1000);
+    match to {
+        CarMaturity::Novice => format!(
+            "{facts}, novice below {} days and {} km",
+            c.novice_until_days, c.novice_until_km
+        ),
+        CarMaturity::Skilled => format!(
+            "{facts}, skilled from {} days or {} km",
+            c.novice_until_days, c.novice_until_km
+        ),
+        CarMaturity::Veteran => format!(
+            "{facts}, veteran from {} days or {} km",
+            c.veteran_from_days, c.veteran_from_km
+        ),
+    }
+}
+
+fn service_reason(to: ServiceMaturity, p: &Profile, cfg: &LayerConfig) -> String {
+    let s = &cfg.service;
+    let facts = format!(
+        "score {} ({} prompt actions, {} bookings, {} services)",
+        service_score(p, s),
+        p.prompt_actions,
+        p.bookings,
+        p.services
+    );
+    match to {
+        ServiceMaturity::Junior => format!("{facts}, junior below {}", s.growing_from),
+        ServiceMaturity::Growing => format!("{facts}, growing from {}", s.growing_from),
+        ServiceMaturity::Mature => format!("{facts}, mature from {}", s.mature_from),
+    }
+}
+
+fn idle_text(clocks: &Clocks, p: &Profile) -> String {
+    match (clocks.idle, p.last_engagement) {
+        (None, _) => "no engagement or ownership start known".to_owned(),
+        (Some(i), Some(_)) => format!("no engagement for {} days", whole_days(i)),
+        (Some(i), None) => format!(
+            "no engagement for {} days (none since the ownership start)",
+            whole_days(i)
+        ),
+    }
+}
+
+fn activity_reason(to: Activity, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+    let a = &cfg.activity;
+    let idle = idle_text(clocks, p);
+    match to {
+        Activity::Active if clocks.idle.is_none() => idle,
+        Activity::Active => format!("{idle}, active below {}", a.declining_after_days),
+        Activity::Declining => format!("{idle}, declining after {}", a.declining_after_days),
+        Activity::Churned => format!("{idle}, churned after {}", a.churned_after_days),
+        Activity::Dormant => format!("{idle}, dormant after {}", a.dormant_after_days),
+    }
+}
+
+fn lifecycle_reason(to: Lifecycle, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+    let l = &cfg.lifecycle;
+    match to {
+        Lifecycle::Lapsed => format!(
+            "{}, lapsed after {}",
+            idle_text(clocks, p),
+            l.lapsed_after_days
+        ),
+        Lifecycle::New => format!(
+            "{}, new below {} days",
+            owned_text(clocks),
+            l.retained_after_days
+        ),
+        Lifecycle::Retained => format!(
+            "{}, retained from {} days",
+            owned_text(clocks),
+            l.retained_after_days
+        ),
+    }
+}
+
+/// A [`LayerChange`] from `from` to a placement's layers, with its reason; `None` if
+/// nothing changed.
+pub fn change(
+    vin: rapport_shared::Vin,
+    from: Option<Layers>,
+    to: Layers,
+    p: &Profile,
+    at: Timestamp,
+    cfg: &LayerConfig,
+) -> Option<LayerChange> {
+    (from != Some(to)).then(|| LayerChange {
+        vin,
+        from,
+        to,
+        at,
+        why: explain(from, to, p, at, cfg),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
