@@ -3,3 +3,4 @@
 //! [`model`] holds the domain types every part shares.
 
 pub mod model;
+pub mod strategy;
