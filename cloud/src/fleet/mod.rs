@@ -11,3 +11,4 @@ pub mod partners;
 pub mod registry;
 pub mod schedule;
 pub mod store;
+pub mod strategy;
