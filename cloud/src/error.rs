@@ -19,6 +19,9 @@ pub enum Error {
     /// The MQTT client could not be set up or used.
     #[error(transparent)]
     Mqtt(#[from] crate::mqtt::MqttError),
+    /// Webhook delivery failed to set up or its outbox failed.
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::WebhookError),
     /// A listening socket could not be opened.
     #[error("{what}: cannot listen on {addr}: {source}")]
     Listen {

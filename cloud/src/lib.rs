@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod store;
 pub mod vehicle;
+pub mod webhook;
 
 pub use cloud::{Cloud, Ready, run};
 pub use error::Error;

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod mosquitto;
+pub mod partner;
 pub mod pki;
 
 pub use error::Error;

@@ -1,0 +1,560 @@
+//! The webhook sender: the async shell that takes due messages from the outbox, POSTs them
+//! to partners, and records what happened.
+//!
+//! Owns the HTTP client (reqwest, rustls with ring, HTTP/1.1, pooled, no redirects), the
+//! bounded concurrency, the wake-ups, the stop, the [`DeliveryReport`]s and the
+//! [`Counters`]. Does not own decisions ([`super::schedule`]), storage ([`super::outbox`]) or
+//! where partners live ([`Endpoints`], asked at send time so a rotated secret or a moved URL
+//! applies to the next attempt).
+//!
+//! The loop: take up to `concurrency − in flight` due messages (skipping those in flight),
+//! start one task per message (sign with the attempt's time, POST, read a bounded answer),
+//! then sleep until a task ends, an enqueue wakes it ([`Sender::waker`]), or the poll
+//! interval passes (capped by the next due time; the poll also catches a test clock that
+//! jumps). Each end is classified, decided and recorded in one outbox batch, counted, and
+//! reported. On stop, no new attempt starts; in-flight ones get `stop_grace` to finish and
+//! be recorded, the rest are abandoned (still pending: re-sent under the same id after a
+//! restart), and the outbox is flushed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rapport_shared::Timestamp;
+use rustls_platform_verifier::BuilderVerifierExt as _;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::outbox::{Message, Outbox, OutboxError};
+use super::schedule::{self, Answer, DeadReason, Decision, Jitter, Outcome};
+use super::sign::{Secret, sign};
+use crate::clock::SharedClock;
+
+/// How much of a failed answer's body is kept for the error text.
+const ERROR_BODY_BYTES: usize = 512;
+/// How much of a successful answer's body is read (so the connection can be reused).
+const DRAIN_BODY_BYTES: usize = 64 * 1024;
+
+/// Where one partner receives webhooks.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// The URL POSTed to.
+    pub url: String,
+    /// The partner's signing secret.
+    pub secret: Secret,
+}
+
+/// Partner endpoints, looked up at send time.
+pub trait Endpoints: Send + Sync + 'static {
+    /// The endpoint of `partner`; `None` for a partner not known (the attempt fails with
+    /// "unknown partner" and is retried on the schedule).
+    fn endpoint(&self, partner: &str) -> Option<Endpoint>;
+}
+
+impl Endpoints for HashMap<String, Endpoint> {
+    fn endpoint(&self, partner: &str) -> Option<Endpoint> {
+        self.get(partner).cloned()
+    }
+}
+
+impl Endpoints for RwLock<HashMap<String, Endpoint>> {
+    fn endpoint(&self, partner: &str) -> Option<Endpoint> {
+        self.read().ok()?.get(partner).cloned()
+    }
+}
+
+/// How the sender runs.
+#[derive(Clone, Debug)]
+pub struct SenderConfig {
+    /// Most requests in flight at once.
+    pub concurrency: usize,
+    /// Timeout of one request, connect included.
+    pub timeout: Duration,
+    /// Longest sleep between looks at the outbox.
+    pub poll: Duration,
+    /// How long in-flight requests may run on after the stop signal.
+    pub stop_grace: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            timeout: Duration::from_secs(10),
+            poll: Duration::from_millis(50),
+            stop_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the sender could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SenderError {
+    /// The TLS setup failed.
+    #[error("webhook sender: TLS setup: {0}")]
+    Tls(String),
+    /// The HTTP client could not be built.
+    #[error("webhook sender: HTTP client: {0}")]
+    Client(String),
+    /// A setting that cannot work.
+    #[error("webhook sender: {0}")]
+    Config(String),
+}
+
+/// Where a message stands after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportStatus {
+    /// A 2xx came back: done.
+    Delivered {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// It failed; the next attempt is scheduled.
+    RetryScheduled {
+        /// When the next attempt is due.
+        next_at: Timestamp,
+        /// What went wrong.
+        error: String,
+    },
+    /// It is in the dead letters.
+    Dead {
+        /// Why.
+        reason: DeadReason,
+        /// The last failure.
+        error: String,
+    },
+}
+
+/// One attempt's result, for the alert layer to show delivery state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The message id (`webhook-id`).
+    pub id: String,
+    /// The partner.
+    pub partner: String,
+    /// The event type.
+    pub event_type: String,
+    /// Attempts made so far, this one included.
+    pub attempts: u32,
+    /// When this attempt started (its `webhook-timestamp`, in ms).
+    pub attempted_at: Timestamp,
+    /// Where the message stands.
+    pub status: ReportStatus,
+}
+
+/// Per-partner counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartnerCounts {
+    /// Messages delivered.
+    pub delivered: u64,
+    /// Failed attempts with a retry scheduled.
+    pub retried: u64,
+    /// Messages dead-lettered.
+    pub dead: u64,
+}
+
+/// The sender's counters (since start).
+#[derive(Debug, Default)]
+pub struct Counters {
+    attempts: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    by_partner: Mutex<HashMap<String, PartnerCounts>>,
+}
+
+impl Counters {
+    /// Attempts made (requests sent, and unknown-partner failures).
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+    /// Messages delivered.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+    /// Failed attempts with a retry scheduled.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+    /// Messages dead-lettered.
+    pub fn dead(&self) -> u64 {
+        self.dead.load(Ordering::Relaxed)
+    }
+    /// Counts by partner.
+    pub fn by_partner(&self) -> BTreeMap<String, PartnerCounts> {
+        self.by_partner
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    fn count(&self, partner: &str, status: &ReportStatus) {
+        let (total, pick): (&AtomicU64, fn(&mut PartnerCounts) -> &mut u64) = match status {
+            ReportStatus::Delivered { .. } => (&self.delivered, |c| &mut c.delivered),
+            ReportStatus::RetryScheduled { .. } => (&self.retried, |c| &mut c.retried),
+            ReportStatus::Dead { .. } => (&self.dead, |c| &mut c.dead),
+        };
+        total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.by_partner.lock() {
+            match m.get_mut(partner) {
+                Some(c) => *pick(c) += 1,
+                None => {
+                    let mut c = PartnerCounts::default();
+                    *pick(&mut c) += 1;
+                    m.insert(partner.to_owned(), c);
+                }
+            }
+        }
+    }
+}
+
+/// The webhook sender (see the module doc). Build it, keep its [`Sender::waker`] and
+/// [`Sender::counters`], then [`Sender::run`] it on a task.
+pub struct Sender {
+    outbox: Outbox,
+    endpoints: Arc<dyn Endpoints>,
+    clock: SharedClock,
+    config: SenderConfig,
+    client: reqwest::Client,
+    wake: Arc<Notify>,
+    counters: Arc<Counters>,
+}
+
+/// What one attempt task hands back.
+struct Attempt {
+    msg: Message,
+    at: Timestamp,
+    outcome: Outcome,
+}
+
+impl Sender {
+    /// A sender over `outbox`, asking `endpoints` where partners live and `clock` the time.
+    ///
+    /// Certificates of `https` endpoints are checked against the platform's roots; if the
+    /// platform has none, a warning is logged and `https` attempts fail (plain `http`
+    /// still works).
+    ///
+    /// # Errors
+    /// [`SenderError`] if `concurrency` is zero or the HTTP client cannot be built.
+    pub fn new(
+        outbox: Outbox,
+        endpoints: Arc<dyn Endpoints>,
+        clock: SharedClock,
+        config: SenderConfig,
+    ) -> Result<Self, SenderError> {
+        if config.concurrency == 0 {
+            return Err(SenderError::Config("concurrency must be at least 1".into()));
+        }
+        let client = http_client(&config)?;
+        Ok(Self {
+            outbox,
+            endpoints,
+            clock,
+            config,
+            client,
+            wake: Arc::new(Notify::new()),
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    /// Wakes the sender at once (`notify_one()` after enqueuing) instead of at its next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// The counters, shared with the running sender.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Runs until `shutdown` completes, then lets in-flight requests finish (within
+    /// `stop_grace`), records them and flushes the outbox. Every attempt's result goes to
+    /// `reports` (the sender waits when the channel is full; a closed channel is ignored).
+    ///
+    /// Store failures while running are logged and the message stays pending (retried at
+    /// the next look).
+    ///
+    /// # Errors
+    /// The final flush failed.
+    pub async fn run(
+        self,
+        reports: mpsc::Sender<DeliveryReport>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), OutboxError> {
+        let mut tasks: JoinSet<Attempt> = JoinSet::new();
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let mut task_ids: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let now = self.clock.now();
+            let free = self.config.concurrency.saturating_sub(in_flight.len());
+            let mut next_at = None;
+            if free > 0 {
+                match self
+                    .outbox
+                    .due_except(now, free, |id| in_flight.contains(id))
+                {
+                    Ok(due) => {
+                        next_at = due.next_at;
+                        for msg in due.messages {
+                            match self.endpoints.endpoint(&msg.partner) {
+                                Some(ep) => {
+                                    in_flight.insert(msg.id.clone());
+                                    let id = msg.id.clone();
+                                    let handle = tasks.spawn(attempt(
+                                        self.client.clone(),
+                                        Arc::clone(&self.clock),
+                                        ep,
+                                        msg,
+                                        now,
+                                    ));
+                                    task_ids.insert(handle.id(), id);
+                                }
+                                None => {
+                                    let outcome = schedule::transport_failure("unknown partner");
+                                    self.finish(
+                                        Attempt {
+                                            msg,
+                                            at: now,
+                                            outcome,
+                                        },
+                                        &reports,
+                                    )
+                                    .await;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => warn!(cause = %e, "webhook outbox: cannot read due messages"),
+                }
+            }
+            let wait = match next_at {
+                Some(at) if at > now => self.config.poll.min(at.saturating_since(now)),
+                _ => self.config.poll,
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    self.joined(joined, &mut in_flight, &mut task_ids, &reports).await;
+                    while let Some(joined) = tasks.try_join_next_with_id() {
+                        self.joined(joined, &mut in_flight, &mut task_ids, &reports).await;
+                    }
+                }
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+
+        let grace = tokio::time::sleep(self.config.stop_grace);
+        let mut grace = std::pin::pin!(grace);
+        while !tasks.is_empty() {
+            tokio::select! {
+                Some(joined) = tasks.join_next_with_id() => {
+                    self.joined(joined, &mut in_flight, &mut task_ids, &reports).await;
+                }
+                () = &mut grace => {
+                    warn!(
+                        abandoned = tasks.len(),
+                        "webhook sender: stop grace over; unfinished attempts stay pending"
+                    );
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        self.outbox.flush()?;
+        Ok(())
+    }
+
+    async fn joined(
+        &self,
+        joined: Result<(tokio::task::Id, Attempt), tokio::task::JoinError>,
+        in_flight: &mut HashSet<String>,
+        task_ids: &mut HashMap<tokio::task::Id, String>,
+        reports: &mpsc::Sender<DeliveryReport>,
+    ) {
+        match joined {
+            Ok((tid, done)) => {
+                task_ids.remove(&tid);
+                in_flight.remove(&done.msg.id);
+                self.finish(done, reports).await;
+            }
+            Err(e) => {
+                // The attempt task did not return (it panicked or was cancelled): its message
+                // is still pending in the outbox and will be taken again.
+                if let Some(id) = task_ids.remove(&e.id()) {
+                    warn!(cause = %e, id = %id, "webhook attempt task ended abnormally");
+                    in_flight.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Decides, records, counts and reports one attempt.
+    async fn finish(&self, done: Attempt, reports: &mpsc::Sender<DeliveryReport>) {
+        let Attempt { msg, at, outcome } = done;
+        self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        let now = self.clock.now();
+        let decision = schedule::decide(
+            msg.attempts.saturating_add(1),
+            outcome,
+            Jitter::random(),
+            now,
+        );
+        let after = match self.outbox.record(&msg, &decision, now) {
+            Ok(after) => after,
+            Err(e) => {
+                warn!(cause = %e, id = %msg.id, "webhook outbox: cannot record an attempt; it will be made again");
+                return;
+            }
+        };
+        let status = match decision {
+            Decision::Delivered { status } => {
+                debug!(id = %msg.id, partner = %msg.partner, attempts = after.attempts, "webhook delivered");
+                ReportStatus::Delivered { status }
+            }
+            Decision::Retry { at: next_at, error } => {
+                debug!(id = %msg.id, partner = %msg.partner, attempts = after.attempts, %error, next_at = %next_at, "webhook attempt failed; retry scheduled");
+                ReportStatus::RetryScheduled { next_at, error }
+            }
+            Decision::Dead { reason, error } => {
+                info!(id = %msg.id, partner = %msg.partner, attempts = after.attempts, %error, %reason, "webhook dead-lettered");
+                ReportStatus::Dead { reason, error }
+            }
+        };
+        self.counters.count(&msg.partner, &status);
+        let report = DeliveryReport {
+            id: msg.id,
+            partner: msg.partner,
+            event_type: msg.event_type,
+            attempts: after.attempts,
+            attempted_at: at,
+            status,
+        };
+        // A closed channel means nobody listens; delivery goes on regardless.
+        let _ = reports.send(report).await;
+    }
+}
+
+/// One attempt: sign with the attempt's time, POST, classify the answer.
+async fn attempt(
+    client: reqwest::Client,
+    clock: SharedClock,
+    ep: Endpoint,
+    msg: Message,
+    at: Timestamp,
+) -> Attempt {
+    let ts = at.as_millis() / 1000;
+    let signature = sign(&ep.secret, &msg.id, ts, &msg.body);
+    let sent = client
+        .post(&ep.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", &msg.id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(msg.body.clone())
+        .send()
+        .await;
+    let outcome = match sent {
+        Err(e) => schedule::transport_failure(describe(&e)),
+        Ok(mut resp) => {
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let keep = if status.is_success() {
+                0
+            } else {
+                ERROR_BODY_BYTES
+            };
+            let body = read_bounded(&mut resp, keep, DRAIN_BODY_BYTES).await;
+            schedule::classify(
+                &Answer {
+                    status: status.as_u16(),
+                    reason: status.canonical_reason(),
+                    retry_after: retry_after.as_deref(),
+                    body: &body,
+                },
+                clock.now(),
+            )
+        }
+    };
+    Attempt { msg, at, outcome }
+}
+
+/// Reads up to `drain` bytes of the body (so a pooled connection can be reused) and keeps
+/// the first `keep`. Errors end the read; a longer body is dropped with its connection.
+async fn read_bounded(resp: &mut reqwest::Response, keep: usize, drain: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while read < drain {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                read += chunk.len();
+                let room = keep.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    kept
+}
+
+/// A reqwest error with its causes, the way an operator wants to read it.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_builder() {
+        "bad request (URL?)"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+fn http_client(config: &SenderConfig) -> Result<reqwest::Client, SenderError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SenderError::Tls(e.to_string()))?;
+    let mut tls = match builder.clone().with_platform_verifier() {
+        Ok(b) => b.with_no_client_auth(),
+        Err(e) => {
+            warn!(cause = %e, "webhook sender: no platform CA roots; https endpoints will fail");
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
+    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .http1_only()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .pool_max_idle_per_host(config.concurrency)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!(
+            "rapport-cloud/",
+            env!("CARGO_PKG_VERSION"),
+            " webhooks"
+        ))
+        .build()
+        .map_err(|e| SenderError::Client(describe(&e)))
+}
