@@ -231,7 +231,7 @@ struct SseReader {
 
 impl SseReader {
     async fn open(url: &str) -> Self {
-        let resp = reqwest::get(url).await.unwrap();
+        let resp = http().get(url).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(
             resp.headers()["content-type"].to_str().unwrap(),
@@ -279,9 +279,11 @@ async fn every_route_answers_its_happy_path() {
     let backend = TestBackend::new(16);
     backend.show(prompt("maintenance:oil:1:due_soon", "Oil change soon"));
     let server = Server::start(backend.clone()).await;
-    let http = reqwest::Client::new();
+    let http = http();
 
-    let health: Value = reqwest::get(server.url("/healthz"))
+    let health: Value = http()
+        .get(server.url("/healthz"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -290,7 +292,9 @@ async fn every_route_answers_its_happy_path() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], rapport_agent::VERSION);
 
-    let vehicle: VehicleView = reqwest::get(server.url("/v1/vehicle"))
+    let vehicle: VehicleView = http()
+        .get(server.url("/v1/vehicle"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -298,7 +302,9 @@ async fn every_route_answers_its_happy_path() {
         .unwrap();
     assert_eq!(vehicle, backend.vehicle());
 
-    let prompts: Vec<PromptView> = reqwest::get(server.url("/v1/prompts"))
+    let prompts: Vec<PromptView> = http()
+        .get(server.url("/v1/prompts"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -318,7 +324,9 @@ async fn every_route_answers_its_happy_path() {
     assert_eq!(resp.status(), 200);
     let acted: PromptView = resp.json().await.unwrap();
     assert_eq!(acted.state, "snoozed");
-    let prompts: Vec<Value> = reqwest::get(server.url("/v1/prompts"))
+    let prompts: Vec<Value> = http()
+        .get(server.url("/v1/prompts"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -351,7 +359,9 @@ async fn every_route_answers_its_happy_path() {
     let service: ServiceView = resp.json().await.unwrap();
     assert_eq!((service.at_ms, service.odometer_km), (NOW_MS, None));
 
-    let settings: SettingsView = reqwest::get(server.url("/v1/settings"))
+    let settings: SettingsView = http()
+        .get(server.url("/v1/settings"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -730,7 +740,7 @@ async fn every_bad_request_gets_its_status_and_a_json_error() {
             "missing field",
         ),
     ];
-    let http = reqwest::Client::new();
+    let http = http();
     for case in &cases {
         let mut req = http
             .request(case.method.clone(), server.url(case.path))
@@ -980,4 +990,12 @@ async fn the_prompts_command_talks_to_a_running_agent() {
 
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An HTTP client for tests. reqwest is built with rustls but without a default crypto
+/// provider (the cloud's webhook sender brings its own ring config; no aws-lc in the tree):
+/// plain clients need the process default, installed here once.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -17,11 +17,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::broker::EmbeddedBroker;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::ingest::worker::{Worker, wall_now};
+use crate::fleet::shell::{FleetHandle, operator_token};
+use crate::ingest::worker::Worker;
 use crate::metrics::Metrics;
 use crate::mqtt::{self, Loop};
 use crate::store::Store;
+use crate::webhook::outbox::Outbox;
+use crate::webhook::sender::{Counters, Sender, SenderConfig};
 use crate::{Error, api, downlink};
 
 /// What the parts of a running cloud share (the API's view of it).
@@ -29,6 +33,10 @@ pub(crate) struct Shared {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub client: AsyncClient,
+    pub fleet: FleetHandle,
+    /// SHA-256 of the operator's bearer token.
+    pub operator: [u8; 32],
+    pub webhooks: Arc<Counters>,
 }
 
 impl Shared {
@@ -39,7 +47,7 @@ impl Shared {
             &self.metrics,
             vin,
             body,
-            wall_now(),
+            self.fleet.clock.now(),
         )
         .await
     }
@@ -63,6 +71,10 @@ pub struct Cloud {
     mqtt: JoinHandle<Result<(), Error>>,
     stop_api: Option<oneshot::Sender<()>>,
     api: JoinHandle<()>,
+    stop_fleet: Arc<tokio::sync::Notify>,
+    stop_sender: Option<oneshot::Sender<()>>,
+    sender: JoinHandle<()>,
+    tick: JoinHandle<()>,
 }
 
 impl Cloud {
@@ -75,7 +87,36 @@ impl Cloud {
     /// # Errors
     /// The first part that cannot start: store, broker, MQTT options, API socket.
     pub async fn start(config: &Config) -> Result<Self, Error> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Cloud::start`] with a given clock (tests move time with a
+    /// [`crate::clock::ManualClock`]).
+    ///
+    /// # Errors
+    /// As [`Cloud::start`], and the fleet's start (strategies, partners, registry, token).
+    pub async fn start_with_clock(config: &Config, clock: SharedClock) -> Result<Self, Error> {
         let store = Store::open(&config.store_path())?;
+        let token = operator_token(config)?;
+        let (mut fleet, loaded) = {
+            let (config, store, clock) = (config.clone(), store.clone(), Arc::clone(&clock));
+            tokio::task::spawn_blocking(move || FleetHandle::start(&config, &store, clock))
+                .await
+                .map_err(|e| Error::Stopped(format!("fleet start: {e}")))??
+        };
+        let sender = Sender::new(
+            Outbox::new(store.tree().clone()),
+            Arc::clone(&fleet.endpoints) as Arc<dyn crate::webhook::sender::Endpoints>,
+            Arc::clone(&clock),
+            SenderConfig {
+                concurrency: config.webhooks.concurrency,
+                timeout: Duration::from_secs(config.webhooks.timeout_s),
+                ..SenderConfig::default()
+            },
+        )
+        .map_err(|e| Error::Stopped(format!("webhook sender: {e}")))?;
+        fleet.wake = sender.waker();
+        let webhooks = sender.counters();
         let metrics = Arc::new(Metrics::default());
         metrics
             .vehicles
@@ -116,6 +157,8 @@ impl Cloud {
             epoch: Arc::clone(&epoch),
             max_payload_bytes: config.ingest.max_payload_bytes,
             group_max_envelopes: config.ingest.group_max_envelopes,
+            fleet: Some(fleet.clone()),
+            clock: Arc::clone(&clock),
         }
         .spawn(rx, exit_tx)
         .map_err(|e| Error::Stopped(format!("cannot start the ingest thread: {e}")))?;
@@ -136,10 +179,43 @@ impl Cloud {
             exit_rx,
         ));
 
+        // Webhooks: the sender and the task noting outcomes on timelines.
+        let (reports_tx, reports_rx) = mpsc::channel(1024);
+        let (stop_sender, stop_sender_rx) = oneshot::channel::<()>();
+        let sender = tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop_sender_rx.await;
+            };
+            if let Err(e) = sender.run(reports_tx, stop).await {
+                tracing::error!(cause = %e, "webhook sender stopped");
+            }
+        });
+        tokio::spawn(fleet.clone().report_loop(reports_rx));
+        // Downlinks decided at load or left from before a stop, then the tick.
+        {
+            let (fleet, client) = (fleet.clone(), client.clone());
+            tokio::spawn(async move {
+                fleet.publish(&client, loaded.downlinks).await;
+                if let Err(e) = fleet.republish_pending(&client).await {
+                    tracing::error!(cause = %e, "queued downlinks unreadable");
+                }
+            });
+        }
+        let stop_fleet = Arc::new(tokio::sync::Notify::new());
+        let tick = tokio::spawn(fleet.clone().tick_loop(
+            client.clone(),
+            Duration::from_millis(config.fleet.tick_ms.max(10)),
+            Arc::clone(&stop_fleet),
+        ));
+        fleet.wake.notify_one();
+
         let shared = Arc::new(Shared {
             store,
             metrics,
             client,
+            fleet,
+            operator: crate::api::auth::digest(&token),
+            webhooks,
         });
         let (stop_api, api_stop_rx) = oneshot::channel::<()>();
         let app = api::router(Arc::clone(&shared));
@@ -164,6 +240,10 @@ impl Cloud {
             mqtt,
             stop_api: Some(stop_api),
             api,
+            stop_fleet,
+            stop_sender: Some(stop_sender),
+            sender,
+            tick,
         })
     }
 
@@ -175,6 +255,38 @@ impl Cloud {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// The fleet (layers, alerts, strategies).
+    pub fn fleet(&self) -> &FleetHandle {
+        &self.shared.fleet
+    }
+
+    /// Runs one fleet tick now (what the tick task does every `fleet.tick_ms`): tests that
+    /// move a [`crate::clock::ManualClock`] call it to process what became due.
+    ///
+    /// # Errors
+    /// The fleet's store.
+    pub async fn tick_now(&self) -> Result<crate::fleet::core::Effects, Error> {
+        let fx = self
+            .shared
+            .fleet
+            .commit(&self.shared.client, |fleet, batch, now| {
+                let fx = fleet.tick(now, batch)?;
+                let summary = crate::fleet::core::Effects {
+                    downlinks: Vec::new(),
+                    webhooks: fx.webhooks,
+                    layer_changes: fx.layer_changes,
+                };
+                Ok((summary, fx))
+            })
+            .await?;
+        Ok(fx)
+    }
+
+    /// The webhook sender's counters.
+    pub fn webhook_counters(&self) -> &Counters {
+        &self.shared.webhooks
     }
 
     /// The store (reads only; the ingest writes).
@@ -221,6 +333,12 @@ impl Cloud {
         if let Some(stop) = self.stop_api.take() {
             let _ = stop.send(());
         }
+        self.stop_fleet.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.tick).await;
+        if let Some(stop) = self.stop_sender.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.sender).await;
         if let Some(stop) = self.stop_mqtt.take() {
             let _ = stop.send(());
         }

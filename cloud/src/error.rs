@@ -22,6 +22,12 @@ pub enum Error {
     /// Webhook delivery failed to set up or its outbox failed.
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
+    /// The fleet could not start (strategies, partners, registry, operator token).
+    #[error(transparent)]
+    FleetStart(#[from] crate::fleet::shell::StartError),
+    /// A fleet operation failed.
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::core::FleetError),
     /// A listening socket could not be opened.
     #[error("{what}: cannot listen on {addr}: {source}")]
     Listen {

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub acks: AtomicU64,
     /// Acks not sent because the connection they belong to is gone (the broker redelivers).
     pub stale_acks: AtomicU64,
+    /// Uplinks whose fleet effects failed (records applied all the same).
+    pub fleet_errors: AtomicU64,
+    /// API requests refused (4xx).
+    pub api_rejects: AtomicU64,
     /// MQTT connections made (ConnAcks received).
     pub connects: AtomicU64,
     /// Downlink messages published.
@@ -135,6 +139,16 @@ impl Metrics {
             "rapport_ingest_stale_acks_total",
             "Acks dropped because their connection is gone (the broker redelivers).",
             get(&self.stale_acks),
+        );
+        counter(
+            "rapport_fleet_errors_total",
+            "Uplinks whose fleet effects (layers, strategies, alerts) failed.",
+            get(&self.fleet_errors),
+        );
+        counter(
+            "rapport_api_rejects_total",
+            "API requests refused with a 4xx.",
+            get(&self.api_rejects),
         );
         counter(
             "rapport_mqtt_connects_total",

@@ -102,6 +102,11 @@ impl Store {
         Ok(Self { db, tree })
     }
 
+    /// The database (ids).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// The tree every part of the cloud keeps its keys in (each under its own prefixes,
     /// so one batch can write the ingest's, the fleet's and the webhook outbox's together).
     pub fn tree(&self) -> &sled::Tree {

@@ -204,7 +204,9 @@ async fn hostile_and_honest(broker: BrokerKind, id: &str) {
         assert_eq!(body["error"]["code"], "unknown_vehicle");
     }
     // The same counts through /metrics.
-    let text = reqwest::get(format!("http://{api}/metrics"))
+    let text = http()
+        .get(format!("http://{api}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -468,9 +470,11 @@ async fn the_api_answers_bad_requests_with_json_errors() {
             "bad_request",
         ),
     ];
-    let http = reqwest::Client::new();
+    let http = http();
     for (method, path, body, status, code) in cases {
-        let mut req = http.request(method.parse().unwrap(), format!("{base}{path}"));
+        let mut req = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .bearer_auth(OPERATOR);
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")

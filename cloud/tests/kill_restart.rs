@@ -7,69 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use rapport_shared::Vin;
-
-/// One run of the binary.
-struct CloudProc {
-    child: Child,
-    api: SocketAddr,
-    log: PathBuf,
-}
-
-impl CloudProc {
-    fn spawn(config: &Path, log: PathBuf) -> Self {
-        let mut child = Command::new(cloud_bin())
-            .args(["run", "--config"])
-            .arg(config)
-            // CLOUD_LOG=debug shows each envelope (and the redeliveries after each kill).
-            .env(
-                "RUST_LOG",
-                std::env::var("CLOUD_LOG").unwrap_or("info".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("rapport-cloud: API on http://") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        let api = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(api) => api,
-            Err(_) => panic!(
-                "the cloud did not start; its log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ),
-        };
-        Self { child, api, log }
-    }
-
-    fn sigkill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn sigterm(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-}
 
 async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
     get_json(&format!("http://{api}/api/v1/vehicles/{v}")).await

@@ -8,10 +8,16 @@
 //! - `GET /healthz`: liveness, with whether the ingest is subscribed;
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /api/v1/vehicles/{vin}`: what the cloud knows of a vehicle (404 unknown, 400 bad VIN);
-//! - `POST /api/v1/vehicles/{vin}/downlink`: OPERATOR API — pushes a campaign or a service
-//!   record to the car. It has no authentication yet: the API listens on loopback by default
-//!   and must not be exposed until operator and partner tokens arrive (next issue).
+//! - `POST /api/v1/vehicles/{vin}/downlink`: operator only — pushes a campaign or a service
+//!   record to the car;
+//! - the fleet's routes ([`fleet`]): vehicles by layer cell, timelines, registry, the layer
+//!   matrix, alerts, partners, campaigns, dead letters.
+//!
+//! Every `/api/v1` route needs a bearer token ([`auth`]); `/healthz` and `/metrics` do not
+//! (keep the API on loopback or behind a proxy that guards `/metrics`).
 
+pub mod auth;
+pub mod fleet;
 pub mod views;
 
 use std::sync::Arc;
@@ -27,7 +33,7 @@ use rapport_shared::{Vin, WireError};
 use serde_json::json;
 
 use crate::cloud::Shared;
-use views::{DownlinkRequest, VehicleView};
+use views::DownlinkRequest;
 
 /// The API's routes over a running cloud.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -36,9 +42,27 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/vehicles/{vin}", get(vehicle))
         .route("/api/v1/vehicles/{vin}/downlink", post(downlink))
+        .merge(fleet::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            count_rejects,
+        ))
         .with_state(shared)
+}
+
+/// Counts every 4xx answer (bad input, refused tokens) in `rapport_api_rejects_total`.
+async fn count_rejects(
+    State(s): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    if response.status().is_client_error() {
+        s.metrics.api_rejects.fetch_add(1, Ordering::Relaxed);
+    }
+    response
 }
 
 /// An error response: status and `{"error":{"code","message"}}`.
@@ -104,38 +128,90 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        {
+            let mut text = s.metrics.render();
+            render_fleet(&s, &mut text);
+            text
+        },
     )
         .into_response()
 }
 
+fn render_fleet(s: &Shared, out: &mut String) {
+    use std::fmt::Write as _;
+    let mut counter = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    if let Ok(f) = s.fleet.fleet.lock() {
+        let st = f.stats();
+        counter(
+            "rapport_fleet_layer_changes_total",
+            "Layer changes recorded.",
+            st.layer_changes,
+        );
+        counter(
+            "rapport_fleet_campaigns_total",
+            "Campaigns sent down by strategies and operators.",
+            st.campaigns,
+        );
+        counter(
+            "rapport_fleet_alerts_opened_total",
+            "Partner alerts opened.",
+            st.alerts_opened,
+        );
+        counter(
+            "rapport_fleet_alerts_escalated_total",
+            "Alerts escalated after their SLA.",
+            st.alerts_escalated,
+        );
+        counter(
+            "rapport_fleet_suppressed_total",
+            "Strategy actions held back (consent, cadence, caps, no partner).",
+            st.suppressed,
+        );
+    }
+    let w = &s.webhooks;
+    counter(
+        "rapport_webhook_attempts_total",
+        "Webhook delivery attempts.",
+        w.attempts(),
+    );
+    counter(
+        "rapport_webhook_delivered_total",
+        "Webhooks delivered (2xx).",
+        w.delivered(),
+    );
+    counter(
+        "rapport_webhook_retried_total",
+        "Webhook attempts failed with a retry scheduled.",
+        w.retried(),
+    );
+    counter(
+        "rapport_webhook_dead_total",
+        "Webhooks moved to the dead letters.",
+        w.dead(),
+    );
+}
+
 async fn vehicle(
     State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Path(vin): Path<String>,
 ) -> Result<Response, ApiError> {
     let vin = parse_vin(&vin)?;
-    let store = s.store.clone();
-    let state = tokio::task::spawn_blocking(move || store.vehicle(&vin))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    match state {
-        Some(state) => Ok(axum::Json(VehicleView::new(&vin, &state)).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_vehicle",
-            format!("no record of {vin} has reached the cloud"),
-        )),
-    }
+    fleet::vehicle_detail(s, headers, vin).await
 }
 
-/// OPERATOR API: pushes one downlink message to a vehicle. No authentication yet (see the
-/// module doc).
+/// Operator only: pushes one downlink message to a vehicle.
 async fn downlink(
     State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Path(vin): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    fleet::caller(&s, &headers)?.operator()?;
     let vin = parse_vin(&vin)?;
     let request: DownlinkRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;

@@ -269,3 +269,21 @@ impl DownlinkRequest {
         }
     }
 }
+
+/// One record of the car for a timeline: `{"kind": "odometer", "seq": 7, "data": {...}}`.
+pub fn record_json(r: &rapport_shared::Record) -> serde_json::Value {
+    let kind = match &r.body {
+        rapport_shared::RecordBody::Unknown { .. } => "unknown",
+        body => rapport_shared::v1::uplink::kind_name(body.tag()),
+    };
+    let data = match serde_json::to_value(&r.body) {
+        // Externally tagged enum: `{"Odometer": {...}}` → the inner value.
+        Ok(serde_json::Value::Object(m)) if m.len() == 1 => m
+            .into_iter()
+            .next()
+            .map_or(serde_json::Value::Null, |(_, v)| v),
+        Ok(v) => v,
+        Err(_) => serde_json::Value::Null,
+    };
+    serde_json::json!({"kind": kind, "seq": r.seq, "data": data})
+}

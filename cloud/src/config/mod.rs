@@ -40,6 +40,12 @@ pub mod defaults {
     pub const MAX_PAYLOAD_BYTES: usize = rapport_shared::MAX_UPLINK_BYTES;
     /// Most envelopes applied between two flushes (their acks wait for the flush).
     pub const GROUP_MAX_ENVELOPES: usize = 64;
+    /// The fleet tick, milliseconds.
+    pub const TICK_MS: u64 = 1000;
+    /// Webhook deliveries in flight at once.
+    pub const WEBHOOK_CONCURRENCY: usize = 64;
+    /// Timeout of one webhook attempt, seconds.
+    pub const WEBHOOK_TIMEOUT_S: u64 = 10;
 }
 
 /// The whole cloud config file.
@@ -58,6 +64,21 @@ pub struct Config {
     /// `[ingest]`: uplink limits and batching.
     #[serde(default)]
     pub ingest: Ingest,
+    /// `[fleet]`: strategies file, registry import, tick.
+    #[serde(default)]
+    pub fleet: Fleet,
+    /// `[layers]`: every layering threshold.
+    #[serde(default)]
+    pub layers: crate::fleet::layers::LayerConfig,
+    /// `[alerts]`: SLA, response wait, fallback partner.
+    #[serde(default)]
+    pub alerts: crate::fleet::partners::AlertsConfig,
+    /// `[[partner]]`: dealers and service providers with their webhook endpoints.
+    #[serde(default)]
+    pub partner: Vec<crate::fleet::partners::PartnerConfig>,
+    /// `[webhooks]`: delivery.
+    #[serde(default)]
+    pub webhooks: Webhooks,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -155,12 +176,19 @@ impl Default for Store {
 pub struct Api {
     /// Listen address (port 0: a free port, reported at start).
     pub listen: SocketAddr,
+    /// The operator's bearer token. Prefer `operator_token_env`; with neither, the cloud
+    /// makes one at first start and keeps it in `<store>/operator-token` (mode 0600).
+    pub operator_token: Option<String>,
+    /// The environment variable holding the operator's bearer token.
+    pub operator_token_env: Option<String>,
 }
 
 impl Default for Api {
     fn default() -> Self {
         Self {
             listen: defaults::API_LISTEN,
+            operator_token: None,
+            operator_token_env: None,
         }
     }
 }
@@ -299,6 +327,50 @@ impl Config {
     /// The store's data directory, resolved against the config file's folder.
     pub fn store_path(&self) -> PathBuf {
         self.resolve(&self.store.path)
+    }
+}
+
+/// `[fleet]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fleet {
+    /// The strategy file (relative to this file). Default: the built-in copy of
+    /// `config/strategies.toml`.
+    pub strategies: Option<PathBuf>,
+    /// A registry file (CSV or TOML by extension) imported at every start (entries are
+    /// created or updated, never deleted). Default: none.
+    pub registry: Option<PathBuf>,
+    /// How often time-driven work is looked at, milliseconds (layers, webhook sends,
+    /// SLAs, re-offers: only what is due is touched).
+    pub tick_ms: u64,
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Self {
+            strategies: None,
+            registry: None,
+            tick_ms: defaults::TICK_MS,
+        }
+    }
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Webhooks {
+    /// Most deliveries in flight at once.
+    pub concurrency: usize,
+    /// Timeout of one delivery attempt, seconds.
+    pub timeout_s: u64,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Self {
+            concurrency: defaults::WEBHOOK_CONCURRENCY,
+            timeout_s: defaults::WEBHOOK_TIMEOUT_S,
+        }
     }
 }
 

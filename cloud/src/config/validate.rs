@@ -226,5 +226,46 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
             format!("{} is not 1-4096", config.ingest.group_max_envelopes),
         );
     }
+    if !(10..=3_600_000).contains(&config.fleet.tick_ms) {
+        bad(
+            "fleet.tick_ms",
+            format!("{} is not 10-3600000", config.fleet.tick_ms),
+        );
+    }
+    if !(1..=1024).contains(&config.webhooks.concurrency) {
+        bad(
+            "webhooks.concurrency",
+            format!("{} is not 1-1024", config.webhooks.concurrency),
+        );
+    }
+    if !(1..=300).contains(&config.webhooks.timeout_s) {
+        bad(
+            "webhooks.timeout_s",
+            format!("{} is not 1-300", config.webhooks.timeout_s),
+        );
+    }
+    if let (Some(_), Some(_)) = (&config.api.operator_token, &config.api.operator_token_env) {
+        bad(
+            "api.operator_token",
+            "give operator_token or operator_token_env, not both".into(),
+        );
+    }
+    if config
+        .api
+        .operator_token
+        .as_ref()
+        .is_some_and(|t| t.trim().len() < 12)
+    {
+        bad(
+            "api.operator_token",
+            "shorter than 12 characters: too easy to guess".into(),
+        );
+    }
+    problems.extend(config.layers.validate());
+    problems.extend(crate::fleet::partners::validate(
+        &config.partner,
+        &config.alerts,
+        &|v| std::env::var(v).ok(),
+    ));
     problems
 }

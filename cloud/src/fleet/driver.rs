@@ -74,8 +74,8 @@ pub enum Signal {
     },
     /// A critical fault appeared.
     CriticalFault {
-        /// Its code (`P0300`, `SPN 110 FMI 0`).
-        code: String,
+        /// Its code.
+        code: rapport_shared::DtcCode,
     },
     /// The driver responded to a maintenance prompt.
     Responded {
@@ -142,9 +142,7 @@ impl Driver {
                 self.profile.odometer_m = self.profile.odometer_m.max(o.odometer.meters());
             }
             RecordBody::DtcAppeared(e) if e.severity == Severity::Critical => {
-                out.push(Signal::CriticalFault {
-                    code: e.dtc.code().to_string(),
-                });
+                out.push(Signal::CriticalFault { code: e.dtc.code() });
             }
             RecordBody::Maintenance(m) => self.maintenance(m, seq, at, &mut out),
             RecordBody::Prompt(p) => {
@@ -484,7 +482,7 @@ mod tests {
         assert_eq!(
             d.apply(&rec(2, T0, fault(Severity::Critical)), now()),
             vec![Signal::CriticalFault {
-                code: "P0300".into()
+                code: "P0300".parse().unwrap()
             }]
         );
         let odo = |m| {

@@ -3,6 +3,7 @@
 //! [`model`] holds the domain types every part shares.
 
 pub mod alerts;
+pub mod core;
 pub mod driver;
 pub mod layering;
 pub mod layers;
@@ -10,5 +11,6 @@ pub mod model;
 pub mod partners;
 pub mod registry;
 pub mod schedule;
+pub mod shell;
 pub mod store;
 pub mod strategy;

@@ -126,12 +126,24 @@ fn from_json<T: DeserializeOwned>(
 #[derive(Clone)]
 pub struct FleetStore {
     tree: sled::Tree,
+    db: sled::Db,
 }
 
 impl FleetStore {
-    /// Over the cloud's tree.
-    pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+    /// Over the cloud's store (its tree; its database for ids).
+    pub fn new(store: &crate::store::Store) -> Self {
+        Self {
+            tree: store.tree().clone(),
+            db: store.db().clone(),
+        }
+    }
+
+    /// A fresh id (downlinks): unique across restarts and crashes, never 0.
+    ///
+    /// # Errors
+    /// sled.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?.saturating_add(1))
     }
 
     /// The tree (for batches).

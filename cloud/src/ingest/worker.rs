@@ -19,6 +19,9 @@ use rumqttc::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RejectReason, check, plan};
+use crate::clock::SharedClock;
+use crate::fleet::core::{Effects, FleetError};
+use crate::fleet::shell::FleetHandle;
 use crate::metrics::Metrics;
 use crate::mqtt::Delivery;
 use crate::store::{Store, StoreError};
@@ -40,6 +43,10 @@ pub(crate) struct Worker {
     pub epoch: Arc<AtomicU64>,
     pub max_payload_bytes: usize,
     pub group_max_envelopes: usize,
+    /// The fleet side: its effects of a record go in the record's batch.
+    pub fleet: Option<FleetHandle>,
+    /// The cloud's clock.
+    pub clock: SharedClock,
 }
 
 impl Worker {
@@ -73,10 +80,11 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let now = wall_now();
+            let now = self.clock.now();
             let mut wrote = false;
+            let mut effects = Effects::default();
             for d in &group {
-                wrote |= self.handle(d, now, &mut limiter)?;
+                wrote |= self.handle(d, now, &mut limiter, &mut effects)?;
             }
             if wrote {
                 let started = Instant::now();
@@ -91,6 +99,16 @@ impl Worker {
             for d in group.drain(..) {
                 self.ack(&d);
             }
+            if let Some(fleet) = &self.fleet {
+                if effects.webhooks > 0 {
+                    fleet.wake.notify_one();
+                }
+                if !effects.downlinks.is_empty() {
+                    let downlinks = std::mem::take(&mut effects.downlinks);
+                    self.runtime
+                        .block_on(fleet.publish(&self.client, downlinks));
+                }
+            }
         }
         Ok(())
     }
@@ -101,6 +119,7 @@ impl Worker {
         d: &Delivery,
         now: Timestamp,
         limiter: &mut LogLimit,
+        effects: &mut Effects,
     ) -> Result<bool, StoreError> {
         self.metrics.messages.fetch_add(1, Ordering::Relaxed);
         let topic = d.publish.topic.as_str();
@@ -139,7 +158,33 @@ impl Worker {
         }
         let wrote = plan.changes_anything();
         if wrote {
-            self.store.commit(&plan)?;
+            match &self.fleet {
+                Some(handle) if !plan.fresh.is_empty() => {
+                    // One lock for the fleet's decisions and the commit: ticks and API
+                    // changes commit between envelopes, never inside one.
+                    let mut fleet = handle.fleet.lock().map_err(|_| StoreError::Corrupt {
+                        what: "fleet lock".into(),
+                        reason: "poisoned".into(),
+                    })?;
+                    let mut batch = sled::Batch::default();
+                    let fresh = plan.fresh.iter().filter_map(|&i| uplink.records.get(i));
+                    match fleet.on_records(&plan.vin, &plan.state, fresh, now, &mut batch) {
+                        Ok(fx) => {
+                            self.store.commit_with(&plan, batch)?;
+                            effects.merge_from(fx);
+                        }
+                        Err(FleetError::Store(e)) => return Err(e),
+                        Err(e) => {
+                            // The records are applied all the same; their fleet effects are
+                            // lost (counted, logged): better than refusing the car's data.
+                            self.metrics.fleet_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(vin = %plan.vin, cause = %e, "fleet effects of an uplink failed");
+                            self.store.commit(&plan)?;
+                        }
+                    }
+                }
+                _ => self.store.commit(&plan)?,
+            }
         }
         self.metrics.applied(&plan.stats);
         tracing::debug!(

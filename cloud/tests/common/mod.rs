@@ -3,6 +3,7 @@
 //! helpers, and waiting with a deadline.
 #![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -148,6 +149,7 @@ pub fn config(dir: &Path, broker: BrokerKind, client_id: &str) -> Config {
     let mut c = Config::default();
     c.api.listen = "127.0.0.1:0".parse().unwrap();
     c.store.path = dir.join("store");
+    c.api.operator_token = Some(OPERATOR.to_owned());
     c.broker.client_id = client_id.to_owned();
     match broker {
         BrokerKind::Embedded => {
@@ -287,9 +289,20 @@ pub fn uplink(vin: Vin, seqs: impl IntoIterator<Item = u64>, make: fn(u64) -> Re
     }
 }
 
-/// GET a URL; returns the status and the body as JSON (Null if not JSON).
+/// An HTTP client for tests. reqwest is built with rustls but without a default crypto
+/// provider (the cloud's webhook sender brings its own ring config; no aws-lc in the tree):
+/// plain clients need the process default, installed here once.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// The operator token of test configs.
+pub const OPERATOR: &str = "test-operator-token";
+
+/// GET a URL as the operator; returns the status and the body as JSON (Null if not JSON).
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::get(url).await.unwrap();
+    let resp = http().get(url).bearer_auth(OPERATOR).send().await.unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
     (
@@ -298,10 +311,11 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     )
 }
 
-/// POST a body; returns the status and the body as JSON.
+/// POST a body as the operator; returns the status and the body as JSON.
 pub async fn post_json(url: &str, body: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(url)
+        .bearer_auth(OPERATOR)
         .header("content-type", "application/json")
         .body(body.to_owned())
         .send()
@@ -329,4 +343,59 @@ pub fn temp_dir() -> tempfile::TempDir {
 /// The path of the test binary under test.
 pub fn cloud_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rapport-cloud"))
+}
+
+/// One run of the binary.
+pub struct CloudProc {
+    pub child: Child,
+    pub api: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl CloudProc {
+    pub fn spawn(config: &Path, log: PathBuf) -> Self {
+        let mut child = Command::new(cloud_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            // CLOUD_LOG=debug shows each envelope (and the redeliveries after each kill).
+            .env(
+                "RUST_LOG",
+                std::env::var("CLOUD_LOG").unwrap_or("info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("rapport-cloud: API on http://") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let api = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(api) => api,
+            Err(_) => panic!(
+                "the cloud did not start; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        };
+        Self { child, api, log }
+    }
+
+    pub fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn sigterm(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
 }

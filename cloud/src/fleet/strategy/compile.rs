@@ -142,7 +142,12 @@ impl Suggestion {
 
     /// Sets the text for one layer value; `false` when `key` is no layer value.
     fn set(&mut self, key: &str, text: String) -> bool {
-        fn put<T>(slots: &mut [Option<String>], value: Result<T, String>, index: fn(T) -> usize, text: &mut Option<String>) -> bool {
+        fn put<T>(
+            slots: &mut [Option<String>],
+            value: Result<T, String>,
+            index: fn(T) -> usize,
+            text: &mut Option<String>,
+        ) -> bool {
             match value {
                 Ok(v) => {
                     if let Some(slot) = slots.get_mut(index(v)) {
@@ -154,11 +159,32 @@ impl Suggestion {
             }
         }
         let mut text = Some(text);
-        put(&mut self.activity, Activity::from_str(key), Activity::index, &mut text)
-            || put(&mut self.service, ServiceMaturity::from_str(key), ServiceMaturity::index, &mut text)
-            || put(&mut self.car, CarMaturity::from_str(key), CarMaturity::index, &mut text)
-            || put(&mut self.lifecycle, Lifecycle::from_str(key), Lifecycle::index, &mut text)
-            || put(&mut self.category, Category::from_str(key), Category::index, &mut text)
+        put(
+            &mut self.activity,
+            Activity::from_str(key),
+            Activity::index,
+            &mut text,
+        ) || put(
+            &mut self.service,
+            ServiceMaturity::from_str(key),
+            ServiceMaturity::index,
+            &mut text,
+        ) || put(
+            &mut self.car,
+            CarMaturity::from_str(key),
+            CarMaturity::index,
+            &mut text,
+        ) || put(
+            &mut self.lifecycle,
+            Lifecycle::from_str(key),
+            Lifecycle::index,
+            &mut text,
+        ) || put(
+            &mut self.category,
+            Category::from_str(key),
+            Category::index,
+            &mut text,
+        )
     }
 
     /// Every text, for placeholder checks.
@@ -189,11 +215,17 @@ pub(super) fn compile(config: &StrategyConfig) -> Result<Compiled, Vec<Problem>>
     for (i, raw) in config.rule.iter().enumerate() {
         let at = format!("rule[{i}]");
         if raw.name.trim().is_empty() {
-            p.push(Problem::new(format!("{at}.name"), "empty; every rule needs a name"));
+            p.push(Problem::new(
+                format!("{at}.name"),
+                "empty; every rule needs a name",
+            ));
         } else if !names.insert(raw.name.as_str()) {
             p.push(Problem::new(
                 format!("{at}.name"),
-                format!("{:?} is used by an earlier rule; names must be unique", raw.name),
+                format!(
+                    "{:?} is used by an earlier rule; names must be unique",
+                    raw.name
+                ),
             ));
         }
         if let Some(rule) = rule(&at, raw, &config.campaign, &templates, &mut p) {
@@ -224,9 +256,7 @@ fn check_cadence(c: &Cadence, p: &mut Vec<Problem>) {
     if cap == 0 || cap > MAX_CAP {
         p.push(Problem::new(
             "cadence.max_campaigns_per_30_days",
-            format!(
-                "{cap}: must be 1 to {MAX_CAP} (to stop campaigns, remove the campaign rules)"
-            ),
+            format!("{cap}: must be 1 to {MAX_CAP} (to stop campaigns, remove the campaign rules)"),
         ));
     }
 }
@@ -342,7 +372,10 @@ fn rule(
                     None => {
                         p.push(Problem::new(
                             format!("{at}.campaign"),
-                            format!("no campaign {id:?} (templates: {})", list(raw_templates.keys())),
+                            format!(
+                                "no campaign {id:?} (templates: {})",
+                                list(raw_templates.keys())
+                            ),
                         ));
                         None
                     }
@@ -487,9 +520,21 @@ fn cell(at: &str, when: &When, p: &mut Vec<Problem>) -> Cell {
     Cell {
         category: axis::<Category>(at, "category", when.category.as_deref(), Category::index, p),
         car: axis::<CarMaturity>(at, "car", when.car.as_deref(), CarMaturity::index, p),
-        service: axis::<ServiceMaturity>(at, "service", when.service.as_deref(), ServiceMaturity::index, p),
+        service: axis::<ServiceMaturity>(
+            at,
+            "service",
+            when.service.as_deref(),
+            ServiceMaturity::index,
+            p,
+        ),
         activity: axis::<Activity>(at, "activity", when.activity.as_deref(), Activity::index, p),
-        lifecycle: axis::<Lifecycle>(at, "lifecycle", when.lifecycle.as_deref(), Lifecycle::index, p),
+        lifecycle: axis::<Lifecycle>(
+            at,
+            "lifecycle",
+            when.lifecycle.as_deref(),
+            Lifecycle::index,
+            p,
+        ),
     }
 }
 

@@ -267,8 +267,7 @@ impl Strategies {
                     at = at.max(t);
                 }
                 if r.is_engagement() {
-                    if let Some(t) = self.cadence_until(ctx.history, ctx.layers.activity, 0, now)
-                    {
+                    if let Some(t) = self.cadence_until(ctx.history, ctx.layers.activity, 0, now) {
                         at = at.max(t);
                     }
                     if let Some(t) = self.cap_until(ctx.history, 0, now) {
@@ -278,6 +277,41 @@ impl Strategies {
                 at
             })
             .min()
+    }
+
+    /// An operator's campaign to one driver, gated like an engagement rule (consent, the
+    /// cadence of the driver's activity layer, the 30-day cap): operators cannot spam either.
+    pub fn operator_campaign(
+        &self,
+        rule: &str,
+        campaign: rapport_shared::Campaign,
+        ctx: &DriverContext<'_>,
+        now: Timestamp,
+    ) -> Decision {
+        let cadence = self
+            .cadence_until(ctx.history, ctx.layers.activity, 0, now)
+            .filter(|t| *t > now);
+        let cap = self.cap_until(ctx.history, 0, now).filter(|t| *t > now);
+        let outcome = if !ctx.consents.engagement {
+            Outcome::Suppressed {
+                reason: SuppressReason::NoEngagementConsent,
+            }
+        } else if let Some(next_allowed) = cadence {
+            Outcome::Suppressed {
+                reason: SuppressReason::Cadence { next_allowed },
+            }
+        } else if let Some(next_allowed) = cap {
+            Outcome::Suppressed {
+                reason: SuppressReason::DriverCap { next_allowed },
+            }
+        } else {
+            Outcome::Act(Action::Campaign { campaign })
+        };
+        Decision {
+            rule: rule.to_owned(),
+            engagement: true,
+            outcome,
+        }
     }
 
     /// Whether `rule` may act now; `taken` engagement contacts were already decided in this
@@ -328,7 +362,12 @@ impl Strategies {
         Some(Timestamp::from_millis(last.as_millis().saturating_add(gap)))
     }
 
-    fn cap_until(&self, history: &ContactHistory, taken: usize, now: Timestamp) -> Option<Timestamp> {
+    fn cap_until(
+        &self,
+        history: &ContactHistory,
+        taken: usize,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         history.cap_until(self.compiled.cadence.max_campaigns_per_30_days, taken, now)
     }
 }

@@ -55,7 +55,11 @@ pub(super) const BOTH: Consents = Consents {
     engagement: true,
 };
 
-pub(super) fn ctx(layers: Layers, consents: Consents, history: &ContactHistory) -> DriverContext<'_> {
+pub(super) fn ctx(
+    layers: Layers,
+    consents: Consents,
+    history: &ContactHistory,
+) -> DriverContext<'_> {
     DriverContext {
         layers,
         consents,
@@ -229,7 +233,11 @@ campaign = "bad id"
         "rule[6].campaign: missing: do = \"campaign\" needs the id of a [campaign.<id>] template",
     ];
     for e in expected {
-        assert!(p.iter().any(|x| x == e), "missing {e:?} in\n{}", p.join("\n"));
+        assert!(
+            p.iter().any(|x| x == e),
+            "missing {e:?} in\n{}",
+            p.join("\n")
+        );
     }
     // rule[2]'s {item} is fine on maintenance_due; rule[7] refers to a template whose own
     // problems are already listed: nothing more.
@@ -239,7 +247,10 @@ campaign = "bad id"
     let text = err.to_string();
     assert!(text.starts_with("s.toml: 2 problem(s):\n"), "{text}");
     assert!(text.contains("  cadence.active: 0 days"), "{text}");
-    assert!(text.contains("  rule[0].campaign: no campaign \"nope\" (templates: none defined)"), "{text}");
+    assert!(
+        text.contains("  rule[0].campaign: no campaign \"nope\" (templates: none defined)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -261,7 +272,10 @@ do = \"nothing\"
     let c = ctx(l("passenger novice junior active new"), BOTH, &h);
     let d = s.decide(&Event::MaintenanceDue { item: "oil".into() }, &c, at(T0));
     assert_eq!(d.len(), 1);
-    assert!(d[0].engagement, "a campaign is engagement whatever its event");
+    assert!(
+        d[0].engagement,
+        "a campaign is engagement whatever its event"
+    );
     assert!(matches!(acted(&d)[0].1, Action::Campaign { .. }));
     let d = s.decide(
         &Event::CriticalFault {
@@ -282,13 +296,20 @@ fn syntax_errors_give_the_file_line_column_and_key_path() {
     assert!(msg.starts_with("s.toml:10:1: rule[1].cooldown: "), "{msg}");
     assert!(msg.contains("unknown field `cooldown`"), "{msg}");
 
-    let err = StrategyConfig::from_toml("s.toml", "[[rule]]\nname = \"a\"\non = \"sometimes\"\ndo = \"nothing\"\n").unwrap_err();
+    let err = StrategyConfig::from_toml(
+        "s.toml",
+        "[[rule]]\nname = \"a\"\non = \"sometimes\"\ndo = \"nothing\"\n",
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("s.toml:3:6: rule[0].on: "), "{msg}");
     assert!(msg.contains("unknown variant `sometimes`"), "{msg}");
 
     let err = StrategyConfig::from_toml("s.toml", "[cadence]\nactive = \"often\"\n").unwrap_err();
-    assert!(err.to_string().starts_with("s.toml:2:10: cadence.active: "), "{err}");
+    assert!(
+        err.to_string().starts_with("s.toml:2:10: cadence.active: "),
+        "{err}"
+    );
 
     let err = StrategyConfig::from_toml(
         "s.toml",
@@ -296,8 +317,14 @@ fn syntax_errors_give_the_file_line_column_and_key_path() {
     )
     .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with("s.toml:5:14: rule[0].suggestion: "), "{msg}");
-    assert!(msg.contains("a text, or a table of texts keyed by layer value"), "{msg}");
+    assert!(
+        msg.starts_with("s.toml:5:14: rule[0].suggestion: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("a text, or a table of texts keyed by layer value"),
+        "{msg}"
+    );
 
     let err = StrategyConfig::from_toml("s.toml", "[[rule]\n").unwrap_err();
     assert!(err.to_string().starts_with("s.toml:1:"), "{err}");
@@ -309,19 +336,27 @@ fn loading_a_file_names_it_in_every_error() {
     let path = dir.path().join("strategies.toml");
     let err = Strategies::load(&path).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(err.to_string().starts_with(&format!("{}: cannot read", path.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read", path.display())),
+        "{err}"
+    );
 
     std::fs::write(&path, "[cadence]\nactive = 3\nweekly = 7\n").unwrap();
     let err = Strategies::load(&path).unwrap_err();
     assert!(
-        err.to_string().starts_with(&format!("{}:3:1: cadence.weekly: ", path.display())),
+        err.to_string()
+            .starts_with(&format!("{}:3:1: cadence.weekly: ", path.display())),
         "{err}"
     );
 
     std::fs::write(&path, "[cadence]\ndormant = 0\n").unwrap();
     let err = Strategies::load(&path).unwrap_err();
     assert!(
-        err.to_string().starts_with(&format!("{}: 1 problem(s):\n  cadence.dormant: ", path.display())),
+        err.to_string().starts_with(&format!(
+            "{}: 1 problem(s):\n  cadence.dormant: ",
+            path.display()
+        )),
         "{err}"
     );
 
@@ -364,19 +399,49 @@ fn layer_changed_fires_on_entering_a_matching_cell_only() {
         d.iter().map(|d| d.rule.clone()).collect::<Vec<_>>()
     };
     // Entering from outside, or a first placement.
-    assert_eq!(fire(Some("passenger novice junior active new"), "passenger novice junior declining new"), ["enter"]);
-    assert_eq!(fire(None, "commercial novice mature churned lapsed"), ["enter"]);
+    assert_eq!(
+        fire(
+            Some("passenger novice junior active new"),
+            "passenger novice junior declining new"
+        ),
+        ["enter"]
+    );
+    assert_eq!(
+        fire(None, "commercial novice mature churned lapsed"),
+        ["enter"]
+    );
     // Moving inside the set of cells (declining → churned, or another axis) is not entering.
-    assert!(fire(Some("passenger novice junior declining new"), "passenger novice junior churned new").is_empty());
-    assert!(fire(Some("passenger novice junior declining new"), "passenger novice growing declining retained").is_empty());
+    assert!(
+        fire(
+            Some("passenger novice junior declining new"),
+            "passenger novice junior churned new"
+        )
+        .is_empty()
+    );
+    assert!(
+        fire(
+            Some("passenger novice junior declining new"),
+            "passenger novice growing declining retained"
+        )
+        .is_empty()
+    );
     // Outside the cells.
-    assert!(fire(Some("passenger novice junior active new"), "passenger skilled junior declining new").is_empty());
+    assert!(
+        fire(
+            Some("passenger novice junior active new"),
+            "passenger skilled junior declining new"
+        )
+        .is_empty()
+    );
     assert!(fire(None, "passenger novice junior dormant new").is_empty());
     // in_cell rules ignore layer changes; layer rules ignore other events.
     let c = ctx(l("passenger novice junior declining new"), BOTH, &h);
     let d = s.decide(&Event::InCell, &c, at(T0));
     assert_eq!(acted(&d), vec![("stay", &Action::Nothing)]);
-    assert!(s.decide(&Event::MaintenanceDue { item: "oil".into() }, &c, at(T0)).is_empty());
+    assert!(
+        s.decide(&Event::MaintenanceDue { item: "oil".into() }, &c, at(T0))
+            .is_empty()
+    );
     let c = ctx(l("passenger novice junior active new"), BOTH, &h);
     assert!(s.decide(&Event::InCell, &c, at(T0)).is_empty());
 }
@@ -485,11 +550,30 @@ fn opting_out_of_engagement_stops_campaigns_and_follow_ups_not_service() {
     };
     let c = ctx(layers, no_engagement, &h);
     let d = s.decide(&Event::InCell, &c, at(T0));
-    assert_eq!(reasons(&d), vec![("campaign", SuppressReason::NoEngagementConsent)]);
-    let d = s.decide(&Event::LayerChanged { from: None, to: layers }, &c, at(T0));
-    assert_eq!(reasons(&d), vec![("follow_up", SuppressReason::NoEngagementConsent)]);
+    assert_eq!(
+        reasons(&d),
+        vec![("campaign", SuppressReason::NoEngagementConsent)]
+    );
+    let d = s.decide(
+        &Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
+        &c,
+        at(T0),
+    );
+    assert_eq!(
+        reasons(&d),
+        vec![("follow_up", SuppressReason::NoEngagementConsent)]
+    );
     // Service still reaches the partner, placeholders filled.
-    let d = s.decide(&Event::MaintenanceDue { item: "brake_fluid".into() }, &c, at(T0));
+    let d = s.decide(
+        &Event::MaintenanceDue {
+            item: "brake_fluid".into(),
+        },
+        &c,
+        at(T0),
+    );
     assert_eq!(
         acted(&d),
         vec![(
@@ -501,7 +585,13 @@ fn opting_out_of_engagement_stops_campaigns_and_follow_ups_not_service() {
             }
         )]
     );
-    let d = s.decide(&Event::CriticalFault { code: "U0100".parse().unwrap() }, &c, at(T0));
+    let d = s.decide(
+        &Event::CriticalFault {
+            code: "U0100".parse().unwrap(),
+        },
+        &c,
+        at(T0),
+    );
     assert_eq!(
         acted(&d),
         vec![(
@@ -528,9 +618,14 @@ fn without_sharing_consent_no_partner_task_is_opened() {
     };
     let c = ctx(layers, no_sharing, &h);
     for event in [
-        Event::LayerChanged { from: None, to: layers },
+        Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
         Event::MaintenanceDue { item: "oil".into() },
-        Event::CriticalFault { code: "P0133".parse().unwrap() },
+        Event::CriticalFault {
+            code: "P0133".parse().unwrap(),
+        },
     ] {
         let d = s.decide(&event, &c, at(T0));
         assert_eq!(d.len(), 1, "{event:?}");
@@ -546,8 +641,18 @@ fn without_sharing_consent_no_partner_task_is_opened() {
     assert_eq!(acted(&s.decide(&Event::InCell, &c, at(T0))).len(), 1);
     // Without any consent the sharing reason is given for partner tasks.
     let c = ctx(layers, Consents::default(), &h);
-    let d = s.decide(&Event::LayerChanged { from: None, to: layers }, &c, at(T0));
-    assert_eq!(reasons(&d), vec![("follow_up", SuppressReason::NoSharingConsent)]);
+    let d = s.decide(
+        &Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
+        &c,
+        at(T0),
+    );
+    assert_eq!(
+        reasons(&d),
+        vec![("follow_up", SuppressReason::NoSharingConsent)]
+    );
     assert_eq!(s.next_in_cell(&c, at(T0)), None);
 }
 
@@ -575,14 +680,33 @@ task = "Call"
     let layers = l("passenger novice junior dormant new");
     let mut h = ContactHistory::new();
     // A follow-up call: an engagement contact, at the cap now.
-    let d = s.decide(&Event::LayerChanged { from: None, to: layers }, &ctx(layers, BOTH, &h), at(T0));
+    let d = s.decide(
+        &Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
+        &ctx(layers, BOTH, &h),
+        at(T0),
+    );
     assert!(d[0].engagement);
     h.record(&d[0], at(T0));
     assert_eq!(h.engagements(), &[at(T0)]);
-    let d = s.decide(&Event::LayerChanged { from: None, to: layers }, &ctx(layers, BOTH, &h), at(T0 + HOUR));
+    let d = s.decide(
+        &Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
+        &ctx(layers, BOTH, &h),
+        at(T0 + HOUR),
+    );
     assert_eq!(
         reasons(&d),
-        vec![("call", SuppressReason::Cadence { next_allowed: at(T0 + 30 * DAY_MS) })]
+        vec![(
+            "call",
+            SuppressReason::Cadence {
+                next_allowed: at(T0 + 30 * DAY_MS)
+            }
+        )]
     );
     // Service is not held back by either ...
     let due = Event::MaintenanceDue { item: "oil".into() };
@@ -590,12 +714,21 @@ task = "Call"
     assert!(!d[0].engagement);
     assert_eq!(acted(&d).len(), 1);
     h.record(&d[0], at(T0 + HOUR));
-    assert_eq!(h.engagements(), &[at(T0)], "service is not an engagement contact");
+    assert_eq!(
+        h.engagements(),
+        &[at(T0)],
+        "service is not an engagement contact"
+    );
     // ... but by its cooldown.
     let d = s.decide(&due, &ctx(layers, BOTH, &h), at(T0 + 2 * DAY_MS));
     assert_eq!(
         reasons(&d),
-        vec![("service", SuppressReason::RuleCooldown { next_allowed: at(T0 + HOUR + 2 * DAY_MS) })]
+        vec![(
+            "service",
+            SuppressReason::RuleCooldown {
+                next_allowed: at(T0 + HOUR + 2 * DAY_MS)
+            }
+        )]
     );
     let d = s.decide(&due, &ctx(layers, BOTH, &h), at(T0 + HOUR + 2 * DAY_MS));
     assert_eq!(acted(&d).len(), 1);
@@ -623,13 +756,25 @@ campaign = \"again\"
     ));
     let h = ContactHistory::new();
     let layers = l("passenger novice junior declining new");
-    let d = s.decide(&Event::LayerChanged { from: None, to: layers }, &ctx(layers, BOTH, &h), at(T0));
+    let d = s.decide(
+        &Event::LayerChanged {
+            from: None,
+            to: layers,
+        },
+        &ctx(layers, BOTH, &h),
+        at(T0),
+    );
     let names: Vec<_> = d.iter().map(|d| d.rule.as_str()).collect();
     assert_eq!(names, ["first", "note", "second"], "document order");
     assert_eq!(acted(&d).len(), 2);
     assert_eq!(
         reasons(&d),
-        vec![("second", SuppressReason::Cadence { next_allowed: at(T0 + 7 * DAY_MS) })]
+        vec![(
+            "second",
+            SuppressReason::Cadence {
+                next_allowed: at(T0 + 7 * DAY_MS)
+            }
+        )]
     );
 }
 
@@ -670,8 +815,14 @@ campaign = "hello"
 
 #[test]
 fn the_cadence_spaces_campaigns_by_layer() {
-    let s = strategies(&format!("[cadence]\nmax_campaigns_per_30_days = 64\n{EVERY_CELL}"));
-    let gaps = |sent: &[u64]| sent.windows(2).map(|w| (w[1] - w[0]) / HOUR).collect::<Vec<_>>();
+    let s = strategies(&format!(
+        "[cadence]\nmax_campaigns_per_30_days = 64\n{EVERY_CELL}"
+    ));
+    let gaps = |sent: &[u64]| {
+        sent.windows(2)
+            .map(|w| (w[1] - w[0]) / HOUR)
+            .collect::<Vec<_>>()
+    };
     // Active: every 3 days, exactly (an hourly scan fires as soon as allowed).
     let sent = simulate_hourly(&s, |_| l("passenger novice junior active new"), 90);
     assert_eq!(sent.len(), 30);
@@ -706,7 +857,10 @@ fn the_driver_cap_holds_across_layers() {
         &s,
         |now| {
             let day = (now - T0) / DAY_MS;
-            l(&format!("passenger novice junior {} new", cells[(day % 4) as usize]))
+            l(&format!(
+                "passenger novice junior {} new",
+                cells[(day % 4) as usize]
+            ))
         },
         120,
     );
@@ -720,16 +874,28 @@ fn the_driver_cap_holds_across_layers() {
     // The reason and its time, at the cap.
     let mut h = ContactHistory::new();
     for i in 0..4 {
-        let d = s.decide(&Event::InCell, &ctx(l("passenger novice junior active new"), BOTH, &h), at(T0 + i * DAY_MS));
+        let d = s.decide(
+            &Event::InCell,
+            &ctx(l("passenger novice junior active new"), BOTH, &h),
+            at(T0 + i * DAY_MS),
+        );
         h.record(&d[0], at(T0 + i * DAY_MS));
     }
     let c = ctx(l("passenger novice junior dormant new"), BOTH, &h);
     let d = s.decide(&Event::InCell, &c, at(T0 + 10 * DAY_MS));
     assert_eq!(
         reasons(&d)[0],
-        ("offer", SuppressReason::DriverCap { next_allowed: at(T0 + 30 * DAY_MS) })
+        (
+            "offer",
+            SuppressReason::DriverCap {
+                next_allowed: at(T0 + 30 * DAY_MS)
+            }
+        )
     );
-    assert_eq!(s.next_in_cell(&c, at(T0 + 10 * DAY_MS)), Some(at(T0 + 30 * DAY_MS)));
+    assert_eq!(
+        s.next_in_cell(&c, at(T0 + 10 * DAY_MS)),
+        Some(at(T0 + 30 * DAY_MS))
+    );
 }
 
 #[test]
@@ -780,20 +946,28 @@ cooldown_days = 10
             continue;
         }
         let d = s.decide(&Event::InCell, &c, at(now));
-        assert!(d.iter().any(|d| matches!(d.outcome, Outcome::Act(_))), "next_in_cell said now: {d:?}");
+        assert!(
+            d.iter().any(|d| matches!(d.outcome, Outcome::Act(_))),
+            "next_in_cell said now: {d:?}"
+        );
         for d in &d {
             if matches!(d.outcome, Outcome::Act(_)) && d.engagement {
                 jumped.push(now);
             }
             h.record(d, at(now));
         }
-        let after = s.next_in_cell(&ctx(layers(now), BOTH, &h), at(now)).unwrap();
+        let after = s
+            .next_in_cell(&ctx(layers(now), BOTH, &h), at(now))
+            .unwrap();
         assert!(after > at(now), "recorded: the next offer is later");
     }
     assert!(scanned.len() > 20);
     let gaps: Vec<u64> = scanned.windows(2).map(|w| (w[1] - w[0]) / DAY_MS).collect();
     assert!(gaps.contains(&10), "the cooldown bound: {gaps:?}");
-    assert!(gaps.contains(&21), "the cap bound (day 9 → day 30): {gaps:?}");
+    assert!(
+        gaps.contains(&21),
+        "the cap bound (day 9 → day 30): {gaps:?}"
+    );
     assert_eq!(scanned, jumped);
 }
 
@@ -814,9 +988,15 @@ do = \"nothing\"
     for d in &d {
         h.record(d, at(T0));
     }
-    assert_eq!(s.next_in_cell(&ctx(layers, BOTH, &h), at(T0)), Some(at(T0 + 3 * DAY_MS)));
     assert_eq!(
-        s.next_in_cell(&ctx(l("passenger novice junior dormant new"), BOTH, &h), at(T0 + DAY_MS)),
+        s.next_in_cell(&ctx(layers, BOTH, &h), at(T0)),
+        Some(at(T0 + 3 * DAY_MS))
+    );
+    assert_eq!(
+        s.next_in_cell(
+            &ctx(l("passenger novice junior dormant new"), BOTH, &h),
+            at(T0 + DAY_MS)
+        ),
         Some(at(T0 + 30 * DAY_MS))
     );
     // Opted out: nothing to schedule (a `nothing` rule is never scheduled).
@@ -852,12 +1032,21 @@ fn the_history_counts_only_acted_decisions_and_stays_bounded() {
     // Older than the window: dropped, except the latest (cadence counts from it).
     h.record(&acted, at(T0 + 2000 * HOUR));
     assert_eq!(h.engagements(), &[at(T0 + 2000 * HOUR)]);
-    h.record(&Decision { engagement: false, ..acted.clone() }, at(T0 + 5000 * HOUR));
+    h.record(
+        &Decision {
+            engagement: false,
+            ..acted.clone()
+        },
+        at(T0 + 5000 * HOUR),
+    );
     assert_eq!(h.engagements().len(), 1, "not an engagement contact");
     assert_eq!(h.last_fired("r"), Some(at(T0 + 5000 * HOUR)));
     // A late record (out of order) keeps the order and the latest.
     h.record(&acted, at(T0 + 1999 * HOUR));
-    assert_eq!(h.engagements(), &[at(T0 + 1999 * HOUR), at(T0 + 2000 * HOUR)]);
+    assert_eq!(
+        h.engagements(),
+        &[at(T0 + 1999 * HOUR), at(T0 + 2000 * HOUR)]
+    );
     assert_eq!(h.last_fired("r"), Some(at(T0 + 5000 * HOUR)));
     h.retain_rules(|name| name != "r");
     assert_eq!(h.last_fired("r"), None);
@@ -881,16 +1070,26 @@ suggestion = { declining = "call ({item})", mature = "loyal", novice = "explain"
     );
     let h = ContactHistory::new();
     let suggest = |layers: &str| {
-        let d = s.decide(&Event::MaintenanceDue { item: "oil".into() }, &ctx(l(layers), BOTH, &h), at(T0));
+        let d = s.decide(
+            &Event::MaintenanceDue { item: "oil".into() },
+            &ctx(l(layers), BOTH, &h),
+            at(T0),
+        );
         match acted(&d)[0].1 {
             Action::PartnerTask { suggestion, .. } => suggestion.clone(),
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(suggest("passenger novice mature declining new"), "call (oil)");
+    assert_eq!(
+        suggest("passenger novice mature declining new"),
+        "call (oil)"
+    );
     assert_eq!(suggest("passenger novice mature active new"), "loyal");
     assert_eq!(suggest("passenger novice junior active new"), "explain");
-    assert_eq!(suggest("passenger skilled junior active lapsed"), "win back");
+    assert_eq!(
+        suggest("passenger skilled junior active lapsed"),
+        "win back"
+    );
     assert_eq!(suggest("commercial skilled junior active new"), "uptime");
     assert_eq!(suggest("passenger skilled junior active new"), "link");
 }

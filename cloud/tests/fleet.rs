@@ -1,0 +1,1035 @@
+//! The fleet end to end inside one cloud (embedded broker, real sled, real HTTP, real
+//! partner receivers verifying signatures): time travel through the activity layers with the
+//! strategies' campaigns reaching the car's downlink topic within their caps, a maintenance
+//! alert that waits for the driver's response and escalates after its SLA, a critical fault
+//! acknowledged in time, partner token isolation, and malformed API input.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rapport_cloud::Cloud;
+use rapport_cloud::clock::{Clock, ManualClock};
+use rapport_cloud::config::Config;
+use rapport_cloud::fleet::partners::{AlertsConfig, PartnerConfig, PartnerKind};
+use rapport_shared::{
+    ConsentChange, ConsentKind, Downlink, DownlinkBody, Dtc, DtcEvent, MaintenanceEvent,
+    MaintenanceStatus, ObdCode, Odometer, OdometerReading, PromptAction, PromptEvent, PromptKind,
+    Record, RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
+};
+use rapport_testbed::partner::Receiver;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+const DAY: u64 = 86_400_000;
+/// 2026-01-01T00:00:00Z.
+const T0: u64 = 1_767_225_600_000;
+const SECRET_NORTH: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SECRET_SOUTH: &str = "whsec_c2VjcmV0LXNvdXRoLTEyMzQ1Njc4OTAxMjM0NTY=";
+const SECRET_DESK: &str = "whsec_ZGVzay1zZWNyZXQtMTIzNDU2Nzg5MDEyMzQ1Njc4";
+const TOKEN_NORTH: &str = "north-token-0123456789abcdef0123456789";
+const TOKEN_SOUTH: &str = "south-token-0123456789abcdef0123456789";
+
+const V1: &str = "WP0ZZZ99ZTS392124";
+const V2: &str = "WVWZZZ1JZXW000001";
+
+struct Bed {
+    cloud: Cloud,
+    clock: ManualClock,
+    base: String,
+    car: Publisher,
+    north: Receiver,
+    south: Receiver,
+    desk: Receiver,
+    downlinks: Arc<Mutex<Vec<Downlink>>>,
+    seq: BTreeMap<Vin, u64>,
+    _dir: tempfile::TempDir,
+}
+
+fn partner(id: &str, url: String, secret: &str, token: Option<&str>) -> PartnerConfig {
+    PartnerConfig {
+        id: id.into(),
+        name: id.into(),
+        kind: PartnerKind::Dealer,
+        webhook_url: url,
+        secret: secret.into(),
+        regions: Vec::new(),
+        capabilities: Vec::new(),
+        token: token.map(str::to_owned),
+        token_env: None,
+    }
+}
+
+fn receiver_clock(clock: &ManualClock) -> rapport_testbed::partner::NowSecs {
+    let c = clock.clone();
+    Arc::new(move || c.now().as_millis() / 1000)
+}
+
+async fn bed(name: &str) -> Bed {
+    let dir = temp_dir();
+    let clock = ManualClock::new(Timestamp::from_millis(T0));
+    let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
+        .await
+        .unwrap();
+    let south = Receiver::start(SECRET_SOUTH, receiver_clock(&clock))
+        .await
+        .unwrap();
+    let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
+        .await
+        .unwrap();
+    let mut config: Config = config(dir.path(), BrokerKind::Embedded, name);
+    config.partner = vec![
+        partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
+        partner("dealer-south", south.url(), SECRET_SOUTH, Some(TOKEN_SOUTH)),
+        partner(
+            "desk",
+            desk.url(),
+            SECRET_DESK,
+            Some("desk-token-0123456789abcdef0123456789"),
+        ),
+    ];
+    config.alerts = AlertsConfig {
+        fallback: Some("desk".into()),
+        ..AlertsConfig::default()
+    };
+    // The test drives ticks itself (deterministic): the background tick stays out of the way.
+    config.fleet.tick_ms = 3_600_000;
+    let cloud = Cloud::start_with_clock(&config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
+    let broker = cloud.ready().broker.unwrap();
+    let car = Publisher::connect(broker, &format!("{name}-car")).await;
+    // A stand-in for the cars' downlink subscriptions.
+    let downlinks = Arc::new(Mutex::new(Vec::new()));
+    let mut o = MqttOptions::new(
+        format!("{name}-down"),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    o.set_max_packet_size(2 << 20, 2 << 20);
+    let (client, mut eventloop) = AsyncClient::new(o, 100);
+    client
+        .subscribe("rapport/v1/+/down", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let sink = Arc::clone(&downlinks);
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Ok(d) = Downlink::decode(&p.payload) {
+                        sink.lock().unwrap().push(d);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    let _keep = client;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = format!("http://{}", cloud.ready().api);
+    Bed {
+        cloud,
+        clock,
+        base,
+        car,
+        north,
+        south,
+        desk,
+        downlinks,
+        seq: BTreeMap::new(),
+        _dir: dir,
+    }
+}
+
+impl Bed {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Sends records (stamped now) and waits until the cloud applied them.
+    async fn send(&mut self, vin: &str, bodies: Vec<RecordBody>) {
+        let vin: Vin = vin.parse().unwrap();
+        let at = self.now();
+        let seq = self.seq.entry(vin).or_insert(0);
+        let records: Vec<Record> = bodies
+            .into_iter()
+            .map(|body| {
+                *seq += 1;
+                Record {
+                    seq: *seq,
+                    at,
+                    body,
+                }
+            })
+            .collect();
+        let before = self
+            .cloud
+            .metrics()
+            .records_applied
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let n = records.len() as u64;
+        self.car.send(&Uplink { vin, records }).await;
+        self.car.settle().await;
+        let m = &self.cloud;
+        wait_until(Duration::from_secs(10), "records applied", || {
+            m.metrics()
+                .records_applied
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= before + n
+        })
+        .await;
+    }
+
+    async fn days(&mut self, days: u64) {
+        self.clock.advance_ms(days * DAY);
+        self.cloud.tick_now().await.unwrap();
+    }
+
+    async fn minutes(&mut self, minutes: u64) {
+        self.clock.advance_ms(minutes * 60_000);
+        self.cloud.tick_now().await.unwrap();
+    }
+
+    async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut r = http().request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn register(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {
+        let body = format!(
+            r#"{{"category":"{category}","line":"e-compact 2025","delivered":"{delivered}","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
+        );
+        let (status, json) = self
+            .req(
+                "PUT",
+                &format!("/api/v1/vehicles/{vin}/registration"),
+                Some(OPERATOR),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 200, "{json}");
+    }
+
+    async fn layers(&self, vin: &str) -> Value {
+        let (status, json) = self
+            .req(
+                "GET",
+                &format!("/api/v1/vehicles/{vin}"),
+                Some(OPERATOR),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{json}");
+        json["layers"].clone()
+    }
+
+    fn campaigns(&self, vin: &str) -> Vec<(String, u64)> {
+        self.downlinks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.vin.to_string() == vin)
+            .flat_map(|d| d.messages.iter())
+            .filter_map(|m| match &m.body {
+                DownlinkBody::Campaign(c) => Some((c.campaign_id.clone(), m.at.as_millis())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn odometer(km: u64) -> RecordBody {
+    RecordBody::Odometer(OdometerReading {
+        odometer: Odometer::from_km(km),
+        source: SignalSource::Obd,
+    })
+}
+
+fn prompt(kind: PromptKind, subject: &str, action: PromptAction) -> RecordBody {
+    RecordBody::Prompt(PromptEvent {
+        prompt: format!("{}:{subject}", format!("{kind:?}")),
+        kind,
+        subject: subject.into(),
+        critical: false,
+        action,
+    })
+}
+
+fn maintenance(item: &str, status: MaintenanceStatus) -> RecordBody {
+    RecordBody::Maintenance(MaintenanceEvent {
+        item: item.into(),
+        status,
+        odometer: Odometer::from_km(5_000),
+        due_odometer: Some(Odometer::from_km(5_000)),
+        due_at: None,
+        due_engine_hours: None,
+    })
+}
+
+fn critical(code: u16) -> RecordBody {
+    RecordBody::DtcAppeared(DtcEvent {
+        dtc: Dtc::Obd(ObdCode::new(code)),
+        severity: Severity::Critical,
+        ecu: 0x7E8,
+    })
+}
+
+/// One driver, days of silence: active → declining → churned → dormant, each change on the
+/// timeline with its reason, and the novice-slipping-away onboarding campaign reaching the
+/// car's downlink topic — never closer together than the cadence of the driver's layer,
+/// never more than the 30-day cap; an opt-out stops them; an engagement brings them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps() {
+    let mut b = bed("travel").await;
+    b.register(V1, "dealer-north", "2025-12-20", "passenger")
+        .await;
+    b.send(
+        V1,
+        vec![
+            odometer(800),
+            prompt(PromptKind::BreakIn, "advice", PromptAction::Acknowledged),
+        ],
+    )
+    .await;
+    let l = b.layers(V1).await;
+    assert_eq!(
+        (
+            l["car"].as_str(),
+            l["activity"].as_str(),
+            l["lifecycle"].as_str()
+        ),
+        (Some("novice"), Some("active"), Some("new")),
+        "{l}"
+    );
+
+    let mut seen = Vec::new();
+    for _ in 0..130 {
+        b.days(1).await;
+        let a = b.layers(V1).await["activity"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&a) {
+            seen.push(a);
+        }
+    }
+    assert_eq!(seen, ["active", "declining", "churned", "dormant"]);
+
+    // The timeline holds each change with its reason.
+    let (_, tl) = b
+        .req(
+            "GET",
+            &format!("/api/v1/vehicles/{V1}/timeline"),
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    let changes: Vec<(String, String)> = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "layer" && !e["from"].is_null())
+        .filter(|e| e["from"]["activity"] != e["to"]["activity"])
+        .map(|e| {
+            (
+                e["to"]["activity"].as_str().unwrap().to_owned(),
+                e["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let order: Vec<&str> = changes.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(order, ["declining", "churned", "dormant"], "{tl}");
+    assert!(
+        changes.iter().all(|(_, why)| why.contains("engagement")),
+        "{changes:?}"
+    );
+
+    // Onboarding campaigns went down, within cadence and cap.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = b.campaigns(V1);
+    assert!(
+        sent.len() >= 2,
+        "onboarding sent at least on declining and churned: {sent:?}"
+    );
+    assert!(
+        sent.iter().all(|(id, _)| id.starts_with("onboarding")),
+        "{sent:?}"
+    );
+    for pair in sent.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(gap >= 7 * DAY, "campaigns {gap} ms apart: {sent:?}");
+    }
+    for (i, (_, at)) in sent.iter().enumerate() {
+        let in_window = sent[i..].iter().filter(|(_, t)| *t < at + 30 * DAY).count();
+        assert!(in_window <= 4, "more than 4 campaigns in 30 days: {sent:?}");
+    }
+
+    // The driver opts out: nothing more, whatever the strategies say; held back on the timeline.
+    b.send(
+        V1,
+        vec![RecordBody::Consent(ConsentChange {
+            consent: ConsentKind::EngagementPrompts,
+            granted: false,
+        })],
+    )
+    .await;
+    let before = b.campaigns(V1).len();
+    for _ in 0..60 {
+        b.days(1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        b.campaigns(V1).len(),
+        before,
+        "no campaign after an opt-out"
+    );
+
+    // An engagement brings the driver back to active.
+    b.send(
+        V1,
+        vec![prompt(
+            PromptKind::Milestone,
+            "1000",
+            PromptAction::Acknowledged,
+        )],
+    )
+    .await;
+    assert_eq!(b.layers(V1).await["activity"], "active");
+    let (_, m) = b.req("GET", "/api/v1/layers", Some(OPERATOR), None).await;
+    assert_eq!(m["total"], 1, "{m}");
+    b.cloud.shutdown().await.unwrap();
+}
+
+/// Service due: the alert waits for the driver's response (the seeds' flow), goes to the
+/// vehicle's dealer signed, carries the checklist and the response, and escalates to the
+/// fallback partner when the dealer does not acknowledge within the 1-hour SLA. A critical
+/// fault goes at once; acknowledged in time, it never escalates. A service done resolves the
+/// maintenance alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla() {
+    let mut b = bed("alerts").await;
+    b.register(V1, "dealer-north", "2025-06-01", "passenger")
+        .await;
+    b.register(V2, "dealer-south", "2025-06-01", "commercial")
+        .await;
+    b.send(
+        V1,
+        vec![odometer(4_990), maintenance("oil", MaintenanceStatus::Due)],
+    )
+    .await;
+    let (_, alerts) = b.req("GET", "/api/v1/alerts", Some(OPERATOR), None).await;
+    let list = alerts["alerts"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{alerts}");
+    let id = list[0]["id"].as_u64().unwrap();
+    // Not sent yet: waiting for the driver.
+    b.minutes(5).await;
+    assert_eq!(b.north.stats().delivered, 0);
+    b.send(
+        V1,
+        vec![prompt(PromptKind::Maintenance, "oil", PromptAction::Booked)],
+    )
+    .await;
+    assert!(
+        b.north
+            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
+            .await,
+        "{:?}",
+        b.north.stats()
+    );
+    let got = b.north.deliveries();
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["type"], "alert.maintenance_due", "{body}");
+    assert_eq!(body["driver_response"], "booked", "{body}");
+    assert_eq!(body["vin"], V1, "{body}");
+    assert!(body["checklist"].to_string().contains("oil"), "{body}");
+    assert!(
+        body.get("consents").is_none(),
+        "only what the alert needs: {body}"
+    );
+    assert_eq!(got[0].id, format!("msg_a{id}"));
+
+    // No acknowledgement: at +61 min the SLA has run out → the desk gets it, marked escalated.
+    b.minutes(30).await;
+    assert_eq!(b.desk.stats().delivered, 0, "not before the SLA");
+    b.minutes(31).await;
+    assert!(
+        b.desk
+            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
+            .await
+    );
+    let esc: Value = serde_json::from_slice(&b.desk.deliveries()[0].body).unwrap();
+    assert_eq!(esc["type"], "alert.escalated", "{esc}");
+    let (_, a) = b
+        .req("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
+        .await;
+    assert_eq!(a["escalated"]["to"], "desk", "{a}");
+    assert_eq!(a["sla_state"], "escalated", "{a}");
+    b.minutes(120).await;
+    assert_eq!(b.desk.stats().delivered, 1, "escalates once");
+
+    // Critical fault on V2: at once to dealer-south, acknowledged in time: never escalates.
+    b.send(V2, vec![critical(0x0300)]).await;
+    assert!(
+        b.south
+            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
+            .await
+    );
+    let crit: Value = serde_json::from_slice(&b.south.deliveries()[0].body).unwrap();
+    assert_eq!(crit["type"], "alert.critical_fault", "{crit}");
+    let crit_id = crit["alert_id"]
+        .as_u64()
+        .or_else(|| crit["id"].as_u64())
+        .unwrap();
+    let (status, acked) = b
+        .req(
+            "POST",
+            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
+            Some(TOKEN_SOUTH),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["state"], "acknowledged");
+    let (status, again) = b
+        .req(
+            "POST",
+            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
+            Some(TOKEN_SOUTH),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{again}"
+    );
+    b.minutes(180).await;
+    assert_eq!(
+        b.desk.stats().delivered,
+        1,
+        "an acknowledged alert does not escalate"
+    );
+
+    // The service is done: the maintenance alert resolves itself.
+    b.send(V1, vec![maintenance("oil", MaintenanceStatus::Done)])
+        .await;
+    let (_, a) = b
+        .req("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
+        .await;
+    assert_eq!(a["state"], "resolved", "{a}");
+    // Every webhook the receivers accepted had a valid signature; none was refused.
+    for r in [&b.north, &b.south, &b.desk] {
+        assert_eq!(r.stats().rejected, 0);
+    }
+    b.cloud.shutdown().await.unwrap();
+}
+
+/// A partner's token sees its own vehicles and alerts only; other partners' look like they do
+/// not exist; operator routes are refused; no token or a wrong one is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_token_sees_only_its_own_vehicles_and_alerts() {
+    let mut b = bed("tokens").await;
+    b.register(V1, "dealer-north", "2025-06-01", "passenger")
+        .await;
+    b.register(V2, "dealer-south", "2025-06-01", "passenger")
+        .await;
+    b.send(V1, vec![odometer(100), critical(0x0301)]).await;
+    b.send(V2, vec![odometer(100), critical(0x0302)]).await;
+    assert!(
+        b.north
+            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
+            .await
+    );
+    assert!(
+        b.south
+            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
+            .await
+    );
+    let (_, all) = b.req("GET", "/api/v1/alerts", Some(OPERATOR), None).await;
+    let ids: BTreeMap<String, u64> = all["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["vin"].as_str().unwrap().to_owned(),
+                a["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{all}");
+    let (north_alert, south_alert) = (ids[V1], ids[V2]);
+
+    // Own things: visible.
+    assert_eq!(
+        b.req(
+            "GET",
+            &format!("/api/v1/vehicles/{V1}"),
+            Some(TOKEN_NORTH),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        b.req(
+            "GET",
+            &format!("/api/v1/alerts/{north_alert}"),
+            Some(TOKEN_NORTH),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, mine) = b
+        .req("GET", "/api/v1/alerts?state=all", Some(TOKEN_NORTH), None)
+        .await;
+    assert_eq!(mine["alerts"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["alerts"][0]["vin"], V1);
+    let (_, list) = b
+        .req("GET", "/api/v1/vehicles", Some(TOKEN_NORTH), None)
+        .await;
+    let vins: Vec<&str> = list["vehicles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vin"].as_str().unwrap())
+        .collect();
+    assert_eq!(vins, [V1], "{list}");
+    let (_, partners) = b
+        .req("GET", "/api/v1/partners", Some(TOKEN_NORTH), None)
+        .await;
+    assert_eq!(
+        partners["partners"].as_array().unwrap().len(),
+        1,
+        "{partners}"
+    );
+    assert!(
+        !partners.to_string().contains("whsec_"),
+        "secrets never leave: {partners}"
+    );
+
+    // Someone else's: as if it did not exist.
+    for path in [
+        format!("/api/v1/vehicles/{V2}"),
+        format!("/api/v1/vehicles/{V2}/timeline"),
+        format!("/api/v1/alerts/{south_alert}"),
+    ] {
+        let (status, json) = b.req("GET", &path, Some(TOKEN_NORTH), None).await;
+        assert_eq!(status, 404, "{path}: {json}");
+    }
+    let (status, _) = b
+        .req(
+            "POST",
+            &format!("/api/v1/alerts/{south_alert}/acknowledge"),
+            Some(TOKEN_NORTH),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, a) = b
+        .req(
+            "GET",
+            &format!("/api/v1/alerts/{south_alert}"),
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(
+        a["state"], "open",
+        "north could not acknowledge south's alert"
+    );
+
+    // Operator routes: 403 for partners.
+    for (m, path, body) in [
+        ("GET", "/api/v1/layers", None),
+        ("GET", "/api/v1/dead-letters", None),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration",
+            Some(r#"{"category":"passenger"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns",
+            Some(r#"{"id":"x","title":"t","text":"x","valid_days":3}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/downlink",
+            Some("{}"),
+        ),
+    ] {
+        let (status, json) = b.req(m, path, Some(TOKEN_SOUTH), body).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{m} {path}: {json}"
+        );
+    }
+    // No token, a wrong one: 401.
+    for token in [None, Some("nope"), Some(" ")] {
+        let (status, json) = b.req("GET", "/api/v1/alerts", token, None).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{token:?}"
+        );
+    }
+    b.cloud.shutdown().await.unwrap();
+}
+
+/// Every kind of malformed input to the fleet routes is a 4xx with a JSON error and a stable
+/// code, counted in the metrics; nothing is a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_api_input_gets_a_4xx_json_error() {
+    let b = bed("malformed").await;
+    let long = "x".repeat(5000);
+    let cases: Vec<(&str, String, Option<&str>, Option<&str>, u16, &str)> = vec![
+        (
+            "GET",
+            "/api/v1/vehicles?limit=0".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles?limit=abc".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles?activity=sleepy".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles?after=NOTAVIN".into(),
+            None,
+            None,
+            400,
+            "bad_vin",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles?colour=red".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles?limit=%ZZ".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            format!("/api/v1/vehicles/{long}"),
+            None,
+            None,
+            400,
+            "bad_vin",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles/WP0ZZZ99ZTS39212I".into(),
+            None,
+            None,
+            400,
+            "bad_vin",
+        ),
+        (
+            "GET",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124".into(),
+            None,
+            None,
+            404,
+            "unknown_vehicle",
+        ),
+        (
+            "GET",
+            "/api/v1/layers?axis=colour".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/layers?category=spaceship".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/alerts?state=maybe".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/api/v1/alerts/abc".into(),
+            None,
+            None,
+            400,
+            "bad_id",
+        ),
+        (
+            "GET",
+            "/api/v1/alerts/99999".into(),
+            None,
+            None,
+            404,
+            "unknown_alert",
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/99999/acknowledge".into(),
+            None,
+            None,
+            404,
+            "unknown_alert",
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/-1/resolve".into(),
+            None,
+            None,
+            400,
+            "bad_id",
+        ),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration".into(),
+            Some("application/json"),
+            Some("{"),
+            422,
+            "bad_body",
+        ),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration".into(),
+            Some("application/json"),
+            Some(r#"{"category":"tank"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration".into(),
+            Some("application/json"),
+            Some(r#"{"category":"passenger","delivered":"2025-13-40"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration".into(),
+            Some("application/json"),
+            Some(r#"{"category":"passenger","wheels":4}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "PUT",
+            "/api/v1/vehicles/WP0ZZZ99ZTS392124/registration".into(),
+            Some("text/plain"),
+            Some("hello"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/api/v1/registry".into(),
+            Some("text/csv"),
+            Some("vin,category\nNOTAVIN,passenger\n"),
+            422,
+            "bad_registry",
+        ),
+        (
+            "POST",
+            "/api/v1/registry".into(),
+            Some("application/pdf"),
+            Some("%PDF"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/api/v1/registry".into(),
+            Some("text/csv"),
+            Some("\u{0}\u{1}garbage"),
+            422,
+            "bad_registry",
+        ),
+        (
+            "PUT",
+            "/api/v1/partners/p1".into(),
+            Some("application/json"),
+            Some(
+                r#"{"id":"p2","name":"x","kind":"dealer","webhook_url":"http://127.0.0.1:1/","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","token":"abcdefabcdefabcdefabcdefabcdefabcdef"}"#,
+            ),
+            422,
+            "bad_body",
+        ),
+        (
+            "PUT",
+            "/api/v1/partners/p1".into(),
+            Some("application/json"),
+            Some(
+                r#"{"id":"p1","name":"x","kind":"dealer","webhook_url":"ftp://x/","secret":"nope","token":"abcdefabcdefabcdefabcdefabcdefabcdef"}"#,
+            ),
+            422,
+            "bad_body",
+        ),
+        (
+            "DELETE",
+            "/api/v1/partners/nobody".into(),
+            None,
+            None,
+            404,
+            "unknown_partner",
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns".into(),
+            Some("application/json"),
+            Some(r#"{"id":"","title":"t","text":"x","valid_days":3}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns".into(),
+            Some("application/json"),
+            Some(r#"{"id":"c","title":"t","text":"x","valid_days":0}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns".into(),
+            Some("application/json"),
+            Some(r#"{"id":"c","title":"t","text":"x","valid_days":3,"cell":{"mood":["happy"]}}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns".into(),
+            Some("application/json"),
+            Some(
+                r#"{"id":"c","title":"t","text":"x","valid_days":3,"cell":{"activity":["sleepy"]}}"#,
+            ),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            "/api/v1/dead-letters/msg_nope/redrive".into(),
+            None,
+            None,
+            404,
+            "unknown_dead_letter",
+        ),
+        (
+            "GET",
+            "/api/v1/dead-letters?limit=100000".into(),
+            None,
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "DELETE",
+            "/api/v1/alerts".into(),
+            None,
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing-here".into(),
+            None,
+            None,
+            404,
+            "not_found",
+        ),
+    ];
+    let http = http();
+    for (method, path, ct, body, status, code) in &cases {
+        let mut r = http
+            .request(method.parse().unwrap(), format!("{}{path}", b.base))
+            .bearer_auth(OPERATOR);
+        if let Some(ct) = ct {
+            r = r.header("content-type", *ct);
+        }
+        if let Some(body) = body {
+            r = r.body(body.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let got = resp.status().as_u16();
+        let json: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            got,
+            *status,
+            "{method} {}: {json}",
+            &path[..path.len().min(80)]
+        );
+        assert_eq!(
+            json["error"]["code"],
+            *code,
+            "{method} {}: {json}",
+            &path[..path.len().min(80)]
+        );
+    }
+    let (_, text) = {
+        let resp = http
+            .get(format!("{}/metrics", b.base))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    };
+    assert!(metric(&text, "rapport_api_rejects_total").unwrap() >= cases.len() as u64);
+    b.cloud.shutdown().await.unwrap();
+}
