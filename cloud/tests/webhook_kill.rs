@@ -51,13 +51,23 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         dir.path().join(format!("cloud-{runs}.log"))
     };
     let mut cloud = CloudProc::spawn(&config, log());
-    // 20 critical faults → 20 alerts, each sent at once.
+    // 20 critical faults → 20 alerts, each sent at once (published once the cloud listens:
+    // the embedded broker keeps no session for a subscriber it has not seen).
+    let health = format!("http://{}/healthz", cloud.api);
+    poll_until(
+        Duration::from_secs(20),
+        "the cloud's uplink subscription",
+        || {
+            let health = health.clone();
+            async move { get_json(&health).await.1["ingest"]["subscribed"] == true }
+        },
+    )
+    .await;
     let mut car = Publisher::connect(
         format!("127.0.0.1:{broker_port}").parse().unwrap(),
         "kill-hooks-car",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let records: Vec<Record> = (0..ALERTS)
         .map(|i| Record {
             seq: u64::from(i) + 1,
