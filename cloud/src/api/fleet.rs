@@ -892,7 +892,8 @@ async fn partners(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Result<Re
 }
 
 /// `PUT /api/v1/partners/{id}` (operator): add or replace; the body is a `[[partner]]`
-/// entry as JSON (with `token`: only its hash is kept).
+/// entry as JSON (with `token`: only its hash is kept; `token_env` is refused, so a request
+/// cannot probe the daemon's environment).
 async fn put_partner(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -28,7 +28,20 @@ fn the_example_loads_and_matches_the_defaults() {
     d.broker.listen = Some(defaults::BROKER_LISTEN);
     d.store.path = "data/cloud".into();
     d.path = c.path.clone();
+    // ... plus the example's own partners, fallback, strategy file and registry.
+    assert_eq!(c.partner.len(), 3);
+    assert_eq!(c.alerts.fallback.as_deref(), Some("service-desk"));
+    d.partner = c.partner.clone();
+    d.alerts.fallback = c.alerts.fallback.clone();
+    d.fleet.strategies = Some("strategies.toml".into());
+    d.fleet.registry = Some("registry.example.csv".into());
     assert_eq!(c, d);
+    // The files it names load.
+    let strategies = c.resolve(c.fleet.strategies.as_deref().unwrap_or(Path::new("")));
+    crate::fleet::strategy::Strategies::load(&strategies).unwrap();
+    let registry = c.resolve(c.fleet.registry.as_deref().unwrap_or(Path::new("")));
+    let text = std::fs::read_to_string(registry).unwrap();
+    assert!(!crate::fleet::registry::parse_csv(&text).unwrap().is_empty());
 }
 
 #[test]
