@@ -281,7 +281,7 @@ async fn every_route_answers_its_happy_path() {
     let server = Server::start(backend.clone()).await;
     let http = http();
 
-    let health: Value = http()
+    let health: Value = http
         .get(server.url("/healthz"))
         .send()
         .await
@@ -292,7 +292,7 @@ async fn every_route_answers_its_happy_path() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], rapport_agent::VERSION);
 
-    let vehicle: VehicleView = http()
+    let vehicle: VehicleView = http
         .get(server.url("/v1/vehicle"))
         .send()
         .await
@@ -302,7 +302,7 @@ async fn every_route_answers_its_happy_path() {
         .unwrap();
     assert_eq!(vehicle, backend.vehicle());
 
-    let prompts: Vec<PromptView> = http()
+    let prompts: Vec<PromptView> = http
         .get(server.url("/v1/prompts"))
         .send()
         .await
@@ -324,7 +324,7 @@ async fn every_route_answers_its_happy_path() {
     assert_eq!(resp.status(), 200);
     let acted: PromptView = resp.json().await.unwrap();
     assert_eq!(acted.state, "snoozed");
-    let prompts: Vec<Value> = http()
+    let prompts: Vec<Value> = http
         .get(server.url("/v1/prompts"))
         .send()
         .await
@@ -359,7 +359,7 @@ async fn every_route_answers_its_happy_path() {
     let service: ServiceView = resp.json().await.unwrap();
     assert_eq!((service.at_ms, service.odometer_km), (NOW_MS, None));
 
-    let settings: SettingsView = http()
+    let settings: SettingsView = http
         .get(server.url("/v1/settings"))
         .send()
         .await

@@ -270,7 +270,7 @@ fn odometer(km: u64) -> RecordBody {
 
 fn prompt(kind: PromptKind, subject: &str, action: PromptAction) -> RecordBody {
     RecordBody::Prompt(PromptEvent {
-        prompt: format!("{}:{subject}", format!("{kind:?}")),
+        prompt: format!("{kind:?}:{subject}"),
         kind,
         subject: subject.into(),
         critical: false,
@@ -707,7 +707,16 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts() {
 async fn malformed_api_input_gets_a_4xx_json_error() {
     let b = bed("malformed").await;
     let long = "x".repeat(5000);
-    let cases: Vec<(&str, String, Option<&str>, Option<&str>, u16, &str)> = vec![
+    // (method, path, content type, body, status, code)
+    type Case<'a> = (
+        &'a str,
+        String,
+        Option<&'a str>,
+        Option<&'a str>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "/api/v1/vehicles?limit=0".into(),

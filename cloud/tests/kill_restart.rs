@@ -28,7 +28,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
         &config,
         format!(
             "[broker]\nembedded = false\nurl = \"mqtt://{}\"\nclient_id = \"kill-test\"\n\
-             [store]\npath = \"store\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+             [store]\npath = \"store\"\n[api]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\n",
             broker.addr
         ),
     )

@@ -88,6 +88,7 @@ fn bit(mask: u8, index: usize) -> bool {
 
 /// What a checked rule does.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a few rules per file: size does not matter
 pub(super) enum RuleAction {
     Campaign {
         id: String,
