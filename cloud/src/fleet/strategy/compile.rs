@@ -96,7 +96,7 @@ pub(super) enum RuleAction {
     PartnerTask {
         target: PartnerTarget,
         task: String,
-        suggestion: Suggestion,
+        suggestion: Box<Suggestion>,
     },
     Nothing,
 }
@@ -115,11 +115,11 @@ pub(super) struct Template {
 /// maturity, lifecycle, category; else the default.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Suggestion {
-    activity: [Option<String>; 4],
-    service: [Option<String>; 3],
-    car: [Option<String>; 3],
-    lifecycle: [Option<String>; 3],
-    category: [Option<String>; 2],
+    activity: [Option<String>; Activity::ALL.len()],
+    service: [Option<String>; ServiceMaturity::ALL.len()],
+    car: [Option<String>; CarMaturity::ALL.len()],
+    lifecycle: [Option<String>; Lifecycle::ALL.len()],
+    category: [Option<String>; Category::ALL.len()],
     default: String,
 }
 
@@ -140,25 +140,21 @@ impl Suggestion {
         .unwrap_or(&self.default)
     }
 
-    /// Sets the text for one layer value; `false` when `key` is no layer value.
-    fn set(&mut self, key: &str, text: String) -> bool {
-        fn put<T>(slots: &mut [Option<String>], value: Result<T, String>, index: fn(T) -> usize, text: &mut Option<String>) -> bool {
-            match value {
-                Ok(v) => {
-                    if let Some(slot) = slots.get_mut(index(v)) {
-                        *slot = text.take();
-                    }
-                    true
-                }
-                Err(_) => false,
-            }
+    /// The place of one layer value's text; `None` when `key` is no layer value.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        if let Ok(v) = key.parse::<Activity>() {
+            self.activity.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<ServiceMaturity>() {
+            self.service.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<CarMaturity>() {
+            self.car.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<Lifecycle>() {
+            self.lifecycle.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<Category>() {
+            self.category.get_mut(v.index())
+        } else {
+            None
         }
-        let mut text = Some(text);
-        put(&mut self.activity, Activity::from_str(key), Activity::index, &mut text)
-            || put(&mut self.service, ServiceMaturity::from_str(key), ServiceMaturity::index, &mut text)
-            || put(&mut self.car, CarMaturity::from_str(key), CarMaturity::index, &mut text)
-            || put(&mut self.lifecycle, Lifecycle::from_str(key), Lifecycle::index, &mut text)
-            || put(&mut self.category, Category::from_str(key), Category::index, &mut text)
     }
 
     /// Every text, for placeholder checks.
@@ -189,11 +185,17 @@ pub(super) fn compile(config: &StrategyConfig) -> Result<Compiled, Vec<Problem>>
     for (i, raw) in config.rule.iter().enumerate() {
         let at = format!("rule[{i}]");
         if raw.name.trim().is_empty() {
-            p.push(Problem::new(format!("{at}.name"), "empty; every rule needs a name"));
+            p.push(Problem::new(
+                format!("{at}.name"),
+                "empty; every rule needs a name",
+            ));
         } else if !names.insert(raw.name.as_str()) {
             p.push(Problem::new(
                 format!("{at}.name"),
-                format!("{:?} is used by an earlier rule; names must be unique", raw.name),
+                format!(
+                    "{:?} is used by an earlier rule; names must be unique",
+                    raw.name
+                ),
             ));
         }
         if let Some(rule) = rule(&at, raw, &config.campaign, &templates, &mut p) {
@@ -224,9 +226,7 @@ fn check_cadence(c: &Cadence, p: &mut Vec<Problem>) {
     if cap == 0 || cap > MAX_CAP {
         p.push(Problem::new(
             "cadence.max_campaigns_per_30_days",
-            format!(
-                "{cap}: must be 1 to {MAX_CAP} (to stop campaigns, remove the campaign rules)"
-            ),
+            format!("{cap}: must be 1 to {MAX_CAP} (to stop campaigns, remove the campaign rules)"),
         ));
     }
 }
@@ -342,7 +342,10 @@ fn rule(
                     None => {
                         p.push(Problem::new(
                             format!("{at}.campaign"),
-                            format!("no campaign {id:?} (templates: {})", list(raw_templates.keys())),
+                            format!(
+                                "no campaign {id:?} (templates: {})",
+                                list(raw_templates.keys())
+                            ),
                         ));
                         None
                     }
@@ -430,10 +433,14 @@ fn partner_task(at: &str, r: &RuleConfig, p: &mut Vec<Problem>) -> Option<RuleAc
                 if key == "default" {
                     suggestion.default = text.clone();
                     has_default = true;
-                } else if !suggestion.set(key, text.clone()) {
+                } else if let Some(slot) = suggestion.slot(key) {
+                    *slot = Some(text.clone());
+                } else {
                     p.push(Problem::new(
                         format!("{at}.suggestion.{key}"),
-                        format!("{key:?} is not a layer value (activity, car or service maturity, lifecycle, category) nor `default`"),
+                        format!(
+                            "{key:?} is not a layer value (activity, car or service maturity, lifecycle, category) nor `default`"
+                        ),
                     ));
                 }
             }
@@ -451,7 +458,7 @@ fn partner_task(at: &str, r: &RuleConfig, p: &mut Vec<Problem>) -> Option<RuleAc
     Some(RuleAction::PartnerTask {
         target: target?,
         task: task?,
-        suggestion,
+        suggestion: Box::new(suggestion),
     })
 }
 
@@ -487,9 +494,21 @@ fn cell(at: &str, when: &When, p: &mut Vec<Problem>) -> Cell {
     Cell {
         category: axis::<Category>(at, "category", when.category.as_deref(), Category::index, p),
         car: axis::<CarMaturity>(at, "car", when.car.as_deref(), CarMaturity::index, p),
-        service: axis::<ServiceMaturity>(at, "service", when.service.as_deref(), ServiceMaturity::index, p),
+        service: axis::<ServiceMaturity>(
+            at,
+            "service",
+            when.service.as_deref(),
+            ServiceMaturity::index,
+            p,
+        ),
         activity: axis::<Activity>(at, "activity", when.activity.as_deref(), Activity::index, p),
-        lifecycle: axis::<Lifecycle>(at, "lifecycle", when.lifecycle.as_deref(), Lifecycle::index, p),
+        lifecycle: axis::<Lifecycle>(
+            at,
+            "lifecycle",
+            when.lifecycle.as_deref(),
+            Lifecycle::index,
+            p,
+        ),
     }
 }
 

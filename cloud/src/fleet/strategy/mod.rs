@@ -34,8 +34,6 @@ mod history;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_default;
 
 use std::path::Path;
 
@@ -180,12 +178,22 @@ impl Strategies {
     ///
     /// # Errors
     /// [`ConfigError::Syntax`] (line, column, key path) or [`ConfigError::Invalid`] (every
-    /// problem with its key path).
+    /// problem with its key path, and its line and column: of the value, or for a missing key
+    /// of its table).
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
         let config = StrategyConfig::from_toml(file, text)?;
         Self::new(&config).map_err(|problems| ConfigError::Invalid {
             file: file.to_owned(),
-            problems,
+            problems: problems
+                .into_iter()
+                .map(|p| match config::locate(text, &p.path) {
+                    Some((line, column)) => Problem {
+                        message: format!("{} (line {line}, column {column})", p.message),
+                        ..p
+                    },
+                    None => p,
+                })
+                .collect(),
         })
     }
 
@@ -267,8 +275,7 @@ impl Strategies {
                     at = at.max(t);
                 }
                 if r.is_engagement() {
-                    if let Some(t) = self.cadence_until(ctx.history, ctx.layers.activity, 0, now)
-                    {
+                    if let Some(t) = self.cadence_until(ctx.history, ctx.layers.activity, 0, now) {
                         at = at.max(t);
                     }
                     if let Some(t) = self.cap_until(ctx.history, 0, now) {
@@ -328,7 +335,12 @@ impl Strategies {
         Some(Timestamp::from_millis(last.as_millis().saturating_add(gap)))
     }
 
-    fn cap_until(&self, history: &ContactHistory, taken: usize, now: Timestamp) -> Option<Timestamp> {
+    fn cap_until(
+        &self,
+        history: &ContactHistory,
+        taken: usize,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         history.cap_until(self.compiled.cadence.max_campaigns_per_30_days, taken, now)
     }
 }

@@ -1,12 +1,10 @@
-//! Tests of the shipped `config/strategies.toml` (every rule in its cells and nowhere else,
-//! over the whole matrix) and property tests of the limits over random event sequences.
+//! The shipped `config/strategies.toml` (every rule in its cells and nowhere else, over the
+//! whole matrix) and property tests of the limits over random event sequences.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 
-use super::tests::{BOTH, HOUR, T0, acted, at, ctx, every_cell, l};
 use super::*;
-use crate::fleet::model::{CarMaturity, Category, ServiceMaturity};
 
 const DEFAULT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/strategies.toml");
 
@@ -42,7 +40,8 @@ fn design_cell(rule: &str, x: &Layers) -> bool {
     let novice_slipping = x.car == CarMaturity::Novice && matches!(x.activity, Declining | Churned);
     let growing = x.service == ServiceMaturity::Growing;
     let mature_active = x.service == ServiceMaturity::Mature && x.activity == Active;
-    let mature_lost = x.service == ServiceMaturity::Mature && matches!(x.activity, Churned | Dormant);
+    let mature_lost =
+        x.service == ServiceMaturity::Mature && matches!(x.activity, Churned | Dormant);
     match rule {
         "novice_slipping_onboarding" | "novice_slipping_onboarding_again" => novice_slipping,
         "growing_incentive" | "growing_incentive_again" => growing,
@@ -95,7 +94,11 @@ fn each_default_layer_rule_fires_on_entering_its_cells_only() {
     let mut fired = std::collections::BTreeMap::<&str, usize>::new();
     for from in std::iter::once(None).chain(cells.iter().copied().map(Some)) {
         for to in &cells {
-            let d = s.decide(&Event::LayerChanged { from, to: *to }, &ctx(*to, BOTH, &h), at(T0));
+            let d = s.decide(
+                &Event::LayerChanged { from, to: *to },
+                &ctx(*to, BOTH, &h),
+                at(T0),
+            );
             let expected: Vec<&str> = ENTERING
                 .into_iter()
                 .filter(|r| design_cell(r, to) && !from.is_some_and(|f| design_cell(r, &f)))
@@ -106,7 +109,11 @@ fn each_default_layer_rule_fires_on_entering_its_cells_only() {
             }
         }
     }
-    assert_eq!(fired.len(), ENTERING.len(), "every rule fires somewhere: {fired:?}");
+    assert_eq!(
+        fired.len(),
+        ENTERING.len(),
+        "every rule fires somewhere: {fired:?}"
+    );
 }
 
 #[test]
@@ -134,7 +141,11 @@ fn each_default_in_cell_rule_is_offered_in_its_cells_only() {
     }
     // The referral is only shown on a healthy car.
     let h = ContactHistory::new();
-    let d = s.decide(&Event::InCell, &ctx(l("passenger veteran mature active retained"), BOTH, &h), at(T0));
+    let d = s.decide(
+        &Event::InCell,
+        &ctx(l("passenger veteran mature active retained"), BOTH, &h),
+        at(T0),
+    );
     let Action::Campaign { campaign } = acted(&d)[0].1 else {
         panic!("{d:?}")
     };
@@ -146,7 +157,9 @@ fn expected_service_suggestion(x: &Layers) -> &'static str {
     match (x.activity, x.car) {
         (Activity::Declining, _) => "Declining driver: a personal call is recommended.",
         (Activity::Churned, _) => "Churned driver: call, and offer pick-up and return of the car.",
-        (Activity::Dormant, _) => "Dormant driver: call to check the car is still in use before booking.",
+        (Activity::Dormant, _) => {
+            "Dormant driver: call to check the car is still in use before booking."
+        }
         (Activity::Active, CarMaturity::Novice) => {
             "New to the car: explain what the service covers and that it keeps the warranty."
         }
@@ -174,8 +187,16 @@ fn service_due_always_tells_the_dealer_with_a_suggestion_by_layer() {
         engagement: false,
     };
     for x in every_cell() {
-        for (history, consents) in [(&ContactHistory::new(), BOTH), (&busy, BOTH), (&busy, opted_out)] {
-            let d = s.decide(&Event::MaintenanceDue { item: "oil".into() }, &ctx(x, consents, history), at(T0));
+        for (history, consents) in [
+            (&ContactHistory::new(), BOTH),
+            (&busy, BOTH),
+            (&busy, opted_out),
+        ] {
+            let d = s.decide(
+                &Event::MaintenanceDue { item: "oil".into() },
+                &ctx(x, consents, history),
+                at(T0),
+            );
             assert_eq!(
                 acted(&d),
                 vec![(
@@ -196,7 +217,11 @@ fn service_due_always_tells_the_dealer_with_a_suggestion_by_layer() {
             engagement: true,
         };
         let h = ContactHistory::new();
-        let d = s.decide(&Event::MaintenanceDue { item: "oil".into() }, &ctx(x, no_sharing, &h), at(T0));
+        let d = s.decide(
+            &Event::MaintenanceDue { item: "oil".into() },
+            &ctx(x, no_sharing, &h),
+            at(T0),
+        );
         assert_eq!(
             d[0].outcome,
             Outcome::Suppressed {
@@ -211,7 +236,13 @@ fn a_critical_fault_tells_the_dealer_in_every_cell() {
     let s = default_strategies();
     let h = ContactHistory::new();
     for x in every_cell() {
-        let d = s.decide(&Event::CriticalFault { code: "P0133".parse().unwrap() }, &ctx(x, BOTH, &h), at(T0));
+        let d = s.decide(
+            &Event::CriticalFault {
+                code: "P0133".parse().unwrap(),
+            },
+            &ctx(x, BOTH, &h),
+            at(T0),
+        );
         let suggestion = if x.category == Category::Commercial {
             "Commercial vehicle: uptime is income; offer the first slot or a mobile repair."
         } else {
@@ -223,7 +254,8 @@ fn a_critical_fault_tells_the_dealer_in_every_cell() {
                 "critical_fault_dealer",
                 &Action::PartnerTask {
                     target: PartnerTarget::Dealer,
-                    task: "Critical fault P0133 reported by the car. Contact the driver today.".into(),
+                    task: "Critical fault P0133 reported by the car. Contact the driver today."
+                        .into(),
                     suggestion: suggestion.into(),
                 }
             )]
@@ -239,11 +271,17 @@ fn the_dealer_call_for_a_lost_mature_driver_needs_both_consents() {
     let from = Some(l("passenger veteran mature declining retained"));
     let event = Event::LayerChanged { from, to };
     let d = s.decide(&event, &ctx(to, BOTH, &h), at(T0));
-    let Action::PartnerTask { target, suggestion, .. } = acted(&d)[0].1 else {
+    let Action::PartnerTask {
+        target, suggestion, ..
+    } = acted(&d)[0].1
+    else {
         panic!("{d:?}")
     };
     assert_eq!(*target, PartnerTarget::Dealer);
-    assert!(suggestion.starts_with("Churned recently: a personal call"), "{suggestion}");
+    assert!(
+        suggestion.starts_with("Churned recently: a personal call"),
+        "{suggestion}"
+    );
     for (consents, reason) in [
         (
             Consents {
@@ -292,9 +330,18 @@ fn aggressive(active: u32, declining: u32, churned: u32, dormant: u32, cap: u32)
         "[cadence]\nactive = {active}\ndeclining = {declining}\nchurned = {churned}\ndormant = {dormant}\nmax_campaigns_per_30_days = {cap}\n\
          [campaign.c]\ntitle = \"c\"\ntext = \"c\"\nvalid_days = 1\n"
     );
-    for on in ["layer_changed", "in_cell", "maintenance_due", "critical_fault"] {
-        text += &format!("[[rule]]\nname = \"{on}_campaign\"\non = \"{on}\"\ndo = \"campaign\"\ncampaign = \"c\"\n");
-        text += &format!("[[rule]]\nname = \"{on}_task\"\non = \"{on}\"\ndo = \"partner_task\"\npartner = \"fallback\"\ntask = \"t\"\n");
+    for on in [
+        "layer_changed",
+        "in_cell",
+        "maintenance_due",
+        "critical_fault",
+    ] {
+        text += &format!(
+            "[[rule]]\nname = \"{on}_campaign\"\non = \"{on}\"\ndo = \"campaign\"\ncampaign = \"c\"\n"
+        );
+        text += &format!(
+            "[[rule]]\nname = \"{on}_task\"\non = \"{on}\"\ndo = \"partner_task\"\npartner = \"fallback\"\ntask = \"t\"\n"
+        );
     }
     Strategies::from_toml("aggressive.toml", &text).unwrap_or_else(|e| panic!("{e}"))
 }
