@@ -88,7 +88,6 @@ fn bit(mask: u8, index: usize) -> bool {
 
 /// What a checked rule does.
 #[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // a few rules per file: size does not matter
 pub(super) enum RuleAction {
     Campaign {
         id: String,
@@ -97,7 +96,7 @@ pub(super) enum RuleAction {
     PartnerTask {
         target: PartnerTarget,
         task: String,
-        suggestion: Suggestion,
+        suggestion: Box<Suggestion>,
     },
     Nothing,
 }
@@ -116,11 +115,11 @@ pub(super) struct Template {
 /// maturity, lifecycle, category; else the default.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Suggestion {
-    activity: [Option<String>; 4],
-    service: [Option<String>; 3],
-    car: [Option<String>; 3],
-    lifecycle: [Option<String>; 3],
-    category: [Option<String>; 2],
+    activity: [Option<String>; Activity::ALL.len()],
+    service: [Option<String>; ServiceMaturity::ALL.len()],
+    car: [Option<String>; CarMaturity::ALL.len()],
+    lifecycle: [Option<String>; Lifecycle::ALL.len()],
+    category: [Option<String>; Category::ALL.len()],
     default: String,
 }
 
@@ -141,51 +140,21 @@ impl Suggestion {
         .unwrap_or(&self.default)
     }
 
-    /// Sets the text for one layer value; `false` when `key` is no layer value.
-    fn set(&mut self, key: &str, text: String) -> bool {
-        fn put<T>(
-            slots: &mut [Option<String>],
-            value: Result<T, String>,
-            index: fn(T) -> usize,
-            text: &mut Option<String>,
-        ) -> bool {
-            match value {
-                Ok(v) => {
-                    if let Some(slot) = slots.get_mut(index(v)) {
-                        *slot = text.take();
-                    }
-                    true
-                }
-                Err(_) => false,
-            }
+    /// The place of one layer value's text; `None` when `key` is no layer value.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        if let Ok(v) = key.parse::<Activity>() {
+            self.activity.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<ServiceMaturity>() {
+            self.service.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<CarMaturity>() {
+            self.car.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<Lifecycle>() {
+            self.lifecycle.get_mut(v.index())
+        } else if let Ok(v) = key.parse::<Category>() {
+            self.category.get_mut(v.index())
+        } else {
+            None
         }
-        let mut text = Some(text);
-        put(
-            &mut self.activity,
-            Activity::from_str(key),
-            Activity::index,
-            &mut text,
-        ) || put(
-            &mut self.service,
-            ServiceMaturity::from_str(key),
-            ServiceMaturity::index,
-            &mut text,
-        ) || put(
-            &mut self.car,
-            CarMaturity::from_str(key),
-            CarMaturity::index,
-            &mut text,
-        ) || put(
-            &mut self.lifecycle,
-            Lifecycle::from_str(key),
-            Lifecycle::index,
-            &mut text,
-        ) || put(
-            &mut self.category,
-            Category::from_str(key),
-            Category::index,
-            &mut text,
-        )
     }
 
     /// Every text, for placeholder checks.
@@ -464,10 +433,14 @@ fn partner_task(at: &str, r: &RuleConfig, p: &mut Vec<Problem>) -> Option<RuleAc
                 if key == "default" {
                     suggestion.default = text.clone();
                     has_default = true;
-                } else if !suggestion.set(key, text.clone()) {
+                } else if let Some(slot) = suggestion.slot(key) {
+                    *slot = Some(text.clone());
+                } else {
                     p.push(Problem::new(
                         format!("{at}.suggestion.{key}"),
-                        format!("{key:?} is not a layer value (activity, car or service maturity, lifecycle, category) nor `default`"),
+                        format!(
+                            "{key:?} is not a layer value (activity, car or service maturity, lifecycle, category) nor `default`"
+                        ),
                     ));
                 }
             }
@@ -485,7 +458,7 @@ fn partner_task(at: &str, r: &RuleConfig, p: &mut Vec<Problem>) -> Option<RuleAc
     Some(RuleAction::PartnerTask {
         target: target?,
         task: task?,
-        suggestion,
+        suggestion: Box::new(suggestion),
     })
 }
 

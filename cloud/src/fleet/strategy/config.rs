@@ -262,6 +262,41 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where the value at a key path (`rule[3].when.activity[1]`) is in `text`: 1-based line and
+/// column of the deepest part of the path present (a missing key points at its table). Best
+/// effort, for error messages: `None` when the text does not parse or the path is not in it.
+pub(super) fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut found = None;
+    let mut table = Some(root.get_ref());
+    for part in path.split('.') {
+        let (key, indices) = part.split_once('[').unwrap_or((part, ""));
+        let Some(mut value) = table.and_then(|t| t.get(key)) else {
+            break;
+        };
+        found = Some(value.span().start);
+        for index in indices.split('[').filter(|s| !s.is_empty()) {
+            let Ok(i) = index.trim_end_matches(']').parse::<usize>() else {
+                break;
+            };
+            let DeValue::Array(array) = value.get_ref() else {
+                break;
+            };
+            let Some(item) = array.get(i) else {
+                break;
+            };
+            found = Some(item.span().start);
+            value = item;
+        }
+        table = match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        };
+    }
+    found.map(|offset| line_col(text, offset))
+}
+
 impl StrategyConfig {
     /// Parses TOML text; `file` names it in errors. Does not validate.
     ///

@@ -96,10 +96,17 @@ impl ContactHistory {
         let nth = if extra >= cap {
             now
         } else {
-            // A stored history is not trusted to be sorted.
-            let mut recent: Vec<Timestamp> = self.engagements.clone();
-            recent.sort_unstable_by(|a, b| b.cmp(a));
-            *recent.get(cap - extra - 1)?
+            // The (cap - extra)-th most recent of the history. `record` keeps it sorted; a
+            // stored one is not trusted to be.
+            let back = cap - extra;
+            let at = self.engagements.len().checked_sub(back)?;
+            if self.engagements.is_sorted() {
+                *self.engagements.get(at)?
+            } else {
+                let mut sorted = self.engagements.clone();
+                sorted.sort_unstable();
+                *sorted.get(at)?
+            }
         };
         Some(Timestamp::from_millis(
             nth.as_millis().saturating_add(CAP_WINDOW_MS),

@@ -34,8 +34,6 @@ mod history;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_default;
 
 use std::path::Path;
 
@@ -180,12 +178,22 @@ impl Strategies {
     ///
     /// # Errors
     /// [`ConfigError::Syntax`] (line, column, key path) or [`ConfigError::Invalid`] (every
-    /// problem with its key path).
+    /// problem with its key path, and its line and column: of the value, or for a missing key
+    /// of its table).
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
         let config = StrategyConfig::from_toml(file, text)?;
         Self::new(&config).map_err(|problems| ConfigError::Invalid {
             file: file.to_owned(),
-            problems,
+            problems: problems
+                .into_iter()
+                .map(|p| match config::locate(text, &p.path) {
+                    Some((line, column)) => Problem {
+                        message: format!("{} (line {line}, column {column})", p.message),
+                        ..p
+                    },
+                    None => p,
+                })
+                .collect(),
         })
     }
 

@@ -1,12 +1,10 @@
-//! Tests of the shipped `config/strategies.toml` (every rule in its cells and nowhere else,
-//! over the whole matrix) and property tests of the limits over random event sequences.
+//! The shipped `config/strategies.toml` (every rule in its cells and nowhere else, over the
+//! whole matrix) and property tests of the limits over random event sequences.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 
-use super::tests::{BOTH, HOUR, T0, acted, at, ctx, every_cell, l};
 use super::*;
-use crate::fleet::model::{CarMaturity, Category, ServiceMaturity};
 
 const DEFAULT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/strategies.toml");
 
