@@ -534,7 +534,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 const fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 /// Parses a calendar date `YYYY-MM-DD` (1970 to 9999) as its first instant, 00:00 UTC.

@@ -38,7 +38,7 @@ fn the_example_file_parses() {
             },
         }
     );
-    assert_eq!(regs[1].consents.engagement, false, "no");
+    assert!(!regs[1].consents.engagement, "no");
     assert_eq!(regs[2].category, Category::Commercial);
     assert_eq!(regs[2].line, "pickup 2.7, crew cab", "quoted comma");
     assert!(regs[2].consents.partner_sharing, "1");
