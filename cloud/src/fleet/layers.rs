@@ -426,156 +426,186 @@ pub fn explain(
     cfg: &LayerConfig,
 ) -> String {
     let clocks = Clocks::new(p, at.as_millis());
-    let mut clauses: Vec<String> = Vec::new();
-    let mut clause = |axis: &str, before: Option<&str>, after: &str, reason: &str| {
-        let mut c = String::with_capacity(64);
-        let _ = match before {
-            Some(b) => write!(c, "{axis} {b} → {after}"),
-            None => write!(c, "{axis} {after}"),
-        };
-        if !reason.is_empty() {
-            c.push_str(": ");
-            c.push_str(reason);
-        }
-        clauses.push(c);
-    };
-    let changed = |f: fn(&Layers) -> &'static str| match from {
-        None => Some(None),
-        Some(old) if f(&old) != f(&to) => Some(Some(f(&old))),
-        Some(_) => None,
-    };
-
-    if let Some(before) = changed(|l| l.category.as_str()) {
-        clause("category", before, to.category.as_str(), "");
-    }
-    if let Some(before) = changed(|l| l.car.as_str()) {
-        clause(
-            "car",
-            before,
-            to.car.as_str(),
-            &car_reason(to.car, &clocks, p, cfg),
-        );
-    }
-    if let Some(before) = changed(|l| l.service.as_str()) {
-        clause(
-            "service",
-            before,
-            to.service.as_str(),
-            &service_reason(to.service, p, cfg),
-        );
-    }
-    if let Some(before) = changed(|l| l.activity.as_str()) {
-        clause(
-            "activity",
-            before,
-            to.activity.as_str(),
-            &activity_reason(to.activity, &clocks, p, cfg),
-        );
-    }
-    if let Some(before) = changed(|l| l.lifecycle.as_str()) {
-        clause(
-            "lifecycle",
-            before,
-            to.lifecycle.as_str(),
-            &lifecycle_reason(to.lifecycle, &clocks, p, cfg),
-        );
-    }
-    let all = clauses.join("; ");
+    let mut out = String::with_capacity(96);
     if from.is_none() {
-        format!("first placement: {all}")
-    } else {
-        all
+        out.push_str("first placement: ");
     }
+    // One buffer, written in place: a tick explains every change it finds.
+    let mut first = true;
+    let mut clause = |out: &mut String, axis: &str, before: &str, after: &str| {
+        if !first {
+            out.push_str("; ");
+        }
+        first = false;
+        let _ = match from {
+            Some(_) => write!(out, "{axis} {before} → {after}"),
+            None => write!(out, "{axis} {after}"),
+        };
+    };
+    let old = from.unwrap_or(to);
+    let all = from.is_none();
+    if all || old.category != to.category {
+        clause(
+            &mut out,
+            "category",
+            old.category.as_str(),
+            to.category.as_str(),
+        );
+    }
+    if all || old.car != to.car {
+        clause(&mut out, "car", old.car.as_str(), to.car.as_str());
+        car_reason(&mut out, to.car, &clocks, p, cfg);
+    }
+    if all || old.service != to.service {
+        clause(
+            &mut out,
+            "service",
+            old.service.as_str(),
+            to.service.as_str(),
+        );
+        service_reason(&mut out, to.service, p, cfg);
+    }
+    if all || old.activity != to.activity {
+        clause(
+            &mut out,
+            "activity",
+            old.activity.as_str(),
+            to.activity.as_str(),
+        );
+        activity_reason(&mut out, to.activity, &clocks, p, cfg);
+    }
+    if all || old.lifecycle != to.lifecycle {
+        clause(
+            &mut out,
+            "lifecycle",
+            old.lifecycle.as_str(),
+            to.lifecycle.as_str(),
+        );
+        lifecycle_reason(&mut out, to.lifecycle, &clocks, p, cfg);
+    }
+    out
 }
 
 fn whole_days(ms: u64) -> u64 {
     ms / DAY_MS
 }
 
-fn owned_text(clocks: &Clocks) -> String {
-    match clocks.since {
-        Some(_) => format!("owned {} days", whole_days(clocks.owned)),
-        None => "ownership start unknown".to_owned(),
-    }
+// The reasons below append to `out`: `": "` then the figures, then the threshold. Writing
+// to a `String` cannot fail, so `write!`'s result is ignored.
+
+fn owned_text(out: &mut String, clocks: &Clocks) {
+    let _ = match clocks.since {
+        Some(_) => write!(out, "owned {} days", whole_days(clocks.owned)),
+        None => write!(out, "ownership start unknown"),
+    };
 }
 
-fn car_reason(to: CarMaturity, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+fn idle_text(out: &mut String, clocks: &Clocks, p: &Profile) {
+    let _ = match (clocks.idle, p.last_engagement) {
+        (None, _) => write!(out, "no engagement or ownership start known"),
+        (Some(i), Some(_)) => write!(out, "no engagement for {} days", whole_days(i)),
+        (Some(i), None) => write!(
+            out,
+            "no engagement for {} days (none since the ownership start)",
+            whole_days(i)
+        ),
+    };
+}
+
+fn car_reason(out: &mut String, to: CarMaturity, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) {
     let c = &cfg.car;
-    let facts = format!("{}, {} km", owned_text(clocks), p.odometer_m / 1000);
-    match to {
-        CarMaturity::Novice => format!(
-            "{facts}, novice below {} days and {} km",
+    out.push_str(": ");
+    owned_text(out, clocks);
+    let _ = write!(out, ", {} km, ", p.odometer_m / 1000);
+    let _ = match to {
+        CarMaturity::Novice => write!(
+            out,
+            "novice below {} days and {} km",
             c.novice_until_days, c.novice_until_km
         ),
-        CarMaturity::Skilled => format!(
-            "{facts}, skilled from {} days or {} km",
+        CarMaturity::Skilled => write!(
+            out,
+            "skilled from {} days or {} km",
             c.novice_until_days, c.novice_until_km
         ),
-        CarMaturity::Veteran => format!(
-            "{facts}, veteran from {} days or {} km",
+        CarMaturity::Veteran => write!(
+            out,
+            "veteran from {} days or {} km",
             c.veteran_from_days, c.veteran_from_km
         ),
-    }
+    };
 }
 
-fn service_reason(to: ServiceMaturity, p: &Profile, cfg: &LayerConfig) -> String {
+fn service_reason(out: &mut String, to: ServiceMaturity, p: &Profile, cfg: &LayerConfig) {
     let s = &cfg.service;
-    let facts = format!(
-        "score {} ({} prompt actions, {} bookings, {} services)",
+    let _ = write!(
+        out,
+        ": score {} ({} prompt actions, {} bookings, {} services), ",
         service_score(p, s),
         p.prompt_actions,
         p.bookings,
         p.services
     );
-    match to {
-        ServiceMaturity::Junior => format!("{facts}, junior below {}", s.growing_from),
-        ServiceMaturity::Growing => format!("{facts}, growing from {}", s.growing_from),
-        ServiceMaturity::Mature => format!("{facts}, mature from {}", s.mature_from),
-    }
+    let _ = match to {
+        ServiceMaturity::Junior => write!(out, "junior below {}", s.growing_from),
+        ServiceMaturity::Growing => write!(out, "growing from {}", s.growing_from),
+        ServiceMaturity::Mature => write!(out, "mature from {}", s.mature_from),
+    };
 }
 
-fn idle_text(clocks: &Clocks, p: &Profile) -> String {
-    match (clocks.idle, p.last_engagement) {
-        (None, _) => "no engagement or ownership start known".to_owned(),
-        (Some(i), Some(_)) => format!("no engagement for {} days", whole_days(i)),
-        (Some(i), None) => format!(
-            "no engagement for {} days (none since the ownership start)",
-            whole_days(i)
-        ),
-    }
-}
-
-fn activity_reason(to: Activity, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+fn activity_reason(
+    out: &mut String,
+    to: Activity,
+    clocks: &Clocks,
+    p: &Profile,
+    cfg: &LayerConfig,
+) {
     let a = &cfg.activity;
-    let idle = idle_text(clocks, p);
-    match to {
-        Activity::Active if clocks.idle.is_none() => idle,
-        Activity::Active => format!("{idle}, active below {}", a.declining_after_days),
-        Activity::Declining => format!("{idle}, declining after {}", a.declining_after_days),
-        Activity::Churned => format!("{idle}, churned after {}", a.churned_after_days),
-        Activity::Dormant => format!("{idle}, dormant after {}", a.dormant_after_days),
+    out.push_str(": ");
+    match (to, clocks.idle, p.last_engagement) {
+        (Activity::Active, None, _) => return idle_text(out, clocks, p),
+        (Activity::Active, Some(i), Some(_)) => {
+            let _ = write!(
+                out,
+                "engaged {} days ago, active below {}",
+                whole_days(i),
+                a.declining_after_days
+            );
+            return;
+        }
+        _ => idle_text(out, clocks, p),
     }
+    let _ = match to {
+        Activity::Active => write!(out, ", active below {}", a.declining_after_days),
+        Activity::Declining => write!(out, ", declining after {}", a.declining_after_days),
+        Activity::Churned => write!(out, ", churned after {}", a.churned_after_days),
+        Activity::Dormant => write!(out, ", dormant after {}", a.dormant_after_days),
+    };
 }
 
-fn lifecycle_reason(to: Lifecycle, clocks: &Clocks, p: &Profile, cfg: &LayerConfig) -> String {
+fn lifecycle_reason(
+    out: &mut String,
+    to: Lifecycle,
+    clocks: &Clocks,
+    p: &Profile,
+    cfg: &LayerConfig,
+) {
     let l = &cfg.lifecycle;
-    match to {
-        Lifecycle::Lapsed => format!(
-            "{}, lapsed after {}",
-            idle_text(clocks, p),
-            l.lapsed_after_days
-        ),
-        Lifecycle::New => format!(
-            "{}, new below {} days",
-            owned_text(clocks),
-            l.retained_after_days
-        ),
-        Lifecycle::Retained => format!(
-            "{}, retained from {} days",
-            owned_text(clocks),
-            l.retained_after_days
-        ),
-    }
+    out.push_str(": ");
+    let _ = match to {
+        Lifecycle::Lapsed => {
+            idle_text(out, clocks, p);
+            write!(out, ", lapsed after {}", l.lapsed_after_days)
+        }
+        Lifecycle::New => {
+            owned_text(out, clocks);
+            write!(out, ", new below {} days", l.retained_after_days)
+        }
+        Lifecycle::Retained => {
+            owned_text(out, clocks);
+            write!(out, ", retained from {} days", l.retained_after_days)
+        }
+    };
 }
 
 /// A [`LayerChange`] from `from` to a placement's layers, with its reason; `None` if

@@ -113,9 +113,11 @@ impl<K: Ord + Hash + Clone> Due<K> {
 /// Faster than `set` one by one: the ordered set is built from sorted input in one pass.
 impl<K: Ord + Hash + Clone> FromIterator<(K, Timestamp)> for Due<K> {
     fn from_iter<I: IntoIterator<Item = (K, Timestamp)>>(iter: I) -> Self {
-        let iter = iter.into_iter();
-        let mut at = HashMap::with_capacity(iter.size_hint().0);
-        at.extend(iter);
+        // Collected first: a filtered iterator's size hint is 0, and growing the map step
+        // by step rehashes it many times.
+        let entries: Vec<(K, Timestamp)> = iter.into_iter().collect();
+        let mut at = HashMap::with_capacity(entries.len());
+        at.extend(entries);
         let mut sorted: Vec<(Timestamp, K)> = at.iter().map(|(k, t)| (*t, k.clone())).collect();
         sorted.sort_unstable();
         Self {

@@ -128,7 +128,7 @@ fn time_travel_through_every_activity_then_back_on_engagement() {
     assert_eq!(c.at, ts(back));
     assert!(
         c.why
-            .contains("activity dormant → active: no engagement for 0 days"),
+            .contains("activity dormant → active: engaged 0 days ago, active below 14"),
         "{}",
         c.why
     );
