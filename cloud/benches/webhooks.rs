@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rapport_cloud::clock::{Clock, SharedClock, SystemClock};
+use rapport_cloud::clock::{SharedClock, SystemClock};
 use rapport_cloud::webhook::{
     Endpoint, Message, Outbox, ReportStatus, Secret, Sender, SenderConfig, sign,
 };

@@ -59,18 +59,21 @@ fn open_db(dir: &std::path::Path) -> sled::Db {
     }
 }
 
-fn start_sender(
-    outbox: &Outbox,
-    endpoints: &Table,
-    clock: &ManualClock,
-    config: SenderConfig,
-) -> (
+/// A running sender: its reports, waker, counters, stop signal and task.
+type Running = (
     mpsc::Receiver<DeliveryReport>,
     Arc<Notify>,
     Arc<rapport_cloud::webhook::Counters>,
     oneshot::Sender<()>,
     JoinHandle<()>,
-) {
+);
+
+fn start_sender(
+    outbox: &Outbox,
+    endpoints: &Table,
+    clock: &ManualClock,
+    config: SenderConfig,
+) -> Running {
     let shared: SharedClock = Arc::new(clock.clone());
     let sender = Sender::new(outbox.clone(), endpoints.clone(), shared, config).unwrap();
     let (tx, rx) = mpsc::channel(1024);
