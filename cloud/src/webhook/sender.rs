@@ -1,7 +1,8 @@
 //! The webhook sender: the async shell that takes due messages from the outbox, POSTs them
 //! to partners, and records what happened.
 //!
-//! Owns the HTTP client (reqwest, rustls with ring, HTTP/1.1, pooled, no redirects), the
+//! Owns the HTTP client (hyper's pooled HTTP/1.1 client, rustls with ring and the system's CA
+//! roots for https, no redirects: a 3xx is a failure as the spec says), the
 //! bounded concurrency, the wake-ups, the stop, the [`DeliveryReport`]s and the
 //! [`Counters`]. Does not own decisions ([`super::schedule`]), storage ([`super::outbox`]) or
 //! where partners live ([`Endpoints`], asked at send time so a rotated secret or a moved URL
@@ -22,8 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::header;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use rapport_shared::Timestamp;
-use rustls_platform_verifier::BuilderVerifierExt as _;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -37,6 +44,8 @@ use crate::clock::SharedClock;
 const ERROR_BODY_BYTES: usize = 512;
 /// How much of a successful answer's body is read (so the connection can be reused).
 const DRAIN_BODY_BYTES: usize = 64 * 1024;
+/// The `user-agent` of every attempt.
+const USER_AGENT: &str = concat!("rapport-cloud/", env!("CARGO_PKG_VERSION"), " webhooks");
 
 /// Where one partner receives webhooks.
 #[derive(Clone, Debug)]
@@ -71,7 +80,7 @@ impl Endpoints for RwLock<HashMap<String, Endpoint>> {
 pub struct SenderConfig {
     /// Most requests in flight at once.
     pub concurrency: usize,
-    /// Timeout of one request, connect included.
+    /// Timeout of one attempt: connect, request and reading the answer.
     pub timeout: Duration,
     /// Longest sleep between looks at the outbox.
     pub poll: Duration,
@@ -97,9 +106,6 @@ pub enum SenderError {
     /// The TLS setup failed.
     #[error("webhook sender: TLS setup: {0}")]
     Tls(String),
-    /// The HTTP client could not be built.
-    #[error("webhook sender: HTTP client: {0}")]
-    Client(String),
     /// A setting that cannot work.
     #[error("webhook sender: {0}")]
     Config(String),
@@ -219,7 +225,7 @@ pub struct Sender {
     endpoints: Arc<dyn Endpoints>,
     clock: SharedClock,
     config: SenderConfig,
-    client: reqwest::Client,
+    client: HttpClient,
     wake: Arc<Notify>,
     counters: Arc<Counters>,
 }
@@ -234,9 +240,8 @@ struct Attempt {
 impl Sender {
     /// A sender over `outbox`, asking `endpoints` where partners live and `clock` the time.
     ///
-    /// Certificates of `https` endpoints are checked against the platform's roots; if the
-    /// platform has none, a warning is logged and `https` attempts fail (plain `http`
-    /// still works).
+    /// Certificates of `https` endpoints are checked against the system's CA roots; if it
+    /// has none, a warning is logged and `https` attempts fail (plain `http` still works).
     ///
     /// # Errors
     /// [`SenderError`] if `concurrency` is zero or the HTTP client cannot be built.
@@ -308,6 +313,7 @@ impl Sender {
                                     let handle = tasks.spawn(attempt(
                                         self.client.clone(),
                                         Arc::clone(&self.clock),
+                                        self.config.timeout,
                                         ep,
                                         msg,
                                         now,
@@ -441,84 +447,103 @@ impl Sender {
     }
 }
 
+/// The pooled HTTP/1.1 client (http and https).
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// One attempt: sign with the attempt's time, POST, classify the answer.
 async fn attempt(
-    client: reqwest::Client,
+    client: HttpClient,
     clock: SharedClock,
+    timeout: Duration,
     ep: Endpoint,
     msg: Message,
     at: Timestamp,
 ) -> Attempt {
-    let ts = at.as_millis() / 1000;
-    let signature = sign(&ep.secret, &msg.id, ts, &msg.body);
-    let sent = client
-        .post(&ep.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", &msg.id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(msg.body.clone())
-        .send()
-        .await;
-    let outcome = match sent {
-        Err(e) => schedule::transport_failure(describe(&e)),
-        Ok(mut resp) => {
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let keep = if status.is_success() {
-                0
-            } else {
-                ERROR_BODY_BYTES
-            };
-            let body = read_bounded(&mut resp, keep, DRAIN_BODY_BYTES).await;
-            schedule::classify(
-                &Answer {
-                    status: status.as_u16(),
-                    reason: status.canonical_reason(),
-                    retry_after: retry_after.as_deref(),
-                    body: &body,
-                },
-                clock.now(),
-            )
-        }
+    let outcome = match tokio::time::timeout(timeout, post(&client, &clock, &ep, &msg, at)).await {
+        Ok(outcome) => outcome,
+        Err(_) => schedule::transport_failure(format!("timed out after {timeout:?}")),
     };
     Attempt { msg, at, outcome }
 }
 
-/// Reads up to `drain` bytes of the body (so a pooled connection can be reused) and keeps
+async fn post(
+    client: &HttpClient,
+    clock: &SharedClock,
+    ep: &Endpoint,
+    msg: &Message,
+    at: Timestamp,
+) -> Outcome {
+    let ts = at.as_millis() / 1000;
+    let signature = sign(&ep.secret, &msg.id, ts, &msg.body);
+    let uri: hyper::Uri = match ep.url.parse() {
+        Ok(uri) => uri,
+        Err(e) => return schedule::transport_failure(format!("bad URL {:?}: {e}", ep.url)),
+    };
+    let request = hyper::Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::USER_AGENT, USER_AGENT)
+        .header("webhook-id", msg.id.as_str())
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(Full::new(Bytes::from(msg.body.clone())));
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return schedule::transport_failure(format!("bad request: {e}")),
+    };
+    let response = match client.request(request).await {
+        Ok(r) => r,
+        Err(e) => return schedule::transport_failure(describe(&e)),
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let keep = if status.is_success() {
+        0
+    } else {
+        ERROR_BODY_BYTES
+    };
+    let body = read_bounded(response.into_body(), keep, DRAIN_BODY_BYTES).await;
+    schedule::classify(
+        &Answer {
+            status: status.as_u16(),
+            reason: status.canonical_reason(),
+            retry_after: retry_after.as_deref(),
+            body: &body,
+        },
+        clock.now(),
+    )
+}
+
+/// Reads up to `drain` bytes of the body (so the pooled connection can be reused) and keeps
 /// the first `keep`. Errors end the read; a longer body is dropped with its connection.
-async fn read_bounded(resp: &mut reqwest::Response, keep: usize, drain: usize) -> Vec<u8> {
+async fn read_bounded(mut body: hyper::body::Incoming, keep: usize, drain: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut read = 0usize;
     while read < drain {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                read += chunk.len();
-                let room = keep.saturating_sub(kept.len());
-                kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    read += data.len();
+                    let room = keep.saturating_sub(kept.len());
+                    kept.extend_from_slice(&data[..room.min(data.len())]);
+                }
             }
-            Ok(None) | Err(_) => break,
+            Some(Err(_)) | None => break,
         }
     }
     kept
 }
 
-/// A reqwest error with its causes, the way an operator wants to read it.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_builder() {
-        "bad request (URL?)"
+/// A client error with its causes, the way an operator wants to read it.
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut text = if e.is_connect() {
+        "cannot connect".to_owned()
     } else {
-        "request failed"
+        "request failed".to_owned()
     };
-    let mut text = kind.to_owned();
     let mut cause: Option<&dyn std::error::Error> = Some(e);
     while let Some(c) = cause {
         text.push_str(": ");
@@ -528,33 +553,38 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-fn http_client(config: &SenderConfig) -> Result<reqwest::Client, SenderError> {
+fn http_client(config: &SenderConfig) -> Result<HttpClient, SenderError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        warn!(
+            errors = ?native.errors,
+            "webhook sender: no system CA roots; https endpoints will fail"
+        );
+    } else if ignored > 0 {
+        debug!(
+            added,
+            ignored, "webhook sender: some system CA roots could not be used"
+        );
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| SenderError::Tls(e.to_string()))?;
-    let mut tls = match builder.clone().with_platform_verifier() {
-        Ok(b) => b.with_no_client_auth(),
-        Err(e) => {
-            warn!(cause = %e, "webhook sender: no platform CA roots; https endpoints will fail");
-            builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        }
-    };
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .http1_only()
-        .timeout(config.timeout)
-        .connect_timeout(config.timeout)
+        .map_err(|e| SenderError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(config.timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(config.concurrency)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(
-            "rapport-cloud/",
-            env!("CARGO_PKG_VERSION"),
-            " webhooks"
-        ))
-        .build()
-        .map_err(|e| SenderError::Client(describe(&e)))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(https))
 }
