@@ -19,7 +19,7 @@
 //! needs them.
 
 use core::fmt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -372,7 +372,9 @@ impl PartnerConfig {
     }
 
     /// The checked partner, its token hashed; `env` looks up `token_env`. Every problem is
-    /// reported with its key path under `path` (`partner[2]`).
+    /// reported with its key path under `path` (`partner[2]`). For a body from the API pass
+    /// a lookup that finds nothing (`&|_| None`): an API caller must not get to probe the
+    /// daemon's environment.
     ///
     /// # Errors
     /// Every problem found.
@@ -562,6 +564,8 @@ pub enum DirectoryError {
 pub struct Directory {
     // By id: routing among providers is by ascending id, whatever the insertion order.
     partners: BTreeMap<String, Partner>,
+    // Token hash → partner id, so a lookup costs one hash whatever the number of partners.
+    by_token: HashMap<String, String>,
     fallback: Option<String>,
 }
 
@@ -577,6 +581,10 @@ impl Directory {
     ) -> Result<Self, Vec<Problem>> {
         let resolved = resolve_all(partners, alerts, env)?;
         Ok(Self {
+            by_token: resolved
+                .iter()
+                .map(|p| (p.token_sha256.clone(), p.id.clone()))
+                .collect(),
             partners: resolved.into_iter().map(|p| (p.id.clone(), p)).collect(),
             fallback: alerts.fallback.clone(),
         })
@@ -643,18 +651,17 @@ impl Directory {
         self.route(target, registration).or_else(|| self.fallback())
     }
 
-    /// The partner whose API token this is: hashed, then compared in constant time with every
-    /// partner's hash (all are compared, whatever matches).
+    /// The partner whose API token this is. The token is hashed first and only its hash is
+    /// ever compared: the index lookup on the hash may take longer for a near miss, but that
+    /// tells an attacker about hashes of their own guesses, which SHA-256 makes useless. The
+    /// match is then confirmed with a constant-time compare of the stored hash.
     pub fn by_token(&self, bearer: &str) -> Option<&Partner> {
         let hash = hash_token(bearer);
-        let mut found = None;
-        for partner in self.partners.values() {
-            let equal = hash.as_bytes().ct_eq(partner.token_sha256.as_bytes());
-            if bool::from(equal) {
-                found = Some(partner);
-            }
-        }
-        found
+        let partner = self
+            .by_token
+            .get(&hash)
+            .and_then(|id| self.partners.get(id))?;
+        bool::from(hash.as_bytes().ct_eq(partner.token_sha256.as_bytes())).then_some(partner)
     }
 
     /// Adds or replaces a partner (by id); returns the one replaced.
@@ -667,17 +674,24 @@ impl Directory {
         if !problems.is_empty() {
             return Err(DirectoryError::Invalid { problems });
         }
-        if let Some(other) = self
-            .partners
-            .values()
-            .find(|p| p.id != partner.id && p.token_sha256 == partner.token_sha256)
+        if let Some(other) = self.by_token.get(&partner.token_sha256)
+            && *other != partner.id
         {
             return Err(DirectoryError::TokenInUse {
                 id: partner.id,
-                other: other.id.clone(),
+                other: other.clone(),
             });
         }
-        Ok(self.partners.insert(partner.id.clone(), partner))
+        self.by_token
+            .insert(partner.token_sha256.clone(), partner.id.clone());
+        let replaced = self.partners.insert(partner.id.clone(), partner);
+        if let Some(old) = &replaced
+            && self.partners.get(&old.id).map(|p| &p.token_sha256) != Some(&old.token_sha256)
+        {
+            // Its token changed: the old one no longer opens anything.
+            self.by_token.remove(&old.token_sha256);
+        }
+        Ok(replaced)
     }
 
     /// Removes a partner; its alerts stay where they are (the caller's business).
@@ -688,9 +702,12 @@ impl Directory {
         if self.fallback.as_deref() == Some(id) {
             return Err(DirectoryError::IsFallback(id.to_owned()));
         }
-        self.partners
+        let removed = self
+            .partners
             .remove(id)
-            .ok_or_else(|| DirectoryError::Unknown(id.to_owned()))
+            .ok_or_else(|| DirectoryError::Unknown(id.to_owned()))?;
+        self.by_token.remove(&removed.token_sha256);
+        Ok(removed)
     }
 }
 
@@ -1178,6 +1195,32 @@ token = "a-long-random-token-0123456789abcdef"
             other => panic!("{other:?}"),
         }
         assert_eq!(dir.get("prov-d").unwrap().webhook_url, new.webhook_url);
+
+        // A new token replaces the old one; the old one opens nothing any more.
+        let old_token = token("prov-d");
+        assert_eq!(
+            dir.by_token(&old_token).map(|p| p.id.as_str()),
+            Some("prov-d")
+        );
+        new.token_sha256 = hash_token("rotated-token-0123456789abcdef0123456789");
+        dir.upsert(new.clone()).unwrap();
+        assert!(dir.by_token(&old_token).is_none());
+        assert_eq!(
+            dir.by_token("rotated-token-0123456789abcdef0123456789")
+                .map(|p| p.id.as_str()),
+            Some("prov-d")
+        );
+        // The old token is free for another partner.
+        let mut other = new.clone();
+        other.id = "prov-e".into();
+        other.token_sha256 = hash_token(&old_token);
+        dir.upsert(other).unwrap();
+        assert_eq!(
+            dir.by_token(&old_token).map(|p| p.id.as_str()),
+            Some("prov-e")
+        );
+        dir.remove("prov-e").unwrap();
+        assert!(dir.by_token(&old_token).is_none());
 
         assert_eq!(dir.remove("prov-d").unwrap().id, "prov-d");
         assert_eq!(routed(&dir, &provider("tyres"), &east), None);
