@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
 use rapport_cloud::fleet::layering::Layering;
-use rapport_cloud::fleet::layers::LayerConfig;
-use rapport_cloud::fleet::model::{Category, DAY_MS, Profile};
+use rapport_cloud::fleet::layers::{LayerConfig, classify, explain};
+use rapport_cloud::fleet::model::{Activity, Category, DAY_MS, Layers, Profile};
 use rapport_shared::{Timestamp, Vin};
 
 /// Resident memory of this process, bytes (Linux; 0 elsewhere). `unsafe_code` is forbidden
@@ -189,6 +189,38 @@ fn bench(c: &mut Criterion) {
     let nothing_due = Timestamp::from_millis(NOW);
     c.bench_function("layering/tick_nothing_due_of_1m", |b| {
         b.iter(|| black_box(quiet.tick(nothing_due, usize::MAX, lookup).len()));
+    });
+    let (_, cat0, p0) = &fleet[0];
+    let placed0 = classify(*cat0, p0, Timestamp::from_millis(NOW), &cfg);
+    c.bench_function("layering/classify_one", |b| {
+        b.iter(|| {
+            black_box(classify(
+                *cat0,
+                black_box(p0),
+                Timestamp::from_millis(NOW),
+                &cfg,
+            ))
+        });
+    });
+    // One axis changed, as in a tick.
+    let from = Layers {
+        activity: if placed0.layers.activity == Activity::Active {
+            Activity::Declining
+        } else {
+            Activity::Active
+        },
+        ..placed0.layers
+    };
+    c.bench_function("layering/explain_one_change", |b| {
+        b.iter(|| {
+            black_box(explain(
+                Some(from),
+                placed0.layers,
+                black_box(p0),
+                Timestamp::from_millis(NOW),
+                &cfg,
+            ))
+        });
     });
     let mut live = placed.clone();
     let (vin, cat, mut profile) = fleet[DRIVERS / 2].clone();

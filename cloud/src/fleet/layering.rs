@@ -170,15 +170,18 @@ impl Layering {
         limit: usize,
         mut lookup: impl FnMut(&Vin) -> Option<(Category, Profile)>,
     ) -> Vec<LayerChange> {
-        let mut changes = Vec::new();
-        for (due_at, vin) in self.due.pop_due_timed(now, limit) {
-            let Some(&old) = self.current.get(&vin) else {
-                continue;
-            };
+        let due = self.due.pop_due_timed(now, limit);
+        let mut changes = Vec::with_capacity(due.len());
+        for (due_at, vin) in due {
+            // Only placed vehicles are ever scheduled, so the lookup is for a known one.
             let Some((category, profile)) = lookup(&vin) else {
                 self.remove(&vin);
                 continue;
             };
+            let Some(slot) = self.current.get_mut(&vin) else {
+                continue;
+            };
+            let old = *slot;
             let mut at = due_at;
             let mut layers = old;
             let next = loop {
@@ -193,7 +196,7 @@ impl Layering {
                     other => break other,
                 }
             };
-            self.current.insert(vin, layers);
+            *slot = layers;
             self.recount(Some(&old), &layers);
             self.schedule(vin, next);
         }

@@ -7,18 +7,18 @@
 //! own the per-vehicle state, the time index or the tick ([`super::layering`]), nor where
 //! profiles come from (ingest and the registry).
 //!
-//! The rules (defaults in brackets):
-//! - *car maturity*: novice while owned < `car.novice_until_days` [180] **and** odometer <
-//!   `car.novice_until_km` [10,000]; veteran from `car.veteran_from_days` [1,095: 3 years]
-//!   **or** `car.veteran_from_km` [60,000]; skilled otherwise;
-//! - *service maturity*: score = `prompt_action_points` [1] × prompt actions +
-//!   `booking_points` [3] × bookings + `service_points` [5] × services; junior below
-//!   `growing_from` [5], growing below `mature_from` [20], mature from there;
+//! The rules (defaults in parentheses):
+//! - *car maturity*: novice while owned < `car.novice_until_days` (180) **and** odometer <
+//!   `car.novice_until_km` (10,000); veteran from `car.veteran_from_days` (1,095: 3 years)
+//!   **or** `car.veteran_from_km` (60,000); skilled otherwise;
+//! - *service maturity*: score = `prompt_action_points` (1) × prompt actions +
+//!   `booking_points` (3) × bookings + `service_points` (5) × services; junior below
+//!   `growing_from` (5), growing below `mature_from` (20), mature from there;
 //! - *activity*, from the time since the last engagement (the ownership start if none):
-//!   active below `declining_after_days` [14], declining below `churned_after_days` [45],
-//!   churned below `dormant_after_days` [120], dormant from there;
-//! - *lifecycle*: lapsed once there was no engagement for `lapsed_after_days` [180]; else
-//!   new while owned < `retained_after_days` [365]; else retained.
+//!   active below `declining_after_days` (14), declining below `churned_after_days` (45),
+//!   churned below `dormant_after_days` (120), dormant from there;
+//! - *lifecycle*: lapsed once there was no engagement for `lapsed_after_days` (180); else
+//!   new while owned < `retained_after_days` (365); else retained.
 //!
 //! A profile without an ownership start (no delivery date, no record yet) has owned the car
 //! for zero days, for as long as that lasts; without an engagement either, its activity is
