@@ -570,3 +570,28 @@ async fn stop_lets_an_in_flight_request_finish_and_records_it() {
     let r = rig.reports.try_recv().unwrap();
     assert_eq!(r.status, ReportStatus::Delivered { status: 200 });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_go_through_tls_and_a_failed_handshake_is_retried() {
+    let mut rig = Rig::new().await;
+    // The receiver speaks plain HTTP: a TLS handshake with it must fail, cleanly.
+    let url = rig.receiver.url().replacen("http://", "https://", 1);
+    rig.endpoints.write().unwrap().insert(
+        "tls-partner".into(),
+        Endpoint {
+            url,
+            secret: rig.secret.clone(),
+        },
+    );
+    rig.enqueue("msg_tls", "tls-partner");
+    let r = rig.report().await;
+    match &r.status {
+        ReportStatus::RetryScheduled { error, .. } => {
+            assert!(error.starts_with("cannot connect"), "{error}");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    // Nothing reached the handler: no request was sent in the clear.
+    assert_eq!(rig.receiver.stats(), Default::default());
+    rig.stop().await;
+}

@@ -508,6 +508,30 @@ impl Outbox {
         }
     }
 
+    /// Removes up to `limit` delivered markers older than `before` (a periodic job keeps
+    /// them bounded; an id whose marker is gone could be enqueued again, so keep markers
+    /// longer than any alert can be replayed). Returns how many were removed.
+    ///
+    /// # Errors
+    /// sled failures, unreadable values.
+    pub fn prune_delivered(&self, before: Timestamp, limit: usize) -> Result<usize, OutboxError> {
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for entry in self.tree.scan_prefix([DELIVERED]) {
+            if removed >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let mark: Delivered = decode(&k, &v)?;
+            if mark.at < before {
+                batch.remove(k);
+                removed += 1;
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(removed)
+    }
+
     /// How many messages are pending.
     pub fn pending_len(&self) -> usize {
         self.tree.scan_prefix([PENDING]).count()
@@ -688,6 +712,40 @@ mod tests {
             ob.redrive("msg_none", later),
             Err(OutboxError::NotDead { .. })
         ));
+    }
+
+    #[test]
+    fn prune_removes_only_old_delivered_markers() {
+        let (ob, _db) = outbox();
+        for (i, at) in [T0, Timestamp::from_secs(1_700_000_100)]
+            .into_iter()
+            .enumerate()
+        {
+            ob.enqueue_now(&msg(&format!("msg_{i}"), at)).unwrap();
+            let m = ob.due(at, 1).unwrap().remove(0);
+            ob.record(&m, &Decision::Delivered { status: 200 }, at)
+                .unwrap();
+        }
+        ob.enqueue_now(&msg("msg_pending", T0)).unwrap();
+        assert_eq!(
+            ob.prune_delivered(Timestamp::from_secs(1_700_000_050), 10)
+                .unwrap(),
+            1
+        );
+        assert_eq!(ob.state("msg_0").unwrap(), None);
+        assert!(matches!(
+            ob.state("msg_1").unwrap(),
+            Some(MessageState::Delivered(_))
+        ));
+        assert!(matches!(
+            ob.state("msg_pending").unwrap(),
+            Some(MessageState::Pending(_))
+        ));
+        assert_eq!(
+            ob.prune_delivered(Timestamp::from_secs(1_800_000_000), 0)
+                .unwrap(),
+            0
+        );
     }
 
     #[test]
