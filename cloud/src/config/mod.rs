@@ -263,12 +263,52 @@ impl fmt::Display for ProblemList<'_> {
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// The 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+/// Parses TOML text into any config type (the cloud file, the strategy file); `file` names it
+/// in errors. Does not validate.
+///
+/// # Errors
+/// [`ConfigError::Syntax`] with the key path, line and column of the problem.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let syntax = |path: String, err: toml::de::Error| {
+        let (line, column) = err.span().map_or((1, 1), |s| line_col(text, s.start));
+        ConfigError::Syntax {
+            file: file.to_owned(),
+            path,
+            line,
+            column,
+            message: err.message().trim().to_owned(),
+        }
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| syntax(".".to_owned(), e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        syntax(path, e.into_inner())
+    })
+}
+
+/// Reads a config file: (its name for errors, its text).
+///
+/// # Errors
+/// [`ConfigError::Read`].
+pub(crate) fn read_text(path: &Path) -> Result<(String, String), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    Ok((file, text))
 }
 
 impl Config {
@@ -277,21 +317,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Syntax`] with the key path, line and column of the problem.
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
-        let syntax = |path: String, err: toml::de::Error| {
-            let (line, column) = err.span().map_or((1, 1), |s| line_col(text, s.start));
-            ConfigError::Syntax {
-                file: file.to_owned(),
-                path,
-                line,
-                column,
-                message: err.message().trim().to_owned(),
-            }
-        };
-        let de = toml::Deserializer::parse(text).map_err(|e| syntax(".".to_owned(), e))?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            syntax(path, e.into_inner())
-        })
+        parse_toml(file, text)
     }
 
     /// Reads and parses a file, and remembers its path for relative paths. Does not validate.
@@ -299,11 +325,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Syntax`].
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = read_text(path)?;
         let mut config = Self::from_toml(&file, &text)?;
         config.path = Some(path.to_owned());
         Ok(config)

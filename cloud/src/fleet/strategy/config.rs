@@ -13,7 +13,7 @@ use rapport_shared::Priority;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{ConfigError, Problem};
+use crate::config::{ConfigError, Problem, line_col};
 use crate::fleet::model::Activity;
 
 /// Every default value of the strategy file, in one place.
@@ -253,15 +253,6 @@ impl<'de> Deserialize<'de> for SuggestionConfig {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
-}
-
 /// Where the value at a key path (`rule[3].when.activity[1]`) is in `text`: 1-based line and
 /// column of the deepest part of the path present (a missing key points at its table). Best
 /// effort, for error messages: `None` when the text does not parse or the path is not in it.
@@ -303,21 +294,7 @@ impl StrategyConfig {
     /// # Errors
     /// [`ConfigError::Syntax`] with the key path, line and column of the problem.
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
-        let syntax = |path: String, err: toml::de::Error| {
-            let (line, column) = err.span().map_or((1, 1), |s| line_col(text, s.start));
-            ConfigError::Syntax {
-                file: file.to_owned(),
-                path,
-                line,
-                column,
-                message: err.message().trim().to_owned(),
-            }
-        };
-        let de = toml::Deserializer::parse(text).map_err(|e| syntax(".".to_owned(), e))?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            syntax(path, e.into_inner())
-        })
+        crate::config::parse_toml(file, text)
     }
 
     /// Reads and parses a file. Does not validate.
@@ -325,11 +302,7 @@ impl StrategyConfig {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Syntax`].
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = crate::config::read_text(path)?;
         Self::from_toml(&file, &text)
     }
 
