@@ -693,9 +693,9 @@ impl Fleet {
                 let event = Event::MaintenanceDue { item: item.clone() };
                 self.decide_with_alert(
                     &event,
-                    (AlertKind::Maintenance, &item),
+                    Some((AlertKind::Maintenance, &item)),
                     registration,
-                    state,
+                    Some(state),
                     layers,
                     driver,
                     now,
@@ -713,9 +713,9 @@ impl Fleet {
                 let event = Event::CriticalFault { code };
                 self.decide_with_alert(
                     &event,
-                    (AlertKind::CriticalFault, &subject),
+                    Some((AlertKind::CriticalFault, &subject)),
                     registration,
-                    state,
+                    Some(state),
                     layers,
                     driver,
                     now,
@@ -800,6 +800,8 @@ impl Fleet {
         Ok(())
     }
 
+    /// Strategies for an event without an alert subject of its own: partner tasks become
+    /// `partner_task` alerts about their rule.
     fn decide_and_act(
         &mut self,
         vin: &Vin,
@@ -809,57 +811,22 @@ impl Fleet {
         now: Timestamp,
         w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        let mut history = self.contacts_of(vin, w)?;
-        let decisions = self.strategies.decide(
-            event,
-            &DriverContext {
-                layers,
-                consents: driver.consents,
-                history: &history,
-            },
-            now,
-        );
-        if decisions.is_empty() {
-            return Ok(());
-        }
         let registration = self
             .store
             .registration(vin)?
             .unwrap_or_else(|| unregistered(*vin));
-        for d in &decisions {
-            let alert = match &d.outcome {
-                Outcome::Act(Action::PartnerTask { .. }) => {
-                    Some((AlertKind::PartnerTask, d.rule.as_str()))
-                }
-                _ => None,
-            };
-            self.apply_decision(
-                vin,
-                d,
-                &mut history,
-                alert.map(|(k, s)| AlertSpec {
-                    kind: k,
-                    subject: s.to_string(),
-                    registration: &registration,
-                    layers,
-                    driver,
-                    state: None,
-                }),
-                now,
-                w,
-            )?;
-        }
-        self.put_contacts(vin, history, w)?;
-        Ok(())
+        self.decide_with_alert(event, None, &registration, None, layers, driver, now, w)
     }
 
+    /// Runs the strategies for `event` and applies every decision; a partner task becomes
+    /// an alert of `alert`'s kind and subject (`None`: a `partner_task` about the rule).
     #[allow(clippy::too_many_arguments)]
     fn decide_with_alert(
         &mut self,
         event: &Event,
-        (kind, subject): (AlertKind, &str),
+        alert: Option<(AlertKind, &str)>,
         registration: &Registration,
-        state: &VehicleState,
+        state: Option<&VehicleState>,
         layers: Layers,
         driver: &Driver,
         now: Timestamp,
@@ -876,7 +843,11 @@ impl Fleet {
             },
             now,
         );
+        if decisions.is_empty() {
+            return Ok(());
+        }
         for d in &decisions {
+            let (kind, subject) = alert.unwrap_or((AlertKind::PartnerTask, d.rule.as_str()));
             self.apply_decision(
                 &vin,
                 d,
@@ -887,7 +858,7 @@ impl Fleet {
                     registration,
                     layers,
                     driver,
-                    state: Some(state),
+                    state,
                 }),
                 now,
                 w,
