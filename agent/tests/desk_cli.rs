@@ -72,3 +72,35 @@ fn desk_drive_prints_observations_and_records_a_replayable_trace() {
     assert_eq!(replayed.last().unwrap()["kind"], "summary");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run` on a CAN interface that does not exist ends with a failure naming it — not a panic,
+/// not a clean exit (systemd must see it failed).
+#[test]
+fn run_on_a_missing_can_interface_fails_with_the_cause() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
+    let dir = std::env::temp_dir().join(format!("rapport-nocan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("interface = \"can0\"", "interface = \"nosuchcan9\"")
+        .replace(
+            "../agent/fixtures/",
+            &format!("{}/fixtures/", env!("CARGO_MANIFEST_DIR")),
+        )
+        .replace("127.0.0.1:8686", "127.0.0.1:0");
+    let config = dir.join("agent.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = agent()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exited {:?}: {stderr}", out.status);
+    // A panic would be exit 101 (tests unwind) with "panicked" on stderr.
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("nosuchcan9"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

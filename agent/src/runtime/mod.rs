@@ -14,6 +14,7 @@ pub mod backend;
 pub mod core;
 pub mod dump;
 pub mod power;
+pub mod simcar;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::sim::Script;
 
 pub use self::core::{Core, CoreError};
 pub use power::BusActivity;
+pub use simcar::SimCar;
 
 /// Where frames come from.
 #[derive(Debug, Clone)]
@@ -57,8 +59,6 @@ pub struct Options {
     pub hmi: Option<std::net::SocketAddr>,
 }
 
-/// How finely the loop steps simulated time (the poller's timers are tens of milliseconds).
-const SIM_STEP: Duration = Duration::from_millis(5);
 /// How often the rules hear that time passed.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -103,6 +103,9 @@ struct Pipeline {
     observations: Vec<Observation>,
     to_send: Vec<CanFrame>,
     next_tick: Duration,
+    /// How often the rules hear that time passed with the ignition on, and off.
+    tick_on: Duration,
+    tick_off: Duration,
     core: Arc<Core>,
 }
 
@@ -116,6 +119,8 @@ impl Pipeline {
             observations: Vec::new(),
             to_send: Vec::new(),
             next_tick: Duration::ZERO,
+            tick_on: TICK,
+            tick_off: TICK,
             core,
         }
     }
@@ -140,8 +145,9 @@ impl Pipeline {
     }
 
     /// Time moved to `at`: ignition, polling, ticks. Frames to send are left in `to_send`
-    /// (the observer has seen them: it pairs requests with answers).
-    fn step(&mut self, at: Duration, wall: Timestamp) {
+    /// (the observer has seen them: it pairs requests with answers). Returns when something
+    /// is next due (the poller's next timer or the next tick).
+    fn step(&mut self, at: Duration, wall: Timestamp) -> Duration {
         let power = self.activity.state(at);
         if power != self.power {
             tracing::info!(from = ?self.power, to = ?power, "ignition state from bus activity");
@@ -149,7 +155,7 @@ impl Pipeline {
             self.poller.set_power(power, at);
             self.core.power(power == PowerState::On, wall);
         }
-        self.poller.poll(at, &mut self.to_send);
+        let poll_due = self.poller.poll(at, &mut self.to_send);
         for f in &self.to_send {
             let tf = TimedFrame {
                 frame: *f,
@@ -160,9 +166,15 @@ impl Pipeline {
         }
         self.deliver(wall);
         if at >= self.next_tick {
-            self.next_tick = at + TICK;
+            let every = if self.power == PowerState::Off {
+                self.tick_off
+            } else {
+                self.tick_on
+            };
+            self.next_tick = at + every;
             self.core.tick(wall);
         }
+        poll_due.map_or(self.next_tick, |t| t.min(self.next_tick))
     }
 }
 
@@ -238,14 +250,16 @@ pub async fn run(
             run_socketcan(&loaded, Arc::clone(&core), clock, bus_shutdown).await
         }
     };
-    let _ = shutdown_signal(shutdown, stop_tx, bus).await;
+    let bus_result = shutdown_signal(shutdown, stop_tx, bus).await;
     let _ = hmi.await;
     if let Some(sync) = sync {
         let _ = tokio::time::timeout(Duration::from_secs(2), sync.join()).await;
     }
     core.flush()?;
     tracing::info!("stopped; store flushed");
-    Ok(())
+    // A bus that could not be read (no such interface, a socket error) is the run's failure:
+    // the exit status tells systemd so.
+    bus_result
 }
 
 async fn shutdown_signal(
@@ -255,15 +269,22 @@ async fn shutdown_signal(
 ) -> Result<(), crate::Error> {
     let abort = bus.abort_handle();
     tokio::pin!(bus);
+    let mut bus_done = false;
     let result = tokio::select! {
         () = shutdown => Ok(()),
-        r = &mut bus => match r {
-            Ok(r) => r,
-            Err(e) => Err(crate::Error::Io { context: "bus task".into(), source: std::io::Error::other(e.to_string()) }),
-        },
+        r = &mut bus => {
+            bus_done = true;
+            match r {
+                Ok(r) => r,
+                Err(e) => Err(crate::Error::Io { context: "bus task".into(), source: std::io::Error::other(e.to_string()) }),
+            }
+        }
     };
     let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(2), &mut bus).await;
+    // A finished JoinHandle must not be polled again.
+    if !bus_done {
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut bus).await;
+    }
     abort.abort();
     if let Err(e) = &result {
         tracing::error!(cause = %e, "bus loop ended");
@@ -291,42 +312,14 @@ async fn run_sim(
         {
             script.odometer_m = odo.meters();
         }
-        let mut car =
-            crate::desk::car_for(&loaded, script).map_err(|problems| crate::Error::Io {
-                context: "the simulated drive".into(),
-                source: std::io::Error::other(
-                    problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            })?;
-        let tester = car.attach_tester();
-        let mut pipe = Pipeline::new(&loaded, core);
         let wall_start = clock
             .wall()
             .as_millis()
             .saturating_sub(u64::try_from(clock.mono().as_millis()).unwrap_or(0));
-        let wall = |at: Duration| Timestamp::from_millis(wall_start).saturating_add(at);
-        let mut now = Duration::ZERO;
+        let mut car = SimCar::new(&loaded, script, core, Timestamp::from_millis(wall_start))?;
         while !*stop.borrow() {
             std::thread::sleep(Duration::from_millis(10));
-            let target = clock.mono();
-            while now < target {
-                car.run_until(now);
-                while let Some(st) = car.recv(tester) {
-                    pipe.on_frame(st.frame, st.at, wall(st.at));
-                    for f in pipe.to_send.drain(..) {
-                        car.send(tester, f, st.at);
-                    }
-                }
-                pipe.step(now, wall(now));
-                for f in pipe.to_send.drain(..) {
-                    car.send(tester, f, now);
-                }
-                now += SIM_STEP;
-            }
+            car.run_until(clock.mono());
         }
         Ok(())
     })

@@ -1,0 +1,161 @@
+//! A simulated car with the real agent in it: the desk car (scripted drive, simulated ECUs on
+//! the virtual bus) wired to the agent's pipeline — poller, observer, ignition from bus
+//! activity, rules through the shared [`Core`] — moved through simulated time event by event.
+//!
+//! `run --sim` steps it to an accelerated clock; the testbed drives a fleet of them through
+//! weeks of simulated time. Nothing here decides anything: it only carries frames between the
+//! car and the agent and tells the agent when time passed.
+//!
+//! Event by event: instead of fixed steps, the loop jumps to the next moment anything can
+//! happen — an ECU's timer, a frame waiting on the bus, a step of the script, the poller's next
+//! timer or the rules' next tick — so a parked car costs one tick a minute and a drive costs
+//! what its frames cost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rapport_shared::Timestamp;
+
+use super::{Core, Pipeline};
+use crate::can::virtual_bus::NodeId;
+use crate::config::Loaded;
+use crate::sim::{DeskCar, Script, VehicleState};
+
+/// How often the rules hear that time passed while the ignition is off (a parked car has
+/// nothing due more finely than the minute: quiet hours, dates, snoozes).
+pub const PARKED_TICK: Duration = Duration::from_secs(60);
+
+/// Frames exchanged at one instant before the loop moves on regardless (ECUs and the poller
+/// answering each other forever would be a bug, not a case to simulate).
+const MAX_PASSES_PER_INSTANT: usize = 64;
+
+/// A simulated car and the agent reading it.
+pub struct SimCar {
+    car: DeskCar,
+    tester: NodeId,
+    pipe: Pipeline,
+    now: Duration,
+    next_due: Duration,
+    wall_start: Timestamp,
+}
+
+impl core::fmt::Debug for SimCar {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimCar")
+            .field("now", &self.now)
+            .field("car", &self.car)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimCar {
+    /// The car `loaded` implies, playing `script` from simulated time zero, read by the agent
+    /// behind `core`. Simulated time `t` is wall time `wall_start + t`.
+    ///
+    /// # Errors
+    /// The script's problems.
+    pub fn new(
+        loaded: &Loaded,
+        script: Script,
+        core: Arc<Core>,
+        wall_start: Timestamp,
+    ) -> Result<Self, crate::Error> {
+        let car = crate::desk::car_for(loaded, script).map_err(|problems| crate::Error::Io {
+            context: "the simulated drive".into(),
+            source: std::io::Error::other(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        })?;
+        Ok(Self::with_car(loaded, car, core, wall_start))
+    }
+
+    /// As [`SimCar::new`] with a car built by the caller (say, with ECUs the config does not
+    /// read, whose broadcasts are on the bus all the same).
+    pub fn with_car(
+        loaded: &Loaded,
+        mut car: DeskCar,
+        core: Arc<Core>,
+        wall_start: Timestamp,
+    ) -> Self {
+        let tester = car.attach_tester();
+        let mut pipe = Pipeline::new(loaded, core);
+        pipe.tick_off = PARKED_TICK;
+        Self {
+            car,
+            tester,
+            pipe,
+            now: Duration::ZERO,
+            next_due: Duration::ZERO,
+            wall_start,
+        }
+    }
+
+    /// Simulated time now.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Wall time of simulated time `at`.
+    pub fn wall(&self, at: Duration) -> Timestamp {
+        self.wall_start.saturating_add(at)
+    }
+
+    /// The car's state (speed, odometer, power, faults): the truth the agent is checked against.
+    pub fn state(&self) -> &VehicleState {
+        self.car.state()
+    }
+
+    /// Frames that crossed the virtual bus so far.
+    pub fn frames(&mut self) -> u64 {
+        self.car.bus_mut().frames_sent()
+    }
+
+    /// Runs car and agent up to simulated time `until`, event by event.
+    pub fn run_until(&mut self, until: Duration) {
+        loop {
+            self.instant();
+            if self.now >= until {
+                return;
+            }
+            let next = [self.car.next_event(), Some(self.next_due)]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > self.now)
+                .min()
+                .unwrap_or(until);
+            self.now = next.min(until);
+        }
+    }
+
+    /// Everything that happens at `self.now`: the car runs to it, the agent reads what came,
+    /// answers, and steps its timers, until nobody has anything more to say at this instant.
+    fn instant(&mut self) {
+        let now = self.now;
+        let wall_start = self.wall_start;
+        let wall = |at: Duration| wall_start.saturating_add(at);
+        for _ in 0..MAX_PASSES_PER_INSTANT {
+            self.car.run_until(now);
+            let mut busy = false;
+            while let Some(st) = self.car.recv(self.tester) {
+                self.pipe.on_frame(st.frame, st.at, wall(st.at));
+                for f in self.pipe.to_send.drain(..) {
+                    busy = true;
+                    self.car.send(self.tester, f, st.at);
+                }
+            }
+            self.next_due = self.pipe.step(now, wall(now));
+            for f in self.pipe.to_send.drain(..) {
+                busy = true;
+                self.car.send(self.tester, f, now);
+            }
+            if !busy {
+                return;
+            }
+        }
+        tracing::warn!(now = ?now, "simulated car: still talking after {MAX_PASSES_PER_INSTANT} passes");
+    }
+}
