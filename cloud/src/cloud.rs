@@ -118,6 +118,7 @@ impl Cloud {
         fleet.wake = sender.waker();
         let webhooks = sender.counters();
         let metrics = Arc::new(Metrics::default());
+        fleet.metrics = Arc::clone(&metrics);
         metrics
             .vehicles
             .store(store.count_vehicles(), Ordering::Relaxed);
@@ -287,6 +288,20 @@ impl Cloud {
     /// The webhook sender's counters.
     pub fn webhook_counters(&self) -> &Counters {
         &self.shared.webhooks
+    }
+
+    /// Webhooks due now or being sent (0 when the sender has nothing to do before a later
+    /// retry): the testbed waits for 0 before moving simulated time on.
+    ///
+    /// # Errors
+    /// The outbox could not be read.
+    pub fn webhooks_due(&self) -> Result<usize, Error> {
+        let now = self.shared.fleet.clock.now();
+        let outbox = Outbox::new(self.shared.store.tree().clone());
+        outbox
+            .due(now, 1_000)
+            .map(|d| d.len())
+            .map_err(|e| Error::Stopped(format!("webhook outbox: {e}")))
     }
 
     /// The store (reads only; the ingest writes).

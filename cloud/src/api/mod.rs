@@ -17,6 +17,7 @@
 //! (keep the API on loopback or behind a proxy that guards `/metrics`).
 
 pub mod auth;
+pub mod dashboard;
 pub mod fleet;
 pub mod views;
 
@@ -43,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/vehicles/{vin}", get(vehicle))
         .route("/api/v1/vehicles/{vin}/downlink", post(downlink))
         .merge(fleet::routes())
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

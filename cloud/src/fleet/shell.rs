@@ -74,6 +74,8 @@ pub struct FleetHandle {
     pub clock: SharedClock,
     /// Wakes the webhook sender.
     pub wake: Arc<Notify>,
+    /// The cloud's counters (campaign downlinks count in `rapport_downlinks_sent_total`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Partner endpoints for the sender.
     pub endpoints: EndpointMap,
 }
@@ -242,6 +244,7 @@ impl FleetHandle {
             keys,
             clock,
             wake: Arc::new(Notify::new()),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             endpoints,
         };
         Ok((handle, fx))
@@ -312,6 +315,9 @@ impl FleetHandle {
                 .await
             {
                 Ok(()) => {
+                    self.metrics
+                        .downlinks
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = self.keys.remove_downlink(id) {
                         tracing::warn!(id, cause = %e, "sent downlink not forgotten; it may go again (the car applies it once)");
                     }

@@ -1,0 +1,608 @@
+// rapport operator dashboard: the layer matrix, open alerts and a vehicle's timeline, read
+// from the cloud's /api/v1 with the operator's bearer token.
+//
+// Routes live in the fragment: `#/` (optionally `#/?axis=car&category=commercial&limit=50`)
+// and `#/vehicle/<VIN>`. The token comes from `#token=…` (never sent to the server, removed
+// from the address bar at once) or from the form, and is kept in sessionStorage (this tab).
+//
+// Everything the API returns is untrusted: it reaches the page only through textContent and
+// attribute setters, never as markup.
+
+const TOKEN_KEY = 'rapport.operator-token';
+const REFRESH_MS = 5000;
+const DEFAULT_LIMIT = 50;
+const AXES = ['service', 'car'];
+const CATEGORIES = ['passenger', 'commercial'];
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children (strings become text nodes). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'testid') e.dataset.testid = String(v);
+    else if (k === 'class') e.className = String(v);
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c !== undefined && c !== null) e.append(c);
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------
+// The token and the API
+
+class AuthError extends Error {}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Moves `#token=…` into sessionStorage and out of the address bar (and the history). */
+function takeTokenFromFragment() {
+  const hash = location.hash;
+  if (!hash.startsWith('#token=')) return;
+  let value = hash.slice('#token='.length);
+  try {
+    value = decodeURIComponent(value);
+  } catch {
+    // Not %-encoded text: take it as it is.
+  }
+  value = value.trim();
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+}
+
+/** GET an /api/v1 path as JSON. 401/403 end the session; other errors say what failed. */
+async function api(path) {
+  const t = token();
+  if (!t) throw new AuthError('');
+  let response;
+  try {
+    response = await fetch(path, {
+      headers: { Authorization: `Bearer ${t}`, Accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', `cannot reach the cloud (${e.message})`);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  const error = body && typeof body === 'object' && body.error ? body.error : null;
+  const message = error && typeof error.message === 'string' ? error.message : response.statusText;
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw new AuthError(`The token was refused (401): ${message}`);
+  }
+  if (response.status === 403) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw new AuthError(`This token may not open the dashboard (403: the operator's token is needed): ${message}`);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, error && error.code, `${path}: ${response.status} ${message}`);
+  }
+  if (body === null) throw new ApiError(response.status, 'bad_json', `${path}: the answer is not JSON`);
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+
+function num(v) {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function str(v) {
+  return v === undefined || v === null ? '' : String(v);
+}
+
+function words(v) {
+  return str(v).replaceAll('_', ' ');
+}
+
+function formatTime(ms) {
+  const n = num(ms);
+  if (n === null) return '—';
+  const d = new Date(n);
+  if (Number.isNaN(d.getTime())) return '—';
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function formatDate(ms) {
+  const n = num(ms);
+  if (n === null) return '—';
+  const d = new Date(n);
+  return Number.isNaN(d.getTime()) ? '—' : d.toISOString().slice(0, 10);
+}
+
+function formatAge(ms) {
+  const n = num(ms);
+  if (n === null) return '—';
+  const s = Math.max(0, Math.floor((Date.now() - n) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+const KM = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
+
+function km(meters) {
+  const m = num(meters);
+  return m === null ? '—' : `${KM.format(m / 1000)} km`;
+}
+
+/** A DTC as the shared crate serialises it, as text (`P0300`, `SPN110/FMI0`, …). */
+function dtcText(dtc) {
+  if (dtc === null || dtc === undefined) return '?';
+  if (typeof dtc === 'string') return dtc;
+  if (typeof dtc === 'object') {
+    if (typeof dtc.code === 'string') return dtc.code;
+    const [kind, value] = Object.entries(dtc)[0] || [];
+    if (kind === 'Obd' && typeof value === 'number') return obdCode(value);
+    if (kind === 'Obd' && typeof value === 'string') return value;
+    if (kind === 'J1939' && Array.isArray(value)) return `SPN${value[0]}/FMI${value[1]}`;
+    if (kind === 'J1939' && value && typeof value === 'object') return `SPN${str(value.spn)}/FMI${str(value.fmi)}`;
+    if (kind === 'Uds' && typeof value === 'number') {
+      return `${obdCode(value >> 8)}-${(value & 0xff).toString(16).toUpperCase().padStart(2, '0')}`;
+    }
+    return JSON.stringify(dtc);
+  }
+  return String(dtc);
+}
+
+function obdCode(n) {
+  const letters = ['P', 'C', 'B', 'U'];
+  return `${letters[(n >> 14) & 3]}${((n >> 12) & 3).toString(16)}${(n & 0xfff).toString(16).toUpperCase().padStart(3, '0')}`;
+}
+
+function layersText(l) {
+  if (!l || typeof l !== 'object') return '—';
+  return `${str(l.category)} · car ${str(l.car)} · service ${str(l.service)} · ${str(l.activity)} · ${str(l.lifecycle)}`;
+}
+
+const ALERT_KINDS = {
+  critical_fault: 'critical fault',
+  maintenance: 'maintenance due',
+  partner_task: 'partner task',
+};
+
+/** The readable label of one timeline entry (source `car` or `cloud`) and its detail. */
+function describe(entry) {
+  const d = entry.data && typeof entry.data === 'object' ? entry.data : {};
+  switch (entry.kind) {
+    // The car's records.
+    case 'odometer':
+      return [`Odometer ${km(d.odometer)}`, str(d.source)];
+    case 'engine_hours': {
+      const s = num(d.hours);
+      return [`Engine hours ${s === null ? '—' : KM.format(s / 3600)} h`, str(d.source)];
+    }
+    case 'dtc_appeared':
+      return [`Fault ${dtcText(d.dtc)} appeared`, `${str(d.severity)}${num(d.ecu) !== null ? `, ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''}`];
+    case 'dtc_cleared':
+      return [`Fault ${dtcText(d.dtc)} cleared`, num(d.ecu) !== null ? `ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''];
+    case 'dtc_snapshot':
+      return ['Fault snapshot', Array.isArray(d.active) ? `${d.active.length} active` : ''];
+    case 'maintenance':
+      return [`Maintenance ${str(d.item)}: ${words(d.status)}`, d.due_odometer !== undefined && d.due_odometer !== null ? `due at ${km(d.due_odometer)}` : ''];
+    case 'prompt':
+      return [`Prompt ${words(d.kind)} ${str(d.subject)}: ${words(d.action)}`, d.critical ? 'critical' : ''];
+    case 'consent':
+      return [`Consent ${words(d.kind)} ${d.granted === false ? 'withdrawn' : 'given'}`, ''];
+    case 'unknown':
+      return [`A record of a kind this cloud does not know`, num(d.tag) !== null ? `tag ${d.tag}` : ''];
+    // The cloud's own entries.
+    case 'layer':
+      return [entry.from ? `Layers changed to ${layersText(entry.to)}` : `First placed in ${layersText(entry.to)}`, str(entry.why)];
+    case 'strategy':
+      return [`Strategy ${str(entry.rule)}: ${str(entry.action)}`, ''];
+    case 'suppressed':
+      return [`Strategy ${str(entry.rule)} held back`, str(entry.reason)];
+    case 'alert':
+      return [`Alert #${str(entry.id)} ${words(entry.event)}`, str(entry.detail)];
+    case 'registered':
+      return ['Registry entry', str(entry.detail)];
+    default:
+      return [words(entry.kind) || 'entry', JSON.stringify(entry.data ?? entry)];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Status line, login, refresh
+
+function showStatus(message) {
+  const s = $('status');
+  s.textContent = message || '';
+  s.hidden = !message;
+}
+
+function showLogin(message) {
+  stopRefresh();
+  for (const id of ['view-fleet', 'view-vehicle', 'nav']) $(id).hidden = true;
+  showStatus('');
+  $('login').hidden = false;
+  $('login-message').textContent = message || '';
+  $('token-input').value = '';
+  $('token-input').focus();
+}
+
+/** Runs a view's loader; an auth failure goes back to the form, anything else to the status line. */
+async function guarded(work) {
+  try {
+    await work();
+    showStatus('');
+  } catch (e) {
+    if (e instanceof AuthError) showLogin(e.message);
+    else showStatus(e && e.message ? e.message : String(e));
+  }
+}
+
+let refreshTimer = null;
+
+function startRefresh(work) {
+  stopRefresh();
+  refreshTimer = setInterval(() => guarded(work), REFRESH_MS);
+}
+
+function stopRefresh() {
+  if (refreshTimer !== null) clearInterval(refreshTimer);
+  refreshTimer = null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+
+function parseRoute() {
+  const hash = location.hash.replace(/^#/, '');
+  const [path, query] = hash.split('?', 2);
+  const vehicle = /^\/vehicle\/([^/]+)$/.exec(path);
+  if (vehicle) {
+    let vin = vehicle[1];
+    try {
+      vin = decodeURIComponent(vin);
+    } catch {
+      // Leave it: the API will say it is not a VIN.
+    }
+    return { view: 'vehicle', vin };
+  }
+  const p = new URLSearchParams(query || '');
+  const limit = Number.parseInt(p.get('limit') || '', 10);
+  return {
+    view: 'fleet',
+    axis: AXES.includes(p.get('axis')) ? p.get('axis') : 'service',
+    category: CATEGORIES.includes(p.get('category')) ? p.get('category') : '',
+    limit: Number.isInteger(limit) && limit >= 1 && limit <= 1000 ? limit : DEFAULT_LIMIT,
+  };
+}
+
+function fleetHash(route) {
+  const p = new URLSearchParams();
+  if (route.axis !== 'service') p.set('axis', route.axis);
+  if (route.category) p.set('category', route.category);
+  if (route.limit !== DEFAULT_LIMIT) p.set('limit', String(route.limit));
+  const q = p.toString();
+  return q ? `#/?${q}` : '#/';
+}
+
+/** Bumped on every navigation: answers for an older view are dropped. */
+let generation = 0;
+
+function render() {
+  generation += 1;
+  const gen = generation;
+  stopRefresh();
+  if (!token()) {
+    showLogin('');
+    return;
+  }
+  $('login').hidden = true;
+  $('nav').hidden = false;
+  const route = parseRoute();
+  if (route.view === 'vehicle') {
+    $('view-fleet').hidden = true;
+    $('view-vehicle').hidden = false;
+    guarded(() => loadVehicle(route.vin, gen));
+  } else {
+    $('view-vehicle').hidden = true;
+    $('view-fleet').hidden = false;
+    showFleet(route, gen);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The fleet view: matrix, a cell's vehicles, open alerts
+
+/** The open cell: which one, and where its paging stands. */
+let cell = null;
+
+function showFleet(route, gen) {
+  $('axis').value = route.axis;
+  $('category').value = route.category;
+  if (cell && (cell.axis !== route.axis || cell.category !== route.category || cell.limit !== route.limit)) {
+    closeCell();
+  }
+  const refresh = async () => {
+    await Promise.all([loadMatrix(route, gen), loadAlerts(gen)]);
+  };
+  guarded(async () => {
+    await refresh();
+    if (cell && gen === generation) await loadCell(route, cell.maturity, cell.activity, gen, false);
+  });
+  startRefresh(refresh);
+}
+
+/** What the matrix table shows now, and the alerts list (as their JSON). */
+let shownMatrix = null;
+let shownAlerts = null;
+
+async function loadMatrix(route, gen) {
+  const q = new URLSearchParams({ axis: route.axis });
+  if (route.category) q.set('category', route.category);
+  const m = await api(`/api/v1/layers?${q}`);
+  if (gen !== generation) return;
+  // Unchanged counts keep the table as it is (focus, selection, no flicker).
+  const key = JSON.stringify([route.axis, route.category, m]);
+  if (key === shownMatrix && $('matrix')) return;
+  shownMatrix = key;
+  const activities = Array.isArray(m.activities) ? m.activities.map(str) : [];
+  const rows = Array.isArray(m.rows) ? m.rows : [];
+  let max = 0;
+  for (const r of rows) for (const c of Array.isArray(r.counts) ? r.counts : []) max = Math.max(max, num(c) ?? 0);
+
+  const head = el('tr', {}, el('th', { scope: 'col', class: 'corner' }, `${route.axis} maturity ↓ · activity →`));
+  for (const a of activities) head.append(el('th', { scope: 'col', testid: `col-${a}` }, a));
+  head.append(el('th', { scope: 'col' }, 'total'));
+
+  const colTotals = activities.map(() => 0);
+  const body = el('tbody');
+  for (const r of rows) {
+    const maturity = str(r.maturity);
+    const tr = el('tr', { testid: `row-${maturity}` }, el('th', { scope: 'row' }, maturity));
+    let rowTotal = 0;
+    activities.forEach((a, i) => {
+      const n = num(Array.isArray(r.counts) ? r.counts[i] : null) ?? 0;
+      rowTotal += n;
+      colTotals[i] += n;
+      const button = el('button', { type: 'button', title: `${maturity} · ${a}: ${n} driver${n === 1 ? '' : 's'}` }, String(n));
+      // The table can outlive this render (it is kept while its counts are the same), so
+      // a click reads the route and generation of its own moment.
+      button.addEventListener('click', () => {
+        const now = parseRoute();
+        if (now.view !== 'fleet') return;
+        cell = { axis: now.axis, category: now.category, limit: now.limit, maturity, activity: a };
+        const g = generation;
+        guarded(() => loadCell(now, maturity, a, g, false));
+      });
+      const td = el('td', { testid: `cell-${maturity}-${a}`, class: 'cell', 'data-count': n }, button);
+      const heat = max > 0 ? n / max : 0;
+      td.style.setProperty('--heat', heat.toFixed(3));
+      if (heat > 0.55) td.classList.add('hot');
+      if (n === 0) td.classList.add('zero');
+      if (cell && cell.maturity === maturity && cell.activity === a) td.classList.add('selected');
+      tr.append(td);
+    });
+    tr.append(el('td', { testid: `row-total-${maturity}`, class: 'total' }, String(rowTotal)));
+    body.append(tr);
+  }
+  const foot = el('tr', {}, el('th', { scope: 'row' }, 'total'));
+  activities.forEach((a, i) => foot.append(el('td', { testid: `col-total-${a}`, class: 'total' }, String(colTotals[i]))));
+  foot.append(el('td', { testid: 'matrix-total', class: 'total grand' }, String(num(m.total) ?? 0)));
+
+  const caption = el('caption', {}, `${route.category || 'all'} vehicles by ${route.axis} maturity and activity`);
+  const table = el(
+    'table',
+    { id: 'matrix', testid: 'matrix', class: 'matrix', 'data-axis': route.axis, 'data-category': route.category || 'all' },
+    caption,
+    el('thead', {}, head),
+    body,
+    el('tfoot', {}, foot),
+  );
+  $('matrix-box').replaceChildren(table);
+}
+
+function closeCell() {
+  cell = null;
+  $('cell-vehicles').hidden = true;
+  $('cell-list').replaceChildren();
+  for (const td of document.querySelectorAll('#matrix td.selected')) td.classList.remove('selected');
+}
+
+/** The vehicles of a cell, one page at a time (`append`: the next page after the last VIN). */
+async function loadCell(route, maturity, activity, gen, append) {
+  const q = new URLSearchParams({ [route.axis]: maturity, activity, limit: String(route.limit) });
+  if (route.category) q.set('category', route.category);
+  if (append && cell && cell.next) q.set('after', cell.next);
+  const page = await api(`/api/v1/vehicles?${q}`);
+  if (gen !== generation || !cell || cell.maturity !== maturity || cell.activity !== activity) return;
+  const list = Array.isArray(page.vehicles) ? page.vehicles : [];
+  cell.next = typeof page.next_after === 'string' ? page.next_after : null;
+  for (const td of document.querySelectorAll('#matrix td.selected')) td.classList.remove('selected');
+  const selected = document.querySelector(`#matrix td[data-testid="cell-${CSS.escape(maturity)}-${CSS.escape(activity)}"]`);
+  if (selected) selected.classList.add('selected');
+
+  $('cell-title').textContent = `${route.category || 'all'} · ${route.axis} ${maturity} · ${activity}`;
+  const rows = list.map((v) => {
+    const vin = str(v.vin);
+    const l = v.layers && typeof v.layers === 'object' ? v.layers : {};
+    return el(
+      'tr',
+      { testid: `cell-row-${vin}` },
+      el('td', {}, el('a', { href: `#/vehicle/${encodeURIComponent(vin)}`, testid: `vehicle-link-${vin}`, class: 'vin' }, vin)),
+      el('td', {}, str(l.category)),
+      el('td', {}, str(l.car)),
+      el('td', {}, str(l.service)),
+      el('td', {}, str(l.activity)),
+      el('td', {}, str(l.lifecycle)),
+    );
+  });
+  if (append) $('cell-list').append(...rows);
+  else $('cell-list').replaceChildren(...rows);
+  $('cell-empty').hidden = $('cell-list').children.length > 0;
+  $('cell-more').hidden = cell.next === null;
+  $('cell-vehicles').hidden = false;
+}
+
+async function loadAlerts(gen) {
+  const body = await api('/api/v1/alerts?state=unresolved&limit=200');
+  if (gen !== generation) return;
+  const alerts = Array.isArray(body.alerts) ? body.alerts : [];
+  $('alerts-updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
+  const key = JSON.stringify(alerts);
+  if (key === shownAlerts) {
+    // Same alerts: only their ages move.
+    for (const a of alerts) {
+      const age = document.querySelector(`[data-testid="alert-age-${CSS.escape(str(a.id))}"]`);
+      if (age) age.textContent = formatAge(a.created_at);
+    }
+    return;
+  }
+  shownAlerts = key;
+  const rows = alerts.map((a) => {
+    const id = str(a.id);
+    const vin = str(a.vin);
+    const sla = str(a.sla_state);
+    const partner = el('td', { testid: `alert-partner-${id}` }, str(a.partner));
+    if (a.escalated && typeof a.escalated === 'object') {
+      partner.append(el('span', { class: 'hint' }, ` → ${str(a.escalated.to)}`));
+    }
+    return el(
+      'tr',
+      { testid: `alert-${id}`, 'data-state': str(a.state), 'data-sla': sla },
+      el('td', {}, id),
+      el('td', { testid: `alert-kind-${id}` }, ALERT_KINDS[a.kind] || words(a.kind)),
+      el('td', {}, str(a.subject)),
+      el('td', {}, el('a', { href: `#/vehicle/${encodeURIComponent(vin)}`, testid: `alert-vehicle-${id}`, class: 'vin' }, vin)),
+      partner,
+      el('td', { testid: `alert-state-${id}` }, words(a.state)),
+      el('td', {}, el('span', { testid: `alert-sla-${id}`, class: `sla sla-${sla.replace(/[^a-z_]/g, '')}` }, words(sla))),
+      el('td', { testid: `alert-age-${id}`, title: formatTime(a.created_at) }, formatAge(a.created_at)),
+    );
+  });
+  $('alerts-list').replaceChildren(...rows);
+  $('alerts-empty').hidden = rows.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// The vehicle view
+
+function fact(dl, label, value, testid) {
+  dl.append(el('dt', {}, label), el('dd', { testid }, value));
+}
+
+async function loadVehicle(vin, gen) {
+  $('vehicle-title').textContent = vin;
+  document.title = `${vin} · rapport`;
+  const path = `/api/v1/vehicles/${encodeURIComponent(vin)}`;
+  const [v, t] = await Promise.all([api(path), api(`${path}/timeline`)]);
+  if (gen !== generation) return;
+
+  const dl = $('vehicle-detail');
+  dl.replaceChildren();
+  const r = v.registration && typeof v.registration === 'object' ? v.registration : null;
+  fact(dl, 'Category', r ? str(r.category) : 'not registered (counts as passenger)', 'detail-category');
+  fact(dl, 'Line', r ? str(r.line) || '—' : '—', 'detail-line');
+  fact(dl, 'Delivered', r ? formatDate(r.delivered) : '—', 'detail-delivered');
+  fact(dl, 'Dealer', r ? str(r.dealer) || '—' : '—', 'detail-dealer');
+  fact(dl, 'Region', r ? str(r.region) || '—' : '—', 'detail-region');
+  const l = v.layers && typeof v.layers === 'object' ? v.layers : {};
+  for (const axis of ['car', 'service', 'activity', 'lifecycle']) {
+    fact(dl, axis === 'car' || axis === 'service' ? `${axis[0].toUpperCase()}${axis.slice(1)} maturity` : `${axis[0].toUpperCase()}${axis.slice(1)}`, str(l[axis]) || '—', `layer-${axis}`);
+  }
+  const o = v.odometer && typeof v.odometer === 'object' ? v.odometer : null;
+  fact(dl, 'Odometer', o ? `${km(o.meters)} (${str(o.source)}, ${formatTime(o.at_ms)})` : '—', 'detail-odometer');
+  const h = v.engine_hours && typeof v.engine_hours === 'object' ? v.engine_hours : null;
+  if (h) fact(dl, 'Engine hours', `${KM.format((num(h.seconds) ?? 0) / 3600)} h`, 'detail-engine-hours');
+  const faults = Array.isArray(v.active_dtcs) ? v.active_dtcs : [];
+  fact(dl, 'Active faults', faults.length ? faults.map((f) => `${str(f.code)} (${str(f.severity)})`).join(', ') : 'none', 'detail-faults');
+  if (num(v.last_seen_ms) !== null) fact(dl, 'Last record', formatTime(v.last_seen_ms), 'detail-last-seen');
+
+  const items = Array.isArray(v.maintenance) ? v.maintenance : [];
+  $('checklist').replaceChildren(
+    ...items.map((i) =>
+      el(
+        'tr',
+        { testid: `checklist-${str(i.item)}` },
+        el('td', {}, str(i.item)),
+        el('td', {}, words(i.status)),
+        el('td', {}, num(i.due_odometer_km) === null ? '—' : `${KM.format(i.due_odometer_km)} km`),
+        el('td', {}, formatDate(i.due_at)),
+        el('td', {}, words(i.driver_response) || '—'),
+      ),
+    ),
+  );
+  $('checklist-empty').hidden = items.length > 0;
+
+  const entries = Array.isArray(t.entries) ? t.entries.slice().reverse() : [];
+  $('timeline').replaceChildren(
+    ...entries.map((e) => {
+      const [label, detail] = describe(e);
+      const source = str(e.source);
+      return el(
+        'li',
+        { testid: 'timeline-entry', 'data-kind': str(e.kind), 'data-source': source, 'data-at': str(e.at), class: `entry from-${source === 'car' ? 'car' : 'cloud'}` },
+        el('time', { datetime: num(e.at) === null ? null : new Date(e.at).toISOString() }, formatTime(e.at)),
+        el('span', { class: 'source', testid: 'entry-source' }, source),
+        el('span', { class: 'label', testid: 'entry-label' }, label),
+        detail ? el('span', { class: 'detail' }, detail) : null,
+      );
+    }),
+  );
+  $('timeline-empty').hidden = entries.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring
+
+function navigateFleet(change) {
+  const route = parseRoute();
+  const base = route.view === 'fleet' ? route : { axis: 'service', category: '', limit: DEFAULT_LIMIT };
+  location.hash = fleetHash({ ...base, ...change });
+}
+
+function start() {
+  takeTokenFromFragment();
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = $('token-input').value.trim();
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $('token-input').value = '';
+    render();
+  });
+  $('sign-out').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin('Signed out.');
+  });
+  $('axis').addEventListener('change', (e) => navigateFleet({ axis: e.target.value }));
+  $('category').addEventListener('change', (e) => navigateFleet({ category: e.target.value }));
+  $('cell-close').addEventListener('click', closeCell);
+  $('cell-more').addEventListener('click', () => {
+    const route = parseRoute();
+    if (cell && route.view === 'fleet') {
+      guarded(() => loadCell(route, cell.maturity, cell.activity, generation, true));
+    }
+  });
+  window.addEventListener('hashchange', () => {
+    if (location.hash.startsWith('#token=')) takeTokenFromFragment();
+    render();
+  });
+  render();
+}
+
+start();
