@@ -67,4 +67,11 @@ pub enum Error {
         /// The end of its log.
         log: String,
     },
+    /// The testbed's scenario could not go on (what and why).
+    #[error("testbed: {0}")]
+    Scenario(String),
+    /// The load mode could not run (see [`crate::load`]).
+    #[cfg(feature = "system")]
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
 }

@@ -6,12 +6,19 @@
 //! The harness part is usable by other crates' tests as a light dev-dependency
 //! (`rapport-testbed = { workspace = true }`, which turns off the `system` feature): a real
 //! Mosquitto process per test ([`mosquitto`]) and certificates made at run time ([`pki`]).
+//! With the `system` feature it also holds the load mode (`load`: many simulated vehicles
+//! against the real cloud, measuring ingest and fault-to-webhook latency).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod error;
+#[cfg(feature = "system")]
+pub mod load;
 pub mod mosquitto;
 pub mod partner;
 pub mod pki;
+#[cfg(feature = "system")]
+pub mod scenario;
 
 pub use error::Error;
 
