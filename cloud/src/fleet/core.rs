@@ -99,7 +99,6 @@ pub struct FleetStats {
 /// One batch being built: the store's writes plus timeline numbering.
 struct Writes<'a> {
     batch: &'a mut sled::Batch,
-    n: u32,
     fx: Effects,
     /// Contact histories written in this batch: later reads in the same step see them (the
     /// store does not until the batch is applied).
@@ -194,7 +193,6 @@ impl Fleet {
         );
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -342,7 +340,6 @@ impl Fleet {
         let registration = registration.unwrap_or_else(|| unregistered(*vin));
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -375,7 +372,6 @@ impl Fleet {
         self.store.put_registration(batch, r)?;
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -415,7 +411,6 @@ impl Fleet {
     pub fn tick(&mut self, now: Timestamp, batch: &mut sled::Batch) -> Result<Effects, FleetError> {
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -529,7 +524,6 @@ impl Fleet {
         f(&mut alert, now)?;
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -576,7 +570,6 @@ impl Fleet {
             .collect();
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };
@@ -636,8 +629,7 @@ impl Fleet {
         entry: &TimelineEntry,
         w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        self.store.put_timeline(w.batch, vin, at, w.n, entry)?;
-        w.n = w.n.wrapping_add(1);
+        self.store.put_timeline(w.batch, vin, at, entry)?;
         Ok(())
     }
 
@@ -1058,7 +1050,6 @@ impl Fleet {
         };
         let mut w = Writes {
             batch,
-            n: 0,
             fx: Effects::default(),
             contacts: HashMap::new(),
         };

@@ -6,7 +6,7 @@
 //! # Key layout
 //! - `F` vin(17) → [`Driver`] (version byte, postcard);
 //! - `G` vin(17) → [`Registration`] (JSON);
-//! - `H` vin(17) at(u64 BE) n(u32 BE) → [`TimelineEntry`] (JSON): the fleet's timeline;
+//! - `H` vin(17) at(u64 BE) n(u64 BE; older stores u32) → [`TimelineEntry`] (JSON): the fleet's timeline;
 //! - `A` id(u64 BE) → [`Alert`](super::alerts::Alert) (JSON); `a` vin(17) id(u64 BE) → ∅:
 //!   a vehicle's alerts;
 //! - `K` vin(17) → the driver's contact history (JSON);
@@ -231,20 +231,21 @@ impl FleetStore {
         vins_after(&self.tree, DRIVER, after, limit, |vin, _| Ok(*vin))
     }
 
-    /// Appends a timeline entry into `batch`; `n` disambiguates entries with the same time
-    /// (the caller counts within the batch).
+    /// Appends a timeline entry into `batch`. Entries with the same time are told apart by a
+    /// number unique in this database (sled's monotonic id, kept across restarts): a count per
+    /// batch, as before, let two batches in the same millisecond overwrite each other.
     ///
     /// # Errors
-    /// Encoding.
+    /// sled (the id) or encoding.
     pub fn put_timeline(
         &self,
         batch: &mut sled::Batch,
         vin: &Vin,
         at: Timestamp,
-        n: u32,
         entry: &TimelineEntry,
     ) -> Result<(), StoreError> {
-        let mut k = Vec::with_capacity(30);
+        let n = self.db.generate_id()?;
+        let mut k = Vec::with_capacity(34);
         k.push(TIMELINE);
         k.extend_from_slice(vin.as_bytes());
         k.extend_from_slice(&at.as_millis().to_be_bytes());
@@ -477,4 +478,58 @@ fn vins_after<T>(
         out.push(f(&vin, &v)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+
+    fn entry(detail: &str) -> TimelineEntry {
+        TimelineEntry::Registered {
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// Two batches stamped with the same millisecond keep both entries (the per-batch count
+    /// used before let the second overwrite the first), and survive a reopen in order.
+    #[test]
+    fn timeline_entries_in_one_millisecond_from_two_batches_both_stay() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vin: Vin = "1HGCM82633A004352".parse().expect("valid VIN");
+        let at = Timestamp::from_millis(1_772_431_200_000);
+        {
+            let store = crate::store::Store::open(dir.path()).expect("open");
+            let fleet = FleetStore::new(&store);
+            for detail in ["first", "second"] {
+                let mut batch = sled::Batch::default();
+                fleet
+                    .put_timeline(&mut batch, &vin, at, &entry(detail))
+                    .expect("put");
+                store.tree().apply_batch(batch).expect("apply");
+            }
+            store.db().flush().expect("flush");
+        }
+        let store = crate::store::Store::open(dir.path()).expect("reopen");
+        let fleet = FleetStore::new(&store);
+        let mut batch = sled::Batch::default();
+        fleet
+            .put_timeline(&mut batch, &vin, at, &entry("third"))
+            .expect("put");
+        store.tree().apply_batch(batch).expect("apply");
+        let got: Vec<_> = fleet
+            .timeline(&vin, 10)
+            .expect("timeline")
+            .into_iter()
+            .map(|s| (s.at, s.entry))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (at, entry("first")),
+                (at, entry("second")),
+                (at, entry("third"))
+            ]
+        );
+    }
 }
