@@ -5,7 +5,9 @@
 //! `max_records` records and at most `max_bytes` encoded bytes (a single record larger than
 //! that goes alone: the wire takes any one record). A full batch goes at once. A partial one
 //! goes when its oldest record has waited `max_age` since the sync first read it, or at once
-//! when `eager` — the tail of a backlog being drained, so a drain never pauses at its end.
+//! when `eager` — the tail of a backlog being drained, so a drain never pauses at its end — or
+//! when it holds an urgent record: a critical fault appearing or a critical prompt. A partner
+//! waits for those, and the batching delay would be most of their end-to-end latency.
 //!
 //! Sizes: within a batch the codec writes deltas, so a record's bytes depend on its neighbours.
 //! The batcher counts each record at its stand-alone size (`Record::encode`, which codes from
@@ -17,8 +19,8 @@
 
 use core::time::Duration;
 
-use rapport_shared::v1::uplink::{Record, Uplink};
-use rapport_shared::{MAX_UPLINK_BYTES, Vin, WireError};
+use rapport_shared::v1::uplink::{Record, RecordBody, Uplink};
+use rapport_shared::{MAX_UPLINK_BYTES, Severity, Vin, WireError};
 
 /// An uplink's envelope before its records: version, VIN, and a count of up to 3 bytes.
 pub const HEADER_BYTES: usize = 1 + rapport_shared::VIN_LEN + 3;
@@ -43,6 +45,18 @@ pub struct Waiting {
     pub size: usize,
     /// When the sync first read it (monotonic).
     pub seen: Duration,
+    /// Whether it goes at once rather than waiting for company ([`is_urgent`]).
+    pub urgent: bool,
+}
+
+/// Records that must not wait for a batch to fill: a critical fault appearing and a critical
+/// prompt (shown, or the driver's answer to it).
+pub fn is_urgent(record: &Record) -> bool {
+    match &record.body {
+        RecordBody::DtcAppeared(e) => e.severity == Severity::Critical,
+        RecordBody::Prompt(p) => p.critical,
+        _ => false,
+    }
 }
 
 impl Waiting {
@@ -52,7 +66,13 @@ impl Waiting {
     /// The record cannot be encoded (it then cannot go up at all).
     pub fn new(record: Record, seen: Duration) -> Result<Self, WireError> {
         let size = record.encode()?.len().saturating_sub(1);
-        Ok(Self { record, size, seen })
+        let urgent = is_urgent(&record);
+        Ok(Self {
+            record,
+            size,
+            seen,
+            urgent,
+        })
     }
 }
 
@@ -109,6 +129,7 @@ impl Batcher {
         let mut count = 0;
         let mut bytes = HEADER_BYTES;
         let mut full = false;
+        let mut urgent = false;
         for w in waiting {
             if count == self.limits.max_records {
                 full = true;
@@ -120,12 +141,13 @@ impl Batcher {
             }
             bytes += w.size;
             count += 1;
+            urgent |= w.urgent;
         }
         if !full && count == self.limits.max_records {
             // Exactly a full batch waiting.
             full = true;
         }
-        if !full && !eager && now.saturating_sub(first.seen) < self.limits.max_age {
+        if !full && !eager && !urgent && now.saturating_sub(first.seen) < self.limits.max_age {
             return Ok(None);
         }
         loop {
@@ -145,7 +167,13 @@ impl Batcher {
 
     /// When the oldest of `waiting` must go even if the batch is not full.
     pub fn deadline(&self, waiting: &[Waiting]) -> Option<Duration> {
-        waiting.first().map(|w| w.seen + self.limits.max_age)
+        let first = waiting.first()?;
+        let urgent = waiting
+            .iter()
+            .take(self.limits.max_records)
+            .find(|w| w.urgent)
+            .map(|w| w.seen);
+        Some(urgent.unwrap_or(first.seen + self.limits.max_age))
     }
 
     fn encode(&self, records: &[Waiting]) -> Result<Vec<u8>, WireError> {
@@ -163,9 +191,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rapport_shared::v1::uplink::{
-        OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody, SignalSource,
+        DtcEvent, OdometerReading, PromptAction, PromptEvent, PromptKind, SignalSource,
     };
-    use rapport_shared::{Odometer, Timestamp};
+    use rapport_shared::{Dtc, ObdCode, Odometer, Timestamp};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -251,6 +279,46 @@ mod tests {
         let eager = b.cut(&w, ms(1000), true).unwrap().unwrap();
         assert_eq!(eager.payload, cut.payload);
         assert_eq!(b.cut(&[], ms(1000), true).unwrap(), None);
+    }
+
+    fn fault(seq: u64, severity: Severity) -> Record {
+        Record {
+            seq,
+            at: Timestamp::from_millis(1_700_000_000_000 + seq),
+            body: RecordBody::DtcAppeared(DtcEvent {
+                dtc: Dtc::Obd(ObdCode::new(0x0300)),
+                severity,
+                ecu: 0x7E8,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_critical_fault_or_prompt_takes_its_batch_at_once() {
+        let b = batcher(10, 64 * 1024, 2000);
+        // A warning waits like any record.
+        let w = waiting(
+            vec![odometer(1, 1, 2), fault(2, Severity::Warning)],
+            ms(1000),
+        );
+        assert_eq!(b.cut(&w, ms(1000), false).unwrap(), None);
+        assert_eq!(b.deadline(&w), Some(ms(3000)));
+        // A critical one behind an odometer reading read earlier: the deadline is when the
+        // critical record arrived, and the cut takes both at once.
+        let mut w = waiting(vec![odometer(1, 1, 2)], ms(1000));
+        w.extend(waiting(vec![fault(2, Severity::Critical)], ms(1500)));
+        assert_eq!(b.deadline(&w), Some(ms(1500)));
+        let cut = b.cut(&w, ms(1500), false).unwrap().unwrap();
+        assert_eq!((cut.count, cut.full), (2, false));
+        // A critical prompt (shown or answered) too; a non-critical one waits.
+        let mut critical = prompt(3, 10);
+        if let RecordBody::Prompt(p) = &mut critical.body {
+            p.critical = true;
+        }
+        assert!(is_urgent(&critical));
+        assert!(!is_urgent(&prompt(4, 10)));
+        let w = waiting(vec![critical], ms(0));
+        assert!(b.cut(&w, ms(0), false).unwrap().is_some());
     }
 
     #[test]
