@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod calendar;
 mod dtc;
 mod error;
 mod units;

@@ -54,16 +54,8 @@ const MARKUP_LINE: &str = "e-compact <b>2025</b> <img src=x>";
 
 /// `YYYY-MM-DD` of a day number since 1970-01-01 (civil calendar, proleptic Gregorian).
 fn date(days: u64) -> String {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    rapport_shared::Timestamp::from_millis(days * rapport_shared::calendar::MS_PER_DAY)
+        .utc_date_string()
 }
 
 fn http() -> reqwest::Client {

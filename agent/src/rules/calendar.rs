@@ -1,6 +1,5 @@
-//! Civil-calendar arithmetic for the rules, without a date crate: proleptic Gregorian dates
-//! ↔ day numbers (Howard Hinnant's `days_from_civil` / `civil_from_days`,
-//! <https://howardhinnant.github.io/date_algorithms.html>), the local day and time of day of a
+//! Civil-calendar arithmetic for the rules, without a date crate: [`CivilDate`]s ↔ day numbers
+//! (on [`rapport_shared::calendar`]'s arithmetic), the local day and time of day of a
 //! [`Timestamp`] under a fixed UTC offset, local midnights, and adding calendar months.
 //!
 //! A *day number* is the count of days since 1970-01-01 (negative before it), the same number
@@ -12,7 +11,7 @@
 //! Every function here is total: timestamps saturate at the ends of `u64` milliseconds, and
 //! dates outside [`CivilDate`]'s 1900–9999 come back as `None`.
 
-use rapport_shared::Timestamp;
+use rapport_shared::{Timestamp, calendar};
 
 use crate::config::CivilDate;
 
@@ -41,49 +40,14 @@ pub const fn days_in_month(year: i64, month: u8) -> u8 {
     }
 }
 
-/// Day number of year `y`, month `m` (1–12), day `d` (Hinnant's `days_from_civil`).
-fn ymd_to_days(y: i64, m: i64, d: i64) -> i64 {
-    // The year starts in March, so February's leap day is the last day of the year.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400; // [0, 399]
-    let mp = if m > 2 { m - 3 } else { m + 9 }; // March = 0
-    let doy = (153 * mp + 2) / 5 + d - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// Year, month (1–12) and day of a day number (Hinnant's `civil_from_days`).
-fn days_to_ymd(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // Both are in range by construction; the fallbacks are never taken.
-    (
-        y,
-        u8::try_from(m).unwrap_or(1),
-        u8::try_from(d).unwrap_or(1),
-    )
-}
-
 /// The day number of `date` (days since 1970-01-01).
 pub fn days_from_civil(date: CivilDate) -> i64 {
-    ymd_to_days(
-        i64::from(date.year),
-        i64::from(date.month),
-        i64::from(date.day),
-    )
+    calendar::days_from_civil(i64::from(date.year), date.month, date.day)
 }
 
 /// The civil date of day number `day`; `None` outside the years 1900–9999.
 pub fn civil_from_days(day: i64) -> Option<CivilDate> {
-    let (year, month, day) = days_to_ymd(day);
+    let (year, month, day) = calendar::civil_from_days(day);
     if !YEARS.contains(&year) {
         return None;
     }
@@ -97,13 +61,13 @@ pub fn civil_from_days(day: i64) -> Option<CivilDate> {
 /// The day number `months` calendar months after day number `day`, with the day of month
 /// clamped to the target month's length (Jan 31 + 1 month = Feb 28, or 29 in a leap year).
 pub fn add_months_to_day(day: i64, months: u32) -> i64 {
-    let (y, m, d) = days_to_ymd(day);
+    let (y, m, d) = calendar::civil_from_days(day);
     let total = y * 12 + i64::from(m) - 1 + i64::from(months);
     let year = total.div_euclid(12);
     // rem_euclid(12) is in 0..12.
     let month = u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1);
     let d = d.min(days_in_month(year, month));
-    ymd_to_days(year, i64::from(month), i64::from(d))
+    calendar::days_from_civil(year, month, d)
 }
 
 /// `date` plus `months` calendar months, the day clamped to the month's length

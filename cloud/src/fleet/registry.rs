@@ -20,7 +20,7 @@
 use core::fmt;
 use std::collections::{BTreeMap, HashMap};
 
-use rapport_shared::{Timestamp, Vin, VinError};
+use rapport_shared::{Timestamp, Vin, VinError, calendar};
 
 use super::model::{Category, Consents, DAY_MS, Registration};
 
@@ -508,31 +508,6 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: u32, m: u32, d: u32) -> u64 {
-    let y = u64::from(if m <= 2 { y - 1 } else { y });
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = u64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + u64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).saturating_sub(719_468)
-}
-
-/// The date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 const fn is_leap(y: u32) -> bool {
     (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
@@ -570,13 +545,20 @@ pub fn parse_date(text: &str) -> Result<Timestamp, String> {
     if !(1..=month_days).contains(&d) {
         return Err(format!("day {d} is not 1 to {month_days} in {y}-{m:02}"));
     }
-    Ok(Timestamp::from_millis(days_from_civil(y, m, d) * DAY_MS))
+    // 1970 ≤ y ≤ 9999, 1 ≤ m ≤ 12, 1 ≤ d ≤ 31 (checked above): no conversion can fail.
+    let days = calendar::days_from_civil(
+        i64::from(y),
+        u8::try_from(m).unwrap_or(1),
+        u8::try_from(d).unwrap_or(1),
+    );
+    Ok(Timestamp::from_millis(
+        u64::try_from(days).unwrap_or(0).saturating_mul(DAY_MS),
+    ))
 }
 
 /// The calendar date (UTC) of an instant, `YYYY-MM-DD`.
 pub fn format_date(t: Timestamp) -> String {
-    let (y, m, d) = civil_from_days(t.as_millis() / DAY_MS);
-    format!("{y:04}-{m:02}-{d:02}")
+    t.utc_date_string()
 }
 
 /// A CSV cell, quoted when it must be (a comma, quote, line break, or edge spaces).

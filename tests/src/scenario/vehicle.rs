@@ -253,18 +253,7 @@ fn load_config(cast: &Cast, dir: &Path, broker: &str) -> Result<Loaded, Error> {
 
 /// `YYYY-MM-DD` of unix ms (UTC).
 pub fn civil_date(ms: u64) -> String {
-    // Civil-from-days (H. Hinnant's algorithm), for dates after 1970.
-    let days = (ms / 86_400_000) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    rapport_shared::Timestamp::from_millis(ms).utc_date_string()
 }
 
 /// A reaction the driver has decided on.

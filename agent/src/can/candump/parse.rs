@@ -194,21 +194,14 @@ fn parse_date_time(s: &[u8]) -> Option<Duration> {
         return None;
     }
     let nanos = parse_fraction(s.get(20..)?)?;
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    // In range (checked above): the conversions cannot fail, and 1970 on is day 0 or later.
+    let days = rapport_shared::calendar::days_from_civil(
+        i64::try_from(year).ok()?,
+        u8::try_from(month).ok()?,
+        u8::try_from(day).ok()?,
+    );
+    let secs = u64::try_from(days).ok()? * 86_400 + hour * 3_600 + minute * 60 + second;
     Some(Duration::new(secs, nanos))
-}
-
-/// Days from 1970-01-01 to a date in 1970..=9999 (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    // 719_468 days from 0000-03-01 to 1970-01-01; the year range keeps this non-negative.
-    (era * 146_097 + doe).saturating_sub(719_468)
 }
 
 /// An id field: 3 hex digits for 11-bit, 8 for 29-bit. `Ok(None)` for an error-frame id.

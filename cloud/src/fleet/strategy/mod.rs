@@ -444,7 +444,7 @@ fn fill(text: &str, event: &Event) -> String {
 
 /// A campaign from its template, sent at `now`.
 fn campaign(id: &str, t: &Template, now: Timestamp) -> Campaign {
-    let (y, m, d) = civil_date(now);
+    let (y, m, d) = now.utc_date();
     Campaign {
         campaign_id: format!("{id}-{y:04}-{m:02}-{d:02}"),
         title: t.title.clone(),
@@ -454,22 +454,4 @@ fn campaign(id: &str, t: &Template, now: Timestamp) -> Campaign {
         valid_until: Timestamp::from_millis(now.as_millis().saturating_add(t.valid_ms)),
         target: t.target.clone(),
     }
-}
-
-/// The UTC calendar date of `t` (H. Hinnant's `civil_from_days`).
-fn civil_date(t: Timestamp) -> (i64, u32, u32) {
-    let z = i64::try_from(t.as_millis() / DAY_MS).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
 }
