@@ -111,6 +111,9 @@ impl Cloud {
             SenderConfig {
                 concurrency: config.webhooks.concurrency,
                 timeout: Duration::from_secs(config.webhooks.timeout_s),
+                keep_delivered: Duration::from_secs(
+                    config.webhooks.keep_delivered_days.saturating_mul(86_400),
+                ),
                 ..SenderConfig::default()
             },
         )

@@ -554,6 +554,47 @@ async fn timeouts_and_unknown_partners_are_retried_with_their_error() {
     rig.stop().await;
 }
 
+/// A delivered message's marker lives `keep_delivered` on the sender's clock, then goes; a
+/// younger one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_markers_are_pruned_after_their_retention() {
+    const DAY_MS: u64 = 86_400_000;
+    let config = SenderConfig {
+        keep_delivered: Duration::from_secs(7 * 86_400),
+        ..SenderConfig::default()
+    };
+    let mut rig = Rig::with(config, None).await;
+    let t0 = rig.clock.now();
+    rig.enqueue("msg_old", PARTNER);
+    assert_eq!(rig.report().await.id, "msg_old");
+    rig.jump_to(Timestamp::from_millis(t0.as_millis() + 5 * DAY_MS));
+    rig.enqueue("msg_young", PARTNER);
+    assert_eq!(rig.report().await.id, "msg_young");
+    let delivered = |rig: &Rig, id: &str| {
+        matches!(
+            rig.outbox.state(id).unwrap(),
+            Some(MessageState::Delivered(_))
+        )
+    };
+    assert!(delivered(&rig, "msg_old") && delivered(&rig, "msg_young"));
+
+    // Seven days and two minutes after the first delivery: the sender's next look prunes it.
+    rig.jump_to(Timestamp::from_millis(
+        t0.as_millis() + 7 * DAY_MS + 120_000,
+    ));
+    let deadline = std::time::Instant::now() + WAIT;
+    while rig.outbox.state("msg_old").unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old marker still there after 10 s"
+        );
+        rig.waker.notify_one();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(delivered(&rig, "msg_young"));
+    rig.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_lets_an_in_flight_request_finish_and_records_it() {
     let mut rig = Rig::new().await;

@@ -46,6 +46,8 @@ pub mod defaults {
     pub const WEBHOOK_CONCURRENCY: usize = 64;
     /// Timeout of one webhook attempt, seconds.
     pub const WEBHOOK_TIMEOUT_S: u64 = 10;
+    /// Days a delivered webhook's marker is kept.
+    pub const WEBHOOK_KEEP_DELIVERED_DAYS: u64 = 30;
 }
 
 /// The whole cloud config file.
@@ -385,6 +387,10 @@ pub struct Webhooks {
     pub concurrency: usize,
     /// Timeout of one delivery attempt, seconds.
     pub timeout_s: u64,
+    /// Days the small "delivered" marker of a webhook is kept (it answers "was this id
+    /// delivered?"); older ones are pruned so the store does not grow with every alert ever
+    /// sent. Dead letters are kept until re-driven.
+    pub keep_delivered_days: u64,
 }
 
 impl Default for Webhooks {
@@ -392,6 +398,7 @@ impl Default for Webhooks {
         Self {
             concurrency: defaults::WEBHOOK_CONCURRENCY,
             timeout_s: defaults::WEBHOOK_TIMEOUT_S,
+            keep_delivered_days: defaults::WEBHOOK_KEEP_DELIVERED_DAYS,
         }
     }
 }

@@ -89,6 +89,10 @@ cert = "c.pem"
 [ingest]
 max_payload_bytes = 0
 group_max_envelopes = 0
+[webhooks]
+concurrency = 0
+timeout_s = 301
+keep_delivered_days = 0
 "#,
     );
     let paths: Vec<&str> = p.iter().map(|s| s.split(':').next().unwrap()).collect();
@@ -104,6 +108,9 @@ group_max_envelopes = 0
             "broker.max_packet_bytes",
             "ingest.max_payload_bytes",
             "ingest.group_max_envelopes",
+            "webhooks.concurrency",
+            "webhooks.timeout_s",
+            "webhooks.keep_delivered_days",
         ],
         "{p:#?}"
     );

@@ -244,6 +244,12 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
             format!("{} is not 1-300", config.webhooks.timeout_s),
         );
     }
+    if !(1..=3650).contains(&config.webhooks.keep_delivered_days) {
+        bad(
+            "webhooks.keep_delivered_days",
+            format!("{} is not 1-3650", config.webhooks.keep_delivered_days),
+        );
+    }
     if let (Some(_), Some(_)) = (&config.api.operator_token, &config.api.operator_token_env) {
         bad(
             "api.operator_token",

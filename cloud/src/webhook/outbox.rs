@@ -9,7 +9,9 @@
 //! - `W` id → [`Message`]: pending (version byte, then postcard);
 //! - `w` next_at(u64 big-endian, unix ms) id → empty: the due index, in due order;
 //! - `X` id → [`DeadLetter`]: parked after the last try or a 410 (version byte, postcard);
-//! - `Y` id → [`Delivered`]: a small marker kept after a 2xx (version byte, postcard).
+//! - `Y` id → [`Delivered`]: a small marker kept after a 2xx (version byte, postcard);
+//! - `y` at(u64 big-endian, unix ms) id → empty: the markers by delivery time, so
+//!   [`Outbox::prune_delivered`] reads only the expired ones.
 //!
 //! A message's id is in exactly one of `W`, `X`, `Y` (plus its `w` entry while pending);
 //! every move is one atomic batch. The id is the caller's (`msg_...`), stable across every
@@ -46,6 +48,8 @@ pub const DUE: u8 = b'w';
 pub const DEAD: u8 = b'X';
 /// Key prefix of delivered markers.
 pub const DELIVERED: u8 = b'Y';
+/// Key prefix of the delivered markers' time index.
+pub const DELIVERED_AT: u8 = b'y';
 
 /// The version byte in front of every stored value.
 pub const VALUE_VERSION: u8 = 1;
@@ -233,9 +237,13 @@ fn key(prefix: u8, id: &str) -> Vec<u8> {
 }
 
 fn due_key(next_at: Timestamp, id: &str) -> Vec<u8> {
+    timed_key(DUE, next_at, id)
+}
+
+fn timed_key(prefix: u8, at: Timestamp, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + id.len());
-    k.push(DUE);
-    k.extend_from_slice(&next_at.as_millis().to_be_bytes());
+    k.push(prefix);
+    k.extend_from_slice(&at.as_millis().to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
 }
@@ -428,6 +436,7 @@ impl Outbox {
                     status: *status,
                 };
                 batch.insert(key(DELIVERED, &msg.id), encode(&mark)?);
+                batch.insert(timed_key(DELIVERED_AT, now, &msg.id), Vec::new());
             }
             Decision::Retry { at, error } => {
                 after.next_at = *at;
@@ -508,27 +517,32 @@ impl Outbox {
         }
     }
 
-    /// Removes up to `limit` delivered markers older than `before` (a periodic job keeps
-    /// them bounded; an id whose marker is gone could be enqueued again, so keep markers
-    /// longer than any alert can be replayed). Returns how many were removed.
+    /// Removes up to `limit` delivered markers older than `before`, oldest first, reading
+    /// only those (through the `y` index). Returns how many were removed. Once a marker is
+    /// gone its id could be enqueued again, so keep markers longer than an alert can be
+    /// replayed: alerts come from records applied exactly once, so that is never, and the
+    /// retention ([`crate::config::Webhooks::keep_delivered_days`]) bounds the tree's growth.
     ///
     /// # Errors
-    /// sled failures, unreadable values.
+    /// sled failures.
     pub fn prune_delivered(&self, before: Timestamp, limit: usize) -> Result<usize, OutboxError> {
+        let end = timed_key(DELIVERED_AT, before, "");
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for entry in self.tree.scan_prefix([DELIVERED]) {
-            if removed >= limit {
-                break;
+        for entry in self.tree.range(vec![DELIVERED_AT]..end).take(limit) {
+            let (k, _) = entry?;
+            if let Some(id) = k.get(9..) {
+                let mut marker = Vec::with_capacity(1 + id.len());
+                marker.push(DELIVERED);
+                marker.extend_from_slice(id);
+                batch.remove(marker);
             }
-            let (k, v) = entry?;
-            let mark: Delivered = decode(&k, &v)?;
-            if mark.at < before {
-                batch.remove(k);
-                removed += 1;
-            }
+            batch.remove(k);
+            removed += 1;
         }
-        self.tree.apply_batch(batch)?;
+        if removed > 0 {
+            self.tree.apply_batch(batch)?;
+        }
         Ok(removed)
     }
 
@@ -746,6 +760,30 @@ mod tests {
                 .unwrap(),
             0
         );
+        // The index goes with its marker: nothing of msg_0 is left, msg_1's index stays
+        // until its own turn.
+        let index: Vec<_> = ob
+            .tree
+            .scan_prefix([DELIVERED_AT])
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect();
+        assert_eq!(
+            index,
+            vec![timed_key(
+                DELIVERED_AT,
+                Timestamp::from_secs(1_700_000_100),
+                "msg_1"
+            )]
+        );
+        assert_eq!(
+            ob.prune_delivered(Timestamp::from_secs(1_800_000_000), 10)
+                .unwrap(),
+            1
+        );
+        assert_eq!(ob.state("msg_1").unwrap(), None);
+        assert_eq!(ob.tree.scan_prefix([DELIVERED_AT]).count(), 0);
+        assert_eq!(ob.tree.scan_prefix([DELIVERED]).count(), 0);
     }
 
     #[test]

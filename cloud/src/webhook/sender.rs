@@ -86,7 +86,14 @@ pub struct SenderConfig {
     pub poll: Duration,
     /// How long in-flight requests may run on after the stop signal.
     pub stop_grace: Duration,
+    /// How long a delivered message's marker is kept before it is pruned.
+    pub keep_delivered: Duration,
 }
+
+/// How often (on the sender's clock) expired delivered markers are looked for.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Most markers removed in one pass; a full pass is followed by another at the next look.
+pub const PRUNE_BATCH: usize = 1_000;
 
 impl Default for SenderConfig {
     fn default() -> Self {
@@ -95,6 +102,7 @@ impl Default for SenderConfig {
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(50),
             stop_grace: Duration::from_secs(10),
+            keep_delivered: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -294,8 +302,12 @@ impl Sender {
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut task_ids: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut next_prune = Timestamp::EPOCH;
         loop {
             let now = self.clock.now();
+            if now >= next_prune {
+                next_prune = self.prune(now);
+            }
             let free = self.config.concurrency.saturating_sub(in_flight.len());
             let mut next_at = None;
             if free > 0 {
@@ -375,6 +387,26 @@ impl Sender {
         }
         self.outbox.flush()?;
         Ok(())
+    }
+
+    /// Removes delivered markers older than `keep_delivered`; returns when to look again.
+    fn prune(&self, now: Timestamp) -> Timestamp {
+        let before = Timestamp::from_millis(now.as_millis().saturating_sub(
+            u64::try_from(self.config.keep_delivered.as_millis()).unwrap_or(u64::MAX),
+        ));
+        match self.outbox.prune_delivered(before, PRUNE_BATCH) {
+            Ok(n) if n == PRUNE_BATCH => now,
+            Ok(n) => {
+                if n > 0 {
+                    tracing::debug!(removed = n, "webhook outbox: old delivered markers pruned");
+                }
+                now.saturating_add(PRUNE_EVERY)
+            }
+            Err(e) => {
+                warn!(cause = %e, "webhook outbox: cannot prune delivered markers");
+                now.saturating_add(PRUNE_EVERY)
+            }
+        }
     }
 
     async fn joined(
