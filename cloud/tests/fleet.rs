@@ -16,11 +16,11 @@ use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
 use rapport_cloud::fleet::partners::{AlertsConfig, PartnerConfig, PartnerKind};
 use rapport_shared::{
-    ConsentChange, ConsentKind, Downlink, DownlinkBody, Dtc, DtcEvent, MaintenanceEvent,
-    MaintenanceStatus, ObdCode, Odometer, OdometerReading, PromptAction, PromptEvent, PromptKind,
-    Record, RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
+    ConsentChange, ConsentKind, Downlink, DownlinkBody, MaintenanceStatus, PromptAction,
+    PromptKind, Record, RecordBody, Timestamp, Uplink, Vin,
 };
 use rapport_testbed::partner::Receiver;
+use rapport_testbed::records::{critical, maintenance, odometer, prompt};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
@@ -259,42 +259,6 @@ impl Bed {
             })
             .collect()
     }
-}
-
-fn odometer(km: u64) -> RecordBody {
-    RecordBody::Odometer(OdometerReading {
-        odometer: Odometer::from_km(km),
-        source: SignalSource::Obd,
-    })
-}
-
-fn prompt(kind: PromptKind, subject: &str, action: PromptAction) -> RecordBody {
-    RecordBody::Prompt(PromptEvent {
-        prompt: format!("{kind:?}:{subject}"),
-        kind,
-        subject: subject.into(),
-        critical: false,
-        action,
-    })
-}
-
-fn maintenance(item: &str, status: MaintenanceStatus) -> RecordBody {
-    RecordBody::Maintenance(MaintenanceEvent {
-        item: item.into(),
-        status,
-        odometer: Odometer::from_km(5_000),
-        due_odometer: Some(Odometer::from_km(5_000)),
-        due_at: None,
-        due_engine_hours: None,
-    })
-}
-
-fn critical(code: u16) -> RecordBody {
-    RecordBody::DtcAppeared(DtcEvent {
-        dtc: Dtc::Obd(ObdCode::new(code)),
-        severity: Severity::Critical,
-        ecu: 0x7E8,
-    })
 }
 
 /// One driver, days of silence: active → declining → churned → dormant, each change on the

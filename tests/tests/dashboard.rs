@@ -22,11 +22,12 @@ use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
 use rapport_cloud::fleet::partners::{PartnerConfig, PartnerKind};
 use rapport_shared::{
-    Dtc, DtcEvent, ObdCode, Odometer, OdometerReading, PromptAction, PromptEvent, PromptKind,
-    Record, RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
+    Dtc, DtcEvent, ObdCode, PromptAction, PromptKind, Record, RecordBody, Severity, Timestamp,
+    Uplink, Vin,
 };
 use rapport_testbed::browser::{Browser, BrowserError};
 use rapport_testbed::partner::{Receiver, Reply};
+use rapport_testbed::records::{odometer, prompt};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
@@ -232,23 +233,6 @@ impl Bed {
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\"imported\":6"), "{body}");
     }
-}
-
-fn odometer(km: u64) -> RecordBody {
-    RecordBody::Odometer(OdometerReading {
-        odometer: Odometer::from_km(km),
-        source: SignalSource::Obd,
-    })
-}
-
-fn prompt(kind: PromptKind, subject: &str, action: PromptAction) -> RecordBody {
-    RecordBody::Prompt(PromptEvent {
-        prompt: format!("{kind:?}:{subject}"),
-        kind,
-        subject: subject.into(),
-        critical: false,
-        action,
-    })
 }
 
 /// The dashboard's `data-testid` selector.
