@@ -5,7 +5,8 @@
 //! late or replayed reading never overwrites a newer one), active DTCs (appeared, cleared,
 //! snapshots; again by sequence), the MIL, counts per record kind, first and last seen.
 //! Does not own: whether a payload is acceptable ([`crate::ingest`]), storing the state or the
-//! record log ([`crate::store`]), layering or alerts (the next issue reads the record log).
+//! record log ([`crate::store`]), layering, strategies or alerts ([`crate::fleet`], which reads
+//! each record as it is applied).
 
 use rapport_shared::{Dtc, DtcCode, Record, RecordBody, Severity, SignalSource, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -187,7 +188,7 @@ impl VehicleState {
                 }
             }
             RecordBody::Unknown { .. } => done.unknown = true,
-            // Counted and kept in the log; layering reads them (next issue).
+            // Counted and kept in the log; the fleet core reads them as they are applied.
             RecordBody::Maintenance(_)
             | RecordBody::Prompt(_)
             | RecordBody::Consent(_)
