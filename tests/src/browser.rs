@@ -318,24 +318,10 @@ impl Browser {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Result<String, BrowserError> {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        loop {
-            match self.text(css).await {
-                Ok(t) if pred(&t) => return Ok(t),
-                Ok(t) => last = Some(t),
-                Err(BrowserError::NoSuchElement(_) | BrowserError::WebDriver { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            if Instant::now() >= deadline {
-                return Err(BrowserError::Timeout {
-                    what: format!("the text of {css:?}"),
-                    waited: timeout,
-                    last,
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        poll_value(format!("the text of {css:?}"), timeout, pred, || async {
+            self.text(css).await.map(Some)
+        })
+        .await
     }
 
     /// Waits until attribute `name` of the first element matching `css` satisfies `pred`.
@@ -349,24 +335,13 @@ impl Browser {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Result<String, BrowserError> {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        loop {
-            match self.attr(css, name).await {
-                Ok(Some(v)) if pred(&v) => return Ok(v),
-                Ok(v) => last = v,
-                Err(BrowserError::NoSuchElement(_) | BrowserError::WebDriver { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            if Instant::now() >= deadline {
-                return Err(BrowserError::Timeout {
-                    what: format!("attribute {name} of {css:?}"),
-                    waited: timeout,
-                    last,
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        poll_value(
+            format!("attribute {name} of {css:?}"),
+            timeout,
+            pred,
+            || self.attr(css, name),
+        )
+        .await
     }
 
     /// The rendered text of the first element matching `css` (empty if it is hidden).
@@ -598,6 +573,39 @@ impl Browser {
         body: Option<Value>,
     ) -> Result<Value, BrowserError> {
         command(&self.http, self.port, method, path, body).await
+    }
+}
+
+/// Reads a value with `read` every [`POLL`] until it satisfies `pred` (returned) or `timeout`
+/// passes ([`BrowserError::Timeout`] naming `what` and the last value seen). An element not
+/// there yet, or a WebDriver error while the page changes, counts as "not yet".
+async fn poll_value<F, Fut>(
+    what: String,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+    mut read: F,
+) -> Result<String, BrowserError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, BrowserError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        match read().await {
+            Ok(Some(v)) if pred(&v) => return Ok(v),
+            Ok(v) => last = v,
+            Err(BrowserError::NoSuchElement(_) | BrowserError::WebDriver { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(BrowserError::Timeout {
+                what,
+                waited: timeout,
+                last,
+            });
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
