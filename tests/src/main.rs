@@ -49,8 +49,19 @@ struct Cli {
     broker: String,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // A user's mistake or a busy port is one line, not a backtrace (anyhow's `Debug` prints
+    // one whenever RUST_BACKTRACE is set).
+    match start(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rapport-testbed: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
     if cli.vehicles == 0 || cli.days == 0 {
         anyhow::bail!("--vehicles and --days must be at least 1");
     }
