@@ -53,10 +53,12 @@
 pub mod calendar;
 mod dtc;
 mod error;
+pub mod hex;
 mod units;
 pub mod v1;
 mod vin;
 
+pub use calendar::CivilDate;
 pub use dtc::{
     Dtc, DtcCode, DtcError, Fmi, ObdCode, OccurrenceCount, Severity, Spn, UdsCode, UdsStatus,
 };
