@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::broker::EmbeddedBroker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::fleet::shell::{FleetHandle, operator_token};
+use crate::fleet::shell::{FleetHandle, FleetSettings};
 use crate::ingest::worker::Worker;
 use crate::metrics::Metrics;
 use crate::mqtt::{self, Loop};
@@ -97,10 +97,21 @@ impl Cloud {
     /// As [`Cloud::start`], and the fleet's start (strategies, partners, registry, token).
     pub async fn start_with_clock(config: &Config, clock: SharedClock) -> Result<Self, Error> {
         let store = Store::open(&config.store_path())?;
-        let token = operator_token(config)?;
+        let token = api::auth::operator_token(&config.api, &config.store_path())?;
+        let settings = FleetSettings {
+            strategies: config
+                .fleet
+                .strategies
+                .as_deref()
+                .map(|p| config.resolve(p)),
+            registry: config.fleet.registry.as_deref().map(|p| config.resolve(p)),
+            layers: config.layers.clone(),
+            alerts: config.alerts.clone(),
+            partners: config.partner.clone(),
+        };
         let (mut fleet, loaded) = {
-            let (config, store, clock) = (config.clone(), store.clone(), Arc::clone(&clock));
-            tokio::task::spawn_blocking(move || FleetHandle::start(&config, &store, clock))
+            let (store, clock) = (store.clone(), Arc::clone(&clock));
+            tokio::task::spawn_blocking(move || FleetHandle::start(&settings, &store, clock))
                 .await
                 .map_err(|e| Error::Stopped(format!("fleet start: {e}")))??
         };

@@ -67,20 +67,12 @@ pub(crate) fn caller(s: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError
         let f = fleet.fleet.lock().ok()?;
         f.directory()
             .iter()
-            .find(|p| hex32(&p.token_sha256).is_some_and(|h| same(&h, digest)))
+            .find(|p| {
+                rapport_shared::hex::decode_array::<32>(&p.token_sha256)
+                    .is_some_and(|h| same(&h, digest))
+            })
             .map(|p| p.id.clone())
     })
-}
-
-fn hex32(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if text.len() != 64 {
-        return None;
-    }
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -552,13 +544,17 @@ async fn put_registration(
     let vin = parse_vin(&vin)?;
     let b: RegistrationBody = json_body(&headers, &body)?;
     let delivered = match &b.delivered {
-        Some(d) => Some(registry::parse_date(d).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_body",
-                format!("delivered: {e}"),
-            )
-        })?),
+        Some(d) => Some(
+            rapport_shared::CivilDate::parse(d)
+                .map(rapport_shared::CivilDate::midnight_utc)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "bad_body",
+                        format!("delivered: {e}"),
+                    )
+                })?,
+        ),
         None => None,
     };
     let r = Registration {

@@ -1,4 +1,4 @@
-//! The fleet's thin async shell: builds the [`Fleet`] from the config and the store, and
+//! The fleet's thin async shell: builds the [`Fleet`] from its settings and the store, and
 //! runs what is around it — every change commits one batch and flushes before anyone is
 //! told; downlinks are published after the flush (and forgotten from `Q` once handed to
 //! MQTT); the webhook sender is woken; a tick task processes what time made due; a report
@@ -9,7 +9,7 @@
 //! decision ([`Fleet`]).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -19,11 +19,11 @@ use tokio::sync::{Notify, mpsc};
 
 use super::core::{Effects, Fleet, FleetError};
 use super::layering::Layering;
-use super::partners::{Directory, Partner};
+use super::layers::LayerConfig;
+use super::partners::{AlertsConfig, Directory, Partner, PartnerConfig};
 use super::store::FleetStore;
 use super::strategy::Strategies;
 use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::store::{Store, StoreError};
 use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{DeliveryReport, Endpoint, ReportStatus};
@@ -53,9 +53,6 @@ pub enum StartError {
         /// Every problem.
         message: String,
     },
-    /// The operator token.
-    #[error("operator token: {0}")]
-    Token(String),
     /// Loading.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -80,52 +77,20 @@ pub struct FleetHandle {
     pub endpoints: EndpointMap,
 }
 
-/// Reads the operator token: the config's, its environment variable's, or one kept in (or
-/// first written to) `<store>/operator-token`. Returns the token.
-///
-/// # Errors
-/// [`StartError::Token`] when the variable is unset or empty, or the file cannot be used.
-pub fn operator_token(config: &Config) -> Result<String, StartError> {
-    if let Some(t) = &config.api.operator_token {
-        return Ok(t.clone());
-    }
-    if let Some(var) = &config.api.operator_token_env {
-        return match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-            _ => Err(StartError::Token(format!(
-                "api.operator_token_env names {var}, which is unset or empty"
-            ))),
-        };
-    }
-    let path = config.store_path().join("operator-token");
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
-        Ok(_) | Err(_) => {}
-    }
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| StartError::Token(format!("no randomness: {e}")))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &token)
-        .map_err(|e| StartError::Token(format!("cannot write {}: {e}", path.display())))?;
-    tracing::warn!(path = %path.display(), "no operator token configured: one was made and saved here");
-    Ok(token)
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
+/// What the fleet starts from: the values of the cloud config's fleet sections, paths
+/// resolved (the fleet does not read the config file).
+#[derive(Clone, Debug, Default)]
+pub struct FleetSettings {
+    /// The strategy file; `None`: the built-in [`DEFAULT_STRATEGIES`].
+    pub strategies: Option<PathBuf>,
+    /// A registry file (CSV, or TOML by its `.toml` extension) imported at start.
+    pub registry: Option<PathBuf>,
+    /// `[layers]`.
+    pub layers: LayerConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
+    /// `[[partner]]`.
+    pub partners: Vec<PartnerConfig>,
 }
 
 /// The endpoints of every partner that has a valid secret.
@@ -149,35 +114,37 @@ pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
 }
 
 impl FleetHandle {
-    /// Builds the fleet from the config and the store at `clock.now()`: strategies,
+    /// Builds the fleet from its settings and the store at `clock.now()`: strategies,
     /// partners (config, then those added through the API), layering from scratch, the
     /// registry file imported; commits and flushes what loading decided.
     ///
     /// # Errors
     /// [`StartError`].
     pub fn start(
-        config: &Config,
+        settings: &FleetSettings,
         store: &Store,
         clock: SharedClock,
     ) -> Result<(Self, Effects), StartError> {
-        let strategies = match &config.fleet.strategies {
-            Some(path) => Strategies::load(&config.resolve(path))
-                .map_err(|e| StartError::Strategies(e.to_string()))?,
+        let strategies = match &settings.strategies {
+            Some(path) => {
+                Strategies::load(path).map_err(|e| StartError::Strategies(e.to_string()))?
+            }
             None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
                 .map_err(|e| StartError::Strategies(e.to_string()))?,
         };
         let keys = FleetStore::new(store);
-        let mut directory =
-            Directory::from_config(&config.partner, &config.alerts, &|v| std::env::var(v).ok())
-                .map_err(|problems| {
-                    StartError::Partners(
-                        problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    )
-                })?;
+        let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
+            std::env::var(v).ok()
+        })
+        .map_err(|problems| {
+            StartError::Partners(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
         for p in keys.partners::<Partner>().map_err(FleetError::from)? {
             if let Err(e) = directory.upsert(p) {
                 tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
@@ -190,17 +157,16 @@ impl FleetHandle {
         let (mut fleet, mut fx) = Fleet::load(
             keys.clone(),
             outbox,
-            Layering::new(config.layers.clone()),
+            Layering::new(settings.layers.clone()),
             strategies,
             directory,
-            config.alerts.policy(),
+            settings.alerts.policy(),
             now,
             &mut batch,
         )?;
-        if let Some(path) = &config.fleet.registry {
-            let path = config.resolve(path);
+        if let Some(path) = &settings.registry {
             let file = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| StartError::Registry {
+            let text = std::fs::read_to_string(path).map_err(|e| StartError::Registry {
                 file: file.clone(),
                 message: e.to_string(),
             })?;
