@@ -19,6 +19,7 @@ pub mod downlink;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod mqtt;
 pub mod store;

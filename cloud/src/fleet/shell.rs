@@ -24,7 +24,7 @@ use super::partners::{AlertsConfig, Directory, Partner, PartnerConfig};
 use super::store::FleetStore;
 use super::strategy::Strategies;
 use crate::clock::SharedClock;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError};
 use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{DeliveryReport, Endpoint, ReportStatus};
 use crate::webhook::sign::Secret;
@@ -153,7 +153,7 @@ impl FleetHandle {
         let endpoints: EndpointMap = Arc::new(RwLock::new(endpoints_of(&directory)));
         let outbox = Outbox::new(store.tree().clone());
         let now = clock.now();
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let (mut fleet, mut fx) = Fleet::load(
             keys.clone(),
             outbox,
@@ -198,11 +198,7 @@ impl FleetHandle {
             }
             tracing::info!(file = %file, vehicles = entries.len(), "registry imported");
         }
-        store
-            .tree()
-            .apply_batch(batch)
-            .map_err(StoreError::from)
-            .map_err(FleetError::from)?;
+        store.apply(batch).map_err(FleetError::from)?;
         store.flush().map_err(FleetError::from)?;
         let handle = Self {
             fleet: Arc::new(Mutex::new(fleet)),
@@ -223,10 +219,10 @@ impl FleetHandle {
     /// What `f` returns, or the store.
     pub fn commit_blocking<R>(
         &self,
-        f: impl FnOnce(&mut Fleet, &mut sled::Batch, Timestamp) -> Result<(R, Effects), FleetError>,
+        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>,
     ) -> Result<(R, Effects), FleetError> {
         let now = self.clock.now();
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let out = {
             let mut fleet = self.fleet.lock().map_err(|_| {
                 FleetError::Store(StoreError::Corrupt {
@@ -235,10 +231,7 @@ impl FleetHandle {
                 })
             })?;
             let out = f(&mut fleet, &mut batch, now)?;
-            self.store
-                .tree()
-                .apply_batch(batch)
-                .map_err(StoreError::from)?;
+            self.store.apply(batch)?;
             out
         };
         self.store.flush()?;
@@ -255,7 +248,7 @@ impl FleetHandle {
     pub async fn commit<R: Send + 'static>(
         &self,
         client: &AsyncClient,
-        f: impl FnOnce(&mut Fleet, &mut sled::Batch, Timestamp) -> Result<(R, Effects), FleetError>
+        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>
         + Send
         + 'static,
     ) -> Result<R, FleetError> {
@@ -377,7 +370,7 @@ impl FleetHandle {
             let id = report.id.clone();
             let r = tokio::task::spawn_blocking(move || {
                 let now = me.clock.now();
-                let mut batch = sled::Batch::default();
+                let mut batch = Batch::default();
                 let mut fleet = me
                     .fleet
                     .lock()
@@ -385,10 +378,7 @@ impl FleetHandle {
                 fleet
                     .delivery_outcome(&id, event, detail, now, &mut batch)
                     .map_err(|e| e.to_string())?;
-                me.store
-                    .tree()
-                    .apply_batch(batch)
-                    .map_err(|e| e.to_string())
+                me.store.apply(batch).map_err(|e| e.to_string())
             })
             .await;
             if let Ok(Err(e)) = r {
