@@ -16,6 +16,7 @@ use rumqttc::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::api::state::Shared;
 use crate::broker::EmbeddedBroker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -26,32 +27,7 @@ use crate::mqtt::{self, Loop};
 use crate::store::Store;
 use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{Counters, Sender, SenderConfig};
-use crate::{Error, api, downlink};
-
-/// What the parts of a running cloud share (the API's view of it).
-pub(crate) struct Shared {
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub client: AsyncClient,
-    pub fleet: FleetHandle,
-    /// SHA-256 of the operator's bearer token.
-    pub operator: [u8; 32],
-    pub webhooks: Arc<Counters>,
-}
-
-impl Shared {
-    pub(crate) async fn send_downlink(&self, vin: Vin, body: DownlinkBody) -> Result<u64, Error> {
-        downlink::send(
-            &self.store,
-            &self.client,
-            &self.metrics,
-            vin,
-            body,
-            self.fleet.clock.now(),
-        )
-        .await
-    }
-}
+use crate::{Error, api};
 
 /// Where a started cloud listens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::config::Api;
 
 /// The file beside the store's data that keeps a token the cloud made itself.

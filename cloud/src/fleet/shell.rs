@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use rapport_shared::{Timestamp, Vin, topic};
@@ -212,6 +212,19 @@ impl FleetHandle {
         Ok((handle, fx))
     }
 
+    /// The fleet, locked (for one batch or one read; never held across an await).
+    ///
+    /// # Errors
+    /// [`FleetError::Store`] when a holder of the lock panicked.
+    pub fn lock(&self) -> Result<MutexGuard<'_, Fleet>, FleetError> {
+        self.fleet.lock().map_err(|_| {
+            FleetError::Store(StoreError::Corrupt {
+                what: "fleet lock".into(),
+                reason: "poisoned".into(),
+            })
+        })
+    }
+
     /// Runs `f` on the fleet with a fresh batch at the clock's now, commits the batch and
     /// flushes. Blocking (call from a blocking context).
     ///
@@ -224,12 +237,7 @@ impl FleetHandle {
         let now = self.clock.now();
         let mut batch = Batch::default();
         let out = {
-            let mut fleet = self.fleet.lock().map_err(|_| {
-                FleetError::Store(StoreError::Corrupt {
-                    what: "fleet lock".into(),
-                    reason: "poisoned".into(),
-                })
-            })?;
+            let mut fleet = self.lock()?;
             let out = f(&mut fleet, &mut batch, now)?;
             self.store.apply(batch)?;
             out

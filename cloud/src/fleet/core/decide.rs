@@ -8,7 +8,7 @@
 
 use rapport_shared::{DownlinkBody, Timestamp, Vin};
 
-use super::{ALERT_COUNTER, Effects, Fleet, FleetError, Writes, unregistered};
+use super::{ALERT_COUNTER, Effects, Fleet, FleetError, Writes};
 use crate::downlink::envelope;
 use crate::fleet::alerts::{Alert, AlertContext, AlertKind, ChecklistItem, ChecklistStatus, Fault};
 use crate::fleet::driver::Driver;
@@ -63,7 +63,7 @@ impl Fleet {
         let registration = self
             .store
             .registration(vin)?
-            .unwrap_or_else(|| unregistered(*vin));
+            .unwrap_or_else(|| Registration::unregistered(*vin));
         self.decide_with_alert(event, None, &registration, None, layers, driver, now, w)
     }
 

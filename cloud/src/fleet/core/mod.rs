@@ -30,7 +30,7 @@ use rapport_shared::{Timestamp, Vin};
 
 use super::alerts::{Alert, AlertError, AlertPolicy};
 use super::layering::Layering;
-use super::model::{Category, Consents, Layers, Registration};
+use super::model::{Category, Layers};
 use super::partners::Directory;
 use super::schedule::Due;
 use super::store::{FleetStore, TimelineEntry};
@@ -138,20 +138,7 @@ pub struct Fleet {
     stats: FleetStats,
 }
 
-/// The category of a vehicle with no registry entry: passenger (the registry says otherwise).
-pub const DEFAULT_CATEGORY: Category = Category::Passenger;
-
-fn unregistered(vin: Vin) -> Registration {
-    Registration {
-        vin,
-        category: DEFAULT_CATEGORY,
-        line: String::new(),
-        delivered: None,
-        dealer: None,
-        region: None,
-        consents: Consents::default(),
-    }
-}
+pub use super::model::DEFAULT_CATEGORY;
 
 impl Fleet {
     /// The counters.

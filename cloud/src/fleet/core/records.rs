@@ -8,7 +8,7 @@
 
 use rapport_shared::{Timestamp, Vin};
 
-use super::{Effects, Fleet, FleetError, Writes, cell, unregistered};
+use super::{Effects, Fleet, FleetError, Writes, cell};
 use crate::fleet::alerts::AlertKind;
 use crate::fleet::driver::{Driver, Signal};
 use crate::fleet::model::{LayerChange, Registration};
@@ -40,7 +40,7 @@ impl Fleet {
         for r in records {
             signals.extend(driver.apply(r, now));
         }
-        let registration = registration.unwrap_or_else(|| unregistered(*vin));
+        let registration = registration.unwrap_or_else(|| Registration::unregistered(*vin));
         let mut w = Writes::new(batch);
         if let Some(change) =
             self.layering

@@ -8,10 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rapport_kit::config::{Check, Problem};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::Partner;
 use super::config::{AlertsConfig, PartnerConfig, resolve_all};
-use super::{Partner, hash_token};
 use crate::fleet::model::{PartnerTarget, Registration};
 
 /// Why the directory refused a change.
@@ -133,11 +134,17 @@ impl Directory {
     }
 
     /// The partner whose API token this is. The token is hashed first and only its hash is
-    /// ever compared: the index lookup on the hash may take longer for a near miss, but that
-    /// tells an attacker about hashes of their own guesses, which SHA-256 makes useless. The
-    /// match is then confirmed with a constant-time compare of the stored hash.
+    /// ever compared: see [`Self::by_digest`].
     pub fn by_token(&self, bearer: &str) -> Option<&Partner> {
-        let hash = hash_token(bearer);
+        self.by_digest(&Sha256::digest(bearer.as_bytes()).into())
+    }
+
+    /// The partner whose API token has this SHA-256 digest. The index lookup on the hash may
+    /// take longer for a near miss, but that tells an attacker about hashes of their own
+    /// guesses, which SHA-256 makes useless. The match is then confirmed with a
+    /// constant-time compare of the stored hash.
+    pub fn by_digest(&self, digest: &[u8; 32]) -> Option<&Partner> {
+        let hash = rapport_shared::hex::encode(digest);
         let partner = self
             .by_token
             .get(&hash)
