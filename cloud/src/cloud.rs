@@ -3,7 +3,9 @@
 //!
 //! Owns starting the parts in order, wiring them, and stopping them in order: the API stops,
 //! the MQTT loop stops handing out publishes, the ingest worker applies and flushes what it
-//! has and acks it, then the client disconnects. Does not own any part's logic.
+//! has and acks it, then the client disconnects. It is the one reader of the whole config:
+//! each part gets its own values (the fleet its [`FleetSettings`], the API its
+//! [`Shared`] state). Does not own any part's logic.
 
 use std::future::Future;
 use std::net::SocketAddr;

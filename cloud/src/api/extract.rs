@@ -173,8 +173,9 @@ impl<'de> Deserialize<'de> for Limit {
         let text = String::deserialize(d)?;
         match text.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(Self(n)),
+            // serde names the key (`limit: ...`).
             _ => Err(D::Error::custom(format!(
-                "limit {text:?} is not a number from 1 to {MAX_LIMIT}"
+                "{text:?} is not a number from 1 to {MAX_LIMIT}"
             ))),
         }
     }

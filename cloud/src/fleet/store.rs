@@ -126,11 +126,6 @@ impl FleetStore {
         Ok(self.db.generate_id()?.saturating_add(1))
     }
 
-    /// The tree (for batches).
-    pub fn tree(&self) -> &sled::Tree {
-        &self.tree
-    }
-
     /// A vehicle's driver record.
     ///
     /// # Errors

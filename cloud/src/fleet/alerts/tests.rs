@@ -1,3 +1,4 @@
+//! The alerts' unit tests: timing, lifecycle, escalation, SLA state, payload, storage.
 #![allow(clippy::unwrap_used)]
 use std::collections::BTreeSet;
 
