@@ -74,7 +74,7 @@ fn bench_deliver(c: &mut Criterion) {
         .block_on(Receiver::start(&secret.to_string(), system_clock()))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
+    let db = rapport_kit::sled_store::open_dir(dir.path()).unwrap();
     let outbox = Outbox::new(db.open_tree("cloud").unwrap());
     let clock: SharedClock = Arc::new(SystemClock);
     let endpoints = Arc::new(HashMap::from([(

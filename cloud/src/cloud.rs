@@ -3,7 +3,9 @@
 //!
 //! Owns starting the parts in order, wiring them, and stopping them in order: the API stops,
 //! the MQTT loop stops handing out publishes, the ingest worker applies and flushes what it
-//! has and acks it, then the client disconnects. Does not own any part's logic.
+//! has and acks it, then the client disconnects. It is the one reader of the whole config:
+//! each part gets its own values (the fleet its [`FleetSettings`], the API its
+//! [`Shared`] state). Does not own any part's logic.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,42 +18,18 @@ use rumqttc::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::api::state::Shared;
 use crate::broker::EmbeddedBroker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::fleet::shell::{FleetHandle, operator_token};
+use crate::fleet::shell::{FleetHandle, FleetSettings};
 use crate::ingest::worker::Worker;
 use crate::metrics::Metrics;
 use crate::mqtt::{self, Loop};
 use crate::store::Store;
 use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{Counters, Sender, SenderConfig};
-use crate::{Error, api, downlink};
-
-/// What the parts of a running cloud share (the API's view of it).
-pub(crate) struct Shared {
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub client: AsyncClient,
-    pub fleet: FleetHandle,
-    /// SHA-256 of the operator's bearer token.
-    pub operator: [u8; 32],
-    pub webhooks: Arc<Counters>,
-}
-
-impl Shared {
-    pub(crate) async fn send_downlink(&self, vin: Vin, body: DownlinkBody) -> Result<u64, Error> {
-        downlink::send(
-            &self.store,
-            &self.client,
-            &self.metrics,
-            vin,
-            body,
-            self.fleet.clock.now(),
-        )
-        .await
-    }
-}
+use crate::{Error, api};
 
 /// Where a started cloud listens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,10 +75,21 @@ impl Cloud {
     /// As [`Cloud::start`], and the fleet's start (strategies, partners, registry, token).
     pub async fn start_with_clock(config: &Config, clock: SharedClock) -> Result<Self, Error> {
         let store = Store::open(&config.store_path())?;
-        let token = operator_token(config)?;
+        let token = api::auth::operator_token(&config.api, &config.store_path())?;
+        let settings = FleetSettings {
+            strategies: config
+                .fleet
+                .strategies
+                .as_deref()
+                .map(|p| config.resolve(p)),
+            registry: config.fleet.registry.as_deref().map(|p| config.resolve(p)),
+            layers: config.layers.clone(),
+            alerts: config.alerts.clone(),
+            partners: config.partner.clone(),
+        };
         let (mut fleet, loaded) = {
-            let (config, store, clock) = (config.clone(), store.clone(), Arc::clone(&clock));
-            tokio::task::spawn_blocking(move || FleetHandle::start(&config, &store, clock))
+            let (store, clock) = (store.clone(), Arc::clone(&clock));
+            tokio::task::spawn_blocking(move || FleetHandle::start(&settings, &store, clock))
                 .await
                 .map_err(|e| Error::Stopped(format!("fleet start: {e}")))??
         };

@@ -9,7 +9,7 @@ pub enum Error {
     Wire(#[from] rapport_shared::WireError),
     /// The config cannot be used.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] rapport_kit::config::ConfigError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -22,7 +22,10 @@ pub enum Error {
     /// Webhook delivery failed to set up or its outbox failed.
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
-    /// The fleet could not start (strategies, partners, registry, operator token).
+    /// The operator's API token could not be read or made.
+    #[error("operator token: {0}")]
+    OperatorToken(String),
+    /// The fleet could not start (strategies, partners, registry).
     #[error(transparent)]
     FleetStart(#[from] crate::fleet::shell::StartError),
     /// A fleet operation failed.

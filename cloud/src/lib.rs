@@ -3,10 +3,12 @@
 //!
 //! The data flow, by module: [`broker`] (the embedded MQTT broker, optional) → [`mqtt`] (the
 //! cloud's persistent MQTT session) → [`ingest`] (checks and plans, sans-IO; its worker
-//! writes and acks) → [`vehicle`] and [`applied`] (what a record changes, once) → [`store`]
-//! (sled) → [`api`] (HTTP reads, metrics, the operator's [`downlink`] route). [`cloud`] starts
-//! and stops them; [`config`] is the file. The binary (`main.rs`) only parses arguments, sets
-//! up logging and signals, and calls [`run`].
+//! writes and acks) → [`vehicle`] and [`applied`] (what a record changes, once) and [`fleet`]
+//! (what it means for the driver: layers, strategies, partner alerts, in the same batch) →
+//! [`store`] (sled; every key laid out in [`keys`]) → [`webhook`] (partner deliveries from
+//! the outbox) and [`api`] (HTTP reads and operator changes, metrics, the operator's
+//! [`downlink`] route). [`cloud`] starts and stops them; [`config`] is the file. The binary
+//! (`main.rs`) only parses arguments, sets up logging and signals, and calls [`run`].
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
@@ -19,6 +21,7 @@ pub mod downlink;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod mqtt;
 pub mod store;

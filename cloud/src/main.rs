@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rapport_cloud::config::{self, ConfigError};
+use rapport_cloud::config;
+use rapport_kit::config::ConfigError;
 
 /// rapport cloud: ingests vehicle records, layers drivers, runs strategies, notifies partners.
 #[derive(Parser, Debug)]
@@ -111,32 +112,12 @@ fn run(config: config::Config) -> anyhow::Result<ExitCode> {
                 println!("rapport-cloud: API on http://{}", ready.api);
             }
         });
-        rapport_cloud::run(config, shutdown_signal(), Some(ready_tx)).await
+        rapport_cloud::run(
+            config,
+            rapport_kit::signal::shutdown_signal(),
+            Some(ready_tx),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
 }

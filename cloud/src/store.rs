@@ -3,11 +3,11 @@
 //! Owns the key layout, the atomicity of one envelope's effects and durability (flush).
 //! Does not own what the values mean ([`crate::vehicle`], [`crate::ingest`]).
 //!
-//! # Key layout (tree `ingest`)
-//! - `V` vin(17) → [`VehicleState`] (version byte, postcard), applied-seq set included;
-//! - `R` vin(17) seq(u64 big-endian) → the record as [`rapport_shared::Record::encode`]
-//!   stores it (version byte first): an append-only log in (vin, seq) order;
-//! - `M` `schema` → [`SCHEMA`].
+//! # Keys (tree `ingest`, layout in [`crate::keys`])
+//! - `V` vin → [`VehicleState`] (version byte, postcard), applied-seq set included;
+//! - `R` vin seq → the record as [`rapport_shared::Record::encode`] stores it (version byte
+//!   first): an append-only log in (vin, seq) order;
+//! - `Mschema` → [`SCHEMA`].
 //!
 //! One envelope's state and log entries go in ONE `apply_batch` on one tree, so the applied
 //! set and the effects it guards are written together or not at all. sled also flushes in
@@ -21,14 +21,15 @@ use std::path::Path;
 use rapport_shared::{Record, Vin};
 
 use crate::ingest::Plan;
+use crate::keys::{self, SCHEMA as SCHEMA_KEY, VEHICLE};
 use crate::vehicle::VehicleState;
 
 /// The store's layout version.
 pub const SCHEMA: u8 = 1;
 
-const VEHICLE: u8 = b'V';
-const RECORD: u8 = b'R';
-const SCHEMA_KEY: &[u8] = b"Mschema";
+/// The unit of atomic writes across the cloud's parts (the ingest's state and log, the
+/// fleet's effects, the webhooks they enqueue): filled by each, applied once.
+pub type Batch = sled::Batch;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,32 +61,19 @@ pub struct Store {
     tree: sled::Tree,
 }
 
-fn vehicle_key(vin: &Vin) -> [u8; 18] {
-    let mut k = [0u8; 18];
-    k[0] = VEHICLE;
-    k[1..].copy_from_slice(vin.as_bytes());
-    k
-}
-
-fn record_key(vin: &Vin, seq: u64) -> [u8; 26] {
-    let mut k = [0u8; 26];
-    k[0] = RECORD;
-    k[1..18].copy_from_slice(vin.as_bytes());
-    k[18..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, waiting out the file lock a just-dropped store
+    /// of this process may still hold ([`rapport_kit::sled_store::open`]).
     ///
     /// # Errors
     /// [`StoreError::Sled`] if sled cannot open it (locked by another process, I/O),
     /// [`StoreError::Schema`] if a newer build wrote it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = rapport_kit::sled_store::open(
+            &sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput),
+        )?;
         let tree = db.open_tree("ingest")?;
         match tree.get(SCHEMA_KEY)? {
             None => {
@@ -118,7 +106,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`], or [`StoreError::Corrupt`] if the value cannot be read.
     pub fn vehicle(&self, vin: &Vin) -> Result<Option<VehicleState>, StoreError> {
-        match self.tree.get(vehicle_key(vin))? {
+        match self.tree.get(keys::vehicle(vin))? {
             None => Ok(None),
             Some(bytes) => VehicleState::from_bytes(&bytes)
                 .map(Some)
@@ -135,7 +123,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub fn commit(&self, plan: &Plan) -> Result<(), StoreError> {
-        self.commit_with(plan, sled::Batch::default())
+        self.commit_with(plan, Batch::default())
     }
 
     /// [`Store::commit`], with other parts' writes (`batch`, already filled: the fleet's
@@ -143,7 +131,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub fn commit_with(&self, plan: &Plan, mut batch: sled::Batch) -> Result<(), StoreError> {
+    pub fn commit_with(&self, plan: &Plan, mut batch: Batch) -> Result<(), StoreError> {
         let state = plan
             .state
             .to_bytes()
@@ -151,12 +139,21 @@ impl Store {
                 what: format!("vehicle {} (encoding)", plan.vin),
                 reason,
             })?;
-        batch.insert(&vehicle_key(&plan.vin), state);
+        batch.insert(&keys::vehicle(&plan.vin), state);
         for (seq, bytes) in &plan.log {
-            batch.insert(&record_key(&plan.vin, *seq), bytes.as_slice());
+            batch.insert(&keys::record(&plan.vin, *seq), bytes.as_slice());
         }
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Applies a batch other parts filled (the fleet's effects of a tick or an API change),
+    /// atomically. Not durable until [`Store::flush`].
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        Ok(self.tree.apply_batch(batch)?)
     }
 
     /// Makes every earlier write durable (fsync); returns the bytes flushed.
@@ -177,8 +174,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`], or [`StoreError::Corrupt`] for a record that does not decode.
     pub fn records(&self, vin: &Vin, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let start = record_key(vin, after.saturating_add(1));
-        let end = record_key(vin, u64::MAX);
+        let start = keys::record(vin, after.saturating_add(1));
+        let end = keys::record(vin, u64::MAX);
         let mut out = Vec::new();
         if after == u64::MAX {
             return Ok(out);
@@ -289,6 +286,17 @@ mod tests {
                 assert!(seen.insert(id), "id {id} given twice");
             }
             // sled persists its id generator ahead of use and skips ahead on recovery.
+        }
+    }
+
+    /// sled lets go of its file lock a little after a drop: a reopen at once waits it out
+    /// rather than failing (the flaky "could not acquire lock" of a loaded machine).
+    #[test]
+    fn reopens_at_once_after_a_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..10 {
+            let store = Store::open(dir.path()).unwrap();
+            store.flush().unwrap();
         }
     }
 

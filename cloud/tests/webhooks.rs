@@ -45,18 +45,8 @@ fn receiver_clock(clock: &ManualClock) -> rapport_testbed::partner::NowSecs {
 }
 
 fn open_db(dir: &std::path::Path) -> sled::Db {
-    // A dropped sled database releases its file lock a moment later; wait it out.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match sled::open(dir) {
-            Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("reopening sled: {e}"),
-        }
-    }
+    // A dropped sled database releases its file lock a moment later: the kit waits it out.
+    rapport_kit::sled_store::open_dir(dir).unwrap_or_else(|e| panic!("reopening sled: {e}"))
 }
 
 /// A running sender: its reports, waker, counters, stop signal and task.

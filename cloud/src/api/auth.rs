@@ -2,15 +2,73 @@
 //! partner's token sees only its own vehicles and alerts (and acknowledges/resolves its own
 //! alerts). No token, or a token nobody holds: 401. A partner on an operator route: 403.
 //!
-//! Owns reading the `Authorization` header and comparing tokens in constant time (tokens are
-//! compared as SHA-256 digests, so neither their length nor a prefix leaks through timing).
-//! Does not own where partner tokens are kept ([`crate::fleet::partners`]).
+//! Owns the operator's token ([`operator_token`]: the config's, its environment variable's,
+//! or one made at first start and kept beside the store), reading the `Authorization` header
+//! and comparing tokens in constant time (tokens are compared as SHA-256 digests, so neither
+//! their length nor a prefix leaks through timing). Does not own where partner tokens are
+//! kept ([`crate::fleet::partners`]).
+
+use std::path::Path;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::error::ApiError;
+use crate::config::Api;
+
+/// The file beside the store's data that keeps a token the cloud made itself.
+pub const TOKEN_FILE: &str = "operator-token";
+
+/// Reads the operator token: `[api].operator_token`, the variable `operator_token_env`
+/// names, or one kept in (or first written to) `<store_dir>/operator-token`, mode 0600.
+///
+/// # Errors
+/// [`crate::Error::OperatorToken`] when the variable is unset or empty, or the file cannot be
+/// used.
+pub fn operator_token(api: &Api, store_dir: &Path) -> Result<String, crate::Error> {
+    let fail = |m: String| crate::Error::OperatorToken(m);
+    if let Some(t) = &api.operator_token {
+        return Ok(t.clone());
+    }
+    if let Some(var) = &api.operator_token_env {
+        return match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+            _ => Err(fail(format!(
+                "api.operator_token_env names {var}, which is unset or empty"
+            ))),
+        };
+    }
+    let path = store_dir.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) | Err(_) => {}
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| fail(format!("no randomness: {e}")))?;
+    let token = rapport_shared::hex::encode(&bytes);
+    write_private(&path, &token)
+        .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+    tracing::warn!(path = %path.display(), "no operator token configured: one was made and saved here");
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,14 +1,44 @@
-//! The API's JSON shapes and their conversions from the domain types: what a vehicle looks
-//! like to a reader, and what an operator sends to push a downlink. Pure; no HTTP.
+//! The JSON shapes the routes of more than one resource share, and how every answer is
+//! written ([`json`]): what the ingest knows of a vehicle ([`VehicleView`]), one record of
+//! the car ([`RecordView`]), what an operator sends to push a downlink
+//! ([`DownlinkRequest`]). Each resource's own shapes live beside its routes.
+//!
+//! Owns these shapes and their conversions from the domain types. Does not own routes or
+//! status codes.
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use rapport_shared::{
-    Campaign, CampaignTarget, DownlinkBody, Odometer, Priority, ServiceRecorded, Timestamp, Vin,
+    Campaign, CampaignTarget, DownlinkBody, Odometer, Priority, Record, RecordBody,
+    ServiceRecorded, Timestamp, Vin,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::error::ApiError;
 use crate::vehicle::{Reading, VehicleState};
+
+/// A JSON answer with `status`. The view goes through a [`serde_json::Value`], whose objects
+/// keep their keys sorted (serde_json without `preserve_order`): the answer's bytes are the
+/// same whatever order a view declares its fields in, as they were when the bodies were
+/// built as values.
+///
+/// # Errors
+/// 500 if the view does not serialise.
+pub fn json<T: Serialize>(status: StatusCode, view: &T) -> Result<Response, ApiError> {
+    let value = serde_json::to_value(view).map_err(|e| ApiError::internal(&e))?;
+    Ok((status, axum::Json(value)).into_response())
+}
+
+/// [`json`] with 200.
+///
+/// # Errors
+/// As [`json`].
+pub fn ok<T: Serialize>(view: &T) -> Result<Response, ApiError> {
+    json(StatusCode::OK, view)
+}
 
 /// `GET /api/v1/vehicles/{vin}`.
 #[derive(Debug, Serialize)]
@@ -270,20 +300,37 @@ impl DownlinkRequest {
     }
 }
 
-/// One record of the car for a timeline: `{"kind": "odometer", "seq": 7, "data": {...}}`.
-pub fn record_json(r: &rapport_shared::Record) -> serde_json::Value {
-    let kind = match &r.body {
-        rapport_shared::RecordBody::Unknown { .. } => "unknown",
-        body => rapport_shared::v1::uplink::kind_name(body.tag()),
-    };
-    let data = match serde_json::to_value(&r.body) {
-        // Externally tagged enum: `{"Odometer": {...}}` → the inner value.
-        Ok(serde_json::Value::Object(m)) if m.len() == 1 => m
-            .into_iter()
-            .next()
-            .map_or(serde_json::Value::Null, |(_, v)| v),
-        Ok(v) => v,
-        Err(_) => serde_json::Value::Null,
-    };
-    serde_json::json!({"kind": kind, "seq": r.seq, "data": data})
+/// One record of the car: `{"kind": "odometer", "seq": 7, "data": {...}}` (`data`: the
+/// record's fields, as the wire types serialise them).
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    /// The record kind's name (`unknown`: a kind this build does not know).
+    pub kind: &'static str,
+    /// Its seq.
+    pub seq: u64,
+    /// Its body's fields.
+    pub data: Value,
+}
+
+impl RecordView {
+    /// The view of a record.
+    pub fn new(r: &Record) -> Self {
+        let kind = match &r.body {
+            RecordBody::Unknown { .. } => "unknown",
+            body => rapport_shared::v1::uplink::kind_name(body.tag()),
+        };
+        let data = match serde_json::to_value(&r.body) {
+            // Externally tagged enum: `{"Odometer": {...}}` → the inner value.
+            Ok(Value::Object(m)) if m.len() == 1 => {
+                m.into_iter().next().map_or(Value::Null, |(_, v)| v)
+            }
+            Ok(v) => v,
+            Err(_) => Value::Null,
+        };
+        Self {
+            kind,
+            seq: r.seq,
+            data,
+        }
+    }
 }

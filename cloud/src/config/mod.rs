@@ -1,20 +1,34 @@
-//! The cloud config: typed serde structs read from one TOML file, their defaults (all in
-//! [`defaults`]), and [`Config::validate`], which returns every problem with its key path.
+//! The cloud config: one TOML file read into typed serde structs, their defaults (all in
+//! [`defaults`]), and the file's [`Check`]: every problem with its key path.
 //!
-//! Owns: the file's shape, loading it (syntax and shape errors name the key path, line and
-//! column), checking it, and resolving relative paths against the file's folder. Does not own:
-//! what the cloud does with the values (broker, ingest, store, API). Unknown keys are refused
-//! (`deny_unknown_fields`) so a typo never passes silently.
+//! Each section checks itself beside its struct ([`broker`], [`sections`]; the fleet's own
+//! sections `[layers]`, `[alerts]` and `[[partner]]` beside their rules in
+//! [`crate::fleet::layers`] and [`crate::fleet::partners`]); [`Config`]'s check runs them in
+//! file order and adds the rules that tie two sections together (the MQTT packet limit and
+//! the payload limit; a fallback partner that must be a `[[partner]]`).
+//!
+//! Owns the file's shape, loading it (syntax and shape errors name the key path, line and
+//! column: [`rapport_kit::config`]), checking it, and resolving relative paths against the
+//! file's folder. Does not own what the cloud does with the values (broker, ingest, store,
+//! API, fleet). Unknown keys are refused (`deny_unknown_fields`) so a typo never passes
+//! silently.
+//!
+//! The config imports the fleet's section types, never the other way round: the fleet is
+//! started from values ([`crate::fleet::shell::FleetSettings`]), not from this file.
 
-mod validate;
+pub mod broker;
+pub mod sections;
 
-use core::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use rapport_kit::config::{Check, ConfigError, Problem, Problems, key};
 use serde::{Deserialize, Serialize};
 
-pub use validate::{BrokerUrl, Problem};
+pub use broker::{Broker, BrokerUrl, Tls};
+pub use sections::{Api, Fleet, Ingest, Store, Webhooks};
+
+use crate::fleet::layers::LayerConfig;
+use crate::fleet::partners::{AlertsConfig, PartnerConfig};
 
 /// Every default value of the config, in one place.
 pub mod defaults {
@@ -71,13 +85,13 @@ pub struct Config {
     pub fleet: Fleet,
     /// `[layers]`: every layering threshold.
     #[serde(default)]
-    pub layers: crate::fleet::layers::LayerConfig,
+    pub layers: LayerConfig,
     /// `[alerts]`: SLA, response wait, fallback partner.
     #[serde(default)]
-    pub alerts: crate::fleet::partners::AlertsConfig,
+    pub alerts: AlertsConfig,
     /// `[[partner]]`: dealers and service providers with their webhook endpoints.
     #[serde(default)]
-    pub partner: Vec<crate::fleet::partners::PartnerConfig>,
+    pub partner: Vec<PartnerConfig>,
     /// `[webhooks]`: delivery.
     #[serde(default)]
     pub webhooks: Webhooks,
@@ -86,240 +100,13 @@ pub struct Config {
     pub path: Option<PathBuf>,
 }
 
-/// `[broker]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Broker {
-    /// Run the embedded broker (rumqttd) in this process; `false`: connect to `url`.
-    pub embedded: bool,
-    /// The embedded broker's listen address (port 0: a free port, reported at start).
-    pub listen: Option<SocketAddr>,
-    /// The external broker: `mqtt://host:port` or `mqtts://host:port`.
-    pub url: Option<String>,
-    /// The ingest session's client id (stable across restarts: a persistent session).
-    pub client_id: String,
-    /// Subscribe to `$share/<group>/rapport/v1/+/up`, so several cloud instances split the
-    /// vehicles' uplinks between them. The broker splits by message, not by vehicle: with one
-    /// sled store per instance each instance holds part of a vehicle's records, so this is for
-    /// a store the instances share (the PostgreSQL store to come) or a broker that keeps a
-    /// topic on one member (EMQX's `hash_topic` strategy).
-    pub share_group: Option<String>,
-    /// MQTT keep-alive, seconds.
-    pub keep_alive_s: u64,
-    /// Largest MQTT packet accepted (see [`defaults::MAX_PACKET_BYTES`]).
-    pub max_packet_bytes: usize,
-    /// `[broker.tls]`: TLS (and mTLS) to an external `mqtts://` broker.
-    pub tls: Option<Tls>,
-}
-
-impl Default for Broker {
-    fn default() -> Self {
-        Self {
-            embedded: true,
-            listen: None,
-            url: None,
-            client_id: defaults::CLIENT_ID.to_owned(),
-            share_group: None,
-            keep_alive_s: defaults::KEEP_ALIVE_S,
-            max_packet_bytes: defaults::MAX_PACKET_BYTES,
-            tls: None,
-        }
-    }
-}
-
-impl Broker {
-    /// The embedded broker's listen address, default applied.
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.listen.unwrap_or(defaults::BROKER_LISTEN)
-    }
-
-    /// The uplink subscription filter: shared when a group is set.
-    pub fn uplink_filter(&self) -> String {
-        match &self.share_group {
-            Some(group) => rapport_shared::topic::shared_uplink_filter(group),
-            None => rapport_shared::topic::UPLINK_FILTER.to_owned(),
-        }
-    }
-}
-
-/// `[broker.tls]`: PEM files, relative to the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    /// The CA that signed the broker's certificate.
-    pub ca: PathBuf,
-    /// The cloud's client certificate (mTLS); needs `key`.
-    #[serde(default)]
-    pub cert: Option<PathBuf>,
-    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1); needs `cert`.
-    #[serde(default)]
-    pub key: Option<PathBuf>,
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Store {
-    /// The data directory (sled), relative to the config file.
-    pub path: PathBuf,
-}
-
-impl Default for Store {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from(defaults::STORE_PATH),
-        }
-    }
-}
-
-/// `[api]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Api {
-    /// Listen address (port 0: a free port, reported at start).
-    pub listen: SocketAddr,
-    /// The operator's bearer token. Prefer `operator_token_env`; with neither, the cloud
-    /// makes one at first start and keeps it in `<store>/operator-token` (mode 0600).
-    pub operator_token: Option<String>,
-    /// The environment variable holding the operator's bearer token.
-    pub operator_token_env: Option<String>,
-}
-
-impl Default for Api {
-    fn default() -> Self {
-        Self {
-            listen: defaults::API_LISTEN,
-            operator_token: None,
-            operator_token_env: None,
-        }
-    }
-}
-
-/// `[ingest]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Ingest {
-    /// Larger uplink payloads are rejected (and counted) before decoding.
-    pub max_payload_bytes: usize,
-    /// Most envelopes applied between two flushes of the store; their MQTT acks wait for it.
-    pub group_max_envelopes: usize,
-}
-
-impl Default for Ingest {
-    fn default() -> Self {
-        Self {
-            max_payload_bytes: defaults::MAX_PAYLOAD_BYTES,
-            group_max_envelopes: defaults::GROUP_MAX_ENVELOPES,
-        }
-    }
-}
-
-/// Why a config could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Not TOML, or TOML of the wrong shape (unknown key, wrong type).
-    #[error("{file}:{line}:{column}: {path}: {message}")]
-    Syntax {
-        /// The file.
-        file: String,
-        /// The key path where it went wrong (`broker.tls.cert`), `.` for the top.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column (characters).
-        column: usize,
-        /// What the TOML reader says.
-        message: String,
-    },
-    /// Well-formed but wrong values; every problem found.
-    #[error("{file}: {} problem(s):\n{}", problems.len(), ProblemList(problems))]
-    Invalid {
-        /// The file.
-        file: String,
-        /// Each problem with its key path.
-        problems: Vec<Problem>,
-    },
-}
-
-struct ProblemList<'a>(&'a [Problem]);
-
-impl fmt::Display for ProblemList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "  {p}")?;
-        }
-        Ok(())
-    }
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-/// The 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
-}
-
-/// Parses TOML text into any config type (the cloud file, the strategy file); `file` names it
-/// in errors. Does not validate.
-///
-/// # Errors
-/// [`ConfigError::Syntax`] with the key path, line and column of the problem.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
-    file: &str,
-    text: &str,
-) -> Result<T, ConfigError> {
-    let syntax = |path: String, err: toml::de::Error| {
-        let (line, column) = err.span().map_or((1, 1), |s| line_col(text, s.start));
-        ConfigError::Syntax {
-            file: file.to_owned(),
-            path,
-            line,
-            column,
-            message: err.message().trim().to_owned(),
-        }
-    };
-    let de = toml::Deserializer::parse(text).map_err(|e| syntax(".".to_owned(), e))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        syntax(path, e.into_inner())
-    })
-}
-
-/// Reads a config file: (its name for errors, its text).
-///
-/// # Errors
-/// [`ConfigError::Read`].
-pub(crate) fn read_text(path: &Path) -> Result<(String, String), ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    Ok((file, text))
-}
-
 impl Config {
     /// Parses TOML text; `file` names it in errors. Does not validate.
     ///
     /// # Errors
     /// [`ConfigError::Syntax`] with the key path, line and column of the problem.
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
-        parse_toml(file, text)
+        rapport_kit::config::parse_toml(file, text)
     }
 
     /// Reads and parses a file, and remembers its path for relative paths. Does not validate.
@@ -327,15 +114,15 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Syntax`].
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let (file, text) = read_text(path)?;
-        let mut config = Self::from_toml(&file, &text)?;
+        let mut config: Self = rapport_kit::config::read_toml(path)?;
         config.path = Some(path.to_owned());
         Ok(config)
     }
 
-    /// Every problem with the values, each with its key path; empty when fine.
+    /// Every problem with the values, each with its key path; empty when fine (the file's
+    /// [`Check`] at the top, `token_env` variables read from the environment).
     pub fn validate(&self) -> Vec<Problem> {
-        validate::validate(self)
+        self.problems("")
     }
 
     /// Resolves a path from the file against the config file's folder.
@@ -354,52 +141,42 @@ impl Config {
     }
 }
 
-/// `[fleet]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Fleet {
-    /// The strategy file (relative to this file). Default: the built-in copy of
-    /// `config/strategies.toml`.
-    pub strategies: Option<PathBuf>,
-    /// A registry file (CSV or TOML by extension) imported at every start (entries are
-    /// created or updated, never deleted). Default: none.
-    pub registry: Option<PathBuf>,
-    /// How often time-driven work is looked at, milliseconds (layers, webhook sends,
-    /// SLAs, re-offers: only what is due is touched).
-    pub tick_ms: u64,
-}
-
-impl Default for Fleet {
-    fn default() -> Self {
-        Self {
-            strategies: None,
-            registry: None,
-            tick_ms: defaults::TICK_MS,
+impl Check for Config {
+    /// Every section in file order, then what ties sections together. Partner tokens given
+    /// by `token_env` are read from the process environment.
+    fn check(&self, path: &str, problems: &mut Problems) {
+        let broker = key(path, "broker");
+        problems.check(&broker, &self.broker);
+        let need = self
+            .ingest
+            .max_payload_bytes
+            .saturating_add(broker::PACKET_OVERHEAD);
+        let max_packet = self.broker.max_packet_bytes;
+        if max_packet < need || max_packet > broker::MQTT_MAX_PACKET {
+            problems.at(
+                &broker,
+                "max_packet_bytes",
+                format!(
+                    "{max_packet} must be at least ingest.max_payload_bytes + {} ({need}) \
+                     and at most {}",
+                    broker::PACKET_OVERHEAD,
+                    broker::MQTT_MAX_PACKET
+                ),
+            );
         }
-    }
-}
-
-/// `[webhooks]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Webhooks {
-    /// Most deliveries in flight at once.
-    pub concurrency: usize,
-    /// Timeout of one delivery attempt, seconds.
-    pub timeout_s: u64,
-    /// Days the small "delivered" marker of a webhook is kept (it answers "was this id
-    /// delivered?"); older ones are pruned so the store does not grow with every alert ever
-    /// sent. Dead letters are kept until re-driven.
-    pub keep_delivered_days: u64,
-}
-
-impl Default for Webhooks {
-    fn default() -> Self {
-        Self {
-            concurrency: defaults::WEBHOOK_CONCURRENCY,
-            timeout_s: defaults::WEBHOOK_TIMEOUT_S,
-            keep_delivered_days: defaults::WEBHOOK_KEEP_DELIVERED_DAYS,
-        }
+        problems.check(&key(path, "store"), &self.store);
+        problems.check(&key(path, "ingest"), &self.ingest);
+        problems.check(&key(path, "fleet"), &self.fleet);
+        problems.check(&key(path, "webhooks"), &self.webhooks);
+        problems.check(&key(path, "api"), &self.api);
+        problems.check(&key(path, "layers"), &self.layers);
+        crate::fleet::partners::check_partners(
+            path,
+            &self.partner,
+            &self.alerts,
+            &|v| std::env::var(v).ok(),
+            problems,
+        );
     }
 }
 
@@ -418,18 +195,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// [`ConfigError::Invalid`] listing every problem.
 pub fn check(config: Config) -> Result<Config, ConfigError> {
-    let problems = config.validate();
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigError::Invalid {
-            file: config
-                .path
-                .as_deref()
-                .map_or_else(|| "config".to_owned(), |p| p.display().to_string()),
-            problems,
-        })
-    }
+    let mut problems = Problems::new();
+    problems.check("", &config);
+    let file = config
+        .path
+        .as_deref()
+        .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+    problems.into_result(&file)?;
+    Ok(config)
 }
 
 #[cfg(test)]

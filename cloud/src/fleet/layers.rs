@@ -1,8 +1,7 @@
 //! Where a driver sits on each axis, and when time alone will move them: the pure rules of
 //! layering.
 //!
-//! Owns [`LayerConfig`] (every threshold, its defaults in [`defaults`], its
-//! [`LayerConfig::validate`]), [`classify`] (profile + now → layers and the next instant at
+//! Owns [`LayerConfig`] (every threshold, its defaults in [`defaults`], its [`Check`]), [`classify`] (profile + now → layers and the next instant at
 //! which time alone changes them) and [`explain`] (the human reason for a change). Does not
 //! own the per-vehicle state, the time index or the tick ([`super::layering`]), nor where
 //! profiles come from (ingest and the registry).
@@ -36,7 +35,7 @@ use super::model::{
     Activity, CarMaturity, Category, DAY_MS, LayerChange, Layers, Lifecycle, Profile,
     ServiceMaturity,
 };
-use crate::config::Problem;
+use rapport_kit::config::{Check, Problems, key};
 
 /// Every default threshold, in one place.
 pub mod defaults {
@@ -180,58 +179,52 @@ impl Default for LifecycleThresholds {
     }
 }
 
-impl LayerConfig {
-    /// Every problem with the thresholds, each with its key path (`layers.activity.…`).
-    /// [`classify`] assumes a config without problems (it never panics on one, but its
-    /// `next_change` may then be wrong).
-    pub fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let mut days = |path: &str, v: u32| {
+impl Check for LayerConfig {
+    /// Every problem with the thresholds, each with its key path (`layers.activity.…` for
+    /// `path` `layers`). [`classify`] assumes a config without problems (it never panics on
+    /// one, but its `next_change` may then be wrong).
+    fn check(&self, path: &str, problems: &mut Problems) {
+        let at = |name: &str| key(path, name);
+        let mut days = |name: &str, v: u32| {
             if v == 0 {
-                problems.push(Problem::new(path, "must be at least 1 day"));
+                problems.push(at(name), "must be at least 1 day");
             } else if v > defaults::MAX_DAYS {
-                problems.push(Problem::new(
-                    path,
+                problems.push(
+                    at(name),
                     format!("{v} days is over 100 years: the unit is days, not seconds or ms"),
-                ));
+                );
             }
         };
         let c = &self.car;
-        days("layers.car.novice_until_days", c.novice_until_days);
-        days("layers.car.veteran_from_days", c.veteran_from_days);
+        days("car.novice_until_days", c.novice_until_days);
+        days("car.veteran_from_days", c.veteran_from_days);
         let a = &self.activity;
-        days(
-            "layers.activity.declining_after_days",
-            a.declining_after_days,
-        );
-        days("layers.activity.churned_after_days", a.churned_after_days);
-        days("layers.activity.dormant_after_days", a.dormant_after_days);
+        days("activity.declining_after_days", a.declining_after_days);
+        days("activity.churned_after_days", a.churned_after_days);
+        days("activity.dormant_after_days", a.dormant_after_days);
         let l = &self.lifecycle;
-        days("layers.lifecycle.lapsed_after_days", l.lapsed_after_days);
-        days(
-            "layers.lifecycle.retained_after_days",
-            l.retained_after_days,
-        );
+        days("lifecycle.lapsed_after_days", l.lapsed_after_days);
+        days("lifecycle.retained_after_days", l.retained_after_days);
 
-        let mut positive = |path: &str, v: u32| {
+        let mut positive = |name: &str, v: u32| {
             if v == 0 {
-                problems.push(Problem::new(path, "must be at least 1"));
+                problems.push(at(name), "must be at least 1");
             }
         };
-        positive("layers.car.novice_until_km", c.novice_until_km);
-        positive("layers.car.veteran_from_km", c.veteran_from_km);
+        positive("car.novice_until_km", c.novice_until_km);
+        positive("car.veteran_from_km", c.veteran_from_km);
         let s = &self.service;
-        positive("layers.service.growing_from", s.growing_from);
+        positive("service.growing_from", s.growing_from);
 
         let mut increasing = |lower: (&str, u32), upper: (&str, u32)| {
             if upper.1 <= lower.1 {
-                problems.push(Problem::new(
-                    format!("layers.{}", upper.0),
+                problems.push(
+                    at(upper.0),
                     format!(
                         "{} must be above {} ({}): thresholds increase",
                         upper.1, lower.0, lower.1
                     ),
-                ));
+                );
             }
         };
         increasing(
@@ -255,13 +248,12 @@ impl LayerConfig {
             ("activity.dormant_after_days", a.dormant_after_days),
         );
         if s.prompt_action_points == 0 && s.booking_points == 0 && s.service_points == 0 {
-            problems.push(Problem::new(
-                "layers.service",
+            problems.push(
+                at("service"),
                 "prompt_action_points, booking_points and service_points are all 0: \
                  every driver would stay junior",
-            ));
+            );
         }
-        problems
     }
 }
 

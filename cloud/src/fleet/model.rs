@@ -122,6 +122,25 @@ pub struct Registration {
     pub consents: Consents,
 }
 
+/// The category of a vehicle with no registry entry: passenger (the registry says otherwise).
+pub const DEFAULT_CATEGORY: Category = Category::Passenger;
+
+impl Registration {
+    /// What the cloud assumes of a vehicle it has no registry entry for: the default
+    /// category, no line, no delivery date, no dealer, no region, no consent.
+    pub fn unregistered(vin: Vin) -> Self {
+        Self {
+            vin,
+            category: DEFAULT_CATEGORY,
+            line: String::new(),
+            delivered: None,
+            dealer: None,
+            region: None,
+            consents: Consents::default(),
+        }
+    }
+}
+
 /// What the cloud learned of a driver from the car's records: the inputs of layering.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -155,6 +174,64 @@ pub struct LayerChange {
     pub at: Timestamp,
     /// Why, for people: `"no engagement for 15 days (declining after 14)"`.
     pub why: String,
+}
+
+/// A set of cells of the layer matrix, as the API selects them: the values allowed on each
+/// axis (an empty list: any).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CellFilter {
+    /// Categories.
+    pub category: Vec<Category>,
+    /// Maturities with the car.
+    pub car: Vec<CarMaturity>,
+    /// Maturities with the service.
+    pub service: Vec<ServiceMaturity>,
+    /// Activities.
+    pub activity: Vec<Activity>,
+    /// Lifecycles.
+    pub lifecycle: Vec<Lifecycle>,
+}
+
+impl CellFilter {
+    /// The axes' names, as the API and the strategy file spell them.
+    pub const AXES: [&'static str; 5] = ["category", "car", "service", "activity", "lifecycle"];
+
+    /// Sets one axis from its name and the values' spellings.
+    ///
+    /// # Errors
+    /// The axis is none of [`Self::AXES`], a value is not one of the axis's, or there is
+    /// none (an axis left out is any value; an empty list would select no cell).
+    pub fn set(&mut self, axis: &str, values: &[String]) -> Result<(), String> {
+        fn parse<T: core::str::FromStr<Err = String>>(values: &[String]) -> Result<Vec<T>, String> {
+            if values.is_empty() {
+                return Err("an empty list selects no cell; leave the axis out for any".into());
+            }
+            values.iter().map(|v| v.trim().parse()).collect()
+        }
+        match axis {
+            "category" => self.category = parse(values)?,
+            "car" => self.car = parse(values)?,
+            "service" => self.service = parse(values)?,
+            "activity" => self.activity = parse(values)?,
+            "lifecycle" => self.lifecycle = parse(values)?,
+            _ => {
+                return Err(format!("not an axis ({})", Self::AXES.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `layers` is in one of the cells.
+    pub fn matches(&self, layers: &Layers) -> bool {
+        fn any<T: PartialEq>(set: &[T], v: &T) -> bool {
+            set.is_empty() || set.contains(v)
+        }
+        any(&self.category, &layers.category)
+            && any(&self.car, &layers.car)
+            && any(&self.service, &layers.service)
+            && any(&self.activity, &layers.activity)
+            && any(&self.lifecycle, &layers.lifecycle)
+    }
 }
 
 /// Which partner a task or alert goes to.

@@ -2,10 +2,10 @@
 //! [`Registration`]s, as a manufacturer's or dealer's system hands them over.
 //!
 //! Owns parsing ([`parse_csv`], [`parse_toml`]: text in, registrations or every problem
-//! out, each naming its line, field and value), writing ([`to_csv`], [`to_toml`]), and the
-//! calendar date format (`YYYY-MM-DD`, midnight UTC: [`parse_date`], [`format_date`]).
-//! Does not own storing registrations, the API that manages them, or what layering makes
-//! of them. Pure: no I/O.
+//! out, each naming its line, field and value) and writing ([`to_csv`], [`to_toml`]). A
+//! delivery date is a [`CivilDate`] (`YYYY-MM-DD`), kept as its midnight UTC. Does not own
+//! storing registrations, the API that manages them, the date format ([`CivilDate`]), or
+//! what layering makes of them. Pure: no I/O.
 //!
 //! CSV: a header line naming the columns, in any order, among
 //! `vin,category,line,delivered,dealer,region,partner_sharing,engagement`; `vin`,
@@ -20,9 +20,9 @@
 use core::fmt;
 use std::collections::{BTreeMap, HashMap};
 
-use rapport_shared::{Timestamp, Vin, VinError, calendar};
+use rapport_shared::{CivilDate, Vin, VinError};
 
-use super::model::{Category, Consents, DAY_MS, Registration};
+use super::model::{Category, Consents, Registration};
 
 /// The CSV header in its canonical order (what [`to_csv`] writes).
 pub const HEADER: &str = "vin,category,line,delivered,dealer,region,partner_sharing,engagement";
@@ -444,8 +444,8 @@ fn registration(
                 None
             }
         });
-    let delivered = cell(Field::Delivered).and_then(|c| match parse_date(&c.text) {
-        Ok(t) => Some(t),
+    let delivered = cell(Field::Delivered).and_then(|c| match CivilDate::parse(&c.text) {
+        Ok(d) => Some(d.midnight_utc()),
         Err(e) => {
             fail(Field::Delivered, c, ImportProblem::BadDate(e));
             None
@@ -508,59 +508,6 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-const fn is_leap(y: u32) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-/// Parses a calendar date `YYYY-MM-DD` (1970 to 9999) as its first instant, 00:00 UTC.
-///
-/// # Errors
-/// A message saying what is wrong.
-pub fn parse_date(text: &str) -> Result<Timestamp, String> {
-    let b = text.as_bytes();
-    let shape_ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape_ok {
-        return Err("expected a date YYYY-MM-DD, e.g. 2025-03-14".to_owned());
-    }
-    let num =
-        |r: core::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
-    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
-    if y < 1970 {
-        return Err(format!("year {y} is before 1970"));
-    }
-    if !(1..=12).contains(&m) {
-        return Err(format!("month {m} is not 1 to 12"));
-    }
-    let month_days = match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1..=month_days).contains(&d) {
-        return Err(format!("day {d} is not 1 to {month_days} in {y}-{m:02}"));
-    }
-    // 1970 ≤ y ≤ 9999, 1 ≤ m ≤ 12, 1 ≤ d ≤ 31 (checked above): no conversion can fail.
-    let days = calendar::days_from_civil(
-        i64::from(y),
-        u8::try_from(m).unwrap_or(1),
-        u8::try_from(d).unwrap_or(1),
-    );
-    Ok(Timestamp::from_millis(
-        u64::try_from(days).unwrap_or(0).saturating_mul(DAY_MS),
-    ))
-}
-
-/// The calendar date (UTC) of an instant, `YYYY-MM-DD`.
-pub fn format_date(t: Timestamp) -> String {
-    t.utc_date_string()
-}
-
 /// A CSV cell, quoted when it must be (a comma, quote, line break, or edge spaces).
 fn csv_cell(out: &mut String, text: &str) {
     let needs_quotes = text.contains([',', '"', '\n', '\r']) || text.trim() != text;
@@ -580,7 +527,7 @@ pub fn to_csv(registrations: &[Registration]) -> String {
     out.push_str(HEADER);
     out.push('\n');
     for r in registrations {
-        let delivered = r.delivered.map(format_date);
+        let delivered = r.delivered.map(|t| CivilDate::of(t).to_string());
         let cells = [
             r.vin.as_str(),
             r.category.as_str(),
@@ -620,7 +567,7 @@ pub fn to_toml(registrations: &[Registration]) -> String {
         out.push_str(&format!("category = \"{}\"\n", r.category));
         out.push_str(&format!("line = {}\n", string(&r.line)));
         if let Some(d) = r.delivered {
-            out.push_str(&format!("delivered = {}\n", format_date(d)));
+            out.push_str(&format!("delivered = {}\n", CivilDate::of(d)));
         }
         if let Some(d) = &r.dealer {
             out.push_str(&format!("dealer = {}\n", string(d)));

@@ -1,4 +1,4 @@
-//! The fleet's thin async shell: builds the [`Fleet`] from the config and the store, and
+//! The fleet's thin async shell: builds the [`Fleet`] from its settings and the store, and
 //! runs what is around it — every change commits one batch and flushes before anyone is
 //! told; downlinks are published after the flush (and forgotten from `Q` once handed to
 //! MQTT); the webhook sender is woken; a tick task processes what time made due; a report
@@ -9,8 +9,8 @@
 //! decision ([`Fleet`]).
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use rapport_shared::{Timestamp, Vin, topic};
@@ -19,12 +19,12 @@ use tokio::sync::{Notify, mpsc};
 
 use super::core::{Effects, Fleet, FleetError};
 use super::layering::Layering;
-use super::partners::{Directory, Partner};
+use super::layers::LayerConfig;
+use super::partners::{AlertsConfig, Directory, Partner, PartnerConfig};
 use super::store::FleetStore;
 use super::strategy::Strategies;
 use crate::clock::SharedClock;
-use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError};
 use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{DeliveryReport, Endpoint, ReportStatus};
 use crate::webhook::sign::Secret;
@@ -53,9 +53,6 @@ pub enum StartError {
         /// Every problem.
         message: String,
     },
-    /// The operator token.
-    #[error("operator token: {0}")]
-    Token(String),
     /// Loading.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -80,52 +77,20 @@ pub struct FleetHandle {
     pub endpoints: EndpointMap,
 }
 
-/// Reads the operator token: the config's, its environment variable's, or one kept in (or
-/// first written to) `<store>/operator-token`. Returns the token.
-///
-/// # Errors
-/// [`StartError::Token`] when the variable is unset or empty, or the file cannot be used.
-pub fn operator_token(config: &Config) -> Result<String, StartError> {
-    if let Some(t) = &config.api.operator_token {
-        return Ok(t.clone());
-    }
-    if let Some(var) = &config.api.operator_token_env {
-        return match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-            _ => Err(StartError::Token(format!(
-                "api.operator_token_env names {var}, which is unset or empty"
-            ))),
-        };
-    }
-    let path = config.store_path().join("operator-token");
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
-        Ok(_) | Err(_) => {}
-    }
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| StartError::Token(format!("no randomness: {e}")))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &token)
-        .map_err(|e| StartError::Token(format!("cannot write {}: {e}", path.display())))?;
-    tracing::warn!(path = %path.display(), "no operator token configured: one was made and saved here");
-    Ok(token)
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
+/// What the fleet starts from: the values of the cloud config's fleet sections, paths
+/// resolved (the fleet does not read the config file).
+#[derive(Clone, Debug, Default)]
+pub struct FleetSettings {
+    /// The strategy file; `None`: the built-in [`DEFAULT_STRATEGIES`].
+    pub strategies: Option<PathBuf>,
+    /// A registry file (CSV, or TOML by its `.toml` extension) imported at start.
+    pub registry: Option<PathBuf>,
+    /// `[layers]`.
+    pub layers: LayerConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
+    /// `[[partner]]`.
+    pub partners: Vec<PartnerConfig>,
 }
 
 /// The endpoints of every partner that has a valid secret.
@@ -149,35 +114,37 @@ pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
 }
 
 impl FleetHandle {
-    /// Builds the fleet from the config and the store at `clock.now()`: strategies,
+    /// Builds the fleet from its settings and the store at `clock.now()`: strategies,
     /// partners (config, then those added through the API), layering from scratch, the
     /// registry file imported; commits and flushes what loading decided.
     ///
     /// # Errors
     /// [`StartError`].
     pub fn start(
-        config: &Config,
+        settings: &FleetSettings,
         store: &Store,
         clock: SharedClock,
     ) -> Result<(Self, Effects), StartError> {
-        let strategies = match &config.fleet.strategies {
-            Some(path) => Strategies::load(&config.resolve(path))
-                .map_err(|e| StartError::Strategies(e.to_string()))?,
+        let strategies = match &settings.strategies {
+            Some(path) => {
+                Strategies::load(path).map_err(|e| StartError::Strategies(e.to_string()))?
+            }
             None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
                 .map_err(|e| StartError::Strategies(e.to_string()))?,
         };
         let keys = FleetStore::new(store);
-        let mut directory =
-            Directory::from_config(&config.partner, &config.alerts, &|v| std::env::var(v).ok())
-                .map_err(|problems| {
-                    StartError::Partners(
-                        problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    )
-                })?;
+        let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
+            std::env::var(v).ok()
+        })
+        .map_err(|problems| {
+            StartError::Partners(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
         for p in keys.partners::<Partner>().map_err(FleetError::from)? {
             if let Err(e) = directory.upsert(p) {
                 tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
@@ -186,21 +153,20 @@ impl FleetHandle {
         let endpoints: EndpointMap = Arc::new(RwLock::new(endpoints_of(&directory)));
         let outbox = Outbox::new(store.tree().clone());
         let now = clock.now();
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let (mut fleet, mut fx) = Fleet::load(
             keys.clone(),
             outbox,
-            Layering::new(config.layers.clone()),
+            Layering::new(settings.layers.clone()),
             strategies,
             directory,
-            config.alerts.policy(),
+            settings.alerts.policy(),
             now,
             &mut batch,
         )?;
-        if let Some(path) = &config.fleet.registry {
-            let path = config.resolve(path);
+        if let Some(path) = &settings.registry {
             let file = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| StartError::Registry {
+            let text = std::fs::read_to_string(path).map_err(|e| StartError::Registry {
                 file: file.clone(),
                 message: e.to_string(),
             })?;
@@ -232,11 +198,7 @@ impl FleetHandle {
             }
             tracing::info!(file = %file, vehicles = entries.len(), "registry imported");
         }
-        store
-            .tree()
-            .apply_batch(batch)
-            .map_err(StoreError::from)
-            .map_err(FleetError::from)?;
+        store.apply(batch).map_err(FleetError::from)?;
         store.flush().map_err(FleetError::from)?;
         let handle = Self {
             fleet: Arc::new(Mutex::new(fleet)),
@@ -250,6 +212,19 @@ impl FleetHandle {
         Ok((handle, fx))
     }
 
+    /// The fleet, locked (for one batch or one read; never held across an await).
+    ///
+    /// # Errors
+    /// [`FleetError::Store`] when a holder of the lock panicked.
+    pub fn lock(&self) -> Result<MutexGuard<'_, Fleet>, FleetError> {
+        self.fleet.lock().map_err(|_| {
+            FleetError::Store(StoreError::Corrupt {
+                what: "fleet lock".into(),
+                reason: "poisoned".into(),
+            })
+        })
+    }
+
     /// Runs `f` on the fleet with a fresh batch at the clock's now, commits the batch and
     /// flushes. Blocking (call from a blocking context).
     ///
@@ -257,22 +232,14 @@ impl FleetHandle {
     /// What `f` returns, or the store.
     pub fn commit_blocking<R>(
         &self,
-        f: impl FnOnce(&mut Fleet, &mut sled::Batch, Timestamp) -> Result<(R, Effects), FleetError>,
+        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>,
     ) -> Result<(R, Effects), FleetError> {
         let now = self.clock.now();
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let out = {
-            let mut fleet = self.fleet.lock().map_err(|_| {
-                FleetError::Store(StoreError::Corrupt {
-                    what: "fleet lock".into(),
-                    reason: "poisoned".into(),
-                })
-            })?;
+            let mut fleet = self.lock()?;
             let out = f(&mut fleet, &mut batch, now)?;
-            self.store
-                .tree()
-                .apply_batch(batch)
-                .map_err(StoreError::from)?;
+            self.store.apply(batch)?;
             out
         };
         self.store.flush()?;
@@ -289,7 +256,7 @@ impl FleetHandle {
     pub async fn commit<R: Send + 'static>(
         &self,
         client: &AsyncClient,
-        f: impl FnOnce(&mut Fleet, &mut sled::Batch, Timestamp) -> Result<(R, Effects), FleetError>
+        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>
         + Send
         + 'static,
     ) -> Result<R, FleetError> {
@@ -411,7 +378,7 @@ impl FleetHandle {
             let id = report.id.clone();
             let r = tokio::task::spawn_blocking(move || {
                 let now = me.clock.now();
-                let mut batch = sled::Batch::default();
+                let mut batch = Batch::default();
                 let mut fleet = me
                     .fleet
                     .lock()
@@ -419,10 +386,7 @@ impl FleetHandle {
                 fleet
                     .delivery_outcome(&id, event, detail, now, &mut batch)
                     .map_err(|e| e.to_string())?;
-                me.store
-                    .tree()
-                    .apply_batch(batch)
-                    .map_err(|e| e.to_string())
+                me.store.apply(batch).map_err(|e| e.to_string())
             })
             .await;
             if let Ok(Err(e)) = r {

@@ -3,7 +3,7 @@
 //! [`sled::Batch`] so that a record's fleet effects commit with the record itself (one batch:
 //! exactly once for them too).
 //!
-//! # Key layout
+//! # Keys (layout in [`crate::keys`])
 //! - `F` vin(17) → [`Driver`] (version byte, postcard);
 //! - `G` vin(17) → [`Registration`] (JSON);
 //! - `H` vin(17) at(u64 BE) n(u64 BE; older stores u32) → [`TimelineEntry`] (JSON): the fleet's timeline;
@@ -24,17 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use super::driver::Driver;
 use super::model::{Layers, Registration};
-use crate::store::StoreError;
-
-const DRIVER: u8 = b'F';
-const REGISTRATION: u8 = b'G';
-const TIMELINE: u8 = b'H';
-const ALERT: u8 = b'A';
-const ALERT_BY_VIN: u8 = b'a';
-const CONTACTS: u8 = b'K';
-const DOWNLINK: u8 = b'Q';
-const PARTNER: u8 = b'P';
-const COUNTER: u8 = b'N';
+use crate::keys::{
+    self, ALERT, ALERT_BY_VIN, CONTACTS, COUNTER, DOWNLINK, DRIVER, PARTNER, REGISTRATION,
+    TIMELINE, VIN_KEY_LEN, id_key, text_key, vin_key as key,
+};
+use crate::store::{Batch, StoreError};
 
 /// One entry of a vehicle's fleet timeline (the records themselves come from the record log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,20 +84,6 @@ pub struct Stamped {
     pub entry: TimelineEntry,
 }
 
-fn key(prefix: u8, vin: &Vin) -> [u8; 18] {
-    let mut k = [0u8; 18];
-    k[0] = prefix;
-    k[1..].copy_from_slice(vin.as_bytes());
-    k
-}
-
-fn id_key(prefix: u8, id: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = prefix;
-    k[1..].copy_from_slice(&id.to_be_bytes());
-    k
-}
-
 fn corrupt(what: String, reason: impl ToString) -> StoreError {
     StoreError::Corrupt {
         what,
@@ -146,11 +126,6 @@ impl FleetStore {
         Ok(self.db.generate_id()?.saturating_add(1))
     }
 
-    /// The tree (for batches).
-    pub fn tree(&self) -> &sled::Tree {
-        &self.tree
-    }
-
     /// A vehicle's driver record.
     ///
     /// # Errors
@@ -166,12 +141,7 @@ impl FleetStore {
     ///
     /// # Errors
     /// Encoding.
-    pub fn put_driver(
-        &self,
-        batch: &mut sled::Batch,
-        vin: &Vin,
-        d: &Driver,
-    ) -> Result<(), StoreError> {
+    pub fn put_driver(&self, batch: &mut Batch, vin: &Vin, d: &Driver) -> Result<(), StoreError> {
         let bytes = d
             .to_bytes()
             .map_err(|e| corrupt(format!("driver {vin} (encoding)"), e))?;
@@ -205,11 +175,7 @@ impl FleetStore {
     ///
     /// # Errors
     /// Encoding.
-    pub fn put_registration(
-        &self,
-        batch: &mut sled::Batch,
-        r: &Registration,
-    ) -> Result<(), StoreError> {
+    pub fn put_registration(&self, batch: &mut Batch, r: &Registration) -> Result<(), StoreError> {
         batch.insert(&key(REGISTRATION, &r.vin), json("registration", r)?);
         Ok(())
     }
@@ -239,18 +205,13 @@ impl FleetStore {
     /// sled (the id) or encoding.
     pub fn put_timeline(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         vin: &Vin,
         at: Timestamp,
         entry: &TimelineEntry,
     ) -> Result<(), StoreError> {
         let n = self.db.generate_id()?;
-        let mut k = Vec::with_capacity(34);
-        k.push(TIMELINE);
-        k.extend_from_slice(vin.as_bytes());
-        k.extend_from_slice(&at.as_millis().to_be_bytes());
-        k.extend_from_slice(&n.to_be_bytes());
-        batch.insert(k, json("timeline", entry)?);
+        batch.insert(keys::timeline(vin, at, n), json("timeline", entry)?);
         Ok(())
     }
 
@@ -263,10 +224,7 @@ impl FleetStore {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix(prefix).rev().take(limit) {
             let (k, v) = item?;
-            let at = k
-                .get(18..26)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
+            let at = keys::u64_at(&k, VIN_KEY_LEN)
                 .ok_or_else(|| corrupt(format!("timeline key of {vin}"), "short key"))?;
             let entry = from_json(|| format!("timeline entry of {vin}"), &v)?;
             out.push(Stamped {
@@ -295,17 +253,13 @@ impl FleetStore {
     /// Encoding.
     pub fn put_alert<T: Serialize>(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         id: u64,
         vin: &Vin,
         alert: &T,
     ) -> Result<(), StoreError> {
         batch.insert(&id_key(ALERT, id), json("alert", alert)?);
-        let mut k = Vec::with_capacity(26);
-        k.push(ALERT_BY_VIN);
-        k.extend_from_slice(vin.as_bytes());
-        k.extend_from_slice(&id.to_be_bytes());
-        batch.insert(k, &[] as &[u8]);
+        batch.insert(&keys::alert_of_vehicle(vin, id), &[] as &[u8]);
         Ok(())
     }
 
@@ -325,8 +279,8 @@ impl FleetStore {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix(key(ALERT_BY_VIN, vin)).keys() {
             let k = item?;
-            if let Some(id) = k.get(18..26).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                out.push(u64::from_be_bytes(id));
+            if let Some(id) = keys::u64_at(&k, VIN_KEY_LEN) {
+                out.push(id);
             }
         }
         Ok(out)
@@ -351,7 +305,7 @@ impl FleetStore {
     /// Encoding.
     pub fn put_contacts<T: Serialize>(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         vin: &Vin,
         h: &T,
     ) -> Result<(), StoreError> {
@@ -360,7 +314,7 @@ impl FleetStore {
     }
 
     /// Queues a downlink envelope (encoded) under its id into `batch`.
-    pub fn put_downlink(&self, batch: &mut sled::Batch, id: u64, envelope: &[u8]) {
+    pub fn put_downlink(&self, batch: &mut Batch, id: u64, envelope: &[u8]) {
         batch.insert(&id_key(DOWNLINK, id), envelope);
     }
 
@@ -372,8 +326,8 @@ impl FleetStore {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix([DOWNLINK]) {
             let (k, v) = item?;
-            if let Some(id) = k.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                out.push((u64::from_be_bytes(id), v.to_vec()));
+            if let Some(id) = keys::u64_at(&k, 1) {
+                out.push((id, v.to_vec()));
             }
         }
         Ok(out)
@@ -409,9 +363,8 @@ impl FleetStore {
     /// # Errors
     /// sled or encoding.
     pub fn put_partner<T: Serialize>(&self, id: &str, p: &T) -> Result<(), StoreError> {
-        let mut k = vec![PARTNER];
-        k.extend_from_slice(id.as_bytes());
-        self.tree.insert(k, json("partner", p)?)?;
+        self.tree
+            .insert(text_key(PARTNER, id), json("partner", p)?)?;
         Ok(())
     }
 
@@ -420,9 +373,7 @@ impl FleetStore {
     /// # Errors
     /// sled.
     pub fn remove_partner(&self, id: &str) -> Result<bool, StoreError> {
-        let mut k = vec![PARTNER];
-        k.extend_from_slice(id.as_bytes());
-        Ok(self.tree.remove(k)?.is_some())
+        Ok(self.tree.remove(text_key(PARTNER, id))?.is_some())
     }
 
     /// A counter's value (0 if never set).
@@ -430,27 +381,21 @@ impl FleetStore {
     /// # Errors
     /// sled.
     pub fn counter(&self, name: &str) -> Result<u64, StoreError> {
-        let mut k = vec![COUNTER];
-        k.extend_from_slice(name.as_bytes());
         Ok(self
             .tree
-            .get(k)?
+            .get(text_key(COUNTER, name))?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_be_bytes))
     }
 
     /// Sets a counter into `batch`.
-    pub fn put_counter(&self, batch: &mut sled::Batch, name: &str, value: u64) {
-        let mut k = vec![COUNTER];
-        k.extend_from_slice(name.as_bytes());
-        batch.insert(k, &value.to_be_bytes());
+    pub fn put_counter(&self, batch: &mut Batch, name: &str, value: u64) {
+        batch.insert(text_key(COUNTER, name), &value.to_be_bytes());
     }
 }
 
 fn vin_of(k: &[u8]) -> Result<Vin, StoreError> {
-    k.get(1..18)
-        .and_then(|b| Vin::from_bytes(b).ok())
-        .ok_or_else(|| corrupt(format!("key {k:?}"), "not a VIN"))
+    keys::vin_of(k).map_err(|e| corrupt(format!("key {k:?}"), e))
 }
 
 fn vins_after<T>(
@@ -461,11 +406,7 @@ fn vins_after<T>(
     mut f: impl FnMut(&Vin, &[u8]) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let start: Vec<u8> = match after {
-        Some(v) => {
-            let mut k = key(prefix, v).to_vec();
-            k.push(0);
-            k
-        }
+        Some(v) => keys::after(&key(prefix, v)),
         None => vec![prefix],
     };
     let mut out = Vec::new();
@@ -502,7 +443,7 @@ mod tests {
             let store = crate::store::Store::open(dir.path()).expect("open");
             let fleet = FleetStore::new(&store);
             for detail in ["first", "second"] {
-                let mut batch = sled::Batch::default();
+                let mut batch = Batch::default();
                 fleet
                     .put_timeline(&mut batch, &vin, at, &entry(detail))
                     .expect("put");
@@ -512,7 +453,7 @@ mod tests {
         }
         let store = crate::store::Store::open(dir.path()).expect("reopen");
         let fleet = FleetStore::new(&store);
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         fleet
             .put_timeline(&mut batch, &vin, at, &entry("third"))
             .expect("put");

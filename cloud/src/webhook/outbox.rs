@@ -5,7 +5,8 @@
 //! atomicity. Does not own what to do after an attempt ([`super::schedule`] decides) nor
 //! sending ([`super::sender`]).
 //!
-//! # Key layout (in the tree it is given, next to the cloud's `V`, `R`, `M` keys)
+//! # Keys (in the tree it is given, next to the ingest's and the fleet's; layout in
+//! [`crate::keys`])
 //! - `W` id → [`Message`]: pending (version byte, then postcard);
 //! - `w` next_at(u64 big-endian, unix ms) id → empty: the due index, in due order;
 //! - `X` id → [`DeadLetter`]: parked after the last try or a 410 (version byte, postcard);
@@ -39,17 +40,10 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::schedule::{DeadReason, Decision};
-
-/// Key prefix of pending messages.
-pub const PENDING: u8 = b'W';
-/// Key prefix of the due index.
-pub const DUE: u8 = b'w';
-/// Key prefix of dead letters.
-pub const DEAD: u8 = b'X';
-/// Key prefix of delivered markers.
-pub const DELIVERED: u8 = b'Y';
-/// Key prefix of the delivered markers' time index.
-pub const DELIVERED_AT: u8 = b'y';
+use crate::keys::{
+    DEAD, DELIVERED, DELIVERED_AT, DUE, PENDING, parse_timed as parse_due_key, text_key as key,
+    timed_key,
+};
 
 /// The version byte in front of every stored value.
 pub const VALUE_VERSION: u8 = 1;
@@ -229,23 +223,8 @@ pub struct Outbox {
     tree: sled::Tree,
 }
 
-fn key(prefix: u8, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + id.len());
-    k.push(prefix);
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
 fn due_key(next_at: Timestamp, id: &str) -> Vec<u8> {
     timed_key(DUE, next_at, id)
-}
-
-fn timed_key(prefix: u8, at: Timestamp, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + id.len());
-    k.push(prefix);
-    k.extend_from_slice(&at.as_millis().to_be_bytes());
-    k.extend_from_slice(id.as_bytes());
-    k
 }
 
 fn printable(key: &[u8]) -> String {
@@ -471,11 +450,7 @@ impl Outbox {
     ) -> Result<Vec<DeadLetter>, OutboxError> {
         let start = match after {
             // The smallest key greater than `X` + after: append a zero byte.
-            Some(id) => {
-                let mut k = key(DEAD, id);
-                k.push(0);
-                k
-            }
+            Some(id) => crate::keys::after(&key(DEAD, id)),
             None => vec![DEAD],
         };
         let mut out = Vec::new();
@@ -532,8 +507,7 @@ impl Outbox {
         for entry in self.tree.range(vec![DELIVERED_AT]..end).take(limit) {
             let (k, _) = entry?;
             if let Some(id) = k.get(9..) {
-                let mut marker = Vec::with_capacity(1 + id.len());
-                marker.push(DELIVERED);
+                let mut marker = vec![DELIVERED];
                 marker.extend_from_slice(id);
                 batch.remove(marker);
             }
@@ -565,12 +539,6 @@ impl Outbox {
     }
 }
 
-fn parse_due_key(k: &[u8]) -> Option<(Timestamp, &str)> {
-    let at: [u8; 8] = k.get(1..9)?.try_into().ok()?;
-    let id = std::str::from_utf8(k.get(9..)?).ok()?;
-    Some((Timestamp::from_millis(u64::from_be_bytes(at)), id))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -579,7 +547,7 @@ mod tests {
     const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
     fn outbox() -> (Outbox, sled::Db) {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let db = rapport_kit::sled_store::open(&sled::Config::new().temporary(true)).unwrap();
         let tree = db.open_tree("cloud").unwrap();
         (Outbox::new(tree), db)
     }

@@ -69,7 +69,7 @@ fn defaults_are_the_documented_ones_and_valid() {
         ),
         (180, 365)
     );
-    assert_eq!(c.validate(), vec![]);
+    assert_eq!(c.problems("layers"), vec![]);
     // An empty table and a partial one fill in the defaults.
     assert_eq!(toml::from_str::<LayerConfig>("").unwrap(), c);
     let partial: LayerConfig = toml::from_str("[activity]\ndeclining_after_days = 7\n").unwrap();
@@ -87,7 +87,7 @@ fn unknown_keys_are_refused() {
 }
 
 fn paths(c: &LayerConfig) -> Vec<String> {
-    c.validate().into_iter().map(|p| p.path).collect()
+    c.problems("layers").into_iter().map(|p| p.path).collect()
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn validation_names_every_problem_by_key_path() {
             "layers.activity.dormant_after_days"
         ]
     );
-    let msg = c.validate()[0].to_string();
+    let msg = c.problems("layers")[0].to_string();
     assert!(
         msg.contains("layers.activity.churned_after_days")
             && msg.contains("activity.declining_after_days"),
@@ -395,7 +395,7 @@ proptest! {
         frac in 0.0f64..1.0,
         commercial in any::<bool>(),
     ) {
-        prop_assert_eq!(cfg.validate(), vec![]);
+        prop_assert_eq!(cfg.problems("layers"), vec![]);
         let cat = if commercial { Category::Commercial } else { Category::Passenger };
         let here = classify(cat, &p, ts(now), &cfg);
         match here.next_change {

@@ -3,8 +3,9 @@
 //! Every problem is collected with its key path (`rule[3].campaign: no campaign "x"`), so an
 //! operator fixes a file in one pass.
 //!
-//! Owns the meaning of each key and which combinations are allowed. Does not own reading the
-//! file ([`super::config`]) or deciding ([`super::Strategies::decide`]).
+//! Owns the meaning of each key and which combinations are allowed, and so the strategy
+//! file's [`Check`] (a file checks by compiling). Does not own reading the file
+//! ([`super::config`]) or deciding ([`super::Strategies::decide`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -15,10 +16,10 @@ use super::config::{
     ActionKind, Cadence, CampaignTemplate, PartnerKind, RuleConfig, StrategyConfig,
     SuggestionConfig, Trigger, When,
 };
-use crate::config::Problem;
 use crate::fleet::model::{
     Activity, CarMaturity, Category, DAY_MS, Layers, Lifecycle, PartnerTarget, ServiceMaturity,
 };
+use rapport_kit::config::{Check, Problem, Problems, key};
 
 /// Largest number of days any day count in the file may say (catches a unit mistake).
 pub const MAX_DAYS: u32 = 366;
@@ -168,6 +169,18 @@ impl Suggestion {
             .flatten()
             .map(String::as_str)
             .chain([self.default.as_str()])
+    }
+}
+
+impl Check for StrategyConfig {
+    /// Every problem [`compile`] finds, each with its key path under `path`
+    /// (`rule[3].campaign` at the file's top).
+    fn check(&self, path: &str, problems: &mut Problems) {
+        if let Err(found) = compile(self) {
+            for p in found {
+                problems.push(key(path, &p.path), p.message);
+            }
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! file, line, column and key path.
 //!
 //! Owns the file format only. Does not own checking the values (layer names, campaign
-//! references, ranges: [`super::compile`]) or what a rule does ([`super::Strategies`]).
+//! references, ranges: [`super::compile`], which is also the file's
+//! [`Check`](rapport_kit::config::Check)) or what a rule does ([`super::Strategies`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,8 +14,8 @@ use rapport_shared::Priority;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{ConfigError, Problem, line_col};
 use crate::fleet::model::Activity;
+use rapport_kit::config::{ConfigError, line_col};
 
 /// Every default value of the strategy file, in one place.
 pub mod defaults {
@@ -294,7 +295,7 @@ impl StrategyConfig {
     /// # Errors
     /// [`ConfigError::Syntax`] with the key path, line and column of the problem.
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ConfigError> {
-        crate::config::parse_toml(file, text)
+        rapport_kit::config::parse_toml(file, text)
     }
 
     /// Reads and parses a file. Does not validate.
@@ -302,16 +303,6 @@ impl StrategyConfig {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Syntax`].
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let (file, text) = crate::config::read_text(path)?;
-        Self::from_toml(&file, &text)
-    }
-
-    /// Every problem with the values, each with its key path (`rule[3].campaign`); empty when
-    /// the file can be used.
-    pub fn validate(&self) -> Vec<Problem> {
-        match super::compile::compile(self) {
-            Ok(_) => Vec::new(),
-            Err(problems) => problems,
-        }
+        rapport_kit::config::read_toml(path)
     }
 }

@@ -47,8 +47,8 @@ pub use self::config::{
     SuggestionConfig, TargetConfig, Trigger, When, defaults,
 };
 pub use self::history::{CAP_WINDOW_MS, ContactHistory, MAX_RECENT};
-use crate::config::{ConfigError, Problem};
 use crate::fleet::model::{Activity, Consents, DAY_MS, Layers, PartnerTarget};
+use rapport_kit::config::{ConfigError, Problem};
 
 /// Something that happened to a driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,11 +203,7 @@ impl Strategies {
     /// [`ConfigError::Read`], [`ConfigError::Syntax`] or [`ConfigError::Invalid`], naming the
     /// file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = rapport_kit::config::read_text(path)?;
         Self::from_toml(&file, &text)
     }
 

@@ -15,7 +15,7 @@ fn default_strategies() -> Strategies {
 #[test]
 fn the_default_file_loads_validates_and_uses_the_default_cadence() {
     let config = StrategyConfig::read(Path::new(DEFAULT_FILE)).unwrap();
-    assert_eq!(config.validate(), Vec::new());
+    assert_eq!(config.problems(""), Vec::new());
     let s = default_strategies();
     assert_eq!(*s.cadence(), Cadence::default());
     assert_eq!(

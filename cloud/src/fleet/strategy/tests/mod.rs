@@ -9,6 +9,7 @@ use rapport_shared::{CampaignTarget, Odometer, Priority};
 
 use super::*;
 use crate::fleet::model::{CarMaturity, Category, Lifecycle, ServiceMaturity};
+use rapport_kit::config::Check;
 
 /// 2026-11-03 09:30 UTC.
 const T0: u64 = 1_793_698_200_000;
@@ -72,7 +73,7 @@ fn strategies(text: &str) -> Strategies {
 
 fn problems(text: &str) -> Vec<String> {
     let c = StrategyConfig::from_toml("t.toml", text).unwrap();
-    c.validate().iter().map(ToString::to_string).collect()
+    c.problems("").iter().map(ToString::to_string).collect()
 }
 
 fn acted(decisions: &[Decision]) -> Vec<(&str, &Action)> {

@@ -1,0 +1,208 @@
+//! Alerts: the list, one alert, and its acknowledgement and resolution.
+//!
+//! - `GET /api/v1/alerts?state=open|acknowledged|resolved|unresolved|all&vin=&limit=`
+//!   (default `unresolved`), newest first;
+//! - `GET /api/v1/alerts/{id}`;
+//! - `POST /api/v1/alerts/{id}/acknowledge`, `POST /api/v1/alerts/{id}/resolve`.
+//!
+//! The operator sees and changes every alert, a partner the alerts it was sent (as the
+//! recipient or the escalation target); any other answers 404 `unknown_alert`. Every alert
+//! reads as stored with its `sla_state` ([`crate::fleet::alerts::Alert::sla_state`]). Owns
+//! these routes' queries and views. Does not own the lifecycle's rules.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use rapport_shared::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{AlertId, Limit, Query, parse_vin};
+use super::state::{Shared, blocking};
+use super::vehicles::DEFAULT_LIMIT;
+use super::views::ok;
+use crate::fleet::alerts::{Alert, AlertState, SlaState};
+use crate::fleet::core::{Effects, FleetError};
+
+/// The alert routes.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v1/alerts", get(list))
+        .route("/api/v1/alerts/{id}", get(one))
+        .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge))
+        .route("/api/v1/alerts/{id}/resolve", post(resolve))
+}
+
+/// An alert as stored, and how it stands against its SLA now.
+#[derive(Serialize)]
+pub struct AlertView<'a> {
+    /// The alert's fields.
+    #[serde(flatten)]
+    pub alert: &'a Alert,
+    /// `ok`, `at_risk`, `breached`, `escalated` or `met`.
+    pub sla_state: SlaState,
+}
+
+impl<'a> AlertView<'a> {
+    /// The view of `alert` at `now`.
+    pub fn new(alert: &'a Alert, now: Timestamp) -> Self {
+        Self {
+            alert,
+            sla_state: alert.sla_state(now),
+        }
+    }
+}
+
+/// Which alerts a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StateFilter {
+    Open,
+    Acknowledged,
+    Resolved,
+    /// Open or acknowledged.
+    #[default]
+    Unresolved,
+    All,
+}
+
+impl StateFilter {
+    fn admits(self, state: AlertState) -> bool {
+        match self {
+            Self::Open => state == AlertState::Open,
+            Self::Acknowledged => state == AlertState::Acknowledged,
+            Self::Resolved => state == AlertState::Resolved,
+            Self::Unresolved => state != AlertState::Resolved,
+            Self::All => true,
+        }
+    }
+
+    /// Whether every alert it admits is in the fleet's memory (unresolved ones are).
+    fn in_memory(self) -> bool {
+        matches!(self, Self::Open | Self::Acknowledged | Self::Unresolved)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ListQuery {
+    state: StateFilter,
+    vin: Option<String>,
+    limit: Option<Limit>,
+}
+
+/// `{"alerts": [...]}`.
+#[derive(Serialize)]
+struct ListView<'a> {
+    alerts: Vec<AlertView<'a>>,
+}
+
+/// `GET /api/v1/alerts`.
+async fn list(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let vin = q.vin.as_deref().map(parse_vin).transpose()?;
+    let limit = Limit::or(q.limit, DEFAULT_LIMIT);
+    blocking(move || {
+        let now = s.fleet.clock.now();
+        let wanted = |a: &Alert| {
+            let who_ok = match &caller {
+                Caller::Operator => true,
+                Caller::Partner(p) => a.visible_to(p),
+            };
+            q.state.admits(a.state) && who_ok && vin.is_none_or(|v| a.vin == v)
+        };
+        let mut list: Vec<Alert> = if q.state.in_memory() {
+            s.fleet()?
+                .open_alerts()
+                .filter(|a| wanted(a))
+                .cloned()
+                .collect()
+        } else {
+            let mut out = Vec::new();
+            for a in s.fleet.keys.alerts::<Alert>() {
+                let a = a?;
+                if wanted(&a) {
+                    out.push(a);
+                }
+            }
+            out
+        };
+        list.sort_by_key(|a| std::cmp::Reverse(a.id));
+        list.truncate(limit);
+        ok(&ListView {
+            alerts: list.iter().map(|a| AlertView::new(a, now)).collect(),
+        })
+    })
+    .await
+}
+
+/// `GET /api/v1/alerts/{id}`.
+async fn one(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    AlertId(id): AlertId,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let alert = s.fleet()?.alert(id)?;
+        match alert {
+            Some(a)
+                if matches!(&caller, Caller::Operator)
+                    || matches!(&caller, Caller::Partner(p) if a.visible_to(p)) =>
+            {
+                ok(&AlertView::new(&a, s.fleet.clock.now()))
+            }
+            _ => Err(FleetError::UnknownAlert(id).into()),
+        }
+    })
+    .await
+}
+
+/// Acknowledges or resolves, for the caller (a partner: only an alert it was sent).
+async fn transition(
+    s: Arc<Shared>,
+    caller: Caller,
+    id: u64,
+    resolve: bool,
+) -> Result<Response, ApiError> {
+    let partner = match caller {
+        Caller::Operator => None,
+        Caller::Partner(p) => Some(p),
+    };
+    let alert = s
+        .fleet
+        .commit(&s.client, move |fleet, batch, now| {
+            let a = if resolve {
+                fleet.resolve(id, partner.as_deref(), now, batch)?
+            } else {
+                fleet.acknowledge(id, partner.as_deref(), now, batch)?
+            };
+            Ok((a, Effects::default()))
+        })
+        .await?;
+    ok(&AlertView::new(&alert, s.fleet.clock.now()))
+}
+
+/// `POST /api/v1/alerts/{id}/acknowledge`.
+async fn acknowledge(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    AlertId(id): AlertId,
+) -> Result<Response, ApiError> {
+    transition(s, caller, id, false).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve`.
+async fn resolve(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    AlertId(id): AlertId,
+) -> Result<Response, ApiError> {
+    transition(s, caller, id, true).await
+}

@@ -1,0 +1,122 @@
+//! The routes without a token, for operations tooling: `GET /healthz` (liveness, with
+//! whether the ingest is subscribed) and `GET /metrics` (Prometheus text: the cloud's
+//! counters, the fleet's and the webhook sender's).
+//!
+//! Owns these two answers. Does not own the counters ([`crate::metrics`], the fleet's
+//! stats, the sender's counters). Keep the API on loopback or behind a proxy that guards
+//! `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::state::Shared;
+use super::views::ok;
+
+/// The health and metrics routes.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
+/// `{"status": "ok", "version": ..., "ingest": {"subscribed": ...}}`.
+#[derive(Serialize)]
+struct HealthView {
+    status: &'static str,
+    version: &'static str,
+    ingest: IngestHealth,
+}
+
+#[derive(Serialize)]
+struct IngestHealth {
+    subscribed: bool,
+}
+
+async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    ok(&HealthView {
+        status: "ok",
+        version: crate::VERSION,
+        ingest: IngestHealth {
+            subscribed: s.metrics.subscribed.load(Ordering::Relaxed),
+        },
+    })
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let mut text = s.metrics.render();
+    render_fleet(&s, &mut text);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+fn render_fleet(s: &Shared, out: &mut String) {
+    let mut counter = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    if let Ok(f) = s.fleet.lock() {
+        let st = f.stats();
+        counter(
+            "rapport_fleet_layer_changes_total",
+            "Layer changes recorded.",
+            st.layer_changes,
+        );
+        counter(
+            "rapport_fleet_campaigns_total",
+            "Campaigns sent down by strategies and operators.",
+            st.campaigns,
+        );
+        counter(
+            "rapport_fleet_alerts_opened_total",
+            "Partner alerts opened.",
+            st.alerts_opened,
+        );
+        counter(
+            "rapport_fleet_alerts_escalated_total",
+            "Alerts escalated after their SLA.",
+            st.alerts_escalated,
+        );
+        counter(
+            "rapport_fleet_suppressed_total",
+            "Strategy actions held back (consent, cadence, caps, no partner).",
+            st.suppressed,
+        );
+    }
+    let w = &s.webhooks;
+    counter(
+        "rapport_webhook_attempts_total",
+        "Webhook delivery attempts.",
+        w.attempts(),
+    );
+    counter(
+        "rapport_webhook_delivered_total",
+        "Webhooks delivered (2xx).",
+        w.delivered(),
+    );
+    counter(
+        "rapport_webhook_retried_total",
+        "Webhook attempts failed with a retry scheduled.",
+        w.retried(),
+    );
+    counter(
+        "rapport_webhook_dead_total",
+        "Webhooks moved to the dead letters.",
+        w.dead(),
+    );
+}

@@ -1,0 +1,116 @@
+//! Partners: the list, and the operator adding, replacing and removing them.
+//!
+//! - `GET /api/v1/partners`: all (operator) or itself (partner), never a secret or a token
+//!   hash ([`PartnerSummary`]), and the fallback's id;
+//! - `PUT /api/v1/partners/{id}` (operator): add or replace; the body is a `[[partner]]`
+//!   entry as JSON, its `token` in clear (only its hash is kept);
+//! - `DELETE /api/v1/partners/{id}` (operator).
+//!
+//! A partner added here is stored ([`crate::fleet::store::FleetStore::put_partner`]) and
+//! its webhook endpoint given to the sender at once. Owns these routes. Does not own what a
+//! valid partner is ([`crate::fleet::partners`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{JsonBody, Operator};
+use super::state::Shared;
+use super::views::ok;
+use crate::fleet::partners::{DirectoryError, PartnerConfig, PartnerSummary};
+
+/// The partner routes.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v1/partners", get(list))
+        .route("/api/v1/partners/{id}", put(upsert).delete(remove))
+}
+
+/// `{"partners": [...], "fallback": id or null}`.
+#[derive(Serialize)]
+struct ListView<'a> {
+    partners: Vec<PartnerSummary<'a>>,
+    fallback: Option<&'a str>,
+}
+
+/// `GET /api/v1/partners`.
+async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
+    let f = s.fleet()?;
+    let directory = f.directory();
+    ok(&ListView {
+        partners: directory
+            .iter()
+            .filter(|p| match &caller {
+                Caller::Operator => true,
+                Caller::Partner(id) => &p.id == id,
+            })
+            .map(|p| p.summary())
+            .collect(),
+        fallback: directory.fallback().map(|p| p.id.as_str()),
+    })
+}
+
+/// `PUT /api/v1/partners/{id}` (operator). A `token_env` is looked up in the daemon's
+/// environment, as it always was here (see [`PartnerConfig::resolve`] on why an API body
+/// should rather find nothing).
+async fn upsert(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(cfg): JsonBody<PartnerConfig>,
+) -> Result<Response, ApiError> {
+    if cfg.id != id {
+        return Err(ApiError::bad_body(format!(
+            "id: {:?} is not the id in the path ({id:?})",
+            cfg.id
+        )));
+    }
+    let partner = cfg
+        .resolve("partner", &|v| std::env::var(v).ok())
+        .map_err(|problems| {
+            ApiError::bad_body(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+    s.fleet()?
+        .directory_mut()
+        .upsert(partner.clone())
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+    s.fleet.keys.put_partner(&partner.id, &partner)?;
+    s.store.flush()?;
+    s.fleet.refresh_endpoints();
+    ok(&partner.summary())
+}
+
+/// `DELETE /api/v1/partners/{id}` (operator): 204; 404 `unknown_partner`; 409 for the
+/// fallback.
+async fn remove(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.fleet()?
+        .directory_mut()
+        .remove(&id)
+        .map_err(|e| match e {
+            DirectoryError::Unknown(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_partner", e.to_string())
+            }
+            other => ApiError::new(StatusCode::CONFLICT, "conflict", other.to_string()),
+        })?;
+    s.fleet.keys.remove_partner(&id)?;
+    s.store.flush()?;
+    s.fleet.refresh_endpoints();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,547 @@
+//! Partner alerts: what a partner is told about a vehicle, when, and what became of it.
+//!
+//! Owns [`Alert`] (its lifecycle open → acknowledged → resolved, SLA escalation, when its
+//! webhook is due), the JSON payload partners receive ([`payload`]), the webhook event types
+//! ([`WebhookEvent`]) and the stable webhook message ids ([`message_id`]: one alert, one id
+//! per event, whatever the retries). Pure: the clock is passed in, nothing is stored or sent.
+//!
+//! Does not own: choosing the partner ([`super::partners::Directory::route`]), deciding that
+//! an alert is needed (strategies, maintenance, faults), storing alerts and their time
+//! indexes (the caller), or delivering webhooks (signing, outbox, retries: `webhook`).
+//!
+//! # When an alert's webhook goes ([`Alert::send_at`])
+//! - A critical-fault alert and a partner task go at once.
+//! - A maintenance alert follows the seeds' flow "the car prompts, the driver responds, the
+//!   dealer is told": it waits for the driver's response to the maintenance prompt
+//!   (acknowledged, snoozed, dismissed, booked: [`Alert::driver_responded`] pulls `send_at`
+//!   to that moment) for at most [`AlertPolicy::response_wait`], so the dealer gets the
+//!   response with the checklist instead of an alert that is stale an hour later. One that is
+//!   raised when the driver has already responded goes at once.
+//!
+//! The webhook's body is fixed when it is enqueued, so build it ([`Alert::webhook`]) when
+//! `send_at` has come, not before. A response after that updates the stored payload (the API
+//! shows it) but sends nothing more.
+//!
+//! # SLA and escalation
+//! The SLA runs from `send_at` (a partner cannot answer an alert it has not been sent):
+//! `sla_due = send_at + sla`. An alert still open at `sla_due` escalates once to the fallback
+//! partner ([`Alert::escalate`]), with its own event (`alert.escalated`) and message id.
+//!
+//! # Data minimisation
+//! Only what the partner needs to act leaves the cloud: the payload's keys are exactly
+//! [`PAYLOAD_KEYS`] (alert id, event type, creation time, subject, VIN, vehicle line, category,
+//! odometer, the due checklist, active faults, the driver's response, the layer and the
+//! suggestion). [`AlertContext`] has no place for anything else, so consents, prompt texts,
+//! raw records, engine-hours history and position cannot leak into it.
+
+mod payload;
+
+#[cfg(test)]
+mod tests;
+
+use core::fmt;
+use std::time::Duration;
+
+use rapport_shared::{MaintenanceStatus, Severity, Timestamp, Vin};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use self::payload::payload;
+use self::payload::{payload_serde, response_str};
+use super::model::{Category, DriverResponse, Layers};
+
+/// The top-level keys of every alert payload, in the order they are written.
+pub const PAYLOAD_KEYS: &[&str] = &[
+    "type",
+    "alert_id",
+    "created_at",
+    "subject",
+    "vin",
+    "line",
+    "category",
+    "odometer_km",
+    "checklist",
+    "active_faults",
+    "driver_response",
+    "layer",
+    "suggestion",
+];
+
+/// The keys an `alert.escalated` body adds to the alert's payload (under `escalation`).
+pub const ESCALATION_KEYS: &[&str] = &["from", "to", "at", "sla_due"];
+
+/// The timing rules of alerts (from the config's `[alerts]` section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertPolicy {
+    /// An alert not acknowledged this long after it was sent escalates.
+    pub sla: Duration,
+    /// A maintenance alert waits at most this long for the driver's response.
+    pub response_wait: Duration,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        Self {
+            sla: Duration::from_secs(60 * 60),
+            response_wait: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Maintenance is due (the subject is the schedule item).
+    Maintenance,
+    /// A critical fault is active (the subject is the DTC code).
+    CriticalFault,
+    /// A strategy asks a partner to act, e.g. call a churned driver (the subject is the rule).
+    PartnerTask,
+}
+
+impl AlertKind {
+    /// The webhook event an alert of this kind is first sent as.
+    pub const fn event(self) -> WebhookEvent {
+        match self {
+            Self::Maintenance => WebhookEvent::MaintenanceDue,
+            Self::CriticalFault => WebhookEvent::CriticalFault,
+            Self::PartnerTask => WebhookEvent::PartnerTask,
+        }
+    }
+}
+
+/// Where an alert is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Raised; nobody has taken it on.
+    Open,
+    /// A partner has taken it on.
+    Acknowledged,
+    /// Done.
+    Resolved,
+}
+
+/// How an alert stands against its SLA ([`Alert::sla_state`]), as the API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    /// Acknowledged or resolved: the partner answered.
+    Met,
+    /// Open, and escalated to the fallback partner.
+    Escalated,
+    /// Open past its SLA, not escalated yet (the next tick escalates it).
+    Breached,
+    /// Open, its SLA ending within [`AT_RISK_WITHIN`].
+    AtRisk,
+    /// Open, with time to spare.
+    Ok,
+}
+
+/// An open alert whose SLA ends within this is at risk.
+pub const AT_RISK_WITHIN: Duration = Duration::from_secs(15 * 60);
+
+/// The webhook event types partners receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    /// `alert.maintenance_due`.
+    #[serde(rename = "alert.maintenance_due")]
+    MaintenanceDue,
+    /// `alert.critical_fault`.
+    #[serde(rename = "alert.critical_fault")]
+    CriticalFault,
+    /// `alert.partner_task`.
+    #[serde(rename = "alert.partner_task")]
+    PartnerTask,
+    /// `alert.escalated`: sent to the fallback partner when the SLA passed unacknowledged.
+    #[serde(rename = "alert.escalated")]
+    Escalated,
+}
+
+impl WebhookEvent {
+    /// The event type's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MaintenanceDue => "alert.maintenance_due",
+            Self::CriticalFault => "alert.critical_fault",
+            Self::PartnerTask => "alert.partner_task",
+            Self::Escalated => "alert.escalated",
+        }
+    }
+}
+
+impl fmt::Display for WebhookEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The webhook message id of an alert's event: `msg_a<id>` for the alert itself,
+/// `msg_a<id>_esc` for its escalation. Stable: the same alert and event always give the
+/// same id, so a retry or a restart never sends it under another one.
+pub fn message_id(alert_id: u64, event: WebhookEvent) -> String {
+    match event {
+        WebhookEvent::Escalated => format!("msg_a{alert_id}_esc"),
+        _ => format!("msg_a{alert_id}"),
+    }
+}
+
+/// A due maintenance item's state (a done item is not on a checklist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistStatus {
+    /// Within the due-soon window.
+    DueSoon,
+    /// Due now.
+    Due,
+    /// Past due.
+    Overdue,
+}
+
+impl ChecklistStatus {
+    /// The spelling in payloads.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DueSoon => "due_soon",
+            Self::Due => "due",
+            Self::Overdue => "overdue",
+        }
+    }
+
+    /// From the car's maintenance status; `None` for a done item.
+    pub const fn from_maintenance(status: MaintenanceStatus) -> Option<Self> {
+        match status {
+            MaintenanceStatus::DueSoon => Some(Self::DueSoon),
+            MaintenanceStatus::Due => Some(Self::Due),
+            MaintenanceStatus::Overdue => Some(Self::Overdue),
+            MaintenanceStatus::Done => None,
+        }
+    }
+}
+
+/// One due item of the maintenance checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    /// The schedule item (`"oil"`, `"first_service"`, …).
+    pub item: String,
+    /// How due it is.
+    pub status: ChecklistStatus,
+    /// Due at this odometer, km, if due by distance.
+    pub due_odometer_km: Option<u64>,
+    /// Due at this time, if due by time.
+    pub due_date: Option<Timestamp>,
+}
+
+/// An active fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The DTC as text (`"P0300"`, `"SPN110/FMI0"`).
+    pub code: String,
+    /// How much it matters.
+    pub severity: Severity,
+    /// Active since.
+    pub since: Timestamp,
+}
+
+/// Everything an alert's payload may carry, and nothing else (see the module's data
+/// minimisation rule).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertContext {
+    /// The vehicle.
+    pub vin: Vin,
+    /// Its line (model).
+    pub line: String,
+    /// Passenger or commercial.
+    pub category: Category,
+    /// Latest odometer, whole km.
+    pub odometer_km: u64,
+    /// Due maintenance items.
+    pub checklist: Vec<ChecklistItem>,
+    /// Active faults.
+    pub active_faults: Vec<Fault>,
+    /// The driver's latest response to the prompt.
+    pub driver_response: DriverResponse,
+    /// Where the driver sits.
+    pub layers: Layers,
+    /// What the partner should do, for people (depends on the layer).
+    pub suggestion: String,
+}
+
+/// An alert's escalation to the fallback partner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// The fallback partner's id.
+    pub to: String,
+    /// When it escalated.
+    pub at: Timestamp,
+}
+
+/// Why a lifecycle step was refused (the API answers 409 Conflict).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertError {
+    /// Acknowledged already.
+    #[error("alert {id} is already acknowledged")]
+    AlreadyAcknowledged {
+        /// The alert.
+        id: u64,
+    },
+    /// Resolved already; nothing more happens to it.
+    #[error("alert {id} is already resolved")]
+    AlreadyResolved {
+        /// The alert.
+        id: u64,
+    },
+    /// Only a maintenance alert waits for the driver's response.
+    #[error("alert {id} is a {kind:?} alert, not a maintenance alert")]
+    NotMaintenance {
+        /// The alert.
+        id: u64,
+        /// What it is.
+        kind: AlertKind,
+    },
+}
+
+/// A webhook to enqueue for an alert: its stable id, recipient, event type and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertWebhook {
+    /// The webhook message id ([`message_id`]).
+    pub id: String,
+    /// The recipient partner's id.
+    pub partner: String,
+    /// The event type.
+    pub event: WebhookEvent,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// An alert to a partner. Serialisable for storage: JSON keeps `payload` as an object;
+/// compact formats (postcard) as its JSON text, since they cannot carry a free-form value.
+/// Fields are only ever appended (postcard is positional).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Unique, given by the caller.
+    pub id: u64,
+    /// What it is about.
+    pub kind: AlertKind,
+    /// The vehicle.
+    pub vin: Vin,
+    /// The recipient partner's id.
+    pub partner: String,
+    /// The item, DTC code or rule it is about.
+    pub subject: String,
+    /// Lifecycle state.
+    pub state: AlertState,
+    /// Raised at.
+    pub created_at: Timestamp,
+    /// Acknowledged at.
+    pub acknowledged_at: Option<Timestamp>,
+    /// Resolved at.
+    pub resolved_at: Option<Timestamp>,
+    /// Escalates if still open at this time (`send_at` + the SLA).
+    pub sla_due: Timestamp,
+    /// The escalation, once it happened.
+    pub escalated: Option<Escalation>,
+    /// When its webhook should go.
+    pub send_at: Timestamp,
+    /// What the partner is sent ([`payload`]).
+    #[serde(with = "payload_serde")]
+    pub payload: Value,
+}
+
+impl Alert {
+    /// A new open alert. Critical faults and partner tasks are to be sent at once; a
+    /// maintenance alert when the driver responds or after the policy's wait (at once if
+    /// `ctx` already carries a response). The SLA runs from then.
+    pub fn new(
+        id: u64,
+        kind: AlertKind,
+        partner: &str,
+        subject: &str,
+        ctx: &AlertContext,
+        policy: &AlertPolicy,
+        now: Timestamp,
+    ) -> Self {
+        let send_at = match kind {
+            AlertKind::Maintenance if ctx.driver_response == DriverResponse::None => {
+                now.saturating_add(policy.response_wait)
+            }
+            _ => now,
+        };
+        Self {
+            id,
+            kind,
+            vin: ctx.vin,
+            partner: partner.to_owned(),
+            subject: subject.to_owned(),
+            state: AlertState::Open,
+            created_at: now,
+            acknowledged_at: None,
+            resolved_at: None,
+            sla_due: send_at.saturating_add(policy.sla),
+            escalated: None,
+            send_at,
+            payload: payload(id, kind.event(), subject, now, ctx),
+        }
+    }
+
+    /// The event it is first sent as.
+    pub const fn event(&self) -> WebhookEvent {
+        self.kind.event()
+    }
+
+    /// The SLA it was raised with.
+    pub fn sla(&self) -> Duration {
+        self.sla_due.saturating_since(self.send_at)
+    }
+
+    /// How the alert stands against its SLA at `now`: met once answered (acknowledged or
+    /// resolved), else escalated, breached (past `sla_due`), at risk (within
+    /// [`AT_RISK_WITHIN`] of it) or ok.
+    pub fn sla_state(&self, now: Timestamp) -> SlaState {
+        if self.state != AlertState::Open {
+            SlaState::Met
+        } else if self.escalated.is_some() {
+            SlaState::Escalated
+        } else if now >= self.sla_due {
+            SlaState::Breached
+        } else if now.saturating_add(AT_RISK_WITHIN) >= self.sla_due {
+            SlaState::AtRisk
+        } else {
+            SlaState::Ok
+        }
+    }
+
+    /// Open → acknowledged.
+    ///
+    /// # Errors
+    /// [`AlertError::AlreadyAcknowledged`] or [`AlertError::AlreadyResolved`].
+    pub fn acknowledge(&mut self, now: Timestamp) -> Result<(), AlertError> {
+        match self.state {
+            AlertState::Open => {
+                self.state = AlertState::Acknowledged;
+                self.acknowledged_at = Some(now);
+                Ok(())
+            }
+            AlertState::Acknowledged => Err(AlertError::AlreadyAcknowledged { id: self.id }),
+            AlertState::Resolved => Err(AlertError::AlreadyResolved { id: self.id }),
+        }
+    }
+
+    /// Open or acknowledged → resolved. Resolving an open alert directly is allowed (the
+    /// fault cleared, the service was recorded); `acknowledged_at` then stays empty.
+    ///
+    /// # Errors
+    /// [`AlertError::AlreadyResolved`].
+    pub fn resolve(&mut self, now: Timestamp) -> Result<(), AlertError> {
+        match self.state {
+            AlertState::Open | AlertState::Acknowledged => {
+                self.state = AlertState::Resolved;
+                self.resolved_at = Some(now);
+                Ok(())
+            }
+            AlertState::Resolved => Err(AlertError::AlreadyResolved { id: self.id }),
+        }
+    }
+
+    /// Escalates to `fallback` if the alert is still open at or after its SLA and has not
+    /// escalated yet; returns the escalation (then send [`Self::escalation_webhook`]). The
+    /// alert stays open: the partner or the fallback acknowledges it.
+    pub fn escalate(&mut self, now: Timestamp, fallback: &str) -> Option<Escalation> {
+        if self.state != AlertState::Open || self.escalated.is_some() || now < self.sla_due {
+            return None;
+        }
+        let escalation = Escalation {
+            to: fallback.to_owned(),
+            at: now,
+        };
+        self.escalated = Some(escalation.clone());
+        Some(escalation)
+    }
+
+    /// The driver responded to the maintenance prompt: the payload records the response,
+    /// and if the webhook has not gone yet (`now < send_at`) it goes now, the SLA moving
+    /// with it. Returns the new `send_at` when it moved (re-index the alert); `None` when
+    /// the webhook was already due or `response` is [`DriverResponse::None`] (nothing
+    /// changes then).
+    ///
+    /// # Errors
+    /// [`AlertError::NotMaintenance`] or [`AlertError::AlreadyResolved`].
+    pub fn driver_responded(
+        &mut self,
+        response: DriverResponse,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, AlertError> {
+        if self.kind != AlertKind::Maintenance {
+            return Err(AlertError::NotMaintenance {
+                id: self.id,
+                kind: self.kind,
+            });
+        }
+        if self.state == AlertState::Resolved {
+            return Err(AlertError::AlreadyResolved { id: self.id });
+        }
+        if response == DriverResponse::None {
+            return Ok(None);
+        }
+        if let Some(fields) = self.payload.as_object_mut() {
+            fields.insert(
+                "driver_response".into(),
+                Value::from(response_str(response)),
+            );
+        }
+        if now >= self.send_at {
+            return Ok(None);
+        }
+        let sla = self.sla();
+        self.send_at = now;
+        self.sla_due = now.saturating_add(sla);
+        Ok(Some(now))
+    }
+
+    /// The partners this alert was (or will be) sent to: its recipient, and the fallback if
+    /// it escalated (for [`super::partners::may_see`]).
+    pub fn recipients(&self) -> impl Iterator<Item = &str> {
+        core::iter::once(self.partner.as_str())
+            .chain(self.escalated.as_ref().map(|e| e.to.as_str()))
+    }
+
+    /// Whether a partner may see and act on this alert (one of its [`Self::recipients`]).
+    pub fn visible_to(&self, partner_id: &str) -> bool {
+        self.recipients().any(|id| id == partner_id)
+    }
+
+    /// The alert's webhook to its partner: id `msg_a<id>`, body the payload.
+    pub fn webhook(&self) -> AlertWebhook {
+        AlertWebhook {
+            id: message_id(self.id, self.event()),
+            partner: self.partner.clone(),
+            event: self.event(),
+            body: self.payload.to_string().into_bytes(),
+        }
+    }
+
+    /// The escalation's webhook to the fallback partner, once escalated: id
+    /// `msg_a<id>_esc`, body the payload with `type` `alert.escalated` and an `escalation`
+    /// object ([`ESCALATION_KEYS`]: from, to, at, sla_due).
+    pub fn escalation_webhook(&self) -> Option<AlertWebhook> {
+        let escalation = self.escalated.as_ref()?;
+        let mut body = self.payload.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("type".into(), Value::from(WebhookEvent::Escalated.as_str()));
+            let mut e = Map::new();
+            e.insert("from".into(), Value::from(self.partner.as_str()));
+            e.insert("to".into(), Value::from(escalation.to.as_str()));
+            e.insert("at".into(), Value::from(escalation.at.as_millis()));
+            e.insert("sla_due".into(), Value::from(self.sla_due.as_millis()));
+            fields.insert("escalation".into(), Value::Object(e));
+        }
+        Some(AlertWebhook {
+            id: message_id(self.id, WebhookEvent::Escalated),
+            partner: escalation.to.clone(),
+            event: WebhookEvent::Escalated,
+            body: body.to_string().into_bytes(),
+        })
+    }
+}
