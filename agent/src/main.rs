@@ -268,34 +268,15 @@ fn run(
             source,
             hmi,
         };
-        rapport_agent::runtime::run(loaded, options, shutdown_signal(), Some(ready_tx)).await
+        rapport_agent::runtime::run(
+            loaded,
+            options,
+            rapport_kit::signal::shutdown_signal(),
+            Some(ready_tx),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
 }
 
 fn desk(

@@ -13,7 +13,7 @@ use core::fmt;
 use core::time::Duration;
 use std::path::{Path, PathBuf};
 
-use rapport_shared::{DtcCode, Severity, Vin};
+use rapport_shared::{CivilDate, DtcCode, Severity, Vin};
 use serde::{Deserialize, Serialize};
 
 use crate::proto::dbc::{DbcFile, DecodePlan, MessageSelector, WantedSignal};
@@ -180,85 +180,6 @@ pub enum Category {
     Passenger,
     /// Trucks and buses (J1939).
     Commercial,
-}
-
-/// A calendar date without time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "toml::Value", into = "String")]
-pub struct CivilDate {
-    /// Year (1900–9999).
-    pub year: u16,
-    /// Month (1–12).
-    pub month: u8,
-    /// Day of month (1–31, checked against the month).
-    pub day: u8,
-}
-
-impl CivilDate {
-    /// Parses `YYYY-MM-DD`.
-    ///
-    /// # Errors
-    /// A message saying what is wrong, for any other text or an impossible date.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a date YYYY-MM-DD");
-        let mut parts = text.split('-');
-        let (Some(y), Some(m), Some(d), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-            return Err(bad());
-        }
-        let year: u16 = y.parse().map_err(|_| bad())?;
-        let month: u8 = m.parse().map_err(|_| bad())?;
-        let day: u8 = d.parse().map_err(|_| bad())?;
-        let leap =
-            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-        let days = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return Err(format!("{text:?}: month {month} is not 1-12")),
-        };
-        if !(1900..=9999).contains(&year) {
-            return Err(format!("{text:?}: year {year} is not 1900-9999"));
-        }
-        if day == 0 || day > days {
-            return Err(format!("{text:?}: day {day} is not in 1-{days}"));
-        }
-        Ok(Self { year, month, day })
-    }
-}
-
-impl TryFrom<toml::Value> for CivilDate {
-    type Error = String;
-
-    fn try_from(value: toml::Value) -> Result<Self, String> {
-        match value {
-            toml::Value::String(s) => Self::parse(&s),
-            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
-                Self::parse(&dt.to_string())
-            }
-            other => Err(format!(
-                "expected a date \"YYYY-MM-DD\", found {}",
-                other.type_str()
-            )),
-        }
-    }
-}
-
-impl From<CivilDate> for String {
-    fn from(d: CivilDate) -> String {
-        d.to_string()
-    }
-}
-
-impl fmt::Display for CivilDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
 }
 
 /// `[can]`.

@@ -14,7 +14,7 @@
 use core::time::Duration;
 
 use embedded_can::Frame as _;
-use rapport_shared::{Dtc, EngineHours, Severity, SignalSource};
+use rapport_shared::{Dtc, EngineHours, Severity, SignalSource, hex};
 
 use super::conversions::j1939_dtc;
 use super::dtc_set::{DtcList, j1939_severity, obd_severity, uds_is_present, uds_severity};
@@ -108,14 +108,6 @@ fn id_text(id: u32) -> String {
     } else {
         format!("0x{id:08X}")
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl PassiveDecoder {
@@ -565,7 +557,7 @@ impl Diag {
                 format!(
                     "truncated negative response from {}: {}",
                     id_text(rx),
-                    hex(payload)
+                    hex::encode_spaced(payload)
                 ),
             );
         };
@@ -576,7 +568,7 @@ impl Diag {
         let request = self
             .request_for(rx)
             .filter(|r| r.payload().first() == Some(&service))
-            .map(|r| format!(" (request {})", hex(r.payload())))
+            .map(|r| format!(" (request {})", hex::encode_spaced(r.payload())))
             .unwrap_or_default();
         warn(
             sink,

@@ -47,9 +47,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use rapport_shared::v1::downlink::MaintenanceItem;
-use rapport_shared::{EngineHours, Odometer, Timestamp};
+use rapport_shared::{CivilDate, EngineHours, Odometer, Timestamp};
 
-use crate::config::{CivilDate, Maintenance, Problem};
+use crate::config::{Maintenance, Problem};
 use crate::memory::{ItemRecord, Stage};
 
 use super::calendar;

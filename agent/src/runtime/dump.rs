@@ -43,15 +43,6 @@ pub fn describe(body: &RecordBody) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use core::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 fn state_name(s: PromptState) -> &'static str {
     s.as_str()
 }
@@ -127,7 +118,7 @@ pub fn dump(dir: &Path, out: &mut impl Write) -> Result<(), crate::Error> {
                 out,
                 "{}",
                 json!({"kind": "outbox", "seq": r.seq, "t_ms": r.at.as_millis(),
-                       "record": hex(&bytes), "text": describe(&r.body)})
+                       "record": rapport_shared::hex::encode(&bytes), "text": describe(&r.body)})
             )
             .map_err(io)?;
         }

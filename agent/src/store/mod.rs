@@ -545,33 +545,14 @@ impl Store {
     }
 }
 
-/// How long [`open_db`] waits for sled's lock: see there.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Opens sled, waiting up to [`LOCK_WAIT`] for its file lock.
-///
-/// sled 0.34 takes an exclusive `flock` on its file and releases it only when its background
-/// threads have let go of the file, which can be a little after the `Db` was dropped
-/// (spacejam/sled#1234): a reopen in the same process right after a drop fails with
-/// `WouldBlock`. A store really held by another live process is held far longer than the
-/// wait, so that still fails, a second later.
+/// Opens sled with the store's options, waiting out the lock a just-dropped handle may still
+/// hold ([`rapport_kit::sled_store::open`]).
 fn open_db(dir: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(dir)
         .flush_every_ms(options.flush_every_ms);
-    let start = std::time::Instant::now();
-    loop {
-        match config.open() {
-            // sled wraps the lock error as `ErrorKind::Other` with this text (0.34.7).
-            Err(sled::Error::Io(e))
-                if e.to_string().starts_with("could not acquire lock")
-                    && start.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.map_err(sled_error("opening (is another agent running?)")),
-        }
-    }
+    rapport_kit::sled_store::open(&config)
+        .map_err(sled_error("opening (is another agent running?)"))
 }
 
 fn dir_size(dir: &Path) -> Result<u64, StoreError> {
