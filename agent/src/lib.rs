@@ -23,6 +23,7 @@ pub mod proto;
 pub mod replay;
 pub mod rules;
 pub mod runtime;
+pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -65,9 +65,10 @@ pub struct J1939Target {
     pub request_pgns: Vec<u32>,
 }
 
-/// What and how often to ask.
+/// What and how often to ask: the poller's settings (built from the config by
+/// `crate::settings::poller`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct PollerConfig {
+pub struct Settings {
     /// OBD-II, if the vehicle line has it.
     pub obd: Option<ObdTarget>,
     /// UDS, if configured.
@@ -93,7 +94,7 @@ pub struct PollerConfig {
     pub isotp: isotp::Config,
 }
 
-impl Default for PollerConfig {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             obd: None,
@@ -111,47 +112,8 @@ impl Default for PollerConfig {
     }
 }
 
-/// PGN 65253 (HOURS): many engines send it only when asked.
+/// PGN 65253 (HOURS): many engines send it only when asked, so it is requested every round.
 pub const PGN_ENGINE_HOURS: u32 = 65_253;
-
-impl PollerConfig {
-    /// What to ask, from the agent's config. J1939 engine hours are requested every round
-    /// (many engines send PGN 65253 only on request); everything else on J1939 is broadcast.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        let p = &cfg.poller;
-        let ms = Duration::from_millis;
-        Self {
-            obd: cfg.obd.as_ref().map(|o| ObdTarget {
-                extended: o.id_bits == 29,
-                pids: o.pids.clone(),
-                dtc_modes: if o.dtcs {
-                    vec![DtcMode::Stored, DtcMode::Pending]
-                } else {
-                    Vec::new()
-                },
-            }),
-            uds: cfg.uds.as_ref().map(|u| UdsTarget {
-                request_id: u.request_id,
-                response_id: u.response_id,
-                extended: u.is_extended(),
-                dids: u.dids.iter().map(|d| d.did).collect(),
-                dtc_status_mask: (u.dtc_status_mask != 0).then_some(u.dtc_status_mask),
-            }),
-            j1939: cfg.j1939.as_ref().map(|j| J1939Target {
-                own_address: j.own_address,
-                request_pgns: vec![PGN_ENGINE_HOURS],
-            }),
-            interval_on: ms(p.on_ms),
-            interval_accessory: ms(p.accessory_ms),
-            // 0 means: ask nothing while the ignition is off.
-            interval_off: (p.off_ms != 0).then(|| ms(p.off_ms)),
-            min_gap: ms(p.min_gap_ms),
-            response_timeout: p.response_timeout(),
-            pending_timeout: p.p2_star(),
-            ..Self::default()
-        }
-    }
-}
 
 /// Counters, for the heartbeat and `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -193,7 +155,7 @@ struct InFlight {
 /// The sans-IO poller.
 #[derive(Debug)]
 pub struct Poller {
-    cfg: PollerConfig,
+    cfg: Settings,
     power: PowerState,
     /// Supported PIDs per OBD response id, from discovery.
     supported: BTreeMap<u32, SupportedPids>,
@@ -216,7 +178,7 @@ const MAX_ECUS: usize = 16;
 
 impl Poller {
     /// A poller that starts with the ignition off (nothing asked until [`Poller::set_power`]).
-    pub fn new(cfg: PollerConfig) -> Self {
+    pub fn new(cfg: Settings) -> Self {
         let rx = Demux::new(cfg.isotp, MAX_ECUS);
         Self {
             cfg,
@@ -662,14 +624,14 @@ mod tests {
         CanFrame::from_raw(id, false, &d).unwrap()
     }
 
-    fn cfg() -> PollerConfig {
-        PollerConfig {
+    fn cfg() -> Settings {
+        Settings {
             obd: Some(ObdTarget {
                 extended: false,
                 pids: vec![0x0D, 0x1F, 0x31, 0xA6, 0x5C],
                 dtc_modes: vec![DtcMode::Stored],
             }),
-            ..PollerConfig::default()
+            ..Settings::default()
         }
     }
 
@@ -804,7 +766,7 @@ mod tests {
 
     #[test]
     fn uds_pending_waits_and_refused_dids_are_dropped() {
-        let c = PollerConfig {
+        let c = Settings {
             uds: Some(UdsTarget {
                 request_id: 0x714,
                 response_id: 0x77E,
@@ -812,7 +774,7 @@ mod tests {
                 dids: vec![0xF1A0, 0x0BAD],
                 dtc_status_mask: None,
             }),
-            ..PollerConfig::default()
+            ..Settings::default()
         };
         let mut p = Poller::new(c);
         p.set_power(PowerState::On, Duration::ZERO);

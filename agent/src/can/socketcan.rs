@@ -38,7 +38,7 @@ pub struct SocketCan {
 
 impl SocketCan {
     /// Opens `interface` (e.g. `can0`) and installs `filters` (none: receive everything); the
-    /// filters a config needs come from [`super::filters::for_config`].
+    /// filters a config needs come from [`super::filters::kernel_filters`].
     ///
     /// # Errors
     /// [`Error::Io`] naming the interface if it cannot be opened or filtered.

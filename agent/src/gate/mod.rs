@@ -33,11 +33,13 @@ use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::PromptKind;
 
 use crate::config::Prompts;
-use crate::memory::{PromptRecord, PromptState, Settings, ShowCounts};
+use crate::memory::{
+    PromptRecord, PromptState, QuietHours, QuietHoursError, QuietWindow, Settings, ShowCounts,
+};
 
 pub use caps::{Caps, cap_for};
 pub use motion::{Motion, SPEED_STALE_MS};
-pub use quiet::{QuietHoursError, QuietWindow, local_day, local_minute_of_day, parse_quiet_hours};
+pub use quiet::{local_day, local_minute_of_day};
 
 /// Whether a prompt may be shown now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +135,7 @@ pub fn quiet_window(
         .quiet_hours
         .as_ref()
         .or(config.quiet_hours.as_ref())
-        .map(parse_quiet_hours)
+        .map(QuietHours::window)
         .transpose()
 }
 
@@ -151,15 +153,14 @@ impl<'a> GateContext<'a> {
     /// The gate's view of the config, the driver's settings, the car's motion and today's
     /// show counts. Quiet hours are resolved once here: the driver's replace the config's;
     /// a value that does not parse is skipped (the driver's → the config's → none). Check
-    /// them with [`quiet_window`] or [`parse_quiet_hours`] where they come in, to report it.
+    /// them with [`quiet_window`] or [`QuietHours::window`] where they come in, to report it.
     pub fn new(
         config: &'a Prompts,
         settings: &'a Settings,
         motion: &'a Motion,
         shows: &'a ShowCounts,
     ) -> Self {
-        let parsed =
-            |q: Option<&crate::memory::QuietHours>| q.and_then(|q| parse_quiet_hours(q).ok());
+        let parsed = |q: Option<&QuietHours>| q.and_then(|q| q.window().ok());
         let quiet =
             parsed(settings.quiet_hours.as_ref()).or_else(|| parsed(config.quiet_hours.as_ref()));
         Self {

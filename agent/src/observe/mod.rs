@@ -20,10 +20,9 @@ pub mod plausibility;
 
 use core::time::Duration;
 
-use rapport_shared::{Dtc, EngineHours, Odometer, Severity, SignalSource};
+use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, SignalSource};
 
 use crate::can::source::TimedFrame;
-use crate::config::Loaded;
 
 pub use dtc_set::{DtcList, DtcSet, Overrides};
 pub use passive::PassiveDecoder;
@@ -254,6 +253,18 @@ impl Sink for Delivery<'_> {
     }
 }
 
+/// What an [`Observer`] reads and how it judges it (built from the config by
+/// `crate::settings::observer`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The protocols on the bus.
+    pub decoder: passive::Settings,
+    /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
+    pub max_plausible_kmh: u32,
+    /// Per-code severities that win over lamps and status bits.
+    pub overrides: Vec<(DtcCode, Severity)>,
+}
+
 /// Frames in, observations out: the passive decoder plus plausibility and DTC sets.
 #[derive(Debug)]
 pub struct Observer {
@@ -262,22 +273,15 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// An observer for a loaded config (its protocols, DID table, DBC plan and overrides).
-    pub fn new(loaded: &Loaded) -> Self {
-        let config = &loaded.config;
+    /// An observer for `settings` (its protocols, DID table, DBC plan, plausibility and
+    /// overrides).
+    pub fn new(settings: &Settings) -> Self {
         Self {
-            decoder: PassiveDecoder::new(loaded),
+            decoder: PassiveDecoder::new(&settings.decoder),
             pipeline: Pipeline {
-                plausibility: Plausibility::new(config.observe.max_plausible_kmh),
+                plausibility: Plausibility::new(settings.max_plausible_kmh),
                 dtcs: DtcSet::default(),
-                overrides: Overrides::new(
-                    config
-                        .dtc
-                        .overrides
-                        .iter()
-                        .map(|o| (o.code, o.severity))
-                        .collect(),
-                ),
+                overrides: Overrides::new(settings.overrides.clone()),
                 warnings: [0; WarningKind::ALL.len()],
             },
         }

@@ -2,10 +2,11 @@
 //! given its service history, the car's odometer and engine hours, and `now`. Pure: no I/O,
 //! no clock reads; the caller passes everything in [`Inputs`].
 //!
-//! Owns: the schedule arithmetic ([`evaluate`]), the checklist of items needing attention
-//! ([`checklist`]) and the checks of a schedule ([`validate_items`]). Does not own: recording
-//! services or remembering reported stages ([`crate::memory::ItemRecord`] is read, never
-//! written here), prompts, or outbox records.
+//! Owns: the schedule arithmetic ([`evaluate`]) and the checklist of items needing attention
+//! ([`checklist`]). Does not own: the checks of a schedule (`rapport_shared::check_schedule`,
+//! the same for the config's and a downlink's), recording services or remembering reported
+//! stages ([`crate::memory::ItemRecord`] is read, never written here), prompts, or outbox
+//! records.
 //!
 //! # When an item is due
 //!
@@ -49,7 +50,7 @@ use std::collections::BTreeMap;
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::{CivilDate, EngineHours, Odometer, Timestamp};
 
-use crate::config::{Maintenance, Problem};
+use crate::config::Maintenance;
 use crate::memory::{ItemRecord, Stage};
 
 use super::calendar;
@@ -314,111 +315,4 @@ pub fn checklist(
             .then_with(|| b.used_permille.cmp(&a.used_permille))
     });
     list
-}
-
-/// Longest item id: ids are part of prompt ids and records.
-const MAX_ID_LEN: usize = 64;
-
-/// Every problem with a schedule, each with its key path under `path`
-/// (`maintenance.items` → `maintenance.items[2].every_km`); empty when fine.
-///
-/// Checks: ids present, unique, at most 64 characters, without `:` (prompt ids use it as a
-/// separator), spaces or control characters; at least one interval; no zero interval; a
-/// due-soon window shorter than the intervals it applies to (a month counts as 28 days) and
-/// not set without one.
-pub fn validate_items(items: &[MaintenanceItem], path: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let at = |key: &str| match key {
-            "" => format!("{path}[{i}]"),
-            key => format!("{path}[{i}].{key}"),
-        };
-        let mut bad = |key: &str, message: String| problems.push(Problem::new(at(key), message));
-
-        let id = item.id.as_str();
-        if id.trim().is_empty() {
-            bad("id", "must not be empty".into());
-        } else if id
-            .chars()
-            .any(|c| c == ':' || c.is_whitespace() || c.is_control())
-        {
-            bad(
-                "id",
-                format!("{id:?} must not contain ':', spaces or control characters"),
-            );
-        } else if id.len() > MAX_ID_LEN {
-            bad("id", format!("must be at most {MAX_ID_LEN} bytes"));
-        }
-        if let Some(j) = items.iter().take(i).position(|other| other.id == item.id) {
-            bad("id", format!("{id:?} is used by items[{j}]"));
-        }
-
-        let intervals = [
-            ("every_km", item.every_km),
-            ("every_months", item.every_months),
-            ("every_engine_hours", item.every_engine_hours),
-            ("first_at_km", item.first_at_km),
-            ("first_at_months", item.first_at_months),
-        ];
-        if intervals.iter().all(|(_, v)| v.is_none()) {
-            bad(
-                "",
-                "has no interval: set every_km, every_months, every_engine_hours, \
-                 first_at_km or first_at_months"
-                    .into(),
-            );
-            continue;
-        }
-        for (key, value) in intervals {
-            if value == Some(0) {
-                bad(
-                    key,
-                    "must be at least 1 (leave it out for no interval)".into(),
-                );
-            }
-        }
-
-        if let Some(window) = item.due_soon_km {
-            let limits = [
-                ("every_km", item.every_km),
-                ("first_at_km", item.first_at_km),
-            ];
-            if limits.iter().all(|(_, v)| v.is_none()) {
-                bad(
-                    "due_soon_km",
-                    "has no effect without every_km or first_at_km".into(),
-                );
-            }
-            for (key, limit) in limits {
-                if let Some(km) = limit.filter(|&km| km > 0 && window >= km) {
-                    bad(
-                        "due_soon_km",
-                        format!("must be less than {key} ({km} km), not {window}"),
-                    );
-                }
-            }
-        }
-        if let Some(window) = item.due_soon_days {
-            let limits = [
-                ("every_months", item.every_months),
-                ("first_at_months", item.first_at_months),
-            ];
-            if limits.iter().all(|(_, v)| v.is_none()) {
-                bad(
-                    "due_soon_days",
-                    "has no effect without every_months or first_at_months".into(),
-                );
-            }
-            for (key, limit) in limits {
-                let shortest = limit.map(|months| u64::from(months) * 28);
-                if let Some(days) = shortest.filter(|&d| d > 0 && u64::from(window) >= d) {
-                    bad(
-                        "due_soon_days",
-                        format!("must be less than {key} (at least {days} days), not {window}"),
-                    );
-                }
-            }
-        }
-    }
-    problems
 }

@@ -11,4 +11,4 @@ pub mod conditions;
 pub mod engine;
 pub mod maintenance;
 
-pub use engine::{DriverAction, MAX_SNOOZE_MINUTES, Rules, RulesConfig, RulesError};
+pub use engine::{Applied, DriverAction, MAX_SNOOZE_MINUTES, Rules, RulesError, Settings};

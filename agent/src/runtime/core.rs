@@ -22,6 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rapport_shared::v1::downlink::DownlinkMessage;
+use rapport_shared::v1::uplink::Record;
 use rapport_shared::{Odometer, Timestamp};
 use tokio::sync::broadcast;
 
@@ -31,8 +33,9 @@ use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
 use crate::observe::Observation;
 use crate::rules::maintenance::ItemStatus;
-use crate::rules::{DriverAction, Rules, RulesConfig, RulesError};
-use crate::store::{Store, StoreOptions};
+use crate::rules::{DriverAction, Rules, RulesError};
+use crate::settings;
+use crate::store::{Store, StoreError};
 
 /// Why a request through the core failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,19 +140,16 @@ impl Core {
     pub fn open(loaded: &Loaded, dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, crate::Error> {
         let cfg = &loaded.config;
         // No background flush: every write is fsynced (see the module doc).
-        let options = StoreOptions::from_config(&cfg.outbox);
-        let (store, memory) = Store::open(dir, options)?;
+        let (store, memory) = Store::open(dir, settings::store(cfg))?;
         let now = clock.wall();
-        let (rules, changes) = Rules::new(RulesConfig::from_config(cfg), memory, now);
+        let (rules, changes) = Rules::new(settings::rules(cfg), memory, now);
         let (events, _) = broadcast::channel(256);
         let core = Self {
             inner: Mutex::new(Inner {
                 rules,
                 store,
                 on_screen: BTreeMap::new(),
-                pending: Coalescer::new(core::time::Duration::from_secs(u64::from(
-                    cfg.store.write_every_s,
-                ))),
+                pending: Coalescer::new(settings::write_every(cfg)),
             }),
             events,
             clock,
@@ -391,18 +391,17 @@ impl Core {
     }
 
     /// A message from the cloud, applied once per id; returns once it is on disk (the sync
-    /// acknowledges it to the broker only then).
+    /// acknowledges it to the broker only then): `Some(why)` when the rules refused it (it is
+    /// recorded as applied all the same).
     ///
     /// # Errors
     /// A store failure (the change is kept and retried with the next write).
-    pub fn downlink(
-        &self,
-        msg: &rapport_shared::v1::downlink::DownlinkMessage,
-    ) -> Result<(), CoreError> {
+    pub fn downlink(&self, msg: &DownlinkMessage) -> Result<Option<String>, CoreError> {
         let now = self.now();
         let mut inner = self.lock();
-        let changes = inner.rules.apply_downlink(msg, now);
-        self.apply(&mut inner, changes, now)
+        let applied = inner.rules.apply_downlink(msg, now);
+        self.apply(&mut inner, applied.changes, now)?;
+        Ok(applied.refused)
     }
 
     /// Runs `f` over the rules and store (read-only views for the HMI and tests).
@@ -439,5 +438,30 @@ impl Core {
         }
         inner.store.flush()?;
         Ok(())
+    }
+}
+
+/// The sync reaches the outbox and the rules through the core.
+impl crate::sync::Agent for Core {
+    type Error = CoreError;
+
+    fn outbox_written(&self) -> impl Future<Output = ()> + Send + '_ {
+        Core::outbox_written(self)
+    }
+
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.with(|_, store| store.outbox_from(from, limit))
+    }
+
+    fn outbox_remove(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        self.with(|_, store| store.outbox_remove(seqs))
+    }
+
+    fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
+        Core::heartbeat(self, version, uptime_s)
+    }
+
+    fn downlink(&self, message: &DownlinkMessage) -> Result<Option<String>, CoreError> {
+        Core::downlink(self, message)
     }
 }

@@ -11,8 +11,7 @@
 use core::time::Duration;
 
 use crate::can::CanFrame;
-use crate::config::Config;
-use crate::poller::PowerState;
+use crate::poller::{self, PowerState};
 
 /// How long without evidence before the car counts as off.
 pub const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
@@ -27,12 +26,12 @@ pub struct BusActivity {
 }
 
 impl BusActivity {
-    /// For a config (which answers are diagnostic).
-    pub fn new(config: &Config, off_after: Duration) -> Self {
+    /// For what the poller asks (its answers are diagnostic, not evidence).
+    pub fn new(poller: &poller::Settings, off_after: Duration) -> Self {
         Self {
             off_after,
-            uds_response: config.uds.as_ref().map(|u| u.response_id),
-            obd_extended: config.obd.as_ref().is_some_and(|o| o.id_bits == 29),
+            uds_response: poller.uds.as_ref().map(|u| u.response_id),
+            obd_extended: poller.obd.as_ref().is_some_and(|o| o.extended),
             last_evidence: None,
         }
     }
@@ -74,9 +73,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn cfg() -> Config {
+    fn poller() -> poller::Settings {
         let path = crate::testdata::repo_file("config/passenger.toml");
-        crate::config::load(&path).unwrap().config
+        crate::settings::poller(&crate::config::load(&path).unwrap().config)
     }
 
     fn frame(id: u32) -> CanFrame {
@@ -85,7 +84,7 @@ mod tests {
 
     #[test]
     fn broadcast_and_obd_answers_mean_on_uds_answers_do_not() {
-        let mut a = BusActivity::new(&cfg(), DEFAULT_OFF_AFTER);
+        let mut a = BusActivity::new(&poller(), DEFAULT_OFF_AFTER);
         let s = Duration::from_secs;
         assert_eq!(a.state(s(0)), PowerState::Off);
         a.on_frame(&frame(0x77E), s(1)); // the cluster's UDS answer

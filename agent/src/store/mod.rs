@@ -40,7 +40,7 @@ use rapport_shared::v1::uplink::Record;
 use serde::Serialize;
 use tracing::warn;
 
-use crate::config;
+use crate::config::defaults;
 use crate::memory::{Changes, Memory};
 use outbox::{Class, Index};
 
@@ -111,7 +111,7 @@ fn sled_error(context: &'static str) -> impl Fn(sled::Error) -> StoreError {
     move |source| StoreError::Sled { context, source }
 }
 
-/// How to open the store.
+/// How to open the store (built from the config by `crate::settings::store`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Most records the outbox keeps (`[outbox].max_records`); see [`Store::commit`].
@@ -124,19 +124,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_outbox: config::defaults::OUTBOX_MAX_RECORDS,
+            max_outbox: defaults::OUTBOX_MAX_RECORDS,
             flush_every_ms: Some(500),
-        }
-    }
-}
-
-impl StoreOptions {
-    /// From the config's `[outbox]` section, without sled's background flush: the runtime
-    /// coalesces changes and flushes each write itself (`[store].write_every_s`).
-    pub fn from_config(outbox: &config::Outbox) -> Self {
-        Self {
-            max_outbox: outbox.max_records,
-            flush_every_ms: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! A message that fails is rejected — warned about, counted, and still acknowledged, so the
 //! broker does not redeliver it forever. Does not own: applying (the rules, through
-//! [`crate::runtime::Core::downlink`]) or acknowledging (the shell).
+//! [`super::Agent::downlink`]) or acknowledging (the shell).
 
 use rapport_shared::v1::downlink::Downlink;
 use rapport_shared::v1::topic;

@@ -9,8 +9,9 @@
 //! its ack. If the client's window were full of one packet id (a broker acking out of order),
 //! rumqttc would report `AwaitAck(pkid)` and hold the publish until that id is acked, then
 //! report `Outgoing::Publish(pkid)` for it after the ack: the `collided` slot follows that. With
-//! the sync's window far under rumqttc's (see [`super::MAX_INFLIGHT`]) it does not happen, but
-//! it is handled.
+//! the sync's window far under rumqttc's (`[sync].inflight` is at most
+//! `config::defaults::SYNC_MAX_INFLIGHT`, half of [`super::CLIENT_WINDOW`]) it does not happen,
+//! but it is handled.
 //!
 //! After a disconnect nothing in flight can be acknowledged any more: [`Inflight::reset`]
 //! forgets it all and says where to resend from. The shell also removes rumqttc's own copies of

@@ -7,12 +7,16 @@
 //! is postcard-encoded by the store: fields are positional, so a change of shape is a new
 //! schema version with a migration in the store, never an edit in place.
 
+mod quiet;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_shared::v1::downlink::{Campaign, MaintenanceItem};
 use rapport_shared::v1::uplink::{PromptKind, RecordBody};
 use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
+
+pub use quiet::{QuietHours, QuietHoursError, QuietWindow};
 
 /// The car's latest known state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -195,15 +199,6 @@ pub struct PromptRecord {
     pub times_shown: u32,
     /// When the driver acted, or it resolved.
     pub closed_at: Option<Timestamp>,
-}
-
-/// Local quiet hours, `"HH:MM"` to `"HH:MM"` (may span midnight).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuietHours {
-    /// Start, `"22:00"`.
-    pub start: String,
-    /// End, `"07:00"`.
-    pub end: String,
 }
 
 /// The driver's settings, changed through the HMI.
