@@ -187,7 +187,7 @@ pub enum DbcRole {
     Park,
 }
 
-/// A validated config with its DBC loaded and compiled.
+/// A checked config with its DBC loaded and compiled.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The config.

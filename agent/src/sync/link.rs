@@ -113,12 +113,12 @@ impl<A: Agent> Link<A> {
     fn options(&self) -> MqttOptions {
         let s = &self.settings;
         let mut o = MqttOptions::new(s.client_id.clone(), s.broker.host.clone(), s.broker.port);
-        // Validation keeps it at 5 s or more; rumqttc panics under 1 s.
+        // The config's check keeps it at 5 s or more; rumqttc panics under 1 s.
         o.set_keep_alive(s.keep_alive.max(Duration::from_secs(1)));
         if !s.client_id.is_empty() {
             // A persistent session: downlinks queued while offline arrive on reconnect.
             // (rumqttc panics on a persistent session without a client id; the VIN default
-            // and validation rule that out.)
+            // and the config's check rule that out.)
             o.set_clean_session(false);
         }
         o.set_manual_acks(true);
