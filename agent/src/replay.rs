@@ -279,7 +279,7 @@ fn emit<W: Write>(
 }
 
 /// The `--summary` line.
-pub fn summary_line(s: &Summary) -> String {
+pub(crate) fn summary_line(s: &Summary) -> String {
     let map =
         |m: &BTreeMap<&'static str, u64>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
     format!(

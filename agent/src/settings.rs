@@ -34,7 +34,7 @@ const SYNC_TLS: &str = "sync.tls";
 
 /// What to ask and how often. J1939 engine hours are requested every round (many engines send
 /// PGN 65253 only on request); everything else on J1939 is broadcast.
-pub fn poller(config: &Config) -> poller::Settings {
+pub(crate) fn poller(config: &Config) -> poller::Settings {
     let p = &config.poller;
     let ms = Duration::from_millis;
     poller::Settings {
@@ -107,7 +107,7 @@ pub fn observer(loaded: &Loaded) -> observe::Settings {
 }
 
 /// The kernel receive filters for what the config reads (see [`filters::kernel_filters`]).
-pub fn kernel_filters(loaded: &Loaded) -> Vec<KernelFilter> {
+pub(crate) fn kernel_filters(loaded: &Loaded) -> Vec<KernelFilter> {
     let config = &loaded.config;
     filters::kernel_filters(&filters::Reads {
         obd_extended: config.obd.as_ref().map(|o| o.id_bits == 29),
@@ -139,7 +139,7 @@ pub fn rules(config: &Config) -> crate::rules::Settings {
 
 /// The store's options: the outbox bound, and no background flush — the runtime coalesces
 /// changes and flushes each write itself (see [`write_every`]).
-pub fn store(config: &Config) -> StoreOptions {
+pub(crate) fn store(config: &Config) -> StoreOptions {
     StoreOptions {
         max_outbox: config.outbox.max_records,
         flush_every_ms: None,
@@ -147,7 +147,7 @@ pub fn store(config: &Config) -> StoreOptions {
 }
 
 /// How often the runtime writes what changed (`[store] write_every_s`).
-pub fn write_every(config: &Config) -> Duration {
+pub(crate) fn write_every(config: &Config) -> Duration {
     Duration::from_secs(u64::from(config.store.write_every_s))
 }
 
@@ -157,7 +157,7 @@ pub fn data_dir(config: &Config) -> PathBuf {
 }
 
 /// Where the HMI API listens (`[hmi] listen`).
-pub fn hmi_listen(config: &Config) -> SocketAddr {
+pub(crate) fn hmi_listen(config: &Config) -> SocketAddr {
     config.hmi.listen
 }
 

@@ -8,24 +8,25 @@
 /// A receive filter: a frame passes when `frame_id & mask == id & mask` (and its id length
 /// matches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelFilter {
+pub(crate) struct KernelFilter {
     /// The id to match (11 or 29 bits).
-    pub id: u32,
+    pub(crate) id: u32,
     /// Which bits of the id must match.
-    pub mask: u32,
+    pub(crate) mask: u32,
     /// Whether this filter is for 29-bit ids.
-    pub extended: bool,
+    pub(crate) extended: bool,
 }
 
 impl KernelFilter {
     /// Exactly one id.
-    pub fn exact(id: u32, extended: bool) -> Self {
+    pub(crate) fn exact(id: u32, extended: bool) -> Self {
         let mask = if extended { 0x1FFF_FFFF } else { 0x7FF };
         Self { id, mask, extended }
     }
 
     /// Whether a frame id passes this filter.
-    pub fn matches(&self, id: u32, extended: bool) -> bool {
+    #[cfg(test)]
+    pub(crate) fn matches(&self, id: u32, extended: bool) -> bool {
         extended == self.extended && id & self.mask == self.id & self.mask
     }
 }
@@ -37,21 +38,21 @@ const J1939_TP_PFS: [u32; 2] = [0xEC, 0xEB];
 
 /// What the agent reads off one bus, as far as the filters care.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reads {
+pub(crate) struct Reads {
     /// OBD-II answers; `Some(true)`: with 29-bit ids.
-    pub obd_extended: Option<bool>,
+    pub(crate) obd_extended: Option<bool>,
     /// The UDS ECU's answer id, and whether it is 29-bit.
-    pub uds_response: Option<(u32, bool)>,
+    pub(crate) uds_response: Option<(u32, bool)>,
     /// J1939 parameter groups.
-    pub j1939: bool,
+    pub(crate) j1939: bool,
     /// Every message the DBC plan decodes: id and whether it is 29-bit.
-    pub dbc_ids: Vec<(u32, bool)>,
+    pub(crate) dbc_ids: Vec<(u32, bool)>,
 }
 
 /// The filters for `reads`: OBD-II answers (0x7E8–0x7EF or 0x18DAF1xx), the UDS answer id,
 /// the J1939 groups above, and every message the DBC plan decodes. An empty list means
 /// nothing is read from this bus — install no filter then (a socket with none gets all).
-pub fn kernel_filters(reads: &Reads) -> Vec<KernelFilter> {
+pub(crate) fn kernel_filters(reads: &Reads) -> Vec<KernelFilter> {
     let mut f = Vec::new();
     if let Some(extended) = reads.obd_extended {
         f.push(if extended {

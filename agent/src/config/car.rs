@@ -33,12 +33,12 @@ pub struct Can {
 #[serde(deny_unknown_fields)]
 pub struct Bus {
     /// The name other sections use (`bus = "powertrain"`).
-    pub name: String,
+    pub(crate) name: String,
     /// The SocketCAN interface (`can0`); in a replay, the trace's interface column.
     pub interface: String,
     /// CAN FD.
     #[serde(default)]
-    pub fd: bool,
+    pub(crate) fd: bool,
 }
 
 /// `[obd]`: OBD-II (SAE J1979) polling.
@@ -46,7 +46,7 @@ pub struct Bus {
 #[serde(deny_unknown_fields)]
 pub struct Obd {
     /// The bus name.
-    pub bus: String,
+    pub(crate) bus: String,
     /// 11 (0x7DF/0x7E8) or 29 (0x18DB33F1/0x18DAF1xx).
     #[serde(default = "obd_id_bits")]
     pub id_bits: u8,
@@ -55,7 +55,7 @@ pub struct Obd {
     pub pids: Vec<u8>,
     /// Whether to poll modes 03 and 07 (stored and pending DTCs).
     #[serde(default = "yes")]
-    pub dtcs: bool,
+    pub(crate) dtcs: bool,
 }
 
 fn obd_id_bits() -> u8 {
@@ -73,17 +73,17 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Uds {
     /// The bus name.
-    pub bus: String,
+    pub(crate) bus: String,
     /// Our request CAN id (e.g. 0x7E0).
     pub request_id: u32,
     /// The ECU's response CAN id (e.g. 0x7E8).
     pub response_id: u32,
     /// 29-bit ids; default: 29-bit when either id is above 0x7FF.
     #[serde(default)]
-    pub extended: Option<bool>,
+    pub(crate) extended: Option<bool>,
     /// 0x19 0x02 status mask.
     #[serde(default = "uds_mask")]
-    pub dtc_status_mask: u8,
+    pub(crate) dtc_status_mask: u8,
     /// `[[uds.dids]]`: the DIDs to read.
     #[serde(default)]
     pub dids: Vec<DidConfig>,
@@ -95,7 +95,7 @@ fn uds_mask() -> u8 {
 
 impl Uds {
     /// Whether the ids are 29-bit.
-    pub fn is_extended(&self) -> bool {
+    pub(crate) fn is_extended(&self) -> bool {
         self.extended
             .unwrap_or(self.request_id > 0x7FF || self.response_id > 0x7FF)
     }
@@ -109,23 +109,23 @@ pub struct DidConfig {
     pub did: u16,
     /// A name for logs.
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Data length in bytes.
-    pub len: usize,
+    pub(crate) len: usize,
     /// How to read the bytes.
-    pub kind: DidKind,
+    pub(crate) kind: DidKind,
     /// physical = raw × factor + offset.
     #[serde(default = "one")]
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// Added after the factor.
     #[serde(default)]
-    pub offset: f64,
+    pub(crate) offset: f64,
     /// Unit of the physical value: for `role = "odometer"`, `"km"` (default) or `"m"`.
     #[serde(default)]
-    pub unit: Option<String>,
+    pub(crate) unit: Option<String>,
     /// What rapport uses the value for; none: logged only.
     #[serde(default)]
-    pub role: Option<DidRole>,
+    pub(crate) role: Option<DidRole>,
 }
 
 fn one() -> f64 {
@@ -134,7 +134,7 @@ fn one() -> f64 {
 
 impl DidConfig {
     /// The protocol-level spec.
-    pub fn spec(&self) -> DidSpec {
+    pub(crate) fn spec(&self) -> DidSpec {
         DidSpec {
             did: self.did,
             name: self.name.clone(),
@@ -150,7 +150,7 @@ impl DidConfig {
 /// What a DID's value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DidRole {
+pub(crate) enum DidRole {
     /// Total distance (km, or m with `unit = "m"`).
     Odometer,
     /// Vehicle speed, km/h.
@@ -162,7 +162,7 @@ pub enum DidRole {
 #[serde(deny_unknown_fields)]
 pub struct J1939 {
     /// The bus name.
-    pub bus: String,
+    pub(crate) bus: String,
     /// Our source address.
     #[serde(default = "own_address")]
     pub own_address: u8,
@@ -183,31 +183,31 @@ pub struct Dbc {
     /// The DBC file, relative to the config file.
     pub file: PathBuf,
     /// The bus name.
-    pub bus: String,
+    pub(crate) bus: String,
     /// Total distance signal (km, or m if the DBC unit says `m`).
     #[serde(default)]
-    pub odometer: Option<SignalRef>,
+    pub(crate) odometer: Option<SignalRef>,
     /// Vehicle speed signal (km/h).
     #[serde(default)]
-    pub speed: Option<SignalRef>,
+    pub(crate) speed: Option<SignalRef>,
     /// Park state signal.
     #[serde(default)]
-    pub park: Option<ParkSignal>,
+    pub(crate) park: Option<ParkSignal>,
 }
 
 /// A message and signal name in the DBC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SignalRef {
+pub(crate) struct SignalRef {
     /// The message, by name or DBC id.
-    pub message: MessageSelector,
+    pub(crate) message: MessageSelector,
     /// The `SG_` name.
-    pub signal: String,
+    pub(crate) signal: String,
 }
 
 impl SignalRef {
     /// As the DBC module takes it.
-    pub fn wanted(&self) -> WantedSignal {
+    pub(crate) fn wanted(&self) -> WantedSignal {
         WantedSignal {
             message: self.message.clone(),
             signal: self.signal.clone(),
@@ -218,31 +218,31 @@ impl SignalRef {
 /// The park signal and the values of it that mean "parked".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ParkSignal {
+pub(crate) struct ParkSignal {
     /// The message, by name or DBC id.
-    pub message: MessageSelector,
+    pub(crate) message: MessageSelector,
     /// The `SG_` name.
-    pub signal: String,
+    pub(crate) signal: String,
     /// `VAL_` labels (e.g. `"P"`) or raw integers as text (e.g. `"0"`) meaning parked.
-    pub parked_values: Vec<String>,
+    pub(crate) parked_values: Vec<String>,
 }
 
 /// `[poller]`: request timing. Intervals are per ignition state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Poller {
+pub(crate) struct Poller {
     /// Interval with the ignition on, ms.
-    pub on_ms: u64,
+    pub(crate) on_ms: u64,
     /// Interval in accessory, ms.
-    pub accessory_ms: u64,
+    pub(crate) accessory_ms: u64,
     /// Interval with the ignition off, ms.
-    pub off_ms: u64,
+    pub(crate) off_ms: u64,
     /// Least gap between two requests on one bus, ms.
-    pub min_gap_ms: u64,
+    pub(crate) min_gap_ms: u64,
     /// P2: wait for a first response, ms.
-    pub response_timeout_ms: u64,
+    pub(crate) response_timeout_ms: u64,
     /// P2*: wait after a responsePending, ms.
-    pub p2_star_ms: u64,
+    pub(crate) p2_star_ms: u64,
 }
 
 impl Default for Poller {
@@ -261,9 +261,9 @@ impl Default for Poller {
 /// `[observe]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Observe {
+pub(crate) struct Observe {
     /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
-    pub max_plausible_kmh: u32,
+    pub(crate) max_plausible_kmh: u32,
 }
 
 impl Default for Observe {
@@ -289,20 +289,20 @@ pub struct DtcSection {
 pub struct DtcOverride {
     /// `"P0300"`, `"P0133-1C"` or `"SPN110/FMI0"`.
     #[serde(with = "dtc_code_text")]
-    pub code: DtcCode,
+    pub(crate) code: DtcCode,
     /// The severity to report.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
 }
 
 mod dtc_code_text {
     use rapport_shared::DtcCode;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(code: &DtcCode, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(code: &DtcCode, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(code)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DtcCode, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DtcCode, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(|_| {
             serde::de::Error::custom(format!(
@@ -361,7 +361,7 @@ impl Check for Can {
 
 impl Can {
     /// Notes a problem at `section`'s `bus` key when `name` is none of the buses.
-    pub fn check_bus_ref(&self, section: &str, name: &str, problems: &mut Problems) {
+    pub(crate) fn check_bus_ref(&self, section: &str, name: &str, problems: &mut Problems) {
         if !self.buses.iter().any(|b| b.name == name) {
             let known: Vec<&str> = self.buses.iter().map(|b| b.name.as_str()).collect();
             problems.at(

@@ -15,7 +15,7 @@
 //! `car`; maintenance, prompts, store, outbox and HMI in `sections`; `[sync]` in `sync`.
 
 mod car;
-pub mod defaults;
+pub(crate) mod defaults;
 mod sections;
 mod sync;
 
@@ -27,12 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 
-pub use car::{
-    Bus, Can, Dbc, DidConfig, DidRole, DtcOverride, DtcSection, J1939, Obd, Observe, ParkSignal,
-    Poller, SignalRef, Uds,
-};
-pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store, schedule_problems};
-pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
+pub(crate) use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
+pub(crate) use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
+pub(crate) use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
 
 /// The whole agent config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,10 +54,10 @@ pub struct Config {
     pub dbc: Option<Dbc>,
     /// Polling schedule.
     #[serde(default)]
-    pub poller: Poller,
+    pub(crate) poller: Poller,
     /// Observation checks.
     #[serde(default)]
-    pub observe: Observe,
+    pub(crate) observe: Observe,
     /// DTC handling.
     #[serde(default)]
     pub dtc: DtcSection,
@@ -69,7 +66,7 @@ pub struct Config {
     pub maintenance: Maintenance,
     /// Prompts and their gating.
     #[serde(default)]
-    pub prompts: Prompts,
+    pub(crate) prompts: Prompts,
     /// The store.
     #[serde(default)]
     pub store: Store,
@@ -84,7 +81,7 @@ pub struct Config {
     pub sync: Option<Sync>,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// `[vehicle]`.
@@ -125,19 +122,19 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Syntax`].
-    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn read(path: &Path) -> Result<Self, ConfigError> {
         let mut config: Self = rapport_kit::config::read_toml(path)?;
         config.path = Some(path.to_owned());
         Ok(config)
     }
 
     /// The store's data directory, resolved against the config file's folder.
-    pub fn store_path(&self) -> PathBuf {
+    pub(crate) fn store_path(&self) -> PathBuf {
         self.resolve(&self.store.path)
     }
 
     /// A path from the config (a `[sync.tls]` file), resolved against the config file's folder.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         let dir = self
             .path
             .as_deref()
@@ -147,12 +144,12 @@ impl Config {
     }
 
     /// The DBC file's path, resolved against the config file's folder.
-    pub fn dbc_path(&self) -> Option<PathBuf> {
+    pub(crate) fn dbc_path(&self) -> Option<PathBuf> {
         Some(self.resolve(&self.dbc.as_ref()?.file))
     }
 
     /// The DBC signals `[dbc]` names, in the order odometer, speed, park (those present).
-    pub fn wanted_signals(&self) -> Vec<(DbcRole, WantedSignal)> {
+    pub(crate) fn wanted_signals(&self) -> Vec<(DbcRole, WantedSignal)> {
         let Some(dbc) = &self.dbc else {
             return Vec::new();
         };
@@ -178,7 +175,7 @@ impl Config {
 
 /// What a `[dbc]` signal is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbcRole {
+pub(crate) enum DbcRole {
     /// `dbc.odometer`.
     Odometer,
     /// `dbc.speed`.
@@ -204,7 +201,7 @@ pub struct LoadedDbc {
     /// The compiled signals; [`crate::proto::dbc::SignalId`] `i` is `roles[i]`.
     pub plan: DecodePlan,
     /// What each compiled signal is for.
-    pub roles: Vec<DbcRole>,
+    pub(crate) roles: Vec<DbcRole>,
 }
 
 impl Check for Vehicle {
@@ -272,7 +269,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 ///
 /// # Errors
 /// As [`load`], with `more`'s problems in [`ConfigError::Invalid`].
-pub fn load_with(
+pub(crate) fn load_with(
     path: &Path,
     more: impl FnOnce(&Config, &mut Problems),
 ) -> Result<Loaded, ConfigError> {

@@ -2,6 +2,7 @@
 
 use rapport_shared::v1::downlink::MaintenanceItem;
 
+use super::sections::schedule_problems;
 use super::*;
 
 const MINIMAL: &str = r#"

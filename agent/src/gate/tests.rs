@@ -6,8 +6,11 @@ use proptest::prelude::*;
 use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::PromptKind;
 
+use super::motion::SPEED_STALE_MS;
+use super::quiet::local_day;
 use super::*;
 use crate::config::{Prompts, defaults};
+use crate::memory::QuietHoursError;
 use crate::memory::{PromptRecord, PromptState, QuietHours, Settings, ShowCounts};
 
 /// 2023-11-14 22:13:20 UTC; every test time is an offset from here.

@@ -27,15 +27,15 @@ pub struct PromptsArgs {
     pub config: Option<PathBuf>,
     /// Print JSON instead of text (one event per line for `watch`).
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// What to do; default: list.
     #[command(subcommand)]
-    pub command: Option<PromptsCommand>,
+    pub(crate) command: Option<PromptsCommand>,
 }
 
 /// `prompts` subcommands.
 #[derive(Subcommand, Debug)]
-pub enum PromptsCommand {
+pub(crate) enum PromptsCommand {
     /// List the prompts that may be on screen now (the default).
     List,
     /// Act on a prompt as the driver would.
@@ -58,7 +58,7 @@ pub enum PromptsCommand {
 
 /// An action named on the command line.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActionName {
+pub(crate) enum ActionName {
     /// Acknowledge.
     Ack,
     /// Snooze (needs --minutes).
@@ -143,7 +143,10 @@ pub enum CliError {
 ///
 /// # Errors
 /// `--minutes` missing for snooze or given for another action, or out of range.
-pub fn driver_action(name: ActionName, minutes: Option<u32>) -> Result<DriverAction, String> {
+pub(crate) fn driver_action(
+    name: ActionName,
+    minutes: Option<u32>,
+) -> Result<DriverAction, String> {
     match (name, minutes) {
         (ActionName::Snooze, None) => Err("snooze needs --minutes (1 to 10080)".to_owned()),
         (ActionName::Snooze, Some(m)) if (1..=super::MAX_SNOOZE_MINUTES).contains(&m) => {
@@ -178,7 +181,7 @@ pub async fn list(client: &Client, json: bool, out: &mut impl Write) -> Result<(
 ///
 /// # Errors
 /// The API refused (unknown id, closed prompt) or failed, or the output could not be written.
-pub async fn act(
+pub(crate) async fn act(
     client: &Client,
     id: &str,
     action: DriverAction,
@@ -236,7 +239,7 @@ fn clean(s: &str) -> String {
 
 /// One line for an event: `prompt <id> <state> [critical] <title>`, `closed <id> <state>`,
 /// `hidden <id>`, `resync`.
-pub fn event_line(ev: &HmiEvent) -> String {
+pub(crate) fn event_line(ev: &HmiEvent) -> String {
     match ev {
         HmiEvent::Prompt(p) => format!(
             "prompt {} {}{} {:?}",
@@ -252,7 +255,7 @@ pub fn event_line(ev: &HmiEvent) -> String {
 }
 
 /// The prompts as an aligned table (ID, KIND, STATE, CRITICAL, TITLE).
-pub fn table(prompts: &[PromptView]) -> String {
+pub(crate) fn table(prompts: &[PromptView]) -> String {
     if prompts.is_empty() {
         return "no prompts on screen\n".to_owned();
     }

@@ -53,23 +53,26 @@ pub struct QuietWindow {
 impl QuietWindow {
     /// A window from minute `start` to minute `end` of the local day; `None` if either is
     /// past 23:59 (1439).
-    pub fn new(start: u16, end: u16) -> Option<Self> {
+    #[cfg(test)]
+    pub(crate) fn new(start: u16, end: u16) -> Option<Self> {
         (start < 1440 && end < 1440).then_some(Self { start, end })
     }
 
     /// Its first minute of the day.
-    pub fn start(self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn start(self) -> u16 {
         self.start
     }
 
     /// The first minute of the day after it.
-    pub fn end(self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn end(self) -> u16 {
         self.end
     }
 
     /// Whether local minute `minute` (0..1440) is quiet: from `start` included to `end`
     /// excluded, across midnight when `start > end`; never when `start == end`.
-    pub fn contains(self, minute: u16) -> bool {
+    pub(crate) fn contains(self, minute: u16) -> bool {
         if self.start <= self.end {
             self.start <= minute && minute < self.end
         } else {
@@ -85,7 +88,7 @@ impl QuietHours {
     /// # Errors
     /// [`QuietHoursError`] naming `start` or `end` when either is not exactly `"HH:MM"` with
     /// two ASCII digits each (no spaces, no `"7:00"`), or is past `"23:59"`.
-    pub fn window(&self) -> Result<QuietWindow, QuietHoursError> {
+    pub(crate) fn window(&self) -> Result<QuietWindow, QuietHoursError> {
         let start = parse_hhmm("start", &self.start)?;
         let end = parse_hhmm("end", &self.end)?;
         Ok(QuietWindow { start, end })

@@ -12,11 +12,11 @@
 //! rate limiting of output (the replay CLI's choice, see [`crate::replay`]), or the JSON form
 //! ([`json`]).
 
-pub mod conversions;
-pub mod dtc_set;
+pub(crate) mod conversions;
+pub(crate) mod dtc_set;
 pub mod json;
-pub mod passive;
-pub mod plausibility;
+pub(crate) mod passive;
+pub(crate) mod plausibility;
 
 use core::time::Duration;
 
@@ -24,9 +24,9 @@ use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, SignalSource
 
 use crate::can::source::TimedFrame;
 
-pub use dtc_set::{DtcList, DtcSet, Overrides};
-pub use passive::PassiveDecoder;
-pub use plausibility::{Plausibility, Verdict};
+pub(crate) use dtc_set::{DtcList, DtcSet, Overrides};
+pub(crate) use passive::PassiveDecoder;
+pub(crate) use plausibility::{Plausibility, Verdict};
 
 /// Whether a DTC is present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,7 +39,7 @@ pub enum DtcState {
 
 impl DtcState {
     /// The lower-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Cleared => "cleared",
@@ -51,13 +51,13 @@ impl DtcState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Lamps {
     /// Malfunction indicator lamp (emissions; OBD-II PID 01 or J1939 DM1).
-    pub mil: Option<bool>,
+    pub(crate) mil: Option<bool>,
     /// J1939 red stop lamp.
-    pub red_stop: Option<bool>,
+    pub(crate) red_stop: Option<bool>,
     /// J1939 amber warning lamp.
-    pub amber_warning: Option<bool>,
+    pub(crate) amber_warning: Option<bool>,
     /// J1939 protect lamp.
-    pub protect: Option<bool>,
+    pub(crate) protect: Option<bool>,
 }
 
 /// What went wrong, for warning counts.
@@ -84,7 +84,7 @@ pub enum WarningKind {
 
 impl WarningKind {
     /// Every kind, in counting order.
-    pub const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 8] = [
         Self::TraceLine,
         Self::IsoTp,
         Self::Obd,
@@ -96,7 +96,7 @@ impl WarningKind {
     ];
 
     /// The snake-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::TraceLine => "trace_line",
             Self::IsoTp => "isotp",
@@ -179,7 +179,7 @@ pub enum Observation {
 
 impl Observation {
     /// The lower-case kind name used in JSON and counts.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Odometer { .. } => "odometer",
             Self::Speed { .. } => "speed",
@@ -193,7 +193,7 @@ impl Observation {
 }
 
 /// Where the passive decoder delivers what it read; the [`Observer`] implements it.
-pub trait Sink {
+pub(crate) trait Sink {
     /// A finished observation (speed, park, hours, lamps, warning).
     fn observe(&mut self, observation: Observation);
     /// An odometer reading, before plausibility; `resolution_m` is one step of its source.
@@ -258,11 +258,11 @@ impl Sink for Delivery<'_> {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The protocols on the bus.
-    pub decoder: passive::Settings,
+    pub(crate) decoder: passive::Settings,
     /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
-    pub max_plausible_kmh: u32,
+    pub(crate) max_plausible_kmh: u32,
     /// Per-code severities that win over lamps and status bits.
-    pub overrides: Vec<(DtcCode, Severity)>,
+    pub(crate) overrides: Vec<(DtcCode, Severity)>,
 }
 
 /// Frames in, observations out: the passive decoder plus plausibility and DTC sets.
@@ -297,7 +297,7 @@ impl Observer {
     }
 
     /// Reports a warning from outside the decoder (a bad trace line), counted like the rest.
-    pub fn warn(&mut self, kind: WarningKind, what: String, out: &mut Vec<Observation>) {
+    pub(crate) fn warn(&mut self, kind: WarningKind, what: String, out: &mut Vec<Observation>) {
         Delivery {
             pipeline: &mut self.pipeline,
             out,
@@ -306,7 +306,7 @@ impl Observer {
     }
 
     /// End of input at `now`: every message still being reassembled is reported as a warning.
-    pub fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
+    pub(crate) fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
         let mut sink = Delivery {
             pipeline: &mut self.pipeline,
             out,

@@ -89,7 +89,7 @@ struct DbcPart {
 
 /// See the module docs.
 #[derive(Debug)]
-pub struct PassiveDecoder {
+pub(crate) struct PassiveDecoder {
     demux: Demux,
     diag: Diag,
     tp: Option<TransportProtocol>,
@@ -115,50 +115,50 @@ fn id_text(id: u32) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// OBD-II answers, with CAN ids of this many bits (11 or 29); `None`: no OBD-II.
-    pub obd_id_bits: Option<u8>,
+    pub(crate) obd_id_bits: Option<u8>,
     /// The UDS ECU; `None`: no UDS.
-    pub uds: Option<UdsSettings>,
+    pub(crate) uds: Option<UdsSettings>,
     /// J1939; `None`: no J1939.
-    pub j1939: Option<J1939Settings>,
+    pub(crate) j1939: Option<J1939Settings>,
     /// DBC broadcast signals; `None`: none.
-    pub dbc: Option<DbcSettings>,
+    pub(crate) dbc: Option<DbcSettings>,
 }
 
 /// The UDS ECU the decoder listens to.
 #[derive(Debug, Clone)]
-pub struct UdsSettings {
+pub(crate) struct UdsSettings {
     /// Requests to it (its answers are paired with them).
-    pub request_id: u32,
+    pub(crate) request_id: u32,
     /// Its answers.
-    pub response_id: u32,
+    pub(crate) response_id: u32,
     /// Each DID it is asked, and what its value is to rapport (none: decoded for logs only).
     /// An odometer DID whose unit is `"m"` is in metres, else in km.
-    pub dids: Vec<(DidSpec, Option<DidRole>)>,
+    pub(crate) dids: Vec<(DidSpec, Option<DidRole>)>,
 }
 
 /// J1939 reading.
 #[derive(Debug, Clone, Default)]
-pub struct J1939Settings {
+pub(crate) struct J1939Settings {
     /// Source addresses whose distance, hours and speed groups are used; `None`: every source.
     /// DM1 faults are read from every source whatever this says.
-    pub signal_sources: Option<Vec<u8>>,
+    pub(crate) signal_sources: Option<Vec<u8>>,
 }
 
 /// The DBC signals read off the bus.
 #[derive(Debug, Clone)]
-pub struct DbcSettings {
+pub(crate) struct DbcSettings {
     /// The compiled signals; signal `i` is `roles[i]`.
-    pub plan: DecodePlan,
+    pub(crate) plan: DecodePlan,
     /// What each compiled signal is for.
-    pub roles: Vec<DbcRole>,
+    pub(crate) roles: Vec<DbcRole>,
     /// The park signal's values meaning "parked": `VAL_` labels (`"P"`) or raw integers as
     /// text (`"0"`).
-    pub parked_values: Vec<String>,
+    pub(crate) parked_values: Vec<String>,
 }
 
 impl PassiveDecoder {
     /// A decoder for the protocols `settings` names.
-    pub fn new(settings: &Settings) -> Self {
+    pub(crate) fn new(settings: &Settings) -> Self {
         let (dids, did_roles) = match &settings.uds {
             Some(u) => (
                 // The config's checks refuse bad DIDs; an empty table only loses decoding.
@@ -230,7 +230,7 @@ impl PassiveDecoder {
     }
 
     /// Takes one frame.
-    pub fn on_frame(&mut self, tf: &TimedFrame, sink: &mut impl Sink) {
+    pub(crate) fn on_frame(&mut self, tf: &TimedFrame, sink: &mut impl Sink) {
         let frame = &tf.frame;
         if frame.is_remote_frame() {
             return;
@@ -251,7 +251,7 @@ impl PassiveDecoder {
     }
 
     /// End of input: reports every reception still open as a warning.
-    pub fn finish(&mut self, now: Duration, sink: &mut impl Sink) {
+    pub(crate) fn finish(&mut self, now: Duration, sink: &mut impl Sink) {
         let end = self
             .demux
             .deadline()

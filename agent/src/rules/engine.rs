@@ -37,18 +37,18 @@ pub use downlink::Applied;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `[vehicle]`.
-    pub vehicle: Vehicle,
+    pub(crate) vehicle: Vehicle,
     /// `[maintenance]`: the schedule (unless the cloud sent one) and the overdue policy.
-    pub maintenance: Maintenance,
+    pub(crate) maintenance: Maintenance,
     /// `[prompts]`.
     pub prompts: Prompts,
     /// Write the vehicle state when the odometer moved this many metres since the last
     /// write (`[store] odometer_every_m`)...
-    pub odometer_every_m: u32,
+    pub(crate) odometer_every_m: u32,
     /// ...or this many seconds passed (`[store] odometer_every_s`).
-    pub odometer_every_s: u32,
+    pub(crate) odometer_every_s: u32,
     /// An odometer record for the cloud every this many metres (`[outbox] odometer_every_m`).
-    pub outbox_odometer_every_m: u32,
+    pub(crate) outbox_odometer_every_m: u32,
 }
 
 /// What the driver did with a prompt.
@@ -161,17 +161,17 @@ impl Rules {
     }
 
     /// The config the rules run with.
-    pub fn config(&self) -> &Settings {
+    pub(crate) fn config(&self) -> &Settings {
         &self.cfg
     }
 
     /// Whether the car counts as moving now (non-critical prompts stay off the screen).
-    pub fn is_moving(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_moving(&self, now: Timestamp) -> bool {
         !self.motion.is_stopped(now)
     }
 
     /// The last park-state reading, if any.
-    pub fn parked(&self) -> Option<bool> {
+    pub(crate) fn parked(&self) -> Option<bool> {
         self.motion.parked()
     }
 
@@ -535,7 +535,6 @@ impl Rules {
                 memory: &self.mem,
                 vehicle: &self.cfg.vehicle,
                 prompts: &self.cfg.prompts,
-                maintenance: &self.cfg.maintenance,
                 checklist: &checklist,
                 now,
             },

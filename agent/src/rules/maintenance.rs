@@ -60,22 +60,22 @@ mod tests;
 
 /// What the engine needs to know about the car and the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// The current odometer, if one was ever read.
-    pub odometer: Option<Odometer>,
+    pub(crate) odometer: Option<Odometer>,
     /// The current engine hours, if the car reports them.
-    pub engine_hours: Option<EngineHours>,
+    pub(crate) engine_hours: Option<EngineHours>,
     /// Now.
-    pub now: Timestamp,
+    pub(crate) now: Timestamp,
     /// The car's delivery date: time intervals before the first service count from it.
-    pub delivered: CivilDate,
+    pub(crate) delivered: CivilDate,
     /// The head unit's offset from UTC, minutes: due dates are local calendar dates.
-    pub utc_offset_minutes: i32,
+    pub(crate) utc_offset_minutes: i32,
 }
 
 /// A dimension an item comes due in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DueBy {
+pub(crate) enum DueBy {
     /// Distance driven.
     Distance,
     /// Calendar time.
@@ -84,16 +84,7 @@ pub enum DueBy {
     EngineHours,
 }
 
-impl DueBy {
-    /// The snake-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Distance => "distance",
-            Self::Time => "time",
-            Self::EngineHours => "engine_hours",
-        }
-    }
-}
+impl DueBy {}
 
 /// Where one schedule item stands now.
 ///
@@ -104,30 +95,30 @@ pub struct ItemStatus {
     /// The item's id.
     pub item: String,
     /// The worst stage over the item's dimensions ([`Stage::Ok`] when none applies).
-    pub stage: Stage,
+    pub(crate) stage: Stage,
     /// The item's cycle: the number of services recorded for it (0: first interval).
-    pub cycle: u32,
+    pub(crate) cycle: u32,
     /// This interval is the item's first-service interval: no service yet, and it has a
     /// `first_at_km` or `first_at_months`.
-    pub first_service: bool,
+    pub(crate) first_service: bool,
     /// The odometer the item is due at.
-    pub due_odometer: Option<Odometer>,
+    pub(crate) due_odometer: Option<Odometer>,
     /// When the item is due: local midnight of its due date.
-    pub due_at: Option<Timestamp>,
+    pub(crate) due_at: Option<Timestamp>,
     /// The engine hours the item is due at.
-    pub due_engine_hours: Option<EngineHours>,
+    pub(crate) due_engine_hours: Option<EngineHours>,
     /// Metres left until due (negative: past due).
-    pub remaining_m: Option<i64>,
+    pub(crate) remaining_m: Option<i64>,
     /// Whole local days left until the due date (0 on the date, negative after it).
-    pub remaining_days: Option<i64>,
+    pub(crate) remaining_days: Option<i64>,
     /// Engine seconds left until due (negative: past due).
-    pub remaining_engine_s: Option<i64>,
+    pub(crate) remaining_engine_s: Option<i64>,
     /// The dimension that drives [`Self::stage`] (the most urgent); `None` when no dimension
     /// applies.
-    pub due_by: Option<DueBy>,
+    pub(crate) due_by: Option<DueBy>,
     /// How much of the driving dimension's interval is used, per mille: 0 at the interval's
     /// start, 1000 when due, more past due; `None` with [`Self::due_by`].
-    pub used_permille: Option<i64>,
+    pub(crate) used_permille: Option<i64>,
 }
 
 /// One dimension's standing.
@@ -178,7 +169,7 @@ fn stage_of(remaining: i64, window: i64, margin: i64) -> Stage {
 }
 
 /// Where `item` stands, given its service `record`, the section's `policy` and `inputs`.
-pub fn evaluate(
+pub(crate) fn evaluate(
     item: &MaintenanceItem,
     record: &ItemRecord,
     policy: &Maintenance,
@@ -293,7 +284,7 @@ pub fn evaluate(
 /// Every item that needs attention (not [`Stage::Ok`]), most urgent first: Overdue, Due,
 /// DueSoon, then by the share of the driving interval used (most first), then in schedule
 /// order. Items without a record count as never serviced.
-pub fn checklist(
+pub(crate) fn checklist(
     items: &[MaintenanceItem],
     records: &BTreeMap<String, ItemRecord>,
     policy: &Maintenance,

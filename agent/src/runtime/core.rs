@@ -32,7 +32,6 @@ use crate::config::Loaded;
 use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
 use crate::observe::Observation;
-use crate::rules::maintenance::ItemStatus;
 use crate::rules::{DriverAction, Rules, RulesError};
 use crate::settings;
 use crate::store::{Store, StoreError};
@@ -92,7 +91,7 @@ impl Coalescer {
     }
 
     /// Puts back changes whose write failed, ahead of anything gathered since.
-    pub fn restore(&mut self, mut changes: Changes, now: Timestamp) {
+    pub(crate) fn restore(&mut self, mut changes: Changes, now: Timestamp) {
         if let Some((later, _)) = self.pending.take() {
             changes.merge(later);
         }
@@ -177,21 +176,13 @@ impl Core {
     }
 
     /// The clock the agent runs on.
-    pub fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.wall()
     }
 
     /// Screen events, for the HMI's stream.
     pub fn subscribe(&self) -> broadcast::Receiver<HmiEvent> {
         self.events.subscribe()
-    }
-
-    /// Commits so far, and commits that failed (retried later).
-    pub fn commit_counts(&self) -> (u64, u64) {
-        (
-            self.commits.load(Ordering::Relaxed),
-            self.commit_failures.load(Ordering::Relaxed),
-        )
     }
 
     fn apply(&self, inner: &mut Inner, changes: Changes, now: Timestamp) -> Result<(), CoreError> {
@@ -222,7 +213,7 @@ impl Core {
 
     /// Resolves after the next successful write to the store (at once if one happened since
     /// the last call resolved). Meant for one listener, the sync.
-    pub async fn outbox_written(&self) {
+    pub(crate) async fn outbox_written(&self) {
         self.written.notified().await;
     }
 
@@ -249,7 +240,7 @@ impl Core {
     ///
     /// # Errors
     /// A store failure (the heartbeat, with its drop count, is kept for the next write).
-    pub fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
+    pub(crate) fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
         use rapport_shared::v1::uplink::{Heartbeat, RecordBody};
         let now = self.now();
         let mut inner = self.lock();
@@ -309,21 +300,21 @@ impl Core {
     }
 
     /// One observation from the bus at `now`.
-    pub fn observe(&self, obs: &Observation, now: Timestamp) {
+    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.on_observation(obs, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
     /// Ignition on or off (from bus activity).
-    pub fn power(&self, on: bool, now: Timestamp) {
+    pub(crate) fn power(&self, on: bool, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.on_power(on, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
     /// Time passing.
-    pub fn tick(&self, now: Timestamp) {
+    pub(crate) fn tick(&self, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.tick(now);
         let _ = self.apply(&mut inner, changes, now);
@@ -351,7 +342,7 @@ impl Core {
     ///
     /// # Errors
     /// The rules' refusal (unknown item, future time), or a store failure.
-    pub fn record_service(
+    pub(crate) fn record_service(
         &self,
         items: &[String],
         odometer: Option<Odometer>,
@@ -396,7 +387,7 @@ impl Core {
     ///
     /// # Errors
     /// A store failure (the change is kept and retried with the next write).
-    pub fn downlink(&self, msg: &DownlinkMessage) -> Result<Option<String>, CoreError> {
+    pub(crate) fn downlink(&self, msg: &DownlinkMessage) -> Result<Option<String>, CoreError> {
         let now = self.now();
         let mut inner = self.lock();
         let applied = inner.rules.apply_downlink(msg, now);
@@ -414,12 +405,6 @@ impl Core {
     pub fn visible_prompts(&self) -> Vec<PromptRecord> {
         let now = self.now();
         self.with(|rules, _| rules.visible_prompts(now).into_iter().cloned().collect())
-    }
-
-    /// The maintenance checklist now.
-    pub fn checklist(&self) -> Vec<ItemStatus> {
-        let now = self.now();
-        self.with(|rules, _| rules.checklist(now))
     }
 
     /// Writes everything gathered and flushes the store (at shutdown).

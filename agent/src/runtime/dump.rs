@@ -17,7 +17,7 @@ use crate::memory::PromptState;
 use crate::store::{Store, StoreOptions};
 
 /// A record in words: `prompt <id> <action>`, `odometer <km>`, `dtc_appeared <code>`, ….
-pub fn describe(body: &RecordBody) -> String {
+pub(crate) fn describe(body: &RecordBody) -> String {
     match body {
         RecordBody::Odometer(o) => format!("odometer {:.3}", o.odometer.km()),
         RecordBody::EngineHours(h) => format!("engine_hours {:.2}", h.hours.hours()),

@@ -13,8 +13,8 @@
 pub mod backend;
 pub mod core;
 pub mod dump;
-pub mod power;
-pub mod simcar;
+pub(crate) mod power;
+pub(crate) mod simcar;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use crate::settings;
 use crate::sim::Script;
 
 pub use self::core::{Core, CoreError};
-pub use power::BusActivity;
+pub(crate) use power::BusActivity;
 pub use simcar::SimCar;
 
 /// Where frames come from.
@@ -65,7 +65,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// A clock running `speedup` times faster than real time from `wall_start`.
 #[derive(Debug, Clone)]
-pub struct ScaledClock {
+pub(crate) struct ScaledClock {
     wall_start: Timestamp,
     start: std::time::Instant,
     speedup: f64,
@@ -73,7 +73,7 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     /// Starts now at the real wall time.
-    pub fn new(speedup: f64) -> Self {
+    pub(crate) fn new(speedup: f64) -> Self {
         Self {
             wall_start: crate::clock::wall_now(),
             start: std::time::Instant::now(),

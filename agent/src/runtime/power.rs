@@ -14,11 +14,11 @@ use crate::can::CanFrame;
 use crate::poller::{self, PowerState};
 
 /// How long without evidence before the car counts as off.
-pub const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
 
 /// Tracks bus evidence of the ignition state. Sans-IO: frames and `now` in.
 #[derive(Debug, Clone)]
-pub struct BusActivity {
+pub(crate) struct BusActivity {
     off_after: Duration,
     uds_response: Option<u32>,
     obd_extended: bool,
@@ -27,7 +27,7 @@ pub struct BusActivity {
 
 impl BusActivity {
     /// For what the poller asks (its answers are diagnostic, not evidence).
-    pub fn new(poller: &poller::Settings, off_after: Duration) -> Self {
+    pub(crate) fn new(poller: &poller::Settings, off_after: Duration) -> Self {
         Self {
             off_after,
             uds_response: poller.uds.as_ref().map(|u| u.response_id),
@@ -36,13 +36,8 @@ impl BusActivity {
         }
     }
 
-    /// How long without evidence before "off".
-    pub fn off_after(&self) -> Duration {
-        self.off_after
-    }
-
     /// A frame received from the bus (not one the agent sent).
-    pub fn on_frame(&mut self, frame: &CanFrame, now: Duration) {
+    pub(crate) fn on_frame(&mut self, frame: &CanFrame, now: Duration) {
         let id = frame.raw_id();
         if Some(id) == self.uds_response {
             return;
@@ -60,7 +55,7 @@ impl BusActivity {
     }
 
     /// The state now.
-    pub fn state(&self, now: Duration) -> PowerState {
+    pub(crate) fn state(&self, now: Duration) -> PowerState {
         match self.last_evidence {
             Some(t) if now.saturating_sub(t) < self.off_after => PowerState::On,
             _ => PowerState::Off,

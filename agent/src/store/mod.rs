@@ -26,7 +26,7 @@
 
 mod keys;
 mod load;
-pub mod migrate;
+pub(crate) mod migrate;
 mod outbox;
 
 #[cfg(test)]
@@ -43,8 +43,6 @@ use tracing::warn;
 use crate::config::defaults;
 use crate::memory::{Changes, Memory};
 use outbox::{Class, Index};
-
-pub use migrate::SCHEMA_VERSION;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +135,7 @@ pub struct Committed {
     pub seqs: Vec<u64>,
     /// Records dropped to keep the outbox within its bound, in the order chosen (may include
     /// some of `seqs` if the outbox is full of more valuable records).
-    pub dropped: Vec<u64>,
+    pub(crate) dropped: Vec<u64>,
 }
 
 /// Writes through one store handle since it was opened (open's own writes not counted).
@@ -148,7 +146,7 @@ pub struct StoreStats {
     /// Keys inserted or removed.
     pub keys_written: u64,
     /// Batches applied (commits that wrote something, removals, drop-counter resets).
-    pub batches: u64,
+    pub(crate) batches: u64,
     /// Explicit flushes (durable commits and [`Store::flush`]); not sled's background ones.
     pub flushes: u64,
 }
@@ -169,6 +167,7 @@ pub struct Store {
     db: sled::Db,
     dir: PathBuf,
     max_outbox: u64,
+    #[cfg(test)]
     set_aside: u64,
     inner: Mutex<Inner>,
 }
@@ -249,6 +248,7 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             max_outbox: options.max_outbox,
+            #[cfg(test)]
             set_aside,
             inner: Mutex::new(Inner {
                 next_seq: loaded.next_seq,
@@ -492,7 +492,7 @@ impl Store {
     ///
     /// # Errors
     /// A sled error (the counter is then unchanged).
-    pub fn take_dropped(&self) -> Result<u64, StoreError> {
+    pub(crate) fn take_dropped(&self) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let n = inner.dropped;
         if n == 0 {
@@ -521,7 +521,8 @@ impl Store {
     }
 
     /// Values that did not decode at open and were moved to `q/` (0 on a healthy store).
-    pub fn set_aside_on_open(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn set_aside_on_open(&self) -> u64 {
         self.set_aside
     }
 

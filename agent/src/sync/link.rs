@@ -51,7 +51,7 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 ///
 /// # Errors
 /// None today: the signature leaves room for fatal errors.
-pub async fn run<A: Agent>(
+pub(crate) async fn run<A: Agent>(
     agent: Arc<A>,
     settings: Settings,
     counters: Arc<Counters>,

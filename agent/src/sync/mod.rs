@@ -24,13 +24,13 @@
 //! (`rapport_shared::v1`), nor the agent it serves: it reaches the outbox and the rules only
 //! through [`Agent`], which the runtime implements.
 
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod batch;
-pub mod downlink;
-pub mod inflight;
+pub(crate) mod downlink;
+pub(crate) mod inflight;
 mod link;
-pub mod tls;
-pub mod uplink;
+pub(crate) mod tls;
+pub(crate) mod uplink;
 
 use core::time::Duration;
 use std::sync::Arc;
@@ -45,10 +45,10 @@ use crate::config::BrokerUrl;
 use crate::config::defaults::SYNC_MAX_INFLIGHT;
 use crate::store::StoreError;
 
-pub use link::run;
+pub(crate) use link::run;
 
 /// rumqttc's own window of unacknowledged publishes (its packet ids cycle through 1..=this).
-pub const CLIENT_WINDOW: u16 = 100;
+pub(crate) const CLIENT_WINDOW: u16 = 100;
 
 // `[sync].inflight` is held to at most half the client's window (the config's limit), so a
 // packet id is never reused while the publish that had it is unacknowledged (see [`inflight`]).
@@ -108,23 +108,23 @@ pub enum SyncError {
 #[derive(Clone)]
 pub struct Settings {
     /// The car.
-    pub vin: Vin,
+    pub(crate) vin: Vin,
     /// The MQTT client id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The broker.
-    pub broker: BrokerUrl,
+    pub(crate) broker: BrokerUrl,
     /// MQTT keep-alive.
-    pub keep_alive: Duration,
+    pub(crate) keep_alive: Duration,
     /// Batch bounds.
-    pub limits: batch::Limits,
+    pub(crate) limits: batch::Limits,
     /// Batches in flight at most.
-    pub inflight: usize,
+    pub(crate) inflight: usize,
     /// Reconnect backoff floor.
-    pub backoff_min: Duration,
+    pub(crate) backoff_min: Duration,
     /// Reconnect backoff ceiling.
-    pub backoff_max: Duration,
+    pub(crate) backoff_max: Duration,
     /// Heartbeat period.
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
     /// TLS client config (None: plain TCP).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -144,7 +144,7 @@ impl core::fmt::Debug for Settings {
 
 /// The sync's counters, shared between the link and its handle.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     connected: AtomicBool,
     published: AtomicU64,
     published_records: AtomicU64,
@@ -169,7 +169,7 @@ pub struct CounterSnapshot {
     /// Records in them (resends included).
     pub published_records: u64,
     /// Uplinks the broker acknowledged.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Records in them (removed from the outbox).
     pub acked_records: u64,
     /// Records published again after a reconnect.
@@ -186,7 +186,7 @@ pub struct CounterSnapshot {
     /// Downlink subscriptions the broker confirmed (one per new session).
     pub subscribed: u64,
     /// Store reads, removals or writes that failed (retried).
-    pub store_errors: u64,
+    pub(crate) store_errors: u64,
 }
 
 impl Counters {
@@ -195,7 +195,7 @@ impl Counters {
     }
 
     /// A snapshot.
-    pub fn snapshot(&self) -> CounterSnapshot {
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CounterSnapshot {
             connected: self.connected.load(Ordering::Relaxed),
@@ -225,11 +225,6 @@ impl SyncHandle {
     /// The counters now.
     pub fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()
-    }
-
-    /// The shared counters (for a metrics endpoint that outlives the handle).
-    pub fn shared_counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.counters)
     }
 
     /// Waits for the sync to end (after its shutdown future resolved).

@@ -17,19 +17,19 @@ use rapport_kit::config::{Problem, key};
 
 /// The PEM files of `[sync.tls]`, their paths resolved against the config's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     /// The CA certificate(s) the broker's certificate must chain to.
-    pub ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// The agent's client certificate chain and its private key (mTLS); `None`: the agent
     /// does not authenticate itself with a certificate.
-    pub client: Option<(PathBuf, PathBuf)>,
+    pub(crate) client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The client config for `files`; problems are named under the key path `path` (`sync.tls`).
 ///
 /// # Errors
 /// Every problem with the files, each with its key path (`sync.tls.ca`, …) and the file.
-pub fn client_config(
+pub(crate) fn client_config(
     files: &TlsFiles,
     path: &str,
 ) -> Result<Arc<rustls::ClientConfig>, Vec<Problem>> {

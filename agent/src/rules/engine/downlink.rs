@@ -101,5 +101,5 @@ pub struct Applied {
     /// what the message changed.
     pub changes: Changes,
     /// Why the message was refused, when it was (it is marked applied all the same).
-    pub refused: Option<String>,
+    pub(crate) refused: Option<String>,
 }
