@@ -272,38 +272,29 @@ heartbeat_s = 0
     );
 }
 
-/// Oil every 10,000 km or 12 months, due soon 1,000 km / 30 days before.
-fn oil() -> MaintenanceItem {
-    MaintenanceItem {
-        id: "oil".into(),
-        every_km: Some(10_000),
-        every_months: Some(12),
-        due_soon_km: Some(1_000),
-        due_soon_days: Some(30),
-        ..MaintenanceItem::default()
-    }
-}
-
-/// A one-off first service at 5,000 km or 6 months, due soon 500 km / 14 days before.
-fn first_service() -> MaintenanceItem {
-    MaintenanceItem {
-        id: "first_service".into(),
-        first_at_km: Some(5_000),
-        first_at_months: Some(6),
-        due_soon_km: Some(500),
-        due_soon_days: Some(14),
-        ..MaintenanceItem::default()
-    }
+/// Two good items, as a fleet engineer writes them: oil every 10,000 km or 12 months (due
+/// soon 1,000 km / 30 days before), and a one-off first service at 5,000 km or 6 months.
+fn good_items() -> [MaintenanceItem; 2] {
+    let c = parse(
+        "[[maintenance.items]]\nid = \"oil\"\nevery_km = 10000\nevery_months = 12\n\
+         due_soon_km = 1000\ndue_soon_days = 30\n\
+         [[maintenance.items]]\nid = \"first_service\"\nfirst_at_km = 5000\n\
+         first_at_months = 6\ndue_soon_km = 500\ndue_soon_days = 14\n",
+    )
+    .unwrap();
+    let [oil, first_service] = <[MaintenanceItem; 2]>::try_from(c.maintenance.items).unwrap();
+    [oil, first_service]
 }
 
 #[test]
 fn schedule_problems_name_every_problem_with_its_path() {
+    let [oil, first_service] = good_items();
     let item = |id: &str| MaintenanceItem {
         id: id.into(),
         ..MaintenanceItem::default()
     };
     let items = vec![
-        oil(), // [0] fine
+        oil.clone(), // [0] fine
         MaintenanceItem {
             every_km: Some(1),
             ..item("")
@@ -347,7 +338,7 @@ fn schedule_problems_name_every_problem_with_its_path() {
             every_km: Some(1),
             ..item(&"x".repeat(65))
         }, // [10] too long
-        first_service(), // [11] fine
+        first_service.clone(), // [11] fine
         MaintenanceItem {
             every_km: Some(1_000),
             every_months: Some(6),
@@ -401,6 +392,6 @@ fn schedule_problems_name_every_problem_with_its_path() {
     ];
     assert_eq!(got, expected);
     let mut fine = Problems::new();
-    schedule_problems(&[oil(), first_service()], "x", &mut fine);
+    schedule_problems(&[oil, first_service], "x", &mut fine);
     assert!(fine.is_empty());
 }
