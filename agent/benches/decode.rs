@@ -41,7 +41,12 @@ fn bench_observer(
     g.throughput(Throughput::Elements(frames.len() as u64));
     g.bench_function(name, |b| {
         b.iter_batched_ref(
-            || (Observer::new(loaded), Vec::<Observation>::with_capacity(64)),
+            || {
+                (
+                    Observer::new(&rapport_agent::settings::observer(loaded)),
+                    Vec::<Observation>::with_capacity(64),
+                )
+            },
             |(observer, out)| {
                 let mut n = 0usize;
                 for f in frames {

@@ -41,7 +41,7 @@ fn allocation_phase(phase: &str, kind: Option<&str>) {
     let warm_up = Duration::from_secs(WARM_UP_SECS);
     let split = frames.partition_point(|f| f.at < warm_up);
     let (warm, measured) = frames.split_at(split);
-    let mut observer = Observer::new(&loaded);
+    let mut observer = Observer::new(&rapport_agent::settings::observer(&loaded));
     let mut out: Vec<Observation> = Vec::with_capacity(64);
     for f in warm {
         out.clear();
@@ -118,7 +118,7 @@ fn replay(text: &str, pacing: Pacing) -> Run {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut observer = Observer::new(&loaded);
+        let mut observer = Observer::new(&rapport_agent::settings::observer(&loaded));
         let mut out: Vec<Observation> = Vec::with_capacity(64);
         let mut source = TraceSource::new(text.as_bytes(), pacing);
         let (mut frames, mut observations) = (0u64, 0u64);

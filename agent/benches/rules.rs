@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rapport_agent::config;
 use rapport_agent::memory::{Memory, ServiceSource};
 use rapport_agent::observe::{DtcState, Observation};
-use rapport_agent::rules::{DriverAction, Rules, RulesConfig};
+use rapport_agent::rules::{DriverAction, Rules};
 use rapport_shared::{Dtc, ObdCode, Odometer, Severity, SignalSource, Timestamp};
 
 /// 2025-01-01.
@@ -22,7 +22,7 @@ const START: u64 = 1_735_689_600_000;
 fn seasoned() -> (Rules, u64, u64) {
     let loaded =
         config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
-    let mut cfg = RulesConfig::from_config(&loaded.config);
+    let mut cfg = rapport_agent::settings::rules(&loaded.config);
     cfg.prompts.quiet_hours = None;
     let (mut rules, _) = Rules::new(cfg, Memory::default(), Timestamp::from_millis(START));
     let mut now = START;

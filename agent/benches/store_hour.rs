@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use rapport_agent::config;
-use rapport_agent::rules::{Rules, RulesConfig};
+use rapport_agent::rules::Rules;
 use rapport_agent::runtime::core::Coalescer;
 use rapport_agent::sim::Script;
 use rapport_agent::store::{Store, StoreOptions};
@@ -78,7 +78,7 @@ park = { secs = 40 }
     )
     .unwrap();
     let (mut rules, first) = Rules::new(
-        RulesConfig::from_config(cfg),
+        rapport_agent::settings::rules(cfg),
         memory,
         Timestamp::from_millis(START),
     );

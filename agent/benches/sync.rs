@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use rapport_agent::clock::SystemClock;
 use rapport_agent::config::{Config, Loaded};
 use rapport_agent::runtime::Core;
+use rapport_agent::sync;
 use rapport_agent::sync::batch::{Batcher, Limits, Waiting};
-use rapport_agent::sync::{self, Settings};
 use rapport_shared::v1::topic;
 use rapport_shared::v1::uplink::{
     OdometerReading, PromptAction, PromptEvent, PromptKind, Record, RecordBody, SignalSource,
@@ -198,7 +198,9 @@ async fn drain_once(n: u64) -> (Duration, Duration, u64, &'static str) {
     });
     subscribed.await.unwrap();
 
-    let settings = Settings::from_config(&loaded.config).unwrap().unwrap();
+    let settings = rapport_agent::settings::sync(&loaded.config)
+        .unwrap()
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let start = Instant::now();
     let handle = sync::spawn(Arc::clone(&core), settings, async move {

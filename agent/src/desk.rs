@@ -12,9 +12,10 @@ use rapport_shared::{EngineHours, Odometer, Timestamp};
 
 use crate::can::candump::{self, format_log_line};
 use crate::can::source::TimedFrame;
-use crate::config::{Category, Loaded};
+use crate::config::{Category, DidRole, Loaded};
 use crate::observe::{Observation, Observer};
-use crate::poller::{Poller, PollerConfig, PollerStats, PowerState};
+use crate::poller::{Poller, PollerStats, PowerState};
+use crate::settings;
 use crate::sim::{
     ClusterEcu, DeskCar, Drive, IsoTpAddress, J1939Ecu, J1939EcuConfig, ObdEcu, ObdEcuConfig,
     Power, Script, ScriptError, UdsEcu, UdsEcuConfig,
@@ -87,7 +88,7 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
         let odometer_did = u
             .dids
             .iter()
-            .find(|d| matches!(d.role, Some(crate::config::DidRole::Odometer)))
+            .find(|d| d.role == Some(DidRole::Odometer))
             .map_or(0xF1A0, |d| d.did);
         car.add_ecu(Box::new(UdsEcu::new(UdsEcuConfig {
             address: IsoTpAddress::pair_11bit(request, response),
@@ -130,8 +131,8 @@ pub fn run(
     if record.is_some() {
         car.bus_mut().start_tap();
     }
-    let mut poller = Poller::new(PollerConfig::from_config(&loaded.config));
-    let mut observer = Observer::new(loaded);
+    let mut poller = Poller::new(settings::poller(&loaded.config));
+    let mut observer = Observer::new(&settings::observer(loaded));
     let mut observations = Vec::new();
     let mut out = Vec::new();
     let wall = |at: Duration| wall_start.saturating_add(at);

@@ -1,10 +1,11 @@
 //! The agent's one error enum; each protocol and source module has its own error type, joined
 //! here with `#[from]`.
 
+use rapport_kit::config::ConfigError;
+
 use crate::can::candump::{ParseError, TraceError};
-use crate::config::ConfigError;
-use crate::gate::QuietHoursError;
 use crate::hmi::HmiError;
+use crate::memory::QuietHoursError;
 use crate::proto::dbc::{DbcError, DecodeError};
 use crate::proto::isotp::IsoTpError;
 use crate::proto::j1939::J1939Error;

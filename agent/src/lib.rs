@@ -4,7 +4,7 @@
 //! The binary (`main.rs`) only parses arguments, sets up logging and signals, and calls in here.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod error;
+pub(crate) mod error;
 
 pub use error::Error;
 
@@ -14,15 +14,16 @@ pub mod can;
 pub mod clock;
 pub mod config;
 pub mod desk;
-pub mod gate;
+pub(crate) mod gate;
 pub mod hmi;
 pub mod memory;
 pub mod observe;
-pub mod poller;
+pub(crate) mod poller;
 pub mod proto;
 pub mod replay;
 pub mod rules;
 pub mod runtime;
+pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rapport_agent::config::{self, ConfigError, Loaded};
+use rapport_agent::config::Loaded;
+use rapport_agent::settings;
+use rapport_kit::config::ConfigError;
 
 /// rapport agent: reads a car's CAN bus, keeps its state, prompts the driver, syncs to the cloud.
 #[derive(Parser, Debug)]
@@ -127,7 +129,7 @@ fn summary(loaded: &Loaded) -> String {
 }
 
 fn load_or_report(path: &std::path::Path) -> Result<Loaded, ExitCode> {
-    config::load(path).map_err(|err| {
+    settings::load(path).map_err(|err| {
         match &err {
             ConfigError::Invalid { file, problems } => {
                 eprintln!("{file}: {} problem(s):", problems.len());
@@ -144,7 +146,17 @@ fn load_or_report(path: &std::path::Path) -> Result<Loaded, ExitCode> {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Prompts(args) => return Ok(rapport_agent::hmi::cli::run(args)),
+        Command::Prompts(args) => {
+            return Ok(
+                match settings::hmi_address(args.hmi, args.config.as_deref()) {
+                    Ok(addr) => rapport_agent::hmi::cli::run(args, addr),
+                    Err(msg) => {
+                        eprintln!("error: {msg}");
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                },
+            );
+        }
         Command::CheckConfig { config } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,
@@ -183,7 +195,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
-            let dir = data_dir.unwrap_or_else(|| loaded.config.store_path());
+            let dir = data_dir.unwrap_or_else(|| settings::data_dir(&loaded.config));
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             rapport_agent::runtime::dump::dump(&dir, &mut out)?;
@@ -268,34 +280,15 @@ fn run(
             source,
             hmi,
         };
-        rapport_agent::runtime::run(loaded, options, shutdown_signal(), Some(ready_tx)).await
+        rapport_agent::runtime::run(
+            loaded,
+            options,
+            rapport_kit::signal::shutdown_signal(),
+            Some(ready_tx),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
 }
 
 fn desk(

@@ -21,7 +21,7 @@ use crate::proto::uds::{self, Outcome};
 /// The vehicle's power state, which decides how much the poller asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PowerState {
+pub(crate) enum PowerState {
     /// Ignition off: ECUs sleep; asking would wake the bus and drain the battery.
     Off,
     /// Accessory: some ECUs powered, engine off.
@@ -32,68 +32,69 @@ pub enum PowerState {
 
 /// OBD-II polling (SAE J1979 over ISO 15765-4).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObdTarget {
+pub(crate) struct ObdTarget {
     /// Use 29-bit ids (0x18DB33F1 / 0x18DAF1xx) instead of 11-bit (0x7DF / 0x7E8–0x7EF).
-    pub extended: bool,
+    pub(crate) extended: bool,
     /// Mode 01 PIDs wanted (those no ECU supports are dropped after discovery).
-    pub pids: Vec<u8>,
+    pub(crate) pids: Vec<u8>,
     /// DTC lists to read (modes 03, 07, 0A).
-    pub dtc_modes: Vec<DtcMode>,
+    pub(crate) dtc_modes: Vec<DtcMode>,
 }
 
 /// UDS polling of one ECU (ISO 14229 over ISO-TP, physical addressing).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UdsTarget {
+pub(crate) struct UdsTarget {
     /// Request CAN id.
-    pub request_id: u32,
+    pub(crate) request_id: u32,
     /// Response CAN id.
-    pub response_id: u32,
+    pub(crate) response_id: u32,
     /// 29-bit ids.
-    pub extended: bool,
+    pub(crate) extended: bool,
     /// DIDs to read with 0x22, one request each.
-    pub dids: Vec<u16>,
+    pub(crate) dids: Vec<u16>,
     /// Read DTCs with 0x19 02 and this status mask (`None`: don't).
-    pub dtc_status_mask: Option<u8>,
+    pub(crate) dtc_status_mask: Option<u8>,
 }
 
 /// J1939 parameter groups to request (most arrive by broadcast and need no request).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct J1939Target {
+pub(crate) struct J1939Target {
     /// Our source address.
-    pub own_address: u8,
+    pub(crate) own_address: u8,
     /// PGNs to request with PGN 59904 (e.g. 65253 engine hours, often sent only on request).
-    pub request_pgns: Vec<u32>,
+    pub(crate) request_pgns: Vec<u32>,
 }
 
-/// What and how often to ask.
+/// What and how often to ask: the poller's settings (built from the config by
+/// `crate::settings::poller`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct PollerConfig {
+pub struct Settings {
     /// OBD-II, if the vehicle line has it.
-    pub obd: Option<ObdTarget>,
+    pub(crate) obd: Option<ObdTarget>,
     /// UDS, if configured.
-    pub uds: Option<UdsTarget>,
+    pub(crate) uds: Option<UdsTarget>,
     /// J1939 requests, if configured.
-    pub j1939: Option<J1939Target>,
+    pub(crate) j1939: Option<J1939Target>,
     /// Data round period with the ignition on.
-    pub interval_on: Duration,
+    pub(crate) interval_on: Duration,
     /// Data round period in accessory.
-    pub interval_accessory: Duration,
+    pub(crate) interval_accessory: Duration,
     /// Data round period with the ignition off (`None`: ask nothing while off).
-    pub interval_off: Option<Duration>,
+    pub(crate) interval_off: Option<Duration>,
     /// DTC round period (ignition on only: ECUs run their monitors with the engine on).
-    pub dtc_interval: Duration,
+    pub(crate) dtc_interval: Duration,
     /// Minimum time between two requests we send.
-    pub min_gap: Duration,
+    pub(crate) min_gap: Duration,
     /// How long to collect answers to a request (P2 plus margin; all ECUs of a functional
     /// request answer within it).
-    pub response_timeout: Duration,
+    pub(crate) response_timeout: Duration,
     /// How long to wait after a UDS `responsePending` (P2*).
-    pub pending_timeout: Duration,
+    pub(crate) pending_timeout: Duration,
     /// ISO-TP settings for answers (flow control we send).
-    pub isotp: isotp::Config,
+    pub(crate) isotp: isotp::Config,
 }
 
-impl Default for PollerConfig {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             obd: None,
@@ -111,47 +112,8 @@ impl Default for PollerConfig {
     }
 }
 
-/// PGN 65253 (HOURS): many engines send it only when asked.
-pub const PGN_ENGINE_HOURS: u32 = 65_253;
-
-impl PollerConfig {
-    /// What to ask, from the agent's config. J1939 engine hours are requested every round
-    /// (many engines send PGN 65253 only on request); everything else on J1939 is broadcast.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        let p = &cfg.poller;
-        let ms = Duration::from_millis;
-        Self {
-            obd: cfg.obd.as_ref().map(|o| ObdTarget {
-                extended: o.id_bits == 29,
-                pids: o.pids.clone(),
-                dtc_modes: if o.dtcs {
-                    vec![DtcMode::Stored, DtcMode::Pending]
-                } else {
-                    Vec::new()
-                },
-            }),
-            uds: cfg.uds.as_ref().map(|u| UdsTarget {
-                request_id: u.request_id,
-                response_id: u.response_id,
-                extended: u.is_extended(),
-                dids: u.dids.iter().map(|d| d.did).collect(),
-                dtc_status_mask: (u.dtc_status_mask != 0).then_some(u.dtc_status_mask),
-            }),
-            j1939: cfg.j1939.as_ref().map(|j| J1939Target {
-                own_address: j.own_address,
-                request_pgns: vec![PGN_ENGINE_HOURS],
-            }),
-            interval_on: ms(p.on_ms),
-            interval_accessory: ms(p.accessory_ms),
-            // 0 means: ask nothing while the ignition is off.
-            interval_off: (p.off_ms != 0).then(|| ms(p.off_ms)),
-            min_gap: ms(p.min_gap_ms),
-            response_timeout: p.response_timeout(),
-            pending_timeout: p.p2_star(),
-            ..Self::default()
-        }
-    }
-}
+/// PGN 65253 (HOURS): many engines send it only when asked, so it is requested every round.
+pub(crate) const PGN_ENGINE_HOURS: u32 = 65_253;
 
 /// Counters, for the heartbeat and `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -163,11 +125,11 @@ pub struct PollerStats {
     /// Requests nobody answered in time.
     pub timeouts: u64,
     /// Negative responses.
-    pub negative: u64,
+    pub(crate) negative: u64,
     /// `responsePending` received.
-    pub pending: u64,
+    pub(crate) pending: u64,
     /// Answers that failed ISO-TP reassembly.
-    pub transport_errors: u64,
+    pub(crate) transport_errors: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,8 +154,8 @@ struct InFlight {
 
 /// The sans-IO poller.
 #[derive(Debug)]
-pub struct Poller {
-    cfg: PollerConfig,
+pub(crate) struct Poller {
+    cfg: Settings,
     power: PowerState,
     /// Supported PIDs per OBD response id, from discovery.
     supported: BTreeMap<u32, SupportedPids>,
@@ -216,7 +178,7 @@ const MAX_ECUS: usize = 16;
 
 impl Poller {
     /// A poller that starts with the ignition off (nothing asked until [`Poller::set_power`]).
-    pub fn new(cfg: PollerConfig) -> Self {
+    pub(crate) fn new(cfg: Settings) -> Self {
         let rx = Demux::new(cfg.isotp, MAX_ECUS);
         Self {
             cfg,
@@ -238,28 +200,25 @@ impl Poller {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> PollerStats {
+    pub(crate) fn stats(&self) -> PollerStats {
         self.stats
     }
 
-    /// The power state in force.
-    pub fn power(&self) -> PowerState {
-        self.power
-    }
-
     /// The PIDs each OBD ECU (by response id) advertised.
-    pub fn supported_pids(&self) -> &BTreeMap<u32, SupportedPids> {
+    #[cfg(test)]
+    pub(crate) fn supported_pids(&self) -> &BTreeMap<u32, SupportedPids> {
         &self.supported
     }
 
     /// Mode 01 PIDs being polled (after discovery: wanted ∩ supported by some ECU).
-    pub fn polled_pids(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn polled_pids(&self) -> &[u8] {
         &self.pids
     }
 
     /// Changes the power state. Turning the ignition on starts rounds at once and repeats
     /// discovery (an ECU may have been replaced or reflashed while the car was off).
-    pub fn set_power(&mut self, power: PowerState, now: Duration) {
+    pub(crate) fn set_power(&mut self, power: PowerState, now: Duration) {
         if power == self.power {
             return;
         }
@@ -289,7 +248,7 @@ impl Poller {
     }
 
     /// Advances timers, sends the next request when one is due; returns when to call again.
-    pub fn poll(&mut self, now: Duration, out: &mut Vec<CanFrame>) -> Option<Duration> {
+    pub(crate) fn poll(&mut self, now: Duration, out: &mut Vec<CanFrame>) -> Option<Duration> {
         // Receiving a multi-frame answer too slowly is the sender's fault: drop it, count it.
         if self.rx.poll(now).is_err() {
             self.stats.transport_errors += 1;
@@ -497,7 +456,7 @@ impl Poller {
     }
 
     /// Takes a frame from the bus; may queue flow control in `out`.
-    pub fn on_frame(&mut self, frame: &CanFrame, now: Duration, out: &mut Vec<CanFrame>) {
+    pub(crate) fn on_frame(&mut self, frame: &CanFrame, now: Duration, out: &mut Vec<CanFrame>) {
         use embedded_can::Frame;
         let id = frame.raw_id();
         let extended = frame.is_extended();
@@ -662,14 +621,14 @@ mod tests {
         CanFrame::from_raw(id, false, &d).unwrap()
     }
 
-    fn cfg() -> PollerConfig {
-        PollerConfig {
+    fn cfg() -> Settings {
+        Settings {
             obd: Some(ObdTarget {
                 extended: false,
                 pids: vec![0x0D, 0x1F, 0x31, 0xA6, 0x5C],
                 dtc_modes: vec![DtcMode::Stored],
             }),
-            ..PollerConfig::default()
+            ..Settings::default()
         }
     }
 
@@ -804,7 +763,7 @@ mod tests {
 
     #[test]
     fn uds_pending_waits_and_refused_dids_are_dropped() {
-        let c = PollerConfig {
+        let c = Settings {
             uds: Some(UdsTarget {
                 request_id: 0x714,
                 response_id: 0x77E,
@@ -812,7 +771,7 @@ mod tests {
                 dids: vec![0xF1A0, 0x0BAD],
                 dtc_status_mask: None,
             }),
-            ..PollerConfig::default()
+            ..Settings::default()
         };
         let mut p = Poller::new(c);
         p.set_power(PowerState::On, Duration::ZERO);

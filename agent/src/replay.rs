@@ -75,7 +75,7 @@ pub fn run<R: BufRead, W: Write>(
         context: "writing the replay output".into(),
         source,
     };
-    let mut observer = Observer::new(loaded);
+    let mut observer = Observer::new(&crate::settings::observer(loaded));
     let mut reader = TraceReader::new(trace);
     let mut summary = Summary::default();
     let mut limit = RateLimit::default();
@@ -189,7 +189,7 @@ pub fn run<R: BufRead, W: Write>(
 
 /// The rules over a trace: prompt lines when a prompt would reach the screen.
 struct PromptTrack {
-    cfg: crate::rules::RulesConfig,
+    cfg: crate::rules::Settings,
     rules: Option<crate::rules::Rules>,
     next_tick: rapport_shared::Timestamp,
     line: String,
@@ -198,7 +198,7 @@ struct PromptTrack {
 impl PromptTrack {
     fn new(loaded: &Loaded) -> Self {
         Self {
-            cfg: crate::rules::RulesConfig::from_config(&loaded.config),
+            cfg: crate::settings::rules(&loaded.config),
             rules: None,
             next_tick: rapport_shared::Timestamp::EPOCH,
             line: String::new(),
@@ -279,7 +279,7 @@ fn emit<W: Write>(
 }
 
 /// The `--summary` line.
-pub fn summary_line(s: &Summary) -> String {
+pub(crate) fn summary_line(s: &Summary) -> String {
     let map =
         |m: &BTreeMap<&'static str, u64>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
     format!(

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rapport_agent::config::{self, Category};
+use rapport_kit::config::Check as _;
 
 fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +30,7 @@ fn check(path: &Path) -> (i32, String, String) {
 fn examples_load_and_validate() {
     let p = config::load(&repo_file("config/passenger.toml")).unwrap();
     assert_eq!(p.config.vehicle.category, Category::Passenger);
-    assert!(p.config.validate().is_empty());
+    assert!(p.config.problems("").is_empty());
     let dbc = p.dbc.unwrap();
     assert_eq!(dbc.plan.signals().len(), 3);
     assert_eq!(p.config.uds.unwrap().dids[0].did, 0xF1A0);

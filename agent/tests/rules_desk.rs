@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rapport_agent::config::{self, Loaded};
 use rapport_agent::memory::Memory;
-use rapport_agent::rules::{Rules, RulesConfig};
+use rapport_agent::rules::Rules;
 use rapport_agent::sim::Script;
 use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::{PromptAction, RecordBody};
@@ -49,7 +49,7 @@ park = { secs = 120 }
     .unwrap();
     let mut car = rapport_agent::desk::car_for(&loaded, script).unwrap();
     let (mut rules, _) = Rules::new(
-        RulesConfig::from_config(&loaded.config),
+        rapport_agent::settings::rules(&loaded.config),
         Memory::default(),
         Timestamp::from_millis(START),
     );

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use rapport_agent::config::{self, Config};
 use rapport_agent::memory::{Memory, PromptState, QuietHours, ServiceSource};
 use rapport_agent::observe::{DtcState, Observation};
-use rapport_agent::rules::{DriverAction, Rules, RulesConfig};
+use rapport_agent::rules::{DriverAction, Rules};
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{PromptAction, PromptKind, RecordBody};
 use rapport_shared::{Dtc, ObdCode, Odometer, Severity, SignalSource, Timestamp};
@@ -69,7 +69,7 @@ struct Car {
 impl Car {
     fn new(cfg: &Config, odo_km: u64) -> Self {
         let (rules, ch) = Rules::new(
-            RulesConfig::from_config(cfg),
+            rapport_agent::settings::rules(cfg),
             Memory::default(),
             Timestamp::from_millis(START),
         );
@@ -610,9 +610,9 @@ fn a_schedule_from_the_cloud_replaces_the_config() {
             }],
         }),
     };
-    let ch = car.rules.apply_downlink(&msg, car.t());
+    let ch = car.rules.apply_downlink(&msg, car.t()).changes;
     assert!(ch.schedule && ch.downlinks.contains(&7));
-    let again = car.rules.apply_downlink(&msg, car.t());
+    let again = car.rules.apply_downlink(&msg, car.t()).changes;
     assert!(again.is_empty(), "applied once");
     car.stop(5);
     assert_eq!(car.shown(), ["maintenance:cabin_filter:0:due"]);

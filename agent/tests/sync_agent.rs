@@ -8,7 +8,8 @@
 //! cannot acknowledge (mosquitto stopped with SIGSTOP); a backlog of 10,000 records made while
 //! the broker is down arrives once it is up; a broker killed and restarted mid-drain loses
 //! nothing (seqs may repeat); a downlink published twice while the agent is offline arrives
-//! on reconnect (persistent session) and is applied once, and garbage is refused and acked.
+//! on reconnect (persistent session) and is applied once, and garbage is refused and acked;
+//! a schedule that fails the config's checks is refused, counted and acked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -21,8 +22,11 @@ use std::time::{Duration, Instant};
 use rapport_agent::clock::SystemClock;
 use rapport_agent::config::{Config, Loaded};
 use rapport_agent::runtime::Core;
-use rapport_agent::sync::{self, Settings, SyncHandle};
-use rapport_shared::v1::downlink::{Downlink, DownlinkBody, DownlinkMessage, ServiceRecorded};
+use rapport_agent::sync::{self, SyncHandle};
+use rapport_kit::config::Check as _;
+use rapport_shared::v1::downlink::{
+    Downlink, DownlinkBody, DownlinkMessage, MaintenanceItem, ScheduleUpdate, ServiceRecorded,
+};
 use rapport_shared::v1::topic;
 use rapport_shared::v1::uplink::{OdometerReading, RecordBody, SignalSource, Uplink};
 use rapport_shared::{Odometer, Timestamp, Vin};
@@ -86,7 +90,7 @@ batch_max_age_ms = 50
 "#
     );
     let config = Config::from_toml("agent.toml", &text).unwrap();
-    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    assert!(config.problems("").is_empty(), "{:?}", config.problems(""));
     Loaded { config, dbc: None }
 }
 
@@ -99,7 +103,9 @@ struct Agent {
 impl Agent {
     fn start(dir: &Path, loaded: &Loaded) -> Self {
         let core = Arc::new(Core::open(loaded, dir, Arc::new(SystemClock::default())).unwrap());
-        let settings = Settings::from_config(&loaded.config).unwrap().unwrap();
+        let settings = rapport_agent::settings::sync(&loaded.config)
+            .unwrap()
+            .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = sync::spawn(Arc::clone(&core), settings, async move {
             let _ = stopped.await;
@@ -633,6 +639,56 @@ async fn a_downlink_sent_while_offline_arrives_on_reconnect_and_applies_once() {
         "the session (and its subscription) should have been resumed"
     );
     assert_eq!(agent.core.with(|r, _| r.memory().services.len()), 1);
+    agent.stop().await;
+    let _ = cloud.close();
+}
+
+/// A schedule the config's checks would refuse, sent by the cloud: refused, counted with the
+/// rejected downlinks, recorded as applied (acknowledged, never redelivered), and the config's
+/// schedule stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_that_fails_its_checks_is_refused_and_counted() {
+    if !Mosquitto::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let agent = Agent::start(&dir.path().join("agent"), &agent_config(broker.port, ""));
+    wait_for("the downlink subscription", || {
+        agent.counters().subscribed == 1
+    })
+    .await;
+    let cloud = Cloud::connect(broker.port, None).await;
+    let bad = Downlink {
+        vin: vin(),
+        messages: vec![DownlinkMessage {
+            id: 91,
+            at: Timestamp::from_millis(1_700_000_000_000),
+            body: DownlinkBody::ScheduleUpdate(ScheduleUpdate {
+                line: "test-line".into(),
+                items: vec![MaintenanceItem {
+                    id: "oil".into(),
+                    every_km: Some(0),
+                    ..MaintenanceItem::default()
+                }],
+            }),
+        }],
+    };
+    cloud.publish_downlink(bad.encode().unwrap()).await;
+    wait_for("the downlink handled", || {
+        agent.counters().downlinks_rejected >= 1
+    })
+    .await;
+    let c = agent.counters();
+    assert_eq!((c.downlinks_applied, c.downlinks_rejected), (0, 1), "{c:?}");
+    let (applied, every_km) = agent.core.with(|rules, _| {
+        (
+            rules.memory().applied_downlinks.contains(&91),
+            rules.schedule()[0].every_km,
+        )
+    });
+    assert!(applied, "a refused downlink is still recorded as applied");
+    assert_eq!(every_km, Some(15_000), "the config's schedule stays");
     agent.stop().await;
     let _ = cloud.close();
 }

@@ -6,6 +6,7 @@
 //! - [`v1::uplink`]: the [`Uplink`] envelope of sequence-numbered [`Record`]s (car → cloud).
 //! - [`v1::downlink`]: the [`Downlink`] envelope of id-carrying messages (cloud → car).
 //! - [`v1::topic`]: `rapport/v1/{vin}/up` and `rapport/v1/{vin}/down`.
+//! - [`v1::schedule`]: the checks a maintenance schedule passes, from a config or a downlink.
 //! - [`v1::codec`]: the byte layout and its limits; decoding untrusted bytes never panics and
 //!   never allocates beyond what the input could hold.
 //!
@@ -72,6 +73,7 @@ pub use v1::downlink::{
     BookingConfirmed, Campaign, CampaignTarget, Downlink, DownlinkBody, DownlinkMessage,
     MaintenanceItem, Priority, ScheduleUpdate, ServiceRecorded,
 };
+pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;
 pub use v1::uplink::{
     ConsentChange, ConsentKind, DtcEvent, DtcSnapshot, EngineHoursReading, Heartbeat,

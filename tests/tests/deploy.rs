@@ -260,8 +260,10 @@ fn the_example_configs_load_with_the_real_loaders_and_fit_the_units() {
     assert!(sync.broker.tls && sync.uses_tls());
     // The TLS files load into the agent's own rustls client config (key fits certificate).
     assert!(
-        rapport_agent::sync::tls::client_config(c, sync)
+        rapport_agent::settings::sync(c)
             .unwrap()
+            .unwrap()
+            .tls
             .is_some()
     );
 

@@ -9,7 +9,7 @@
 use embedded_can::{ExtendedId, Id, StandardId};
 
 /// Data lengths a CAN FD frame may carry (ISO 11898-1), beyond the classic 0–8.
-pub const FD_LENGTHS: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64];
+pub(crate) const FD_LENGTHS: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64];
 
 const FLAG_FD: u8 = 1;
 const FLAG_BRS: u8 = 2;
@@ -35,7 +35,7 @@ impl CanFrame {
 
     /// A CAN FD data frame. `None` if the length is not one of [`FD_LENGTHS`].
     /// `brs` is the bit-rate-switch flag; it matters on the wire only.
-    pub fn new_fd(id: impl Into<Id>, data: &[u8], brs: bool) -> Option<Self> {
+    pub(crate) fn new_fd(id: impl Into<Id>, data: &[u8], brs: bool) -> Option<Self> {
         if !FD_LENGTHS.contains(&data.len()) {
             return None;
         }
@@ -63,22 +63,22 @@ impl CanFrame {
 
     /// Whether this is a CAN FD frame.
     #[inline]
-    pub fn is_fd(&self) -> bool {
+    pub(crate) fn is_fd(&self) -> bool {
         self.flags & FLAG_FD != 0
     }
 
     /// Whether the FD bit-rate-switch flag is set.
-    pub fn is_brs(&self) -> bool {
+    pub(crate) fn is_brs(&self) -> bool {
         self.flags & FLAG_BRS != 0
     }
 
     /// Whether the FD error-state-indicator flag is set.
-    pub fn is_esi(&self) -> bool {
+    pub(crate) fn is_esi(&self) -> bool {
         self.flags & FLAG_ESI != 0
     }
 
     /// Sets the FD error-state-indicator flag (as read from a trace or socket).
-    pub fn with_esi(mut self, esi: bool) -> Self {
+    pub(crate) fn with_esi(mut self, esi: bool) -> Self {
         if esi {
             self.flags |= FLAG_ESI;
         } else {
@@ -89,7 +89,7 @@ impl CanFrame {
 }
 
 /// Converts a raw id into an [`Id`]; `None` if it does not fit in 11 (or 29) bits.
-pub fn raw_to_id(raw: u32, extended: bool) -> Option<Id> {
+pub(crate) fn raw_to_id(raw: u32, extended: bool) -> Option<Id> {
     if extended {
         ExtendedId::new(raw).map(Id::Extended)
     } else {
@@ -102,7 +102,7 @@ pub fn raw_to_id(raw: u32, extended: bool) -> Option<Id> {
 
 /// The id as a plain number (11 or 29 bits).
 #[inline]
-pub fn id_to_raw(id: Id) -> u32 {
+pub(crate) fn id_to_raw(id: Id) -> u32 {
     match id {
         Id::Standard(s) => u32::from(s.as_raw()),
         Id::Extended(e) => e.as_raw(),

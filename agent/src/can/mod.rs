@@ -2,11 +2,11 @@
 //! SocketCAN. Nothing here decodes a protocol; that is [`crate::proto`].
 
 pub mod candump;
-pub mod filters;
-pub mod frame;
+pub(crate) mod filters;
+pub(crate) mod frame;
 pub mod replay;
 #[cfg(target_os = "linux")]
-pub mod socketcan;
+pub(crate) mod socketcan;
 pub mod source;
 
 pub use frame::CanFrame;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rapport_shared::Timestamp;
 
-use super::candump::{self, TraceError, TraceReader, TraceStats};
+use super::candump::{self, TraceError, TraceReader};
 use super::source::{FrameSource, TimedFrame};
 use crate::Error;
 
@@ -44,7 +44,8 @@ impl<R: BufRead + Send> TraceSource<R> {
     }
 
     /// Lines, frames, skipped and bad lines so far.
-    pub fn stats(&self) -> TraceStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> candump::TraceStats {
         self.reader.stats()
     }
 }

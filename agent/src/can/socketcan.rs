@@ -29,7 +29,7 @@ fn to_socketcan(f: KernelFilter) -> CanFilter {
 }
 
 /// A live CAN or CAN FD interface.
-pub struct SocketCan {
+pub(crate) struct SocketCan {
     socket: socketcan::tokio::CanFdSocket,
     interface: String,
     start: Instant,
@@ -38,11 +38,11 @@ pub struct SocketCan {
 
 impl SocketCan {
     /// Opens `interface` (e.g. `can0`) and installs `filters` (none: receive everything); the
-    /// filters a config needs come from [`super::filters::for_config`].
+    /// filters a config needs come from [`super::filters::kernel_filters`].
     ///
     /// # Errors
     /// [`Error::Io`] naming the interface if it cannot be opened or filtered.
-    pub fn open(interface: &str, filters: &[KernelFilter]) -> Result<Self, Error> {
+    pub(crate) fn open(interface: &str, filters: &[KernelFilter]) -> Result<Self, Error> {
         let io = |what: &str, source| Error::Io {
             context: format!("{what} CAN interface {interface}"),
             source,
@@ -61,11 +61,6 @@ impl SocketCan {
             start: Instant::now(),
             error_frames: 0,
         })
-    }
-
-    /// Error frames received and skipped so far.
-    pub fn error_frames(&self) -> u64 {
-        self.error_frames
     }
 }
 

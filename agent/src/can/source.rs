@@ -31,7 +31,7 @@ pub trait FrameSource {
 }
 
 /// Where frames go (requests to ECUs, flow control).
-pub trait FrameSink {
+pub(crate) trait FrameSink {
     /// Puts one frame on the bus.
     ///
     /// # Errors

@@ -21,7 +21,7 @@ pub struct NodeId(u16);
 
 impl NodeId {
     /// The node's index on its bus (attach order, from 0).
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         usize::from(self.0)
     }
 }
@@ -41,7 +41,7 @@ pub struct TapRecord {
     /// When it went on the bus.
     pub at: Duration,
     /// The sending node, `None` for [`VirtualBus::inject`].
-    pub from: Option<NodeId>,
+    pub(crate) from: Option<NodeId>,
     /// The frame.
     pub frame: CanFrame,
 }
@@ -84,8 +84,9 @@ impl VirtualBus {
         id
     }
 
+    #[cfg(test)]
     /// Number of attached nodes.
-    pub fn node_count(&self) -> usize {
+    pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
 
@@ -94,9 +95,10 @@ impl VirtualBus {
         self.broadcast(Some(from), frame, now);
     }
 
+    #[cfg(test)]
     /// Puts `frame` on the bus from outside any node (trace replay, fault injection):
     /// every node gets it.
-    pub fn inject(&mut self, frame: CanFrame, now: Duration) {
+    pub(crate) fn inject(&mut self, frame: CanFrame, now: Duration) {
         self.broadcast(None, frame, now);
     }
 
@@ -130,7 +132,7 @@ impl VirtualBus {
     }
 
     /// The oldest frame queued for `node`, if it was sent at or before `now`, taken off.
-    pub fn recv_until(&mut self, node: NodeId, now: Duration) -> Option<Stamped> {
+    pub(crate) fn recv_until(&mut self, node: NodeId, now: Duration) -> Option<Stamped> {
         let queue = &mut self.nodes.get_mut(node.index())?.queue;
         if queue.front()?.at <= now {
             queue.pop_front()
@@ -140,22 +142,24 @@ impl VirtualBus {
     }
 
     /// When the oldest frame queued for `node` was sent.
-    pub fn next_at(&self, node: NodeId) -> Option<Duration> {
+    pub(crate) fn next_at(&self, node: NodeId) -> Option<Duration> {
         self.nodes.get(node.index())?.queue.front().map(|s| s.at)
     }
 
+    #[cfg(test)]
     /// Frames waiting in `node`'s queue.
-    pub fn pending(&self, node: NodeId) -> usize {
+    pub(crate) fn pending(&self, node: NodeId) -> usize {
         self.nodes.get(node.index()).map_or(0, |n| n.queue.len())
     }
 
+    #[cfg(test)]
     /// Frames `node` lost because its queue was full.
-    pub fn dropped(&self, node: NodeId) -> u64 {
+    pub(crate) fn dropped(&self, node: NodeId) -> u64 {
         self.nodes.get(node.index()).map_or(0, |n| n.dropped)
     }
 
     /// Frames put on the bus so far (sent and injected).
-    pub fn frames_sent(&self) -> u64 {
+    pub(crate) fn frames_sent(&self) -> u64 {
         self.sent
     }
 
@@ -169,14 +173,16 @@ impl VirtualBus {
         self.tap.take().unwrap_or_default()
     }
 
+    #[cfg(test)]
     /// What the tap recorded so far (empty when it is off).
-    pub fn tap(&self) -> &[TapRecord] {
+    pub(crate) fn tap(&self) -> &[TapRecord] {
         self.tap.as_deref().unwrap_or_default()
     }
 
+    #[cfg(test)]
     /// Hands back what the tap recorded so far and keeps recording into the same buffer's
     /// successor; for streaming a long run to a trace file piece by piece.
-    pub fn drain_tap(&mut self) -> Vec<TapRecord> {
+    pub(crate) fn drain_tap(&mut self) -> Vec<TapRecord> {
         match &mut self.tap {
             Some(tap) => {
                 let capacity = tap.capacity();

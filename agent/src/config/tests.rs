@@ -1,5 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rapport_shared::v1::downlink::MaintenanceItem;
+
+use super::sections::schedule_problems;
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -21,7 +24,7 @@ fn parse(extra: &str) -> Result<Config, ConfigError> {
 fn problems(extra: &str) -> Vec<String> {
     parse(extra)
         .unwrap()
-        .validate()
+        .problems("")
         .iter()
         .map(ToString::to_string)
         .collect()
@@ -36,7 +39,7 @@ fn minimal_config_has_defaults() {
     assert_eq!(c.poller, Poller::default());
     assert_eq!(c.observe.max_plausible_kmh, 300);
     assert!(c.obd.is_none() && c.uds.is_none() && c.j1939.is_none() && c.dbc.is_none());
-    assert!(c.validate().is_empty());
+    assert!(c.problems("").is_empty());
 }
 
 #[test]
@@ -165,13 +168,6 @@ fn obd_and_j1939_checks() {
 }
 
 #[test]
-fn line_col_counts_characters() {
-    assert_eq!(line_col("ab\ncd", 0), (1, 1));
-    assert_eq!(line_col("ab\ncd", 4), (2, 2));
-    assert_eq!(line_col("é\nx", 99), (2, 2));
-}
-
-#[test]
 fn sync_section_defaults_and_broker_urls() {
     let c = parse("[sync]\nbroker = \"mqtt://127.0.0.1\"\n").unwrap();
     let s = c.sync.as_ref().unwrap();
@@ -181,7 +177,7 @@ fn sync_section_defaults_and_broker_urls() {
     assert_eq!(s.batch_max_records, defaults::SYNC_BATCH_MAX_RECORDS);
     assert_eq!(s.inflight, defaults::SYNC_INFLIGHT);
     assert_eq!(s.heartbeat_s, 3_600);
-    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert!(c.problems("").is_empty(), "{:?}", c.problems(""));
     assert!(parse("").unwrap().sync.is_none());
 
     for (text, host, port, tls) in [
@@ -274,4 +270,128 @@ heartbeat_s = 0
     assert!(
         parse("[sync]\nbroker = \"mqtt://h\"\n[sync.tls]\nca = \"a\"\npassword = \"x\"\n").is_err()
     );
+}
+
+/// Two good items, as a fleet engineer writes them: oil every 10,000 km or 12 months (due
+/// soon 1,000 km / 30 days before), and a one-off first service at 5,000 km or 6 months.
+fn good_items() -> [MaintenanceItem; 2] {
+    let c = parse(
+        "[[maintenance.items]]\nid = \"oil\"\nevery_km = 10000\nevery_months = 12\n\
+         due_soon_km = 1000\ndue_soon_days = 30\n\
+         [[maintenance.items]]\nid = \"first_service\"\nfirst_at_km = 5000\n\
+         first_at_months = 6\ndue_soon_km = 500\ndue_soon_days = 14\n",
+    )
+    .unwrap();
+    let [oil, first_service] = <[MaintenanceItem; 2]>::try_from(c.maintenance.items).unwrap();
+    [oil, first_service]
+}
+
+#[test]
+fn schedule_problems_name_every_problem_with_its_path() {
+    let [oil, first_service] = good_items();
+    let item = |id: &str| MaintenanceItem {
+        id: id.into(),
+        ..MaintenanceItem::default()
+    };
+    let items = vec![
+        oil.clone(), // [0] fine
+        MaintenanceItem {
+            every_km: Some(1),
+            ..item("")
+        }, // [1]
+        MaintenanceItem {
+            every_km: Some(5_000),
+            ..item("oil")
+        }, // [2] duplicate id
+        item("tyres"), // [3] no interval at all
+        MaintenanceItem {
+            every_months: Some(0),
+            ..item("brake:fluid")
+        }, // [4] ':' in the id, zero interval
+        MaintenanceItem {
+            every_km: Some(10_000),
+            due_soon_km: Some(10_000),
+            ..item("filter")
+        }, // [5] window as long as the interval
+        MaintenanceItem {
+            first_at_km: Some(1_000),
+            every_km: Some(15_000),
+            due_soon_km: Some(1_000),
+            ..item("first")
+        }, // [6] window as long as the first interval only
+        MaintenanceItem {
+            every_months: Some(1),
+            due_soon_days: Some(28),
+            ..item("coolant")
+        }, // [7] window as long as the shortest month
+        MaintenanceItem {
+            every_engine_hours: Some(500),
+            due_soon_km: Some(100),
+            ..item("wipers")
+        }, // [8] a km window without a km interval
+        MaintenanceItem {
+            every_km: Some(60_000),
+            due_soon_days: Some(30),
+            ..item("belt")
+        }, // [9] a days window without a months interval
+        MaintenanceItem {
+            every_km: Some(1),
+            ..item(&"x".repeat(65))
+        }, // [10] too long
+        first_service.clone(), // [11] fine
+        MaintenanceItem {
+            every_km: Some(1_000),
+            every_months: Some(6),
+            due_soon_km: Some(999),
+            due_soon_days: Some(167),
+            ..item("edge")
+        }, // [12] fine: windows just under the intervals (6 × 28 = 168)
+    ];
+    let mut problems = Problems::new();
+    schedule_problems(&items, "maintenance.items", &mut problems);
+    let got: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.path.as_str(), p.message.as_str()))
+        .collect();
+    let expected = [
+        ("maintenance.items[1].id", "must not be empty"),
+        ("maintenance.items[2].id", "\"oil\" is used by items[0]"),
+        (
+            "maintenance.items[3]",
+            "has no interval: set every_km, every_months, every_engine_hours, first_at_km or first_at_months",
+        ),
+        (
+            "maintenance.items[4].id",
+            "\"brake:fluid\" must not contain ':', spaces or control characters",
+        ),
+        (
+            "maintenance.items[4].every_months",
+            "must be at least 1 (leave it out for no interval)",
+        ),
+        (
+            "maintenance.items[5].due_soon_km",
+            "must be less than every_km (10000 km), not 10000",
+        ),
+        (
+            "maintenance.items[6].due_soon_km",
+            "must be less than first_at_km (1000 km), not 1000",
+        ),
+        (
+            "maintenance.items[7].due_soon_days",
+            "must be less than every_months (at least 28 days), not 28",
+        ),
+        (
+            "maintenance.items[8].due_soon_km",
+            "has no effect without every_km or first_at_km",
+        ),
+        (
+            "maintenance.items[9].due_soon_days",
+            "has no effect without every_months or first_at_months",
+        ),
+        ("maintenance.items[10].id", "must be at most 64 bytes"),
+    ];
+    assert_eq!(got, expected);
+    let mut fine = Problems::new();
+    schedule_problems(&[oil, first_service], "x", &mut fine);
+    assert!(fine.is_empty());
 }

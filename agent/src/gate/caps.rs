@@ -16,7 +16,7 @@ use crate::memory::ShowCounts;
 /// `daily_caps` entry for the kind's name, else [`defaults::DAILY_CAP`]. A cap of 0 keeps
 /// the kind's non-critical prompts off the screen. Kinds this build does not know are looked
 /// up as `"other"`.
-pub fn cap_for(kind: PromptKind, config: &Prompts) -> u32 {
+pub(crate) fn cap_for(kind: PromptKind, config: &Prompts) -> u32 {
     config
         .daily_caps
         .get(kind.name())
@@ -27,7 +27,7 @@ pub fn cap_for(kind: PromptKind, config: &Prompts) -> u32 {
 /// Daily counting over [`ShowCounts`]. The counts belong to one local day; a count from
 /// another day (earlier, or later after the clock went back) reads as zero and is reset by
 /// the next [`Caps::record`].
-pub trait Caps {
+pub(crate) trait Caps {
     /// How many prompts of `kind` were shown today (local day at `now`).
     fn shown_today(&self, kind: PromptKind, now: Timestamp, utc_offset_minutes: i32) -> u32;
 

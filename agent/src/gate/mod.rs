@@ -33,15 +33,15 @@ use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::PromptKind;
 
 use crate::config::Prompts;
-use crate::memory::{PromptRecord, PromptState, Settings, ShowCounts};
+use crate::memory::{PromptRecord, PromptState, QuietHours, QuietWindow, Settings, ShowCounts};
 
-pub use caps::{Caps, cap_for};
-pub use motion::{Motion, SPEED_STALE_MS};
-pub use quiet::{QuietHoursError, QuietWindow, local_day, local_minute_of_day, parse_quiet_hours};
+pub(crate) use caps::{Caps, cap_for};
+pub(crate) use motion::Motion;
+pub(crate) use quiet::local_minute_of_day;
 
 /// Whether a prompt may be shown now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// It may be on the screen.
     Show,
     /// Not now, for this reason.
@@ -50,14 +50,14 @@ pub enum Decision {
 
 impl Decision {
     /// Whether it is [`Decision::Show`].
-    pub fn is_show(self) -> bool {
+    pub(crate) fn is_show(self) -> bool {
         self == Self::Show
     }
 }
 
 /// Why a prompt is held back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HoldReason {
+pub(crate) enum HoldReason {
     /// The car is not stopped (or not known to be).
     Moving,
     /// Inside quiet hours.
@@ -76,7 +76,7 @@ pub enum HoldReason {
 
 impl HoldReason {
     /// The snake-case name, for logs and metrics.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Moving => "moving",
             Self::QuietHours => "quiet_hours",
@@ -108,7 +108,7 @@ impl fmt::Display for Decision {
 /// advice and its end, anniversaries, milestones and campaigns. Kinds this build does not
 /// know need it too (safer to ask than to assume). Maintenance, faults and the first-service
 /// reminder do not.
-pub fn is_engagement(kind: PromptKind) -> bool {
+pub(crate) fn is_engagement(kind: PromptKind) -> bool {
     match kind {
         PromptKind::Maintenance | PromptKind::Fault | PromptKind::FirstService => false,
         PromptKind::BreakIn
@@ -123,23 +123,24 @@ pub fn is_engagement(kind: PromptKind) -> bool {
 /// The quiet hours that apply: the driver's when set, else the config's, else none.
 ///
 /// # Errors
-/// [`QuietHoursError`] when the applicable value does not parse (the driver's, when set).
+/// [`crate::memory::QuietHoursError`] when the applicable value does not parse (the driver's, when set).
 /// [`GateContext::new`] then falls back to the config's quiet hours, then to none.
-pub fn quiet_window(
+#[cfg(test)]
+pub(crate) fn quiet_window(
     config: &Prompts,
     settings: &Settings,
-) -> Result<Option<QuietWindow>, QuietHoursError> {
+) -> Result<Option<QuietWindow>, crate::memory::QuietHoursError> {
     settings
         .quiet_hours
         .as_ref()
         .or(config.quiet_hours.as_ref())
-        .map(parse_quiet_hours)
+        .map(QuietHours::window)
         .transpose()
 }
 
 /// Everything [`decide`] reads besides the prompt and the time.
 #[derive(Debug, Clone)]
-pub struct GateContext<'a> {
+pub(crate) struct GateContext<'a> {
     config: &'a Prompts,
     settings: &'a Settings,
     motion: &'a Motion,
@@ -151,15 +152,14 @@ impl<'a> GateContext<'a> {
     /// The gate's view of the config, the driver's settings, the car's motion and today's
     /// show counts. Quiet hours are resolved once here: the driver's replace the config's;
     /// a value that does not parse is skipped (the driver's → the config's → none). Check
-    /// them with [`quiet_window`] or [`parse_quiet_hours`] where they come in, to report it.
-    pub fn new(
+    /// them with [`quiet_window`] or [`QuietHours::window`] where they come in, to report it.
+    pub(crate) fn new(
         config: &'a Prompts,
         settings: &'a Settings,
         motion: &'a Motion,
         shows: &'a ShowCounts,
     ) -> Self {
-        let parsed =
-            |q: Option<&crate::memory::QuietHours>| q.and_then(|q| parse_quiet_hours(q).ok());
+        let parsed = |q: Option<&QuietHours>| q.and_then(|q| q.window().ok());
         let quiet =
             parsed(settings.quiet_hours.as_ref()).or_else(|| parsed(config.quiet_hours.as_ref()));
         Self {
@@ -172,19 +172,20 @@ impl<'a> GateContext<'a> {
     }
 
     /// The quiet hours in force.
-    pub fn quiet(&self) -> Option<QuietWindow> {
+    #[cfg(test)]
+    pub(crate) fn quiet(&self) -> Option<QuietWindow> {
         self.quiet
     }
 
     /// Whether `now` is inside the quiet hours in force.
-    pub fn in_quiet_hours(&self, now: Timestamp) -> bool {
+    pub(crate) fn in_quiet_hours(&self, now: Timestamp) -> bool {
         self.quiet
             .is_some_and(|w| w.contains(local_minute_of_day(now, self.config.utc_offset_minutes)))
     }
 }
 
 /// Whether `prompt` may be shown at `now`, and if not, why (the rules are in the module doc).
-pub fn decide(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestamp) -> Decision {
+pub(crate) fn decide(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestamp) -> Decision {
     if prompt.state.is_final() {
         return Decision::Hold(HoldReason::Final);
     }
@@ -225,7 +226,7 @@ pub fn decide(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestamp) -> D
 /// disappears while the car moves, in quiet hours, or once muted, and comes back when that
 /// ends; a pending or snoozed prompt is not visible until the rules mark it shown (and count
 /// it against the caps).
-pub fn visible(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestamp) -> bool {
+pub(crate) fn visible(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestamp) -> bool {
     prompt.state == PromptState::Shown && decide(prompt, ctx, now).is_show()
 }
 

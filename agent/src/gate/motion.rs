@@ -25,11 +25,11 @@ use crate::config::Prompts;
 /// A speed reading older than this, ms, no longer says anything about the car: with power on
 /// and no park signal, the car then counts as moving. OBD and CAN speed arrive several times
 /// a second, so 5 s of silence means a lost source, not a quiet car.
-pub const SPEED_STALE_MS: u64 = 5_000;
+pub(crate) const SPEED_STALE_MS: u64 = 5_000;
 
 /// The car's motion as far as the gate is concerned.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Motion {
+pub(crate) struct Motion {
     /// Below this speed, km/h, the car may count as stopped.
     stopped_kmh: f32,
     /// After staying below it this long.
@@ -49,13 +49,13 @@ pub struct Motion {
 
 impl Motion {
     /// A motion tracker with the `[prompts]` thresholds (`stopped_kmh`, `stopped_for_s`).
-    pub fn new(config: &Prompts) -> Self {
+    pub(crate) fn new(config: &Prompts) -> Self {
         Self::with_thresholds(config.stopped_kmh, config.stopped_for_s)
     }
 
     /// A motion tracker that counts the car as stopped below `stopped_kmh` after
     /// `stopped_for_s` seconds. Nothing is known yet, so it starts as moving.
-    pub fn with_thresholds(stopped_kmh: f32, stopped_for_s: u32) -> Self {
+    pub(crate) fn with_thresholds(stopped_kmh: f32, stopped_for_s: u32) -> Self {
         Self {
             stopped_kmh,
             stopped_for: Duration::from_secs(u64::from(stopped_for_s)),
@@ -69,7 +69,7 @@ impl Motion {
 
     /// A speed reading, km/h, taken at `now`. Returns whether it was accepted: NaN, infinite
     /// and negative speeds are ignored (and counted in [`Motion::rejected`]).
-    pub fn on_speed(&mut self, kmh: f32, now: Timestamp) -> bool {
+    pub(crate) fn on_speed(&mut self, kmh: f32, now: Timestamp) -> bool {
         if !kmh.is_finite() || kmh < 0.0 {
             self.rejected = self.rejected.saturating_add(1);
             return false;
@@ -92,7 +92,7 @@ impl Motion {
 
     /// The park signal (gear in P or parking brake, as the vehicle line defines it).
     /// Leaving park restarts the stopped timer: the driver is about to drive.
-    pub fn on_park(&mut self, parked: bool, now: Timestamp) {
+    pub(crate) fn on_park(&mut self, parked: bool, now: Timestamp) {
         if !parked && self.parked == Some(true) && self.below_since.is_some() {
             self.below_since = Some(now);
         }
@@ -102,7 +102,7 @@ impl Motion {
     /// Ignition on or off (or the bus going quiet / waking up). Off counts as parked. Power
     /// coming back starts a new trip: the old speed and park signals are forgotten, so the car
     /// is moving until new readings prove otherwise.
-    pub fn on_power(&mut self, on: bool, _now: Timestamp) {
+    pub(crate) fn on_power(&mut self, on: bool, _now: Timestamp) {
         if on && !self.powered {
             self.parked = None;
             self.last_speed_at = None;
@@ -114,7 +114,7 @@ impl Motion {
     /// Whether the car counts as stopped at `now`: no fresh reading at or above the threshold,
     /// and either parked, powered off, or every reading below the threshold for at least
     /// `stopped_for_s` up to a fresh one (see the module doc for the safety defaults).
-    pub fn is_stopped(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_stopped(&self, now: Timestamp) -> bool {
         let stale = Duration::from_millis(SPEED_STALE_MS);
         let fresh = |at: Timestamp| now.saturating_since(at) <= stale;
         match (self.last_speed_at, self.below_since) {
@@ -127,17 +127,18 @@ impl Motion {
     }
 
     /// Whether the car counts as moving at `now` (`!is_stopped`).
-    pub fn moving(&self, now: Timestamp) -> bool {
+    pub(crate) fn moving(&self, now: Timestamp) -> bool {
         !self.is_stopped(now)
     }
 
     /// The park signal this trip, if one was seen.
-    pub fn parked(&self) -> Option<bool> {
+    pub(crate) fn parked(&self) -> Option<bool> {
         self.parked
     }
 
     /// Speed readings ignored as NaN, infinite or negative.
-    pub fn rejected(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn rejected(&self) -> u64 {
         self.rejected
     }
 }

@@ -6,8 +6,11 @@ use proptest::prelude::*;
 use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::PromptKind;
 
+use super::motion::SPEED_STALE_MS;
+use super::quiet::local_day;
 use super::*;
 use crate::config::{Prompts, defaults};
+use crate::memory::QuietHoursError;
 use crate::memory::{PromptRecord, PromptState, QuietHours, Settings, ShowCounts};
 
 /// 2023-11-14 22:13:20 UTC; every test time is an offset from here.
@@ -271,99 +274,6 @@ fn zero_stopped_for_is_stopped_on_the_first_reading() {
 }
 
 // ---------------------------------------------------------------- quiet hours
-
-#[test]
-fn parses_times_of_day() {
-    let w = parse_quiet_hours(&quiet("22:00", "07:30")).unwrap();
-    assert_eq!((w.start(), w.end()), (22 * 60, 7 * 60 + 30));
-    let w = parse_quiet_hours(&quiet("00:00", "23:59")).unwrap();
-    assert_eq!((w.start(), w.end()), (0, 1439));
-}
-
-#[test]
-fn bad_times_name_the_field() {
-    let format = |field: &'static str, text: &str| QuietHoursError::Format {
-        field,
-        text: text.to_owned(),
-    };
-    for bad in [
-        "",
-        "7:00",
-        "07:0",
-        "07-00",
-        " 07:00",
-        "07:00 ",
-        "0700",
-        "07:00:00",
-        "a7:00",
-        "+7:00",
-        "０７:００",
-        "07：00",
-    ] {
-        assert_eq!(
-            parse_quiet_hours(&quiet(bad, "07:00")),
-            Err(format("start", bad)),
-            "{bad:?}"
-        );
-    }
-    assert_eq!(
-        parse_quiet_hours(&quiet("22:00", "24:00")),
-        Err(QuietHoursError::Range {
-            field: "end",
-            text: "24:00".to_owned()
-        })
-    );
-    assert!(matches!(
-        parse_quiet_hours(&quiet("12:60", "07:00")),
-        Err(QuietHoursError::Range { field: "start", .. })
-    ));
-    assert!(matches!(
-        parse_quiet_hours(&quiet("99:99", "07:00")),
-        Err(QuietHoursError::Range { field: "start", .. })
-    ));
-}
-
-#[test]
-fn error_message_names_field_and_shortens_long_text() {
-    let long = "x".repeat(10_000);
-    let err = parse_quiet_hours(&quiet("22:00", &long)).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.starts_with("quiet hours end: \"xxxxxxxxxxxxxxxx…\""),
-        "{msg}"
-    );
-    assert!(msg.len() < 80, "{msg}");
-    // joins the crate's error
-    let joined: crate::Error = err.into();
-    assert!(joined.to_string().contains("quiet hours end"));
-}
-
-#[test]
-fn window_within_a_day() {
-    let w = parse_quiet_hours(&quiet("09:00", "17:00")).unwrap();
-    assert!(!w.contains(8 * 60 + 59));
-    assert!(w.contains(9 * 60));
-    assert!(w.contains(16 * 60 + 59));
-    assert!(!w.contains(17 * 60));
-}
-
-#[test]
-fn window_over_midnight() {
-    let w = parse_quiet_hours(&quiet("22:00", "07:00")).unwrap();
-    assert!(!w.contains(21 * 60 + 59));
-    assert!(w.contains(22 * 60));
-    assert!(w.contains(23 * 60 + 59));
-    assert!(w.contains(0));
-    assert!(w.contains(6 * 60 + 59));
-    assert!(!w.contains(7 * 60));
-    assert!(!w.contains(12 * 60));
-}
-
-#[test]
-fn equal_start_and_end_is_empty() {
-    let w = parse_quiet_hours(&quiet("22:00", "22:00")).unwrap();
-    assert!((0..1440).all(|m| !w.contains(m)));
-}
 
 #[test]
 fn local_time_with_offsets() {
@@ -992,41 +902,6 @@ proptest! {
         prop_assert_eq!(motion.rejected(), rejected);
     }
 
-    /// Any text: an error or a minute of the day, never a panic; `Ok` exactly for `HH:MM`
-    /// with HH ≤ 23 and MM ≤ 59.
-    #[test]
-    fn quiet_hours_text_never_panics(start in any::<String>(), end in "\\PC{0,8}") {
-        let result = parse_quiet_hours(&quiet(&start, &end));
-        let valid = |t: &str| {
-            let b = t.as_bytes();
-            b.len() == 5
-                && b[2] == b':'
-                && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
-                && t[..2].parse::<u16>().is_ok_and(|h| h < 24)
-                && t[3..].parse::<u16>().is_ok_and(|m| m < 60)
-        };
-        prop_assert_eq!(result.is_ok(), valid(&start) && valid(&end));
-        if let Ok(w) = result {
-            prop_assert!(w.start() < 1440 && w.end() < 1440);
-        }
-    }
-
-    /// Well-formed times round-trip, and `contains` agrees with walking the clock from start.
-    #[test]
-    fn quiet_window_matches_a_walk(sh in 0u16..24, sm in 0u16..60, eh in 0u16..24, em in 0u16..60) {
-        let w = parse_quiet_hours(&quiet(&format!("{sh:02}:{sm:02}"), &format!("{eh:02}:{em:02}")))
-            .unwrap();
-        prop_assert_eq!((w.start(), w.end()), (sh * 60 + sm, eh * 60 + em));
-        let mut quiet_minutes = [false; 1440];
-        let mut m = w.start();
-        while m != w.end() {
-            quiet_minutes[usize::from(m)] = true;
-            m = (m + 1) % 1440;
-        }
-        for minute in 0..1440u16 {
-            prop_assert_eq!(w.contains(minute), quiet_minutes[usize::from(minute)], "minute {}", minute);
-        }
-    }
 
     /// The local day changes exactly at local midnight, whatever the offset.
     #[test]

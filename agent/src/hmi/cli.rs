@@ -1,12 +1,13 @@
 //! `rapport-agent prompts`: the HMI API from a terminal — list what is on screen, act on a
 //! prompt, follow the event stream.
 //!
-//! Owns: the subcommand's arguments, finding the agent's address, and the text people read
-//! (a table, one line per event). Does not own: HTTP ([`super::client`]).
+//! Owns: the subcommand's arguments and the text people read (a table, one line per event).
+//! Does not own: HTTP ([`super::client`]), nor finding the agent's address from `--hmi` or
+//! the config (`crate::settings::hmi_address`, which the binary calls).
 
 use std::io::Write;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,7 +15,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::HmiError;
 use super::client::Client;
 use super::views::{DriverAction, HmiEvent, PromptView};
-use crate::config::Config;
 
 /// Arguments of `rapport-agent prompts`.
 #[derive(Args, Debug)]
@@ -27,15 +27,15 @@ pub struct PromptsArgs {
     pub config: Option<PathBuf>,
     /// Print JSON instead of text (one event per line for `watch`).
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// What to do; default: list.
     #[command(subcommand)]
-    pub command: Option<PromptsCommand>,
+    pub(crate) command: Option<PromptsCommand>,
 }
 
 /// `prompts` subcommands.
 #[derive(Subcommand, Debug)]
-pub enum PromptsCommand {
+pub(crate) enum PromptsCommand {
     /// List the prompts that may be on screen now (the default).
     List,
     /// Act on a prompt as the driver would.
@@ -58,7 +58,7 @@ pub enum PromptsCommand {
 
 /// An action named on the command line.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActionName {
+pub(crate) enum ActionName {
     /// Acknowledge.
     Ack,
     /// Snooze (needs --minutes).
@@ -74,15 +74,9 @@ const EXIT_FAILED: u8 = 1;
 /// Exit code for unusable arguments or config.
 const EXIT_USAGE: u8 = 2;
 
-/// Runs the subcommand, printing to stdout and errors to stderr.
-pub fn run(args: PromptsArgs) -> ExitCode {
-    let addr = match resolve_addr(args.hmi, args.config.as_deref()) {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+/// Runs the subcommand against the agent at `addr` (found from `--hmi` or `--config` by the
+/// caller: `crate::settings::hmi_address`), printing to stdout and errors to stderr.
+pub fn run(args: PromptsArgs, addr: SocketAddr) -> ExitCode {
     let client = match Client::new(addr) {
         Ok(c) => c,
         Err(e) => {
@@ -145,42 +139,14 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
-/// The address to talk to: `--hmi`, else `[hmi].listen` of the config (an unspecified address
-/// such as 0.0.0.0 becomes loopback), else the default.
-///
-/// # Errors
-/// The config cannot be read, or listens on port 0 (its port is only in its log).
-pub fn resolve_addr(hmi: Option<SocketAddr>, config: Option<&Path>) -> Result<SocketAddr, String> {
-    if let Some(addr) = hmi {
-        return Ok(addr);
-    }
-    let Some(path) = config else {
-        return Ok(crate::config::Hmi::default().listen);
-    };
-    // Only the [hmi] section matters here: no need to load and check the DBC.
-    let config = Config::read(path).map_err(|e| e.to_string())?;
-    let mut addr = config.hmi.listen;
-    if addr.port() == 0 {
-        return Err(format!(
-            "{}: [hmi].listen has port 0 (any free port); pass --hmi with the port the agent logged",
-            path.display()
-        ));
-    }
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            Ipv4Addr::LOCALHOST.into()
-        } else {
-            Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    Ok(addr)
-}
-
 /// The action for the command line's words.
 ///
 /// # Errors
 /// `--minutes` missing for snooze or given for another action, or out of range.
-pub fn driver_action(name: ActionName, minutes: Option<u32>) -> Result<DriverAction, String> {
+pub(crate) fn driver_action(
+    name: ActionName,
+    minutes: Option<u32>,
+) -> Result<DriverAction, String> {
     match (name, minutes) {
         (ActionName::Snooze, None) => Err("snooze needs --minutes (1 to 10080)".to_owned()),
         (ActionName::Snooze, Some(m)) if (1..=super::MAX_SNOOZE_MINUTES).contains(&m) => {
@@ -215,7 +181,7 @@ pub async fn list(client: &Client, json: bool, out: &mut impl Write) -> Result<(
 ///
 /// # Errors
 /// The API refused (unknown id, closed prompt) or failed, or the output could not be written.
-pub async fn act(
+pub(crate) async fn act(
     client: &Client,
     id: &str,
     action: DriverAction,
@@ -273,7 +239,7 @@ fn clean(s: &str) -> String {
 
 /// One line for an event: `prompt <id> <state> [critical] <title>`, `closed <id> <state>`,
 /// `hidden <id>`, `resync`.
-pub fn event_line(ev: &HmiEvent) -> String {
+pub(crate) fn event_line(ev: &HmiEvent) -> String {
     match ev {
         HmiEvent::Prompt(p) => format!(
             "prompt {} {}{} {:?}",
@@ -289,7 +255,7 @@ pub fn event_line(ev: &HmiEvent) -> String {
 }
 
 /// The prompts as an aligned table (ID, KIND, STATE, CRITICAL, TITLE).
-pub fn table(prompts: &[PromptView]) -> String {
+pub(crate) fn table(prompts: &[PromptView]) -> String {
     if prompts.is_empty() {
         return "no prompts on screen\n".to_owned();
     }
@@ -392,19 +358,5 @@ mod tests {
             driver_action(ActionName::Book, None),
             Ok(DriverAction::Book)
         );
-    }
-
-    #[test]
-    fn address_defaults_to_loopback_8686_and_hmi_wins() {
-        assert_eq!(
-            resolve_addr(None, None).unwrap(),
-            "127.0.0.1:8686".parse().unwrap()
-        );
-        let given: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert_eq!(
-            resolve_addr(Some(given), Some(Path::new("/nonexistent"))).unwrap(),
-            given
-        );
-        assert!(resolve_addr(None, Some(Path::new("/nonexistent/agent.toml"))).is_err());
     }
 }

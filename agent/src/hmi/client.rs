@@ -54,11 +54,6 @@ impl Client {
         }
     }
 
-    /// The address it talks to.
-    pub const fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `GET /v1/prompts`: what may be on screen now.
     ///
     /// # Errors
@@ -294,7 +289,7 @@ impl Drop for Watch {
 /// and lone-CR line ends (our server writes LF): comments are skipped, several `data` lines
 /// join with `\n`, an event without data is not dispatched, the name defaults to `message`.
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     buf: Vec<u8>,
     event: String,
     data: Option<String>,
@@ -302,7 +297,7 @@ pub struct SseParser {
 
 impl SseParser {
     /// Appends received bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
@@ -310,7 +305,7 @@ impl SseParser {
     ///
     /// # Errors
     /// A line over 64 KiB (the stream is then unusable), or a line that is not UTF-8.
-    pub fn next_event(&mut self) -> Result<Option<(String, String)>, HmiError> {
+    pub(crate) fn next_event(&mut self) -> Result<Option<(String, String)>, HmiError> {
         let bad = |message: String| HmiError::Decode {
             what: "event stream".to_owned(),
             message,

@@ -78,9 +78,9 @@
 //! ([`Rejections`]) and logged at `warn` with its method, path, code and message.
 
 pub mod cli;
-pub mod client;
+pub(crate) mod client;
 mod server;
-pub mod views;
+pub(crate) mod views;
 
 use std::net::SocketAddr;
 

@@ -204,7 +204,7 @@ impl SettingsView {
     ///
     /// # Errors
     /// Every problem found, each naming its field, joined with `"; "`.
-    pub fn to_settings(&self) -> Result<Settings, String> {
+    pub(crate) fn to_settings(&self) -> Result<Settings, String> {
         let mut problems = Vec::new();
         let mut muted: Vec<PromptKind> = Vec::new();
         for (i, name) in self.muted.iter().enumerate() {
@@ -264,7 +264,7 @@ impl SettingsView {
 }
 
 /// Minutes since midnight for `"HH:MM"` (exactly two digits each, 00:00 to 23:59).
-pub fn minute_of_day(s: &str) -> Option<u16> {
+pub(crate) fn minute_of_day(s: &str) -> Option<u16> {
     let b = s.as_bytes();
     if b.len() != 5 || b[2] != b':' || ![b[0], b[1], b[3], b[4]].iter().all(u8::is_ascii_digit) {
         return None;
@@ -294,7 +294,7 @@ pub enum DriverAction {
 
 impl DriverAction {
     /// The action's name in the request body.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Ack => "ack",
             Self::Snooze { .. } => "snooze",
@@ -341,7 +341,7 @@ struct HiddenData {
 
 impl HmiEvent {
     /// The SSE event name.
-    pub const fn sse_name(&self) -> &'static str {
+    pub(crate) const fn sse_name(&self) -> &'static str {
         match self {
             Self::Prompt(_) => "prompt",
             Self::Closed { .. } => "closed",
@@ -355,7 +355,7 @@ impl HmiEvent {
     ///
     /// # Errors
     /// Only if serde_json fails on these plain structs, which it does not.
-    pub fn sse_data(&self) -> Result<String, serde_json::Error> {
+    pub(crate) fn sse_data(&self) -> Result<String, serde_json::Error> {
         match self {
             Self::Prompt(p) => serde_json::to_string(p),
             Self::Closed { id, state } => serde_json::to_string(&ClosedData {
@@ -372,7 +372,7 @@ impl HmiEvent {
     ///
     /// # Errors
     /// The data does not parse as the named event's JSON.
-    pub fn from_sse(name: &str, data: &str) -> Result<Option<Self>, serde_json::Error> {
+    pub(crate) fn from_sse(name: &str, data: &str) -> Result<Option<Self>, serde_json::Error> {
         Ok(Some(match name {
             "prompt" => Self::Prompt(serde_json::from_str(data)?),
             "closed" => {

@@ -18,7 +18,7 @@ impl From<uds::DtcRecord> for Dtc {
 /// A DM1 DTC as a shared [`Dtc`]; an unavailable occurrence count becomes
 /// [`OccurrenceCount::NOT_AVAILABLE`]. `None` only for out-of-range fields, which the 19/5/7
 /// bit layout cannot produce.
-pub fn j1939_dtc(dtc: j1939::Dtc) -> Option<Dtc> {
+pub(crate) fn j1939_dtc(dtc: j1939::Dtc) -> Option<Dtc> {
     let oc = dtc.occurrences.unwrap_or(OccurrenceCount::NOT_AVAILABLE);
     Some(Dtc::J1939(
         Spn::new(dtc.spn).ok()?,

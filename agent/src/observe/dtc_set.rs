@@ -13,7 +13,7 @@ use super::{DtcState, Lamps, Observation};
 /// Which report a set comes from. OBD-II's three lists are separate sets: a pending code is
 /// not cleared by a stored-codes answer that does not list it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DtcList {
+pub(crate) enum DtcList {
     /// OBD-II mode 03.
     ObdStored,
     /// OBD-II mode 07.
@@ -28,7 +28,7 @@ pub enum DtcList {
 
 impl DtcList {
     /// The protocol the list belongs to.
-    pub fn source(self) -> SignalSource {
+    pub(crate) fn source(self) -> SignalSource {
         match self {
             Self::ObdStored | Self::ObdPending | Self::ObdPermanent => SignalSource::Obd,
             Self::Uds => SignalSource::Uds,
@@ -39,7 +39,7 @@ impl DtcList {
 
 /// OBD-II: a stored code is a warning unless the ECU said the MIL is off (then info); a
 /// pending code is info; a permanent code is a warning.
-pub fn obd_severity(list: DtcList, mil_on: Option<bool>) -> Severity {
+pub(crate) fn obd_severity(list: DtcList, mil_on: Option<bool>) -> Severity {
     match (list, mil_on) {
         (DtcList::ObdStored, Some(false)) => Severity::Info,
         (DtcList::ObdPending, _) => Severity::Info,
@@ -49,7 +49,7 @@ pub fn obd_severity(list: DtcList, mil_on: Option<bool>) -> Severity {
 
 /// J1939 DM1 lamps: red stop → critical; amber warning or MIL → warning; otherwise info
 /// (protect lamp or no lamp at all).
-pub fn j1939_severity(lamps: Lamps) -> Severity {
+pub(crate) fn j1939_severity(lamps: Lamps) -> Severity {
     if lamps.red_stop == Some(true) {
         Severity::Critical
     } else if lamps.amber_warning == Some(true) || lamps.mil == Some(true) {
@@ -61,7 +61,7 @@ pub fn j1939_severity(lamps: Lamps) -> Severity {
 
 /// UDS status: warningIndicatorRequested or confirmed → warning; otherwise (pending, test
 /// failed) info.
-pub fn uds_severity(status: UdsStatus) -> Severity {
+pub(crate) fn uds_severity(status: UdsStatus) -> Severity {
     if status.has(UdsStatus::WARNING_INDICATOR_REQUESTED) || status.has(UdsStatus::CONFIRMED) {
         Severity::Warning
     } else {
@@ -71,7 +71,7 @@ pub fn uds_severity(status: UdsStatus) -> Severity {
 
 /// Whether a UDS status says the fault is present at all: a record whose only bits are
 /// "test not completed" describes a code that has not failed.
-pub fn uds_is_present(status: UdsStatus) -> bool {
+pub(crate) fn uds_is_present(status: UdsStatus) -> bool {
     status.0
         & (UdsStatus::TEST_FAILED
             | UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE
@@ -83,18 +83,18 @@ pub fn uds_is_present(status: UdsStatus) -> bool {
 
 /// Per-code severities from config; they win over lamps and status bits.
 #[derive(Debug, Clone, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     codes: Vec<(DtcCode, Severity)>,
 }
 
 impl Overrides {
     /// From `[[dtc.overrides]]` (the first entry for a code wins).
-    pub fn new(codes: Vec<(DtcCode, Severity)>) -> Self {
+    pub(crate) fn new(codes: Vec<(DtcCode, Severity)>) -> Self {
         Self { codes }
     }
 
     /// The severity for `code`: the override if there is one, else `base`.
-    pub fn apply(&self, code: DtcCode, base: Severity) -> Severity {
+    pub(crate) fn apply(&self, code: DtcCode, base: Severity) -> Severity {
         self.codes
             .iter()
             .find(|(c, _)| *c == code)
@@ -111,7 +111,7 @@ struct Set {
 
 /// The active DTCs of every (list, ECU) seen.
 #[derive(Debug, Clone, Default)]
-pub struct DtcSet {
+pub(crate) struct DtcSet {
     sets: Vec<Set>,
     /// The incoming report after overrides, reused.
     scratch: Vec<(Dtc, Severity)>,
@@ -119,7 +119,8 @@ pub struct DtcSet {
 
 impl DtcSet {
     /// The active codes of one ECU's list.
-    pub fn active(&self, list: DtcList, ecu: u32) -> &[(Dtc, Severity)] {
+    #[cfg(test)]
+    pub(crate) fn active(&self, list: DtcList, ecu: u32) -> &[(Dtc, Severity)] {
         self.sets
             .iter()
             .find(|s| s.list == list && s.ecu == ecu)
@@ -129,7 +130,7 @@ impl DtcSet {
     /// Applies one complete report and appends the changes to `out`: codes new or with a new
     /// severity as active, codes gone as cleared. A code listed twice counts once (first
     /// wins); a changed UDS status or J1939 count alone is not a change.
-    pub fn report(
+    pub(crate) fn report(
         &mut self,
         list: DtcList,
         ecu: u32,

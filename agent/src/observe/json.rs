@@ -54,7 +54,7 @@ impl Obj<'_> {
 }
 
 /// An ECU as JSON shows it: J1939 source address `0x00`, CAN ids `0x7E8` / `0x18DAF110`.
-pub fn ecu_text(source: SignalSource, ecu: u32) -> String {
+pub(crate) fn ecu_text(source: SignalSource, ecu: u32) -> String {
     match source {
         SignalSource::J1939 => format!("0x{ecu:02X}"),
         _ if ecu <= 0x7FF => format!("0x{ecu:03X}"),
@@ -158,7 +158,7 @@ impl RateLimit {
 
 /// The `prompt` name of a prompt line: its kind, with the stage for maintenance items
 /// (`maintenance_due_soon`, `maintenance_due`, `maintenance_overdue`, `first_service_due`…).
-pub fn prompt_name(p: &crate::memory::PromptRecord) -> String {
+pub(crate) fn prompt_name(p: &crate::memory::PromptRecord) -> String {
     use rapport_shared::v1::uplink::PromptKind;
     match p.kind {
         PromptKind::Maintenance | PromptKind::FirstService => {
@@ -170,7 +170,7 @@ pub fn prompt_name(p: &crate::memory::PromptRecord) -> String {
 }
 
 /// Appends a prompt reaching the screen at `t_ms` as one JSON object (no newline) to `out`.
-pub fn write_prompt(out: &mut String, t_ms: u64, p: &crate::memory::PromptRecord) {
+pub(crate) fn write_prompt(out: &mut String, t_ms: u64, p: &crate::memory::PromptRecord) {
     use rapport_shared::v1::uplink::PromptKind;
     out.push('{');
     let mut o = Obj { out };

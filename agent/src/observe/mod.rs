@@ -12,22 +12,21 @@
 //! rate limiting of output (the replay CLI's choice, see [`crate::replay`]), or the JSON form
 //! ([`json`]).
 
-pub mod conversions;
-pub mod dtc_set;
+pub(crate) mod conversions;
+pub(crate) mod dtc_set;
 pub mod json;
-pub mod passive;
-pub mod plausibility;
+pub(crate) mod passive;
+pub(crate) mod plausibility;
 
 use core::time::Duration;
 
-use rapport_shared::{Dtc, EngineHours, Odometer, Severity, SignalSource};
+use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, SignalSource};
 
 use crate::can::source::TimedFrame;
-use crate::config::Loaded;
 
-pub use dtc_set::{DtcList, DtcSet, Overrides};
-pub use passive::PassiveDecoder;
-pub use plausibility::{Plausibility, Verdict};
+pub(crate) use dtc_set::{DtcList, DtcSet, Overrides};
+pub(crate) use passive::PassiveDecoder;
+pub(crate) use plausibility::{Plausibility, Verdict};
 
 /// Whether a DTC is present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +39,7 @@ pub enum DtcState {
 
 impl DtcState {
     /// The lower-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Cleared => "cleared",
@@ -52,13 +51,13 @@ impl DtcState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Lamps {
     /// Malfunction indicator lamp (emissions; OBD-II PID 01 or J1939 DM1).
-    pub mil: Option<bool>,
+    pub(crate) mil: Option<bool>,
     /// J1939 red stop lamp.
-    pub red_stop: Option<bool>,
+    pub(crate) red_stop: Option<bool>,
     /// J1939 amber warning lamp.
-    pub amber_warning: Option<bool>,
+    pub(crate) amber_warning: Option<bool>,
     /// J1939 protect lamp.
-    pub protect: Option<bool>,
+    pub(crate) protect: Option<bool>,
 }
 
 /// What went wrong, for warning counts.
@@ -85,7 +84,7 @@ pub enum WarningKind {
 
 impl WarningKind {
     /// Every kind, in counting order.
-    pub const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 8] = [
         Self::TraceLine,
         Self::IsoTp,
         Self::Obd,
@@ -97,7 +96,7 @@ impl WarningKind {
     ];
 
     /// The snake-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::TraceLine => "trace_line",
             Self::IsoTp => "isotp",
@@ -180,7 +179,7 @@ pub enum Observation {
 
 impl Observation {
     /// The lower-case kind name used in JSON and counts.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Odometer { .. } => "odometer",
             Self::Speed { .. } => "speed",
@@ -194,7 +193,7 @@ impl Observation {
 }
 
 /// Where the passive decoder delivers what it read; the [`Observer`] implements it.
-pub trait Sink {
+pub(crate) trait Sink {
     /// A finished observation (speed, park, hours, lamps, warning).
     fn observe(&mut self, observation: Observation);
     /// An odometer reading, before plausibility; `resolution_m` is one step of its source.
@@ -254,6 +253,18 @@ impl Sink for Delivery<'_> {
     }
 }
 
+/// What an [`Observer`] reads and how it judges it (built from the config by
+/// `crate::settings::observer`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The protocols on the bus.
+    pub(crate) decoder: passive::Settings,
+    /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
+    pub(crate) max_plausible_kmh: u32,
+    /// Per-code severities that win over lamps and status bits.
+    pub(crate) overrides: Vec<(DtcCode, Severity)>,
+}
+
 /// Frames in, observations out: the passive decoder plus plausibility and DTC sets.
 #[derive(Debug)]
 pub struct Observer {
@@ -262,22 +273,15 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// An observer for a loaded config (its protocols, DID table, DBC plan and overrides).
-    pub fn new(loaded: &Loaded) -> Self {
-        let config = &loaded.config;
+    /// An observer for `settings` (its protocols, DID table, DBC plan, plausibility and
+    /// overrides).
+    pub fn new(settings: &Settings) -> Self {
         Self {
-            decoder: PassiveDecoder::new(loaded),
+            decoder: PassiveDecoder::new(&settings.decoder),
             pipeline: Pipeline {
-                plausibility: Plausibility::new(config.observe.max_plausible_kmh),
+                plausibility: Plausibility::new(settings.max_plausible_kmh),
                 dtcs: DtcSet::default(),
-                overrides: Overrides::new(
-                    config
-                        .dtc
-                        .overrides
-                        .iter()
-                        .map(|o| (o.code, o.severity))
-                        .collect(),
-                ),
+                overrides: Overrides::new(settings.overrides.clone()),
                 warnings: [0; WarningKind::ALL.len()],
             },
         }
@@ -293,7 +297,7 @@ impl Observer {
     }
 
     /// Reports a warning from outside the decoder (a bad trace line), counted like the rest.
-    pub fn warn(&mut self, kind: WarningKind, what: String, out: &mut Vec<Observation>) {
+    pub(crate) fn warn(&mut self, kind: WarningKind, what: String, out: &mut Vec<Observation>) {
         Delivery {
             pipeline: &mut self.pipeline,
             out,
@@ -302,7 +306,7 @@ impl Observer {
     }
 
     /// End of input at `now`: every message still being reassembled is reported as a warning.
-    pub fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
+    pub(crate) fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
         let mut sink = Delivery {
             pipeline: &mut self.pipeline,
             out,

@@ -14,13 +14,13 @@
 use core::time::Duration;
 
 use embedded_can::Frame as _;
-use rapport_shared::{Dtc, EngineHours, Severity, SignalSource};
+use rapport_shared::{Dtc, EngineHours, Severity, SignalSource, hex};
 
 use super::conversions::j1939_dtc;
 use super::dtc_set::{DtcList, j1939_severity, obd_severity, uds_is_present, uds_severity};
 use super::{Lamps, Observation, Sink, WarningKind};
 use crate::can::source::TimedFrame;
-use crate::config::{DbcRole, DidRole, Loaded};
+use crate::config::{DbcRole, DidRole};
 use crate::proto::dbc::DecodePlan;
 use crate::proto::isotp::{self, Demux, Interrupted, RxEvent};
 use crate::proto::j1939::dm1::PGN_DM1;
@@ -30,7 +30,7 @@ use crate::proto::j1939::pgn::{
 };
 use crate::proto::j1939::{Dm1, J1939Id, TpConfig, TpEvent, TransportProtocol};
 use crate::proto::obd::{self, DtcMode, PidValue};
-use crate::proto::uds::{self, DidTable, Nrc, Outcome, Service};
+use crate::proto::uds::{self, DidSpec, DidTable, Nrc, Outcome, Service};
 
 /// Most ECUs reassembled at once (one functional OBD-II request answers from up to 8, plus
 /// 29-bit ECUs and the UDS ECU).
@@ -89,7 +89,7 @@ struct DbcPart {
 
 /// See the module docs.
 #[derive(Debug)]
-pub struct PassiveDecoder {
+pub(crate) struct PassiveDecoder {
     demux: Demux,
     diag: Diag,
     tp: Option<TransportProtocol>,
@@ -110,30 +110,70 @@ fn id_text(id: u32) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// What the decoder reads: the protocols a config sets up on one bus (built from the config by
+/// `crate::settings::observer`).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// OBD-II answers, with CAN ids of this many bits (11 or 29); `None`: no OBD-II.
+    pub(crate) obd_id_bits: Option<u8>,
+    /// The UDS ECU; `None`: no UDS.
+    pub(crate) uds: Option<UdsSettings>,
+    /// J1939; `None`: no J1939.
+    pub(crate) j1939: Option<J1939Settings>,
+    /// DBC broadcast signals; `None`: none.
+    pub(crate) dbc: Option<DbcSettings>,
+}
+
+/// The UDS ECU the decoder listens to.
+#[derive(Debug, Clone)]
+pub(crate) struct UdsSettings {
+    /// Requests to it (its answers are paired with them).
+    pub(crate) request_id: u32,
+    /// Its answers.
+    pub(crate) response_id: u32,
+    /// Each DID it is asked, and what its value is to rapport (none: decoded for logs only).
+    /// An odometer DID whose unit is `"m"` is in metres, else in km.
+    pub(crate) dids: Vec<(DidSpec, Option<DidRole>)>,
+}
+
+/// J1939 reading.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct J1939Settings {
+    /// Source addresses whose distance, hours and speed groups are used; `None`: every source.
+    /// DM1 faults are read from every source whatever this says.
+    pub(crate) signal_sources: Option<Vec<u8>>,
+}
+
+/// The DBC signals read off the bus.
+#[derive(Debug, Clone)]
+pub(crate) struct DbcSettings {
+    /// The compiled signals; signal `i` is `roles[i]`.
+    pub(crate) plan: DecodePlan,
+    /// What each compiled signal is for.
+    pub(crate) roles: Vec<DbcRole>,
+    /// The park signal's values meaning "parked": `VAL_` labels (`"P"`) or raw integers as
+    /// text (`"0"`).
+    pub(crate) parked_values: Vec<String>,
 }
 
 impl PassiveDecoder {
-    /// A decoder for the protocols `loaded` configures.
-    pub fn new(loaded: &Loaded) -> Self {
-        let config = &loaded.config;
-        let (dids, did_roles) = match &config.uds {
+    /// A decoder for the protocols `settings` names.
+    pub(crate) fn new(settings: &Settings) -> Self {
+        let (dids, did_roles) = match &settings.uds {
             Some(u) => (
-                // Validation has rejected bad DIDs; an empty table only loses decoding.
-                DidTable::new(u.dids.iter().map(|d| d.spec()).collect()).unwrap_or_default(),
+                // The config's checks refuse bad DIDs; an empty table only loses decoding.
+                DidTable::new(u.dids.iter().map(|(spec, _)| spec.clone()).collect())
+                    .unwrap_or_default(),
                 u.dids
                     .iter()
-                    .filter_map(|d| d.role.map(|r| (d.did, r, d.unit.as_deref() == Some("m"))))
+                    .filter_map(|(spec, role)| {
+                        role.map(|r| (spec.did, r, spec.unit.as_deref() == Some("m")))
+                    })
                     .collect(),
             ),
             None => (DidTable::default(), Vec::new()),
         };
-        let dbc = loaded.dbc.as_ref().map(|d| {
+        let dbc = settings.dbc.as_ref().map(|d| {
             let odometer = d
                 .roles
                 .iter()
@@ -149,7 +189,7 @@ impl PassiveDecoder {
             DbcPart {
                 plan: d.plan.clone(),
                 roles: d.roles.clone(),
-                parked_raw: parked_raw(d, config),
+                parked_raw: parked_raw(d),
                 odometer_in_m,
                 odometer_step_m: if step.is_finite() && step >= 1.0 {
                     step.ceil() as u64
@@ -162,22 +202,25 @@ impl PassiveDecoder {
         Self {
             demux: Demux::new_passive(isotp::Config::default(), MAX_ISOTP_CHANNELS),
             diag: Diag {
-                obd: config.obd.as_ref().map(|o| o.id_bits),
-                uds: config.uds.as_ref().map(|u| (u.request_id, u.response_id)),
+                obd: settings.obd_id_bits,
+                uds: settings.uds.as_ref().map(|u| (u.request_id, u.response_id)),
                 dids,
                 did_roles,
                 requests: Vec::new(),
                 mil: Vec::new(),
                 scratch: Vec::new(),
             },
-            tp: config.j1939.as_ref().map(|_| {
+            tp: settings.j1939.as_ref().map(|_| {
                 TransportProtocol::new(TpConfig {
                     own_address: None,
                     ..TpConfig::default()
                 })
             }),
             pgns: J1939Pgns {
-                sources: config.j1939.as_ref().and_then(|j| j.signal_sources.clone()),
+                sources: settings
+                    .j1939
+                    .as_ref()
+                    .and_then(|j| j.signal_sources.clone()),
                 lamps: Vec::new(),
                 park: None,
                 scratch: Vec::new(),
@@ -187,7 +230,7 @@ impl PassiveDecoder {
     }
 
     /// Takes one frame.
-    pub fn on_frame(&mut self, tf: &TimedFrame, sink: &mut impl Sink) {
+    pub(crate) fn on_frame(&mut self, tf: &TimedFrame, sink: &mut impl Sink) {
         let frame = &tf.frame;
         if frame.is_remote_frame() {
             return;
@@ -208,7 +251,7 @@ impl PassiveDecoder {
     }
 
     /// End of input: reports every reception still open as a warning.
-    pub fn finish(&mut self, now: Duration, sink: &mut impl Sink) {
+    pub(crate) fn finish(&mut self, now: Duration, sink: &mut impl Sink) {
         let end = self
             .demux
             .deadline()
@@ -565,7 +608,7 @@ impl Diag {
                 format!(
                     "truncated negative response from {}: {}",
                     id_text(rx),
-                    hex(payload)
+                    hex::encode_spaced(payload)
                 ),
             );
         };
@@ -576,7 +619,7 @@ impl Diag {
         let request = self
             .request_for(rx)
             .filter(|r| r.payload().first() == Some(&service))
-            .map(|r| format!(" (request {})", hex(r.payload())))
+            .map(|r| format!(" (request {})", hex::encode_spaced(r.payload())))
             .unwrap_or_default();
         warn(
             sink,
@@ -739,13 +782,7 @@ impl DbcPart {
 
 /// The raw values meaning "parked": each configured value is a number, or a label of the park
 /// signal's `VAL_` table (`"P"`).
-fn parked_raw(d: &crate::config::LoadedDbc, config: &crate::config::Config) -> Vec<i128> {
-    let wanted = config
-        .dbc
-        .as_ref()
-        .and_then(|c| c.park.as_ref())
-        .map(|p| p.parked_values.as_slice())
-        .unwrap_or_default();
+fn parked_raw(d: &DbcSettings) -> Vec<i128> {
     let labels = d
         .roles
         .iter()
@@ -754,7 +791,7 @@ fn parked_raw(d: &crate::config::LoadedDbc, config: &crate::config::Config) -> V
         .map(|info| info.labels.as_slice())
         .unwrap_or_default();
     let mut raw = Vec::new();
-    for p in wanted {
+    for p in &d.parked_values {
         if let Ok(n) = p.trim().parse::<i128>() {
             raw.push(n);
         }

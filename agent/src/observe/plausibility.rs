@@ -12,7 +12,7 @@ use core::time::Duration;
 
 /// What [`Plausibility::check`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The first reading, or a plausible higher one: it is the new odometer.
     Accepted,
     /// Equal to the last accepted reading within resolution: nothing new.
@@ -68,7 +68,7 @@ impl fmt::Display for Verdict {
 
 /// The last accepted odometer reading and the speed limit that judges the next.
 #[derive(Debug, Clone)]
-pub struct Plausibility {
+pub(crate) struct Plausibility {
     max_kmh: u32,
     /// Meters, resolution of that reading, when it was last accepted or confirmed.
     last: Option<(u64, u64, Duration)>,
@@ -76,7 +76,7 @@ pub struct Plausibility {
 
 impl Plausibility {
     /// A checker with no reading yet.
-    pub fn new(max_plausible_kmh: u32) -> Self {
+    pub(crate) fn new(max_plausible_kmh: u32) -> Self {
         Self {
             max_kmh: max_plausible_kmh,
             last: None,
@@ -84,13 +84,14 @@ impl Plausibility {
     }
 
     /// The last accepted reading, m.
-    pub fn last_meters(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn last_meters(&self) -> Option<u64> {
         self.last.map(|(m, _, _)| m)
     }
 
     /// Judges a reading of `meters` (one step = `resolution_m`) taken at `now`, and
     /// remembers it when accepted.
-    pub fn check(&mut self, meters: u64, resolution_m: u64, now: Duration) -> Verdict {
+    pub(crate) fn check(&mut self, meters: u64, resolution_m: u64, now: Duration) -> Verdict {
         let Some((last_m, last_res, at)) = self.last else {
             self.last = Some((meters, resolution_m, now));
             return Verdict::Accepted;

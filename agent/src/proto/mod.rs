@@ -4,5 +4,5 @@
 pub mod dbc;
 pub mod isotp;
 pub mod j1939;
-pub mod obd;
-pub mod uds;
+pub(crate) mod obd;
+pub(crate) mod uds;

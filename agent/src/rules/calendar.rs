@@ -9,28 +9,26 @@
 //! Owns: the arithmetic. Does not own: time zones with daylight saving (the head unit's
 //! offset is one fixed number in `[prompts]`), nor parsing dates ([`CivilDate::parse`]).
 //! Every function here is total: timestamps saturate at the ends of `u64` milliseconds, and
-//! dates outside [`CivilDate`]'s 1900–9999 come back as `None`.
+//! dates outside [`CivilDate`]'s 1970–9999 come back as `None`.
 
-use rapport_shared::{Timestamp, calendar};
-
-use crate::config::CivilDate;
+use rapport_shared::{CivilDate, Timestamp, calendar};
 
 /// Milliseconds in a day.
-pub const MS_PER_DAY: i64 = 86_400_000;
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
 
 /// Minutes in a day.
-pub const MINUTES_PER_DAY: u16 = 1_440;
+pub(crate) const MINUTES_PER_DAY: u16 = 1_440;
 
 /// The years a [`CivilDate`] may hold.
-const YEARS: core::ops::RangeInclusive<i64> = 1900..=9999;
+const YEARS: core::ops::RangeInclusive<i64> = calendar::MIN_YEAR as i64..=calendar::MAX_YEAR as i64;
 
 /// Whether `year` is a Gregorian leap year.
-pub const fn is_leap(year: i64) -> bool {
+pub(crate) const fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
 /// Days in `month` (1–12) of `year`; 0 for a month outside 1–12.
-pub const fn days_in_month(year: i64, month: u8) -> u8 {
+pub(crate) const fn days_in_month(year: i64, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -41,12 +39,12 @@ pub const fn days_in_month(year: i64, month: u8) -> u8 {
 }
 
 /// The day number of `date` (days since 1970-01-01).
-pub fn days_from_civil(date: CivilDate) -> i64 {
+pub(crate) fn days_from_civil(date: CivilDate) -> i64 {
     calendar::days_from_civil(i64::from(date.year), date.month, date.day)
 }
 
-/// The civil date of day number `day`; `None` outside the years 1900–9999.
-pub fn civil_from_days(day: i64) -> Option<CivilDate> {
+/// The civil date of day number `day`; `None` outside the years 1970–9999.
+pub(crate) fn civil_from_days(day: i64) -> Option<CivilDate> {
     let (year, month, day) = calendar::civil_from_days(day);
     if !YEARS.contains(&year) {
         return None;
@@ -60,7 +58,7 @@ pub fn civil_from_days(day: i64) -> Option<CivilDate> {
 
 /// The day number `months` calendar months after day number `day`, with the day of month
 /// clamped to the target month's length (Jan 31 + 1 month = Feb 28, or 29 in a leap year).
-pub fn add_months_to_day(day: i64, months: u32) -> i64 {
+pub(crate) fn add_months_to_day(day: i64, months: u32) -> i64 {
     let (y, m, d) = calendar::civil_from_days(day);
     let total = y * 12 + i64::from(m) - 1 + i64::from(months);
     let year = total.div_euclid(12);
@@ -72,7 +70,8 @@ pub fn add_months_to_day(day: i64, months: u32) -> i64 {
 
 /// `date` plus `months` calendar months, the day clamped to the month's length
 /// (Jan 31 + 1 month = Feb 28/29); `None` past the year 9999.
-pub fn add_months(date: CivilDate, months: u32) -> Option<CivilDate> {
+#[cfg(test)]
+pub(crate) fn add_months(date: CivilDate, months: u32) -> Option<CivilDate> {
     civil_from_days(add_months_to_day(days_from_civil(date), months))
 }
 
@@ -83,7 +82,7 @@ fn local_ms(at: Timestamp, utc_offset_minutes: i32) -> i128 {
 }
 
 /// The local day number of `at` under `utc_offset_minutes`.
-pub fn local_day(at: Timestamp, utc_offset_minutes: i32) -> i64 {
+pub(crate) fn local_day(at: Timestamp, utc_offset_minutes: i32) -> i64 {
     let day = local_ms(at, utc_offset_minutes).div_euclid(i128::from(MS_PER_DAY));
     // |day| < 2^64 / 86_400_000 + 2^31: always fits.
     i64::try_from(day).unwrap_or(i64::MAX)
@@ -96,7 +95,7 @@ pub fn local_date(at: Timestamp, utc_offset_minutes: i32) -> Option<CivilDate> {
 
 /// The instant local day number `day` starts (its local midnight) under `utc_offset_minutes`,
 /// saturating at [`Timestamp::EPOCH`] and at the largest timestamp.
-pub fn day_start(day: i64, utc_offset_minutes: i32) -> Timestamp {
+pub(crate) fn day_start(day: i64, utc_offset_minutes: i32) -> Timestamp {
     let ms = i128::from(day) * i128::from(MS_PER_DAY) - i128::from(utc_offset_minutes) * 60_000;
     let ms = u64::try_from(ms.max(0)).unwrap_or(u64::MAX);
     Timestamp::from_millis(ms)
@@ -104,20 +103,21 @@ pub fn day_start(day: i64, utc_offset_minutes: i32) -> Timestamp {
 
 /// The instant `date` starts (its local midnight) under `utc_offset_minutes`, saturating as
 /// [`day_start`] does.
-pub fn local_midnight(date: CivilDate, utc_offset_minutes: i32) -> Timestamp {
+#[cfg(test)]
+pub(crate) fn local_midnight(date: CivilDate, utc_offset_minutes: i32) -> Timestamp {
     day_start(days_from_civil(date), utc_offset_minutes)
 }
 
 /// Whole days (24 h) from `from` to `to`, rounded toward minus infinity: negative when `to`
 /// is earlier (one millisecond before is −1).
-pub fn whole_days_between(from: Timestamp, to: Timestamp) -> i64 {
+pub(crate) fn whole_days_between(from: Timestamp, to: Timestamp) -> i64 {
     let ms = i128::from(to.as_millis()) - i128::from(from.as_millis());
     // |ms| < 2^64: the quotient fits.
     i64::try_from(ms.div_euclid(i128::from(MS_PER_DAY))).unwrap_or(i64::MAX)
 }
 
 /// Minutes since local midnight of `at` under `utc_offset_minutes` (0–1439), for quiet hours.
-pub fn minute_of_day(at: Timestamp, utc_offset_minutes: i32) -> u16 {
+pub(crate) fn minute_of_day(at: Timestamp, utc_offset_minutes: i32) -> u16 {
     let minutes = local_ms(at, utc_offset_minutes)
         .div_euclid(60_000)
         .rem_euclid(i128::from(MINUTES_PER_DAY));
@@ -142,8 +142,6 @@ mod tests {
     fn known_day_numbers() {
         let cases = [
             (date(1970, 1, 1), 0),
-            (date(1969, 12, 31), -1),
-            (date(1900, 1, 1), -25_567),
             (date(2000, 2, 29), 11_016),
             (date(2000, 3, 1), 11_017),
             (date(2024, 3, 10), 19_792),
@@ -156,8 +154,11 @@ mod tests {
     }
 
     #[test]
-    fn civil_from_days_outside_1900_9999_is_none() {
-        assert_eq!(civil_from_days(-25_568), None); // 1899-12-31
+    fn civil_from_days_outside_1970_9999_is_none() {
+        // Before 1970 the arithmetic still counts, but no CivilDate holds the date.
+        assert_eq!(days_from_civil(date(1969, 12, 31)), -1);
+        assert_eq!(days_from_civil(date(1900, 1, 1)), -25_567);
+        assert_eq!(civil_from_days(-1), None); // 1969-12-31
         assert_eq!(civil_from_days(2_932_897), None); // 10000-01-01
     }
 
@@ -241,7 +242,7 @@ mod tests {
     }
 
     fn any_date() -> impl Strategy<Value = CivilDate> {
-        (1900u16..=9999, 1u8..=12, 1u8..=31).prop_map(|(year, month, day)| CivilDate {
+        (1970u16..=9999, 1u8..=12, 1u8..=31).prop_map(|(year, month, day)| CivilDate {
             year,
             month,
             day: day.min(days_in_month(i64::from(year), month)),
@@ -255,7 +256,7 @@ mod tests {
         }
 
         #[test]
-        fn consecutive_days_are_consecutive_dates(n in -25_567i64..2_932_896) {
+        fn consecutive_days_are_consecutive_dates(n in 0i64..2_932_896) {
             let (Some(a), Some(b)) = (civil_from_days(n), civil_from_days(n + 1)) else {
                 return Err(TestCaseError::fail("in range"));
             };

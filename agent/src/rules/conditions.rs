@@ -12,51 +12,49 @@ use rapport_shared::Timestamp;
 use rapport_shared::v1::downlink::{Campaign, Priority};
 use rapport_shared::v1::uplink::PromptKind;
 
-use crate::config::{Maintenance, Prompts, Vehicle};
+use crate::config::{Prompts, Vehicle};
 use crate::memory::{Memory, Stage};
 use crate::rules::calendar;
 use crate::rules::maintenance::{DueBy, ItemStatus};
 
 /// One prompt that should exist now.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     /// Its id (see [`crate::memory::PromptRecord`]).
-    pub id: String,
+    pub(crate) id: String,
     /// What it is about.
-    pub kind: PromptKind,
+    pub(crate) kind: PromptKind,
     /// Item id, DTC code, milestone km, campaign id.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Shown at once, even while driving.
-    pub critical: bool,
+    pub(crate) critical: bool,
     /// Title.
-    pub title: String,
+    pub(crate) title: String,
     /// Text.
-    pub text: String,
+    pub(crate) text: String,
     /// Order among prompts waiting for the gate (lower first).
-    pub rank: u8,
+    pub(crate) rank: u8,
 }
 
 /// Days an anniversary prompt may wait for a safe moment before it lapses.
-pub const ANNIVERSARY_WINDOW_DAYS: i64 = 7;
+pub(crate) const ANNIVERSARY_WINDOW_DAYS: i64 = 7;
 
 /// Everything the conditions read.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     /// Memory.
-    pub memory: &'a Memory,
+    pub(crate) memory: &'a Memory,
     /// `[vehicle]`.
-    pub vehicle: &'a Vehicle,
+    pub(crate) vehicle: &'a Vehicle,
     /// `[prompts]`.
-    pub prompts: &'a Prompts,
-    /// `[maintenance]`.
-    pub maintenance: &'a Maintenance,
+    pub(crate) prompts: &'a Prompts,
     /// The maintenance checklist now (items not Ok).
-    pub checklist: &'a [ItemStatus],
+    pub(crate) checklist: &'a [ItemStatus],
     /// Now.
-    pub now: Timestamp,
+    pub(crate) now: Timestamp,
 }
 
 /// Every prompt that should exist now, appended to `out`.
-pub fn wanted(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
+pub(crate) fn wanted(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
     faults(inputs, out);
     maintenance(inputs, out);
     engagement(inputs, out);
@@ -255,7 +253,7 @@ fn anniversary(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
 }
 
 /// Whether a campaign applies to this car now.
-pub fn campaign_applies(c: &Campaign, inputs: &Inputs<'_>) -> bool {
+pub(crate) fn campaign_applies(c: &Campaign, inputs: &Inputs<'_>) -> bool {
     let now = inputs.now;
     if now < c.valid_from || now >= c.valid_until {
         return false;

@@ -8,53 +8,47 @@
 //! `store.odometer_every_s` passed), outbox odometer readings (`outbox.odometer_every_m`), and
 //! maintenance state reports. Does not own: the key layout ([`crate::store`]), the gate's
 //! rules ([`crate::gate`]), the due arithmetic ([`super::maintenance`]), nor the words
-//! ([`super::conditions`]).
+//! ([`super::conditions`]). Cloud messages are applied in `downlink` beside it.
+
+mod downlink;
 
 use std::collections::BTreeMap;
 
-use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage, MaintenanceItem};
+use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{
     ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent, MaintenanceStatus,
     OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
 };
 use rapport_shared::{EngineHours, Odometer, Severity, SignalSource, Timestamp};
 
-use crate::config::{Config, Maintenance, Outbox, Prompts, Store, Vehicle};
+use crate::config::{Maintenance, Prompts, Vehicle};
 use crate::gate::{self, Caps as _, Decision, GateContext, Motion};
 use crate::memory::{
-    CampaignRecord, Changes, DtcHistory, ItemRecord, LastService, Memory, PromptRecord,
-    PromptState, ServiceRecord, ServiceSource, Settings, Stage,
+    self, Changes, DtcHistory, ItemRecord, LastService, Memory, PromptRecord, PromptState,
+    ServiceRecord, ServiceSource, Stage,
 };
 use crate::observe::{DtcState, Observation};
 use crate::rules::conditions::{self, Wanted};
 use crate::rules::maintenance::{self, ItemStatus};
 
-/// The parts of the config the rules read.
+pub use downlink::Applied;
+
+/// What the rules run with (built from the config by `crate::settings::rules`).
 #[derive(Debug, Clone)]
-pub struct RulesConfig {
+pub struct Settings {
     /// `[vehicle]`.
-    pub vehicle: Vehicle,
-    /// `[maintenance]`.
-    pub maintenance: Maintenance,
+    pub(crate) vehicle: Vehicle,
+    /// `[maintenance]`: the schedule (unless the cloud sent one) and the overdue policy.
+    pub(crate) maintenance: Maintenance,
     /// `[prompts]`.
     pub prompts: Prompts,
-    /// `[store]` (write coalescing).
-    pub store: Store,
-    /// `[outbox]` (odometer readings for the cloud).
-    pub outbox: Outbox,
-}
-
-impl RulesConfig {
-    /// The rules' part of an agent config.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            vehicle: config.vehicle.clone(),
-            maintenance: config.maintenance.clone(),
-            prompts: config.prompts.clone(),
-            store: config.store.clone(),
-            outbox: config.outbox.clone(),
-        }
-    }
+    /// Write the vehicle state when the odometer moved this many metres since the last
+    /// write (`[store] odometer_every_m`)...
+    pub(crate) odometer_every_m: u32,
+    /// ...or this many seconds passed (`[store] odometer_every_s`).
+    pub(crate) odometer_every_s: u32,
+    /// An odometer record for the cloud every this many metres (`[outbox] odometer_every_m`).
+    pub(crate) outbox_odometer_every_m: u32,
 }
 
 /// What the driver did with a prompt.
@@ -99,7 +93,7 @@ const WRITE_ENGINE_HOURS_EVERY_S: u64 = 360;
 /// The agent's judgement over its memory. See the module docs.
 #[derive(Debug)]
 pub struct Rules {
-    cfg: RulesConfig,
+    cfg: Settings,
     mem: Memory,
     motion: Motion,
     /// Odometer and time of the last vehicle-state write.
@@ -134,7 +128,7 @@ fn maintenance_status(stage: Stage) -> Option<MaintenanceStatus> {
 
 impl Rules {
     /// Rules over `memory` as the store loaded it; the changes record the first start.
-    pub fn new(cfg: RulesConfig, memory: Memory, now: Timestamp) -> (Self, Changes) {
+    pub fn new(cfg: Settings, memory: Memory, now: Timestamp) -> (Self, Changes) {
         let motion = Motion::new(&cfg.prompts);
         let written = memory
             .vehicle
@@ -167,17 +161,17 @@ impl Rules {
     }
 
     /// The config the rules run with.
-    pub fn config(&self) -> &RulesConfig {
+    pub(crate) fn config(&self) -> &Settings {
         &self.cfg
     }
 
     /// Whether the car counts as moving now (non-critical prompts stay off the screen).
-    pub fn is_moving(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_moving(&self, now: Timestamp) -> bool {
         !self.motion.is_stopped(now)
     }
 
     /// The last park-state reading, if any.
-    pub fn parked(&self) -> Option<bool> {
+    pub(crate) fn parked(&self) -> Option<bool> {
         self.motion.parked()
     }
 
@@ -382,7 +376,7 @@ impl Rules {
         let mut ch = Changes::default();
         if let Some((odo, at)) = self.written
             && self.mem.vehicle.odometer != Some(odo)
-            && now.saturating_since(at).as_secs() >= u64::from(self.cfg.store.odometer_every_s)
+            && now.saturating_since(at).as_secs() >= u64::from(self.cfg.odometer_every_s)
         {
             self.mark_written(now, &mut ch);
         }
@@ -415,8 +409,8 @@ impl Rules {
             v.first_odometer = Some(odo);
             self.mark_written(now, ch);
         }
-        let every_m = u64::from(self.cfg.store.odometer_every_m);
-        let every_s = u64::from(self.cfg.store.odometer_every_s);
+        let every_m = u64::from(self.cfg.odometer_every_m);
+        let every_s = u64::from(self.cfg.odometer_every_s);
         let due = match self.written {
             None => true,
             Some((w, at)) => {
@@ -427,7 +421,7 @@ impl Rules {
         if due {
             self.mark_written(now, ch);
         }
-        let outbox_m = u64::from(self.cfg.outbox.odometer_every_m);
+        let outbox_m = u64::from(self.cfg.outbox_odometer_every_m);
         if self
             .outboxed_odo
             .is_none_or(|o| odo.meters().abs_diff(o.meters()) >= outbox_m)
@@ -541,7 +535,6 @@ impl Rules {
                 memory: &self.mem,
                 vehicle: &self.cfg.vehicle,
                 prompts: &self.cfg.prompts,
-                maintenance: &self.cfg.maintenance,
                 checklist: &checklist,
                 now,
             },
@@ -793,11 +786,11 @@ impl Rules {
     /// [`RulesError::Invalid`] for quiet hours that do not parse.
     pub fn set_settings(
         &mut self,
-        settings: Settings,
+        settings: memory::Settings,
         now: Timestamp,
     ) -> Result<Changes, RulesError> {
         if let Some(q) = &settings.quiet_hours {
-            gate::parse_quiet_hours(q)
+            q.window()
                 .map_err(|e| RulesError::Invalid(format!("quiet_hours: {e}")))?;
         }
         if settings.muted.contains(&PromptKind::Fault) {
@@ -835,69 +828,7 @@ impl Rules {
         self.evaluate(now, &mut ch);
         Ok(ch)
     }
-
-    /// A message from the cloud (the sync issue's downlink), applied once per id.
-    pub fn apply_downlink(&mut self, msg: &DownlinkMessage, now: Timestamp) -> Changes {
-        let mut ch = Changes::default();
-        if !self.mem.applied_downlinks.insert(msg.id) {
-            return ch;
-        }
-        ch.downlinks.insert(msg.id);
-        ch.durable = true;
-        match &msg.body {
-            DownlinkBody::Campaign(c) => {
-                if now < c.valid_until {
-                    self.mem.campaigns.insert(
-                        c.campaign_id.clone(),
-                        CampaignRecord {
-                            campaign: c.clone(),
-                            received: now,
-                        },
-                    );
-                    ch.campaigns.insert(c.campaign_id.clone());
-                }
-            }
-            DownlinkBody::ScheduleUpdate(u) => {
-                if u.line == self.cfg.vehicle.line {
-                    self.mem.schedule = Some(u.items.clone());
-                    ch.schedule = true;
-                } else {
-                    tracing::warn!(
-                        line = %u.line,
-                        ours = %self.cfg.vehicle.line,
-                        "schedule update for another vehicle line ignored"
-                    );
-                }
-            }
-            DownlinkBody::ServiceRecorded(s) => {
-                let known: Vec<String> = s
-                    .items
-                    .iter()
-                    .filter(|i| self.schedule().iter().any(|k| &&k.id == i))
-                    .cloned()
-                    .collect();
-                if known.len() != s.items.len() {
-                    tracing::warn!(items = ?s.items, "service names items not in the schedule");
-                }
-                let at = s.performed_at.min(now);
-                if let Ok(more) = self.record_service(
-                    &known,
-                    s.odometer,
-                    Some(at),
-                    ServiceSource::Partner(s.partner.clone()),
-                    now,
-                ) {
-                    ch.merge(more);
-                }
-            }
-            DownlinkBody::BookingConfirmed(b) => {
-                tracing::info!(prompt = %b.prompt, partner = %b.partner, "booking confirmed");
-            }
-            _ => {
-                tracing::warn!(id = msg.id, "downlink of a kind this agent does not know");
-            }
-        }
-        self.evaluate(now, &mut ch);
-        ch
-    }
 }
+
+#[cfg(test)]
+mod tests;

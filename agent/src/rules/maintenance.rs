@@ -2,10 +2,11 @@
 //! given its service history, the car's odometer and engine hours, and `now`. Pure: no I/O,
 //! no clock reads; the caller passes everything in [`Inputs`].
 //!
-//! Owns: the schedule arithmetic ([`evaluate`]), the checklist of items needing attention
-//! ([`checklist`]) and the checks of a schedule ([`validate_items`]). Does not own: recording
-//! services or remembering reported stages ([`crate::memory::ItemRecord`] is read, never
-//! written here), prompts, or outbox records.
+//! Owns: the schedule arithmetic ([`evaluate`]) and the checklist of items needing attention
+//! ([`checklist`]). Does not own: the checks of a schedule (`rapport_shared::check_schedule`,
+//! the same for the config's and a downlink's), recording services or remembering reported
+//! stages ([`crate::memory::ItemRecord`] is read, never written here), prompts, or outbox
+//! records.
 //!
 //! # When an item is due
 //!
@@ -47,9 +48,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use rapport_shared::v1::downlink::MaintenanceItem;
-use rapport_shared::{EngineHours, Odometer, Timestamp};
+use rapport_shared::{CivilDate, EngineHours, Odometer, Timestamp};
 
-use crate::config::{CivilDate, Maintenance, Problem};
+use crate::config::Maintenance;
 use crate::memory::{ItemRecord, Stage};
 
 use super::calendar;
@@ -59,22 +60,22 @@ mod tests;
 
 /// What the engine needs to know about the car and the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// The current odometer, if one was ever read.
-    pub odometer: Option<Odometer>,
+    pub(crate) odometer: Option<Odometer>,
     /// The current engine hours, if the car reports them.
-    pub engine_hours: Option<EngineHours>,
+    pub(crate) engine_hours: Option<EngineHours>,
     /// Now.
-    pub now: Timestamp,
+    pub(crate) now: Timestamp,
     /// The car's delivery date: time intervals before the first service count from it.
-    pub delivered: CivilDate,
+    pub(crate) delivered: CivilDate,
     /// The head unit's offset from UTC, minutes: due dates are local calendar dates.
-    pub utc_offset_minutes: i32,
+    pub(crate) utc_offset_minutes: i32,
 }
 
 /// A dimension an item comes due in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DueBy {
+pub(crate) enum DueBy {
     /// Distance driven.
     Distance,
     /// Calendar time.
@@ -83,16 +84,7 @@ pub enum DueBy {
     EngineHours,
 }
 
-impl DueBy {
-    /// The snake-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Distance => "distance",
-            Self::Time => "time",
-            Self::EngineHours => "engine_hours",
-        }
-    }
-}
+impl DueBy {}
 
 /// Where one schedule item stands now.
 ///
@@ -103,30 +95,30 @@ pub struct ItemStatus {
     /// The item's id.
     pub item: String,
     /// The worst stage over the item's dimensions ([`Stage::Ok`] when none applies).
-    pub stage: Stage,
+    pub(crate) stage: Stage,
     /// The item's cycle: the number of services recorded for it (0: first interval).
-    pub cycle: u32,
+    pub(crate) cycle: u32,
     /// This interval is the item's first-service interval: no service yet, and it has a
     /// `first_at_km` or `first_at_months`.
-    pub first_service: bool,
+    pub(crate) first_service: bool,
     /// The odometer the item is due at.
-    pub due_odometer: Option<Odometer>,
+    pub(crate) due_odometer: Option<Odometer>,
     /// When the item is due: local midnight of its due date.
-    pub due_at: Option<Timestamp>,
+    pub(crate) due_at: Option<Timestamp>,
     /// The engine hours the item is due at.
-    pub due_engine_hours: Option<EngineHours>,
+    pub(crate) due_engine_hours: Option<EngineHours>,
     /// Metres left until due (negative: past due).
-    pub remaining_m: Option<i64>,
+    pub(crate) remaining_m: Option<i64>,
     /// Whole local days left until the due date (0 on the date, negative after it).
-    pub remaining_days: Option<i64>,
+    pub(crate) remaining_days: Option<i64>,
     /// Engine seconds left until due (negative: past due).
-    pub remaining_engine_s: Option<i64>,
+    pub(crate) remaining_engine_s: Option<i64>,
     /// The dimension that drives [`Self::stage`] (the most urgent); `None` when no dimension
     /// applies.
-    pub due_by: Option<DueBy>,
+    pub(crate) due_by: Option<DueBy>,
     /// How much of the driving dimension's interval is used, per mille: 0 at the interval's
     /// start, 1000 when due, more past due; `None` with [`Self::due_by`].
-    pub used_permille: Option<i64>,
+    pub(crate) used_permille: Option<i64>,
 }
 
 /// One dimension's standing.
@@ -177,7 +169,7 @@ fn stage_of(remaining: i64, window: i64, margin: i64) -> Stage {
 }
 
 /// Where `item` stands, given its service `record`, the section's `policy` and `inputs`.
-pub fn evaluate(
+pub(crate) fn evaluate(
     item: &MaintenanceItem,
     record: &ItemRecord,
     policy: &Maintenance,
@@ -292,7 +284,7 @@ pub fn evaluate(
 /// Every item that needs attention (not [`Stage::Ok`]), most urgent first: Overdue, Due,
 /// DueSoon, then by the share of the driving interval used (most first), then in schedule
 /// order. Items without a record count as never serviced.
-pub fn checklist(
+pub(crate) fn checklist(
     items: &[MaintenanceItem],
     records: &BTreeMap<String, ItemRecord>,
     policy: &Maintenance,
@@ -314,111 +306,4 @@ pub fn checklist(
             .then_with(|| b.used_permille.cmp(&a.used_permille))
     });
     list
-}
-
-/// Longest item id: ids are part of prompt ids and records.
-const MAX_ID_LEN: usize = 64;
-
-/// Every problem with a schedule, each with its key path under `path`
-/// (`maintenance.items` → `maintenance.items[2].every_km`); empty when fine.
-///
-/// Checks: ids present, unique, at most 64 characters, without `:` (prompt ids use it as a
-/// separator), spaces or control characters; at least one interval; no zero interval; a
-/// due-soon window shorter than the intervals it applies to (a month counts as 28 days) and
-/// not set without one.
-pub fn validate_items(items: &[MaintenanceItem], path: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let at = |key: &str| match key {
-            "" => format!("{path}[{i}]"),
-            key => format!("{path}[{i}].{key}"),
-        };
-        let mut bad = |key: &str, message: String| problems.push(Problem::new(at(key), message));
-
-        let id = item.id.as_str();
-        if id.trim().is_empty() {
-            bad("id", "must not be empty".into());
-        } else if id
-            .chars()
-            .any(|c| c == ':' || c.is_whitespace() || c.is_control())
-        {
-            bad(
-                "id",
-                format!("{id:?} must not contain ':', spaces or control characters"),
-            );
-        } else if id.len() > MAX_ID_LEN {
-            bad("id", format!("must be at most {MAX_ID_LEN} bytes"));
-        }
-        if let Some(j) = items.iter().take(i).position(|other| other.id == item.id) {
-            bad("id", format!("{id:?} is used by items[{j}]"));
-        }
-
-        let intervals = [
-            ("every_km", item.every_km),
-            ("every_months", item.every_months),
-            ("every_engine_hours", item.every_engine_hours),
-            ("first_at_km", item.first_at_km),
-            ("first_at_months", item.first_at_months),
-        ];
-        if intervals.iter().all(|(_, v)| v.is_none()) {
-            bad(
-                "",
-                "has no interval: set every_km, every_months, every_engine_hours, \
-                 first_at_km or first_at_months"
-                    .into(),
-            );
-            continue;
-        }
-        for (key, value) in intervals {
-            if value == Some(0) {
-                bad(
-                    key,
-                    "must be at least 1 (leave it out for no interval)".into(),
-                );
-            }
-        }
-
-        if let Some(window) = item.due_soon_km {
-            let limits = [
-                ("every_km", item.every_km),
-                ("first_at_km", item.first_at_km),
-            ];
-            if limits.iter().all(|(_, v)| v.is_none()) {
-                bad(
-                    "due_soon_km",
-                    "has no effect without every_km or first_at_km".into(),
-                );
-            }
-            for (key, limit) in limits {
-                if let Some(km) = limit.filter(|&km| km > 0 && window >= km) {
-                    bad(
-                        "due_soon_km",
-                        format!("must be less than {key} ({km} km), not {window}"),
-                    );
-                }
-            }
-        }
-        if let Some(window) = item.due_soon_days {
-            let limits = [
-                ("every_months", item.every_months),
-                ("first_at_months", item.first_at_months),
-            ];
-            if limits.iter().all(|(_, v)| v.is_none()) {
-                bad(
-                    "due_soon_days",
-                    "has no effect without every_months or first_at_months".into(),
-                );
-            }
-            for (key, limit) in limits {
-                let shortest = limit.map(|months| u64::from(months) * 28);
-                if let Some(days) = shortest.filter(|&d| d > 0 && u64::from(window) >= d) {
-                    bad(
-                        "due_soon_days",
-                        format!("must be less than {key} (at least {days} days), not {window}"),
-                    );
-                }
-            }
-        }
-    }
-    problems
 }

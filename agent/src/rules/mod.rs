@@ -7,8 +7,8 @@
 //! stored ([`crate::store`]), nor when a prompt may be on the screen ([`crate::gate`]).
 
 pub mod calendar;
-pub mod conditions;
-pub mod engine;
-pub mod maintenance;
+pub(crate) mod conditions;
+pub(crate) mod engine;
+pub(crate) mod maintenance;
 
-pub use engine::{DriverAction, MAX_SNOOZE_MINUTES, Rules, RulesConfig, RulesError};
+pub use engine::{Applied, DriverAction, MAX_SNOOZE_MINUTES, Rules, RulesError, Settings};

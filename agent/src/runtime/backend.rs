@@ -14,7 +14,7 @@ use crate::runtime::core::{Core, CoreError};
 
 /// [`Core`] as the HMI's backend.
 #[derive(Debug, Clone)]
-pub struct CoreBackend(pub Arc<Core>);
+pub(crate) struct CoreBackend(pub Arc<Core>);
 
 fn backend_error(e: CoreError) -> BackendError {
     match e {

@@ -22,6 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rapport_shared::v1::downlink::DownlinkMessage;
+use rapport_shared::v1::uplink::Record;
 use rapport_shared::{Odometer, Timestamp};
 use tokio::sync::broadcast;
 
@@ -30,9 +32,9 @@ use crate::config::Loaded;
 use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
 use crate::observe::Observation;
-use crate::rules::maintenance::ItemStatus;
-use crate::rules::{DriverAction, Rules, RulesConfig, RulesError};
-use crate::store::{Store, StoreOptions};
+use crate::rules::{DriverAction, Rules, RulesError};
+use crate::settings;
+use crate::store::{Store, StoreError};
 
 /// Why a request through the core failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,7 @@ impl Coalescer {
     }
 
     /// Puts back changes whose write failed, ahead of anything gathered since.
-    pub fn restore(&mut self, mut changes: Changes, now: Timestamp) {
+    pub(crate) fn restore(&mut self, mut changes: Changes, now: Timestamp) {
         if let Some((later, _)) = self.pending.take() {
             changes.merge(later);
         }
@@ -137,19 +139,16 @@ impl Core {
     pub fn open(loaded: &Loaded, dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, crate::Error> {
         let cfg = &loaded.config;
         // No background flush: every write is fsynced (see the module doc).
-        let options = StoreOptions::from_config(&cfg.outbox);
-        let (store, memory) = Store::open(dir, options)?;
+        let (store, memory) = Store::open(dir, settings::store(cfg))?;
         let now = clock.wall();
-        let (rules, changes) = Rules::new(RulesConfig::from_config(cfg), memory, now);
+        let (rules, changes) = Rules::new(settings::rules(cfg), memory, now);
         let (events, _) = broadcast::channel(256);
         let core = Self {
             inner: Mutex::new(Inner {
                 rules,
                 store,
                 on_screen: BTreeMap::new(),
-                pending: Coalescer::new(core::time::Duration::from_secs(u64::from(
-                    cfg.store.write_every_s,
-                ))),
+                pending: Coalescer::new(settings::write_every(cfg)),
             }),
             events,
             clock,
@@ -177,21 +176,13 @@ impl Core {
     }
 
     /// The clock the agent runs on.
-    pub fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.wall()
     }
 
     /// Screen events, for the HMI's stream.
     pub fn subscribe(&self) -> broadcast::Receiver<HmiEvent> {
         self.events.subscribe()
-    }
-
-    /// Commits so far, and commits that failed (retried later).
-    pub fn commit_counts(&self) -> (u64, u64) {
-        (
-            self.commits.load(Ordering::Relaxed),
-            self.commit_failures.load(Ordering::Relaxed),
-        )
     }
 
     fn apply(&self, inner: &mut Inner, changes: Changes, now: Timestamp) -> Result<(), CoreError> {
@@ -222,7 +213,7 @@ impl Core {
 
     /// Resolves after the next successful write to the store (at once if one happened since
     /// the last call resolved). Meant for one listener, the sync.
-    pub async fn outbox_written(&self) {
+    pub(crate) async fn outbox_written(&self) {
         self.written.notified().await;
     }
 
@@ -249,7 +240,7 @@ impl Core {
     ///
     /// # Errors
     /// A store failure (the heartbeat, with its drop count, is kept for the next write).
-    pub fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
+    pub(crate) fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
         use rapport_shared::v1::uplink::{Heartbeat, RecordBody};
         let now = self.now();
         let mut inner = self.lock();
@@ -309,21 +300,21 @@ impl Core {
     }
 
     /// One observation from the bus at `now`.
-    pub fn observe(&self, obs: &Observation, now: Timestamp) {
+    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.on_observation(obs, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
     /// Ignition on or off (from bus activity).
-    pub fn power(&self, on: bool, now: Timestamp) {
+    pub(crate) fn power(&self, on: bool, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.on_power(on, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
     /// Time passing.
-    pub fn tick(&self, now: Timestamp) {
+    pub(crate) fn tick(&self, now: Timestamp) {
         let mut inner = self.lock();
         let changes = inner.rules.tick(now);
         let _ = self.apply(&mut inner, changes, now);
@@ -351,7 +342,7 @@ impl Core {
     ///
     /// # Errors
     /// The rules' refusal (unknown item, future time), or a store failure.
-    pub fn record_service(
+    pub(crate) fn record_service(
         &self,
         items: &[String],
         odometer: Option<Odometer>,
@@ -391,18 +382,17 @@ impl Core {
     }
 
     /// A message from the cloud, applied once per id; returns once it is on disk (the sync
-    /// acknowledges it to the broker only then).
+    /// acknowledges it to the broker only then): `Some(why)` when the rules refused it (it is
+    /// recorded as applied all the same).
     ///
     /// # Errors
     /// A store failure (the change is kept and retried with the next write).
-    pub fn downlink(
-        &self,
-        msg: &rapport_shared::v1::downlink::DownlinkMessage,
-    ) -> Result<(), CoreError> {
+    pub(crate) fn downlink(&self, msg: &DownlinkMessage) -> Result<Option<String>, CoreError> {
         let now = self.now();
         let mut inner = self.lock();
-        let changes = inner.rules.apply_downlink(msg, now);
-        self.apply(&mut inner, changes, now)
+        let applied = inner.rules.apply_downlink(msg, now);
+        self.apply(&mut inner, applied.changes, now)?;
+        Ok(applied.refused)
     }
 
     /// Runs `f` over the rules and store (read-only views for the HMI and tests).
@@ -415,12 +405,6 @@ impl Core {
     pub fn visible_prompts(&self) -> Vec<PromptRecord> {
         let now = self.now();
         self.with(|rules, _| rules.visible_prompts(now).into_iter().cloned().collect())
-    }
-
-    /// The maintenance checklist now.
-    pub fn checklist(&self) -> Vec<ItemStatus> {
-        let now = self.now();
-        self.with(|rules, _| rules.checklist(now))
     }
 
     /// Writes everything gathered and flushes the store (at shutdown).
@@ -439,5 +423,30 @@ impl Core {
         }
         inner.store.flush()?;
         Ok(())
+    }
+}
+
+/// The sync reaches the outbox and the rules through the core.
+impl crate::sync::Agent for Core {
+    type Error = CoreError;
+
+    fn outbox_written(&self) -> impl Future<Output = ()> + Send + '_ {
+        Core::outbox_written(self)
+    }
+
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.with(|_, store| store.outbox_from(from, limit))
+    }
+
+    fn outbox_remove(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        self.with(|_, store| store.outbox_remove(seqs))
+    }
+
+    fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
+        Core::heartbeat(self, version, uptime_s)
+    }
+
+    fn downlink(&self, message: &DownlinkMessage) -> Result<Option<String>, CoreError> {
+        Core::downlink(self, message)
     }
 }

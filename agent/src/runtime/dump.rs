@@ -17,7 +17,7 @@ use crate::memory::PromptState;
 use crate::store::{Store, StoreOptions};
 
 /// A record in words: `prompt <id> <action>`, `odometer <km>`, `dtc_appeared <code>`, ….
-pub fn describe(body: &RecordBody) -> String {
+pub(crate) fn describe(body: &RecordBody) -> String {
     match body {
         RecordBody::Odometer(o) => format!("odometer {:.3}", o.odometer.km()),
         RecordBody::EngineHours(h) => format!("engine_hours {:.2}", h.hours.hours()),
@@ -41,15 +41,6 @@ pub fn describe(body: &RecordBody) -> String {
         RecordBody::Heartbeat(h) => format!("heartbeat depth={}", h.outbox_depth),
         _ => "unknown".to_owned(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use core::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 fn state_name(s: PromptState) -> &'static str {
@@ -127,7 +118,7 @@ pub fn dump(dir: &Path, out: &mut impl Write) -> Result<(), crate::Error> {
                 out,
                 "{}",
                 json!({"kind": "outbox", "seq": r.seq, "t_ms": r.at.as_millis(),
-                       "record": hex(&bytes), "text": describe(&r.body)})
+                       "record": rapport_shared::hex::encode(&bytes), "text": describe(&r.body)})
             )
             .map_err(io)?;
         }

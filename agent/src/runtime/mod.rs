@@ -13,8 +13,8 @@
 pub mod backend;
 pub mod core;
 pub mod dump;
-pub mod power;
-pub mod simcar;
+pub(crate) mod power;
+pub(crate) mod simcar;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,11 +27,12 @@ use crate::can::source::TimedFrame;
 use crate::clock::Clock;
 use crate::config::Loaded;
 use crate::observe::{Observation, Observer};
-use crate::poller::{Poller, PollerConfig, PowerState};
+use crate::poller::{Poller, PowerState};
+use crate::settings;
 use crate::sim::Script;
 
 pub use self::core::{Core, CoreError};
-pub use power::BusActivity;
+pub(crate) use power::BusActivity;
 pub use simcar::SimCar;
 
 /// Where frames come from.
@@ -64,7 +65,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// A clock running `speedup` times faster than real time from `wall_start`.
 #[derive(Debug, Clone)]
-pub struct ScaledClock {
+pub(crate) struct ScaledClock {
     wall_start: Timestamp,
     start: std::time::Instant,
     speedup: f64,
@@ -72,7 +73,7 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     /// Starts now at the real wall time.
-    pub fn new(speedup: f64) -> Self {
+    pub(crate) fn new(speedup: f64) -> Self {
         Self {
             wall_start: crate::clock::wall_now(),
             start: std::time::Instant::now(),
@@ -111,10 +112,11 @@ struct Pipeline {
 
 impl Pipeline {
     fn new(loaded: &Loaded, core: Arc<Core>) -> Self {
+        let poller = settings::poller(&loaded.config);
         Self {
-            poller: Poller::new(PollerConfig::from_config(&loaded.config)),
-            observer: Observer::new(loaded),
-            activity: BusActivity::new(&loaded.config, power::DEFAULT_OFF_AFTER),
+            activity: BusActivity::new(&poller, power::DEFAULT_OFF_AFTER),
+            poller: Poller::new(poller),
+            observer: Observer::new(&settings::observer(loaded)),
             power: PowerState::Off,
             observations: Vec::new(),
             to_send: Vec::new(),
@@ -190,7 +192,10 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), crate::Error> {
     let cfg = &loaded.config;
-    let dir = options.data_dir.clone().unwrap_or_else(|| cfg.store_path());
+    let dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| settings::data_dir(cfg));
     std::fs::create_dir_all(&dir).map_err(|source| crate::Error::Io {
         context: format!("creating the data directory {}", dir.display()),
         source,
@@ -202,7 +207,7 @@ pub async fn run(
     let core = Arc::new(Core::open(&loaded, &dir, Arc::clone(&clock))?);
     tracing::info!(dir = %dir.display(), vin = %cfg.vehicle.vin, "store open");
 
-    let listen = options.hmi.unwrap_or(cfg.hmi.listen);
+    let listen = options.hmi.unwrap_or_else(|| settings::hmi_listen(cfg));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| crate::Error::Io {
@@ -222,7 +227,7 @@ pub async fn run(
     let hmi = tokio::spawn(backend::serve(listener, Arc::clone(&core), async move {
         let _ = hmi_stop.wait_for(|s| *s).await;
     }));
-    let sync = match crate::sync::Settings::from_config(cfg)? {
+    let sync = match settings::sync(cfg)? {
         Some(settings) => {
             let mut sync_stop = stop_rx.clone();
             Some(crate::sync::spawn(
@@ -345,7 +350,7 @@ async fn run_socketcan(
         if cfg.can.buses.len() > 1 {
             tracing::warn!("several buses configured: this build reads the first only");
         }
-        let filters = crate::can::filters::for_config(&loaded);
+        let filters = settings::kernel_filters(&loaded);
         let mut socket = crate::can::socketcan::SocketCan::open(&bus.interface, &filters)?;
         let mut pipe = Pipeline::new(&loaded, core);
         let mut interval = tokio::time::interval(Duration::from_millis(10));

@@ -11,15 +11,14 @@
 use core::time::Duration;
 
 use crate::can::CanFrame;
-use crate::config::Config;
-use crate::poller::PowerState;
+use crate::poller::{self, PowerState};
 
 /// How long without evidence before the car counts as off.
-pub const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
 
 /// Tracks bus evidence of the ignition state. Sans-IO: frames and `now` in.
 #[derive(Debug, Clone)]
-pub struct BusActivity {
+pub(crate) struct BusActivity {
     off_after: Duration,
     uds_response: Option<u32>,
     obd_extended: bool,
@@ -27,23 +26,18 @@ pub struct BusActivity {
 }
 
 impl BusActivity {
-    /// For a config (which answers are diagnostic).
-    pub fn new(config: &Config, off_after: Duration) -> Self {
+    /// For what the poller asks (its answers are diagnostic, not evidence).
+    pub(crate) fn new(poller: &poller::Settings, off_after: Duration) -> Self {
         Self {
             off_after,
-            uds_response: config.uds.as_ref().map(|u| u.response_id),
-            obd_extended: config.obd.as_ref().is_some_and(|o| o.id_bits == 29),
+            uds_response: poller.uds.as_ref().map(|u| u.response_id),
+            obd_extended: poller.obd.as_ref().is_some_and(|o| o.extended),
             last_evidence: None,
         }
     }
 
-    /// How long without evidence before "off".
-    pub fn off_after(&self) -> Duration {
-        self.off_after
-    }
-
     /// A frame received from the bus (not one the agent sent).
-    pub fn on_frame(&mut self, frame: &CanFrame, now: Duration) {
+    pub(crate) fn on_frame(&mut self, frame: &CanFrame, now: Duration) {
         let id = frame.raw_id();
         if Some(id) == self.uds_response {
             return;
@@ -61,7 +55,7 @@ impl BusActivity {
     }
 
     /// The state now.
-    pub fn state(&self, now: Duration) -> PowerState {
+    pub(crate) fn state(&self, now: Duration) -> PowerState {
         match self.last_evidence {
             Some(t) if now.saturating_sub(t) < self.off_after => PowerState::On,
             _ => PowerState::Off,
@@ -74,9 +68,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn cfg() -> Config {
+    fn poller() -> poller::Settings {
         let path = crate::testdata::repo_file("config/passenger.toml");
-        crate::config::load(&path).unwrap().config
+        crate::settings::poller(&crate::config::load(&path).unwrap().config)
     }
 
     fn frame(id: u32) -> CanFrame {
@@ -85,7 +79,7 @@ mod tests {
 
     #[test]
     fn broadcast_and_obd_answers_mean_on_uds_answers_do_not() {
-        let mut a = BusActivity::new(&cfg(), DEFAULT_OFF_AFTER);
+        let mut a = BusActivity::new(&poller(), DEFAULT_OFF_AFTER);
         let s = Duration::from_secs;
         assert_eq!(a.state(s(0)), PowerState::Off);
         a.on_frame(&frame(0x77E), s(1)); // the cluster's UDS answer

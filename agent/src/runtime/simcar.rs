@@ -23,7 +23,7 @@ use crate::sim::{DeskCar, Script, VehicleState};
 
 /// How often the rules hear that time passed while the ignition is off (a parked car has
 /// nothing due more finely than the minute: quiet hours, dates, snoozes).
-pub const PARKED_TICK: Duration = Duration::from_secs(60);
+pub(crate) const PARKED_TICK: Duration = Duration::from_secs(60);
 
 /// Frames exchanged at one instant before the loop moves on regardless (ECUs and the poller
 /// answering each other forever would be a bug, not a case to simulate).
@@ -54,7 +54,7 @@ impl SimCar {
     ///
     /// # Errors
     /// The script's problems.
-    pub fn new(
+    pub(crate) fn new(
         loaded: &Loaded,
         script: Script,
         core: Arc<Core>,
@@ -97,11 +97,6 @@ impl SimCar {
     /// Simulated time now.
     pub fn now(&self) -> Duration {
         self.now
-    }
-
-    /// Wall time of simulated time `at`.
-    pub fn wall(&self, at: Duration) -> Timestamp {
-        self.wall_start.saturating_add(at)
     }
 
     /// The car's state (speed, odometer, power, faults): the truth the agent is checked against.

@@ -9,7 +9,7 @@ use super::{SimEcu, VehicleState};
 use crate::can::CanFrame;
 
 /// The cluster message id in `passenger.dbc`.
-pub const CLUSTER_1_ID: u32 = 0x500;
+pub(crate) const CLUSTER_1_ID: u32 = 0x500;
 const PERIOD: Duration = Duration::from_millis(100);
 
 /// Broadcasts `CLUSTER_1`.
@@ -25,7 +25,7 @@ impl ClusterEcu {
     }
 
     /// The frame for a vehicle state (public for benchmarks that need broadcast traffic).
-    pub fn frame(state: &VehicleState) -> Option<CanFrame> {
+    pub(crate) fn frame(state: &VehicleState) -> Option<CanFrame> {
         let hm = (state.odometer_mm / 100_000).min(0xFF_FFFF) as u32; // 0.1 km steps
         let speed = (u32::from(state.speed.raw()) * 100 / 256).min(0xFFFF) as u16; // 0.01 km/h
         let gear: u8 = if state.park {

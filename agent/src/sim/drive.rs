@@ -8,7 +8,7 @@
 
 use core::time::Duration;
 
-use rapport_shared::{EngineHours, Fmi, ObdCode, Odometer, Spn, UdsCode, UdsStatus};
+use rapport_shared::{Fmi, ObdCode, Odometer, Spn, UdsCode, UdsStatus};
 
 use super::script::{
     ActiveFault, Fault, Lamp, ObdList, Power, RAMP_STAIR, Script, ScriptError, Speed, Step, Until,
@@ -44,22 +44,23 @@ impl VehicleState {
     }
 
     /// Total engine hours, whole seconds.
-    pub fn engine_hours(&self) -> EngineHours {
-        EngineHours::from_secs(self.engine_time.as_secs())
+    #[cfg(test)]
+    pub(crate) fn engine_hours(&self) -> rapport_shared::EngineHours {
+        rapport_shared::EngineHours::from_secs(self.engine_time.as_secs())
     }
 
     /// Metres since the script started.
-    pub fn trip_m(&self) -> u64 {
+    pub(crate) fn trip_m(&self) -> u64 {
         self.odometer_mm.saturating_sub(self.start_mm) / 1000
     }
 
     /// Whole km since codes were last cleared (OBD PID 0x31).
-    pub fn km_since_codes_cleared(&self) -> u64 {
+    pub(crate) fn km_since_codes_cleared(&self) -> u64 {
         self.odometer_mm.saturating_sub(self.codes_cleared_mm) / 1_000_000
     }
 
     /// OBD-II codes of ECU `ecu` in list `list`.
-    pub fn obd_codes(&self, ecu: u8, list: ObdList) -> impl Iterator<Item = ObdCode> + '_ {
+    pub(crate) fn obd_codes(&self, ecu: u8, list: ObdList) -> impl Iterator<Item = ObdCode> + '_ {
         self.faults.iter().filter_map(move |f| match f.fault {
             Fault::Obd {
                 ecu: e,
@@ -72,14 +73,14 @@ impl VehicleState {
     }
 
     /// Whether OBD ECU `ecu` lights the MIL.
-    pub fn mil(&self, ecu: u8) -> bool {
+    pub(crate) fn mil(&self, ecu: u8) -> bool {
         self.faults
             .iter()
             .any(|f| matches!(f.fault, Fault::Obd { ecu: e, mil: true, .. } if e == ecu))
     }
 
     /// Active UDS codes with their status bytes.
-    pub fn uds_codes(&self) -> impl Iterator<Item = (UdsCode, UdsStatus)> + '_ {
+    pub(crate) fn uds_codes(&self) -> impl Iterator<Item = (UdsCode, UdsStatus)> + '_ {
         self.faults.iter().filter_map(|f| match f.fault {
             Fault::Uds { code, status } => Some((code, status)),
             _ => None,
@@ -87,7 +88,10 @@ impl VehicleState {
     }
 
     /// Active J1939 faults of source address `source`: SPN, FMI, lamp, occurrence count.
-    pub fn j1939_faults(&self, source: u8) -> impl Iterator<Item = (Spn, Fmi, Lamp, u8)> + '_ {
+    pub(crate) fn j1939_faults(
+        &self,
+        source: u8,
+    ) -> impl Iterator<Item = (Spn, Fmi, Lamp, u8)> + '_ {
         self.faults.iter().filter_map(move |f| match f.fault {
             Fault::J1939 {
                 source: s,
@@ -151,24 +155,25 @@ impl Drive {
     }
 
     /// The state now.
-    pub fn state(&self) -> &VehicleState {
+    pub(crate) fn state(&self) -> &VehicleState {
         &self.state
     }
 
     /// Whether every step has been played.
-    pub fn finished(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn finished(&self) -> bool {
         self.index >= self.steps.len()
     }
 
     /// When the step in progress ends (power, faults or motion may change then); `None` once
     /// the script is over.
-    pub fn next_event(&self) -> Option<Duration> {
+    pub(crate) fn next_event(&self) -> Option<Duration> {
         self.step_end
     }
 
     /// Plays the script up to `now` and returns the state then. An earlier `now` than the
     /// last call changes nothing.
-    pub fn advance(&mut self, now: Duration) -> &VehicleState {
+    pub(crate) fn advance(&mut self, now: Duration) -> &VehicleState {
         while self.cursor < now {
             let Some(end) = self.step_end else {
                 // Script over: the car stands still as it was left.
@@ -336,6 +341,8 @@ fn ramp_speed(from: Speed, to: Speed, over: Duration, stair: u128) -> Speed {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use rapport_shared::EngineHours;
+
     use super::*;
 
     fn s(n: u64) -> Duration {

@@ -17,21 +17,21 @@ use super::drive::VehicleState;
 use super::script::Lamp;
 
 /// PGN 65265 Cruise Control/Vehicle Speed 1.
-pub const PGN_CCVS1: u32 = 0xFEF1;
+pub(crate) const PGN_CCVS1: u32 = 0xFEF1;
 /// PGN 65248 Vehicle Distance.
-pub const PGN_VD: u32 = 0xFEE0;
+pub(crate) const PGN_VD: u32 = 0xFEE0;
 /// PGN 65217 High Resolution Vehicle Distance.
-pub const PGN_VDHR: u32 = 0xFEC1;
+pub(crate) const PGN_VDHR: u32 = 0xFEC1;
 /// PGN 65253 Engine Hours, Revolutions.
-pub const PGN_HOURS: u32 = 0xFEE5;
+pub(crate) const PGN_HOURS: u32 = 0xFEE5;
 /// PGN 65226 DM1, active diagnostic trouble codes.
-pub const PGN_DM1: u32 = 0xFECA;
+pub(crate) const PGN_DM1: u32 = 0xFECA;
 /// PGN 59904 Request.
-pub const PGN_REQUEST: u32 = 0xEA00;
+pub(crate) const PGN_REQUEST: u32 = 0xEA00;
 /// PGN 60416 Transport Protocol, Connection Management.
-pub const PGN_TP_CM: u32 = 0xEC00;
+pub(crate) const PGN_TP_CM: u32 = 0xEC00;
 /// PGN 60160 Transport Protocol, Data Transfer.
-pub const PGN_TP_DT: u32 = 0xEB00;
+pub(crate) const PGN_TP_DT: u32 = 0xEB00;
 /// Global destination address.
 pub const GLOBAL: u8 = 0xFF;
 
@@ -40,7 +40,7 @@ const MAX_DM1_DTCS: usize = (255 * 7 - 2) / 4;
 
 /// The 29-bit id of `pgn` at `priority` (0–7) from `source` to `destination` (the
 /// destination only counts for PDU1 PGNs, PF < 240).
-pub fn j1939_id(priority: u8, pgn: u32, destination: u8, source: u8) -> u32 {
+pub(crate) fn j1939_id(priority: u8, pgn: u32, destination: u8, source: u8) -> u32 {
     let pf = (pgn >> 8) & 0xFF;
     let ps = if pf < 240 {
         u32::from(destination)

@@ -15,20 +15,20 @@ use crate::proto::obd;
 
 /// The CAN ids of one diagnostic ECU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IsoTpAddress {
+pub(crate) struct IsoTpAddress {
     /// Physical request id (tester → ECU); the tester's flow control arrives here too.
-    pub request_id: u32,
+    pub(crate) request_id: u32,
     /// Response id (ECU → tester).
-    pub response_id: u32,
+    pub(crate) response_id: u32,
     /// Functional (broadcast) request id, if the ECU listens to one.
-    pub functional_id: Option<u32>,
+    pub(crate) functional_id: Option<u32>,
     /// 29-bit ids.
-    pub extended: bool,
+    pub(crate) extended: bool,
 }
 
 impl IsoTpAddress {
     /// 11-bit OBD-II ECU `ecu` (0–7, clamped): 0x7E0+n → 0x7E8+n, functional 0x7DF.
-    pub fn obd_11bit(ecu: u8) -> Self {
+    pub(crate) fn obd_11bit(ecu: u8) -> Self {
         let ecu = u32::from(ecu.min(7));
         Self {
             request_id: u32::from(obd::PHYSICAL_REQUEST_ID_BASE) + ecu,
@@ -40,7 +40,7 @@ impl IsoTpAddress {
 
     /// 29-bit OBD-II ECU at address `ecu`: 0x18DA<ecu>F1 → 0x18DAF1<ecu>, functional
     /// 0x18DB33F1.
-    pub fn obd_29bit(ecu: u8) -> Self {
+    pub(crate) fn obd_29bit(ecu: u8) -> Self {
         Self {
             request_id: obd::physical_request_id_29(ecu),
             response_id: obd::RESPONSE_ID_29_BASE | u32::from(ecu),
@@ -50,7 +50,7 @@ impl IsoTpAddress {
     }
 
     /// A physical-only 11-bit pair such as 0x714 → 0x77E.
-    pub fn pair_11bit(request_id: u16, response_id: u16) -> Self {
+    pub(crate) fn pair_11bit(request_id: u16, response_id: u16) -> Self {
         Self {
             request_id: u32::from(request_id),
             response_id: u32::from(response_id),

@@ -9,13 +9,13 @@
 //!
 //! Time is `now: Duration` since an arbitrary origin, as everywhere in the agent.
 
-pub mod cluster_ecu;
-pub mod drive;
-pub mod j1939_ecu;
+pub(crate) mod cluster_ecu;
+pub(crate) mod drive;
+pub(crate) mod j1939_ecu;
 mod link;
-pub mod obd_ecu;
-pub mod script;
-pub mod uds_ecu;
+pub(crate) mod obd_ecu;
+pub(crate) mod script;
+pub(crate) mod uds_ecu;
 
 #[cfg(test)]
 mod tests;
@@ -25,12 +25,12 @@ use core::time::Duration;
 pub use cluster_ecu::ClusterEcu;
 pub use drive::{Drive, VehicleState};
 pub use j1939_ecu::{J1939Ecu, J1939EcuConfig};
-pub use link::IsoTpAddress;
+pub(crate) use link::IsoTpAddress;
 pub use obd_ecu::{ObdEcu, ObdEcuConfig};
 pub use script::{
     ActiveFault, Fault, Lamp, ObdList, Power, Script, ScriptError, Speed, Step, Until,
 };
-pub use uds_ecu::{UdsEcu, UdsEcuConfig};
+pub(crate) use uds_ecu::{UdsEcu, UdsEcuConfig};
 
 use crate::can::CanFrame;
 use crate::can::virtual_bus::{NodeId, VirtualBus};
@@ -133,18 +133,13 @@ impl DeskCar {
     }
 
     /// The vehicle state as of the car's current time.
-    pub fn state(&self) -> &VehicleState {
+    pub(crate) fn state(&self) -> &VehicleState {
         self.drive.state()
-    }
-
-    /// The car's current time.
-    pub fn now(&self) -> Duration {
-        self.now
     }
 
     /// The next moment something happens inside the car (an ECU deadline, a script step
     /// ending, a frame waiting for an ECU), `None` if nothing will without a tester.
-    pub fn next_event(&self) -> Option<Duration> {
+    pub(crate) fn next_event(&self) -> Option<Duration> {
         let ecu = self
             .ecus
             .iter()

@@ -16,21 +16,21 @@ use super::link::{IsoTpAddress, Link};
 use super::script::{ObdList, Power};
 
 /// Mode 01 PIDs this ECU can answer besides the bitmaps.
-pub const IMPLEMENTED_PIDS: [u8; 7] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0xA6];
+pub(crate) const IMPLEMENTED_PIDS: [u8; 7] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0xA6];
 
 /// How a simulated OBD-II ECU is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObdEcuConfig {
     /// Its CAN ids.
-    pub address: IsoTpAddress,
+    pub(crate) address: IsoTpAddress,
     /// Which OBD ECU of the [`VehicleState`] faults it reports (0 engine, 1 transmission).
-    pub ecu: u8,
+    pub(crate) ecu: u8,
     /// Mode 01 PIDs it supports (those not in [`IMPLEMENTED_PIDS`] are ignored).
-    pub pids: Vec<u8>,
+    pub(crate) pids: Vec<u8>,
     /// VIN for mode 09 PID 02, if it answers that.
-    pub vin: Option<[u8; 17]>,
+    pub(crate) vin: Option<[u8; 17]>,
     /// ISO-TP timing and padding of its responses.
-    pub isotp: Config,
+    pub(crate) isotp: Config,
 }
 
 impl ObdEcuConfig {
@@ -57,15 +57,16 @@ impl ObdEcuConfig {
     }
 
     /// The same ECU without `pid` (many cars do not support 0xA6).
+    #[cfg(test)]
     #[must_use]
-    pub fn without_pid(mut self, pid: u8) -> Self {
+    pub(crate) fn without_pid(mut self, pid: u8) -> Self {
         self.pids.retain(|p| *p != pid);
         self
     }
 
     /// The same ECU on 29-bit ids at address `ecu` (0x18DA<ecu>F1 / 0x18DAF1<ecu>).
     #[must_use]
-    pub fn extended(mut self, ecu: u8) -> Self {
+    pub(crate) fn extended(mut self, ecu: u8) -> Self {
         self.address = IsoTpAddress::obd_29bit(ecu);
         self
     }
@@ -103,13 +104,9 @@ impl ObdEcu {
         }
     }
 
-    /// Whether it answers mode 01 PID `pid`.
-    pub fn supports(&self, pid: u8) -> bool {
-        supports(&self.bitmaps, pid)
-    }
-
     /// The bitmap it reports for PID `base` (0x00, 0x20, …).
-    pub fn supported_bitmap(&self, base: u8) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn supported_bitmap(&self, base: u8) -> u32 {
         self.bitmaps
             .get(usize::from(base / 0x20))
             .copied()

@@ -13,12 +13,12 @@ pub struct Speed(u16);
 
 impl Speed {
     /// Standing still.
-    pub const ZERO: Self = Self(0);
+    pub(crate) const ZERO: Self = Self(0);
     /// The largest speed J1939 can carry (0xFAFF / 256 km/h).
-    pub const MAX_RAW: u16 = 0xFAFF;
+    pub(crate) const MAX_RAW: u16 = 0xFAFF;
 
     /// Whole km/h; `None` above 250 km/h.
-    pub const fn from_kmh(kmh: u16) -> Option<Self> {
+    pub(crate) const fn from_kmh(kmh: u16) -> Option<Self> {
         if kmh > 250 {
             None
         } else {
@@ -27,7 +27,7 @@ impl Speed {
     }
 
     /// From 1/256 km/h; `None` above [`Speed::MAX_RAW`].
-    pub const fn from_raw(raw: u16) -> Option<Self> {
+    pub(crate) const fn from_raw(raw: u16) -> Option<Self> {
         if raw > Self::MAX_RAW {
             None
         } else {
@@ -36,12 +36,12 @@ impl Speed {
     }
 
     /// In 1/256 km/h.
-    pub const fn raw(self) -> u16 {
+    pub(crate) const fn raw(self) -> u16 {
         self.0
     }
 
     /// Whole km/h, rounded down (what OBD PID 0x0D sends).
-    pub const fn kmh(self) -> u8 {
+    pub(crate) const fn kmh(self) -> u8 {
         (self.0 / 256) as u8
     }
 }
@@ -74,7 +74,7 @@ pub enum Power {
 
 impl Power {
     /// Whether the ECUs are powered (anything but [`Power::Off`]).
-    pub fn ecus_awake(self) -> bool {
+    pub(crate) fn ecus_awake(self) -> bool {
         self != Self::Off
     }
 }
@@ -238,7 +238,7 @@ pub enum Step {
 }
 
 /// Stair width of [`Step::Ramp`]: speed is constant within a stair, so distance stays exact.
-pub const RAMP_STAIR: Duration = Duration::from_millis(100);
+pub(crate) const RAMP_STAIR: Duration = Duration::from_millis(100);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -346,13 +346,13 @@ pub enum ScriptError {
 pub struct Script {
     /// Odometer at the start, metres.
     #[serde(default)]
-    pub odometer_m: u64,
+    pub(crate) odometer_m: u64,
     /// Engine hours at the start, seconds.
     #[serde(default)]
-    pub engine_secs: u64,
+    pub(crate) engine_secs: u64,
     /// The steps, in order.
     #[serde(default)]
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
 }
 
 impl Script {
@@ -389,8 +389,9 @@ impl Script {
     }
 
     /// Appends a constant-speed drive over `metres`; `kmh` is clamped to 250.
+    #[cfg(test)]
     #[must_use]
-    pub fn drive_distance(self, kmh: u16, metres: u64) -> Self {
+    pub(crate) fn drive_distance(self, kmh: u16, metres: u64) -> Self {
         let speed = Speed::from_kmh(kmh.min(250)).unwrap_or(Speed::ZERO);
         self.then(Step::Drive {
             speed,

@@ -15,25 +15,25 @@ use super::drive::VehicleState;
 use super::link::{IsoTpAddress, Link};
 
 /// The VIN DID (ISO 14229-1 annex C).
-pub const DID_VIN: u16 = 0xF190;
+pub(crate) const DID_VIN: u16 = 0xF190;
 
 /// How a simulated UDS ECU is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UdsEcuConfig {
+pub(crate) struct UdsEcuConfig {
     /// Its CAN ids.
-    pub address: IsoTpAddress,
+    pub(crate) address: IsoTpAddress,
     /// The DID answering the odometer: 3 bytes, big-endian, 0.1 km per bit.
-    pub odometer_did: u16,
+    pub(crate) odometer_did: u16,
     /// VIN for DID 0xF190, if it answers that.
-    pub vin: Option<[u8; 17]>,
+    pub(crate) vin: Option<[u8; 17]>,
     /// DTC status availability mask it reports in 0x59 responses.
-    pub availability_mask: u8,
+    pub(crate) availability_mask: u8,
     /// Services answered slowly: `7F <sid> 78` at once, the answer this much later.
-    pub slow_services: Vec<u8>,
+    pub(crate) slow_services: Vec<u8>,
     /// How much later (`None`: every answer at once).
-    pub response_delay: Option<Duration>,
+    pub(crate) response_delay: Option<Duration>,
     /// ISO-TP timing and padding of its responses.
-    pub isotp: Config,
+    pub(crate) isotp: Config,
 }
 
 impl Default for UdsEcuConfig {
@@ -53,7 +53,7 @@ impl Default for UdsEcuConfig {
 
 /// A simulated UDS ECU.
 #[derive(Debug)]
-pub struct UdsEcu {
+pub(crate) struct UdsEcu {
     config: UdsEcuConfig,
     link: Link,
     response: Vec<u8>,
@@ -64,7 +64,7 @@ pub struct UdsEcu {
 
 impl UdsEcu {
     /// An ECU as `config` says.
-    pub fn new(config: UdsEcuConfig) -> Self {
+    pub(crate) fn new(config: UdsEcuConfig) -> Self {
         Self {
             link: Link::new(config.address, config.isotp),
             config,

@@ -36,38 +36,38 @@ use std::fmt;
 use rapport_shared::DtcCode;
 
 /// `m/schema`.
-pub const SCHEMA: &[u8] = b"m/schema";
+pub(crate) const SCHEMA: &[u8] = b"m/schema";
 /// `m/next_seq`.
-pub const NEXT_SEQ: &[u8] = b"m/next_seq";
+pub(crate) const NEXT_SEQ: &[u8] = b"m/next_seq";
 /// `m/dropped`.
-pub const DROPPED: &[u8] = b"m/dropped";
+pub(crate) const DROPPED: &[u8] = b"m/dropped";
 /// The vehicle state.
-pub const VEHICLE: &[u8] = b"v";
+pub(crate) const VEHICLE: &[u8] = b"v";
 /// The settings.
-pub const SETTINGS: &[u8] = b"x";
+pub(crate) const SETTINGS: &[u8] = b"x";
 /// The show counts.
-pub const SHOWS: &[u8] = b"n";
+pub(crate) const SHOWS: &[u8] = b"n";
 /// The schedule from the cloud.
-pub const SCHEDULE: &[u8] = b"h";
+pub(crate) const SCHEDULE: &[u8] = b"h";
 
 /// Prefix of fault histories.
-pub const DTC: &[u8] = b"d/";
+pub(crate) const DTC: &[u8] = b"d/";
 /// Prefix of services.
-pub const SERVICE: &[u8] = b"s/";
+pub(crate) const SERVICE: &[u8] = b"s/";
 /// Prefix of maintenance items.
-pub const ITEM: &[u8] = b"i/";
+pub(crate) const ITEM: &[u8] = b"i/";
 /// Prefix of prompts.
-pub const PROMPT: &[u8] = b"p/";
+pub(crate) const PROMPT: &[u8] = b"p/";
 /// Prefix of campaigns.
-pub const CAMPAIGN: &[u8] = b"c/";
+pub(crate) const CAMPAIGN: &[u8] = b"c/";
 /// Prefix of applied downlink ids.
-pub const DOWNLINK: &[u8] = b"l/";
+pub(crate) const DOWNLINK: &[u8] = b"l/";
 /// Prefix of outbox records.
-pub const OUTBOX: &[u8] = b"o/";
+pub(crate) const OUTBOX: &[u8] = b"o/";
 /// Prefix of quarantined values.
-pub const QUARANTINE: &[u8] = b"q/";
+pub(crate) const QUARANTINE: &[u8] = b"q/";
 /// Prefix of meta keys.
-pub const META: &[u8] = b"m/";
+pub(crate) const META: &[u8] = b"m/";
 
 fn with(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + rest.len());
@@ -77,50 +77,50 @@ fn with(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
 }
 
 /// The key of a fault history.
-pub fn dtc(code: &DtcCode) -> Vec<u8> {
+pub(crate) fn dtc(code: &DtcCode) -> Vec<u8> {
     // postcard of a DtcCode (an enum of small integers) cannot fail; an empty suffix would only
     // ever be written for a code that does not serialize, which would be a bug in `shared`.
     with(DTC, &postcard::to_allocvec(code).unwrap_or_default())
 }
 
 /// The key of the service at `index` (0: the first ever recorded).
-pub fn service(index: u64) -> Vec<u8> {
+pub(crate) fn service(index: u64) -> Vec<u8> {
     with(SERVICE, &index.to_be_bytes())
 }
 
 /// The key of a maintenance item.
-pub fn item(id: &str) -> Vec<u8> {
+pub(crate) fn item(id: &str) -> Vec<u8> {
     with(ITEM, id.as_bytes())
 }
 
 /// The key of a prompt.
-pub fn prompt(id: &str) -> Vec<u8> {
+pub(crate) fn prompt(id: &str) -> Vec<u8> {
     with(PROMPT, id.as_bytes())
 }
 
 /// The key of a campaign.
-pub fn campaign(id: &str) -> Vec<u8> {
+pub(crate) fn campaign(id: &str) -> Vec<u8> {
     with(CAMPAIGN, id.as_bytes())
 }
 
 /// The key of an applied downlink id.
-pub fn downlink(id: u64) -> Vec<u8> {
+pub(crate) fn downlink(id: u64) -> Vec<u8> {
     with(DOWNLINK, &id.to_be_bytes())
 }
 
 /// The key of the outbox record `seq`.
-pub fn outbox(seq: u64) -> Vec<u8> {
+pub(crate) fn outbox(seq: u64) -> Vec<u8> {
     with(OUTBOX, &seq.to_be_bytes())
 }
 
 /// Where a value that failed to decode is set aside.
-pub fn quarantine(original: &[u8]) -> Vec<u8> {
+pub(crate) fn quarantine(original: &[u8]) -> Vec<u8> {
     with(QUARANTINE, original)
 }
 
 /// A parsed key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
+pub(crate) enum Key<'a> {
     /// `m/<name>`.
     Meta(&'a [u8]),
     /// `v`.
@@ -151,7 +151,7 @@ pub enum Key<'a> {
 
 /// A key that fits no prefix of this layout (or whose id is malformed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownKey;
+pub(crate) struct UnknownKey;
 
 fn be_u64(rest: &[u8]) -> Result<u64, UnknownKey> {
     <[u8; 8]>::try_from(rest)
@@ -167,7 +167,7 @@ fn utf8(rest: &[u8]) -> Result<&str, UnknownKey> {
 ///
 /// # Errors
 /// [`UnknownKey`] for anything this layout never writes.
-pub fn parse(key: &[u8]) -> Result<Key<'_>, UnknownKey> {
+pub(crate) fn parse(key: &[u8]) -> Result<Key<'_>, UnknownKey> {
     match key {
         VEHICLE => return Ok(Key::Vehicle),
         SETTINGS => return Ok(Key::Settings),
@@ -191,7 +191,7 @@ pub fn parse(key: &[u8]) -> Result<Key<'_>, UnknownKey> {
 }
 
 /// A key as a person reads it in a log or an error: `o/42`, `p/fault:P0300:1`, `d/<hex>`.
-pub struct Show<'a>(pub &'a [u8]);
+pub(crate) struct Show<'a>(pub &'a [u8]);
 
 impl fmt::Display for Show<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -30,19 +30,19 @@ use crate::memory::{Memory, Settings};
 
 /// What open found.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// Everything remembered.
-    pub memory: Memory,
+    pub(crate) memory: Memory,
     /// The outbox's sequence numbers.
-    pub outbox: Index,
+    pub(crate) outbox: Index,
     /// The next sequence number to assign.
-    pub next_seq: u64,
+    pub(crate) next_seq: u64,
     /// The persisted drop counter, plus the corrupt outbox records found now.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// The index the next service is written at.
-    pub service_next: u64,
+    pub(crate) service_next: u64,
     /// Values to move to `q/`: (key, value).
-    pub set_aside: Vec<(sled::IVec, sled::IVec)>,
+    pub(crate) set_aside: Vec<(sled::IVec, sled::IVec)>,
 }
 
 fn decode<T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
@@ -53,7 +53,7 @@ fn decode<T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] for a bad meta value, a sled error.
-pub fn load(tree: &sled::Tree) -> Result<Loaded, StoreError> {
+pub(crate) fn load(tree: &sled::Tree) -> Result<Loaded, StoreError> {
     let mut out = Loaded::default();
     let mut mark = None;
     let mut highest_seq = 0;

@@ -29,7 +29,7 @@ use super::keys;
 use super::{StoreError, sled_error};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 1;
 
 /// One migration step: reads the tree at version `n` and returns the changes that make it
 /// version `n + 1` (without the version bump, which the runner adds to the same batch).
@@ -37,13 +37,14 @@ pub type Step = fn(&sled::Tree) -> Result<sled::Batch, StoreError>;
 
 /// This build's steps: `MIGRATIONS[n]` migrates version `n` to `n + 1`, so the list is as
 /// long as [`SCHEMA_VERSION`].
-pub const MIGRATIONS: &[Step] = &[v0_to_v1];
+pub(crate) const MIGRATIONS: &[Step] = &[v0_to_v1];
+const _: () = assert!(MIGRATIONS.len() as u64 == SCHEMA_VERSION);
 
 /// Reads the stored schema version (`None`: not written).
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] if the value is not 8 bytes; a sled error.
-pub fn version(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+pub(crate) fn version(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
     let value = tree
         .get(keys::SCHEMA)
         .map_err(sled_error("reading the schema version"))?;
@@ -66,7 +67,7 @@ pub(super) fn be_u64(key: &[u8], value: &[u8]) -> Result<u64, StoreError> {
 /// # Errors
 /// [`StoreError::SchemaTooNew`] if the store is newer than `steps` know (nothing is changed),
 /// [`StoreError::Migration`] if a step refuses, a sled error.
-pub fn run(tree: &sled::Tree, steps: &[Step]) -> Result<Option<u64>, StoreError> {
+pub(crate) fn run(tree: &sled::Tree, steps: &[Step]) -> Result<Option<u64>, StoreError> {
     let target = steps.len() as u64;
     let found = version(tree)?;
     let mut at = match found {

@@ -26,7 +26,7 @@
 
 mod keys;
 mod load;
-pub mod migrate;
+pub(crate) mod migrate;
 mod outbox;
 
 #[cfg(test)]
@@ -40,11 +40,9 @@ use rapport_shared::v1::uplink::Record;
 use serde::Serialize;
 use tracing::warn;
 
-use crate::config;
+use crate::config::defaults;
 use crate::memory::{Changes, Memory};
 use outbox::{Class, Index};
-
-pub use migrate::SCHEMA_VERSION;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +109,7 @@ fn sled_error(context: &'static str) -> impl Fn(sled::Error) -> StoreError {
     move |source| StoreError::Sled { context, source }
 }
 
-/// How to open the store.
+/// How to open the store (built from the config by `crate::settings::store`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Most records the outbox keeps (`[outbox].max_records`); see [`Store::commit`].
@@ -124,19 +122,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_outbox: config::defaults::OUTBOX_MAX_RECORDS,
+            max_outbox: defaults::OUTBOX_MAX_RECORDS,
             flush_every_ms: Some(500),
-        }
-    }
-}
-
-impl StoreOptions {
-    /// From the config's `[outbox]` section, without sled's background flush: the runtime
-    /// coalesces changes and flushes each write itself (`[store].write_every_s`).
-    pub fn from_config(outbox: &config::Outbox) -> Self {
-        Self {
-            max_outbox: outbox.max_records,
-            flush_every_ms: None,
         }
     }
 }
@@ -148,7 +135,7 @@ pub struct Committed {
     pub seqs: Vec<u64>,
     /// Records dropped to keep the outbox within its bound, in the order chosen (may include
     /// some of `seqs` if the outbox is full of more valuable records).
-    pub dropped: Vec<u64>,
+    pub(crate) dropped: Vec<u64>,
 }
 
 /// Writes through one store handle since it was opened (open's own writes not counted).
@@ -159,7 +146,7 @@ pub struct StoreStats {
     /// Keys inserted or removed.
     pub keys_written: u64,
     /// Batches applied (commits that wrote something, removals, drop-counter resets).
-    pub batches: u64,
+    pub(crate) batches: u64,
     /// Explicit flushes (durable commits and [`Store::flush`]); not sled's background ones.
     pub flushes: u64,
 }
@@ -180,6 +167,7 @@ pub struct Store {
     db: sled::Db,
     dir: PathBuf,
     max_outbox: u64,
+    #[cfg(test)]
     set_aside: u64,
     inner: Mutex<Inner>,
 }
@@ -260,6 +248,7 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             max_outbox: options.max_outbox,
+            #[cfg(test)]
             set_aside,
             inner: Mutex::new(Inner {
                 next_seq: loaded.next_seq,
@@ -503,7 +492,7 @@ impl Store {
     ///
     /// # Errors
     /// A sled error (the counter is then unchanged).
-    pub fn take_dropped(&self) -> Result<u64, StoreError> {
+    pub(crate) fn take_dropped(&self) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let n = inner.dropped;
         if n == 0 {
@@ -532,7 +521,8 @@ impl Store {
     }
 
     /// Values that did not decode at open and were moved to `q/` (0 on a healthy store).
-    pub fn set_aside_on_open(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn set_aside_on_open(&self) -> u64 {
         self.set_aside
     }
 
@@ -545,33 +535,14 @@ impl Store {
     }
 }
 
-/// How long [`open_db`] waits for sled's lock: see there.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Opens sled, waiting up to [`LOCK_WAIT`] for its file lock.
-///
-/// sled 0.34 takes an exclusive `flock` on its file and releases it only when its background
-/// threads have let go of the file, which can be a little after the `Db` was dropped
-/// (spacejam/sled#1234): a reopen in the same process right after a drop fails with
-/// `WouldBlock`. A store really held by another live process is held far longer than the
-/// wait, so that still fails, a second later.
+/// Opens sled with the store's options, waiting out the lock a just-dropped handle may still
+/// hold ([`rapport_kit::sled_store::open`]).
 fn open_db(dir: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(dir)
         .flush_every_ms(options.flush_every_ms);
-    let start = std::time::Instant::now();
-    loop {
-        match config.open() {
-            // sled wraps the lock error as `ErrorKind::Other` with this text (0.34.7).
-            Err(sled::Error::Io(e))
-                if e.to_string().starts_with("could not acquire lock")
-                    && start.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.map_err(sled_error("opening (is another agent running?)")),
-        }
-    }
+    rapport_kit::sled_store::open(&config)
+        .map_err(sled_error("opening (is another agent running?)"))
 }
 
 fn dir_size(dir: &Path) -> Result<u64, StoreError> {

@@ -18,7 +18,7 @@ use rapport_shared::v1::uplink::{RecordBody, tag};
 
 /// How much a record is worth keeping when the outbox is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
+pub(crate) enum Class {
     /// A heartbeat.
     Heartbeat,
     /// An odometer reading.
@@ -33,7 +33,7 @@ pub enum Class {
 
 impl Class {
     /// The class of a record by its wire tag.
-    pub fn of_tag(t: u32) -> Self {
+    pub(crate) fn of_tag(t: u32) -> Self {
         match t {
             tag::HEARTBEAT => Self::Heartbeat,
             tag::ODOMETER => Self::Odometer,
@@ -44,14 +44,14 @@ impl Class {
     }
 
     /// The class of a record body.
-    pub fn of(body: &RecordBody) -> Self {
+    pub(crate) fn of(body: &RecordBody) -> Self {
         Self::of_tag(body.tag())
     }
 }
 
 /// The sequence numbers in the outbox, by class.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Index {
+pub(crate) struct Index {
     heartbeat: BTreeSet<u64>,
     odometer: BTreeSet<u64>,
     engine_hours: BTreeSet<u64>,
@@ -81,17 +81,17 @@ impl Index {
     }
 
     /// Records stored.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.sets().iter().map(|(_, s)| s.len() as u64).sum()
     }
 
     /// Adds a record.
-    pub fn insert(&mut self, seq: u64, class: Class) {
+    pub(crate) fn insert(&mut self, seq: u64, class: Class) {
         self.set(class).insert(seq);
     }
 
     /// Removes a record; its class if it was there.
-    pub fn remove(&mut self, seq: u64) -> Option<Class> {
+    pub(crate) fn remove(&mut self, seq: u64) -> Option<Class> {
         [
             Class::Event,
             Class::Odometer,
@@ -105,7 +105,7 @@ impl Index {
 
     /// Removes the `n` least valuable records (see the module doc) and returns them with their
     /// class, in the order they were chosen. Fewer if the index holds fewer.
-    pub fn evict(&mut self, n: u64) -> Vec<(u64, Class)> {
+    pub(crate) fn evict(&mut self, n: u64) -> Vec<(u64, Class)> {
         let mut out = Vec::new();
         let mut left = n;
         // 1. heartbeats, oldest first.

@@ -253,18 +253,7 @@ fn all_seqs(store: &Store) -> Vec<u64> {
 
 /// sled directly, waiting out the file lock a just-dropped `Db` may still hold (sled#1234).
 fn raw_db(dir: &Path) -> sled::Db {
-    let start = std::time::Instant::now();
-    loop {
-        match sled::open(dir) {
-            Err(sled::Error::Io(e))
-                if e.to_string().starts_with("could not acquire lock")
-                    && start.elapsed() < std::time::Duration::from_secs(5) =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other.unwrap(),
-        }
-    }
+    rapport_kit::sled_store::open_dir(dir).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,16 +10,16 @@ use core::time::Duration;
 /// A connection that stayed up this long was healthy: the next failure waits the minimum again.
 /// Shorter-lived connections (a broker that accepts and then drops the car, say for a duplicate
 /// client id) keep backing off.
-pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 /// xorshift64* (Vigna): a small, fast generator, plenty for spreading reconnects. Not for
 /// anything secret.
 #[derive(Debug, Clone)]
-pub struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
     /// Seeded with `seed` (zero is replaced: the generator's one fixed point).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(if seed == 0 {
             0x9E37_79B9_7F4A_7C15
         } else {
@@ -29,7 +29,7 @@ impl XorShift {
 
     /// A seed from the wall clock's nanoseconds mixed with `salt` (the client id's hash), so two
     /// cars started in the same nanosecond still differ.
-    pub fn seed_from_time(salt: &str) -> u64 {
+    pub(crate) fn seed_from_time(salt: &str) -> u64 {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -41,7 +41,7 @@ impl XorShift {
     }
 
     /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -51,7 +51,7 @@ impl XorShift {
     }
 
     /// Uniform in `0..=bound` (a negligible modulo bias for the bounds used here).
-    pub fn up_to(&mut self, bound: u64) -> u64 {
+    pub(crate) fn up_to(&mut self, bound: u64) -> u64 {
         match bound.checked_add(1) {
             Some(n) => self.next_u64() % n,
             None => self.next_u64(),
@@ -61,7 +61,7 @@ impl XorShift {
 
 /// The backoff state of one link.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     attempt: u32,
@@ -71,7 +71,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// Waits between `min` and `max` (`max` below `min` counts as `min`).
-    pub fn new(min: Duration, max: Duration, rng: XorShift) -> Self {
+    pub(crate) fn new(min: Duration, max: Duration, rng: XorShift) -> Self {
         Self {
             min,
             max: max.max(min),
@@ -82,13 +82,13 @@ impl Backoff {
     }
 
     /// A connection was established at `now` (monotonic).
-    pub fn on_connected(&mut self, now: Duration) {
+    pub(crate) fn on_connected(&mut self, now: Duration) {
         self.connected_at = Some(now);
     }
 
     /// A connection attempt failed or a connection dropped at `now`: how long to wait before
     /// the next attempt.
-    pub fn next_delay(&mut self, now: Duration) -> Duration {
+    pub(crate) fn next_delay(&mut self, now: Duration) -> Duration {
         if let Some(up) = self.connected_at.take()
             && now.saturating_sub(up) >= STABLE_AFTER
         {

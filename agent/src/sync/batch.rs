@@ -23,7 +23,7 @@ use rapport_shared::v1::uplink::{Record, RecordBody, Uplink};
 use rapport_shared::{MAX_UPLINK_BYTES, Severity, Vin, WireError};
 
 /// An uplink's envelope before its records: version, VIN, and a count of up to 3 bytes.
-pub const HEADER_BYTES: usize = 1 + rapport_shared::VIN_LEN + 3;
+pub(crate) const HEADER_BYTES: usize = 1 + rapport_shared::VIN_LEN + 3;
 
 /// Batch bounds (from `[sync]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,18 +40,18 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Waiting {
     /// The record.
-    pub record: Record,
+    pub(crate) record: Record,
     /// Its stand-alone encoded size without the version byte: the batcher's estimate.
-    pub size: usize,
+    pub(crate) size: usize,
     /// When the sync first read it (monotonic).
-    pub seen: Duration,
+    pub(crate) seen: Duration,
     /// Whether it goes at once rather than waiting for company ([`is_urgent`]).
-    pub urgent: bool,
+    pub(crate) urgent: bool,
 }
 
 /// Records that must not wait for a batch to fill: a critical fault appearing and a critical
 /// prompt (shown, or the driver's answer to it).
-pub fn is_urgent(record: &Record) -> bool {
+pub(crate) fn is_urgent(record: &Record) -> bool {
     match &record.body {
         RecordBody::DtcAppeared(e) => e.severity == Severity::Critical,
         RecordBody::Prompt(p) => p.critical,
@@ -82,7 +82,7 @@ pub struct Cut {
     /// How many of the waiting records it holds.
     pub count: usize,
     /// Whether a bound (records or bytes) ended it, rather than the end of what was waiting.
-    pub full: bool,
+    pub(crate) full: bool,
     /// The encoded [`Uplink`].
     pub payload: Vec<u8>,
 }
@@ -109,7 +109,7 @@ impl Batcher {
     }
 
     /// The bounds in force.
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 
@@ -166,7 +166,7 @@ impl Batcher {
     }
 
     /// When the oldest of `waiting` must go even if the batch is not full.
-    pub fn deadline(&self, waiting: &[Waiting]) -> Option<Duration> {
+    pub(crate) fn deadline(&self, waiting: &[Waiting]) -> Option<Duration> {
         let first = waiting.first()?;
         let urgent = waiting
             .iter()

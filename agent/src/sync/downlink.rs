@@ -3,7 +3,7 @@
 //!
 //! A message that fails is rejected — warned about, counted, and still acknowledged, so the
 //! broker does not redeliver it forever. Does not own: applying (the rules, through
-//! [`crate::runtime::Core::downlink`]) or acknowledging (the shell).
+//! [`super::Agent::downlink`]) or acknowledging (the shell).
 
 use rapport_shared::v1::downlink::Downlink;
 use rapport_shared::v1::topic;
@@ -11,7 +11,7 @@ use rapport_shared::{MAX_DOWNLINK_BYTES, Vin};
 
 /// Why a downlink was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejected {
+pub(crate) enum Rejected {
     /// Not this car's downlink topic.
     #[error("message on {0:?}, not this car's downlink topic")]
     Topic(String),
@@ -32,7 +32,7 @@ pub enum Rejected {
 ///
 /// # Errors
 /// [`Rejected`] saying why it must not be applied.
-pub fn check(topic_name: &str, payload: &[u8], ours: &Vin) -> Result<Downlink, Rejected> {
+pub(crate) fn check(topic_name: &str, payload: &[u8], ours: &Vin) -> Result<Downlink, Rejected> {
     if topic_name != topic::downlink(ours) {
         return Err(Rejected::Topic(topic_name.chars().take(128).collect()));
     }

@@ -9,8 +9,9 @@
 //! its ack. If the client's window were full of one packet id (a broker acking out of order),
 //! rumqttc would report `AwaitAck(pkid)` and hold the publish until that id is acked, then
 //! report `Outgoing::Publish(pkid)` for it after the ack: the `collided` slot follows that. With
-//! the sync's window far under rumqttc's (see [`super::MAX_INFLIGHT`]) it does not happen, but
-//! it is handled.
+//! the sync's window far under rumqttc's (`[sync].inflight` is at most
+//! `config::defaults::SYNC_MAX_INFLIGHT`, half of [`super::CLIENT_WINDOW`]) it does not happen,
+//! but it is handled.
 //!
 //! After a disconnect nothing in flight can be acknowledged any more: [`Inflight::reset`]
 //! forgets it all and says where to resend from. The shell also removes rumqttc's own copies of
@@ -24,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// An event that does not fit what was published: the link should be reset (nothing is lost:
 /// what is unacknowledged is still in the outbox).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Anomaly {
+pub(crate) enum Anomaly {
     /// A publish went out that the tracker did not ask for.
     #[error("packet id {0} went out for a publish the sync did not make")]
     Unknown(u16),
@@ -34,11 +35,11 @@ pub enum Anomaly {
 }
 
 /// The seqs of one batch, in order (never empty).
-pub type Seqs = Vec<u64>;
+pub(crate) type Seqs = Vec<u64>;
 
 /// Publishes not yet acknowledged.
 #[derive(Debug, Clone, Default)]
-pub struct Inflight {
+pub(crate) struct Inflight {
     requested: VecDeque<Seqs>,
     sent: BTreeMap<u16, Seqs>,
     collided: Option<(u16, Seqs)>,
@@ -46,22 +47,23 @@ pub struct Inflight {
 
 impl Inflight {
     /// An empty tracker.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Batches published and not yet acknowledged.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.requested.len() + self.sent.len() + usize::from(self.collided.is_some())
     }
 
     /// Whether nothing is in flight.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// A batch carrying `seqs` was handed to the client.
-    pub fn requested(&mut self, seqs: Seqs) {
+    pub(crate) fn requested(&mut self, seqs: Seqs) {
         if !seqs.is_empty() {
             self.requested.push_back(seqs);
         }
@@ -72,7 +74,7 @@ impl Inflight {
     ///
     /// # Errors
     /// [`Anomaly`] when it matches nothing published, or reuses an unacknowledged id.
-    pub fn on_outgoing(&mut self, pkid: u16) -> Result<(), Anomaly> {
+    pub(crate) fn on_outgoing(&mut self, pkid: u16) -> Result<(), Anomaly> {
         let seqs = match self.collided.take() {
             Some((id, seqs)) if id == pkid => seqs,
             other => {
@@ -91,7 +93,7 @@ impl Inflight {
     /// # Errors
     /// [`Anomaly::Unknown`] when nothing was requested, or a second collision (rumqttc holds
     /// one at a time).
-    pub fn on_await_ack(&mut self, pkid: u16) -> Result<(), Anomaly> {
+    pub(crate) fn on_await_ack(&mut self, pkid: u16) -> Result<(), Anomaly> {
         if self.collided.is_some() {
             return Err(Anomaly::Reused(pkid));
         }
@@ -102,12 +104,12 @@ impl Inflight {
 
     /// `PubAck { pkid }`: the seqs the acknowledged batch carried (None for an id not in
     /// flight: a stale ack, ignored).
-    pub fn on_puback(&mut self, pkid: u16) -> Option<Seqs> {
+    pub(crate) fn on_puback(&mut self, pkid: u16) -> Option<Seqs> {
         self.sent.remove(&pkid)
     }
 
     /// The lowest seq not yet acknowledged.
-    pub fn first_unacked(&self) -> Option<u64> {
+    pub(crate) fn first_unacked(&self) -> Option<u64> {
         self.requested
             .iter()
             .chain(self.sent.values())
@@ -118,7 +120,7 @@ impl Inflight {
 
     /// The connection is gone: forgets everything in flight and returns the lowest seq that
     /// was not acknowledged (the sync resends from there).
-    pub fn reset(&mut self) -> Option<u64> {
+    pub(crate) fn reset(&mut self) -> Option<u64> {
         let first = self.first_unacked();
         self.requested.clear();
         self.sent.clear();

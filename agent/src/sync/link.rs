@@ -31,8 +31,7 @@ use tracing::{Instrument, debug, error, info, warn};
 use super::backoff::{Backoff, XorShift};
 use super::batch::Batcher;
 use super::uplink::Uplink;
-use super::{Counters, Settings, downlink};
-use crate::runtime::Core;
+use super::{Agent, Counters, Settings, downlink};
 use rapport_shared::v1::topic;
 
 /// Largest packet read from the broker: the downlink limit with room to spare, so a message
@@ -52,21 +51,21 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 ///
 /// # Errors
 /// None today: the signature leaves room for fatal errors.
-pub async fn run(
-    core: Arc<Core>,
+pub(crate) async fn run<A: Agent>(
+    agent: Arc<A>,
     settings: Settings,
     counters: Arc<Counters>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::Error> {
     let span = tracing::info_span!("sync", vin = %settings.vin, broker = %settings.broker);
-    Link::new(core, settings, counters)
+    Link::new(agent, settings, counters)
         .run(shutdown)
         .instrument(span)
         .await
 }
 
-struct Link {
-    core: Arc<Core>,
+struct Link<A> {
+    agent: Arc<A>,
     settings: Settings,
     counters: Arc<Counters>,
     up_topic: String,
@@ -83,8 +82,8 @@ struct Link {
     store_retry_at: Option<Instant>,
 }
 
-impl Link {
-    fn new(core: Arc<Core>, settings: Settings, counters: Arc<Counters>) -> Self {
+impl<A: Agent> Link<A> {
+    fn new(agent: Arc<A>, settings: Settings, counters: Arc<Counters>) -> Self {
         let batcher = Batcher::new(settings.vin, settings.limits);
         let seed = XorShift::seed_from_time(&settings.client_id);
         Self {
@@ -96,7 +95,7 @@ impl Link {
                 settings.backoff_max,
                 XorShift::new(seed),
             ),
-            core,
+            agent,
             settings,
             counters,
             start: Instant::now(),
@@ -114,12 +113,12 @@ impl Link {
     fn options(&self) -> MqttOptions {
         let s = &self.settings;
         let mut o = MqttOptions::new(s.client_id.clone(), s.broker.host.clone(), s.broker.port);
-        // Validation keeps it at 5 s or more; rumqttc panics under 1 s.
+        // The config's check keeps it at 5 s or more; rumqttc panics under 1 s.
         o.set_keep_alive(s.keep_alive.max(Duration::from_secs(1)));
         if !s.client_id.is_empty() {
             // A persistent session: downlinks queued while offline arrive on reconnect.
             // (rumqttc panics on a persistent session without a client id; the VIN default
-            // and validation rule that out.)
+            // and the config's check rule that out.)
             o.set_clean_session(false);
         }
         o.set_manual_acks(true);
@@ -170,7 +169,7 @@ impl Link {
                         biased;
                         () = &mut shutdown => return self.stopped(),
                         event = &mut poll => break event,
-                        () = self.core.outbox_written() => self.uplink.on_written(),
+                        () = self.agent.outbox_written() => self.uplink.on_written(),
                         _ = heartbeat.tick() => self.heartbeat().await,
                         () = sleep_until_opt(deadline), if deadline.is_some() => {}
                     }
@@ -234,7 +233,7 @@ impl Link {
             }
             self.store_retry_at = None;
             if let Some((from, limit)) = self.uplink.wants_read() {
-                match self.core.with(|_, store| store.outbox_from(from, limit)) {
+                match self.agent.outbox_from(from, limit) {
                     Ok(records) => {
                         let bad = self.uplink.on_read(records, limit, self.now());
                         if !bad.is_empty() {
@@ -287,7 +286,7 @@ impl Link {
     }
 
     fn remove(&self, seqs: &[u64]) {
-        if let Err(e) = self.core.with(|_, store| store.outbox_remove(seqs)) {
+        if let Err(e) = self.agent.outbox_remove(seqs) {
             // The records stay and are sent again later; the cloud drops the duplicates.
             Counters::add(&self.counters.store_errors, 1);
             error!(cause = %e, "removing acked records from the outbox failed");
@@ -305,10 +304,10 @@ impl Link {
     }
 
     async fn heartbeat(&self) {
-        let core = Arc::clone(&self.core);
+        let agent = Arc::clone(&self.agent);
         let uptime = self.start.elapsed().as_secs();
         let written =
-            tokio::task::spawn_blocking(move || core.heartbeat(crate::VERSION, uptime)).await;
+            tokio::task::spawn_blocking(move || agent.heartbeat(crate::VERSION, uptime)).await;
         match written {
             Ok(Ok(())) => debug!(uptime, "heartbeat written"),
             Ok(Err(e)) => {
@@ -383,19 +382,24 @@ impl Link {
                 warn!(reason = %rejected, "downlink refused (acknowledged, not applied)");
             }
             Ok(message) => {
-                let core = Arc::clone(&self.core);
+                let agent = Arc::clone(&self.agent);
                 let count = message.messages.len() as u64;
                 let applied = tokio::task::spawn_blocking(move || {
+                    let mut refused = 0u64;
                     for m in &message.messages {
-                        core.downlink(m)?;
+                        if agent.downlink(m)?.is_some() {
+                            refused += 1;
+                        }
                     }
-                    Ok::<(), crate::runtime::CoreError>(())
+                    Ok::<u64, A::Error>(refused)
                 })
                 .await;
                 match applied {
-                    Ok(Ok(())) => {
-                        Counters::add(&self.counters.downlinks_applied, count);
-                        debug!(messages = count, "downlink applied");
+                    Ok(Ok(refused)) => {
+                        // The agent logged why it refused a message; here it is counted.
+                        Counters::add(&self.counters.downlinks_applied, count - refused);
+                        Counters::add(&self.counters.downlinks_rejected, refused);
+                        debug!(messages = count, refused, "downlink applied");
                     }
                     Ok(Err(e)) => {
                         // Not acknowledged: the broker redelivers it after a reconnect, and the

@@ -21,32 +21,75 @@
 //!
 //! Owns: the link to the broker and the outbox's cursor. Does not own: the outbox's contents or
 //! bound ([`crate::store`]), what a downlink means ([`crate::rules`]), the wire format
-//! (`rapport_shared::v1`).
+//! (`rapport_shared::v1`), nor the agent it serves: it reaches the outbox and the rules only
+//! through [`Agent`], which the runtime implements.
 
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod batch;
-pub mod downlink;
-pub mod inflight;
+pub(crate) mod downlink;
+pub(crate) mod inflight;
 mod link;
-pub mod tls;
-pub mod uplink;
+pub(crate) mod tls;
+pub(crate) mod uplink;
 
 use core::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use rapport_kit::config::Problem;
 use rapport_shared::Vin;
+use rapport_shared::v1::downlink::DownlinkMessage;
+use rapport_shared::v1::uplink::Record;
 
-use crate::config::{BrokerUrl, Config, Problem};
-use crate::runtime::Core;
+use crate::config::BrokerUrl;
+use crate::config::defaults::SYNC_MAX_INFLIGHT;
+use crate::store::StoreError;
 
-pub use link::run;
+pub(crate) use link::run;
 
 /// rumqttc's own window of unacknowledged publishes (its packet ids cycle through 1..=this).
-pub const CLIENT_WINDOW: u16 = 100;
-/// The most `[sync].inflight` may be: half the client's window, so a packet id is never reused
-/// while the publish that had it is unacknowledged (see [`inflight`]).
-pub const MAX_INFLIGHT: usize = CLIENT_WINDOW as usize / 2;
+pub(crate) const CLIENT_WINDOW: u16 = 100;
+
+// `[sync].inflight` is held to at most half the client's window (the config's limit), so a
+// packet id is never reused while the publish that had it is unacknowledged (see [`inflight`]).
+const _: () = assert!(SYNC_MAX_INFLIGHT <= CLIENT_WINDOW as usize / 2);
+
+/// What the sync needs of the running agent: the outbox to send from, the writes to wait
+/// for, and somewhere to apply downlinks and write heartbeats. The runtime's core implements
+/// it; the sync knows nothing else of the agent.
+pub trait Agent: Send + Sync + 'static {
+    /// Why a write through the agent failed (logged and counted; the write is retried).
+    type Error: core::fmt::Display + Send + 'static;
+
+    /// Resolves after the next successful write to the store (at once if one happened since
+    /// the last call resolved). Meant for one listener, the sync.
+    fn outbox_written(&self) -> impl Future<Output = ()> + Send + '_;
+
+    /// Up to `limit` outbox records from sequence number `from` on, in order.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
+
+    /// Removes acknowledged records from the outbox.
+    ///
+    /// # Errors
+    /// The store could not be written (the records are sent again later).
+    fn outbox_remove(&self, seqs: &[u64]) -> Result<(), StoreError>;
+
+    /// Writes a heartbeat record; blocks until it is on disk.
+    ///
+    /// # Errors
+    /// The store could not be written.
+    fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), Self::Error>;
+
+    /// Applies one downlink message once; blocks until that is on disk. `Ok(Some(why))`: the
+    /// agent refused the message (it is recorded as applied all the same).
+    ///
+    /// # Errors
+    /// The store could not be written (the message is not acknowledged, so it comes again).
+    fn downlink(&self, message: &DownlinkMessage) -> Result<Option<String>, Self::Error>;
+}
 
 /// Why the sync cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -60,27 +103,28 @@ pub enum SyncError {
     },
 }
 
-/// Everything the link needs, resolved from the config (TLS files read).
+/// Everything the link needs, resolved from the config with its TLS files read (built by
+/// `crate::settings::sync`).
 #[derive(Clone)]
 pub struct Settings {
     /// The car.
-    pub vin: Vin,
+    pub(crate) vin: Vin,
     /// The MQTT client id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The broker.
-    pub broker: BrokerUrl,
+    pub(crate) broker: BrokerUrl,
     /// MQTT keep-alive.
-    pub keep_alive: Duration,
+    pub(crate) keep_alive: Duration,
     /// Batch bounds.
-    pub limits: batch::Limits,
+    pub(crate) limits: batch::Limits,
     /// Batches in flight at most.
-    pub inflight: usize,
+    pub(crate) inflight: usize,
     /// Reconnect backoff floor.
-    pub backoff_min: Duration,
+    pub(crate) backoff_min: Duration,
     /// Reconnect backoff ceiling.
-    pub backoff_max: Duration,
+    pub(crate) backoff_max: Duration,
     /// Heartbeat period.
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
     /// TLS client config (None: plain TCP).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -98,50 +142,9 @@ impl core::fmt::Debug for Settings {
     }
 }
 
-impl Settings {
-    /// From a validated config; `None` without `[sync]`.
-    ///
-    /// # Errors
-    /// [`SyncError::Config`] when a value is out of range or a TLS file cannot be used.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, SyncError> {
-        let Some(s) = &config.sync else {
-            return Ok(None);
-        };
-        let problems: Vec<Problem> = config
-            .validate()
-            .into_iter()
-            .filter(|p| p.path.starts_with("sync."))
-            .collect();
-        if !problems.is_empty() {
-            return Err(SyncError::Config { problems });
-        }
-        let tls =
-            tls::client_config(config, s).map_err(|problems| SyncError::Config { problems })?;
-        Ok(Some(Self {
-            vin: config.vehicle.vin,
-            client_id: s
-                .client_id
-                .clone()
-                .unwrap_or_else(|| config.vehicle.vin.to_string()),
-            broker: s.broker.clone(),
-            keep_alive: Duration::from_secs(u64::from(s.keep_alive_s)),
-            limits: batch::Limits {
-                max_records: s.batch_max_records,
-                max_bytes: s.batch_max_bytes,
-                max_age: Duration::from_millis(s.batch_max_age_ms),
-            },
-            inflight: s.inflight,
-            backoff_min: Duration::from_millis(s.backoff_min_ms),
-            backoff_max: Duration::from_millis(s.backoff_max_ms),
-            heartbeat: Duration::from_secs(s.heartbeat_s),
-            tls,
-        }))
-    }
-}
-
 /// The sync's counters, shared between the link and its handle.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     connected: AtomicBool,
     published: AtomicU64,
     published_records: AtomicU64,
@@ -166,7 +169,7 @@ pub struct CounterSnapshot {
     /// Records in them (resends included).
     pub published_records: u64,
     /// Uplinks the broker acknowledged.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Records in them (removed from the outbox).
     pub acked_records: u64,
     /// Records published again after a reconnect.
@@ -177,12 +180,13 @@ pub struct CounterSnapshot {
     pub reconnects: u64,
     /// Downlink messages handed to the rules and written.
     pub downlinks_applied: u64,
-    /// Downlink publishes refused (wrong topic or VIN, undecodable, too large).
+    /// Downlink publishes refused (wrong topic or VIN, undecodable, too large), and messages
+    /// in a good publish the agent refused (a schedule that fails its checks).
     pub downlinks_rejected: u64,
     /// Downlink subscriptions the broker confirmed (one per new session).
     pub subscribed: u64,
     /// Store reads, removals or writes that failed (retried).
-    pub store_errors: u64,
+    pub(crate) store_errors: u64,
 }
 
 impl Counters {
@@ -191,7 +195,7 @@ impl Counters {
     }
 
     /// A snapshot.
-    pub fn snapshot(&self) -> CounterSnapshot {
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CounterSnapshot {
             connected: self.connected.load(Ordering::Relaxed),
@@ -223,11 +227,6 @@ impl SyncHandle {
         self.counters.snapshot()
     }
 
-    /// The shared counters (for a metrics endpoint that outlives the handle).
-    pub fn shared_counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.counters)
-    }
-
     /// Waits for the sync to end (after its shutdown future resolved).
     ///
     /// # Errors
@@ -240,13 +239,13 @@ impl SyncHandle {
     }
 }
 
-/// Starts the sync on the current tokio runtime until `shutdown` resolves.
-pub fn spawn(
-    core: Arc<Core>,
+/// Starts the sync for `agent` on the current tokio runtime until `shutdown` resolves.
+pub fn spawn<A: Agent>(
+    agent: Arc<A>,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> SyncHandle {
     let counters = Arc::new(Counters::default());
-    let task = tokio::spawn(run(core, settings, Arc::clone(&counters), shutdown));
+    let task = tokio::spawn(run(agent, settings, Arc::clone(&counters), shutdown));
     SyncHandle { counters, task }
 }

@@ -4,65 +4,67 @@
 //!
 //! The broker must present a certificate chaining to the configured CA — the only root trusted
 //! — for the broker's host name or IP address. With `cert` and `key` the agent authenticates
-//! itself (mTLS). Does not own: where the files are named (the config) or the connection.
+//! itself (mTLS). Does not own: where the files are named (the config; `crate::settings`
+//! resolves them into [`TlsFiles`]) or the connection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{Config, Problem, Sync};
+use rapport_kit::config::{Problem, key};
 
-/// The client config for `sync`, or `None` when the link is plain TCP.
+/// The PEM files of `[sync.tls]`, their paths resolved against the config's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    /// The CA certificate(s) the broker's certificate must chain to.
+    pub(crate) ca: PathBuf,
+    /// The agent's client certificate chain and its private key (mTLS); `None`: the agent
+    /// does not authenticate itself with a certificate.
+    pub(crate) client: Option<(PathBuf, PathBuf)>,
+}
+
+/// The client config for `files`; problems are named under the key path `path` (`sync.tls`).
 ///
 /// # Errors
 /// Every problem with the files, each with its key path (`sync.tls.ca`, …) and the file.
-pub fn client_config(
-    config: &Config,
-    sync: &Sync,
-) -> Result<Option<Arc<rustls::ClientConfig>>, Vec<Problem>> {
-    if !sync.uses_tls() {
-        return Ok(None);
-    }
-    let Some(tls) = &sync.tls else {
-        return Err(vec![Problem::new(
-            "sync.tls.ca",
-            "an mqtts broker needs [sync.tls] with the CA that signed its certificate",
-        )]);
-    };
+pub(crate) fn client_config(
+    files: &TlsFiles,
+    path: &str,
+) -> Result<Arc<rustls::ClientConfig>, Vec<Problem>> {
+    let at = |name: &str| key(path, name);
     let mut problems = Vec::new();
     let mut roots = rustls::RootCertStore::empty();
-    match certs(&config.resolve(&tls.ca)) {
+    match certs(&files.ca) {
         Ok(certs) => {
             for cert in certs {
                 if let Err(e) = roots.add(cert) {
                     problems.push(Problem::new(
-                        "sync.tls.ca",
-                        format!("{}: not a usable CA certificate: {e}", tls.ca.display()),
+                        at("ca"),
+                        format!("{}: not a usable CA certificate: {e}", files.ca.display()),
                     ));
                 }
             }
         }
-        Err(e) => problems.push(Problem::new("sync.tls.ca", e)),
+        Err(e) => problems.push(Problem::new(at("ca"), e)),
     }
-    let identity = match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let chain = certs(&config.resolve(cert))
-                .map_err(|e| problems.push(Problem::new("sync.tls.cert", e)))
+    let identity = match &files.client {
+        Some((cert, key_path)) => {
+            let chain = certs(cert)
+                .map_err(|e| problems.push(Problem::new(at("cert"), e)))
                 .ok();
-            let key_path = config.resolve(key);
-            let key = PrivateKeyDer::from_pem_file(&key_path)
+            let key = PrivateKeyDer::from_pem_file(key_path)
                 .map_err(|e| {
                     problems.push(Problem::new(
-                        "sync.tls.key",
+                        at("key"),
                         format!("{}: no private key read: {e}", key_path.display()),
                     ));
                 })
                 .ok();
             chain.zip(key)
         }
-        _ => None,
+        None => None,
     };
     if !problems.is_empty() {
         return Err(problems);
@@ -70,18 +72,18 @@ pub fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| vec![Problem::new("sync.tls", e.to_string())])?
+        .map_err(|e| vec![Problem::new(path, e.to_string())])?
         .with_root_certificates(roots);
     let config = match identity {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             vec![Problem::new(
-                "sync.tls.key",
+                at("key"),
                 format!("does not fit the client certificate: {e}"),
             )]
         })?,
         None => builder.with_no_client_auth(),
     };
-    Ok(Some(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 /// Every certificate in a PEM file (at least one).
@@ -100,38 +102,19 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::BrokerUrl;
-    use crate::config::SyncTls;
-
-    fn config_in(dir: &Path) -> Config {
-        let text = r#"
-[vehicle]
-vin = "WVWZZZ1KZ8W012345"
-line = "t"
-category = "passenger"
-delivered = "2021-03-15"
-"#;
-        let mut c = Config::from_toml("t.toml", text).unwrap();
-        c.path = Some(dir.join("agent.toml"));
-        c
-    }
 
     #[test]
-    fn plain_links_need_nothing_and_bad_files_are_named() {
+    fn bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config_in(dir.path());
-        let plain = Sync::new(BrokerUrl::parse("mqtt://127.0.0.1").unwrap());
-        assert!(client_config(&c, &plain).unwrap().is_none());
-
-        let mut tls = Sync::new(BrokerUrl::parse("mqtts://broker.example").unwrap());
-        assert_eq!(client_config(&c, &tls).unwrap_err()[0].path, "sync.tls.ca");
         std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
-        tls.tls = Some(SyncTls {
-            ca: "ca.pem".into(),
-            cert: Some("missing.pem".into()),
-            key: Some("missing.key".into()),
-        });
-        let problems = client_config(&c, &tls).unwrap_err();
+        let files = TlsFiles {
+            ca: dir.path().join("ca.pem"),
+            client: Some((
+                dir.path().join("missing.pem"),
+                dir.path().join("missing.key"),
+            )),
+        };
+        let problems = client_config(&files, "sync.tls").unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 3, "{text:#?}");
         assert!(

@@ -21,18 +21,18 @@ use super::inflight::{Anomaly, Inflight, Seqs};
 
 /// A batch ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ready {
+pub(crate) struct Ready {
     /// The encoded uplink.
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
     /// The seqs it carries.
-    pub seqs: Seqs,
+    pub(crate) seqs: Seqs,
     /// Whether a bound ended it.
     full: bool,
 }
 
 /// The uplink state. See the module doc.
 #[derive(Debug, Clone)]
-pub struct Uplink {
+pub(crate) struct Uplink {
     batcher: Batcher,
     window: usize,
     inflight: Inflight,
@@ -49,7 +49,7 @@ pub struct Uplink {
 
 impl Uplink {
     /// Up to `window` batches in flight at once (at least 1).
-    pub fn new(batcher: Batcher, window: usize) -> Self {
+    pub(crate) fn new(batcher: Batcher, window: usize) -> Self {
         Self {
             batcher,
             window: window.max(1),
@@ -63,12 +63,13 @@ impl Uplink {
     }
 
     /// Batches in flight.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.inflight.len()
     }
 
     /// Records read and not yet published.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
         self.waiting.len()
     }
 
@@ -77,7 +78,7 @@ impl Uplink {
     }
 
     /// What to read from the outbox now, if anything: `(first seq, most records)`.
-    pub fn wants_read(&self) -> Option<(u64, usize)> {
+    pub(crate) fn wants_read(&self) -> Option<(u64, usize)> {
         let room = self
             .batcher
             .limits()
@@ -90,7 +91,12 @@ impl Uplink {
     ///
     /// Returns the seqs of records that cannot be encoded at all (never expected: the outbox
     /// holds what `Record::encode` wrote); the caller removes them from the outbox.
-    pub fn on_read(&mut self, records: Vec<Record>, asked: usize, now: Duration) -> Vec<u64> {
+    pub(crate) fn on_read(
+        &mut self,
+        records: Vec<Record>,
+        asked: usize,
+        now: Duration,
+    ) -> Vec<u64> {
         self.exhausted = records.len() < asked;
         let mut unsendable = Vec::new();
         for record in records {
@@ -108,7 +114,7 @@ impl Uplink {
     }
 
     /// The store wrote: the outbox may hold more.
-    pub fn on_written(&mut self) {
+    pub(crate) fn on_written(&mut self) {
         self.exhausted = false;
     }
 
@@ -117,7 +123,7 @@ impl Uplink {
     ///
     /// # Errors
     /// The first waiting record cannot be encoded even alone (see [`Uplink::skip_first`]).
-    pub fn next(&self, now: Duration) -> Result<Option<Ready>, WireError> {
+    pub(crate) fn next(&self, now: Duration) -> Result<Option<Ready>, WireError> {
         if self.window_full() {
             return Ok(None);
         }
@@ -136,13 +142,13 @@ impl Uplink {
     }
 
     /// Drops the first waiting record (one that cannot be encoded); returns its seq.
-    pub fn skip_first(&mut self) -> Option<u64> {
+    pub(crate) fn skip_first(&mut self) -> Option<u64> {
         (!self.waiting.is_empty()).then(|| self.waiting.remove(0).record.seq)
     }
 
     /// `ready` was handed to the client. Returns how many of its records were sent before
     /// (a resend).
-    pub fn sent(&mut self, ready: Ready) -> usize {
+    pub(crate) fn sent(&mut self, ready: Ready) -> usize {
         let count = ready.seqs.len().min(self.waiting.len());
         self.waiting.drain(..count);
         self.draining = ready.full;
@@ -155,7 +161,7 @@ impl Uplink {
     }
 
     /// When a partial batch must go, if one is waiting and could go (window not full).
-    pub fn deadline(&self) -> Option<Duration> {
+    pub(crate) fn deadline(&self) -> Option<Duration> {
         if self.window_full() {
             return None;
         }
@@ -166,7 +172,7 @@ impl Uplink {
     ///
     /// # Errors
     /// An [`Anomaly`]: call [`Uplink::reset`] and reconnect.
-    pub fn on_outgoing(&mut self, pkid: u16) -> Result<(), Anomaly> {
+    pub(crate) fn on_outgoing(&mut self, pkid: u16) -> Result<(), Anomaly> {
         self.inflight.on_outgoing(pkid)
     }
 
@@ -174,18 +180,18 @@ impl Uplink {
     ///
     /// # Errors
     /// An [`Anomaly`]: call [`Uplink::reset`] and reconnect.
-    pub fn on_await_ack(&mut self, pkid: u16) -> Result<(), Anomaly> {
+    pub(crate) fn on_await_ack(&mut self, pkid: u16) -> Result<(), Anomaly> {
         self.inflight.on_await_ack(pkid)
     }
 
     /// The broker acknowledged `pkid`: the seqs to remove from the outbox.
-    pub fn on_puback(&mut self, pkid: u16) -> Option<Seqs> {
+    pub(crate) fn on_puback(&mut self, pkid: u16) -> Option<Seqs> {
         self.inflight.on_puback(pkid)
     }
 
     /// The connection dropped or was replaced: forget what is in flight and waiting, and read
     /// again from the lowest seq not acknowledged.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         let mut from = self.next_read;
         if let Some(s) = self.inflight.reset() {
             from = from.min(s);

@@ -1,7 +1,8 @@
 //! What the cloud tells a car: a [`Downlink`] envelope of [`DownlinkMessage`]s on
 //! `rapport/v1/{vin}/down`. Each message carries an id so the agent applies it once, however
 //! often the broker delivers it. The maintenance schedule item type lives here too: the agent's
-//! config and the schedule-update downlink describe schedules with the same type.
+//! config and the schedule-update downlink describe schedules with the same type, and check
+//! them the same way ([`super::schedule::check_schedule`]).
 
 use serde::{Deserialize, Serialize};
 

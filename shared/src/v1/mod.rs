@@ -3,5 +3,6 @@
 pub mod codec;
 pub mod downlink;
 mod open_enum;
+pub mod schedule;
 pub mod topic;
 pub mod uplink;

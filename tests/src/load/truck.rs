@@ -21,6 +21,7 @@ use rapport_agent::observe::{DtcState, Observation, Observer};
 use rapport_agent::sim::{
     ActiveFault, Fault, J1939Ecu, J1939EcuConfig, Lamp, Power, SimEcu, VehicleState,
 };
+use rapport_kit::config::Check as _;
 use rapport_shared::v1::uplink::{DtcEvent, RecordBody};
 use rapport_shared::{Fmi, Severity, Spn};
 
@@ -41,7 +42,7 @@ pub const FAULTS: [(u32, u8); 5] = [(100, 1), (110, 0), (111, 1), (94, 1), (190,
 pub fn truck_config() -> Result<Arc<Loaded>, LoadError> {
     let config = Config::from_toml("config/commercial.toml", TRUCK_CONFIG)
         .map_err(|e| LoadError::Truck(e.to_string()))?;
-    let problems = config.validate();
+    let problems = config.problems("");
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
         return Err(LoadError::Truck(list.join("; ")));
@@ -97,7 +98,7 @@ pub fn inject(loaded: &Loaded, spn: u32, fmi: u8) -> Result<Decoded, LoadError> 
     let mut bus = VirtualBus::new(16);
     let engine = bus.attach();
     let agent = bus.attach();
-    let mut observer = Observer::new(loaded);
+    let mut observer = Observer::new(&rapport_agent::settings::observer(loaded));
 
     let start = Instant::now();
     let mut frames = Vec::with_capacity(2);

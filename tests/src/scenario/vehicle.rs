@@ -81,7 +81,7 @@ impl Vehicle {
             core.set_settings(settings)
                 .map_err(|e| Error::Scenario(format!("{}: consent: {e}", cast.driver)))?;
         }
-        let sync_settings = rapport_agent::sync::Settings::from_config(&loaded.config)
+        let sync_settings = rapport_agent::settings::sync(&loaded.config)
             .map_err(|e| Error::Scenario(format!("{}: {e}", cast.driver)))?
             .ok_or_else(|| Error::Scenario(format!("{}: config has no [sync]", cast.driver)))?;
         let (stop_sync, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -27,11 +27,11 @@ pub use parse::parse_line;
 pub use reader::{TraceError, TraceReader, TraceStats};
 
 /// Longest interface name a trace line may carry: Linux's `IFNAMSIZ` (16) less the NUL.
-pub const MAX_INTERFACE_LEN: usize = 15;
+pub(crate) const MAX_INTERFACE_LEN: usize = 15;
 
 /// Longest trace line [`TraceReader`] accepts; a 64-byte CAN FD frame in the screen form with
 /// every extra column is about 260 bytes, so anything far longer is not a candump line.
-pub const MAX_LINE_LEN: usize = 1024;
+pub(crate) const MAX_LINE_LEN: usize = 1024;
 
 /// Bit 29 of a candump id marks a SocketCAN error frame (`CAN_ERR_FLAG`).
 const CAN_ERR_FLAG: u32 = 0x2000_0000;
@@ -75,7 +75,7 @@ pub struct Interface {
 impl Interface {
     /// The name, or `None` if it is empty, longer than [`MAX_INTERFACE_LEN`] or not printable
     /// ASCII without spaces.
-    pub fn new(name: &str) -> Option<Self> {
+    pub(crate) fn new(name: &str) -> Option<Self> {
         Self::from_bytes(name.as_bytes())
     }
 
@@ -149,15 +149,15 @@ pub enum Skip {
 #[error("column {column}: {kind}")]
 pub struct ParseError {
     /// 1-based byte column where the problem starts.
-    pub column: usize,
+    pub(crate) column: usize,
     /// What is wrong.
-    pub kind: ParseErrorKind,
+    pub(crate) kind: ParseErrorKind,
 }
 
 /// What is wrong with a trace line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ParseErrorKind {
+pub(crate) enum ParseErrorKind {
     /// `(` without a closing `)`.
     #[error("timestamp has no closing ')'")]
     UnclosedTimestamp,

@@ -1,6 +1,8 @@
 //! Parsing one candump line, log or screen form, into a [`Line`]: the cursor, the timestamp
 //! forms, ids and data. Owns no I/O; [`super::reader`] feeds it lines.
 
+use rapport_shared::hex;
+
 use super::*;
 
 /// Parses one line of a candump trace (log or screen form; a trailing newline is ignored).
@@ -65,15 +67,6 @@ fn trim_end(line: &[u8]) -> &[u8] {
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
     line.get(..end).unwrap_or_default()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
 }
 
 /// A byte cursor that knows its column, for error positions.
@@ -213,7 +206,7 @@ fn parse_id(digits: &[u8], col: usize) -> Result<Option<(u32, bool)>, ParseError
     };
     let mut id = 0u32;
     for (k, &b) in digits.iter().enumerate() {
-        let v = hex_val(b).ok_or(err(
+        let v = hex::digit(b).ok_or(err(
             col + k,
             ParseErrorKind::BadHex {
                 found: char::from(b),
@@ -253,7 +246,7 @@ fn parse_log_frame(token: &[u8], col: usize) -> Result<Option<CanFrame>, ParseEr
         Some(b'#') => {
             let flags_at = at + 1;
             let flags = match token.get(flags_at) {
-                Some(&b) => hex_val(b).ok_or(err(
+                Some(&b) => hex::digit(b).ok_or(err(
                     col + flags_at,
                     ParseErrorKind::BadHex {
                         found: char::from(b),
@@ -283,7 +276,7 @@ fn parse_log_frame(token: &[u8], col: usize) -> Result<Option<CanFrame>, ParseEr
     let body = token.get(..body_end).unwrap_or_default();
     let len = parse_hex_data(body, at, col, &mut data, 8)?;
     if let Some(suffix) = dlc_suffix {
-        let ok = len == 8 && matches!(suffix, [d] if hex_val(*d).is_some_and(|v| v > 8));
+        let ok = len == 8 && matches!(suffix, [d] if hex::digit(*d).is_some_and(|v| v > 8));
         if !ok {
             return Err(err(col + body_end, ParseErrorKind::TrailingText));
         }
@@ -312,13 +305,13 @@ fn parse_hex_data(
         let Some(lo) = s.get(at + 1).copied() else {
             return Err(err(col + at, ParseErrorKind::OddHexDigits));
         };
-        let h = hex_val(hi).ok_or(err(
+        let h = hex::digit(hi).ok_or(err(
             col + at,
             ParseErrorKind::BadHex {
                 found: char::from(hi),
             },
         ))?;
-        let l = hex_val(lo).ok_or(err(
+        let l = hex::digit(lo).ok_or(err(
             col + at + 1,
             ParseErrorKind::BadHex {
                 found: char::from(lo),
@@ -401,13 +394,13 @@ fn parse_screen_frame<'a>(
                 )
             });
         };
-        let h = hex_val(*hi).ok_or(err(
+        let h = hex::digit(*hi).ok_or(err(
             bcol,
             ParseErrorKind::BadHex {
                 found: char::from(*hi),
             },
         ))?;
-        let l = hex_val(*lo).ok_or(err(
+        let l = hex::digit(*lo).ok_or(err(
             bcol + 1,
             ParseErrorKind::BadHex {
                 found: char::from(*lo),
@@ -422,7 +415,7 @@ fn parse_screen_frame<'a>(
     }
     if !tail.is_empty() && !tail.starts_with(b"'") && !tail.starts_with(b"`") {
         let (tcol, t) = c.token();
-        let kind = if t.len() == 2 && t.iter().all(|b| hex_val(*b).is_some()) {
+        let kind = if t.len() == 2 && t.iter().all(|b| hex::digit(*b).is_some()) {
             ParseErrorKind::LengthMismatch {
                 declared,
                 found: declared + 1,

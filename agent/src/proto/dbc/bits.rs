@@ -5,13 +5,13 @@
 //! multiplexing: those live in the parent module and in `plan`.
 
 /// The largest frame a layout may address: CAN FD, 64 bytes.
-pub const MAX_FRAME_BYTES: usize = 64;
+pub(crate) const MAX_FRAME_BYTES: usize = 64;
 
 const MAX_FRAME_BITS: u64 = (MAX_FRAME_BYTES * 8) as u64;
 
 /// A signal's byte order as the DBC gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteOrder {
+pub(crate) enum ByteOrder {
     /// `@1`, Intel: the start bit is the least significant bit; bits run upward through
     /// the frame.
     LittleEndian,
@@ -44,7 +44,7 @@ pub enum LayoutError {
 /// A validated signal position: start bit, length, byte order, signedness, with the byte
 /// span and shift precomputed so extraction is a short loop and a mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BitLayout {
+pub(crate) struct BitLayout {
     start_bit: u16,
     length: u8,
     order: ByteOrder,
@@ -59,7 +59,7 @@ impl BitLayout {
     ///
     /// # Errors
     /// [`LayoutError`] if the length is 0 or over 64, or the bits leave a 64-byte frame.
-    pub fn new(
+    pub(crate) fn new(
         start_bit: u64,
         length: u64,
         order: ByteOrder,
@@ -104,35 +104,25 @@ impl BitLayout {
         })
     }
 
-    /// The DBC start bit.
-    pub fn start_bit(&self) -> u16 {
-        self.start_bit
-    }
-
     /// The length in bits (1..=64).
-    pub fn length(&self) -> u8 {
+    pub(crate) fn length(&self) -> u8 {
         self.length
     }
 
-    /// The byte order.
-    pub fn order(&self) -> ByteOrder {
-        self.order
-    }
-
     /// Whether the raw value is two's complement.
-    pub fn is_signed(&self) -> bool {
+    pub(crate) fn is_signed(&self) -> bool {
         self.signed
     }
 
     /// How many data bytes a frame needs for this signal to be in it.
-    pub fn bytes_needed(&self) -> usize {
+    pub(crate) fn bytes_needed(&self) -> usize {
         usize::from(self.end_byte)
     }
 
     /// The signal's bits, zero-extended; `None` if `data` is shorter than
     /// [`bytes_needed`](Self::bytes_needed).
     #[inline]
-    pub fn extract(&self, data: &[u8]) -> Option<u64> {
+    pub(crate) fn extract(&self, data: &[u8]) -> Option<u64> {
         let bytes = data.get(usize::from(self.first_byte)..usize::from(self.end_byte))?;
         // At most 9 bytes (64 bits starting mid-byte): a u128 holds them.
         let mut acc: u128 = 0;
@@ -153,7 +143,7 @@ impl BitLayout {
 
     /// Two's-complement sign extension of a `length`-bit value.
     #[inline]
-    pub fn sign_extend(&self, bits: u64) -> i64 {
+    pub(crate) fn sign_extend(&self, bits: u64) -> i64 {
         let len = u32::from(self.length);
         if len < 64 && (bits >> (len - 1)) & 1 == 1 {
             (bits | !self.mask()) as i64

@@ -18,20 +18,20 @@ mod tests;
 use std::io::Read;
 use std::path::Path;
 
-pub use bits::{BitLayout, ByteOrder, LayoutError, MAX_FRAME_BYTES};
+pub(crate) use bits::LayoutError;
 pub use plan::{
     DecodeError, DecodePlan, Decoded, MAX_MULTIPLEXORS, RawValue, SignalId, SignalInfo,
     SignalValue, ValueKind,
 };
 
 /// DBC files above this size are refused before reading: real ones are a few MB at most.
-pub const MAX_DBC_FILE_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const MAX_DBC_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How config names a message: by its DBC name, or by its id as the DBC writes it
 /// (a 29-bit id has bit 31 set, e.g. `2148676694` for extended `0x123456`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
-pub enum MessageSelector {
+pub(crate) enum MessageSelector {
     /// The `BO_` id as written in the DBC.
     Id(u32),
     /// The `BO_` name.
@@ -51,9 +51,9 @@ impl core::fmt::Display for MessageSelector {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WantedSignal {
     /// The message that carries it.
-    pub message: MessageSelector,
+    pub(crate) message: MessageSelector,
     /// The `SG_` name.
-    pub signal: String,
+    pub(crate) signal: String,
 }
 
 impl WantedSignal {
@@ -66,7 +66,8 @@ impl WantedSignal {
     }
 
     /// A signal in the message of that DBC id (bit 31 set for a 29-bit id).
-    pub fn by_id(dbc_id: u32, signal: &str) -> Self {
+    #[cfg(test)]
+    pub(crate) fn by_id(dbc_id: u32, signal: &str) -> Self {
         Self {
             message: MessageSelector::Id(dbc_id),
             signal: signal.to_owned(),
@@ -184,7 +185,7 @@ impl DbcFile {
     /// # Errors
     /// [`DbcError::Read`], [`DbcError::TooLarge`], [`DbcError::NotText`] or
     /// [`DbcError::Parse`], each naming the file.
-    pub fn load(path: &Path) -> Result<Self, DbcError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, DbcError> {
         let name = path.display().to_string();
         let read_err = |source| DbcError::Read {
             file: name.clone(),

@@ -25,7 +25,7 @@ pub struct SignalId(usize);
 
 impl SignalId {
     /// The position in the `wanted` list.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self.0
     }
 }
@@ -42,7 +42,7 @@ pub enum RawValue {
 
 impl RawValue {
     /// As an `i128`, which holds both kinds exactly.
-    pub fn as_i128(self) -> i128 {
+    pub(crate) fn as_i128(self) -> i128 {
         match self {
             Self::Unsigned(v) => i128::from(v),
             Self::Signed(v) => i128::from(v),
@@ -65,14 +65,14 @@ pub enum ValueKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SignalValue {
     /// Which wanted signal this is.
-    pub signal: SignalId,
+    pub(crate) signal: SignalId,
     /// The value before factor and offset.
-    pub raw: RawValue,
+    pub(crate) raw: RawValue,
     /// `raw * factor + offset`.
     pub value: f64,
     /// The value lies outside the DBC's `[min|max]` (only checked when the DBC gives a
     /// range other than `[0|0]`). The value is still returned: the caller decides.
-    pub out_of_range: bool,
+    pub(crate) out_of_range: bool,
 }
 
 /// What the plan knows about one compiled signal, for logging and labels.
@@ -80,34 +80,35 @@ pub struct SignalValue {
 #[non_exhaustive]
 pub struct SignalInfo {
     /// The message name.
-    pub message: Arc<str>,
+    pub(crate) message: Arc<str>,
     /// The CAN id (11 or 29 bits).
-    pub can_id: u32,
+    pub(crate) can_id: u32,
     /// Whether the id is 29-bit.
-    pub extended: bool,
+    pub(crate) extended: bool,
     /// The signal name.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The unit, as written.
-    pub unit: String,
+    pub(crate) unit: String,
     /// Where its bits are.
-    pub layout: BitLayout,
+    pub(crate) layout: BitLayout,
     /// Integer or float.
-    pub kind: ValueKind,
+    pub(crate) kind: ValueKind,
     /// Scale.
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// Offset.
-    pub offset: f64,
+    pub(crate) offset: f64,
     /// `[min, max]` if the DBC gives one (not `[0|0]`).
-    pub range: Option<(f64, f64)>,
+    pub(crate) range: Option<(f64, f64)>,
     /// Whether a multiplexor gates it.
-    pub multiplexed: bool,
+    pub(crate) multiplexed: bool,
     /// The `VAL_` table: raw value → label.
-    pub labels: Vec<(i64, String)>,
+    pub(crate) labels: Vec<(i64, String)>,
 }
 
 impl SignalInfo {
     /// The `VAL_` label for a raw value (e.g. 0 → "P"), if the DBC has one.
-    pub fn label(&self, raw: RawValue) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn label(&self, raw: RawValue) -> Option<&str> {
         let raw = raw.as_i128();
         self.labels
             .iter()
@@ -288,7 +289,8 @@ impl DecodePlan {
     }
 
     /// What the plan knows about a compiled signal.
-    pub fn signal(&self, id: SignalId) -> Option<&SignalInfo> {
+    #[cfg(test)]
+    pub(crate) fn signal(&self, id: SignalId) -> Option<&SignalInfo> {
         self.signals.get(id.0)
     }
 

@@ -97,22 +97,12 @@ impl Demux {
     }
 
     /// The earliest time [`Demux::poll`] should be called, if any channel is receiving.
-    pub fn deadline(&self) -> Option<Duration> {
+    pub(crate) fn deadline(&self) -> Option<Duration> {
         self.channels.iter().filter_map(Receiver::deadline).min()
     }
 
     /// The channel for `id`, if it has one (e.g. to ask [`Receiver::interrupted`]).
-    pub fn receiver(&self, id: u32) -> Option<&Receiver> {
+    pub(crate) fn receiver(&self, id: u32) -> Option<&Receiver> {
         self.channels.iter().find(|rx| rx.id() == id)
-    }
-
-    /// The channel for `id`, mutably (e.g. for [`Receiver::overflow_frame`]).
-    pub fn receiver_mut(&mut self, id: u32) -> Option<&mut Receiver> {
-        self.channels.iter_mut().find(|rx| rx.id() == id)
-    }
-
-    /// Drops every reception in progress.
-    pub fn reset(&mut self) {
-        self.channels.iter_mut().for_each(Receiver::reset);
     }
 }

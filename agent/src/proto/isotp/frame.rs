@@ -12,7 +12,7 @@ pub(super) const MAX_FRAME: usize = 64;
 
 /// One ISO-TP frame, borrowing its data from the input bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame<'a> {
+pub(crate) enum Frame<'a> {
     /// Single frame: a whole payload.
     Single(&'a [u8]),
     /// First frame of a segmented payload: its total length and first bytes.
@@ -95,7 +95,7 @@ impl<'a> Frame<'a> {
     /// # Errors
     /// [`FrameError`] for empty or over-long frames, reserved PCI types, single frames whose
     /// length is 0 or exceeds the frame, truncated first frames and malformed flow control.
-    pub fn parse(data: &'a [u8]) -> Result<Self, FrameError> {
+    pub(crate) fn parse(data: &'a [u8]) -> Result<Self, FrameError> {
         if data.len() > MAX_FRAME {
             return Err(FrameError::TooLong { len: data.len() });
         }
@@ -166,18 +166,18 @@ fn parse_first(pci: u8, data: &[u8]) -> Result<Frame<'_>, FrameError> {
 
 /// A flow-control frame: `3s bs st`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlowControl {
+pub(crate) struct FlowControl {
     /// Continue, wait or overflow.
-    pub status: FlowStatus,
+    pub(crate) status: FlowStatus,
     /// Consecutive frames to send before the next flow control (0: all of them).
-    pub block_size: u8,
+    pub(crate) block_size: u8,
     /// Minimum gap between consecutive frames.
-    pub st_min: StMin,
+    pub(crate) st_min: StMin,
 }
 
 /// Flow status, the low nibble of a flow-control PCI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowStatus {
+pub(crate) enum FlowStatus {
     /// 0: continue to send.
     ContinueToSend,
     /// 1: wait for another flow control.
@@ -192,7 +192,7 @@ impl FlowControl {
     /// # Errors
     /// [`FrameError::FlowControlTruncated`] under 3 bytes, [`FrameError::ReservedFlowStatus`],
     /// [`FrameError::ReservedStMin`]; [`FrameError::ReservedType`] if it is not a flow control.
-    pub fn parse(data: &[u8]) -> Result<Self, FrameError> {
+    pub(crate) fn parse(data: &[u8]) -> Result<Self, FrameError> {
         let [pci, block_size, st_min, ..] = *data else {
             return match data.first() {
                 Some(pci) if pci >> 4 != 3 => Err(FrameError::ReservedType(pci >> 4)),
@@ -234,13 +234,13 @@ pub struct StMin(u8);
 
 impl StMin {
     /// No gap.
-    pub const ZERO: Self = Self(0);
+    pub(crate) const ZERO: Self = Self(0);
 
     /// From the wire byte.
     ///
     /// # Errors
     /// [`FrameError::ReservedStMin`] for 0x80..=0xF0 and 0xFA..=0xFF.
-    pub const fn from_byte(byte: u8) -> Result<Self, FrameError> {
+    pub(crate) const fn from_byte(byte: u8) -> Result<Self, FrameError> {
         match byte {
             0x00..=0x7F | 0xF1..=0xF9 => Ok(Self(byte)),
             _ => Err(FrameError::ReservedStMin(byte)),
@@ -248,12 +248,12 @@ impl StMin {
     }
 
     /// The wire byte.
-    pub const fn byte(self) -> u8 {
+    pub(crate) const fn byte(self) -> u8 {
         self.0
     }
 
     /// The gap it stands for.
-    pub fn duration(self) -> Duration {
+    pub(crate) fn duration(self) -> Duration {
         match self.0 {
             0xF1..=0xF9 => Duration::from_micros(u64::from(self.0 - 0xF0) * 100),
             ms => Duration::from_millis(u64::from(ms)),

@@ -24,7 +24,7 @@ mod tests;
 use core::time::Duration;
 
 pub use demux::Demux;
-pub use frame::{FlowControl, FlowStatus, Frame, FrameError, StMin};
+pub(crate) use frame::{Frame, FrameError, StMin};
 pub use rx::{Interrupted, Receiver, RxEvent};
 pub use tx::{Sender, TxPoll};
 
@@ -32,7 +32,7 @@ use crate::can::frame::FD_LENGTHS;
 
 /// Padding byte used when no padding is configured but a CAN FD frame must be padded up to
 /// the next valid FD length anyway (the value ISO 15765-2 recommends).
-pub const FD_DEFAULT_PADDING: u8 = 0xCC;
+pub(crate) const FD_DEFAULT_PADDING: u8 = 0xCC;
 
 /// Timing and sizing of one ISO-TP channel, shared by [`Receiver`] and [`Sender`].
 ///
@@ -81,7 +81,8 @@ impl Config {
     /// # Errors
     /// One [`IsoTpError::Config`] per bad field: `tx_dl` not 8 nor a CAN FD length 12..=64,
     /// zero timeouts, or a zero `max_payload`.
-    pub fn validate(&self) -> Result<(), Vec<IsoTpError>> {
+    #[cfg(test)]
+    pub(crate) fn validate(&self) -> Result<(), Vec<IsoTpError>> {
         let mut problems = Vec::new();
         let mut bad = |field, problem| problems.push(IsoTpError::Config { field, problem });
         if self.tx_dl != 8 && !(self.tx_dl >= 12 && FD_LENGTHS.contains(&self.tx_dl)) {

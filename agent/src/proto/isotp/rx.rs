@@ -280,7 +280,7 @@ impl Receiver {
     }
 
     /// Whether the last [`Receiver::on_frame`] abandoned a reception for a new message.
-    pub fn interrupted(&self) -> Option<Interrupted> {
+    pub(crate) fn interrupted(&self) -> Option<Interrupted> {
         self.interrupted
     }
 
@@ -300,7 +300,7 @@ impl Receiver {
     }
 
     /// When [`Receiver::poll`] should next be called, if a reception is in progress.
-    pub fn deadline(&self) -> Option<Duration> {
+    pub(crate) fn deadline(&self) -> Option<Duration> {
         match self.state {
             State::Receiving { deadline, .. } => Some(deadline),
             State::Idle => None,
@@ -308,12 +308,12 @@ impl Receiver {
     }
 
     /// Whether a segmented message is being received.
-    pub fn is_receiving(&self) -> bool {
+    pub(crate) fn is_receiving(&self) -> bool {
         matches!(self.state, State::Receiving { .. })
     }
 
     /// Drops any reception in progress.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.state = State::Idle;
     }
 
@@ -326,7 +326,8 @@ impl Receiver {
 
     /// The flow control Overflow frame an active caller sends after
     /// [`IsoTpError::PayloadTooLong`].
-    pub fn overflow_frame(&mut self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn overflow_frame(&mut self) -> &[u8] {
         let fc = FlowControl {
             status: FlowStatus::Overflow,
             block_size: 0,

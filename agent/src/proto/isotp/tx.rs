@@ -234,7 +234,7 @@ impl Sender {
     }
 
     /// Drops the message in flight, if any.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.state = State::Idle;
     }
 

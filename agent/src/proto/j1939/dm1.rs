@@ -5,11 +5,11 @@
 use super::J1939Error;
 
 /// PGN of DM1, active diagnostic trouble codes.
-pub const PGN_DM1: u32 = 65226;
+pub(crate) const PGN_DM1: u32 = 65226;
 
 /// A lamp's on/off state (2 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LampStatus {
+pub(crate) enum LampStatus {
     /// `00`
     Off,
     /// `01`
@@ -22,7 +22,7 @@ pub enum LampStatus {
 
 /// A lamp's flash state (2 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flash {
+pub(crate) enum Flash {
     /// `00`: slow flash (1 Hz).
     Slow,
     /// `01`: fast flash (2 Hz or faster).
@@ -37,27 +37,27 @@ pub enum Flash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lamp {
     /// On, off, error or not available.
-    pub status: LampStatus,
+    pub(crate) status: LampStatus,
     /// Flash state.
-    pub flash: Flash,
+    pub(crate) flash: Flash,
 }
 
 /// The four DM1 lamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Lamps {
+pub(crate) struct Lamps {
     /// Malfunction indicator lamp (emissions).
-    pub mil: Lamp,
+    pub(crate) mil: Lamp,
     /// Red stop lamp.
-    pub rsl: Lamp,
+    pub(crate) rsl: Lamp,
     /// Amber warning lamp.
-    pub awl: Lamp,
+    pub(crate) awl: Lamp,
     /// Protect lamp.
-    pub pl: Lamp,
+    pub(crate) pl: Lamp,
 }
 
 impl Lamps {
     /// From the status byte and the flash byte (each: MIL bits 8–7, RSL 6–5, AWL 4–3, PL 2–1).
-    pub fn from_bytes(status: u8, flash: u8) -> Self {
+    pub(crate) fn from_bytes(status: u8, flash: u8) -> Self {
         let lamp = |shift: u8| Lamp {
             status: match (status >> shift) & 3 {
                 0 => LampStatus::Off,
@@ -83,7 +83,7 @@ impl Lamps {
 
 /// How the SPN bits of a DTC are laid out (the CM bit, byte 4 bit 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SpnConversion {
+pub(crate) enum SpnConversion {
     /// CM = 0: J1939-73 version 4 (current): SPN bits 0–7 in byte 1, 8–15 in byte 2,
     /// 16–18 in the top 3 bits of byte 3.
     Version4,
@@ -106,16 +106,16 @@ pub struct Dtc {
     /// Failure mode identifier (5 bits).
     pub fmi: u8,
     /// Occurrence count (7 bits); `None` when the sender says "not available" (0x7F).
-    pub occurrences: Option<u8>,
+    pub(crate) occurrences: Option<u8>,
     /// Which layout the SPN was read with.
-    pub conversion: SpnConversion,
+    pub(crate) conversion: SpnConversion,
     /// The four bytes as received.
-    pub raw: [u8; 4],
+    pub(crate) raw: [u8; 4],
 }
 
 impl Dtc {
     /// Decodes 4 DTC bytes, honouring the CM bit (see [`SpnConversion`]).
-    pub fn from_bytes(raw: [u8; 4]) -> Self {
+    pub(crate) fn from_bytes(raw: [u8; 4]) -> Self {
         if raw[3] & 0x80 == 0 {
             Self::from_bytes_version4(raw)
         } else {
@@ -131,7 +131,7 @@ impl Dtc {
 
     /// Decodes 4 DTC bytes with the version-4 SPN layout whatever the CM bit says
     /// (`conversion` is still reported from the CM bit).
-    pub fn from_bytes_version4(raw: [u8; 4]) -> Self {
+    pub(crate) fn from_bytes_version4(raw: [u8; 4]) -> Self {
         let [b0, b1, b2, b3] = raw;
         let spn = u32::from(b0) | (u32::from(b1) << 8) | (u32::from(b2 >> 5) << 16);
         let oc = b3 & 0x7F;
@@ -153,7 +153,7 @@ impl Dtc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dm1<'a> {
     /// The lamp states.
-    pub lamps: Lamps,
+    pub(crate) lamps: Lamps,
     dtc_bytes: &'a [u8],
 }
 

@@ -43,7 +43,14 @@ impl J1939Id {
 
     /// An id from its raw fields (priority, EDP, DP, PF, PS, SA). `priority` keeps its low
     /// 3 bits.
-    pub fn from_fields(priority: u8, edp: bool, dp: bool, pf: u8, ps: u8, source: u8) -> Self {
+    pub(crate) fn from_fields(
+        priority: u8,
+        edp: bool,
+        dp: bool,
+        pf: u8,
+        ps: u8,
+        source: u8,
+    ) -> Self {
         Self {
             priority: priority & 0x07,
             edp,
@@ -60,7 +67,12 @@ impl J1939Id {
     /// [`J1939Error::BadPgn`] if the PGN is wider than 18 bits or is PDU1 with a non-zero low
     /// byte; [`J1939Error::Pdu2Destination`] if a PDU2 PGN is given a specific destination
     /// (its id has no room for one); [`J1939Error::BadPriority`] above 7.
-    pub fn new(priority: u8, pgn: u32, destination: u8, source: u8) -> Result<Self, J1939Error> {
+    pub(crate) fn new(
+        priority: u8,
+        pgn: u32,
+        destination: u8,
+        source: u8,
+    ) -> Result<Self, J1939Error> {
         if priority > 7 {
             return Err(J1939Error::BadPriority { priority });
         }
@@ -90,43 +102,36 @@ impl J1939Id {
     }
 
     /// The raw 29-bit id.
-    pub fn raw(&self) -> u32 {
+    pub(crate) fn raw(&self) -> u32 {
         let b3 = (self.priority << 2) | (u8::from(self.edp) << 1) | u8::from(self.dp);
         u32::from_be_bytes([b3, self.pf, self.ps, self.source])
     }
 
     /// Priority, 0 (highest) to 7.
-    pub fn priority(&self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn priority(&self) -> u8 {
         self.priority
     }
 
-    /// Extended data page (the bit cantools calls "reserved").
-    pub fn edp(&self) -> bool {
-        self.edp
-    }
-
-    /// Data page.
-    pub fn dp(&self) -> bool {
-        self.dp
-    }
-
     /// PDU format byte.
-    pub fn pf(&self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn pf(&self) -> u8 {
         self.pf
     }
 
     /// PDU specific byte: a destination address (PDU1) or group extension (PDU2).
-    pub fn ps(&self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn ps(&self) -> u8 {
         self.ps
     }
 
     /// Source address.
-    pub fn source(&self) -> u8 {
+    pub(crate) fn source(&self) -> u8 {
         self.source
     }
 
     /// Whether the PS byte is a destination address (PF < 240).
-    pub fn is_pdu1(&self) -> bool {
+    pub(crate) fn is_pdu1(&self) -> bool {
         self.pf < PDU2_FIRST_PF
     }
 
@@ -142,7 +147,7 @@ impl J1939Id {
     }
 
     /// Where the message goes: the PS byte for PDU1, [`GLOBAL`] for PDU2.
-    pub fn destination(&self) -> u8 {
+    pub(crate) fn destination(&self) -> u8 {
         if self.is_pdu1() { self.ps } else { GLOBAL }
     }
 }

@@ -7,13 +7,12 @@
 //! abort frames the caller must put on the bus.
 
 pub mod dm1;
-pub mod id;
+pub(crate) mod id;
 pub mod pgn;
 pub mod tp;
 
-pub use dm1::{Dm1, Dtc, Lamp, LampStatus, Lamps};
+pub(crate) use dm1::{Dm1, Dtc, LampStatus, Lamps};
 pub use id::{GLOBAL, J1939Id};
-pub use pgn::Signal;
 pub use tp::{Message, TpConfig, TpEvent, TpStats, TpTimeout, TransportProtocol};
 
 /// Everything that can be wrong with J1939 input.

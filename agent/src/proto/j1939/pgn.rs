@@ -6,17 +6,17 @@
 use super::J1939Error;
 
 /// PGN of VD, vehicle distance (SPN 244, 245).
-pub const PGN_VD: u32 = 65248;
+pub(crate) const PGN_VD: u32 = 65248;
 /// PGN of VDHR, high-resolution vehicle distance (SPN 917, 918).
-pub const PGN_VDHR: u32 = 65217;
+pub(crate) const PGN_VDHR: u32 = 65217;
 /// PGN of HOURS, engine hours and revolutions (SPN 247, 249).
-pub const PGN_HOURS: u32 = 65253;
+pub(crate) const PGN_HOURS: u32 = 65253;
 /// PGN of CCVS1, cruise control / vehicle speed 1 (SPN 84, 70).
-pub const PGN_CCVS1: u32 = 65265;
+pub(crate) const PGN_CCVS1: u32 = 65265;
 
 /// A parameter as J1939-71 sends it: a value, or the sender saying it has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal<T> {
+pub(crate) enum Signal<T> {
     /// A value in range.
     Valid(T),
     /// The sender reports an error (top byte 0xFE, or `10` for 2-bit states).
@@ -28,7 +28,7 @@ pub enum Signal<T> {
 
 impl<T> Signal<T> {
     /// The value, if valid.
-    pub fn valid(self) -> Option<T> {
+    pub(crate) fn valid(self) -> Option<T> {
         match self {
             Self::Valid(v) => Some(v),
             Self::Error | Self::NotAvailable => None,
@@ -99,9 +99,9 @@ fn need(pgn: u32, data: &[u8], need: usize) -> Result<(), J1939Error> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VehicleDistance {
     /// SPN 244, trip distance, metres.
-    pub trip_m: Signal<u64>,
+    pub(crate) trip_m: Signal<u64>,
     /// SPN 245, total vehicle distance, metres.
-    pub total_m: Signal<u64>,
+    pub(crate) total_m: Signal<u64>,
 }
 
 impl VehicleDistance {
@@ -121,11 +121,11 @@ impl VehicleDistance {
 
 /// VDHR, PGN 65217: distances at 5 m/bit, returned in metres.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HighResVehicleDistance {
+pub(crate) struct HighResVehicleDistance {
     /// SPN 917, total vehicle distance, metres.
-    pub total_m: Signal<u64>,
+    pub(crate) total_m: Signal<u64>,
     /// SPN 918, trip distance, metres.
-    pub trip_m: Signal<u64>,
+    pub(crate) trip_m: Signal<u64>,
 }
 
 impl HighResVehicleDistance {
@@ -133,7 +133,7 @@ impl HighResVehicleDistance {
     ///
     /// # Errors
     /// [`J1939Error::Short`] below 8 bytes.
-    pub fn decode(data: &[u8]) -> Result<Self, J1939Error> {
+    pub(crate) fn decode(data: &[u8]) -> Result<Self, J1939Error> {
         need(PGN_VDHR, data, 8)?;
         Ok(Self {
             total_m: u32_at(data, 0).map(|r| u64::from(r) * 5),
@@ -144,11 +144,11 @@ impl HighResVehicleDistance {
 
 /// HOURS, PGN 65253.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineHours {
+pub(crate) struct EngineHours {
     /// SPN 247, engine total hours of operation, in units of 0.05 h (3 minutes).
-    pub total_hours_x20: Signal<u32>,
+    pub(crate) total_hours_x20: Signal<u32>,
     /// SPN 249, engine total revolutions (sent at 1000 r/bit), in revolutions.
-    pub total_revolutions: Signal<u64>,
+    pub(crate) total_revolutions: Signal<u64>,
 }
 
 impl EngineHours {
@@ -156,7 +156,7 @@ impl EngineHours {
     ///
     /// # Errors
     /// [`J1939Error::Short`] below 8 bytes.
-    pub fn decode(data: &[u8]) -> Result<Self, J1939Error> {
+    pub(crate) fn decode(data: &[u8]) -> Result<Self, J1939Error> {
         need(PGN_HOURS, data, 8)?;
         Ok(Self {
             total_hours_x20: u32_at(data, 0),
@@ -165,7 +165,7 @@ impl EngineHours {
     }
 
     /// SPN 247 in whole seconds (0.05 h = 180 s), for callers that want a duration.
-    pub fn total_seconds(&self) -> Signal<u64> {
+    pub(crate) fn total_seconds(&self) -> Signal<u64> {
         self.total_hours_x20.map(|r| u64::from(r) * 180)
     }
 }
@@ -174,9 +174,9 @@ impl EngineHours {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CruiseControlVehicleSpeed {
     /// SPN 70, parking brake switch (byte 1 bits 4–3): `true` = set.
-    pub parking_brake: Signal<bool>,
+    pub(crate) parking_brake: Signal<bool>,
     /// SPN 84, wheel-based vehicle speed, in 1/256 km/h.
-    pub wheel_speed_kmh_256: Signal<u16>,
+    pub(crate) wheel_speed_kmh_256: Signal<u16>,
 }
 
 impl CruiseControlVehicleSpeed {
@@ -194,7 +194,8 @@ impl CruiseControlVehicleSpeed {
     }
 
     /// SPN 84 in metres per hour (rounded down), an integer speed that needs no float.
-    pub fn wheel_speed_m_per_h(&self) -> Signal<u32> {
+    #[cfg(test)]
+    pub(crate) fn wheel_speed_m_per_h(&self) -> Signal<u32> {
         self.wheel_speed_kmh_256.map(|r| u32::from(r) * 1000 / 256)
     }
 }

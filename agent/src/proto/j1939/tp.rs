@@ -24,20 +24,20 @@ use super::{J1939Error, TpErrorKind};
 use crate::can::CanFrame;
 
 /// PGN of TP.CM, connection management.
-pub const PGN_TP_CM: u32 = 0xEC00;
+pub(crate) const PGN_TP_CM: u32 = 0xEC00;
 /// PGN of TP.DT, data transfer.
-pub const PGN_TP_DT: u32 = 0xEB00;
+pub(crate) const PGN_TP_DT: u32 = 0xEB00;
 /// The largest message J1939-21 transport carries: 255 packets × 7 bytes.
 pub const MAX_TP_SIZE: usize = 1785;
 
 /// T1: longest gap between data packets (and, for BAM, the only receive timeout).
-pub const T1: Duration = Duration::from_millis(750);
+pub(crate) const T1: Duration = Duration::from_millis(750);
 /// T2: longest wait for data after a CTS.
-pub const T2: Duration = Duration::from_millis(1250);
+pub(crate) const T2: Duration = Duration::from_millis(1250);
 /// T3: longest wait for a CTS or EndOfMsgAck after the last packet of a window.
-pub const T3: Duration = Duration::from_millis(1250);
+pub(crate) const T3: Duration = Duration::from_millis(1250);
 /// T4: longest wait for the next CTS after a "hold the connection" CTS.
-pub const T4: Duration = Duration::from_millis(1050);
+pub(crate) const T4: Duration = Duration::from_millis(1050);
 
 const RTS: u8 = 16;
 const CTS: u8 = 17;
@@ -75,7 +75,7 @@ impl Default for TpConfig {
 
 /// How a message travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transfer {
+pub(crate) enum Transfer {
     /// Broadcast announce message: to everyone, no flow control.
     Bam,
     /// Peer-to-peer with RTS/CTS flow control.
@@ -86,13 +86,13 @@ pub enum Transfer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {
     /// The PGN the payload belongs to (from the TP.CM frame).
-    pub pgn: u32,
+    pub(crate) pgn: u32,
     /// The originator.
-    pub source: u8,
+    pub(crate) source: u8,
     /// The destination ([`GLOBAL`] for BAM).
-    pub destination: u8,
+    pub(crate) destination: u8,
     /// How it travelled.
-    pub transfer: Transfer,
+    pub(crate) transfer: Transfer,
     /// Exactly the announced number of bytes (the last packet's padding is dropped).
     pub data: &'a [u8],
 }
@@ -126,38 +126,38 @@ pub enum TpEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TpTimeout {
     /// The session's originator.
-    pub source: u8,
+    pub(crate) source: u8,
     /// The session's destination.
-    pub destination: u8,
+    pub(crate) destination: u8,
     /// The PGN being transferred.
-    pub pgn: u32,
+    pub(crate) pgn: u32,
     /// BAM or RTS/CTS.
-    pub transfer: Transfer,
+    pub(crate) transfer: Transfer,
     /// Packets received before the timeout, of `packets`.
-    pub received: u8,
+    pub(crate) received: u8,
     /// Packets announced.
-    pub packets: u8,
+    pub(crate) packets: u8,
     /// Active role: the Abort (reason 3, timeout) the caller must send.
-    pub abort: Option<CanFrame>,
+    pub(crate) abort: Option<CanFrame>,
 }
 
 /// Running counts, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TpStats {
     /// BAM messages delivered.
-    pub bam_completed: u64,
+    pub(crate) bam_completed: u64,
     /// BAM sessions that timed out.
-    pub bam_timed_out: u64,
+    pub(crate) bam_timed_out: u64,
     /// RTS/CTS messages delivered.
-    pub rts_completed: u64,
+    pub(crate) rts_completed: u64,
     /// RTS/CTS sessions that timed out.
-    pub rts_timed_out: u64,
+    pub(crate) rts_timed_out: u64,
     /// Sessions closed by an Abort.
-    pub aborted: u64,
+    pub(crate) aborted: u64,
     /// Sessions abandoned because their originator started a new one.
-    pub replaced: u64,
+    pub(crate) replaced: u64,
     /// Frames rejected with an error.
-    pub errors: u64,
+    pub(crate) errors: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +277,8 @@ impl TransportProtocol {
     }
 
     /// The counts so far.
-    pub fn stats(&self) -> TpStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> TpStats {
         self.stats
     }
 
@@ -287,7 +288,8 @@ impl TransportProtocol {
     }
 
     /// The earliest moment [`Self::poll`] has something to report, for the caller's timer.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    #[cfg(test)]
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
         self.sessions
             .iter()
             .filter(|s| s.open)

@@ -11,7 +11,7 @@ use super::{ObdError, positive_body};
 
 /// Which DTC list a request or response is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtcMode {
+pub(crate) enum DtcMode {
     /// Mode 03: confirmed, stored DTCs.
     Stored,
     /// Mode 07: pending DTCs (this or last drive cycle).
@@ -22,7 +22,7 @@ pub enum DtcMode {
 
 impl DtcMode {
     /// The request SID (0x03, 0x07, 0x0A).
-    pub fn request_sid(self) -> u8 {
+    pub(crate) fn request_sid(self) -> u8 {
         match self {
             Self::Stored => 0x03,
             Self::Pending => 0x07,
@@ -33,13 +33,15 @@ impl DtcMode {
 
 /// A decoded mode 03/07/0A response from one ECU.
 #[derive(Debug, Clone)]
-pub struct DtcResponse<'a> {
-    /// Which list.
-    pub mode: DtcMode,
-    /// The count byte the ECU sent.
-    pub declared_count: u8,
+pub(crate) struct DtcResponse<'a> {
+    /// Which list (read by the tests only).
+    #[cfg(test)]
+    pub(crate) mode: DtcMode,
+    /// The count byte the ECU sent (read by the tests only).
+    #[cfg(test)]
+    pub(crate) declared_count: u8,
     /// The codes (`0000` placeholders skipped).
-    pub codes: DtcIter<'a>,
+    pub(crate) codes: DtcIter<'a>,
 }
 
 /// Decodes a DTC response in the CAN form: `43 <count> (hi lo){count}` (0x47 for pending,
@@ -50,7 +52,10 @@ pub struct DtcResponse<'a> {
 /// Anything [`super::positive_body`] rejects (empty, negative response, other SID);
 /// [`ObdError::TooShort`] without a count byte; [`ObdError::DtcCountMismatch`] when the count
 /// and the bytes disagree.
-pub fn parse_dtc_response(payload: &[u8], mode: DtcMode) -> Result<DtcResponse<'_>, ObdError> {
+pub(crate) fn parse_dtc_response(
+    payload: &[u8],
+    mode: DtcMode,
+) -> Result<DtcResponse<'_>, ObdError> {
     let body = positive_body(payload, mode.request_sid())?;
     let Some((&declared, bytes)) = body.split_first() else {
         return Err(ObdError::TooShort {
@@ -71,7 +76,9 @@ pub fn parse_dtc_response(payload: &[u8], mode: DtcMode) -> Result<DtcResponse<'
         return Err(mismatch);
     }
     Ok(DtcResponse {
+        #[cfg(test)]
         mode,
+        #[cfg(test)]
         declared_count: declared,
         codes: DtcIter::from_pairs(listed),
     })
@@ -80,20 +87,21 @@ pub fn parse_dtc_response(payload: &[u8], mode: DtcMode) -> Result<DtcResponse<'
 /// Iterates over two-byte DTCs, skipping `0000` placeholders. An odd trailing byte is not a
 /// code: it is left out and kept in [`DtcIter::trailing_byte`].
 #[derive(Debug, Clone)]
-pub struct DtcIter<'a> {
+pub(crate) struct DtcIter<'a> {
     pairs: core::slice::ChunksExact<'a, u8>,
 }
 
 impl<'a> DtcIter<'a> {
     /// Raw DTC bytes, two per code, without SID or count byte.
-    pub fn from_pairs(bytes: &'a [u8]) -> Self {
+    pub(crate) fn from_pairs(bytes: &'a [u8]) -> Self {
         Self {
             pairs: bytes.chunks_exact(2),
         }
     }
 
     /// The odd byte left over at the end, if any.
-    pub fn trailing_byte(&self) -> Option<u8> {
+    #[cfg(test)]
+    pub(crate) fn trailing_byte(&self) -> Option<u8> {
         self.pairs.remainder().first().copied()
     }
 }

@@ -1,60 +1,54 @@
-//! OBD-II (SAE J1979) over CAN: building requests and decoding the ISO-TP-reassembled
-//! responses of modes 01 (current data), 03/07/0A (stored, pending, permanent DTCs) and
-//! 09 PID 02 (VIN).
+//! OBD-II (SAE J1979) over CAN: CAN ids and decoding the ISO-TP-reassembled responses of
+//! modes 01 (current data) and 03/07/0A (stored, pending, permanent DTCs).
 //!
-//! Owns: request bytes, CAN ids and their mapping to ECUs, positive and negative response
-//! decoding. Does not own: ISO-TP framing (PCI bytes never reach this module, see
-//! [`crate::proto::isotp`]), timing and retries (the caller's), or the DTC types and their
-//! SAE J2012 text (`rapport_shared::ObdCode`, decoded here directly). The `Vin` here is still
-//! self-contained.
+//! Owns: CAN ids and their mapping to ECUs, positive and negative response decoding. Does not
+//! own: the request bytes (the poller writes its few), ISO-TP framing (PCI bytes never reach
+//! this module, see [`crate::proto::isotp`]), timing and retries (the caller's), or the DTC
+//! types and their SAE J2012 text (`rapport_shared::ObdCode`, decoded here directly).
 //!
 //! Decoding never allocates: values borrow the payload or are small `Copy` types.
 
-pub mod dtc;
-pub mod pid;
-pub mod vin;
+pub(crate) mod dtc;
+pub(crate) mod pid;
 
-pub use dtc::{DtcIter, DtcMode, DtcResponse, parse_dtc_response};
-pub use pid::{
-    Ignition, MonitorStatus, PidIter, PidValue, SupportedPids, parse_current_data, pid_data_len,
-};
-pub use vin::{Vin, parse_vin_response};
+pub(crate) use dtc::{DtcMode, parse_dtc_response};
+pub(crate) use pid::{PidValue, SupportedPids, parse_current_data, pid_data_len};
 
 use crate::proto::uds::Nrc;
 
 /// 11-bit functional (broadcast) request id: every emissions ECU answers.
-pub const FUNCTIONAL_REQUEST_ID: u16 = 0x7DF;
+pub(crate) const FUNCTIONAL_REQUEST_ID: u16 = 0x7DF;
 /// 11-bit physical request id of ECU 0; ECU `n` (0–7) is this plus `n`.
-pub const PHYSICAL_REQUEST_ID_BASE: u16 = 0x7E0;
+pub(crate) const PHYSICAL_REQUEST_ID_BASE: u16 = 0x7E0;
 /// 11-bit response id of ECU 0; ECU `n` (0–7) answers on this plus `n`.
-pub const RESPONSE_ID_BASE: u16 = 0x7E8;
+pub(crate) const RESPONSE_ID_BASE: u16 = 0x7E8;
 /// 29-bit functional request id (ISO 15765-4 normal fixed addressing, tester 0xF1).
-pub const FUNCTIONAL_REQUEST_ID_29: u32 = 0x18DB_33F1;
+pub(crate) const FUNCTIONAL_REQUEST_ID_29: u32 = 0x18DB_33F1;
 /// 29-bit physical request prefix: `0x18DA<ecu>F1`.
-pub const PHYSICAL_REQUEST_ID_29_BASE: u32 = 0x18DA_00F1;
+pub(crate) const PHYSICAL_REQUEST_ID_29_BASE: u32 = 0x18DA_00F1;
 /// 29-bit response prefix: `0x18DAF1<ecu>`.
-pub const RESPONSE_ID_29_BASE: u32 = 0x18DA_F100;
+pub(crate) const RESPONSE_ID_29_BASE: u32 = 0x18DA_F100;
 
 /// A positive response's SID is the request's plus this.
-pub const POSITIVE_RESPONSE_OFFSET: u8 = 0x40;
+pub(crate) const POSITIVE_RESPONSE_OFFSET: u8 = 0x40;
 /// The SID of a negative response (`7F <service> <nrc>`), shared with UDS.
-pub const NEGATIVE_RESPONSE_SID: u8 = 0x7F;
+pub(crate) const NEGATIVE_RESPONSE_SID: u8 = 0x7F;
 /// At most this many PIDs fit one mode 01 request (J1979 on CAN).
-pub const MAX_PIDS_PER_REQUEST: usize = 6;
+pub(crate) const MAX_PIDS_PER_REQUEST: usize = 6;
 
 /// The 11-bit physical request id of ECU `ecu` (0–7), `None` beyond 7.
-pub fn physical_request_id(ecu: u8) -> Option<u16> {
+pub(crate) fn physical_request_id(ecu: u8) -> Option<u16> {
     (ecu <= 7).then(|| PHYSICAL_REQUEST_ID_BASE + u16::from(ecu))
 }
 
 /// The 29-bit physical request id `0x18DA<ecu>F1` of ECU address `ecu`.
-pub fn physical_request_id_29(ecu: u8) -> u32 {
+pub(crate) fn physical_request_id_29(ecu: u8) -> u32 {
     PHYSICAL_REQUEST_ID_29_BASE | (u32::from(ecu) << 8)
 }
 
 /// The ECU a response came from: 0x7E8–0x7EF → 0–7 (11-bit), `0x18DAF1xx` → `xx` (29-bit).
 /// `None` for any other id, so the caller can ignore unrelated traffic.
-pub fn ecu_from_response_id(raw_id: u32, extended: bool) -> Option<u8> {
+pub(crate) fn ecu_from_response_id(raw_id: u32, extended: bool) -> Option<u8> {
     if extended {
         (raw_id & 0x1FFF_FF00 == RESPONSE_ID_29_BASE).then_some((raw_id & 0xFF) as u8)
     } else {
@@ -138,64 +132,13 @@ pub enum ObdError {
     /// A mode 01 request with no PIDs or more than [`MAX_PIDS_PER_REQUEST`].
     #[error("OBD-II mode 01 request: {0} PIDs, need 1 to 6")]
     PidCount(usize),
-    /// A VIN response whose VIN is not 17 valid characters.
-    #[error("OBD-II VIN: {0}")]
-    BadVin(&'static str),
 }
 
 impl ObdError {
     /// True for `7F xx 78` (requestCorrectlyReceived-ResponsePending): keep waiting (P2*).
-    pub fn is_response_pending(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_response_pending(&self) -> bool {
         matches!(self, Self::Negative { nrc, .. } if *nrc == Nrc::RESPONSE_PENDING)
-    }
-}
-
-/// An OBD-II request payload (at most 7 bytes: one mode and six PIDs), to hand to ISO-TP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request {
-    bytes: [u8; 7],
-    len: u8,
-}
-
-impl Request {
-    /// Mode 01 for 1 to 6 PIDs (an ECU answers the ones it supports in one response).
-    ///
-    /// # Errors
-    /// [`ObdError::PidCount`] for no PIDs or more than [`MAX_PIDS_PER_REQUEST`].
-    pub fn current_data(pids: &[u8]) -> Result<Self, ObdError> {
-        if pids.is_empty() || pids.len() > MAX_PIDS_PER_REQUEST {
-            return Err(ObdError::PidCount(pids.len()));
-        }
-        let mut bytes = [0u8; 7];
-        bytes[0] = 0x01;
-        for (dst, pid) in bytes.iter_mut().skip(1).zip(pids) {
-            *dst = *pid;
-        }
-        Ok(Self {
-            bytes,
-            len: (pids.len() + 1) as u8,
-        })
-    }
-
-    /// Mode 03, 07 or 0A: read stored, pending or permanent DTCs.
-    pub fn dtcs(mode: DtcMode) -> Self {
-        Self {
-            bytes: [mode.request_sid(), 0, 0, 0, 0, 0, 0],
-            len: 1,
-        }
-    }
-
-    /// Mode 09 PID 02: read the VIN.
-    pub fn vin() -> Self {
-        Self {
-            bytes: [0x09, 0x02, 0, 0, 0, 0, 0],
-            len: 2,
-        }
-    }
-
-    /// The payload bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 }
 
@@ -205,7 +148,7 @@ impl Request {
 /// # Errors
 /// [`ObdError::Empty`], [`ObdError::Negative`] (named NRC), [`ObdError::TruncatedNegative`],
 /// or [`ObdError::UnexpectedSid`].
-pub fn positive_body(payload: &[u8], request_sid: u8) -> Result<&[u8], ObdError> {
+pub(crate) fn positive_body(payload: &[u8], request_sid: u8) -> Result<&[u8], ObdError> {
     let expected = request_sid.wrapping_add(POSITIVE_RESPONSE_OFFSET);
     match payload {
         [] => Err(ObdError::Empty),
@@ -247,20 +190,6 @@ mod tests {
         assert_eq!(physical_request_id(7), Some(0x7E7));
         assert_eq!(physical_request_id(8), None);
         assert_eq!(physical_request_id_29(0x11), 0x18DA_11F1);
-    }
-
-    #[test]
-    fn requests() {
-        let r = Request::current_data(&[0x0D, 0x31, 0xA6]).unwrap();
-        assert_eq!(r.as_bytes(), &[0x01, 0x0D, 0x31, 0xA6]);
-        let six = Request::current_data(&[0, 1, 2, 3, 4, 5]).unwrap();
-        assert_eq!(six.as_bytes(), &[0x01, 0, 1, 2, 3, 4, 5]);
-        assert_eq!(Request::current_data(&[0; 7]), Err(ObdError::PidCount(7)));
-        assert_eq!(Request::current_data(&[]), Err(ObdError::PidCount(0)));
-        assert_eq!(Request::dtcs(DtcMode::Stored).as_bytes(), &[0x03]);
-        assert_eq!(Request::dtcs(DtcMode::Pending).as_bytes(), &[0x07]);
-        assert_eq!(Request::dtcs(DtcMode::Permanent).as_bytes(), &[0x0A]);
-        assert_eq!(Request::vin().as_bytes(), &[0x09, 0x02]);
     }
 
     #[test]
@@ -308,6 +237,7 @@ mod tests {
     }
 
     mod never_panics {
+        use super::super::dtc::DtcIter;
         use super::super::*;
         use proptest::prelude::*;
 
@@ -341,7 +271,6 @@ mod tests {
                             prop_assert!(r.codes.count() <= usize::from(r.declared_count));
                         }
                     }
-                    let _ = parse_vin_response(input);
                     for dtc in DtcIter::from_pairs(input) {
                         prop_assert_eq!(
                             dtc.to_string().parse::<rapport_shared::DtcCode>(),

@@ -9,7 +9,7 @@ use super::{ObdError, positive_body};
 
 /// Data length (bytes after the PID byte) of the mode 01 PIDs this decoder can walk over.
 /// `None` for PIDs whose length is unknown here: a multi-PID response cannot be walked past them.
-pub fn pid_data_len(pid: u8) -> Option<usize> {
+pub(crate) fn pid_data_len(pid: u8) -> Option<usize> {
     let len = match pid {
         // supported-PID bitmaps
         0x00 | 0x20 | 0x40 | 0x60 | 0x80 | 0xA0 | 0xC0 | 0xE0 => 4,
@@ -55,7 +55,7 @@ pub fn pid_data_len(pid: u8) -> Option<usize> {
 
 /// Ignition type reported by PID 0x01 (byte B bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ignition {
+pub(crate) enum Ignition {
     /// Spark ignition (petrol).
     Spark,
     /// Compression ignition (diesel).
@@ -64,15 +64,15 @@ pub enum Ignition {
 
 /// PID 0x01: monitor status since DTCs were cleared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MonitorStatus {
+pub(crate) struct MonitorStatus {
     /// The malfunction indicator lamp is commanded on.
-    pub mil_on: bool,
+    pub(crate) mil_on: bool,
     /// Number of emission-related DTCs stored (0–127).
-    pub dtc_count: u8,
+    pub(crate) dtc_count: u8,
     /// Spark or compression ignition.
-    pub ignition: Ignition,
+    pub(crate) ignition: Ignition,
     /// The four data bytes, for the readiness monitor bits not decoded here.
-    pub raw: [u8; 4],
+    pub(crate) raw: [u8; 4],
 }
 
 impl MonitorStatus {
@@ -94,7 +94,7 @@ impl MonitorStatus {
 /// says, exactly as the ECU sent them; [`PidValue::physical`] gives the scaled number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PidValue<'a> {
+pub(crate) enum PidValue<'a> {
     /// PIDs 0x00, 0x20, …: bit 31 of `bitmap` is PID `base + 1`, bit 0 is PID `base + 0x20`.
     SupportedPids {
         /// The PID asked (0x00, 0x20, …, 0xE0).
@@ -165,7 +165,8 @@ pub enum PidValue<'a> {
 
 impl PidValue<'_> {
     /// The PID this value answers.
-    pub fn pid(&self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn pid(&self) -> u8 {
         match self {
             Self::SupportedPids { base, .. } => *base,
             Self::MonitorStatus(_) => 0x01,
@@ -185,7 +186,8 @@ impl PidValue<'_> {
 
     /// The physical value in its usual unit (%, °C, kPa, rpm, km/h, s, km, V, km), or `None`
     /// for bitmaps, status and raw PIDs.
-    pub fn physical(&self) -> Option<f64> {
+    #[cfg(test)]
+    pub(crate) fn physical(&self) -> Option<f64> {
         Some(match *self {
             Self::EngineLoad { raw } => f64::from(raw) * 100.0 / 255.0,
             Self::CoolantTemp { celsius } => f64::from(celsius),
@@ -250,7 +252,7 @@ impl PidValue<'_> {
 /// # Errors
 /// Anything [`super::positive_body`] rejects (empty, negative response, other SID), or
 /// [`ObdError::TooShort`] when no PID follows the SID.
-pub fn parse_current_data(payload: &[u8]) -> Result<PidIter<'_>, ObdError> {
+pub(crate) fn parse_current_data(payload: &[u8]) -> Result<PidIter<'_>, ObdError> {
     let body = positive_body(payload, 0x01)?;
     if body.is_empty() {
         return Err(ObdError::TooShort {
@@ -267,7 +269,7 @@ pub fn parse_current_data(payload: &[u8]) -> Result<PidIter<'_>, ObdError> {
 
 /// Walks the PIDs of a mode 01 response; see [`parse_current_data`].
 #[derive(Debug, Clone)]
-pub struct PidIter<'a> {
+pub(crate) struct PidIter<'a> {
     rest: &'a [u8],
     /// Offset of `rest` in the payload, for error messages.
     offset: usize,
@@ -300,7 +302,7 @@ impl<'a> Iterator for PidIter<'a> {
 /// The set of mode 01 PIDs an ECU supports, filled from its bitmap answers (PIDs 0x00,
 /// 0x20, …, 0xE0). PID 0x00 itself is always supported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SupportedPids {
+pub(crate) struct SupportedPids {
     bits: [u32; 8],
     /// Bit `n` set once the bitmap of PID `0x20 × n` was received.
     received: u8,
@@ -308,12 +310,13 @@ pub struct SupportedPids {
 
 impl SupportedPids {
     /// An empty set: nothing received yet.
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds one bitmap answer. `base` must be a multiple of 0x20; others are ignored.
-    pub fn insert_bitmap(&mut self, base: u8, bitmap: u32) {
+    pub(crate) fn insert_bitmap(&mut self, base: u8, bitmap: u32) {
         if !base.is_multiple_of(0x20) {
             return;
         }
@@ -325,14 +328,14 @@ impl SupportedPids {
     }
 
     /// Adds every bitmap in a decoded response; other PIDs are ignored.
-    pub fn absorb(&mut self, value: &PidValue<'_>) {
+    pub(crate) fn absorb(&mut self, value: &PidValue<'_>) {
         if let PidValue::SupportedPids { base, bitmap } = *value {
             self.insert_bitmap(base, bitmap);
         }
     }
 
     /// Whether the ECU said it supports `pid`.
-    pub fn contains(&self, pid: u8) -> bool {
+    pub(crate) fn contains(&self, pid: u8) -> bool {
         if pid == 0 {
             return true;
         }
@@ -346,7 +349,7 @@ impl SupportedPids {
 
     /// The next bitmap PID to ask in the chained discovery: 0x00 first, then each 0x20·n
     /// the previous bitmap advertises; `None` once the chain ends.
-    pub fn next_query(&self) -> Option<u8> {
+    pub(crate) fn next_query(&self) -> Option<u8> {
         for index in 0u8..8 {
             let base = index * 0x20;
             if self.received & (1 << index) != 0 {
@@ -358,7 +361,8 @@ impl SupportedPids {
     }
 
     /// Iterates over the supported PIDs (1..=255) in order.
-    pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u8> + '_ {
         (1..=255u8).filter(|pid| self.contains(*pid))
     }
 }

@@ -16,7 +16,7 @@ const MAX_DID_LEN: usize = 4092;
 /// How a DID's bytes are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DidKind {
+pub(crate) enum DidKind {
     /// Unsigned integer, most significant byte first (1–8 bytes).
     UnsignedBe,
     /// Unsigned integer, least significant byte first (1–8 bytes).
@@ -45,30 +45,31 @@ fn one() -> f64 {
 /// `{ did = 0xF40D, len = 3, kind = "unsigned_be", factor = 0.1, unit = "km" }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DidSpec {
+pub(crate) struct DidSpec {
     /// The data identifier.
-    pub did: u16,
+    pub(crate) did: u16,
     /// A name for logs (e.g. `odometer`).
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Data length in bytes.
-    pub len: usize,
+    pub(crate) len: usize,
     /// How to read the bytes.
-    pub kind: DidKind,
+    pub(crate) kind: DidKind,
     /// Numeric kinds: physical = raw × factor + offset.
     #[serde(default = "one")]
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// Numeric kinds: added after the factor.
     #[serde(default)]
-    pub offset: f64,
+    pub(crate) offset: f64,
     /// Unit of the physical value, for display.
     #[serde(default)]
-    pub unit: Option<String>,
+    pub(crate) unit: Option<String>,
 }
 
 impl DidSpec {
     /// A spec with factor 1, offset 0 and no name or unit.
-    pub fn new(did: u16, len: usize, kind: DidKind) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(did: u16, len: usize, kind: DidKind) -> Self {
         Self {
             did,
             name: None,
@@ -85,7 +86,7 @@ impl DidSpec {
     /// # Errors
     /// [`UdsError::BadDidSpec`] for a zero or impossible length, a numeric DID over 8 bytes,
     /// or a factor or offset that is not finite.
-    pub fn validate(&self) -> Result<(), UdsError> {
+    pub(crate) fn validate(&self) -> Result<(), UdsError> {
         let problem = if self.len == 0 {
             "length is 0"
         } else if self.len > MAX_DID_LEN {
@@ -106,7 +107,7 @@ impl DidSpec {
 
 /// The DIDs a decoder knows, checked and sorted for lookup.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DidTable {
+pub(crate) struct DidTable {
     specs: Vec<DidSpec>,
 }
 
@@ -116,7 +117,7 @@ impl DidTable {
     /// # Errors
     /// Every problem found: each spec's [`DidSpec::validate`] error and
     /// [`UdsError::BadDidSpec`] for a DID listed twice.
-    pub fn new(mut specs: Vec<DidSpec>) -> Result<Self, Vec<UdsError>> {
+    pub(crate) fn new(mut specs: Vec<DidSpec>) -> Result<Self, Vec<UdsError>> {
         let mut problems: Vec<UdsError> = specs.iter().filter_map(|s| s.validate().err()).collect();
         specs.sort_by_key(|s| s.did);
         for pair in specs.windows(2) {
@@ -137,29 +138,12 @@ impl DidTable {
     }
 
     /// The spec of `did`, if configured.
-    pub fn get(&self, did: u16) -> Option<&DidSpec> {
+    pub(crate) fn get(&self, did: u16) -> Option<&DidSpec> {
         self.specs
             .binary_search_by_key(&did, |s| s.did)
             .ok()
             .and_then(|i| self.specs.get(i))
     }
-}
-
-/// Writes a 0x22 request for `dids` into `out` (cleared first; reuse it across requests).
-///
-/// # Errors
-/// [`UdsError::NoDids`] for an empty list.
-pub fn encode_read_data_by_identifier(dids: &[u16], out: &mut Vec<u8>) -> Result<(), UdsError> {
-    if dids.is_empty() {
-        return Err(UdsError::NoDids);
-    }
-    out.clear();
-    out.reserve(1 + 2 * dids.len());
-    out.push(SID_READ_DATA_BY_IDENTIFIER);
-    for did in dids {
-        out.extend_from_slice(&did.to_be_bytes());
-    }
-    Ok(())
 }
 
 /// Decodes a 0x22 response. The DIDs are walked lazily by the returned iterator, which
@@ -168,7 +152,7 @@ pub fn encode_read_data_by_identifier(dids: &[u16], out: &mut Vec<u8>) -> Result
 /// # Errors
 /// Anything [`super::positive_body`] rejects, or [`UdsError::TooShort`] for a positive
 /// response without a whole DID.
-pub fn parse_read_data_by_identifier<'a>(
+pub(crate) fn parse_read_data_by_identifier<'a>(
     payload: &'a [u8],
     table: &'a DidTable,
 ) -> Result<Outcome<DidIter<'a>>, UdsError> {
@@ -192,7 +176,7 @@ pub fn parse_read_data_by_identifier<'a>(
 
 /// Walks the DIDs of a 0x22 response; see [`parse_read_data_by_identifier`].
 #[derive(Debug, Clone)]
-pub struct DidIter<'a> {
+pub(crate) struct DidIter<'a> {
     table: &'a DidTable,
     rest: &'a [u8],
     offset: usize,
@@ -243,16 +227,16 @@ impl<'a> Iterator for DidIter<'a> {
 
 /// One DID from a response, with its spec.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DidRecord<'a> {
+pub(crate) struct DidRecord<'a> {
     /// The configured spec.
-    pub spec: &'a DidSpec,
+    pub(crate) spec: &'a DidSpec,
     /// Its data bytes (exactly `spec.len`).
-    pub data: &'a [u8],
+    pub(crate) data: &'a [u8],
 }
 
 /// A DID's value as its spec reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DidValue<'a> {
+pub(crate) enum DidValue<'a> {
     /// Numeric kinds: raw × factor + offset.
     Number(f64),
     /// ASCII text, trailing NULs and spaces trimmed.
@@ -263,12 +247,12 @@ pub enum DidValue<'a> {
 
 impl<'a> DidRecord<'a> {
     /// The data identifier.
-    pub fn did(&self) -> u16 {
+    pub(crate) fn did(&self) -> u16 {
         self.spec.did
     }
 
     /// The integer before factor and offset, for numeric kinds.
-    pub fn integer(&self) -> Option<i128> {
+    pub(crate) fn integer(&self) -> Option<i128> {
         let mut buf = [0u8; 8];
         let len = self.data.len();
         if len == 0 || len > 8 || !self.spec.kind.is_numeric() {
@@ -292,7 +276,7 @@ impl<'a> DidRecord<'a> {
     }
 
     /// The value as the spec reads it.
-    pub fn value(&self) -> DidValue<'a> {
+    pub(crate) fn value(&self) -> DidValue<'a> {
         match self.spec.kind {
             DidKind::Ascii => {
                 let end = self
@@ -327,20 +311,6 @@ mod tests {
             .positive()
             .unwrap()
             .collect()
-    }
-
-    #[test]
-    fn requests() {
-        let mut out = Vec::new();
-        encode_read_data_by_identifier(&[0x0001], &mut out).unwrap();
-        assert_eq!(out, [0x22, 0x00, 0x01]);
-        // VECTORS §3: `22 00 01 00 02 00 04 00 03`
-        encode_read_data_by_identifier(&[0x0001, 0x0002, 0x0004, 0x0003], &mut out).unwrap();
-        assert_eq!(out, [0x22, 0x00, 0x01, 0x00, 0x02, 0x00, 0x04, 0x00, 0x03]);
-        assert_eq!(
-            encode_read_data_by_identifier(&[], &mut out),
-            Err(UdsError::NoDids)
-        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! UDS 0x19 ReadDTCInformation, sub-functions 0x01 (reportNumberOfDTCByStatusMask), 0x02
-//! (reportDTCByStatusMask) and 0x06 (extended data, kept raw): request bytes, response
-//! decoding into the shared [`UdsCode`] and [`UdsStatus`].
+//! UDS 0x19 ReadDTCInformation, sub-function 0x02 (reportDTCByStatusMask), the one the poller
+//! asks: request bytes, response decoding into the shared [`UdsCode`] and [`UdsStatus`].
 //!
 //! Does not own: the DTC and status types, their text (`P0133-1C`) and named status bits
 //! (`rapport_shared`), snapshot records (0x04), the OEM layout of extended data records, or
@@ -10,41 +9,14 @@ use rapport_shared::{UdsCode, UdsStatus};
 
 use super::{Outcome, SID_READ_DTC_INFORMATION, Service, UdsError, positive_body};
 
-/// Sub-function 0x01: reportNumberOfDTCByStatusMask.
-pub const REPORT_NUMBER_OF_DTC_BY_STATUS_MASK: u8 = 0x01;
 /// Sub-function 0x02: reportDTCByStatusMask.
-pub const REPORT_DTC_BY_STATUS_MASK: u8 = 0x02;
-
-/// Sub-function 0x06: reportDTCExtDataRecordByDTCNumber.
-pub const REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER: u8 = 0x06;
-
-/// The 0x19 0x06 request: `19 06 <DTC, 3 bytes> <record number>` (0xFF = all records).
-pub fn encode_report_dtc_ext_data_record(dtc: UdsCode, record: u8) -> [u8; 6] {
-    let [_, hi, mid, lo] = dtc.raw().to_be_bytes();
-    [
-        SID_READ_DTC_INFORMATION,
-        REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER,
-        hi,
-        mid,
-        lo,
-        record,
-    ]
-}
+pub(crate) const REPORT_DTC_BY_STATUS_MASK: u8 = 0x02;
 
 /// The 0x19 0x02 request: `19 02 <status mask>` (0xFF asks for every DTC the server keeps).
-pub fn encode_report_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
+pub(crate) fn encode_report_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
     [
         SID_READ_DTC_INFORMATION,
         REPORT_DTC_BY_STATUS_MASK,
-        status_mask,
-    ]
-}
-
-/// The 0x19 0x01 request: `19 01 <status mask>`.
-pub fn encode_report_number_of_dtc_by_status_mask(status_mask: u8) -> [u8; 3] {
-    [
-        SID_READ_DTC_INFORMATION,
-        REPORT_NUMBER_OF_DTC_BY_STATUS_MASK,
         status_mask,
     ]
 }
@@ -58,31 +30,22 @@ fn uds_code(hi: u8, mid: u8, lo: u8) -> UdsCode {
 
 /// One DTC with its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DtcRecord {
+pub(crate) struct DtcRecord {
     /// The 24-bit DTC.
-    pub dtc: UdsCode,
+    pub(crate) dtc: UdsCode,
     /// Its status byte.
-    pub status: UdsStatus,
+    pub(crate) status: UdsStatus,
 }
 
 /// A decoded 0x19 0x02 response.
 #[derive(Debug, Clone)]
-pub struct DtcByStatus<'a> {
-    /// The status bits the server supports.
-    pub availability_mask: UdsStatus,
+pub(crate) struct DtcByStatus<'a> {
+    /// The status bits the server supports: decoded with the response, read by no caller but
+    /// the tests (the passive decoder takes each DTC's own status).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) availability_mask: UdsStatus,
     /// The DTCs.
-    pub records: DtcRecordIter<'a>,
-}
-
-/// A decoded 0x19 0x01 response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DtcCount {
-    /// The status bits the server supports.
-    pub availability_mask: UdsStatus,
-    /// DTC format identifier (0x01 = ISO 14229-1, 0x00 = SAE J2012-DA, …).
-    pub format: u8,
-    /// Number of DTCs matching the mask.
-    pub count: u16,
+    pub(crate) records: DtcRecordIter<'a>,
 }
 
 /// Checks SID and sub-function, returns the bytes after them.
@@ -106,32 +69,6 @@ fn sub_function_body(payload: &[u8], sub: u8) -> Result<Outcome<&[u8]>, UdsError
     }
 }
 
-/// Decodes `59 01 <availability mask> <format> <count hi> <count lo>`; bytes after are ignored.
-///
-/// # Errors
-/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`], or
-/// [`UdsError::TooShort`].
-pub fn parse_report_number_of_dtc_by_status_mask(
-    payload: &[u8],
-) -> Result<Outcome<DtcCount>, UdsError> {
-    let body = match sub_function_body(payload, REPORT_NUMBER_OF_DTC_BY_STATUS_MASK)? {
-        Outcome::Positive(body) => body,
-        Outcome::Pending => return Ok(Outcome::Pending),
-    };
-    let [mask, format, hi, lo, ..] = *body else {
-        return Err(UdsError::TooShort {
-            what: "reportNumberOfDTCByStatusMask response",
-            len: payload.len(),
-            needed: 6,
-        });
-    };
-    Ok(Outcome::Positive(DtcCount {
-        availability_mask: UdsStatus(mask),
-        format,
-        count: u16::from_be_bytes([hi, lo]),
-    }))
-}
-
 /// Decodes `59 02 <availability mask> (<DTC hi> <DTC mid> <DTC lo> <status>)*`.
 ///
 /// Records are checked here, so the iterator cannot fail. Zero padding is tolerated: an
@@ -142,7 +79,7 @@ pub fn parse_report_number_of_dtc_by_status_mask(
 /// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`],
 /// [`UdsError::TooShort`] without the availability mask, and [`UdsError::TruncatedDtc`] for a
 /// partial record holding non-zero bytes.
-pub fn parse_report_dtc_by_status_mask(
+pub(crate) fn parse_report_dtc_by_status_mask(
     payload: &[u8],
 ) -> Result<Outcome<DtcByStatus<'_>>, UdsError> {
     let body = match sub_function_body(payload, REPORT_DTC_BY_STATUS_MASK)? {
@@ -173,7 +110,7 @@ pub fn parse_report_dtc_by_status_mask(
 
 /// The DTC records of a 0x19 0x02 response; see [`parse_report_dtc_by_status_mask`].
 #[derive(Debug, Clone)]
-pub struct DtcRecordIter<'a> {
+pub(crate) struct DtcRecordIter<'a> {
     chunks: core::slice::ChunksExact<'a, u8>,
 }
 
@@ -190,44 +127,6 @@ impl Iterator for DtcRecordIter<'_> {
             _ => None,
         })
     }
-}
-
-/// A decoded 0x19 0x06 response: the DTC, its status and its extended data records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DtcExtData<'a> {
-    /// The DTC and status the server echoes.
-    pub record: DtcRecord,
-    /// Record number, data, record number, data, …: record lengths are the OEM's, so they
-    /// stay raw here. Empty when the DTC has no extended data.
-    pub records: &'a [u8],
-}
-
-/// Decodes `59 06 <DTC, 3 bytes> <status> (<record number> <data>…)*`.
-///
-/// # Errors
-/// Anything [`super::positive_body`] rejects, [`UdsError::WrongSubFunction`], or
-/// [`UdsError::TooShort`] without a whole DTC and status.
-pub fn parse_report_dtc_ext_data_record(
-    payload: &[u8],
-) -> Result<Outcome<DtcExtData<'_>>, UdsError> {
-    let body = match sub_function_body(payload, REPORT_DTC_EXT_DATA_RECORD_BY_DTC_NUMBER)? {
-        Outcome::Positive(body) => body,
-        Outcome::Pending => return Ok(Outcome::Pending),
-    };
-    let [hi, mid, lo, status, ref records @ ..] = *body else {
-        return Err(UdsError::TooShort {
-            what: "reportDTCExtDataRecordByDTCNumber response",
-            len: payload.len(),
-            needed: 6,
-        });
-    };
-    Ok(Outcome::Positive(DtcExtData {
-        record: DtcRecord {
-            dtc: uds_code(hi, mid, lo),
-            status: UdsStatus(status),
-        },
-        records,
-    }))
 }
 
 #[cfg(test)]
@@ -247,10 +146,6 @@ mod tests {
     #[test]
     fn requests() {
         assert_eq!(encode_report_dtc_by_status_mask(0x5A), [0x19, 0x02, 0x5A]);
-        assert_eq!(
-            encode_report_number_of_dtc_by_status_mask(0x5A),
-            [0x19, 0x01, 0x5A]
-        );
     }
 
     // python-udsoncan test_read_dtc_information.py (VECTORS §3), request 19 02 5A.
@@ -338,38 +233,6 @@ mod tests {
     }
 
     #[test]
-    fn udsoncan_number_of_dtc() {
-        // 59 01 | FB mask | 01 format ISO 14229-1 | 12 34 count
-        let want = DtcCount {
-            availability_mask: UdsStatus(0xFB),
-            format: 0x01,
-            count: 0x1234,
-        };
-        let payload = [0x59, 0x01, 0xFB, 0x01, 0x12, 0x34];
-        assert_eq!(
-            parse_report_number_of_dtc_by_status_mask(&payload),
-            Ok(Outcome::Positive(want))
-        );
-        // extra bytes harmless
-        let payload = [0x59, 0x01, 0xFB, 0x01, 0x12, 0x34, 0x00, 0x11, 0x22];
-        assert_eq!(
-            parse_report_number_of_dtc_by_status_mask(&payload),
-            Ok(Outcome::Positive(want))
-        );
-        // too short: 59 / 59 01 / 59 01 FB / 59 01 FB 01 / 59 01 FB 01 12
-        let full = [0x59, 0x01, 0xFB, 0x01, 0x12];
-        for len in 1..=full.len() {
-            assert!(
-                matches!(
-                    parse_report_number_of_dtc_by_status_mask(&full[..len]),
-                    Err(UdsError::TooShort { .. })
-                ),
-                "{len}"
-            );
-        }
-    }
-
-    #[test]
     fn udsoncan_status_bits_in_order() {
         // set_byte(0x01, 0x03, 0x07, …, 0xFF) turns the bits on in this order
         let bits = [
@@ -409,44 +272,5 @@ mod tests {
         assert_eq!(uds_code(0xFF, 0xFF, 0xFF).to_string(), "U3FFF-FF");
         assert_eq!(uds_code(0xFF, 0xFF, 0xFF).raw(), 0xFF_FFFF);
         assert!(UdsCode::new(0xFFFF_FFFF).is_err());
-    }
-
-    #[test]
-    fn renault_zoe_extended_data() {
-        // fesch/CanZE #405 (VECTORS §3), reassembled: 59 06 | DTC 15 25 F3 | status 2B |
-        // record 80 with data 00 E6 C0
-        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x80, 0x00, 0xE6, 0xC0];
-        let r = parse_report_dtc_ext_data_record(&payload)
-            .unwrap()
-            .positive()
-            .unwrap();
-        assert_eq!(r.record.dtc, UdsCode::new(0x15_25F3).unwrap());
-        assert_eq!(r.record.status, UdsStatus(0x2B));
-        assert_eq!(r.records, [0x80, 0x00, 0xE6, 0xC0]);
-        // second answer: record 84 with data 05
-        let payload = [0x59, 0x06, 0x15, 0x25, 0xF3, 0x2B, 0x84, 0x05];
-        let r = parse_report_dtc_ext_data_record(&payload)
-            .unwrap()
-            .positive()
-            .unwrap();
-        assert_eq!(r.records, [0x84, 0x05]);
-        // the request that asks for all records of that DTC
-        assert_eq!(
-            encode_report_dtc_ext_data_record(UdsCode::new(0x15_25F3).unwrap(), 0xFF),
-            [0x19, 0x06, 0x15, 0x25, 0xF3, 0xFF]
-        );
-        // DTC without status
-        assert!(matches!(
-            parse_report_dtc_ext_data_record(&[0x59, 0x06, 0x15, 0x25, 0xF3]),
-            Err(UdsError::TooShort { .. })
-        ));
-        assert!(matches!(
-            parse_report_dtc_ext_data_record(&[0x59, 0x02, 0xFB]),
-            Err(UdsError::WrongSubFunction {
-                expected: 0x06,
-                got: 0x02,
-                ..
-            })
-        ));
     }
 }

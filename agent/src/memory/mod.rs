@@ -7,12 +7,16 @@
 //! is postcard-encoded by the store: fields are positional, so a change of shape is a new
 //! schema version with a migration in the store, never an edit in place.
 
+mod quiet;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_shared::v1::downlink::{Campaign, MaintenanceItem};
 use rapport_shared::v1::uplink::{PromptKind, RecordBody};
 use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
+
+pub use quiet::{QuietHours, QuietHoursError, QuietWindow};
 
 /// The car's latest known state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,32 +28,32 @@ pub struct VehicleState {
     /// Latest engine hours.
     pub engine_hours: Option<EngineHours>,
     /// Whether a malfunction indicator lamp is on (any ECU).
-    pub mil: bool,
+    pub(crate) mil: bool,
     /// When this agent first ran in this car.
     pub first_seen: Option<Timestamp>,
     /// The first odometer this agent read (milestones and break-in count only what it saw).
-    pub first_odometer: Option<Odometer>,
+    pub(crate) first_odometer: Option<Odometer>,
 }
 
 /// One fault's history, keyed by its identity ([`DtcCode`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtcHistory {
     /// The fault as last reported (with status byte / occurrence count).
-    pub dtc: Dtc,
+    pub(crate) dtc: Dtc,
     /// Its latest severity.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// The ECU that reported it last.
-    pub ecu: u32,
+    pub(crate) ecu: u32,
     /// First time it was ever seen.
-    pub first_seen: Timestamp,
+    pub(crate) first_seen: Timestamp,
     /// Last time it was reported active.
-    pub last_seen: Timestamp,
+    pub(crate) last_seen: Timestamp,
     /// How many times it appeared (1 + the times it came back after clearing).
     pub times_seen: u32,
     /// Whether it is active now.
     pub active: bool,
     /// When it last cleared.
-    pub cleared_at: Option<Timestamp>,
+    pub(crate) cleared_at: Option<Timestamp>,
 }
 
 /// Who recorded a service.
@@ -65,31 +69,31 @@ pub enum ServiceSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceRecord {
     /// The schedule items it covered.
-    pub items: Vec<String>,
+    pub(crate) items: Vec<String>,
     /// When it was performed.
-    pub at: Timestamp,
+    pub(crate) at: Timestamp,
     /// Odometer at the service (the current one if not given).
-    pub odometer: Option<Odometer>,
+    pub(crate) odometer: Option<Odometer>,
     /// Engine hours at the service.
-    pub engine_hours: Option<EngineHours>,
+    pub(crate) engine_hours: Option<EngineHours>,
     /// Who recorded it.
-    pub source: ServiceSource,
+    pub(crate) source: ServiceSource,
 }
 
 /// The last service of one schedule item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastService {
     /// When.
-    pub at: Timestamp,
+    pub(crate) at: Timestamp,
     /// Odometer then.
     pub odometer: Option<Odometer>,
     /// Engine hours then.
-    pub engine_hours: Option<EngineHours>,
+    pub(crate) engine_hours: Option<EngineHours>,
 }
 
 /// Where a maintenance item stands, as last reported to the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Not due yet, outside the due-soon window.
     Ok,
     /// Inside the due-soon window.
@@ -102,7 +106,7 @@ pub enum Stage {
 
 impl Stage {
     /// The snake-case name used in JSON and prompt ids.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::DueSoon => "due_soon",
@@ -120,7 +124,7 @@ pub struct ItemRecord {
     /// The last one.
     pub last: Option<LastService>,
     /// The stage last reported to the outbox, with the cycle it was reported for.
-    pub reported: Option<(u32, Stage)>,
+    pub(crate) reported: Option<(u32, Stage)>,
 }
 
 /// Where a prompt stands.
@@ -145,7 +149,7 @@ pub enum PromptState {
 
 impl PromptState {
     /// The snake-case name used in JSON.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Shown => "shown",
@@ -158,7 +162,7 @@ impl PromptState {
     }
 
     /// Whether the driver acted on it or it went away: it never shows again.
-    pub const fn is_final(self) -> bool {
+    pub(crate) const fn is_final(self) -> bool {
         matches!(
             self,
             Self::Acknowledged | Self::Dismissed | Self::Booked | Self::Resolved
@@ -197,15 +201,6 @@ pub struct PromptRecord {
     pub closed_at: Option<Timestamp>,
 }
 
-/// Local quiet hours, `"HH:MM"` to `"HH:MM"` (may span midnight).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuietHours {
-    /// Start, `"22:00"`.
-    pub start: String,
-    /// End, `"07:00"`.
-    pub end: String,
-}
-
 /// The driver's settings, changed through the HMI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -232,18 +227,18 @@ impl Default for Settings {
 
 /// A campaign the cloud sent down, kept until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CampaignRecord {
+pub(crate) struct CampaignRecord {
     /// The campaign.
-    pub campaign: Campaign,
+    pub(crate) campaign: Campaign,
     /// When it arrived.
-    pub received: Timestamp,
+    pub(crate) received: Timestamp,
 }
 
 /// Prompts shown per kind on one local day, for the frequency caps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShowCounts {
     /// Local day number (days since 1970-01-01 in the configured offset).
-    pub day: i64,
+    pub(crate) day: i64,
     /// Shows per kind code that day.
     pub per_kind: BTreeMap<u16, u32>,
 }
@@ -262,13 +257,13 @@ pub struct Memory {
     /// Prompts by id.
     pub prompts: BTreeMap<String, PromptRecord>,
     /// The driver's settings.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
     /// Campaigns by campaign id.
-    pub campaigns: BTreeMap<String, CampaignRecord>,
+    pub(crate) campaigns: BTreeMap<String, CampaignRecord>,
     /// Today's prompt counts.
     pub shows: ShowCounts,
     /// A schedule from the cloud that replaces the config's (None: the config's).
-    pub schedule: Option<Vec<MaintenanceItem>>,
+    pub(crate) schedule: Option<Vec<MaintenanceItem>>,
     /// Downlink message ids already applied (the sync issue fills it; applied once each).
     pub applied_downlinks: BTreeSet<u64>,
 }

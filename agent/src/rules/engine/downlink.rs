@@ -1,0 +1,105 @@
+//! Cloud messages applied to the rules ([`Rules::apply_downlink`]): campaigns, schedule
+//! updates (held to the checks a config's schedule passes), services a partner recorded,
+//! bookings. Each id is applied once.
+//!
+//! Owns: what each downlink kind does to memory. Does not own: decoding or checking the
+//! envelope (`crate::sync::downlink`), nor writing the changes (the caller).
+
+use rapport_shared::Timestamp;
+use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage};
+
+use super::Rules;
+use crate::memory::{CampaignRecord, Changes, ServiceSource};
+
+impl Rules {
+    /// A message from the cloud, applied once per id. A message that cannot be applied as
+    /// sent — a schedule that fails the checks a config's schedule passes — is refused: logged
+    /// with what is wrong, and marked applied all the same (so a broker redelivering it does
+    /// not retry it forever), changing nothing else; the old schedule stays.
+    pub fn apply_downlink(&mut self, msg: &DownlinkMessage, now: Timestamp) -> Applied {
+        let mut ch = Changes::default();
+        if !self.mem.applied_downlinks.insert(msg.id) {
+            return Applied {
+                changes: ch,
+                refused: None,
+            };
+        }
+        ch.downlinks.insert(msg.id);
+        ch.durable = true;
+        let mut refused = None;
+        match &msg.body {
+            DownlinkBody::Campaign(c) => {
+                if now < c.valid_until {
+                    self.mem.campaigns.insert(
+                        c.campaign_id.clone(),
+                        CampaignRecord {
+                            campaign: c.clone(),
+                            received: now,
+                        },
+                    );
+                    ch.campaigns.insert(c.campaign_id.clone());
+                }
+            }
+            DownlinkBody::ScheduleUpdate(u) => {
+                let problems = rapport_shared::check_schedule(&u.items);
+                if u.line == self.cfg.vehicle.line && problems.is_empty() {
+                    self.mem.schedule = Some(u.items.clone());
+                    ch.schedule = true;
+                } else if u.line == self.cfg.vehicle.line {
+                    let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    let why = format!("schedule update refused: {}", why.join("; "));
+                    tracing::warn!(id = msg.id, "{why}; the schedule in force stays");
+                    refused = Some(why);
+                } else {
+                    tracing::warn!(
+                        line = %u.line,
+                        ours = %self.cfg.vehicle.line,
+                        "schedule update for another vehicle line ignored"
+                    );
+                }
+            }
+            DownlinkBody::ServiceRecorded(s) => {
+                let known: Vec<String> = s
+                    .items
+                    .iter()
+                    .filter(|i| self.schedule().iter().any(|k| &&k.id == i))
+                    .cloned()
+                    .collect();
+                if known.len() != s.items.len() {
+                    tracing::warn!(items = ?s.items, "service names items not in the schedule");
+                }
+                let at = s.performed_at.min(now);
+                if let Ok(more) = self.record_service(
+                    &known,
+                    s.odometer,
+                    Some(at),
+                    ServiceSource::Partner(s.partner.clone()),
+                    now,
+                ) {
+                    ch.merge(more);
+                }
+            }
+            DownlinkBody::BookingConfirmed(b) => {
+                tracing::info!(prompt = %b.prompt, partner = %b.partner, "booking confirmed");
+            }
+            _ => {
+                tracing::warn!(id = msg.id, "downlink of a kind this agent does not know");
+            }
+        }
+        self.evaluate(now, &mut ch);
+        Applied {
+            changes: ch,
+            refused,
+        }
+    }
+}
+
+/// What a downlink message did ([`Rules::apply_downlink`]).
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// What the store must write: the message's id as applied (unless it already was) and
+    /// what the message changed.
+    pub changes: Changes,
+    /// Why the message was refused, when it was (it is marked applied all the same).
+    pub(crate) refused: Option<String>,
+}

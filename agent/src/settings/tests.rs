@@ -1,0 +1,148 @@
+//! The settings' tests: what a config turns into (filters, sync and its TLS files, the HMI
+//! address).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use super::*;
+
+fn example(name: &str) -> Loaded {
+    config::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn passes(f: &[KernelFilter], id: u32, ext: bool) -> bool {
+    f.iter().any(|k| k.matches(id, ext))
+}
+
+#[test]
+fn passenger_filters_pass_what_it_reads_and_nothing_else() {
+    let f = kernel_filters(&example("passenger.toml"));
+    for (id, ext) in [
+        (0x7E8, false),
+        (0x7EF, false),
+        (0x77E, false),
+        (0x500, false),
+    ] {
+        assert!(passes(&f, id, ext), "0x{id:X} must pass");
+    }
+    for (id, ext) in [
+        (0x7DF, false),
+        (0x7E0, false),
+        (0x123, false),
+        (0x501, false),
+        (0x7E8, true),
+    ] {
+        assert!(!passes(&f, id, ext), "0x{id:X} must not pass");
+    }
+}
+
+#[test]
+fn commercial_filters_pass_j1939_groups_from_any_source_and_priority() {
+    let f = kernel_filters(&example("commercial.toml"));
+    // From the real truck trace: DM1 and TP at priority 7, VD, VDHR from SA 0x31, CCVS1.
+    for id in [
+        0x18FE_CA00,
+        0x1CEC_FF00,
+        0x1CEB_FF31,
+        0x18FE_E000,
+        0x18FE_C131,
+        0x18FE_F100,
+        0x18FE_E500,
+    ] {
+        assert!(passes(&f, id, true), "0x{id:X} must pass");
+    }
+    // EEC1 (engine speed) and a standard id are not read.
+    assert!(!passes(&f, 0x0CF0_0400, true));
+    assert!(!passes(&f, 0x18FE_CA00 & 0x7FF, false));
+}
+
+/// A minimal config in `dir` with `[sync]` set to `sync`.
+fn config_in(dir: &Path, sync: &str) -> Config {
+    let text = format!(
+        r#"
+[vehicle]
+vin = "WVWZZZ1KZ8W012345"
+line = "t"
+category = "passenger"
+delivered = "2021-03-15"
+{sync}"#
+    );
+    let mut c = Config::from_toml("t.toml", &text).unwrap();
+    c.path = Some(dir.join("agent.toml"));
+    c
+}
+
+#[test]
+fn plain_links_need_nothing_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config_in(dir.path(), "[sync]\nbroker = \"mqtt://127.0.0.1\"\n");
+    assert!(sync(&plain).unwrap().unwrap().tls.is_none());
+    assert!(sync(&config_in(dir.path(), "")).unwrap().is_none());
+
+    let tls = config_in(dir.path(), "[sync]\nbroker = \"mqtts://broker.example\"\n");
+    let Err(SyncError::Config { problems }) = sync(&tls) else {
+        panic!("an mqtts broker without [sync.tls] was accepted");
+    };
+    assert_eq!(problems[0].path, "sync.tls.ca");
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
+    let tls = config_in(
+        dir.path(),
+        "[sync]\nbroker = \"mqtts://broker.example\"\n[sync.tls]\nca = \"ca.pem\"\n\
+         cert = \"missing.pem\"\nkey = \"missing.key\"\n",
+    );
+    let Err(SyncError::Config { problems }) = sync(&tls) else {
+        panic!("unusable TLS files were accepted");
+    };
+    // Each file named where the config names it (the messages: `sync::tls`'s tests).
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["sync.tls.ca", "sync.tls.cert", "sync.tls.key"]);
+    assert!(
+        problems[0]
+            .message
+            .contains(&dir.path().join("ca.pem").display().to_string())
+    );
+}
+
+#[test]
+fn load_lists_the_tls_files_problems_with_the_config_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        "[vehicle]\nvin = \"WVWZZZ1KZ8W012345\"\nline = \"\"\ncategory = \"passenger\"\n\
+         delivered = \"2021-03-15\"\n[sync]\nbroker = \"mqtts://h\"\n[sync.tls]\nca = \"ca.pem\"\n",
+    )
+    .unwrap();
+    let err = load(&path).unwrap_err();
+    let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got[0].starts_with("vehicle.line: must not be empty"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with("sync.tls.ca: ") && got[1].contains("ca.pem"),
+        "{got:#?}"
+    );
+    // config::load alone does not read the files.
+    assert_eq!(config::load(&path).unwrap_err().problems().len(), 1);
+}
+
+#[test]
+fn address_defaults_to_loopback_8686_and_hmi_wins() {
+    assert_eq!(
+        hmi_address(None, None).unwrap(),
+        "127.0.0.1:8686".parse().unwrap()
+    );
+    let given: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert_eq!(
+        hmi_address(Some(given), Some(Path::new("/nonexistent"))).unwrap(),
+        given
+    );
+    assert!(hmi_address(None, Some(Path::new("/nonexistent/agent.toml"))).is_err());
+}
