@@ -4,8 +4,12 @@
 //!
 //! One `CAN_RAW` socket with FD frames enabled serves classic and FD buses alike. Kernel filters
 //! keep traffic the config does not need (most of a saturated bus) out of user space. Error
-//! frames are counted and skipped. The kernel of the development machines has no AF_CAN, so the
-//! test below runs only where a `vcan0` interface exists.
+//! frames (bus-off, controller problems) are received, counted, the first few logged, and
+//! skipped. Whether the interface exists and is up ([`interface_is_up`]) and which errors cost
+//! one frame rather than the socket ([`is_transient`]) are answered here for the bus loop in
+//! [`crate::runtime`], which reopens a lost interface. The kernel of the development machines
+//! has no AF_CAN, so the test below runs only where a `vcan0` interface exists; the emulated
+//! head unit (`tests/headunit/`) runs all of this on a real kernel.
 
 use std::time::Instant;
 
@@ -15,6 +19,12 @@ use super::CanFrame;
 use super::filters::KernelFilter;
 use super::source::{FrameSink, FrameSource, TimedFrame};
 use crate::Error;
+
+/// Error frames logged one by one before the rest are only counted.
+const ERROR_FRAMES_LOGGED: u64 = 10;
+/// Linux's `ENOBUFS` (the same number on every architecture): the interface's transmit queue
+/// is full, as on a saturated bus. Written out to spare a `libc` dependency for one constant.
+const ENOBUFS: i32 = 105;
 
 /// The SocketCAN form of a filter: the EFF flag is part of id and mask, so 11- and 29-bit ids
 /// never match each other's filters.
@@ -38,7 +48,8 @@ pub(crate) struct SocketCan {
 
 impl SocketCan {
     /// Opens `interface` (e.g. `can0`) and installs `filters` (none: receive everything); the
-    /// filters a config needs come from [`super::filters::kernel_filters`].
+    /// filters a config needs come from [`super::filters::kernel_filters`]. Error frames of
+    /// every class are received (and counted, not returned).
     ///
     /// # Errors
     /// [`Error::Io`] naming the interface if it cannot be opened or filtered.
@@ -55,12 +66,20 @@ impl SocketCan {
                 .set_filters(&filters)
                 .map_err(|e| io("setting filters on", e))?;
         }
+        socket
+            .set_error_filter_accept_all()
+            .map_err(|e| io("receiving error frames from", e))?;
         Ok(Self {
             socket,
             interface: interface.to_owned(),
             start: Instant::now(),
             error_frames: 0,
         })
+    }
+
+    /// Error frames received and skipped so far.
+    pub fn error_frames(&self) -> u64 {
+        self.error_frames
     }
 }
 
@@ -89,7 +108,21 @@ impl FrameSource for SocketCan {
                         wall: Some(crate::clock::wall_now()),
                     }));
                 }
-                None => self.error_frames += 1,
+                None => {
+                    self.error_frames += 1;
+                    if self.error_frames <= ERROR_FRAMES_LOGGED {
+                        let (class, what) = match frame {
+                            CanAnyFrame::Error(e) => (e.error_bits(), e.into_error().to_string()),
+                            _ => (0, String::new()),
+                        };
+                        tracing::warn!(interface = %self.interface, class = %format_args!("{class:#x}"),
+                            error = %what, count = self.error_frames, "CAN error frame");
+                        if self.error_frames == ERROR_FRAMES_LOGGED {
+                            tracing::warn!(interface = %self.interface,
+                                "further CAN error frames are counted, not logged");
+                        }
+                    }
+                }
             }
         }
     }
@@ -120,6 +153,34 @@ impl FrameSink for SocketCan {
     }
 }
 
+/// Whether `interface` exists and is up, from `/sys/class/net/<interface>/flags` (`IFF_UP` is
+/// bit 0). Where sysfs is not mounted it cannot tell and says yes: opening is then the test.
+pub fn interface_is_up(interface: &str) -> bool {
+    let net = std::path::Path::new("/sys/class/net");
+    if !net.is_dir() {
+        return true;
+    }
+    std::fs::read_to_string(net.join(interface).join("flags")).is_ok_and(|flags| {
+        u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).is_ok_and(|f| f & 1 == 1)
+    })
+}
+
+/// Whether an error from [`SocketCan`] costs one frame only — the transmit queue is full
+/// (`ENOBUFS`), the socket would block, or the frame cannot be sent on this interface — rather
+/// than the socket (interface down or gone: reopen).
+pub fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Io { source, .. } => {
+            source.raw_os_error() == Some(ENOBUFS)
+                || matches!(
+                    source.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::InvalidInput
+                )
+        }
+        _ => false,
+    }
+}
+
 fn invalid(frame: &CanFrame) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
@@ -137,6 +198,29 @@ mod tests {
         let f = to_socketcan(KernelFilter::exact(0x7E8, false));
         let g = to_socketcan(KernelFilter::exact(0x18FE_CA00, true));
         assert_ne!(format!("{f:?}"), format!("{g:?}"));
+    }
+
+    #[test]
+    fn a_full_queue_costs_a_frame_a_lost_interface_the_socket() {
+        let err = |code| Error::Io {
+            context: "writing to CAN interface can0".into(),
+            source: std::io::Error::from_raw_os_error(code),
+        };
+        assert!(is_transient(&err(ENOBUFS)));
+        // ENETDOWN, ENODEV, ENXIO: down, deleted, unbound.
+        for code in [100, 19, 6] {
+            assert!(!is_transient(&err(code)), "errno {code}");
+        }
+    }
+
+    #[test]
+    fn interface_state_from_sysfs() {
+        if !std::path::Path::new("/sys/class/net/lo").exists() {
+            println!("skipping: no sysfs");
+            return;
+        }
+        assert!(interface_is_up("lo"));
+        assert!(!interface_is_up("rapport-none0"));
     }
 
     /// Runs only where a `vcan0` interface exists (`ip link add vcan0 type vcan`); the kernel

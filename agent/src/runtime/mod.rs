@@ -7,10 +7,12 @@
 //! from the script.
 //!
 //! With a `[sync]` section, the sync ([`crate::sync`]) runs beside them and stops with them.
+//! The SocketCAN loop, and what it does when the interface goes away, is [`bus`]'s.
 //!
 //! Owns: the loop and its timing. Does not own: any decision or protocol.
 
 pub mod backend;
+pub(crate) mod bus;
 pub mod core;
 pub mod dump;
 pub(crate) mod power;
@@ -26,7 +28,7 @@ use crate::can::CanFrame;
 use crate::can::source::TimedFrame;
 use crate::clock::Clock;
 use crate::config::Loaded;
-use crate::observe::{Observation, Observer};
+use crate::observe::{Observation, Observer, WarningKind};
 use crate::poller::{Poller, PowerState};
 use crate::settings;
 use crate::sim::Script;
@@ -62,6 +64,8 @@ pub struct Options {
 
 /// How often the rules hear that time passed.
 const TICK: Duration = Duration::from_secs(1);
+/// Observation warnings (malformed traffic) logged per kind before the rest are only counted.
+const WARNINGS_LOGGED: u64 = 10;
 
 /// A clock running `speedup` times faster than real time from `wall_start`.
 #[derive(Debug, Clone)]
@@ -108,6 +112,8 @@ struct Pipeline {
     tick_on: Duration,
     tick_off: Duration,
     core: Arc<Core>,
+    /// Warnings logged so far, per kind (in [`WarningKind::ALL`] order).
+    warnings_logged: [u64; WarningKind::ALL.len()],
 }
 
 impl Pipeline {
@@ -124,13 +130,28 @@ impl Pipeline {
             tick_on: TICK,
             tick_off: TICK,
             core,
+            warnings_logged: [0; WarningKind::ALL.len()],
         }
     }
 
     fn deliver(&mut self, wall: Timestamp) {
         for o in self.observations.drain(..) {
+            if let Observation::Warning { kind, what } = &o {
+                log_warning(&mut self.warnings_logged, *kind, what);
+            }
             self.core.observe(&o, wall);
         }
+    }
+
+    /// Warnings so far by kind, `j1939:3 plausibility:1` (empty: none).
+    fn warning_summary(&self) -> String {
+        let parts: Vec<String> = self
+            .observer
+            .warning_counts()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{}:{n}", k.as_str()))
+            .collect();
+        parts.join(" ")
     }
 
     /// A frame from the bus.
@@ -330,6 +351,27 @@ async fn run_sim(
     })
 }
 
+/// Logs the first [`WARNINGS_LOGGED`] warnings of each kind, then says the rest are counted.
+fn log_warning(logged: &mut [u64; WarningKind::ALL.len()], kind: WarningKind, what: &str) {
+    let Some(n) = WarningKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .and_then(|i| logged.get_mut(i))
+    else {
+        return;
+    };
+    *n += 1;
+    if *n <= WARNINGS_LOGGED {
+        tracing::warn!(kind = kind.as_str(), what, "bus warning");
+        if *n == WARNINGS_LOGGED {
+            tracing::warn!(
+                kind = kind.as_str(),
+                "further warnings of this kind are counted, not logged"
+            );
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 async fn run_socketcan(
     loaded: &Loaded,
@@ -337,7 +379,6 @@ async fn run_socketcan(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
-    use crate::can::source::{FrameSink, FrameSource};
     let loaded = loaded.clone();
     tokio::spawn(async move {
         let cfg = &loaded.config;
@@ -350,30 +391,23 @@ async fn run_socketcan(
         if cfg.can.buses.len() > 1 {
             tracing::warn!("several buses configured: this build reads the first only");
         }
-        let filters = settings::kernel_filters(&loaded);
-        let mut socket = crate::can::socketcan::SocketCan::open(&bus.interface, &filters)?;
+        let link = bus::SocketCanLink {
+            interface: bus.interface.clone(),
+            filters: settings::kernel_filters(&loaded),
+        };
         let mut pipe = Pipeline::new(&loaded, core);
-        let mut interval = tokio::time::interval(Duration::from_millis(10));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                frame = socket.recv() => match frame? {
-                    Some(tf) => {
-                        // One time base for the poller and decoders: the agent's clock.
-                        pipe.on_frame(tf.frame, clock.mono(), clock.wall());
-                    }
-                    None => break,
-                },
-                _ = interval.tick() => {
-                    pipe.step(clock.mono(), clock.wall());
-                }
-            }
-            for f in std::mem::take(&mut pipe.to_send) {
-                socket.send(&f).await?;
-            }
-        }
+        let counts = bus::run(&link, &mut pipe, clock.as_ref(), shutdown).await?;
+        tracing::info!(
+            interface = %bus.interface,
+            frames = counts.frames,
+            error_frames = counts.error_frames,
+            sent = counts.sent,
+            unsent = counts.unsent,
+            lost = counts.lost,
+            reopened = counts.reopened,
+            warnings = %pipe.warning_summary(),
+            "bus loop stopped"
+        );
         Ok(())
     })
 }

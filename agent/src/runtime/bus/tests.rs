@@ -1,0 +1,207 @@
+//! The bus loop against a scripted link (no kernel needed): an interface lost and back is
+//! reopened without a restart and frames on both sides of the gap reach the agent's memory; an
+//! interface missing at start is the run's error; a full transmit queue costs a frame, not the
+//! socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::can::CanFrame;
+use crate::can::source::TimedFrame;
+use crate::clock::SystemClock;
+use crate::runtime::Core;
+
+/// Linux's errno values the loop meets.
+const ENETDOWN: i32 = 100;
+const ENOBUFS: i32 = 105;
+
+enum Step {
+    Frame(CanFrame),
+    Fail(i32),
+}
+
+#[derive(Default)]
+struct Shared {
+    /// One script per successful open; an open with none left fails (no such device).
+    sockets: VecDeque<Vec<Step>>,
+    /// What `is_up` answers, call after call (then `true`).
+    up: VecDeque<bool>,
+    /// Every send fails with this errno.
+    send_fails: Option<i32>,
+    opens: u32,
+    is_up_calls: u32,
+}
+
+#[derive(Clone, Default)]
+struct FakeLink {
+    shared: Arc<Mutex<Shared>>,
+    done: Arc<tokio::sync::Notify>,
+}
+
+struct FakeSocket {
+    steps: VecDeque<Step>,
+    send_fails: Option<i32>,
+    done: Arc<tokio::sync::Notify>,
+}
+
+fn io_error(code: i32) -> crate::Error {
+    crate::Error::Io {
+        context: "fake CAN interface".into(),
+        source: std::io::Error::from_raw_os_error(code),
+    }
+}
+
+impl FrameSource for FakeSocket {
+    async fn recv(&mut self) -> Result<Option<TimedFrame>, crate::Error> {
+        match self.steps.pop_front() {
+            Some(Step::Frame(frame)) => Ok(Some(TimedFrame {
+                frame,
+                at: Duration::ZERO,
+                wall: None,
+            })),
+            Some(Step::Fail(code)) => Err(io_error(code)),
+            None => {
+                self.done.notify_one();
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+impl FrameSink for FakeSocket {
+    async fn send(&mut self, _frame: &CanFrame) -> Result<(), crate::Error> {
+        match self.send_fails {
+            Some(code) => Err(io_error(code)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Link for FakeLink {
+    type Socket = FakeSocket;
+    fn name(&self) -> &str {
+        "fake0"
+    }
+    fn open(&self) -> Result<FakeSocket, crate::Error> {
+        let mut s = self.shared.lock().unwrap();
+        s.opens += 1;
+        let steps = s.sockets.pop_front().ok_or_else(|| io_error(19))?;
+        Ok(FakeSocket {
+            steps: steps.into(),
+            send_fails: s.send_fails,
+            done: Arc::clone(&self.done),
+        })
+    }
+    fn is_up(&self) -> bool {
+        let mut s = self.shared.lock().unwrap();
+        s.is_up_calls += 1;
+        s.up.pop_front().unwrap_or(true)
+    }
+    fn is_transient(&self, error: &crate::Error) -> bool {
+        matches!(error, crate::Error::Io { source, .. } if source.raw_os_error() == Some(ENOBUFS))
+    }
+}
+
+/// J1939 VD from the engine: total distance `steps` × 0.125 km.
+fn vd(steps: u32) -> CanFrame {
+    let mut data = [0xFF; 8];
+    data[4..].copy_from_slice(&steps.to_le_bytes());
+    CanFrame::from_raw(0x18FE_E000, true, &data).unwrap()
+}
+
+struct Agent {
+    _dir: tempfile::TempDir,
+    core: Arc<Core>,
+    pipe: Pipeline,
+    clock: SystemClock,
+}
+
+fn agent() -> Agent {
+    let loaded =
+        crate::config::load(&crate::testdata::repo_file("config/commercial.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = SystemClock::default();
+    let core = Arc::new(Core::open(&loaded, dir.path(), Arc::new(clock.clone())).unwrap());
+    let pipe = Pipeline::new(&loaded, Arc::clone(&core));
+    Agent {
+        _dir: dir,
+        core,
+        pipe,
+        clock,
+    }
+}
+
+fn odometer_km(core: &Core) -> Option<f64> {
+    core.with(|r, _| r.memory().vehicle.odometer.map(|o| o.km()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_interface_is_waited_for_and_reopened() {
+    let mut a = agent();
+    let link = FakeLink::default();
+    {
+        let mut s = link.shared.lock().unwrap();
+        // 438978.0 km, then the interface goes down; down for three looks, then back with
+        // 438978.125 km.
+        s.sockets
+            .push_back(vec![Step::Frame(vd(3_511_824)), Step::Fail(ENETDOWN)]);
+        s.sockets.push_back(vec![Step::Frame(vd(3_511_825))]);
+        s.up.extend([false, false, false]);
+    }
+    // Stop once the second socket has nothing more to read.
+    let done = Arc::clone(&link.done);
+    let mut waits = 0;
+    let counts = run(&link, &mut a.pipe, &a.clock, async {
+        // The first socket's script ends in the failure, so only the second one says done.
+        done.notified().await;
+        waits += 1;
+    })
+    .await
+    .unwrap();
+    assert_eq!(waits, 1);
+    assert_eq!(counts.frames, 2);
+    assert_eq!(counts.lost, 1);
+    assert_eq!(counts.reopened, 1);
+    let s = link.shared.lock().unwrap();
+    assert_eq!(s.opens, 2, "opened at start and once more when it was back");
+    assert_eq!(s.is_up_calls, 4, "looked for every second until it was up");
+    assert_eq!(odometer_km(&a.core), Some(438_978.125));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_interface_at_start_is_the_error() {
+    let mut a = agent();
+    let link = FakeLink::default();
+    let err = run(&link, &mut a.pipe, &a.clock, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("No such device"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_transmit_queue_costs_frames_not_the_socket() {
+    let mut a = agent();
+    let link = FakeLink::default();
+    {
+        let mut s = link.shared.lock().unwrap();
+        // Traffic for a while (the ignition comes on, the poller asks for engine hours).
+        let frames: Vec<Step> = (0..400).map(|_| Step::Frame(vd(3_511_824))).collect();
+        s.sockets.push_back(frames);
+        s.send_fails = Some(ENOBUFS);
+    }
+    let done = Arc::clone(&link.done);
+    let counts = run(&link, &mut a.pipe, &a.clock, async {
+        done.notified().await;
+        // Let the poller's timers run with the bus quiet.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(counts.frames, 400);
+    assert_eq!(counts.lost, 0);
+    assert_eq!(counts.sent, 0);
+    assert!(counts.unsent > 0, "{counts:?}");
+    assert_eq!(link.shared.lock().unwrap().opens, 1);
+}
