@@ -36,12 +36,9 @@ fn main() {
     // either way (a measurement, not a criterion timing).
     let dir = std::env::temp_dir().join(format!("rapport-store-hour-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg_path = rapport_agent::testdata::passenger_config(
-        &dir,
-        &[("delivered = \"2021-03-15\"", "delivered = \"2025-06-01\"")],
-    )
-    .unwrap();
-    let loaded = config::load(&cfg_path).unwrap();
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    c.vehicle.delivered = config::CivilDate::parse("2025-06-01").unwrap();
+    let loaded = rapport_harness::agent::load(&c, &dir).unwrap();
     let cfg = &loaded.config;
 
     let script: Script = toml::from_str(

@@ -26,4 +26,3 @@ pub mod runtime;
 pub mod sim;
 pub mod store;
 pub mod sync;
-pub mod testdata;

@@ -688,8 +688,7 @@ proptest! {
 
 #[test]
 fn config_example_with_maintenance_loads() {
-    let loaded =
-        config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
+    let loaded = config::load(&rapport_harness::files::repo_file("config/passenger.toml")).unwrap();
     assert!(!loaded.config.maintenance.items.is_empty());
     let _ = Duration::ZERO;
 }

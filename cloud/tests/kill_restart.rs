@@ -5,13 +5,20 @@
 //! seq once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use rapport_harness::cloud::{self, BrokerKind, CloudProcess, get_json, mosquitto_options};
+use rapport_harness::mosquitto::Mosquitto;
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::records::{record, uplink, vin};
+use rapport_harness::wait::poll_until;
 use rapport_shared::Vin;
+
+fn spawn(config: &Path, log: PathBuf) -> CloudProcess {
+    CloudProcess::spawn(env!("CARGO_BIN_EXE_rapport-cloud"), config, log).unwrap()
+}
 
 async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
     get_json(&format!("http://{api}/api/v1/vehicles/{v}")).await
@@ -19,26 +26,18 @@ async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_mid_stream_every_seq_is_applied_once() {
-    let Some(broker) = Mosquitto::start("sigkilled_mid_stream_every_seq_is_applied_once") else {
+    let Some(broker) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    let dir = temp_dir();
-    let config = dir.path().join("cloud.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[broker]\nembedded = false\nurl = \"mqtt://{}\"\nclient_id = \"kill-test\"\n\
-             [store]\npath = \"store\"\n[api]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\n",
-            broker.addr
-        ),
-    )
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = cloud::config(dir.path(), BrokerKind::External(broker.addr()), "kill-test").unwrap();
+    let config = cloud::write(&c, dir.path()).unwrap();
     let mut runs = 0;
     let mut log = || {
         runs += 1;
         dir.path().join(format!("cloud-{runs}.log"))
     };
-    let mut cloud = CloudProc::spawn(&config, log());
+    let mut cloud = spawn(&config, log());
     // The first run makes the persistent subscription; from then on Mosquitto queues for it.
     let api = cloud.api;
     poll_until(
@@ -57,7 +56,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     const BATCHES: u64 = 400;
     const PER: u64 = 50;
     let cars = [vin("WVWZZZ1JZXW000001"), vin("WP0ZZZ99ZTS392124")];
-    let addr = broker.addr;
+    let addr = broker.addr();
     let stream = tokio::spawn(async move {
         let mut p = Publisher::connect(addr, "kill-cars").await;
         for i in 0..BATCHES {
@@ -80,11 +79,11 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     let pauses = [170u64, 260, 120, 330, 200, 90, 280, 150];
     while kills < 5 || !stream.is_finished() {
         tokio::time::sleep(Duration::from_millis(pauses[kills % pauses.len()])).await;
-        cloud.sigkill();
+        cloud.sigkill().unwrap();
         kills += 1;
         // Down for a moment: Mosquitto queues meanwhile.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        cloud = CloudProc::spawn(&config, log());
+        cloud = spawn(&config, log());
         assert!(kills < 50, "the stream never ended");
     }
     stream.await.unwrap();
@@ -120,7 +119,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     }
     // A clean stop, then the record log itself: each seq once, in order.
     assert!(
-        cloud.sigterm().success(),
+        cloud.sigterm().unwrap().success(),
         "SIGTERM did not stop the cloud cleanly"
     );
     let store = rapport_cloud::store::Store::open(&dir.path().join("store")).unwrap();

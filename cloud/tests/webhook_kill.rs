@@ -5,14 +5,20 @@
 //! every signature; real sled files; the embedded broker.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
-use rapport_shared::{Dtc, DtcEvent, ObdCode, Record, RecordBody, Severity, Timestamp, Uplink};
-use rapport_testbed::partner::{Receiver, Reply, system_clock};
+use rapport_harness::cloud::{self, BrokerKind, CloudProcess, get_json, partner};
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::partner::{Receiver, Reply, system_clock};
+use rapport_harness::records::critical;
+use rapport_harness::wait::{free_port, loopback, poll_until};
+use rapport_shared::{Record, Timestamp, Uplink};
+
+fn spawn(config: &Path, log: PathBuf) -> CloudProcess {
+    CloudProcess::spawn(env!("CARGO_BIN_EXE_rapport-cloud"), config, log).unwrap()
+}
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const VIN: &str = "WP0ZZZ99ZTS392124";
@@ -23,34 +29,33 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
     let receiver = Receiver::start(SECRET, system_clock()).await.unwrap();
     // Slow answers: the kill lands while requests are in flight.
     receiver.set_default(Reply::ok().delay(Duration::from_millis(400)));
-    let dir = temp_dir();
-    let broker_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let broker_port = free_port().unwrap();
     std::fs::write(
         dir.path().join("registry.csv"),
         format!("vin,category,line,delivered,dealer,region,partner_sharing,engagement\n{VIN},passenger,e-compact,2025-06-01,dealer-north,north,true,true\n"),
     )
     .unwrap();
-    let config = dir.path().join("cloud.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[broker]\nembedded = true\nlisten = \"127.0.0.1:{broker_port}\"\nclient_id = \"kill-hooks\"\n\
-             [store]\npath = \"store\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\n\
-             [fleet]\nregistry = \"registry.csv\"\ntick_ms = 100\n\
-             [alerts]\nfallback = \"dealer-north\"\n\
-             [[partner]]\nid = \"dealer-north\"\nname = \"North\"\nkind = \"dealer\"\n\
-             webhook_url = \"{}\"\nsecret = \"{SECRET}\"\ntoken = \"north-token-0123456789abcdef0123456789\"\n",
-            receiver.url()
-        ),
-    )
-    .unwrap();
+    let mut c = cloud::config(dir.path(), BrokerKind::Embedded, "kill-hooks").unwrap();
+    c.broker.listen = Some(loopback(broker_port));
+    c.fleet.registry = Some(dir.path().join("registry.csv"));
+    c.fleet.tick_ms = 100;
+    c.alerts.fallback = Some("dealer-north".into());
+    let mut north = partner(
+        "dealer-north",
+        receiver.url(),
+        SECRET,
+        Some("north-token-0123456789abcdef0123456789"),
+    );
+    north.name = "North".into();
+    c.partner = vec![north];
+    let config = cloud::write(&c, dir.path()).unwrap();
     let mut runs = 0;
     let mut log = || {
         runs += 1;
         dir.path().join(format!("cloud-{runs}.log"))
     };
-    let mut cloud = CloudProc::spawn(&config, log());
+    let mut cloud = spawn(&config, log());
     // 20 critical faults → 20 alerts, each sent at once (published once the cloud listens:
     // the embedded broker keeps no session for a subscriber it has not seen).
     let health = format!("http://{}/healthz", cloud.api);
@@ -63,20 +68,12 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         },
     )
     .await;
-    let mut car = Publisher::connect(
-        format!("127.0.0.1:{broker_port}").parse().unwrap(),
-        "kill-hooks-car",
-    )
-    .await;
+    let mut car = Publisher::connect(loopback(broker_port), "kill-hooks-car").await;
     let records: Vec<Record> = (0..ALERTS)
         .map(|i| Record {
             seq: u64::from(i) + 1,
             at: Timestamp::from_millis(1_800_000_000_000),
-            body: RecordBody::DtcAppeared(DtcEvent {
-                dtc: Dtc::Obd(ObdCode::new(0x0300 + i)),
-                severity: Severity::Critical,
-                ecu: 0x7E8,
-            }),
+            body: critical(0x0300 + i),
         })
         .collect();
     car.send(&Uplink {
@@ -95,8 +92,8 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
             std::fs::read_to_string(&cloud.log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
-        cloud.sigkill();
-        cloud = CloudProc::spawn(&config, log());
+        cloud.sigkill().unwrap();
+        cloud = spawn(&config, log());
     }
     // Let it finish.
     receiver.set_default(Reply::ok());
@@ -151,5 +148,5 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         receiver.stats().delivered,
         receiver.stats().duplicates
     );
-    cloud.sigterm();
+    cloud.sigterm().unwrap();
 }

@@ -75,7 +75,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> Config {
-        let path = crate::testdata::repo_file("config/passenger.toml");
+        let path = rapport_harness::files::repo_file("config/passenger.toml");
         crate::config::load(&path).unwrap().config
     }
 

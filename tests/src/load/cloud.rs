@@ -7,7 +7,7 @@
 //! partner alert); starting the cloud as a child process of the real `rapport-cloud` binary
 //! (what a 10,000-vehicle run needs: this process's file descriptors go to the vehicles) or in
 //! this process on its own runtime (small runs and the test); stopping it; reading
-//! `/metrics`. Does not own the broker when it is Mosquitto ([`crate::mosquitto`]) nor what
+//! `/metrics`. Does not own the broker when it is Mosquitto ([`rapport_harness::mosquitto`]) nor what
 //! is measured ([`super::report`]).
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -48,7 +48,7 @@ pub enum CloudMode {
 pub enum BrokerKind {
     /// The cloud's embedded rumqttd.
     Embedded,
-    /// A Mosquitto child process ([`crate::mosquitto`]); the cloud is one of its clients.
+    /// A Mosquitto child process ([`rapport_harness::mosquitto`]); the cloud is one of its clients.
     Mosquitto,
 }
 

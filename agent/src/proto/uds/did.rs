@@ -565,7 +565,8 @@ mod tests {
     /// answer on 0x690, with the DID taken from the 0x680 request before it.
     #[test]
     fn open3e_trace_single_frame_answers() {
-        let Some(path) = crate::testdata::shared_data_file("traces/open3e/candump.log") else {
+        let Some(path) = rapport_harness::files::shared_data_file("traces/open3e/candump.log")
+        else {
             return;
         };
         let text = std::fs::read_to_string(path).unwrap();

@@ -1,15 +1,15 @@
 //! The Mosquitto harness against the real broker: QoS 1 publish/subscribe, a restart on the
-//! same port, persistent sessions across a restart with and without persistence, a crash, and
-//! the process gone after drop. Skips (with a line saying so) where mosquitto is not installed.
+//! same port, persistent sessions across a restart with and without persistence, a crash, the
+//! process gone after drop, a freeze and thaw, a second (TLS) listener and a config of the
+//! test's own. Skips (with a line saying so) where mosquitto is not installed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::TcpStream;
 
-use common::{QUIET, STEP, connect, options};
-use rapport_testbed::mosquitto::{Mosquitto, Options};
+use rapport_harness::mosquitto::{Mosquitto, Options, Tls};
+use rapport_harness::mqtt::{QUIET, STEP, connect, options, tls, tls_options};
+use rapport_harness::pki::Ca;
 
 #[tokio::test]
 async fn qos1_round_trip_and_restart_on_the_same_port() {
@@ -113,4 +113,85 @@ async fn a_crash_stops_the_port_and_drop_kills_the_process() {
     drop(broker);
     assert!(TcpStream::connect(addr).is_err());
     assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn a_paused_broker_answers_nothing_until_resumed() {
+    let Some(broker) = Mosquitto::start(Options::default()).unwrap() else {
+        return;
+    };
+    let mut client = connect(options("frozen", broker.port(), true))
+        .await
+        .unwrap();
+    client.subscribe("f").await;
+    broker.pause().unwrap();
+    client
+        .client
+        .publish("f", rumqttc::QoS::AtLeastOnce, false, b"held".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(client.message(QUIET).await, None);
+    broker.resume().unwrap();
+    assert_eq!(
+        client.message(STEP).await,
+        Some(("f".into(), "held".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_tls_listener_beside_the_plain_one() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = Ca::generate(pki.path(), "test CA").unwrap();
+    let server = ca.server().unwrap();
+    let car = ca.client("WVWZZZ1JZXW000001").unwrap();
+    let listener = Tls::mutual(ca.cert(), &server.cert, &server.key);
+    let Some(broker) = Mosquitto::start(Options::default().tls_listener(listener)).unwrap() else {
+        return;
+    };
+    let tls_port = broker.tls_port().unwrap();
+    assert_ne!(tls_port, broker.port());
+    let mut plain = connect(options("plain", broker.port(), true))
+        .await
+        .unwrap();
+    plain.subscribe("t").await;
+    let config = tls(ca.cert_pem(), Some((&car.cert_pem, &car.key_pem))).unwrap();
+    let mut secure = connect(tls_options("secure", tls_port, config))
+        .await
+        .unwrap();
+    secure.publish("t", "over tls").await;
+    assert_eq!(
+        plain.message(STEP).await,
+        Some(("t".into(), "over tls".into()))
+    );
+    let anonymous = tls(ca.cert_pem(), None).unwrap();
+    assert!(
+        connect(tls_options("anon", tls_port, anonymous))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_config_of_the_tests_own_with_the_port_put_in() {
+    let own = Options::default().config_file(|port| {
+        format!("allow_anonymous true\nlog_dest stderr\nlog_type all\nlistener {port} 127.0.0.1\n")
+    });
+    let Some(broker) = Mosquitto::start(own).unwrap() else {
+        return;
+    };
+    let config = std::fs::read_to_string(broker.dir().join("mosquitto.conf")).unwrap();
+    assert!(
+        config.starts_with("# written by rapport_harness::mosquitto\nuser root\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("listener {} 127.0.0.1", broker.port())),
+        "{config}"
+    );
+    connect(options("own", broker.port(), true)).await.unwrap();
+    let before = broker.log().matches("Reloading config").count();
+    broker.reload().unwrap();
+    rapport_harness::wait::wait_for(STEP, "the reload in the log", || {
+        broker.log().matches("Reloading config").count() > before
+    });
 }

@@ -3,7 +3,8 @@
 //! records what it saw.
 //!
 //! Owns its own verification, written from the spec and independent of the cloud's signer
-//! (this crate must not depend on `rapport-cloud`): the `whsec_` secret, the three
+//! (this module must not use `rapport_cloud::webhook`, or a bug in the signer would be checked
+//! by itself): the `whsec_` secret, the three
 //! `webhook-*` headers, HMAC-SHA256 over `id.timestamp.body` compared in constant time with
 //! each `v1` signature of the header, and a timestamp no more than 5 minutes away from the
 //! receiver's clock (given, so tests that move a manual clock keep working). A request that
@@ -28,6 +29,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
 use tokio::sync::{Notify, oneshot};
+
+use crate::Error;
 
 /// The path the receiver serves.
 pub const PATH: &str = "/webhook";
@@ -165,23 +168,6 @@ pub struct Receiver {
     stop: Option<oneshot::Sender<()>>,
 }
 
-/// Why a receiver could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReceiverError {
-    /// The secret is not `whsec_<base64>`.
-    #[error("partner receiver: secret {0}")]
-    Secret(String),
-    /// The socket could not be opened.
-    #[error("partner receiver: cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
 /// Decodes a `whsec_<base64>` secret into its key bytes.
 ///
 /// # Errors
@@ -310,27 +296,25 @@ impl Receiver {
     /// (`whsec_<base64>`), judging timestamps by `clock`. Needs a tokio runtime.
     ///
     /// # Errors
-    /// A bad secret, or the socket cannot be opened.
-    pub async fn start(secret: &str, clock: NowSecs) -> Result<Self, ReceiverError> {
+    /// [`Error::WebhookSecret`] for a bad secret, [`Error::Listen`] if the socket cannot be
+    /// opened.
+    pub async fn start(secret: &str, clock: NowSecs) -> Result<Self, Error> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), secret, clock).await
     }
 
     /// As [`Receiver::start`], on `addr`.
     ///
     /// # Errors
-    /// A bad secret, or the socket cannot be opened.
-    pub async fn start_on(
-        addr: SocketAddr,
-        secret: &str,
-        clock: NowSecs,
-    ) -> Result<Self, ReceiverError> {
-        let key = parse_secret(secret).map_err(ReceiverError::Secret)?;
+    /// [`Error::WebhookSecret`] for a bad secret, [`Error::Listen`] if the socket cannot be
+    /// opened.
+    pub async fn start_on(addr: SocketAddr, secret: &str, clock: NowSecs) -> Result<Self, Error> {
+        let key = parse_secret(secret).map_err(Error::WebhookSecret)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| ReceiverError::Listen { addr, source })?;
+            .map_err(|source| Error::Listen { addr, source })?;
         let addr = listener
             .local_addr()
-            .map_err(|source| ReceiverError::Listen { addr, source })?;
+            .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
             key,
             clock,
