@@ -760,8 +760,7 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
     let ca = read(&p.join("ca/ca.crt"));
     let err = connect(tls_options("anon", broker.port(), tls(&ca, None).unwrap()))
         .await
-        .err()
-        .expect("connected without a client certificate");
+        .expect_err("connected without a client certificate");
     assert!(err.contains("CertificateRequired"), "{err}");
 
     // B revoked: after the CRL is installed and Mosquitto reloaded, B cannot connect.

@@ -157,9 +157,7 @@ async fn a_client_without_a_certificate_cannot_connect() {
     connect(tls_options("with-cert", port, with)).await.unwrap();
     let without = tls(fleet.ca.cert_pem(), None).unwrap();
     let refused = connect(tls_options("no-cert", port, without)).await;
-    let err = refused
-        .err()
-        .expect("connected without a client certificate");
+    let err = refused.expect_err("connected without a client certificate");
     // The broker said why (a TLS 1.3 alert after the handshake): no certificate.
     assert!(err.contains("CertificateRequired"), "{err}");
     // Nor does plain MQTT get through to the TLS listener.
@@ -182,9 +180,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     )
     .unwrap();
     let refused = connect(tls_options(VIN_A, fleet.broker.port(), tls)).await;
-    let err = refused
-        .err()
-        .expect("connected with a certificate from another CA");
+    let err = refused.expect_err("connected with a certificate from another CA");
     assert!(err.contains("UnknownCA"), "{err}");
     // The genuine certificate for the same VIN is accepted.
     fleet.connect(&fleet.a, VIN_A).await;
