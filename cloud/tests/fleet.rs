@@ -78,12 +78,10 @@ async fn bed(name: &str) -> Bed {
     };
     // The test drives ticks itself (deterministic): the background tick stays out of the way.
     config.fleet.tick_ms = 3_600_000;
-    let cloud = Cloud::start_with_clock(&config, Arc::new(clock.clone()))
+    let (cloud, car) = cloud::start_with_car(&config, &clock, &format!("{name}-car"))
         .await
         .unwrap();
-    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
     let broker = cloud.ready().broker.unwrap();
-    let car = Publisher::connect(broker, &format!("{name}-car")).await;
     // A stand-in for the cars' downlink subscriptions.
     let downlinks = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&downlinks);

@@ -6,19 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rapport_harness::cloud::{self, BrokerKind, CloudProcess, get_json, mosquitto_options};
+use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, mosquitto_options};
 use rapport_harness::mosquitto::Mosquitto;
 use rapport_harness::mqtt::Publisher;
 use rapport_harness::records::{record, uplink, vin};
 use rapport_harness::wait::poll_until;
 use rapport_shared::Vin;
-
-fn spawn(config: &Path, log: PathBuf) -> CloudProcess {
-    CloudProcess::spawn(env!("CARGO_BIN_EXE_rapport-cloud"), config, log).unwrap()
-}
 
 async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
     get_json(&format!("http://{api}/api/v1/vehicles/{v}")).await
@@ -32,12 +27,8 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     let dir = tempfile::tempdir().unwrap();
     let c = cloud::config(dir.path(), BrokerKind::External(broker.addr()), "kill-test").unwrap();
     let config = cloud::write(&c, dir.path()).unwrap();
-    let mut runs = 0;
-    let mut log = || {
-        runs += 1;
-        dir.path().join(format!("cloud-{runs}.log"))
-    };
-    let mut cloud = spawn(&config, log());
+    let mut runs = CloudRuns::new(env!("CARGO_BIN_EXE_rapport-cloud"), &config, dir.path());
+    let mut cloud = runs.start().unwrap();
     // The first run makes the persistent subscription; from then on Mosquitto queues for it.
     let api = cloud.api;
     poll_until(
@@ -83,7 +74,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
         kills += 1;
         // Down for a moment: Mosquitto queues meanwhile.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        cloud = spawn(&config, log());
+        cloud = runs.start().unwrap();
         assert!(kills < 50, "the stream never ended");
     }
     stream.await.unwrap();
@@ -135,5 +126,8 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     if std::env::var("KEEP_CLOUD_LOGS").is_ok() {
         println!("logs kept in {}", dir.keep().display());
     }
-    println!("{kills} SIGKILLs, {runs} runs, {n} records per car, each applied once");
+    println!(
+        "{kills} SIGKILLs, {} runs, {n} records per car, each applied once",
+        runs.count()
+    );
 }

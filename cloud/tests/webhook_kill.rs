@@ -6,22 +6,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rapport_harness::cloud::{self, BrokerKind, CloudProcess, get_json, partner};
+use rapport_cloud::fleet::partners::PartnerConfig;
+use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, partner};
 use rapport_harness::mqtt::Publisher;
 use rapport_harness::partner::{Receiver, Reply, system_clock};
 use rapport_harness::records::critical;
 use rapport_harness::wait::{free_port, loopback, poll_until};
 use rapport_shared::{Record, Timestamp, Uplink};
 
-fn spawn(config: &Path, log: PathBuf) -> CloudProcess {
-    CloudProcess::spawn(env!("CARGO_BIN_EXE_rapport-cloud"), config, log).unwrap()
-}
-
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const VIN: &str = "WP0ZZZ99ZTS392124";
+const TOKEN: &str = "north-token-0123456789abcdef0123456789";
 const ALERTS: u16 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,21 +38,14 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
     c.fleet.registry = Some(dir.path().join("registry.csv"));
     c.fleet.tick_ms = 100;
     c.alerts.fallback = Some("dealer-north".into());
-    let mut north = partner(
-        "dealer-north",
-        receiver.url(),
-        SECRET,
-        Some("north-token-0123456789abcdef0123456789"),
-    );
-    north.name = "North".into();
-    c.partner = vec![north];
+    let north = partner("dealer-north", receiver.url(), SECRET, Some(TOKEN));
+    c.partner = vec![PartnerConfig {
+        name: "North".into(),
+        ..north
+    }];
     let config = cloud::write(&c, dir.path()).unwrap();
-    let mut runs = 0;
-    let mut log = || {
-        runs += 1;
-        dir.path().join(format!("cloud-{runs}.log"))
-    };
-    let mut cloud = spawn(&config, log());
+    let mut runs = CloudRuns::new(env!("CARGO_BIN_EXE_rapport-cloud"), &config, dir.path());
+    let mut cloud = runs.start().unwrap();
     // 20 critical faults → 20 alerts, each sent at once (published once the cloud listens:
     // the embedded broker keeps no session for a subscriber it has not seen).
     let health = format!("http://{}/healthz", cloud.api);
@@ -93,7 +83,7 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
         cloud.sigkill().unwrap();
-        cloud = spawn(&config, log());
+        cloud = runs.start().unwrap();
     }
     // Let it finish.
     receiver.set_default(Reply::ok());

@@ -118,14 +118,7 @@ impl Browser {
         else {
             return skip(require, "chromium");
         };
-        let dir = tempfile::Builder::new()
-            .prefix("rapport-browser-")
-            .tempdir()
-            .map_err(|source| Error::Io {
-                what: "creating a directory for",
-                path: "the browser profile".into(),
-                source,
-            })?;
+        let dir = crate::files::temp_dir("rapport-browser-", "the browser profile")?;
         let http = Client::builder(TokioExecutor::new()).build_http();
         let mut attempt = 0;
         let (child, port) = loop {

@@ -34,6 +34,8 @@ pub const OPERATOR: &str = "test-operator-token";
 pub const API_LINE: &str = "rapport-cloud: API on http://";
 /// How long the binary may take to print [`API_LINE`].
 const START_WAIT: Duration = Duration::from_secs(20);
+/// How long [`start_with_car`] waits for the cloud's uplink subscription.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
 /// How long [`send_and_wait`] waits for the records to be applied.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 
@@ -170,6 +172,32 @@ pub async fn send_and_wait(cloud: &Cloud, car: &mut Publisher, up: &Uplink) {
     .await;
 }
 
+/// Starts a cloud in this process on `config` with `clock` as its time, waits up to 10 s for
+/// its uplink subscription, and connects a car publisher (`car_id`) to its embedded broker.
+///
+/// # Errors
+/// [`Error::Cloud`] if it does not start, subscribe, or run an embedded broker.
+pub async fn start_with_car(
+    config: &Config,
+    clock: &ManualClock,
+    car_id: &str,
+) -> Result<(Cloud, Publisher), Error> {
+    let cloud = Cloud::start_with_clock(config, Arc::new(clock.clone()))
+        .await
+        .map_err(|e| Error::Cloud(format!("starting: {e}")))?;
+    if !cloud.wait_subscribed(SUBSCRIBE_WAIT).await {
+        return Err(Error::Cloud(format!(
+            "no uplink subscription within {SUBSCRIBE_WAIT:?}"
+        )));
+    }
+    let broker = cloud
+        .ready()
+        .broker
+        .ok_or_else(|| Error::Cloud("no embedded broker".into()))?;
+    let car = Publisher::connect(broker, car_id).await;
+    Ok((cloud, car))
+}
+
 /// The cloud binary running (`rapport-cloud run --config …`), its stderr in a log file.
 #[derive(Debug)]
 pub struct CloudProcess {
@@ -217,6 +245,43 @@ impl CloudProcess {
     pub fn sigterm(mut self) -> Result<ExitStatus, Error> {
         self.process.signal(Signal::Term)?;
         self.process.wait()
+    }
+}
+
+/// Successive runs of the cloud binary on one config (a test that kills and restarts it), each
+/// with its own numbered log, `cloud-<n>.log` in `dir`.
+#[derive(Debug)]
+pub struct CloudRuns {
+    bin: String,
+    config: PathBuf,
+    dir: PathBuf,
+    runs: usize,
+}
+
+impl CloudRuns {
+    /// Runs of `bin` on `config`, logs in `dir`.
+    pub fn new(bin: &str, config: &Path, dir: &Path) -> Self {
+        Self {
+            bin: bin.to_owned(),
+            config: config.to_path_buf(),
+            dir: dir.to_path_buf(),
+            runs: 0,
+        }
+    }
+
+    /// Starts the next run (see [`CloudProcess::spawn`]).
+    ///
+    /// # Errors
+    /// As [`CloudProcess::spawn`].
+    pub fn start(&mut self) -> Result<CloudProcess, Error> {
+        self.runs += 1;
+        let log = self.dir.join(format!("cloud-{}.log", self.runs));
+        CloudProcess::spawn(&self.bin, &self.config, log)
+    }
+
+    /// How many runs were started.
+    pub fn count(&self) -> usize {
+        self.runs
     }
 }
 

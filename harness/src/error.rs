@@ -120,6 +120,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A cloud in this process did not start or come up as a test needs it.
+    #[error("cloud: {0}")]
+    Cloud(String),
     /// A config (an example of `config/`, or one a test built) did not load or validate.
     #[error("config: {0}")]
     Config(String),

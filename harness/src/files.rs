@@ -5,8 +5,8 @@
 //! from the workspace root); they are read from there and never copied into the project. Where
 //! the folder is absent, [`shared_data_file`] prints a line saying so and the caller skips.
 //!
-//! Owns paths, and writing a typed config as TOML ([`write_toml`]); it reads nothing but a
-//! directory's sizes ([`dir_size`]). Unit tests inside the agent and the cloud may use these:
+//! Owns paths, temporary directories ([`temp_dir`]) and writing a typed config as TOML
+//! ([`write_toml`]); it reads nothing but a directory's sizes ([`dir_size`]). Unit tests inside the agent and the cloud may use these:
 //! none takes an agent or cloud type.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,21 @@ pub fn write_toml(value: &impl serde::Serialize, dir: &Path, name: &str) -> Resu
     std::fs::create_dir_all(dir).map_err(|e| io("creating the folder of", e))?;
     std::fs::write(&path, text).map_err(|e| io("writing", e))?;
     Ok(path)
+}
+
+/// A fresh temporary directory `<prefix>…` for `what` (removed when dropped).
+///
+/// # Errors
+/// [`Error::Io`] naming `what`.
+pub fn temp_dir(prefix: &str, what: &str) -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| Error::Io {
+            what: "creating a directory for",
+            path: what.into(),
+            source,
+        })
 }
 
 /// [`Error::Config`] naming `file`.

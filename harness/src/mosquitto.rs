@@ -191,14 +191,7 @@ impl Mosquitto {
         let Some(binary) = find_binary() else {
             return skip_or_fail(require_from_env());
         };
-        let dir = tempfile::Builder::new()
-            .prefix("rapport-mosquitto-")
-            .tempdir()
-            .map_err(|source| Error::Io {
-                what: "creating a directory for",
-                path: "mosquitto".into(),
-                source,
-            })?;
+        let dir = crate::files::temp_dir("rapport-mosquitto-", "mosquitto")?;
         if let Some(acl) = &options.acl {
             write(&dir.path().join("acl"), acl, "writing ACL")?;
         }

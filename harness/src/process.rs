@@ -58,12 +58,7 @@ impl Signal {
 /// # Errors
 /// [`Error::Io`] if the process is gone or may not be signalled.
 pub fn signal(child: &Child, signal: Signal) -> Result<(), Error> {
-    let pid = rustix::process::Pid::from_child(child);
-    rustix::process::kill_process(pid, signal.raw()).map_err(|errno| Error::Io {
-        what: "signalling",
-        path: format!("process {}", child.id()).into(),
-        source: errno.into(),
-    })
+    send(child, signal, false)
 }
 
 /// Sends `signal` to the process group `child` leads (spawned with `process_group(0)`).
@@ -71,10 +66,22 @@ pub fn signal(child: &Child, signal: Signal) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Io`] if the group is gone or may not be signalled.
 pub fn signal_group(child: &Child, signal: Signal) -> Result<(), Error> {
+    send(child, signal, true)
+}
+
+fn send(child: &Child, signal: Signal, group: bool) -> Result<(), Error> {
     let pid = rustix::process::Pid::from_child(child);
-    rustix::process::kill_process_group(pid, signal.raw()).map_err(|errno| Error::Io {
+    let (sent, whom) = if group {
+        (
+            rustix::process::kill_process_group(pid, signal.raw()),
+            "process group",
+        )
+    } else {
+        (rustix::process::kill_process(pid, signal.raw()), "process")
+    };
+    sent.map_err(|errno| Error::Io {
         what: "signalling",
-        path: format!("process group {}", child.id()).into(),
+        path: format!("{whom} {}", child.id()).into(),
         source: errno.into(),
     })
 }

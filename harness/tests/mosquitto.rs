@@ -8,8 +8,22 @@
 use std::net::TcpStream;
 
 use rapport_harness::mosquitto::{Mosquitto, Options, Tls};
-use rapport_harness::mqtt::{QUIET, STEP, connect, options, tls, tls_options};
+use rapport_harness::mqtt::{Client, QUIET, STEP, connect, options, tls, tls_options};
 use rapport_harness::pki::Ca;
+
+/// A subscriber to `t/#` and a publisher on `port`, and `payload` on `topic` from one to the
+/// other.
+async fn pair(port: u16, topic: &str, payload: &str) -> (Client, Client) {
+    let mut sub = connect(options("sub", port, true)).await.unwrap();
+    sub.subscribe("t/#").await;
+    let mut publisher = connect(options("pub", port, true)).await.unwrap();
+    publisher.publish(topic, payload).await;
+    assert_eq!(
+        sub.message(STEP).await,
+        Some((topic.into(), payload.into()))
+    );
+    (sub, publisher)
+}
 
 #[tokio::test]
 async fn qos1_round_trip_and_restart_on_the_same_port() {
@@ -19,14 +33,7 @@ async fn qos1_round_trip_and_restart_on_the_same_port() {
     let port = broker.port();
     assert_eq!(broker.addr().to_string(), format!("127.0.0.1:{port}"));
 
-    let mut sub = connect(options("sub", port, true)).await.unwrap();
-    sub.subscribe("t/#").await;
-    let mut publisher = connect(options("pub", port, true)).await.unwrap();
-    publisher.publish("t/1", "before").await;
-    assert_eq!(
-        sub.message(STEP).await,
-        Some(("t/1".into(), "before".into()))
-    );
+    let (mut sub, _publisher) = pair(port, "t/1", "before").await;
 
     broker.restart().unwrap();
     assert_eq!(broker.port(), port);
@@ -34,14 +41,7 @@ async fn qos1_round_trip_and_restart_on_the_same_port() {
     // The old connections were cut: their event loops ended.
     assert_eq!(sub.message(STEP).await, None);
 
-    let mut sub = connect(options("sub", port, true)).await.unwrap();
-    sub.subscribe("t/#").await;
-    let mut publisher = connect(options("pub", port, true)).await.unwrap();
-    publisher.publish("t/2", "after").await;
-    assert_eq!(
-        sub.message(STEP).await,
-        Some(("t/2".into(), "after".into()))
-    );
+    let (sub, publisher) = pair(port, "t/2", "after").await;
     publisher.disconnect().await;
     sub.disconnect().await;
 }

@@ -1,6 +1,7 @@
 //! The testbed's one error type: what the demo's scenario and the load mode can fail with.
 //! What the harness under them fails with (a broker, the partner receiver) comes wrapped as
-//! [`Error::Harness`]; the clients a run drives report their own errors inside these.
+//! [`Error::Harness`], and so do the scenario's own file and socket errors ([`Error::io`]);
+//! the clients a run drives report their own errors inside these.
 
 use std::path::PathBuf;
 
@@ -8,16 +9,6 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file or process operation failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        /// What was being done ("creating the testbed's directory", ...).
-        what: &'static str,
-        /// The file, directory or program concerned.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
     /// The testbed's scenario could not go on (what and why).
     #[error("testbed: {0}")]
     Scenario(String),
@@ -27,4 +18,16 @@ pub enum Error {
     /// A piece of the harness (Mosquitto, the partner receiver) failed.
     #[error(transparent)]
     Harness(#[from] rapport_harness::Error),
+}
+
+impl Error {
+    /// A file, socket or thread operation failed: `what` was being done on `path` (reported
+    /// as the harness reports its own, [`rapport_harness::Error::Io`]).
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Harness(rapport_harness::Error::Io {
+            what,
+            path: path.into(),
+            source,
+        })
+    }
 }

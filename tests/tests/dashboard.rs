@@ -12,11 +12,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
+use rapport_cloud::fleet::partners::PartnerConfig;
 use rapport_harness::Error;
 use rapport_harness::browser::Browser;
 use rapport_harness::cloud::{self, BrokerKind, partner, receiver_clock};
@@ -28,6 +28,7 @@ use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
 const DEALER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DEALER_TOKEN: &str = "dealer-north-token-0123456789abcdef";
 const DAY: u64 = 86_400_000;
 /// How long one step in the browser may take (the page refreshes every 5 s).
 const WAIT: Duration = Duration::from_secs(20);
@@ -84,22 +85,22 @@ async fn bed() -> Bed {
         .unwrap();
     let mut config = cloud::config(dir.path(), BrokerKind::Embedded, "dashboard-cloud").unwrap();
     config.api.operator_token = Some(OPERATOR.to_owned());
-    let mut north = partner(
+    let north = partner(
         "dealer-north",
         dealer.url(),
         DEALER_SECRET,
-        Some("dealer-north-token-0123456789abcdef"),
+        Some(DEALER_TOKEN),
     );
-    north.name = "Dealer North".into();
-    config.partner = vec![north];
+    config.partner = vec![PartnerConfig {
+        name: "Dealer North".into(),
+        ..north
+    }];
     // The test moves time itself; the background tick stays out of the way.
     config.fleet.tick_ms = 3_600_000;
     assert!(config.validate().is_empty(), "{:?}", config.validate());
-    let cloud = Cloud::start_with_clock(&config, Arc::new(clock.clone()))
+    let (cloud, car) = cloud::start_with_car(&config, &clock, "dashboard-cars")
         .await
         .unwrap();
-    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
-    let car = Publisher::connect(cloud.ready().broker.unwrap(), "dashboard-cars").await;
     let base = format!("http://{}", cloud.ready().api);
     Bed {
         cloud,

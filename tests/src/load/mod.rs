@@ -238,9 +238,9 @@ pub enum LoadError {
     /// The simulated truck's CAN side failed.
     #[error("simulated truck: {0}")]
     Truck(String),
-    /// The partner receiver could not start.
+    /// A piece of the harness failed: the partner receiver, or the cloud's child process.
     #[error(transparent)]
-    Receiver(#[from] rapport_harness::Error),
+    Harness(#[from] rapport_harness::Error),
     /// `BrokerKind::Mosquitto` without Mosquitto installed.
     #[error("--broker mosquitto needs Mosquitto installed (apt-get install mosquitto)")]
     NoMosquitto,
