@@ -21,13 +21,12 @@ const START: u64 = 1_735_689_600_000;
 
 /// The test car: the example's vehicle delivered 2025-01-01 with a first service (at 5,000 km
 /// or 6 months, then every 15,000 km or 12 months) and an oil service (every 10,000 km or 12
-/// months), and nothing else but `prompts` set as the test says.
+/// months), overdue 1,000 km or 30 days past due (the defaults), and nothing else but `prompts`
+/// set as the test says.
 fn config(prompts: impl FnOnce(&mut Prompts)) -> Config {
     let mut c = rapport_harness::agent::bare().unwrap();
     c.vehicle.line = "test-line".into();
     c.vehicle.delivered = CivilDate::parse("2025-01-01").unwrap();
-    c.maintenance.overdue_km = 1000;
-    c.maintenance.overdue_days = 30;
     c.maintenance.items = vec![
         MaintenanceItem {
             id: "first_service".into(),

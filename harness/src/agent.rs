@@ -24,7 +24,7 @@ pub const HMI_LINE: &str = "rapport-agent: HMI on http://";
 const START_WAIT: Duration = Duration::from_secs(60);
 
 /// The example `config/<name>.toml` (`passenger`, `commercial`), loaded and checked by the
-/// agent's own loader, with its DBC path made absolute and no file of its own (`path`).
+/// agent's own loader, with its DBC path made absolute (so the value can be written anywhere).
 ///
 /// # Errors
 /// [`Error::Config`] if the example does not load.
@@ -33,12 +33,9 @@ pub fn example(name: &str) -> Result<Config, Error> {
     let mut config = rapport_agent::config::load(&file)
         .map_err(|e| crate::files::config_error(&file, e))?
         .config;
-    if let Some(path) = config.dbc_path()
-        && let Some(dbc) = config.dbc.as_mut()
-    {
-        dbc.file = path;
+    if let (Some(dbc), Some(folder)) = (config.dbc.as_mut(), file.parent()) {
+        dbc.file = folder.join(&dbc.file);
     }
-    config.path = None;
     Ok(config)
 }
 
@@ -52,29 +49,23 @@ pub fn passenger() -> Result<Config, Error> {
 
 /// The passenger example's `[vehicle]` with every other section at its default: no buses, no
 /// protocols, no maintenance schedule, no sync (for tests of the store and the sync alone).
+/// Read by the agent's own parser from a file of that one section, so every default is the
+/// loader's.
 ///
 /// # Errors
 /// As [`example`].
 pub fn bare() -> Result<Config, Error> {
+    #[derive(serde::Serialize)]
+    struct VehicleOnly<'a> {
+        vehicle: &'a rapport_agent::config::Vehicle,
+    }
     let example = passenger()?;
-    Ok(Config {
-        vehicle: example.vehicle,
-        can: Default::default(),
-        obd: None,
-        uds: None,
-        j1939: None,
-        dbc: None,
-        poller: Default::default(),
-        observe: Default::default(),
-        dtc: Default::default(),
-        maintenance: Default::default(),
-        prompts: Default::default(),
-        store: Default::default(),
-        outbox: Default::default(),
-        hmi: Default::default(),
-        sync: None,
-        path: None,
+    let text = toml::to_string(&VehicleOnly {
+        vehicle: &example.vehicle,
     })
+    .map_err(|e| Error::Config(format!("the example's [vehicle]: {e}")))?;
+    Config::from_toml("[vehicle] of config/passenger.toml", &text)
+        .map_err(|e| Error::Config(e.to_string()))
 }
 
 /// A `[sync]` section for `broker` (`mqtt://127.0.0.1:1883`) with every other value at its
@@ -213,10 +204,13 @@ mod tests {
         for name in ["passenger", "commercial"] {
             let config = example(name).unwrap();
             let loaded = load(&config, &dir.path().join(name)).unwrap();
-            let mut again = loaded.config;
-            again.path = None;
-            assert_eq!(again, config, "{name}");
+            let text = |c: &Config| toml::to_string(c).unwrap();
+            assert_eq!(text(&loaded.config), text(&config), "{name}");
+            assert!(loaded.dbc.is_some() || config.dbc.is_none(), "{name}");
         }
+        let bare = bare().unwrap();
+        assert_eq!(bare.vehicle, passenger().unwrap().vehicle);
+        assert!(bare.dbc.is_none() && bare.sync.is_none() && bare.can.buses.is_empty());
     }
 
     #[test]
