@@ -21,7 +21,7 @@ use rapport_agent::config::{self, Loaded};
 use rapport_agent::observe::{Observation, Observer};
 use rapport_agent::proto::isotp::{self, Demux};
 use rapport_agent::proto::j1939::{J1939Id, TpConfig, TransportProtocol};
-use rapport_agent::testdata::shared_data_file;
+use rapport_harness::files::shared_data_file;
 
 use common::Kind;
 

@@ -20,8 +20,7 @@ const START: u64 = 1_735_689_600_000;
 
 /// A car two years in: services recorded, faults seen and cleared, prompts acted on.
 fn seasoned() -> (Rules, u64, u64) {
-    let loaded =
-        config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
+    let loaded = config::load(&rapport_harness::files::repo_file("config/passenger.toml")).unwrap();
     let mut cfg = rapport_agent::settings::rules(&loaded.config);
     cfg.prompts.quiet_hours = None;
     let (mut rules, _) = Rules::new(cfg, Memory::default(), Timestamp::from_millis(START));

@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use rapport_agent::config;
 use rapport_agent::rules::Rules;
 use rapport_agent::runtime::core::Coalescer;
 use rapport_agent::sim::Script;
@@ -36,12 +35,9 @@ fn main() {
     // either way (a measurement, not a criterion timing).
     let dir = std::env::temp_dir().join(format!("rapport-store-hour-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg_path = rapport_agent::testdata::passenger_config(
-        &dir,
-        &[("delivered = \"2021-03-15\"", "delivered = \"2025-06-01\"")],
-    )
-    .unwrap();
-    let loaded = config::load(&cfg_path).unwrap();
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    c.vehicle.delivered = rapport_shared::CivilDate::parse("2025-06-01").unwrap();
+    let loaded = rapport_harness::agent::load(&c, &dir).unwrap();
     let cfg = &loaded.config;
 
     let script: Script = toml::from_str(

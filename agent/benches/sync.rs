@@ -6,8 +6,7 @@
 //! subscriber (rumqttc, QoS 1) listens on `rapport/v1/+/up`; then the sync starts with the
 //! default `[sync]` values (500 records or 64 KiB a batch, 10 in flight). Timed: from start to
 //! the last record acknowledged and removed from the outbox, and to the last record decoded
-//! by the cloud. The broker is mosquitto when `/usr/sbin/mosquitto` exists, else an embedded
-//! rumqttd.
+//! by the cloud. The broker is mosquitto where it is installed, else an embedded rumqttd.
 //!
 //! Wire bytes: the codec's payloads for typical batches, plus the MQTT PUBLISH framing (fixed
 //! header, remaining length, topic, packet id) and the 4-byte PUBACK that comes back. TCP/IP
@@ -18,130 +17,55 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rapport_agent::clock::SystemClock;
-use rapport_agent::config::{Config, Loaded};
+use rapport_agent::config::{Loaded, Sync};
 use rapport_agent::runtime::Core;
 use rapport_agent::sync;
 use rapport_agent::sync::batch::{Batcher, Limits, Waiting};
+use rapport_harness::mosquitto::{Mosquitto, Options};
+use rapport_harness::mqtt::Subscriber;
+use rapport_harness::records::odometer_m as odometer_body;
+use rapport_harness::wait::{free_port, loopback};
+use rapport_harness::{agent, rumqttd};
 use rapport_shared::v1::topic;
 use rapport_shared::v1::uplink::{
-    OdometerReading, PromptAction, PromptEvent, PromptKind, Record, RecordBody, SignalSource,
-    Uplink,
+    PromptAction, PromptEvent, PromptKind, Record, RecordBody, Uplink,
 };
-use rapport_shared::{Odometer, Timestamp, Vin};
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use rapport_shared::{Timestamp, Vin};
 
 const VIN: &str = "WVWZZZ1KZ8W012345";
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "broker never listened"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+/// Mosquitto with room for the backlog where it is installed (it prints a skip line where it
+/// is not), else an embedded rumqttd; the broker's port and name.
+fn start_broker() -> (Option<Mosquitto>, u16, &'static str) {
+    let options = Options::default().config_line("max_queued_messages 100000");
+    if let Some(m) = Mosquitto::start(options).unwrap() {
+        let port = m.port();
+        return (Some(m), port, "mosquitto");
     }
-}
-
-enum Broker {
-    Mosquitto(Child),
-    Rumqttd,
-}
-
-fn start_broker(dir: &std::path::Path, port: u16) -> Broker {
-    if std::path::Path::new(MOSQUITTO).exists() {
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
-        )
-        .unwrap();
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_port(port);
-        return Broker::Mosquitto(child);
-    }
-    use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 1 << 20,
-            max_inflight_count: 100,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    let config = rumqttd::Config {
-        router: RouterConfig {
-            max_connections: 100,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            ..RouterConfig::default()
-        },
-        v4: Some([("1".to_owned(), server)].into_iter().collect()),
-        ..rumqttd::Config::default()
-    };
-    std::thread::spawn(move || {
-        let _ = rumqttd::Broker::new(config).start();
-    });
-    wait_port(port);
-    Broker::Rumqttd
+    let port = free_port().unwrap();
+    rumqttd::start(port).unwrap();
+    (None, port, "rumqttd")
 }
 
 fn loaded(port: u16, max_records: u64) -> Loaded {
-    let text = format!(
-        "[vehicle]\nvin = \"{VIN}\"\nline = \"bench\"\ncategory = \"passenger\"\n\
-         delivered = \"2021-03-15\"\n[outbox]\nmax_records = {max_records}\n\
-         [sync]\nbroker = \"mqtt://127.0.0.1:{port}\"\nheartbeat_s = 86400\n"
-    );
-    Loaded {
-        config: Config::from_toml("bench.toml", &text).unwrap(),
-        dbc: None,
-    }
-}
-
-fn odometer_body(m: u64) -> RecordBody {
-    RecordBody::Odometer(OdometerReading {
-        odometer: Odometer::from_meters(m),
-        source: SignalSource::Obd,
-    })
+    let mut config = agent::bare().unwrap();
+    config.vehicle.line = "bench".into();
+    config.outbox.max_records = max_records;
+    config.sync = Some(Sync {
+        heartbeat_s: 86_400,
+        ..agent::sync_to(&format!("mqtt://127.0.0.1:{port}")).unwrap()
+    });
+    Loaded { config, dbc: None }
 }
 
 /// One drain: returns (time to empty outbox, time to the cloud seeing all, publishes).
 async fn drain_once(n: u64) -> (Duration, Duration, u64, &'static str) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let broker = start_broker(dir.path(), port);
-    let name = match broker {
-        Broker::Mosquitto(_) => "mosquitto",
-        Broker::Rumqttd => "rumqttd",
-    };
+    let (broker, port, name) = start_broker();
     let loaded = loaded(port, n + 1_000);
     let core = Arc::new(
         Core::open(
@@ -166,37 +90,21 @@ async fn drain_once(n: u64) -> (Duration, Duration, u64, &'static str) {
 
     // The cloud.
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let mut options = MqttOptions::new("bench-cloud", "127.0.0.1", port);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    client
-        .subscribe(topic::UPLINK_FILTER, QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
     let sink = Arc::clone(&seen);
-    let cloud = tokio::spawn(async move {
-        let mut tx = Some(subscribed_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    if let Ok(up) = Uplink::decode(&p.payload) {
-                        sink.lock()
-                            .unwrap()
-                            .extend(up.records.iter().map(|r| r.seq));
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+    let cloud = Subscriber::start(
+        loopback(port),
+        "bench-cloud",
+        topic::UPLINK_FILTER,
+        move |_, payload| {
+            if let Ok(up) = Uplink::decode(payload) {
+                sink.lock()
+                    .unwrap()
+                    .extend(up.records.iter().map(|r| r.seq));
             }
-        }
-    });
-    subscribed.await.unwrap();
+        },
+    )
+    .await
+    .unwrap();
 
     let settings = rapport_agent::settings::sync(&loaded.config)
         .unwrap()
@@ -224,11 +132,8 @@ async fn drain_once(n: u64) -> (Duration, Duration, u64, &'static str) {
     let c = handle.counters();
     let _ = stop.send(());
     handle.join().await.unwrap();
-    cloud.abort();
-    if let Broker::Mosquitto(mut child) = broker {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(cloud);
+    drop(broker);
     (
         emptied.unwrap_or_default(),
         all_seen.unwrap_or_default(),

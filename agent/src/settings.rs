@@ -107,7 +107,7 @@ pub fn observer(loaded: &Loaded) -> observe::Settings {
 }
 
 /// The kernel receive filters for what the config reads (see [`filters::kernel_filters`]).
-pub(crate) fn kernel_filters(loaded: &Loaded) -> Vec<KernelFilter> {
+pub fn kernel_filters(loaded: &Loaded) -> Vec<KernelFilter> {
     let config = &loaded.config;
     filters::kernel_filters(&filters::Reads {
         obd_extended: config.obd.as_ref().map(|o| o.id_bits == 29),

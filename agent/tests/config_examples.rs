@@ -2,19 +2,14 @@
 //! configs with exit code 2 and the key path or line of each problem.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rapport_agent::config::{self, Category};
+use rapport_harness::files::repo_file;
 use rapport_kit::config::Check as _;
 
-fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
-
 fn check(path: &Path) -> (i32, String, String) {
-    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+    let out = rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["check-config", "--config"])
         .arg(path)
         .output()

@@ -3,7 +3,6 @@
 //! scripted 50-minute drive with faults appearing and clearing. Then the drive's recorded trace
 //! is replayed through `replay::run` with the same config and must tell the same story.
 
-use std::path::Path;
 use std::time::Duration;
 
 use rapport_agent::can::candump;
@@ -20,8 +19,7 @@ const T0_MS: u64 = 1_790_000_000_000;
 const MIN: Duration = Duration::from_secs(60);
 
 fn passenger() -> Loaded {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
-    config::load(&path).unwrap()
+    config::load(&rapport_harness::files::repo_file("config/passenger.toml")).unwrap()
 }
 
 fn script() -> Script {

@@ -1,11 +1,12 @@
 //! `rapport-agent desk`: the agent against a simulated car from the command line — what an
 //! engineer runs on a desk with no car. The recorded trace then replays with the same config.
 
-use std::path::Path;
 use std::process::Command;
 
+use rapport_harness::{agent, files, process};
+
 fn agent() -> Command {
-    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+    process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
 }
 
 fn lines(out: &[u8]) -> Vec<serde_json::Value> {
@@ -17,7 +18,7 @@ fn lines(out: &[u8]) -> Vec<serde_json::Value> {
 
 #[test]
 fn desk_drive_prints_observations_and_records_a_replayable_trace() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
+    let config = files::repo_file("config/passenger.toml");
     let dir = std::env::temp_dir().join(format!("rapport-desk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let trace = dir.join("drive.log");
@@ -77,19 +78,11 @@ fn desk_drive_prints_observations_and_records_a_replayable_trace() {
 /// not a clean exit (systemd must see it failed).
 #[test]
 fn run_on_a_missing_can_interface_fails_with_the_cause() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
     let dir = std::env::temp_dir().join(format!("rapport-nocan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = std::fs::read_to_string(&src)
-        .unwrap()
-        .replace("interface = \"can0\"", "interface = \"nosuchcan9\"")
-        .replace(
-            "../agent/fixtures/",
-            &format!("{}/fixtures/", env!("CARGO_MANIFEST_DIR")),
-        )
-        .replace("127.0.0.1:8686", "127.0.0.1:0");
-    let config = dir.join("agent.toml");
-    std::fs::write(&config, text).unwrap();
+    let mut c = agent::passenger().unwrap();
+    c.can.buses[0].interface = "nosuchcan9".into();
+    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
+    let config = agent::write(&c, &dir).unwrap();
     let out = agent()
         .args(["run", "--config"])
         .arg(&config)

@@ -15,6 +15,7 @@ use rapport_agent::hmi::{
     self, Backend, BackendError, Client, DriverAction, HmiError, HmiEvent, PromptView,
     QuietHoursView, Rejections, ServiceRequest, ServiceView, SettingsView, VehicleView,
 };
+use rapport_harness::http::client as http;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 
@@ -883,7 +884,7 @@ async fn the_cli_client_lists_acts_and_watches() {
 }
 
 fn agent() -> std::process::Command {
-    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+    rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
 }
 
 async fn run(mut cmd: std::process::Command) -> std::process::Output {
@@ -915,18 +916,9 @@ async fn the_prompts_command_talks_to_a_running_agent() {
 
     // The address from the config's [hmi] section, JSON out.
     let dir = std::env::temp_dir().join(format!("rapport-hmi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let passenger =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/passenger.toml");
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(passenger).unwrap().replace(
-            "listen = \"127.0.0.1:8686\"",
-            &format!("listen = \"{}\"", server.addr),
-        ),
-    )
-    .unwrap();
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    c.hmi.listen = server.addr;
+    let config = rapport_harness::agent::write(&c, &dir).unwrap();
     let mut cmd = agent();
     cmd.args(["prompts", "--json", "--config"]).arg(&config);
     let out = run(cmd).await;
@@ -990,12 +982,4 @@ async fn the_prompts_command_talks_to_a_running_agent() {
 
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// An HTTP client for tests. reqwest is built with rustls but without a default crypto
-/// provider (the cloud's webhook sender brings its own ring config; no aws-lc in the tree):
-/// plain clients need the process default, installed here once.
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
 }

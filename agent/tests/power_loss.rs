@@ -7,15 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn agent() -> Command {
-    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
-}
+use rapport_harness::agent::{self, AgentProcess};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_rapport-agent");
 
 /// A tiny HTTP/1.1 client for loopback (the test needs nothing more).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
@@ -50,37 +49,18 @@ impl Lcg {
     }
 }
 
-fn delivered() -> String {
-    let now = rapport_agent::clock::wall_now();
-    let then = rapport_shared::Timestamp::from_millis(now.as_millis() - 330 * 86_400_000);
-    rapport_agent::rules::calendar::local_date(then, 0)
-        .unwrap()
-        .to_string()
-}
-
 fn write_config(dir: &Path) -> PathBuf {
-    let data = dir.join("data").display().to_string();
-    let path = rapport_agent::testdata::passenger_config(
-        dir,
-        &[
-            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
-            ("maintenance = 1", "maintenance = 20"),
-            // A record for the cloud every 100 m: more writes to interrupt.
-            ("odometer_every_m = 1000", "odometer_every_m = 100"),
-            (
-                "path = \"/var/lib/rapport-agent\"",
-                &format!("path = {data:?}"),
-            ),
-            ("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\""),
-            // Delivered 330 days ago: the yearly oil service is coming due (by date and, at
-            // 9,990 km, by distance), so the driver has prompts to act on.
-            (
-                "delivered = \"2021-03-15\"",
-                &format!("delivered = \"{}\"", delivered()),
-            ),
-        ],
-    )
-    .unwrap();
+    let mut c = agent::passenger().unwrap();
+    c.prompts.quiet_hours = None;
+    c.prompts.daily_caps.insert("maintenance".into(), 20);
+    // A record for the cloud every 100 m: more writes to interrupt.
+    c.outbox.odometer_every_m = 100;
+    c.store.path = dir.join("data");
+    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
+    // Delivered 330 days ago: the yearly oil service is coming due (by date and, at 9,990 km,
+    // by distance), so the driver has prompts to act on.
+    c.vehicle.delivered = agent::days_ago(330).unwrap();
+    let path = agent::write(&c, dir).unwrap();
     let script = r#"
 odometer_m = 9990000
 [[steps]]
@@ -106,22 +86,13 @@ struct Dump {
 }
 
 fn dump(config: &Path) -> Dump {
-    let out = agent()
-        .args(["store", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the store must open after a kill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let lines = agent::store_dump(AGENT, config)
+        .unwrap_or_else(|e| panic!("the store must open after a kill: {e}"));
     let mut d = Dump {
         outbox: BTreeMap::new(),
         prompts: BTreeMap::new(),
     };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in lines {
         match v["kind"].as_str().unwrap() {
             "outbox" => {
                 d.outbox.insert(
@@ -144,41 +115,9 @@ fn dump(config: &Path) -> Dump {
     d
 }
 
-fn start(config: &Path, dir: &Path) -> (Child, SocketAddr) {
-    let mut child = agent()
-        .args(["run", "--sim", "--speedup", "30", "--config"])
-        .arg(config)
-        .arg("--script")
-        .arg(dir.join("script.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        if Instant::now() >= deadline {
-            break None;
-        }
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(addr) = line.strip_prefix("rapport-agent: HMI on http://") {
-                    break addr.trim().parse::<SocketAddr>().ok();
-                }
-            }
-            _ => break None,
-        }
-    };
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the agent did not start");
-    };
-    // Keep draining stdout so the agent never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+fn start(config: &Path, dir: &Path) -> AgentProcess {
+    AgentProcess::sim(AGENT, config, &dir.join("script.toml"), 30)
+        .unwrap_or_else(|e| panic!("the agent did not start: {e}"))
 }
 
 #[test]
@@ -194,7 +133,8 @@ fn kill_9_fifty_times_loses_nothing_and_never_reshows_an_acted_prompt() {
     let mut reshown = Vec::new();
 
     for round in 0..50 {
-        let (mut child, addr) = start(&config, &dir);
+        let mut agent = start(&config, &dir);
+        let addr = agent.hmi;
         let alive_for = Duration::from_millis(200 + rng.below(1800));
         let until = Instant::now() + alive_for;
         while Instant::now() < until {
@@ -223,8 +163,7 @@ fn kill_9_fifty_times_loses_nothing_and_never_reshows_an_acted_prompt() {
             }
             std::thread::sleep(Duration::from_millis(rng.below(60)));
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        agent.process.kill().unwrap(); // SIGKILL
 
         let d = dump(&config);
         for (seq, rec) in &seen {

@@ -3,11 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
+use rapport_harness::files::repo_file;
+use rapport_shared::CivilDate;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rapport-replay-{name}-{}", std::process::id()));
@@ -16,7 +13,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn replay(config: &Path, log: &Path) -> (i32, Vec<String>) {
-    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+    let out = rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["replay", "--summary", "--config"])
         .arg(config)
         .arg("--log")
@@ -87,15 +84,11 @@ fn hand_made_obd_trace_gives_exact_lines() {
 #[test]
 fn replay_prints_the_prompts_the_rules_would_show() {
     let dir = temp_dir("prompts");
-    let config = rapport_agent::testdata::passenger_config(
-        &dir,
-        &[
-            // Delivered four months before the trace: by date, nothing is due yet.
-            ("delivered = \"2021-03-15\"", "delivered = \"2015-03-01\""),
-            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
-        ],
-    )
-    .unwrap();
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    // Delivered four months before the trace: by date, nothing is due yet.
+    c.vehicle.delivered = CivilDate::parse("2015-03-01").unwrap();
+    c.prompts.quiet_hours = None;
+    let config = rapport_harness::agent::write(&c, &dir).unwrap();
     let mut trace = String::new();
     let t0 = 1_436_509_052.0_f64;
     let mut frame = |t: f64, id: &str, data: &str| {
@@ -140,7 +133,7 @@ fn replay_prints_the_prompts_the_rules_would_show() {
     assert_eq!(summary["observations"]["prompt"], 2);
 
     // --no-prompts: no rules.
-    let out = rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+    let out = rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["replay", "--no-prompts", "--config"])
         .arg(&config)
         .arg("--log")
@@ -183,7 +176,7 @@ fn garbage_trace_gives_warnings_only() {
 #[test]
 fn truck_trace_with_commercial_config() {
     let Some(log) =
-        rapport_agent::testdata::shared_data_file("traces/j1939-attack-datasets/normal.log")
+        rapport_harness::files::shared_data_file("traces/j1939-attack-datasets/normal.log")
     else {
         return;
     };
@@ -224,7 +217,7 @@ fn truck_trace_with_commercial_config() {
 
 #[test]
 fn open3e_uds_scan_warns_and_carries_on() {
-    let Some(log) = rapport_agent::testdata::shared_data_file("traces/open3e/candump.log") else {
+    let Some(log) = rapport_harness::files::shared_data_file("traces/open3e/candump.log") else {
         return;
     };
     let dir = temp_dir("open3e");

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rapport_agent::config::{self, Loaded};
+use rapport_agent::config::Loaded;
 use rapport_agent::memory::Memory;
 use rapport_agent::rules::Rules;
 use rapport_agent::sim::Script;
@@ -18,12 +18,9 @@ const START: u64 = 1_767_261_600_000;
 
 fn loaded() -> Loaded {
     let dir = std::env::temp_dir().join(format!("rapport-rules-desk-{}", std::process::id()));
-    let path = rapport_agent::testdata::passenger_config(
-        &dir,
-        &[("delivered = \"2021-03-15\"", "delivered = \"2025-12-01\"")],
-    )
-    .unwrap();
-    config::load(&path).unwrap()
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    c.vehicle.delivered = rapport_shared::CivilDate::parse("2025-12-01").unwrap();
+    rapport_harness::agent::load(&c, &dir).unwrap()
 }
 
 #[test]

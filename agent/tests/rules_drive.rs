@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rapport_agent::config::{self, Config};
+use rapport_agent::config::{self, Config, Prompts};
 use rapport_agent::memory::{Memory, PromptState, QuietHours, ServiceSource};
 use rapport_agent::observe::{DtcState, Observation};
 use rapport_agent::rules::{DriverAction, Rules};
+use rapport_shared::CivilDate;
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{PromptAction, PromptKind, RecordBody};
 use rapport_shared::{Dtc, ObdCode, Odometer, Severity, SignalSource, Timestamp};
@@ -19,39 +20,42 @@ const DAY: u64 = 86_400_000;
 /// 2025-01-01T00:00:00Z.
 const START: u64 = 1_735_689_600_000;
 
-fn config(extra: &str) -> Config {
-    let text = format!(
-        r#"
-[vehicle]
-vin = "WVWZZZ1KZ8W012345"
-line = "test-line"
-category = "passenger"
-delivered = "2025-01-01"
+/// The test car: the example's vehicle delivered 2025-01-01 with a first service (at 5,000 km
+/// or 6 months, then every 15,000 km or 12 months) and an oil service (every 10,000 km or 12
+/// months), overdue 1,000 km or 30 days past due (the defaults), and nothing else but `prompts`
+/// set as the test says.
+fn config(prompts: impl FnOnce(&mut Prompts)) -> Config {
+    let mut c = rapport_harness::agent::bare().unwrap();
+    c.vehicle.line = "test-line".into();
+    c.vehicle.delivered = CivilDate::parse("2025-01-01").unwrap();
+    c.maintenance.items = vec![
+        MaintenanceItem {
+            id: "first_service".into(),
+            first_at_km: Some(5000),
+            first_at_months: Some(6),
+            every_km: Some(15_000),
+            every_months: Some(12),
+            due_soon_km: Some(500),
+            due_soon_days: Some(14),
+            ..MaintenanceItem::default()
+        },
+        MaintenanceItem {
+            id: "oil".into(),
+            every_km: Some(10_000),
+            every_months: Some(12),
+            due_soon_km: Some(1000),
+            due_soon_days: Some(30),
+            ..MaintenanceItem::default()
+        },
+    ];
+    prompts(&mut c.prompts);
+    c
+}
 
-[maintenance]
-overdue_km = 1000
-overdue_days = 30
-
-[[maintenance.items]]
-id = "first_service"
-first_at_km = 5000
-first_at_months = 6
-every_km = 15000
-every_months = 12
-due_soon_km = 500
-due_soon_days = 14
-
-[[maintenance.items]]
-id = "oil"
-every_km = 10000
-every_months = 12
-due_soon_km = 1000
-due_soon_days = 30
-
-{extra}
-"#
-    );
-    Config::from_toml("test.toml", &text).unwrap()
+/// Prompts without break-in advice and without milestones.
+fn no_engagement(p: &mut Prompts) {
+    p.break_in_km = 0;
+    p.milestones_km.clear();
 }
 
 /// A car on the rules, with a virtual clock.
@@ -253,7 +257,7 @@ impl Car {
 
 #[test]
 fn first_service_comes_due_by_distance_then_resets_after_a_service() {
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 0);
     // 300 km a day: 4,500 km (due soon) on day 15, 5,000 (due) on day 17, 6,000 (overdue) day 20.
     for _ in 0..14 {
@@ -342,7 +346,7 @@ fn first_service_comes_due_by_distance_then_resets_after_a_service() {
 
 #[test]
 fn first_service_comes_due_by_date_when_driven_slowly() {
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 0);
     // 10 km a day: 6 months ≈ 1,800 km, far from 5,000 km. Due on 2025-07-01 (day 181).
     let mut due_soon_day = None;
@@ -379,7 +383,11 @@ fn first_service_comes_due_by_date_when_driven_slowly() {
 
 #[test]
 fn break_in_advice_then_congratulations() {
-    let cfg = config("[prompts]\nbreak_in_km = 1500\nbreak_in_repeat_days = 7\nmilestones_km = []");
+    let cfg = config(|p| {
+        p.break_in_km = 1500;
+        p.break_in_repeat_days = 7;
+        p.milestones_km.clear();
+    });
     let mut car = Car::new(&cfg, 12);
     car.day(100);
     assert_eq!(car.shown(), ["break_in:advice:0"]);
@@ -405,7 +413,7 @@ fn break_in_advice_then_congratulations() {
 
 #[test]
 fn a_fault_prompts_once_until_it_clears_and_comes_back() {
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 30_000);
     car.stop(5);
     car.dtc(0x0133, DtcState::Active, Severity::Warning);
@@ -444,7 +452,7 @@ fn a_fault_prompts_once_until_it_clears_and_comes_back() {
 
 #[test]
 fn a_critical_fault_shows_at_once_while_driving() {
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 30_000);
     car.drive(5, 100);
     car.dtc(0x0300, DtcState::Active, Severity::Critical);
@@ -462,8 +470,10 @@ fn a_critical_fault_shows_at_once_while_driving() {
 
 #[test]
 fn quiet_hours_hold_prompts_until_morning_and_caps_spread_them_over_days() {
-    let cfg =
-        config("[prompts]\nbreak_in_km = 0\nmilestones_km = []\n[prompts.daily_caps]\nfault = 2");
+    let cfg = config(|p| {
+        no_engagement(p);
+        p.daily_caps.insert("fault".into(), 2);
+    });
     let mut car = Car::new(&cfg, 30_000);
     car.rules
         .set_settings(
@@ -502,7 +512,7 @@ fn quiet_hours_hold_prompts_until_morning_and_caps_spread_them_over_days() {
 
 #[test]
 fn snooze_shows_again_after_its_time_and_dismiss_lasts_until_the_condition_changes() {
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 9_100); // oil due soon (due at 10,000)
     car.stop(5);
     assert!(
@@ -532,7 +542,10 @@ fn snooze_shows_again_after_its_time_and_dismiss_lasts_until_the_condition_chang
 
 #[test]
 fn opt_outs_and_consent_are_honoured() {
-    let cfg = config("[prompts]\nbreak_in_km = 1500\nmilestones_km = [1000]");
+    let cfg = config(|p| {
+        p.break_in_km = 1500;
+        p.milestones_km = vec![1000];
+    });
     let mut car = Car::new(&cfg, 900);
     let ch = car
         .rules
@@ -562,7 +575,7 @@ fn opt_outs_and_consent_are_honoured() {
 
 #[test]
 fn an_unknown_item_or_a_closed_prompt_is_refused() {
-    let cfg = config("");
+    let cfg = config(|_| {});
     let mut car = Car::new(&cfg, 100);
     let err = car
         .rules
@@ -595,7 +608,7 @@ fn an_unknown_item_or_a_closed_prompt_is_refused() {
 #[test]
 fn a_schedule_from_the_cloud_replaces_the_config() {
     use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage, ScheduleUpdate};
-    let cfg = config("[prompts]\nbreak_in_km = 0\nmilestones_km = []");
+    let cfg = config(no_engagement);
     let mut car = Car::new(&cfg, 100);
     car.drive(450, 100); // 550 km
     let msg = DownlinkMessage {
@@ -646,7 +659,10 @@ proptest! {
     /// the gate's code).
     #[test]
     fn no_non_critical_prompt_while_moving(segs in proptest::collection::vec(seg(), 1..40)) {
-        let cfg = config("[prompts]\nbreak_in_km = 1500\nmilestones_km = [2000]");
+        let cfg = config(|p| {
+            p.break_in_km = 1500;
+            p.milestones_km = vec![2000];
+        });
         let mut car = Car::new(&cfg, 1_400);
         for s in segs {
             match s {
@@ -688,8 +704,7 @@ proptest! {
 
 #[test]
 fn config_example_with_maintenance_loads() {
-    let loaded =
-        config::load(&rapport_agent::testdata::repo_file("config/passenger.toml")).unwrap();
+    let loaded = config::load(&rapport_harness::files::repo_file("config/passenger.toml")).unwrap();
     assert!(!loaded.config.maintenance.items.is_empty());
     let _ = Duration::ZERO;
 }

@@ -158,7 +158,7 @@ struct Seen {
 /// Spawns a child, kills it at a random moment, and returns its complete output lines.
 fn run_and_kill(dir: &Path, rng: &mut Rng) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
-    let mut child = rapport_agent::testdata::bin_command(exe.to_str().unwrap())
+    let mut child = rapport_harness::process::bin_command(exe.to_str().unwrap())
         .args(["--exact", "child_process_entry_point", "--nocapture"])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())

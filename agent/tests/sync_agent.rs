@@ -1,5 +1,5 @@
 //! The sync against real brokers: an embedded rumqttd started inside the test, and a real
-//! mosquitto process (skipped with a message when `/usr/sbin/mosquitto` is absent, unless
+//! mosquitto process (skipped with a message when mosquitto is not installed, unless
 //! `RAPPORT_REQUIRE_MOSQUITTO=1`). The agent is the library — a real [`Core`] on a sled store in
 //! a temp dir and [`sync::spawn`] — and the cloud is a plain rumqttc subscriber in the test that
 //! decodes every uplink and keeps the seqs it saw.
@@ -13,27 +13,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rapport_agent::clock::SystemClock;
-use rapport_agent::config::{Config, Loaded};
+use rapport_agent::config::{Loaded, Sync, SyncTls};
 use rapport_agent::runtime::Core;
 use rapport_agent::sync::{self, SyncHandle};
+use rapport_harness::mosquitto::{Mosquitto, Options, Tls};
+use rapport_harness::mqtt::Subscriber;
+use rapport_harness::pki::Ca;
+use rapport_harness::wait::{free_port, loopback};
+use rapport_harness::{agent, records};
 use rapport_kit::config::Check as _;
 use rapport_shared::v1::downlink::{
     Downlink, DownlinkBody, DownlinkMessage, MaintenanceItem, ScheduleUpdate, ServiceRecorded,
 };
 use rapport_shared::v1::topic;
-use rapport_shared::v1::uplink::{OdometerReading, RecordBody, SignalSource, Uplink};
+use rapport_shared::v1::uplink::{RecordBody, Uplink};
 use rapport_shared::{Odometer, Timestamp, Vin};
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 const VIN: &str = "WVWZZZ1KZ8W012345";
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 /// How long any one wait may take before the test fails (a hang, not a slowness check).
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -41,55 +42,33 @@ fn vin() -> Vin {
     VIN.parse().unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(what: &str, ok: impl FnMut() -> bool) {
+    rapport_harness::wait::wait_until(PATIENCE, what, ok).await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The agent
 
-/// The agent's config; `extra_sync` adds `[sync]` keys (default: a quick backoff).
-fn agent_config(port: u16, extra_sync: &str) -> Loaded {
-    let sync = if extra_sync.is_empty() {
-        "backoff_min_ms = 100\nbackoff_max_ms = 1000"
-    } else {
-        extra_sync
+/// The agent's config: the example's vehicle with one maintenance item, a large outbox and
+/// `[sync]` to `port` with quick batches and a quick backoff, changed by `tune`.
+fn agent_config(port: u16, tune: impl FnOnce(&mut Sync)) -> Loaded {
+    let mut config = agent::bare().unwrap();
+    config.vehicle.line = "test-line".into();
+    config.maintenance.items = vec![MaintenanceItem {
+        id: "oil".into(),
+        every_km: Some(15_000),
+        every_months: Some(12),
+        ..MaintenanceItem::default()
+    }];
+    config.outbox.max_records = 200_000;
+    let mut sync = Sync {
+        batch_max_age_ms: 50,
+        backoff_min_ms: 100,
+        backoff_max_ms: 1000,
+        ..agent::sync_to(&format!("mqtt://127.0.0.1:{port}")).unwrap()
     };
-    let text = format!(
-        r#"
-[vehicle]
-vin = "{VIN}"
-line = "test-line"
-category = "passenger"
-delivered = "2021-03-15"
-
-[[maintenance.items]]
-id = "oil"
-every_km = 15000
-every_months = 12
-
-[outbox]
-max_records = 200000
-
-[sync]
-broker = "mqtt://127.0.0.1:{port}"
-batch_max_age_ms = 50
-{sync}
-"#
-    );
-    let config = Config::from_toml("agent.toml", &text).unwrap();
+    tune(&mut sync);
+    config.sync = Some(sync);
     assert!(config.problems("").is_empty(), "{:?}", config.problems(""));
     Loaded { config, dbc: None }
 }
@@ -133,12 +112,7 @@ impl Agent {
             let chunk = (n - made).min(1_000);
             let first = self.core.with(|_, store| store.next_seq());
             let bodies = (0..chunk)
-                .map(|i| {
-                    RecordBody::Odometer(OdometerReading {
-                        odometer: Odometer::from_meters(10_000_000 + (made + i) * 100),
-                        source: SignalSource::Obd,
-                    })
-                })
+                .map(|i| records::odometer_m(10_000_000 + (made + i) * 100))
                 .collect();
             self.core.append(bodies).unwrap();
             seqs.extend(first..first + chunk);
@@ -167,58 +141,38 @@ struct Seen {
 
 struct Cloud {
     seen: Arc<Mutex<Seen>>,
-    client: AsyncClient,
-    task: tokio::task::JoinHandle<()>,
+    subscriber: Subscriber,
 }
 
 impl Cloud {
     /// Connects, subscribes to every uplink, and returns once the broker confirmed.
     async fn connect(port: u16, seen: Option<Arc<Mutex<Seen>>>) -> Self {
-        let mut options = MqttOptions::new(format!("cloud-{port}"), "127.0.0.1", port);
-        options.set_max_packet_size(1 << 20, 1 << 20);
-        options.set_keep_alive(Duration::from_secs(30));
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
-        client
-            .subscribe(topic::UPLINK_FILTER, QoS::AtLeastOnce)
-            .await
-            .unwrap();
         let seen = seen.unwrap_or_default();
-        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
-        let mut subscribed_tx = Some(subscribed_tx);
         let sink = Arc::clone(&seen);
-        let task = tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                        if let Some(tx) = subscribed_tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        let mut seen = sink.lock().unwrap();
-                        match Uplink::decode(&p.payload) {
-                            Ok(up) if up.vin.as_str() == VIN => {
-                                for r in up.records {
-                                    seen.records += 1;
-                                    if matches!(r.body, RecordBody::Heartbeat(_)) {
-                                        seen.heartbeats += 1;
-                                    }
-                                    seen.seqs.insert(r.seq);
-                                }
+        let id = format!("cloud-{port}");
+        let subscriber = Subscriber::start(
+            loopback(port),
+            &id,
+            topic::UPLINK_FILTER,
+            move |_, payload| {
+                let mut seen = sink.lock().unwrap();
+                match Uplink::decode(payload) {
+                    Ok(up) if up.vin.as_str() == VIN => {
+                        for r in up.records {
+                            seen.records += 1;
+                            if matches!(r.body, RecordBody::Heartbeat(_)) {
+                                seen.heartbeats += 1;
                             }
-                            _ => seen.undecodable += 1,
+                            seen.seqs.insert(r.seq);
                         }
                     }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    _ => seen.undecodable += 1,
                 }
-            }
-        });
-        tokio::time::timeout(PATIENCE, subscribed)
-            .await
-            .unwrap()
-            .unwrap();
-        Self { seen, client, task }
+            },
+        )
+        .await
+        .unwrap();
+        Self { seen, subscriber }
     }
 
     fn has_all(&self, seqs: &[u64]) -> bool {
@@ -239,15 +193,14 @@ impl Cloud {
     }
 
     async fn publish_downlink(&self, payload: Vec<u8>) {
-        self.client
-            .publish(topic::downlink(&vin()), QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
+        self.subscriber
+            .publish(&topic::downlink(&vin()), payload)
+            .await;
     }
 
     /// Disconnects; returns what it saw (for the next connection to add to).
     fn close(self) -> Arc<Mutex<Seen>> {
-        self.task.abort();
+        drop(self.subscriber);
         self.seen
     }
 }
@@ -255,136 +208,15 @@ impl Cloud {
 // ---------------------------------------------------------------------------------------------
 // Brokers
 
-/// An embedded rumqttd on `port`, on its own thread for the rest of the test process.
-fn start_rumqttd(port: u16) {
-    use rumqttd::{Broker, ConnectionSettings, RouterConfig, ServerSettings};
-    let connections = ConnectionSettings {
-        connection_timeout_ms: 60_000,
-        max_payload_size: 1 << 20,
-        max_inflight_count: 100,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-    };
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
-    let config = rumqttd::Config {
-        id: 0,
-        router: RouterConfig {
-            max_connections: 100,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            ..RouterConfig::default()
-        },
-        v4: Some([("1".to_owned(), server)].into_iter().collect()),
-        ..rumqttd::Config::default()
-    };
-    std::thread::spawn(move || {
-        let mut broker = Broker::new(config);
-        let _ = broker.start();
-    });
-    wait_port(port);
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "broker on {port} never listened"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A mosquitto process on a port of its own; killed when dropped.
-struct Mosquitto {
-    child: Option<Child>,
-    conf: PathBuf,
-    port: u16,
-}
-
-impl Mosquitto {
-    /// None (after saying so) when mosquitto is not installed and not required.
-    fn available() -> bool {
-        if Path::new(MOSQUITTO).exists() {
-            return true;
-        }
-        assert!(
-            std::env::var("RAPPORT_REQUIRE_MOSQUITTO").as_deref() != Ok("1"),
-            "{MOSQUITTO} is missing and RAPPORT_REQUIRE_MOSQUITTO=1"
-        );
-        println!("skipped: {MOSQUITTO} is not installed (apt-get install mosquitto)");
-        false
-    }
-
-    fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 100000\nmax_inflight_messages 20\n"
-            ),
-        )
-        .unwrap();
-        let mut m = Self {
-            child: None,
-            conf,
-            port,
-        };
-        m.restart();
-        m
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        wait_port(self.port);
-    }
-
-    fn started(mut self) -> Self {
-        self.restart();
-        self
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(ok.success());
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A stopped process must be continued to die cleanly.
-            let _ = Command::new("kill")
-                .args(["-CONT", &c.id().to_string()])
-                .status();
-        }
-        self.kill();
-    }
+/// A mosquitto of the test's own with room for a long backlog; None (after the harness's skip
+/// line) when it is not installed and not required.
+fn mosquitto(options: Options) -> Option<Mosquitto> {
+    Mosquitto::start(
+        options
+            .config_line("max_queued_messages 100000")
+            .config_line("max_inflight_messages 20"),
+    )
+    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,10 +225,10 @@ impl Drop for Mosquitto {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rumqttd_receives_the_outbox_and_it_empties() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    start_rumqttd(port);
+    let port = free_port().unwrap();
+    rapport_harness::rumqttd::start(port).unwrap();
     let cloud = Cloud::connect(port, None).await;
-    let agent = Agent::start(dir.path(), &agent_config(port, ""));
+    let agent = Agent::start(dir.path(), &agent_config(port, |_| {}));
     let seqs = agent.produce(2_000);
     wait_for("every seq at the cloud", || cloud.has_all(&seqs)).await;
     wait_for("an empty outbox", || agent.outbox_len() == 0).await;
@@ -418,8 +250,8 @@ async fn rumqttd_receives_the_outbox_and_it_empties() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_made_while_the_broker_is_down_arrives_when_it_comes_up() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let agent = Agent::start(dir.path(), &agent_config(port, ""));
+    let port = free_port().unwrap();
+    let agent = Agent::start(dir.path(), &agent_config(port, |_| {}));
     let seqs = agent.produce(10_000);
     // Nothing can leave: the agent keeps failing to connect.
     wait_for("failed connection attempts", || {
@@ -429,7 +261,7 @@ async fn a_backlog_made_while_the_broker_is_down_arrives_when_it_comes_up() {
     assert!(agent.outbox_len() >= 10_000);
     assert_eq!(agent.counters().acked_records, 0);
 
-    start_rumqttd(port);
+    rapport_harness::rumqttd::start(port).unwrap();
     let cloud = Cloud::connect(port, None).await;
     wait_for("all 10,000 records at the cloud", || cloud.has_all(&seqs)).await;
     wait_for("an empty outbox", || agent.outbox_len() == 0).await;
@@ -441,13 +273,15 @@ async fn a_backlog_made_while_the_broker_is_down_arrives_when_it_comes_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_leaves_the_outbox_until_the_broker_acknowledges() {
-    if !Mosquitto::available() {
+    let Some(broker) = mosquitto(Options::default()) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(dir.path());
-    let cloud = Cloud::connect(broker.port, None).await;
-    let agent = Agent::start(&dir.path().join("agent"), &agent_config(broker.port, ""));
+    let cloud = Cloud::connect(broker.port(), None).await;
+    let agent = Agent::start(
+        &dir.path().join("agent"),
+        &agent_config(broker.port(), |_| {}),
+    );
     wait_for("the agent connected", || agent.counters().connected).await;
     wait_for("the start heartbeat at the cloud", || {
         cloud.seen.lock().unwrap().heartbeats == 1
@@ -456,7 +290,7 @@ async fn nothing_leaves_the_outbox_until_the_broker_acknowledges() {
     wait_for("the start heartbeat acked", || agent.outbox_len() == 0).await;
 
     // The broker freezes: it cannot acknowledge anything.
-    broker.signal("-STOP");
+    broker.pause().unwrap();
     let seqs = agent.produce(300);
     wait_for("publishes handed to the client", || {
         agent.counters().published_records >= 300
@@ -465,7 +299,7 @@ async fn nothing_leaves_the_outbox_until_the_broker_acknowledges() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(agent.outbox_len(), 300, "records left without an ack");
 
-    broker.signal("-CONT");
+    broker.resume().unwrap();
     wait_for("every seq at the cloud", || cloud.has_all(&seqs)).await;
     wait_for("an empty outbox", || agent.outbox_len() == 0).await;
     agent.stop().await;
@@ -474,24 +308,25 @@ async fn nothing_leaves_the_outbox_until_the_broker_acknowledges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_killed_and_restarted_mid_drain_loses_nothing() {
-    if !Mosquitto::available() {
+    let Some(mut broker) = mosquitto(Options::default()) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = Mosquitto::start(dir.path());
-    let cloud = Cloud::connect(broker.port, None).await;
+    let cloud = Cloud::connect(broker.port(), None).await;
     // The agent waits at least 1.5 s before reconnecting, so the cloud's new subscription
     // (made within milliseconds of the restart) is in place before anything is published.
     let agent = Agent::start(
         &dir.path().join("agent"),
-        &agent_config(
-            broker.port,
-            "backoff_min_ms = 1500\nbackoff_max_ms = 3000\nbatch_max_records = 100\ninflight = 5",
-        ),
+        &agent_config(broker.port(), |sync| {
+            sync.backoff_min_ms = 1500;
+            sync.backoff_max_ms = 3000;
+            sync.batch_max_records = 100;
+            sync.inflight = 5;
+        }),
     );
     let seqs = agent.produce(20_000);
     wait_for("part of the drain", || cloud.count() >= 2_000).await;
-    broker.kill();
+    broker.crash().unwrap();
     let seen = cloud.close();
     // Once the agent has seen the connection drop, every PUBACK the dead broker sent has been
     // processed: its counters then say how far the broker acknowledged.
@@ -500,8 +335,8 @@ async fn a_broker_killed_and_restarted_mid_drain_loses_nothing() {
     })
     .await;
     let at_kill = agent.counters();
-    broker.restart();
-    let cloud = Cloud::connect(broker.port, Some(seen)).await;
+    broker.restart().unwrap();
+    let cloud = Cloud::connect(broker.port(), Some(seen)).await;
     assert_eq!(
         agent.counters().connects,
         1,
@@ -578,13 +413,12 @@ fn service_downlink(id: u64, for_vin: &Vin) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downlink_sent_while_offline_arrives_on_reconnect_and_applies_once() {
-    if !Mosquitto::available() {
+    let Some(broker) = mosquitto(Options::default()) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(dir.path());
     let agent_dir = dir.path().join("agent");
-    let loaded = agent_config(broker.port, "");
+    let loaded = agent_config(broker.port(), |_| {});
     // First run: the agent connects and subscribes in its persistent session, then stops.
     let agent = Agent::start(&agent_dir, &loaded);
     wait_for("the agent connected", || agent.counters().connected).await;
@@ -599,7 +433,7 @@ async fn a_downlink_sent_while_offline_arrives_on_reconnect_and_applies_once() {
     agent.stop().await;
 
     // While it is offline: the same downlink twice, one for another car, one of garbage.
-    let cloud = Cloud::connect(broker.port, None).await;
+    let cloud = Cloud::connect(broker.port(), None).await;
     cloud.publish_downlink(service_downlink(77, &vin())).await;
     cloud.publish_downlink(service_downlink(77, &vin())).await;
     cloud
@@ -648,17 +482,19 @@ async fn a_downlink_sent_while_offline_arrives_on_reconnect_and_applies_once() {
 /// schedule stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_that_fails_its_checks_is_refused_and_counted() {
-    if !Mosquitto::available() {
+    let Some(broker) = mosquitto(Options::default()) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(dir.path());
-    let agent = Agent::start(&dir.path().join("agent"), &agent_config(broker.port, ""));
+    let agent = Agent::start(
+        &dir.path().join("agent"),
+        &agent_config(broker.port(), |_| {}),
+    );
     wait_for("the downlink subscription", || {
         agent.counters().subscribed == 1
     })
     .await;
-    let cloud = Cloud::connect(broker.port, None).await;
+    let cloud = Cloud::connect(broker.port(), None).await;
     let bad = Downlink {
         vin: vin(),
         messages: vec![DownlinkMessage {
@@ -693,101 +529,41 @@ async fn a_schedule_that_fails_its_checks_is_refused_and_counted() {
     let _ = cloud.close();
 }
 
-/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate for the VIN with
-/// the openssl command; None (after saying so) when openssl is missing.
-fn make_pki(dir: &Path) -> Option<()> {
-    if Command::new("openssl").arg("version").output().is_err() {
-        println!("skipped: no openssl command to make test certificates");
-        return None;
-    }
-    let run = |args: &str| {
-        let ok = Command::new("openssl")
-            .args(args.split_whitespace())
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "openssl {args}");
-    };
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for ca in ["ca", "other-ca"] {
-        run(&format!(
-            "req -x509 {ec} -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN={ca}"
-        ));
-    }
-    run(&format!(
-        "req {ec} -keyout server.key -out server.csr -subj /CN=broker"
-    ));
-    run(
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
-    );
-    run(&format!(
-        "req {ec} -keyout agent.key -out agent.csr -subj /CN={VIN}"
-    ));
-    run(
-        "x509 -req -in agent.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out agent.pem -days 2 -extfile client.ext",
-    );
-    Some(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_with_the_fleet_ca_and_refused_with_another() {
-    if !Mosquitto::available() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    std::fs::create_dir(&pki).unwrap();
-    if make_pki(&pki).is_none() {
+    let other = pki.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let ca = Ca::generate(&pki, "ca").unwrap();
+    let server = ca.server().unwrap();
+    let car = ca.client(VIN).unwrap();
+    let other_ca = Ca::generate(&other, "other-ca").unwrap();
+    let tls = Tls::mutual(ca.cert(), &server.cert, &server.key);
+    let Some(broker) = mosquitto(Options::default().tls(tls)) else {
         return;
-    }
-    // mosquitto drops to its own user before reading the certificates.
-    for d in [dir.path(), pki.as_path()] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    for f in ["server.key", "server.pem", "ca.pem"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(pki.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    let port = free_port();
-    let conf = dir.path().join("mosquitto-tls.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             cafile {p}/ca.pem\ncertfile {p}/server.pem\nkeyfile {p}/server.key\n\
-             require_certificate true\nuse_identity_as_username true\n",
-            p = pki.display()
-        ),
-    )
-    .unwrap();
-    let _broker = Mosquitto {
-        child: None,
-        conf,
-        port,
-    }
-    .started();
-
-    let config_with = |ca: &str| {
-        let text = format!(
-            "[vehicle]\nvin = \"{VIN}\"\nline = \"t\"\ncategory = \"passenger\"\n\
-             delivered = \"2021-03-15\"\n[sync]\nbroker = \"mqtts://127.0.0.1:{port}\"\n\
-             backoff_min_ms = 100\nbackoff_max_ms = 500\n\
-             [sync.tls]\nca = \"{ca}\"\ncert = \"agent.pem\"\nkey = \"agent.key\"\n"
-        );
-        let path = pki.join(format!("agent-{ca}.toml"));
-        std::fs::write(&path, text).unwrap();
-        rapport_agent::config::load(&path).unwrap()
     };
-    let good = Agent::start(&dir.path().join("good"), &config_with("ca.pem"));
+    let port = broker.port();
+
+    let config_with = |name: &str, ca: &Path| {
+        let mut config = agent::bare().unwrap();
+        config.vehicle.line = "t".into();
+        config.sync = Some(Sync {
+            backoff_min_ms: 100,
+            backoff_max_ms: 500,
+            tls: Some(SyncTls {
+                ca: ca.to_path_buf(),
+                cert: Some(car.cert.clone()),
+                key: Some(car.key.clone()),
+            }),
+            ..agent::sync_to(&format!("mqtts://127.0.0.1:{port}")).unwrap()
+        });
+        agent::load(&config, &dir.path().join(name)).unwrap()
+    };
+    let good = Agent::start(
+        &dir.path().join("good"),
+        &config_with("good-config", ca.cert()),
+    );
     wait_for("a TLS connection", || good.counters().connected).await;
     wait_for("the heartbeat acked over TLS", || {
         good.counters().acked_records >= 1 && good.outbox_len() == 0
@@ -796,7 +572,10 @@ async fn mutual_tls_with_the_fleet_ca_and_refused_with_another() {
     good.stop().await;
 
     // Trusting another CA: the broker's certificate is refused, again and again.
-    let bad = Agent::start(&dir.path().join("bad"), &config_with("other-ca.pem"));
+    let bad = Agent::start(
+        &dir.path().join("bad"),
+        &config_with("bad-config", other_ca.cert()),
+    );
     wait_for("refused attempts", || bad.counters().reconnects >= 3).await;
     assert_eq!(bad.counters().connects, 0);
     assert!(bad.outbox_len() >= 1, "the heartbeat stays in the outbox");

@@ -7,51 +7,32 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rapport_agent::config::Sync;
 use rapport_cloud::cloud::Cloud;
+use rapport_harness::agent::{self, AgentProcess};
+use rapport_harness::cloud::{self, BrokerKind};
+use rapport_harness::process::Signal;
 use rapport_shared::Vin;
 
-fn agent() -> Command {
-    rapport_agent::testdata::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
-}
-
-fn delivered() -> String {
-    let now = rapport_agent::clock::wall_now();
-    let then = rapport_shared::Timestamp::from_millis(now.as_millis() - 330 * 86_400_000);
-    rapport_agent::rules::calendar::local_date(then, 0)
-        .unwrap()
-        .to_string()
-}
+const AGENT: &str = env!("CARGO_BIN_EXE_rapport-agent");
 
 fn write_config(dir: &Path, broker: std::net::SocketAddr) -> PathBuf {
-    let data = dir.join("data").display().to_string();
-    let path = rapport_agent::testdata::passenger_config(
-        dir,
-        &[
-            ("quiet_hours = { start = \"22:00\", end = \"07:00\" }", ""),
-            ("odometer_every_m = 1000", "odometer_every_m = 100"),
-            (
-                "path = \"/var/lib/rapport-agent\"",
-                &format!("path = {data:?}"),
-            ),
-            ("listen = \"127.0.0.1:8686\"", "listen = \"127.0.0.1:0\""),
-            (
-                "delivered = \"2021-03-15\"",
-                &format!("delivered = \"{}\"", delivered()),
-            ),
-        ],
-    )
-    .unwrap();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "\n[sync]\nbroker = \"mqtt://{broker}\"\nbatch_max_age_ms = 50\n\
-         backoff_min_ms = 100\nbackoff_max_ms = 500\n"
-    ));
-    std::fs::write(&path, text).unwrap();
+    let mut c = agent::passenger().unwrap();
+    c.prompts.quiet_hours = None;
+    c.outbox.odometer_every_m = 100;
+    c.store.path = dir.join("data");
+    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
+    c.vehicle.delivered = agent::days_ago(330).unwrap();
+    c.sync = Some(Sync {
+        batch_max_age_ms: 50,
+        backoff_min_ms: 100,
+        backoff_max_ms: 500,
+        ..agent::sync_to(&format!("mqtt://{broker}")).unwrap()
+    });
+    let path = agent::write(&c, dir).unwrap();
     std::fs::write(
         dir.join("script.toml"),
         r#"
@@ -72,45 +53,16 @@ park = { secs = 3600 }
     path
 }
 
-fn start(config: &Path, dir: &Path) -> Child {
-    let mut child = agent()
-        .args(["run", "--sim", "--speedup", "60", "--config"])
-        .arg(config)
-        .arg("--script")
-        .arg(dir.join("script.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let up = matches!(lines.next(), Some(Ok(l)) if l.starts_with("rapport-agent: HMI on"));
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the agent did not start");
-    }
-    std::thread::spawn(move || for _ in lines {});
-    child
+fn start(config: &Path, dir: &Path) -> AgentProcess {
+    AgentProcess::sim(AGENT, config, &dir.join("script.toml"), 60)
+        .unwrap_or_else(|e| panic!("the agent did not start: {e}"))
 }
 
 /// The agent's outbox seqs and next seq, from `rapport-agent store` (agent stopped).
 fn outbox(config: &Path) -> (BTreeSet<u64>, u64) {
-    let out = agent()
-        .args(["store", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut seqs = BTreeSet::new();
     let mut next = 0;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in agent::store_dump(AGENT, config).unwrap() {
         match v["kind"].as_str() {
             Some("outbox") => {
                 seqs.insert(v["seq"].as_u64().unwrap());
@@ -128,13 +80,8 @@ async fn agent_killed_mid_publish_resends_and_the_cloud_applies_each_record_once
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
-    let mut cc = rapport_cloud::config::Config::default();
-    cc.api.listen = "127.0.0.1:0".parse().unwrap();
+    let mut cc = cloud::config(&dir, BrokerKind::Embedded, "e2e-cloud").unwrap();
     cc.store.path = dir.join("cloud");
-    cc.broker.client_id = "e2e-cloud".into();
-    cc.broker.embedded = true;
-    cc.broker.listen = Some("127.0.0.1:0".parse().unwrap());
-    assert!(cc.validate().is_empty(), "{:?}", cc.validate());
     let cloud = Cloud::start(&cc).await.unwrap();
     assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
     let broker = cloud.ready().broker.unwrap();
@@ -145,16 +92,15 @@ async fn agent_killed_mid_publish_resends_and_the_cloud_applies_each_record_once
     let mut pauses = [700u64, 1300, 400, 1900, 900, 1500, 600, 1100].into_iter();
     let mut kills = 0;
     for pause in pauses.by_ref() {
-        let mut child = start(&config, &dir);
+        let mut agent = start(&config, &dir);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        agent.process.kill().unwrap(); // SIGKILL
         kills += 1;
     }
     let (held_after_kills, produced_by_kills) = outbox(&config);
 
     // A last run that is allowed to drain, then stops with SIGTERM (a clean shutdown).
-    let mut child = start(&config, &dir);
+    let mut agent = start(&config, &dir);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -168,12 +114,8 @@ async fn agent_killed_mid_publish_resends_and_the_cloud_applies_each_record_once
         }
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let term = Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = child.wait().unwrap();
+    agent.process.signal(Signal::Term).unwrap();
+    let status = agent.process.wait().unwrap();
     assert!(status.success(), "clean shutdown on SIGTERM: {status}");
     tokio::time::sleep(Duration::from_millis(500)).await;
 

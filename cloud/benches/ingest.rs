@@ -10,17 +10,19 @@
 //! assertions. Set `INGEST_BENCH_QUICK=1` for a short run.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::*;
 use rapport_cloud::Cloud;
 use rapport_cloud::ingest::worker::wall_now;
 use rapport_cloud::ingest::{check, plan};
 use rapport_cloud::store::Store;
+use rapport_harness::cloud::{BrokerKind, config, mosquitto_options};
+use rapport_harness::files::dir_size;
+use rapport_harness::mosquitto::Mosquitto;
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::records::{odometer_record as odometer, uplink, vin};
+use rapport_harness::wait::wait_until;
 use rapport_shared::{Uplink, Vin, topic};
 
 const PER_BATCH: u64 = 500;
@@ -42,23 +44,6 @@ fn batches(vins: &[Vin], per_vehicle: u64) -> Batches {
         }
     }
     out
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() {
-                        dir_size(&p)
-                    } else {
-                        e.metadata().map_or(0, |m| m.len())
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn core(vehicles: usize, per_vehicle: u64, group: usize) {
@@ -101,7 +86,7 @@ async fn end_to_end(
     group: usize,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), broker, &format!("bench-{name}-{group}"));
+    let mut c = config(dir.path(), broker, &format!("bench-{name}-{group}")).unwrap();
     c.ingest.group_max_envelopes = group;
     let cloud = Cloud::start(&c).await.unwrap();
     assert!(cloud.wait_subscribed(Duration::from_secs(20)).await);
@@ -183,12 +168,12 @@ fn main() {
             )
             .await;
         }
-        match Mosquitto::start("ingest bench (mosquitto)") {
+        match Mosquitto::start(mosquitto_options()).unwrap() {
             Some(m) => {
                 for group in [1, 64] {
                     end_to_end(
                         "mosquitto",
-                        BrokerKind::External(m.addr),
+                        BrokerKind::External(m.addr()),
                         vehicles,
                         per_vehicle,
                         group,

@@ -21,7 +21,8 @@ use rapport_cloud::clock::{SharedClock, SystemClock};
 use rapport_cloud::webhook::{
     Endpoint, Message, Outbox, ReportStatus, Secret, Sender, SenderConfig, sign,
 };
-use rapport_testbed::partner::{Receiver, system_clock};
+use rapport_harness::files::dir_size;
+use rapport_harness::partner::{Receiver, system_clock};
 use tokio::sync::{mpsc, oneshot};
 
 const N: u64 = 2_000;
@@ -33,23 +34,6 @@ fn body(i: u64) -> Vec<u8> {
         r#"{{"type":"alert.maintenance","timestamp":"2026-11-23T10:00:00Z","data":{{"alert":"alert-{i:08}","vin":"WVWZZZ1JZXW000001","dealer":"{PARTNER}","checklist":["oil","oil filter","air filter","brake fluid"],"faults":["P0133"],"driver_response":"booked","suggestion":"declining driver: a personal call is recommended","layer":{{"maturity":"skilled","activity":"declining"}},"odometer_km":15012}}}}"#
     )
     .into_bytes()
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() {
-                        dir_size(&p)
-                    } else {
-                        e.metadata().map_or(0, |m| m.len())
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn bench_sign(c: &mut Criterion) {

@@ -4,24 +4,23 @@
 //! alert that waits for the driver's response and escalates after its SLA, a critical fault
 //! acknowledged in time, partner token isolation, and malformed API input.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::{AlertsConfig, PartnerConfig, PartnerKind};
+use rapport_cloud::fleet::partners::AlertsConfig;
+use rapport_harness::cloud::{self, BrokerKind, OPERATOR, partner, receiver_clock};
+use rapport_harness::http::{client as http, metric};
+use rapport_harness::mqtt::{Publisher, Subscriber};
+use rapport_harness::partner::Receiver;
+use rapport_harness::records::{Sequencer, critical, maintenance, odometer, prompt};
 use rapport_shared::{
     ConsentChange, ConsentKind, Downlink, DownlinkBody, MaintenanceStatus, PromptAction,
-    PromptKind, Record, RecordBody, Timestamp, Uplink, Vin,
+    PromptKind, RecordBody, Timestamp,
 };
-use rapport_testbed::partner::Receiver;
-use rapport_testbed::records::{critical, maintenance, odometer, prompt};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
 const DAY: u64 = 86_400_000;
@@ -45,31 +44,13 @@ struct Bed {
     south: Receiver,
     desk: Receiver,
     downlinks: Arc<Mutex<Vec<Downlink>>>,
-    seq: BTreeMap<Vin, u64>,
+    seq: Sequencer,
+    _down: Subscriber,
     _dir: tempfile::TempDir,
 }
 
-fn partner(id: &str, url: String, secret: &str, token: Option<&str>) -> PartnerConfig {
-    PartnerConfig {
-        id: id.into(),
-        name: id.into(),
-        kind: PartnerKind::Dealer,
-        webhook_url: url,
-        secret: secret.into(),
-        regions: Vec::new(),
-        capabilities: Vec::new(),
-        token: token.map(str::to_owned),
-        token_env: None,
-    }
-}
-
-fn receiver_clock(clock: &ManualClock) -> rapport_testbed::partner::NowSecs {
-    let c = clock.clone();
-    Arc::new(move || c.now().as_millis() / 1000)
-}
-
 async fn bed(name: &str) -> Bed {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(T0));
     let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
         .await
@@ -80,7 +61,7 @@ async fn bed(name: &str) -> Bed {
     let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
         .await
         .unwrap();
-    let mut config: Config = config(dir.path(), BrokerKind::Embedded, name);
+    let mut config: Config = cloud::config(dir.path(), BrokerKind::Embedded, name).unwrap();
     config.partner = vec![
         partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
         partner("dealer-south", south.url(), SECRET_SOUTH, Some(TOKEN_SOUTH)),
@@ -97,40 +78,25 @@ async fn bed(name: &str) -> Bed {
     };
     // The test drives ticks itself (deterministic): the background tick stays out of the way.
     config.fleet.tick_ms = 3_600_000;
-    let cloud = Cloud::start_with_clock(&config, Arc::new(clock.clone()))
+    let (cloud, car) = cloud::start_with_car(&config, &clock, &format!("{name}-car"))
         .await
         .unwrap();
-    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
     let broker = cloud.ready().broker.unwrap();
-    let car = Publisher::connect(broker, &format!("{name}-car")).await;
     // A stand-in for the cars' downlink subscriptions.
     let downlinks = Arc::new(Mutex::new(Vec::new()));
-    let mut o = MqttOptions::new(
-        format!("{name}-down"),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    o.set_max_packet_size(2 << 20, 2 << 20);
-    let (client, mut eventloop) = AsyncClient::new(o, 100);
-    client
-        .subscribe("rapport/v1/+/down", QoS::AtLeastOnce)
-        .await
-        .unwrap();
     let sink = Arc::clone(&downlinks);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if let Ok(d) = Downlink::decode(&p.payload) {
-                        sink.lock().unwrap().push(d);
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+    let down = Subscriber::start(
+        broker,
+        &format!("{name}-down"),
+        "rapport/v1/+/down",
+        move |_, payload| {
+            if let Ok(d) = Downlink::decode(payload) {
+                sink.lock().unwrap().push(d);
             }
-        }
-    });
-    let _keep = client;
+        },
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = format!("http://{}", cloud.ready().api);
     Bed {
@@ -142,7 +108,8 @@ async fn bed(name: &str) -> Bed {
         south,
         desk,
         downlinks,
-        seq: BTreeMap::new(),
+        seq: Sequencer::default(),
+        _down: down,
         _dir: dir,
     }
 }
@@ -154,36 +121,8 @@ impl Bed {
 
     /// Sends records (stamped now) and waits until the cloud applied them.
     async fn send(&mut self, vin: &str, bodies: Vec<RecordBody>) {
-        let vin: Vin = vin.parse().unwrap();
-        let at = self.now();
-        let seq = self.seq.entry(vin).or_insert(0);
-        let records: Vec<Record> = bodies
-            .into_iter()
-            .map(|body| {
-                *seq += 1;
-                Record {
-                    seq: *seq,
-                    at,
-                    body,
-                }
-            })
-            .collect();
-        let before = self
-            .cloud
-            .metrics()
-            .records_applied
-            .load(std::sync::atomic::Ordering::SeqCst);
-        let n = records.len() as u64;
-        self.car.send(&Uplink { vin, records }).await;
-        self.car.settle().await;
-        let m = &self.cloud;
-        wait_until(Duration::from_secs(10), "records applied", || {
-            m.metrics()
-                .records_applied
-                .load(std::sync::atomic::Ordering::SeqCst)
-                >= before + n
-        })
-        .await;
+        let up = self.seq.uplink(vin.parse().unwrap(), self.now(), bodies);
+        cloud::send_and_wait(&self.cloud, &mut self.car, &up).await;
     }
 
     async fn days(&mut self, days: u64) {
@@ -203,19 +142,8 @@ impl Bed {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (u16, Value) {
-        let mut r = http().request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let url = format!("{}{path}", self.base);
+        rapport_harness::http::request(method.parse().unwrap(), &url, token, body).await
     }
 
     async fn register(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {

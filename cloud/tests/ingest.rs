@@ -4,14 +4,19 @@
 //! served; shared subscriptions; downlinks; the read API's answers and errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
 use rapport_cloud::Cloud;
 use rapport_cloud::ingest::RejectReason;
+use rapport_harness::cloud::{
+    BrokerKind, OPERATOR, config, get_json, mosquitto_options, post_json,
+};
+use rapport_harness::http::{client as http, metric};
+use rapport_harness::mosquitto::Mosquitto;
+use rapport_harness::mqtt::{Publisher, Subscriber};
+use rapport_harness::records::{odometer_record as odometer, record, uplink, vin};
+use rapport_harness::wait::wait_until;
 use rapport_shared::{Downlink, DownlinkBody, ServiceRecorded, Timestamp, Uplink, topic};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -21,7 +26,9 @@ async fn start(
     broker: BrokerKind,
     id: &str,
 ) -> (Cloud, std::net::SocketAddr) {
-    let cloud = Cloud::start(&config(dir, broker, id)).await.unwrap();
+    let cloud = Cloud::start(&config(dir, broker, id).unwrap())
+        .await
+        .unwrap();
     assert!(cloud.wait_subscribed(WAIT).await, "ingest never subscribed");
     let addr = match broker {
         BrokerKind::Embedded => cloud.ready().broker.unwrap(),
@@ -67,7 +74,7 @@ fn kinds(n: u64) -> serde_json::Value {
 /// 10 batches of 50 records sent shuffled, the first batch three more times, and a replay of
 /// old seqs re-batched differently: every record applied once, and the replays change nothing.
 async fn exactly_once(broker: BrokerKind, id: &str) {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let (cloud, addr) = start(dir.path(), broker, id).await;
     let api = cloud.ready().api;
     let v = vin("WP0ZZZ99ZTS392124");
@@ -141,17 +148,17 @@ async fn embedded_broker_applies_every_record_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_applies_every_record_once() {
-    let Some(m) = Mosquitto::start("mosquitto_applies_every_record_once") else {
+    let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    exactly_once(BrokerKind::External(m.addr), "once-mosquitto").await;
+    exactly_once(BrokerKind::External(m.addr()), "once-mosquitto").await;
 }
 
 /// A hostile client publishes garbage, an oversize payload, another vehicle's envelope on its
 /// own topic and a malformed topic, while an honest car streams: the hostile publishes are
 /// rejected and counted by reason, and the honest car gets every record applied.
 async fn hostile_and_honest(broker: BrokerKind, id: &str) {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let (cloud, addr) = start(dir.path(), broker, id).await;
     let api = cloud.ready().api;
     let honest = vin("WVWZZZ1JZXW000001");
@@ -238,28 +245,28 @@ async fn embedded_broker_rejects_hostile_publishes_and_serves_honest_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_rejects_hostile_publishes_and_serves_honest_ones() {
-    let Some(m) = Mosquitto::start("mosquitto_rejects_hostile_publishes") else {
+    let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    hostile_and_honest(BrokerKind::External(m.addr), "hostile-mosquitto").await;
+    hostile_and_honest(BrokerKind::External(m.addr()), "hostile-mosquitto").await;
 }
 
 /// Two instances in one share group split the uplinks: each message reaches exactly one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_group_splits_the_uplinks() {
-    let Some(m) = Mosquitto::start("a_share_group_splits_the_uplinks") else {
+    let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    let (d1, d2) = (temp_dir(), temp_dir());
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut clouds = Vec::new();
     for (dir, id) in [(&d1, "share-1"), (&d2, "share-2")] {
-        let mut c = config(dir.path(), BrokerKind::External(m.addr), id);
+        let mut c = config(dir.path(), BrokerKind::External(m.addr()), id).unwrap();
         c.broker.share_group = Some("rapport".into());
         let cloud = Cloud::start(&c).await.unwrap();
         assert!(cloud.wait_subscribed(WAIT).await);
         clouds.push(cloud);
     }
-    let mut car = Publisher::connect(m.addr, "share-cars").await;
+    let mut car = Publisher::connect(m.addr(), "share-cars").await;
     let vins = [
         "WVWZZZ1JZXW000001",
         "WVWZZZ1JZXW000002",
@@ -297,42 +304,23 @@ async fn a_share_group_splits_the_uplinks() {
 /// The operator route publishes a downlink the car receives and decodes, with fresh ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downlinks_reach_the_car_with_fresh_ids() {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "downlink").await;
     let api = cloud.ready().api;
     let v = vin("WP0ZZZ99ZTS392124");
 
     // The car: subscribed to its downlink topic.
-    let mut o = rumqttc::MqttOptions::new("downlink-car", addr.ip().to_string(), addr.port());
-    o.set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 100);
-    client
-        .subscribe(topic::downlink(&v), rumqttc::QoS::AtLeastOnce)
-        .await
-        .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
-    let car = tokio::spawn(async move {
-        let mut subscribed_tx = Some(subscribed_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
-                    if let Some(t) = subscribed_tx.take() {
-                        let _ = t.send(());
-                    }
-                }
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    tokio::time::timeout(WAIT, subscribed_rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let car = Subscriber::start(
+        addr,
+        "downlink-car",
+        &topic::downlink(&v),
+        move |topic, payload| {
+            let _ = tx.send((topic.to_owned(), payload.to_vec()));
+        },
+    )
+    .await
+    .unwrap();
 
     let url = format!("http://{api}/api/v1/vehicles/{v}/downlink");
     let (status, first) = post_json(
@@ -387,14 +375,14 @@ async fn downlinks_reach_the_car_with_fresh_ids() {
     assert_eq!(got[1].id, id2);
     assert!(matches!(&got[1].body, DownlinkBody::ServiceRecorded(s) if s.items == ["oil"]));
     assert_eq!(cloud.metrics().downlinks.load(Ordering::SeqCst), 2);
-    car.abort();
+    drop(car);
     cloud.shutdown().await.unwrap();
 }
 
 /// Every bad request gets a 4xx with a JSON error body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_bad_requests_with_json_errors() {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let (cloud, _) = start(dir.path(), BrokerKind::Embedded, "api-errors").await;
     let base = format!("http://{}", cloud.ready().api);
     let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
@@ -502,7 +490,7 @@ async fn the_api_answers_bad_requests_with_json_errors() {
 /// a redelivery after the restart is still a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_a_restart_on_the_same_store() {
-    let dir = temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let v = vin("WP0ZZZ99ZTS392124");
     {
         let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "restart").await;

@@ -5,12 +5,14 @@
 //! seq once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, mosquitto_options};
+use rapport_harness::mosquitto::Mosquitto;
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::records::{record, uplink, vin};
+use rapport_harness::wait::poll_until;
 use rapport_shared::Vin;
 
 async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
@@ -19,26 +21,14 @@ async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_mid_stream_every_seq_is_applied_once() {
-    let Some(broker) = Mosquitto::start("sigkilled_mid_stream_every_seq_is_applied_once") else {
+    let Some(broker) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    let dir = temp_dir();
-    let config = dir.path().join("cloud.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[broker]\nembedded = false\nurl = \"mqtt://{}\"\nclient_id = \"kill-test\"\n\
-             [store]\npath = \"store\"\n[api]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\n",
-            broker.addr
-        ),
-    )
-    .unwrap();
-    let mut runs = 0;
-    let mut log = || {
-        runs += 1;
-        dir.path().join(format!("cloud-{runs}.log"))
-    };
-    let mut cloud = CloudProc::spawn(&config, log());
+    let dir = tempfile::tempdir().unwrap();
+    let c = cloud::config(dir.path(), BrokerKind::External(broker.addr()), "kill-test").unwrap();
+    let config = cloud::write(&c, dir.path()).unwrap();
+    let mut runs = CloudRuns::new(env!("CARGO_BIN_EXE_rapport-cloud"), &config, dir.path());
+    let mut cloud = runs.start().unwrap();
     // The first run makes the persistent subscription; from then on Mosquitto queues for it.
     let api = cloud.api;
     poll_until(
@@ -57,7 +47,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     const BATCHES: u64 = 400;
     const PER: u64 = 50;
     let cars = [vin("WVWZZZ1JZXW000001"), vin("WP0ZZZ99ZTS392124")];
-    let addr = broker.addr;
+    let addr = broker.addr();
     let stream = tokio::spawn(async move {
         let mut p = Publisher::connect(addr, "kill-cars").await;
         for i in 0..BATCHES {
@@ -80,11 +70,11 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     let pauses = [170u64, 260, 120, 330, 200, 90, 280, 150];
     while kills < 5 || !stream.is_finished() {
         tokio::time::sleep(Duration::from_millis(pauses[kills % pauses.len()])).await;
-        cloud.sigkill();
+        cloud.sigkill().unwrap();
         kills += 1;
         // Down for a moment: Mosquitto queues meanwhile.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        cloud = CloudProc::spawn(&config, log());
+        cloud = runs.start().unwrap();
         assert!(kills < 50, "the stream never ended");
     }
     stream.await.unwrap();
@@ -120,7 +110,7 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     }
     // A clean stop, then the record log itself: each seq once, in order.
     assert!(
-        cloud.sigterm().success(),
+        cloud.sigterm().unwrap().success(),
         "SIGTERM did not stop the cloud cleanly"
     );
     let store = rapport_cloud::store::Store::open(&dir.path().join("store")).unwrap();
@@ -136,5 +126,8 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
     if std::env::var("KEEP_CLOUD_LOGS").is_ok() {
         println!("logs kept in {}", dir.keep().display());
     }
-    println!("{kills} SIGKILLs, {runs} runs, {n} records per car, each applied once");
+    println!(
+        "{kills} SIGKILLs, {} runs, {n} records per car, each applied once",
+        runs.count()
+    );
 }

@@ -5,17 +5,20 @@
 //! every signature; real sled files; the embedded broker.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::*;
-use rapport_shared::{Dtc, DtcEvent, ObdCode, Record, RecordBody, Severity, Timestamp, Uplink};
-use rapport_testbed::partner::{Receiver, Reply, system_clock};
+use rapport_cloud::fleet::partners::PartnerConfig;
+use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, partner};
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::partner::{Receiver, Reply, system_clock};
+use rapport_harness::records::critical;
+use rapport_harness::wait::{free_port, loopback, poll_until};
+use rapport_shared::{Record, Timestamp, Uplink};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const VIN: &str = "WP0ZZZ99ZTS392124";
+const TOKEN: &str = "north-token-0123456789abcdef0123456789";
 const ALERTS: u16 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,34 +26,26 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
     let receiver = Receiver::start(SECRET, system_clock()).await.unwrap();
     // Slow answers: the kill lands while requests are in flight.
     receiver.set_default(Reply::ok().delay(Duration::from_millis(400)));
-    let dir = temp_dir();
-    let broker_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let broker_port = free_port().unwrap();
     std::fs::write(
         dir.path().join("registry.csv"),
         format!("vin,category,line,delivered,dealer,region,partner_sharing,engagement\n{VIN},passenger,e-compact,2025-06-01,dealer-north,north,true,true\n"),
     )
     .unwrap();
-    let config = dir.path().join("cloud.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[broker]\nembedded = true\nlisten = \"127.0.0.1:{broker_port}\"\nclient_id = \"kill-hooks\"\n\
-             [store]\npath = \"store\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\n\
-             [fleet]\nregistry = \"registry.csv\"\ntick_ms = 100\n\
-             [alerts]\nfallback = \"dealer-north\"\n\
-             [[partner]]\nid = \"dealer-north\"\nname = \"North\"\nkind = \"dealer\"\n\
-             webhook_url = \"{}\"\nsecret = \"{SECRET}\"\ntoken = \"north-token-0123456789abcdef0123456789\"\n",
-            receiver.url()
-        ),
-    )
-    .unwrap();
-    let mut runs = 0;
-    let mut log = || {
-        runs += 1;
-        dir.path().join(format!("cloud-{runs}.log"))
-    };
-    let mut cloud = CloudProc::spawn(&config, log());
+    let mut c = cloud::config(dir.path(), BrokerKind::Embedded, "kill-hooks").unwrap();
+    c.broker.listen = Some(loopback(broker_port));
+    c.fleet.registry = Some(dir.path().join("registry.csv"));
+    c.fleet.tick_ms = 100;
+    c.alerts.fallback = Some("dealer-north".into());
+    let north = partner("dealer-north", receiver.url(), SECRET, Some(TOKEN));
+    c.partner = vec![PartnerConfig {
+        name: "North".into(),
+        ..north
+    }];
+    let config = cloud::write(&c, dir.path()).unwrap();
+    let mut runs = CloudRuns::new(env!("CARGO_BIN_EXE_rapport-cloud"), &config, dir.path());
+    let mut cloud = runs.start().unwrap();
     // 20 critical faults → 20 alerts, each sent at once (published once the cloud listens:
     // the embedded broker keeps no session for a subscriber it has not seen).
     let health = format!("http://{}/healthz", cloud.api);
@@ -63,20 +58,12 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         },
     )
     .await;
-    let mut car = Publisher::connect(
-        format!("127.0.0.1:{broker_port}").parse().unwrap(),
-        "kill-hooks-car",
-    )
-    .await;
+    let mut car = Publisher::connect(loopback(broker_port), "kill-hooks-car").await;
     let records: Vec<Record> = (0..ALERTS)
         .map(|i| Record {
             seq: u64::from(i) + 1,
             at: Timestamp::from_millis(1_800_000_000_000),
-            body: RecordBody::DtcAppeared(DtcEvent {
-                dtc: Dtc::Obd(ObdCode::new(0x0300 + i)),
-                severity: Severity::Critical,
-                ecu: 0x7E8,
-            }),
+            body: critical(0x0300 + i),
         })
         .collect();
     car.send(&Uplink {
@@ -95,8 +82,8 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
             std::fs::read_to_string(&cloud.log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
-        cloud.sigkill();
-        cloud = CloudProc::spawn(&config, log());
+        cloud.sigkill().unwrap();
+        cloud = runs.start().unwrap();
     }
     // Let it finish.
     receiver.set_default(Reply::ok());
@@ -151,5 +138,5 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
         receiver.stats().delivered,
         receiver.stats().duplicates
     );
-    cloud.sigterm();
+    cloud.sigterm().unwrap();
 }

@@ -13,8 +13,9 @@ use rapport_cloud::webhook::{
     DeadReason, DeliveryReport, Endpoint, Message, MessageState, Outbox, ReportStatus, Secret,
     Sender, SenderConfig, sign,
 };
+use rapport_harness::cloud::receiver_clock;
+use rapport_harness::partner::{Receiver, Rejection, Reply};
 use rapport_shared::Timestamp;
-use rapport_testbed::partner::{Receiver, Rejection, Reply};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -37,11 +38,6 @@ struct Rig {
     counters: Arc<rapport_cloud::webhook::Counters>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-}
-
-fn receiver_clock(clock: &ManualClock) -> rapport_testbed::partner::NowSecs {
-    let c = clock.clone();
-    Arc::new(move || c.now().as_millis() / 1000)
 }
 
 fn open_db(dir: &std::path::Path) -> sled::Db {

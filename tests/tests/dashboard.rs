@@ -12,27 +12,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
-use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::{PartnerConfig, PartnerKind};
-use rapport_shared::{
-    Dtc, DtcEvent, ObdCode, PromptAction, PromptKind, Record, RecordBody, Severity, Timestamp,
-    Uplink, Vin,
-};
-use rapport_testbed::browser::{Browser, BrowserError};
-use rapport_testbed::partner::{Receiver, Reply};
-use rapport_testbed::records::{odometer, prompt};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rapport_cloud::fleet::partners::PartnerConfig;
+use rapport_harness::Error;
+use rapport_harness::browser::Browser;
+use rapport_harness::cloud::{self, BrokerKind, partner, receiver_clock};
+use rapport_harness::mqtt::Publisher;
+use rapport_harness::partner::{Receiver, Reply};
+use rapport_harness::records::{Sequencer, critical, odometer, prompt};
+use rapport_shared::{PromptAction, PromptKind, RecordBody, Timestamp};
 use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
 const DEALER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DEALER_TOKEN: &str = "dealer-north-token-0123456789abcdef";
 const DAY: u64 = 86_400_000;
 /// How long one step in the browser may take (the page refreshes every 5 s).
 const WAIT: Duration = Duration::from_secs(20);
@@ -60,8 +56,7 @@ fn date(days: u64) -> String {
 }
 
 fn http() -> reqwest::Client {
-    // reqwest is built with rustls but no default crypto provider in this workspace.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    rapport_harness::http::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -72,10 +67,8 @@ struct Bed {
     cloud: Cloud,
     clock: ManualClock,
     base: String,
-    mqtt: AsyncClient,
-    acked: Arc<AtomicU64>,
-    published: u64,
-    seq: BTreeMap<Vin, u64>,
+    car: Publisher,
+    seq: Sequencer,
     dealer: Receiver,
     _dir: tempfile::TempDir,
 }
@@ -87,61 +80,34 @@ async fn bed() -> Bed {
         .unwrap()
         .as_millis() as u64;
     let clock = ManualClock::new(Timestamp::from_millis(now));
-    let c = clock.clone();
-    let dealer = Receiver::start(DEALER_SECRET, Arc::new(move || c.now().as_millis() / 1000))
+    let dealer = Receiver::start(DEALER_SECRET, receiver_clock(&clock))
         .await
         .unwrap();
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = cloud::config(dir.path(), BrokerKind::Embedded, "dashboard-cloud").unwrap();
     config.api.operator_token = Some(OPERATOR.to_owned());
-    config.store.path = dir.path().join("store");
-    config.broker.embedded = true;
-    config.broker.listen = Some("127.0.0.1:0".parse().unwrap());
-    config.broker.client_id = "dashboard-cloud".into();
+    let north = partner(
+        "dealer-north",
+        dealer.url(),
+        DEALER_SECRET,
+        Some(DEALER_TOKEN),
+    );
     config.partner = vec![PartnerConfig {
-        id: "dealer-north".into(),
         name: "Dealer North".into(),
-        kind: PartnerKind::Dealer,
-        webhook_url: dealer.url(),
-        secret: DEALER_SECRET.into(),
-        regions: Vec::new(),
-        capabilities: Vec::new(),
-        token: Some("dealer-north-token-0123456789abcdef".into()),
-        token_env: None,
+        ..north
     }];
     // The test moves time itself; the background tick stays out of the way.
     config.fleet.tick_ms = 3_600_000;
     assert!(config.validate().is_empty(), "{:?}", config.validate());
-    let cloud = Cloud::start_with_clock(&config, Arc::new(clock.clone()))
+    let (cloud, car) = cloud::start_with_car(&config, &clock, "dashboard-cars")
         .await
         .unwrap();
-    assert!(cloud.wait_subscribed(Duration::from_secs(10)).await);
-    let broker = cloud.ready().broker.unwrap();
-    let mut o = MqttOptions::new("dashboard-cars", broker.ip().to_string(), broker.port());
-    o.set_max_packet_size(2 << 20, 2 << 20);
-    let (mqtt, mut eventloop) = AsyncClient::new(o, 100);
-    let acked = Arc::new(AtomicU64::new(0));
-    let a = Arc::clone(&acked);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    a.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
     let base = format!("http://{}", cloud.ready().api);
     Bed {
         cloud,
         clock,
         base,
-        mqtt,
-        acked,
-        published: 0,
-        seq: BTreeMap::new(),
+        car,
+        seq: Sequencer::default(),
         dealer,
         _dir: dir,
     }
@@ -150,42 +116,10 @@ async fn bed() -> Bed {
 impl Bed {
     /// Publishes records (stamped now) as the car would, and waits until the cloud applied them.
     async fn send(&mut self, vin: &str, bodies: Vec<RecordBody>) {
-        let vin: Vin = vin.parse().unwrap();
-        let at = self.clock.now();
-        let seq = self.seq.entry(vin).or_insert(0);
-        let records: Vec<Record> = bodies
-            .into_iter()
-            .map(|body| {
-                *seq += 1;
-                Record {
-                    seq: *seq,
-                    at,
-                    body,
-                }
-            })
-            .collect();
-        let applied = || self.cloud.metrics().records_applied.load(Ordering::SeqCst);
-        let before = applied();
-        let n = records.len() as u64;
-        let up = Uplink { vin, records };
-        self.mqtt
-            .publish(
-                rapport_shared::topic::uplink(&vin),
-                QoS::AtLeastOnce,
-                false,
-                up.encode().unwrap(),
-            )
-            .await
-            .unwrap();
-        self.published += 1;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.acked.load(Ordering::SeqCst) < self.published || applied() < before + n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "records of {vin} not applied"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let up = self
+            .seq
+            .uplink(vin.parse().unwrap(), self.clock.now(), bodies);
+        cloud::send_and_wait(&self.cloud, &mut self.car, &up).await;
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -241,7 +175,7 @@ fn tid(id: &str) -> String {
 }
 
 /// Every cell, row total and the grand total of the page's matrix equal the API's matrix.
-async fn assert_matrix(b: &Browser, api: &Value) -> Result<(), BrowserError> {
+async fn assert_matrix(b: &Browser, api: &Value) -> Result<(), Error> {
     let axis = api["axis"].as_str().unwrap();
     let category = api["category"].as_str().unwrap_or("all");
     b.wait_attr(&tid("matrix"), "data-axis", WAIT, |v| v == axis)
@@ -441,15 +375,7 @@ async fn put_known_data(b: &mut Bed) -> Known {
     // millisecond would overwrite each other's entry.
     b.dealer
         .set_default(Reply::ok().delay(Duration::from_millis(500)));
-    b.send(
-        BROKEN_VAN,
-        vec![RecordBody::DtcAppeared(DtcEvent {
-            dtc: Dtc::Obd(ObdCode::new(0x0300)),
-            severity: Severity::Critical,
-            ecu: 0x7E8,
-        })],
-    )
-    .await;
+    b.send(BROKEN_VAN, vec![critical(0x0300)]).await;
     minute(b);
     b.send(IDLE_VAN, vec![odometer(50_000)]).await;
 
@@ -504,14 +430,14 @@ async fn put_known_data(b: &mut Bed) -> Known {
 }
 
 /// Clicks `<option value=…>` of a `<select>` by test id (a click selects it and fires change).
-async fn choose(browser: &Browser, select: &str, value: &str) -> Result<(), BrowserError> {
+async fn choose(browser: &Browser, select: &str, value: &str) -> Result<(), Error> {
     browser
         .click(&format!("{} option[value=\"{value}\"]", tid(select)))
         .await
 }
 
 /// The browser's part: every step waits for the page and compares it with the API.
-async fn browse(b: &Bed, browser: &Browser, known: &Known) -> Result<(), BrowserError> {
+async fn browse(b: &Bed, browser: &Browser, known: &Known) -> Result<(), Error> {
     let session_token = "return sessionStorage.getItem('rapport.operator-token')";
 
     // --- The page loads with the token in the fragment, which leaves the address bar.

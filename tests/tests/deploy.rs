@@ -14,34 +14,30 @@
 //! - the systemd units pass `systemd-analyze verify` (where it exists) and name the binaries,
 //!   config files and data directories of the guide's install layout.
 //!
-//! Mosquitto is started here rather than through `rapport_testbed::mosquitto`, because the
-//! point is to run the shipped file, not a config the harness writes; the skip rule is the
-//! harness's (`skipping: mosquitto not installed`, an error with `RAPPORT_REQUIRE_MOSQUITTO`).
+//! Mosquitto runs the shipped file through the harness ([`Options::config_file`]): the harness
+//! puts in the port and nothing but `user root`, so the point — the shipped config, not one the
+//! harness writes — holds, with the harness's skip rule (`skipping: mosquitto not installed`,
+//! an error with `RAPPORT_REQUIRE_MOSQUITTO`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{STEP, connect, tls, tls_options};
-use rapport_shared::{Odometer, OdometerReading, Record, RecordBody, SignalSource, Timestamp};
-use rapport_shared::{Uplink, Vin};
+use rapport_harness::files::repo_file as repo;
+use rapport_harness::mosquitto::{Mosquitto, Options};
+use rapport_harness::mqtt::{STEP, connect, tls, tls_options};
+use rapport_harness::records::odometer;
+use rapport_harness::wait::{wait_for, wait_until};
+use rapport_shared::{Odometer, Record, Timestamp, Uplink, Vin};
 use tempfile::TempDir;
 
 const VIN_A: &str = "WVWZZZ1KZ8W012345";
 const VIN_B: &str = "WF0XXXGCDX1234567";
 /// The broker address in the example configs, replaced by the test broker's.
 const EXAMPLE_BROKER: &str = "mqtts://broker.example.net:8883";
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -216,16 +212,13 @@ fn make_certs_issues_a_ca_a_broker_the_cloud_and_one_certificate_per_vin() {
 /// `/etc/rapport` as the guide installs it on a head unit and on the cloud's server: the
 /// agent's and the cloud's example configs, the line's DBC as `vehicle.dbc` (here rapport's
 /// own example DBC), and in `tls/` the vehicle's folder from make-certs.sh plus the cloud's
-/// certificate. The broker URL is `broker` where given.
-fn stage_etc(pki: &Path, vin: &str, broker: Option<&str>) -> TempDir {
+/// certificate. The configs are copied as shipped (their broker is [`EXAMPLE_BROKER`]).
+fn stage_etc(pki: &Path, vin: &str) -> TempDir {
     let etc = tempfile::tempdir().unwrap();
     let e = etc.path();
     for name in ["agent.toml", "cloud.toml"] {
-        let mut text = read(&repo(&format!("deploy/examples/{name}")));
+        let text = read(&repo(&format!("deploy/examples/{name}")));
         assert!(text.contains(EXAMPLE_BROKER), "{name}");
-        if let Some(url) = broker {
-            text = text.replace(EXAMPLE_BROKER, url);
-        }
         std::fs::write(e.join(name), text).unwrap();
     }
     std::fs::copy(repo("agent/fixtures/passenger.dbc"), e.join("vehicle.dbc")).unwrap();
@@ -245,7 +238,7 @@ fn stage_etc(pki: &Path, vin: &str, broker: Option<&str>) -> TempDir {
 #[test]
 fn the_example_configs_load_with_the_real_loaders_and_fit_the_units() {
     let pki = pki();
-    let etc = stage_etc(pki.path(), VIN_A, None);
+    let etc = stage_etc(pki.path(), VIN_A);
     let e = etc.path();
 
     let agent = rapport_agent::config::load(&e.join("agent.toml")).unwrap();
@@ -455,7 +448,7 @@ fn the_guide_installs_what_the_units_and_configs_name() {
 #[test]
 fn the_truck_example_replays_the_recorded_trace_without_a_warning() {
     let Some(trace) =
-        rapport_agent::testdata::shared_data_file("traces/j1939-attack-datasets/normal.log")
+        rapport_harness::files::shared_data_file("traces/j1939-attack-datasets/normal.log")
     else {
         return;
     };
@@ -555,35 +548,19 @@ fn the_systemd_units_verify() {
 
 // --- Mosquitto on the shipped config ------------------------------------------------------
 
-/// Mosquitto running `deploy/mosquitto/rapport.conf` with its files in `dir`, as the guide
-/// installs them in /etc/mosquitto/rapport. Killed on drop.
+/// Mosquitto running `deploy/mosquitto/rapport.conf` with its files in `etc`, as the guide
+/// installs them in /etc/mosquitto/rapport (the shipped `listener 8883` on a free port of
+/// loopback). Killed on drop.
 struct Broker {
-    child: Child,
-    port: u16,
-    dir: TempDir,
+    mosquitto: Mosquitto,
+    etc: TempDir,
 }
 
 impl Broker {
     /// None (after the harness's skip line) where mosquitto is not installed.
     fn start(pki: &Path) -> Option<Self> {
-        // As the harness looks: on PATH, then /usr/sbin (Debian's place, often not on PATH).
-        let on_path = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let binary = on_path
-            .into_iter()
-            .map(|dir| dir.join("mosquitto"))
-            .chain([PathBuf::from("/usr/sbin/mosquitto")])
-            .find(|p| p.is_file());
-        let Some(binary) = binary else {
-            let require = std::env::var_os(rapport_testbed::mosquitto::REQUIRE_ENV)
-                .is_some_and(|v| !v.is_empty() && v != "0");
-            assert!(!require, "{}", rapport_testbed::Error::MosquittoMissing);
-            println!("skipping: mosquitto not installed");
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let etc = tempfile::tempdir().unwrap();
+        let d = etc.path().to_path_buf();
         // The guide's install step: from make-certs.sh's folders to /etc/mosquitto/rapport.
         for (from, to) in [
             ("ca/ca.crt", "ca.crt"),
@@ -595,88 +572,48 @@ impl Broker {
         }
         std::fs::copy(repo("deploy/mosquitto/acl"), d.join("acl")).unwrap();
         let shipped = read(&repo("deploy/mosquitto/rapport.conf"));
-        let etc = "/etc/mosquitto/rapport/";
-        assert!(shipped.matches(etc).count() >= 5, "{shipped}");
-        for attempt in 1..=3 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut listeners = 0;
-            let body: Vec<String> = shipped
+        let installed = "/etc/mosquitto/rapport/";
+        assert!(shipped.matches(installed).count() >= 5, "{shipped}");
+        let listeners = shipped
+            .lines()
+            .filter(|l| l.trim() == "listener 8883")
+            .count();
+        assert_eq!(listeners, 1, "one `listener 8883` line expected");
+        // The harness runs it as root (CI containers) so mosquitto can read this temporary
+        // folder; the guide installs the files for user `mosquitto`.
+        let options = Options::default().config_file(move |port| {
+            shipped
                 .lines()
                 .map(|l| {
                     if l.trim() == "listener 8883" {
-                        listeners += 1;
                         format!("listener {port} 127.0.0.1")
                     } else {
-                        l.replace(etc, &format!("{}/", d.display()))
+                        l.replace(installed, &format!("{}/", d.display()))
                     }
                 })
-                .collect();
-            assert_eq!(listeners, 1, "one `listener 8883` line expected");
-            // Run as root (CI containers), mosquitto would switch to user `mosquitto`, who
-            // cannot read this temporary folder; the guide installs the files for that user.
-            let config = format!("# test preamble\nuser root\n{}\n", body.join("\n"));
-            std::fs::write(d.join("mosquitto.conf"), config).unwrap();
-            let log = std::fs::File::create(d.join("mosquitto.log")).unwrap();
-            let mut child = Command::new(&binary)
-                .arg("-c")
-                .arg(d.join("mosquitto.conf"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let started = Instant::now();
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let log = read(&d.join("mosquitto.log"));
-                    if attempt < 3 && log.contains("Address already in use") {
-                        break;
-                    }
-                    panic!("mosquitto exited ({status}):\n{log}");
-                }
-                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                    return Some(Self { child, port, dir });
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "mosquitto not listening:\n{}",
-                    read(&d.join("mosquitto.log"))
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        unreachable!("three attempts either returned or panicked")
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        let mosquitto = Mosquitto::start(options).unwrap()?;
+        Some(Self { mosquitto, etc })
+    }
+
+    fn port(&self) -> u16 {
+        self.mosquitto.port()
     }
 
     fn log(&self) -> String {
-        read(&self.dir.path().join("mosquitto.log"))
+        self.mosquitto.log()
     }
 
     /// Installs a new CRL and reloads (SIGHUP, what `systemctl reload mosquitto` sends).
     fn reload_crl(&self, pki: &Path) {
-        std::fs::copy(pki.join("ca/crl.pem"), self.dir.path().join("crl.pem")).unwrap();
+        std::fs::copy(pki.join("ca/crl.pem"), self.etc.path().join("crl.pem")).unwrap();
         let before = self.log().matches("Reloading config").count();
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        while self.log().matches("Reloading config").count() == before {
-            assert!(started.elapsed() < STEP, "no reload:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.mosquitto.reload().unwrap();
+        wait_for(STEP, &format!("a reload:\n{}", self.log()), || {
+            self.log().matches("Reloading config").count() > before
+        });
     }
 }
 
@@ -687,6 +624,7 @@ fn car_tls(pki: &Path, vin: &str) -> rumqttc::TlsConfiguration {
         &read(&v.join("ca.crt")),
         Some((&read(&v.join("vehicle.crt")), &read(&v.join("vehicle.key")))),
     )
+    .unwrap()
 }
 
 /// An uplink of one odometer record.
@@ -696,23 +634,11 @@ fn uplink(vin: &str, seq: u64, km: u64) -> Vec<u8> {
         records: vec![Record {
             seq,
             at: Timestamp::from_millis(1_750_000_000_000 + seq),
-            body: RecordBody::Odometer(OdometerReading {
-                odometer: Odometer::from_km(km),
-                source: SignalSource::Obd,
-            }),
+            body: odometer(km),
         }],
     }
     .encode()
     .unwrap()
-}
-
-/// Waits until `cond` holds, polling every 50 ms; panics with `what` after `limit`.
-async fn until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -722,12 +648,14 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
     let Some(broker) = Broker::start(p) else {
         return;
     };
-    let url = format!("mqtts://127.0.0.1:{}", broker.port);
-    let etc = stage_etc(p, VIN_A, Some(&url));
+    let url = format!("mqtts://127.0.0.1:{}", broker.port());
+    let etc = stage_etc(p, VIN_A);
     let data = tempfile::tempdir().unwrap();
 
-    // The cloud on deploy/examples/cloud.toml: its store and API moved to test places.
+    // The cloud on deploy/examples/cloud.toml: its broker, store and API moved to test places.
     let mut config = rapport_cloud::config::load(&etc.path().join("cloud.toml")).unwrap();
+    assert_eq!(config.broker.url.as_deref(), Some(EXAMPLE_BROKER));
+    config.broker.url = Some(url.clone());
     config.store.path = data.path().join("cloud");
     config.api.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let cloud = rapport_cloud::Cloud::start(&config).await.unwrap();
@@ -739,7 +667,10 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
 
     // The agent on deploy/examples/agent.toml, driving the desk car: its first heartbeat
     // travels over mTLS as VIN A to the cloud.
-    let loaded = rapport_agent::config::load(&etc.path().join("agent.toml")).unwrap();
+    let mut loaded = rapport_agent::config::load(&etc.path().join("agent.toml")).unwrap();
+    let sync = loaded.config.sync.as_mut().unwrap();
+    assert_eq!(sync.broker.to_string(), EXAMPLE_BROKER);
+    sync.broker = rapport_agent::config::BrokerUrl::parse(&url).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = rapport_agent::runtime::Options {
         data_dir: Some(data.path().join("agent")),
@@ -760,7 +691,7 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
     let vin_a: Vin = VIN_A.parse().unwrap();
     let vin_b: Vin = VIN_B.parse().unwrap();
     let store = cloud.store().clone();
-    until(
+    wait_until(
         Duration::from_secs(30),
         "the agent's records in the cloud",
         || store.vehicle(&vin_a).unwrap().is_some(),
@@ -770,7 +701,7 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
     // Car B's certificate: a publish under A's topic (an envelope that claims A, so the
     // cloud would take it) is dropped by the broker; B's own uplink, sent after it on the
     // same connection, arrives.
-    let b = connect(tls_options("b", broker.port, car_tls(p, VIN_B)))
+    let b = connect(tls_options("b", broker.port(), car_tls(p, VIN_B)))
         .await
         .unwrap();
     let forged = uplink(VIN_A, 900_000, 999_999);
@@ -792,7 +723,7 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
         )
         .await
         .unwrap();
-    until(STEP, "B's own uplink in the cloud", || {
+    wait_until(STEP, "B's own uplink in the cloud", || {
         store.vehicle(&vin_b).unwrap().is_some()
     })
     .await;
@@ -812,7 +743,7 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
     // gets B's own id, so it displaces B's earlier connection and never A's agent.
     let count = |log: &str, vin: &str| log.matches(&format!(" as {vin} (")).count();
     let before = broker.log();
-    let claims_a = connect(tls_options(VIN_A, broker.port, car_tls(p, VIN_B)))
+    let claims_a = connect(tls_options(VIN_A, broker.port(), car_tls(p, VIN_B)))
         .await
         .unwrap();
     let after = broker.log();
@@ -829,17 +760,16 @@ async fn the_shipped_broker_config_ties_each_car_to_its_vin() {
 
     // No certificate: refused during the handshake.
     let ca = read(&p.join("ca/ca.crt"));
-    let err = connect(tls_options("anon", broker.port, tls(&ca, None)))
+    let err = connect(tls_options("anon", broker.port(), tls(&ca, None).unwrap()))
         .await
-        .err()
-        .expect("connected without a client certificate");
+        .expect_err("connected without a client certificate");
     assert!(err.contains("CertificateRequired"), "{err}");
 
     // B revoked: after the CRL is installed and Mosquitto reloaded, B cannot connect.
     let out = make_certs(&["--revoke", VIN_B, p.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     broker.reload_crl(p);
-    let refused = connect(tls_options("b-again", broker.port, car_tls(p, VIN_B))).await;
+    let refused = connect(tls_options("b-again", broker.port(), car_tls(p, VIN_B))).await;
     assert!(refused.is_err(), "a revoked certificate connected");
     // A still can (its own session is untouched by all of the above).
     assert!(store.vehicle(&vin_a).unwrap().is_some());

@@ -258,7 +258,7 @@ fn num(r: &BTreeMap<String, String>, key: &str) -> f64 {
 
 #[test]
 fn the_release_agent_on_an_emulated_arm_head_unit() {
-    let Some(trace) = rapport_agent::testdata::shared_data_file(TRACE) else {
+    let Some(trace) = rapport_harness::files::shared_data_file(TRACE) else {
         // shared_data_file said "skipping" already.
         assert!(
             std::env::var_os("RAPPORT_REQUIRE_HEADUNIT").is_none(),
@@ -403,7 +403,7 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
         .filter_map(|l| l.split_whitespace().nth(2))
         .map(|id| (u32::from_str_radix(id, 16).unwrap(), id.len() == 8))
         .collect();
-    let filters = rapport_agent::can::filters::for_config(&loaded);
+    let filters = rapport_agent::settings::kernel_filters(&loaded);
     let kernel = kernel_filters(&read(&replay.join("rcvlist_fil")), "vcan0");
     assert_eq!(
         kernel.len(),

@@ -10,11 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Client, QUIET, STEP, connect, tls, tls_options};
-use rapport_testbed::mosquitto::{Mosquitto, Options, Tls};
-use rapport_testbed::pki::{Ca, Issued};
+use rapport_harness::mosquitto::{Mosquitto, Options, Tls};
+use rapport_harness::mqtt::{Client, QUIET, STEP, connect, options, tls, tls_options};
+use rapport_harness::pki::{Ca, Issued};
 use tempfile::TempDir;
 
 const VIN_A: &str = "WVWZZZ1JZXW000001";
@@ -64,7 +62,7 @@ impl Fleet {
 
     /// Connects as `who` with client id `id`; panics with the broker's log if refused.
     async fn connect(&self, who: &Issued, id: &str) -> Client {
-        let tls = tls(self.ca.cert_pem(), Some((&who.cert_pem, &who.key_pem)));
+        let tls = tls(self.ca.cert_pem(), Some((&who.cert_pem, &who.key_pem))).unwrap();
         match connect(tls_options(id, self.broker.port(), tls)).await {
             Ok(client) => client,
             Err(err) => panic!("{id} could not connect: {err}\n{}", self.broker.log_tail()),
@@ -154,17 +152,16 @@ async fn a_client_without_a_certificate_cannot_connect() {
     let with = tls(
         fleet.ca.cert_pem(),
         Some((&fleet.a.cert_pem, &fleet.a.key_pem)),
-    );
+    )
+    .unwrap();
     connect(tls_options("with-cert", port, with)).await.unwrap();
-    let without = tls(fleet.ca.cert_pem(), None);
+    let without = tls(fleet.ca.cert_pem(), None).unwrap();
     let refused = connect(tls_options("no-cert", port, without)).await;
-    let err = refused
-        .err()
-        .expect("connected without a client certificate");
+    let err = refused.expect_err("connected without a client certificate");
     // The broker said why (a TLS 1.3 alert after the handshake): no certificate.
     assert!(err.contains("CertificateRequired"), "{err}");
     // Nor does plain MQTT get through to the TLS listener.
-    let plain = connect(common::options("plain", port, true)).await;
+    let plain = connect(options("plain", port, true)).await;
     assert!(plain.is_err(), "connected without TLS");
 }
 
@@ -180,11 +177,10 @@ async fn a_certificate_from_another_ca_is_refused() {
     let tls = tls(
         fleet.ca.cert_pem(),
         Some((&impostor.cert_pem, &impostor.key_pem)),
-    );
+    )
+    .unwrap();
     let refused = connect(tls_options(VIN_A, fleet.broker.port(), tls)).await;
-    let err = refused
-        .err()
-        .expect("connected with a certificate from another CA");
+    let err = refused.expect_err("connected with a certificate from another CA");
     assert!(err.contains("UnknownCA"), "{err}");
     // The genuine certificate for the same VIN is accepted.
     fleet.connect(&fleet.a, VIN_A).await;

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rapport_harness::browser::Browser;
 use rapport_shared::Vin;
-use rapport_testbed::browser::Browser;
 use rapport_testbed::scenario::cast::Kind;
 use rapport_testbed::scenario::story::{Event, What};
 use rapport_testbed::scenario::{OPERATOR_TOKEN, Options, Testbed};

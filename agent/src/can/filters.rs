@@ -8,25 +8,25 @@
 /// A receive filter: a frame passes when `frame_id & mask == id & mask` (and its id length
 /// matches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct KernelFilter {
+pub struct KernelFilter {
     /// The id to match (11 or 29 bits).
-    pub(crate) id: u32,
+    pub id: u32,
     /// Which bits of the id must match.
-    pub(crate) mask: u32,
+    pub mask: u32,
     /// Whether this filter is for 29-bit ids.
-    pub(crate) extended: bool,
+    pub extended: bool,
 }
 
 impl KernelFilter {
     /// Exactly one id.
-    pub(crate) fn exact(id: u32, extended: bool) -> Self {
+    pub fn exact(id: u32, extended: bool) -> Self {
         let mask = if extended { 0x1FFF_FFFF } else { 0x7FF };
         Self { id, mask, extended }
     }
 
-    /// Whether a frame id passes this filter.
-    #[cfg(test)]
-    pub(crate) fn matches(&self, id: u32, extended: bool) -> bool {
+    /// Whether a frame id passes this filter (as the kernel decides; the head unit's test checks
+    /// the kernel's counts against it).
+    pub fn matches(&self, id: u32, extended: bool) -> bool {
         extended == self.extended && id & self.mask == self.id & self.mask
     }
 }

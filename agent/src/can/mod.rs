@@ -2,7 +2,7 @@
 //! SocketCAN. Nothing here decodes a protocol; that is [`crate::proto`].
 
 pub mod candump;
-pub(crate) mod filters;
+pub mod filters;
 pub(crate) mod frame;
 pub mod replay;
 #[cfg(target_os = "linux")]

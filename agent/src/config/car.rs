@@ -33,12 +33,12 @@ pub struct Can {
 #[serde(deny_unknown_fields)]
 pub struct Bus {
     /// The name other sections use (`bus = "powertrain"`).
-    pub(crate) name: String,
+    pub name: String,
     /// The SocketCAN interface (`can0`); in a replay, the trace's interface column.
     pub interface: String,
     /// CAN FD.
     #[serde(default)]
-    pub(crate) fd: bool,
+    pub fd: bool,
 }
 
 /// `[obd]`: OBD-II (SAE J1979) polling.
@@ -46,7 +46,7 @@ pub struct Bus {
 #[serde(deny_unknown_fields)]
 pub struct Obd {
     /// The bus name.
-    pub(crate) bus: String,
+    pub bus: String,
     /// 11 (0x7DF/0x7E8) or 29 (0x18DB33F1/0x18DAF1xx).
     #[serde(default = "obd_id_bits")]
     pub id_bits: u8,
@@ -55,7 +55,7 @@ pub struct Obd {
     pub pids: Vec<u8>,
     /// Whether to poll modes 03 and 07 (stored and pending DTCs).
     #[serde(default = "yes")]
-    pub(crate) dtcs: bool,
+    pub dtcs: bool,
 }
 
 fn obd_id_bits() -> u8 {
@@ -73,17 +73,17 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Uds {
     /// The bus name.
-    pub(crate) bus: String,
+    pub bus: String,
     /// Our request CAN id (e.g. 0x7E0).
     pub request_id: u32,
     /// The ECU's response CAN id (e.g. 0x7E8).
     pub response_id: u32,
     /// 29-bit ids; default: 29-bit when either id is above 0x7FF.
     #[serde(default)]
-    pub(crate) extended: Option<bool>,
+    pub extended: Option<bool>,
     /// 0x19 0x02 status mask.
     #[serde(default = "uds_mask")]
-    pub(crate) dtc_status_mask: u8,
+    pub dtc_status_mask: u8,
     /// `[[uds.dids]]`: the DIDs to read.
     #[serde(default)]
     pub dids: Vec<DidConfig>,
@@ -109,23 +109,23 @@ pub struct DidConfig {
     pub did: u16,
     /// A name for logs.
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// Data length in bytes.
-    pub(crate) len: usize,
+    pub len: usize,
     /// How to read the bytes.
-    pub(crate) kind: DidKind,
+    pub kind: DidKind,
     /// physical = raw × factor + offset.
     #[serde(default = "one")]
-    pub(crate) factor: f64,
+    pub factor: f64,
     /// Added after the factor.
     #[serde(default)]
-    pub(crate) offset: f64,
+    pub offset: f64,
     /// Unit of the physical value: for `role = "odometer"`, `"km"` (default) or `"m"`.
     #[serde(default)]
-    pub(crate) unit: Option<String>,
+    pub unit: Option<String>,
     /// What rapport uses the value for; none: logged only.
     #[serde(default)]
-    pub(crate) role: Option<DidRole>,
+    pub role: Option<DidRole>,
 }
 
 fn one() -> f64 {
@@ -150,7 +150,7 @@ impl DidConfig {
 /// What a DID's value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum DidRole {
+pub enum DidRole {
     /// Total distance (km, or m with `unit = "m"`).
     Odometer,
     /// Vehicle speed, km/h.
@@ -162,7 +162,7 @@ pub(crate) enum DidRole {
 #[serde(deny_unknown_fields)]
 pub struct J1939 {
     /// The bus name.
-    pub(crate) bus: String,
+    pub bus: String,
     /// Our source address.
     #[serde(default = "own_address")]
     pub own_address: u8,
@@ -183,26 +183,26 @@ pub struct Dbc {
     /// The DBC file, relative to the config file.
     pub file: PathBuf,
     /// The bus name.
-    pub(crate) bus: String,
+    pub bus: String,
     /// Total distance signal (km, or m if the DBC unit says `m`).
     #[serde(default)]
-    pub(crate) odometer: Option<SignalRef>,
+    pub odometer: Option<SignalRef>,
     /// Vehicle speed signal (km/h).
     #[serde(default)]
-    pub(crate) speed: Option<SignalRef>,
+    pub speed: Option<SignalRef>,
     /// Park state signal.
     #[serde(default)]
-    pub(crate) park: Option<ParkSignal>,
+    pub park: Option<ParkSignal>,
 }
 
 /// A message and signal name in the DBC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SignalRef {
+pub struct SignalRef {
     /// The message, by name or DBC id.
-    pub(crate) message: MessageSelector,
+    pub message: MessageSelector,
     /// The `SG_` name.
-    pub(crate) signal: String,
+    pub signal: String,
 }
 
 impl SignalRef {
@@ -218,31 +218,31 @@ impl SignalRef {
 /// The park signal and the values of it that mean "parked".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ParkSignal {
+pub struct ParkSignal {
     /// The message, by name or DBC id.
-    pub(crate) message: MessageSelector,
+    pub message: MessageSelector,
     /// The `SG_` name.
-    pub(crate) signal: String,
+    pub signal: String,
     /// `VAL_` labels (e.g. `"P"`) or raw integers as text (e.g. `"0"`) meaning parked.
-    pub(crate) parked_values: Vec<String>,
+    pub parked_values: Vec<String>,
 }
 
 /// `[poller]`: request timing. Intervals are per ignition state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct Poller {
+pub struct Poller {
     /// Interval with the ignition on, ms.
-    pub(crate) on_ms: u64,
+    pub on_ms: u64,
     /// Interval in accessory, ms.
-    pub(crate) accessory_ms: u64,
+    pub accessory_ms: u64,
     /// Interval with the ignition off, ms.
-    pub(crate) off_ms: u64,
+    pub off_ms: u64,
     /// Least gap between two requests on one bus, ms.
-    pub(crate) min_gap_ms: u64,
+    pub min_gap_ms: u64,
     /// P2: wait for a first response, ms.
-    pub(crate) response_timeout_ms: u64,
+    pub response_timeout_ms: u64,
     /// P2*: wait after a responsePending, ms.
-    pub(crate) p2_star_ms: u64,
+    pub p2_star_ms: u64,
 }
 
 impl Default for Poller {
@@ -261,9 +261,9 @@ impl Default for Poller {
 /// `[observe]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct Observe {
+pub struct Observe {
     /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
-    pub(crate) max_plausible_kmh: u32,
+    pub max_plausible_kmh: u32,
 }
 
 impl Default for Observe {
@@ -289,9 +289,9 @@ pub struct DtcSection {
 pub struct DtcOverride {
     /// `"P0300"`, `"P0133-1C"` or `"SPN110/FMI0"`.
     #[serde(with = "dtc_code_text")]
-    pub(crate) code: DtcCode,
+    pub code: DtcCode,
     /// The severity to report.
-    pub(crate) severity: Severity,
+    pub severity: Severity,
 }
 
 mod dtc_code_text {

@@ -6,85 +6,85 @@
 //! in its own docs).
 
 /// OBD-II mode 01 PIDs polled when `[obd]` names none: speed (0x0D), odometer (0xA6).
-pub(crate) const OBD_PIDS: [u8; 2] = [0x0D, 0xA6];
+pub const OBD_PIDS: [u8; 2] = [0x0D, 0xA6];
 /// OBD-II CAN identifier width.
-pub(crate) const OBD_ID_BITS: u8 = 11;
+pub const OBD_ID_BITS: u8 = 11;
 /// UDS 0x19 0x02 status mask: testFailed, …ThisOperationCycle, pending, confirmed,
 /// testFailedSinceLastClear, warningIndicatorRequested.
-pub(crate) const UDS_DTC_STATUS_MASK: u8 = 0xAF;
+pub const UDS_DTC_STATUS_MASK: u8 = 0xAF;
 /// J1939 address of the agent: 0xF9, the off-board diagnostic tool address (J1939-81).
-pub(crate) const J1939_OWN_ADDRESS: u8 = 0xF9;
+pub const J1939_OWN_ADDRESS: u8 = 0xF9;
 /// Poll interval with the ignition on.
-pub(crate) const POLL_ON_MS: u64 = 1_000;
+pub const POLL_ON_MS: u64 = 1_000;
 /// Poll interval in accessory.
-pub(crate) const POLL_ACCESSORY_MS: u64 = 10_000;
+pub const POLL_ACCESSORY_MS: u64 = 10_000;
 /// Poll interval with the ignition off (a wake-up check; ECUs mostly sleep).
-pub(crate) const POLL_OFF_MS: u64 = 300_000;
+pub const POLL_OFF_MS: u64 = 300_000;
 /// Least time between two requests on one bus.
-pub(crate) const MIN_GAP_MS: u64 = 20;
+pub const MIN_GAP_MS: u64 = 20;
 /// P2: how long to wait for a first response.
-pub(crate) const RESPONSE_TIMEOUT_MS: u64 = 100;
+pub const RESPONSE_TIMEOUT_MS: u64 = 100;
 /// P2*: how long to wait after a 0x78 responsePending.
-pub(crate) const P2_STAR_MS: u64 = 5_000;
+pub const P2_STAR_MS: u64 = 5_000;
 /// Fastest plausible vehicle speed, for odometer jumps.
-pub(crate) const MAX_PLAUSIBLE_KMH: u32 = 300;
+pub const MAX_PLAUSIBLE_KMH: u32 = 300;
 /// Overdue margin past the due distance, km.
-pub(crate) const OVERDUE_KM: u32 = 1_000;
+pub const OVERDUE_KM: u32 = 1_000;
 /// Overdue margin past the due date, days.
-pub(crate) const OVERDUE_DAYS: u32 = 30;
+pub const OVERDUE_DAYS: u32 = 30;
 /// Overdue margin past the due engine hours.
-pub(crate) const OVERDUE_ENGINE_HOURS: u32 = 50;
+pub const OVERDUE_ENGINE_HOURS: u32 = 50;
 /// Due-soon window before due engine hours.
-pub(crate) const DUE_SOON_ENGINE_HOURS: u32 = 50;
+pub const DUE_SOON_ENGINE_HOURS: u32 = 50;
 /// Break-in distance, km (a common figure in owner's manuals).
-pub(crate) const BREAK_IN_KM: u32 = 1_500;
+pub const BREAK_IN_KM: u32 = 1_500;
 /// Break-in advice repeats after this many days.
-pub(crate) const BREAK_IN_REPEAT_DAYS: u32 = 7;
+pub const BREAK_IN_REPEAT_DAYS: u32 = 7;
 /// Distance milestones, km.
-pub(crate) const MILESTONES_KM: [u32; 6] = [10_000, 50_000, 100_000, 200_000, 300_000, 500_000];
+pub const MILESTONES_KM: [u32; 6] = [10_000, 50_000, 100_000, 200_000, 300_000, 500_000];
 /// Stopped: below this speed, km/h...
-pub(crate) const STOPPED_KMH: f32 = 3.0;
+pub const STOPPED_KMH: f32 = 3.0;
 /// ...for this long, seconds.
-pub(crate) const STOPPED_FOR_S: u32 = 3;
+pub const STOPPED_FOR_S: u32 = 3;
 /// Prompts of one kind per local day.
-pub(crate) const DAILY_CAP: u32 = 2;
+pub const DAILY_CAP: u32 = 2;
 /// The agent's data directory.
-pub(crate) const STORE_PATH: &str = "/var/lib/rapport-agent";
+pub const STORE_PATH: &str = "/var/lib/rapport-agent";
 /// Persist the odometer after this many metres...
-pub(crate) const ODOMETER_EVERY_M: u32 = 100;
+pub const ODOMETER_EVERY_M: u32 = 100;
 /// ...or seconds.
-pub(crate) const ODOMETER_EVERY_S: u32 = 60;
+pub const ODOMETER_EVERY_S: u32 = 60;
 /// Write what changed at least this often, seconds (sled rewrites whole pages: each
 /// write costs kilobytes on flash, so writes are coalesced; see `store_hour` bench).
-pub(crate) const WRITE_EVERY_S: u32 = 30;
+pub const WRITE_EVERY_S: u32 = 30;
 /// Outbox bound, records: about 10 MB of sled on disk when full (measured: ~500 B per
 /// record), some 100 days of typical driving without a connection.
-pub(crate) const OUTBOX_MAX_RECORDS: u64 = 20_000;
+pub const OUTBOX_MAX_RECORDS: u64 = 20_000;
 /// An odometer record for the cloud every this many metres.
-pub(crate) const OUTBOX_ODOMETER_EVERY_M: u32 = 1_000;
+pub const OUTBOX_ODOMETER_EVERY_M: u32 = 1_000;
 /// HMI port on loopback.
-pub(crate) const HMI_PORT: u16 = 8686;
+pub const HMI_PORT: u16 = 8686;
 /// MQTT keep-alive, seconds: long enough to spare a metered link, short enough that a
 /// dead link (a car driving out of coverage) is noticed within a minute and a half.
-pub(crate) const SYNC_KEEP_ALIVE_S: u16 = 60;
+pub const SYNC_KEEP_ALIVE_S: u16 = 60;
 /// Records per uplink: a 20,000-record outbox drains in 40 publishes.
-pub(crate) const SYNC_BATCH_MAX_RECORDS: usize = 500;
+pub const SYNC_BATCH_MAX_RECORDS: usize = 500;
 /// Uplink payload bound, bytes: a quarter of the wire limit (`MAX_UPLINK_BYTES`), so
 /// one publish stays small for a weak cellular link and a small broker limit.
-pub(crate) const SYNC_BATCH_MAX_BYTES: usize = 64 * 1024;
+pub const SYNC_BATCH_MAX_BYTES: usize = 64 * 1024;
 /// A record waits at most this long for companions before a partial batch goes, ms.
-pub(crate) const SYNC_BATCH_MAX_AGE_MS: u64 = 2_000;
+pub const SYNC_BATCH_MAX_AGE_MS: u64 = 2_000;
 /// Uplinks in flight (published, not yet acknowledged); far under rumqttc's own
 /// window of 100, so its packet ids never collide (see `sync::inflight`).
-pub(crate) const SYNC_INFLIGHT: usize = 10;
+pub const SYNC_INFLIGHT: usize = 10;
 /// The most `[sync].inflight` may be: half the MQTT client's window of 100 unacknowledged
 /// publishes (`sync::CLIENT_WINDOW`), so a packet id is never reused while the publish that had
 /// it is unacknowledged (see `sync::inflight`; the sync checks this bound at compile time).
-pub(crate) const SYNC_MAX_INFLIGHT: usize = 50;
+pub const SYNC_MAX_INFLIGHT: usize = 50;
 /// Reconnect backoff floor, ms.
-pub(crate) const SYNC_BACKOFF_MIN_MS: u64 = 1_000;
+pub const SYNC_BACKOFF_MIN_MS: u64 = 1_000;
 /// Reconnect backoff ceiling, ms: a fleet coming back after a broker outage spreads its
 /// reconnects over up to two minutes.
-pub(crate) const SYNC_BACKOFF_MAX_MS: u64 = 120_000;
+pub const SYNC_BACKOFF_MAX_MS: u64 = 120_000;
 /// A heartbeat record every hour.
-pub(crate) const SYNC_HEARTBEAT_S: u64 = 3_600;
+pub const SYNC_HEARTBEAT_S: u64 = 3_600;

@@ -15,7 +15,7 @@
 //! `car`; maintenance, prompts, store, outbox and HMI in `sections`; `[sync]` in `sync`.
 
 mod car;
-pub(crate) mod defaults;
+pub mod defaults;
 mod sections;
 mod sync;
 
@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 
-pub(crate) use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
-pub(crate) use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
-pub(crate) use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
+pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
+pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
+pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
 
 /// The whole agent config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,10 +54,10 @@ pub struct Config {
     pub dbc: Option<Dbc>,
     /// Polling schedule.
     #[serde(default)]
-    pub(crate) poller: Poller,
+    pub poller: Poller,
     /// Observation checks.
     #[serde(default)]
-    pub(crate) observe: Observe,
+    pub observe: Observe,
     /// DTC handling.
     #[serde(default)]
     pub dtc: DtcSection,
@@ -66,7 +66,7 @@ pub struct Config {
     pub maintenance: Maintenance,
     /// Prompts and their gating.
     #[serde(default)]
-    pub(crate) prompts: Prompts,
+    pub prompts: Prompts,
     /// The store.
     #[serde(default)]
     pub store: Store,
@@ -81,7 +81,7 @@ pub struct Config {
     pub sync: Option<Sync>,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
-    pub(crate) path: Option<PathBuf>,
+    pub path: Option<PathBuf>,
 }
 
 /// `[vehicle]`.
@@ -175,7 +175,7 @@ impl Config {
 
 /// What a `[dbc]` signal is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DbcRole {
+pub enum DbcRole {
     /// `dbc.odometer`.
     Odometer,
     /// `dbc.speed`.
@@ -201,7 +201,7 @@ pub struct LoadedDbc {
     /// The compiled signals; [`crate::proto::dbc::SignalId`] `i` is `roles[i]`.
     pub plan: DecodePlan,
     /// What each compiled signal is for.
-    pub(crate) roles: Vec<DbcRole>,
+    pub roles: Vec<DbcRole>,
 }
 
 impl Check for Vehicle {

@@ -26,13 +26,13 @@ pub struct Maintenance {
     /// `[[maintenance.items]]`: due by distance, time or engine hours, whichever first.
     pub items: Vec<MaintenanceItem>,
     /// An item is overdue this many km past its due distance.
-    pub(crate) overdue_km: u32,
+    pub overdue_km: u32,
     /// An item is overdue this many days past its due date.
-    pub(crate) overdue_days: u32,
+    pub overdue_days: u32,
     /// An item is overdue this many engine hours past its due hours.
-    pub(crate) overdue_engine_hours: u32,
+    pub overdue_engine_hours: u32,
     /// "Due soon" starts this many engine hours before due (items due by hours).
-    pub(crate) due_soon_engine_hours: u32,
+    pub due_soon_engine_hours: u32,
 }
 
 impl Default for Maintenance {
@@ -52,20 +52,20 @@ impl Default for Maintenance {
 #[serde(default, deny_unknown_fields)]
 pub struct Prompts {
     /// Break-in distance, km (0: no break-in prompts).
-    pub(crate) break_in_km: u32,
+    pub break_in_km: u32,
     /// Break-in advice shows again after this many days while under the distance.
-    pub(crate) break_in_repeat_days: u32,
+    pub break_in_repeat_days: u32,
     /// Distance milestones, km.
-    pub(crate) milestones_km: Vec<u32>,
+    pub milestones_km: Vec<u32>,
     /// Below this speed, km/h, the car counts as stopped...
-    pub(crate) stopped_kmh: f32,
+    pub stopped_kmh: f32,
     /// ...once it has stayed below it this long, seconds.
-    pub(crate) stopped_for_s: u32,
+    pub stopped_for_s: u32,
     /// The head unit's offset from UTC, minutes, for quiet hours and days.
-    pub(crate) utc_offset_minutes: i32,
+    pub utc_offset_minutes: i32,
     /// Most prompts of one kind shown per local day, by kind name; kinds not named get
     /// [`defaults::DAILY_CAP`]. Critical prompts are never capped.
-    pub(crate) daily_caps: BTreeMap<String, u32>,
+    pub daily_caps: BTreeMap<String, u32>,
     /// Quiet hours until the driver sets their own (`{ start = "22:00", end = "07:00" }`).
     pub quiet_hours: Option<QuietHours>,
 }
@@ -92,9 +92,9 @@ pub struct Store {
     /// The data directory (sled files); relative paths resolve against the config's folder.
     pub path: PathBuf,
     /// Persist the odometer when it moved this many metres since the last write...
-    pub(crate) odometer_every_m: u32,
+    pub odometer_every_m: u32,
     /// ...or this many seconds passed, whichever first.
-    pub(crate) odometer_every_s: u32,
+    pub odometer_every_s: u32,
     /// Write what changed — one atomic batch, fsynced — at least this often, seconds; a
     /// driver's action or a service is written at once. What a power loss can lose: the
     /// last `write_every_s` of odometer progress and readings (the car's own odometer is
@@ -120,7 +120,7 @@ pub struct Outbox {
     /// Most records kept; when full, the least valuable go first.
     pub max_records: u64,
     /// An odometer record every this many metres driven (and at each stop).
-    pub(crate) odometer_every_m: u32,
+    pub odometer_every_m: u32,
 }
 
 impl Default for Outbox {

@@ -22,31 +22,31 @@ pub struct Sync {
     pub broker: BrokerUrl,
     /// The MQTT client id (the broker keeps the persistent session under it); default: the VIN.
     #[serde(default)]
-    pub(crate) client_id: Option<String>,
+    pub client_id: Option<String>,
     /// MQTT keep-alive, seconds: a dead link is noticed within about 1.5 times this.
     #[serde(default = "keep_alive_s")]
-    pub(crate) keep_alive_s: u16,
+    pub keep_alive_s: u16,
     /// Most records in one uplink.
     #[serde(default = "batch_max_records")]
-    pub(crate) batch_max_records: usize,
+    pub batch_max_records: usize,
     /// Largest uplink payload, bytes (at most the wire limit).
     #[serde(default = "batch_max_bytes")]
-    pub(crate) batch_max_bytes: usize,
+    pub batch_max_bytes: usize,
     /// A record waits at most this long for a batch to fill, ms.
     #[serde(default = "batch_max_age_ms")]
-    pub(crate) batch_max_age_ms: u64,
+    pub batch_max_age_ms: u64,
     /// Uplinks published and not yet acknowledged, at most.
     #[serde(default = "inflight")]
-    pub(crate) inflight: usize,
+    pub inflight: usize,
     /// Shortest wait before reconnecting, ms.
     #[serde(default = "backoff_min_ms")]
-    pub(crate) backoff_min_ms: u64,
+    pub backoff_min_ms: u64,
     /// Longest wait before reconnecting, ms.
     #[serde(default = "backoff_max_ms")]
-    pub(crate) backoff_max_ms: u64,
+    pub backoff_max_ms: u64,
     /// A heartbeat record every this many seconds.
     #[serde(default = "heartbeat_s")]
-    pub(crate) heartbeat_s: u64,
+    pub heartbeat_s: u64,
     /// `[sync.tls]`: TLS material; present (or an `mqtts` broker): the link uses TLS.
     #[serde(default)]
     pub tls: Option<SyncTls>,
@@ -180,7 +180,7 @@ impl Check for Sync {
 }
 
 /// Why an `mqtts` broker without `[sync.tls]` cannot be used.
-pub(crate) const MQTTS_NEEDS_TLS: &str =
+pub const MQTTS_NEEDS_TLS: &str =
     "an mqtts broker needs [sync.tls] with the CA that signed its certificate";
 
 /// `[sync.tls]`: PEM files, relative to the config file's folder.
@@ -216,9 +216,9 @@ impl Check for SyncTls {
 #[serde(try_from = "String", into = "String")]
 pub struct BrokerUrl {
     /// Host name or IP address (IPv6 without brackets).
-    pub(crate) host: String,
+    pub host: String,
     /// TCP port.
-    pub(crate) port: u16,
+    pub port: u16,
     /// `mqtts`: TLS.
     pub tls: bool,
 }
@@ -228,7 +228,7 @@ impl BrokerUrl {
     ///
     /// # Errors
     /// A message saying what is wrong with the text.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!("{text:?} is not a broker URL mqtt://host:port or mqtts://host:port: {why}")
         };

@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     fn poller() -> poller::Settings {
-        let path = crate::testdata::repo_file("config/passenger.toml");
+        let path = rapport_harness::files::repo_file("config/passenger.toml");
         crate::settings::poller(&crate::config::load(&path).unwrap().config)
     }
 

@@ -7,16 +7,16 @@
 //! partner alert); starting the cloud as a child process of the real `rapport-cloud` binary
 //! (what a 10,000-vehicle run needs: this process's file descriptors go to the vehicles) or in
 //! this process on its own runtime (small runs and the test); stopping it; reading
-//! `/metrics`. Does not own the broker when it is Mosquitto ([`crate::mosquitto`]) nor what
+//! `/metrics`. Does not own the broker when it is Mosquitto ([`rapport_harness::mosquitto`]) nor what
 //! is measured ([`super::report`]).
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use rapport_harness::process::Process;
 use rapport_shared::Vin;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -48,7 +48,7 @@ pub enum CloudMode {
 pub enum BrokerKind {
     /// The cloud's embedded rumqttd.
     Embedded,
-    /// A Mosquitto child process ([`crate::mosquitto`]); the cloud is one of its clients.
+    /// A Mosquitto child process ([`rapport_harness::mosquitto`]); the cloud is one of its clients.
     Mosquitto,
 }
 
@@ -144,14 +144,15 @@ pub(crate) struct Endpoints {
 }
 
 enum Runner {
-    Child(Child),
+    /// Killed when dropped, if it still runs.
+    Child(Process),
     InProcess {
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         thread: Option<std::thread::JoinHandle<Result<(), String>>>,
     },
 }
 
-/// A running cloud; stopped (the child killed if need be) when dropped.
+/// A running cloud; the child is killed if need be when dropped.
 pub(crate) struct CloudHandle {
     runner: Runner,
     pub endpoints: Endpoints,
@@ -209,86 +210,39 @@ impl CloudHandle {
         embedded: bool,
     ) -> Result<Self, LoadError> {
         let binary = find_binary(given)?;
-        let log_file = std::fs::File::create(&log).map_err(|source| LoadError::Io {
-            what: "creating",
-            path: log.clone(),
-            source,
-        })?;
-        let mut child = Command::new(&binary)
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|source| LoadError::Io {
-                what: "starting",
-                path: binary.clone(),
-                source,
-            })?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(LoadError::CloudStart {
-                message: "no stdout pipe".into(),
-                log: tail(&log),
-            });
-        };
-        // The ready lines, then the pipe is drained until the child exits.
-        let (tx, rx) = std_mpsc::channel::<String>();
-        std::thread::Builder::new()
-            .name("load-cloud-stdout".into())
-            .spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            })
-            .map_err(|source| LoadError::Io {
-                what: "starting a thread for",
-                path: binary.clone(),
-                source,
-            })?;
-        let mut api = None;
-        let mut broker = None;
-        let deadline = std::time::Instant::now() + START_WAIT;
-        while api.is_none() || (embedded && broker.is_none()) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left.min(Duration::from_millis(200))) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("rapport-cloud: API on http://") {
-                        api = a.trim().parse().ok();
-                    } else if let Some(b) = line.strip_prefix("rapport-cloud: broker on mqtt://") {
-                        broker = b.trim().parse().ok();
-                    }
-                }
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                    return Err(LoadError::CloudStart {
-                        message: format!("{} exited ({status})", binary.display()),
-                        log: tail(&log),
-                    });
-                }
+        let mut command = Command::new(&binary);
+        command.arg("run").arg("--config").arg(config).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        let mut child = Process::spawn("load-cloud", command, Some(&log))?;
+        // The ready lines (the API's, and the embedded broker's), then the pipe is drained
+        // until the child exits.
+        let (mut api, mut broker) = (None, None);
+        let ready = child.wait_line(START_WAIT, |line| {
+            if let Some(a) = line.strip_prefix(rapport_harness::cloud::API_LINE) {
+                api = a.trim().parse().ok();
+            } else if let Some(b) = line.strip_prefix("rapport-cloud: broker on mqtt://") {
+                broker = b.trim().parse().ok();
             }
-            if std::time::Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+            let api = api?;
+            (!embedded || broker.is_some()).then_some((api, broker))
+        });
+        let (api, broker) = match ready {
+            Ok(ready) => ready,
+            Err(rapport_harness::Error::Exited { status, .. }) => {
+                return Err(LoadError::CloudStart {
+                    message: format!("{} exited ({status})", binary.display()),
+                    log: tail(&log),
+                });
+            }
+            Err(rapport_harness::Error::NotReady { .. }) => {
                 return Err(LoadError::CloudStart {
                     message: format!("not listening within {START_WAIT:?}"),
                     log: tail(&log),
                 });
             }
-        }
-        let (Some(api), broker) = (api, broker) else {
-            return Err(LoadError::CloudStart {
-                message: "no API address".into(),
-                log: tail(&log),
-            });
+            Err(e) => return Err(e.into()),
         };
         Ok(Self {
             runner: Runner::Child(child),
@@ -360,7 +314,7 @@ impl CloudHandle {
     /// Whether the child is still running (always true in process).
     pub(crate) fn is_running(&mut self) -> bool {
         match &mut self.runner {
-            Runner::Child(child) => matches!(child.try_wait(), Ok(None)),
+            Runner::Child(child) => child.is_running(),
             Runner::InProcess { thread, .. } => thread.as_ref().is_some_and(|t| !t.is_finished()),
         }
     }
@@ -370,27 +324,16 @@ impl CloudHandle {
     pub(crate) fn stop(&mut self) -> Option<String> {
         match &mut self.runner {
             Runner::Child(child) => {
-                if !matches!(child.try_wait(), Ok(None)) {
+                if !child.is_running() {
                     return None;
                 }
-                let pid = rustix::process::Pid::from_child(child);
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-                let deadline = std::time::Instant::now() + STOP_WAIT;
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(status)) if status.success() => return None,
-                        Ok(Some(status)) => return Some(format!("cloud exited with {status}")),
-                        Ok(None) if std::time::Instant::now() < deadline => {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        _ => {
-                            let _ = child.kill();
-                            let _ = child.wait();
-                            return Some(format!(
-                                "cloud did not stop within {STOP_WAIT:?} of SIGTERM; killed"
-                            ));
-                        }
-                    }
+                match child.terminate(STOP_WAIT) {
+                    Ok(Some(status)) if status.success() => None,
+                    Ok(Some(status)) => Some(format!("cloud exited with {status}")),
+                    Ok(None) => Some(format!(
+                        "cloud did not stop within {STOP_WAIT:?} of SIGTERM; killed"
+                    )),
+                    Err(e) => Some(format!("stopping the cloud: {e}")),
                 }
             }
             Runner::InProcess { stop, thread } => {
@@ -407,26 +350,9 @@ impl CloudHandle {
     }
 }
 
-impl Drop for CloudHandle {
-    fn drop(&mut self) {
-        if let Runner::Child(child) = &mut self.runner
-            && matches!(child.try_wait(), Ok(None))
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// The end of a log file, for an error message.
 pub(crate) fn tail(path: &Path) -> String {
-    const TAIL: usize = 4000;
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(TAIL);
-    let start = (start..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].to_owned()
+    rapport_harness::process::log_tail(path)
 }
 
 /// The cloud's ingest counters, from `/metrics`.

@@ -6,7 +6,7 @@
 //! The run, in [`run`]:
 //! 1. the soft file-descriptor limit is raised to the hard one (children inherit it) and
 //!    checked against what the run needs;
-//! 2. a partner receiver ([`crate::partner::Receiver`], which verifies every signature) starts
+//! 2. a partner receiver ([`rapport_harness::partner::Receiver`], which verifies every signature) starts
 //!    on its own thread and runtime, so the vehicles' load does not delay its clock;
 //! 3. the cloud starts on a generated config and registry ([`cloud`]): every truck registered
 //!    with the load dealer and the consent to partner sharing, so the default strategy's
@@ -53,11 +53,11 @@ use tokio::sync::{mpsc, watch};
 pub use cloud::{BrokerKind, CloudMode, IngestCounters};
 pub use report::{Latency, LoadReport, P99_TARGET, WebhookTally};
 
-use crate::partner::ReceiverError;
-use crate::{Error, mosquitto};
+use crate::Error;
 use cloud::{CloudHandle, CloudSetup};
 pub use plan::vin_of;
 use plan::{Rng, fault_plan};
+use rapport_harness::mosquitto;
 use vehicle::{Counters, FaultOrder, Phase, Settings, Shared, Vehicle};
 use webhooks::{Partner, match_webhooks};
 
@@ -238,9 +238,9 @@ pub enum LoadError {
     /// The simulated truck's CAN side failed.
     #[error("simulated truck: {0}")]
     Truck(String),
-    /// The partner receiver could not start.
+    /// A piece of the harness failed: the partner receiver, or the cloud's child process.
     #[error(transparent)]
-    Receiver(#[from] ReceiverError),
+    Harness(#[from] rapport_harness::Error),
     /// `BrokerKind::Mosquitto` without Mosquitto installed.
     #[error("--broker mosquitto needs Mosquitto installed (apt-get install mosquitto)")]
     NoMosquitto,

@@ -1,4 +1,4 @@
-//! The partner's side of a load run: the receiver ([`crate::partner::Receiver`], which verifies
+//! The partner's side of a load run: the receiver ([`rapport_harness::partner::Receiver`], which verifies
 //! every signature) on its own thread and current-thread runtime, so the vehicles' load on the
 //! main runtime does not delay the moment a webhook is seen; the arrivals stamped with the
 //! run's monotonic clock; and matching them to the injected faults by VIN and code.
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::LoadError;
 use super::report::WebhookTally;
 use super::vehicle::Injected;
-use crate::partner::{Receiver, ReceiverError, Stats};
+use rapport_harness::partner::{Receiver, Stats};
 
 /// A webhook as the partner received it.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub(crate) struct Partner {
 impl Partner {
     pub(crate) fn start(secret: &str) -> Result<Self, LoadError> {
         let arrivals = Arc::new(Mutex::new(Vec::new()));
-        let (url_tx, url_rx) = std::sync::mpsc::channel::<Result<String, ReceiverError>>();
+        let (url_tx, url_rx) = std::sync::mpsc::channel::<Result<String, rapport_harness::Error>>();
         let (stop, mut stopped) = oneshot::channel::<()>();
         let secret = secret.to_owned();
         let shared = Arc::clone(&arrivals);
@@ -50,7 +50,7 @@ impl Partner {
                 };
                 rt.block_on(async move {
                     let receiver =
-                        match Receiver::start(&secret, crate::partner::system_clock()).await {
+                        match Receiver::start(&secret, rapport_harness::partner::system_clock()).await {
                             Ok(r) => r,
                             Err(e) => {
                                 let _ = url_tx.send(Err(e));

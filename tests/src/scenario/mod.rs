@@ -112,11 +112,7 @@ impl Testbed {
         let dir = tempfile::Builder::new()
             .prefix("rapport-testbed-")
             .tempdir()
-            .map_err(|source| Error::Io {
-                what: "creating the testbed's directory",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            .map_err(|e| Error::io("creating the testbed's directory", std::env::temp_dir(), e))?;
         let cast = cast::cast(options.vehicles, options.days, options.seed)?;
         let clock = ManualClock::new(Timestamp::from_millis(T0_MS));
         let partners = Partners::start(&clock, options.seed).await?;

@@ -1,5 +1,5 @@
 //! The partners of the story: dealers and the OEM's service desk, each a webhook receiver that
-//! verifies every signature with its own code ([`crate::partner::Receiver`]) and a desk that
+//! verifies every signature with its own code ([`rapport_harness::partner::Receiver`]) and a desk that
 //! answers through the cloud's API with its own token — acknowledging alerts after a seeded
 //! while (one dealer is slow, so its alerts escalate), resolving faults the next day, and, when
 //! a driver booked a service, recording it at the workshop a day or two later (sent to the car
@@ -17,7 +17,7 @@ use super::cast::{DEALERS, DESK};
 use super::rng::Rng;
 use super::story::{Event, What};
 use crate::Error;
-use crate::partner::{NowSecs, Receiver};
+use rapport_harness::partner::{NowSecs, Receiver};
 
 /// One partner: its receiver, token and habits.
 struct Desk {

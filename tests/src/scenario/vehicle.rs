@@ -90,16 +90,10 @@ impl Vehicle {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|source| Error::Io {
-                what: "binding a vehicle's HMI API",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        let hmi = listener.local_addr().map_err(|source| Error::Io {
-            what: "reading a vehicle's HMI address",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+            .map_err(|e| Error::io("binding a vehicle's HMI API", dir, e))?;
+        let hmi = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading a vehicle's HMI address", dir, e))?;
         let (stop_hmi, hmi_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(rapport_agent::runtime::backend::serve(
             listener,
@@ -118,11 +112,7 @@ impl Vehicle {
             .spawn(move || {
                 car_thread(&loaded, thread_cast, thread_core, clock, &cmd_rx, &step_tx);
             })
-            .map_err(|source| Error::Io {
-                what: "starting a vehicle thread",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(|e| Error::io("starting a vehicle thread", dir, e))?;
         Ok(Self {
             cast,
             core,
@@ -195,11 +185,7 @@ impl Vehicle {
 /// kind has, its VIN and delivery date, a store under `dir`, and `[sync]` to `broker`.
 fn load_config(cast: &Cast, dir: &Path, broker: &str) -> Result<Loaded, Error> {
     use super::cast::Kind;
-    let io = |what: &'static str, source| Error::Io {
-        what,
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |what: &'static str, source| Error::io(what, dir, source);
     std::fs::create_dir_all(dir).map_err(|e| io("creating a vehicle's directory", e))?;
     let template = if cast.kind == Kind::Truck {
         include_str!("../../../config/commercial.toml")

@@ -188,7 +188,7 @@ mod tests {
     }
 
     fn read_all(relative: &str) -> Option<(Vec<TraceFrame>, TraceStats)> {
-        let path = crate::testdata::shared_data_file(relative)?;
+        let path = rapport_harness::files::shared_data_file(relative)?;
         let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
         let mut reader = TraceReader::new(file);
         let frames: Vec<TraceFrame> = reader.by_ref().map(|r| r.unwrap()).collect();

@@ -31,7 +31,7 @@ pub(crate) const MAX_DBC_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// (a 29-bit id has bit 31 set, e.g. `2148676694` for extended `0x123456`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
-pub(crate) enum MessageSelector {
+pub enum MessageSelector {
     /// The `BO_` id as written in the DBC.
     Id(u32),
     /// The `BO_` name.

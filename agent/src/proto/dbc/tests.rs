@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::*;
 use crate::can::frame::CanFrame;
-use crate::testdata::shared_data_file;
+use rapport_harness::files::shared_data_file;
 
 fn load_shared(relative: &str) -> Option<DbcFile> {
     let path = shared_data_file(relative)?;

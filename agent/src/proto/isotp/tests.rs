@@ -212,7 +212,7 @@ fn open3e_first_frame_without_consecutive_frames_times_out() {
 #[test]
 fn open3e_trace_replay() {
     // The whole scan (screen form, no timestamps): 0x690 answers only; 10 ms per line.
-    let Some(path) = crate::testdata::shared_data_file("traces/open3e/candump.log") else {
+    let Some(path) = rapport_harness::files::shared_data_file("traces/open3e/candump.log") else {
         return;
     };
     let text = std::fs::read_to_string(path).unwrap();

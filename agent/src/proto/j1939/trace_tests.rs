@@ -37,7 +37,8 @@ fn dtcs(dm1: &Dm1<'_>) -> DtcList {
 
 #[test]
 fn real_truck_trace_through_tp_and_decoders() {
-    let Some(path) = crate::testdata::shared_data_file("traces/j1939-attack-datasets/normal.log")
+    let Some(path) =
+        rapport_harness::files::shared_data_file("traces/j1939-attack-datasets/normal.log")
     else {
         return;
     };

@@ -16,7 +16,7 @@ const MAX_DID_LEN: usize = 4092;
 /// How a DID's bytes are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum DidKind {
+pub enum DidKind {
     /// Unsigned integer, most significant byte first (1–8 bytes).
     UnsignedBe,
     /// Unsigned integer, least significant byte first (1–8 bytes).
@@ -535,7 +535,8 @@ mod tests {
     /// answer on 0x690, with the DID taken from the 0x680 request before it.
     #[test]
     fn open3e_trace_single_frame_answers() {
-        let Some(path) = crate::testdata::shared_data_file("traces/open3e/candump.log") else {
+        let Some(path) = rapport_harness::files::shared_data_file("traces/open3e/candump.log")
+        else {
             return;
         };
         let text = std::fs::read_to_string(path).unwrap();

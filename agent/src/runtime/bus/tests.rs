@@ -120,7 +120,7 @@ struct Agent {
 
 fn agent() -> Agent {
     let loaded =
-        crate::config::load(&crate::testdata::repo_file("config/commercial.toml")).unwrap();
+        crate::config::load(&rapport_harness::files::repo_file("config/commercial.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let clock = SystemClock::default();
     let core = Arc::new(Core::open(&loaded, dir.path(), Arc::new(clock.clone())).unwrap());

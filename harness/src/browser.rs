@@ -22,7 +22,7 @@
 //! twenty crates for a dozen JSON calls to a driver on loopback, which needs no TLS at all.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +36,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use crate::Error;
+use crate::process::{Signal, log_tail, reap, signal_group};
+use crate::wait::free_port;
 
 /// The environment variable that turns a skip for a missing browser into an error.
 pub const REQUIRE_ENV: &str = "RAPPORT_REQUIRE_BROWSER";
@@ -57,85 +61,8 @@ const POLL: Duration = Duration::from_millis(50);
 const START_ATTEMPTS: usize = 3;
 /// How often a command is tried on an element the page replaced meanwhile.
 const STALE_TRIES: usize = 5;
-/// How much of chromedriver's output an error carries.
-const LOG_TAIL: usize = 4_000;
 /// The window, so screenshots are the same size everywhere.
 const WINDOW: &str = "--window-size=1280,1000";
-
-/// What the browser harness can fail with.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrowserError {
-    /// chromium or chromedriver is missing while `RAPPORT_REQUIRE_BROWSER` asks for them.
-    #[error(
-        "{0} not installed and RAPPORT_REQUIRE_BROWSER is set: install it \
-         (apt-get install chromium chromium-driver)"
-    )]
-    Missing(&'static str),
-    /// A file or process operation failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The file, directory or program concerned.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// chromedriver exited before it answered.
-    #[error(
-        "chromedriver on 127.0.0.1:{port} exited before it was ready ({status}); its output:\n{log}"
-    )]
-    Exited {
-        /// Its port.
-        port: u16,
-        /// How it exited.
-        status: std::process::ExitStatus,
-        /// The end of its output.
-        log: String,
-    },
-    /// chromedriver did not say it was ready within the bounded wait.
-    #[error("chromedriver on 127.0.0.1:{port} was not ready within {waited:?}; its output:\n{log}")]
-    NotReady {
-        /// Its port.
-        port: u16,
-        /// How long the harness waited.
-        waited: Duration,
-        /// The end of its output.
-        log: String,
-    },
-    /// The HTTP exchange with chromedriver failed (connection, timeout, not JSON).
-    #[error("WebDriver {command}: {message}")]
-    Http {
-        /// The command (`POST /session/…/url`).
-        command: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// chromedriver answered with a WebDriver error.
-    #[error("WebDriver {command}: {error}: {message}")]
-    WebDriver {
-        /// The command.
-        command: String,
-        /// The W3C error code (`no such element`, `javascript error`, …).
-        error: String,
-        /// Its message.
-        message: String,
-    },
-    /// No element matches a CSS selector.
-    #[error("no element matches {0:?}")]
-    NoSuchElement(String),
-    /// A wait ran out.
-    #[error("timed out after {waited:?} waiting for {what}{}", last.as_ref().map(|l| format!(" (last seen: {l})")).unwrap_or_default())]
-    Timeout {
-        /// What was awaited.
-        what: String,
-        /// How long.
-        waited: Duration,
-        /// The last value seen, if any.
-        last: Option<String>,
-    },
-}
 
 /// One browser console message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,9 +76,7 @@ pub struct ConsoleEntry {
 /// Where screenshots and other test artifacts go: `$CARGO_TARGET_DIR/artifacts`, or the
 /// workspace's `target/artifacts`.
 pub fn artifacts_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let workspace = crate::files::workspace_root();
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => workspace.join(dir),
         _ => workspace.join("target"),
@@ -179,11 +104,11 @@ impl Browser {
     /// else neither at `/usr/bin/chromium` / `/usr/bin/chromedriver` nor on PATH.
     ///
     /// # Errors
-    /// [`BrowserError::Missing`] instead of the skip when `RAPPORT_REQUIRE_BROWSER` is set (to
-    /// anything but empty or `0`); [`BrowserError::Io`], [`BrowserError::Exited`] or
-    /// [`BrowserError::NotReady`] when chromedriver cannot be started; a WebDriver error when
+    /// [`Error::BrowserMissing`] instead of the skip when `RAPPORT_REQUIRE_BROWSER` is set (to
+    /// anything but empty or `0`); [`Error::Io`], [`Error::Exited`] or
+    /// [`Error::NotReady`] when chromedriver cannot be started; a WebDriver error when
     /// the session (that is, chromium) cannot.
-    pub async fn start() -> Result<Option<Self>, BrowserError> {
+    pub async fn start() -> Result<Option<Self>, Error> {
         let require = std::env::var(REQUIRE_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
         let Some(driver) = find_binary(DRIVER_ENV, "chromedriver", &["chromedriver"]) else {
             return skip(require, "chromedriver");
@@ -193,14 +118,7 @@ impl Browser {
         else {
             return skip(require, "chromium");
         };
-        let dir = tempfile::Builder::new()
-            .prefix("rapport-browser-")
-            .tempdir()
-            .map_err(|source| BrowserError::Io {
-                what: "creating a directory for",
-                path: "the browser profile".into(),
-                source,
-            })?;
+        let dir = crate::files::temp_dir("rapport-browser-", "the browser profile")?;
         let http = Client::builder(TokioExecutor::new()).build_http();
         let mut attempt = 0;
         let (child, port) = loop {
@@ -210,7 +128,7 @@ impl Browser {
             match wait_ready(&http, child, port, dir.path()).await {
                 Ok(child) => break (child, port),
                 // Someone took the port between our pick and chromedriver's bind.
-                Err(BrowserError::Exited { log, .. })
+                Err(Error::Exited { log, .. })
                     if attempt < START_ATTEMPTS && log.contains("ddress already in use") => {}
                 Err(e) => return Err(e),
             }
@@ -255,7 +173,7 @@ impl Browser {
         browser.session = value
             .get("sessionId")
             .and_then(Value::as_str)
-            .ok_or_else(|| BrowserError::Http {
+            .ok_or_else(|| Error::Http {
                 command: "POST /session".into(),
                 message: format!("no sessionId in {value}"),
             })?
@@ -267,7 +185,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error (an unreachable URL is one).
-    pub async fn open(&self, url: &str) -> Result<(), BrowserError> {
+    pub async fn open(&self, url: &str) -> Result<(), Error> {
         self.session_command(Method::POST, "url", Some(json!({"url": url})))
             .await
             .map(drop)
@@ -277,7 +195,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error.
-    pub async fn url(&self) -> Result<String, BrowserError> {
+    pub async fn url(&self) -> Result<String, Error> {
         let v = self.session_command(Method::GET, "url", None).await?;
         Ok(v.as_str().unwrap_or_default().to_owned())
     }
@@ -285,20 +203,20 @@ impl Browser {
     /// Waits until an element matching `css` is on the page and displayed.
     ///
     /// # Errors
-    /// [`BrowserError::Timeout`], or a WebDriver error.
-    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<(), BrowserError> {
+    /// [`Error::Timeout`], or a WebDriver error.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
             for id in self.elements(css).await? {
                 match self.element_get(&id, "displayed").await {
                     Ok(Value::Bool(true)) => return Ok(()),
                     // Replaced between finding and asking: look again.
-                    Ok(_) | Err(BrowserError::WebDriver { .. }) => {}
+                    Ok(_) | Err(Error::WebDriver { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
             if Instant::now() >= deadline {
-                return Err(BrowserError::Timeout {
+                return Err(Error::Timeout {
                     what: format!("{css:?} to be displayed"),
                     waited: timeout,
                     last: None,
@@ -311,13 +229,13 @@ impl Browser {
     /// Waits until the text of the first element matching `css` satisfies `pred`; returns it.
     ///
     /// # Errors
-    /// [`BrowserError::Timeout`] naming the last text seen, or a WebDriver error.
+    /// [`Error::Timeout`] naming the last text seen, or a WebDriver error.
     pub async fn wait_text(
         &self,
         css: &str,
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
-    ) -> Result<String, BrowserError> {
+    ) -> Result<String, Error> {
         poll_value(format!("the text of {css:?}"), timeout, pred, || async {
             self.text(css).await.map(Some)
         })
@@ -327,14 +245,14 @@ impl Browser {
     /// Waits until attribute `name` of the first element matching `css` satisfies `pred`.
     ///
     /// # Errors
-    /// [`BrowserError::Timeout`] naming the last value seen, or a WebDriver error.
+    /// [`Error::Timeout`] naming the last value seen, or a WebDriver error.
     pub async fn wait_attr(
         &self,
         css: &str,
         name: &str,
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
-    ) -> Result<String, BrowserError> {
+    ) -> Result<String, Error> {
         poll_value(
             format!("attribute {name} of {css:?}"),
             timeout,
@@ -347,8 +265,8 @@ impl Browser {
     /// The rendered text of the first element matching `css` (empty if it is hidden).
     ///
     /// # Errors
-    /// [`BrowserError::NoSuchElement`], or a WebDriver error.
-    pub async fn text(&self, css: &str) -> Result<String, BrowserError> {
+    /// [`Error::NoSuchElement`], or a WebDriver error.
+    pub async fn text(&self, css: &str) -> Result<String, Error> {
         let v = self.first(css, Method::GET, "text", None).await?;
         Ok(v.as_str().unwrap_or_default().to_owned())
     }
@@ -357,7 +275,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error.
-    pub async fn texts(&self, css: &str) -> Result<Vec<String>, BrowserError> {
+    pub async fn texts(&self, css: &str) -> Result<Vec<String>, Error> {
         let values = self.all(css, "text").await?;
         Ok(values
             .iter()
@@ -368,8 +286,8 @@ impl Browser {
     /// Attribute `name` of the first element matching `css` (`None`: the element has none).
     ///
     /// # Errors
-    /// [`BrowserError::NoSuchElement`], or a WebDriver error.
-    pub async fn attr(&self, css: &str, name: &str) -> Result<Option<String>, BrowserError> {
+    /// [`Error::NoSuchElement`], or a WebDriver error.
+    pub async fn attr(&self, css: &str, name: &str) -> Result<Option<String>, Error> {
         let v = self
             .first(css, Method::GET, &format!("attribute/{name}"), None)
             .await?;
@@ -380,7 +298,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error.
-    pub async fn attrs(&self, css: &str, name: &str) -> Result<Vec<Option<String>>, BrowserError> {
+    pub async fn attrs(&self, css: &str, name: &str) -> Result<Vec<Option<String>>, Error> {
         let values = self.all(css, &format!("attribute/{name}")).await?;
         Ok(values
             .iter()
@@ -392,15 +310,15 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error.
-    pub async fn count(&self, css: &str) -> Result<usize, BrowserError> {
+    pub async fn count(&self, css: &str) -> Result<usize, Error> {
         Ok(self.elements(css).await?.len())
     }
 
     /// Clicks the first element matching `css` (an `<option>` click selects it).
     ///
     /// # Errors
-    /// [`BrowserError::NoSuchElement`], or a WebDriver error (e.g. not interactable).
-    pub async fn click(&self, css: &str) -> Result<(), BrowserError> {
+    /// [`Error::NoSuchElement`], or a WebDriver error (e.g. not interactable).
+    pub async fn click(&self, css: &str) -> Result<(), Error> {
         self.first(css, Method::POST, "click", Some(json!({})))
             .await
             .map(drop)
@@ -409,8 +327,8 @@ impl Browser {
     /// Types `text` into the first element matching `css` (`"\u{E007}"` is Enter).
     ///
     /// # Errors
-    /// [`BrowserError::NoSuchElement`], or a WebDriver error.
-    pub async fn type_text(&self, css: &str, text: &str) -> Result<(), BrowserError> {
+    /// [`Error::NoSuchElement`], or a WebDriver error.
+    pub async fn type_text(&self, css: &str, text: &str) -> Result<(), Error> {
         self.first(css, Method::POST, "value", Some(json!({"text": text})))
             .await
             .map(drop)
@@ -420,7 +338,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error (`javascript error` when the script throws).
-    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, BrowserError> {
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, Error> {
         self.session_command(
             Method::POST,
             "execute/sync",
@@ -433,7 +351,7 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error.
-    pub async fn console(&self) -> Result<Vec<ConsoleEntry>, BrowserError> {
+    pub async fn console(&self) -> Result<Vec<ConsoleEntry>, Error> {
         let v = self
             .session_command(Method::POST, "se/log", Some(json!({"type": "browser"})))
             .await?;
@@ -454,24 +372,24 @@ impl Browser {
     ///
     /// # Errors
     /// A WebDriver error, undecodable base64, or the file cannot be written.
-    pub async fn screenshot(&self, name: &str) -> Result<PathBuf, BrowserError> {
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf, Error> {
         let v = self
             .session_command(Method::GET, "screenshot", None)
             .await?;
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or_default())
-            .map_err(|e| BrowserError::Http {
+            .map_err(|e| Error::Http {
                 command: "GET screenshot".into(),
                 message: format!("not base64: {e}"),
             })?;
         let dir = artifacts_dir();
-        std::fs::create_dir_all(&dir).map_err(|source| BrowserError::Io {
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             what: "creating",
             path: dir.clone(),
             source,
         })?;
         let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).map_err(|source| BrowserError::Io {
+        std::fs::write(&path, png).map_err(|source| Error::Io {
             what: "writing",
             path: path.clone(),
             source,
@@ -488,7 +406,7 @@ impl Browser {
         method: Method,
         what: &str,
         body: Option<Value>,
-    ) -> Result<Value, BrowserError> {
+    ) -> Result<Value, Error> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -497,13 +415,13 @@ impl Browser {
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| BrowserError::NoSuchElement(css.to_owned()))?;
+                .ok_or_else(|| Error::NoSuchElement(css.to_owned()))?;
             let path = format!("element/{id}/{what}");
             match self
                 .session_command(method.clone(), &path, body.clone())
                 .await
             {
-                Err(BrowserError::WebDriver { error, .. })
+                Err(Error::WebDriver { error, .. })
                     if error == "stale element reference" && tries < STALE_TRIES => {}
                 other => return other,
             }
@@ -512,7 +430,7 @@ impl Browser {
 
     /// `GET element/{id}/{what}` of every element matching `css`; if the page replaced one
     /// meanwhile, the whole list is read again (a few times), so the answer is one render's.
-    async fn all(&self, css: &str, what: &str) -> Result<Vec<Value>, BrowserError> {
+    async fn all(&self, css: &str, what: &str) -> Result<Vec<Value>, Error> {
         let mut tries = 0;
         'again: loop {
             tries += 1;
@@ -520,7 +438,7 @@ impl Browser {
             for id in self.elements(css).await? {
                 match self.element_get(&id, what).await {
                     Ok(v) => out.push(v),
-                    Err(BrowserError::WebDriver { error, .. })
+                    Err(Error::WebDriver { error, .. })
                         if error == "stale element reference" && tries < STALE_TRIES =>
                     {
                         continue 'again;
@@ -532,7 +450,7 @@ impl Browser {
         }
     }
 
-    async fn elements(&self, css: &str) -> Result<Vec<String>, BrowserError> {
+    async fn elements(&self, css: &str) -> Result<Vec<String>, Error> {
         let v = self
             .session_command(
                 Method::POST,
@@ -550,7 +468,7 @@ impl Browser {
             .unwrap_or_default())
     }
 
-    async fn element_get(&self, id: &str, what: &str) -> Result<Value, BrowserError> {
+    async fn element_get(&self, id: &str, what: &str) -> Result<Value, Error> {
         self.session_command(Method::GET, &format!("element/{id}/{what}"), None)
             .await
     }
@@ -560,7 +478,7 @@ impl Browser {
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, BrowserError> {
+    ) -> Result<Value, Error> {
         let path = format!("/session/{}/{path}", self.session);
         self.command(method, &path, body).await
     }
@@ -571,23 +489,23 @@ impl Browser {
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, BrowserError> {
+    ) -> Result<Value, Error> {
         command(&self.http, self.port, method, path, body).await
     }
 }
 
 /// Reads a value with `read` every [`POLL`] until it satisfies `pred` (returned) or `timeout`
-/// passes ([`BrowserError::Timeout`] naming `what` and the last value seen). An element not
+/// passes ([`Error::Timeout`] naming `what` and the last value seen). An element not
 /// there yet, or a WebDriver error while the page changes, counts as "not yet".
 async fn poll_value<F, Fut>(
     what: String,
     timeout: Duration,
     pred: impl Fn(&str) -> bool,
     mut read: F,
-) -> Result<String, BrowserError>
+) -> Result<String, Error>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<String>, BrowserError>>,
+    Fut: std::future::Future<Output = Result<Option<String>, Error>>,
 {
     let deadline = Instant::now() + timeout;
     let mut last = None;
@@ -595,11 +513,11 @@ where
         match read().await {
             Ok(Some(v)) if pred(&v) => return Ok(v),
             Ok(v) => last = v,
-            Err(BrowserError::NoSuchElement(_) | BrowserError::WebDriver { .. }) => {}
+            Err(Error::NoSuchElement(_) | Error::WebDriver { .. }) => {}
             Err(e) => return Err(e),
         }
         if Instant::now() >= deadline {
-            return Err(BrowserError::Timeout {
+            return Err(Error::Timeout {
                 what,
                 waited: timeout,
                 last,
@@ -615,9 +533,9 @@ async fn command(
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> Result<Value, BrowserError> {
+) -> Result<Value, Error> {
     let name = format!("{method} {path}");
-    let failed = |message: String| BrowserError::Http {
+    let failed = |message: String| Error::Http {
         command: name.clone(),
         message,
     };
@@ -646,7 +564,7 @@ async fn command(
             .await
             .map_err(|e| failed(e.to_string()))?
             .to_bytes();
-        Ok::<_, BrowserError>((status, body))
+        Ok::<_, Error>((status, body))
     };
     let (status, body) = tokio::time::timeout(COMMAND_WAIT, exchange)
         .await
@@ -664,7 +582,7 @@ async fn command(
     if status.is_success() {
         return Ok(value);
     }
-    Err(BrowserError::WebDriver {
+    Err(Error::WebDriver {
         command: name,
         error: value["error"]
             .as_str()
@@ -686,10 +604,9 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             delete_session(self.port, &self.session);
         }
-        if let Some(mut child) = self.driver.take() {
+        if let Some(child) = self.driver.take() {
             kill_group(&child);
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = reap(child);
         }
     }
 }
@@ -714,16 +631,12 @@ fn delete_session(port: u16, session: &str) {
 
 /// SIGKILL to the process group chromedriver leads (it was spawned as its leader).
 fn kill_group(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = signal_group(child, Signal::Kill);
 }
 
-fn skip(require: bool, what: &'static str) -> Result<Option<Browser>, BrowserError> {
+fn skip(require: bool, what: &'static str) -> Result<Option<Browser>, Error> {
     if require {
-        return Err(BrowserError::Missing(what));
+        return Err(Error::BrowserMissing(what));
     }
     println!("skipping: {what} not installed (apt-get install chromium chromium-driver)");
     Ok(None)
@@ -746,26 +659,15 @@ fn find_binary(env: &str, name: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> Result<u16, BrowserError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| BrowserError::Io {
-            what: "finding a free port on",
-            path: "127.0.0.1".into(),
-            source,
-        })
-}
-
-fn spawn_driver(binary: &Path, dir: &Path, port: u16) -> Result<Child, BrowserError> {
+fn spawn_driver(binary: &Path, dir: &Path, port: u16) -> Result<Child, Error> {
     use std::os::unix::process::CommandExt as _;
     let log_path = dir.join("chromedriver.log");
-    let log = std::fs::File::create(&log_path).map_err(|source| BrowserError::Io {
+    let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
         what: "creating",
         path: log_path.clone(),
         source,
     })?;
-    let err = log.try_clone().map_err(|source| BrowserError::Io {
+    let err = log.try_clone().map_err(|source| Error::Io {
         what: "opening",
         path: log_path,
         source,
@@ -779,7 +681,7 @@ fn spawn_driver(binary: &Path, dir: &Path, port: u16) -> Result<Child, BrowserEr
         // Its own group, so Drop can kill chromedriver and every chromium it started at once.
         .process_group(0)
         .spawn()
-        .map_err(|source| BrowserError::Io {
+        .map_err(|source| Error::Io {
             what: "starting",
             path: binary.to_path_buf(),
             source,
@@ -791,14 +693,14 @@ async fn wait_ready(
     mut child: Child,
     port: u16,
     dir: &Path,
-) -> Result<Child, BrowserError> {
+) -> Result<Child, Error> {
     let deadline = Instant::now() + READY_WAIT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(BrowserError::Exited {
-                port,
+            return Err(Error::Exited {
+                what: format!("chromedriver on 127.0.0.1:{port}"),
                 status,
-                log: log_tail(dir),
+                log: log_tail(&dir.join("chromedriver.log")),
             });
         }
         if let Ok(v) = command(http, port, Method::GET, "/status", None).await
@@ -808,24 +710,13 @@ async fn wait_ready(
         }
         if Instant::now() >= deadline {
             kill_group(&child);
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(BrowserError::NotReady {
-                port,
+            let _ = reap(child);
+            return Err(Error::NotReady {
+                what: format!("chromedriver on 127.0.0.1:{port}"),
                 waited: READY_WAIT,
-                log: log_tail(dir),
+                log: log_tail(&dir.join("chromedriver.log")),
             });
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-fn log_tail(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("chromedriver.log")).unwrap_or_default();
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(LOG_TAIL)
-        .map_or(0, |(i, _)| i);
-    text.get(start..).unwrap_or_default().to_owned()
 }

@@ -3,7 +3,8 @@
 //! records what it saw.
 //!
 //! Owns its own verification, written from the spec and independent of the cloud's signer
-//! (this crate must not depend on `rapport-cloud`): the `whsec_` secret, the three
+//! (this module must not use `rapport_cloud::webhook`, or a bug in the signer would be checked
+//! by itself): the `whsec_` secret, the three
 //! `webhook-*` headers, HMAC-SHA256 over `id.timestamp.body` compared in constant time with
 //! each `v1` signature of the header, and a timestamp no more than 5 minutes away from the
 //! receiver's clock (given, so tests that move a manual clock keep working). A request that
@@ -28,6 +29,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
 use tokio::sync::{Notify, oneshot};
+
+use crate::Error;
 
 /// The path the receiver serves.
 pub const PATH: &str = "/webhook";
@@ -165,23 +168,6 @@ pub struct Receiver {
     stop: Option<oneshot::Sender<()>>,
 }
 
-/// Why a receiver could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReceiverError {
-    /// The secret is not `whsec_<base64>`.
-    #[error("partner receiver: secret {0}")]
-    Secret(String),
-    /// The socket could not be opened.
-    #[error("partner receiver: cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
 /// Decodes a `whsec_<base64>` secret into its key bytes.
 ///
 /// # Errors
@@ -310,27 +296,25 @@ impl Receiver {
     /// (`whsec_<base64>`), judging timestamps by `clock`. Needs a tokio runtime.
     ///
     /// # Errors
-    /// A bad secret, or the socket cannot be opened.
-    pub async fn start(secret: &str, clock: NowSecs) -> Result<Self, ReceiverError> {
+    /// [`Error::WebhookSecret`] for a bad secret, [`Error::Listen`] if the socket cannot be
+    /// opened.
+    pub async fn start(secret: &str, clock: NowSecs) -> Result<Self, Error> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), secret, clock).await
     }
 
     /// As [`Receiver::start`], on `addr`.
     ///
     /// # Errors
-    /// A bad secret, or the socket cannot be opened.
-    pub async fn start_on(
-        addr: SocketAddr,
-        secret: &str,
-        clock: NowSecs,
-    ) -> Result<Self, ReceiverError> {
-        let key = parse_secret(secret).map_err(ReceiverError::Secret)?;
+    /// [`Error::WebhookSecret`] for a bad secret, [`Error::Listen`] if the socket cannot be
+    /// opened.
+    pub async fn start_on(addr: SocketAddr, secret: &str, clock: NowSecs) -> Result<Self, Error> {
+        let key = parse_secret(secret).map_err(Error::WebhookSecret)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| ReceiverError::Listen { addr, source })?;
+            .map_err(|source| Error::Listen { addr, source })?;
         let addr = listener
             .local_addr()
-            .map_err(|source| ReceiverError::Listen { addr, source })?;
+            .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
             key,
             clock,
@@ -423,12 +407,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // The Standard Webhooks reference libraries' test vector.
-    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    const ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
-    const TS: u64 = 1_649_367_553;
-    const BODY: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
-    const SIG: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+    /// A request as signed by a partner's sender.
+    struct Vector {
+        secret: &'static str,
+        id: &'static str,
+        ts: u64,
+        body: &'static [u8],
+        sig: &'static str,
+    }
+
+    /// The Standard Webhooks reference libraries' test vector.
+    const SPEC: Vector = Vector {
+        secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        id: "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+        ts: 1_649_367_553,
+        body: br#"{"email":"test@example.com","username":"test_user"}"#,
+        sig: "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+    };
 
     fn headers(id: &str, ts: &str, sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -440,55 +435,88 @@ mod tests {
 
     #[test]
     fn accepts_the_spec_vector() {
-        let key = parse_secret(SECRET).unwrap();
-        let got = check(&key, TS + 10, &headers(ID, &TS.to_string(), SIG), BODY);
-        assert_eq!(got, Ok((ID.to_owned(), TS)));
-        let several = format!("v1a,xyz v1,AAAA {SIG}");
-        assert!(check(&key, TS, &headers(ID, &TS.to_string(), &several), BODY).is_ok());
+        let key = parse_secret(SPEC.secret).unwrap();
+        let got = check(
+            &key,
+            SPEC.ts + 10,
+            &headers(SPEC.id, &SPEC.ts.to_string(), SPEC.sig),
+            SPEC.body,
+        );
+        assert_eq!(got, Ok((SPEC.id.to_owned(), SPEC.ts)));
+        let several = format!("v1a,xyz v1,AAAA {}", SPEC.sig);
+        assert!(
+            check(
+                &key,
+                SPEC.ts,
+                &headers(SPEC.id, &SPEC.ts.to_string(), &several),
+                SPEC.body
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn refuses_tampering_wrong_keys_and_stale_timestamps() {
-        let key = parse_secret(SECRET).unwrap();
-        let ts = TS.to_string();
+        let key = parse_secret(SPEC.secret).unwrap();
+        let ts = SPEC.ts.to_string();
         let tampered = br#"{"email":"evil@example.com","username":"test_user"}"#;
         assert_eq!(
-            check(&key, TS, &headers(ID, &ts, SIG), tampered),
+            check(&key, SPEC.ts, &headers(SPEC.id, &ts, SPEC.sig), tampered),
             Err(Rejection::BadSignature)
         );
         assert_eq!(
-            check(&key, TS, &headers("msg_other", &ts, SIG), BODY),
+            check(
+                &key,
+                SPEC.ts,
+                &headers("msg_other", &ts, SPEC.sig),
+                SPEC.body
+            ),
             Err(Rejection::BadSignature)
         );
         let other = parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            check(&other, TS, &headers(ID, &ts, SIG), BODY),
+            check(&other, SPEC.ts, &headers(SPEC.id, &ts, SPEC.sig), SPEC.body),
             Err(Rejection::BadSignature)
         );
         assert_eq!(
-            check(&key, TS + TOLERANCE_S + 1, &headers(ID, &ts, SIG), BODY),
+            check(
+                &key,
+                SPEC.ts + TOLERANCE_S + 1,
+                &headers(SPEC.id, &ts, SPEC.sig),
+                SPEC.body
+            ),
             Err(Rejection::Stale {
-                timestamp: TS,
-                now: TS + TOLERANCE_S + 1
+                timestamp: SPEC.ts,
+                now: SPEC.ts + TOLERANCE_S + 1
             })
         );
         assert!(matches!(
-            check(&key, TS - TOLERANCE_S - 1, &headers(ID, &ts, SIG), BODY),
+            check(
+                &key,
+                SPEC.ts - TOLERANCE_S - 1,
+                &headers(SPEC.id, &ts, SPEC.sig),
+                SPEC.body
+            ),
             Err(Rejection::Stale { .. })
         ));
-        let v2 = SIG.replacen("v1,", "v2,", 1);
+        let v2 = SPEC.sig.replacen("v1,", "v2,", 1);
         assert_eq!(
-            check(&key, TS, &headers(ID, &ts, &v2), BODY),
+            check(&key, SPEC.ts, &headers(SPEC.id, &ts, &v2), SPEC.body),
             Err(Rejection::BadSignature)
         );
-        let mut h = headers(ID, &ts, SIG);
+        let mut h = headers(SPEC.id, &ts, SPEC.sig);
         h.remove("webhook-signature");
         assert_eq!(
-            check(&key, TS, &h, BODY),
+            check(&key, SPEC.ts, &h, SPEC.body),
             Err(Rejection::MissingHeader("webhook-signature"))
         );
         assert_eq!(
-            check(&key, TS, &headers(ID, "soon", SIG), BODY),
+            check(
+                &key,
+                SPEC.ts,
+                &headers(SPEC.id, "soon", SPEC.sig),
+                SPEC.body
+            ),
             Err(Rejection::BadTimestamp)
         );
     }
@@ -497,6 +525,6 @@ mod tests {
     fn secrets_need_the_prefix_and_base64() {
         assert!(parse_secret("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
         assert!(parse_secret("whsec_***").is_err());
-        assert_eq!(parse_secret(SECRET).unwrap().len(), 24);
+        assert_eq!(parse_secret(SPEC.secret).unwrap().len(), 24);
     }
 }

@@ -1,42 +1,44 @@
 //! A real Mosquitto broker for tests: its own process, on a free loopback port, with its own
 //! temporary directory for the config, the ACL, the persistence file and the log.
 //!
-//! It owns the process's life (start, graceful stop, crash, restart on the same port, kill on
-//! drop) and the generated `mosquitto.conf`. It does not own certificates (see [`crate::pki`])
-//! nor any MQTT client: tests bring their own.
+//! It owns the process's life (start, graceful stop, crash, restart on the same port, freeze
+//! and thaw, reload, kill on drop) and the generated `mosquitto.conf`: plain or TLS on the main
+//! listener, optionally a second TLS listener on a port of its own, extra lines, or a whole
+//! config of the test's (a shipped file with the port put in). It does not own certificates
+//! (see [`crate::pki`]) nor any MQTT client (see [`crate::mqtt`]).
 //!
 //! Without the binary, [`Mosquitto::start`] prints `skipping: mosquitto not installed` and
 //! returns `Ok(None)`, so the test can return early; with `RAPPORT_REQUIRE_MOSQUITTO=1` (set by
 //! `.ci/run`) that skip is an error instead.
 //!
-//! All calls block (process spawn, a bounded wait for the port); from async code a start or
+//! All calls block (process spawn, a bounded wait for the ports); from async code a start or
 //! restart holds the calling thread for a few tens of milliseconds. With a current-thread
 //! runtime, client event loops pause meanwhile and simply see a slower broker.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::Error;
+use crate::process::{Signal, log_tail, reap, signal};
+use crate::wait::{free_port, loopback};
 
 /// The environment variable that turns a skip for a missing binary into an error.
 pub const REQUIRE_ENV: &str = "RAPPORT_REQUIRE_MOSQUITTO";
 
-/// How long a start waits for the port to accept connections.
+/// How long a start waits for the ports to accept connections.
 const READY_WAIT: Duration = Duration::from_secs(10);
 /// How long a graceful stop waits before it kills.
 const STOP_WAIT: Duration = Duration::from_secs(5);
-/// Fresh ports tried when the picked one is taken between picking and binding.
+/// Fresh ports tried when a picked one is taken between picking and binding.
 const START_ATTEMPTS: usize = 3;
-/// How much of the log an error carries.
-const LOG_TAIL: u64 = 4_000;
 
-/// The broker's TLS listener settings.
+/// A TLS listener's settings.
 #[derive(Debug, Clone)]
 pub struct Tls {
     /// CA that client certificates must chain to (`cafile`).
@@ -65,6 +67,16 @@ impl Tls {
     }
 }
 
+/// A whole config of the test's, written for the port picked (see [`Options::config_file`]).
+#[derive(Clone)]
+struct Custom(Arc<dyn Fn(u16) -> String + Send + Sync>);
+
+impl std::fmt::Debug for Custom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Custom(..)")
+    }
+}
+
 /// How to configure the broker. `Options::default()`: plain TCP, anonymous clients allowed,
 /// no persistence, no ACL.
 #[derive(Debug, Clone)]
@@ -72,8 +84,10 @@ pub struct Options {
     allow_anonymous: bool,
     persistence: bool,
     tls: Option<Tls>,
+    tls_listener: Option<Tls>,
     acl: Option<String>,
     extra: Vec<String>,
+    custom: Option<Custom>,
 }
 
 impl Default for Options {
@@ -82,8 +96,10 @@ impl Default for Options {
             allow_anonymous: true,
             persistence: false,
             tls: None,
+            tls_listener: None,
             acl: None,
             extra: Vec::new(),
+            custom: None,
         }
     }
 }
@@ -105,10 +121,18 @@ impl Options {
         self
     }
 
-    /// Serve TLS instead of plain TCP on the listener.
+    /// Serve TLS instead of plain TCP on the main listener.
     #[must_use]
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// A second listener, with TLS, on a port of its own ([`Mosquitto::tls_port`]), beside the
+    /// main one (a cloud on mTLS while test cars publish in plain TCP).
+    #[must_use]
+    pub fn tls_listener(mut self, tls: Tls) -> Self {
+        self.tls_listener = Some(tls);
         self
     }
 
@@ -127,6 +151,16 @@ impl Options {
         self.extra.push(line.into());
         self
     }
+
+    /// The test's own config instead of the harness's (every other option is then ignored):
+    /// `write(port)` returns the text for the port picked, e.g. a shipped file whose
+    /// `listener` line is replaced by `listener <port> 127.0.0.1`. The harness puts only
+    /// `user root` in front (so a broker started as root can read the test's files).
+    #[must_use]
+    pub fn config_file(mut self, write: impl Fn(u16) -> String + Send + Sync + 'static) -> Self {
+        self.custom = Some(Custom(Arc::new(write)));
+        self
+    }
 }
 
 /// A running (or stopped) Mosquitto process owned by a test. Dropping it kills the process and
@@ -137,11 +171,13 @@ pub struct Mosquitto {
     /// `None` once stopped or crashed. `Drop` kills it before `dir` is removed.
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     dir: TempDir,
 }
 
 impl Mosquitto {
-    /// Starts a broker on a free port of 127.0.0.1 and waits until it accepts connections.
+    /// Starts a broker on a free port of 127.0.0.1 (and one more for
+    /// [`Options::tls_listener`]) and waits until it accepts connections.
     ///
     /// Returns `Ok(None)` after printing `skipping: mosquitto not installed` when there is no
     /// `mosquitto` on PATH nor at `/usr/sbin/mosquitto`.
@@ -149,49 +185,44 @@ impl Mosquitto {
     /// # Errors
     /// [`Error::MosquittoMissing`] instead of the skip when `RAPPORT_REQUIRE_MOSQUITTO` is set
     /// (to anything but empty or `0`); [`Error::Io`] if the directory, config or process cannot
-    /// be made; [`Error::Config`] for a path with a line break; [`Error::Exited`] or
+    /// be made; [`Error::MosquittoConfig`] for a path with a line break; [`Error::Exited`] or
     /// [`Error::NotReady`], with the end of the broker's log, if it does not come up.
     pub fn start(options: Options) -> Result<Option<Self>, Error> {
         let Some(binary) = find_binary() else {
             return skip_or_fail(require_from_env());
         };
-        let dir = tempfile::Builder::new()
-            .prefix("rapport-mosquitto-")
-            .tempdir()
-            .map_err(|source| Error::Io {
-                what: "creating a directory for",
-                path: "mosquitto".into(),
-                source,
-            })?;
+        let dir = crate::files::temp_dir("rapport-mosquitto-", "mosquitto")?;
         if let Some(acl) = &options.acl {
-            let path = dir.path().join("acl");
-            std::fs::write(&path, acl).map_err(|source| Error::Io {
-                what: "writing ACL",
-                path,
-                source,
-            })?;
+            write(&dir.path().join("acl"), acl, "writing ACL")?;
         }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port()?;
-            let config = render_config(&options, dir.path(), port)?;
-            let path = dir.path().join("mosquitto.conf");
-            std::fs::write(&path, config).map_err(|source| Error::Io {
-                what: "writing",
-                path,
-                source,
-            })?;
-            match spawn(&binary, dir.path(), port) {
+            let tls_port = match options.tls_listener {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
+            let config = match &options.custom {
+                Some(custom) => format!(
+                    "# written by rapport_harness::mosquitto\nuser root\n{}\n",
+                    (custom.0)(port)
+                ),
+                None => render_config(&options, dir.path(), port, tls_port)?,
+            };
+            write(&dir.path().join("mosquitto.conf"), &config, "writing")?;
+            let ports: Vec<u16> = std::iter::once(port).chain(tls_port).collect();
+            match spawn(&binary, dir.path(), &ports) {
                 Ok(child) => {
                     return Ok(Some(Self {
                         binary,
                         child: Some(child),
                         port,
+                        tls_port,
                         dir,
                     }));
                 }
-                // Someone took the port between our pick and mosquitto's bind: pick another.
+                // Someone took a port between our pick and mosquitto's bind: pick again.
                 Err(Error::Exited { log, .. })
                     if attempt < START_ATTEMPTS && log.contains("Address already in use") => {}
                 Err(err) => return Err(err),
@@ -199,14 +230,19 @@ impl Mosquitto {
         }
     }
 
-    /// The port it listens on (stays the same across restarts).
+    /// The port of the main listener (stays the same across restarts).
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// `127.0.0.1:<port>`.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        loopback(self.port)
+    }
+
+    /// The port of the second listener ([`Options::tls_listener`]), if there is one.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The broker's directory: `mosquitto.conf`, `acl`, `mosquitto.db`, `mosquitto.log`.
@@ -219,9 +255,14 @@ impl Mosquitto {
         self.dir.path().join("mosquitto.log")
     }
 
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
     /// The end of the broker's log, for a failing test's message.
     pub fn log_tail(&self) -> String {
-        read_tail(&self.log_path())
+        log_tail(&self.log_path())
     }
 
     /// Whether the process is running (started and neither stopped nor crashed nor exited).
@@ -240,15 +281,8 @@ impl Mosquitto {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        // SIGTERM through the shell's `kill` builtin: std offers only SIGKILL and this crate
-        // forbids `unsafe`. If the shell cannot be run, the deadline below ends in SIGKILL.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!("kill -TERM {}", child.id()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // Already gone: the deadline below ends in a reap.
+        let _ = signal(&child, Signal::Term);
         let deadline = Instant::now() + STOP_WAIT;
         loop {
             match child.try_wait() {
@@ -256,9 +290,9 @@ impl Mosquitto {
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
-                Ok(None) => return self.reap(child),
+                Ok(None) => return reap(child).map(drop),
                 Err(source) => {
-                    let _ = kill(child);
+                    let _ = reap(child);
                     return Err(io_error(&self.binary, "waiting for", source));
                 }
             }
@@ -272,39 +306,81 @@ impl Mosquitto {
     /// [`Error::Io`] if waiting for the process fails.
     pub fn crash(&mut self) -> Result<(), Error> {
         match self.child.take() {
-            Some(child) => self.reap(child),
+            Some(child) => reap(child).map(drop),
             None => Ok(()),
         }
     }
 
-    /// Stops the broker gracefully if it runs, then starts it again on the same port with the
+    /// Freezes the broker (SIGSTOP): connections stay open and nothing is answered.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it is not running.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.signal(Signal::Stop)
+    }
+
+    /// Thaws the broker after [`Mosquitto::pause`] (SIGCONT).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it is not running.
+    pub fn resume(&self) -> Result<(), Error> {
+        self.signal(Signal::Cont)
+    }
+
+    /// Asks the broker to reload its config and the files it names, a CRL say (SIGHUP, what
+    /// `systemctl reload mosquitto` sends); returns at once.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it is not running.
+    pub fn reload(&self) -> Result<(), Error> {
+        self.signal(Signal::Hup)
+    }
+
+    /// Stops the broker gracefully if it runs, then starts it again on the same ports with the
     /// same configuration and directory, and waits until it accepts connections.
     ///
     /// # Errors
     /// As [`Mosquitto::stop`], and [`Error::Exited`] or [`Error::NotReady`] if it does not come
-    /// back (for instance because another process took the port meanwhile).
+    /// back (for instance because another process took a port meanwhile).
     pub fn restart(&mut self) -> Result<(), Error> {
         self.stop()?;
-        self.child = Some(spawn(&self.binary, self.dir.path(), self.port)?);
+        let ports: Vec<u16> = std::iter::once(self.port).chain(self.tls_port).collect();
+        self.child = Some(spawn(&self.binary, self.dir.path(), &ports)?);
         Ok(())
     }
 
-    fn reap(&self, child: Child) -> Result<(), Error> {
-        kill(child).map_err(|source| io_error(&self.binary, "waiting for", source))
+    fn signal(&self, sig: Signal) -> Result<(), Error> {
+        match &self.child {
+            Some(child) => signal(child, sig),
+            None => Err(io_error(
+                &self.binary,
+                "signalling",
+                std::io::Error::other("not running"),
+            )),
+        }
     }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         if let Some(child) = self.child.take() {
-            let _ = kill(child);
+            // SIGKILL ends a paused (SIGSTOPped) process too.
+            let _ = reap(child);
         }
     }
 }
 
-/// Starts mosquitto on the config in `dir` and waits until `port` accepts connections; on
-/// failure the process is gone and the error carries the end of its log.
-fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<Child, Error> {
+fn write(path: &Path, text: &str, what: &'static str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Starts mosquitto on the config in `dir` and waits until every one of `ports` accepts
+/// connections; on failure the process is gone and the error carries the end of its log.
+fn spawn(binary: &Path, dir: &Path, ports: &[u16]) -> Result<Child, Error> {
     let log_path = dir.join("mosquitto.log");
     let open_log = || {
         File::options()
@@ -326,42 +402,43 @@ fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<Child, Error> {
         .stderr(open_log()?)
         .spawn()
         .map_err(|source| io_error(binary, "starting", source))?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let what = || {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        format!("mosquitto on 127.0.0.1:{}", ports.join(" and :"))
+    };
     let started = Instant::now();
+    let mut waiting: Vec<u16> = ports.to_vec();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
                 return Err(Error::Exited {
-                    port,
+                    what: what(),
                     status,
-                    log: read_tail(&log_path),
+                    log: log_tail(&log_path),
                 });
             }
             Ok(None) => {}
             Err(source) => {
-                let _ = kill(child);
+                let _ = reap(child);
                 return Err(io_error(binary, "waiting for", source));
             }
         }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        waiting.retain(|port| {
+            TcpStream::connect_timeout(&loopback(*port), Duration::from_millis(200)).is_err()
+        });
+        if waiting.is_empty() {
             return Ok(child);
         }
         if started.elapsed() > READY_WAIT {
-            let _ = kill(child);
+            let _ = reap(child);
             return Err(Error::NotReady {
-                port,
+                what: what(),
                 waited: READY_WAIT,
-                log: read_tail(&log_path),
+                log: log_tail(&log_path),
             });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// SIGKILL and reap. `kill` fails only when the process is already gone; `wait` reaps it then.
-fn kill(mut child: Child) -> std::io::Result<()> {
-    let _ = child.kill();
-    child.wait().map(drop)
 }
 
 fn io_error(binary: &Path, what: &'static str, source: std::io::Error) -> Error {
@@ -392,11 +469,11 @@ fn find_binary() -> Option<PathBuf> {
 }
 
 fn find_binary_in(path_var: Option<&std::ffi::OsStr>, fallback: &Path) -> Option<PathBuf> {
-    let on_path: Vec<PathBuf> = path_var
+    let on_path = path_var
         .map(|paths| {
             std::env::split_paths(paths)
                 .map(|dir| dir.join("mosquitto"))
-                .collect()
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
     on_path
@@ -405,29 +482,21 @@ fn find_binary_in(path_var: Option<&std::ffi::OsStr>, fallback: &Path) -> Option
         .find(|candidate| candidate.is_file())
 }
 
-/// A port that was free a moment ago: bind port 0, read it, release it. Mosquitto sets
-/// `SO_REUSEADDR`, and a lost race is retried by [`Mosquitto::start`].
-fn free_port() -> Result<u16, Error> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|source| Error::Io {
-            what: "binding",
-            path: "127.0.0.1:0".into(),
-            source,
-        })
-}
-
-fn render_config(options: &Options, dir: &Path, port: u16) -> Result<String, Error> {
+fn render_config(
+    options: &Options,
+    dir: &Path,
+    port: u16,
+    tls_port: Option<u16>,
+) -> Result<String, Error> {
     let path = |what: &'static str, p: &Path| -> Result<String, Error> {
         let s = p.display().to_string();
         if s.contains(['\n', '\r']) {
-            return Err(Error::Config { what, value: s });
+            return Err(Error::MosquittoConfig { what, value: s });
         }
         Ok(s)
     };
     let mut lines = vec![
-        "# written by rapport_testbed::mosquitto".to_owned(),
+        "# written by rapport_harness::mosquitto".to_owned(),
         // Run as root (CI containers), mosquitto would drop to user `mosquitto`, who cannot
         // read this 0700 directory. It ignores `user` when not run as root.
         "user root".to_owned(),
@@ -450,125 +519,35 @@ fn render_config(options: &Options, dir: &Path, port: u16) -> Result<String, Err
     }
     for line in &options.extra {
         if line.contains(['\n', '\r']) {
-            return Err(Error::Config {
+            return Err(Error::MosquittoConfig {
                 what: "config_line",
                 value: line.clone(),
             });
         }
         lines.push(line.clone());
     }
-    lines.push(format!("listener {port} 127.0.0.1"));
-    if let Some(tls) = &options.tls {
-        lines.push(format!("cafile {}", path("cafile", &tls.ca)?));
-        lines.push(format!("certfile {}", path("certfile", &tls.cert)?));
-        lines.push(format!("keyfile {}", path("keyfile", &tls.key)?));
-        lines.push(format!("require_certificate {}", tls.require_certificate));
-        lines.push(format!(
-            "use_identity_as_username {}",
-            tls.use_identity_as_username
-        ));
+    let mut listener = |port: u16, tls: Option<&Tls>| -> Result<(), Error> {
+        lines.push(format!("listener {port} 127.0.0.1"));
+        if let Some(tls) = tls {
+            lines.push(format!("cafile {}", path("cafile", &tls.ca)?));
+            lines.push(format!("certfile {}", path("certfile", &tls.cert)?));
+            lines.push(format!("keyfile {}", path("keyfile", &tls.key)?));
+            lines.push(format!("require_certificate {}", tls.require_certificate));
+            lines.push(format!(
+                "use_identity_as_username {}",
+                tls.use_identity_as_username
+            ));
+        }
+        Ok(())
+    };
+    listener(port, options.tls.as_ref())?;
+    if let (Some(port), Some(tls)) = (tls_port, &options.tls_listener) {
+        listener(port, Some(tls))?;
     }
     let mut config = lines.join("\n");
     config.push('\n');
     Ok(config)
 }
 
-fn read_tail(path: &Path) -> String {
-    let Ok(mut file) = File::open(path) else {
-        return format!("(no log at {})", path.display());
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL)));
-    let mut bytes = Vec::new();
-    let _ = file.read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_binary_is_a_skip_unless_required() {
-        assert!(matches!(skip_or_fail(false), Ok(None)));
-        assert!(matches!(skip_or_fail(true), Err(Error::MosquittoMissing)));
-        let message = Error::MosquittoMissing.to_string();
-        assert!(message.contains("mosquitto not installed"), "{message}");
-        assert!(message.contains(REQUIRE_ENV), "{message}");
-    }
-
-    #[test]
-    fn the_binary_is_looked_for_on_path_then_at_the_fallback() {
-        let dir = tempfile::tempdir().unwrap();
-        let nowhere = dir.path().join("none");
-        let fallback = dir.path().join("sbin-mosquitto");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let path_var = std::env::join_paths([&nowhere, &bin]).unwrap();
-
-        assert_eq!(find_binary_in(Some(&path_var), &fallback), None);
-        assert_eq!(find_binary_in(None, &fallback), None);
-        std::fs::write(&fallback, "").unwrap();
-        assert_eq!(
-            find_binary_in(Some(&path_var), &fallback),
-            Some(fallback.clone())
-        );
-        std::fs::write(bin.join("mosquitto"), "").unwrap();
-        assert_eq!(
-            find_binary_in(Some(&path_var), &fallback),
-            Some(bin.join("mosquitto"))
-        );
-    }
-
-    #[test]
-    fn the_config_has_the_listener_after_the_global_settings_and_tls_on_the_listener() {
-        let dir = Path::new("/tmp/b");
-        let plain = render_config(&Options::default(), dir, 4242).unwrap();
-        assert!(plain.contains("\nallow_anonymous true\n"), "{plain}");
-        assert!(plain.contains("\npersistence false\n"), "{plain}");
-        assert!(plain.ends_with("listener 4242 127.0.0.1\n"), "{plain}");
-        assert!(
-            !plain.contains("acl_file") && !plain.contains("cafile"),
-            "{plain}"
-        );
-
-        let options = Options::default()
-            .allow_anonymous(false)
-            .persistence(true)
-            .acl("pattern write a/%u")
-            .config_line("max_queued_messages 5")
-            .tls(Tls::mutual(
-                Path::new("/p/ca.crt"),
-                Path::new("/p/server.crt"),
-                Path::new("/p/server.key"),
-            ));
-        let config = render_config(&options, dir, 4242).unwrap();
-        let expected_order = [
-            "allow_anonymous false",
-            "persistence true",
-            "persistence_location /tmp/b/",
-            "persistence_file mosquitto.db",
-            "acl_file /tmp/b/acl",
-            "max_queued_messages 5",
-            "listener 4242 127.0.0.1",
-            "cafile /p/ca.crt",
-            "certfile /p/server.crt",
-            "keyfile /p/server.key",
-            "require_certificate true",
-            "use_identity_as_username true",
-        ];
-        let positions: Vec<_> = expected_order
-            .iter()
-            .map(|line| config.find(&format!("{line}\n")).unwrap_or(usize::MAX))
-            .collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{config}");
-        assert!(!positions.contains(&usize::MAX), "{config}");
-
-        let injected = Options::default().config_line("a\nallow_anonymous true");
-        assert!(matches!(
-            render_config(&injected, dir, 1),
-            Err(Error::Config { .. })
-        ));
-    }
-}
+mod tests;
