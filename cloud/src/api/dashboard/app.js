@@ -1,18 +1,43 @@
-// rapport operator dashboard: the layer matrix, open alerts and a vehicle's timeline, read
-// from the cloud's /api/v1 with the operator's bearer token.
+// rapport operator dashboard: the layer matrix, open alerts and a vehicle's readings and
+// timeline, read from the cloud's /api/v1 with the operator's bearer token.
 //
 // Routes live in the fragment: `#/` (optionally `#/?axis=car&category=commercial&limit=50`)
-// and `#/vehicle/<VIN>`. The token comes from `#token=…` (never sent to the server, removed
-// from the address bar at once) or from the form, and is kept in sessionStorage (this tab).
+// and `#/vehicle/<VIN>` (optionally `?kind=<filter>`, a key of TIMELINE_FILTERS). The token
+// comes from `#token=…` (never sent to the server, removed from the address bar at once) or
+// from the form, and is kept in sessionStorage (this tab).
+//
+// Time is the cloud's: ages and SLA times come from the API (`age_ms`, `sla_remaining_ms`,
+// `now`), never from this browser's clock — the cloud may run on simulated time.
 //
 // Everything the API returns is untrusted: it reaches the page only through textContent and
-// attribute setters, never as markup.
+// attribute setters, never as markup. Charts are SVG elements built the same way.
 
 const TOKEN_KEY = 'rapport.operator-token';
 const REFRESH_MS = 5000;
 const DEFAULT_LIMIT = 50;
 const AXES = ['service', 'car'];
 const CATEGORIES = ['passenger', 'commercial'];
+const READINGS = ['odometer', 'engine_hours'];
+
+/**
+ * The vehicle page's timeline filters: the API's kinds each shows (`null`: every kind) and
+ * whether runs of readings fold away. The keys go in the route (`#/vehicle/<VIN>?kind=faults`).
+ */
+const TIMELINE_FILTERS = {
+  '': { label: 'everything (readings folded)', kinds: null, fold: true },
+  events: {
+    label: 'events (no readings)',
+    kinds: ['dtc_appeared', 'dtc_cleared', 'dtc_snapshot', 'maintenance', 'prompt', 'consent', 'unknown', 'layer', 'strategy', 'suppressed', 'alert', 'registered'],
+  },
+  prompts: { label: 'prompts & responses', kinds: ['prompt'] },
+  faults: { label: 'faults', kinds: ['dtc_appeared', 'dtc_cleared', 'dtc_snapshot'] },
+  maintenance: { label: 'maintenance', kinds: ['maintenance'] },
+  layers: { label: 'layer changes', kinds: ['layer'] },
+  alerts: { label: 'alerts', kinds: ['alert'] },
+  strategies: { label: 'strategies', kinds: ['strategy', 'suppressed'] },
+  registry: { label: 'registry & consents', kinds: ['registered', 'consent'] },
+  readings: { label: 'readings only', kinds: READINGS },
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -130,10 +155,11 @@ function formatDate(ms) {
   return Number.isNaN(d.getTime()) ? '—' : d.toISOString().slice(0, 10);
 }
 
-function formatAge(ms) {
+/** A duration in ms (an age the cloud computed), as `42 s`, `7 min`, `3 h 5 min`, `2 d 4 h`. */
+function formatDuration(ms) {
   const n = num(ms);
   if (n === null) return '—';
-  const s = Math.max(0, Math.floor((Date.now() - n) / 1000));
+  const s = Math.max(0, Math.floor(n / 1000));
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
@@ -279,7 +305,8 @@ function parseRoute() {
     } catch {
       // Leave it: the API will say it is not a VIN.
     }
-    return { view: 'vehicle', vin };
+    const kind = new URLSearchParams(query || '').get('kind') || '';
+    return { view: 'vehicle', vin, kind: Object.hasOwn(TIMELINE_FILTERS, kind) ? kind : '' };
   }
   const p = new URLSearchParams(query || '');
   const limit = Number.parseInt(p.get('limit') || '', 10);
@@ -317,7 +344,7 @@ function render() {
   if (route.view === 'vehicle') {
     $('view-fleet').hidden = true;
     $('view-vehicle').hidden = false;
-    guarded(() => loadVehicle(route.vin, gen));
+    guarded(() => loadVehicle(route, gen));
   } else {
     $('view-vehicle').hidden = true;
     $('view-fleet').hidden = false;
@@ -458,17 +485,32 @@ async function loadCell(route, maturity, activity, gen, append) {
   $('cell-vehicles').hidden = false;
 }
 
+/** What an alert's SLA cell adds to its state: the time left (or past), open alerts only. */
+function slaLeft(a) {
+  const left = num(a.sla_remaining_ms);
+  if (left === null) return a.answered_at !== undefined && a.answered_at !== null ? `answered ${formatTime(a.answered_at)}` : '';
+  return left >= 0 ? `${formatDuration(left)} left` : `${formatDuration(-left)} over`;
+}
+
+/** The alerts' JSON without what moves with the clock (ages, time left). */
+function alertsKey(alerts) {
+  return JSON.stringify(alerts.map((a) => ({ ...a, age_ms: null, sla_remaining_ms: null })));
+}
+
 async function loadAlerts(gen) {
   const body = await api('/api/v1/alerts?state=unresolved&limit=200');
   if (gen !== generation) return;
   const alerts = Array.isArray(body.alerts) ? body.alerts : [];
-  $('alerts-updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
-  const key = JSON.stringify(alerts);
+  $('alerts-updated').textContent = num(body.now) === null ? '' : `cloud time ${formatTime(body.now)}`;
+  const key = alertsKey(alerts);
   if (key === shownAlerts) {
-    // Same alerts: only their ages move.
+    // Same alerts: only their ages and time left move.
     for (const a of alerts) {
-      const age = document.querySelector(`[data-testid="alert-age-${CSS.escape(str(a.id))}"]`);
-      if (age) age.textContent = formatAge(a.created_at);
+      const id = CSS.escape(str(a.id));
+      const age = document.querySelector(`[data-testid="alert-age-${id}"]`);
+      if (age) age.textContent = formatDuration(a.age_ms);
+      const left = document.querySelector(`[data-testid="alert-sla-left-${id}"]`);
+      if (left) left.textContent = slaLeft(a);
     }
     return;
   }
@@ -477,9 +519,13 @@ async function loadAlerts(gen) {
     const id = str(a.id);
     const vin = str(a.vin);
     const sla = str(a.sla_state);
-    const partner = el('td', { testid: `alert-partner-${id}` }, str(a.partner));
+    // Who has it now (the cloud says: who acknowledged it, else the fallback once escalated).
+    const holder = str(a.holder || a.partner);
+    const partner = el('td', { testid: `alert-partner-${id}`, 'data-holder': holder }, holder);
     if (a.escalated && typeof a.escalated === 'object') {
-      partner.append(el('span', { class: 'hint' }, ` → ${str(a.escalated.to)}`));
+      const to = str(a.escalated.to);
+      const hint = holder === to ? ` escalated from ${str(a.partner)}` : ` escalated to ${to}`;
+      partner.append(el('span', { class: 'hint' }, hint));
     }
     return el(
       'tr',
@@ -490,8 +536,13 @@ async function loadAlerts(gen) {
       el('td', {}, el('a', { href: `#/vehicle/${encodeURIComponent(vin)}`, testid: `alert-vehicle-${id}`, class: 'vin' }, vin)),
       partner,
       el('td', { testid: `alert-state-${id}` }, words(a.state)),
-      el('td', {}, el('span', { testid: `alert-sla-${id}`, class: `sla sla-${sla.replace(/[^a-z_]/g, '')}` }, words(sla))),
-      el('td', { testid: `alert-age-${id}`, title: formatTime(a.created_at) }, formatAge(a.created_at)),
+      el(
+        'td',
+        { title: `SLA due ${formatTime(a.sla_due)}` },
+        el('span', { testid: `alert-sla-${id}`, class: `sla sla-${sla.replace(/[^a-z_]/g, '')}` }, words(sla)),
+        el('span', { testid: `alert-sla-left-${id}`, class: 'hint sla-left' }, slaLeft(a)),
+      ),
+      el('td', { testid: `alert-age-${id}`, title: `raised ${formatTime(a.created_at)}` }, formatDuration(a.age_ms)),
     );
   });
   $('alerts-list').replaceChildren(...rows);
@@ -505,11 +556,12 @@ function fact(dl, label, value, testid) {
   dl.append(el('dt', {}, label), el('dd', { testid }, value));
 }
 
-async function loadVehicle(vin, gen) {
+async function loadVehicle(route, gen) {
+  const vin = route.vin;
   $('vehicle-title').textContent = vin;
   document.title = `${vin} · rapport`;
   const path = `/api/v1/vehicles/${encodeURIComponent(vin)}`;
-  const [v, t] = await Promise.all([api(path), api(`${path}/timeline`)]);
+  const [v, readings] = await Promise.all([api(path), api(`${path}/readings`)]);
   if (gen !== generation) return;
 
   const dl = $('vehicle-detail');
@@ -548,22 +600,200 @@ async function loadVehicle(vin, gen) {
   );
   $('checklist-empty').hidden = items.length > 0;
 
-  const entries = Array.isArray(t.entries) ? t.entries.slice().reverse() : [];
-  $('timeline').replaceChildren(
-    ...entries.map((e) => {
-      const [label, detail] = describe(e);
-      const source = str(e.source);
-      return el(
-        'li',
-        { testid: 'timeline-entry', 'data-kind': str(e.kind), 'data-source': source, 'data-at': str(e.at), class: `entry from-${source === 'car' ? 'car' : 'cloud'}` },
-        el('time', { datetime: num(e.at) === null ? null : new Date(e.at).toISOString() }, formatTime(e.at)),
-        el('span', { class: 'source', testid: 'entry-source' }, source),
-        el('span', { class: 'label', testid: 'entry-label' }, label),
-        detail ? el('span', { class: 'detail' }, detail) : null,
-      );
+  drawReadings(readings);
+  timeline = { vin, kind: route.kind, entries: [], next: null };
+  $('timeline-kind').value = route.kind;
+  await loadTimeline(gen, false);
+}
+
+// ---------------------------------------------------------------------------------------
+// The vehicle's readings, as small SVG charts (no library: elements built one by one)
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with attributes and children (strings become text nodes). */
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c !== undefined && c !== null) e.append(c);
+  }
+  return e;
+}
+
+function drawReadings(r) {
+  const charts = [];
+  const names = { odometer: 'Odometer', engine_hours: 'Engine hours' };
+  for (const key of READINGS) {
+    const series = r && typeof r === 'object' && r[key] && typeof r[key] === 'object' ? r[key] : null;
+    if (series && (num(series.count) ?? 0) > 0) charts.push(chart(key, names[key], series));
+  }
+  $('readings').replaceChildren(...charts);
+  $('readings-empty').hidden = charts.length > 0;
+}
+
+/** One series as a line over time: value axis on the left, first and last time below. */
+function chart(key, label, series) {
+  const unit = str(series.unit);
+  const points = (Array.isArray(series.points) ? series.points : []).filter(
+    (p) => Array.isArray(p) && num(p[0]) !== null && num(p[1]) !== null,
+  );
+  const count = num(series.count) ?? points.length;
+  const caption = el(
+    'figcaption',
+    {},
+    `${label} `,
+    el('span', { class: 'hint' }, `${KM.format(count)} reading${count === 1 ? '' : 's'}${points.length < count ? `, ${points.length} points drawn` : ''}`),
+  );
+  const figure = el('figure', { class: 'chart-box', testid: `readings-${key}` }, caption);
+  if (points.length === 0) return figure;
+  const [W, H, L, R, T, B] = [560, 130, 78, 14, 10, 24];
+  const t0 = points[0][0];
+  const t1 = Math.max(points[points.length - 1][0], t0 + 1);
+  let v0 = Math.min(...points.map((p) => p[1]));
+  let v1 = Math.max(...points.map((p) => p[1]));
+  if (v1 - v0 < 1e-9) {
+    v0 -= 1;
+    v1 += 1;
+  }
+  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+  const y = (v) => T + (1 - (v - v0) / (v1 - v0)) * (H - T - B);
+  const value = (v) => `${KM.format(v)} ${unit}`;
+  const when = t1 - t0 < 2 * 86_400_000 ? formatTime : formatDate;
+  const plot = svg('svg', {
+    viewBox: `0 0 ${W} ${H}`,
+    class: `chart ${key}`,
+    role: 'img',
+    'aria-label': `${label} from ${value(points[0][1])} to ${value(points[points.length - 1][1])}`,
+    'data-testid': `chart-${key}`,
+    'data-points': points.length,
+  });
+  for (const v of [v0, (v0 + v1) / 2, v1]) {
+    plot.append(
+      svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v).toFixed(1), y2: y(v).toFixed(1) }),
+      svg('text', { class: 'axis', x: L - 6, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end' }, value(v)),
+    );
+  }
+  plot.append(
+    svg('text', { class: 'axis', x: L, y: H - 6 }, when(points[0][0])),
+    svg('text', { class: 'axis', x: W - R, y: H - 6, 'text-anchor': 'end' }, when(points[points.length - 1][0])),
+    svg('polyline', {
+      class: 'line',
+      'data-testid': `chart-line-${key}`,
+      points: points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' '),
     }),
   );
+  const last = points[points.length - 1];
+  plot.append(
+    svg('circle', { class: 'dot', cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1), r: 3.5 }, svg('title', {}, `${value(last[1])}, ${formatTime(last[0])}`)),
+  );
+  figure.append(plot);
+  return figure;
+}
+
+// ---------------------------------------------------------------------------------------
+// The vehicle's timeline: events, with runs of readings folded, a filter by kind, paging
+
+/** What the timeline shows: its vehicle and filter, the entries (newest first), the cursor. */
+let timeline = null;
+
+function isReading(e) {
+  return str(e.source) === 'car' && READINGS.includes(e.kind);
+}
+
+/** Fetches a page (the first, or the next older one) and shows the timeline again. */
+async function loadTimeline(gen, older) {
+  const t = timeline;
+  const filter = TIMELINE_FILTERS[t.kind] || TIMELINE_FILTERS[''];
+  let next = older ? t.next : null;
+  // A page may come back empty when a filter matches little on a long log: go on a few
+  // pages before asking the user to.
+  for (let tries = 0; tries < 10; tries += 1) {
+    const q = new URLSearchParams();
+    if (filter.kinds) q.set('kind', filter.kinds.join(','));
+    if (next) q.set('before', next);
+    const qs = q.toString();
+    const page = await api(`/api/v1/vehicles/${encodeURIComponent(t.vin)}/timeline${qs ? `?${qs}` : ''}`);
+    if (gen !== generation || timeline !== t) return;
+    const entries = Array.isArray(page.entries) ? page.entries : [];
+    next = typeof page.next_before === 'string' ? page.next_before : null;
+    t.entries.push(...entries.slice().reverse());
+    if (entries.length > 0 || next === null) break;
+  }
+  t.next = next;
+  renderTimeline(t, filter);
+}
+
+function entryItem(e) {
+  const [label, detail] = describe(e);
+  const source = str(e.source);
+  return el(
+    'li',
+    { testid: 'timeline-entry', 'data-kind': str(e.kind), 'data-source': source, 'data-at': str(e.at), class: `entry from-${source === 'car' ? 'car' : 'cloud'}` },
+    el('time', { datetime: num(e.at) === null ? null : new Date(e.at).toISOString() }, formatTime(e.at)),
+    el('span', { class: 'source', testid: 'entry-source' }, source),
+    el('span', { class: 'label', testid: 'entry-label' }, label),
+    detail ? el('span', { class: 'detail' }, detail) : null,
+  );
+}
+
+/** A run of readings (newest first) folded into one line; its entries are built on opening. */
+function foldItem(run) {
+  const newest = run[0];
+  const oldest = run[run.length - 1];
+  const odometer = run.filter((e) => e.kind === 'odometer');
+  const hours = run.length - odometer.length;
+  let what = `${run.length} readings (${odometer.length} odometer, ${hours} engine hours)`;
+  if (hours === 0) what = `${run.length} odometer readings`;
+  if (odometer.length === 0) what = `${run.length} engine-hours readings`;
+  const details = [];
+  if (odometer.length > 0) {
+    const data = (e) => (e.data && typeof e.data === 'object' ? e.data : {});
+    details.push(`${km(data(odometer[odometer.length - 1]).odometer)} → ${km(data(odometer[0]).odometer)}`);
+  }
+  details.push(`${formatTime(oldest.at)} – ${formatTime(newest.at)}`);
+  const list = el('ol', { class: 'folded', testid: 'timeline-folded', hidden: true });
+  const toggle = el('button', { type: 'button', class: 'fold-toggle', testid: 'timeline-fold-toggle', 'aria-expanded': 'false' }, `… ${what}`);
+  toggle.addEventListener('click', () => {
+    const open = list.hidden;
+    if (open && list.children.length === 0) list.append(...run.map(entryItem));
+    list.hidden = !open;
+    toggle.setAttribute('aria-expanded', String(open));
+  });
+  return el(
+    'li',
+    { testid: 'timeline-fold', class: 'fold', 'data-count': run.length, 'data-at': str(newest.at) },
+    el('time', { datetime: num(newest.at) === null ? null : new Date(newest.at).toISOString() }, formatTime(newest.at)),
+    el('span', { class: 'source' }, 'car'),
+    el('span', { class: 'label' }, toggle),
+    el('span', { class: 'detail' }, details.join(' · ')),
+    list,
+  );
+}
+
+function renderTimeline(t, filter) {
+  const items = [];
+  const entries = t.entries;
+  let i = 0;
+  while (i < entries.length) {
+    if (filter.fold && isReading(entries[i])) {
+      let j = i;
+      while (j < entries.length && isReading(entries[j])) j += 1;
+      // A lone reading stays in its place; two or more fold into one line.
+      if (j - i >= 2) {
+        items.push(foldItem(entries.slice(i, j)));
+        i = j;
+        continue;
+      }
+    }
+    items.push(entryItem(entries[i]));
+    i += 1;
+  }
+  $('timeline').replaceChildren(...items);
   $('timeline-empty').hidden = entries.length > 0;
+  $('timeline-more').hidden = t.next === null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -592,6 +822,21 @@ function start() {
   $('axis').addEventListener('change', (e) => navigateFleet({ axis: e.target.value }));
   $('category').addEventListener('change', (e) => navigateFleet({ category: e.target.value }));
   $('cell-close').addEventListener('click', closeCell);
+  $('timeline-kind').replaceChildren(
+    ...Object.entries(TIMELINE_FILTERS).map(([value, f]) => el('option', { value }, f.label)),
+  );
+  $('timeline-kind').addEventListener('change', (e) => {
+    const route = parseRoute();
+    if (route.view !== 'vehicle') return;
+    const kind = e.target.value;
+    location.hash = `#/vehicle/${encodeURIComponent(route.vin)}${kind ? `?kind=${encodeURIComponent(kind)}` : ''}`;
+  });
+  $('timeline-more').addEventListener('click', () => {
+    if (timeline && timeline.next) {
+      const gen = generation;
+      guarded(() => loadTimeline(gen, true));
+    }
+  });
   $('cell-more').addEventListener('click', () => {
     const route = parseRoute();
     if (cell && route.view === 'fleet') {

@@ -8,7 +8,10 @@
 //! inline script or style, no frames, no form posts. The files need no token: the page asks
 //! for the operator's token (from the URL fragment `#token=…`, which browsers never send, or
 //! a small form), keeps it in `sessionStorage` and calls the bearer-token `/api/v1` routes
-//! ([`super::vehicles`], [`super::layers`], [`super::alerts`]) itself. Does not own any data or any check of the token.
+//! ([`super::vehicles`], [`super::timeline`], [`super::layers`], [`super::alerts`]) itself,
+//! showing times and ages as the cloud's clock gives them, and draws the readings' charts as
+//! SVG built element by element (no library, nothing inline). Does not own any data or any
+//! check of the token.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
