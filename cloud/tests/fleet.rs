@@ -14,7 +14,7 @@ use common::*;
 use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::{AlertsConfig, PartnerConfig, PartnerKind};
+use rapport_cloud::fleet::partners::AlertsConfig;
 use rapport_shared::{
     ConsentChange, ConsentKind, Downlink, DownlinkBody, MaintenanceStatus, PromptAction,
     PromptKind, Record, RecordBody, Timestamp, Uplink, Vin,
@@ -47,25 +47,6 @@ struct Bed {
     downlinks: Arc<Mutex<Vec<Downlink>>>,
     seq: BTreeMap<Vin, u64>,
     _dir: tempfile::TempDir,
-}
-
-fn partner(id: &str, url: String, secret: &str, token: Option<&str>) -> PartnerConfig {
-    PartnerConfig {
-        id: id.into(),
-        name: id.into(),
-        kind: PartnerKind::Dealer,
-        webhook_url: url,
-        secret: secret.into(),
-        regions: Vec::new(),
-        capabilities: Vec::new(),
-        token: token.map(str::to_owned),
-        token_env: None,
-    }
-}
-
-fn receiver_clock(clock: &ManualClock) -> rapport_testbed::partner::NowSecs {
-    let c = clock.clone();
-    Arc::new(move || c.now().as_millis() / 1000)
 }
 
 async fn bed(name: &str) -> Bed {

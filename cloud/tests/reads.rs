@@ -14,7 +14,7 @@ use common::*;
 use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::{AlertsConfig, PartnerConfig, PartnerKind};
+use rapport_cloud::fleet::partners::AlertsConfig;
 use rapport_shared::{
     Dtc, DtcEvent, EngineHours, EngineHoursReading, ObdCode, PromptAction, PromptKind, Record,
     RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
@@ -47,33 +47,19 @@ struct Bed {
     _dir: tempfile::TempDir,
 }
 
-fn partner(id: &str, url: String, secret: &str, token: &str) -> PartnerConfig {
-    PartnerConfig {
-        id: id.into(),
-        name: id.into(),
-        kind: PartnerKind::Dealer,
-        webhook_url: url,
-        secret: secret.into(),
-        regions: Vec::new(),
-        capabilities: Vec::new(),
-        token: Some(token.into()),
-        token_env: None,
-    }
-}
-
 async fn bed(name: &str) -> Bed {
     let dir = temp_dir();
     let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let secs = |c: &ManualClock| {
-        let c = c.clone();
-        Arc::new(move || c.now().as_millis() / 1000) as rapport_testbed::partner::NowSecs
-    };
-    let north = Receiver::start(SECRET_NORTH, secs(&clock)).await.unwrap();
-    let desk = Receiver::start(SECRET_DESK, secs(&clock)).await.unwrap();
+    let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
+        .await
+        .unwrap();
+    let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
+        .await
+        .unwrap();
     let mut config: Config = config(dir.path(), BrokerKind::Embedded, name);
     config.partner = vec![
-        partner("dealer-north", north.url(), SECRET_NORTH, TOKEN_NORTH),
-        partner("desk", desk.url(), SECRET_DESK, TOKEN_DESK),
+        partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
+        partner("desk", desk.url(), SECRET_DESK, Some(TOKEN_DESK)),
     ];
     config.alerts = AlertsConfig {
         fallback: Some("desk".into()),

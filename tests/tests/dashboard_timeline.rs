@@ -489,15 +489,10 @@ async fn browse(
     // Older entries: the next page joins the list, and then there is none after it.
     browser.click(&tid("timeline-more")).await?;
     let total = 720 + cloud_entries(b).await + 1;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while represented(browser, &shown, &folds).await? != total {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {total} entries shown",
-            represented(browser, &shown, &folds).await?
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_shown(browser, &shown, &folds, "every entry", |listed, folded| {
+        listed + folded == total
+    })
+    .await?;
     let more_shown = format!("{}:not([hidden])", tid("timeline-more"));
     assert_eq!(
         browser.count(&more_shown).await?,
@@ -519,14 +514,10 @@ async fn browse(
         .await;
     let want = faults["entries"].as_array().unwrap().len();
     assert_eq!(want, 9, "eight warnings and the critical fault: {faults}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while browser.count(&shown).await? != want || browser.count(&folds).await? != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the filter did not apply"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_shown(browser, &shown, &folds, "the faults", |listed, folded| {
+        listed == want && folded == 0
+    })
+    .await?;
     let kinds = browser.attrs(&shown, "data-kind").await?;
     assert!(
         kinds
@@ -548,11 +539,10 @@ async fn browse(
     browser
         .wait_attr(&shown, "data-kind", WAIT, |k| k == "prompt")
         .await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while browser.count(&shown).await? != 4 {
-        assert!(tokio::time::Instant::now() < deadline, "four prompts");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_shown(browser, &shown, &folds, "four prompts", |listed, folded| {
+        listed == 4 && folded == 0
+    })
+    .await?;
     let shot = browser.screenshot("dashboard-timeline-filtered").await?;
     println!("screenshot: {}", shot.display());
 
@@ -606,14 +596,30 @@ fn fold(entries: &[Value]) -> (Vec<String>, Vec<usize>) {
     (listed, folds)
 }
 
-/// How many entries the timeline shows: listed, or counted in a fold.
-async fn represented(browser: &Browser, shown: &str, folds: &str) -> Result<usize, BrowserError> {
-    let listed = browser.count(shown).await?;
-    let folded: usize = browser
-        .attrs(folds, "data-count")
-        .await?
-        .iter()
-        .map(|c| c.as_deref().unwrap_or("0").parse::<usize>().unwrap_or(0))
-        .sum();
-    Ok(listed + folded)
+/// Waits until the timeline's (listed entries, entries in folds) satisfy `pred`.
+async fn wait_shown(
+    browser: &Browser,
+    shown: &str,
+    folds: &str,
+    what: &str,
+    pred: impl Fn(usize, usize) -> bool,
+) -> Result<(), BrowserError> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let listed = browser.count(shown).await?;
+        let folded: usize = browser
+            .attrs(folds, "data-count")
+            .await?
+            .iter()
+            .map(|c| c.as_deref().unwrap_or("0").parse::<usize>().unwrap_or(0))
+            .sum();
+        if pred(listed, folded) {
+            return Ok(());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {listed} listed, {folded} folded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

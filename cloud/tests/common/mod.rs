@@ -399,3 +399,32 @@ impl CloudProc {
         self.child.wait().unwrap()
     }
 }
+
+/// A dealer partner of a test config: its webhook URL, signing secret and API token.
+pub fn partner(
+    id: &str,
+    url: String,
+    secret: &str,
+    token: Option<&str>,
+) -> rapport_cloud::fleet::partners::PartnerConfig {
+    rapport_cloud::fleet::partners::PartnerConfig {
+        id: id.into(),
+        name: id.into(),
+        kind: rapport_cloud::fleet::partners::PartnerKind::Dealer,
+        webhook_url: url,
+        secret: secret.into(),
+        regions: Vec::new(),
+        capabilities: Vec::new(),
+        token: token.map(str::to_owned),
+        token_env: None,
+    }
+}
+
+/// A partner receiver's clock (unix seconds) that follows a test's manual clock.
+pub fn receiver_clock(
+    clock: &rapport_cloud::clock::ManualClock,
+) -> rapport_testbed::partner::NowSecs {
+    use rapport_cloud::clock::Clock as _;
+    let c = clock.clone();
+    Arc::new(move || c.now().as_millis() / 1000)
+}
