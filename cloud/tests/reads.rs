@@ -421,6 +421,53 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind() {
         .collect();
     assert_eq!(sizes, [1000, 1000, 500]);
 
+    // Folded: each run of readings is one entry, so the events of the whole history fit in
+    // the first page; a run's readings are the page its seqs name.
+    let folded = b
+        .get(&format!("/api/v1/vehicles/{V1}/timeline?fold=readings"))
+        .await;
+    assert_eq!(folded["next_before"], Value::Null, "one page");
+    let list = folded["entries"].as_array().unwrap();
+    let runs: Vec<&Value> = list.iter().filter(|e| e["kind"] == "readings").collect();
+    // Engine hours are readings too: only the 15 prompts and faults break the runs.
+    assert_eq!(
+        runs.len(),
+        16,
+        "a run before, between and after the 15 events"
+    );
+    assert_eq!(list.len(), 16 + 15 + cloud_n);
+    let in_runs: u64 = runs.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(in_runs, 2_505);
+    let last = runs[runs.len() - 1];
+    assert_eq!(
+        (last["first_seq"].as_u64(), last["last_seq"].as_u64()),
+        (Some(2_395), Some(2_520)),
+        "{last}"
+    );
+    assert_eq!(
+        (&last["count"], &last["odometer"], &last["engine_hours"]),
+        (&Value::from(126), &Value::from(125), &Value::from(1))
+    );
+    assert_eq!(last["source"], "car");
+    assert_eq!(last["at"], start + 2_520 * MIN);
+    assert_eq!(last["first_at"], start + 2_395 * MIN);
+    assert_eq!(
+        last["odometer_km"],
+        serde_json::json!({"from": 12_395.0, "to": 12_519.0})
+    );
+    let readings = b
+        .get(&format!(
+            "/api/v1/vehicles/{V1}/timeline?kind=odometer,engine_hours&before=2521.-&limit=126"
+        ))
+        .await;
+    let seqs: Vec<u64> = readings["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (2_395..=2_520).collect::<Vec<_>>());
+
     // Refused: an unknown kind (alone or in a list), an empty one, a bad cursor.
     for query in [
         "kind=odometr",
@@ -429,6 +476,7 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind() {
         "before=12",
         "before=abc.-",
         "kind=prompt&colour=red",
+        "fold=odometer",
     ] {
         let (status, json) = b
             .req(

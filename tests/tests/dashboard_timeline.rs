@@ -409,16 +409,20 @@ async fn browse(
     assert_eq!(line.split(' ').count(), odometer_points, "{line}");
     assert_eq!(browser.count(&tid("chart-engine_hours")).await?, 1);
 
-    let api = b.get(&format!("/api/v1/vehicles/{LONG}/timeline")).await;
+    // The API folds the runs of readings: the whole history's events fit in one page.
+    let api = b
+        .get(&format!("/api/v1/vehicles/{LONG}/timeline?fold=readings"))
+        .await;
     let entries = api["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 500);
-    assert!(api["next_before"].is_string());
+    assert_eq!(api["next_before"], Value::Null, "{api}");
     let shown = format!("{} > [data-testid=\"timeline-entry\"]", tid("timeline"));
+    let more_shown = format!("{}:not([hidden])", tid("timeline-more"));
     let folds = format!("{} > [data-testid=\"timeline-fold\"]", tid("timeline"));
     browser.wait_for(&folds, WAIT).await?;
-    // Every entry of the page is listed or in a fold: the events listed, each run of two or
-    // more readings one fold.
+    // Every entry of the page is listed or in a fold, as the API says, newest first.
     let (want_listed, want_folds) = fold(entries);
+    let total = 720 + cloud_entries(b).await + 1;
+    assert_eq!(want_listed.len() + want_folds.iter().sum::<usize>(), total);
     let listed = browser.attrs(&shown, "data-kind").await?;
     let listed: Vec<String> = listed.into_iter().map(Option::unwrap_or_default).collect();
     assert_eq!(listed, want_listed);
@@ -439,12 +443,9 @@ async fn browse(
     let toggles = browser
         .texts(&format!("{folds} [data-testid=\"timeline-fold-toggle\"]"))
         .await?;
-    assert!(
-        toggles[0].starts_with("… ")
-            && toggles[0].contains(" readings (")
-            && toggles[0].contains(" odometer, "),
-        "{toggles:?}"
-    );
+    // The newest run: seq 661 to 719, engine hours at 670, 690 and 710.
+    assert_eq!(toggles[0], "… 59 readings (56 odometer, 3 engine hours)");
+    assert_eq!(browser.count(&more_shown).await?, 0, "one page");
     let shot = browser.screenshot("dashboard-timeline-vehicle").await?;
     println!("screenshot: {}", shot.display());
 
@@ -486,18 +487,42 @@ async fn browse(
     let shot = browser.screenshot("dashboard-timeline-opened").await?;
     println!("screenshot: {}", shot.display());
 
-    // Older entries: the next page joins the list, and then there is none after it.
-    browser.click(&tid("timeline-more")).await?;
-    let total = 720 + cloud_entries(b).await + 1;
-    wait_shown(browser, &shown, &folds, "every entry", |listed, folded| {
-        listed + folded == total
-    })
+    // --- Readings only: 708 of them, listed, 500 a page; the older ones on a click.
+    browser
+        .click(&format!(
+            "{} option[value=\"readings\"]",
+            tid("timeline-kind")
+        ))
+        .await?;
+    wait_shown(
+        browser,
+        &shown,
+        &folds,
+        "a page of readings",
+        |listed, folded| listed == 500 && folded == 0,
+    )
     .await?;
-    let more_shown = format!("{}:not([hidden])", tid("timeline-more"));
+    browser.wait_for(&tid("timeline-more"), WAIT).await?;
+    browser.click(&tid("timeline-more")).await?;
+    wait_shown(
+        browser,
+        &shown,
+        &folds,
+        "every reading",
+        |listed, folded| listed == 672 + 36 && folded == 0,
+    )
+    .await?;
     assert_eq!(
         browser.count(&more_shown).await?,
         0,
         "no page after the last"
+    );
+    let kinds = browser.attrs(&shown, "data-kind").await?;
+    assert!(
+        kinds
+            .iter()
+            .all(|k| matches!(k.as_deref(), Some("odometer" | "engine_hours"))),
+        "{kinds:?}"
     );
 
     // --- The kind filter narrows the list to faults: no reading, no fold, in the address.
@@ -566,31 +591,15 @@ async fn cloud_entries(b: &Bed) -> usize {
     cloud["entries"].as_array().unwrap().len()
 }
 
-/// What the page shows of a timeline page (oldest first from the API): the kinds listed and
-/// the size of each fold, newest first — runs of two or more readings fold, the rest list.
+/// What the page shows of a folded timeline page (oldest first from the API), newest
+/// first: the kinds listed, and the size of each fold.
 fn fold(entries: &[Value]) -> (Vec<String>, Vec<usize>) {
-    let reading = |e: &Value| {
-        e["source"] == "car" && matches!(e["kind"].as_str(), Some("odometer" | "engine_hours"))
-    };
-    let newest_first: Vec<&Value> = entries.iter().rev().collect();
     let (mut listed, mut folds) = (Vec::new(), Vec::new());
-    let mut i = 0;
-    while i < newest_first.len() {
-        let mut j = i;
-        while j < newest_first.len() && reading(newest_first[j]) {
-            j += 1;
-        }
-        if j - i >= 2 {
-            folds.push(j - i);
-            i = j;
+    for e in entries.iter().rev() {
+        if e["kind"] == "readings" {
+            folds.push(e["count"].as_u64().unwrap() as usize);
         } else {
-            listed.push(
-                newest_first[i]["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
-            i += 1;
+            listed.push(e["kind"].as_str().unwrap_or_default().to_owned());
         }
     }
     (listed, folds)

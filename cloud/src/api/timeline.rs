@@ -1,11 +1,13 @@
 //! A vehicle's timeline and its readings.
 //!
-//! - `GET /api/v1/vehicles/{vin}/timeline?kind=&before=&limit=`: the cloud's entries (layers,
-//!   strategies, alerts, registry) and the car's records (readings, faults, maintenance,
-//!   prompts, consents), oldest first: the newest `limit` (default 500, at most 1000) below
-//!   the cursor `before` (the previous page's `next_before`), of the kinds in `kind` (a comma
-//!   list; absent: all; an unknown kind is 400 `bad_query` naming every kind). `next_before`
-//!   is null on the last page. See [`crate::timeline`] for the order and the cursor.
+//! - `GET /api/v1/vehicles/{vin}/timeline?kind=&fold=readings&before=&limit=`: the cloud's
+//!   entries (layers, strategies, alerts, registry) and the car's records (readings, faults,
+//!   maintenance, prompts, consents), oldest first: the newest `limit` (default 500, at most
+//!   1000) below the cursor `before` (the previous page's `next_before`), of the kinds in
+//!   `kind` (a comma list; absent: all; an unknown kind is 400 `bad_query` naming every kind).
+//!   `fold=readings` answers each run of two or more readings as one entry of kind
+//!   `readings` ([`RunView`]). `next_before` is null on the last page. See
+//!   [`crate::timeline`] for the order, the cursor and folding.
 //! - `GET /api/v1/vehicles/{vin}/readings?since=&until=&max_points=`: the odometer (km) and
 //!   engine hours (h) as `[at_ms, value]` points, at most `max_points` (default 200, 2 to
 //!   2000) per series however many readings there are ([`crate::timeline::readings`]).
@@ -19,7 +21,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use rapport_shared::Timestamp;
+use rapport_shared::{Odometer, Timestamp};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -51,8 +53,18 @@ struct TimelineQuery {
     limit: Option<Limit>,
     /// The kinds to keep (absent: all).
     kind: CommaList<Kind>,
+    /// What to fold (absent: nothing).
+    fold: Option<Fold>,
     /// The previous page's `next_before`.
     before: Option<CursorParam>,
+}
+
+/// What a timeline page may fold.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Fold {
+    /// Runs of readings.
+    Readings,
 }
 
 /// A cursor in a query.
@@ -91,6 +103,39 @@ enum TimelineItem {
         source: &'static str,
         at: Timestamp,
     },
+    Readings(RunView),
+}
+
+/// A run of readings, folded (`fold=readings`): `{"kind": "readings", "source": "car", "at":
+/// <the newest's time>, "first_at", "count", "odometer", "engine_hours", "first_seq",
+/// "last_seq", "odometer_km": {"from", "to"} or null}`. Its readings are the page
+/// `?kind=odometer,engine_hours&before=<last_seq + 1>.-&limit=<count>`.
+#[derive(Serialize)]
+pub struct RunView {
+    kind: &'static str,
+    source: &'static str,
+    /// The newest reading's time.
+    at: Timestamp,
+    /// The oldest reading's time.
+    first_at: Timestamp,
+    count: u64,
+    /// Odometer readings among them.
+    odometer: u64,
+    /// Engine-hours readings among them.
+    engine_hours: u64,
+    /// The oldest reading's seq.
+    first_seq: u64,
+    /// The newest reading's seq.
+    last_seq: u64,
+    /// The odometer at the oldest and the newest odometer reading, km.
+    odometer_km: Option<KmRange>,
+}
+
+/// From one odometer reading to another, km.
+#[derive(Serialize)]
+struct KmRange {
+    from: f64,
+    to: f64,
 }
 
 impl From<Entry> for TimelineItem {
@@ -105,6 +150,21 @@ impl From<Entry> for TimelineItem {
                 source: "car",
                 at: r.at,
             },
+            Entry::Readings(run) => Self::Readings(RunView {
+                kind: "readings",
+                source: "car",
+                at: run.newest.at,
+                first_at: run.oldest_at,
+                count: run.count(),
+                odometer: run.odometer,
+                engine_hours: run.engine_hours,
+                first_seq: run.oldest_seq,
+                last_seq: run.newest.seq,
+                odometer_km: run.odometer_m.map(|(from, to)| KmRange {
+                    from: Odometer::from_meters(from).km(),
+                    to: Odometer::from_meters(to).km(),
+                }),
+            }),
         }
     }
 }
@@ -119,11 +179,12 @@ async fn timeline(
     let limit = Limit::or(q.limit, DEFAULT_TIMELINE);
     let kinds = KindSet::of(q.kind.0);
     let from = q.before.map(|c| c.0).unwrap_or_default();
+    let fold = matches!(q.fold, Some(Fold::Readings));
     blocking(move || {
         if !visible(&s, &caller, &vin)? {
             return Err(unknown_vehicle(&vin));
         }
-        let page = read_page(&s.store, &s.fleet.keys, &vin, kinds, from, limit)?;
+        let page = read_page(&s.store, &s.fleet.keys, &vin, kinds, fold, from, limit)?;
         ok(&TimelineView {
             vin: vin.to_string(),
             entries: page.entries.into_iter().map(TimelineItem::from).collect(),

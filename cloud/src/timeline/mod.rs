@@ -16,10 +16,18 @@
 //! fewer than `limit` entries, even none, and its cursor goes on from where it stopped (each
 //! page moves at least one log on, so following the cursors always ends).
 //!
-//! Owns the kinds, the cursor, the merge ([`merge`]) and reading both logs for it
-//! ([`read_page`]). Does not own the logs' keys and encodings ([`crate::store`],
+//! # Folding
+//! Asked to, a page folds each run of readings (odometer, engine hours) with nothing else
+//! between them into one entry ([`Run`]: how many, their times, seqs and kilometres), so a
+//! page of `limit` entries shows events however many readings lie between them; a run is
+//! folded to its end even past `limit` (within the budget), and a lone reading stays as it
+//! is. The readings of a run are a page of the readings kinds below its newest seq.
+//!
+//! Owns the kinds, the cursor, the merge ([`merge`]) and reading both logs for it, folded or
+//! not ([`read_page`]). Does not own the logs' keys and encodings ([`crate::store`],
 //! [`crate::fleet::store`]) nor HTTP (`crate::api::timeline`).
 
+mod read;
 pub mod readings;
 
 #[cfg(test)]
@@ -28,10 +36,10 @@ mod tests;
 use core::fmt;
 use core::str::FromStr;
 
-use rapport_shared::{Record, RecordBody, Timestamp, Vin};
+use rapport_shared::{RecordBody, Timestamp};
 
-use crate::fleet::store::{FleetStore, Stamped, TimelineEntry};
-use crate::store::{Store, StoreError};
+pub use self::read::{Entry, Run, read_page};
+use crate::fleet::store::TimelineEntry;
 
 /// Stored items one page reads at most from each log (kept or filtered out).
 pub const SCAN_BUDGET: usize = 50_000;
@@ -390,6 +398,15 @@ impl<P: Position, T, E, I: Iterator<Item = Result<Scanned<P, T>, E>>> Log<P, T, 
     }
 }
 
+/// An entry that may take the next (older) one into itself: a fold of readings takes the next
+/// reading. Entries that never fold answer `false`.
+pub trait Absorb {
+    /// Whether `next`, the entry just older than this one, goes into it.
+    fn absorbs(&self, next: &Self) -> bool;
+    /// Takes `next` in (called only when [`Self::absorbs`] said so).
+    fn absorb(&mut self, next: Self);
+}
+
 /// One page: its entries oldest first, and where the next starts (`None`: this was the last).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
@@ -405,7 +422,7 @@ pub struct Page<T> {
 ///
 /// # Errors
 /// The first error either log yields.
-pub fn merge<T, E>(
+pub fn merge<T: Absorb, E>(
     records: impl Iterator<Item = Result<Scanned<u64, T>, E>>,
     entries: impl Iterator<Item = Result<Scanned<Vec<u8>, T>, E>>,
     from: Cursor,
@@ -415,8 +432,8 @@ pub fn merge<T, E>(
     let budget = budget.max(1);
     let mut car = Log::new(records, from.records, budget);
     let mut cloud = Log::new(entries, from.entries, budget);
-    let mut out = Vec::new();
-    while out.len() < limit {
+    let mut out: Vec<T> = Vec::new();
+    loop {
         car.fill()?;
         cloud.fill()?;
         // A log that stopped on the budget may hold something newer than the other's head.
@@ -429,8 +446,26 @@ pub fn merge<T, E>(
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        let item = if take_car { car.take() } else { cloud.take() };
-        out.extend(item);
+        let next = if take_car {
+            car.head.as_ref().map(|h| &h.2)
+        } else {
+            cloud.head.as_ref().map(|h| &h.2)
+        };
+        let absorbed = match (out.last(), next) {
+            (Some(last), Some(next)) => last.absorbs(next),
+            _ => false,
+        };
+        // A full page still takes what its last entry absorbs (a fold goes on to its end).
+        if !absorbed && out.len() >= limit {
+            break;
+        }
+        let Some(item) = (if take_car { car.take() } else { cloud.take() }) else {
+            break;
+        };
+        match out.last_mut() {
+            Some(last) if absorbed => last.absorb(item),
+            _ => out.push(item),
+        }
     }
     // Whether anything is left: look one item further (within what the budget allows).
     car.fill()?;
@@ -444,89 +479,4 @@ pub fn merge<T, E>(
         entries: out,
         next: (!cursor.is_done()).then_some(cursor),
     })
-}
-
-/// One timeline entry as read from its log.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Entry {
-    /// One of the car's records.
-    Car(Record),
-    /// One of the cloud's entries.
-    Cloud(Stamped),
-}
-
-impl Entry {
-    /// Its time.
-    pub const fn at(&self) -> Timestamp {
-        match self {
-            Self::Car(r) => r.at,
-            Self::Cloud(s) => s.at,
-        }
-    }
-}
-
-/// A page of `vin`'s timeline from the store: the entries of the kinds in `kinds`, below
-/// `from`.
-///
-/// # Errors
-/// The store (a value that does not decode is an error, not skipped: the log is the cloud's).
-pub fn read_page(
-    store: &Store,
-    fleet: &FleetStore,
-    vin: &Vin,
-    kinds: KindSet,
-    from: Cursor,
-    limit: usize,
-) -> Result<Page<Entry>, StoreError> {
-    let records_from = match (&from.records, kinds.any_car()) {
-        (_, false) | (Bound::Done, _) => None,
-        (Bound::Newest, true) => Some(None),
-        (Bound::Below(seq), true) => Some(Some(*seq)),
-    };
-    let entries_from = match (&from.entries, kinds.any_cloud()) {
-        (_, false) | (Bound::Done, _) => None,
-        (Bound::Newest, true) => Some(None),
-        (Bound::Below(key), true) => Some(Some(key.as_slice())),
-    };
-    let records = records_from
-        .map(|below| store.records_newest_first(vin, below))
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            r.map(|r| {
-                let keep = Kind::of_record(&r.body).is_some_and(|k| kinds.has(k));
-                Scanned {
-                    position: r.seq,
-                    at: r.at,
-                    item: keep.then_some(Entry::Car(r)),
-                }
-            })
-        });
-    let entries = entries_from
-        .map(|below| fleet.timeline_newest_first(vin, below))
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            e.map(|(position, s)| Scanned {
-                position,
-                at: s.at,
-                item: kinds
-                    .has(Kind::of_entry(&s.entry))
-                    .then_some(Entry::Cloud(s)),
-            })
-        });
-    // A log the filter leaves out (or read to the end) counts as read to the end.
-    let from = Cursor {
-        records: if records_from.is_some() {
-            from.records
-        } else {
-            Bound::Done
-        },
-        entries: if entries_from.is_some() {
-            from.entries
-        } else {
-            Bound::Done
-        },
-    };
-    merge(records, entries, from, limit, SCAN_BUDGET)
 }

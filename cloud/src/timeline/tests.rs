@@ -4,12 +4,12 @@
 
 use std::convert::Infallible;
 
-use rapport_shared::{Odometer, OdometerReading, Record, SignalSource};
+use rapport_shared::{Odometer, OdometerReading, Record, SignalSource, Vin};
 
 use super::readings::{Point, downsample};
 use super::*;
-use crate::fleet::store::TimelineEntry;
-use crate::store::Batch;
+use crate::fleet::store::{FleetStore, TimelineEntry};
+use crate::store::{Batch, Store};
 
 const T0: u64 = 1_767_225_600_000;
 
@@ -88,6 +88,15 @@ fn the_cursor_reads_back_what_it_printed_and_refuses_anything_else() {
         let e = bad.parse::<Cursor>().unwrap_err();
         assert!(e.contains("is not a timeline cursor"), "{bad}: {e}");
     }
+}
+
+/// Plain test items never fold.
+impl Absorb for String {
+    fn absorbs(&self, _: &Self) -> bool {
+        false
+    }
+
+    fn absorb(&mut self, _: Self) {}
 }
 
 /// A log in memory, newest first: (position, time, kept?).
@@ -294,7 +303,7 @@ fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
     store.tree().apply_batch(batch).unwrap();
 
     let page = |kinds: KindSet, from: Cursor, limit: usize| {
-        read_page(&store, &fleet, &vin, kinds, from, limit).unwrap()
+        read_page(&store, &fleet, &vin, kinds, false, from, limit).unwrap()
     };
     let first = page(KindSet::ALL, Cursor::default(), 10);
     let ats: Vec<u64> = first
@@ -337,7 +346,7 @@ fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
         .iter()
         .map(|e| match e {
             Entry::Car(r) => r.seq,
-            Entry::Cloud(_) => 0,
+            Entry::Cloud(_) | Entry::Readings(_) => 0,
         })
         .collect();
     assert_eq!(seqs, [27, 28]);
@@ -381,4 +390,140 @@ fn downsampling_is_by_time_so_a_pause_stays_flat() {
     // All at the same moment: the first and the last.
     let same: Vec<Point> = (0..50).map(|i| (t(0), f64::from(i))).collect();
     assert_eq!(downsample(&same, 10), vec![same[0], same[49]]);
+}
+
+fn engine_hours(seq: u64, at: Timestamp) -> Record {
+    Record {
+        seq,
+        at,
+        body: RecordBody::EngineHours(rapport_shared::EngineHoursReading {
+            hours: rapport_shared::EngineHours::from_secs(seq * 60),
+            source: SignalSource::Obd,
+        }),
+    }
+}
+
+fn prompt_record(seq: u64, at: Timestamp) -> Record {
+    Record {
+        seq,
+        at,
+        body: RecordBody::Prompt(rapport_shared::PromptEvent {
+            prompt: "maintenance:oil:20000".into(),
+            kind: rapport_shared::PromptKind::Maintenance,
+            subject: "oil".into(),
+            action: rapport_shared::PromptAction::Booked,
+            critical: false,
+        }),
+    }
+}
+
+/// What a folded page holds, oldest first: `R<count>` a run, `c<seq>` a record, `e` an entry.
+fn shape(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| match e {
+            Entry::Readings(run) => format!("R{}", run.count()),
+            Entry::Car(r) => format!("c{}", r.seq),
+            Entry::Cloud(_) => "e".into(),
+        })
+        .collect()
+}
+
+/// Folding: each run of readings is one entry however long, a lone reading stays, a cloud
+/// entry or an event breaks a run, a run goes on past `limit` to its end.
+#[test]
+fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let fleet = FleetStore::new(&store);
+    let vin: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
+    let mut batch = Batch::default();
+    // seq 1..=40 readings (every 10th engine hours) but 21 a prompt and 31 alone between
+    // prompts 30 and 32; a cloud entry between 10 and 11.
+    for seq in 1..=40u64 {
+        let at = t(seq * 1000);
+        let r = match seq {
+            21 | 30 | 32 => prompt_record(seq, at),
+            s if s % 10 == 5 => engine_hours(s, at),
+            s => odometer(s, at, 100 + s),
+        };
+        batch.insert(&crate::keys::record(&vin, seq), r.encode().unwrap());
+    }
+    fleet
+        .put_timeline(
+            &mut batch,
+            &vin,
+            t(10_500),
+            &TimelineEntry::Registered {
+                detail: "between 10 and 11".into(),
+            },
+        )
+        .unwrap();
+    store.tree().apply_batch(batch).unwrap();
+    let page = |from: Cursor, limit: usize| {
+        read_page(&store, &fleet, &vin, KindSet::ALL, true, from, limit).unwrap()
+    };
+
+    let all = page(Cursor::default(), 100);
+    assert_eq!(
+        shape(&all.entries),
+        ["R10", "e", "R10", "c21", "R8", "c30", "c31", "c32", "R8"]
+    );
+    assert_eq!(all.next, None);
+    let Entry::Readings(run) = &all.entries[0] else {
+        panic!("a run first");
+    };
+    assert_eq!((run.oldest_seq, run.newest.seq), (1, 10));
+    assert_eq!((run.odometer, run.engine_hours), (9, 1));
+    assert_eq!(run.odometer_m, Some((101_000, 110_000)));
+    assert_eq!((run.oldest_at, run.newest.at), (t(1000), t(10_000)));
+
+    // Two a page: the newest run goes to its end; pages meet.
+    let first = page(Cursor::default(), 2);
+    assert_eq!(shape(&first.entries), ["c32", "R8"]);
+    let second = page(first.next.clone().unwrap(), 2);
+    assert_eq!(shape(&second.entries), ["c30", "c31"]);
+    let third = page(second.next.unwrap(), 3);
+    assert_eq!(shape(&third.entries), ["R10", "c21", "R8"]);
+    let fourth = page(third.next.unwrap(), 3);
+    assert_eq!(shape(&fourth.entries), ["R10", "e"]);
+    assert_eq!(fourth.next, None);
+
+    // Not folded, the same store lists every record.
+    let plain = read_page(
+        &store,
+        &fleet,
+        &vin,
+        KindSet::ALL,
+        false,
+        Cursor::default(),
+        100,
+    )
+    .unwrap();
+    assert_eq!(plain.entries.len(), 41);
+}
+
+#[test]
+fn a_run_cut_by_the_budget_goes_on_in_the_next_page() {
+    // 10 readings and the budget of 4 a log: runs of 4, 4 and 2 over three pages.
+    let car: Vec<Result<Scanned<u64, Entry>, Infallible>> = (1..=10u64)
+        .rev()
+        .map(|s| {
+            Ok(Scanned {
+                position: s,
+                at: t(s),
+                item: Run::of(odometer(s, t(s), s)).map(Entry::Readings),
+            })
+        })
+        .collect();
+    let page = merge(
+        car.into_iter(),
+        std::iter::empty::<Result<Scanned<Vec<u8>, Entry>, Infallible>>(),
+        Cursor::default(),
+        100,
+        4,
+    )
+    .unwrap();
+    assert_eq!(shape(&page.entries), ["R4"]);
+    assert_eq!(page.next.unwrap().to_string(), "7.-");
 }

@@ -21,7 +21,8 @@ const READINGS = ['odometer', 'engine_hours'];
 
 /**
  * The vehicle page's timeline filters: the API's kinds each shows (`null`: every kind) and
- * whether runs of readings fold away. The keys go in the route (`#/vehicle/<VIN>?kind=faults`).
+ * whether the API folds runs of readings (`fold=readings`). The keys go in the route
+ * (`#/vehicle/<VIN>?kind=faults`).
  */
 const TIMELINE_FILTERS = {
   '': { label: 'everything (readings folded)', kinds: null, fold: true },
@@ -699,8 +700,19 @@ function chart(key, label, series) {
 /** What the timeline shows: its vehicle and filter, the entries (newest first), the cursor. */
 let timeline = null;
 
-function isReading(e) {
-  return str(e.source) === 'car' && READINGS.includes(e.kind);
+/** Two folds of one run cut by a page boundary (`newer` above `older`) as one. */
+function joinRuns(newer, older) {
+  const kmNewer = newer.odometer_km && typeof newer.odometer_km === 'object' ? newer.odometer_km : null;
+  const kmOlder = older.odometer_km && typeof older.odometer_km === 'object' ? older.odometer_km : null;
+  return {
+    ...newer,
+    first_at: older.first_at,
+    first_seq: older.first_seq,
+    count: (num(newer.count) ?? 0) + (num(older.count) ?? 0),
+    odometer: (num(newer.odometer) ?? 0) + (num(older.odometer) ?? 0),
+    engine_hours: (num(newer.engine_hours) ?? 0) + (num(older.engine_hours) ?? 0),
+    odometer_km: kmNewer && kmOlder ? { from: kmOlder.from, to: kmNewer.to } : kmNewer || kmOlder,
+  };
 }
 
 /** Fetches a page (the first, or the next older one) and shows the timeline again. */
@@ -713,17 +725,21 @@ async function loadTimeline(gen, older) {
   for (let tries = 0; tries < 10; tries += 1) {
     const q = new URLSearchParams();
     if (filter.kinds) q.set('kind', filter.kinds.join(','));
+    if (filter.fold) q.set('fold', 'readings');
     if (next) q.set('before', next);
-    const qs = q.toString();
-    const page = await api(`/api/v1/vehicles/${encodeURIComponent(t.vin)}/timeline${qs ? `?${qs}` : ''}`);
+    const page = await api(`/api/v1/vehicles/${encodeURIComponent(t.vin)}/timeline?${q}`);
     if (gen !== generation || timeline !== t) return;
-    const entries = Array.isArray(page.entries) ? page.entries : [];
+    const entries = Array.isArray(page.entries) ? page.entries.slice().reverse() : [];
     next = typeof page.next_before === 'string' ? page.next_before : null;
-    t.entries.push(...entries.slice().reverse());
+    const last = t.entries[t.entries.length - 1];
+    if (last && last.kind === 'readings' && entries.length > 0 && entries[0].kind === 'readings') {
+      t.entries[t.entries.length - 1] = joinRuns(last, entries.shift());
+    }
+    t.entries.push(...entries);
     if (entries.length > 0 || next === null) break;
   }
   t.next = next;
-  renderTimeline(t, filter);
+  renderTimeline(t);
 }
 
 function entryItem(e) {
@@ -739,33 +755,45 @@ function entryItem(e) {
   );
 }
 
-/** A run of readings (newest first) folded into one line; its entries are built on opening. */
-function foldItem(run) {
-  const newest = run[0];
-  const oldest = run[run.length - 1];
-  const odometer = run.filter((e) => e.kind === 'odometer');
-  const hours = run.length - odometer.length;
-  let what = `${run.length} readings (${odometer.length} odometer, ${hours} engine hours)`;
-  if (hours === 0) what = `${run.length} odometer readings`;
-  if (odometer.length === 0) what = `${run.length} engine-hours readings`;
+/** The readings of a fold, oldest first: the readings page just below its newest seq. */
+async function runReadings(vin, run) {
+  const count = Math.min(num(run.count) ?? 0, 1000);
+  const q = new URLSearchParams({ kind: READINGS.join(','), before: `${(num(run.last_seq) ?? 0) + 1}.-`, limit: String(Math.max(count, 1)) });
+  const page = await api(`/api/v1/vehicles/${encodeURIComponent(vin)}/timeline?${q}`);
+  const first = num(run.first_seq) ?? 0;
+  return (Array.isArray(page.entries) ? page.entries : []).filter((e) => (num(e.seq) ?? 0) >= first);
+}
+
+/** A run of readings the API folded, as one line; its readings are fetched on opening. */
+function foldItem(vin, run) {
+  const count = num(run.count) ?? 0;
+  const odometer = num(run.odometer) ?? 0;
+  const hours = num(run.engine_hours) ?? 0;
+  let what = `${KM.format(count)} readings (${KM.format(odometer)} odometer, ${KM.format(hours)} engine hours)`;
+  if (hours === 0) what = `${KM.format(count)} odometer readings`;
+  if (odometer === 0) what = `${KM.format(count)} engine-hours readings`;
   const details = [];
-  if (odometer.length > 0) {
-    const data = (e) => (e.data && typeof e.data === 'object' ? e.data : {});
-    details.push(`${km(data(odometer[odometer.length - 1]).odometer)} → ${km(data(odometer[0]).odometer)}`);
-  }
-  details.push(`${formatTime(oldest.at)} – ${formatTime(newest.at)}`);
+  const range = run.odometer_km && typeof run.odometer_km === 'object' ? run.odometer_km : null;
+  if (range) details.push(`${KM.format(num(range.from) ?? 0)} km → ${KM.format(num(range.to) ?? 0)} km`);
+  details.push(`${formatTime(run.first_at)} – ${formatTime(run.at)}`);
+  if (count > 1000) details.push('the newest 1,000 open');
   const list = el('ol', { class: 'folded', testid: 'timeline-folded', hidden: true });
   const toggle = el('button', { type: 'button', class: 'fold-toggle', testid: 'timeline-fold-toggle', 'aria-expanded': 'false' }, `… ${what}`);
   toggle.addEventListener('click', () => {
     const open = list.hidden;
-    if (open && list.children.length === 0) list.append(...run.map(entryItem));
-    list.hidden = !open;
     toggle.setAttribute('aria-expanded', String(open));
+    list.hidden = !open;
+    if (open && list.children.length === 0) {
+      guarded(async () => {
+        const readings = await runReadings(vin, run);
+        list.replaceChildren(...readings.reverse().map(entryItem));
+      });
+    }
   });
   return el(
     'li',
-    { testid: 'timeline-fold', class: 'fold', 'data-count': run.length, 'data-at': str(newest.at) },
-    el('time', { datetime: num(newest.at) === null ? null : new Date(newest.at).toISOString() }, formatTime(newest.at)),
+    { testid: 'timeline-fold', class: 'fold', 'data-count': count, 'data-at': str(run.at) },
+    el('time', { datetime: num(run.at) === null ? null : new Date(run.at).toISOString() }, formatTime(run.at)),
     el('span', { class: 'source' }, 'car'),
     el('span', { class: 'label' }, toggle),
     el('span', { class: 'detail' }, details.join(' · ')),
@@ -773,26 +801,9 @@ function foldItem(run) {
   );
 }
 
-function renderTimeline(t, filter) {
-  const items = [];
-  const entries = t.entries;
-  let i = 0;
-  while (i < entries.length) {
-    if (filter.fold && isReading(entries[i])) {
-      let j = i;
-      while (j < entries.length && isReading(entries[j])) j += 1;
-      // A lone reading stays in its place; two or more fold into one line.
-      if (j - i >= 2) {
-        items.push(foldItem(entries.slice(i, j)));
-        i = j;
-        continue;
-      }
-    }
-    items.push(entryItem(entries[i]));
-    i += 1;
-  }
-  $('timeline').replaceChildren(...items);
-  $('timeline-empty').hidden = entries.length > 0;
+function renderTimeline(t) {
+  $('timeline').replaceChildren(...t.entries.map((e) => (e.kind === 'readings' ? foldItem(t.vin, e) : entryItem(e))));
+  $('timeline-empty').hidden = t.entries.length > 0;
   $('timeline-more').hidden = t.next === null;
 }
 
