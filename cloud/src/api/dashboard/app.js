@@ -650,7 +650,7 @@ function chart(key, label, series) {
   );
   const figure = el('figure', { class: 'chart-box', testid: `readings-${key}` }, caption);
   if (points.length === 0) return figure;
-  const [W, H, L, R, T, B] = [560, 130, 78, 14, 10, 24];
+  const [W, H, L, R, T, B] = [560, 130, 96, 14, 10, 24];
   const t0 = points[0][0];
   const t1 = Math.max(points[points.length - 1][0], t0 + 1);
   let v0 = Math.min(...points.map((p) => p[1]));
