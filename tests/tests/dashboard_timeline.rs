@@ -632,3 +632,33 @@ async fn wait_shown(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The page's modules are served like the page: JavaScript, no-cache, the strict policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_modules_are_served_with_strict_headers() {
+    let b = bed().await;
+    for (name, needle) in [
+        ("format.js", "export function formatDuration"),
+        ("chart.js", "export function chart"),
+    ] {
+        let r = http()
+            .get(format!("{}/dashboard/{name}", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        let h = r.headers().clone();
+        assert_eq!(
+            h["content-type"], "text/javascript; charset=utf-8",
+            "{name}"
+        );
+        assert_eq!(h["cache-control"], "no-cache", "{name}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert!(r.text().await.unwrap().contains(needle), "{name}");
+    }
+    b.cloud.shutdown().await.unwrap();
+}

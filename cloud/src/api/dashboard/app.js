@@ -11,6 +11,12 @@
 //
 // Everything the API returns is untrusted: it reaches the page only through textContent and
 // attribute setters, never as markup. Charts are SVG elements built the same way.
+//
+// Modules (same origin, no build step): format.js builds elements and formats values,
+// chart.js draws a readings series; this file holds the state, the routes and the views.
+
+import { chart } from './chart.js';
+import { ALERT_KINDS, KM, describe, el, formatDate, formatDuration, formatTime, km, num, str, words } from './format.js';
 
 const TOKEN_KEY = 'rapport.operator-token';
 const REFRESH_MS = 5000;
@@ -41,21 +47,6 @@ const TIMELINE_FILTERS = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-/** An element with attributes and children (strings become text nodes). */
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'testid') e.dataset.testid = String(v);
-    else if (k === 'class') e.className = String(v);
-    else e.setAttribute(k, String(v));
-  }
-  for (const c of children) {
-    if (c !== undefined && c !== null) e.append(c);
-  }
-  return e;
-}
 
 // ---------------------------------------------------------------------------------------
 // The token and the API
@@ -124,130 +115,6 @@ async function api(path) {
   }
   if (body === null) throw new ApiError(response.status, 'bad_json', `${path}: the answer is not JSON`);
   return body;
-}
-
-// ---------------------------------------------------------------------------------------
-// Formatting
-
-function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function str(v) {
-  return v === undefined || v === null ? '' : String(v);
-}
-
-function words(v) {
-  return str(v).replaceAll('_', ' ');
-}
-
-function formatTime(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const d = new Date(n);
-  if (Number.isNaN(d.getTime())) return '—';
-  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-function formatDate(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const d = new Date(n);
-  return Number.isNaN(d.getTime()) ? '—' : d.toISOString().slice(0, 10);
-}
-
-/** A duration in ms (an age the cloud computed), as `42 s`, `7 min`, `3 h 5 min`, `2 d 4 h`. */
-function formatDuration(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const s = Math.max(0, Math.floor(n / 1000));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
-const KM = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
-
-function km(meters) {
-  const m = num(meters);
-  return m === null ? '—' : `${KM.format(m / 1000)} km`;
-}
-
-/** A DTC as the shared crate serialises it, as text (`P0300`, `SPN110/FMI0`, …). */
-function dtcText(dtc) {
-  if (dtc === null || dtc === undefined) return '?';
-  if (typeof dtc === 'string') return dtc;
-  if (typeof dtc === 'object') {
-    if (typeof dtc.code === 'string') return dtc.code;
-    const [kind, value] = Object.entries(dtc)[0] || [];
-    if (kind === 'Obd' && typeof value === 'number') return obdCode(value);
-    if (kind === 'Obd' && typeof value === 'string') return value;
-    if (kind === 'J1939' && Array.isArray(value)) return `SPN${value[0]}/FMI${value[1]}`;
-    if (kind === 'J1939' && value && typeof value === 'object') return `SPN${str(value.spn)}/FMI${str(value.fmi)}`;
-    if (kind === 'Uds' && typeof value === 'number') {
-      return `${obdCode(value >> 8)}-${(value & 0xff).toString(16).toUpperCase().padStart(2, '0')}`;
-    }
-    return JSON.stringify(dtc);
-  }
-  return String(dtc);
-}
-
-function obdCode(n) {
-  const letters = ['P', 'C', 'B', 'U'];
-  return `${letters[(n >> 14) & 3]}${((n >> 12) & 3).toString(16)}${(n & 0xfff).toString(16).toUpperCase().padStart(3, '0')}`;
-}
-
-function layersText(l) {
-  if (!l || typeof l !== 'object') return '—';
-  return `${str(l.category)} · car ${str(l.car)} · service ${str(l.service)} · ${str(l.activity)} · ${str(l.lifecycle)}`;
-}
-
-const ALERT_KINDS = {
-  critical_fault: 'critical fault',
-  maintenance: 'maintenance due',
-  partner_task: 'partner task',
-};
-
-/** The readable label of one timeline entry (source `car` or `cloud`) and its detail. */
-function describe(entry) {
-  const d = entry.data && typeof entry.data === 'object' ? entry.data : {};
-  switch (entry.kind) {
-    // The car's records.
-    case 'odometer':
-      return [`Odometer ${km(d.odometer)}`, str(d.source)];
-    case 'engine_hours': {
-      const s = num(d.hours);
-      return [`Engine hours ${s === null ? '—' : KM.format(s / 3600)} h`, str(d.source)];
-    }
-    case 'dtc_appeared':
-      return [`Fault ${dtcText(d.dtc)} appeared`, `${str(d.severity)}${num(d.ecu) !== null ? `, ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''}`];
-    case 'dtc_cleared':
-      return [`Fault ${dtcText(d.dtc)} cleared`, num(d.ecu) !== null ? `ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''];
-    case 'dtc_snapshot':
-      return ['Fault snapshot', Array.isArray(d.active) ? `${d.active.length} active` : ''];
-    case 'maintenance':
-      return [`Maintenance ${str(d.item)}: ${words(d.status)}`, d.due_odometer !== undefined && d.due_odometer !== null ? `due at ${km(d.due_odometer)}` : ''];
-    case 'prompt':
-      return [`Prompt ${words(d.kind)} ${str(d.subject)}: ${words(d.action)}`, d.critical ? 'critical' : ''];
-    case 'consent':
-      return [`Consent ${words(d.kind)} ${d.granted === false ? 'withdrawn' : 'given'}`, ''];
-    case 'unknown':
-      return [`A record of a kind this cloud does not know`, num(d.tag) !== null ? `tag ${d.tag}` : ''];
-    // The cloud's own entries.
-    case 'layer':
-      return [entry.from ? `Layers changed to ${layersText(entry.to)}` : `First placed in ${layersText(entry.to)}`, str(entry.why)];
-    case 'strategy':
-      return [`Strategy ${str(entry.rule)}: ${str(entry.action)}`, ''];
-    case 'suppressed':
-      return [`Strategy ${str(entry.rule)} held back`, str(entry.reason)];
-    case 'alert':
-      return [`Alert #${str(entry.id)} ${words(entry.event)}`, str(entry.detail)];
-    case 'registered':
-      return ['Registry entry', str(entry.detail)];
-    default:
-      return [words(entry.kind) || 'entry', JSON.stringify(entry.data ?? entry)];
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -608,21 +475,7 @@ async function loadVehicle(route, gen) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The vehicle's readings, as small SVG charts (no library: elements built one by one)
-
-const SVG_NS = 'http://www.w3.org/2000/svg';
-
-/** An SVG element with attributes and children (strings become text nodes). */
-function svg(tag, attrs = {}, ...children) {
-  const e = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v !== undefined && v !== null) e.setAttribute(k, String(v));
-  }
-  for (const c of children) {
-    if (c !== undefined && c !== null) e.append(c);
-  }
-  return e;
-}
+// The vehicle's readings, as small SVG charts (chart.js)
 
 function drawReadings(r) {
   const charts = [];
@@ -633,65 +486,6 @@ function drawReadings(r) {
   }
   $('readings').replaceChildren(...charts);
   $('readings-empty').hidden = charts.length > 0;
-}
-
-/** One series as a line over time: value axis on the left, first and last time below. */
-function chart(key, label, series) {
-  const unit = str(series.unit);
-  const points = (Array.isArray(series.points) ? series.points : []).filter(
-    (p) => Array.isArray(p) && num(p[0]) !== null && num(p[1]) !== null,
-  );
-  const count = num(series.count) ?? points.length;
-  const caption = el(
-    'figcaption',
-    {},
-    `${label} `,
-    el('span', { class: 'hint' }, `${KM.format(count)} reading${count === 1 ? '' : 's'}${points.length < count ? `, ${points.length} points drawn` : ''}`),
-  );
-  const figure = el('figure', { class: 'chart-box', testid: `readings-${key}` }, caption);
-  if (points.length === 0) return figure;
-  const [W, H, L, R, T, B] = [560, 130, 96, 14, 10, 24];
-  const t0 = points[0][0];
-  const t1 = Math.max(points[points.length - 1][0], t0 + 1);
-  let v0 = Math.min(...points.map((p) => p[1]));
-  let v1 = Math.max(...points.map((p) => p[1]));
-  if (v1 - v0 < 1e-9) {
-    v0 -= 1;
-    v1 += 1;
-  }
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (v) => T + (1 - (v - v0) / (v1 - v0)) * (H - T - B);
-  const value = (v) => `${KM.format(v)} ${unit}`;
-  const when = t1 - t0 < 2 * 86_400_000 ? formatTime : formatDate;
-  const plot = svg('svg', {
-    viewBox: `0 0 ${W} ${H}`,
-    class: `chart ${key}`,
-    role: 'img',
-    'aria-label': `${label} from ${value(points[0][1])} to ${value(points[points.length - 1][1])}`,
-    'data-testid': `chart-${key}`,
-    'data-points': points.length,
-  });
-  for (const v of [v0, (v0 + v1) / 2, v1]) {
-    plot.append(
-      svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v).toFixed(1), y2: y(v).toFixed(1) }),
-      svg('text', { class: 'axis', x: L - 6, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end' }, value(v)),
-    );
-  }
-  plot.append(
-    svg('text', { class: 'axis', x: L, y: H - 6 }, when(points[0][0])),
-    svg('text', { class: 'axis', x: W - R, y: H - 6, 'text-anchor': 'end' }, when(points[points.length - 1][0])),
-    svg('polyline', {
-      class: 'line',
-      'data-testid': `chart-line-${key}`,
-      points: points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' '),
-    }),
-  );
-  const last = points[points.length - 1];
-  plot.append(
-    svg('circle', { class: 'dot', cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1), r: 3.5 }, svg('title', {}, `${value(last[1])}, ${formatTime(last[0])}`)),
-  );
-  figure.append(plot);
-  return figure;
 }
 
 // ---------------------------------------------------------------------------------------
