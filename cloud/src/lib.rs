@@ -7,7 +7,7 @@
 //! (what it means for the driver: layers, strategies, partner alerts, in the same batch) →
 //! [`store`] (sled; every key laid out in [`keys`]) → [`webhook`] (partner deliveries from
 //! the outbox) and [`api`] (HTTP reads and operator changes, metrics, the operator's
-//! [`downlink`] route). [`cloud`] starts and stops them; [`config`] is the file. The binary
+//! [`downlink`] route; a vehicle's [`timeline`] merged from the record log and the fleet's). [`cloud`] starts and stops them; [`config`] is the file. The binary
 //! (`main.rs`) only parses arguments, sets up logging and signals, and calls [`run`].
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +25,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mqtt;
 pub mod store;
+pub mod timeline;
 pub mod vehicle;
 pub mod webhook;
 

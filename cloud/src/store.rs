@@ -191,6 +191,28 @@ impl Store {
         Ok(out)
     }
 
+    /// A vehicle's logged records, newest first (by seq), from below seq `below` (exclusive;
+    /// `None`: from the newest). Lazy: the caller stops reading when it has enough.
+    pub fn records_newest_first(
+        &self,
+        vin: &Vin,
+        below: Option<u64>,
+    ) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+        let start = keys::record(vin, 0);
+        let range = match below {
+            Some(seq) => self.tree.range(start..keys::record(vin, seq)),
+            None => self.tree.range(start..=keys::record(vin, u64::MAX)),
+        };
+        let vin = *vin;
+        range.rev().map(move |item| {
+            let (key, value) = item?;
+            Record::decode(&value).map_err(|e| StoreError::Corrupt {
+                what: format!("record {vin} key {key:?}"),
+                reason: e.to_string(),
+            })
+        })
+    }
+
     /// A fresh downlink message id: unique across restarts and crashes (sled persists its id
     /// generator and skips ahead on recovery), never 0.
     ///

@@ -148,6 +148,20 @@ pub fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
+/// Problems (or any listed errors) on one line, each as it displays, joined with `; `: how a
+/// list of them reads in one log line or one API error message. ([`ConfigError::Invalid`]
+/// lists a file's problems one a line instead.)
+pub fn one_line<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&item.to_string());
+    }
+    out
+}
+
 /// Why a config file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -304,6 +318,14 @@ mod tests {
                 problems.at(path, "port", format!("{} is a privileged port", self.port));
             }
         }
+    }
+
+    #[test]
+    fn problems_read_on_one_line() {
+        let problems = [Problem::new("a.b", "bad"), Problem::new("c[1]", "worse")];
+        assert_eq!(one_line(&problems), "a.b: bad; c[1]: worse");
+        assert_eq!(one_line(Vec::<Problem>::new()), "");
+        assert_eq!(one_line(["x"]), "x");
     }
 
     #[test]

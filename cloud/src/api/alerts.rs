@@ -7,8 +7,11 @@
 //!
 //! The operator sees and changes every alert, a partner the alerts it was sent (as the
 //! recipient or the escalation target); any other answers 404 `unknown_alert`. Every alert
-//! reads as stored with its `sla_state` ([`crate::fleet::alerts::Alert::sla_state`]). Owns
-//! these routes' queries and views. Does not own the lifecycle's rules.
+//! reads as stored, with what the cloud's clock says of it ([`AlertView`]: `sla_state`,
+//! `age_ms`, `sla_remaining_ms`, `holder`, `answered_at`), and every answer carries the
+//! cloud's `now` (unix ms): a page shows ages and SLA times from these, never from its own
+//! clock (the cloud may run on simulated time). Owns these routes' queries and views. Does
+//! not own the lifecycle's rules ([`crate::fleet::alerts`]).
 
 use std::sync::Arc;
 
@@ -37,14 +40,23 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/alerts/{id}/resolve", post(resolve))
 }
 
-/// An alert as stored, and how it stands against its SLA now.
+/// An alert as stored, and how it stands at the cloud's `now`.
 #[derive(Serialize)]
 pub struct AlertView<'a> {
     /// The alert's fields.
     #[serde(flatten)]
     pub alert: &'a Alert,
-    /// `ok`, `at_risk`, `breached`, `escalated` or `met`.
+    /// Open: `ok`, `at_risk`, `breached` or `escalated`; answered: `met` (before its SLA
+    /// ended, never escalated) or `late` ([`Alert::sla_state`]).
     pub sla_state: SlaState,
+    /// Milliseconds since it was raised, by the cloud's clock.
+    pub age_ms: u64,
+    /// While open, milliseconds until `sla_due` (negative past it); null once answered.
+    pub sla_remaining_ms: Option<i64>,
+    /// When it was answered (acknowledged, or resolved without an acknowledgement), or null.
+    pub answered_at: Option<Timestamp>,
+    /// The partner it is with ([`Alert::holder`]).
+    pub holder: &'a str,
 }
 
 impl<'a> AlertView<'a> {
@@ -53,6 +65,28 @@ impl<'a> AlertView<'a> {
         Self {
             alert,
             sla_state: alert.sla_state(now),
+            age_ms: u64::try_from(alert.age(now).as_millis()).unwrap_or(u64::MAX),
+            sla_remaining_ms: alert.sla_remaining_ms(now),
+            answered_at: alert.answered_at(),
+            holder: alert.holder(),
+        }
+    }
+}
+
+/// One alert's answer: its view and the cloud's `now`.
+#[derive(Serialize)]
+struct OneView<'a> {
+    #[serde(flatten)]
+    view: AlertView<'a>,
+    /// The cloud's clock, unix ms.
+    now: Timestamp,
+}
+
+impl<'a> OneView<'a> {
+    fn new(alert: &'a Alert, now: Timestamp) -> Self {
+        Self {
+            view: AlertView::new(alert, now),
+            now,
         }
     }
 }
@@ -95,10 +129,12 @@ struct ListQuery {
     limit: Option<Limit>,
 }
 
-/// `{"alerts": [...]}`.
+/// `{"alerts": [...], "now": ms}`.
 #[derive(Serialize)]
 struct ListView<'a> {
     alerts: Vec<AlertView<'a>>,
+    /// The cloud's clock, unix ms: what every alert's age and SLA times were read at.
+    now: Timestamp,
 }
 
 /// `GET /api/v1/alerts`.
@@ -138,6 +174,7 @@ async fn list(
         list.truncate(limit);
         ok(&ListView {
             alerts: list.iter().map(|a| AlertView::new(a, now)).collect(),
+            now,
         })
     })
     .await
@@ -156,7 +193,7 @@ async fn one(
                 if matches!(&caller, Caller::Operator)
                     || matches!(&caller, Caller::Partner(p) if a.visible_to(p)) =>
             {
-                ok(&AlertView::new(&a, s.fleet.clock.now()))
+                ok(&OneView::new(&a, s.fleet.clock.now()))
             }
             _ => Err(FleetError::UnknownAlert(id).into()),
         }
@@ -186,7 +223,7 @@ async fn transition(
             Ok((a, Effects::default()))
         })
         .await?;
-    ok(&AlertView::new(&alert, s.fleet.clock.now()))
+    ok(&OneView::new(&alert, s.fleet.clock.now()))
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge`.

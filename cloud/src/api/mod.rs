@@ -2,7 +2,8 @@
 //! `{"error":{"code":"...","message":"..."}}` ([`error`]).
 //!
 //! - [`health`]: `GET /healthz`, `GET /metrics` (no token);
-//! - [`vehicles`]: the list by layer cell, one vehicle, its timeline, the operator's downlink;
+//! - [`vehicles`]: the list by layer cell, one vehicle, the operator's downlink;
+//! - [`timeline`]: a vehicle's timeline (paged, by kind) and its readings for a chart;
 //! - [`registry`]: a vehicle's registry entry, a registry file imported (operator);
 //! - [`layers`]: the layer matrix (operator);
 //! - [`alerts`]: list, one, acknowledge, resolve;
@@ -32,6 +33,7 @@ pub mod layers;
 pub mod partners;
 pub mod registry;
 pub mod state;
+pub mod timeline;
 pub mod vehicles;
 pub mod views;
 
@@ -51,6 +53,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(vehicles::routes())
+        .merge(timeline::routes())
         .merge(registry::routes())
         .merge(layers::routes())
         .merge(alerts::routes())

@@ -3,7 +3,8 @@
 //! - `GET /api/v1/partners`: all (operator) or itself (partner), never a secret or a token
 //!   hash ([`PartnerSummary`]), and the fallback's id;
 //! - `PUT /api/v1/partners/{id}` (operator): add or replace; the body is a `[[partner]]`
-//!   entry as JSON, its `token` in clear (only its hash is kept);
+//!   entry as JSON, its `token` in clear (only its hash is kept); `token_env` is refused
+//!   (422 `token_env_not_allowed`): the daemon's environment is not the caller's to read;
 //! - `DELETE /api/v1/partners/{id}` (operator).
 //!
 //! A partner added here is stored ([`crate::fleet::store::FleetStore::put_partner`]) and
@@ -17,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use rapport_kit::config::one_line;
 use serde::Serialize;
 
 use super::auth::Caller;
@@ -57,15 +59,24 @@ async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, 
     })
 }
 
-/// `PUT /api/v1/partners/{id}` (operator). A `token_env` is looked up in the daemon's
-/// environment, as it always was here (see [`PartnerConfig::resolve`] on why an API body
-/// should rather find nothing).
+/// `PUT /api/v1/partners/{id}` (operator). The token comes in clear (`token`): a body naming
+/// `token_env` is refused with 422 `token_env_not_allowed` before anything is looked up, so
+/// a caller cannot probe which environment variables the daemon has ([`PartnerConfig::resolve`]
+/// is given a lookup that finds nothing all the same).
 async fn upsert(
     State(s): State<Arc<Shared>>,
     _: Operator,
     Path(id): Path<String>,
     JsonBody(cfg): JsonBody<PartnerConfig>,
 ) -> Result<Response, ApiError> {
+    if cfg.token_env.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "token_env_not_allowed",
+            "token_env: not accepted through the API (it would read the daemon's \
+             environment); give the token in clear as `token` (only its hash is kept)",
+        ));
+    }
     if cfg.id != id {
         return Err(ApiError::bad_body(format!(
             "id: {:?} is not the id in the path ({id:?})",
@@ -73,16 +84,8 @@ async fn upsert(
         )));
     }
     let partner = cfg
-        .resolve("partner", &|v| std::env::var(v).ok())
-        .map_err(|problems| {
-            ApiError::bad_body(
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        .resolve("partner", &|_| None)
+        .map_err(|problems| ApiError::bad_body(one_line(&problems)))?;
     s.fleet()?
         .directory_mut()
         .upsert(partner.clone())

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{post, put};
+use rapport_kit::config::one_line;
 use rapport_shared::{CivilDate, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -154,12 +155,7 @@ async fn import(
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_registry",
-            errors
-                .iter()
-                .take(MAX_LISTED_PROBLEMS)
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
+            one_line(errors.iter().take(MAX_LISTED_PROBLEMS)),
         )
     })?;
     let imported = entries.len();

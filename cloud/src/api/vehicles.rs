@@ -1,10 +1,9 @@
 //! Vehicles: the list by layer cell with paging, one vehicle (what the ingest knows, its
-//! registry entry, layers, checklist and engagement), its timeline (the fleet's entries and
-//! the car's records, oldest first), and the operator's downlink to it.
+//! registry entry, layers, checklist and engagement), and the operator's downlink to it.
+//! Its timeline and readings: [`super::timeline`].
 //!
 //! - `GET /api/v1/vehicles?category=&car=&service=&activity=&lifecycle=&after=<vin>&limit=`
 //! - `GET /api/v1/vehicles/{vin}`
-//! - `GET /api/v1/vehicles/{vin}/timeline?limit=`
 //! - `POST /api/v1/vehicles/{vin}/downlink` (operator)
 //!
 //! The operator sees every vehicle; a partner the vehicles it may see
@@ -20,7 +19,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use rapport_shared::{MaintenanceStatus, Record, RecordBody, Timestamp, Vin, WireError, topic};
+use rapport_shared::{MaintenanceStatus, Timestamp, Vin, WireError, topic};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
@@ -28,36 +27,33 @@ use super::error::ApiError;
 use super::extract::{CommaList, Limit, Operator, Query, VinPath, parse_vin};
 use super::registry::RegistrationView;
 use super::state::{Shared, blocking};
-use super::views::{DownlinkRequest, RecordView, VehicleView, json, ok};
+use super::views::{DownlinkRequest, VehicleView, json, ok};
 use crate::fleet::model::{
     Activity, CarMaturity, Category, CellFilter, Consents, DriverResponse, Layers, Lifecycle,
     ServiceMaturity,
 };
-use crate::fleet::store::Stamped;
 
 /// A page when the query names none.
 pub const DEFAULT_LIMIT: usize = 100;
-/// A timeline's entries when the query names no limit.
-pub const DEFAULT_TIMELINE: usize = 500;
 
 /// The vehicle routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v1/vehicles", get(list))
         .route("/api/v1/vehicles/{vin}", get(detail))
-        .route("/api/v1/vehicles/{vin}/timeline", get(timeline))
         .route("/api/v1/vehicles/{vin}/downlink", post(downlink))
 }
 
 /// Whether the caller may see the vehicle (the operator: always).
-fn visible(s: &Shared, caller: &Caller, vin: &Vin) -> Result<bool, ApiError> {
+pub(super) fn visible(s: &Shared, caller: &Caller, vin: &Vin) -> Result<bool, ApiError> {
     match caller {
         Caller::Operator => Ok(true),
         Caller::Partner(p) => Ok(s.fleet.partner_may_see(p, vin)?),
     }
 }
 
-fn unknown_vehicle(vin: &Vin) -> ApiError {
+/// 404 `unknown_vehicle`, for a VIN the caller may not see as for one that does not exist.
+pub(super) fn unknown_vehicle(vin: &Vin) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_vehicle",
@@ -234,94 +230,6 @@ async fn detail(
                 .map(|d| d.consents),
         };
         ok(&view)
-    })
-    .await
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct TimelineQuery {
-    limit: Option<Limit>,
-}
-
-/// `{"vin": ..., "entries": [...]}`.
-#[derive(Serialize)]
-struct TimelineView {
-    vin: String,
-    entries: Vec<TimelineItem>,
-}
-
-/// One entry: the fleet's (`"source": "cloud"`) or one of the car's records
-/// (`"source": "car"`).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum TimelineItem {
-    Cloud {
-        #[serde(flatten)]
-        entry: Stamped,
-        source: &'static str,
-    },
-    Car {
-        #[serde(flatten)]
-        record: RecordView,
-        source: &'static str,
-        at: Timestamp,
-    },
-}
-
-/// `GET /api/v1/vehicles/{vin}/timeline?limit=`: fleet entries (layers, strategies, alerts)
-/// and the car's records (odometer, faults, maintenance, prompts), oldest first; the newest
-/// `limit`.
-async fn timeline(
-    State(s): State<Arc<Shared>>,
-    caller: Caller,
-    VinPath(vin): VinPath,
-    Query(q): Query<TimelineQuery>,
-) -> Result<Response, ApiError> {
-    let limit = Limit::or(q.limit, DEFAULT_TIMELINE);
-    blocking(move || {
-        if !visible(&s, &caller, &vin)? {
-            return Err(unknown_vehicle(&vin));
-        }
-        let fleet = s.fleet.keys.timeline(&vin, limit)?;
-        let state = s.store.vehicle(&vin)?;
-        // The records' share: a window below the last seq wide enough for the newest `limit`
-        // entries once heartbeats are left out.
-        let after = state
-            .as_ref()
-            .map_or(0, |st| st.last_seq().saturating_sub(limit as u64 * 4));
-        let records: Vec<Record> = s.store.records(&vin, after, limit * 4)?;
-        let mut entries: Vec<(Timestamp, TimelineItem)> = fleet
-            .into_iter()
-            .map(|e| {
-                (
-                    e.at,
-                    TimelineItem::Cloud {
-                        entry: e,
-                        source: "cloud",
-                    },
-                )
-            })
-            .collect();
-        for r in &records {
-            if matches!(r.body, RecordBody::Heartbeat(_)) {
-                continue;
-            }
-            entries.push((
-                r.at,
-                TimelineItem::Car {
-                    record: RecordView::new(r),
-                    source: "car",
-                    at: r.at,
-                },
-            ));
-        }
-        entries.sort_by_key(|(at, _)| *at);
-        let skip = entries.len().saturating_sub(limit);
-        ok(&TimelineView {
-            vin: vin.to_string(),
-            entries: entries.into_iter().skip(skip).map(|(_, e)| e).collect(),
-        })
     })
     .await
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use rapport_kit::config::one_line;
 use rapport_shared::{Timestamp, Vin, topic};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::{Notify, mpsc};
@@ -136,15 +137,7 @@ impl FleetHandle {
         let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
             std::env::var(v).ok()
         })
-        .map_err(|problems| {
-            StartError::Partners(
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        .map_err(|problems| StartError::Partners(one_line(&problems)))?;
         for p in keys.partners::<Partner>().map_err(FleetError::from)? {
             if let Err(e) = directory.upsert(p) {
                 tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
@@ -180,11 +173,7 @@ impl FleetHandle {
             };
             let entries = parsed.map_err(|errors| StartError::Registry {
                 file: file.clone(),
-                message: errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                message: one_line(&errors),
             })?;
             for r in &entries {
                 if keys

@@ -236,6 +236,40 @@ impl FleetStore {
         Ok(out)
     }
 
+    /// A vehicle's timeline entries, newest first, each with its key after the VIN (time and
+    /// number: its position, for paging), from below key `below` (exclusive; `None`: from the
+    /// newest). Lazy: the caller stops reading when it has enough.
+    pub fn timeline_newest_first(
+        &self,
+        vin: &Vin,
+        below: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + '_ {
+        let prefix = key(TIMELINE, vin);
+        let range = match below {
+            Some(b) => {
+                let mut end = prefix.to_vec();
+                end.extend_from_slice(b);
+                self.tree.range(prefix.to_vec()..end)
+            }
+            None => self.tree.scan_prefix(prefix),
+        };
+        let vin = *vin;
+        range.rev().map(move |item| {
+            let (k, v) = item?;
+            let at = keys::u64_at(&k, VIN_KEY_LEN)
+                .ok_or_else(|| corrupt(format!("timeline key of {vin}"), "short key"))?;
+            let entry = from_json(|| format!("timeline entry of {vin}"), &v)?;
+            let position = k.get(VIN_KEY_LEN..).unwrap_or_default().to_vec();
+            Ok((
+                position,
+                Stamped {
+                    at: Timestamp::from_millis(at),
+                    entry,
+                },
+            ))
+        })
+    }
+
     /// An alert.
     ///
     /// # Errors

@@ -1,35 +1,52 @@
-// rapport operator dashboard: the layer matrix, open alerts and a vehicle's timeline, read
-// from the cloud's /api/v1 with the operator's bearer token.
+// rapport operator dashboard: the layer matrix, open alerts and a vehicle's readings and
+// timeline, read from the cloud's /api/v1 with the operator's bearer token.
 //
 // Routes live in the fragment: `#/` (optionally `#/?axis=car&category=commercial&limit=50`)
-// and `#/vehicle/<VIN>`. The token comes from `#token=…` (never sent to the server, removed
-// from the address bar at once) or from the form, and is kept in sessionStorage (this tab).
+// and `#/vehicle/<VIN>` (optionally `?kind=<filter>`, a key of TIMELINE_FILTERS). The token
+// comes from `#token=…` (never sent to the server, removed from the address bar at once) or
+// from the form, and is kept in sessionStorage (this tab).
+//
+// Time is the cloud's: ages and SLA times come from the API (`age_ms`, `sla_remaining_ms`,
+// `now`), never from this browser's clock — the cloud may run on simulated time.
 //
 // Everything the API returns is untrusted: it reaches the page only through textContent and
-// attribute setters, never as markup.
+// attribute setters, never as markup. Charts are SVG elements built the same way.
+//
+// Modules (same origin, no build step): format.js builds elements and formats values,
+// chart.js draws a readings series; this file holds the state, the routes and the views.
+
+import { chart } from './chart.js';
+import { ALERT_KINDS, KM, describe, el, formatDate, formatDuration, formatTime, km, num, str, words } from './format.js';
 
 const TOKEN_KEY = 'rapport.operator-token';
 const REFRESH_MS = 5000;
 const DEFAULT_LIMIT = 50;
 const AXES = ['service', 'car'];
 const CATEGORIES = ['passenger', 'commercial'];
+const READINGS = ['odometer', 'engine_hours'];
+
+/**
+ * The vehicle page's timeline filters: the API's kinds each shows (`null`: every kind) and
+ * whether the API folds runs of readings (`fold=readings`). The keys go in the route
+ * (`#/vehicle/<VIN>?kind=faults`).
+ */
+const TIMELINE_FILTERS = {
+  '': { label: 'everything (readings folded)', kinds: null, fold: true },
+  events: {
+    label: 'events (no readings)',
+    kinds: ['dtc_appeared', 'dtc_cleared', 'dtc_snapshot', 'maintenance', 'prompt', 'consent', 'unknown', 'layer', 'strategy', 'suppressed', 'alert', 'registered'],
+  },
+  prompts: { label: 'prompts & responses', kinds: ['prompt'] },
+  faults: { label: 'faults', kinds: ['dtc_appeared', 'dtc_cleared', 'dtc_snapshot'] },
+  maintenance: { label: 'maintenance', kinds: ['maintenance'] },
+  layers: { label: 'layer changes', kinds: ['layer'] },
+  alerts: { label: 'alerts', kinds: ['alert'] },
+  strategies: { label: 'strategies', kinds: ['strategy', 'suppressed'] },
+  registry: { label: 'registry & consents', kinds: ['registered', 'consent'] },
+  readings: { label: 'readings only', kinds: READINGS },
+};
 
 const $ = (id) => document.getElementById(id);
-
-/** An element with attributes and children (strings become text nodes). */
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'testid') e.dataset.testid = String(v);
-    else if (k === 'class') e.className = String(v);
-    else e.setAttribute(k, String(v));
-  }
-  for (const c of children) {
-    if (c !== undefined && c !== null) e.append(c);
-  }
-  return e;
-}
 
 // ---------------------------------------------------------------------------------------
 // The token and the API
@@ -101,129 +118,6 @@ async function api(path) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Formatting
-
-function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function str(v) {
-  return v === undefined || v === null ? '' : String(v);
-}
-
-function words(v) {
-  return str(v).replaceAll('_', ' ');
-}
-
-function formatTime(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const d = new Date(n);
-  if (Number.isNaN(d.getTime())) return '—';
-  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-function formatDate(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const d = new Date(n);
-  return Number.isNaN(d.getTime()) ? '—' : d.toISOString().slice(0, 10);
-}
-
-function formatAge(ms) {
-  const n = num(ms);
-  if (n === null) return '—';
-  const s = Math.max(0, Math.floor((Date.now() - n) / 1000));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
-const KM = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
-
-function km(meters) {
-  const m = num(meters);
-  return m === null ? '—' : `${KM.format(m / 1000)} km`;
-}
-
-/** A DTC as the shared crate serialises it, as text (`P0300`, `SPN110/FMI0`, …). */
-function dtcText(dtc) {
-  if (dtc === null || dtc === undefined) return '?';
-  if (typeof dtc === 'string') return dtc;
-  if (typeof dtc === 'object') {
-    if (typeof dtc.code === 'string') return dtc.code;
-    const [kind, value] = Object.entries(dtc)[0] || [];
-    if (kind === 'Obd' && typeof value === 'number') return obdCode(value);
-    if (kind === 'Obd' && typeof value === 'string') return value;
-    if (kind === 'J1939' && Array.isArray(value)) return `SPN${value[0]}/FMI${value[1]}`;
-    if (kind === 'J1939' && value && typeof value === 'object') return `SPN${str(value.spn)}/FMI${str(value.fmi)}`;
-    if (kind === 'Uds' && typeof value === 'number') {
-      return `${obdCode(value >> 8)}-${(value & 0xff).toString(16).toUpperCase().padStart(2, '0')}`;
-    }
-    return JSON.stringify(dtc);
-  }
-  return String(dtc);
-}
-
-function obdCode(n) {
-  const letters = ['P', 'C', 'B', 'U'];
-  return `${letters[(n >> 14) & 3]}${((n >> 12) & 3).toString(16)}${(n & 0xfff).toString(16).toUpperCase().padStart(3, '0')}`;
-}
-
-function layersText(l) {
-  if (!l || typeof l !== 'object') return '—';
-  return `${str(l.category)} · car ${str(l.car)} · service ${str(l.service)} · ${str(l.activity)} · ${str(l.lifecycle)}`;
-}
-
-const ALERT_KINDS = {
-  critical_fault: 'critical fault',
-  maintenance: 'maintenance due',
-  partner_task: 'partner task',
-};
-
-/** The readable label of one timeline entry (source `car` or `cloud`) and its detail. */
-function describe(entry) {
-  const d = entry.data && typeof entry.data === 'object' ? entry.data : {};
-  switch (entry.kind) {
-    // The car's records.
-    case 'odometer':
-      return [`Odometer ${km(d.odometer)}`, str(d.source)];
-    case 'engine_hours': {
-      const s = num(d.hours);
-      return [`Engine hours ${s === null ? '—' : KM.format(s / 3600)} h`, str(d.source)];
-    }
-    case 'dtc_appeared':
-      return [`Fault ${dtcText(d.dtc)} appeared`, `${str(d.severity)}${num(d.ecu) !== null ? `, ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''}`];
-    case 'dtc_cleared':
-      return [`Fault ${dtcText(d.dtc)} cleared`, num(d.ecu) !== null ? `ECU 0x${d.ecu.toString(16).toUpperCase()}` : ''];
-    case 'dtc_snapshot':
-      return ['Fault snapshot', Array.isArray(d.active) ? `${d.active.length} active` : ''];
-    case 'maintenance':
-      return [`Maintenance ${str(d.item)}: ${words(d.status)}`, d.due_odometer !== undefined && d.due_odometer !== null ? `due at ${km(d.due_odometer)}` : ''];
-    case 'prompt':
-      return [`Prompt ${words(d.kind)} ${str(d.subject)}: ${words(d.action)}`, d.critical ? 'critical' : ''];
-    case 'consent':
-      return [`Consent ${words(d.kind)} ${d.granted === false ? 'withdrawn' : 'given'}`, ''];
-    case 'unknown':
-      return [`A record of a kind this cloud does not know`, num(d.tag) !== null ? `tag ${d.tag}` : ''];
-    // The cloud's own entries.
-    case 'layer':
-      return [entry.from ? `Layers changed to ${layersText(entry.to)}` : `First placed in ${layersText(entry.to)}`, str(entry.why)];
-    case 'strategy':
-      return [`Strategy ${str(entry.rule)}: ${str(entry.action)}`, ''];
-    case 'suppressed':
-      return [`Strategy ${str(entry.rule)} held back`, str(entry.reason)];
-    case 'alert':
-      return [`Alert #${str(entry.id)} ${words(entry.event)}`, str(entry.detail)];
-    case 'registered':
-      return ['Registry entry', str(entry.detail)];
-    default:
-      return [words(entry.kind) || 'entry', JSON.stringify(entry.data ?? entry)];
-  }
-}
-
-// ---------------------------------------------------------------------------------------
 // Status line, login, refresh
 
 function showStatus(message) {
@@ -279,7 +173,8 @@ function parseRoute() {
     } catch {
       // Leave it: the API will say it is not a VIN.
     }
-    return { view: 'vehicle', vin };
+    const kind = new URLSearchParams(query || '').get('kind') || '';
+    return { view: 'vehicle', vin, kind: Object.hasOwn(TIMELINE_FILTERS, kind) ? kind : '' };
   }
   const p = new URLSearchParams(query || '');
   const limit = Number.parseInt(p.get('limit') || '', 10);
@@ -317,7 +212,7 @@ function render() {
   if (route.view === 'vehicle') {
     $('view-fleet').hidden = true;
     $('view-vehicle').hidden = false;
-    guarded(() => loadVehicle(route.vin, gen));
+    guarded(() => loadVehicle(route, gen));
   } else {
     $('view-vehicle').hidden = true;
     $('view-fleet').hidden = false;
@@ -458,17 +353,32 @@ async function loadCell(route, maturity, activity, gen, append) {
   $('cell-vehicles').hidden = false;
 }
 
+/** What an alert's SLA cell adds to its state: the time left (or past), open alerts only. */
+function slaLeft(a) {
+  const left = num(a.sla_remaining_ms);
+  if (left === null) return a.answered_at !== undefined && a.answered_at !== null ? `answered ${formatTime(a.answered_at)}` : '';
+  return left >= 0 ? `${formatDuration(left)} left` : `${formatDuration(-left)} over`;
+}
+
+/** The alerts' JSON without what moves with the clock (ages, time left). */
+function alertsKey(alerts) {
+  return JSON.stringify(alerts.map((a) => ({ ...a, age_ms: null, sla_remaining_ms: null })));
+}
+
 async function loadAlerts(gen) {
   const body = await api('/api/v1/alerts?state=unresolved&limit=200');
   if (gen !== generation) return;
   const alerts = Array.isArray(body.alerts) ? body.alerts : [];
-  $('alerts-updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
-  const key = JSON.stringify(alerts);
+  $('alerts-updated').textContent = num(body.now) === null ? '' : `cloud time ${formatTime(body.now)}`;
+  const key = alertsKey(alerts);
   if (key === shownAlerts) {
-    // Same alerts: only their ages move.
+    // Same alerts: only their ages and time left move.
     for (const a of alerts) {
-      const age = document.querySelector(`[data-testid="alert-age-${CSS.escape(str(a.id))}"]`);
-      if (age) age.textContent = formatAge(a.created_at);
+      const id = CSS.escape(str(a.id));
+      const age = document.querySelector(`[data-testid="alert-age-${id}"]`);
+      if (age) age.textContent = formatDuration(a.age_ms);
+      const left = document.querySelector(`[data-testid="alert-sla-left-${id}"]`);
+      if (left) left.textContent = slaLeft(a);
     }
     return;
   }
@@ -477,9 +387,13 @@ async function loadAlerts(gen) {
     const id = str(a.id);
     const vin = str(a.vin);
     const sla = str(a.sla_state);
-    const partner = el('td', { testid: `alert-partner-${id}` }, str(a.partner));
+    // Who has it now (the cloud says: who acknowledged it, else the fallback once escalated).
+    const holder = str(a.holder || a.partner);
+    const partner = el('td', { testid: `alert-partner-${id}`, 'data-holder': holder }, holder);
     if (a.escalated && typeof a.escalated === 'object') {
-      partner.append(el('span', { class: 'hint' }, ` → ${str(a.escalated.to)}`));
+      const to = str(a.escalated.to);
+      const hint = holder === to ? ` escalated from ${str(a.partner)}` : ` escalated to ${to}`;
+      partner.append(el('span', { class: 'hint' }, hint));
     }
     return el(
       'tr',
@@ -490,8 +404,13 @@ async function loadAlerts(gen) {
       el('td', {}, el('a', { href: `#/vehicle/${encodeURIComponent(vin)}`, testid: `alert-vehicle-${id}`, class: 'vin' }, vin)),
       partner,
       el('td', { testid: `alert-state-${id}` }, words(a.state)),
-      el('td', {}, el('span', { testid: `alert-sla-${id}`, class: `sla sla-${sla.replace(/[^a-z_]/g, '')}` }, words(sla))),
-      el('td', { testid: `alert-age-${id}`, title: formatTime(a.created_at) }, formatAge(a.created_at)),
+      el(
+        'td',
+        { title: `SLA due ${formatTime(a.sla_due)}` },
+        el('span', { testid: `alert-sla-${id}`, class: `sla sla-${sla.replace(/[^a-z_]/g, '')}` }, words(sla)),
+        el('span', { testid: `alert-sla-left-${id}`, class: 'hint sla-left' }, slaLeft(a)),
+      ),
+      el('td', { testid: `alert-age-${id}`, title: `raised ${formatTime(a.created_at)}` }, formatDuration(a.age_ms)),
     );
   });
   $('alerts-list').replaceChildren(...rows);
@@ -505,11 +424,12 @@ function fact(dl, label, value, testid) {
   dl.append(el('dt', {}, label), el('dd', { testid }, value));
 }
 
-async function loadVehicle(vin, gen) {
+async function loadVehicle(route, gen) {
+  const vin = route.vin;
   $('vehicle-title').textContent = vin;
   document.title = `${vin} · rapport`;
   const path = `/api/v1/vehicles/${encodeURIComponent(vin)}`;
-  const [v, t] = await Promise.all([api(path), api(`${path}/timeline`)]);
+  const [v, readings] = await Promise.all([api(path), api(`${path}/readings`)]);
   if (gen !== generation) return;
 
   const dl = $('vehicle-detail');
@@ -548,22 +468,137 @@ async function loadVehicle(vin, gen) {
   );
   $('checklist-empty').hidden = items.length > 0;
 
-  const entries = Array.isArray(t.entries) ? t.entries.slice().reverse() : [];
-  $('timeline').replaceChildren(
-    ...entries.map((e) => {
-      const [label, detail] = describe(e);
-      const source = str(e.source);
-      return el(
-        'li',
-        { testid: 'timeline-entry', 'data-kind': str(e.kind), 'data-source': source, 'data-at': str(e.at), class: `entry from-${source === 'car' ? 'car' : 'cloud'}` },
-        el('time', { datetime: num(e.at) === null ? null : new Date(e.at).toISOString() }, formatTime(e.at)),
-        el('span', { class: 'source', testid: 'entry-source' }, source),
-        el('span', { class: 'label', testid: 'entry-label' }, label),
-        detail ? el('span', { class: 'detail' }, detail) : null,
-      );
-    }),
+  drawReadings(readings);
+  timeline = { vin, kind: route.kind, entries: [], next: null };
+  $('timeline-kind').value = route.kind;
+  await loadTimeline(gen, false);
+}
+
+// ---------------------------------------------------------------------------------------
+// The vehicle's readings, as small SVG charts (chart.js)
+
+function drawReadings(r) {
+  const charts = [];
+  const names = { odometer: 'Odometer', engine_hours: 'Engine hours' };
+  for (const key of READINGS) {
+    const series = r && typeof r === 'object' && r[key] && typeof r[key] === 'object' ? r[key] : null;
+    if (series && (num(series.count) ?? 0) > 0) charts.push(chart(key, names[key], series));
+  }
+  $('readings').replaceChildren(...charts);
+  $('readings-empty').hidden = charts.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// The vehicle's timeline: events, with runs of readings folded, a filter by kind, paging
+
+/** What the timeline shows: its vehicle and filter, the entries (newest first), the cursor. */
+let timeline = null;
+
+/** Two folds of one run cut by a page boundary (`newer` above `older`) as one. */
+function joinRuns(newer, older) {
+  const kmNewer = newer.odometer_km && typeof newer.odometer_km === 'object' ? newer.odometer_km : null;
+  const kmOlder = older.odometer_km && typeof older.odometer_km === 'object' ? older.odometer_km : null;
+  return {
+    ...newer,
+    first_at: older.first_at,
+    first_seq: older.first_seq,
+    count: (num(newer.count) ?? 0) + (num(older.count) ?? 0),
+    odometer: (num(newer.odometer) ?? 0) + (num(older.odometer) ?? 0),
+    engine_hours: (num(newer.engine_hours) ?? 0) + (num(older.engine_hours) ?? 0),
+    odometer_km: kmNewer && kmOlder ? { from: kmOlder.from, to: kmNewer.to } : kmNewer || kmOlder,
+  };
+}
+
+/** Fetches a page (the first, or the next older one) and shows the timeline again. */
+async function loadTimeline(gen, older) {
+  const t = timeline;
+  const filter = TIMELINE_FILTERS[t.kind] || TIMELINE_FILTERS[''];
+  let next = older ? t.next : null;
+  // A page may come back empty when a filter matches little on a long log: go on a few
+  // pages before asking the user to.
+  for (let tries = 0; tries < 10; tries += 1) {
+    const q = new URLSearchParams();
+    if (filter.kinds) q.set('kind', filter.kinds.join(','));
+    if (filter.fold) q.set('fold', 'readings');
+    if (next) q.set('before', next);
+    const page = await api(`/api/v1/vehicles/${encodeURIComponent(t.vin)}/timeline?${q}`);
+    if (gen !== generation || timeline !== t) return;
+    const entries = Array.isArray(page.entries) ? page.entries.slice().reverse() : [];
+    next = typeof page.next_before === 'string' ? page.next_before : null;
+    const last = t.entries[t.entries.length - 1];
+    if (last && last.kind === 'readings' && entries.length > 0 && entries[0].kind === 'readings') {
+      t.entries[t.entries.length - 1] = joinRuns(last, entries.shift());
+    }
+    t.entries.push(...entries);
+    if (entries.length > 0 || next === null) break;
+  }
+  t.next = next;
+  renderTimeline(t);
+}
+
+function entryItem(e) {
+  const [label, detail] = describe(e);
+  const source = str(e.source);
+  return el(
+    'li',
+    { testid: 'timeline-entry', 'data-kind': str(e.kind), 'data-source': source, 'data-at': str(e.at), class: `entry from-${source === 'car' ? 'car' : 'cloud'}` },
+    el('time', { datetime: num(e.at) === null ? null : new Date(e.at).toISOString() }, formatTime(e.at)),
+    el('span', { class: 'source', testid: 'entry-source' }, source),
+    el('span', { class: 'label', testid: 'entry-label' }, label),
+    detail ? el('span', { class: 'detail' }, detail) : null,
   );
-  $('timeline-empty').hidden = entries.length > 0;
+}
+
+/** The readings of a fold, oldest first: the readings page just below its newest seq. */
+async function runReadings(vin, run) {
+  const count = Math.min(num(run.count) ?? 0, 1000);
+  const q = new URLSearchParams({ kind: READINGS.join(','), before: `${(num(run.last_seq) ?? 0) + 1}.-`, limit: String(Math.max(count, 1)) });
+  const page = await api(`/api/v1/vehicles/${encodeURIComponent(vin)}/timeline?${q}`);
+  const first = num(run.first_seq) ?? 0;
+  return (Array.isArray(page.entries) ? page.entries : []).filter((e) => (num(e.seq) ?? 0) >= first);
+}
+
+/** A run of readings the API folded, as one line; its readings are fetched on opening. */
+function foldItem(vin, run) {
+  const count = num(run.count) ?? 0;
+  const odometer = num(run.odometer) ?? 0;
+  const hours = num(run.engine_hours) ?? 0;
+  let what = `${KM.format(count)} readings (${KM.format(odometer)} odometer, ${KM.format(hours)} engine hours)`;
+  if (hours === 0) what = `${KM.format(count)} odometer readings`;
+  if (odometer === 0) what = `${KM.format(count)} engine-hours readings`;
+  const details = [];
+  const range = run.odometer_km && typeof run.odometer_km === 'object' ? run.odometer_km : null;
+  if (range) details.push(`${KM.format(num(range.from) ?? 0)} km → ${KM.format(num(range.to) ?? 0)} km`);
+  details.push(`${formatTime(run.first_at)} – ${formatTime(run.at)}`);
+  if (count > 1000) details.push('the newest 1,000 open');
+  const list = el('ol', { class: 'folded', testid: 'timeline-folded', hidden: true });
+  const toggle = el('button', { type: 'button', class: 'fold-toggle', testid: 'timeline-fold-toggle', 'aria-expanded': 'false' }, `… ${what}`);
+  toggle.addEventListener('click', () => {
+    const open = list.hidden;
+    toggle.setAttribute('aria-expanded', String(open));
+    list.hidden = !open;
+    if (open && list.children.length === 0) {
+      guarded(async () => {
+        const readings = await runReadings(vin, run);
+        list.replaceChildren(...readings.reverse().map(entryItem));
+      });
+    }
+  });
+  return el(
+    'li',
+    { testid: 'timeline-fold', class: 'fold', 'data-count': count, 'data-at': str(run.at) },
+    el('time', { datetime: num(run.at) === null ? null : new Date(run.at).toISOString() }, formatTime(run.at)),
+    el('span', { class: 'source' }, 'car'),
+    el('span', { class: 'label' }, toggle),
+    el('span', { class: 'detail' }, details.join(' · ')),
+    list,
+  );
+}
+
+function renderTimeline(t) {
+  $('timeline').replaceChildren(...t.entries.map((e) => (e.kind === 'readings' ? foldItem(t.vin, e) : entryItem(e))));
+  $('timeline-empty').hidden = t.entries.length > 0;
+  $('timeline-more').hidden = t.next === null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -592,6 +627,21 @@ function start() {
   $('axis').addEventListener('change', (e) => navigateFleet({ axis: e.target.value }));
   $('category').addEventListener('change', (e) => navigateFleet({ category: e.target.value }));
   $('cell-close').addEventListener('click', closeCell);
+  $('timeline-kind').replaceChildren(
+    ...Object.entries(TIMELINE_FILTERS).map(([value, f]) => el('option', { value }, f.label)),
+  );
+  $('timeline-kind').addEventListener('change', (e) => {
+    const route = parseRoute();
+    if (route.view !== 'vehicle') return;
+    const kind = e.target.value;
+    location.hash = `#/vehicle/${encodeURIComponent(route.vin)}${kind ? `?kind=${encodeURIComponent(kind)}` : ''}`;
+  });
+  $('timeline-more').addEventListener('click', () => {
+    if (timeline && timeline.next) {
+      const gen = generation;
+      guarded(() => loadTimeline(gen, true));
+    }
+  });
   $('cell-more').addEventListener('click', () => {
     const route = parseRoute();
     if (cell && route.view === 'fleet') {

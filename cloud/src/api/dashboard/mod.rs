@@ -1,6 +1,7 @@
-//! The operator dashboard: one HTML page, a script and a style sheet, embedded in the binary
-//! (`include_str!`, no build step, nothing fetched from elsewhere) and served under
-//! `/dashboard/`. `GET /` and `GET /dashboard` redirect there.
+//! The operator dashboard: one HTML page, its script (`app.js`, with the ES modules it imports:
+//! `format.js`, `chart.js`) and a style sheet, embedded in the binary (`include_str!`, no
+//! build step, nothing fetched from elsewhere) and served under `/dashboard/`. `GET /` and
+//! `GET /dashboard` redirect there.
 //!
 //! Owns the static files, their routes and their response headers: the content type,
 //! `Cache-Control: no-cache` (a new binary's page is never stale) and a strict
@@ -8,7 +9,10 @@
 //! inline script or style, no frames, no form posts. The files need no token: the page asks
 //! for the operator's token (from the URL fragment `#token=…`, which browsers never send, or
 //! a small form), keeps it in `sessionStorage` and calls the bearer-token `/api/v1` routes
-//! ([`super::vehicles`], [`super::layers`], [`super::alerts`]) itself. Does not own any data or any check of the token.
+//! ([`super::vehicles`], [`super::timeline`], [`super::layers`], [`super::alerts`]) itself,
+//! showing times and ages as the cloud's clock gives them, and draws the readings' charts as
+//! SVG built element by element (no library, nothing inline). Does not own any data or any
+//! check of the token.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -46,6 +50,16 @@ pub const ASSETS: &[Asset] = &[
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("app.js"),
+    },
+    Asset {
+        name: "format.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("format.js"),
+    },
+    Asset {
+        name: "chart.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("chart.js"),
     },
     Asset {
         name: "style.css",
@@ -183,19 +197,49 @@ mod tests {
         assert!(!page.contains(" style="), "style attribute in the page");
         assert!(!page.contains("<style"), "inline style element in the page");
         assert!(!has_event_handler(page), "inline event handler in the page");
-        let app = asset("app.js").map(|a| a.body).unwrap_or_default();
-        for sink in [
-            "innerHTML",
-            "outerHTML",
-            "insertAdjacentHTML",
-            "document.write",
-            "eval(",
-        ] {
-            assert!(!app.contains(sink), "app.js uses {sink}");
+        let scripts: Vec<&Asset> = ASSETS
+            .iter()
+            .filter(|a| a.content_type.starts_with("text/javascript"))
+            .collect();
+        assert_eq!(scripts.len(), 3, "app.js and its modules");
+        for script in scripts {
+            let (name, body) = (script.name, script.body);
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!body.contains(sink), "{name} uses {sink}");
+            }
+            assert!(
+                !body.contains("setAttribute('style'"),
+                "{name}: style attribute set from script"
+            );
         }
-        assert!(
-            !app.contains("setAttribute('style'"),
-            "style attribute set from script"
-        );
+    }
+
+    /// Every module a script imports is served, by a relative same-origin path.
+    #[test]
+    fn the_scripts_import_only_embedded_modules() {
+        for script in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            for line in script.body.lines().filter(|l| l.starts_with("import ")) {
+                let target = line
+                    .rsplit(" from ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches(';')
+                    .trim_matches('\'');
+                let name = target.strip_prefix("./").unwrap_or_else(|| {
+                    panic!("{}: {target:?} is not a relative import", script.name)
+                });
+                assert!(
+                    asset(name).is_some(),
+                    "{}: {name} is not served",
+                    script.name
+                );
+            }
+        }
     }
 }

@@ -27,6 +27,14 @@
 //! `sla_due = send_at + sla`. An alert still open at `sla_due` escalates once to the fallback
 //! partner ([`Alert::escalate`]), with its own event (`alert.escalated`) and message id.
 //!
+//! One story, read at the cloud's `now` ([`Alert::sla_state`], [`Alert::holder`]): an alert
+//! is answered when it is acknowledged, or resolved without an acknowledgement. Open, it is
+//! `ok`, `at_risk` (its SLA ends within [`AT_RISK_WITHIN`]), `breached` (past `sla_due`, not
+//! escalated yet) or `escalated` (past `sla_due`, with the fallback). Answered, it is `met`
+//! only when the answer came before `sla_due`, else `late` — an alert that escalated was
+//! answered late, whoever answered. Who has it ([`Alert::holder`]) is the partner that
+//! acknowledged it, else the fallback once escalated, else its partner.
+//!
 //! # Data minimisation
 //! Only what the partner needs to act leaves the cloud: the payload's keys are exactly
 //! [`PAYLOAD_KEYS`] (alert id, event type, creation time, subject, VIN, vehicle line, category,
@@ -127,16 +135,27 @@ pub enum AlertState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaState {
-    /// Acknowledged or resolved: the partner answered.
+    /// Answered (acknowledged, or resolved without an acknowledgement) before its SLA ended,
+    /// never escalated: the SLA was kept.
     Met,
+    /// Answered at or after the end of its SLA (escalated or not): the SLA was not kept.
+    Late,
     /// Open, and escalated to the fallback partner.
     Escalated,
-    /// Open past its SLA, not escalated yet (the next tick escalates it).
+    /// Open past its SLA, not escalated yet (the next tick escalates it, if a fallback is
+    /// configured).
     Breached,
     /// Open, its SLA ending within [`AT_RISK_WITHIN`].
     AtRisk,
-    /// Open, with time to spare.
+    /// Open, with time to spare (or not sent yet: the SLA starts when it is).
     Ok,
+}
+
+impl SlaState {
+    /// Whether the alert has been answered (the SLA's outcome is final).
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Met | Self::Late)
+    }
 }
 
 /// An open alert whose SLA ends within this is at risk.
@@ -348,6 +367,10 @@ pub struct Alert {
     /// What the partner is sent ([`payload`]).
     #[serde(with = "payload_serde")]
     pub payload: Value,
+    /// The partner that acknowledged it; `None` when it is not acknowledged, when the
+    /// operator acknowledged it, or for an alert stored before this was kept.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
 }
 
 impl Alert {
@@ -383,6 +406,7 @@ impl Alert {
             escalated: None,
             send_at,
             payload: payload(id, kind.event(), subject, now, ctx),
+            acknowledged_by: None,
         }
     }
 
@@ -396,12 +420,30 @@ impl Alert {
         self.sla_due.saturating_since(self.send_at)
     }
 
-    /// How the alert stands against its SLA at `now`: met once answered (acknowledged or
-    /// resolved), else escalated, breached (past `sla_due`), at risk (within
-    /// [`AT_RISK_WITHIN`] of it) or ok.
+    /// When the alert was answered: acknowledged, or resolved without an acknowledgement;
+    /// `None` while it is open.
+    pub fn answered_at(&self) -> Option<Timestamp> {
+        match self.state {
+            AlertState::Open => None,
+            AlertState::Acknowledged | AlertState::Resolved => {
+                self.acknowledged_at.or(self.resolved_at)
+            }
+        }
+    }
+
+    /// How the alert stands against its SLA at `now` (the module's "SLA and escalation"):
+    /// answered, `met` if before `sla_due` and never escalated, else `late`; open,
+    /// `escalated`, `breached` (past `sla_due`), `at_risk` (within [`AT_RISK_WITHIN`] of it)
+    /// or `ok`.
     pub fn sla_state(&self, now: Timestamp) -> SlaState {
         if self.state != AlertState::Open {
-            SlaState::Met
+            // An answered alert with no time (never written so) counts as answered now.
+            let answered = self.answered_at().unwrap_or(now);
+            if answered < self.sla_due && self.escalated.is_none() {
+                SlaState::Met
+            } else {
+                SlaState::Late
+            }
         } else if self.escalated.is_some() {
             SlaState::Escalated
         } else if now >= self.sla_due {
@@ -413,15 +455,45 @@ impl Alert {
         }
     }
 
-    /// Open → acknowledged.
+    /// How long ago it was raised, at `now`.
+    pub fn age(&self, now: Timestamp) -> Duration {
+        now.saturating_since(self.created_at)
+    }
+
+    /// While it is open, milliseconds until `sla_due` at `now` (negative once past it);
+    /// `None` once answered (the SLA's outcome is final: [`Self::sla_state`]).
+    pub fn sla_remaining_ms(&self, now: Timestamp) -> Option<i64> {
+        if self.state != AlertState::Open {
+            return None;
+        }
+        let due = i128::from(self.sla_due.as_millis());
+        let now = i128::from(now.as_millis());
+        // Both are u64 milliseconds: the difference fits an i128, and i64 for any real time.
+        Some(i64::try_from(due - now).unwrap_or(if due > now { i64::MAX } else { i64::MIN }))
+    }
+
+    /// The partner the alert is with: the one that acknowledged it, else the fallback once
+    /// it escalated, else its partner. A resolved alert names the one it was with.
+    pub fn holder(&self) -> &str {
+        if let Some(by) = &self.acknowledged_by {
+            by
+        } else if let Some(e) = &self.escalated {
+            &e.to
+        } else {
+            &self.partner
+        }
+    }
+
+    /// Open → acknowledged, by `partner` (`None`: the operator, who takes nothing over).
     ///
     /// # Errors
     /// [`AlertError::AlreadyAcknowledged`] or [`AlertError::AlreadyResolved`].
-    pub fn acknowledge(&mut self, now: Timestamp) -> Result<(), AlertError> {
+    pub fn acknowledge(&mut self, now: Timestamp, partner: Option<&str>) -> Result<(), AlertError> {
         match self.state {
             AlertState::Open => {
                 self.state = AlertState::Acknowledged;
                 self.acknowledged_at = Some(now);
+                self.acknowledged_by = partner.map(str::to_owned);
                 Ok(())
             }
             AlertState::Acknowledged => Err(AlertError::AlreadyAcknowledged { id: self.id }),

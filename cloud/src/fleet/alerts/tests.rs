@@ -171,13 +171,13 @@ fn only_a_live_maintenance_alert_takes_a_response() {
 #[test]
 fn lifecycle_open_acknowledged_resolved() {
     let mut a = alert(AlertKind::CriticalFault, DriverResponse::None);
-    assert_eq!(a.acknowledge(at(MIN)), Ok(()));
+    assert_eq!(a.acknowledge(at(MIN), None), Ok(()));
     assert_eq!(
         (a.state, a.acknowledged_at),
         (AlertState::Acknowledged, Some(at(MIN)))
     );
     assert_eq!(
-        a.acknowledge(at(2 * MIN)),
+        a.acknowledge(at(2 * MIN), None),
         Err(AlertError::AlreadyAcknowledged { id: 7 })
     );
     assert_eq!(a.acknowledged_at, Some(at(MIN)));
@@ -191,7 +191,7 @@ fn lifecycle_open_acknowledged_resolved() {
         Err(AlertError::AlreadyResolved { id: 7 })
     );
     assert_eq!(
-        a.acknowledge(at(4 * MIN)),
+        a.acknowledge(at(4 * MIN), None),
         Err(AlertError::AlreadyResolved { id: 7 })
     );
     assert_eq!(a.resolved_at, Some(at(3 * MIN)));
@@ -202,7 +202,7 @@ fn lifecycle_open_acknowledged_resolved() {
 }
 
 #[test]
-fn sla_state_ok_at_risk_breached_escalated_met() {
+fn sla_state_ok_at_risk_breached_escalated_late() {
     let mut a = alert(AlertKind::CriticalFault, DriverResponse::None);
     assert_eq!(a.sla_due, at(HOUR));
     assert_eq!(a.sla_state(T0), SlaState::Ok);
@@ -212,10 +212,12 @@ fn sla_state_ok_at_risk_breached_escalated_met() {
     assert_eq!(a.sla_state(at(HOUR)), SlaState::Breached);
     a.escalate(at(HOUR), "oem-desk").unwrap();
     assert_eq!(a.sla_state(at(HOUR)), SlaState::Escalated);
-    a.acknowledge(at(2 * HOUR)).unwrap();
-    assert_eq!(a.sla_state(at(2 * HOUR)), SlaState::Met);
+    a.acknowledge(at(2 * HOUR), None).unwrap();
+    // Escalated, then acknowledged: answered, but not within the SLA.
+    assert_eq!(a.sla_state(at(2 * HOUR)), SlaState::Late);
     for (state, name) in [
         (SlaState::Met, "met"),
+        (SlaState::Late, "late"),
         (SlaState::Escalated, "escalated"),
         (SlaState::Breached, "breached"),
         (SlaState::AtRisk, "at_risk"),
@@ -253,13 +255,13 @@ fn escalation_exactly_at_the_sla_and_only_once() {
     assert_eq!(a.escalate(at(2 * HOUR), "oem-desk"), None);
     assert_eq!(a.escalated.as_ref().map(|e| e.at), Some(at(HOUR)));
     // Still open: it can be acknowledged late.
-    assert_eq!(a.acknowledge(at(2 * HOUR)), Ok(()));
+    assert_eq!(a.acknowledge(at(2 * HOUR), None), Ok(()));
 }
 
 #[test]
 fn no_escalation_once_acknowledged_or_resolved() {
     let mut a = alert(AlertKind::CriticalFault, DriverResponse::None);
-    a.acknowledge(at(HOUR - 1)).unwrap();
+    a.acknowledge(at(HOUR - 1), None).unwrap();
     assert_eq!(a.escalate(at(HOUR), "oem-desk"), None);
     assert_eq!(a.escalate(at(100 * HOUR), "oem-desk"), None);
     let mut b = alert(AlertKind::PartnerTask, DriverResponse::None);
@@ -294,7 +296,7 @@ fn message_ids_are_stable_per_alert_and_event() {
     );
     assert_eq!(first.event, WebhookEvent::MaintenanceDue);
     a.driver_responded(DriverResponse::Booked, at(MIN)).unwrap();
-    a.acknowledge(at(2 * MIN)).unwrap();
+    a.acknowledge(at(2 * MIN), None).unwrap();
     assert_eq!(a.webhook().id, first.id);
     let stored: Alert = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
     assert_eq!(stored.webhook().id, "msg_a7");
@@ -448,7 +450,7 @@ fn a_stored_alert_round_trips_in_json_and_postcard() {
     let mut a = alert(AlertKind::Maintenance, DriverResponse::None);
     a.driver_responded(DriverResponse::Booked, at(MIN)).unwrap();
     a.escalate(at(HOUR + MIN), "oem-desk").unwrap();
-    a.acknowledge(at(2 * HOUR)).unwrap();
+    a.acknowledge(at(2 * HOUR), None).unwrap();
 
     let json = serde_json::to_value(&a).unwrap();
     // In JSON the payload is an object, not a string.
@@ -491,4 +493,247 @@ fn checklist_status_comes_from_the_cars_maintenance_status() {
         serde_json::to_value(ChecklistStatus::DueSoon).unwrap(),
         "due_soon"
     );
+}
+
+/// One step of an alert's life in [`every_sla_combination_reads_one_story`].
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Ack(u64, Option<&'static str>),
+    Resolve(u64),
+    Escalate(u64),
+}
+
+/// Every combination of answer, lateness and escalation: the SLA state, who has the alert,
+/// its answer time and remaining SLA, read at `now`, tell one story.
+#[test]
+fn every_sla_combination_reads_one_story() {
+    use Step::{Ack, Escalate, Resolve};
+    // (what happens, read at, sla state, holder, answered at, remaining)
+    type Case = (
+        &'static str,
+        &'static [Step],
+        u64,
+        SlaState,
+        &'static str,
+        Option<u64>,
+        Option<i64>,
+    );
+    let h = HOUR as i64;
+    let cases: &[Case] = &[
+        (
+            "open, fresh",
+            &[],
+            0,
+            SlaState::Ok,
+            "dealer-north",
+            None,
+            Some(h),
+        ),
+        (
+            "open, 15 min left",
+            &[],
+            45 * MIN,
+            SlaState::AtRisk,
+            "dealer-north",
+            None,
+            Some(15 * 60_000),
+        ),
+        (
+            "open, past due",
+            &[],
+            2 * HOUR,
+            SlaState::Breached,
+            "dealer-north",
+            None,
+            Some(-h),
+        ),
+        (
+            "escalated, open",
+            &[Escalate(HOUR)],
+            2 * HOUR,
+            SlaState::Escalated,
+            "oem-desk",
+            None,
+            Some(-h),
+        ),
+        (
+            "acknowledged in time",
+            &[Ack(HOUR - 1, Some("dealer-north"))],
+            3 * HOUR,
+            SlaState::Met,
+            "dealer-north",
+            Some(HOUR - 1),
+            None,
+        ),
+        (
+            "acknowledged by the operator in time",
+            &[Ack(10 * MIN, None)],
+            3 * HOUR,
+            SlaState::Met,
+            "dealer-north",
+            Some(10 * MIN),
+            None,
+        ),
+        (
+            "acknowledged exactly at the SLA",
+            &[Ack(HOUR, Some("dealer-north"))],
+            3 * HOUR,
+            SlaState::Late,
+            "dealer-north",
+            Some(HOUR),
+            None,
+        ),
+        (
+            "acknowledged late, no fallback",
+            &[Ack(2 * HOUR, Some("dealer-north"))],
+            3 * HOUR,
+            SlaState::Late,
+            "dealer-north",
+            Some(2 * HOUR),
+            None,
+        ),
+        (
+            "escalated, then the fallback acknowledged",
+            &[Escalate(HOUR), Ack(2 * HOUR, Some("oem-desk"))],
+            3 * HOUR,
+            SlaState::Late,
+            "oem-desk",
+            Some(2 * HOUR),
+            None,
+        ),
+        (
+            "escalated, then the partner acknowledged",
+            &[Escalate(HOUR), Ack(2 * HOUR, Some("dealer-north"))],
+            3 * HOUR,
+            SlaState::Late,
+            "dealer-north",
+            Some(2 * HOUR),
+            None,
+        ),
+        (
+            "escalated, then the operator acknowledged",
+            &[Escalate(HOUR), Ack(2 * HOUR, None)],
+            3 * HOUR,
+            SlaState::Late,
+            "oem-desk",
+            Some(2 * HOUR),
+            None,
+        ),
+        (
+            "resolved in time, never acknowledged",
+            &[Resolve(30 * MIN)],
+            3 * HOUR,
+            SlaState::Met,
+            "dealer-north",
+            Some(30 * MIN),
+            None,
+        ),
+        (
+            "resolved late, never acknowledged",
+            &[Resolve(HOUR + MIN)],
+            3 * HOUR,
+            SlaState::Late,
+            "dealer-north",
+            Some(HOUR + MIN),
+            None,
+        ),
+        (
+            "acknowledged in time, resolved later",
+            &[Ack(MIN, Some("dealer-north")), Resolve(5 * HOUR)],
+            6 * HOUR,
+            SlaState::Met,
+            "dealer-north",
+            Some(MIN),
+            None,
+        ),
+        (
+            "acknowledged late, resolved",
+            &[Ack(2 * HOUR, Some("dealer-north")), Resolve(3 * HOUR)],
+            6 * HOUR,
+            SlaState::Late,
+            "dealer-north",
+            Some(2 * HOUR),
+            None,
+        ),
+        (
+            "escalated, resolved without an acknowledgement",
+            &[Escalate(HOUR), Resolve(90 * MIN)],
+            6 * HOUR,
+            SlaState::Late,
+            "oem-desk",
+            Some(90 * MIN),
+            None,
+        ),
+        (
+            "escalated, acknowledged, resolved",
+            &[
+                Escalate(HOUR),
+                Ack(2 * HOUR, Some("oem-desk")),
+                Resolve(4 * HOUR),
+            ],
+            6 * HOUR,
+            SlaState::Late,
+            "oem-desk",
+            Some(2 * HOUR),
+            None,
+        ),
+    ];
+    for (what, steps, now, state, holder, answered, remaining) in cases {
+        let mut a = alert(AlertKind::CriticalFault, DriverResponse::None);
+        for step in *steps {
+            match *step {
+                Ack(t, by) => a.acknowledge(at(t), by).unwrap(),
+                Resolve(t) => a.resolve(at(t)).unwrap(),
+                Escalate(t) => {
+                    a.escalate(at(t), "oem-desk").unwrap();
+                }
+            }
+        }
+        let now = at(*now);
+        assert_eq!(a.sla_state(now), *state, "{what}");
+        assert_eq!(a.holder(), *holder, "{what}");
+        assert_eq!(a.answered_at(), answered.map(at), "{what}");
+        assert_eq!(a.sla_remaining_ms(now), *remaining, "{what}");
+        assert_eq!(
+            a.sla_state(now).is_final(),
+            a.state != AlertState::Open,
+            "{what}"
+        );
+        // An escalated alert never reads as met, and an open one never as answered.
+        if a.escalated.is_some() {
+            assert_ne!(a.sla_state(now), SlaState::Met, "{what}");
+        }
+        // The story does not move once answered: later reads give the same state.
+        if a.state != AlertState::Open {
+            assert_eq!(a.sla_state(at(1000 * HOUR)), *state, "{what}");
+        }
+    }
+}
+
+#[test]
+fn age_is_read_at_the_callers_now() {
+    let a = alert(AlertKind::CriticalFault, DriverResponse::None);
+    assert_eq!(a.age(at(90 * MIN)), Duration::from_secs(90 * 60));
+    // A clock before the alert's creation reads age 0, never a wrap-around.
+    assert_eq!(a.age(Timestamp::from_millis(0)), Duration::ZERO);
+}
+
+#[test]
+fn a_maintenance_alert_not_sent_yet_is_ok_and_its_sla_not_started() {
+    let a = alert(AlertKind::Maintenance, DriverResponse::None);
+    // Sent after the 24 h response wait: the SLA ends at 25 h.
+    assert_eq!(a.sla_state(at(20 * HOUR)), SlaState::Ok);
+    assert_eq!(a.sla_remaining_ms(at(20 * HOUR)), Some(5 * HOUR as i64));
+}
+
+#[test]
+fn an_alert_stored_before_acknowledged_by_was_kept_still_reads() {
+    let mut a = alert(AlertKind::CriticalFault, DriverResponse::None);
+    a.acknowledge(at(MIN), Some("dealer-north")).unwrap();
+    let mut json = serde_json::to_value(&a).unwrap();
+    json.as_object_mut().unwrap().remove("acknowledged_by");
+    let old: Alert = serde_json::from_value(json).unwrap();
+    assert_eq!(old.acknowledged_by, None);
+    assert_eq!(old.holder(), "dealer-north");
+    assert_eq!(old.sla_state(at(HOUR)), SlaState::Met);
 }

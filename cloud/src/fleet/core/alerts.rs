@@ -27,7 +27,7 @@ impl Fleet {
         batch: &mut Batch,
     ) -> Result<Alert, FleetError> {
         self.transition(id, partner, now, batch, "acknowledged", |a, now| {
-            a.acknowledge(now)
+            a.acknowledge(now, partner)
         })
     }
 

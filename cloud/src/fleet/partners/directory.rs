@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rapport_kit::config::{Check, Problem};
+use rapport_kit::config::{Check, Problem, one_line};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -20,7 +20,7 @@ use crate::fleet::model::{PartnerTarget, Registration};
 #[non_exhaustive]
 pub enum DirectoryError {
     /// The partner is not valid; every problem with its key path.
-    #[error("invalid partner: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("invalid partner: {}", one_line(problems))]
     Invalid {
         /// The problems.
         problems: Vec<Problem>,
