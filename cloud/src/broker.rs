@@ -4,7 +4,7 @@
 //! own any client: the cloud's ingest connects to this broker over TCP loopback with rumqttc,
 //! exactly as it connects to an external broker. One code path for both modes, and no
 //! in-process `broker.link()`: such a link must answer `Notification::Unschedule` with
-//! `link_rx.ready()` or forwarding stalls and deliveries are lost (see CRATES.md).
+//! `link_rx.ready()` or forwarding stalls and deliveries are lost (docs/architecture.md, "Traps in the crates we use").
 //!
 //! Limits: rumqttd keeps sessions and queued messages in memory, so messages the broker
 //! accepted but the cloud had not applied are lost when the process dies (agents have already

@@ -11,8 +11,8 @@
 //! `rapport/v1/{vin}/up`, the envelope must decode, and its VIN must equal the topic's. The
 //! cloud's own check stops at "topic == envelope": tying the topic to the client that
 //! published it is the broker's job. At scale, agents connect with mTLS and the broker's ACL
-//! lets a client publish only on the topic of the VIN in its certificate (see DESIGN.md,
-//! "Modes"); the embedded broker has no such ACL and is for one machine and tests.
+//! lets a client publish only on the topic of the VIN in its certificate (see
+//! docs/fleet-engineer.md); the embedded broker has no such ACL and is for one machine and tests.
 
 pub mod worker;
 

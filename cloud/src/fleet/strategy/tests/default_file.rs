@@ -34,7 +34,7 @@ fn the_default_file_loads_validates_and_uses_the_default_cadence() {
     );
 }
 
-/// The cells of each layer rule, written from DESIGN.md independently of the file.
+/// The cells of each layer rule, written from the README's "The fleet" independently of the file.
 fn design_cell(rule: &str, x: &Layers) -> bool {
     use Activity::*;
     let novice_slipping = x.car == CarMaturity::Novice && matches!(x.activity, Declining | Churned);
@@ -152,7 +152,7 @@ fn each_default_in_cell_rule_is_offered_in_its_cells_only() {
     assert!(campaign.target.no_active_faults);
 }
 
-/// The dealer's suggestion on service due, as DESIGN.md asks: by layer.
+/// The dealer's suggestion on service due, as the README's "The fleet" says: by layer.
 fn expected_service_suggestion(x: &Layers) -> &'static str {
     match (x.activity, x.car) {
         (Activity::Declining, _) => "Declining driver: a personal call is recommended.",
