@@ -877,8 +877,14 @@ async fn the_cli_client_lists_acts_and_watches() {
     assert_eq!(printed.lines().count(), 1);
 
     server.shutdown().await;
+    // No agent listening is a connection error. Not asked of the stopped server's port: under
+    // load another test's listener can take that port at once (it failed so once). A socket
+    // bound but never listening holds a port nobody else can bind, and refuses connections.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let nobody = Client::new(closed.local_addr().unwrap()).unwrap();
     assert!(matches!(
-        client.prompts().await,
+        nobody.prompts().await,
         Err(HmiError::Connect { .. })
     ));
 }
