@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rapport_agent::config::Loaded;
 use rapport_agent::settings;
-use rapport_kit::config::ConfigError;
 
 /// rapport agent: reads a car's CAN bus, keeps its state, prompts the driver, syncs to the cloud.
 #[derive(Parser, Debug)]
@@ -92,8 +91,7 @@ enum Command {
     },
 }
 
-/// Exit code for an unusable config.
-const EXIT_CONFIG: u8 = 2;
+use rapport_kit::config::EXIT_CONFIG;
 
 fn summary(loaded: &Loaded) -> String {
     let c = &loaded.config;
@@ -129,18 +127,7 @@ fn summary(loaded: &Loaded) -> String {
 }
 
 fn load_or_report(path: &std::path::Path) -> Result<Loaded, ExitCode> {
-    settings::load(path).map_err(|err| {
-        match &err {
-            ConfigError::Invalid { file, problems } => {
-                eprintln!("{file}: {} problem(s):", problems.len());
-                for p in problems {
-                    eprintln!("{file}: {p}");
-                }
-            }
-            other => eprintln!("{other}"),
-        }
-        ExitCode::from(EXIT_CONFIG)
-    })
+    settings::load(path).map_err(|err| rapport_kit::config::report(&err))
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -237,13 +224,7 @@ fn run(
     speedup: f64,
 ) -> anyhow::Result<ExitCode> {
     use rapport_agent::runtime::{Options, Source};
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    rapport_kit::signal::init_logging();
     let source = if sim {
         let script = match script {
             None => None,

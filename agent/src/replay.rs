@@ -77,14 +77,16 @@ pub fn run<R: BufRead, W: Write>(
     };
     let mut observer = Observer::new(&crate::settings::observer(loaded));
     let mut reader = TraceReader::new(trace);
-    let mut summary = Summary::default();
-    let mut limit = RateLimit::default();
     let mut observations = Vec::new();
-    let mut line = String::with_capacity(256);
     let mut origin: Option<Duration> = None;
     let (mut at, mut t_ms) = (Duration::ZERO, 0u64);
 
-    let mut prompts = (!options.no_prompts).then(|| PromptTrack::new(loaded));
+    let mut step = Step {
+        limit: RateLimit::default(),
+        summary: Summary::default(),
+        line: String::with_capacity(256),
+        prompts: (!options.no_prompts).then(|| PromptTrack::new(loaded)),
+    };
     let anchor = crate::clock::wall_now().as_millis();
     let mut relative = true;
 
@@ -131,48 +133,25 @@ pub fn run<R: BufRead, W: Write>(
                 ended = true;
             }
         }
-        emit(
-            &observations,
-            t_ms,
-            at,
-            &mut limit,
-            &mut summary,
-            &mut line,
-            out,
-        )
-        .map_err(io)?;
-        if let Some(p) = &mut prompts {
-            let wall = if relative {
-                anchor.saturating_add(t_ms)
-            } else {
-                t_ms
-            };
-            p.feed(&observations, wall, &mut summary, out).map_err(io)?;
-        }
+        let wall = if relative {
+            anchor.saturating_add(t_ms)
+        } else {
+            t_ms
+        };
+        step.write(&observations, t_ms, at, wall, out).map_err(io)?;
         if ended {
             break;
         }
     }
     observations.clear();
     observer.finish(at, &mut observations);
-    emit(
-        &observations,
-        t_ms,
-        at,
-        &mut limit,
-        &mut summary,
-        &mut line,
-        out,
-    )
-    .map_err(io)?;
-    if let Some(p) = &mut prompts {
-        let wall = if relative {
-            anchor.saturating_add(t_ms)
-        } else {
-            t_ms
-        };
-        p.feed(&observations, wall, &mut summary, out).map_err(io)?;
-    }
+    let wall = if relative {
+        anchor.saturating_add(t_ms)
+    } else {
+        t_ms
+    };
+    step.write(&observations, t_ms, at, wall, out).map_err(io)?;
+    let mut summary = step.summary;
 
     summary.trace = reader.stats();
     for (kind, n) in observer.warning_counts() {
@@ -185,6 +164,40 @@ pub fn run<R: BufRead, W: Write>(
     }
     out.flush().map_err(io)?;
     Ok(summary)
+}
+
+/// What one step of the replay prints: the observations' lines (rate-limited), then the
+/// prompts the rules would show at `wall` (ms).
+struct Step {
+    limit: RateLimit,
+    summary: Summary,
+    line: String,
+    prompts: Option<PromptTrack>,
+}
+
+impl Step {
+    fn write<W: Write>(
+        &mut self,
+        observations: &[Observation],
+        t_ms: u64,
+        at: Duration,
+        wall: u64,
+        out: &mut W,
+    ) -> std::io::Result<()> {
+        emit(
+            observations,
+            t_ms,
+            at,
+            &mut self.limit,
+            &mut self.summary,
+            &mut self.line,
+            out,
+        )?;
+        if let Some(p) = &mut self.prompts {
+            p.feed(observations, wall, &mut self.summary, out)?;
+        }
+        Ok(())
+    }
 }
 
 /// The rules over a trace: prompt lines when a prompt would reach the screen.

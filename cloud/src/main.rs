@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rapport_cloud::config;
-use rapport_kit::config::ConfigError;
 
 /// rapport cloud: ingests vehicle records, layers drivers, runs strategies, notifies partners.
 #[derive(Parser, Debug)]
@@ -39,21 +38,7 @@ enum Command {
     },
 }
 
-/// Exit code for an unusable config.
-const EXIT_CONFIG: u8 = 2;
-
-fn report(err: &ConfigError) -> ExitCode {
-    match err {
-        ConfigError::Invalid { file, problems } => {
-            eprintln!("{file}: {} problem(s):", problems.len());
-            for p in problems {
-                eprintln!("{file}: {p}");
-            }
-        }
-        other => eprintln!("{other}"),
-    }
-    ExitCode::from(EXIT_CONFIG)
-}
+use rapport_kit::config::report;
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
@@ -90,13 +75,7 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run(config: config::Config) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    rapport_kit::signal::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

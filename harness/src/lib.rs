@@ -8,7 +8,8 @@
 //!   ([`browser`]);
 //! - the system under test: typed agent and cloud configs built from the examples in
 //!   `config/` and the binaries as child processes ([`agent`], [`cloud`], [`process`]);
-//!   uplink records and envelopes ([`records`]);
+//!   uplink records and envelopes ([`records`]); a whole fleet bed — one cloud on a manual
+//!   clock with its partners' receivers and a car publisher ([`bed`]);
 //! - the surroundings: repository files and the shared real-world data ([`files`]), waits
 //!   with deadlines and free ports ([`wait`]).
 //!
@@ -19,6 +20,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
+pub mod bed;
 pub mod browser;
 pub mod cloud;
 pub mod error;

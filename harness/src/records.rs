@@ -130,10 +130,20 @@ pub struct Sequencer {
 impl Sequencer {
     /// An envelope of `bodies` for `vin`, all stamped `at`, numbered after the vehicle's last.
     pub fn uplink(&mut self, vin: Vin, at: Timestamp, bodies: Vec<RecordBody>) -> Uplink {
+        self.timed(vin, bodies.into_iter().map(|b| (at, b)))
+    }
+
+    /// An envelope of `vin` holding each body at its own time, numbered after the vehicle's
+    /// last.
+    pub fn timed(
+        &mut self,
+        vin: Vin,
+        bodies: impl IntoIterator<Item = (Timestamp, RecordBody)>,
+    ) -> Uplink {
         let seq = self.last.entry(vin).or_insert(0);
         let records = bodies
             .into_iter()
-            .map(|body| {
+            .map(|(at, body)| {
                 *seq += 1;
                 Record {
                     seq: *seq,

@@ -235,6 +235,33 @@ impl fmt::Display for ProblemList<'_> {
     }
 }
 
+/// The exit status of a daemon or tool whose config cannot be used (the CLI's documented `2`).
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Prints a config error for the person at the terminal — every problem of an invalid file on
+/// its own line, prefixed by the file, as compilers do — and gives the exit status to end with.
+pub fn report(err: &ConfigError) -> std::process::ExitCode {
+    match err {
+        ConfigError::Invalid { file, problems } => {
+            eprintln!("{file}: {} problem(s):", problems.len());
+            for p in problems {
+                eprintln!("{file}: {p}");
+            }
+        }
+        other => eprintln!("{other}"),
+    }
+    std::process::ExitCode::from(EXIT_CONFIG)
+}
+
+/// A path written in a config file, resolved against the folder of that file (`config_file`
+/// `None`: the current directory), so a config and the files it names can move together.
+pub fn resolve_beside(config_file: Option<&Path>, path: &Path) -> std::path::PathBuf {
+    config_file
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
+        .join(path)
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
@@ -393,6 +420,20 @@ mod tests {
         assert_eq!(err.problems().len(), 2);
         assert!(Problems::new().into_result("c").is_ok());
         assert_eq!(index("uds.dids", 2), "uds.dids[2]");
+    }
+
+    #[test]
+    fn paths_resolve_beside_their_config() {
+        let c = Path::new("/etc/rapport/agent.toml");
+        assert_eq!(
+            resolve_beside(Some(c), Path::new("line.dbc")),
+            Path::new("/etc/rapport/line.dbc")
+        );
+        assert_eq!(
+            resolve_beside(Some(c), Path::new("/abs/x")),
+            Path::new("/abs/x")
+        );
+        assert_eq!(resolve_beside(None, Path::new("x")), Path::new("x"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   trait each config section implements beside its struct.
 //! - [`sled_store`]: opening a sled database, waiting out the file lock a just-dropped `Db`
 //!   still holds.
-//! - [`signal`]: the shutdown signal a daemon's `main` waits for (SIGINT or SIGTERM).
+//! - [`signal`]: the shutdown signal a daemon's `main` waits for (SIGINT or SIGTERM), and
+//!   [`signal::init_logging`], the daemons' one log setup.
 //!
 //! Owns: these mechanisms. Does not own: any config's shape or values (each daemon's `config`
 //! module), any key layout (each store's `keys` module), pure text helpers that need no I/O

@@ -14,16 +14,13 @@
 
 use std::time::Duration;
 
-use rapport_cloud::Cloud;
-use rapport_cloud::clock::{Clock, ManualClock};
-use rapport_cloud::fleet::partners::PartnerConfig;
+use rapport_cloud::clock::Clock;
 use rapport_harness::Error;
+use rapport_harness::bed::{Bed, Partner, Plan};
 use rapport_harness::browser::Browser;
-use rapport_harness::cloud::{self, BrokerKind, partner, receiver_clock};
-use rapport_harness::mqtt::Publisher;
-use rapport_harness::partner::{Receiver, Reply};
-use rapport_harness::records::{Sequencer, critical, odometer, prompt};
-use rapport_shared::{PromptAction, PromptKind, RecordBody, Timestamp};
+use rapport_harness::partner::Reply;
+use rapport_harness::records::{critical, odometer, prompt};
+use rapport_shared::{PromptAction, PromptKind, Timestamp};
 use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
@@ -63,76 +60,38 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-struct Bed {
-    cloud: Cloud,
-    clock: ManualClock,
-    base: String,
-    car: Publisher,
-    seq: Sequencer,
-    dealer: Receiver,
-    _dir: tempfile::TempDir,
-}
-
 async fn bed() -> Bed {
-    let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let clock = ManualClock::new(Timestamp::from_millis(now));
-    let dealer = Receiver::start(DEALER_SECRET, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let mut config = cloud::config(dir.path(), BrokerKind::Embedded, "dashboard-cloud").unwrap();
-    config.api.operator_token = Some(OPERATOR.to_owned());
-    let north = partner(
-        "dealer-north",
-        dealer.url(),
-        DEALER_SECRET,
-        Some(DEALER_TOKEN),
-    );
-    config.partner = vec![PartnerConfig {
-        name: "Dealer North".into(),
-        ..north
-    }];
-    // The test moves time itself; the background tick stays out of the way.
-    config.fleet.tick_ms = 3_600_000;
-    assert!(config.validate().is_empty(), "{:?}", config.validate());
-    let (cloud, car) = cloud::start_with_car(&config, &clock, "dashboard-cars")
-        .await
-        .unwrap();
-    let base = format!("http://{}", cloud.ready().api);
-    Bed {
-        cloud,
-        clock,
-        base,
-        car,
-        seq: Sequencer::default(),
-        dealer,
-        _dir: dir,
-    }
+    let plan = Plan {
+        name: "dashboard".into(),
+        t0: Timestamp::from_millis(now),
+        partners: vec![Partner {
+            id: "dealer-north",
+            secret: DEALER_SECRET,
+            token: Some(DEALER_TOKEN),
+        }],
+        fallback: None,
+    };
+    Bed::start(plan, |c| {
+        c.api.operator_token = Some(OPERATOR.to_owned());
+        c.partner[0].name = "Dealer North".into();
+    })
+    .await
+    .unwrap()
 }
 
-impl Bed {
-    /// Publishes records (stamped now) as the car would, and waits until the cloud applied them.
-    async fn send(&mut self, vin: &str, bodies: Vec<RecordBody>) {
-        let up = self
-            .seq
-            .uplink(vin.parse().unwrap(), self.clock.now(), bodies);
-        cloud::send_and_wait(&self.cloud, &mut self.car, &up).await;
-    }
+/// The six vehicles' registry and the operator's reads.
+trait Fleet {
+    async fn get(&self, path: &str) -> Value;
+    async fn import_registry(&self);
+}
 
+impl Fleet for Bed {
     async fn get(&self, path: &str) -> Value {
-        let resp = http()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(OPERATOR)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
+        self.get_as(path, OPERATOR).await
     }
 
     /// Registers the six vehicles through the registry import (CSV).
@@ -373,7 +332,7 @@ async fn put_known_data(b: &mut Bed) -> Known {
     // "opened" and "delivered" entries get different times: the fleet timeline keys entries
     // by (VIN, millisecond, index within one store batch), and two batches in the same
     // millisecond would overwrite each other's entry.
-    b.dealer
+    b.receiver("dealer-north")
         .set_default(Reply::ok().delay(Duration::from_millis(500)));
     b.send(BROKEN_VAN, vec![critical(0x0300)]).await;
     minute(b);
@@ -397,7 +356,7 @@ async fn put_known_data(b: &mut Bed) -> Known {
     // The alert's webhook reaches the dealer; its delivery lands on the vehicle's timeline,
     // which is then complete (nothing else happens until the test moves the clock).
     assert!(
-        b.dealer
+        b.receiver("dealer-north")
             .wait_until(Duration::from_secs(15), |s| s.delivered >= 1)
             .await,
         "the dealer got no webhook"

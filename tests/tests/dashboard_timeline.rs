@@ -12,23 +12,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rapport_cloud::Cloud;
-use rapport_cloud::clock::{Clock, ManualClock};
-use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::AlertsConfig;
+use rapport_harness::bed::{Bed, Partner, Plan};
 use rapport_harness::browser::Browser;
-use rapport_harness::cloud::{self, BrokerKind, partner, receiver_clock, send_and_wait};
-use rapport_harness::files::temp_dir;
 use rapport_harness::http::client as http;
-use rapport_harness::mqtt::Publisher;
-use rapport_harness::partner::Receiver;
 use rapport_harness::records::{critical, odometer, prompt};
 use rapport_shared::{
-    Dtc, DtcEvent, EngineHours, EngineHoursReading, ObdCode, PromptAction, PromptKind, Record,
-    RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
+    Dtc, DtcEvent, EngineHours, EngineHoursReading, ObdCode, PromptAction, PromptKind, RecordBody,
+    Severity, SignalSource, Timestamp,
 };
 use serde_json::Value;
 
@@ -46,118 +38,62 @@ const LONG: &str = "WVWZZZ1JZXW000001";
 /// A critical fault nobody answered in time: escalated, then its dealer acknowledged it.
 const LATE: &str = "WDB9066361S000005";
 
-struct Bed {
-    cloud: Cloud,
-    clock: ManualClock,
-    base: String,
-    car: Publisher,
-    seq: BTreeMap<Vin, u64>,
-    _north: Receiver,
-    _desk: Receiver,
-    _dir: tempfile::TempDir,
-}
-
 async fn bed() -> Bed {
-    let dir = temp_dir("dashboard-timeline", "the cloud's store").unwrap();
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let mut config: Config =
-        cloud::config(dir.path(), BrokerKind::Embedded, "dashboard-timeline-cloud").unwrap();
-    config.api.operator_token = Some(OPERATOR.to_owned());
-    config.partner = vec![
-        partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
-        partner(
-            "desk",
-            desk.url(),
-            SECRET_DESK,
-            Some("desk-token-0123456789abcdef0123456789"),
-        ),
-    ];
-    config.alerts = AlertsConfig {
-        fallback: Some("desk".into()),
-        ..AlertsConfig::default()
+    let plan = Plan {
+        name: "dashboard-timeline".into(),
+        t0: Timestamp::from_millis(T0),
+        partners: vec![
+            Partner {
+                id: "dealer-north",
+                secret: SECRET_NORTH,
+                token: Some(TOKEN_NORTH),
+            },
+            Partner {
+                id: "desk",
+                secret: SECRET_DESK,
+                token: Some("desk-token-0123456789abcdef0123456789"),
+            },
+        ],
+        fallback: Some("desk"),
     };
-    config.fleet.tick_ms = 3_600_000;
-    assert!(config.validate().is_empty(), "{:?}", config.validate());
-    let (cloud, car) = cloud::start_with_car(&config, &clock, "timeline-cars")
+    Bed::start(plan, |c| c.api.operator_token = Some(OPERATOR.to_owned()))
         .await
-        .unwrap();
-    let base = format!("http://{}", cloud.ready().api);
-    Bed {
-        cloud,
-        clock,
-        base,
-        car,
-        seq: BTreeMap::new(),
-        _north: north,
-        _desk: desk,
-        _dir: dir,
-    }
+        .unwrap()
 }
 
-impl Bed {
-    /// Publishes records, each at its own time, and waits until the cloud applied them.
-    async fn send(&mut self, vin: &str, bodies: Vec<(u64, RecordBody)>) {
-        let vin: Vin = vin.parse().unwrap();
-        let seq = self.seq.entry(vin).or_insert(0);
-        let records: Vec<Record> = bodies
-            .into_iter()
-            .map(|(at, body)| {
-                *seq += 1;
-                Record {
-                    seq: *seq,
-                    at: Timestamp::from_millis(at),
-                    body,
-                }
-            })
-            .collect();
-        send_and_wait(&self.cloud, &mut self.car, &Uplink { vin, records }).await;
-    }
+/// Publishes records, each at its own time (unix ms), and waits until the cloud applied them.
+async fn send(b: &mut Bed, vin: &str, bodies: Vec<(u64, RecordBody)>) {
+    let timed = bodies
+        .into_iter()
+        .map(|(at, body)| (Timestamp::from_millis(at), body))
+        .collect();
+    b.send_timed(vin, timed).await;
+}
 
-    fn now(&self) -> u64 {
-        self.clock.now().as_millis()
-    }
+/// An operator call that must succeed: its JSON.
+async fn call(b: &Bed, method: &str, path: &str, token: &str, body: Option<&str>) -> Value {
+    let (status, json) = b.call(method, path, token, body).await;
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {json}"
+    );
+    json
+}
 
-    async fn minutes(&mut self, n: u64) {
-        self.clock.advance_ms(n * MIN);
-        self.cloud.tick_now().await.unwrap();
-    }
+async fn get(b: &Bed, path: &str) -> Value {
+    call(b, "GET", path, OPERATOR, None).await
+}
 
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> Value {
-        let mut r = http()
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            r = r
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        assert!(status.is_success(), "{method} {path}: {status} {body}");
-        body
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.call("GET", path, OPERATOR, None).await
-    }
-
-    async fn register(&self, vin: &str) {
-        let body = r#"{"category":"passenger","line":"e-compact 2024","delivered":"2024-05-20","dealer":"dealer-north","region":"north","consents":{"partner_sharing":true,"engagement":true}}"#;
-        self.call(
-            "PUT",
-            &format!("/api/v1/vehicles/{vin}/registration"),
-            OPERATOR,
-            Some(body),
-        )
-        .await;
-    }
+async fn register(b: &Bed, vin: &str) {
+    let body = r#"{"category":"passenger","line":"e-compact 2024","delivered":"2024-05-20","dealer":"dealer-north","region":"north","consents":{"partner_sharing":true,"engagement":true}}"#;
+    call(
+        b,
+        "PUT",
+        &format!("/api/v1/vehicles/{vin}/registration"),
+        OPERATOR,
+        Some(body),
+    )
+    .await;
 }
 
 /// The long vehicle's history: one record a minute over the 12 hours before T0 — engine
@@ -212,41 +148,43 @@ async fn the_dashboard_reads_the_cloud_clock_and_folds_the_readings() {
         return;
     };
     let mut b = bed().await;
-    b.register(LATE).await;
-    b.register(LONG).await;
+    register(&b, LATE).await;
+    register(&b, LONG).await;
 
     // LATE: a critical fault at T0, nobody answers; escalated at +61 min; its dealer
     // acknowledges at +66.
-    let now = b.now();
-    b.send(LATE, vec![(now, odometer(3_000)), (now, critical(0x0300))])
-        .await;
-    b.minutes(61).await;
-    b.minutes(5).await;
-    let list = b.get(&format!("/api/v1/alerts?vin={LATE}")).await;
+    let now = b.now().as_millis();
+    send(
+        &mut b,
+        LATE,
+        vec![(now, odometer(3_000)), (now, critical(0x0300))],
+    )
+    .await;
+    b.advance(61 * MIN).await;
+    b.advance(5 * MIN).await;
+    let list = get(&b, &format!("/api/v1/alerts?vin={LATE}")).await;
     let late_id = list["alerts"][0]["id"].as_u64().unwrap();
-    let acked = b
-        .call(
-            "POST",
-            &format!("/api/v1/alerts/{late_id}/acknowledge"),
-            TOKEN_NORTH,
-            None,
-        )
-        .await;
+    let acked = call(
+        &b,
+        "POST",
+        &format!("/api/v1/alerts/{late_id}/acknowledge"),
+        TOKEN_NORTH,
+        None,
+    )
+    .await;
     assert_eq!(acked["sla_state"], "late", "{acked}");
 
     // LONG: its history, then a critical fault; seven minutes later the page looks.
     let history = long_history();
-    b.send(LONG, history[..360].to_vec()).await;
-    b.send(LONG, history[360..].to_vec()).await;
-    let now = b.now();
-    b.send(LONG, vec![(now, critical(0x0301))]).await;
-    b.minutes(7).await;
+    send(&mut b, LONG, history[..360].to_vec()).await;
+    send(&mut b, LONG, history[360..].to_vec()).await;
+    let now = b.now().as_millis();
+    send(&mut b, LONG, vec![(now, critical(0x0301))]).await;
+    b.advance(7 * MIN).await;
     // The alert's delivery is on the timeline before the page looks (nothing moves after).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let t = b
-            .get(&format!("/api/v1/vehicles/{LONG}/timeline?kind=alert"))
-            .await;
+        let t = get(&b, &format!("/api/v1/vehicles/{LONG}/timeline?kind=alert")).await;
         let delivered = t["entries"]
             .as_array()
             .unwrap()
@@ -258,7 +196,7 @@ async fn the_dashboard_reads_the_cloud_clock_and_folds_the_readings() {
         assert!(tokio::time::Instant::now() < deadline, "not delivered: {t}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let alerts = b.get("/api/v1/alerts").await;
+    let alerts = get(&b, "/api/v1/alerts").await;
     let long_alert = alerts["alerts"]
         .as_array()
         .unwrap()
@@ -326,7 +264,7 @@ async fn browse(
 
     // --- The vehicle page: the readings charted, the events listed, readings folded.
     browser.click(&field("vehicle", id)).await?;
-    let readings = b.get(&format!("/api/v1/vehicles/{LONG}/readings")).await;
+    let readings = get(b, &format!("/api/v1/vehicles/{LONG}/readings")).await;
     let odometer_points = readings["odometer"]["points"].as_array().unwrap().len();
     assert_eq!(
         readings["odometer"]["count"], 672,
@@ -344,9 +282,11 @@ async fn browse(
     assert_eq!(browser.count(&tid("chart-engine_hours")).await?, 1);
 
     // The API folds the runs of readings: the whole history's events fit in one page.
-    let api = b
-        .get(&format!("/api/v1/vehicles/{LONG}/timeline?fold=readings"))
-        .await;
+    let api = get(
+        b,
+        &format!("/api/v1/vehicles/{LONG}/timeline?fold=readings"),
+    )
+    .await;
     let entries = api["entries"].as_array().unwrap();
     assert_eq!(api["next_before"], Value::Null, "{api}");
     let shown = format!("{} > [data-testid=\"timeline-entry\"]", tid("timeline"));
@@ -466,11 +406,11 @@ async fn browse(
             tid("timeline-kind")
         ))
         .await?;
-    let faults = b
-        .get(&format!(
-            "/api/v1/vehicles/{LONG}/timeline?kind=dtc_appeared,dtc_cleared,dtc_snapshot"
-        ))
-        .await;
+    let faults = get(
+        b,
+        &format!("/api/v1/vehicles/{LONG}/timeline?kind=dtc_appeared,dtc_cleared,dtc_snapshot"),
+    )
+    .await;
     let want = faults["entries"].as_array().unwrap().len();
     assert_eq!(want, 9, "eight warnings and the critical fault: {faults}");
     wait_shown(browser, &shown, &folds, "the faults", |listed, folded| {
@@ -517,11 +457,13 @@ async fn browse(
 
 /// How many entries of the cloud's own the long vehicle has.
 async fn cloud_entries(b: &Bed) -> usize {
-    let cloud = b
-        .get(&format!(
+    let cloud = get(
+        b,
+        &format!(
             "/api/v1/vehicles/{LONG}/timeline?kind=layer,strategy,suppressed,alert,registered"
-        ))
-        .await;
+        ),
+    )
+    .await;
     cloud["entries"].as_array().unwrap().len()
 }
 

@@ -135,12 +135,7 @@ impl Config {
 
     /// A path from the config (a `[sync.tls]` file), resolved against the config file's folder.
     pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
-        let dir = self
-            .path
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new(""));
-        dir.join(path)
+        rapport_kit::config::resolve_beside(self.path.as_deref(), path)
     }
 
     /// The DBC file's path, resolved against the config file's folder.

@@ -127,12 +127,7 @@ impl Config {
 
     /// Resolves a path from the file against the config file's folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        let dir = self
-            .path
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new(""));
-        dir.join(path)
+        rapport_kit::config::resolve_beside(self.path.as_deref(), path)
     }
 
     /// The store's data directory, resolved against the config file's folder.
