@@ -101,6 +101,11 @@ fn warn(sink: &mut impl Sink, kind: WarningKind, what: String) {
     sink.observe(Observation::Warning { kind, what });
 }
 
+/// A warning about an answer from the ECU at `rx`.
+fn warn_from(sink: &mut impl Sink, kind: WarningKind, rx: u32, err: impl core::fmt::Display) {
+    warn(sink, kind, format!("from {}: {err}", id_text(rx)));
+}
+
 /// A CAN id as config and JSON write it: 3 hex digits for 11-bit, 8 for 29-bit.
 fn id_text(id: u32) -> String {
     if id <= 0x7FF {
@@ -439,11 +444,7 @@ impl Diag {
         let values = match obd::parse_current_data(payload) {
             Ok(v) => v,
             Err(err) => {
-                return warn(
-                    sink,
-                    WarningKind::Obd,
-                    format!("from {}: {err}", id_text(rx)),
-                );
+                return warn_from(sink, WarningKind::Obd, rx, err);
             }
         };
         for value in values {
@@ -475,11 +476,7 @@ impl Diag {
                     }
                 }
                 Ok(_) => {}
-                Err(err) => warn(
-                    sink,
-                    WarningKind::Obd,
-                    format!("from {}: {err}", id_text(rx)),
-                ),
+                Err(err) => warn_from(sink, WarningKind::Obd, rx, err),
             }
         }
     }
@@ -488,11 +485,7 @@ impl Diag {
         let response = match obd::parse_dtc_response(payload, mode) {
             Ok(r) => r,
             Err(err) => {
-                return warn(
-                    sink,
-                    WarningKind::Obd,
-                    format!("from {}: {err}", id_text(rx)),
-                );
+                return warn_from(sink, WarningKind::Obd, rx, err);
             }
         };
         let list = match mode {
@@ -513,22 +506,14 @@ impl Diag {
             Ok(Outcome::Positive(records)) => records,
             Ok(Outcome::Pending) => return,
             Err(err) => {
-                return warn(
-                    sink,
-                    WarningKind::Uds,
-                    format!("from {}: {err}", id_text(rx)),
-                );
+                return warn_from(sink, WarningKind::Uds, rx, err);
             }
         };
         for record in records {
             let record = match record {
                 Ok(r) => r,
                 Err(err) => {
-                    warn(
-                        sink,
-                        WarningKind::Uds,
-                        format!("from {}: {err}", id_text(rx)),
-                    );
+                    warn_from(sink, WarningKind::Uds, rx, err);
                     break;
                 }
             };
@@ -583,11 +568,7 @@ impl Diag {
             Ok(Outcome::Positive(r)) => r,
             Ok(Outcome::Pending) => return,
             Err(err) => {
-                return warn(
-                    sink,
-                    WarningKind::Uds,
-                    format!("from {}: {err}", id_text(rx)),
-                );
+                return warn_from(sink, WarningKind::Uds, rx, err);
             }
         };
         self.scratch.clear();

@@ -262,6 +262,18 @@ mod tests {
                 assert!(up.on_read(got, limit, now).is_empty());
             }
         }
+
+        /// Publishes every batch the uplink will cut now, noting each one's seqs.
+        fn publish_all(&self, up: &mut Uplink, published: &mut Vec<Vec<u64>>) {
+            loop {
+                self.read(up, Duration::ZERO);
+                let Some(ready) = up.next(Duration::ZERO).unwrap() else {
+                    break;
+                };
+                published.push(ready.seqs.clone());
+                up.sent(ready);
+            }
+        }
     }
 
     #[test]
@@ -269,14 +281,7 @@ mod tests {
         let outbox = Outbox::with(1..=23);
         let mut up = uplink(5, 3, 60_000);
         let mut published = Vec::new();
-        loop {
-            outbox.read(&mut up, Duration::ZERO);
-            let Some(ready) = up.next(Duration::ZERO).unwrap() else {
-                break;
-            };
-            published.push(ready.seqs.clone());
-            up.sent(ready);
-        }
+        outbox.publish_all(&mut up, &mut published);
         assert_eq!(
             published,
             [
@@ -290,14 +295,7 @@ mod tests {
             up.on_outgoing(pkid).unwrap();
         }
         assert_eq!(up.on_puback(1), Some(vec![1, 2, 3, 4, 5]));
-        loop {
-            outbox.read(&mut up, Duration::ZERO);
-            let Some(ready) = up.next(Duration::ZERO).unwrap() else {
-                break;
-            };
-            published.push(ready.seqs.clone());
-            up.sent(ready);
-        }
+        outbox.publish_all(&mut up, &mut published);
         assert_eq!(published[3], vec![16, 17, 18, 19, 20]);
         up.on_outgoing(4).unwrap();
         assert_eq!(up.on_puback(2).map(|s| s.len()), Some(5));
