@@ -35,6 +35,31 @@ end() { result "$SC.end" "$(up)"; echo "=== HEADUNIT end $SC $(up) ==="; }
 wanted() { [ -z "$ONLY" ] || echo ",$ONLY," | grep -q ",$1,"; }
 stat_of() { cat "/sys/class/net/$1/statistics/$2" 2>/dev/null || echo 0; }
 vm() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# Where process $1's resident memory is, from its smaps, as results "$2.mem_<kind>_kb": the
+# binary's own pages (file), the heap (brk and anonymous maps: musl's malloc, sled's cache),
+# thread stacks (an anonymous map right after a guard page), the rest; and its threads. The
+# smaps, smaps_rollup and status go to $3 for a closer look.
+mem_report() {
+  cp "/proc/$1/smaps" "$3/$2.smaps" 2>/dev/null
+  cp "/proc/$1/smaps_rollup" "$3/$2.smaps_rollup" 2>/dev/null
+  cp "/proc/$1/status" "$3/$2.status" 2>/dev/null
+  awk '
+    /^[0-9a-f]+-[0-9a-f]+ / {
+      split($1, a, "-")
+      if ($6 ~ /^\[(heap|stack)\]$/) k = substr($6, 2, length($6) - 2)
+      else if ($6 ~ /^\[/) k = "other"
+      else if ($6 != "") k = "file"
+      else if (guard && a[1] == last) k = "stacks"
+      else k = "anon"
+      guard = ($2 ~ /^---/); last = a[2]
+      next
+    }
+    $1 == "Rss:" { rss[k] += $2 }
+    END { printf "file=%d heap=%d anon=%d stacks=%d stack=%d other=%d\n",
+          rss["file"], rss["heap"], rss["anon"], rss["stacks"], rss["stack"], rss["other"] }
+  ' "$3/$2.smaps" | tr ' ' '\n' | while IFS== read -r k v; do result "$2.mem_${k}_kb" "$v"; done
+  result "$2.threads" "$(ls "/proc/$1/task" | wc -l)"
+}
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 # (busybox wget's own -T crashes it: timeout(1) bounds it instead)
 get() { timeout 10 wget -q -O - "http://127.0.0.1:${2:-8686}$1"; }
@@ -118,6 +143,7 @@ if wanted replay; then
   wait_hmi 8686 120 && result replay.hmi_ready "$(up)"
   wait_filters vcan0 60 && result replay.socket_open "$(up)"
   result replay.vmhwm_ready_kb "$(vm "$AGENT" VmHWM)"
+  mem_report "$AGENT" replay.ready "$D"
   filters "$D/rcvlist_fil.before"
   cat /proc/net/can/rcvlist_all > "$D/rcvlist_all.before"
   tx0=$(stat_of vcan0 tx_packets)
@@ -144,6 +170,7 @@ if wanted replay; then
   get /v1/vehicle > "$D/vehicle.json"
   get /v1/prompts > "$D/prompts.json"
   result replay.vmhwm_kb "$(vm "$AGENT" VmHWM)"
+  mem_report "$AGENT" replay "$D"
   result replay.agent_alive "$(alive "$AGENT" && echo yes || echo no)"
   stop_pid "$AGENT"; AGENT=""
   result replay.agent_stop_rc "$RC"
@@ -341,6 +368,7 @@ if wanted soak; then
   result soak.duration_s "$(awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.0f", b - a }')"
   result soak.vmhwm_kb "$(vm "$AGENT" VmHWM)"
   result soak.vmrss_kb "$(vm "$AGENT" VmRSS)"
+  mem_report "$AGENT" soak "$D"
   filters "$D/rcvlist_fil"
   cat /proc/net/can/stats > "$D/can-stats"
   get /v1/vehicle > "$D/vehicle.json"
