@@ -43,16 +43,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(Vec<String>),
 ) -> Result<EcuSimCounts, crate::Error> {
-    let mut car = crate::desk::car_for(loaded, script).map_err(|problems| crate::Error::Io {
-        context: "the simulated drive".into(),
-        source: std::io::Error::other(
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    })?;
+    let mut car = crate::desk::car_for_run(loaded, script)?;
     let names = car.ecu_names().map(str::to_owned).collect();
     // The interface, as seen from inside the car: a node like the tester on the desk.
     let outside = car.attach_tester();
