@@ -38,6 +38,7 @@ fn options(max_outbox: u64) -> StoreOptions {
     StoreOptions {
         max_outbox,
         flush_every_ms: Some(1_000),
+        ..StoreOptions::default()
     }
 }
 

@@ -70,6 +70,7 @@ park = { secs = 40 }
         StoreOptions {
             max_outbox: cfg.outbox.max_records,
             flush_every_ms: None,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -105,6 +105,23 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
     Ok(car)
 }
 
+/// [`car_for`] for a running agent or simulator: the script's problems as one error.
+///
+/// # Errors
+/// The script's problems, joined by `; `.
+pub(crate) fn car_for_run(loaded: &Loaded, script: Script) -> Result<DeskCar, crate::Error> {
+    car_for(loaded, script).map_err(|problems| crate::Error::Io {
+        context: "the simulated drive".into(),
+        source: std::io::Error::other(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    })
+}
+
 /// What a desk run did.
 #[derive(Debug, Clone, Copy)]
 pub struct DeskSummary {

@@ -45,12 +45,15 @@ enum Command {
         #[arg(long, env = "RAPPORT_HMI")]
         hmi: Option<std::net::SocketAddr>,
         /// Drive the simulated car instead of reading SocketCAN (a head unit on a desk).
+        #[cfg(feature = "desk")]
         #[arg(long)]
         sim: bool,
         /// With --sim: the scripted drive (TOML); default: a commute with a fault.
+        #[cfg(feature = "desk")]
         #[arg(long, requires = "sim")]
         script: Option<PathBuf>,
         /// With --sim: simulated seconds per real second.
+        #[cfg(feature = "desk")]
         #[arg(long, default_value_t = 1.0, requires = "sim")]
         speedup: f64,
     },
@@ -66,6 +69,7 @@ enum Command {
     },
     /// Run the poller and decoders against a simulated car (no bus needed) and print one JSON
     /// line per observation, as `replay` does. Simulated time runs as fast as the CPU allows.
+    #[cfg(feature = "desk")]
     Desk {
         /// The agent config (TOML): it decides which ECUs the simulated car has.
         #[arg(long, env = "RAPPORT_CONFIG")]
@@ -151,6 +155,7 @@ fn main() -> anyhow::Result<ExitCode> {
             };
             println!("config OK: {}: {}", config.display(), summary(&loaded));
         }
+        #[cfg(feature = "desk")]
         Command::Desk {
             config,
             script,
@@ -167,15 +172,25 @@ fn main() -> anyhow::Result<ExitCode> {
             config,
             data_dir,
             hmi,
+            #[cfg(feature = "desk")]
             sim,
+            #[cfg(feature = "desk")]
             script,
+            #[cfg(feature = "desk")]
             speedup,
         } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
-            return run(loaded, data_dir, hmi, sim, script.as_deref(), speedup);
+            #[cfg(feature = "desk")]
+            let source = match sim_source(sim, script.as_deref(), speedup)? {
+                Some(source) => source,
+                None => rapport_agent::runtime::Source::SocketCan,
+            };
+            #[cfg(not(feature = "desk"))]
+            let source = rapport_agent::runtime::Source::SocketCan;
+            return run(loaded, data_dir, hmi, source);
         }
         Command::Store { config, data_dir } => {
             let loaded = match load_or_report(&config) {
@@ -215,35 +230,41 @@ fn main() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run --sim`'s source: the desk car with its script and speed-up; `None` without `--sim`.
+#[cfg(feature = "desk")]
+fn sim_source(
+    sim: bool,
+    script: Option<&std::path::Path>,
+    speedup: f64,
+) -> anyhow::Result<Option<rapport_agent::runtime::Source>> {
+    if !sim {
+        return Ok(None);
+    }
+    let script = match script {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            Some(toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+        }
+    };
+    if !(speedup.is_finite() && speedup > 0.0) {
+        anyhow::bail!("--speedup must be a positive number, not {speedup}");
+    }
+    Ok(Some(rapport_agent::runtime::Source::Sim {
+        script,
+        speedup,
+    }))
+}
+
 fn run(
     loaded: Loaded,
     data_dir: Option<PathBuf>,
     hmi: Option<std::net::SocketAddr>,
-    sim: bool,
-    script: Option<&std::path::Path>,
-    speedup: f64,
+    source: rapport_agent::runtime::Source,
 ) -> anyhow::Result<ExitCode> {
-    use rapport_agent::runtime::{Options, Source};
-    rapport_kit::signal::init_logging();
-    let source = if sim {
-        let script = match script {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-                Some(
-                    toml::from_str(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                )
-            }
-        };
-        if !(speedup.is_finite() && speedup > 0.0) {
-            anyhow::bail!("--speedup must be a positive number, not {speedup}");
-        }
-        Source::Sim { script, speedup }
-    } else {
-        Source::SocketCan
-    };
+    use rapport_agent::runtime::Options;
+    rapport_kit::log::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -272,6 +293,7 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "desk")]
 fn desk(
     loaded: &Loaded,
     script: Option<&std::path::Path>,

@@ -200,6 +200,8 @@ impl Poller {
     }
 
     /// Counters so far.
+    /// (The simulated ECUs and the desk use it; the head unit does not.)
+    #[cfg(any(test, feature = "desk"))]
     pub(crate) fn stats(&self) -> PollerStats {
         self.stats
     }

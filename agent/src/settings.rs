@@ -137,12 +137,13 @@ pub fn rules(config: &Config) -> crate::rules::Settings {
     }
 }
 
-/// The store's options: the outbox bound, and no background flush — the runtime coalesces
-/// changes and flushes each write itself (see [`write_every`]).
+/// The store's options: the outbox bound, sled's cache, and no background flush — the runtime
+/// coalesces changes and flushes each write itself (see [`write_every`]).
 pub(crate) fn store(config: &Config) -> StoreOptions {
     StoreOptions {
         max_outbox: config.outbox.max_records,
         flush_every_ms: None,
+        cache_bytes: u64::from(config.store.cache_kb) * 1024,
     }
 }
 

@@ -37,6 +37,7 @@ fn options() -> StoreOptions {
     StoreOptions {
         max_outbox: 1_000_000,
         flush_every_ms: Some(500),
+        ..StoreOptions::default()
     }
 }
 

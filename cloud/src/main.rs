@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run(config: config::Config) -> anyhow::Result<ExitCode> {
-    rapport_kit::signal::init_logging();
+    rapport_kit::log::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

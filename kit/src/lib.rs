@@ -6,8 +6,8 @@
 //!   trait each config section implements beside its struct.
 //! - [`sled_store`]: opening a sled database, waiting out the file lock a just-dropped `Db`
 //!   still holds.
-//! - [`signal`]: the shutdown signal a daemon's `main` waits for (SIGINT or SIGTERM), and
-//!   [`signal::init_logging`], the daemons' one log setup.
+//! - [`signal`]: the shutdown signal a daemon's `main` waits for (SIGINT or SIGTERM);
+//! - [`log`]: the daemons' one log setup (stderr, `RUST_LOG`).
 //!
 //! Owns: these mechanisms. Does not own: any config's shape or values (each daemon's `config`
 //! module), any key layout (each store's `keys` module), pure text helpers that need no I/O
@@ -16,5 +16,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod config;
+pub mod log;
 pub mod signal;
 pub mod sled_store;

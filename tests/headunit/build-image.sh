@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Assembles the emulated head unit from Debian's packages: Debian 12's arm64 kernel and an
 # initramfs holding busybox-static, can-utils (with the ARM cross glibc it links against), a
-# few kernel modules (CAN, vcan, virtio 9p), the release agent, its configs, the truck trace
-# and the guest's scenario script (tests/headunit/guest/). tests/headunit/run-guest.sh boots it.
+# few kernel modules (CAN, vcan, virtio 9p), the release agent, its configs, the truck trace,
+# the ECU simulator with the passenger car's config and drive, and the guest's scenario script
+# (tests/headunit/guest/). tests/headunit/run-guest.sh boots it.
 #
 #   tests/headunit/build-image.sh [AGENT_BINARY] TRACE
 #
-# AGENT_BINARY defaults to the static build, target/aarch64-unknown-linux-musl/release/
-# rapport-agent. TRACE is the truck's candump trace (screen form, as the shared data holds it);
-# it goes into the image only, never into the repository. Everything downloaded and built
-# stays under target/headunit/ (HEADUNIT_DIR overrides): debs/ is the package cache, reused
-# while it holds the three packages; vmlinuz and initrd.img are the outputs.
+# AGENT_BINARY defaults to the head unit's static build (`cargo build --release -p
+# rapport-agent --no-default-features --target aarch64-unknown-linux-musl`),
+# target/aarch64-unknown-linux-musl/release/rapport-agent. TRACE is the truck's candump trace
+# (screen form, as the shared data holds it); it goes into the image only, never into the
+# repository. ECU_SIM names the ECU simulator (default: rapport-ecu-sim beside the default
+# agent, built by `cargo build --release -p rapport-agent --bin rapport-ecu-sim --target
+# aarch64-unknown-linux-musl`); without it the image has no ECU scenario. Everything
+# downloaded and built stays under target/headunit/ (HEADUNIT_DIR overrides): debs/ is the
+# package cache, reused while it holds the three packages; vmlinuz and initrd.img are the
+# outputs.
+#
+# HEADUNIT_TRY_CONFIG set: the image for tests/headunit/try.sh instead — that config (and the
+# DBC file it names) on an interface named as in the config, TRACE replayed on it (candump -l
+# or screen form; HEADUNIT_TRY_INTERFACE names the trace's interface to replay), and the guest
+# runs tests/headunit/guest/try.sh instead of the scenarios.
 #
 # Host packages: cpio, kmod (depmod), awk, libc6-arm64-cross (the guest's glibc). Downloading
 # arm64 packages needs the arm64 architecture added to dpkg: done here, as root, once.
@@ -131,27 +142,71 @@ depmod -b "$R" "$kver"
 # trace in canplayer's log form (the shared file is candump's screen form).
 cp "$AGENT" "$R/opt/rapport/rapport-agent"
 chmod 755 "$R/opt/rapport/rapport-agent"
-commercial="$ROOT/config/commercial.toml"
-grep -q '^interface = "can0"$' "$commercial" || die "config/commercial.toml: no interface = \"can0\""
-grep -q '^listen = "127.0.0.1:8686"$' "$commercial" || die "config/commercial.toml: no HMI listen line"
-sed -e 's|^interface = "can0"$|interface = "vcan0"|' \
-    -e 's|^path = .*|path = "/data/agent"|' "$commercial" > "$R/etc/rapport/agent.toml"
-cat >> "$R/etc/rapport/agent.toml" <<'EOF'
+# ' (000.005001)  can0  18FEDF00   [8]  8A A0 …' -> '(000.005001) can0 18FEDF00#8AA0…'; a
+# `candump -l` line ('(1.000000) can0 123#11') is canplayer's form already.
+log_form() {
+  awk '$3 ~ /#/ { print $1, $2, $3; next }
+       NF >= 4 { d = ""; for (i = 5; i <= NF; i++) d = d $i; print $1, $2, $3 "#" d }' "$1"
+}
+if [ -n "${HEADUNIT_TRY_CONFIG:-}" ]; then
+  # tests/headunit/try.sh: the engineer's config on its own interface name, their trace.
+  cfg="$HEADUNIT_TRY_CONFIG"
+  [ -f "$cfg" ] || die "no config at $cfg"
+  iface="$(awk -F'"' '/^interface *=/ { print $2; exit }' "$cfg")"
+  [ -n "$iface" ] || die "$cfg: no interface = \"...\" line"
+  dbc="$(awk -F'"' '/^file *=/ { print $2; exit }' "$cfg")"
+  sed -e 's|^path *=.*|path = "/data/agent"|' \
+      -e 's|^listen *=.*|listen = "127.0.0.1:8686"|' \
+      -e 's|^file *=.*|file = "vehicle.dbc"|' "$cfg" > "$R/etc/rapport/agent.toml"
+  if [ -n "$dbc" ]; then
+    case "$dbc" in /*) ;; *) dbc="$(dirname "$cfg")/$dbc" ;; esac
+    [ -f "$dbc" ] || die "$cfg names the DBC file $dbc, which is not there"
+    cp "$dbc" "$R/etc/rapport/vehicle.dbc"
+  fi
+  printf 'interface=%s\ntrace_interface=%s\n' "$iface" "${HEADUNIT_TRY_INTERFACE:-$iface}" \
+    > "$R/etc/rapport/try.env"
+  log_form "$TRACE" > "$R/var/trace/normal.log"
+  cp "$HERE/guest/try.sh" "$R/opt/rapport/main.sh"
+else
+  commercial="$ROOT/config/commercial.toml"
+  grep -q '^interface = "can0"$' "$commercial" || die "config/commercial.toml: no interface = \"can0\""
+  grep -q '^listen = "127.0.0.1:8686"$' "$commercial" || die "config/commercial.toml: no HMI listen line"
+  sed -e 's|^interface = "can0"$|interface = "vcan0"|' \
+      -e 's|^path = .*|path = "/data/agent"|' "$commercial" > "$R/etc/rapport/agent.toml"
+  cat >> "$R/etc/rapport/agent.toml" <<'EOF2'
 
 # Head-unit test: nothing listens on this loopback port (the guest has no network at all).
 [sync]
 broker = "mqtt://127.0.0.1:1884"
-EOF
-sed -e 's|^interface = "can0"$|interface = "vcan1"|' \
-    -e 's|^path = .*|path = "/data/fd"|' \
-    -e 's|^listen = "127.0.0.1:8686"$|listen = "127.0.0.1:8687"|' \
-    "$commercial" > "$R/etc/rapport/fd.toml"
-# ' (000.005001)  can0  18FEDF00   [8]  8A A0 …' -> '(000.005001) can0 18FEDF00#8AA0…'
-awk 'NF >= 4 { d = ""; for (i = 5; i <= NF; i++) d = d $i; print $1, $2, $3 "#" d }' \
-  "$TRACE" > "$R/var/trace/normal.log"
+EOF2
+  sed -e 's|^interface = "can0"$|interface = "vcan1"|' \
+      -e 's|^path = .*|path = "/data/fd"|' \
+      -e 's|^listen = "127.0.0.1:8686"$|listen = "127.0.0.1:8687"|' \
+      "$commercial" > "$R/etc/rapport/fd.toml"
+  # The ECU simulator and the passenger car it plays (config/passenger.toml on vcan2, its DBC
+  # beside it, the drive in tests/headunit/guest/passenger-drive.toml); the agent reads it
+  # with the same config.
+  ECU_SIM="${ECU_SIM:-$(dirname "$AGENT")/rapport-ecu-sim}"
+  if [ -f "$ECU_SIM" ]; then
+    passenger="$ROOT/config/passenger.toml"
+    grep -q '^file = "../agent/fixtures/passenger.dbc"$' "$passenger" \
+      || die "config/passenger.toml: no DBC file line"
+    sed -e 's|^interface = "can0"$|interface = "vcan2"|' \
+        -e 's|^path = .*|path = "/data/passenger"|' \
+        -e 's|^listen = "127.0.0.1:8686"$|listen = "127.0.0.1:8688"|' \
+        -e 's|^file = .*|file = "passenger.dbc"|' "$passenger" > "$R/etc/rapport/passenger.toml"
+    cp "$ROOT/agent/fixtures/passenger.dbc" "$R/etc/rapport/passenger.dbc"
+    cp "$HERE/guest/passenger-drive.toml" "$R/etc/rapport/passenger-drive.toml"
+    cp "$ECU_SIM" "$R/opt/rapport/rapport-ecu-sim"
+    chmod 755 "$R/opt/rapport/rapport-ecu-sim"
+  else
+    say "no ECU simulator at $ECU_SIM: the image has no ECU scenario"
+  fi
+  log_form "$TRACE" > "$R/var/trace/normal.log"
+  cp "$HERE/guest/scenarios.sh" "$R/opt/rapport/main.sh"
+fi
 cp "$HERE/guest/init" "$R/init"
-cp "$HERE/guest/scenarios.sh" "$R/opt/rapport/scenarios.sh"
-chmod 755 "$R/init" "$R/opt/rapport/scenarios.sh"
+chmod 755 "$R/init" "$R/opt/rapport/main.sh"
 
 # Uncompressed: the emulated kernel unpacks it faster than it would gunzip it.
 (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$OUT/initrd.img"

@@ -14,12 +14,19 @@
 //!   reads again without a restart; an interface missing at start is a clear error;
 //! - bad lines, frames too short for their parameter groups, error frames: warnings, no crash;
 //! - SIGKILLed while writing, three times: the store opens, no confirmed service is lost;
-//! - a saturated bus with the HMI on and the sync pointed at nothing: the peak RSS (printed).
+//! - the ECU simulator (`rapport-ecu-sim`) plays the passenger car on another interface: the
+//!   agent reads the odometer and the fault codes it was told to serve over OBD-II and UDS,
+//!   through the kernel, ISO-TP flow control and all, and its screen and store show them;
+//! - a saturated bus with the HMI on and the sync pointed at nothing: the peak RSS (at most
+//!   16 MiB, the head unit's goal) and where it is (binary, heap, stacks), printed;
+//! - the binary is the head unit's build: at most 4 MiB stripped.
 //!
 //! Skips (prints "skipping: …" and passes) without qemu-system-aarch64, the host tools the image
-//! build needs, the static agent build (`cargo build --release -p rapport-agent --target
-//! aarch64-unknown-linux-musl`) or the truck trace; with `RAPPORT_REQUIRE_HEADUNIT=1` (CI) a
-//! skip fails. `RAPPORT_HEADUNIT_SOAK` sets the footprint run's guest seconds (default 60).
+//! build needs, the head unit's static agent (`cargo build --release -p rapport-agent
+//! --no-default-features --target aarch64-unknown-linux-musl`), the ECU simulator (`cargo build
+//! --release -p rapport-agent --bin rapport-ecu-sim --target aarch64-unknown-linux-musl`) or
+//! the truck trace; with `RAPPORT_REQUIRE_HEADUNIT=1` (CI) a skip fails.
+//! `RAPPORT_HEADUNIT_SOAK` sets the footprint run's guest seconds (default 60).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,6 +70,12 @@ fn agent_binary() -> PathBuf {
         .join(AGENT_TARGET)
         .join("release")
         .join("rapport-agent")
+}
+
+/// The ECU simulator: `RAPPORT_HEADUNIT_ECU_SIM`, or beside the default agent.
+fn ecu_sim_binary(agent: &Path) -> PathBuf {
+    std::env::var_os("RAPPORT_HEADUNIT_ECU_SIM")
+        .map_or_else(|| agent.with_file_name("rapport-ecu-sim"), PathBuf::from)
 }
 
 /// What is missing to build and boot the head unit, if anything.
@@ -109,8 +122,17 @@ fn missing(agent: &Path, headunit_dir: &Path) -> Option<String> {
     }
     if !agent.is_file() {
         return Some(format!(
-            "no static agent at {} (cargo build --release -p rapport-agent --target {AGENT_TARGET})",
+            "no static agent at {} (cargo build --release -p rapport-agent \
+             --no-default-features --target {AGENT_TARGET})",
             agent.display()
+        ));
+    }
+    let sim = ecu_sim_binary(agent);
+    if !sim.is_file() {
+        return Some(format!(
+            "no ECU simulator at {} (cargo build --release -p rapport-agent --bin \
+             rapport-ecu-sim --target {AGENT_TARGET})",
+            sim.display()
         ));
     }
     None
@@ -281,6 +303,20 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
     // The binary needs nothing from the guest's libc: no program interpreter at all.
     let elf = std::fs::read(&agent).unwrap();
     assert!(!has_interpreter(&elf), "{} is not static", agent.display());
+    // The head unit's build leaves the desk car out (`--no-default-features`): 4 MiB at most.
+    assert!(
+        elf.len() <= 4 << 20,
+        "{}: {} B, more than 4 MiB: is it the head unit's build (--no-default-features)?",
+        agent.display(),
+        elf.len()
+    );
+    let ecu_sim = ecu_sim_binary(&agent);
+    let sim_elf = std::fs::read(&ecu_sim).unwrap();
+    assert!(
+        !has_interpreter(&sim_elf),
+        "{} is not static",
+        ecu_sim.display()
+    );
 
     let build_s = run(
         "build-image.sh",
@@ -288,7 +324,8 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
             .arg(repo("tests/headunit/build-image.sh"))
             .arg(&agent)
             .arg(&trace)
-            .env("HEADUNIT_DIR", &headunit_dir),
+            .env("HEADUNIT_DIR", &headunit_dir)
+            .env("ECU_SIM", &ecu_sim),
     );
     let out = headunit_dir.join("run");
     let _ = std::fs::remove_dir_all(&out);
@@ -444,6 +481,9 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
         "the 64-byte frame of id 0x123 is filtered out"
     );
 
+    // --- the ECU simulator: the passenger car over OBD-II and UDS, through the kernel ----------------
+    let ecu = ecu_checks(&r, &out.join("ecu"), &headunit_dir);
+
     // --- the interface down, up, deleted, created again; missing at start -------------------------
     for k in [
         "ifdown.alive_while_down",
@@ -514,7 +554,20 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
         .sum();
     assert_eq!(soak_stopped["frames"], soak_matched.to_string());
     let hwm_kb = num(&r, "soak.vmhwm_kb");
-    assert!(hwm_kb < 64.0 * 1024.0, "VmHWM {hwm_kb} kB");
+    assert!(
+        hwm_kb <= 16.0 * 1024.0,
+        "VmHWM {hwm_kb} kB, over the head unit's 16 MiB"
+    );
+    let mem = |at: &str| {
+        format!(
+            "binary {} + heap {} + thread stacks {} + main stack {} kB, {} threads",
+            get(&format!("{at}.mem_file_kb")),
+            get(&format!("{at}.mem_heap_kb")),
+            get(&format!("{at}.mem_stacks_kb")),
+            get(&format!("{at}.mem_stack_kb")),
+            get(&format!("{at}.threads")),
+        )
+    };
 
     let span = |s: &str| num(&r, &format!("{s}.end")) - num(&r, &format!("{s}.begin"));
     println!(
@@ -523,10 +576,13 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
          open {:.2} s, first observation {:.2} s after boot\n\
          replay: {replay_s:.1} s, {} trace frames + {flood} flood frames ({:.0} frames/s), \
          kernel passed {matched} to the agent, agent read {}\n\
-         scenarios (guest s): replay {:.1}, fd {:.1}, ifdown {:.1}, badinput {:.1}, sigkill \
-         {:.1}, soak {:.1}\n\
+         scenarios (guest s): replay {:.1}, fd {:.1}, ecu {:.1}, ifdown {:.1}, badinput {:.1}, \
+         sigkill {:.1}, soak {:.1}\n\
+         ecu: simulator ready {:.2} s, everything on the screen {:.2} s after boot, {} frames on \
+         vcan2; agent VmHWM {} kB, simulator {} kB ({} B)\n\
          footprint: VmHWM {} kB after HMI ready, {} kB after the replay, {hwm_kb} kB after a \
-         {} s soak ({} frames on vcan0); binary {} B",
+         {} s soak ({} frames on vcan0); binary {} B\n\
+         memory after the soak: {}",
         num(&r, "boot.scenarios_start"),
         num(&r, "replay.agent_exec"),
         num(&r, "replay.hmi_ready"),
@@ -537,14 +593,144 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
         stopped["frames"],
         span("replay"),
         span("fd"),
+        span("ecu"),
         span("ifdown"),
         span("badinput"),
         span("sigkill"),
         span("soak"),
+        num(&r, "ecu.sim_ready"),
+        num(&r, "ecu.all_seen"),
+        ecu.frames,
+        get("ecu.vmhwm_kb"),
+        get("ecu.sim_vmhwm_kb"),
+        sim_elf.len(),
         get("replay.vmhwm_ready_kb"),
         get("replay.vmhwm_kb"),
         get("soak.duration_s"),
         get("soak.vcan0_tx"),
         elf.len(),
+        mem("soak"),
     );
+}
+
+/// What the ECU scenario's checks found, for the summary.
+struct EcuRun {
+    frames: usize,
+}
+
+/// The `ecu` scenario: the agent shows what the simulator serves (tests/headunit/guest/
+/// passenger-drive.toml), read over OBD-II and UDS — which the bus's own record says, decoded
+/// on the host by `replay` with the same config — with ISO-TP flow control both ways.
+fn ecu_checks(r: &BTreeMap<String, String>, dir: &Path, headunit_dir: &Path) -> EcuRun {
+    let get = |k: &str| r.get(k).map_or("", String::as_str);
+    const ODOMETER: f64 = 23_456.7;
+    const CODES: [&str; 5] = ["P0133", "P0133-1C", "P0171", "P0420", "P0562-13"];
+    assert_eq!(get("ecu.agent_alive"), "yes");
+    assert_eq!(get("ecu.sim_alive"), "yes");
+    assert_eq!(get("ecu.agent_stop_rc"), "0");
+    assert_eq!(get("ecu.sim_stop_rc"), "0");
+    assert_eq!(get("ecu.store_rc"), "0");
+    // The screen.
+    assert_eq!(get("ecu.odometer"), "23456.7");
+    assert_eq!(get("ecu.active_codes"), CODES.join(","));
+    let vehicle: Value = serde_json::from_str(&read(&dir.join("vehicle.json"))).unwrap();
+    assert_eq!(vehicle["odometer_km"].as_f64(), Some(ODOMETER));
+    assert_eq!(vehicle["mil"], true, "P0133 lights the MIL");
+    // The store.
+    let store = json_lines(&read(&dir.join("store.jsonl")));
+    assert_eq!(store[0]["odometer_km"].as_f64(), Some(ODOMETER));
+    let stored: BTreeSet<&str> = store
+        .iter()
+        .filter(|v| v["kind"] == "dtc" && v["active"] == true)
+        .map(|v| v["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, CODES.into_iter().collect());
+    // The bus: what went over vcan2, decoded on the host with the same config.
+    let log = read(&dir.join("vcan2.log"));
+    let frames: Vec<(u32, Vec<u8>)> = log
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.split_once('#'))
+        .map(|(id, data)| (u32::from_str_radix(id, 16).unwrap(), hex_bytes(data)))
+        .collect();
+    // A first frame from the ECU, the agent's flow control, a consecutive frame: both ways.
+    for (ecu, tester, what) in [(0x7E8, 0x7E0, "OBD-II"), (0x77E, 0x714, "UDS")] {
+        let first = frames
+            .iter()
+            .position(|(id, d)| *id == ecu && d[0] >> 4 == 1)
+            .unwrap_or_else(|| panic!("no {what} first frame from 0x{ecu:X}"));
+        let fc = frames[first..]
+            .iter()
+            .position(|(id, d)| *id == tester && d[0] >> 4 == 3)
+            .unwrap_or_else(|| panic!("no flow control to 0x{ecu:X} ({what})"))
+            + first;
+        assert!(
+            frames[fc..]
+                .iter()
+                .any(|(id, d)| *id == ecu && d[0] >> 4 == 2),
+            "no {what} consecutive frame after the flow control"
+        );
+    }
+    let loaded =
+        rapport_agent::config::load(&headunit_dir.join("rootfs/etc/rapport/passenger.toml"))
+            .unwrap();
+    let mut out = Vec::new();
+    rapport_agent::replay::run(
+        &loaded,
+        std::io::BufReader::new(log.as_bytes()),
+        &mut out,
+        rapport_agent::replay::Options {
+            summary: false,
+            no_prompts: true,
+        },
+    )
+    .unwrap();
+    let seen = json_lines(&String::from_utf8(out).unwrap());
+    // The odometer answers, reassembled from the bus (replay reports the odometer only when it
+    // changes, and the cluster's broadcast says it first): PID 0xA6 from the engine ECU and
+    // DID 0xF1A0 from the cluster's UDS ECU both carry 234,567 × 0.1 km.
+    let answers = |ecu: u32| -> Vec<Vec<u8>> {
+        let mut rx = rapport_agent::proto::isotp::Receiver::new_passive(
+            ecu,
+            rapport_agent::proto::isotp::Config::default(),
+        );
+        frames
+            .iter()
+            .filter(|(id, _)| *id == ecu)
+            .filter_map(|(_, d)| match rx.on_frame(d, std::time::Duration::ZERO) {
+                Ok(rapport_agent::proto::isotp::RxEvent::Complete(p)) => Some(p.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    let km = 234_567u32.to_be_bytes();
+    let pid_a6 = [[0xA6].as_slice(), &km].concat();
+    assert!(
+        answers(0x7E8)
+            .iter()
+            .any(|p| p[0] == 0x41 && p.windows(5).any(|w| w == pid_a6)),
+        "no OBD-II answer with PID 0xA6 = 23456.7 km from 0x7E8"
+    );
+    assert!(
+        answers(0x77E).contains(&[[0x62, 0xF1, 0xA0].as_slice(), &km[1..]].concat()),
+        "no UDS answer with DID 0xF1A0 = 23456.7 km from 0x77E"
+    );
+    for (code, source, ecu) in [
+        ("P0133", "obd", "0x7E8"),
+        ("P0171", "obd", "0x7E8"),
+        ("P0420", "obd", "0x7E8"),
+        ("P0133-1C", "uds", "0x77E"),
+        ("P0562-13", "uds", "0x77E"),
+    ] {
+        assert!(
+            seen.iter().any(|v| v["kind"] == "dtc"
+                && v["code"] == code
+                && v["source"] == source
+                && v["ecu"] == ecu
+                && v["state"] == "active"),
+            "{code} from {ecu} over {source} on the bus"
+        );
+    }
+    EcuRun {
+        frames: frames.len(),
+    }
 }

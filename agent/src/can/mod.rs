@@ -10,4 +10,5 @@ pub(crate) mod socketcan;
 pub mod source;
 
 pub use frame::CanFrame;
+#[cfg(feature = "desk")]
 pub mod virtual_bus;

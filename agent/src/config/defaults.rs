@@ -57,6 +57,12 @@ pub const ODOMETER_EVERY_S: u32 = 60;
 /// Write what changed at least this often, seconds (sled rewrites whole pages: each
 /// write costs kilobytes on flash, so writes are coalesced; see `store_hour` bench).
 pub const WRITE_EVERY_S: u32 = 30;
+/// sled's page cache, KiB: what of the store sled keeps in memory (sled's own default is
+/// 1 GiB). The agent's working set is its memory (loaded at open) and the outbox's tail: a
+/// head unit's share of RAM is small, and a page not cached is read back from the file.
+pub const STORE_CACHE_KB: u32 = 2_048;
+/// The least and most `[store] cache_kb` may be (sled needs a few pages per shard).
+pub const STORE_CACHE_KB_RANGE: core::ops::RangeInclusive<u32> = 256..=1_048_576;
 /// Outbox bound, records: about 10 MB of sled on disk when full (measured: ~500 B per
 /// record), some 100 days of typical driving without a connection.
 pub const OUTBOX_MAX_RECORDS: u64 = 20_000;

@@ -100,6 +100,9 @@ pub struct Store {
     /// last `write_every_s` of odometer progress and readings (the car's own odometer is
     /// read again at the next start), never an action the driver saw confirmed.
     pub write_every_s: u32,
+    /// sled's page cache, KiB: how much of the store stays in memory (the rest is read back
+    /// from the file when needed). Peak memory grows with it once the store outgrows it.
+    pub cache_kb: u32,
 }
 
 impl Default for Store {
@@ -109,6 +112,7 @@ impl Default for Store {
             odometer_every_m: defaults::ODOMETER_EVERY_M,
             odometer_every_s: defaults::ODOMETER_EVERY_S,
             write_every_s: defaults::WRITE_EVERY_S,
+            cache_kb: defaults::STORE_CACHE_KB,
         }
     }
 }
@@ -239,6 +243,19 @@ impl Check for Store {
                 path,
                 "write_every_s",
                 format!("must be 1..=600 s, not {}", self.write_every_s),
+            );
+        }
+        let cache = defaults::STORE_CACHE_KB_RANGE;
+        if !cache.contains(&self.cache_kb) {
+            problems.at(
+                path,
+                "cache_kb",
+                format!(
+                    "must be {}..={} KiB, not {}",
+                    cache.start(),
+                    cache.end(),
+                    self.cache_kb
+                ),
             );
         }
     }

@@ -395,3 +395,20 @@ fn schedule_problems_name_every_problem_with_its_path() {
     schedule_problems(&[oil, first_service], "x", &mut fine);
     assert!(fine.is_empty());
 }
+
+#[test]
+fn store_cache_has_a_head_unit_default_and_a_range() {
+    let c = parse("").unwrap();
+    assert_eq!(c.store.cache_kb, 2_048);
+    let c = parse("[store]\ncache_kb = 512\n").unwrap();
+    assert_eq!(c.store.cache_kb, 512);
+    assert!(c.problems("").is_empty());
+    for (value, shown) in [("0", "0"), ("255", "255"), ("2000000", "2000000")] {
+        assert_eq!(
+            problems(&format!("[store]\ncache_kb = {value}\n")),
+            [format!(
+                "store.cache_kb: must be 256..=1048576 KiB, not {shown}"
+            )]
+        );
+    }
+}

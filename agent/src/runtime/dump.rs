@@ -61,6 +61,7 @@ pub fn dump(dir: &Path, out: &mut impl Write) -> Result<(), crate::Error> {
         StoreOptions {
             max_outbox: u64::MAX,
             flush_every_ms: None,
+            ..StoreOptions::default()
         },
     )?;
     let v = &memory.vehicle;

@@ -1,10 +1,10 @@
 //! `rapport-agent run`: the whole agent — a frame source, the poller, the observer, the rules,
 //! the store and the HMI server — wired together until shutdown.
 //!
-//! Sources: the car's SocketCAN interface, or `--sim`, the desk car (simulated ECUs on the
-//! virtual bus following a scripted drive) in accelerated real time, for a head unit on a desk
-//! and for the power-loss tests. The ignition state comes from the bus ([`power`]), never
-//! from the script.
+//! Sources: the car's SocketCAN interface, or `--sim` (with the `desk` feature), the desk car
+//! (simulated ECUs on the virtual bus following a scripted drive) in accelerated real time, for
+//! a head unit on a desk and for the power-loss tests. The ignition state comes from the bus
+//! ([`power`]), never from the script.
 //!
 //! With a `[sync]` section, the sync ([`crate::sync`]) runs beside them and stops with them.
 //! The SocketCAN loop, and what it does when the interface goes away, is [`bus`]'s.
@@ -15,7 +15,10 @@ pub mod backend;
 pub(crate) mod bus;
 pub mod core;
 pub mod dump;
+#[cfg(all(feature = "desk", target_os = "linux"))]
+pub mod ecu_sim;
 pub(crate) mod power;
+#[cfg(feature = "desk")]
 pub(crate) mod simcar;
 
 use std::path::PathBuf;
@@ -31,10 +34,12 @@ use crate::config::Loaded;
 use crate::observe::{Observation, Observer, WarningKind};
 use crate::poller::{Poller, PowerState};
 use crate::settings;
+#[cfg(feature = "desk")]
 use crate::sim::Script;
 
 pub use self::core::{Core, CoreError};
 pub(crate) use power::BusActivity;
+#[cfg(feature = "desk")]
 pub use simcar::SimCar;
 
 /// Where frames come from.
@@ -43,6 +48,7 @@ pub enum Source {
     /// The config's SocketCAN interface (the first bus).
     SocketCan,
     /// The desk car, following `script`, `speedup` times faster than real time.
+    #[cfg(feature = "desk")]
     Sim {
         /// The drive (None: the category's default commute).
         script: Option<Script>,
@@ -68,6 +74,7 @@ const TICK: Duration = Duration::from_secs(1);
 const WARNINGS_LOGGED: u64 = 10;
 
 /// A clock running `speedup` times faster than real time from `wall_start`.
+#[cfg(feature = "desk")]
 #[derive(Debug, Clone)]
 pub(crate) struct ScaledClock {
     wall_start: Timestamp,
@@ -75,6 +82,7 @@ pub(crate) struct ScaledClock {
     speedup: f64,
 }
 
+#[cfg(feature = "desk")]
 impl ScaledClock {
     /// Starts now at the real wall time.
     pub(crate) fn new(speedup: f64) -> Self {
@@ -90,6 +98,7 @@ impl ScaledClock {
     }
 }
 
+#[cfg(feature = "desk")]
 impl Clock for ScaledClock {
     fn wall(&self) -> Timestamp {
         self.wall_start.saturating_add(self.mono())
@@ -222,6 +231,7 @@ pub async fn run(
         source,
     })?;
     let clock: Arc<dyn Clock> = match &options.source {
+        #[cfg(feature = "desk")]
         Source::Sim { speedup, .. } => Arc::new(ScaledClock::new(*speedup)),
         Source::SocketCan => Arc::new(crate::clock::SystemClock::default()),
     };
@@ -265,6 +275,7 @@ pub async fn run(
         }
     };
     let bus = match options.source {
+        #[cfg(feature = "desk")]
         Source::Sim { script, .. } => {
             run_sim(&loaded, script, Arc::clone(&core), clock, stop_rx).await
         }
@@ -320,6 +331,7 @@ async fn shutdown_signal(
 
 /// The desk car on its own thread (its simulated ECUs are not `Send`), stepping simulated
 /// time to the scaled clock every 10 ms of real time until `stop` turns true.
+#[cfg(feature = "desk")]
 async fn run_sim(
     loaded: &Loaded,
     script: Option<Script>,

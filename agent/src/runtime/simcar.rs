@@ -60,16 +60,7 @@ impl SimCar {
         core: Arc<Core>,
         wall_start: Timestamp,
     ) -> Result<Self, crate::Error> {
-        let car = crate::desk::car_for(loaded, script).map_err(|problems| crate::Error::Io {
-            context: "the simulated drive".into(),
-            source: std::io::Error::other(
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        })?;
+        let car = crate::desk::car_for_run(loaded, script)?;
         Ok(Self::with_car(loaded, car, core, wall_start))
     }
 

@@ -132,6 +132,11 @@ impl DeskCar {
         &mut self.bus
     }
 
+    /// The names of its ECUs, in the order they were added.
+    pub fn ecu_names(&self) -> impl Iterator<Item = &str> {
+        self.ecus.iter().map(|(_, e)| e.name())
+    }
+
     /// The vehicle state as of the car's current time.
     pub(crate) fn state(&self) -> &VehicleState {
         self.drive.state()

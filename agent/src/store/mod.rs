@@ -117,6 +117,8 @@ pub struct StoreOptions {
     /// sled's background flush (fsync) interval, ms; `None`: only durable commits and
     /// [`Store::flush`] reach the disk (and sled's flush when the store is dropped).
     pub flush_every_ms: Option<u64>,
+    /// sled's page cache, bytes (`[store].cache_kb`): what of the store sled keeps in memory.
+    pub cache_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -124,6 +126,7 @@ impl Default for StoreOptions {
         Self {
             max_outbox: defaults::OUTBOX_MAX_RECORDS,
             flush_every_ms: Some(500),
+            cache_bytes: u64::from(defaults::STORE_CACHE_KB) * 1024,
         }
     }
 }
@@ -540,6 +543,7 @@ impl Store {
 fn open_db(dir: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(dir)
+        .cache_capacity(options.cache_bytes)
         .flush_every_ms(options.flush_every_ms);
     rapport_kit::sled_store::open(&config)
         .map_err(sled_error("opening (is another agent running?)"))

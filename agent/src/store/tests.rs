@@ -28,6 +28,7 @@ fn opts(max_outbox: u64) -> StoreOptions {
     StoreOptions {
         max_outbox,
         flush_every_ms: Some(500),
+        ..StoreOptions::default()
     }
 }
 

@@ -1,10 +1,12 @@
 #!/bin/sh
 # The head unit's scenarios, in sequence, in one boot (busybox sh, run by the guest's init).
 #
-# The agent is the release binary (/opt/rapport/rapport-agent) with the commercial example
-# config on vcan0 (/etc/rapport/agent.toml, sync pointed at a loopback port where nothing
-# listens) and on the FD interface vcan1 (/etc/rapport/fd.toml). The other side of the bus is
-# can-utils only: canplayer (the truck trace), cangen (the flood), cansend (single frames).
+# The agent is the head unit's release binary (/opt/rapport/rapport-agent) with the commercial
+# example config on vcan0 (/etc/rapport/agent.toml, sync pointed at a loopback port where
+# nothing listens), on the FD interface vcan1 (/etc/rapport/fd.toml), and with the passenger
+# example on vcan2 (/etc/rapport/passenger.toml). The other side of the bus is can-utils —
+# canplayer (the truck trace), cangen (the flood), cansend (single frames) — and, on vcan2, the
+# ECU simulator (/opt/rapport/rapport-ecu-sim) answering the agent's OBD-II and UDS requests.
 #
 # Evidence goes to $SHARE: results.txt (one NAME=VALUE per line, what the host's test asserts
 # on), and one folder per scenario with the agent's log, HMI answers, store dumps and the
@@ -35,6 +37,34 @@ end() { result "$SC.end" "$(up)"; echo "=== HEADUNIT end $SC $(up) ==="; }
 wanted() { [ -z "$ONLY" ] || echo ",$ONLY," | grep -q ",$1,"; }
 stat_of() { cat "/sys/class/net/$1/statistics/$2" 2>/dev/null || echo 0; }
 vm() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# Where process $1's resident memory is, from its smaps, as results "$2.mem_<kind>_kb": the
+# binary's own pages (file), the heap (brk and anonymous maps: musl's malloc, sled's cache),
+# thread stacks (anonymous maps of 2 MiB and a guard page: Rust's and tokio's default stack),
+# the main thread's stack, the rest; and its threads. The smaps, smaps_rollup and status go to
+# $3 for a closer look.
+mem_report() {
+  cp "/proc/$1/smaps" "$3/$2.smaps" 2>/dev/null
+  cp "/proc/$1/smaps_rollup" "$3/$2.smaps_rollup" 2>/dev/null
+  cp "/proc/$1/status" "$3/$2.status" 2>/dev/null
+  awk '
+    function hex(h,   i, n) { n = 0; for (i = 1; i <= length(h); i++)
+      n = n * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1; return n }
+    /^[0-9a-f]+-[0-9a-f]+ / {
+      split($1, a, "-"); kb = (hex(a[2]) - hex(a[1])) / 1024
+      if ($6 == "[heap]") k = "heap"
+      else if ($6 == "[stack]") k = "stack"
+      else if ($6 ~ /^\[/) k = "other"
+      else if ($6 != "") k = "file"
+      else if (kb >= 2048 && kb <= 2064) k = "stacks"
+      else k = "heap"
+      next
+    }
+    $1 == "Rss:" { rss[k] += $2 }
+    END { printf "file=%d heap=%d stacks=%d stack=%d other=%d\n",
+          rss["file"], rss["heap"], rss["stacks"], rss["stack"], rss["other"] }
+  ' "$3/$2.smaps" | tr ' ' '\n' | while IFS== read -r k v; do result "$2.mem_${k}_kb" "$v"; done
+  result "$2.threads" "$(ls "/proc/$1/task" | wc -l)"
+}
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 # (busybox wget's own -T crashes it: timeout(1) bounds it instead)
 get() { timeout 10 wget -q -O - "http://127.0.0.1:${2:-8686}$1"; }
@@ -118,6 +148,7 @@ if wanted replay; then
   wait_hmi 8686 120 && result replay.hmi_ready "$(up)"
   wait_filters vcan0 60 && result replay.socket_open "$(up)"
   result replay.vmhwm_ready_kb "$(vm "$AGENT" VmHWM)"
+  mem_report "$AGENT" replay.ready "$D"
   filters "$D/rcvlist_fil.before"
   cat /proc/net/can/rcvlist_all > "$D/rcvlist_all.before"
   tx0=$(stat_of vcan0 tx_packets)
@@ -144,6 +175,7 @@ if wanted replay; then
   get /v1/vehicle > "$D/vehicle.json"
   get /v1/prompts > "$D/prompts.json"
   result replay.vmhwm_kb "$(vm "$AGENT" VmHWM)"
+  mem_report "$AGENT" replay "$D"
   result replay.agent_alive "$(alive "$AGENT" && echo yes || echo no)"
   stop_pid "$AGENT"; AGENT=""
   result replay.agent_stop_rc "$RC"
@@ -176,6 +208,59 @@ if wanted fd; then
   result fd.agent_alive "$(alive "$FDA" && echo yes || echo no)"
   stop_pid "$FDA"
   result fd.agent_stop_rc "$RC"
+  end
+fi
+
+# --- ecu: the simulated passenger car on vcan2, the agent polling it over OBD-II and UDS ----------
+# rapport-ecu-sim plays tests/headunit/guest/passenger-drive.toml with config/passenger.toml's
+# ECUs; the agent (same config, HMI on 8688) asks through the kernel, ISO-TP flow control and
+# all. candump keeps the bus's traffic for the host's test.
+ECU_SIM=/opt/rapport/rapport-ecu-sim
+PASSENGER=/etc/rapport/passenger.toml
+# The active codes on the screen of the agent on port $1, sorted, comma-separated.
+active_codes() { get /v1/vehicle "$1" | grep -o '"code":"[^"]*"' | cut -d'"' -f4 | sort | paste -sd, -; }
+if wanted ecu && [ -x "$ECU_SIM" ]; then
+  begin ecu
+  D="$OUT/ecu"
+  ip link add vcan2 type vcan
+  ip link set vcan2 mtu 16
+  ip link set vcan2 up
+  candump -L vcan2 > "$D/vcan2.log" 2>&1 &
+  CD=$!
+  "$ECU_SIM" --config "$PASSENGER" --script /etc/rapport/passenger-drive.toml \
+    --interface vcan2 > "$D/ecu-sim.log" 2>&1 &
+  SIM=$!
+  i=0
+  while [ "$i" -lt 600 ] && ! grep -q '^rapport-ecu-sim: ' "$D/ecu-sim.log"; do
+    sleep 0.1; i=$((i + 1))
+  done
+  result ecu.sim_ready "$(up)"
+  "$AGENT_BIN" run --config "$PASSENGER" --data-dir /data/passenger > "$D/agent.log" 2>&1 &
+  PA=$!
+  wait_hmi 8688 120 && result ecu.hmi_ready "$(up)"
+  # Everything the simulator serves on the screen: the odometer and the five codes.
+  want_codes="P0133,P0133-1C,P0171,P0420,P0562-13"
+  i=0
+  while [ "$i" -lt 600 ]; do
+    [ "$(odometer 8688)" = "23456.7" ] && [ "$(active_codes 8688)" = "$want_codes" ] && break
+    sleep 0.1; i=$((i + 1))
+  done
+  result ecu.all_seen "$(up)"
+  result ecu.odometer "$(odometer 8688)"
+  result ecu.active_codes "$(active_codes 8688)"
+  get /v1/vehicle 8688 > "$D/vehicle.json"
+  result ecu.agent_alive "$(alive "$PA" && echo yes || echo no)"
+  result ecu.vmhwm_kb "$(vm "$PA" VmHWM)"
+  stop_pid "$PA"
+  result ecu.agent_stop_rc "$RC"
+  result ecu.sim_alive "$(alive "$SIM" && echo yes || echo no)"
+  result ecu.sim_vmhwm_kb "$(vm "$SIM" VmHWM)"
+  stop_pid "$SIM"
+  result ecu.sim_stop_rc "$RC"
+  kill "$CD" 2>/dev/null; wait "$CD" 2>/dev/null
+  result ecu.store_rc "$("$AGENT_BIN" store --config "$PASSENGER" --data-dir /data/passenger \
+    > "$D/store.jsonl" 2>&1; echo $?)"
+  result ecu.vcan2_frames "$(wc -l < "$D/vcan2.log")"
   end
 fi
 
@@ -341,6 +426,7 @@ if wanted soak; then
   result soak.duration_s "$(awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.0f", b - a }')"
   result soak.vmhwm_kb "$(vm "$AGENT" VmHWM)"
   result soak.vmrss_kb "$(vm "$AGENT" VmRSS)"
+  mem_report "$AGENT" soak "$D"
   filters "$D/rcvlist_fil"
   cat /proc/net/can/stats > "$D/can-stats"
   get /v1/vehicle > "$D/vehicle.json"

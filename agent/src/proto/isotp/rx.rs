@@ -313,6 +313,8 @@ impl Receiver {
     }
 
     /// Drops any reception in progress.
+    /// (The simulated ECUs and the desk use it; the head unit does not.)
+    #[cfg(any(test, feature = "desk"))]
     pub(crate) fn reset(&mut self) {
         self.state = State::Idle;
     }

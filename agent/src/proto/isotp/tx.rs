@@ -234,6 +234,8 @@ impl Sender {
     }
 
     /// Drops the message in flight, if any.
+    /// (The simulated ECUs and the desk use it; the head unit does not.)
+    #[cfg(any(test, feature = "desk"))]
     pub(crate) fn reset(&mut self) {
         self.state = State::Idle;
     }
