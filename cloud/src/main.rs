@@ -37,6 +37,24 @@ enum Command {
         #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
         config: PathBuf,
     },
+    /// Bring the PostgreSQL store to this build's schema, and nothing else (`run` does it at
+    /// start too); refuses a database a newer build migrated.
+    Migrate {
+        /// The cloud config (TOML), `[store] backend = "postgres"`.
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Move a one-machine sled store (stopped) into the empty PostgreSQL store the config
+    /// names: vehicles and their record logs, drivers, registrations, timelines, alerts,
+    /// contacts, the webhook outbox, queued downlinks, API partners, counters.
+    ImportSled {
+        /// The sled store's directory (the old `[store] path`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The cloud config (TOML), `[store] backend = "postgres"`.
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 /// Exit code for an unusable config.
@@ -64,6 +82,40 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Err(e) => Ok(report(&e)),
         },
+        Command::Migrate { config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            logging();
+            match rapport_cloud::store::postgres::migrate(&cfg.store) {
+                Ok(version) => {
+                    println!("schema at version {version}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rapport-cloud migrate: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::ImportSled { from, config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            logging();
+            match rapport_cloud::store::import::import_sled(&from, &cfg) {
+                Ok(summary) => {
+                    println!("imported: {summary}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rapport-cloud import-sled: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Run {
             config,
             data_dir,
@@ -89,7 +141,7 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run(config: config::Config) -> anyhow::Result<ExitCode> {
+fn logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -97,6 +149,10 @@ fn run(config: config::Config) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+fn run(config: config::Config) -> anyhow::Result<ExitCode> {
+    logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

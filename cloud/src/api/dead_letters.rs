@@ -84,7 +84,7 @@ async fn list(
     let limit = Limit::or(q.limit, DEFAULT_LIMIT);
     blocking(move || {
         let list = s
-            .fleet()?
+            .store
             .outbox()
             .dead_letters(q.after.as_deref(), limit)
             .map_err(|e| ApiError::internal(&e))?;
@@ -114,7 +114,7 @@ async fn redrive(
     let msg = blocking(move || {
         let now = s2.fleet.clock.now();
         let m = s2
-            .fleet()?
+            .store
             .outbox()
             .redrive(&id, now)
             .map_err(|e| match e {

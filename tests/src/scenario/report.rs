@@ -101,10 +101,7 @@ impl Report {
             let layers = bed
                 .cloud
                 .fleet()
-                .fleet
-                .lock()
-                .ok()
-                .and_then(|f| f.layering().layers(&vin))
+                .layers_of(&vin)
                 .map_or_else(
                     || "-".to_owned(),
                     |l| {
