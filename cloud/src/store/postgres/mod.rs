@@ -48,6 +48,41 @@ pub use outbox::PgOutbox;
 pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
+/// The pool, shared by the store and its outbox. Closing a synchronous client blocks on its
+/// own runtime, which must not happen on an async runtime's thread: the last holder dropped
+/// there closes the connections on a thread of their own.
+pub(crate) struct Connections(Option<Pool>);
+
+impl Connections {
+    /// A connection.
+    ///
+    /// # Errors
+    /// None comes within the pool's wait (the server is gone, the pool is exhausted).
+    pub(crate) fn get(&self) -> Result<Conn, String> {
+        match &self.0 {
+            Some(p) => p.get().map_err(|e| e.to_string()),
+            None => Err("the pool is closed".into()),
+        }
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let closing = std::thread::Builder::new()
+                    .name("rapport-pg-close".into())
+                    .spawn(move || drop(pool));
+                if let Err(e) = closing {
+                    tracing::warn!(cause = %e, "PostgreSQL connections not closed cleanly");
+                }
+            } else {
+                drop(pool);
+            }
+        }
+    }
+}
+
 /// How long the first connection at start may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call waits for a free connection of the pool.
@@ -55,7 +90,7 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    pool: Pool,
+    pool: Arc<Connections>,
     url: DbUrl,
     /// Months (`year * 12 + month - 1`) whose record partition is known to exist.
     months: Mutex<HashSet<i64>>,
@@ -156,13 +191,15 @@ impl PgStore {
         drop(client);
         let manager =
             PostgresConnectionManager::new(client_config(&url, config.statement_timeout_ms)?, NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(POOL_WAIT)
-            .build_unchecked(manager);
+        let pool = Arc::new(Connections(Some(
+            r2d2::Pool::builder()
+                .max_size(config.pool_size)
+                .min_idle(Some(0))
+                .connection_timeout(POOL_WAIT)
+                .build_unchecked(manager),
+        )));
         let store = Self {
-            outbox: Arc::new(PgOutbox::new(pool.clone())),
+            outbox: Arc::new(PgOutbox::new(Arc::clone(&pool))),
             pool,
             url,
             months: Mutex::new(HashSet::new()),

@@ -7,11 +7,12 @@
 //! `claimed_by`/`lease_until` columns are not used yet: with one instance the sender's own
 //! in-flight set is the claim (phase 2 claims rows with a lease before sending).
 
+use std::sync::Arc;
+
 use postgres::GenericClient;
-use r2d2_postgres::r2d2;
 use rapport_shared::Timestamp;
 
-use super::Conn;
+use super::{Conn, Connections};
 use super::vehicles::{at, enqueue, ms};
 use crate::store::{OutboxStore, StoreError};
 use crate::webhook::outbox::{
@@ -24,7 +25,7 @@ const DUE_PAGE: i64 = 256;
 
 /// The outbox over the store's pool.
 pub struct PgOutbox {
-    pool: r2d2::Pool<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>,
+    pool: Arc<Connections>,
 }
 
 fn out(e: StoreError) -> OutboxError {
@@ -43,9 +44,7 @@ const DELIVERED: i16 = 1;
 const DEAD: i16 = 2;
 
 impl PgOutbox {
-    pub(super) fn new(
-        pool: r2d2::Pool<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>,
-    ) -> Self {
+    pub(super) fn new(pool: Arc<Connections>) -> Self {
         Self { pool }
     }
 
