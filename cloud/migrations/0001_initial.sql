@@ -34,16 +34,18 @@ CREATE INDEX vehicles_due ON vehicles (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX vehicles_cells ON vehicles (category, service, car, activity)
     WHERE category IS NOT NULL;
 
--- The record log: each applied record once, by the vehicle's small id and its seq, in
--- partitions by the day the cloud received it (retention drops whole partitions). Uniqueness
--- of (vehicle, seq) is the applied-seq set's, in the vehicle's locked row.
+-- The record log: each applied record once, keyed (vehicle, seq) in one bigint — the
+-- vehicle's row id times 2^36 plus the seq (seqs below 2^36, ids below 2^27) — in partitions
+-- by the day the cloud received it (retention drops whole partitions). One 8-byte key instead
+-- of two columns keeps a row and its index entry small (the columns in this order leave no
+-- alignment padding). Uniqueness of (vehicle, seq) is the applied-seq set's, in the vehicle's
+-- locked row.
 CREATE TABLE records (
-    vehicle  integer NOT NULL,
-    received date    NOT NULL,
-    seq      bigint  NOT NULL,
-    body     bytea   NOT NULL
+    key      bigint NOT NULL,
+    received date   NOT NULL,
+    body     bytea  NOT NULL
 ) PARTITION BY RANGE (received);
-CREATE INDEX records_vehicle_seq ON records (vehicle, seq);
+CREATE INDEX records_key ON records (key);
 
 -- The fleet's timeline entries of a vehicle, in (time, number) order.
 CREATE TABLE timeline (

@@ -105,7 +105,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(report(&e)),
             };
             logging();
-            match rapport_cloud::store::import::import_sled(&from, &cfg) {
+            let now = rapport_cloud::clock::Clock::now(&rapport_cloud::clock::SystemClock);
+            match rapport_cloud::store::import::import_sled(&from, &cfg, now) {
                 Ok(summary) => {
                     println!("imported: {summary}");
                     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,8 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::clock::{Clock, SystemClock};
+use rapport_shared::Timestamp;
+
 use crate::config::{Backend, Config};
 use crate::fleet::shell::{FleetSettings, rules_from};
 use crate::store::StoreError;
@@ -52,13 +53,13 @@ impl fmt::Display for Summary {
     }
 }
 
-/// Moves the sled store in `from` into the PostgreSQL store `config` names (see the module
-/// doc). Blocking.
+/// Moves the sled store in `from` into the PostgreSQL store `config` names, placing the
+/// drivers at `now` (see the module doc). Blocking.
 ///
 /// # Errors
 /// [`StoreError::Import`] for a missing sled store, a config that is not PostgreSQL's or a
 /// target that is not empty; the stores.
-pub fn import_sled(from: &Path, config: &Config) -> Result<Summary, StoreError> {
+pub fn import_sled(from: &Path, config: &Config, now: Timestamp) -> Result<Summary, StoreError> {
     if config.store.backend != Backend::Postgres {
         return Err(StoreError::Import(
             "the config's [store] backend is not \"postgres\": nothing to import into".into(),
@@ -89,7 +90,7 @@ pub fn import_sled(from: &Path, config: &Config) -> Result<Summary, StoreError> 
     let api_partners = sled.keys().partners()?;
     let rules = rules_from(&settings, api_partners)
         .map_err(|e| StoreError::Import(format!("the config's fleet: {e}")))?;
-    let summary = pg.import_sled(&sled, &rules, SystemClock.now())?;
+    let summary = pg.import_sled(&sled, &rules, now)?;
     tracing::info!(from = %from.display(), to = %pg.url(), %summary, "sled store imported");
     Ok(summary)
 }

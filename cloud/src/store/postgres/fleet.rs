@@ -112,7 +112,7 @@ impl PgStore {
                 );
                 row.state_changed = true;
                 for (seq, bytes) in &plan.log {
-                    writes.record(row.id, *seq, bytes.clone());
+                    writes.record(row.id, *seq, bytes.clone())?;
                 }
                 if let Some(rules) = rules
                     && !plan.fresh.is_empty()

@@ -137,29 +137,21 @@ impl PgStore {
         };
 
         // The record logs.
-        let mut batch: (Vec<i32>, Vec<i64>, Vec<Vec<u8>>) = Default::default();
-        let flush_records =
-            |tx: &mut Transaction<'_>, b: &mut (Vec<i32>, Vec<i64>, Vec<Vec<u8>>)| {
-                if b.0.is_empty() {
-                    return Ok::<(), StoreError>(());
-                }
-                tx.execute(
-                    "INSERT INTO records (vehicle, received, seq, body) \
-                     SELECT u.v, DATE '1970-01-01' + $1::int4, u.s, u.b \
-                     FROM unnest($2::int4[], $3::int8[], $4::bytea[]) AS u(v, s, b)",
-                    &[&i32::try_from(day).unwrap_or(i32::MAX), &b.0, &b.1, &b.2],
-                )?;
-                *b = Default::default();
-                Ok(())
-            };
+        let mut batch: (Vec<i64>, Vec<Vec<u8>>) = Default::default();
+        let flush_records = |tx: &mut Transaction<'_>, b: &mut (Vec<i64>, Vec<Vec<u8>>)| {
+            if !b.0.is_empty() {
+                vehicles::insert_records(tx, day, &b.0, &b.1)?;
+            }
+            *b = Default::default();
+            Ok::<(), StoreError>(())
+        };
         for item in tree.scan_prefix([keys::RECORD]) {
             let (k, v) = item?;
             let vin = vin_of(&k)?;
             let seq = keys::u64_at(&k, keys::VIN_KEY_LEN)
                 .ok_or_else(|| StoreError::corrupt(format!("record key {k:?}"), "short key"))?;
-            batch.0.push(id_of(&vin)?);
-            batch.1.push(i64_of(seq));
-            batch.2.push(v.to_vec());
+            batch.0.push(vehicles::record_key(id_of(&vin)?, seq)?);
+            batch.1.push(v.to_vec());
             summary.records += 1;
             if batch.0.len() == CHUNK {
                 flush_records(&mut tx, &mut batch)?;

@@ -9,7 +9,7 @@ use rapport_shared::{Record, Vin};
 use serde_json::Value;
 
 use super::PgStore;
-use super::vehicles::{at, from_json, layers_of};
+use super::vehicles::{SEQ_BITS, at, from_json, layers_of, record_range};
 use crate::fleet::alerts::Alert;
 use crate::fleet::driver::Driver;
 use crate::fleet::layering::Matrix;
@@ -22,7 +22,8 @@ use crate::vehicle::VehicleState;
 /// Rows one page of a lazy read fetches.
 const PAGE: i64 = 256;
 
-fn decode_record(vin: &Vin, seq: i64, body: &[u8]) -> Result<Record, StoreError> {
+fn decode_record(vin: &Vin, key: i64, body: &[u8]) -> Result<Record, StoreError> {
+    let seq = key & ((1 << SEQ_BITS) - 1);
     Record::decode(body).map_err(|e| StoreError::corrupt(format!("record {vin} seq {seq}"), e))
 }
 
@@ -91,30 +92,30 @@ impl PgStore {
         let Some(id) = self.vehicle_id(vin)? else {
             return Ok(Vec::new());
         };
-        if after >= i64::MAX as u64 {
+        let (first, end) = record_range(id);
+        if after >= (1 << SEQ_BITS) - 1 {
             return Ok(Vec::new());
         }
+        let from = first + i64::try_from(after).unwrap_or(0);
         let mut c = self.conn()?;
         let rows = c.query(
-            "SELECT seq, body FROM records WHERE vehicle = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[
-                &id,
-                &i64::try_from(after).unwrap_or(i64::MAX),
-                &i64::try_from(limit).unwrap_or(i64::MAX),
-            ],
+            "SELECT key, body FROM records WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3",
+            &[&from, &end, &i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
         rows.iter()
             .map(|r| decode_record(vin, r.get(0), &r.get::<_, Vec<u8>>(1)))
             .collect()
     }
 
-    /// One page of a vehicle's records below `below`, newest first.
+    /// One page of a vehicle's records with seq below `below`, newest first.
     fn records_page(&self, id: i32, vin: &Vin, below: i64) -> Result<Vec<Record>, StoreError> {
+        let (first, end) = record_range(id);
+        let until = first.saturating_add(below.clamp(0, 1 << SEQ_BITS)).min(end);
         let mut c = self.conn()?;
         let rows = c.query(
-            "SELECT seq, body FROM records WHERE vehicle = $1 AND seq < $2 \
-             ORDER BY seq DESC LIMIT $3",
-            &[&id, &below, &PAGE],
+            "SELECT key, body FROM records WHERE key >= $1 AND key < $2 \
+             ORDER BY key DESC LIMIT $3",
+            &[&first, &until, &PAGE],
         )?;
         rows.iter()
             .map(|r| decode_record(vin, r.get(0), &r.get::<_, Vec<u8>>(1)))

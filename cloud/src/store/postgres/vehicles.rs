@@ -205,7 +205,7 @@ pub(super) fn read_open(row: &postgres::Row) -> Result<OpenAlert, StoreError> {
 /// with one statement per table.
 #[derive(Default)]
 pub(super) struct Writes {
-    records: (Vec<i32>, Vec<i64>, Vec<Vec<u8>>),
+    records: (Vec<i64>, Vec<Vec<u8>>),
     timeline: (Vec<i32>, Vec<i64>, Vec<Value>),
     alerts: BTreeMap<u64, OpenAlert>,
     webhooks: Vec<Message>,
@@ -214,10 +214,13 @@ pub(super) struct Writes {
 
 impl Writes {
     /// A record for the log.
-    pub fn record(&mut self, vehicle: i32, seq: u64, body: Vec<u8>) {
-        self.records.0.push(vehicle);
-        self.records.1.push(i64::try_from(seq).unwrap_or(i64::MAX));
-        self.records.2.push(body);
+    ///
+    /// # Errors
+    /// A seq or a vehicle id beyond the log key's range ([`record_key`]).
+    pub fn record(&mut self, vehicle: i32, seq: u64, body: Vec<u8>) -> Result<(), StoreError> {
+        self.records.0.push(record_key(vehicle, seq)?);
+        self.records.1.push(body);
+        Ok(())
     }
 
     /// A step's changes to `row` (its snapshot already changed in place).
@@ -259,17 +262,7 @@ impl Writes {
     ) -> Result<(), StoreError> {
         write_rows(tx, rows.values().filter(|r| r.changed || r.state_changed))?;
         if !self.records.0.is_empty() {
-            tx.execute(
-                "INSERT INTO records (vehicle, received, seq, body) \
-                 SELECT u.v, DATE '1970-01-01' + $1::int4, u.s, u.b \
-                 FROM unnest($2::int4[], $3::int8[], $4::bytea[]) AS u(v, s, b)",
-                &[
-                    &i32::try_from(received_day).unwrap_or(i32::MAX),
-                    &self.records.0,
-                    &self.records.1,
-                    &self.records.2,
-                ],
-            )?;
+            insert_records(tx, received_day, &self.records.0, &self.records.1)?;
         }
         if !self.timeline.0.is_empty() {
             tx.execute(
@@ -307,6 +300,49 @@ impl Writes {
         }
         Ok(())
     }
+}
+
+/// Bits of a record key that hold the seq.
+pub(super) const SEQ_BITS: u32 = 36;
+
+/// The record log's key of (vehicle row id, seq): `id · 2^36 + seq`.
+///
+/// # Errors
+/// A seq of 2^36 or more, or an id outside 0..2^27 (the key would not sort by (id, seq)).
+pub(super) fn record_key(vehicle: i32, seq: u64) -> Result<i64, StoreError> {
+    let id = i64::from(vehicle);
+    if seq >= 1 << SEQ_BITS || !(0..1 << (63 - SEQ_BITS)).contains(&id) {
+        return Err(StoreError::corrupt(
+            format!("record {seq} of vehicle row {vehicle}"),
+            "beyond the PostgreSQL record log's key (seqs below 2^36, vehicle ids below 2^27)",
+        ));
+    }
+    Ok(id << SEQ_BITS | i64::try_from(seq).unwrap_or(0))
+}
+
+/// The first key of a vehicle's records, and the first after them.
+pub(super) fn record_range(vehicle: i32) -> (i64, i64) {
+    let base = i64::from(vehicle) << SEQ_BITS;
+    (base, base + (1 << SEQ_BITS))
+}
+
+/// Appends records (keys and bodies) to the log's partition of `received_day`.
+///
+/// # Errors
+/// The store.
+pub(super) fn insert_records(
+    tx: &mut impl postgres::GenericClient,
+    received_day: i64,
+    keys: &[i64],
+    bodies: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO records (key, received, body) \
+         SELECT u.k, DATE '1970-01-01' + $1::int4, u.b \
+         FROM unnest($2::int8[], $3::bytea[]) AS u(k, b)",
+        &[&i32::try_from(received_day).unwrap_or(i32::MAX), &keys, &bodies],
+    )?;
+    Ok(())
 }
 
 /// Adds a pending webhook unless its id is known; whether it was added.
