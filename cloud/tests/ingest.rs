@@ -152,7 +152,9 @@ async fn mosquitto_applies_every_record_once() {
     let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    let store = TestStore::new(StoreKind::Sled, "once-mosquitto").unwrap().unwrap();
+    let store = TestStore::new(StoreKind::Sled, "once-mosquitto")
+        .unwrap()
+        .unwrap();
     exactly_once(BrokerKind::External(m.addr()), "once-mosquitto", &store).await;
 }
 
@@ -252,7 +254,9 @@ async fn mosquitto_rejects_hostile_publishes_and_serves_honest_ones() {
     let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    let store = TestStore::new(StoreKind::Sled, "hostile-mosquitto").unwrap().unwrap();
+    let store = TestStore::new(StoreKind::Sled, "hostile-mosquitto")
+        .unwrap()
+        .unwrap();
     hostile_and_honest(BrokerKind::External(m.addr()), "hostile-mosquitto", &store).await;
 }
 

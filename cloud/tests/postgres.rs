@@ -67,7 +67,10 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
             all.contains(&format!("127.0.0.1:{port}")) && all.contains("fleetdb"),
             "{args:?}: host and database not named: {all}"
         );
-        assert!(!all.contains(PASSWORD), "{args:?} printed the password: {all}");
+        assert!(
+            !all.contains(PASSWORD),
+            "{args:?} printed the password: {all}"
+        );
     }
     // A URL the config refuses is shown redacted too.
     c.store.url = Some(DbUrl::new(format!("mysql://rapport:{PASSWORD}@h/fleetdb")));
@@ -93,7 +96,10 @@ fn migrate_runs_once_and_a_newer_schema_is_refused() {
         assert!(text(&out).contains("schema at version 1"), "{}", text(&out));
     }
     let applied: i64 = db
-        .with(|c| Ok(c.query_one("SELECT count(*) FROM schema_migrations", &[])?.get(0)))
+        .with(|c| {
+            Ok(c.query_one("SELECT count(*) FROM schema_migrations", &[])?
+                .get(0))
+        })
         .unwrap();
     assert_eq!(applied, 1);
     db.with(|c| {
@@ -161,7 +167,11 @@ async fn a_sled_store_moves_into_postgres_with_the_same_answers() {
         ..AlertsConfig::default()
     };
     c.fleet.tick_ms = 3_600_000;
-    let vins = ["WP0ZZZ99ZTS392124", "WVWZZZ1JZXW000001", "WVWZZZ1JZXW000002"];
+    let vins = [
+        "WP0ZZZ99ZTS392124",
+        "WVWZZZ1JZXW000001",
+        "WVWZZZ1JZXW000002",
+    ];
 
     // A real run on sled: records, a registration, a critical fault (an alert delivered), a
     // maintenance item due, an API partner, time moving on.
@@ -171,8 +181,13 @@ async fn a_sled_store_moves_into_postgres_with_the_same_answers() {
         let put = |path: String, body: &'static str| {
             let url = format!("{api}{path}");
             async move {
-                rapport_harness::http::request(reqwest::Method::PUT, &url, Some(OPERATOR), Some(body))
-                    .await
+                rapport_harness::http::request(
+                    reqwest::Method::PUT,
+                    &url,
+                    Some(OPERATOR),
+                    Some(body),
+                )
+                .await
             }
         };
         let (status, body) = put(
@@ -240,7 +255,9 @@ async fn a_sled_store_moves_into_postgres_with_the_same_answers() {
         rapport_cloud::store::import::import_sled(&sled_dir, &pg, now)
     });
     assert!(
-        again.as_ref().is_err_and(|e| e.to_string().contains("not empty")),
+        again
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("not empty")),
         "{again:?}"
     );
 
@@ -252,7 +269,11 @@ async fn a_sled_store_moves_into_postgres_with_the_same_answers() {
         assert_eq!(a, b, "GET {path} differs after the move");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(north.stats().delivered, delivered, "nothing delivered again");
+    assert_eq!(
+        north.stats().delivered,
+        delivered,
+        "nothing delivered again"
+    );
     assert_eq!(north.stats().duplicates, 0);
     cloud.shutdown().await.unwrap();
 }

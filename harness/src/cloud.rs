@@ -75,10 +75,9 @@ impl TestStore {
     pub fn new(kind: StoreKind, label: &str) -> Result<Option<Self>, Error> {
         match kind {
             StoreKind::Sled => Ok(Some(Self { kind, db: None })),
-            StoreKind::Postgres => Ok(crate::postgres::TestDb::create(label)?.map(|db| Self {
-                kind,
-                db: Some(db),
-            })),
+            StoreKind::Postgres => {
+                Ok(crate::postgres::TestDb::create(label)?.map(|db| Self { kind, db: Some(db) }))
+            }
         }
     }
 

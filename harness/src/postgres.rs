@@ -39,7 +39,13 @@ impl TestDb {
     pub fn create(label: &str) -> Result<Option<Self>, Error> {
         let label: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(24)
             .collect();
         let stamp = SystemTime::now()
@@ -132,9 +138,7 @@ fn admin(
     .map_err(AdminError::Query)?
 }
 
-fn run_on_thread<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+fn run_on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     std::thread::spawn(f)
         .join()
         .map_err(|_| "the database thread panicked".to_owned())

@@ -88,11 +88,7 @@ impl DbUrl {
                 let host = u.host_str().unwrap_or("localhost");
                 let port = u.port().unwrap_or(5432);
                 let db = u.path().trim_start_matches('/');
-                let db = if db.is_empty() {
-                    u.username()
-                } else {
-                    db
-                };
+                let db = if db.is_empty() { u.username() } else { db };
                 format!("host {host}:{port}, database {db:?}")
             }
             Err(_) => "(unparsable URL)".to_owned(),
@@ -197,10 +193,7 @@ impl Store {
             },
         };
         match url.problem() {
-            Some(p) => Err((
-                if self.url.is_some() { "url" } else { "url_env" },
-                p,
-            )),
+            Some(p) => Err((if self.url.is_some() { "url" } else { "url_env" }, p)),
             None => Ok(url),
         }
     }
@@ -235,8 +228,10 @@ impl Check for Store {
                 }
             }
             Backend::Sled => {
-                for (field, set) in [("url", self.url.is_some()), ("url_env", self.url_env.is_some())]
-                {
+                for (field, set) in [
+                    ("url", self.url.is_some()),
+                    ("url_env", self.url_env.is_some()),
+                ] {
                     if set {
                         problems.at(path, field, "only with backend = \"postgres\"");
                     }
@@ -252,21 +247,33 @@ mod tests {
     use super::*;
 
     fn problems(s: &Store) -> Vec<String> {
-        s.problems("store").iter().map(ToString::to_string).collect()
+        s.problems("store")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
     fn a_password_never_shows() {
         let u = DbUrl::new("postgres://app:s3cret@db.example:6432/rapport?password=other&x=1");
         for text in [format!("{u}"), format!("{u:?}"), u.redacted(), u.target()] {
-            assert!(!text.contains("s3cret") && !text.contains("other"), "{text}");
+            assert!(
+                !text.contains("s3cret") && !text.contains("other"),
+                "{text}"
+            );
         }
         assert_eq!(u.target(), "host db.example:6432, database \"rapport\"");
-        assert_eq!(u.expose(), "postgres://app:s3cret@db.example:6432/rapport?password=other&x=1");
+        assert_eq!(
+            u.expose(),
+            "postgres://app:s3cret@db.example:6432/rapport?password=other&x=1"
+        );
         let bad = DbUrl::new("postgres://app:s3cret@[broken");
         assert!(!format!("{bad:?}").contains("s3cret"));
         let problem = DbUrl::new("mysql://app:s3cret@h/db").problem().unwrap();
-        assert!(problem.contains("postgres://") && !problem.contains("s3cret"), "{problem}");
+        assert!(
+            problem.contains("postgres://") && !problem.contains("s3cret"),
+            "{problem}"
+        );
     }
 
     #[test]
@@ -275,15 +282,26 @@ mod tests {
             backend: Backend::Postgres,
             ..Store::default()
         };
-        assert!(problems(&s)[0].contains("store.url: required"), "{:?}", problems(&s));
+        assert!(
+            problems(&s)[0].contains("store.url: required"),
+            "{:?}",
+            problems(&s)
+        );
         s.url = Some(DbUrl::new("postgres://postgres@127.0.0.1/rapport"));
         assert!(problems(&s).is_empty(), "{:?}", problems(&s));
         s.url_env = Some("RAPPORT_TEST_NO_SUCH_VAR".into());
         assert!(problems(&s)[0].contains("not both"));
         s.url = None;
-        assert!(problems(&s)[0].contains("store.url_env: the variable"), "{:?}", problems(&s));
+        assert!(
+            problems(&s)[0].contains("store.url_env: the variable"),
+            "{:?}",
+            problems(&s)
+        );
         let env = |_: &str| Some("postgres://u:pw@h/db".to_owned());
-        assert_eq!(s.postgres_url(&env).unwrap().expose(), "postgres://u:pw@h/db");
+        assert_eq!(
+            s.postgres_url(&env).unwrap().expose(),
+            "postgres://u:pw@h/db"
+        );
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
 ///
 /// # Errors
 /// [`StartError::Strategies`] or [`StartError::Partners`].
-pub fn rules_from(settings: &FleetSettings, api_partners: Vec<Partner>) -> Result<Rules, StartError> {
+pub fn rules_from(
+    settings: &FleetSettings,
+    api_partners: Vec<Partner>,
+) -> Result<Rules, StartError> {
     let strategies = match &settings.strategies {
         Some(path) => Strategies::load(path).map_err(|e| StartError::Strategies(e.to_string()))?,
         None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
@@ -232,9 +235,7 @@ impl FleetHandle {
     pub async fn change<R: Send + 'static>(
         &self,
         client: &AsyncClient,
-        f: impl FnOnce(&Store, &Rules, Timestamp) -> Result<(R, Applied), FleetError>
-        + Send
-        + 'static,
+        f: impl FnOnce(&Store, &Rules, Timestamp) -> Result<(R, Applied), FleetError> + Send + 'static,
     ) -> Result<R, FleetError> {
         let me = self.clone();
         let (r, applied) = tokio::task::spawn_blocking(move || {
@@ -253,7 +254,10 @@ impl FleetHandle {
     ///
     /// # Errors
     /// The store.
-    pub async fn tick(&self, client: &AsyncClient) -> Result<crate::fleet::core::Effects, FleetError> {
+    pub async fn tick(
+        &self,
+        client: &AsyncClient,
+    ) -> Result<crate::fleet::core::Effects, FleetError> {
         self.change(client, |store, rules, now| {
             let applied = store.tick(rules, now)?;
             let summary = crate::fleet::core::Effects {

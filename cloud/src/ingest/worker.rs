@@ -88,9 +88,9 @@ impl Worker {
             if !uplinks.is_empty() {
                 let ingested = match &self.fleet {
                     Some(fleet) => {
-                        let rules = fleet.rules().map_err(|e| {
-                            crate::Error::Stopped(format!("fleet rules: {e}"))
-                        })?;
+                        let rules = fleet
+                            .rules()
+                            .map_err(|e| crate::Error::Stopped(format!("fleet rules: {e}")))?;
                         self.store.ingest(Some(&rules), &uplinks, now)?
                     }
                     None => self.store.ingest(None, &uplinks, now)?,

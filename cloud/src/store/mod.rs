@@ -40,9 +40,7 @@ use crate::fleet::partners::Partner;
 use crate::fleet::store::Stamped;
 use crate::ingest::PlanStats;
 use crate::vehicle::VehicleState;
-use crate::webhook::outbox::{
-    DeadLetter, Due, Enqueue, Message, MessageState, OutboxError,
-};
+use crate::webhook::outbox::{DeadLetter, Due, Enqueue, Message, MessageState, OutboxError};
 use crate::webhook::schedule::Decision;
 
 pub use crate::fleet::core::Transition;
@@ -142,6 +140,12 @@ pub struct Ingested {
 
 /// One vehicle of the vehicles list: its VIN and layers (`None`: not placed).
 pub type Listed = (Vin, Option<Layers>);
+
+/// A vehicle's records, newest first, read lazily.
+pub type Records<'a> = Box<dyn Iterator<Item = Result<Record, StoreError>> + 'a>;
+
+/// A vehicle's fleet timeline, newest first, each entry with its position, read lazily.
+pub type Timeline<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + 'a>;
 
 /// The store port (see the module doc). Every method blocks.
 pub trait Backend: Send + Sync + 'static {
@@ -256,20 +260,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A vehicle's logged records, newest first (by seq), below seq `below` (exclusive;
     /// `None`: from the newest). Lazy: read in pages as the caller goes.
-    fn records_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<u64>,
-    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + 'a>;
+    fn records_newest_first<'a>(&'a self, vin: &Vin, below: Option<u64>) -> Records<'a>;
 
     /// A vehicle's fleet timeline, newest first, each entry with its position (16 bytes:
     /// time and number, big-endian: the paging cursor), below `below` (exclusive; `None`:
     /// from the newest). Lazy.
-    fn timeline_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + 'a>;
+    fn timeline_newest_first<'a>(&'a self, vin: &Vin, below: Option<&[u8]>) -> Timeline<'a>;
 
     /// A vehicle's registration.
     ///
@@ -394,15 +390,22 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// The store.
-    fn record(&self, msg: &Message, decision: &Decision, now: Timestamp)
-    -> Result<Message, OutboxError>;
+    fn record(
+        &self,
+        msg: &Message,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<Message, OutboxError>;
 
     /// Dead letters in id order after `after`, at most `limit`.
     ///
     /// # Errors
     /// The store, unreadable values.
-    fn dead_letters(&self, after: Option<&str>, limit: usize)
-    -> Result<Vec<DeadLetter>, OutboxError>;
+    fn dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, OutboxError>;
 
     /// Puts dead letter `id` back to pending, due at `now`, attempts reset, same id.
     ///
@@ -499,9 +502,9 @@ impl Store {
     /// newer store, the store.
     pub fn open(config: &crate::config::Config) -> Result<Self, StoreError> {
         match config.store.backend {
-            crate::config::Backend::Sled => {
-                Ok(Self::new(self::sled::SledStore::open(&config.store_path())?))
-            }
+            crate::config::Backend::Sled => Ok(Self::new(self::sled::SledStore::open(
+                &config.store_path(),
+            )?)),
             crate::config::Backend::Postgres => Ok(Self::new(self::postgres::PgStore::open(
                 &config.store,
                 &|v| std::env::var(v).ok(),

@@ -495,15 +495,7 @@ fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
     assert_eq!(fourth.next, None);
 
     // Not folded, the same store lists every record.
-    let plain = read_page(
-        &store,
-        &vin,
-        KindSet::ALL,
-        false,
-        Cursor::default(),
-        100,
-    )
-    .unwrap();
+    let plain = read_page(&store, &vin, KindSet::ALL, false, Cursor::default(), 100).unwrap();
     assert_eq!(plain.entries.len(), 41);
 }
 

@@ -139,7 +139,9 @@ impl Step<'_> {
             }
             Signal::CriticalFault { code } => {
                 let subject = code.to_string();
-                if v.open_alert_for(AlertKind::CriticalFault, &subject).is_some() {
+                if v.open_alert_for(AlertKind::CriticalFault, &subject)
+                    .is_some()
+                {
                     return Ok(());
                 }
                 let event = Event::CriticalFault { code };

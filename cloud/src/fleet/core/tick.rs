@@ -149,7 +149,13 @@ impl Step<'_> {
                 from: driver.layers,
                 to,
                 at: self.now,
-                why: explain(driver.layers, to, &driver.profile, self.now, &self.rules.layers),
+                why: explain(
+                    driver.layers,
+                    to,
+                    &driver.profile,
+                    self.now,
+                    &self.rules.layers,
+                ),
             };
             self.on_layer_change(v, &change, &mut driver)?;
         }

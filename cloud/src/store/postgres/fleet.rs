@@ -105,11 +105,9 @@ impl PgStore {
             let plan = plan(uplink, prev, now);
             if plan.changes_anything() {
                 wrote = true;
-                row.state = Some(
-                    plan.state
-                        .to_bytes()
-                        .map_err(|e| StoreError::corrupt(format!("vehicle {} (encoding)", plan.vin), e))?,
-                );
+                row.state = Some(plan.state.to_bytes().map_err(|e| {
+                    StoreError::corrupt(format!("vehicle {} (encoding)", plan.vin), e)
+                })?);
                 row.state_changed = true;
                 for (seq, bytes) in &plan.log {
                     writes.record(row.id, *seq, bytes.clone())?;
@@ -119,10 +117,9 @@ impl PgStore {
                 {
                     let fresh = plan.fresh.iter().filter_map(|&i| uplink.records.get(i));
                     let v = &mut row.fleet;
-                    let ((), changes) = step(&mut tx, rules, now, |s| {
-                        s.on_records(v, &plan.state, fresh)
-                    })
-                    .map_err(into_store)?;
+                    let ((), changes) =
+                        step(&mut tx, rules, now, |s| s.on_records(v, &plan.state, fresh))
+                            .map_err(into_store)?;
                     writes.changes(row, changes, &mut out.applied)?;
                 }
             }
@@ -240,7 +237,10 @@ impl PgStore {
             .map_err(|e| StoreError::corrupt(format!("alert {id}"), e))?;
         let mut rows = vehicles::lock(&mut tx, &[vin], true)?;
         let row = tx
-            .query_one("SELECT body, send_due, sla_due FROM alerts WHERE id = $1", &[&key])
+            .query_one(
+                "SELECT body, send_due, sla_due FROM alerts WHERE id = $1",
+                &[&key],
+            )
             .map_err(StoreError::from)?;
         let alert = vehicles::read_open(&row)?.alert;
         let mut applied = Applied::default();
@@ -249,7 +249,9 @@ impl PgStore {
             return Err(FleetError::UnknownAlert(id));
         };
         let v = &mut row.fleet;
-        let (alert, changes) = step(&mut tx, rules, now, |s| s.transition(v, alert, partner, what))?;
+        let (alert, changes) = step(&mut tx, rules, now, |s| {
+            s.transition(v, alert, partner, what)
+        })?;
         writes.changes(row, changes, &mut applied)?;
         writes.write(&mut tx, &rows, day_of(now), &mut applied)?;
         tx.commit().map_err(StoreError::from)?;
@@ -293,7 +295,8 @@ impl PgStore {
                     continue;
                 }
                 let v = &mut row.fleet;
-                let (got, changes) = step(&mut tx, rules, now, |s| s.operator_campaign(v, campaign))?;
+                let (got, changes) =
+                    step(&mut tx, rules, now, |s| s.operator_campaign(v, campaign))?;
                 match got {
                     Some(true) => sent += 1,
                     Some(false) => held += 1,
@@ -327,7 +330,11 @@ impl PgStore {
         c.execute(
             "INSERT INTO timeline (vehicle, at, entry) \
              SELECT v.id, $2, $3 FROM alerts a JOIN vehicles v ON v.vin = a.vin WHERE a.id = $1",
-            &[&i64::try_from(alert_id).unwrap_or(i64::MAX), &ms(now), &entry],
+            &[
+                &i64::try_from(alert_id).unwrap_or(i64::MAX),
+                &ms(now),
+                &entry,
+            ],
         )
         .map_err(StoreError::from)?;
         Ok(())

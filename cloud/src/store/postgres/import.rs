@@ -215,8 +215,7 @@ impl PgStore {
         }
         for item in tree.scan_prefix([keys::DEAD]) {
             let (k, v) = item?;
-            let dead: DeadLetter =
-                decode(&k, &v).map_err(|e| StoreError::corrupt("webhook", e))?;
+            let dead: DeadLetter = decode(&k, &v).map_err(|e| StoreError::corrupt("webhook", e))?;
             tx.execute(
                 "INSERT INTO webhooks (id, status, done_at, dead) VALUES ($1, 2, $2, $3)",
                 &[&dead.message.id, &ms(dead.dead_at), &v.to_vec()],
@@ -228,7 +227,10 @@ impl PgStore {
         for a in sled.keys().alerts::<Alert>() {
             let alert = a?;
             let queued = tx
-                .query_opt("SELECT 1 FROM webhooks WHERE id = $1", &[&alert.webhook().id])?
+                .query_opt(
+                    "SELECT 1 FROM webhooks WHERE id = $1",
+                    &[&alert.webhook().id],
+                )?
                 .is_some();
             let resolved = alert.state == AlertState::Resolved;
             let send_due = (!resolved && !queued).then(|| ms(alert.send_at));
@@ -289,7 +291,10 @@ impl PgStore {
     fn place_all(&self, rules: &Rules, now: Timestamp) -> Result<Applied, StoreError> {
         let mut c = self.conn()?;
         let vins: Vec<Vin> = c
-            .query("SELECT vin FROM vehicles WHERE driver IS NOT NULL ORDER BY vin", &[])?
+            .query(
+                "SELECT vin FROM vehicles WHERE driver IS NOT NULL ORDER BY vin",
+                &[],
+            )?
             .iter()
             .filter_map(|r| r.get::<_, String>(0).parse().ok())
             .collect();
@@ -313,7 +318,8 @@ impl PgStore {
                 v.layer_due = placed.next_change;
                 let mut ids = PgIds { tx: &mut tx };
                 let mut step = Step::new(rules, &mut ids, now);
-                step.replaced(v).map_err(|e| StoreError::corrupt("placement", e))?;
+                step.replaced(v)
+                    .map_err(|e| StoreError::corrupt("placement", e))?;
                 let changes = step.take();
                 drop(step);
                 writes.changes(row, changes, &mut applied)?;

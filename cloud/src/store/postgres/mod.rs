@@ -125,9 +125,10 @@ pub fn client_config(
     url: &DbUrl,
     statement_timeout_ms: u64,
 ) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url.expose().parse().map_err(|e: postgres::Error| {
-        StoreError::Postgres(format!("{}: {e}", url.redacted()))
-    })?;
+    let mut config: postgres::Config = url
+        .expose()
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::Postgres(format!("{}: {e}", url.redacted())))?;
     config
         .connect_timeout(CONNECT_TIMEOUT)
         .application_name("rapport-cloud")
@@ -189,8 +190,10 @@ impl PgStore {
         let version = schema::migrate(&mut client)?;
         tracing::info!(url = %url, schema = version, "PostgreSQL store open");
         drop(client);
-        let manager =
-            PostgresConnectionManager::new(client_config(&url, config.statement_timeout_ms)?, NoTls);
+        let manager = PostgresConnectionManager::new(
+            client_config(&url, config.statement_timeout_ms)?,
+            NoTls,
+        );
         let pool = Arc::new(Connections(Some(
             r2d2::Pool::builder()
                 .max_size(config.pool_size)

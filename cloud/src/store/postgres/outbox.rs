@@ -12,8 +12,8 @@ use std::sync::Arc;
 use postgres::GenericClient;
 use rapport_shared::Timestamp;
 
-use super::{Conn, Connections};
 use super::vehicles::{at, enqueue, ms};
+use super::{Conn, Connections};
 use crate::store::{OutboxStore, StoreError};
 use crate::webhook::outbox::{
     DeadLetter, Delivered, Due, Enqueue, Message, MessageState, OutboxError, decode, encode,
@@ -88,7 +88,11 @@ fn state_of(
     }))
 }
 
-fn read_state(c: &mut impl GenericClient, id: &str, lock: bool) -> Result<Option<MessageState>, OutboxError> {
+fn read_state(
+    c: &mut impl GenericClient,
+    id: &str,
+    lock: bool,
+) -> Result<Option<MessageState>, OutboxError> {
     let sql = if lock {
         "SELECT status, message, marker, dead FROM webhooks WHERE id = $1 FOR UPDATE"
     } else {
@@ -170,7 +174,10 @@ impl OutboxStore for PgOutbox {
         after.attempts = msg.attempts.saturating_add(1);
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
-        if !matches!(read_state(&mut tx, &msg.id, true)?, Some(MessageState::Pending(_))) {
+        if !matches!(
+            read_state(&mut tx, &msg.id, true)?,
+            Some(MessageState::Pending(_))
+        ) {
             return Ok(after);
         }
         match decision {
@@ -227,7 +234,10 @@ impl OutboxStore for PgOutbox {
         let rows = c
             .query(
                 "SELECT id, dead FROM webhooks WHERE status = 2 AND id > $1 ORDER BY id LIMIT $2",
-                &[&after.unwrap_or(""), &i64::try_from(limit).unwrap_or(i64::MAX)],
+                &[
+                    &after.unwrap_or(""),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
             )
             .map_err(db)?;
         rows.iter()

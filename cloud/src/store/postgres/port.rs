@@ -16,8 +16,9 @@ use crate::fleet::driver::Driver;
 use crate::fleet::layering::Matrix;
 use crate::fleet::model::{Category, CellFilter, Layers, Registration};
 use crate::fleet::partners::Partner;
-use crate::fleet::store::Stamped;
-use crate::store::{Applied, Backend, Ingested, Listed, OutboxStore, StoreError};
+use crate::store::{
+    Applied, Backend, Ingested, Listed, OutboxStore, Records, StoreError, Timeline,
+};
 use crate::vehicle::VehicleState;
 
 impl Backend for PgStore {
@@ -104,19 +105,11 @@ impl Backend for PgStore {
         self.read_records(vin, after, limit)
     }
 
-    fn records_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<u64>,
-    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + 'a> {
+    fn records_newest_first<'a>(&'a self, vin: &Vin, below: Option<u64>) -> Records<'a> {
         self.records_lazy(vin, below)
     }
 
-    fn timeline_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + 'a> {
+    fn timeline_newest_first<'a>(&'a self, vin: &Vin, below: Option<&[u8]>) -> Timeline<'a> {
         self.timeline_lazy(vin, below)
     }
 

@@ -16,7 +16,7 @@ use crate::fleet::layering::Matrix;
 use crate::fleet::model::{Activity, CarMaturity, Category, Layers, Registration, ServiceMaturity};
 use crate::fleet::partners::Partner;
 use crate::fleet::store::{Stamped, TimelineEntry};
-use crate::store::{Listed, StoreError};
+use crate::store::{Listed, Records, StoreError, Timeline};
 use crate::vehicle::VehicleState;
 
 /// Rows one page of a lazy read fetches.
@@ -58,7 +58,9 @@ impl PgStore {
 
     pub(super) fn read_driver(&self, vin: &Vin) -> Result<Option<Driver>, StoreError> {
         self.column::<Vec<u8>>("driver", vin)?
-            .map(|b| Driver::from_bytes(&b).map_err(|e| StoreError::corrupt(format!("driver {vin}"), e)))
+            .map(|b| {
+                Driver::from_bytes(&b).map_err(|e| StoreError::corrupt(format!("driver {vin}"), e))
+            })
             .transpose()
     }
 
@@ -122,11 +124,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) fn records_lazy<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<u64>,
-    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + 'a> {
+    pub(super) fn records_lazy<'a>(&'a self, vin: &Vin, below: Option<u64>) -> Records<'a> {
         let vin = *vin;
         let id = match self.vehicle_id(&vin) {
             Ok(Some(id)) => id,
@@ -187,11 +185,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) fn timeline_lazy<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + 'a> {
+    pub(super) fn timeline_lazy<'a>(&'a self, vin: &Vin, below: Option<&[u8]>) -> Timeline<'a> {
         let vin = *vin;
         let id = match self.vehicle_id(&vin) {
             Ok(Some(id)) => id,
@@ -268,7 +262,10 @@ impl PgStore {
                 let vin: Vin = text
                     .parse()
                     .map_err(|e| StoreError::corrupt(format!("vehicle row {text:?}"), e))?;
-                Ok((vin, layers_of([r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)])))
+                Ok((
+                    vin,
+                    layers_of([r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)]),
+                ))
             })
             .collect()
     }

@@ -25,7 +25,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
 pub const LATEST: u32 = 1;
 
 /// The advisory lock key held while migrating (any fixed number; "rapport" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7261_7070_6f72_74;
+const MIGRATION_LOCK: i64 = 0x0072_6170_706f_7274;
 
 /// Brings the database to [`LATEST`], each missing migration in its own transaction, under an
 /// advisory lock; returns the version it is at.
@@ -61,8 +61,9 @@ fn migrate_locked(client: &mut postgres::Client) -> Result<u32, StoreError> {
             continue;
         }
         let mut tx = client.transaction()?;
-        tx.batch_execute(sql)
-            .map_err(|e| StoreError::Postgres(format!("migration {v} ({name}): {}", super::pg(&e))))?;
+        tx.batch_execute(sql).map_err(|e| {
+            StoreError::Postgres(format!("migration {v} ({name}): {}", super::pg(&e)))
+        })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[&i32::try_from(*v).unwrap_or(i32::MAX), name],

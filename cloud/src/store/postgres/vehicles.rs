@@ -136,9 +136,7 @@ pub(super) fn lock(
         )?;
     }
     let rows = tx.query(
-        &format!(
-            "SELECT {COLUMNS} FROM vehicles WHERE vin = ANY($1) ORDER BY vin FOR UPDATE"
-        ),
+        &format!("SELECT {COLUMNS} FROM vehicles WHERE vin = ANY($1) ORDER BY vin FOR UPDATE"),
         &[&sorted],
     )?;
     let mut out = BTreeMap::new();
@@ -168,7 +166,9 @@ pub(super) fn read_row(row: &postgres::Row) -> Result<Row, StoreError> {
     let mut v = Vehicle::new(vin);
     let driver: Option<Vec<u8>> = row.get(3);
     v.driver = driver
-        .map(|b| Driver::from_bytes(&b).map_err(|e| StoreError::corrupt(format!("driver {vin}"), e)))
+        .map(|b| {
+            Driver::from_bytes(&b).map_err(|e| StoreError::corrupt(format!("driver {vin}"), e))
+        })
         .transpose()?;
     let registration: Option<Value> = row.get(4);
     v.registration = registration
@@ -240,8 +240,11 @@ impl Writes {
         self.alerts.extend(changes.alerts);
         self.webhooks.extend(changes.webhooks);
         for (id, bytes) in changes.downlinks {
-            self.downlinks
-                .push((i64::try_from(id).unwrap_or(i64::MAX), vin.to_string(), bytes.clone()));
+            self.downlinks.push((
+                i64::try_from(id).unwrap_or(i64::MAX),
+                vin.to_string(),
+                bytes.clone(),
+            ));
             applied.effects.downlinks.push((id, vin, bytes));
         }
         applied.effects.layer_changes += usize::try_from(changes.stats.layer_changes).unwrap_or(0);
@@ -340,7 +343,11 @@ pub(super) fn insert_records(
         "INSERT INTO records (key, received, body) \
          SELECT u.k, DATE '1970-01-01' + $1::int4, u.b \
          FROM unnest($2::int8[], $3::bytea[]) AS u(k, b)",
-        &[&i32::try_from(received_day).unwrap_or(i32::MAX), &keys, &bodies],
+        &[
+            &i32::try_from(received_day).unwrap_or(i32::MAX),
+            &keys,
+            &bodies,
+        ],
     )?;
     Ok(())
 }
@@ -349,7 +356,10 @@ pub(super) fn insert_records(
 ///
 /// # Errors
 /// The store; a message the outbox refuses.
-pub(super) fn enqueue(tx: &mut impl postgres::GenericClient, msg: &Message) -> Result<bool, StoreError> {
+pub(super) fn enqueue(
+    tx: &mut impl postgres::GenericClient,
+    msg: &Message,
+) -> Result<bool, StoreError> {
     msg.validate()
         .map_err(|e| StoreError::corrupt(format!("webhook {}", msg.id), e))?;
     let bytes = encode(msg).map_err(|e| StoreError::corrupt(format!("webhook {}", msg.id), e))?;
@@ -399,13 +409,7 @@ fn write_rows<'a>(
         }
         layer_due.push(v.layer_due.map(ms));
         in_cell_due.push(v.in_cell_due.map(ms));
-        alert_due.push(
-            v.alerts
-                .values()
-                .filter_map(OpenAlert::due)
-                .min()
-                .map(ms),
-        );
+        alert_due.push(v.alerts.values().filter_map(OpenAlert::due).min().map(ms));
     }
     if ids.is_empty() {
         return Ok(());

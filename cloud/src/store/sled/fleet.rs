@@ -232,7 +232,10 @@ impl SledStore {
             if alert.state == AlertState::Open && alert.escalated.is_none() {
                 mem.sla_due.set(alert.id, alert.sla_due);
             }
-            mem.open_by_vin.entry(alert.vin).or_default().insert(alert.id);
+            mem.open_by_vin
+                .entry(alert.vin)
+                .or_default()
+                .insert(alert.id);
             mem.open.insert(alert.id, alert);
         }
         // Drivers: place all, then compare with the layers last recorded.

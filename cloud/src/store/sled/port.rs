@@ -18,11 +18,15 @@ use crate::fleet::driver::Driver;
 use crate::fleet::layering::Matrix;
 use crate::fleet::model::{Category, CellFilter, Layers, Registration};
 use crate::fleet::partners::Partner;
-use crate::fleet::store::{Stamped, TimelineEntry};
+use crate::fleet::store::TimelineEntry;
 use crate::ingest::plan;
-use crate::store::{Applied, Backend, Envelope, Ingested, Listed, OutboxStore, StoreError};
+use crate::store::{
+    Applied, Backend, Envelope, Ingested, Listed, OutboxStore, Records, StoreError, Timeline,
+};
 use crate::vehicle::VehicleState;
-use crate::webhook::outbox::{DeadLetter, Due, Enqueue, Message, MessageState, Outbox, OutboxError};
+use crate::webhook::outbox::{
+    DeadLetter, Due, Enqueue, Message, MessageState, Outbox, OutboxError,
+};
 use crate::webhook::schedule::Decision;
 
 impl SledStore {
@@ -229,19 +233,11 @@ impl Backend for SledStore {
         SledStore::records(self, vin, after, limit)
     }
 
-    fn records_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<u64>,
-    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + 'a> {
+    fn records_newest_first<'a>(&'a self, vin: &Vin, below: Option<u64>) -> Records<'a> {
         Box::new(SledStore::records_newest_first(self, vin, below))
     }
 
-    fn timeline_newest_first<'a>(
-        &'a self,
-        vin: &Vin,
-        below: Option<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Stamped), StoreError>> + 'a> {
+    fn timeline_newest_first<'a>(&'a self, vin: &Vin, below: Option<&[u8]>) -> Timeline<'a> {
         Box::new(self.keys.timeline_newest_first(vin, below))
     }
 
