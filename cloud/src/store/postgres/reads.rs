@@ -131,31 +131,11 @@ impl PgStore {
             Ok(None) => return Box::new(std::iter::empty()),
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        let mut next = below.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
-        let mut done = false;
-        Box::new(
-            std::iter::from_fn(move || {
-                if done {
-                    return None;
-                }
-                match self.records_page(id, &vin, next) {
-                    Ok(page) => {
-                        if page.len() < usize::try_from(PAGE).unwrap_or(0) {
-                            done = true;
-                        }
-                        match page.last() {
-                            Some(r) => next = i64::try_from(r.seq).unwrap_or(0),
-                            None => return None,
-                        }
-                        Some(page.into_iter().map(Ok).collect::<Vec<_>>())
-                    }
-                    Err(e) => {
-                        done = true;
-                        Some(vec![Err(e)])
-                    }
-                }
-            })
-            .flatten(),
+        let start = below.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        paged(
+            start,
+            move |below| self.records_page(id, &vin, *below),
+            |r: &Record| i64::try_from(r.seq).unwrap_or(0),
         )
     }
 
@@ -192,31 +172,11 @@ impl PgStore {
             Ok(None) => return Box::new(std::iter::empty()),
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        let mut next = below.map_or((i64::MAX, i64::MAX), position);
-        let mut done = false;
-        Box::new(
-            std::iter::from_fn(move || {
-                if done {
-                    return None;
-                }
-                match self.timeline_page(id, &vin, next) {
-                    Ok(page) => {
-                        if page.len() < usize::try_from(PAGE).unwrap_or(0) {
-                            done = true;
-                        }
-                        match page.last() {
-                            Some((p, _)) => next = position(p),
-                            None => return None,
-                        }
-                        Some(page.into_iter().map(Ok).collect::<Vec<_>>())
-                    }
-                    Err(e) => {
-                        done = true;
-                        Some(vec![Err(e)])
-                    }
-                }
-            })
-            .flatten(),
+        let start = below.map_or((i64::MAX, i64::MAX), position);
+        paged(
+            start,
+            move |below| self.timeline_page(id, &vin, *below),
+            |(p, _): &(Vec<u8>, Stamped)| position(p),
         )
     }
 
@@ -308,6 +268,37 @@ impl PgStore {
             })
             .collect()
     }
+}
+
+/// Items read page by page as the caller goes: `page(bound)` reads up to [`PAGE`] items
+/// below `bound`, `bound_of` gives the next bound from a page's last item; an error ends the
+/// read after it is handed on.
+fn paged<'a, T: 'a, B: 'a>(
+    start: B,
+    mut page: impl FnMut(&B) -> Result<Vec<T>, StoreError> + 'a,
+    bound_of: impl Fn(&T) -> B + 'a,
+) -> Box<dyn Iterator<Item = Result<T, StoreError>> + 'a> {
+    let mut bound = start;
+    let mut done = false;
+    Box::new(
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            match page(&bound) {
+                Ok(items) => {
+                    done = items.len() < usize::try_from(PAGE).unwrap_or(0);
+                    bound = bound_of(items.last()?);
+                    Some(items.into_iter().map(Ok).collect::<Vec<_>>())
+                }
+                Err(e) => {
+                    done = true;
+                    Some(vec![Err(e)])
+                }
+            }
+        })
+        .flatten(),
+    )
 }
 
 /// A timeline position (time and number, 8 bytes each, big-endian) as the two columns; a
