@@ -323,3 +323,60 @@ async fn the_record_log_takes_few_bytes_per_record() {
     println!("record log: {size} bytes for {count} records = {per:.1} B per record");
     assert!(per <= 100.0, "{per:.1} B per record");
 }
+
+/// A first ingest rate through the store port (no MQTT), small envelopes (1–4 records) in
+/// groups of 64, the fleet's decisions on: sled, then PostgreSQL. A measurement for the
+/// report, not a timed test: `cargo test -p rapport-cloud --test postgres -- --ignored
+/// --nocapture ingest_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it by name"]
+async fn ingest_rate_through_the_store_port() {
+    for kind in [StoreKind::Sled, StoreKind::Postgres] {
+        let Some(target) = TestStore::new(kind, "rate").unwrap() else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path(), BrokerKind::Embedded, "rate").unwrap();
+        target.configure(&mut c);
+        const VEHICLES: u64 = 1_000;
+        const ROUNDS: u64 = 20;
+        let (records, secs) = tokio::task::block_in_place(|| {
+            let store = Store::open(&c).unwrap();
+            let settings = rapport_cloud::fleet::shell::FleetSettings {
+                layers: c.layers.clone(),
+                alerts: c.alerts.clone(),
+                ..Default::default()
+            };
+            let rules = rapport_cloud::fleet::shell::rules_from(&settings, Vec::new()).unwrap();
+            let now = Timestamp::from_millis(T0);
+            store.start_fleet(&rules, now).unwrap();
+            let mut next = vec![1u64; VEHICLES as usize];
+            let mut records = 0u64;
+            let started = std::time::Instant::now();
+            for round in 0..ROUNDS {
+                let envelopes: Vec<Uplink> = (0..VEHICLES)
+                    .map(|i| {
+                        let n = 1 + (i + round) % 4;
+                        let first = next[i as usize];
+                        next[i as usize] += n;
+                        records += n;
+                        uplink(
+                            vin(&format!("WVWZZZ1JZXW{i:06}")),
+                            first..first + n,
+                            odometer_record,
+                        )
+                    })
+                    .collect();
+                for group in envelopes.chunks(64) {
+                    store.ingest(Some(&rules), group, now).unwrap();
+                }
+            }
+            (records, started.elapsed().as_secs_f64())
+        });
+        println!(
+            "{kind:?}: {records} records from {} envelopes in {secs:.2} s = {:.0} records/s",
+            VEHICLES * ROUNDS,
+            records as f64 / secs
+        );
+    }
+}

@@ -28,8 +28,10 @@ use crate::keys::{
     self, ALERT, ALERT_BY_VIN, CONTACTS, COUNTER, DOWNLINK, DRIVER, PARTNER, REGISTRATION,
     TIMELINE, VIN_KEY_LEN, id_key, text_key, vin_key as key,
 };
-use crate::store::StoreError;
-use crate::store::sled::Batch;
+use crate::store::error::StoreError;
+
+/// A sled batch (the sled store's unit of atomic writes).
+type Batch = sled::Batch;
 
 /// One entry of a vehicle's fleet timeline (the records themselves come from the record log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ use super::model::{Layers, Registration};
 use super::partners::Directory;
 use super::store::TimelineEntry;
 use super::strategy::{ContactHistory, Strategies};
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::webhook::outbox::Message;
 
 pub use super::model::DEFAULT_CATEGORY;
