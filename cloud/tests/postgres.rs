@@ -12,6 +12,7 @@ use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::{Backend, Config, DbUrl};
 use rapport_cloud::fleet::partners::AlertsConfig;
 use rapport_cloud::store::Store;
+use rapport_cloud::store::postgres::schema;
 use rapport_harness::cloud::{
     BrokerKind, OPERATOR, StoreKind, TestStore, config, get_json, partner, receiver_clock,
     send_and_wait, start_with_car, write,
@@ -102,6 +103,29 @@ fn migrate_runs_once_and_a_newer_schema_is_refused() {
         })
         .unwrap();
     assert_eq!(applied, 1);
+    // Retention is a partition drop: three months made ahead, the two before March dropped.
+    let jan = rapport_shared::calendar::days_from_civil(2026, 1, 15);
+    let march = rapport_shared::calendar::days_from_civil(2026, 3, 1);
+    let (dropped, left) = db
+        .with(move |c| {
+            for month in 0..3 {
+                schema::ensure_partition(c, schema::month_of(jan) + month).unwrap();
+            }
+            let dropped = schema::drop_partitions_before(c, march).unwrap();
+            let left: Vec<String> = c
+                .query(
+                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                     JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'records'",
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok((dropped, left))
+        })
+        .unwrap();
+    assert_eq!(dropped, ["records_y2026m01", "records_y2026m02"]);
+    assert_eq!(left, ["records_y2026m03"]);
     db.with(|c| {
         c.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')",
