@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rapport_cloud::Cloud;
 use rapport_cloud::ingest::worker::wall_now;
 use rapport_cloud::ingest::{check, plan};
-use rapport_cloud::store::Store;
+use rapport_cloud::store::sled::SledStore;
 use rapport_harness::cloud::{BrokerKind, config, mosquitto_options};
 use rapport_harness::files::dir_size;
 use rapport_harness::mosquitto::Mosquitto;
@@ -48,7 +48,7 @@ fn batches(vins: &[Vin], per_vehicle: u64) -> Batches {
 
 fn core(vehicles: usize, per_vehicle: u64, group: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let input = batches(&vins(vehicles), per_vehicle);
     let records = input.len() as u64 * PER_BATCH;
     let started = Instant::now();

@@ -27,7 +27,6 @@ use crate::ingest::worker::Worker;
 use crate::metrics::Metrics;
 use crate::mqtt::{self, Loop};
 use crate::store::Store;
-use crate::webhook::outbox::Outbox;
 use crate::webhook::sender::{Counters, Sender, SenderConfig};
 use crate::{Error, api};
 
@@ -74,7 +73,13 @@ impl Cloud {
     /// # Errors
     /// As [`Cloud::start`], and the fleet's start (strategies, partners, registry, token).
     pub async fn start_with_clock(config: &Config, clock: SharedClock) -> Result<Self, Error> {
-        let store = Store::open(&config.store_path())?;
+        let store = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Store::open(&config))
+                .await
+                .map_err(|e| Error::Stopped(format!("store open: {e}")))??
+        };
+        tracing::info!(backend = store.kind(), "store open");
         let token = api::auth::operator_token(&config.api, &config.store_path())?;
         let settings = FleetSettings {
             strategies: config
@@ -94,7 +99,7 @@ impl Cloud {
                 .map_err(|e| Error::Stopped(format!("fleet start: {e}")))??
         };
         let sender = Sender::new(
-            Outbox::new(store.tree().clone()),
+            store.outbox(),
             Arc::clone(&fleet.endpoints) as Arc<dyn crate::webhook::sender::Endpoints>,
             Arc::clone(&clock),
             SenderConfig {
@@ -111,9 +116,13 @@ impl Cloud {
         let webhooks = sender.counters();
         let metrics = Arc::new(Metrics::default());
         fleet.metrics = Arc::clone(&metrics);
-        metrics
-            .vehicles
-            .store(store.count_vehicles(), Ordering::Relaxed);
+        let vehicles = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.count_vehicles())
+                .await
+                .map_err(|e| Error::Stopped(format!("store: {e}")))??
+        };
+        metrics.vehicles.store(vehicles, Ordering::Relaxed);
 
         let broker = if config.broker.embedded {
             Some(EmbeddedBroker::start(
@@ -188,7 +197,8 @@ impl Cloud {
         {
             let (fleet, client) = (fleet.clone(), client.clone());
             tokio::spawn(async move {
-                fleet.publish(&client, loaded.downlinks).await;
+                fleet.noted(&loaded);
+                fleet.publish(&client, loaded.effects.downlinks).await;
                 if let Err(e) = fleet.republish_pending(&client).await {
                     tracing::error!(cause = %e, "queued downlinks unreadable");
                 }
@@ -261,20 +271,7 @@ impl Cloud {
     /// # Errors
     /// The fleet's store.
     pub async fn tick_now(&self) -> Result<crate::fleet::core::Effects, Error> {
-        let fx = self
-            .shared
-            .fleet
-            .commit(&self.shared.client, |fleet, batch, now| {
-                let fx = fleet.tick(now, batch)?;
-                let summary = crate::fleet::core::Effects {
-                    downlinks: Vec::new(),
-                    webhooks: fx.webhooks,
-                    layer_changes: fx.layer_changes,
-                };
-                Ok((summary, fx))
-            })
-            .await?;
-        Ok(fx)
+        Ok(self.shared.fleet.tick(&self.shared.client).await?)
     }
 
     /// The webhook sender's counters.
@@ -289,11 +286,20 @@ impl Cloud {
     /// The outbox could not be read.
     pub fn webhooks_due(&self) -> Result<usize, Error> {
         let now = self.shared.fleet.clock.now();
-        let outbox = Outbox::new(self.shared.store.tree().clone());
-        outbox
-            .due(now, 1_000)
-            .map(|d| d.len())
-            .map_err(|e| Error::Stopped(format!("webhook outbox: {e}")))
+        let outbox = self.shared.store.outbox();
+        let read = || {
+            outbox
+                .due_except(now, 1_000, &mut |_| false)
+                .map(|d| d.messages.len())
+                .map_err(|e| Error::Stopped(format!("webhook outbox: {e}")))
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            // Called from async code on a multi-thread runtime: the port blocks, so step out
+            // of the runtime's way (a current-thread runtime can only be blocked: fine for
+            // sled, not for PostgreSQL's client).
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+            _ => read(),
+        }
     }
 
     /// The store (reads only; the ingest writes).
@@ -354,7 +360,10 @@ impl Cloud {
             Err(e) => Err(Error::Stopped(format!("the MQTT loop failed: {e}"))),
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.api).await;
-        self.shared.store.flush()?;
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| Error::Stopped(format!("store flush: {e}")))??;
         result
     }
 }

@@ -39,7 +39,12 @@ pub async fn send(
     let kind = body.tag();
     // Encode with a placeholder id first: a message too large is refused without using an id.
     envelope(vin, u64::MAX, now, body.clone()).encode()?;
-    let id = store.next_downlink_id()?;
+    let id = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.next_downlink_id())
+            .await
+            .map_err(|e| crate::store::StoreError::corrupt("downlink id task", e))??
+    };
     let bytes = envelope(vin, id, now, body).encode()?;
     client
         .publish(topic::downlink(&vin), QoS::AtLeastOnce, false, bytes)

@@ -5,7 +5,7 @@
 //! cloud's persistent MQTT session) → [`ingest`] (checks and plans, sans-IO; its worker
 //! writes and acks) → [`vehicle`] and [`applied`] (what a record changes, once) and [`fleet`]
 //! (what it means for the driver: layers, strategies, partner alerts, in the same batch) →
-//! [`store`] (sled; every key laid out in [`keys`]) → [`webhook`] (partner deliveries from
+//! [`store`] (the store port: sled, every key laid out in [`keys`], or PostgreSQL) → [`webhook`] (partner deliveries from
 //! the outbox) and [`api`] (HTTP reads and operator changes, metrics, the operator's
 //! [`downlink`] route; a vehicle's [`timeline`] merged from the record log and the fleet's). [`cloud`] starts and stops them; [`config`] is the file. The binary
 //! (`main.rs`) only parses arguments, sets up logging and signals, and calls [`run`].

@@ -36,6 +36,24 @@ enum Command {
         #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
         config: PathBuf,
     },
+    /// Bring the PostgreSQL store to this build's schema, and nothing else (`run` does it at
+    /// start too); refuses a database a newer build migrated.
+    Migrate {
+        /// The cloud config (TOML), `[store] backend = "postgres"`.
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Move a one-machine sled store (stopped) into the empty PostgreSQL store the config
+    /// names: vehicles and their record logs, drivers, registrations, timelines, alerts,
+    /// contacts, the webhook outbox, queued downlinks, API partners, counters.
+    ImportSled {
+        /// The sled store's directory (the old `[store] path`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The cloud config (TOML), `[store] backend = "postgres"`.
+        #[arg(long, env = "RAPPORT_CLOUD_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 use rapport_kit::config::report;
@@ -49,6 +67,41 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Err(e) => Ok(report(&e)),
         },
+        Command::Migrate { config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            rapport_kit::log::init();
+            match rapport_cloud::store::postgres::migrate(&cfg.store) {
+                Ok(version) => {
+                    println!("schema at version {version}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rapport-cloud migrate: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::ImportSled { from, config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return Ok(report(&e)),
+            };
+            rapport_kit::log::init();
+            let now = rapport_cloud::clock::Clock::now(&rapport_cloud::clock::SystemClock);
+            match rapport_cloud::store::import::import_sled(&from, &cfg, now) {
+                Ok(summary) => {
+                    println!("imported: {summary}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rapport-cloud import-sled: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Run {
             config,
             data_dir,

@@ -12,7 +12,9 @@ use rapport_cloud::Cloud;
 use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
 use rapport_cloud::fleet::partners::AlertsConfig;
-use rapport_harness::cloud::{self, BrokerKind, OPERATOR, partner, receiver_clock};
+use rapport_harness::cloud::{
+    self, BrokerKind, OPERATOR, StoreKind, TestStore, partner, receiver_clock,
+};
 use rapport_harness::http::{client as http, metric};
 use rapport_harness::mqtt::{Publisher, Subscriber};
 use rapport_harness::partner::Receiver;
@@ -47,9 +49,12 @@ struct Bed {
     seq: Sequencer,
     _down: Subscriber,
     _dir: tempfile::TempDir,
+    /// Last: the database goes after the cloud.
+    _store: TestStore,
 }
 
-async fn bed(name: &str) -> Bed {
+async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
+    let store = TestStore::new(kind, name).unwrap()?;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(T0));
     let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
@@ -62,6 +67,7 @@ async fn bed(name: &str) -> Bed {
         .await
         .unwrap();
     let mut config: Config = cloud::config(dir.path(), BrokerKind::Embedded, name).unwrap();
+    store.configure(&mut config);
     config.partner = vec![
         partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
         partner("dealer-south", south.url(), SECRET_SOUTH, Some(TOKEN_SOUTH)),
@@ -99,7 +105,7 @@ async fn bed(name: &str) -> Bed {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = format!("http://{}", cloud.ready().api);
-    Bed {
+    Some(Bed {
         cloud,
         clock,
         base,
@@ -111,7 +117,8 @@ async fn bed(name: &str) -> Bed {
         seq: Sequencer::default(),
         _down: down,
         _dir: dir,
-    }
+        _store: store,
+    })
 }
 
 impl Bed {
@@ -193,9 +200,10 @@ impl Bed {
 /// timeline with its reason, and the novice-slipping-away onboarding campaign reaching the
 /// car's downlink topic — never closer together than the cadence of the driver's layer,
 /// never more than the 30-day cap; an opt-out stops them; an engagement brings them back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps() {
-    let mut b = bed("travel").await;
+async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(kind: StoreKind) {
+    let Some(mut b) = bed("travel", kind).await else {
+        return;
+    };
     b.register(V1, "dealer-north", "2025-12-20", "passenger")
         .await;
     b.send(
@@ -317,9 +325,10 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
 /// fallback partner when the dealer does not acknowledge within the 1-hour SLA. A critical
 /// fault goes at once; acknowledged in time, it never escalates. A service done resolves the
 /// maintenance alert.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla() {
-    let mut b = bed("alerts").await;
+async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kind: StoreKind) {
+    let Some(mut b) = bed("alerts", kind).await else {
+        return;
+    };
     b.register(V1, "dealer-north", "2025-06-01", "passenger")
         .await;
     b.register(V2, "dealer-south", "2025-06-01", "commercial")
@@ -438,9 +447,10 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla() {
 
 /// A partner's token sees its own vehicles and alerts only; other partners' look like they do
 /// not exist; operator routes are refused; no token or a wrong one is 401.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partner_token_sees_only_its_own_vehicles_and_alerts() {
-    let mut b = bed("tokens").await;
+async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) {
+    let Some(mut b) = bed("tokens", kind).await else {
+        return;
+    };
     b.register(V1, "dealer-north", "2025-06-01", "passenger")
         .await;
     b.register(V2, "dealer-south", "2025-06-01", "passenger")
@@ -595,9 +605,10 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts() {
 
 /// Every kind of malformed input to the fleet routes is a 4xx with a JSON error and a stable
 /// code, counted in the metrics; nothing is a 500.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_api_input_gets_a_4xx_json_error() {
-    let b = bed("malformed").await;
+async fn malformed_api_input_gets_a_4xx_json_error(kind: StoreKind) {
+    let Some(b) = bed("malformed", kind).await else {
+        return;
+    };
     let long = "x".repeat(5000);
     // (method, path, content type, body, status, code)
     type Case<'a> = (
@@ -934,3 +945,10 @@ async fn malformed_api_input_gets_a_4xx_json_error() {
     assert!(metric(&text, "rapport_api_rejects_total").unwrap() >= cases.len() as u64);
     b.cloud.shutdown().await.unwrap();
 }
+
+rapport_harness::on_both_backends!(
+    time_travel_moves_drivers_through_activity_and_strategies_respect_caps,
+    maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla,
+    a_partner_token_sees_only_its_own_vehicles_and_alerts,
+    malformed_api_input_gets_a_4xx_json_error,
+);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rapport_cloud::Cloud;
 use rapport_cloud::ingest::RejectReason;
 use rapport_harness::cloud::{
-    BrokerKind, OPERATOR, config, get_json, mosquitto_options, post_json,
+    BrokerKind, OPERATOR, StoreKind, TestStore, config, get_json, mosquitto_options, post_json,
 };
 use rapport_harness::http::{client as http, metric};
 use rapport_harness::mosquitto::Mosquitto;
@@ -25,10 +25,11 @@ async fn start(
     dir: &std::path::Path,
     broker: BrokerKind,
     id: &str,
+    store: &TestStore,
 ) -> (Cloud, std::net::SocketAddr) {
-    let cloud = Cloud::start(&config(dir, broker, id).unwrap())
-        .await
-        .unwrap();
+    let mut c = config(dir, broker, id).unwrap();
+    store.configure(&mut c);
+    let cloud = Cloud::start(&c).await.unwrap();
     assert!(cloud.wait_subscribed(WAIT).await, "ingest never subscribed");
     let addr = match broker {
         BrokerKind::Embedded => cloud.ready().broker.unwrap(),
@@ -73,9 +74,9 @@ fn kinds(n: u64) -> serde_json::Value {
 
 /// 10 batches of 50 records sent shuffled, the first batch three more times, and a replay of
 /// old seqs re-batched differently: every record applied once, and the replays change nothing.
-async fn exactly_once(broker: BrokerKind, id: &str) {
+async fn exactly_once(broker: BrokerKind, id: &str, store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let (cloud, addr) = start(dir.path(), broker, id).await;
+    let (cloud, addr) = start(dir.path(), broker, id, store).await;
     let api = cloud.ready().api;
     let v = vin("WP0ZZZ99ZTS392124");
     let batches: Vec<Uplink> = (0..10)
@@ -130,9 +131,7 @@ async fn exactly_once(broker: BrokerKind, id: &str) {
         assert_eq!(m.rejected(reason), 0, "{reason:?}");
     }
     // The log holds each record once, in seq order.
-    let logged: Vec<u64> = cloud
-        .store()
-        .records(&v, 0, 10_000)
+    let logged: Vec<u64> = tokio::task::block_in_place(|| cloud.store().records(&v, 0, 10_000))
         .unwrap()
         .iter()
         .map(|r| r.seq)
@@ -141,9 +140,11 @@ async fn exactly_once(broker: BrokerKind, id: &str) {
     cloud.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_broker_applies_every_record_once() {
-    exactly_once(BrokerKind::Embedded, "once-embedded").await;
+async fn embedded_broker_applies_every_record_once(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "once-embedded").unwrap() else {
+        return;
+    };
+    exactly_once(BrokerKind::Embedded, "once-embedded", &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,15 +152,18 @@ async fn mosquitto_applies_every_record_once() {
     let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    exactly_once(BrokerKind::External(m.addr()), "once-mosquitto").await;
+    let store = TestStore::new(StoreKind::Sled, "once-mosquitto")
+        .unwrap()
+        .unwrap();
+    exactly_once(BrokerKind::External(m.addr()), "once-mosquitto", &store).await;
 }
 
 /// A hostile client publishes garbage, an oversize payload, another vehicle's envelope on its
 /// own topic and a malformed topic, while an honest car streams: the hostile publishes are
 /// rejected and counted by reason, and the honest car gets every record applied.
-async fn hostile_and_honest(broker: BrokerKind, id: &str) {
+async fn hostile_and_honest(broker: BrokerKind, id: &str, store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let (cloud, addr) = start(dir.path(), broker, id).await;
+    let (cloud, addr) = start(dir.path(), broker, id, store).await;
     let api = cloud.ready().api;
     let honest = vin("WVWZZZ1JZXW000001");
     let hostile = vin("WVWZZZ1JZXW666666");
@@ -238,9 +242,11 @@ async fn hostile_and_honest(broker: BrokerKind, id: &str) {
     cloud.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_broker_rejects_hostile_publishes_and_serves_honest_ones() {
-    hostile_and_honest(BrokerKind::Embedded, "hostile-embedded").await;
+async fn embedded_broker_rejects_hostile_publishes_and_serves_honest_ones(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "hostile-embedded").unwrap() else {
+        return;
+    };
+    hostile_and_honest(BrokerKind::Embedded, "hostile-embedded", &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +254,10 @@ async fn mosquitto_rejects_hostile_publishes_and_serves_honest_ones() {
     let Some(m) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
-    hostile_and_honest(BrokerKind::External(m.addr()), "hostile-mosquitto").await;
+    let store = TestStore::new(StoreKind::Sled, "hostile-mosquitto")
+        .unwrap()
+        .unwrap();
+    hostile_and_honest(BrokerKind::External(m.addr()), "hostile-mosquitto", &store).await;
 }
 
 /// Two instances in one share group split the uplinks: each message reaches exactly one.
@@ -302,10 +311,12 @@ async fn a_share_group_splits_the_uplinks() {
 }
 
 /// The operator route publishes a downlink the car receives and decodes, with fresh ids.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn downlinks_reach_the_car_with_fresh_ids() {
+async fn downlinks_reach_the_car_with_fresh_ids(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "downlink").unwrap() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "downlink").await;
+    let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "downlink", &store).await;
     let api = cloud.ready().api;
     let v = vin("WP0ZZZ99ZTS392124");
 
@@ -380,10 +391,12 @@ async fn downlinks_reach_the_car_with_fresh_ids() {
 }
 
 /// Every bad request gets a 4xx with a JSON error body.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_answers_bad_requests_with_json_errors() {
+async fn the_api_answers_bad_requests_with_json_errors(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "api-errors").unwrap() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (cloud, _) = start(dir.path(), BrokerKind::Embedded, "api-errors").await;
+    let (cloud, _) = start(dir.path(), BrokerKind::Embedded, "api-errors", &store).await;
     let base = format!("http://{}", cloud.ready().api);
     let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
         ("GET", "/api/v1/vehicles/SHORT".into(), None, 400, "bad_vin"),
@@ -488,12 +501,14 @@ async fn the_api_answers_bad_requests_with_json_errors() {
 
 /// Records applied before a clean shutdown are there after a restart on the same store, and
 /// a redelivery after the restart is still a duplicate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_survives_a_restart_on_the_same_store() {
+async fn state_survives_a_restart_on_the_same_store(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "restart").unwrap() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let v = vin("WP0ZZZ99ZTS392124");
     {
-        let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "restart").await;
+        let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "restart", &store).await;
         let mut car = Publisher::connect(addr, "restart-car-1").await;
         car.send(&uplink(v, 1..=100, record)).await;
         car.settle().await;
@@ -501,7 +516,7 @@ async fn state_survives_a_restart_on_the_same_store() {
         cloud.shutdown().await.unwrap();
     }
     // A new embedded broker (new port), the same store.
-    let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "restart").await;
+    let (cloud, addr) = start(dir.path(), BrokerKind::Embedded, "restart", &store).await;
     assert_eq!(cloud.metrics().vehicles.load(Ordering::SeqCst), 1);
     let mut car = Publisher::connect(addr, "restart-car-2").await;
     car.send(&uplink(v, 51..=150, record)).await;
@@ -515,3 +530,11 @@ async fn state_survives_a_restart_on_the_same_store() {
     assert_eq!(body["records"]["by_kind"], kinds(150));
     cloud.shutdown().await.unwrap();
 }
+
+rapport_harness::on_both_backends!(
+    embedded_broker_applies_every_record_once,
+    embedded_broker_rejects_hostile_publishes_and_serves_honest_ones,
+    downlinks_reach_the_car_with_fresh_ids,
+    the_api_answers_bad_requests_with_json_errors,
+    state_survives_a_restart_on_the_same_store,
+);

@@ -8,7 +8,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, mosquitto_options};
+use rapport_harness::cloud::{
+    self, BrokerKind, CloudRuns, StoreKind, TestStore, get_json, mosquitto_options,
+};
 use rapport_harness::mosquitto::Mosquitto;
 use rapport_harness::mqtt::Publisher;
 use rapport_harness::records::{record, uplink, vin};
@@ -19,13 +21,17 @@ async fn vehicle(api: SocketAddr, v: Vin) -> (u16, serde_json::Value) {
     get_json(&format!("http://{api}/api/v1/vehicles/{v}")).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkilled_mid_stream_every_seq_is_applied_once() {
+async fn sigkilled_mid_stream_every_seq_is_applied_once(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "kill-test").unwrap() else {
+        return;
+    };
     let Some(broker) = Mosquitto::start(mosquitto_options()).unwrap() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let c = cloud::config(dir.path(), BrokerKind::External(broker.addr()), "kill-test").unwrap();
+    let mut c =
+        cloud::config(dir.path(), BrokerKind::External(broker.addr()), "kill-test").unwrap();
+    store.configure(&mut c);
     let config = cloud::write(&c, dir.path()).unwrap();
     let mut runs = CloudRuns::new(env!("CARGO_BIN_EXE_rapport-cloud"), &config, dir.path());
     let mut cloud = runs.start().unwrap();
@@ -113,10 +119,9 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
         cloud.sigterm().unwrap().success(),
         "SIGTERM did not stop the cloud cleanly"
     );
-    let store = rapport_cloud::store::Store::open(&dir.path().join("store")).unwrap();
+    let log = tokio::task::block_in_place(|| rapport_cloud::store::Store::open(&c)).unwrap();
     for v in cars {
-        let seqs: Vec<u64> = store
-            .records(&v, 0, usize::MAX)
+        let seqs: Vec<u64> = tokio::task::block_in_place(|| log.records(&v, 0, usize::MAX))
             .unwrap()
             .iter()
             .map(|r| r.seq)
@@ -131,3 +136,5 @@ async fn sigkilled_mid_stream_every_seq_is_applied_once() {
         runs.count()
     );
 }
+
+rapport_harness::on_both_backends!(sigkilled_mid_stream_every_seq_is_applied_once);

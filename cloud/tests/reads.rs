@@ -11,7 +11,8 @@ use rapport_cloud::clock::{Clock, ManualClock};
 use rapport_cloud::config::Config;
 use rapport_cloud::fleet::partners::AlertsConfig;
 use rapport_harness::cloud::{
-    BrokerKind, OPERATOR, config, partner, receiver_clock, send_and_wait, start_with_car,
+    BrokerKind, OPERATOR, StoreKind, TestStore, config, partner, receiver_clock, send_and_wait,
+    start_with_car,
 };
 use rapport_harness::files::temp_dir;
 use rapport_harness::http::client as http;
@@ -46,9 +47,12 @@ struct Bed {
     _north: Receiver,
     _desk: Receiver,
     _dir: tempfile::TempDir,
+    /// Last: the database goes after the cloud.
+    _store: TestStore,
 }
 
-async fn bed(name: &str) -> Bed {
+async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
+    let store = TestStore::new(kind, name).unwrap()?;
     let dir = temp_dir("reads", name).unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(T0));
     let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
@@ -58,6 +62,7 @@ async fn bed(name: &str) -> Bed {
         .await
         .unwrap();
     let mut config: Config = config(dir.path(), BrokerKind::Embedded, name).unwrap();
+    store.configure(&mut config);
     config.partner = vec![
         partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
         partner("desk", desk.url(), SECRET_DESK, Some(TOKEN_DESK)),
@@ -71,7 +76,7 @@ async fn bed(name: &str) -> Bed {
         .await
         .unwrap();
     let base = format!("http://{}", cloud.ready().api);
-    Bed {
+    Some(Bed {
         cloud,
         clock,
         base,
@@ -79,7 +84,8 @@ async fn bed(name: &str) -> Bed {
         _north: north,
         _desk: desk,
         _dir: dir,
-    }
+        _store: store,
+    })
 }
 
 impl Bed {
@@ -155,9 +161,10 @@ fn alert_of<'a>(list: &'a Value, vin: &str) -> &'a Value {
 
 /// Ages and SLA times are the cloud clock's: `now` in every answer, `age_ms` and
 /// `sla_remaining_ms` read at it; escalation and acknowledgement tell one story.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story() {
-    let mut b = bed("reads-alerts").await;
+async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: StoreKind) {
+    let Some(mut b) = bed("reads-alerts", kind).await else {
+        return;
+    };
     b.register(V1, "dealer-north").await;
     b.register(V2, "dealer-north").await;
     let r = at_now(&b, 1, odometer(1200));
@@ -312,9 +319,10 @@ async fn all_pages(b: &Bed, query: &str) -> Vec<Value> {
 
 /// A vehicle with 2,520 records and the cloud's own entries: pages meet exactly across the
 /// 1,000-entry limit, a kind filter keeps only its kinds, and an unknown kind is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_timeline_pages_by_cursor_and_filters_by_kind() {
-    let mut b = bed("reads-timeline").await;
+async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
+    let Some(mut b) = bed("reads-timeline", kind).await else {
+        return;
+    };
     b.register(V1, "dealer-north").await;
     b.register(V3, "somebody-else").await;
     // The records run over the 42 hours before now.
@@ -585,9 +593,10 @@ async fn readings_are_a_bounded_series(b: &Bed, start: u64) {
 
 /// A partner body naming `token_env` is refused the same way whether the variable is set
 /// (`PATH` is) or not: the caller learns nothing about the daemon's environment.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partner_body_naming_token_env_is_refused_whatever_the_environment() {
-    let b = bed("reads-token-env").await;
+async fn a_partner_body_naming_token_env_is_refused_whatever_the_environment(kind: StoreKind) {
+    let Some(b) = bed("reads-token-env", kind).await else {
+        return;
+    };
     assert!(std::env::var("PATH").is_ok());
     let body = |var: &str| {
         format!(
@@ -628,3 +637,9 @@ async fn a_partner_body_naming_token_env_is_refused_whatever_the_environment() {
     assert_eq!(status, 200, "{json}");
     b.cloud.shutdown().await.unwrap();
 }
+
+rapport_harness::on_both_backends!(
+    alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story,
+    a_long_timeline_pages_by_cursor_and_filters_by_kind,
+    a_partner_body_naming_token_env_is_refused_whatever_the_environment,
+);

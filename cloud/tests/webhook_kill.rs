@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rapport_cloud::fleet::partners::PartnerConfig;
-use rapport_harness::cloud::{self, BrokerKind, CloudRuns, get_json, partner};
+use rapport_harness::cloud::{
+    self, BrokerKind, CloudRuns, StoreKind, TestStore, get_json, partner,
+};
 use rapport_harness::mqtt::Publisher;
 use rapport_harness::partner::{Receiver, Reply, system_clock};
 use rapport_harness::records::critical;
@@ -21,8 +23,10 @@ const VIN: &str = "WP0ZZZ99ZTS392124";
 const TOKEN: &str = "north-token-0123456789abcdef0123456789";
 const ALERTS: u16 = 20;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
+async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id(kind: StoreKind) {
+    let Some(store) = TestStore::new(kind, "kill-hooks").unwrap() else {
+        return;
+    };
     let receiver = Receiver::start(SECRET, system_clock()).await.unwrap();
     // Slow answers: the kill lands while requests are in flight.
     receiver.set_default(Reply::ok().delay(Duration::from_millis(400)));
@@ -34,6 +38,7 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
     )
     .unwrap();
     let mut c = cloud::config(dir.path(), BrokerKind::Embedded, "kill-hooks").unwrap();
+    store.configure(&mut c);
     c.broker.listen = Some(loopback(broker_port));
     c.fleet.registry = Some(dir.path().join("registry.csv"));
     c.fleet.tick_ms = 100;
@@ -140,3 +145,5 @@ async fn sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id() {
     );
     cloud.sigterm().unwrap();
 }
+
+rapport_harness::on_both_backends!(sigkill_during_delivery_never_loses_an_alert_nor_changes_its_id);

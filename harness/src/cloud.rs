@@ -48,6 +48,85 @@ pub enum BrokerKind {
     External(SocketAddr),
 }
 
+/// Which store backend a test's cloud runs on (each behaviour test runs on both: see
+/// [`crate::on_both_backends`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// sled in the test's directory.
+    Sled,
+    /// A database of its own on the PostgreSQL at 127.0.0.1:5432 ([`crate::postgres`]).
+    Postgres,
+}
+
+/// The store of a test's cloud: nothing to make for sled, a fresh database for PostgreSQL
+/// (dropped with this value: keep it for the test's length).
+#[derive(Debug)]
+pub struct TestStore {
+    kind: StoreKind,
+    db: Option<crate::postgres::TestDb>,
+}
+
+impl TestStore {
+    /// The store of `kind` for a test named `label`; `Ok(None)` (after printing the skip)
+    /// for PostgreSQL without a server.
+    ///
+    /// # Errors
+    /// As [`crate::postgres::TestDb::create`].
+    pub fn new(kind: StoreKind, label: &str) -> Result<Option<Self>, Error> {
+        match kind {
+            StoreKind::Sled => Ok(Some(Self { kind, db: None })),
+            StoreKind::Postgres => {
+                Ok(crate::postgres::TestDb::create(label)?.map(|db| Self { kind, db: Some(db) }))
+            }
+        }
+    }
+
+    /// Which backend.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// The database, for PostgreSQL.
+    pub fn db(&self) -> Option<&crate::postgres::TestDb> {
+        self.db.as_ref()
+    }
+
+    /// Points `config`'s `[store]` at this store (its sled path stays: the operator token
+    /// lives there).
+    pub fn configure(&self, config: &mut Config) {
+        match &self.db {
+            None => config.store.backend = rapport_cloud::config::Backend::Sled,
+            Some(db) => {
+                config.store.backend = rapport_cloud::config::Backend::Postgres;
+                config.store.url = Some(rapport_cloud::config::DbUrl::new(db.url()));
+                config.store.url_env = None;
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn name(kind: StoreKind)` as two tests, `name::sled` and
+/// `name::postgres` (a multi-thread tokio runtime with two workers): one body, both
+/// backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sled() {
+                    super::$name($crate::cloud::StoreKind::Sled).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::cloud::StoreKind::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
 /// The example `config/cloud.toml`, loaded and checked by the cloud's own loader, with its
 /// relative paths made absolute and no file of its own (`path`).
 ///

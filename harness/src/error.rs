@@ -36,6 +36,15 @@ pub enum Error {
          and RAPPORT_REQUIRE_MOSQUITTO is set: install it (apt-get install mosquitto)"
     )]
     MosquittoMissing,
+    /// No PostgreSQL at 127.0.0.1:5432 while `RAPPORT_REQUIRE_POSTGRES` asks for one.
+    #[error(
+        "no PostgreSQL at 127.0.0.1:5432 ({0}) and RAPPORT_REQUIRE_POSTGRES is set: install \
+         and start it (apt-get install postgresql; trust auth on loopback for user postgres)"
+    )]
+    PostgresMissing(String),
+    /// The PostgreSQL server refused a test's database work.
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// chromium or chromedriver is missing while `RAPPORT_REQUIRE_BROWSER` asks for them.
     #[error(
         "{0} not installed and RAPPORT_REQUIRE_BROWSER is set: install it \

@@ -2,7 +2,8 @@
 //! benches start, build or wait for, in one place.
 //!
 //! - brokers: a real Mosquitto process per test ([`mosquitto`]) and an embedded rumqttd
-//!   ([`rumqttd`]); certificates made at run time ([`pki`]);
+//!   ([`rumqttd`]); certificates made at run time ([`pki`]); a PostgreSQL database per test
+//!   ([`postgres`]);
 //! - clients: MQTT publishers, subscribers and packet-level clients ([`mqtt`]), HTTP
 //!   ([`http`]), the partner webhook receiver ([`partner`]), headless chromium over WebDriver
 //!   ([`browser`]);
@@ -30,6 +31,7 @@ pub mod mosquitto;
 pub mod mqtt;
 pub mod partner;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod records;
 pub mod rumqttd;

@@ -29,7 +29,8 @@ use super::state::{Shared, blocking};
 use super::vehicles::DEFAULT_LIMIT;
 use super::views::ok;
 use crate::fleet::alerts::{Alert, AlertState, SlaState};
-use crate::fleet::core::{Effects, FleetError};
+use crate::fleet::core::FleetError;
+use crate::store::Transition;
 
 /// The alert routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -116,7 +117,7 @@ impl StateFilter {
     }
 
     /// Whether every alert it admits is in the fleet's memory (unresolved ones are).
-    fn in_memory(self) -> bool {
+    fn unresolved_only(self) -> bool {
         matches!(self, Self::Open | Self::Acknowledged | Self::Unresolved)
     }
 }
@@ -154,22 +155,12 @@ async fn list(
             };
             q.state.admits(a.state) && who_ok && vin.is_none_or(|v| a.vin == v)
         };
-        let mut list: Vec<Alert> = if q.state.in_memory() {
-            s.fleet()?
-                .open_alerts()
-                .filter(|a| wanted(a))
-                .cloned()
-                .collect()
-        } else {
-            let mut out = Vec::new();
-            for a in s.fleet.keys.alerts::<Alert>() {
-                let a = a?;
-                if wanted(&a) {
-                    out.push(a);
-                }
-            }
-            out
-        };
+        let mut list: Vec<Alert> = s
+            .store
+            .alerts(q.state.unresolved_only(), vin.as_ref())?
+            .into_iter()
+            .filter(|a| wanted(a))
+            .collect();
         list.sort_by_key(|a| std::cmp::Reverse(a.id));
         list.truncate(limit);
         ok(&ListView {
@@ -187,7 +178,7 @@ async fn one(
     AlertId(id): AlertId,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let alert = s.fleet()?.alert(id)?;
+        let alert = s.store.alert(id)?;
         match alert {
             Some(a)
                 if matches!(&caller, Caller::Operator)
@@ -214,13 +205,13 @@ async fn transition(
     };
     let alert = s
         .fleet
-        .commit(&s.client, move |fleet, batch, now| {
-            let a = if resolve {
-                fleet.resolve(id, partner.as_deref(), now, batch)?
+        .change(&s.client, move |store, rules, now| {
+            let what = if resolve {
+                Transition::Resolve
             } else {
-                fleet.acknowledge(id, partner.as_deref(), now, batch)?
+                Transition::Acknowledge
             };
-            Ok((a, Effects::default()))
+            store.transition(rules, id, partner.as_deref(), what, now)
         })
         .await?;
     ok(&OneView::new(&alert, s.fleet.clock.now()))

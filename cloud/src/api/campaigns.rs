@@ -94,10 +94,9 @@ async fn to_cell(
     };
     let (sent, held_back) = s
         .fleet
-        .commit(&s.client, move |fleet, batch, now| {
-            let (fx, sent, held) =
-                fleet.campaign_to_cell(&campaign, |l| cells.matches(l), now, batch)?;
-            Ok(((sent, held), fx))
+        .change(&s.client, move |store, rules, now| {
+            let (applied, sent, held) = store.campaign(rules, &campaign, &cells, now)?;
+            Ok(((sent, held), applied))
         })
         .await?;
     json(

@@ -84,7 +84,7 @@ async fn list(
     let limit = Limit::or(q.limit, DEFAULT_LIMIT);
     blocking(move || {
         let list = s
-            .fleet()?
+            .store
             .outbox()
             .dead_letters(q.after.as_deref(), limit)
             .map_err(|e| ApiError::internal(&e))?;
@@ -113,16 +113,12 @@ async fn redrive(
     let s2 = Arc::clone(&s);
     let msg = blocking(move || {
         let now = s2.fleet.clock.now();
-        let m = s2
-            .fleet()?
-            .outbox()
-            .redrive(&id, now)
-            .map_err(|e| match e {
-                OutboxError::NotDead { .. } => {
-                    ApiError::new(StatusCode::NOT_FOUND, "unknown_dead_letter", e.to_string())
-                }
-                other => ApiError::internal(&other),
-            })?;
+        let m = s2.store.outbox().redrive(&id, now).map_err(|e| match e {
+            OutboxError::NotDead { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_dead_letter", e.to_string())
+            }
+            other => ApiError::internal(&other),
+        })?;
         s2.store.flush()?;
         Ok(m)
     })

@@ -39,8 +39,8 @@ impl FromRequestParts<Arc<Shared>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
         identify(&parts.headers, &s.operator, |digest| {
-            let fleet = s.fleet.lock().ok()?;
-            fleet.directory().by_digest(digest).map(|p| p.id.clone())
+            let rules = s.fleet.rules().ok()?;
+            rules.directory.by_digest(digest).map(|p| p.id.clone())
         })
     }
 }

@@ -70,8 +70,8 @@ fn render_fleet(s: &Shared, out: &mut String) {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {value}");
     };
-    if let Ok(f) = s.fleet.lock() {
-        let st = f.stats();
+    {
+        let st = s.fleet.stats();
         counter(
             "rapport_fleet_layer_changes_total",
             "Layer changes recorded.",

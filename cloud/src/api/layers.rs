@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{Operator, Query};
-use super::state::Shared;
+use super::state::{Shared, blocking};
 use super::views::ok;
 use crate::fleet::model::{Activity, CarMaturity, Category, ServiceMaturity};
 
@@ -67,7 +67,9 @@ async fn matrix(
     _: Operator,
     Query(q): Query<MatrixQuery>,
 ) -> Result<Response, ApiError> {
-    let m = s.fleet()?.layering().matrix(q.category);
+    let category = q.category;
+    let store = s.store.clone();
+    let m = blocking(move || Ok(store.matrix(category)?)).await?;
     let rows = match q.axis {
         Axis::Service => ServiceMaturity::ALL
             .iter()

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{JsonBody, Operator};
-use super::state::Shared;
+use super::state::{Shared, blocking};
 use super::views::ok;
 use crate::fleet::partners::{DirectoryError, PartnerConfig, PartnerSummary};
 
@@ -44,8 +44,8 @@ struct ListView<'a> {
 
 /// `GET /api/v1/partners`.
 async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
-    let f = s.fleet()?;
-    let directory = f.directory();
+    let rules = s.fleet.rules()?;
+    let directory = &rules.directory;
     ok(&ListView {
         partners: directory
             .iter()
@@ -86,12 +86,23 @@ async fn upsert(
     let partner = cfg
         .resolve("partner", &|_| None)
         .map_err(|problems| ApiError::bad_body(one_line(&problems)))?;
-    s.fleet()?
-        .directory_mut()
-        .upsert(partner.clone())
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
-    s.fleet.keys.put_partner(&partner.id, &partner)?;
-    s.store.flush()?;
+    let s2 = Arc::clone(&s);
+    let stored = partner.clone();
+    blocking(move || {
+        // Under the rules' lock: the directory and the store change together.
+        let mut rules = s2.fleet.rules_mut()?;
+        let before = rules.directory.clone();
+        rules
+            .directory
+            .upsert(stored.clone())
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+        if let Err(e) = s2.store.put_partner(&stored) {
+            rules.directory = before;
+            return Err(e.into());
+        }
+        Ok(())
+    })
+    .await?;
     s.fleet.refresh_endpoints();
     ok(&partner.summary())
 }
@@ -103,17 +114,23 @@ async fn remove(
     _: Operator,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.fleet()?
-        .directory_mut()
-        .remove(&id)
-        .map_err(|e| match e {
+    let s2 = Arc::clone(&s);
+    blocking(move || {
+        let mut rules = s2.fleet.rules_mut()?;
+        let before = rules.directory.clone();
+        rules.directory.remove(&id).map_err(|e| match e {
             DirectoryError::Unknown(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_partner", e.to_string())
             }
             other => ApiError::new(StatusCode::CONFLICT, "conflict", other.to_string()),
         })?;
-    s.fleet.keys.remove_partner(&id)?;
-    s.store.flush()?;
+        if let Err(e) = s2.store.remove_partner(&id) {
+            rules.directory = before;
+            return Err(e.into());
+        }
+        Ok(())
+    })
+    .await?;
     s.fleet.refresh_endpoints();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

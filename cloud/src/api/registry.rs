@@ -23,7 +23,6 @@ use super::error::ApiError;
 use super::extract::{JsonBody, Operator, VinPath};
 use super::state::Shared;
 use super::views::ok;
-use crate::fleet::core::Effects;
 use crate::fleet::model::{Category, Consents, Registration};
 use crate::fleet::registry;
 
@@ -111,9 +110,8 @@ async fn put_registration(
         registration: RegistrationView::new(&r),
     };
     s.fleet
-        .commit(&s.client, move |fleet, batch, now| {
-            let fx = fleet.register(&r, now, batch)?;
-            Ok(((), fx))
+        .change(&s.client, move |store, rules, now| {
+            Ok(((), store.register(rules, &[r], false, now)?))
         })
         .await?;
     ok(&view)
@@ -160,12 +158,8 @@ async fn import(
     })?;
     let imported = entries.len();
     s.fleet
-        .commit(&s.client, move |fleet, batch, now| {
-            let mut fx = Effects::default();
-            for r in &entries {
-                fx.merge_from(fleet.register(r, now, batch)?);
-            }
-            Ok(((), fx))
+        .change(&s.client, move |store, rules, now| {
+            Ok(((), store.register(rules, &entries, false, now)?))
         })
         .await?;
     ok(&ImportedView { imported })

@@ -6,13 +6,12 @@
 //! the async threads, lock the fleet, send a downlink). Does not own starting or stopping any
 //! part.
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 
 use rapport_shared::{DownlinkBody, Vin};
 use rumqttc::AsyncClient;
 
 use super::error::ApiError;
-use crate::fleet::core::Fleet;
 use crate::fleet::shell::FleetHandle;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -50,14 +49,6 @@ impl Shared {
             self.fleet.clock.now(),
         )
         .await
-    }
-
-    /// The fleet, locked for one read or change.
-    ///
-    /// # Errors
-    /// 500 when the lock is poisoned.
-    pub fn fleet(&self) -> Result<MutexGuard<'_, Fleet>, ApiError> {
-        Ok(self.fleet.lock()?)
     }
 }
 

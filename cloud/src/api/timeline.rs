@@ -184,7 +184,7 @@ async fn timeline(
         if !visible(&s, &caller, &vin)? {
             return Err(unknown_vehicle(&vin));
         }
-        let page = read_page(&s.store, &s.fleet.keys, &vin, kinds, fold, from, limit)?;
+        let page = read_page(&s.store, &vin, kinds, fold, from, limit)?;
         ok(&TimelineView {
             vin: vin.to_string(),
             entries: page.entries.into_iter().map(TimelineItem::from).collect(),

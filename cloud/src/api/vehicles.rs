@@ -186,7 +186,7 @@ async fn detail(
             return Err(unknown_vehicle(&vin));
         }
         let state = s.store.vehicle(&vin)?;
-        let registration = s.fleet.keys.registration(&vin)?;
+        let registration = s.store.registration(&vin)?;
         if state.is_none() && registration.is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -194,7 +194,7 @@ async fn detail(
                 format!("no record of {vin} has reached the cloud and it is not registered"),
             ));
         }
-        let driver = s.fleet.keys.driver(&vin)?;
+        let driver = s.store.driver(&vin)?;
         let layers = s.fleet.layers_of(&vin);
         let view = DetailView {
             ingest: match &state {

@@ -1,7 +1,7 @@
 //! The cloud config: one TOML file read into typed serde structs, their defaults (all in
 //! [`defaults`]), and the file's [`Check`]: every problem with its key path.
 //!
-//! Each section checks itself beside its struct ([`broker`], [`sections`]; the fleet's own
+//! Each section checks itself beside its struct ([`broker`], [`store`], [`sections`]; the fleet's own
 //! sections `[layers]`, `[alerts]` and `[[partner]]` beside their rules in
 //! [`crate::fleet::layers`] and [`crate::fleet::partners`]); [`Config`]'s check runs them in
 //! file order and adds the rules that tie two sections together (the MQTT packet limit and
@@ -18,6 +18,7 @@
 
 pub mod broker;
 pub mod sections;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,8 @@ use rapport_kit::config::{Check, ConfigError, Problem, Problems, key};
 use serde::{Deserialize, Serialize};
 
 pub use broker::{Broker, BrokerUrl, Tls};
-pub use sections::{Api, Fleet, Ingest, Store, Webhooks};
+pub use sections::{Api, Fleet, Ingest, Webhooks};
+pub use store::{Backend, DbUrl, Store};
 
 use crate::fleet::layers::LayerConfig;
 use crate::fleet::partners::{AlertsConfig, PartnerConfig};

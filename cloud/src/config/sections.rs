@@ -1,5 +1,5 @@
-//! The cloud file's own small sections — `[store]`, `[api]`, `[ingest]`, `[fleet]`,
-//! `[webhooks]` — each with its defaults and its [`Check`].
+//! The cloud file's own small sections — `[api]`, `[ingest]`, `[fleet]`,
+//! `[webhooks]` — each with its defaults and its [`Check`] (`[store]` is [`super::store`]).
 //!
 //! Owns these sections' shape and rules. Does not own the sections a part of the cloud owns
 //! beside its rules (`[layers]`, `[alerts]`, `[[partner]]`: the fleet's), `[broker]`
@@ -12,30 +12,6 @@ use rapport_kit::config::{Check, Problems};
 use serde::{Deserialize, Serialize};
 
 use super::defaults;
-
-/// `[store]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Store {
-    /// The data directory (sled), relative to the config file.
-    pub path: PathBuf,
-}
-
-impl Default for Store {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from(defaults::STORE_PATH),
-        }
-    }
-}
-
-impl Check for Store {
-    fn check(&self, path: &str, problems: &mut Problems) {
-        if self.path.as_os_str().is_empty() {
-            problems.at(path, "path", "must not be empty");
-        }
-    }
-}
 
 /// Shortest operator token accepted in the file.
 pub const MIN_OPERATOR_TOKEN_LEN: usize = 12;

@@ -182,25 +182,48 @@ impl Layering {
                 continue;
             };
             let old = *slot;
-            let mut at = due_at;
-            let mut layers = old;
-            let next = loop {
-                let placed = classify(category, &profile, at, &self.cfg);
-                if let Some(c) = change(vin, Some(layers), placed.layers, &profile, at, &self.cfg) {
-                    changes.push(c);
-                    layers = placed.layers;
-                }
-                match placed.next_change {
-                    // `next_change` is always after `at`, so this ends.
-                    Some(n) if n <= now && n > at => at = n,
-                    other => break other,
-                }
-            };
+            let (layers, next) = advance(
+                &self.cfg,
+                vin,
+                category,
+                &profile,
+                old,
+                due_at,
+                now,
+                &mut changes,
+            );
             *slot = layers;
             self.recount(Some(&old), &layers);
             self.schedule(vin, next);
         }
         changes
+    }
+
+    /// Up to `limit` vehicles due at or before `now`, earliest first, left in place.
+    pub fn peek_due(&self, now: Timestamp, limit: usize) -> Vec<Vin> {
+        self.due.peek_due(now, limit)
+    }
+
+    /// Takes out up to `limit` vehicles due at or before `now`, each with the instant it was
+    /// due at, earliest first (the caller advances each with [`advance`] and puts it back
+    /// with [`Self::put`]).
+    pub fn pop_due(&mut self, now: Timestamp, limit: usize) -> Vec<(Timestamp, Vin)> {
+        self.due.pop_due_timed(now, limit)
+    }
+
+    /// Sets a vehicle's layers and next change as decided elsewhere (`None`: not placed),
+    /// keeping the matrix's counts and the time index in step.
+    pub fn put(&mut self, vin: Vin, layers: Option<Layers>, next_change: Option<Timestamp>) {
+        match layers {
+            Some(l) => {
+                let old = self.current.insert(vin, l);
+                self.recount(old.as_ref(), &l);
+                self.schedule(vin, next_change);
+            }
+            None => {
+                self.remove(&vin);
+            }
+        }
     }
 
     /// Forgets a vehicle; returns its last layers.
@@ -281,6 +304,38 @@ impl Layering {
             }
         }
     }
+}
+
+/// Moves one vehicle's layers through time from `due_at` (when it was due) to `now` with
+/// the same profile: every change on the way is pushed to `changes`, dated at the instant it
+/// happened (a late tick after a downtime reports active → declining → churned in order).
+/// Returns the layers at `now` and the next instant time alone changes them.
+#[allow(clippy::too_many_arguments)] // one vehicle's inputs, each a plain value
+pub fn advance(
+    cfg: &LayerConfig,
+    vin: Vin,
+    category: Category,
+    profile: &Profile,
+    old: Layers,
+    due_at: Timestamp,
+    now: Timestamp,
+    changes: &mut Vec<LayerChange>,
+) -> (Layers, Option<Timestamp>) {
+    let mut at = due_at;
+    let mut layers = old;
+    let next = loop {
+        let placed = classify(category, profile, at, cfg);
+        if let Some(c) = change(vin, Some(layers), placed.layers, profile, at, cfg) {
+            changes.push(c);
+            layers = placed.layers;
+        }
+        match placed.next_change {
+            // `next_change` is always after `at`, so this ends.
+            Some(n) if n <= now && n > at => at = n,
+            other => break other,
+        }
+    };
+    (layers, next)
 }
 
 #[cfg(test)]

@@ -3,12 +3,11 @@
 //! vehicles in a set of layer cells ([`FleetHandle::vehicles`]).
 //!
 //! Owns gathering what those answers need (registration, the vehicle's alerts, the layers in
-//! memory), each read on its own: nothing here writes or holds the fleet's lock longer than
-//! one vehicle. Does not own the rules (partners, layering) nor HTTP (`crate::api`).
+//! store port), each read on its own: nothing here writes. Does not own the rules (partners,
+//! layering) nor HTTP (`crate::api`).
 
 use rapport_shared::Vin;
 
-use super::alerts::Alert;
 use super::core::FleetError;
 use super::model::{CellFilter, Layers, Registration};
 use super::partners::may_see;
@@ -29,7 +28,7 @@ pub struct VehiclePage {
 impl FleetHandle {
     /// A vehicle's layers, if it is placed.
     pub fn layers_of(&self, vin: &Vin) -> Option<Layers> {
-        self.lock().ok().and_then(|f| f.layering().layers(vin))
+        self.store.layers(vin).ok().flatten()
     }
 
     /// Whether partner `partner` may see the vehicle: its dealer in the registry, or a
@@ -39,14 +38,12 @@ impl FleetHandle {
     /// The store.
     pub fn partner_may_see(&self, partner: &str, vin: &Vin) -> Result<bool, FleetError> {
         let registration = self
-            .keys
+            .store
             .registration(vin)?
             .unwrap_or_else(|| Registration::unregistered(*vin));
         let mut recipients = Vec::new();
-        for id in self.keys.alert_ids_of(vin)? {
-            if let Some(a) = self.keys.alert::<Alert>(id)? {
-                recipients.extend(a.recipients().map(str::to_owned));
-            }
+        for a in self.store.alerts(false, Some(vin))? {
+            recipients.extend(a.recipients().map(str::to_owned));
         }
         Ok(may_see(
             partner,
@@ -70,13 +67,13 @@ impl FleetHandle {
         let mut page = VehiclePage::default();
         let mut cursor = after;
         loop {
-            let vins = self.keys.vins_after(cursor.as_ref(), SCAN)?;
+            let vins = self.store.vehicles_after(cursor.as_ref(), SCAN)?;
             if vins.is_empty() {
                 return Ok(page);
             }
-            for vin in vins {
+            for (vin, layers) in vins {
                 cursor = Some(vin);
-                let Some(layers) = self.layers_of(&vin) else {
+                let Some(layers) = layers else {
                     continue;
                 };
                 if !cells.matches(&layers) {

@@ -82,6 +82,16 @@ impl<K: Ord + Hash + Clone> Due<K> {
         out
     }
 
+    /// Up to `limit` keys due at or before `now`, earliest first, left in place.
+    pub fn peek_due(&self, now: Timestamp, limit: usize) -> Vec<K> {
+        self.by_time
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     /// The earliest instant anything is due at.
     pub fn next_at(&self) -> Option<Timestamp> {
         self.by_time.first().map(|(at, _)| *at)

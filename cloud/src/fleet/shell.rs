@@ -1,16 +1,17 @@
-//! The fleet's thin async shell: builds the [`Fleet`] from its settings and the store, and
-//! runs what is around it — every change commits one batch and flushes before anyone is
-//! told; downlinks are published after the flush (and forgotten from `Q` once handed to
-//! MQTT); the webhook sender is woken; a tick task processes what time made due; a report
-//! task notes webhook outcomes on the alerts' timelines.
+//! The fleet's thin async shell: builds the fleet's [`Rules`] from its settings and starts
+//! the store's fleet side, and runs what is around every change — each goes to the store port
+//! (durable when it returns) before anyone is told; downlinks are published after it (and
+//! forgotten from the store once handed to MQTT); the webhook sender is woken; a tick task
+//! processes what time made due; a report task notes webhook outcomes on the alerts'
+//! timelines.
 //!
-//! Owns the locking (one mutex around the fleet; the ingest thread, the tick and the API take
-//! it for one batch each) and the order commit → flush → publish/wake. Does not own any
-//! decision ([`Fleet`]).
+//! Owns the rules' lock (the partner routes change the directory), the order durable →
+//! publish/wake, and the fleet's counters. Does not own any decision
+//! ([`crate::fleet::core`]) nor storage ([`crate::store`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use rapport_kit::config::one_line;
@@ -18,15 +19,12 @@ use rapport_shared::{Timestamp, Vin, topic};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::{Notify, mpsc};
 
-use super::core::{Effects, Fleet, FleetError};
-use super::layering::Layering;
+use super::core::{FleetError, FleetStats, Rules};
 use super::layers::LayerConfig;
 use super::partners::{AlertsConfig, Directory, Partner, PartnerConfig};
-use super::store::FleetStore;
 use super::strategy::Strategies;
 use crate::clock::SharedClock;
-use crate::store::{Batch, Store, StoreError};
-use crate::webhook::outbox::Outbox;
+use crate::store::{Applied, Store, StoreError};
 use crate::webhook::sender::{DeliveryReport, Endpoint, ReportStatus};
 use crate::webhook::sign::Secret;
 
@@ -62,12 +60,10 @@ pub enum StartError {
 /// The running fleet, shared by the ingest thread, the tick, the API and the report task.
 #[derive(Clone)]
 pub struct FleetHandle {
-    /// The fleet behind its one lock.
-    pub fleet: Arc<Mutex<Fleet>>,
-    /// The store (flush).
+    /// The rules every decision reads (the partner routes change the directory).
+    pub rules: Arc<RwLock<Rules>>,
+    /// The store.
     pub store: Store,
-    /// Typed fleet keys.
-    pub keys: FleetStore,
     /// The clock.
     pub clock: SharedClock,
     /// Wakes the webhook sender.
@@ -76,6 +72,8 @@ pub struct FleetHandle {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Partner endpoints for the sender.
     pub endpoints: EndpointMap,
+    /// What the fleet did since start.
+    pub stats: Arc<Mutex<FleetStats>>,
 }
 
 /// What the fleet starts from: the values of the cloud config's fleet sections, paths
@@ -114,10 +112,45 @@ pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
         .collect()
 }
 
+/// The fleet's rules from its settings and the partners added through the API (one that no
+/// longer fits is logged and skipped).
+///
+/// # Errors
+/// [`StartError::Strategies`] or [`StartError::Partners`].
+pub fn rules_from(
+    settings: &FleetSettings,
+    api_partners: Vec<Partner>,
+) -> Result<Rules, StartError> {
+    let strategies = match &settings.strategies {
+        Some(path) => Strategies::load(path).map_err(|e| StartError::Strategies(e.to_string()))?,
+        None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
+            .map_err(|e| StartError::Strategies(e.to_string()))?,
+    };
+    let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
+        std::env::var(v).ok()
+    })
+    .map_err(|problems| StartError::Partners(one_line(&problems)))?;
+    for p in api_partners {
+        if let Err(e) = directory.upsert(p) {
+            tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
+        }
+    }
+    Ok(Rules {
+        layers: settings.layers.clone(),
+        strategies,
+        directory,
+        policy: settings.alerts.policy(),
+    })
+}
+
+fn poisoned() -> FleetError {
+    FleetError::Store(StoreError::corrupt("fleet rules lock", "poisoned"))
+}
+
 impl FleetHandle {
-    /// Builds the fleet from its settings and the store at `clock.now()`: strategies,
-    /// partners (config, then those added through the API), layering from scratch, the
-    /// registry file imported; commits and flushes what loading decided.
+    /// Builds the fleet's rules from its settings (strategies, partners from the config and
+    /// those added through the API), starts the store's fleet side at `clock.now()`, and
+    /// imports the registry file. Blocking.
     ///
     /// # Errors
     /// [`StartError`].
@@ -125,38 +158,11 @@ impl FleetHandle {
         settings: &FleetSettings,
         store: &Store,
         clock: SharedClock,
-    ) -> Result<(Self, Effects), StartError> {
-        let strategies = match &settings.strategies {
-            Some(path) => {
-                Strategies::load(path).map_err(|e| StartError::Strategies(e.to_string()))?
-            }
-            None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
-                .map_err(|e| StartError::Strategies(e.to_string()))?,
-        };
-        let keys = FleetStore::new(store);
-        let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
-            std::env::var(v).ok()
-        })
-        .map_err(|problems| StartError::Partners(one_line(&problems)))?;
-        for p in keys.partners::<Partner>().map_err(FleetError::from)? {
-            if let Err(e) = directory.upsert(p) {
-                tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
-            }
-        }
-        let endpoints: EndpointMap = Arc::new(RwLock::new(endpoints_of(&directory)));
-        let outbox = Outbox::new(store.tree().clone());
+    ) -> Result<(Self, Applied), StartError> {
+        let rules = rules_from(settings, store.partners().map_err(FleetError::from)?)?;
+        let endpoints: EndpointMap = Arc::new(RwLock::new(endpoints_of(&rules.directory)));
         let now = clock.now();
-        let mut batch = Batch::default();
-        let (mut fleet, mut fx) = Fleet::load(
-            keys.clone(),
-            outbox,
-            Layering::new(settings.layers.clone()),
-            strategies,
-            directory,
-            settings.alerts.policy(),
-            now,
-            &mut batch,
-        )?;
+        let mut applied = store.start_fleet(&rules, now)?;
         if let Some(path) = &settings.registry {
             let file = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| StartError::Registry {
@@ -175,91 +181,93 @@ impl FleetHandle {
                 file: file.clone(),
                 message: one_line(&errors),
             })?;
-            for r in &entries {
-                if keys
-                    .registration(&r.vin)
-                    .map_err(FleetError::from)?
-                    .as_ref()
-                    != Some(r)
-                {
-                    fx.merge_from(fleet.register(r, now, &mut batch)?);
-                }
-            }
+            applied.merge_from(store.register(&rules, &entries, true, now)?);
             tracing::info!(file = %file, vehicles = entries.len(), "registry imported");
         }
-        store.apply(batch).map_err(FleetError::from)?;
-        store.flush().map_err(FleetError::from)?;
         let handle = Self {
-            fleet: Arc::new(Mutex::new(fleet)),
+            rules: Arc::new(RwLock::new(rules)),
             store: store.clone(),
-            keys,
             clock,
             wake: Arc::new(Notify::new()),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             endpoints,
+            stats: Arc::new(Mutex::new(applied.stats)),
         };
-        Ok((handle, fx))
+        Ok((handle, applied))
     }
 
-    /// The fleet, locked (for one batch or one read; never held across an await).
+    /// The rules, for reading (never held across an await).
     ///
     /// # Errors
     /// [`FleetError::Store`] when a holder of the lock panicked.
-    pub fn lock(&self) -> Result<MutexGuard<'_, Fleet>, FleetError> {
-        self.fleet.lock().map_err(|_| {
-            FleetError::Store(StoreError::Corrupt {
-                what: "fleet lock".into(),
-                reason: "poisoned".into(),
-            })
-        })
+    pub fn rules(&self) -> Result<RwLockReadGuard<'_, Rules>, FleetError> {
+        self.rules.read().map_err(|_| poisoned())
     }
 
-    /// Runs `f` on the fleet with a fresh batch at the clock's now, commits the batch and
-    /// flushes. Blocking (call from a blocking context).
+    /// The rules, for a change of the directory.
     ///
     /// # Errors
-    /// What `f` returns, or the store.
-    pub fn commit_blocking<R>(
-        &self,
-        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>,
-    ) -> Result<(R, Effects), FleetError> {
-        let now = self.clock.now();
-        let mut batch = Batch::default();
-        let out = {
-            let mut fleet = self.lock()?;
-            let out = f(&mut fleet, &mut batch, now)?;
-            self.store.apply(batch)?;
-            out
-        };
-        self.store.flush()?;
-        if out.1.webhooks > 0 {
+    /// [`FleetError::Store`] when a holder of the lock panicked.
+    pub fn rules_mut(&self) -> Result<RwLockWriteGuard<'_, Rules>, FleetError> {
+        self.rules.write().map_err(|_| poisoned())
+    }
+
+    /// The fleet's counters since start.
+    pub fn stats(&self) -> FleetStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Counts what a change did and wakes the sender for its webhooks (after it is durable).
+    pub fn noted(&self, applied: &Applied) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.add(&applied.stats);
+        }
+        if applied.effects.webhooks > 0 {
             self.wake.notify_one();
         }
-        Ok(out)
     }
 
-    /// [`Self::commit_blocking`] from async code, then publishes the downlinks.
+    /// Runs `f` on the store with the rules at the clock's now, off the async threads;
+    /// counts, wakes the sender, then publishes the downlinks.
     ///
     /// # Errors
-    /// As [`Self::commit_blocking`].
-    pub async fn commit<R: Send + 'static>(
+    /// What `f` returns.
+    pub async fn change<R: Send + 'static>(
         &self,
         client: &AsyncClient,
-        f: impl FnOnce(&mut Fleet, &mut Batch, Timestamp) -> Result<(R, Effects), FleetError>
-        + Send
-        + 'static,
+        f: impl FnOnce(&Store, &Rules, Timestamp) -> Result<(R, Applied), FleetError> + Send + 'static,
     ) -> Result<R, FleetError> {
         let me = self.clone();
-        let (r, fx) = tokio::task::spawn_blocking(move || me.commit_blocking(f))
-            .await
-            .map_err(|e| {
-                FleetError::Store(StoreError::Corrupt {
-                    what: "fleet task".into(),
-                    reason: e.to_string(),
-                })
-            })??;
-        self.publish(client, fx.downlinks).await;
+        let (r, applied) = tokio::task::spawn_blocking(move || {
+            let now = me.clock.now();
+            let rules = me.rules()?;
+            f(&me.store, &rules, now)
+        })
+        .await
+        .map_err(|e| FleetError::Store(StoreError::corrupt("fleet task", e)))??;
+        self.noted(&applied);
+        self.publish(client, applied.effects.downlinks).await;
         Ok(r)
+    }
+
+    /// Processes what time made due now (what the tick task does).
+    ///
+    /// # Errors
+    /// The store.
+    pub async fn tick(
+        &self,
+        client: &AsyncClient,
+    ) -> Result<crate::fleet::core::Effects, FleetError> {
+        self.change(client, |store, rules, now| {
+            let applied = store.tick(rules, now)?;
+            let summary = crate::fleet::core::Effects {
+                downlinks: Vec::new(),
+                webhooks: applied.effects.webhooks,
+                layer_changes: applied.effects.layer_changes,
+            };
+            Ok((summary, applied))
+        })
+        .await
     }
 
     /// Publishes downlinks (QoS1) and forgets them from `Q` once rumqttc has them. One that
@@ -274,7 +282,10 @@ impl FleetHandle {
                     self.metrics
                         .downlinks
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if let Err(e) = self.keys.remove_downlink(id) {
+                    let store = self.store.clone();
+                    let removed =
+                        tokio::task::spawn_blocking(move || store.remove_downlink(id)).await;
+                    if let Ok(Err(e)) = removed {
                         tracing::warn!(id, cause = %e, "sent downlink not forgotten; it may go again (the car applies it once)");
                     }
                     tracing::info!(%vin, id, "campaign downlink sent");
@@ -291,7 +302,10 @@ impl FleetHandle {
     /// # Errors
     /// The store.
     pub async fn republish_pending(&self, client: &AsyncClient) -> Result<usize, StoreError> {
-        let pending = self.keys.pending_downlinks()?;
+        let store = self.store.clone();
+        let pending = tokio::task::spawn_blocking(move || store.pending_downlinks())
+            .await
+            .map_err(|e| StoreError::corrupt("downlink task", e))??;
         let n = pending.len();
         let mut list = Vec::with_capacity(n);
         for (id, bytes) in pending {
@@ -306,8 +320,8 @@ impl FleetHandle {
 
     /// Refreshes the sender's endpoints from the directory.
     pub fn refresh_endpoints(&self) {
-        let map = match self.fleet.lock() {
-            Ok(f) => endpoints_of(f.directory()),
+        let map = match self.rules() {
+            Ok(r) => endpoints_of(&r.directory),
             Err(_) => return,
         };
         if let Ok(mut e) = self.endpoints.write() {
@@ -325,20 +339,17 @@ impl FleetHandle {
                 () = stop.notified() => return,
             }
             let now = self.clock.now();
-            let due = self.fleet.lock().ok().and_then(|f| f.next_due());
-            if due.is_none_or(|d| d > now) {
+            let store = self.store.clone();
+            let due = tokio::task::spawn_blocking(move || store.next_due(now)).await;
+            // A backend that keeps its due times in memory says when; one that does not
+            // (`None`) is asked every tick (its claim is cheap when nothing is due).
+            if let Ok(Ok(Some(d))) = due
+                && d > now
+            {
                 continue;
             }
-            match self
-                .commit(&client, |fleet, batch, now| {
-                    Ok(((), fleet.tick(now, batch)?))
-                })
-                .await
-            {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::error!(cause = %e, "fleet tick failed; retried at the next tick")
-                }
+            if let Err(e) = self.tick(&client).await {
+                tracing::error!(cause = %e, "fleet tick failed; retried at the next tick");
             }
         }
     }
@@ -363,19 +374,15 @@ impl FleetHandle {
                 ),
                 ReportStatus::RetryScheduled { .. } => continue,
             };
+            let Some(alert) = crate::fleet::core::alert_id_of_message(&report.id) else {
+                continue;
+            };
             let me = self.clone();
-            let id = report.id.clone();
             let r = tokio::task::spawn_blocking(move || {
                 let now = me.clock.now();
-                let mut batch = Batch::default();
-                let mut fleet = me
-                    .fleet
-                    .lock()
-                    .map_err(|_| "fleet lock poisoned".to_string())?;
-                fleet
-                    .delivery_outcome(&id, event, detail, now, &mut batch)
-                    .map_err(|e| e.to_string())?;
-                me.store.apply(batch).map_err(|e| e.to_string())
+                me.store
+                    .note_outcome(alert, event, detail, now)
+                    .map_err(|e| e.to_string())
             })
             .await;
             if let Ok(Err(e)) = r {

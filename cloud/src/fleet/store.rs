@@ -28,7 +28,10 @@ use crate::keys::{
     self, ALERT, ALERT_BY_VIN, CONTACTS, COUNTER, DOWNLINK, DRIVER, PARTNER, REGISTRATION,
     TIMELINE, VIN_KEY_LEN, id_key, text_key, vin_key as key,
 };
-use crate::store::{Batch, StoreError};
+use crate::store::error::StoreError;
+
+/// A sled batch (the sled store's unit of atomic writes).
+type Batch = sled::Batch;
 
 /// One entry of a vehicle's fleet timeline (the records themselves come from the record log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,12 +113,9 @@ pub struct FleetStore {
 }
 
 impl FleetStore {
-    /// Over the cloud's store (its tree; its database for ids).
-    pub fn new(store: &crate::store::Store) -> Self {
-        Self {
-            tree: store.tree().clone(),
-            db: store.db().clone(),
-        }
+    /// Over the sled store's tree (and its database for ids).
+    pub fn new(tree: sled::Tree, db: sled::Db) -> Self {
+        Self { tree, db }
     }
 
     /// A fresh id (downlinks): unique across restarts and crashes, never 0.
@@ -474,8 +474,8 @@ mod tests {
         let vin: Vin = "1HGCM82633A004352".parse().expect("valid VIN");
         let at = Timestamp::from_millis(1_772_431_200_000);
         {
-            let store = crate::store::Store::open(dir.path()).expect("open");
-            let fleet = FleetStore::new(&store);
+            let store = crate::store::sled::SledStore::open(dir.path()).expect("open");
+            let fleet = FleetStore::new(store.tree().clone(), store.db().clone());
             for detail in ["first", "second"] {
                 let mut batch = Batch::default();
                 fleet
@@ -485,8 +485,8 @@ mod tests {
             }
             store.db().flush().expect("flush");
         }
-        let store = crate::store::Store::open(dir.path()).expect("reopen");
-        let fleet = FleetStore::new(&store);
+        let store = crate::store::sled::SledStore::open(dir.path()).expect("reopen");
+        let fleet = FleetStore::new(store.tree().clone(), store.db().clone());
         let mut batch = Batch::default();
         fleet
             .put_timeline(&mut batch, &vin, at, &entry("third"))

@@ -1,30 +1,29 @@
 //! The ingest worker: the thin shell around [`super::check`] and [`super::plan`]. It takes
 //! publishes from the MQTT loop, applies them to the store, flushes, and only then acks them.
 //!
-//! Owns the order store-write → flush → ack, and grouping: it takes every publish already
-//! waiting (up to `ingest.group_max_envelopes`), applies each with its own atomic batch, makes
-//! them durable with ONE flush, then acks them all in arrival order (rumqttc requires acks in
-//! order). A crash anywhere before an ack means the broker redelivers, and the redelivered
+//! Owns the order store-write → durable → ack, and grouping: it takes every publish already
+//! waiting (up to `ingest.group_max_envelopes`), hands the checked envelopes to the store port
+//! as one group (sled: one batch each, ONE flush; PostgreSQL: one transaction), then acks them
+//! all in arrival order (rumqttc requires acks in order). A crash anywhere before an ack means the broker redelivers, and the redelivered
 //! envelope applies as duplicates. Rejected publishes are acked too, in their place.
 //!
-//! It runs on its own thread: sled is blocking, and the MQTT event loop must keep turning
-//! (pings, acks) while the store works.
+//! It runs on its own thread: the store port is blocking, and the MQTT event loop must keep
+//! turning (pings, acks) while the store works.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rapport_shared::Timestamp;
+use rapport_shared::{Timestamp, Uplink};
 use rumqttc::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RejectReason, check, plan};
+use super::{RejectReason, check};
 use crate::clock::SharedClock;
-use crate::fleet::core::{Effects, FleetError};
 use crate::fleet::shell::FleetHandle;
 use crate::metrics::Metrics;
 use crate::mqtt::Delivery;
-use crate::store::{Store, StoreError};
+use crate::store::{Envelope, Store};
 
 /// The wall clock, unix ms: the one clock read of the ingest (the core takes it as input).
 pub fn wall_now() -> Timestamp {
@@ -81,30 +80,40 @@ impl Worker {
                 }
             }
             let now = self.clock.now();
-            let mut wrote = false;
-            let mut effects = Effects::default();
-            for d in &group {
-                wrote |= self.handle(d, now, &mut limiter, &mut effects)?;
+            let uplinks: Vec<Uplink> = group
+                .iter()
+                .filter_map(|d| self.check(d, &mut limiter))
+                .collect();
+            let mut applied = None;
+            if !uplinks.is_empty() {
+                let ingested = match &self.fleet {
+                    Some(fleet) => {
+                        let rules = fleet
+                            .rules()
+                            .map_err(|e| crate::Error::Stopped(format!("fleet rules: {e}")))?;
+                        self.store.ingest(Some(&rules), &uplinks, now)?
+                    }
+                    None => self.store.ingest(None, &uplinks, now)?,
+                };
+                if let Some(micros) = ingested.durable_micros {
+                    self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .flush_micros
+                        .fetch_add(micros, Ordering::Relaxed);
+                }
+                for (uplink, outcome) in uplinks.iter().zip(&ingested.envelopes) {
+                    self.applied(uplink, outcome, &mut limiter);
+                }
+                applied = Some(ingested.applied);
             }
-            if wrote {
-                let started = Instant::now();
-                self.store.flush()?;
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-                self.metrics
-                    .flush_micros
-                    .fetch_add(micros, Ordering::Relaxed);
-            }
-            // Durable now: ack, in arrival order.
+            // Durable now (or nothing to write): ack, in arrival order.
             for d in group.drain(..) {
                 self.ack(&d);
             }
-            if let Some(fleet) = &self.fleet {
-                if effects.webhooks > 0 {
-                    fleet.wake.notify_one();
-                }
-                if !effects.downlinks.is_empty() {
-                    let downlinks = std::mem::take(&mut effects.downlinks);
+            if let (Some(fleet), Some(applied)) = (&self.fleet, applied) {
+                fleet.noted(&applied);
+                let downlinks = applied.effects.downlinks;
+                if !downlinks.is_empty() {
                     self.runtime
                         .block_on(fleet.publish(&self.client, downlinks));
                 }
@@ -113,18 +122,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Checks and applies one publish; returns whether the store was written.
-    fn handle(
-        &self,
-        d: &Delivery,
-        now: Timestamp,
-        limiter: &mut LogLimit,
-        effects: &mut Effects,
-    ) -> Result<bool, StoreError> {
+    /// Checks one publish; the envelope, or `None` for a refused one (counted, logged).
+    fn check(&self, d: &Delivery, limiter: &mut LogLimit) -> Option<Uplink> {
         self.metrics.messages.fetch_add(1, Ordering::Relaxed);
         let topic = d.publish.topic.as_str();
-        let uplink = match check(topic, &d.publish.payload, self.max_payload_bytes) {
-            Ok(uplink) => uplink,
+        match check(topic, &d.publish.payload, self.max_payload_bytes) {
+            Ok(uplink) => Some(uplink),
             Err(rejected) => {
                 self.metrics.reject(rejected.reason);
                 if limiter.admit(rejected.reason) {
@@ -135,66 +138,36 @@ impl Worker {
                         "uplink rejected"
                     );
                 }
-                return Ok(false);
+                None
             }
-        };
-        let prev = match self.store.vehicle(&uplink.vin) {
-            Ok(prev) => prev,
-            Err(StoreError::Corrupt { what, reason }) => {
+        }
+    }
+
+    /// Counts and logs what one envelope came to.
+    fn applied(&self, uplink: &Uplink, outcome: &Envelope, limiter: &mut LogLimit) {
+        match outcome {
+            Envelope::Unreadable { what, reason } => {
                 self.metrics.reject(RejectReason::StateUnreadable);
                 tracing::error!(vin = %uplink.vin, %what, %reason, "vehicle state unreadable; uplink dropped");
-                return Ok(false);
             }
-            Err(e) => return Err(e),
-        };
-        let plan = plan(&uplink, prev, now);
-        if plan.stats.too_large > 0 && limiter.admit(RejectReason::RecordTooLarge) {
-            tracing::warn!(
-                vin = %plan.vin,
-                records = plan.stats.too_large,
-                reason = RejectReason::RecordTooLarge.as_str(),
-                "records applied but too large for the record log"
-            );
-        }
-        let wrote = plan.changes_anything();
-        if wrote {
-            match &self.fleet {
-                Some(handle) if !plan.fresh.is_empty() => {
-                    // One lock for the fleet's decisions and the commit: ticks and API
-                    // changes commit between envelopes, never inside one.
-                    let mut fleet = handle.fleet.lock().map_err(|_| StoreError::Corrupt {
-                        what: "fleet lock".into(),
-                        reason: "poisoned".into(),
-                    })?;
-                    let mut batch = sled::Batch::default();
-                    let fresh = plan.fresh.iter().filter_map(|&i| uplink.records.get(i));
-                    match fleet.on_records(&plan.vin, &plan.state, fresh, now, &mut batch) {
-                        Ok(fx) => {
-                            self.store.commit_with(&plan, batch)?;
-                            effects.merge_from(fx);
-                        }
-                        Err(FleetError::Store(e)) => return Err(e),
-                        Err(e) => {
-                            // The records are applied all the same; their fleet effects are
-                            // lost (counted, logged): better than refusing the car's data.
-                            self.metrics.fleet_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(vin = %plan.vin, cause = %e, "fleet effects of an uplink failed");
-                            self.store.commit(&plan)?;
-                        }
-                    }
+            Envelope::Applied(stats) => {
+                if stats.too_large > 0 && limiter.admit(RejectReason::RecordTooLarge) {
+                    tracing::warn!(
+                        vin = %uplink.vin,
+                        records = stats.too_large,
+                        reason = RejectReason::RecordTooLarge.as_str(),
+                        "records applied but too large for the record log"
+                    );
                 }
-                _ => self.store.commit(&plan)?,
+                self.metrics.applied(stats);
+                tracing::debug!(
+                    vin = %uplink.vin,
+                    applied = stats.applied,
+                    duplicates = stats.duplicates,
+                    "uplink applied"
+                );
             }
         }
-        self.metrics.applied(&plan.stats);
-        tracing::debug!(
-            vin = %plan.vin,
-            applied = plan.stats.applied,
-            duplicates = plan.stats.duplicates,
-            last_seq = plan.state.last_seq(),
-            "uplink applied"
-        );
-        Ok(wrote)
     }
 
     fn ack(&self, d: &Delivery) {

@@ -8,7 +8,7 @@
 use rapport_shared::{Record, RecordBody, Timestamp, Vin};
 
 use super::{Absorb, Bound, Cursor, Kind, KindSet, Page, SCAN_BUDGET, Scanned, merge};
-use crate::fleet::store::{FleetStore, Stamped};
+use crate::fleet::store::Stamped;
 use crate::store::{Store, StoreError};
 
 /// One timeline entry as read from its log.
@@ -105,7 +105,6 @@ impl Run {
 /// The store (a value that does not decode is an error, not skipped: the log is the cloud's).
 pub fn read_page(
     store: &Store,
-    fleet: &FleetStore,
     vin: &Vin,
     kinds: KindSet,
     fold: bool,
@@ -139,7 +138,7 @@ pub fn read_page(
             })
         });
     let entries = entries_from
-        .map(|below| fleet.timeline_newest_first(vin, below))
+        .map(|below| store.timeline_newest_first(vin, below))
         .into_iter()
         .flatten()
         .map(|e| {

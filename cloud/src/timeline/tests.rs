@@ -9,7 +9,8 @@ use rapport_shared::{Odometer, OdometerReading, Record, SignalSource, Vin};
 use super::readings::{Point, downsample};
 use super::*;
 use crate::fleet::store::{FleetStore, TimelineEntry};
-use crate::store::{Batch, Store};
+use crate::store::Store;
+use crate::store::sled::{Batch, SledStore};
 
 const T0: u64 = 1_767_225_600_000;
 
@@ -280,8 +281,10 @@ fn odometer(seq: u64, at: Timestamp, km: u64) -> Record {
 #[test]
 fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let fleet = FleetStore::new(&store);
+    let sled = SledStore::open(dir.path()).unwrap();
+    let fleet = FleetStore::new(sled.tree().clone(), sled.db().clone());
+    let tree = sled.tree().clone();
+    let store = Store::new(sled);
     let vin: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
     let mut batch = Batch::default();
     for seq in 1..=30u64 {
@@ -300,10 +303,10 @@ fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
             )
             .unwrap();
     }
-    store.tree().apply_batch(batch).unwrap();
+    tree.apply_batch(batch).unwrap();
 
     let page = |kinds: KindSet, from: Cursor, limit: usize| {
-        read_page(&store, &fleet, &vin, kinds, false, from, limit).unwrap()
+        read_page(&store, &vin, kinds, false, from, limit).unwrap()
     };
     let first = page(KindSet::ALL, Cursor::default(), 10);
     let ats: Vec<u64> = first
@@ -434,8 +437,10 @@ fn shape(entries: &[Entry]) -> Vec<String> {
 #[test]
 fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let fleet = FleetStore::new(&store);
+    let sled = SledStore::open(dir.path()).unwrap();
+    let fleet = FleetStore::new(sled.tree().clone(), sled.db().clone());
+    let tree = sled.tree().clone();
+    let store = Store::new(sled);
     let vin: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
     let mut batch = Batch::default();
     // seq 1..=40 readings (every 10th engine hours) but 21 a prompt and 31 alone between
@@ -459,9 +464,9 @@ fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
             },
         )
         .unwrap();
-    store.tree().apply_batch(batch).unwrap();
+    tree.apply_batch(batch).unwrap();
     let page = |from: Cursor, limit: usize| {
-        read_page(&store, &fleet, &vin, KindSet::ALL, true, from, limit).unwrap()
+        read_page(&store, &vin, KindSet::ALL, true, from, limit).unwrap()
     };
 
     let all = page(Cursor::default(), 100);
@@ -490,16 +495,7 @@ fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
     assert_eq!(fourth.next, None);
 
     // Not folded, the same store lists every record.
-    let plain = read_page(
-        &store,
-        &fleet,
-        &vin,
-        KindSet::ALL,
-        false,
-        Cursor::default(),
-        100,
-    )
-    .unwrap();
+    let plain = read_page(&store, &vin, KindSet::ALL, false, Cursor::default(), 100).unwrap();
     assert_eq!(plain.entries.len(), 41);
 }
 

@@ -231,7 +231,7 @@ fn printable(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, OutboxError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, OutboxError> {
     let out = vec![VALUE_VERSION];
     postcard::to_extend(value, out).map_err(|e| OutboxError::Corrupt {
         key: "(encoding)".into(),
@@ -239,7 +239,7 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, OutboxError> {
     })
 }
 
-fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, OutboxError> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, OutboxError> {
     let corrupt = |reason: String| OutboxError::Corrupt {
         key: printable(key),
         reason,

@@ -35,10 +35,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::outbox::{Message, Outbox, OutboxError};
+use super::outbox::{Message, OutboxError};
 use super::schedule::{self, Answer, DeadReason, Decision, Jitter, Outcome};
 use super::sign::{Secret, sign};
 use crate::clock::SharedClock;
+use crate::store::OutboxStore;
 
 /// How much of a failed answer's body is kept for the error text.
 const ERROR_BODY_BYTES: usize = 512;
@@ -229,7 +230,7 @@ impl Counters {
 /// The webhook sender (see the module doc). Build it, keep its [`Sender::waker`] and
 /// [`Sender::counters`], then [`Sender::run`] it on a task.
 pub struct Sender {
-    outbox: Outbox,
+    outbox: Arc<dyn OutboxStore>,
     endpoints: Arc<dyn Endpoints>,
     clock: SharedClock,
     config: SenderConfig,
@@ -254,7 +255,7 @@ impl Sender {
     /// # Errors
     /// [`SenderError`] if `concurrency` is zero or the HTTP client cannot be built.
     pub fn new(
-        outbox: Outbox,
+        outbox: impl OutboxStore,
         endpoints: Arc<dyn Endpoints>,
         clock: SharedClock,
         config: SenderConfig,
@@ -264,7 +265,7 @@ impl Sender {
         }
         let client = http_client(&config)?;
         Ok(Self {
-            outbox,
+            outbox: Arc::new(outbox),
             endpoints,
             clock,
             config,
@@ -306,14 +307,15 @@ impl Sender {
         loop {
             let now = self.clock.now();
             if now >= next_prune {
-                next_prune = self.prune(now);
+                next_prune = self.prune(now).await;
             }
             let free = self.config.concurrency.saturating_sub(in_flight.len());
             let mut next_at = None;
             if free > 0 {
+                let skip = in_flight.clone();
                 match self
-                    .outbox
-                    .due_except(now, free, |id| in_flight.contains(id))
+                    .blocking(move |o| o.due_except(now, free, &mut |id| skip.contains(id)))
+                    .await
                 {
                     Ok(due) => {
                         next_at = due.next_at;
@@ -385,16 +387,32 @@ impl Sender {
                 }
             }
         }
-        self.outbox.flush()?;
-        Ok(())
+        self.blocking(|o| o.flush()).await
+    }
+
+    /// Runs an outbox call on tokio's blocking threads (the store port blocks).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn OutboxStore) -> Result<T, OutboxError> + Send + 'static,
+    ) -> Result<T, OutboxError> {
+        let outbox = Arc::clone(&self.outbox);
+        tokio::task::spawn_blocking(move || f(outbox.as_ref()))
+            .await
+            .map_err(|e| OutboxError::Corrupt {
+                key: "(outbox task)".into(),
+                reason: e.to_string(),
+            })?
     }
 
     /// Removes delivered markers older than `keep_delivered`; returns when to look again.
-    fn prune(&self, now: Timestamp) -> Timestamp {
+    async fn prune(&self, now: Timestamp) -> Timestamp {
         let before = Timestamp::from_millis(now.as_millis().saturating_sub(
             u64::try_from(self.config.keep_delivered.as_millis()).unwrap_or(u64::MAX),
         ));
-        match self.outbox.prune_delivered(before, PRUNE_BATCH) {
+        match self
+            .blocking(move |o| o.prune_delivered(before, PRUNE_BATCH))
+            .await
+        {
             Ok(n) if n == PRUNE_BATCH => now,
             Ok(n) => {
                 if n > 0 {
@@ -444,7 +462,11 @@ impl Sender {
             Jitter::random(),
             now,
         );
-        let after = match self.outbox.record(&msg, &decision, now) {
+        let recorded = {
+            let (msg, decision) = (msg.clone(), decision.clone());
+            self.blocking(move |o| o.record(&msg, &decision, now)).await
+        };
+        let after = match recorded {
             Ok(after) => after,
             Err(e) => {
                 warn!(cause = %e, id = %msg.id, "webhook outbox: cannot record an attempt; it will be made again");

@@ -339,12 +339,10 @@ impl Testbed {
     /// Layer changes since the last look, from the cloud's fleet.
     fn layer_changes(&mut self, now: Timestamp) -> Vec<Event> {
         let mut out = Vec::new();
-        let Ok(fleet) = self.cloud.fleet().fleet.lock() else {
-            return out;
-        };
+        let fleet = self.cloud.fleet();
         for v in &self.vehicles {
             let vin = v.vin();
-            let Some(l) = fleet.layering().layers(&vin) else {
+            let Some(l) = fleet.layers_of(&vin) else {
                 continue;
             };
             let new = [

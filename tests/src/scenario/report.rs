@@ -98,25 +98,18 @@ impl Report {
                     .filter(|e| e.vin == Some(vin) && f(&e.what))
                     .count()
             };
-            let layers = bed
-                .cloud
-                .fleet()
-                .fleet
-                .lock()
-                .ok()
-                .and_then(|f| f.layering().layers(&vin))
-                .map_or_else(
-                    || "-".to_owned(),
-                    |l| {
-                        format!(
-                            "{}/{}/{}/{}",
-                            l.car.as_str(),
-                            l.service.as_str(),
-                            l.activity.as_str(),
-                            l.lifecycle.as_str()
-                        )
-                    },
-                );
+            let layers = bed.cloud.fleet().layers_of(&vin).map_or_else(
+                || "-".to_owned(),
+                |l| {
+                    format!(
+                        "{}/{}/{}/{}",
+                        l.car.as_str(),
+                        l.service.as_str(),
+                        l.activity.as_str(),
+                        l.lifecycle.as_str()
+                    )
+                },
+            );
             vehicles.push(VehicleLine {
                 driver: v.cast.driver.clone(),
                 vin: vin.to_string(),

@@ -1,14 +1,14 @@
-//! The strategies' decisions applied: campaigns encoded and queued as downlinks, partner
-//! tasks opened as alerts (routed to a partner), suppressed decisions noted on the timeline,
-//! in-cell re-offers scheduled, and an operator's campaign to a cell.
+//! The strategies' decisions applied to one vehicle: campaigns encoded and queued as
+//! downlinks, partner tasks opened as alerts (routed to a partner), suppressed decisions
+//! noted on the timeline, in-cell re-offers scheduled, and an operator's campaign.
 //!
 //! Owns turning a [`Decision`] into effects and the contact history kept with them. Does not
 //! own the rules ([`crate::fleet::strategy`]) or an alert's life after it opens
 //! ([`super::alerts`]).
 
-use rapport_shared::{DownlinkBody, Timestamp, Vin};
+use rapport_shared::{Campaign, DownlinkBody, Timestamp};
 
-use super::{ALERT_COUNTER, Effects, Fleet, FleetError, Writes};
+use super::{FleetError, OpenAlert, Step, Vehicle};
 use crate::downlink::envelope;
 use crate::fleet::alerts::{Alert, AlertContext, AlertKind, ChecklistItem, ChecklistStatus, Fault};
 use crate::fleet::driver::Driver;
@@ -17,54 +17,34 @@ use crate::fleet::store::TimelineEntry;
 use crate::fleet::strategy::{
     Action, ContactHistory, Decision, DriverContext, Event, Outcome, SuppressReason,
 };
-use crate::store::Batch;
 use crate::vehicle::VehicleState;
 
-impl Fleet {
-    pub(super) fn schedule_in_cell(
-        &mut self,
-        vin: &Vin,
-        driver: &Driver,
-        now: Timestamp,
-        w: &Writes<'_>,
-    ) -> Result<(), FleetError> {
-        let Some(layers) = self.layering.layers(vin) else {
-            self.in_cell.remove(vin);
-            return Ok(());
+impl Step<'_> {
+    /// When `in_cell` rules are next offered to the driver (none for one not placed).
+    pub(super) fn schedule_in_cell(&mut self, v: &mut Vehicle, driver: &Driver) {
+        let Some(layers) = v.layers else {
+            v.in_cell_due = None;
+            return;
         };
-        let history = self.contacts_of(vin, w)?;
         let ctx = DriverContext {
             layers,
             consents: driver.consents,
-            history: &history,
+            history: &v.contacts,
         };
-        match self.strategies.next_in_cell(&ctx, now) {
-            Some(at) => {
-                self.in_cell.set(*vin, at);
-            }
-            None => {
-                self.in_cell.remove(vin);
-            }
-        }
-        Ok(())
+        v.in_cell_due = self.rules.strategies.next_in_cell(&ctx, self.now);
     }
 
     /// Strategies for an event without an alert subject of its own: partner tasks become
     /// `partner_task` alerts about their rule.
     pub(super) fn decide_and_act(
         &mut self,
-        vin: &Vin,
+        v: &mut Vehicle,
         event: &Event,
         layers: Layers,
         driver: &Driver,
-        now: Timestamp,
-        w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        let registration = self
-            .store
-            .registration(vin)?
-            .unwrap_or_else(|| Registration::unregistered(*vin));
-        self.decide_with_alert(event, None, &registration, None, layers, driver, now, w)
+        let registration = v.registration_or_default();
+        self.decide_with_alert(v, event, None, &registration, None, layers, driver)
     }
 
     /// Runs the strategies for `event` and applies every decision; a partner task becomes
@@ -72,25 +52,23 @@ impl Fleet {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn decide_with_alert(
         &mut self,
+        v: &mut Vehicle,
         event: &Event,
         alert: Option<(AlertKind, &str)>,
         registration: &Registration,
         state: Option<&VehicleState>,
         layers: Layers,
         driver: &Driver,
-        now: Timestamp,
-        w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        let vin = registration.vin;
-        let mut history = self.contacts_of(&vin, w)?;
-        let decisions = self.strategies.decide(
+        let mut history = v.contacts.clone();
+        let decisions = self.rules.strategies.decide(
             event,
             &DriverContext {
                 layers,
                 consents: driver.consents,
                 history: &history,
             },
-            now,
+            self.now,
         );
         if decisions.is_empty() {
             return Ok(());
@@ -98,7 +76,7 @@ impl Fleet {
         for d in &decisions {
             let (kind, subject) = alert.unwrap_or((AlertKind::PartnerTask, d.rule.as_str()));
             self.apply_decision(
-                &vin,
+                v,
                 d,
                 &mut history,
                 Some(AlertSpec {
@@ -109,58 +87,51 @@ impl Fleet {
                     driver,
                     state,
                 }),
-                now,
-                w,
             )?;
         }
-        self.put_contacts(&vin, history, w)?;
+        v.contacts = history;
+        self.out.contacts = true;
         Ok(())
     }
 
     fn apply_decision(
         &mut self,
-        vin: &Vin,
+        v: &mut Vehicle,
         d: &Decision,
         history: &mut ContactHistory,
         alert: Option<AlertSpec<'_>>,
-        now: Timestamp,
-        w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
+        let (now, vin) = (self.now, v.vin);
         match &d.outcome {
             Outcome::Suppressed { reason } => {
-                self.stats.suppressed += 1;
-                self.timeline(
-                    vin,
+                self.out.stats.suppressed += 1;
+                self.out.timeline(
                     now,
-                    &TimelineEntry::Suppressed {
+                    TimelineEntry::Suppressed {
                         rule: d.rule.clone(),
                         reason: describe(reason),
                     },
-                    w,
-                )?;
+                );
             }
             Outcome::Act(Action::Nothing) => {}
             Outcome::Act(Action::Campaign { campaign }) => {
-                let id = self.store_next_downlink_id()?;
+                let id = self.ids.downlink_id()?;
                 let body = DownlinkBody::Campaign(campaign.clone());
-                match envelope(*vin, id, now, body).encode() {
+                match envelope(vin, id, now, body).encode() {
                     Ok(bytes) => {
-                        self.store.put_downlink(w.batch, id, &bytes);
-                        w.fx.downlinks.push((id, *vin, bytes));
+                        self.out.downlinks.push((id, bytes));
                         history.record(d, now);
-                        self.stats.campaigns += 1;
-                        self.timeline(
-                            vin,
+                        self.out.stats.campaigns += 1;
+                        self.out.timeline(
                             now,
-                            &TimelineEntry::Strategy {
+                            TimelineEntry::Strategy {
                                 rule: d.rule.clone(),
                                 action: format!(
                                     "campaign {} sent (downlink {id})",
                                     campaign.campaign_id
                                 ),
                             },
-                            w,
-                        )?;
+                        );
                     }
                     Err(e) => {
                         tracing::error!(%vin, rule = %d.rule, cause = %e, "campaign does not encode; not sent");
@@ -176,111 +147,91 @@ impl Fleet {
                     return Ok(());
                 };
                 let partner = self
+                    .rules
                     .directory
                     .route_or_fallback(target, spec.registration)
                     .map(|p| p.id.clone());
                 let Some(partner) = partner else {
-                    self.stats.suppressed += 1;
-                    self.timeline(
-                        vin,
+                    self.out.stats.suppressed += 1;
+                    self.out.timeline(
                         now,
-                        &TimelineEntry::Suppressed {
+                        TimelineEntry::Suppressed {
                             rule: d.rule.clone(),
                             reason: format!("no partner for {target:?} and no fallback partner"),
                         },
-                        w,
-                    )?;
+                    );
                     return Ok(());
                 };
                 history.record(d, now);
                 let ctx = alert_context(&spec, suggestion);
-                self.next_alert += 1;
-                let id = self.next_alert;
-                self.store.put_counter(w.batch, ALERT_COUNTER, id);
+                let id = self.ids.alert_id()?;
                 let alert = Alert::new(
                     id,
                     spec.kind,
                     &partner,
                     &spec.subject,
                     &ctx,
-                    &self.policy,
+                    &self.rules.policy,
                     now,
                 );
-                self.stats.alerts_opened += 1;
-                self.timeline(
-                    vin,
+                self.out.stats.alerts_opened += 1;
+                self.out.timeline(
                     now,
-                    &TimelineEntry::Alert {
+                    TimelineEntry::Alert {
                         id,
                         event: "opened".into(),
                         detail: format!("{} for {partner}: {task}", alert.event().as_str()),
                     },
-                    w,
-                )?;
+                );
                 tracing::info!(%vin, id, partner = %partner, kind = alert.event().as_str(), "alert opened");
-                self.store.put_alert(w.batch, id, vin, &alert)?;
-                self.sla_due.set(id, alert.sla_due);
-                self.open.insert(id, alert.clone());
-                if alert.send_at <= now {
-                    self.send(&alert, now, w)?;
+                let mut open = OpenAlert {
+                    sla_due: Some(alert.sla_due),
+                    send_due: None,
+                    alert,
+                };
+                if open.alert.send_at <= now {
+                    self.send(&open.alert);
                 } else {
-                    self.send_due.set(id, alert.send_at);
+                    open.send_due = Some(open.alert.send_at);
                 }
+                self.out.alert(&open);
+                v.alerts.insert(id, open);
             }
         }
         Ok(())
     }
 
-    /// Sends an operator's campaign to every driver in a cell who may get it (consent,
-    /// cadence, caps apply as for strategies: an operator cannot spam either). Returns how many
-    /// got it and how many were held back. Writes into `batch`.
+    /// An operator's campaign to this driver (consent, cadence and caps apply as for
+    /// strategies: an operator cannot spam either). Whether it was sent; `None` for a
+    /// vehicle without a driver or layers (not a target).
     ///
     /// # Errors
-    /// The store.
-    pub fn campaign_to_cell(
+    /// Ids from the store.
+    pub fn operator_campaign(
         &mut self,
-        campaign: &rapport_shared::Campaign,
-        matches: impl Fn(&Layers) -> bool,
-        now: Timestamp,
-        batch: &mut Batch,
-    ) -> Result<(Effects, u64, u64), FleetError> {
-        let targets: Vec<(Vin, Layers)> = self
-            .layering
-            .iter()
-            .filter(|(_, l)| matches(l))
-            .map(|(v, l)| (*v, *l))
-            .collect();
-        let mut w = Writes::new(batch);
-        let (mut sent, mut held) = (0, 0);
+        v: &mut Vehicle,
+        campaign: &Campaign,
+    ) -> Result<Option<bool>, FleetError> {
+        let (Some(layers), Some(driver)) = (v.layers, v.driver.clone()) else {
+            return Ok(None);
+        };
         let rule = format!("operator:{}", campaign.campaign_id);
-        for (vin, layers) in targets {
-            let Some(driver) = self.store.driver(&vin)? else {
-                continue;
-            };
-            let mut history = self.contacts_of(&vin, &w)?;
-            let decision = self.strategies.operator_campaign(
-                &rule,
-                campaign.clone(),
-                &DriverContext {
-                    layers,
-                    consents: driver.consents,
-                    history: &history,
-                },
-                now,
-            );
-            if matches!(decision.outcome, Outcome::Act(_)) {
-                sent += 1;
-            } else {
-                held += 1;
-            }
-            self.apply_decision(&vin, &decision, &mut history, None, now, &mut w)?;
-            self.put_contacts(&vin, history, &mut w)?;
-        }
-        Ok((w.fx, sent, held))
-    }
-
-    fn store_next_downlink_id(&self) -> Result<u64, FleetError> {
-        Ok(self.store.next_id()?)
+        let mut history = v.contacts.clone();
+        let decision = self.rules.strategies.operator_campaign(
+            &rule,
+            campaign.clone(),
+            &DriverContext {
+                layers,
+                consents: driver.consents,
+                history: &history,
+            },
+            self.now,
+        );
+        let sent = matches!(decision.outcome, Outcome::Act(_));
+        self.apply_decision(v, &decision, &mut history, None)?;
+        v.contacts = history;
+        self.out.contacts = true;
+        Ok(Some(sent))
     }
 }
 

@@ -1,47 +1,45 @@
-//! [`Fleet`]: the fleet's decisions over the store — what an applied record means for the
-//! driver's layers, the strategies and the partners' alerts, and what time alone changes on a
-//! tick. Every effect is written into the caller's [`sled::Batch`]: for records, the same
-//! batch as the ingest's applied set, so a record's fleet effects happen exactly once.
+//! The fleet's decisions for ONE vehicle, pure: a snapshot of the vehicle in ([`Vehicle`]:
+//! registration, driver, layers and their next change, contact history, open alerts with
+//! their due times), records or time in, the new snapshot and its [`Changes`] out (timeline
+//! entries, alerts written, webhook messages, downlinks, counts). No store, no clock, no
+//! lock: the store port's backends load the snapshot, run a [`Step`] and persist what it
+//! changed in their one batch or transaction (see [`crate::store`]).
 //!
-//! Owns the flow: records → [`Signal`]s → layering → strategies → campaigns (downlinks queued
-//! under `Q`) and alerts (with their webhooks in the outbox); ticks (layer changes due, alerts
-//! whose webhook is due, SLAs run out, in-cell re-offers due) driven by time indexes, never a
-//! scan; the alert lifecycle through the API. Does not own the rules of any part (layers,
-//! strategies, alerts, partners, webhooks) nor I/O (the shells commit, flush, publish).
+//! Owns the flow: records → [`Signal`](super::driver::Signal)s → placement → strategies →
+//! campaigns and alerts; time (layer changes due, in-cell re-offers, alert webhooks whose
+//! time has come, SLAs run out); the alert lifecycle through the API; an operator's
+//! campaign to one driver. Does not own the rules of any part (layers, strategies, alerts,
+//! partners, webhooks) — those come in [`Rules`] — nor ids ([`Ids`], the backend's), nor what
+//! is global to the fleet (the matrix, the partner directory's storage, time indexes).
 //!
-//! In memory: every vehicle's layers and next change ([`Layering`]), the alerts not yet
-//! resolved, and three time indexes. All of it is rebuilt from the store at start
-//! ([`Fleet::load`]), so a crash loses nothing that was flushed. Every read and write of the
-//! store goes through [`FleetStore`] and the outbox; this module never touches sled.
-//!
-//! By concern: [`load`] (start), [`records`] (an envelope's records, a registration),
-//! [`tick`] (what time made due), [`decide`] (strategies' decisions: campaigns, partner
-//! tasks, operator campaigns), [`alerts`] (the alert lifecycle and its webhooks).
+//! By concern: [`records`] (an envelope's records, a registration, a layer change),
+//! [`tick`] (what time made due, and the start-up re-placement), [`decide`] (strategies'
+//! decisions: campaigns, partner tasks, operator campaigns), [`alerts`] (the alert lifecycle
+//! and its webhooks).
 
 mod alerts;
 mod decide;
-mod load;
 mod records;
 mod tick;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use rapport_shared::{Timestamp, Vin};
 
-use super::alerts::{Alert, AlertError, AlertPolicy};
-use super::layering::Layering;
-use super::model::{Category, Layers};
+pub use self::alerts::{Transition, alert_id_of_message};
+use super::alerts::{Alert, AlertError, AlertPolicy, AlertState};
+use super::driver::Driver;
+use super::layers::LayerConfig;
+use super::model::{Layers, Registration};
 use super::partners::Directory;
-use super::schedule::Due;
-use super::store::{FleetStore, TimelineEntry};
+use super::store::TimelineEntry;
 use super::strategy::{ContactHistory, Strategies};
-use crate::store::{Batch, StoreError};
-use crate::webhook::outbox::Outbox;
+use crate::store::error::StoreError;
+use crate::webhook::outbox::Message;
 
-/// The counter key of the last alert id.
-const ALERT_COUNTER: &str = "alert";
+pub use super::model::DEFAULT_CATEGORY;
 
-/// Most due entries of each index processed per tick (the rest wait for the next tick).
+/// Most due entries of each kind processed per tick (the rest wait for the next tick).
 pub const TICK_LIMIT: usize = 50_000;
 
 /// Why a fleet operation failed.
@@ -62,10 +60,195 @@ pub enum FleetError {
     UnknownAlert(u64),
 }
 
-/// What a step decided that the shell must do after the batch is durable.
+/// The fleet's rules: what every step reads and nothing writes (the partner directory
+/// changes through the API, under the shell's lock).
+pub struct Rules {
+    /// `[layers]`.
+    pub layers: LayerConfig,
+    /// The strategies.
+    pub strategies: Strategies,
+    /// The partners.
+    pub directory: Directory,
+    /// `[alerts]`' SLA and response wait.
+    pub policy: AlertPolicy,
+}
+
+/// An alert not resolved, with its time-driven work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenAlert {
+    /// The alert.
+    pub alert: Alert,
+    /// When its webhook goes to the outbox (`None`: queued already, or not to go).
+    pub send_due: Option<Timestamp>,
+    /// When it escalates (`None`: acknowledged, escalated, or tried already).
+    pub sla_due: Option<Timestamp>,
+}
+
+impl OpenAlert {
+    /// The earliest of its due times.
+    pub fn due(&self) -> Option<Timestamp> {
+        earliest(self.send_due, self.sla_due)
+    }
+}
+
+/// The earlier of two optional instants.
+pub fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// One vehicle as the fleet's decisions see it: loaded by a backend, changed by a [`Step`],
+/// persisted by the backend.
+#[derive(Clone, Debug)]
+pub struct Vehicle {
+    /// The vehicle.
+    pub vin: Vin,
+    /// Its registry entry.
+    pub registration: Option<Registration>,
+    /// Its driver (from the first record on).
+    pub driver: Option<Driver>,
+    /// Where its driver sits now (`None`: not placed).
+    pub layers: Option<Layers>,
+    /// When time alone changes its layers next.
+    pub layer_due: Option<Timestamp>,
+    /// The driver's contact history.
+    pub contacts: ContactHistory,
+    /// When `in_cell` rules are offered again.
+    pub in_cell_due: Option<Timestamp>,
+    /// Its alerts not resolved, by id.
+    pub alerts: BTreeMap<u64, OpenAlert>,
+}
+
+impl Vehicle {
+    /// A vehicle the fleet knows nothing of.
+    pub fn new(vin: Vin) -> Self {
+        Self {
+            vin,
+            registration: None,
+            driver: None,
+            layers: None,
+            layer_due: None,
+            contacts: ContactHistory::default(),
+            in_cell_due: None,
+            alerts: BTreeMap::new(),
+        }
+    }
+
+    /// The earliest instant of any time-driven work of this vehicle (what a backend indexes
+    /// to find due vehicles).
+    pub fn due(&self) -> Option<Timestamp> {
+        let alerts = self.alerts.values().filter_map(OpenAlert::due).min();
+        earliest(earliest(self.layer_due, self.in_cell_due), alerts)
+    }
+
+    /// The registration, or what the cloud assumes of an unregistered vehicle.
+    pub fn registration_or_default(&self) -> Registration {
+        self.registration
+            .clone()
+            .unwrap_or_else(|| Registration::unregistered(self.vin))
+    }
+
+    fn open_alert_for(&self, kind: super::alerts::AlertKind, subject: &str) -> Option<u64> {
+        self.alerts
+            .values()
+            .find(|a| a.alert.kind == kind && a.alert.subject == subject)
+            .map(|a| a.alert.id)
+    }
+}
+
+/// Fresh ids, from the backend (a persisted counter or a database sequence).
+pub trait Ids {
+    /// A new alert id (never used before, never 0).
+    ///
+    /// # Errors
+    /// The store.
+    fn alert_id(&mut self) -> Result<u64, StoreError>;
+    /// A new downlink message id (never used before, never 0).
+    ///
+    /// # Errors
+    /// The store.
+    fn downlink_id(&mut self) -> Result<u64, StoreError>;
+}
+
+/// Counters of what the fleet did (since start: the API's `/metrics`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FleetStats {
+    /// Layer changes recorded.
+    pub layer_changes: u64,
+    /// Campaigns sent down by strategies.
+    pub campaigns: u64,
+    /// Alerts opened.
+    pub alerts_opened: u64,
+    /// Alerts escalated.
+    pub alerts_escalated: u64,
+    /// Strategy decisions suppressed (consent, cadence, caps, cooldowns, no partner).
+    pub suppressed: u64,
+    /// Unreadable stored values skipped at load.
+    pub unreadable: u64,
+}
+
+impl FleetStats {
+    /// Adds another's counts.
+    pub fn add(&mut self, o: &Self) {
+        self.layer_changes += o.layer_changes;
+        self.campaigns += o.campaigns;
+        self.alerts_opened += o.alerts_opened;
+        self.alerts_escalated += o.alerts_escalated;
+        self.suppressed += o.suppressed;
+        self.unreadable += o.unreadable;
+    }
+}
+
+/// What steps on one vehicle changed beyond its snapshot: for the backend to persist in the
+/// same batch or transaction as the snapshot.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Timeline entries, in order.
+    pub timeline: Vec<(Timestamp, TimelineEntry)>,
+    /// Alerts written (new or changed; resolved ones too), by id, as they end.
+    pub alerts: BTreeMap<u64, OpenAlert>,
+    /// Webhook messages to enqueue (an id already known to the outbox is not enqueued again).
+    pub webhooks: Vec<Message>,
+    /// Downlinks decided: (id, encoded envelope), queued and published after the commit.
+    pub downlinks: Vec<(u64, Vec<u8>)>,
+    /// What happened, counted.
+    pub stats: FleetStats,
+    /// The driver changed.
+    pub driver: bool,
+    /// The registration changed.
+    pub registration: bool,
+    /// The contact history changed.
+    pub contacts: bool,
+}
+
+impl Changes {
+    fn timeline(&mut self, at: Timestamp, entry: TimelineEntry) {
+        self.timeline.push((at, entry));
+    }
+
+    fn alert(&mut self, a: &OpenAlert) {
+        self.alerts.insert(a.alert.id, a.clone());
+    }
+
+    fn resolved(&mut self, alert: &Alert) {
+        self.alerts.insert(
+            alert.id,
+            OpenAlert {
+                alert: alert.clone(),
+                send_due: None,
+                sla_due: None,
+            },
+        );
+    }
+}
+
+/// What a change decided that the shell must do after it is durable.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Downlinks to publish: (id, vin, encoded envelope). Also queued under `Q`.
+    /// Downlinks to publish: (id, vin, encoded envelope). Also queued in the store.
     pub downlinks: Vec<(u64, Vin, Vec<u8>)>,
     /// Webhooks enqueued (wake the sender).
     pub webhooks: usize,
@@ -82,164 +265,46 @@ impl Effects {
     }
 }
 
-/// Counters since start (the API's `/metrics`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FleetStats {
-    /// Layer changes recorded.
-    pub layer_changes: u64,
-    /// Campaigns sent down by strategies.
-    pub campaigns: u64,
-    /// Alerts opened.
-    pub alerts_opened: u64,
-    /// Alerts escalated.
-    pub alerts_escalated: u64,
-    /// Strategy decisions suppressed (consent, cadence, caps, cooldowns, no partner).
-    pub suppressed: u64,
-    /// Unreadable stored values skipped at load.
-    pub unreadable: u64,
+/// Decisions on vehicles at one instant, with the rules and the ids they need, gathering
+/// what they change beyond each snapshot into [`Changes`] (one per vehicle: take it with
+/// [`Step::take`] before moving on to the next).
+pub struct Step<'a> {
+    rules: &'a Rules,
+    ids: &'a mut dyn Ids,
+    now: Timestamp,
+    out: Changes,
 }
 
-/// One batch being built: the store's writes plus timeline numbering.
-struct Writes<'a> {
-    batch: &'a mut Batch,
-    fx: Effects,
-    /// Contact histories written in this batch: later reads in the same step see them (the
-    /// store does not until the batch is applied).
-    contacts: HashMap<Vin, ContactHistory>,
-}
-
-impl<'a> Writes<'a> {
-    fn new(batch: &'a mut Batch) -> Self {
+impl<'a> Step<'a> {
+    /// Decisions at `now` under `rules`, with ids from `ids`.
+    pub fn new(rules: &'a Rules, ids: &'a mut dyn Ids, now: Timestamp) -> Self {
         Self {
-            batch,
-            fx: Effects::default(),
-            contacts: HashMap::new(),
+            rules,
+            ids,
+            now,
+            out: Changes::default(),
         }
+    }
+
+    /// The instant the step decides at.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Takes what the steps so far changed, leaving an empty [`Changes`].
+    pub fn take(&mut self) -> Changes {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Notes an entry on the vehicle's timeline (a webhook outcome, say).
+    pub fn note(&mut self, at: Timestamp, entry: TimelineEntry) {
+        self.out.timeline(at, entry);
     }
 }
 
-/// The fleet's state and decisions.
-pub struct Fleet {
-    store: FleetStore,
-    outbox: Outbox,
-    layering: Layering,
-    strategies: Strategies,
-    directory: Directory,
-    policy: AlertPolicy,
-    /// Alerts not resolved, by id.
-    open: HashMap<u64, Alert>,
-    /// Alerts whose webhook is not yet in the outbox, by when it is to go.
-    send_due: Due<u64>,
-    /// Open, unacknowledged, unescalated alerts by SLA deadline.
-    sla_due: Due<u64>,
-    /// Drivers to re-offer `in_cell` rules to, by when.
-    in_cell: Due<Vin>,
-    next_alert: u64,
-    stats: FleetStats,
-}
-
-pub use super::model::DEFAULT_CATEGORY;
-
-impl Fleet {
-    /// The counters.
-    pub fn stats(&self) -> FleetStats {
-        self.stats
-    }
-
-    /// The layering (matrix, a vehicle's layers).
-    pub fn layering(&self) -> &Layering {
-        &self.layering
-    }
-
-    /// The partner directory.
-    pub fn directory(&self) -> &Directory {
-        &self.directory
-    }
-
-    /// The partner directory, to change (the API's partner routes).
-    pub fn directory_mut(&mut self) -> &mut Directory {
-        &mut self.directory
-    }
-
-    /// The strategies.
-    pub fn strategies(&self) -> &Strategies {
-        &self.strategies
-    }
-
-    /// The alerts not resolved.
-    pub fn open_alerts(&self) -> impl Iterator<Item = &Alert> {
-        self.open.values()
-    }
-
-    /// An alert, open or not.
-    ///
-    /// # Errors
-    /// The store.
-    pub fn alert(&self, id: u64) -> Result<Option<Alert>, FleetError> {
-        if let Some(a) = self.open.get(&id) {
-            return Ok(Some(a.clone()));
-        }
-        Ok(self.store.alert(id)?)
-    }
-
-    /// The webhook outbox.
-    pub fn outbox(&self) -> &Outbox {
-        &self.outbox
-    }
-
-    /// When the next time-driven work is due (layers, sends, SLAs, re-offers).
-    pub fn next_due(&self) -> Option<Timestamp> {
-        [
-            self.layering.next_due(),
-            self.send_due.next_at(),
-            self.sla_due.next_at(),
-            self.in_cell.next_at(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    fn category(&self, vin: &Vin) -> Category {
-        match self.store.registration(vin) {
-            Ok(Some(r)) => r.category,
-            Ok(None) => DEFAULT_CATEGORY,
-            Err(e) => {
-                tracing::error!(%vin, cause = %e, "registration unreadable; passenger assumed");
-                DEFAULT_CATEGORY
-            }
-        }
-    }
-
-    /// The driver's contact history as of this batch.
-    fn contacts_of(&self, vin: &Vin, w: &Writes<'_>) -> Result<ContactHistory, FleetError> {
-        match w.contacts.get(vin) {
-            Some(h) => Ok(h.clone()),
-            None => Ok(self.store.contacts(vin)?),
-        }
-    }
-
-    fn put_contacts(
-        &self,
-        vin: &Vin,
-        history: ContactHistory,
-        w: &mut Writes<'_>,
-    ) -> Result<(), FleetError> {
-        self.store.put_contacts(w.batch, vin, &history)?;
-        w.contacts.insert(*vin, history);
-        Ok(())
-    }
-
-    fn timeline(
-        &self,
-        vin: &Vin,
-        at: Timestamp,
-        entry: &TimelineEntry,
-        w: &mut Writes<'_>,
-    ) -> Result<(), FleetError> {
-        self.store.put_timeline(w.batch, vin, at, entry)?;
-        Ok(())
-    }
+/// Whether an alert is resolved (then it leaves a snapshot's open alerts).
+pub fn is_resolved(a: &Alert) -> bool {
+    a.state == AlertState::Resolved
 }
 
 /// A cell's name for logs: `growing/declining`.

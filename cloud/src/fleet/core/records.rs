@@ -1,223 +1,206 @@
-//! What applied records and registrations change on the fleet side: the driver updated,
-//! re-layered, and every [`Signal`] turned into decisions or alert changes
-//! ([`Fleet::on_records`], [`Fleet::register`]); a layer change recorded on the timeline and
+//! What applied records and registrations change for one vehicle: the driver updated,
+//! re-placed, and every [`Signal`] turned into decisions or alert changes
+//! ([`Step::on_records`], [`Step::register`]); a layer change recorded on the timeline and
 //! handed to the strategies.
 //!
 //! Owns the order of those steps. Does not own what a record means for the driver
 //! ([`crate::fleet::driver`]), layering's rules, or the decisions ([`super::decide`]).
 
-use rapport_shared::{Timestamp, Vin};
+use rapport_shared::Record;
 
-use super::{Effects, Fleet, FleetError, Writes, cell};
+use super::{FleetError, OpenAlert, Step, Vehicle, cell};
 use crate::fleet::alerts::AlertKind;
 use crate::fleet::driver::{Driver, Signal};
-use crate::fleet::model::{LayerChange, Registration};
+use crate::fleet::layers::{change, classify};
+use crate::fleet::model::{Category, LayerChange, Registration};
 use crate::fleet::store::TimelineEntry;
 use crate::fleet::strategy::Event;
-use crate::store::Batch;
 use crate::vehicle::VehicleState;
 
-impl Fleet {
-    /// Applies the fleet side of one envelope: `records` are the ones the ingest applied now
-    /// (in order), `state` the vehicle's ingest state after them. Writes into `batch`.
+impl Step<'_> {
+    /// The fleet side of one envelope: `records` are the ones the ingest applied now (in
+    /// order), `state` the vehicle's ingest state after them.
     ///
     /// # Errors
-    /// The store or the outbox.
+    /// Ids from the store.
     pub fn on_records<'r>(
         &mut self,
-        vin: &Vin,
+        v: &mut Vehicle,
         state: &VehicleState,
-        records: impl IntoIterator<Item = &'r rapport_shared::Record>,
-        now: Timestamp,
-        batch: &mut Batch,
-    ) -> Result<Effects, FleetError> {
-        let registration = self.store.registration(vin)?;
-        let mut driver = match self.store.driver(vin)? {
+        records: impl IntoIterator<Item = &'r Record>,
+    ) -> Result<(), FleetError> {
+        let now = self.now;
+        let mut driver = match v.driver.take() {
             Some(d) => d,
-            None => Driver::new(registration.as_ref(), now),
+            None => Driver::new(v.registration.as_ref(), now),
         };
         let mut signals = Vec::new();
         for r in records {
             signals.extend(driver.apply(r, now));
         }
-        let registration = registration.unwrap_or_else(|| Registration::unregistered(*vin));
-        let mut w = Writes::new(batch);
-        if let Some(change) =
-            self.layering
-                .update(*vin, registration.category, &driver.profile, now)
-        {
-            self.on_layer_change(&change, &mut driver, now, &mut w)?;
+        let registration = v.registration_or_default();
+        if let Some(change) = place(self, v, registration.category, &driver) {
+            self.on_layer_change(v, &change, &mut driver)?;
         }
         for signal in signals {
-            self.on_signal(signal, &registration, state, &mut driver, now, &mut w)?;
+            self.on_signal(v, signal, &registration, state, &mut driver)?;
         }
-        self.schedule_in_cell(vin, &driver, now, &w)?;
-        self.store.put_driver(w.batch, vin, &driver)?;
-        Ok(w.fx)
+        self.schedule_in_cell(v, &driver);
+        v.driver = Some(driver);
+        self.out.driver = true;
+        Ok(())
     }
 
     /// A registration created or changed through the API or an import: stored, and the
-    /// driver re-placed (its delivery date and category matter). Writes into `batch`.
+    /// driver re-placed (its delivery date and category matter).
     ///
     /// # Errors
-    /// The store.
-    pub fn register(
-        &mut self,
-        r: &Registration,
-        now: Timestamp,
-        batch: &mut Batch,
-    ) -> Result<Effects, FleetError> {
-        let before = self.store.registration(&r.vin)?;
-        self.store.put_registration(batch, r)?;
-        let mut w = Writes::new(batch);
-        let detail = if before.is_some() {
+    /// Ids from the store.
+    pub fn register(&mut self, v: &mut Vehicle, r: &Registration) -> Result<(), FleetError> {
+        let detail = if v.registration.is_some() {
             "registry entry updated"
         } else {
             "registry entry created"
         };
-        self.timeline(
-            &r.vin,
-            now,
-            &TimelineEntry::Registered {
+        v.registration = Some(r.clone());
+        self.out.registration = true;
+        self.out.timeline(
+            self.now,
+            TimelineEntry::Registered {
                 detail: format!("{detail}: {} {}", r.category, r.line),
             },
-            &mut w,
-        )?;
+        );
         // A driver the cloud has heard from is re-placed now; one it has not waits for its
         // first record (nothing to place yet).
-        if let Some(mut driver) = self.store.driver(&r.vin)? {
+        if let Some(mut driver) = v.driver.take() {
             driver.register(r);
-            if let Some(change) = self
-                .layering
-                .update(r.vin, r.category, &driver.profile, now)
-            {
-                self.on_layer_change(&change, &mut driver, now, &mut w)?;
+            if let Some(change) = place(self, v, r.category, &driver) {
+                self.on_layer_change(v, &change, &mut driver)?;
             }
-            self.store.put_driver(w.batch, &r.vin, &driver)?;
+            v.driver = Some(driver);
+            self.out.driver = true;
         }
-        Ok(w.fx)
+        Ok(())
     }
 
+    /// Records a layer change and runs the strategies on it.
     pub(super) fn on_layer_change(
         &mut self,
+        v: &mut Vehicle,
         change: &LayerChange,
         driver: &mut Driver,
-        now: Timestamp,
-        w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        self.stats.layer_changes += 1;
-        w.fx.layer_changes += 1;
-        self.timeline(
-            &change.vin,
+        self.out.stats.layer_changes += 1;
+        self.out.timeline(
             change.at,
-            &TimelineEntry::Layer {
+            TimelineEntry::Layer {
                 from: change.from,
                 to: change.to,
                 why: change.why.clone(),
             },
-            w,
-        )?;
+        );
         tracing::info!(vin = %change.vin, from = ?change.from.map(|l| cell(&l)), to = %cell(&change.to), why = %change.why, "layer change");
         driver.layers = Some(change.to);
+        self.out.driver = true;
         let event = Event::LayerChanged {
             from: change.from,
             to: change.to,
         };
-        self.decide_and_act(&change.vin, &event, change.to, driver, now, w)
+        self.decide_and_act(v, &event, change.to, driver)
     }
 
     fn on_signal(
         &mut self,
+        v: &mut Vehicle,
         signal: Signal,
         registration: &Registration,
         state: &VehicleState,
         driver: &mut Driver,
-        now: Timestamp,
-        w: &mut Writes<'_>,
     ) -> Result<(), FleetError> {
-        let vin = registration.vin;
-        let Some(layers) = self.layering.layers(&vin) else {
+        let now = self.now;
+        let Some(layers) = v.layers else {
             return Ok(());
         };
         match signal {
             Signal::MaintenanceDue { item, .. } => {
-                if self
-                    .open_alert_for(&vin, AlertKind::Maintenance, &item)
-                    .is_some()
-                {
+                if v.open_alert_for(AlertKind::Maintenance, &item).is_some() {
                     return Ok(());
                 }
                 let event = Event::MaintenanceDue { item: item.clone() };
                 self.decide_with_alert(
+                    v,
                     &event,
                     Some((AlertKind::Maintenance, &item)),
                     registration,
                     Some(state),
                     layers,
                     driver,
-                    now,
-                    w,
                 )?;
             }
             Signal::CriticalFault { code } => {
                 let subject = code.to_string();
-                if self
-                    .open_alert_for(&vin, AlertKind::CriticalFault, &subject)
+                if v.open_alert_for(AlertKind::CriticalFault, &subject)
                     .is_some()
                 {
                     return Ok(());
                 }
                 let event = Event::CriticalFault { code };
                 self.decide_with_alert(
+                    v,
                     &event,
                     Some((AlertKind::CriticalFault, &subject)),
                     registration,
                     Some(state),
                     layers,
                     driver,
-                    now,
-                    w,
                 )?;
             }
             Signal::Responded { item, response } => {
-                if let Some(id) = self.open_alert_for(&vin, AlertKind::Maintenance, &item)
-                    && let Some(mut alert) = self.open.get(&id).cloned()
+                if let Some(id) = v.open_alert_for(AlertKind::Maintenance, &item)
+                    && let Some(mut open) = v.alerts.get(&id).cloned()
                 {
-                    if let Ok(Some(at)) = alert.driver_responded(response, now) {
-                        self.sla_due.set(id, alert.sla_due);
-                        self.send_due.set(id, at);
+                    if let Ok(Some(at)) = open.alert.driver_responded(response, now) {
+                        open.sla_due = Some(open.alert.sla_due);
+                        open.send_due = Some(at);
                     }
-                    self.store.put_alert(w.batch, id, &vin, &alert)?;
-                    self.open.insert(id, alert.clone());
-                    if alert.send_at <= now && self.send_due.get(&id).is_some() {
-                        self.send_due.remove(&id);
-                        self.send(&alert, now, w)?;
+                    if open.alert.send_at <= now && open.send_due.is_some() {
+                        open.send_due = None;
+                        self.send(&open.alert);
                     }
+                    self.out.alert(&open);
+                    v.alerts.insert(id, open);
                 }
             }
             Signal::ServiceDone { item } => {
-                if let Some(id) = self.open_alert_for(&vin, AlertKind::Maintenance, &item)
-                    && let Some(mut alert) = self.open.remove(&id)
+                if let Some(id) = v.open_alert_for(AlertKind::Maintenance, &item)
+                    && let Some(OpenAlert { mut alert, .. }) = v.alerts.remove(&id)
                 {
                     if alert.resolve(now).is_ok() {
-                        self.sla_due.remove(&id);
-                        self.send_due.remove(&id);
-                        self.timeline(
-                            &vin,
+                        self.out.timeline(
                             now,
-                            &TimelineEntry::Alert {
+                            TimelineEntry::Alert {
                                 id,
                                 event: "resolved".into(),
                                 detail: format!("{item} serviced"),
                             },
-                            w,
-                        )?;
+                        );
                     }
-                    self.store.put_alert(w.batch, id, &vin, &alert)?;
+                    self.out.resolved(&alert);
                 }
             }
             Signal::ConsentChanged | Signal::Engaged => {}
         }
         Ok(())
     }
+}
+
+/// Re-places a vehicle after something happened to it (a record, an engagement, a registry
+/// change) at the step's instant and reschedules its next change; the change, if any
+/// (`from: None` for a vehicle not placed before).
+fn place(step: &Step<'_>, v: &mut Vehicle, category: Category, d: &Driver) -> Option<LayerChange> {
+    let cfg = &step.rules.layers;
+    let placed = classify(category, &d.profile, step.now, cfg);
+    let old = v.layers.replace(placed.layers);
+    v.layer_due = placed.next_change;
+    change(v.vin, old, placed.layers, &d.profile, step.now, cfg)
 }

@@ -1,78 +1,166 @@
-//! [`Fleet::tick`]: what time alone made due — layer changes, in-cell re-offers, alert
-//! webhooks whose time has come, SLAs run out — driven by the time indexes, never a scan.
+//! What time alone made due for one vehicle — layer changes, an in-cell re-offer, alert
+//! webhooks whose time has come, SLAs run out — and the start-up re-placement of a driver
+//! (layers recorded before a stop compared with where the driver sits now).
 //!
-//! Owns the order of a tick's work and its limit per index ([`super::TICK_LIMIT`]). Does not
-//! own the work itself ([`super::records`], [`super::decide`], [`super::alerts`]).
+//! Owns the order of a vehicle's due work (layers, in-cell, sends, SLAs: the order a tick
+//! has always taken them in). Does not own finding due vehicles (each backend's time index)
+//! nor the work itself ([`super::records`], [`super::decide`], [`super::alerts`]).
 
-use std::collections::HashMap;
-
-use rapport_shared::{Timestamp, Vin};
-
-use super::{DEFAULT_CATEGORY, Effects, Fleet, FleetError, TICK_LIMIT, Writes};
-use crate::fleet::driver::Driver;
+use super::{DEFAULT_CATEGORY, FleetError, Step, Vehicle};
+use crate::fleet::layering::advance;
+use crate::fleet::layers::explain;
+use crate::fleet::model::LayerChange;
 use crate::fleet::strategy::Event;
-use crate::store::Batch;
 
-impl Fleet {
-    /// Processes what time alone made due at `now`: layer changes, alert webhooks, SLAs,
-    /// in-cell re-offers. Writes into `batch`.
+impl Step<'_> {
+    /// Every kind of work due for `v` at the step's instant, in a tick's order.
     ///
     /// # Errors
-    /// The store or the outbox.
-    pub fn tick(&mut self, now: Timestamp, batch: &mut Batch) -> Result<Effects, FleetError> {
-        let mut w = Writes::new(batch);
-        // Layers: `tick` asks for each due vehicle's category and profile.
-        let store = self.store.clone();
-        let mut drivers: HashMap<Vin, Driver> = HashMap::new();
-        let changes = self.layering.tick(now, TICK_LIMIT, |vin| {
-            let driver = match store.driver(vin) {
-                Ok(Some(d)) => d,
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::error!(%vin, cause = %e, "driver unreadable at tick");
-                    return None;
-                }
-            };
-            let category = match store.registration(vin) {
-                Ok(Some(r)) => r.category,
-                _ => DEFAULT_CATEGORY,
-            };
-            let profile = driver.profile.clone();
-            drivers.insert(*vin, driver);
-            Some((category, profile))
-        });
+    /// Ids from the store.
+    pub fn due(&mut self, v: &mut Vehicle) -> Result<(), FleetError> {
+        self.layers_due(v)?;
+        self.in_cell_due(v)?;
+        self.sends_due(v);
+        self.slas_due(v);
+        Ok(())
+    }
+
+    /// Layer changes time made due (if its layers are due): each recorded at its instant and
+    /// handed to the strategies; the next change and the in-cell re-offer rescheduled.
+    ///
+    /// # Errors
+    /// Ids from the store.
+    pub fn layers_due(&mut self, v: &mut Vehicle) -> Result<(), FleetError> {
+        let Some(due_at) = v.layer_due.filter(|t| *t <= self.now) else {
+            return Ok(());
+        };
+        let (Some(old), Some(mut driver)) = (v.layers, v.driver.take()) else {
+            // Only placed vehicles with a driver are scheduled; anything else is forgotten.
+            v.layers = None;
+            v.layer_due = None;
+            return Ok(());
+        };
+        let category = v
+            .registration
+            .as_ref()
+            .map_or(DEFAULT_CATEGORY, |r| r.category);
+        let mut changes = Vec::new();
+        let (layers, next) = advance(
+            &self.rules.layers,
+            v.vin,
+            category,
+            &driver.profile,
+            old,
+            due_at,
+            self.now,
+            &mut changes,
+        );
+        v.layers = Some(layers);
+        v.layer_due = next;
         for change in &changes {
-            if let Some(driver) = drivers.get_mut(&change.vin) {
-                let mut d = std::mem::take(driver);
-                self.on_layer_change(change, &mut d, change.at, &mut w)?;
-                *driver = d;
+            let mut at_change = Step {
+                rules: self.rules,
+                ids: &mut *self.ids,
+                now: change.at,
+                out: std::mem::take(&mut self.out),
+            };
+            let done = at_change.on_layer_change(v, change, &mut driver);
+            self.out = at_change.out;
+            done?;
+        }
+        self.schedule_in_cell(v, &driver);
+        v.driver = Some(driver);
+        self.out.driver = true;
+        Ok(())
+    }
+
+    /// The in-cell re-offer, if due.
+    ///
+    /// # Errors
+    /// Ids from the store.
+    pub fn in_cell_due(&mut self, v: &mut Vehicle) -> Result<(), FleetError> {
+        if v.in_cell_due.is_none_or(|t| t > self.now) {
+            return Ok(());
+        }
+        v.in_cell_due = None;
+        let (Some(layers), Some(driver)) = (v.layers, v.driver.clone()) else {
+            return Ok(());
+        };
+        self.decide_and_act(v, &Event::InCell, layers, &driver)?;
+        self.schedule_in_cell(v, &driver);
+        Ok(())
+    }
+
+    /// Alert webhooks whose time has come, into the outbox.
+    pub fn sends_due(&mut self, v: &mut Vehicle) {
+        let now = self.now;
+        let due: Vec<u64> = v
+            .alerts
+            .values()
+            .filter(|a| a.send_due.is_some_and(|t| t <= now))
+            .map(|a| a.alert.id)
+            .collect();
+        for id in due {
+            if let Some(open) = v.alerts.get_mut(&id) {
+                open.send_due = None;
+                let open = open.clone();
+                self.send(&open.alert);
+                self.out.alert(&open);
             }
         }
-        for (vin, driver) in &drivers {
-            self.schedule_in_cell(vin, driver, now, &w)?;
-            self.store.put_driver(w.batch, vin, driver)?;
-        }
-        // In-cell re-offers.
-        for vin in self.in_cell.pop_due(now, TICK_LIMIT) {
-            let Some(layers) = self.layering.layers(&vin) else {
-                continue;
-            };
-            let Some(driver) = self.store.driver(&vin)? else {
-                continue;
-            };
-            self.decide_and_act(&vin, &Event::InCell, layers, &driver, now, &mut w)?;
-            self.schedule_in_cell(&vin, &driver, now, &w)?;
-        }
-        // Alert webhooks whose time has come.
-        for id in self.send_due.pop_due(now, TICK_LIMIT) {
-            if let Some(alert) = self.open.get(&id).cloned() {
-                self.send(&alert, now, &mut w)?;
+    }
+
+    /// Alerts whose SLA ran out, escalated to the fallback partner (tried once: without a
+    /// fallback partner an alert is not tried again until the next start of a sled store).
+    pub fn slas_due(&mut self, v: &mut Vehicle) {
+        let now = self.now;
+        let due: Vec<u64> = v
+            .alerts
+            .values()
+            .filter(|a| a.sla_due.is_some_and(|t| t <= now))
+            .map(|a| a.alert.id)
+            .collect();
+        for id in due {
+            if let Some(open) = v.alerts.get_mut(&id) {
+                open.sla_due = None;
+                let open = open.clone();
+                self.out.alert(&open);
+                self.escalate(v, id);
             }
         }
-        // SLAs run out: escalate to the fallback partner.
-        for id in self.sla_due.pop_due(now, TICK_LIMIT) {
-            self.escalate(id, now, &mut w)?;
+    }
+
+    /// The start-up path of a store that keeps layers in memory: `v.layers` holds where the
+    /// driver sits at the step's instant (placed from scratch), its driver the layers last
+    /// recorded; a difference (a change while the cloud was down, or new thresholds) is
+    /// recorded and acted on. The in-cell re-offer is rescheduled either way.
+    ///
+    /// # Errors
+    /// Ids from the store.
+    pub fn replaced(&mut self, v: &mut Vehicle) -> Result<(), FleetError> {
+        let Some(mut driver) = v.driver.take() else {
+            return Ok(());
+        };
+        if let Some(to) = v.layers
+            && driver.layers != Some(to)
+        {
+            let change = LayerChange {
+                vin: v.vin,
+                from: driver.layers,
+                to,
+                at: self.now,
+                why: explain(
+                    driver.layers,
+                    to,
+                    &driver.profile,
+                    self.now,
+                    &self.rules.layers,
+                ),
+            };
+            self.on_layer_change(v, &change, &mut driver)?;
         }
-        Ok(w.fx)
+        self.schedule_in_cell(v, &driver);
+        v.driver = Some(driver);
+        Ok(())
     }
 }

@@ -1,28 +1,42 @@
-//! The cloud's sled store: vehicle states, the per-vehicle record log, the downlink id counter.
+//! The sled backend of the store port: vehicle states, the per-vehicle record log and every
+//! fleet and outbox key in one sled tree, the fleet's layers, open alerts and time indexes in
+//! memory ([`fleet`]), rebuilt at start.
 //!
-//! Owns the key layout, the atomicity of one envelope's effects and durability (flush).
-//! Does not own what the values mean ([`crate::vehicle`], [`crate::ingest`]).
+//! Owns the key layout's use, the atomicity of one envelope's effects and durability
+//! (flush). Does not own what the values mean ([`crate::vehicle`], [`crate::ingest`], the
+//! fleet's core).
 //!
 //! # Keys (tree `ingest`, layout in [`crate::keys`])
 //! - `V` vin → [`VehicleState`] (version byte, postcard), applied-seq set included;
 //! - `R` vin seq → the record as [`rapport_shared::Record::encode`] stores it (version byte
 //!   first): an append-only log in (vin, seq) order;
-//! - `Mschema` → [`SCHEMA`].
+//! - `Mschema` → [`SCHEMA`];
+//! - the fleet's keys ([`crate::fleet::store`]) and the outbox's ([`crate::webhook::outbox`]).
 //!
-//! One envelope's state and log entries go in ONE `apply_batch` on one tree, so the applied
-//! set and the effects it guards are written together or not at all. sled also flushes in
-//! the background every 500 ms, but only [`Store::flush`] promises durability: the ingest acks
-//! a message to the broker only after the flush that covers it (see [`crate::ingest::worker`]).
-//! A crash before that flush may lose applied-but-unacked envelopes; the broker redelivers
-//! them and they apply again, once.
+//! One envelope's state, log entries and fleet effects go in ONE `apply_batch` on one tree,
+//! so the applied set and the effects it guards are written together or not at all. sled
+//! also flushes in the background every 500 ms, but only [`SledStore::flush`] promises
+//! durability: the ingest acks a message to the broker only after the flush that covers it
+//! (see [`crate::ingest::worker`]). A crash before that flush may lose applied-but-unacked
+//! envelopes; the broker redelivers them and they apply again, once.
+
+mod fleet;
+mod port;
+
+pub(crate) use fleet::ALERT_COUNTER;
 
 use std::path::Path;
 
 use rapport_shared::{Record, Vin};
 
+use std::sync::Mutex;
+
+use crate::fleet::store::FleetStore;
 use crate::ingest::Plan;
 use crate::keys::{self, SCHEMA as SCHEMA_KEY, VEHICLE};
+use crate::store::StoreError;
 use crate::vehicle::VehicleState;
+use crate::webhook::outbox::Outbox;
 
 /// The store's layout version.
 pub const SCHEMA: u8 = 1;
@@ -31,37 +45,17 @@ pub const SCHEMA: u8 = 1;
 /// fleet's effects, the webhooks they enqueue): filled by each, applied once.
 pub type Batch = sled::Batch;
 
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// sled failed (I/O, corruption it detected).
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    /// A stored value this build cannot read.
-    #[error("store: {what} unreadable: {reason}")]
-    Corrupt {
-        /// Which value.
-        what: String,
-        /// Why.
-        reason: String,
-    },
-    /// A store written by a newer build.
-    #[error("store schema {found} is not {SCHEMA}, the one this build reads")]
-    Schema {
-        /// The schema found.
-        found: u8,
-    },
-}
-
-/// The store; cheap to clone (shares one sled database).
-#[derive(Clone)]
-pub struct Store {
+/// The sled store.
+pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+    keys: FleetStore,
+    outbox: Outbox,
+    /// The fleet's memory, and the lock every decision and its batch are taken under.
+    fleet: Mutex<fleet::Memory>,
 }
 
-impl Store {
+impl SledStore {
     /// Opens (or creates) the store in `dir`, waiting out the file lock a just-dropped store
     /// of this process may still hold ([`rapport_kit::sled_store::open`]).
     ///
@@ -83,11 +77,18 @@ impl Store {
             Some(v) if v.as_ref() == [SCHEMA] => {}
             Some(v) => {
                 return Err(StoreError::Schema {
-                    found: v.first().copied().unwrap_or(0),
+                    found: u32::from(v.first().copied().unwrap_or(0)),
+                    known: u32::from(SCHEMA),
                 });
             }
         }
-        Ok(Self { db, tree })
+        Ok(Self {
+            keys: FleetStore::new(tree.clone(), db.clone()),
+            outbox: Outbox::new(tree.clone()),
+            fleet: Mutex::new(fleet::Memory::default()),
+            db,
+            tree,
+        })
     }
 
     /// The database (ids).
@@ -118,7 +119,7 @@ impl Store {
     }
 
     /// Writes one envelope's effects (state and log entries) in one atomic batch. Not
-    /// durable until [`Store::flush`].
+    /// durable until [`SledStore::flush`].
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -126,7 +127,7 @@ impl Store {
         self.commit_with(plan, Batch::default())
     }
 
-    /// [`Store::commit`], with other parts' writes (`batch`, already filled: the fleet's
+    /// [`SledStore::commit`], with other parts' writes (`batch`, already filled: the fleet's
     /// effects of the same records) in the same atomic batch.
     ///
     /// # Errors
@@ -148,7 +149,7 @@ impl Store {
     }
 
     /// Applies a batch other parts filled (the fleet's effects of a tick or an API change),
-    /// atomically. Not durable until [`Store::flush`].
+    /// atomically. Not durable until [`SledStore::flush`].
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -222,6 +223,11 @@ impl Store {
         Ok(self.db.generate_id()?.saturating_add(1))
     }
 
+    /// The fleet's typed keys.
+    pub fn keys(&self) -> &FleetStore {
+        &self.keys
+    }
+
     /// Bytes the store takes on disk.
     ///
     /// # Errors
@@ -264,7 +270,7 @@ mod tests {
         let v: Vin = "WP0ZZZ99ZTS392124".parse().unwrap();
         let w: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             assert!(store.vehicle(&v).unwrap().is_none());
             let p = plan(&batch(v, 1..=5), None, NOW);
             store.commit(&p).unwrap();
@@ -274,7 +280,7 @@ mod tests {
             store.commit(&p).unwrap();
             store.flush().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.count_vehicles(), 2);
         let state = store.vehicle(&v).unwrap().unwrap();
         assert_eq!((state.records(), state.last_seq()), (7, 8));
@@ -301,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..3 {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             for _ in 0..10 {
                 let id = store.next_downlink_id().unwrap();
                 assert!(id > 0);
@@ -317,7 +323,7 @@ mod tests {
     fn reopens_at_once_after_a_drop() {
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..10 {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             store.flush().unwrap();
         }
     }
@@ -326,13 +332,13 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             store.tree.insert(SCHEMA_KEY, &[SCHEMA + 1]).unwrap();
             store.flush().unwrap();
         }
         assert!(matches!(
-            Store::open(dir.path()),
-            Err(StoreError::Schema { found }) if found == SCHEMA + 1
+            SledStore::open(dir.path()),
+            Err(StoreError::Schema { found, .. }) if found == u32::from(SCHEMA + 1)
         ));
     }
 }

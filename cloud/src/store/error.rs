@@ -1,0 +1,55 @@
+//! [`StoreError`]: why the store failed, whatever the backend. A leaf: the fleet's core and
+//! its sled keys name it without reaching into the port.
+//!
+//! Owns the error's variants and their texts (never a database URL's password). Does not own
+//! where errors come from.
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled failed (I/O, corruption it detected).
+    #[error("store: {0}")]
+    Sled(#[from] ::sled::Error),
+    /// PostgreSQL failed (the connection, a statement, a timeout). The text never holds the
+    /// database URL's password.
+    #[error("store: postgres: {0}")]
+    Postgres(String),
+    /// The database cannot be reached at start.
+    #[error("store: cannot connect to PostgreSQL at {target}: {reason}")]
+    Unreachable {
+        /// Host, port and database (never the password).
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored value this build cannot read.
+    #[error("store: {what} unreadable: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A store written by a newer build.
+    #[error("store schema {found} is newer than {known}, the newest this build knows")]
+    Schema {
+        /// The schema found.
+        found: u32,
+        /// The newest this build knows.
+        known: u32,
+    },
+    /// An import that cannot go ahead.
+    #[error("import: {0}")]
+    Import(String),
+}
+
+impl StoreError {
+    /// A value that does not decode (or encode).
+    pub fn corrupt(what: impl Into<String>, reason: impl ToString) -> Self {
+        Self::Corrupt {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The PostgreSQL backend of the store port: nothing of the fleet in memory, every change one
+//! transaction over the rows it touches.
+//!
+//! - [`schema`]: the embedded migrations (`cloud/migrations/*.sql`), the version check, the
+//!   record log's monthly partitions made ahead and dropped for retention;
+//! - [`vehicles`]: a vehicle's snapshot loaded from its locked row (and its open alerts), and
+//!   stepped vehicles persisted with set-based statements;
+//! - [`fleet`]: the ingest's group commit, the tick's claim (`FOR UPDATE SKIP LOCKED`), the
+//!   API's changes;
+//! - [`reads`]: the reads, the matrix as a `GROUP BY`;
+//! - [`outbox`]: the webhook outbox over the `webhooks` table.
+//!
+//! Concurrency (correct with several instances where it costs nothing now): vehicles are
+//! locked `FOR UPDATE` in VIN order, due vehicles are claimed `FOR UPDATE SKIP LOCKED` inside
+//! the transaction that processes them, alert and downlink ids come from sequences. Not yet
+//! safe across instances (phase 2): the webhook sender and the downlink publisher read
+//! pending rows without claiming them (`claimed_by`/`lease_until` are there for it), and the
+//! partner directory is read at start only.
+//!
+//! The client is the synchronous `postgres` crate (tokio-postgres underneath) with an r2d2
+//! pool: the port is synchronous and runs on threads, as sled does. Owns the pool, the
+//! connection settings (statement timeout, application name) and the mapping of the port
+//! onto SQL. Does not own any decision or encoding of its own (values are stored in the sled
+//! store's encodings).
+
+mod fleet;
+mod import;
+mod outbox;
+mod port;
+mod reads;
+pub mod schema;
+mod vehicles;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres::NoTls;
+use r2d2_postgres::r2d2;
+
+use crate::config::DbUrl;
+use crate::store::StoreError;
+
+pub use outbox::PgOutbox;
+
+/// A pooled connection.
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The pool, shared by the store and its outbox. Closing a synchronous client blocks on its
+/// own runtime, which must not happen on an async runtime's thread: the last holder dropped
+/// there closes the connections on a thread of their own.
+pub(crate) struct Connections(Option<Pool>);
+
+impl Connections {
+    /// A connection.
+    ///
+    /// # Errors
+    /// None comes within the pool's wait (the server is gone, the pool is exhausted).
+    pub(crate) fn get(&self) -> Result<Conn, String> {
+        match &self.0 {
+            Some(p) => p.get().map_err(|e| e.to_string()),
+            None => Err("the pool is closed".into()),
+        }
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let closing = std::thread::Builder::new()
+                    .name("rapport-pg-close".into())
+                    .spawn(move || drop(pool));
+                if let Err(e) = closing {
+                    tracing::warn!(cause = %e, "PostgreSQL connections not closed cleanly");
+                }
+            } else {
+                drop(pool);
+            }
+        }
+    }
+}
+
+/// How long the first connection at start may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for a free connection of the pool.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Arc<Connections>,
+    url: DbUrl,
+    /// Months (`year * 12 + month - 1`) whose record partition is known to exist.
+    months: Mutex<HashSet<i64>>,
+    outbox: Arc<PgOutbox>,
+}
+
+/// A postgres error as text (its display never holds the URL).
+pub(crate) fn pg(e: &postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Postgres(format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )),
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        pg(&e)
+    }
+}
+
+/// The client's settings for `url`: connect timeout, the statement timeout, a name in
+/// `pg_stat_activity`.
+///
+/// # Errors
+/// The URL does not parse as a connection string (its text is never in the message).
+pub fn client_config(
+    url: &DbUrl,
+    statement_timeout_ms: u64,
+) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url
+        .expose()
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::Postgres(format!("{}: {e}", url.redacted())))?;
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        .application_name("rapport-cloud")
+        .options(&format!("-c statement_timeout={statement_timeout_ms}"));
+    Ok(config)
+}
+
+/// Connects once, outside the pool (start, `migrate`): a clear error naming host and
+/// database if the server cannot be reached.
+///
+/// # Errors
+/// [`StoreError::Unreachable`].
+pub fn connect(url: &DbUrl, statement_timeout_ms: u64) -> Result<postgres::Client, StoreError> {
+    client_config(url, statement_timeout_ms)?
+        .connect(NoTls)
+        .map_err(|e| StoreError::Unreachable {
+            target: url.target(),
+            reason: match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => e.to_string(),
+            },
+        })
+}
+
+/// `rapport-cloud migrate`: connects to the database `[store]` names and brings it to this
+/// build's schema; the version it is at.
+///
+/// # Errors
+/// Not a PostgreSQL store, [`StoreError::Unreachable`], [`StoreError::Schema`], the store.
+pub fn migrate(config: &crate::config::Store) -> Result<u32, StoreError> {
+    if config.backend != crate::config::Backend::Postgres {
+        return Err(StoreError::Postgres(
+            "[store] backend is not \"postgres\" (a sled store needs no migration)".into(),
+        ));
+    }
+    let url = config
+        .postgres_url(&|v| std::env::var(v).ok())
+        .map_err(|(k, m)| StoreError::Postgres(format!("store.{k}: {m}")))?;
+    let mut client = connect(&url, config.statement_timeout_ms)?;
+    schema::migrate(&mut client)
+}
+
+impl PgStore {
+    /// Opens the store `[store]` names (the URL from `url` or the `url_env` variable read
+    /// with `env`): connects, migrates to this build's schema (refusing a newer one), makes
+    /// the record partitions of this month and the next, and builds the pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Unreachable`] naming host and database, [`StoreError::Schema`], the
+    /// store.
+    pub fn open(
+        config: &crate::config::Store,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, StoreError> {
+        let url = config
+            .postgres_url(env)
+            .map_err(|(k, m)| StoreError::Postgres(format!("store.{k}: {m}")))?;
+        let mut client = connect(&url, config.statement_timeout_ms)?;
+        let version = schema::migrate(&mut client)?;
+        tracing::info!(url = %url, schema = version, "PostgreSQL store open");
+        drop(client);
+        let manager = PostgresConnectionManager::new(
+            client_config(&url, config.statement_timeout_ms)?,
+            NoTls,
+        );
+        let pool = Arc::new(Connections(Some(
+            r2d2::Pool::builder()
+                .max_size(config.pool_size)
+                .min_idle(Some(0))
+                .connection_timeout(POOL_WAIT)
+                .build_unchecked(manager),
+        )));
+        let store = Self {
+            outbox: Arc::new(PgOutbox::new(Arc::clone(&pool))),
+            pool,
+            url,
+            months: Mutex::new(HashSet::new()),
+        };
+        Ok(store)
+    }
+
+    /// A connection from the pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Postgres`] when none comes in time (the server is gone, the pool is
+    /// exhausted).
+    pub fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool.get().map_err(|e| {
+            StoreError::Postgres(format!("no connection to {}: {e}", self.url.target()))
+        })
+    }
+
+    /// The URL, redacted (logs).
+    pub fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    /// Makes sure the record partition of the month of `day` (days since 1970-01-01)
+    /// exists; remembered once made.
+    ///
+    /// # Errors
+    /// The store.
+    pub fn ensure_partition(&self, day: i64) -> Result<(), StoreError> {
+        let month = schema::month_of(day);
+        if self
+            .months
+            .lock()
+            .map(|m| m.contains(&month))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let mut c = self.conn()?;
+        schema::ensure_partition(&mut c, month)?;
+        if let Ok(mut m) = self.months.lock() {
+            m.insert(month);
+        }
+        Ok(())
+    }
+}

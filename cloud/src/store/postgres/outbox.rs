@@ -1,0 +1,286 @@
+//! The webhook outbox in PostgreSQL: one `webhooks` row per message id, its `status`
+//! pending, delivered or dead, so an id is in exactly one state and a re-enqueue of a known id
+//! adds nothing (`ON CONFLICT DO NOTHING`: the one-alert-one-message rule holds across
+//! instances too). Values are the sled outbox's encodings (version byte, postcard).
+//!
+//! Owns the queries behind [`OutboxStore`]. Does not own the schedule or sending. The
+//! `claimed_by`/`lease_until` columns are not used yet: with one instance the sender's own
+//! in-flight set is the claim (phase 2 claims rows with a lease before sending).
+
+use std::sync::Arc;
+
+use postgres::GenericClient;
+use rapport_shared::Timestamp;
+
+use super::vehicles::{at, enqueue, ms};
+use super::{Conn, Connections};
+use crate::store::{OutboxStore, StoreError};
+use crate::webhook::outbox::{
+    DeadLetter, Delivered, Due, Enqueue, Message, MessageState, OutboxError, decode, encode,
+};
+use crate::webhook::schedule::Decision;
+
+/// Rows read per page while looking for due messages.
+const DUE_PAGE: i64 = 256;
+
+/// The outbox over the store's pool.
+pub struct PgOutbox {
+    pool: Arc<Connections>,
+}
+
+fn out(e: StoreError) -> OutboxError {
+    OutboxError::Corrupt {
+        key: "(postgres)".into(),
+        reason: e.to_string(),
+    }
+}
+
+fn db(e: postgres::Error) -> OutboxError {
+    out(super::pg(&e))
+}
+
+const PENDING: i16 = 0;
+const DELIVERED: i16 = 1;
+const DEAD: i16 = 2;
+
+impl PgOutbox {
+    pub(super) fn new(pool: Arc<Connections>) -> Self {
+        Self { pool }
+    }
+
+    fn conn(&self) -> Result<Conn, OutboxError> {
+        self.pool
+            .get()
+            .map_err(|e| out(StoreError::Postgres(format!("no connection: {e}"))))
+    }
+}
+
+fn state_of(
+    id: &str,
+    status: i16,
+    message: Option<Vec<u8>>,
+    marker: Option<Vec<u8>>,
+    dead: Option<Vec<u8>>,
+) -> Result<Option<MessageState>, OutboxError> {
+    let key = |what: &str| format!("{what} {id}");
+    let bytes = |b: Option<Vec<u8>>, what: &str| {
+        b.ok_or_else(|| OutboxError::Corrupt {
+            key: key(what),
+            reason: "missing value".into(),
+        })
+    };
+    Ok(Some(match status {
+        PENDING => MessageState::Pending(decode(
+            key("pending").as_bytes(),
+            &bytes(message, "pending")?,
+        )?),
+        DELIVERED => MessageState::Delivered(decode(
+            key("delivered").as_bytes(),
+            &bytes(marker, "delivered")?,
+        )?),
+        DEAD => MessageState::Dead(decode(key("dead").as_bytes(), &bytes(dead, "dead")?)?),
+        other => {
+            return Err(OutboxError::Corrupt {
+                key: key("webhook"),
+                reason: format!("status {other}"),
+            });
+        }
+    }))
+}
+
+fn read_state(
+    c: &mut impl GenericClient,
+    id: &str,
+    lock: bool,
+) -> Result<Option<MessageState>, OutboxError> {
+    let sql = if lock {
+        "SELECT status, message, marker, dead FROM webhooks WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT status, message, marker, dead FROM webhooks WHERE id = $1"
+    };
+    match c.query_opt(sql, &[&id]).map_err(db)? {
+        None => Ok(None),
+        Some(r) => state_of(id, r.get(0), r.get(1), r.get(2), r.get(3)),
+    }
+}
+
+impl OutboxStore for PgOutbox {
+    fn state(&self, id: &str) -> Result<Option<MessageState>, OutboxError> {
+        read_state(&mut *self.conn()?, id, false)
+    }
+
+    fn enqueue_now(&self, msg: &Message) -> Result<Enqueue, OutboxError> {
+        msg.validate()?;
+        let mut c = self.conn()?;
+        if enqueue(&mut *c, msg).map_err(out)? {
+            return Ok(Enqueue::Added);
+        }
+        Ok(match read_state(&mut *c, &msg.id, false)? {
+            Some(MessageState::Delivered(_)) => Enqueue::AlreadyDelivered,
+            Some(MessageState::Dead(_)) => Enqueue::AlreadyDead,
+            _ => Enqueue::AlreadyPending,
+        })
+    }
+
+    fn due_except(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        skip: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Due, OutboxError> {
+        let mut c = self.conn()?;
+        let mut due = Due::default();
+        let mut after: (i64, String) = (i64::MIN, String::new());
+        loop {
+            let rows = c
+                .query(
+                    "SELECT id, next_at, message FROM webhooks WHERE status = 0 \
+                     AND (next_at, id) > ($1, $2) ORDER BY next_at, id LIMIT $3",
+                    &[&after.0, &after.1, &DUE_PAGE],
+                )
+                .map_err(db)?;
+            let n = rows.len();
+            for r in rows {
+                let id: String = r.get(0);
+                let next_at: i64 = r.get(1);
+                after = (next_at, id.clone());
+                if skip(&id) {
+                    continue;
+                }
+                if at(next_at) > now || due.messages.len() >= limit {
+                    due.next_at = Some(at(next_at));
+                    return Ok(due);
+                }
+                let bytes: Option<Vec<u8>> = r.get(2);
+                let bytes = bytes.ok_or_else(|| OutboxError::Corrupt {
+                    key: format!("pending {id}"),
+                    reason: "missing value".into(),
+                })?;
+                due.messages.push(decode(id.as_bytes(), &bytes)?);
+            }
+            if n < usize::try_from(DUE_PAGE).unwrap_or(0) {
+                return Ok(due);
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        msg: &Message,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<Message, OutboxError> {
+        let mut after = msg.clone();
+        after.attempts = msg.attempts.saturating_add(1);
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        if !matches!(
+            read_state(&mut tx, &msg.id, true)?,
+            Some(MessageState::Pending(_))
+        ) {
+            return Ok(after);
+        }
+        match decision {
+            Decision::Delivered { status } => {
+                let mark = Delivered {
+                    at: now,
+                    attempts: after.attempts,
+                    status: *status,
+                };
+                tx.execute(
+                    "UPDATE webhooks SET status = 1, next_at = NULL, done_at = $2, \
+                     message = NULL, marker = $3, claimed_by = NULL, lease_until = NULL \
+                     WHERE id = $1",
+                    &[&msg.id, &ms(now), &encode(&mark)?],
+                )
+                .map_err(db)?;
+            }
+            Decision::Retry { at: next, error } => {
+                after.next_at = *next;
+                after.last_error = Some(error.clone());
+                tx.execute(
+                    "UPDATE webhooks SET next_at = $2, message = $3, claimed_by = NULL, \
+                     lease_until = NULL WHERE id = $1",
+                    &[&msg.id, &ms(after.next_at), &encode(&after)?],
+                )
+                .map_err(db)?;
+            }
+            Decision::Dead { reason, error } => {
+                after.last_error = Some(error.clone());
+                let dead = DeadLetter {
+                    message: after.clone(),
+                    dead_at: now,
+                    reason: *reason,
+                };
+                tx.execute(
+                    "UPDATE webhooks SET status = 2, next_at = NULL, done_at = $2, \
+                     message = NULL, dead = $3, claimed_by = NULL, lease_until = NULL \
+                     WHERE id = $1",
+                    &[&msg.id, &ms(now), &encode(&dead)?],
+                )
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(after)
+    }
+
+    fn dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, OutboxError> {
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                "SELECT id, dead FROM webhooks WHERE status = 2 AND id > $1 ORDER BY id LIMIT $2",
+                &[
+                    &after.unwrap_or(""),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                let bytes: Option<Vec<u8>> = r.get(1);
+                decode(id.as_bytes(), &bytes.unwrap_or_default())
+            })
+            .collect()
+    }
+
+    fn redrive(&self, id: &str, now: Timestamp) -> Result<Message, OutboxError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let Some(MessageState::Dead(dead)) = read_state(&mut tx, id, true)? else {
+            return Err(OutboxError::NotDead { id: id.to_owned() });
+        };
+        let mut msg = dead.message;
+        msg.attempts = 0;
+        msg.next_at = now;
+        tx.execute(
+            "UPDATE webhooks SET status = 0, next_at = $2, done_at = NULL, message = $3, \
+             dead = NULL WHERE id = $1",
+            &[&id, &ms(now), &encode(&msg)?],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(msg)
+    }
+
+    fn prune_delivered(&self, before: Timestamp, limit: usize) -> Result<usize, OutboxError> {
+        let mut c = self.conn()?;
+        let n = c
+            .execute(
+                "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks \
+                 WHERE status = 1 AND done_at < $1 ORDER BY done_at LIMIT $2)",
+                &[&ms(before), &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(db)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn flush(&self) -> Result<(), OutboxError> {
+        Ok(())
+    }
+}
