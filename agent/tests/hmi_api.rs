@@ -181,6 +181,27 @@ fn prompt(id: &str, title: &str) -> PromptView {
     }
 }
 
+/// A stand-in with room for 16 events showing `shown`, and a server over it.
+async fn serve_showing(shown: PromptView) -> (Arc<TestBackend>, Server) {
+    let backend = TestBackend::new(16);
+    backend.show(shown);
+    let server = Server::start(backend.clone()).await;
+    (backend, server)
+}
+
+/// GETs `url` and reads its JSON body.
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends `req` with `body` as JSON.
+async fn send_json(
+    req: reqwest::RequestBuilder,
+    body: &impl serde::Serialize,
+) -> reqwest::Response {
+    req.json(body).send().await.unwrap()
+}
+
 struct Server {
     addr: SocketAddr,
     base: String,
@@ -277,70 +298,35 @@ impl SseReader {
 
 #[tokio::test]
 async fn every_route_answers_its_happy_path() {
-    let backend = TestBackend::new(16);
-    backend.show(prompt("maintenance:oil:1:due_soon", "Oil change soon"));
-    let server = Server::start(backend.clone()).await;
+    let (backend, server) =
+        serve_showing(prompt("maintenance:oil:1:due_soon", "Oil change soon")).await;
     let http = http();
 
-    let health: Value = http
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, &server.url("/healthz")).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], rapport_agent::VERSION);
 
-    let vehicle: VehicleView = http
-        .get(server.url("/v1/vehicle"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let vehicle: VehicleView = get_json(&http, &server.url("/v1/vehicle")).await;
     assert_eq!(vehicle, backend.vehicle());
 
-    let prompts: Vec<PromptView> = http
-        .get(server.url("/v1/prompts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prompts: Vec<PromptView> = get_json(&http, &server.url("/v1/prompts")).await;
     assert_eq!(
         prompts,
         [prompt("maintenance:oil:1:due_soon", "Oil change soon")]
     );
 
-    let resp = http
-        .post(server.url("/v1/prompts/maintenance:oil:1:due_soon/action"))
-        .json(&json!({"action": "snooze", "minutes": 30}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        http.post(server.url("/v1/prompts/maintenance:oil:1:due_soon/action")),
+        &json!({"action": "snooze", "minutes": 30}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let acted: PromptView = resp.json().await.unwrap();
     assert_eq!(acted.state, "snoozed");
-    let prompts: Vec<Value> = http
-        .get(server.url("/v1/prompts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prompts: Vec<Value> = get_json(&http, &server.url("/v1/prompts")).await;
     assert!(prompts.is_empty(), "a snoozed prompt leaves the screen");
 
-    let resp = http
-        .post(server.url("/v1/service"))
-        .json(&json!({"items": ["oil", "air_filter"], "odometer_km": 12_000.5, "at": 1_650_000_000_000u64}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(http.post(server.url("/v1/service")), &json!({"items": ["oil", "air_filter"], "odometer_km": 12_000.5, "at": 1_650_000_000_000u64})).await;
     assert_eq!(resp.status(), 201);
     let service: ServiceView = resp.json().await.unwrap();
     assert_eq!(
@@ -351,23 +337,15 @@ async fn every_route_answers_its_happy_path() {
             odometer_km: Some(12_000.5),
         }
     );
-    let resp = http
-        .post(server.url("/v1/service"))
-        .json(&json!({"items": ["brake_fluid"]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        http.post(server.url("/v1/service")),
+        &json!({"items": ["brake_fluid"]}),
+    )
+    .await;
     let service: ServiceView = resp.json().await.unwrap();
     assert_eq!((service.at_ms, service.odometer_km), (NOW_MS, None));
 
-    let settings: SettingsView = http
-        .get(server.url("/v1/settings"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings: SettingsView = get_json(&http, &server.url("/v1/settings")).await;
     assert!(settings.engagement_prompts);
     let wanted = SettingsView {
         engagement_prompts: false,
@@ -378,22 +356,16 @@ async fn every_route_answers_its_happy_path() {
             end: "07:00".into(),
         }),
     };
-    let resp = http
-        .put(server.url("/v1/settings"))
-        .json(&wanted)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(http.put(server.url("/v1/settings")), &wanted).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<SettingsView>().await.unwrap(), wanted);
     assert_eq!(backend.settings(), wanted);
     // quiet_hours may be left out: none.
-    let resp = http
-        .put(server.url("/v1/settings"))
-        .json(&json!({"engagement_prompts": true, "partner_sharing": false, "muted": []}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        http.put(server.url("/v1/settings")),
+        &json!({"engagement_prompts": true, "partner_sharing": false, "muted": []}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(backend.settings().quiet_hours, None);
 
@@ -403,9 +375,7 @@ async fn every_route_answers_its_happy_path() {
 
 #[tokio::test]
 async fn event_stream_sends_the_screen_then_live_prompts_and_closes() {
-    let backend = TestBackend::new(16);
-    backend.show(prompt("a", "Already there"));
-    let server = Server::start(backend.clone()).await;
+    let (backend, server) = serve_showing(prompt("a", "Already there")).await;
     let mut sse = SseReader::open(&server.url("/v1/prompts/stream")).await;
 
     let (event, data) = sse.next().await.unwrap();
@@ -778,12 +748,11 @@ async fn every_bad_request_gets_its_status_and_a_json_error() {
 
     // The backend failing is a 503, counted as such.
     backend.store_down.store(true, Ordering::SeqCst);
-    let resp = http
-        .post(server.url("/v1/service"))
-        .json(&json!({"items": ["oil"]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        http.post(server.url("/v1/service")),
+        &json!({"items": ["oil"]}),
+    )
+    .await;
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
@@ -793,9 +762,7 @@ async fn every_bad_request_gets_its_status_and_a_json_error() {
 
 #[tokio::test]
 async fn the_cli_client_lists_acts_and_watches() {
-    let backend = TestBackend::new(16);
-    backend.show(prompt("maintenance:oil:1:due", "Oil change due"));
-    let server = Server::start(backend.clone()).await;
+    let (backend, server) = serve_showing(prompt("maintenance:oil:1:due", "Oil change due")).await;
     let client = Client::new(server.addr).unwrap();
 
     let listed = client.prompts().await.unwrap();
@@ -889,30 +856,33 @@ async fn the_cli_client_lists_acts_and_watches() {
     ));
 }
 
-fn agent() -> std::process::Command {
-    rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
-}
-
-async fn run(mut cmd: std::process::Command) -> std::process::Output {
+/// Runs `rapport-agent prompts ARGS` to its end.
+async fn prompts_command<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Output {
+    let mut cmd = rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"));
+    cmd.arg("prompts").args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_prompts_command_talks_to_a_running_agent() {
-    let backend = TestBackend::new(16);
-    backend.show(prompt("maintenance:oil:1:due", "Oil change due"));
-    let server = Server::start(backend.clone()).await;
-
-    let mut cmd = agent();
-    cmd.args(["prompts", "--hmi", &server.addr.to_string()]);
-    let out = run(cmd).await;
+/// Asserts that a command exited 0, showing its stderr if not.
+fn assert_success(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn the_prompts_command_talks_to_a_running_agent() {
+    let (backend, server) = serve_showing(prompt("maintenance:oil:1:due", "Oil change due")).await;
+    let hmi = server.addr.to_string();
+
+    let out = prompts_command(["--hmi", &hmi]).await;
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text,
@@ -925,61 +895,23 @@ async fn the_prompts_command_talks_to_a_running_agent() {
     let mut c = rapport_harness::agent::passenger().unwrap();
     c.hmi.listen = server.addr;
     let config = rapport_harness::agent::write(&c, &dir).unwrap();
-    let mut cmd = agent();
-    cmd.args(["prompts", "--json", "--config"]).arg(&config);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = prompts_command(["--json".as_ref(), "--config".as_ref(), config.as_os_str()]).await;
+    assert_success(&out);
     let listed: Vec<PromptView> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed, backend.prompts());
 
     // Acting on an unknown prompt fails with the API's code, and exit 1.
-    let mut cmd = agent();
-    cmd.args([
-        "prompts",
-        "act",
-        "nope",
-        "ack",
-        "--hmi",
-        &server.addr.to_string(),
-    ]);
-    let out = run(cmd).await;
+    let out = prompts_command(["act", "nope", "ack", "--hmi", &hmi]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("404 not_found"), "{err}");
 
     // And on a real one it works; --minutes is checked before anything is sent.
-    let mut cmd = agent();
-    cmd.args([
-        "prompts",
-        "act",
-        "maintenance:oil:1:due",
-        "snooze",
-        "--hmi",
-        &server.addr.to_string(),
-    ]);
-    let out = run(cmd).await;
+    let snooze = ["act", "maintenance:oil:1:due", "snooze"];
+    let out = prompts_command(snooze.iter().chain(&["--hmi", &hmi])).await;
     assert_eq!(out.status.code(), Some(2));
-    let mut cmd = agent();
-    cmd.args([
-        "prompts",
-        "act",
-        "maintenance:oil:1:due",
-        "snooze",
-        "--minutes",
-        "60",
-        "--hmi",
-        &server.addr.to_string(),
-    ]);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = prompts_command(snooze.iter().chain(&["--minutes", "60", "--hmi", &hmi])).await;
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "maintenance:oil:1:due: snoozed\n"

@@ -12,6 +12,13 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes `trace` to `<name>.log` in `dir`; its path.
+fn write_trace(dir: &Path, name: &str, trace: &str) -> PathBuf {
+    let log = dir.join(format!("{name}.log"));
+    std::fs::write(&log, trace).unwrap();
+    log
+}
+
 fn replay(config: &Path, log: &Path) -> (i32, Vec<String>) {
     let out = rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
         .args(["replay", "--summary", "--config"])
@@ -33,10 +40,9 @@ fn json(line: &str) -> serde_json::Value {
 
 #[test]
 fn hand_made_obd_trace_gives_exact_lines() {
-    let dir = temp_dir("obd");
-    let log = dir.join("obd.log");
-    std::fs::write(
-        &log,
+    let log = write_trace(
+        &temp_dir("obd"),
+        "obd",
         concat!(
             // mode 01 PID A6 (odometer), functional request, padding 0xCC
             "(1436509052.249713) can0 7DF#0201A6CCCCCCCCCC\n",
@@ -51,8 +57,7 @@ fn hand_made_obd_trace_gives_exact_lines() {
             // CF 1: ... 01 71 (P0171)
             "(1436509052.320000) can0 7E8#210171CCCCCCCCCC\n",
         ),
-    )
-    .unwrap();
+    );
     let (code, lines) = replay(&repo_file("config/passenger.toml"), &log);
     assert_eq!(code, 0);
     assert_eq!(
@@ -105,8 +110,7 @@ fn replay_prints_the_prompts_the_rules_would_show() {
         frame(f64::from(s), "7DF", "02010DCCCCCCCCCC");
         frame(f64::from(s) + 0.01, "7E8", "03410D00CCCCCCCC");
     }
-    let log = dir.join("drive.log");
-    std::fs::write(&log, trace).unwrap();
+    let log = write_trace(&dir, "drive", &trace);
     let (code, lines) = replay(&config, &log);
     assert_eq!(code, 0);
     let prompts: Vec<serde_json::Value> = lines
@@ -145,13 +149,11 @@ fn replay_prints_the_prompts_the_rules_would_show() {
 
 #[test]
 fn garbage_trace_gives_warnings_only() {
-    let dir = temp_dir("garbage");
-    let log = dir.join("garbage.log");
-    std::fs::write(
-        &log,
+    let log = write_trace(
+        &temp_dir("garbage"),
+        "garbage",
         "hello world\n(1.0) can0 7E8#GG\n\u{0}\u{1}\u{2}\n(1.0) can0 7E8#2101\n(2.0) can0 7E8#\n",
-    )
-    .unwrap();
+    );
     let (code, lines) = replay(&repo_file("config/passenger.toml"), &log);
     assert_eq!(code, 0);
     let (summary, rest) = lines.split_last().unwrap();

@@ -177,6 +177,18 @@ impl UdsStatus {
     /// Bit 7: the ECU asks for its warning indicator (MIL) to be lit.
     pub const WARNING_INDICATOR_REQUESTED: u8 = 0x80;
 
+    /// The bits in bit order, each named by the entry of [`UdsStatus::NAMES`] at its index.
+    pub const BITS: [u8; 8] = [
+        Self::TEST_FAILED,
+        Self::TEST_FAILED_THIS_OPERATION_CYCLE,
+        Self::PENDING,
+        Self::CONFIRMED,
+        Self::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR,
+        Self::TEST_FAILED_SINCE_LAST_CLEAR,
+        Self::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE,
+        Self::WARNING_INDICATOR_REQUESTED,
+    ];
+
     /// The bit names in bit order, as ISO 14229-1 spells them.
     pub const NAMES: [&'static str; 8] = [
         "testFailed",
@@ -499,20 +511,8 @@ mod tests {
         let s = UdsStatus(0x2F);
         assert!(s.has(UdsStatus::TEST_FAILED | UdsStatus::CONFIRMED));
         assert!(!s.has(UdsStatus::WARNING_INDICATOR_REQUESTED));
-        // NAMES follows the bit constants.
-        for (i, mask) in [
-            UdsStatus::TEST_FAILED,
-            UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE,
-            UdsStatus::PENDING,
-            UdsStatus::CONFIRMED,
-            UdsStatus::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR,
-            UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR,
-            UdsStatus::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE,
-            UdsStatus::WARNING_INDICATOR_REQUESTED,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        // BITS lists the bit constants in bit order, and NAMES follows them.
+        for (i, mask) in UdsStatus::BITS.into_iter().enumerate() {
             assert_eq!(mask, 1 << i);
             assert_eq!(
                 UdsStatus(mask).names().collect::<Vec<_>>(),

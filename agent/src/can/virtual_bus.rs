@@ -207,6 +207,13 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A bus of queues of `capacity` frames with two nodes on it.
+    fn two_nodes(capacity: usize) -> (VirtualBus, NodeId, NodeId) {
+        let mut bus = VirtualBus::new(capacity);
+        let (a, b) = (bus.attach(), bus.attach());
+        (bus, a, b)
+    }
+
     #[test]
     fn broadcast_skips_sender_and_keeps_order() {
         let mut bus = VirtualBus::new(8);
@@ -229,9 +236,7 @@ mod tests {
 
     #[test]
     fn full_queue_drops_oldest_and_counts() {
-        let mut bus = VirtualBus::new(3);
-        let tx = bus.attach();
-        let slow = bus.attach();
+        let (mut bus, tx, slow) = two_nodes(3);
         for i in 0..5u8 {
             bus.send(tx, frame(0x100, i), ms(u64::from(i)));
         }
@@ -246,9 +251,7 @@ mod tests {
 
     #[test]
     fn recv_until_respects_stamps() {
-        let mut bus = VirtualBus::new(4);
-        let tx = bus.attach();
-        let rx = bus.attach();
+        let (mut bus, tx, rx) = two_nodes(4);
         bus.send(tx, frame(0x100, 0), ms(10));
         assert_eq!(bus.next_at(rx), Some(ms(10)));
         assert!(bus.recv_until(rx, ms(9)).is_none());
@@ -258,9 +261,7 @@ mod tests {
 
     #[test]
     fn inject_reaches_everyone_and_tap_records() {
-        let mut bus = VirtualBus::new(4);
-        let a = bus.attach();
-        let b = bus.attach();
+        let (mut bus, a, b) = two_nodes(4);
         bus.send(a, frame(0x1, 0), ms(0));
         bus.start_tap();
         bus.inject(frame(0x2, 0), ms(5));

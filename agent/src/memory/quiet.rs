@@ -209,25 +209,27 @@ mod tests {
         assert!(joined.to_string().contains("quiet hours end"));
     }
 
+    /// Asserts which minutes of the day the quiet hours from `start` to `end` hold.
+    fn assert_window(start: &str, end: &str, inside: &[u16], outside: &[u16]) {
+        let w = quiet(start, end).window().unwrap();
+        for &m in inside {
+            assert!(w.contains(m), "{start}-{end} holds minute {m}");
+        }
+        for &m in outside {
+            assert!(!w.contains(m), "{start}-{end} does not hold minute {m}");
+        }
+    }
+
     #[test]
     fn window_within_a_day() {
-        let w = quiet("09:00", "17:00").window().unwrap();
-        assert!(!w.contains(8 * 60 + 59));
-        assert!(w.contains(9 * 60));
-        assert!(w.contains(16 * 60 + 59));
-        assert!(!w.contains(17 * 60));
+        let inside = [9 * 60, 16 * 60 + 59];
+        assert_window("09:00", "17:00", &inside, &[8 * 60 + 59, 17 * 60]);
     }
 
     #[test]
     fn window_over_midnight() {
-        let w = quiet("22:00", "07:00").window().unwrap();
-        assert!(!w.contains(21 * 60 + 59));
-        assert!(w.contains(22 * 60));
-        assert!(w.contains(23 * 60 + 59));
-        assert!(w.contains(0));
-        assert!(w.contains(6 * 60 + 59));
-        assert!(!w.contains(7 * 60));
-        assert!(!w.contains(12 * 60));
+        let inside = [22 * 60, 23 * 60 + 59, 0, 6 * 60 + 59];
+        assert_window("22:00", "07:00", &inside, &[21 * 60 + 59, 7 * 60, 12 * 60]);
     }
 
     #[test]

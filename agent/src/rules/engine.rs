@@ -117,6 +117,24 @@ fn prompt_event(p: &PromptRecord, action: PromptAction) -> RecordBody {
     })
 }
 
+fn odometer_record(odometer: Odometer, source: SignalSource) -> RecordBody {
+    RecordBody::Odometer(OdometerReading { odometer, source })
+}
+
+fn engine_hours_record(hours: EngineHours, source: SignalSource) -> RecordBody {
+    RecordBody::EngineHours(EngineHoursReading { hours, source })
+}
+
+/// Whether `value` is `every` or more `units` away from `*last` (always, without a `last`);
+/// if so, it becomes `*last`.
+fn moved_by<T: Copy>(last: &mut Option<T>, value: T, every: u64, units: fn(T) -> u64) -> bool {
+    if last.is_some_and(|l| units(value).abs_diff(units(l)) < every) {
+        return false;
+    }
+    *last = Some(value);
+    true
+}
+
 fn maintenance_status(stage: Stage) -> Option<MaintenanceStatus> {
     match stage {
         Stage::Ok => None,
@@ -343,13 +361,8 @@ impl Rules {
                 }
                 if self.outboxed_odo != Some(odo) {
                     self.outboxed_odo = Some(odo);
-                    ch.outbox.push((
-                        now,
-                        RecordBody::Odometer(OdometerReading {
-                            odometer: odo,
-                            source: self.last_source,
-                        }),
-                    ));
+                    ch.outbox
+                        .push((now, odometer_record(odo, self.last_source)));
                 }
             }
             if let Some(h) = self.mem.vehicle.engine_hours
@@ -357,13 +370,8 @@ impl Rules {
             {
                 self.outboxed_hours = Some(h);
                 ch.vehicle = true;
-                ch.outbox.push((
-                    now,
-                    RecordBody::EngineHours(EngineHoursReading {
-                        hours: h,
-                        source: self.last_source,
-                    }),
-                ));
+                ch.outbox
+                    .push((now, engine_hours_record(h, self.last_source)));
             }
         }
         self.evaluate(now, &mut ch);
@@ -422,18 +430,8 @@ impl Rules {
             self.mark_written(now, ch);
         }
         let outbox_m = u64::from(self.cfg.outbox_odometer_every_m);
-        if self
-            .outboxed_odo
-            .is_none_or(|o| odo.meters().abs_diff(o.meters()) >= outbox_m)
-        {
-            self.outboxed_odo = Some(odo);
-            ch.outbox.push((
-                now,
-                RecordBody::Odometer(OdometerReading {
-                    odometer: odo,
-                    source,
-                }),
-            ));
+        if moved_by(&mut self.outboxed_odo, odo, outbox_m, Odometer::meters) {
+            ch.outbox.push((now, odometer_record(odo, source)));
         }
         true
     }
@@ -455,15 +453,9 @@ impl Rules {
         {
             self.mark_written(now, ch);
         }
-        if self
-            .outboxed_hours
-            .is_none_or(|o| hours.secs().abs_diff(o.secs()) >= OUTBOX_ENGINE_HOURS_EVERY_S)
-        {
-            self.outboxed_hours = Some(hours);
-            ch.outbox.push((
-                now,
-                RecordBody::EngineHours(EngineHoursReading { hours, source }),
-            ));
+        let outbox_s = OUTBOX_ENGINE_HOURS_EVERY_S;
+        if moved_by(&mut self.outboxed_hours, hours, outbox_s, EngineHours::secs) {
+            ch.outbox.push((now, engine_hours_record(hours, source)));
         }
         true
     }

@@ -5,7 +5,7 @@
 
 use core::time::Duration;
 
-use super::{SimEcu, VehicleState};
+use super::{Moment, SimEcu, VehicleState};
 use crate::can::CanFrame;
 
 /// The cluster message id in `passenger.dbc`.
@@ -43,7 +43,7 @@ impl ClusterEcu {
 }
 
 impl SimEcu for ClusterEcu {
-    fn on_frame(&mut self, _: &CanFrame, _: Duration, _: &VehicleState, _: &mut Vec<CanFrame>) {}
+    fn on_frame(&mut self, _: &CanFrame, _: Moment<'_>, _: &mut Vec<CanFrame>) {}
 
     fn poll(&mut self, now: Duration, state: &VehicleState, out: &mut Vec<CanFrame>) {
         if !state.power.ecus_awake() {

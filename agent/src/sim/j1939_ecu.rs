@@ -12,9 +12,9 @@ use embedded_can::Frame;
 
 use crate::can::CanFrame;
 
-use super::SimEcu;
 use super::drive::VehicleState;
 use super::script::Lamp;
+use super::{Moment, SimEcu};
 
 /// PGN 65265 Cruise Control/Vehicle Speed 1.
 pub(crate) const PGN_CCVS1: u32 = 0xFEF1;
@@ -268,13 +268,8 @@ fn encode(pgn: u32, source: u8, state: &VehicleState, out: &mut Vec<u8>) {
 }
 
 impl SimEcu for J1939Ecu {
-    fn on_frame(
-        &mut self,
-        frame: &CanFrame,
-        now: Duration,
-        state: &VehicleState,
-        out: &mut Vec<CanFrame>,
-    ) {
+    fn on_frame(&mut self, frame: &CanFrame, at: Moment<'_>, out: &mut Vec<CanFrame>) {
+        let Moment { now, state } = at;
         if !state.power.ecus_awake() || !frame.is_extended() {
             return;
         }

@@ -40,14 +40,9 @@ use crate::can::virtual_bus::{NodeId, VirtualBus};
 /// Frames pushed into `out` are put on the bus at `now` by the harness. Implementations
 /// keep their buffers between calls so the steady state does not allocate.
 pub trait SimEcu {
-    /// Takes one frame from the bus (every frame, not only its own ids).
-    fn on_frame(
-        &mut self,
-        frame: &CanFrame,
-        now: Duration,
-        state: &VehicleState,
-        out: &mut Vec<CanFrame>,
-    );
+    /// Takes one frame from the bus (every frame, not only its own ids) at the harness's
+    /// moment `at`.
+    fn on_frame(&mut self, frame: &CanFrame, at: Moment<'_>, out: &mut Vec<CanFrame>);
 
     /// Does what is due at `now`: periodic broadcasts, paced multi-frame transfers, delayed
     /// answers; also notices power changes.
@@ -59,6 +54,16 @@ pub trait SimEcu {
 
     /// A short name for logs.
     fn name(&self) -> &str;
+}
+
+/// The moment a frame reaches an ECU: the harness's time (which may be later than the
+/// frame's stamp on the bus) and the vehicle state then.
+#[derive(Debug, Clone, Copy)]
+pub struct Moment<'a> {
+    /// The harness's current time.
+    pub now: Duration,
+    /// The vehicle state at `now`.
+    pub state: &'a VehicleState,
 }
 
 /// Passes at one instant before the harness gives up on ECUs that keep answering each
@@ -192,7 +197,11 @@ impl DeskCar {
                 };
                 let node = *node;
                 while let Some(stamped) = self.bus.recv_until(node, now) {
-                    ecu.on_frame(&stamped.frame, now, self.drive.state(), &mut self.out);
+                    let at = Moment {
+                        now,
+                        state: self.drive.state(),
+                    };
+                    ecu.on_frame(&stamped.frame, at, &mut self.out);
                 }
                 if ecu.next_deadline().is_some_and(|t| t <= now) {
                     ecu.poll(now, self.drive.state(), &mut self.out);

@@ -10,10 +10,10 @@ use core::time::Duration;
 use crate::can::CanFrame;
 use crate::proto::isotp::Config;
 
-use super::SimEcu;
 use super::drive::VehicleState;
 use super::link::{IsoTpAddress, Link};
 use super::script::{ObdList, Power};
+use super::{Moment, SimEcu};
 
 /// Mode 01 PIDs this ECU can answer besides the bitmaps.
 pub(crate) const IMPLEMENTED_PIDS: [u8; 7] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0xA6];
@@ -243,13 +243,8 @@ fn set_pid(bitmaps: &mut [u32; 8], pid: u8) {
 }
 
 impl SimEcu for ObdEcu {
-    fn on_frame(
-        &mut self,
-        frame: &CanFrame,
-        now: Duration,
-        state: &VehicleState,
-        out: &mut Vec<CanFrame>,
-    ) {
+    fn on_frame(&mut self, frame: &CanFrame, at: Moment<'_>, out: &mut Vec<CanFrame>) {
+        let Moment { now, state } = at;
         if !state.power.ecus_awake() {
             self.link.reset();
             return;

@@ -10,9 +10,9 @@ use core::time::Duration;
 use crate::can::CanFrame;
 use crate::proto::isotp::Config;
 
-use super::SimEcu;
 use super::drive::VehicleState;
 use super::link::{IsoTpAddress, Link};
+use super::{Moment, SimEcu};
 
 /// The VIN DID (ISO 14229-1 annex C).
 pub(crate) const DID_VIN: u16 = 0xF190;
@@ -161,13 +161,8 @@ fn answer(config: &UdsEcuConfig, state: &VehicleState, request: &[u8], resp: &mu
 }
 
 impl SimEcu for UdsEcu {
-    fn on_frame(
-        &mut self,
-        frame: &CanFrame,
-        now: Duration,
-        state: &VehicleState,
-        out: &mut Vec<CanFrame>,
-    ) {
+    fn on_frame(&mut self, frame: &CanFrame, at: Moment<'_>, out: &mut Vec<CanFrame>) {
+        let Moment { now, state } = at;
         if !state.power.ecus_awake() {
             self.reset();
             return;

@@ -19,6 +19,8 @@ mod rx;
 mod tx;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;
 
 use core::time::Duration;

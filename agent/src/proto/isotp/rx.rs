@@ -345,11 +345,8 @@ mod tests {
     //! @ 4e5519c9 (VECTORS.md §2) unless a test says otherwise.
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::proto::isotp::fixtures::{make_payload, ms};
     use crate::proto::isotp::{FrameError, StMin};
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
 
     fn config(block_size: u8, st_min: u8, padding: Option<u8>) -> Config {
         Config {
@@ -358,11 +355,6 @@ mod tests {
             st_min: StMin::from_byte(st_min).unwrap(),
             ..Config::default()
         }
-    }
-
-    /// `make_payload(n, start)`: bytes start, start+1, ... mod 256.
-    fn make_payload(n: usize, start: u8) -> Vec<u8> {
-        (0..n).map(|i| start.wrapping_add(i as u8)).collect()
     }
 
     fn complete(event: Result<RxEvent<'_>, IsoTpError>) -> Vec<u8> {

@@ -7,18 +7,8 @@ use core::time::Duration;
 
 use proptest::prelude::*;
 
+use super::fixtures::{ms, unpadded};
 use super::*;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn unpadded() -> Config {
-    Config {
-        padding: None,
-        ..Config::default()
-    }
-}
 
 /// Feeds frames to a passive receiver; returns every payload completed.
 fn replay(rx: &mut Receiver, frames: &[&[u8]]) -> Vec<Vec<u8>> {

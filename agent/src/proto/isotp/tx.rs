@@ -253,21 +253,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::proto::isotp::FrameError;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    fn unpadded() -> Config {
-        Config {
-            padding: None,
-            ..Config::default()
-        }
-    }
-
-    fn make_payload(n: usize, start: u8) -> Vec<u8> {
-        (0..n).map(|i| start.wrapping_add(i as u8)).collect()
-    }
+    use crate::proto::isotp::fixtures::{make_payload, ms, unpadded};
 
     fn sent(poll: Result<TxPoll<'_>, IsoTpError>) -> Vec<u8> {
         match poll {

@@ -188,7 +188,7 @@ impl<'a> Dm1<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -199,6 +199,23 @@ mod tests {
     fn spn_fmi_oc(d: &Dtc) -> (u32, u8, Option<u8>) {
         (d.spn, d.fmi, d.occurrences)
     }
+
+    /// The (SPN, FMI, OC) of every DTC of a DM1 payload, which must parse.
+    pub(in crate::proto::j1939) fn dtcs_of(data: &[u8]) -> Vec<(u32, u8, Option<u8>)> {
+        Dm1::parse(data)
+            .unwrap()
+            .dtcs()
+            .map(|d| spn_fmi_oc(&d))
+            .collect()
+    }
+
+    /// VECTORS.md §4b: the DTCs of the 18-byte DM1 that pretty_j1939 sends over BAM.
+    pub(in crate::proto::j1939) const PRETTY_BAM_DM1_DTCS: [(u32, u8, Option<u8>); 4] = [
+        (91, 3, Some(1)),
+        (92, 4, Some(2)),
+        (93, 5, Some(3)),
+        (94, 6, Some(4)),
+    ];
 
     // VECTORS.md §4a (j1939-84 DM1ActiveDTCsPacketTest): 18FECA00, 14 bytes.
     #[test]
@@ -285,20 +302,7 @@ mod tests {
             0x5D, 0x00, 0x05, 0x03, // SPN 93 FMI 5 OC 3
             0x5E, 0x00, 0x06, 0x04, // SPN 94 FMI 6 OC 4
         ];
-        let dtcs: Vec<_> = Dm1::parse(&data)
-            .unwrap()
-            .dtcs()
-            .map(|d| spn_fmi_oc(&d))
-            .collect();
-        assert_eq!(
-            dtcs,
-            [
-                (91, 3, Some(1)),
-                (92, 4, Some(2)),
-                (93, 5, Some(3)),
-                (94, 6, Some(4))
-            ]
-        );
+        assert_eq!(dtcs_of(&data), PRETTY_BAM_DM1_DTCS);
     }
 
     // VECTORS.md §4d (normal.log 18FECA31) and §4e (j1939-84 issue #468).
@@ -336,13 +340,8 @@ mod tests {
         let data = [
             0x00, 0xFF, 0xBA, 0xF2, 0xED, 0x01, 0xBC, 0xF2, 0xED, 0x01, 0xD5, 0xF2, 0xED, 0x01,
         ];
-        let dtcs: Vec<_> = Dm1::parse(&data)
-            .unwrap()
-            .dtcs()
-            .map(|d| spn_fmi_oc(&d))
-            .collect();
         assert_eq!(
-            dtcs,
+            dtcs_of(&data),
             [
                 (520_890, 13, Some(1)),
                 (520_892, 13, Some(1)),

@@ -31,14 +31,8 @@ impl J1939Id {
             return Err(J1939Error::BadId { id: raw });
         }
         let [b3, pf, ps, source] = raw.to_be_bytes();
-        Ok(Self {
-            priority: (b3 >> 2) & 0x07,
-            edp: b3 & 0x02 != 0,
-            dp: b3 & 0x01 != 0,
-            pf,
-            ps,
-            source,
-        })
+        let (edp, dp) = (b3 & 0x02 != 0, b3 & 0x01 != 0);
+        Ok(Self::from_fields(b3 >> 2, edp, dp, pf, ps, source))
     }
 
     /// An id from its raw fields (priority, EDP, DP, PF, PS, SA). `priority` keeps its low

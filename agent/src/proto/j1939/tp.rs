@@ -241,13 +241,8 @@ enum Outcome {
         slot: usize,
         reply: Option<CanFrame>,
     },
-    Send(CanFrame),
-    Aborted {
-        source: u8,
-        destination: u8,
-        pgn: u32,
-        reason: u8,
-    },
+    /// An event that borrows nothing: a CTS to send, an abort.
+    Event(TpEvent<'static>),
 }
 
 /// The TP.CM fields common to RTS, BAM and EndOfMsgAck.
@@ -322,18 +317,7 @@ impl TransportProtocol {
         let outcome = outcome.inspect_err(|_| self.stats.errors += 1)?;
         Ok(match outcome {
             Outcome::Nothing => None,
-            Outcome::Send(frame) => Some(TpEvent::Send(frame)),
-            Outcome::Aborted {
-                source,
-                destination,
-                pgn,
-                reason,
-            } => Some(TpEvent::Aborted {
-                source,
-                destination,
-                pgn,
-                reason,
-            }),
+            Outcome::Event(event) => Some(event),
             Outcome::Deliver { slot, reply } => self.sessions.get(slot).map(|s| TpEvent::Message {
                 message: Message {
                     pgn: s.pgn,
@@ -470,12 +454,12 @@ impl TransportProtocol {
                 };
                 s.open = false;
                 self.stats.aborted += 1;
-                Ok(Outcome::Aborted {
+                Ok(Outcome::Event(TpEvent::Aborted {
                     source: s.source,
                     destination: s.destination,
                     pgn,
                     reason: d[1],
-                })
+                }))
             }
             control => Err(tp_err(sa, da, TpErrorKind::UnknownControl { control })),
         }
@@ -578,7 +562,7 @@ impl TransportProtocol {
         };
         s.deadline = now + T2;
         let frame = cts_frame(s, count, 1)?;
-        Ok(Outcome::Send(frame))
+        Ok(Outcome::Event(TpEvent::Send(frame)))
     }
 
     fn on_cts(
@@ -649,7 +633,7 @@ impl TransportProtocol {
                 }
                 Ok(Outcome::Deliver { slot, reply })
             }
-            Ok(Some(DtDone::Send(frame))) => Ok(Outcome::Send(frame)),
+            Ok(Some(DtDone::Send(frame))) => Ok(Outcome::Event(TpEvent::Send(frame))),
             Ok(None) => Ok(Outcome::Nothing),
         }
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::proto::j1939::dm1::tests as dm1_tests;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -54,6 +55,54 @@ fn feed(
     }))
 }
 
+/// The kind of a transport error, which `result` must be.
+fn tp_error(result: Result<Option<Ev>, J1939Error>) -> TpErrorKind {
+    match result {
+        Err(J1939Error::Transport { kind, .. }) => kind,
+        other => panic!("not a transport error: {other:?}"),
+    }
+}
+
+/// The message a frame completed, which `result` must be: its PGN, source and data.
+fn delivered(result: Result<Option<Ev>, J1939Error>) -> (u32, u8, Vec<u8>) {
+    match result {
+        Ok(Some(Ev::Msg {
+            pgn, source, data, ..
+        })) => (pgn, source, data),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+/// What a frame that closed a session with a Connection Abort gives.
+fn aborted(source: u8, pgn: u32, reason: u8) -> Result<Option<Ev>, J1939Error> {
+    Ok(Some(Ev::Aborted {
+        source,
+        pgn,
+        reason,
+    }))
+}
+
+/// Feeds a whole BAM: the announcement `cm` at 0 ms, then the packets `dts` on `dt_id`,
+/// `gap_ms` apart; all but the last must give nothing. What the last packet gives.
+fn feed_bam(
+    tp: &mut TransportProtocol,
+    (cm_id, cm): (u32, [u8; 8]),
+    dt_id: u32,
+    dts: &[[u8; 8]],
+    gap_ms: u64,
+) -> Result<Option<Ev>, J1939Error> {
+    assert_eq!(feed(tp, cm_id, &cm, ms(0)), Ok(None), "the announcement");
+    let mut last = Ok(None);
+    for (n, dt) in (1..).zip(dts) {
+        if let Ok(None) = last {
+            last = feed(tp, dt_id, dt, ms(gap_ms * n));
+        } else {
+            panic!("packet {} of {} gave {last:?}", n - 1, dts.len());
+        }
+    }
+    last
+}
+
 fn passive() -> TransportProtocol {
     TransportProtocol::new(TpConfig::default())
 }
@@ -76,6 +125,21 @@ const BAM_DTS: [[u8; 8]; 6] = [
     [0x06, 0x05, 0x06, 0x07, 0x08, 0x09, 0xFF, 0xFF],
 ];
 
+/// PGN 65226 (DM1) from SA 0, 10 bytes 1..=10 in 2 packets: as a BAM, as an RTS, the packets.
+const BAM_10: [u8; 8] = [0x20, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00];
+const RTS_10: [u8; 8] = [0x10, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00];
+const DTS_10: [[u8; 8]; 2] = [
+    [0x01, 1, 2, 3, 4, 5, 6, 7],
+    [0x02, 8, 9, 10, 0xFF, 0xFF, 0xFF, 0xFF],
+];
+
+/// VECTORS.md §4b (pretty_j1939): the packets of an 18-byte DM1 from SA 0.
+const PRETTY_DM1_DTS: [[u8; 8]; 3] = [
+    [0x01, 0x00, 0xFF, 0x5B, 0x00, 0x03, 0x01, 0x5C],
+    [0x02, 0x00, 0x04, 0x02, 0x5D, 0x00, 0x05, 0x03],
+    [0x03, 0x5E, 0x00, 0x06, 0x04, 0xFF, 0xFF, 0xFF],
+];
+
 fn bam_payload() -> Vec<u8> {
     (0..40).map(|i| (i % 10) as u8).collect()
 }
@@ -84,14 +148,7 @@ fn bam_payload() -> Vec<u8> {
 #[test]
 fn j1939_84_bam_reassembles() {
     let mut tp = passive();
-    assert_eq!(feed(&mut tp, 0x18EC_FF00, &BAM_CM, ms(0)), Ok(None));
-    for (i, dt) in BAM_DTS.iter().enumerate().take(5) {
-        assert_eq!(
-            feed(&mut tp, 0x18EB_FF00, dt, ms(50 * (i as u64 + 1))),
-            Ok(None)
-        );
-    }
-    let ev = feed(&mut tp, 0x18EB_FF00, &BAM_DTS[5], ms(300))
+    let ev = feed_bam(&mut tp, (0x18EC_FF00, BAM_CM), 0x18EB_FF00, &BAM_DTS, 50)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -119,21 +176,13 @@ fn j1939_84_bam_abort() {
     let abort = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xEE, 0xFF, 0x00];
     assert_eq!(
         feed(&mut tp, 0x18EC_FF00, &abort, ms(20)),
-        Ok(Some(Ev::Aborted {
-            source: 0,
-            pgn: 0xFFEE,
-            reason: 0xFF
-        }))
+        aborted(0, 0xFFEE, 0xFF)
     );
     // The rest of the data now has no session.
-    let err = feed(&mut tp, 0x18EB_FF00, &BAM_DTS[3], ms(30)).unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::NoSession { sequence: 4 },
-            ..
-        }
-    ));
+    assert_eq!(
+        tp_error(feed(&mut tp, 0x18EB_FF00, &BAM_DTS[3], ms(30))),
+        TpErrorKind::NoSession { sequence: 4 }
+    );
     assert_eq!(tp.stats().aborted, 1);
     assert_eq!(tp.stats().bam_completed, 0);
 }
@@ -211,18 +260,19 @@ fn active_windows_follow_max_per_cts() {
         Ok(cts(2))
     );
     // Packet 3 while the window is 2..=2 is out of window: the session is dropped.
-    let err = feed(&mut tp, 0x18EB_1701, &[3, 1, 2, 3, 4, 5, 6, 0xFF], ms(20)).unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::OutOfWindow {
-                got: 3,
-                first: 2,
-                last: 2
-            },
-            ..
+    assert_eq!(
+        tp_error(feed(
+            &mut tp,
+            0x18EB_1701,
+            &[3, 1, 2, 3, 4, 5, 6, 0xFF],
+            ms(20)
+        )),
+        TpErrorKind::OutOfWindow {
+            got: 3,
+            first: 2,
+            last: 2
         }
-    ));
+    );
 }
 
 #[test]
@@ -251,77 +301,19 @@ fn active_timeout_sends_abort() {
 #[test]
 fn pretty_j1939_dm1_bam() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 0x12, 0x00, 0x03, 0xFF, 0xCA, 0xFE, 0x00],
-        ms(0),
-    )
-    .unwrap();
-    feed(
-        &mut tp,
-        0x18EB_FF00,
-        &[0x01, 0x00, 0xFF, 0x5B, 0x00, 0x03, 0x01, 0x5C],
-        ms(1),
-    )
-    .unwrap();
-    feed(
-        &mut tp,
-        0x18EB_FF00,
-        &[0x02, 0x00, 0x04, 0x02, 0x5D, 0x00, 0x05, 0x03],
-        ms(2),
-    )
-    .unwrap();
-    let ev = feed(
-        &mut tp,
-        0x18EB_FF00,
-        &[0x03, 0x5E, 0x00, 0x06, 0x04, 0xFF, 0xFF, 0xFF],
-        ms(3),
-    );
-    let Ok(Some(Ev::Msg { pgn, data, .. })) = ev else {
-        panic!("{ev:?}")
-    };
+    let cm = [0x20, 0x12, 0x00, 0x03, 0xFF, 0xCA, 0xFE, 0x00];
+    let ev = feed_bam(&mut tp, (0x18EC_FF00, cm), 0x18EB_FF00, &PRETTY_DM1_DTS, 1);
+    let (pgn, _, data) = delivered(ev);
     assert_eq!(pgn, 65226);
-    let dtcs: Vec<_> = crate::proto::j1939::Dm1::parse(&data)
-        .unwrap()
-        .dtcs()
-        .map(|d| (d.spn, d.fmi, d.occurrences))
-        .collect();
-    assert_eq!(
-        dtcs,
-        [
-            (91, 3, Some(1)),
-            (92, 4, Some(2)),
-            (93, 5, Some(3)),
-            (94, 6, Some(4))
-        ]
-    );
+    assert_eq!(dm1_tests::dtcs_of(&data), dm1_tests::PRETTY_BAM_DM1_DTCS);
 }
 
 // VECTORS.md §4b: 10-byte BAM; the padding of the last packet is dropped by length.
 #[test]
 fn pretty_j1939_ten_byte_bam() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00],
-        ms(0),
-    )
-    .unwrap();
-    feed(&mut tp, 0x18EB_FF00, &[0x01, 1, 2, 3, 4, 5, 6, 7], ms(1)).unwrap();
-    let ev = feed(
-        &mut tp,
-        0x18EB_FF00,
-        &[0x02, 8, 9, 10, 0xFF, 0xFF, 0xFF, 0xFF],
-        ms(2),
-    );
-    let Ok(Some(Ev::Msg {
-        pgn, source, data, ..
-    })) = ev
-    else {
-        panic!("{ev:?}")
-    };
+    let ev = feed_bam(&mut tp, (0x18EC_FF00, BAM_10), 0x18EB_FF00, &DTS_10, 1);
+    let (pgn, source, data) = delivered(ev);
     assert_eq!(
         (pgn, source, data),
         (65226, 0, (1..=10).collect::<Vec<u8>>())
@@ -332,23 +324,11 @@ fn pretty_j1939_ten_byte_bam() {
 #[test]
 fn pretty_j1939_passive_rts_waits_for_eom() {
     let mut tp = passive();
-    let rts = [0x10, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00];
-    assert_eq!(feed(&mut tp, 0x18EC_0100, &rts, ms(0)), Ok(None));
+    assert_eq!(feed(&mut tp, 0x18EC_0100, &RTS_10, ms(0)), Ok(None));
     let cts = [0x11, 0x02, 0x01, 0xFF, 0xFF, 0xCA, 0xFE, 0x00];
     assert_eq!(feed(&mut tp, 0x18EC_0001, &cts, ms(5)), Ok(None));
-    assert_eq!(
-        feed(&mut tp, 0x18EB_0100, &[1, 1, 2, 3, 4, 5, 6, 7], ms(10)),
-        Ok(None)
-    );
-    assert_eq!(
-        feed(
-            &mut tp,
-            0x18EB_0100,
-            &[2, 8, 9, 10, 0xFF, 0xFF, 0xFF, 0xFF],
-            ms(20)
-        ),
-        Ok(None)
-    );
+    assert_eq!(feed(&mut tp, 0x18EB_0100, &DTS_10[0], ms(10)), Ok(None));
+    assert_eq!(feed(&mut tp, 0x18EB_0100, &DTS_10[1], ms(20)), Ok(None));
     let eom = [0x13, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00];
     let ev = feed(&mut tp, 0x18EC_0001, &eom, ms(30)).unwrap().unwrap();
     assert_eq!(
@@ -367,23 +347,13 @@ fn pretty_j1939_passive_rts_waits_for_eom() {
 #[test]
 fn pretty_j1939_rts_abort() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_0100,
-        &[0x10, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00],
-        ms(0),
-    )
-    .unwrap();
+    feed(&mut tp, 0x18EC_0100, &RTS_10, ms(0)).unwrap();
     let abort = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xCA, 0xFE, 0x00];
     assert_eq!(
         feed(&mut tp, 0x18EC_0001, &abort, ms(1)),
-        Ok(Some(Ev::Aborted {
-            source: 0,
-            pgn: 65226,
-            reason: 0xFF
-        }))
+        aborted(0, 65226, 0xFF)
     );
-    assert!(feed(&mut tp, 0x18EB_0100, &[1, 1, 2, 3, 4, 5, 6, 7], ms(2)).is_err());
+    assert!(feed(&mut tp, 0x18EB_0100, &DTS_10[0], ms(2)).is_err());
     assert_eq!(tp.open_sessions(), 0);
 }
 
@@ -391,19 +361,14 @@ fn pretty_j1939_rts_abort() {
 #[test]
 fn vin_bam() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 17, 0, 3, 0xFF, 0xEB, 0xFE, 0x00],
-        ms(0),
-    )
-    .unwrap();
-    feed(&mut tp, 0x18EB_FF00, b"\x011234567", ms(50)).unwrap();
-    feed(&mut tp, 0x18EB_FF00, b"\x028901234", ms(100)).unwrap();
-    let ev = feed(&mut tp, 0x18EB_FF00, b"\x03567\xFF\xFF\xFF\xFF", ms(150));
-    let Ok(Some(Ev::Msg { pgn, data, .. })) = ev else {
-        panic!("{ev:?}")
-    };
+    let cm = [0x20, 17, 0, 3, 0xFF, 0xEB, 0xFE, 0x00];
+    let dts = [
+        *b"\x011234567",
+        *b"\x028901234",
+        *b"\x03567\xFF\xFF\xFF\xFF",
+    ];
+    let ev = feed_bam(&mut tp, (0x18EC_FF00, cm), 0x18EB_FF00, &dts, 50);
+    let (pgn, _, data) = delivered(ev);
     assert_eq!((pgn, data.as_slice()), (65259, &b"12345678901234567"[..]));
 }
 
@@ -411,22 +376,14 @@ fn vin_bam() {
 #[test]
 fn python_can_j1939_bam() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x00EC_FF01,
-        &[32, 20, 0, 3, 255, 0xB0, 0xFE, 0],
-        ms(0),
-    )
-    .unwrap();
-    feed(&mut tp, 0x1CEB_FF01, &[1, 1, 2, 3, 4, 5, 6, 7], ms(1)).unwrap();
-    feed(&mut tp, 0x1CEB_FF01, &[2, 1, 2, 3, 4, 5, 6, 7], ms(2)).unwrap();
-    let ev = feed(&mut tp, 0x1CEB_FF01, &[3, 1, 2, 3, 4, 5, 6, 255], ms(3));
-    let Ok(Some(Ev::Msg {
-        pgn, source, data, ..
-    })) = ev
-    else {
-        panic!("{ev:?}")
-    };
+    let cm = [32, 20, 0, 3, 255, 0xB0, 0xFE, 0];
+    let dts = [
+        [1, 1, 2, 3, 4, 5, 6, 7],
+        [2, 1, 2, 3, 4, 5, 6, 7],
+        [3, 1, 2, 3, 4, 5, 6, 255],
+    ];
+    let ev = feed_bam(&mut tp, (0x00EC_FF01, cm), 0x1CEB_FF01, &dts, 1);
+    let (pgn, source, data) = delivered(ev);
     assert_eq!((pgn, source), (65200, 1));
     assert_eq!(
         data,
@@ -454,27 +411,17 @@ fn late_packet_closes_the_session_as_timed_out() {
     // Without a poll in between, a DT after T1 finds its session expired.
     let mut tp = passive();
     feed(&mut tp, 0x18EC_FF00, &BAM_CM, ms(0)).unwrap();
-    let err = feed(&mut tp, 0x18EB_FF00, &BAM_DTS[0], ms(751)).unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::NoSession { sequence: 1 },
-            ..
-        }
-    ));
+    assert_eq!(
+        tp_error(feed(&mut tp, 0x18EB_FF00, &BAM_DTS[0], ms(751))),
+        TpErrorKind::NoSession { sequence: 1 }
+    );
     assert_eq!(tp.stats().bam_timed_out, 1);
 }
 
 #[test]
 fn passive_timeouts_t3_t4() {
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_0100,
-        &[0x10, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00],
-        ms(0),
-    )
-    .unwrap();
+    feed(&mut tp, 0x18EC_0100, &RTS_10, ms(0)).unwrap();
     assert_eq!(tp.next_deadline(), Some(T3));
     // Hold: CTS with 0 packets → T4.
     feed(
@@ -493,13 +440,7 @@ fn new_bam_replaces_the_old_one() {
     let mut tp = passive();
     feed(&mut tp, 0x18EC_FF00, &BAM_CM, ms(0)).unwrap();
     feed(&mut tp, 0x18EB_FF00, &BAM_DTS[0], ms(10)).unwrap();
-    feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00],
-        ms(20),
-    )
-    .unwrap();
+    feed(&mut tp, 0x18EC_FF00, &BAM_10, ms(20)).unwrap();
     assert_eq!(tp.stats().replaced, 1);
     assert_eq!(tp.open_sessions(), 1);
 }
@@ -598,20 +539,15 @@ fn size_limit_is_configurable_and_checked_before_allocating() {
         max_message_len: 16,
         ..TpConfig::default()
     });
-    let err = feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 17, 0, 3, 0xFF, 0xEB, 0xFE, 0],
-        ms(0),
-    )
-    .unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::BadSize { size: 17, max: 16 },
-            ..
-        }
-    ));
+    assert_eq!(
+        tp_error(feed(
+            &mut tp,
+            0x18EC_FF00,
+            &[0x20, 17, 0, 3, 0xFF, 0xEB, 0xFE, 0],
+            ms(0)
+        )),
+        TpErrorKind::BadSize { size: 17, max: 16 }
+    );
     assert!(
         tp.sessions.is_empty(),
         "no session (and no buffer) for a refused size"
@@ -626,98 +562,54 @@ fn session_table_is_bounded() {
     });
     feed(&mut tp, 0x18EC_FF00, &BAM_CM, ms(0)).unwrap();
     feed(&mut tp, 0x18EC_FF01, &BAM_CM, ms(0)).unwrap();
-    let err = feed(&mut tp, 0x18EC_FF02, &BAM_CM, ms(0)).unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::TooManySessions { max: 2 },
-            ..
-        }
-    ));
+    assert_eq!(
+        tp_error(feed(&mut tp, 0x18EC_FF02, &BAM_CM, ms(0))),
+        TpErrorKind::TooManySessions { max: 2 }
+    );
 }
 
 #[test]
 fn passive_out_of_turn_and_bad_cts() {
-    let mut tp = passive();
-    let rts = [0x10, 0x0A, 0x00, 0x02, 0xFF, 0xCA, 0xFE, 0x00];
-    feed(&mut tp, 0x18EC_0100, &rts, ms(0)).unwrap();
-    // DT before any CTS.
-    let err = feed(&mut tp, 0x18EB_0100, &[1, 1, 2, 3, 4, 5, 6, 7], ms(1)).unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::OutOfTurn { what: "TP.DT" },
-            ..
-        }
-    ));
-    // A CTS asking past the end.
-    feed(&mut tp, 0x18EC_0100, &rts, ms(2)).unwrap();
-    let err = feed(
-        &mut tp,
-        0x18EC_0001,
-        &[0x11, 3, 1, 0xFF, 0xFF, 0xCA, 0xFE, 0],
-        ms(3),
-    )
-    .unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::BadCts {
+    use TpErrorKind as K;
+    // Each after a fresh RTS (0x00 → 0x01).
+    let cases = [
+        // DT before any CTS.
+        (0x18EB_0100, DTS_10[0], K::OutOfTurn { what: "TP.DT" }),
+        // A CTS asking past the end.
+        (
+            0x18EC_0001,
+            [0x11, 3, 1, 0xFF, 0xFF, 0xCA, 0xFE, 0],
+            K::BadCts {
                 count: 3,
                 next: 1,
-                packets: 2
+                packets: 2,
             },
-            ..
-        }
-    ));
-    // An early EndOfMsgAck.
-    feed(&mut tp, 0x18EC_0100, &rts, ms(4)).unwrap();
-    let err = feed(
-        &mut tp,
-        0x18EC_0001,
-        &[0x13, 0x0A, 0, 2, 0xFF, 0xCA, 0xFE, 0],
-        ms(5),
-    )
-    .unwrap_err();
-    assert!(matches!(
-        err,
-        J1939Error::Transport {
-            kind: TpErrorKind::OutOfTurn {
-                what: "EndOfMsgAck"
+        ),
+        // An early EndOfMsgAck.
+        (
+            0x18EC_0001,
+            [0x13, 0x0A, 0, 2, 0xFF, 0xCA, 0xFE, 0],
+            K::OutOfTurn {
+                what: "EndOfMsgAck",
             },
-            ..
-        }
-    ));
+        ),
+    ];
+    let mut tp = passive();
+    for ((id, frame, kind), t) in cases.into_iter().zip((0..).step_by(2)) {
+        feed(&mut tp, 0x18EC_0100, &RTS_10, ms(t)).unwrap();
+        assert_eq!(tp_error(feed(&mut tp, id, &frame, ms(t + 1))), kind);
+    }
 }
 
 #[test]
 fn largest_message_reassembles() {
     // 1785 bytes = 255 packets, the J1939-21 maximum; sequence 255 must not overflow.
     let mut tp = passive();
-    feed(
-        &mut tp,
-        0x18EC_FF00,
-        &[0x20, 0xF9, 0x06, 0xFF, 0xFF, 0xCA, 0xFE, 0],
-        ms(0),
-    )
-    .unwrap();
-    for seq in 1..=255u8 {
-        let ev = feed(
-            &mut tp,
-            0x18EB_FF00,
-            &[seq, seq, seq, seq, seq, seq, seq, seq],
-            ms(u64::from(seq)),
-        );
-        if seq < 255 {
-            assert_eq!(ev, Ok(None));
-        } else {
-            let Ok(Some(Ev::Msg { data, .. })) = ev else {
-                panic!("{ev:?}")
-            };
-            assert_eq!(data.len(), 1785);
-            assert_eq!(data[1784], 255);
-        }
-    }
+    let cm = [0x20, 0xF9, 0x06, 0xFF, 0xFF, 0xCA, 0xFE, 0];
+    let dts: Vec<[u8; 8]> = (1..=255u8).map(|seq| [seq; 8]).collect();
+    let (_, _, data) = delivered(feed_bam(&mut tp, (0x18EC_FF00, cm), 0x18EB_FF00, &dts, 1));
+    assert_eq!(data.len(), 1785);
+    assert_eq!(data[1784], 255);
 }
 
 proptest::proptest! {

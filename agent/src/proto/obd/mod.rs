@@ -242,16 +242,10 @@ mod tests {
         use proptest::prelude::*;
 
         fn payload() -> impl Strategy<Value = Vec<u8>> {
-            // A plausible SID first, so the walks past the header get exercised too.
-            (
-                prop::sample::select(vec![0x41u8, 0x43, 0x47, 0x49, 0x4A, 0x7F, 0x00]),
+            crate::proto::sid_then(
+                vec![0x41, 0x43, 0x47, 0x49, 0x4A, 0x7F, 0x00],
                 prop::collection::vec(any::<u8>(), 0..40),
             )
-                .prop_map(|(sid, rest)| {
-                    let mut p = vec![sid];
-                    p.extend(rest);
-                    p
-                })
         }
 
         proptest! {

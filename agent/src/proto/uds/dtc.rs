@@ -235,23 +235,13 @@ mod tests {
     #[test]
     fn udsoncan_status_bits_in_order() {
         // set_byte(0x01, 0x03, 0x07, …, 0xFF) turns the bits on in this order
-        let bits = [
-            UdsStatus::TEST_FAILED,
-            UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE,
-            UdsStatus::PENDING,
-            UdsStatus::CONFIRMED,
-            UdsStatus::TEST_NOT_COMPLETED_SINCE_LAST_CLEAR,
-            UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR,
-            UdsStatus::TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE,
-            UdsStatus::WARNING_INDICATOR_REQUESTED,
-        ];
         for (n, byte) in [0x01u8, 0x03, 0x07, 0x0F, 0x1F, 0x3F, 0x7F, 0xFF]
             .into_iter()
             .enumerate()
         {
             let status = UdsStatus(byte);
-            for (i, bit) in bits.iter().enumerate() {
-                assert_eq!(status.has(*bit), i <= n, "byte 0x{byte:02X} bit {i}");
+            for (i, bit) in UdsStatus::BITS.into_iter().enumerate() {
+                assert_eq!(status.has(bit), i <= n, "byte 0x{byte:02X} bit {i}");
             }
             assert_eq!(status.names().count(), n + 1);
             assert_eq!(status.names().last(), Some(UdsStatus::NAMES[n]));

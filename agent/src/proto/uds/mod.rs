@@ -362,18 +362,13 @@ mod tests {
         }
 
         fn payload() -> impl Strategy<Value = Vec<u8>> {
-            (
-                prop::sample::select(vec![0x62u8, 0x59, 0x7F, 0x00]),
+            crate::proto::sid_then(
+                vec![0x62, 0x59, 0x7F, 0x00],
                 prop::collection::vec(
                     prop_oneof![Just(0x00u8), Just(0x01), Just(0x02), any::<u8>()],
                     0..48,
                 ),
             )
-                .prop_map(|(sid, rest)| {
-                    let mut p = vec![sid];
-                    p.extend(rest);
-                    p
-                })
         }
 
         proptest! {
