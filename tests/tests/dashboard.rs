@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rapport_cloud::clock::Clock;
 use rapport_harness::Error;
-use rapport_harness::bed::{Bed, Partner, Plan};
+use rapport_harness::bed::{Bed, DEALER_NORTH, Partner, Plan};
 use rapport_harness::browser::Browser;
 use rapport_harness::partner::Reply;
 use rapport_harness::records::{critical, odometer, prompt};
@@ -24,7 +24,6 @@ use rapport_shared::{PromptAction, PromptKind, Timestamp};
 use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
-const DEALER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DEALER_TOKEN: &str = "dealer-north-token-0123456789abcdef";
 const DAY: u64 = 86_400_000;
 /// How long one step in the browser may take (the page refreshes every 5 s).
@@ -69,9 +68,8 @@ async fn bed() -> Bed {
         name: "dashboard".into(),
         t0: Timestamp::from_millis(now),
         partners: vec![Partner {
-            id: "dealer-north",
-            secret: DEALER_SECRET,
             token: Some(DEALER_TOKEN),
+            ..DEALER_NORTH
         }],
         fallback: None,
     };
