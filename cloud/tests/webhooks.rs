@@ -24,6 +24,15 @@ const WAIT: Duration = Duration::from_secs(10);
 
 type Table = Arc<RwLock<HashMap<String, Endpoint>>>;
 
+/// The endpoint table with one partner, [`PARTNER`], at `receiver`, signed with `secret`.
+fn partner_at(receiver: &Receiver, secret: Secret) -> Table {
+    let endpoint = Endpoint {
+        url: receiver.url(),
+        secret,
+    };
+    Arc::new(RwLock::new(HashMap::from([(PARTNER.to_owned(), endpoint)])))
+}
+
 /// A sender running on its own outbox, a receiver, and the clock they share.
 struct Rig {
     clock: ManualClock,
@@ -89,13 +98,7 @@ impl Rig {
         let receiver = Receiver::start(&secret.to_string(), receiver_clock(&clock))
             .await
             .unwrap();
-        let endpoints: Table = Arc::new(RwLock::new(HashMap::from([(
-            PARTNER.to_owned(),
-            Endpoint {
-                url: receiver.url(),
-                secret: sender_secret.unwrap_or_else(|| secret.clone()),
-            },
-        )])));
+        let endpoints = partner_at(&receiver, sender_secret.unwrap_or_else(|| secret.clone()));
         let dir = tempfile::tempdir().unwrap();
         let db = open_db(dir.path());
         let outbox = Outbox::new(db.open_tree("cloud").unwrap());
@@ -461,13 +464,7 @@ async fn outbox_survives_reopening_and_pending_messages_still_go_out() {
     let receiver = Receiver::start(&secret.to_string(), receiver_clock(&clock))
         .await
         .unwrap();
-    let endpoints: Table = Arc::new(RwLock::new(HashMap::from([(
-        PARTNER.to_owned(),
-        Endpoint {
-            url: receiver.url(),
-            secret,
-        },
-    )])));
+    let endpoints = partner_at(&receiver, secret);
     clock.advance_ms(60_000);
     let (mut reports, _waker, _counters, stop, task) =
         start_sender(&outbox, &endpoints, &clock, SenderConfig::default());
