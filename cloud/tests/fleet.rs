@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rapport_harness::bed::{
-    Bed, DAY_MS, DEALER_NORTH, DEALER_SOUTH, MINUTE_MS, NORTH_TOKEN, Plan, SOUTH_TOKEN,
+    Bed, DAY_MS, DEALER_NORTH, DEALER_SOUTH, MINUTE_MS, NORTH_TOKEN, Plan, Registration,
+    SOUTH_TOKEN,
 };
 use rapport_harness::cloud::{OPERATOR, StoreKind};
 use rapport_harness::http::{client as http, metric};
@@ -42,7 +43,8 @@ trait Fleet {
     fn desk(&self) -> &Receiver;
     async fn days(&mut self, days: u64);
     async fn minutes(&mut self, minutes: u64);
-    async fn register(&self, vin: &str, dealer: &str, delivered: &str, category: &str);
+    /// Registers `vin` as sold by `dealer`.
+    async fn sell(&self, vin: &str, dealer: &str, delivered: &str, category: &str);
     async fn layers(&self, vin: &str) -> Value;
     fn campaigns(&self, vin: &str) -> Vec<(String, u64)>;
 }
@@ -68,19 +70,14 @@ impl Fleet for Bed {
         self.advance(minutes * MINUTE_MS).await;
     }
 
-    async fn register(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {
-        let body = format!(
-            r#"{{"category":"{category}","line":"e-compact 2025","delivered":"{delivered}","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
-        );
-        let (status, json) = self
-            .call(
-                "PUT",
-                &format!("/api/v1/vehicles/{vin}/registration"),
-                OPERATOR,
-                Some(&body),
-            )
-            .await;
-        assert_eq!(status, 200, "{json}");
+    async fn sell(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {
+        let r = Registration {
+            dealer,
+            category,
+            line: "e-compact 2025",
+            delivered,
+        };
+        self.register(vin, r).await;
     }
 
     async fn layers(&self, vin: &str) -> Value {
@@ -110,8 +107,7 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
     let Some(mut b) = bed("travel", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-12-20", "passenger")
-        .await;
+    b.sell(V1, "dealer-north", "2025-12-20", "passenger").await;
     b.send(
         V1,
         vec![
@@ -240,10 +236,8 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
     let Some(mut b) = bed("alerts", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-06-01", "passenger")
-        .await;
-    b.register(V2, "dealer-south", "2025-06-01", "commercial")
-        .await;
+    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
+    b.sell(V2, "dealer-south", "2025-06-01", "commercial").await;
     b.send(
         V1,
         vec![odometer(4_990), maintenance("oil", MaintenanceStatus::Due)],
@@ -364,10 +358,8 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
     let Some(mut b) = bed("tokens", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-06-01", "passenger")
-        .await;
-    b.register(V2, "dealer-south", "2025-06-01", "passenger")
-        .await;
+    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
+    b.sell(V2, "dealer-south", "2025-06-01", "passenger").await;
     b.send(V1, vec![odometer(100), critical(0x0301)]).await;
     b.send(V2, vec![odometer(100), critical(0x0302)]).await;
     assert!(

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use rapport_harness::bed::{Bed, DEALER_NORTH, MINUTE_MS as MIN, NORTH_TOKEN, Plan};
+use rapport_harness::bed::{Bed, DEALER_NORTH, MINUTE_MS as MIN, NORTH_TOKEN, Plan, Registration};
 use rapport_harness::cloud::{OPERATOR, StoreKind};
 use rapport_harness::records::{critical, odometer, prompt};
 use rapport_shared::{
@@ -35,7 +35,8 @@ async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
 trait Reads {
     async fn minutes(&mut self, minutes: u64);
     async fn get(&self, path: &str) -> Value;
-    async fn register(&self, vin: &str, dealer: &str);
+    /// Registers `vin` as sold by `dealer`.
+    async fn sell(&self, vin: &str, dealer: &str);
     /// The cloud's now, unix ms.
     fn now_ms(&self) -> u64;
 }
@@ -49,19 +50,14 @@ impl Reads for Bed {
         self.get_as(path, OPERATOR).await
     }
 
-    async fn register(&self, vin: &str, dealer: &str) {
-        let body = format!(
-            r#"{{"category":"passenger","line":"e-compact 2030","delivered":"2031-01-10","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
-        );
-        let (status, json) = self
-            .call(
-                "PUT",
-                &format!("/api/v1/vehicles/{vin}/registration"),
-                OPERATOR,
-                Some(&body),
-            )
-            .await;
-        assert_eq!(status, 200, "{json}");
+    async fn sell(&self, vin: &str, dealer: &str) {
+        let r = Registration {
+            dealer,
+            category: "passenger",
+            line: "e-compact 2030",
+            delivered: "2031-01-10",
+        };
+        self.register(vin, r).await;
     }
 
     fn now_ms(&self) -> u64 {
@@ -93,8 +89,8 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
     let Some(mut b) = bed("reads-alerts", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north").await;
-    b.register(V2, "dealer-north").await;
+    b.sell(V1, "dealer-north").await;
+    b.sell(V2, "dealer-north").await;
     let r = at_now(&b, 1, odometer(1200));
     b.send_records(V1, vec![r]).await;
     let r = at_now(&b, 1, odometer(800));
@@ -251,8 +247,8 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
     let Some(mut b) = bed("reads-timeline", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north").await;
-    b.register(V3, "somebody-else").await;
+    b.sell(V1, "dealer-north").await;
+    b.sell(V3, "somebody-else").await;
     // The records run over the 42 hours before now.
     let start = T0 - 2_600 * MIN;
     let history = long_history(start);

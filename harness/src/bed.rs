@@ -66,6 +66,20 @@ pub const DESK: Partner = Partner {
     token: Some("desk-token-0123456789abcdef0123456789"),
 };
 
+/// A vehicle's registration through the API ([`Bed::register`]): in the `north` region,
+/// with both consents given.
+#[derive(Clone, Copy, Debug)]
+pub struct Registration<'a> {
+    /// The selling dealer's partner id.
+    pub dealer: &'a str,
+    /// `passenger` or `commercial`.
+    pub category: &'a str,
+    /// The model line.
+    pub line: &'a str,
+    /// The delivery date, `YYYY-MM-DD`.
+    pub delivered: &'a str,
+}
+
 /// What a bed is made of.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -99,6 +113,8 @@ pub struct Bed {
     pub clock: ManualClock,
     /// `http://` and the API's address.
     pub base: String,
+    /// The API's operator token (as `tweak` left it).
+    pub operator: String,
     /// The cars' MQTT publisher.
     pub car: Publisher,
     /// Sequence numbers per VIN for [`Bed::send`].
@@ -175,6 +191,7 @@ impl Bed {
             cloud,
             clock,
             base,
+            operator: config.api.operator_token.clone().unwrap_or_default(),
             car,
             seq: Sequencer::default(),
             receivers,
@@ -317,6 +334,25 @@ impl Bed {
         let (status, json) = self.call("GET", path, token, None).await;
         assert_eq!(status, 200, "GET {path}: {json}");
         json
+    }
+
+    /// Registers `vin` as the operator.
+    ///
+    /// # Panics
+    /// Unless the API answers 200.
+    pub async fn register(&self, vin: &str, r: Registration<'_>) {
+        let Registration {
+            dealer,
+            category,
+            line,
+            delivered,
+        } = r;
+        let body = format!(
+            r#"{{"category":"{category}","line":"{line}","delivered":"{delivered}","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
+        );
+        let path = format!("/api/v1/vehicles/{vin}/registration");
+        let (status, json) = self.call("PUT", &path, &self.operator, Some(&body)).await;
+        assert_eq!(status, 200, "{json}");
     }
 
     /// Waits until `cond` holds, up to `within` (the partners' deliveries, say).
