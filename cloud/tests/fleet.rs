@@ -14,7 +14,7 @@ use rapport_harness::bed::{
 use rapport_harness::cloud::{OPERATOR, StoreKind};
 use rapport_harness::http::{client as http, metric};
 use rapport_harness::partner::Receiver;
-use rapport_harness::records::{critical, maintenance, odometer, prompt};
+use rapport_harness::records::{critical, first_drive, maintenance, odometer, prompt};
 use rapport_shared::{
     ConsentChange, ConsentKind, DownlinkBody, MaintenanceStatus, PromptAction, PromptKind,
     RecordBody,
@@ -34,6 +34,27 @@ async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
     let mut bed = Bed::start_on(kind, plan, |_| {}).await.unwrap()?;
     bed.watch_downlinks().await.unwrap();
     Some(bed)
+}
+
+/// The bed with V1 (a passenger car) sold by the northern dealer and V2 (of `v2_category`)
+/// by the southern one, both on 2025-06-01.
+async fn north_and_south(name: &str, kind: StoreKind, v2_category: &str) -> Option<Bed> {
+    let b = bed(name, kind).await?;
+    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
+    b.sell(V2, "dealer-south", "2025-06-01", v2_category).await;
+    Some(b)
+}
+
+/// Waits (up to 10 s) until `r` got one delivery.
+async fn delivered_once(r: &Receiver) {
+    let once = r.wait_until(Duration::from_secs(10), |s| s.delivered == 1);
+    assert!(once.await, "{:?}", r.stats());
+}
+
+/// Waits (up to 10 s) for `r`'s first delivery: its body.
+async fn first_delivery(r: &Receiver) -> Value {
+    delivered_once(r).await;
+    serde_json::from_slice(&r.deliveries()[0].body).unwrap()
 }
 
 /// The fleet's verbs on the bed: its partners, registrations, layers and campaigns.
@@ -108,14 +129,7 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
         return;
     };
     b.sell(V1, "dealer-north", "2025-12-20", "passenger").await;
-    b.send(
-        V1,
-        vec![
-            odometer(800),
-            prompt(PromptKind::BreakIn, "advice", PromptAction::Acknowledged),
-        ],
-    )
-    .await;
+    b.send(V1, first_drive(800)).await;
     let l = b.layers(V1).await;
     assert_eq!(
         (
@@ -233,11 +247,9 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
 /// fault goes at once; acknowledged in time, it never escalates. A service done resolves the
 /// maintenance alert.
 async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kind: StoreKind) {
-    let Some(mut b) = bed("alerts", kind).await else {
+    let Some(mut b) = north_and_south("alerts", kind, "commercial").await else {
         return;
     };
-    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
-    b.sell(V2, "dealer-south", "2025-06-01", "commercial").await;
     b.send(
         V1,
         vec![odometer(4_990), maintenance("oil", MaintenanceStatus::Due)],
@@ -257,15 +269,7 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
         vec![prompt(PromptKind::Maintenance, "oil", PromptAction::Booked)],
     )
     .await;
-    assert!(
-        b.north()
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await,
-        "{:?}",
-        b.north().stats()
-    );
-    let got = b.north().deliveries();
-    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let body = first_delivery(b.north()).await;
     assert_eq!(body["type"], "alert.maintenance_due", "{body}");
     assert_eq!(body["driver_response"], "booked", "{body}");
     assert_eq!(body["vin"], V1, "{body}");
@@ -274,18 +278,13 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
         body.get("consents").is_none(),
         "only what the alert needs: {body}"
     );
-    assert_eq!(got[0].id, format!("msg_a{id}"));
+    assert_eq!(b.north().deliveries()[0].id, format!("msg_a{id}"));
 
     // No acknowledgement: at +61 min the SLA has run out → the desk gets it, marked escalated.
     b.minutes(30).await;
     assert_eq!(b.desk().stats().delivered, 0, "not before the SLA");
     b.minutes(31).await;
-    assert!(
-        b.desk()
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    let esc: Value = serde_json::from_slice(&b.desk().deliveries()[0].body).unwrap();
+    let esc = first_delivery(b.desk()).await;
     assert_eq!(esc["type"], "alert.escalated", "{esc}");
     let (_, a) = b
         .request("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
@@ -297,35 +296,16 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
 
     // Critical fault on V2: at once to dealer-south, acknowledged in time: never escalates.
     b.send(V2, vec![critical(0x0300)]).await;
-    assert!(
-        b.south()
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    let crit: Value = serde_json::from_slice(&b.south().deliveries()[0].body).unwrap();
+    let crit = first_delivery(b.south()).await;
     assert_eq!(crit["type"], "alert.critical_fault", "{crit}");
     let crit_id = crit["alert_id"]
         .as_u64()
         .or_else(|| crit["id"].as_u64())
         .unwrap();
-    let (status, acked) = b
-        .request(
-            "POST",
-            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
-            Some(SOUTH_TOKEN),
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(crit_id, SOUTH_TOKEN).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["state"], "acknowledged");
-    let (status, again) = b
-        .request(
-            "POST",
-            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
-            Some(SOUTH_TOKEN),
-            None,
-        )
-        .await;
+    let (status, again) = b.acknowledge(crit_id, SOUTH_TOKEN).await;
     assert_eq!(
         (status, again["error"]["code"].as_str()),
         (409, Some("conflict")),
@@ -355,23 +335,13 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
 /// A partner's token sees its own vehicles and alerts only; other partners' look like they do
 /// not exist; operator routes are refused; no token or a wrong one is 401.
 async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) {
-    let Some(mut b) = bed("tokens", kind).await else {
+    let Some(mut b) = north_and_south("tokens", kind, "passenger").await else {
         return;
     };
-    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
-    b.sell(V2, "dealer-south", "2025-06-01", "passenger").await;
     b.send(V1, vec![odometer(100), critical(0x0301)]).await;
     b.send(V2, vec![odometer(100), critical(0x0302)]).await;
-    assert!(
-        b.north()
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    assert!(
-        b.south()
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
+    delivered_once(b.north()).await;
+    delivered_once(b.south()).await;
     let (_, all) = b
         .request("GET", "/api/v1/alerts", Some(OPERATOR), None)
         .await;
@@ -449,14 +419,7 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
         let (status, json) = b.request("GET", &path, Some(NORTH_TOKEN), None).await;
         assert_eq!(status, 404, "{path}: {json}");
     }
-    let (status, _) = b
-        .request(
-            "POST",
-            &format!("/api/v1/alerts/{south_alert}/acknowledge"),
-            Some(NORTH_TOKEN),
-            None,
-        )
-        .await;
+    let (status, _) = b.acknowledge(south_alert, NORTH_TOKEN).await;
     assert_eq!(status, 404);
     let (_, a) = b
         .request(

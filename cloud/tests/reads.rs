@@ -73,6 +73,17 @@ fn at_now(bed: &Bed, seq: u64, body: RecordBody) -> Record {
     }
 }
 
+/// Each of `queries` on `path` is a 400 `bad_query`.
+async fn assert_bad_queries(b: &Bed, path: &str, queries: &[&str]) {
+    for query in queries {
+        let (status, json) = b
+            .call("GET", &format!("{path}?{query}"), OPERATOR, None)
+            .await;
+        assert_eq!(status, 400, "{query}: {json}");
+        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
+    }
+}
+
 /// The alert of `vin` in the list.
 fn alert_of<'a>(list: &'a Value, vin: &str) -> &'a Value {
     list["alerts"]
@@ -122,14 +133,7 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
     );
 
     // The operator acknowledges V2's in time: met, still with its dealer.
-    let (status, acked) = b
-        .call(
-            "POST",
-            &format!("/api/v1/alerts/{id2}/acknowledge"),
-            OPERATOR,
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(id2, OPERATOR).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["sla_state"], "met", "{acked}");
     assert_eq!(acked["holder"], "dealer-north", "{acked}");
@@ -155,14 +159,7 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
 
     // The dealer answers after all: late (never "met"), and the dealer has it again.
     b.minutes(9).await;
-    let (status, acked) = b
-        .call(
-            "POST",
-            &format!("/api/v1/alerts/{id1}/acknowledge"),
-            NORTH_TOKEN,
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(id1, NORTH_TOKEN).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["sla_state"], "late", "{acked}");
     assert_eq!(acked["holder"], "dealer-north", "{acked}");
@@ -383,7 +380,7 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
     assert_eq!(seqs, (2_395..=2_520).collect::<Vec<_>>());
 
     // Refused: an unknown kind (alone or in a list), an empty one, a bad cursor.
-    for query in [
+    let refused = [
         "kind=odometr",
         "kind=odometer,heartbeat",
         "kind=",
@@ -391,18 +388,8 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
         "before=abc.-",
         "kind=prompt&colour=red",
         "fold=odometer",
-    ] {
-        let (status, json) = b
-            .call(
-                "GET",
-                &format!("/api/v1/vehicles/{V1}/timeline?{query}"),
-                OPERATOR,
-                None,
-            )
-            .await;
-        assert_eq!(status, 400, "{query}: {json}");
-        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
-    }
+    ];
+    assert_bad_queries(&b, &format!("/api/v1/vehicles/{V1}/timeline"), &refused).await;
     let (_, json) = b
         .call(
             "GET",
@@ -495,24 +482,14 @@ async fn readings_are_a_bounded_series(b: &Bed, start: u64) {
         (Some(start), Some(until))
     );
 
-    for query in [
+    let refused = [
         "max_points=1",
         "max_points=5000",
         "since=abc",
         "since=2000&until=1000",
         "points=10",
-    ] {
-        let (status, json) = b
-            .call(
-                "GET",
-                &format!("/api/v1/vehicles/{V1}/readings?{query}"),
-                OPERATOR,
-                None,
-            )
-            .await;
-        assert_eq!(status, 400, "{query}: {json}");
-        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
-    }
+    ];
+    assert_bad_queries(b, &format!("/api/v1/vehicles/{V1}/readings"), &refused).await;
 }
 
 /// A partner body naming `token_env` is refused the same way whether the variable is set

@@ -336,6 +336,15 @@ impl Bed {
         json
     }
 
+    /// Acknowledges alert `id` as `token`: the status and the JSON body.
+    ///
+    /// # Panics
+    /// As [`Bed::call`].
+    pub async fn acknowledge(&self, id: u64, token: &str) -> (u16, Value) {
+        let path = format!("/api/v1/alerts/{id}/acknowledge");
+        self.call("POST", &path, token, None).await
+    }
+
     /// Registers `vin` as the operator.
     ///
     /// # Panics
