@@ -187,20 +187,11 @@ async fn the_dashboard_reads_the_cloud_clock_and_folds_the_readings() {
         .clone();
     assert_eq!(long_alert["age_ms"], 7 * MIN, "{long_alert}");
 
-    let started = std::time::Instant::now();
-    if let Err(e) = browse(&b, &browser, &long_alert, late_id).await {
-        println!("url: {:?}", browser.url().await);
-        println!("status: {:?}", browser.text(&tid("status")).await);
-        println!("console: {:#?}", browser.console().await);
-        if let Ok(path) = browser.screenshot("dashboard-timeline-failure").await {
-            println!("screenshot: {}", path.display());
-        }
-        panic!("{e}");
-    }
-    println!(
-        "browser steps took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let steps = browse(&b, &browser, &long_alert, late_id);
+    let status = tid("status");
+    browser
+        .run_steps("dashboard-timeline-failure", &[&status], steps)
+        .await;
     drop(browser);
     b.cloud.shutdown().await.unwrap();
 }
