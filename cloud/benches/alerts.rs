@@ -109,28 +109,19 @@ fn alerts(c: &mut Criterion) {
     let ctx = context();
     let policy = AlertPolicy::default();
     let now = Timestamp::from_millis(1_760_000_000_000);
-    c.bench_function("alert_new", |b| {
-        b.iter(|| {
-            Alert::new(
-                black_box(7),
-                AlertKind::Maintenance,
-                "dealer-north",
-                "oil",
-                &ctx,
-                &policy,
-                now,
-            )
-        });
-    });
-    let alert = Alert::new(
-        7,
-        AlertKind::Maintenance,
-        "dealer-north",
-        "oil",
-        &ctx,
-        &policy,
-        now,
-    );
+    let new_alert = |id| {
+        Alert::new(
+            id,
+            AlertKind::Maintenance,
+            "dealer-north",
+            "oil",
+            &ctx,
+            &policy,
+            now,
+        )
+    };
+    c.bench_function("alert_new", |b| b.iter(|| new_alert(black_box(7))));
+    let alert = new_alert(7);
     println!("webhook body: {} bytes", alert.webhook().body.len());
     c.bench_function("webhook_body", |b| b.iter(|| black_box(&alert).webhook()));
     let stored = postcard::to_allocvec(&alert).unwrap();

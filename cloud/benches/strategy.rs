@@ -67,28 +67,6 @@ fn history(s: &Strategies) -> ContactHistory {
     h
 }
 
-fn every_cell() -> Vec<Layers> {
-    let mut out = Vec::new();
-    for &category in Category::ALL {
-        for &car in CarMaturity::ALL {
-            for &service in ServiceMaturity::ALL {
-                for &activity in Activity::ALL {
-                    for &lifecycle in Lifecycle::ALL {
-                        out.push(Layers {
-                            category,
-                            car,
-                            service,
-                            activity,
-                            lifecycle,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 fn bench(c: &mut Criterion) {
     let s = Strategies::load(Path::new(FILE)).unwrap();
     let h = history(&s);
@@ -139,7 +117,7 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
-    let cells = every_cell();
+    let cells = Layers::every_cell();
     g.bench_function(
         "216 drivers: in_cell decide + next_in_cell, every cell",
         |b| {

@@ -81,17 +81,7 @@ impl Cloud {
         };
         tracing::info!(backend = store.kind(), "store open");
         let token = api::auth::operator_token(&config.api, &config.store_path())?;
-        let settings = FleetSettings {
-            strategies: config
-                .fleet
-                .strategies
-                .as_deref()
-                .map(|p| config.resolve(p)),
-            registry: config.fleet.registry.as_deref().map(|p| config.resolve(p)),
-            layers: config.layers.clone(),
-            alerts: config.alerts.clone(),
-            partners: config.partner.clone(),
-        };
+        let settings = FleetSettings::from_config(config);
         let (mut fleet, loaded) = {
             let (store, clock) = (store.clone(), Arc::clone(&clock));
             tokio::task::spawn_blocking(move || FleetHandle::start(&settings, &store, clock))

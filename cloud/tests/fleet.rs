@@ -5,186 +5,110 @@
 //! acknowledged in time, partner token isolation, and malformed API input.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rapport_cloud::Cloud;
-use rapport_cloud::clock::{Clock, ManualClock};
-use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::AlertsConfig;
-use rapport_harness::cloud::{
-    self, BrokerKind, OPERATOR, StoreKind, TestStore, partner, receiver_clock,
+use rapport_harness::bed::{
+    Bed, DAY_MS, DEALER_NORTH, DEALER_SOUTH, MINUTE_MS, NORTH_TOKEN, Plan, Registration,
+    SOUTH_TOKEN,
 };
+use rapport_harness::cloud::{OPERATOR, StoreKind};
 use rapport_harness::http::{client as http, metric};
-use rapport_harness::mqtt::{Publisher, Subscriber};
 use rapport_harness::partner::Receiver;
-use rapport_harness::records::{Sequencer, critical, maintenance, odometer, prompt};
+use rapport_harness::records::{critical, first_drive, maintenance, odometer, prompt};
 use rapport_shared::{
-    ConsentChange, ConsentKind, Downlink, DownlinkBody, MaintenanceStatus, PromptAction,
-    PromptKind, RecordBody, Timestamp,
+    ConsentChange, ConsentKind, DownlinkBody, MaintenanceStatus, PromptAction, PromptKind,
+    RecordBody,
 };
 use serde_json::Value;
 
-const DAY: u64 = 86_400_000;
 /// 2026-01-01T00:00:00Z.
 const T0: u64 = 1_767_225_600_000;
-const SECRET_NORTH: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_SOUTH: &str = "whsec_c2VjcmV0LXNvdXRoLTEyMzQ1Njc4OTAxMjM0NTY=";
-const SECRET_DESK: &str = "whsec_ZGVzay1zZWNyZXQtMTIzNDU2Nzg5MDEyMzQ1Njc4";
-const TOKEN_NORTH: &str = "north-token-0123456789abcdef0123456789";
-const TOKEN_SOUTH: &str = "south-token-0123456789abcdef0123456789";
 
 const V1: &str = "WP0ZZZ99ZTS392124";
 const V2: &str = "WVWZZZ1JZXW000001";
 
-struct Bed {
-    cloud: Cloud,
-    clock: ManualClock,
-    base: String,
-    car: Publisher,
-    north: Receiver,
-    south: Receiver,
-    desk: Receiver,
-    downlinks: Arc<Mutex<Vec<Downlink>>>,
-    seq: Sequencer,
-    _down: Subscriber,
-    _dir: tempfile::TempDir,
-    /// Last: the database goes after the cloud.
-    _store: TestStore,
-}
-
+/// The shared bed with two dealers and the desk they escalate to, recording the cars'
+/// downlinks; `None` when `kind`'s backend is absent.
 async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
-    let store = TestStore::new(kind, name).unwrap()?;
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let south = Receiver::start(SECRET_SOUTH, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let mut config: Config = cloud::config(dir.path(), BrokerKind::Embedded, name).unwrap();
-    store.configure(&mut config);
-    config.partner = vec![
-        partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
-        partner("dealer-south", south.url(), SECRET_SOUTH, Some(TOKEN_SOUTH)),
-        partner(
-            "desk",
-            desk.url(),
-            SECRET_DESK,
-            Some("desk-token-0123456789abcdef0123456789"),
-        ),
-    ];
-    config.alerts = AlertsConfig {
-        fallback: Some("desk".into()),
-        ..AlertsConfig::default()
-    };
-    // The test drives ticks itself (deterministic): the background tick stays out of the way.
-    config.fleet.tick_ms = 3_600_000;
-    let (cloud, car) = cloud::start_with_car(&config, &clock, &format!("{name}-car"))
-        .await
-        .unwrap();
-    let broker = cloud.ready().broker.unwrap();
-    // A stand-in for the cars' downlink subscriptions.
-    let downlinks = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&downlinks);
-    let down = Subscriber::start(
-        broker,
-        &format!("{name}-down"),
-        "rapport/v1/+/down",
-        move |_, payload| {
-            if let Ok(d) = Downlink::decode(payload) {
-                sink.lock().unwrap().push(d);
-            }
-        },
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let base = format!("http://{}", cloud.ready().api);
-    Some(Bed {
-        cloud,
-        clock,
-        base,
-        car,
-        north,
-        south,
-        desk,
-        downlinks,
-        seq: Sequencer::default(),
-        _down: down,
-        _dir: dir,
-        _store: store,
-    })
+    let plan = Plan::escalating(name, T0, &[DEALER_NORTH, DEALER_SOUTH]);
+    let mut bed = Bed::start_on(kind, plan, |_| {}).await.unwrap()?;
+    bed.watch_downlinks().await.unwrap();
+    Some(bed)
 }
 
-impl Bed {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
+/// The bed with V1 (a passenger car) sold by the northern dealer and V2 (of `v2_category`)
+/// by the southern one, both on 2025-06-01.
+async fn north_and_south(name: &str, kind: StoreKind, v2_category: &str) -> Option<Bed> {
+    let b = bed(name, kind).await?;
+    b.sell(V1, "dealer-north", "2025-06-01", "passenger").await;
+    b.sell(V2, "dealer-south", "2025-06-01", v2_category).await;
+    Some(b)
+}
+
+/// Waits (up to 10 s) until `r` got one delivery.
+async fn delivered_once(r: &Receiver) {
+    let once = r.wait_until(Duration::from_secs(10), |s| s.delivered == 1);
+    assert!(once.await, "{:?}", r.stats());
+}
+
+/// Waits (up to 10 s) for `r`'s first delivery: its body.
+async fn first_delivery(r: &Receiver) -> Value {
+    delivered_once(r).await;
+    serde_json::from_slice(&r.deliveries()[0].body).unwrap()
+}
+
+/// The fleet's verbs on the bed: its partners, registrations, layers and campaigns.
+trait Fleet {
+    fn north(&self) -> &Receiver;
+    fn south(&self) -> &Receiver;
+    fn desk(&self) -> &Receiver;
+    async fn days(&mut self, days: u64);
+    async fn minutes(&mut self, minutes: u64);
+    /// Registers `vin` as sold by `dealer`.
+    async fn sell(&self, vin: &str, dealer: &str, delivered: &str, category: &str);
+    async fn layers(&self, vin: &str) -> Value;
+    fn campaigns(&self, vin: &str) -> Vec<(String, u64)>;
+}
+
+impl Fleet for Bed {
+    fn north(&self) -> &Receiver {
+        self.receiver("dealer-north")
     }
 
-    /// Sends records (stamped now) and waits until the cloud applied them.
-    async fn send(&mut self, vin: &str, bodies: Vec<RecordBody>) {
-        let up = self.seq.uplink(vin.parse().unwrap(), self.now(), bodies);
-        cloud::send_and_wait(&self.cloud, &mut self.car, &up).await;
+    fn south(&self) -> &Receiver {
+        self.receiver("dealer-south")
+    }
+
+    fn desk(&self) -> &Receiver {
+        self.receiver("desk")
     }
 
     async fn days(&mut self, days: u64) {
-        self.clock.advance_ms(days * DAY);
-        self.cloud.tick_now().await.unwrap();
+        self.advance(days * DAY_MS).await;
     }
 
     async fn minutes(&mut self, minutes: u64) {
-        self.clock.advance_ms(minutes * 60_000);
-        self.cloud.tick_now().await.unwrap();
+        self.advance(minutes * MINUTE_MS).await;
     }
 
-    async fn req(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        rapport_harness::http::request(method.parse().unwrap(), &url, token, body).await
-    }
-
-    async fn register(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {
-        let body = format!(
-            r#"{{"category":"{category}","line":"e-compact 2025","delivered":"{delivered}","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
-        );
-        let (status, json) = self
-            .req(
-                "PUT",
-                &format!("/api/v1/vehicles/{vin}/registration"),
-                Some(OPERATOR),
-                Some(&body),
-            )
-            .await;
-        assert_eq!(status, 200, "{json}");
+    async fn sell(&self, vin: &str, dealer: &str, delivered: &str, category: &str) {
+        let r = Registration {
+            dealer,
+            category,
+            line: "e-compact 2025",
+            delivered,
+        };
+        self.register(vin, r).await;
     }
 
     async fn layers(&self, vin: &str) -> Value {
-        let (status, json) = self
-            .req(
-                "GET",
-                &format!("/api/v1/vehicles/{vin}"),
-                Some(OPERATOR),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{json}");
-        json["layers"].clone()
+        self.get_as(&format!("/api/v1/vehicles/{vin}"), OPERATOR)
+            .await["layers"]
+            .clone()
     }
 
     fn campaigns(&self, vin: &str) -> Vec<(String, u64)> {
-        self.downlinks
-            .lock()
-            .unwrap()
+        self.downlinks()
             .iter()
             .filter(|d| d.vin.to_string() == vin)
             .flat_map(|d| d.messages.iter())
@@ -204,16 +128,8 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
     let Some(mut b) = bed("travel", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-12-20", "passenger")
-        .await;
-    b.send(
-        V1,
-        vec![
-            odometer(800),
-            prompt(PromptKind::BreakIn, "advice", PromptAction::Acknowledged),
-        ],
-    )
-    .await;
+    b.sell(V1, "dealer-north", "2025-12-20", "passenger").await;
+    b.send(V1, first_drive(800)).await;
     let l = b.layers(V1).await;
     assert_eq!(
         (
@@ -237,7 +153,7 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
 
     // The timeline holds each change with its reason.
     let (_, tl) = b
-        .req(
+        .request(
             "GET",
             &format!("/api/v1/vehicles/{V1}/timeline"),
             Some(OPERATOR),
@@ -277,10 +193,13 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
     );
     for pair in sent.windows(2) {
         let gap = pair[1].1 - pair[0].1;
-        assert!(gap >= 7 * DAY, "campaigns {gap} ms apart: {sent:?}");
+        assert!(gap >= 7 * DAY_MS, "campaigns {gap} ms apart: {sent:?}");
     }
     for (i, (_, at)) in sent.iter().enumerate() {
-        let in_window = sent[i..].iter().filter(|(_, t)| *t < at + 30 * DAY).count();
+        let in_window = sent[i..]
+            .iter()
+            .filter(|(_, t)| *t < at + 30 * DAY_MS)
+            .count();
         assert!(in_window <= 4, "more than 4 campaigns in 30 days: {sent:?}");
     }
 
@@ -315,7 +234,9 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
     )
     .await;
     assert_eq!(b.layers(V1).await["activity"], "active");
-    let (_, m) = b.req("GET", "/api/v1/layers", Some(OPERATOR), None).await;
+    let (_, m) = b
+        .request("GET", "/api/v1/layers", Some(OPERATOR), None)
+        .await;
     assert_eq!(m["total"], 1, "{m}");
     b.cloud.shutdown().await.unwrap();
 }
@@ -326,39 +247,29 @@ async fn time_travel_moves_drivers_through_activity_and_strategies_respect_caps(
 /// fault goes at once; acknowledged in time, it never escalates. A service done resolves the
 /// maintenance alert.
 async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kind: StoreKind) {
-    let Some(mut b) = bed("alerts", kind).await else {
+    let Some(mut b) = north_and_south("alerts", kind, "commercial").await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-06-01", "passenger")
-        .await;
-    b.register(V2, "dealer-south", "2025-06-01", "commercial")
-        .await;
     b.send(
         V1,
         vec![odometer(4_990), maintenance("oil", MaintenanceStatus::Due)],
     )
     .await;
-    let (_, alerts) = b.req("GET", "/api/v1/alerts", Some(OPERATOR), None).await;
+    let (_, alerts) = b
+        .request("GET", "/api/v1/alerts", Some(OPERATOR), None)
+        .await;
     let list = alerts["alerts"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{alerts}");
     let id = list[0]["id"].as_u64().unwrap();
     // Not sent yet: waiting for the driver.
     b.minutes(5).await;
-    assert_eq!(b.north.stats().delivered, 0);
+    assert_eq!(b.north().stats().delivered, 0);
     b.send(
         V1,
         vec![prompt(PromptKind::Maintenance, "oil", PromptAction::Booked)],
     )
     .await;
-    assert!(
-        b.north
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await,
-        "{:?}",
-        b.north.stats()
-    );
-    let got = b.north.deliveries();
-    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let body = first_delivery(b.north()).await;
     assert_eq!(body["type"], "alert.maintenance_due", "{body}");
     assert_eq!(body["driver_response"], "booked", "{body}");
     assert_eq!(body["vin"], V1, "{body}");
@@ -367,58 +278,34 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
         body.get("consents").is_none(),
         "only what the alert needs: {body}"
     );
-    assert_eq!(got[0].id, format!("msg_a{id}"));
+    assert_eq!(b.north().deliveries()[0].id, format!("msg_a{id}"));
 
     // No acknowledgement: at +61 min the SLA has run out → the desk gets it, marked escalated.
     b.minutes(30).await;
-    assert_eq!(b.desk.stats().delivered, 0, "not before the SLA");
+    assert_eq!(b.desk().stats().delivered, 0, "not before the SLA");
     b.minutes(31).await;
-    assert!(
-        b.desk
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    let esc: Value = serde_json::from_slice(&b.desk.deliveries()[0].body).unwrap();
+    let esc = first_delivery(b.desk()).await;
     assert_eq!(esc["type"], "alert.escalated", "{esc}");
     let (_, a) = b
-        .req("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
+        .request("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
         .await;
     assert_eq!(a["escalated"]["to"], "desk", "{a}");
     assert_eq!(a["sla_state"], "escalated", "{a}");
     b.minutes(120).await;
-    assert_eq!(b.desk.stats().delivered, 1, "escalates once");
+    assert_eq!(b.desk().stats().delivered, 1, "escalates once");
 
     // Critical fault on V2: at once to dealer-south, acknowledged in time: never escalates.
     b.send(V2, vec![critical(0x0300)]).await;
-    assert!(
-        b.south
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    let crit: Value = serde_json::from_slice(&b.south.deliveries()[0].body).unwrap();
+    let crit = first_delivery(b.south()).await;
     assert_eq!(crit["type"], "alert.critical_fault", "{crit}");
     let crit_id = crit["alert_id"]
         .as_u64()
         .or_else(|| crit["id"].as_u64())
         .unwrap();
-    let (status, acked) = b
-        .req(
-            "POST",
-            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
-            Some(TOKEN_SOUTH),
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(crit_id, SOUTH_TOKEN).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["state"], "acknowledged");
-    let (status, again) = b
-        .req(
-            "POST",
-            &format!("/api/v1/alerts/{crit_id}/acknowledge"),
-            Some(TOKEN_SOUTH),
-            None,
-        )
-        .await;
+    let (status, again) = b.acknowledge(crit_id, SOUTH_TOKEN).await;
     assert_eq!(
         (status, again["error"]["code"].as_str()),
         (409, Some("conflict")),
@@ -426,7 +313,7 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
     );
     b.minutes(180).await;
     assert_eq!(
-        b.desk.stats().delivered,
+        b.desk().stats().delivered,
         1,
         "an acknowledged alert does not escalate"
     );
@@ -435,11 +322,11 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
     b.send(V1, vec![maintenance("oil", MaintenanceStatus::Done)])
         .await;
     let (_, a) = b
-        .req("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
+        .request("GET", &format!("/api/v1/alerts/{id}"), Some(OPERATOR), None)
         .await;
     assert_eq!(a["state"], "resolved", "{a}");
     // Every webhook the receivers accepted had a valid signature; none was refused.
-    for r in [&b.north, &b.south, &b.desk] {
+    for r in [b.north(), b.south(), b.desk()] {
         assert_eq!(r.stats().rejected, 0);
     }
     b.cloud.shutdown().await.unwrap();
@@ -448,26 +335,16 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
 /// A partner's token sees its own vehicles and alerts only; other partners' look like they do
 /// not exist; operator routes are refused; no token or a wrong one is 401.
 async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) {
-    let Some(mut b) = bed("tokens", kind).await else {
+    let Some(mut b) = north_and_south("tokens", kind, "passenger").await else {
         return;
     };
-    b.register(V1, "dealer-north", "2025-06-01", "passenger")
-        .await;
-    b.register(V2, "dealer-south", "2025-06-01", "passenger")
-        .await;
     b.send(V1, vec![odometer(100), critical(0x0301)]).await;
     b.send(V2, vec![odometer(100), critical(0x0302)]).await;
-    assert!(
-        b.north
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    assert!(
-        b.south
-            .wait_until(Duration::from_secs(10), |s| s.delivered == 1)
-            .await
-    );
-    let (_, all) = b.req("GET", "/api/v1/alerts", Some(OPERATOR), None).await;
+    delivered_once(b.north()).await;
+    delivered_once(b.south()).await;
+    let (_, all) = b
+        .request("GET", "/api/v1/alerts", Some(OPERATOR), None)
+        .await;
     let ids: BTreeMap<String, u64> = all["alerts"]
         .as_array()
         .unwrap()
@@ -484,10 +361,10 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
 
     // Own things: visible.
     assert_eq!(
-        b.req(
+        b.request(
             "GET",
             &format!("/api/v1/vehicles/{V1}"),
-            Some(TOKEN_NORTH),
+            Some(NORTH_TOKEN),
             None
         )
         .await
@@ -495,10 +372,10 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
         200
     );
     assert_eq!(
-        b.req(
+        b.request(
             "GET",
             &format!("/api/v1/alerts/{north_alert}"),
-            Some(TOKEN_NORTH),
+            Some(NORTH_TOKEN),
             None
         )
         .await
@@ -506,12 +383,12 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
         200
     );
     let (_, mine) = b
-        .req("GET", "/api/v1/alerts?state=all", Some(TOKEN_NORTH), None)
+        .request("GET", "/api/v1/alerts?state=all", Some(NORTH_TOKEN), None)
         .await;
     assert_eq!(mine["alerts"].as_array().unwrap().len(), 1, "{mine}");
     assert_eq!(mine["alerts"][0]["vin"], V1);
     let (_, list) = b
-        .req("GET", "/api/v1/vehicles", Some(TOKEN_NORTH), None)
+        .request("GET", "/api/v1/vehicles", Some(NORTH_TOKEN), None)
         .await;
     let vins: Vec<&str> = list["vehicles"]
         .as_array()
@@ -521,7 +398,7 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
         .collect();
     assert_eq!(vins, [V1], "{list}");
     let (_, partners) = b
-        .req("GET", "/api/v1/partners", Some(TOKEN_NORTH), None)
+        .request("GET", "/api/v1/partners", Some(NORTH_TOKEN), None)
         .await;
     assert_eq!(
         partners["partners"].as_array().unwrap().len(),
@@ -539,20 +416,13 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
         format!("/api/v1/vehicles/{V2}/timeline"),
         format!("/api/v1/alerts/{south_alert}"),
     ] {
-        let (status, json) = b.req("GET", &path, Some(TOKEN_NORTH), None).await;
+        let (status, json) = b.request("GET", &path, Some(NORTH_TOKEN), None).await;
         assert_eq!(status, 404, "{path}: {json}");
     }
-    let (status, _) = b
-        .req(
-            "POST",
-            &format!("/api/v1/alerts/{south_alert}/acknowledge"),
-            Some(TOKEN_NORTH),
-            None,
-        )
-        .await;
+    let (status, _) = b.acknowledge(south_alert, NORTH_TOKEN).await;
     assert_eq!(status, 404);
     let (_, a) = b
-        .req(
+        .request(
             "GET",
             &format!("/api/v1/alerts/{south_alert}"),
             Some(OPERATOR),
@@ -584,7 +454,7 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
             Some("{}"),
         ),
     ] {
-        let (status, json) = b.req(m, path, Some(TOKEN_SOUTH), body).await;
+        let (status, json) = b.request(m, path, Some(SOUTH_TOKEN), body).await;
         assert_eq!(
             (status, json["error"]["code"].as_str()),
             (403, Some("forbidden")),
@@ -593,7 +463,7 @@ async fn a_partner_token_sees_only_its_own_vehicles_and_alerts(kind: StoreKind) 
     }
     // No token, a wrong one: 401.
     for token in [None, Some("nope"), Some(" ")] {
-        let (status, json) = b.req("GET", "/api/v1/alerts", token, None).await;
+        let (status, json) = b.request("GET", "/api/v1/alerts", token, None).await;
         assert_eq!(
             (status, json["error"]["code"].as_str()),
             (401, Some("unauthorized")),

@@ -6,146 +6,81 @@
 
 use std::collections::BTreeSet;
 
-use rapport_cloud::Cloud;
-use rapport_cloud::clock::{Clock, ManualClock};
-use rapport_cloud::config::Config;
-use rapport_cloud::fleet::partners::AlertsConfig;
-use rapport_harness::cloud::{
-    BrokerKind, OPERATOR, StoreKind, TestStore, config, partner, receiver_clock, send_and_wait,
-    start_with_car,
-};
-use rapport_harness::files::temp_dir;
-use rapport_harness::http::client as http;
-use rapport_harness::mqtt::Publisher;
-use rapport_harness::partner::Receiver;
+use rapport_harness::bed::{Bed, DEALER_NORTH, MINUTE_MS as MIN, NORTH_TOKEN, Plan, Registration};
+use rapport_harness::cloud::{OPERATOR, StoreKind};
 use rapport_harness::records::{critical, odometer, prompt};
 use rapport_shared::{
     Dtc, DtcEvent, EngineHours, EngineHoursReading, ObdCode, PromptAction, PromptKind, Record,
-    RecordBody, Severity, SignalSource, Timestamp, Uplink, Vin,
+    RecordBody, Severity, SignalSource, Timestamp,
 };
 use serde_json::Value;
 
-const MIN: u64 = 60_000;
 /// 2031-03-01T00:00:00Z: years from any machine's clock, so an age read from the wrong clock
 /// shows.
 const T0: u64 = 1_930_176_000_000;
-const SECRET_NORTH: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_DESK: &str = "whsec_ZGVzay1zZWNyZXQtMTIzNDU2Nzg5MDEyMzQ1Njc4";
-const TOKEN_NORTH: &str = "north-token-0123456789abcdef0123456789";
-const TOKEN_DESK: &str = "desk-token-0123456789abcdef0123456789";
 
 const V1: &str = "WP0ZZZ99ZTS392124";
 const V2: &str = "WVWZZZ1JZXW000001";
 /// Registered to nobody a partner could see.
 const V3: &str = "WDB9066361S000005";
 
-struct Bed {
-    cloud: Cloud,
-    clock: ManualClock,
-    base: String,
-    car: Publisher,
-    _north: Receiver,
-    _desk: Receiver,
-    _dir: tempfile::TempDir,
-    /// Last: the database goes after the cloud.
-    _store: TestStore,
-}
-
+/// The shared bed with a dealer and the desk it escalates to; `None` when `kind`'s backend
+/// is absent.
 async fn bed(name: &str, kind: StoreKind) -> Option<Bed> {
-    let store = TestStore::new(kind, name).unwrap()?;
-    let dir = temp_dir("reads", name).unwrap();
-    let clock = ManualClock::new(Timestamp::from_millis(T0));
-    let north = Receiver::start(SECRET_NORTH, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let desk = Receiver::start(SECRET_DESK, receiver_clock(&clock))
-        .await
-        .unwrap();
-    let mut config: Config = config(dir.path(), BrokerKind::Embedded, name).unwrap();
-    store.configure(&mut config);
-    config.partner = vec![
-        partner("dealer-north", north.url(), SECRET_NORTH, Some(TOKEN_NORTH)),
-        partner("desk", desk.url(), SECRET_DESK, Some(TOKEN_DESK)),
-    ];
-    config.alerts = AlertsConfig {
-        fallback: Some("desk".into()),
-        ..AlertsConfig::default()
-    };
-    config.fleet.tick_ms = 3_600_000;
-    let (cloud, car) = start_with_car(&config, &clock, &format!("{name}-car"))
-        .await
-        .unwrap();
-    let base = format!("http://{}", cloud.ready().api);
-    Some(Bed {
-        cloud,
-        clock,
-        base,
-        car,
-        _north: north,
-        _desk: desk,
-        _dir: dir,
-        _store: store,
-    })
+    let plan = Plan::escalating(name, T0, &[DEALER_NORTH]);
+    Bed::start_on(kind, plan, |_| {}).await.unwrap()
 }
 
-impl Bed {
-    /// Sends records and waits until the cloud applied them.
-    async fn send(&mut self, vin: &str, records: Vec<Record>) {
-        let vin: Vin = vin.parse().unwrap();
-        send_and_wait(&self.cloud, &mut self.car, &Uplink { vin, records }).await;
-    }
+/// The reads' verbs on the bed.
+trait Reads {
+    async fn minutes(&mut self, minutes: u64);
+    async fn get(&self, path: &str) -> Value;
+    /// Registers `vin` as sold by `dealer`.
+    async fn sell(&self, vin: &str, dealer: &str);
+    /// The cloud's now, unix ms.
+    fn now_ms(&self) -> u64;
+}
 
+impl Reads for Bed {
     async fn minutes(&mut self, minutes: u64) {
-        self.clock.advance_ms(minutes * MIN);
-        self.cloud.tick_now().await.unwrap();
-    }
-
-    async fn req(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
-        let mut r = http()
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            r = r
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.advance(minutes * MIN).await;
     }
 
     async fn get(&self, path: &str) -> Value {
-        let (status, json) = self.req("GET", path, OPERATOR, None).await;
-        assert_eq!(status, 200, "GET {path}: {json}");
-        json
+        self.get_as(path, OPERATOR).await
     }
 
-    async fn register(&self, vin: &str, dealer: &str) {
-        let body = format!(
-            r#"{{"category":"passenger","line":"e-compact 2030","delivered":"2031-01-10","dealer":"{dealer}","region":"north","consents":{{"partner_sharing":true,"engagement":true}}}}"#
-        );
-        let (status, json) = self
-            .req(
-                "PUT",
-                &format!("/api/v1/vehicles/{vin}/registration"),
-                OPERATOR,
-                Some(&body),
-            )
-            .await;
-        assert_eq!(status, 200, "{json}");
+    async fn sell(&self, vin: &str, dealer: &str) {
+        let r = Registration {
+            dealer,
+            category: "passenger",
+            line: "e-compact 2030",
+            delivered: "2031-01-10",
+        };
+        self.register(vin, r).await;
     }
 
-    fn now(&self) -> u64 {
-        self.clock.now().as_millis()
+    fn now_ms(&self) -> u64 {
+        self.now().as_millis()
     }
 }
 
 fn at_now(bed: &Bed, seq: u64, body: RecordBody) -> Record {
     Record {
         seq,
-        at: bed.clock.now(),
+        at: bed.now(),
         body,
+    }
+}
+
+/// Each of `queries` on `path` is a 400 `bad_query`.
+async fn assert_bad_queries(b: &Bed, path: &str, queries: &[&str]) {
+    for query in queries {
+        let (status, json) = b
+            .call("GET", &format!("{path}?{query}"), OPERATOR, None)
+            .await;
+        assert_eq!(status, 400, "{query}: {json}");
+        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
     }
 }
 
@@ -165,22 +100,22 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
     let Some(mut b) = bed("reads-alerts", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north").await;
-    b.register(V2, "dealer-north").await;
+    b.sell(V1, "dealer-north").await;
+    b.sell(V2, "dealer-north").await;
     let r = at_now(&b, 1, odometer(1200));
-    b.send(V1, vec![r]).await;
+    b.send_records(V1, vec![r]).await;
     let r = at_now(&b, 1, odometer(800));
-    b.send(V2, vec![r]).await;
-    let raised = b.now();
+    b.send_records(V2, vec![r]).await;
+    let raised = b.now_ms();
     let r = at_now(&b, 2, critical(0x0300));
-    b.send(V1, vec![r]).await;
+    b.send_records(V1, vec![r]).await;
     let r = at_now(&b, 2, critical(0x0301));
-    b.send(V2, vec![r]).await;
+    b.send_records(V2, vec![r]).await;
 
     // Seven minutes on the cloud's clock (years from the machine's).
     b.minutes(7).await;
     let list = b.get("/api/v1/alerts").await;
-    assert_eq!(list["now"], b.now(), "{list}");
+    assert_eq!(list["now"], b.now_ms(), "{list}");
     let a1 = alert_of(&list, V1).clone();
     let id1 = a1["id"].as_u64().unwrap();
     assert_eq!(a1["created_at"], raised, "{a1}");
@@ -193,26 +128,19 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
     let one = b.get(&format!("/api/v1/alerts/{id1}")).await;
     assert_eq!(
         (one["now"].as_u64(), one["age_ms"].as_u64()),
-        (Some(b.now()), Some(7 * MIN)),
+        (Some(b.now_ms()), Some(7 * MIN)),
         "{one}"
     );
 
     // The operator acknowledges V2's in time: met, still with its dealer.
-    let (status, acked) = b
-        .req(
-            "POST",
-            &format!("/api/v1/alerts/{id2}/acknowledge"),
-            OPERATOR,
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(id2, OPERATOR).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["sla_state"], "met", "{acked}");
     assert_eq!(acked["holder"], "dealer-north", "{acked}");
     assert_eq!(acked["acknowledged_by"], Value::Null, "{acked}");
-    assert_eq!(acked["answered_at"], b.now(), "{acked}");
+    assert_eq!(acked["answered_at"], b.now_ms(), "{acked}");
     assert_eq!(acked["sla_remaining_ms"], Value::Null, "{acked}");
-    assert_eq!(acked["now"], b.now(), "{acked}");
+    assert_eq!(acked["now"], b.now_ms(), "{acked}");
 
     // 57 minutes: at risk, three minutes left.
     b.minutes(50).await;
@@ -231,14 +159,7 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
 
     // The dealer answers after all: late (never "met"), and the dealer has it again.
     b.minutes(9).await;
-    let (status, acked) = b
-        .req(
-            "POST",
-            &format!("/api/v1/alerts/{id1}/acknowledge"),
-            TOKEN_NORTH,
-            None,
-        )
-        .await;
+    let (status, acked) = b.acknowledge(id1, NORTH_TOKEN).await;
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["sla_state"], "late", "{acked}");
     assert_eq!(acked["holder"], "dealer-north", "{acked}");
@@ -247,7 +168,7 @@ async fn alert_ages_and_sla_read_at_the_cloud_clock_and_tell_one_story(kind: Sto
     // The unresolved list says the same, and keeps saying it as time passes.
     b.minutes(600).await;
     let list = b.get("/api/v1/alerts").await;
-    assert_eq!(list["now"], b.now());
+    assert_eq!(list["now"], b.now_ms());
     assert_eq!(alert_of(&list, V1)["sla_state"], "late", "{list}");
     assert_eq!(alert_of(&list, V2)["sla_state"], "met", "{list}");
     assert_eq!(alert_of(&list, V1)["age_ms"], (70 + 600) * MIN, "{list}");
@@ -323,13 +244,13 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
     let Some(mut b) = bed("reads-timeline", kind).await else {
         return;
     };
-    b.register(V1, "dealer-north").await;
-    b.register(V3, "somebody-else").await;
+    b.sell(V1, "dealer-north").await;
+    b.sell(V3, "somebody-else").await;
     // The records run over the 42 hours before now.
     let start = T0 - 2_600 * MIN;
     let history = long_history(start);
     for chunk in history.chunks(500) {
-        b.send(V1, chunk.to_vec()).await;
+        b.send_records(V1, chunk.to_vec()).await;
     }
     b.minutes(1).await;
 
@@ -459,7 +380,7 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
     assert_eq!(seqs, (2_395..=2_520).collect::<Vec<_>>());
 
     // Refused: an unknown kind (alone or in a list), an empty one, a bad cursor.
-    for query in [
+    let refused = [
         "kind=odometr",
         "kind=odometer,heartbeat",
         "kind=",
@@ -467,20 +388,10 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
         "before=abc.-",
         "kind=prompt&colour=red",
         "fold=odometer",
-    ] {
-        let (status, json) = b
-            .req(
-                "GET",
-                &format!("/api/v1/vehicles/{V1}/timeline?{query}"),
-                OPERATOR,
-                None,
-            )
-            .await;
-        assert_eq!(status, 400, "{query}: {json}");
-        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
-    }
+    ];
+    assert_bad_queries(&b, &format!("/api/v1/vehicles/{V1}/timeline"), &refused).await;
     let (_, json) = b
-        .req(
+        .call(
             "GET",
             &format!("/api/v1/vehicles/{V1}/timeline?kind=odometr"),
             OPERATOR,
@@ -495,20 +406,20 @@ async fn a_long_timeline_pages_by_cursor_and_filters_by_kind(kind: StoreKind) {
 
     // A partner sees the timeline of its own vehicle only.
     let (status, _) = b
-        .req(
+        .call(
             "GET",
             &format!("/api/v1/vehicles/{V1}/timeline?kind=prompt"),
-            TOKEN_NORTH,
+            NORTH_TOKEN,
             None,
         )
         .await;
     assert_eq!(status, 200);
     for path in ["timeline", "readings"] {
         let (status, json) = b
-            .req(
+            .call(
                 "GET",
                 &format!("/api/v1/vehicles/{V3}/{path}"),
-                TOKEN_NORTH,
+                NORTH_TOKEN,
                 None,
             )
             .await;
@@ -571,24 +482,14 @@ async fn readings_are_a_bounded_series(b: &Bed, start: u64) {
         (Some(start), Some(until))
     );
 
-    for query in [
+    let refused = [
         "max_points=1",
         "max_points=5000",
         "since=abc",
         "since=2000&until=1000",
         "points=10",
-    ] {
-        let (status, json) = b
-            .req(
-                "GET",
-                &format!("/api/v1/vehicles/{V1}/readings?{query}"),
-                OPERATOR,
-                None,
-            )
-            .await;
-        assert_eq!(status, 400, "{query}: {json}");
-        assert_eq!(json["error"]["code"], "bad_query", "{query}: {json}");
-    }
+    ];
+    assert_bad_queries(b, &format!("/api/v1/vehicles/{V1}/readings"), &refused).await;
 }
 
 /// A partner body naming `token_env` is refused the same way whether the variable is set
@@ -600,13 +501,14 @@ async fn a_partner_body_naming_token_env_is_refused_whatever_the_environment(kin
     assert!(std::env::var("PATH").is_ok());
     let body = |var: &str| {
         format!(
-            r#"{{"id":"p9","name":"x","kind":"dealer","webhook_url":"http://127.0.0.1:1/","secret":"{SECRET_NORTH}","token_env":"{var}"}}"#
+            r#"{{"id":"p9","name":"x","kind":"dealer","webhook_url":"http://127.0.0.1:1/","secret":"{}","token_env":"{var}"}}"#,
+            DEALER_NORTH.secret
         )
     };
     let mut answers = Vec::new();
     for var in ["PATH", "RAPPORT_TEST_SURELY_UNSET_9F3A"] {
         let (status, json) = b
-            .req("PUT", "/api/v1/partners/p9", OPERATOR, Some(&body(var)))
+            .call("PUT", "/api/v1/partners/p9", OPERATOR, Some(&body(var)))
             .await;
         assert_eq!(status, 422, "{var}: {json}");
         assert_eq!(json["error"]["code"], "token_env_not_allowed", "{json}");
@@ -632,7 +534,7 @@ async fn a_partner_body_naming_token_env_is_refused_whatever_the_environment(kin
         r#""token":"p9-token-0123456789abcdef0123456789""#,
     );
     let (status, json) = b
-        .req("PUT", "/api/v1/partners/p9", OPERATOR, Some(&clear))
+        .call("PUT", "/api/v1/partners/p9", OPERATOR, Some(&clear))
         .await;
     assert_eq!(status, 200, "{json}");
     b.cloud.shutdown().await.unwrap();

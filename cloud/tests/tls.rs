@@ -74,26 +74,22 @@ fn unreadable_tls_files_are_named() {
         path: Some(dir.path().join("cloud.toml")),
         ..Default::default()
     };
-    let tls = Tls {
-        ca: "missing.pem".into(),
-        cert: None,
-        key: None,
+    let error_of = |ca: &str| {
+        let tls = Tls {
+            ca: ca.into(),
+            cert: None,
+            key: None,
+        };
+        rapport_cloud::mqtt::tls_config(&c, &tls)
+            .unwrap_err()
+            .to_string()
     };
-    let err = rapport_cloud::mqtt::tls_config(&c, &tls)
-        .unwrap_err()
-        .to_string();
+    let err = error_of("missing.pem");
     assert!(
         err.starts_with("broker.tls.ca: ") && err.contains("missing.pem"),
         "{err}"
     );
-    let tls = Tls {
-        ca: "empty.pem".into(),
-        cert: None,
-        key: None,
-    };
-    let err = rapport_cloud::mqtt::tls_config(&c, &tls)
-        .unwrap_err()
-        .to_string();
+    let err = error_of("empty.pem");
     assert!(
         err.contains("empty.pem") && err.contains("no PEM certificate"),
         "{err}"

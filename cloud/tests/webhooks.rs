@@ -24,6 +24,26 @@ const WAIT: Duration = Duration::from_secs(10);
 
 type Table = Arc<RwLock<HashMap<String, Endpoint>>>;
 
+/// The error of a report that scheduled a retry.
+///
+/// # Panics
+/// On any other report.
+fn retry_error(r: &DeliveryReport) -> &str {
+    match &r.status {
+        ReportStatus::RetryScheduled { error, .. } => error,
+        other => panic!("expected a retry, got {other:?}"),
+    }
+}
+
+/// The endpoint table with one partner, [`PARTNER`], at `receiver`, signed with `secret`.
+fn partner_at(receiver: &Receiver, secret: Secret) -> Table {
+    let endpoint = Endpoint {
+        url: receiver.url(),
+        secret,
+    };
+    Arc::new(RwLock::new(HashMap::from([(PARTNER.to_owned(), endpoint)])))
+}
+
 /// A sender running on its own outbox, a receiver, and the clock they share.
 struct Rig {
     clock: ManualClock,
@@ -89,13 +109,7 @@ impl Rig {
         let receiver = Receiver::start(&secret.to_string(), receiver_clock(&clock))
             .await
             .unwrap();
-        let endpoints: Table = Arc::new(RwLock::new(HashMap::from([(
-            PARTNER.to_owned(),
-            Endpoint {
-                url: receiver.url(),
-                secret: sender_secret.unwrap_or_else(|| secret.clone()),
-            },
-        )])));
+        let endpoints = partner_at(&receiver, sender_secret.unwrap_or_else(|| secret.clone()));
         let dir = tempfile::tempdir().unwrap();
         let db = open_db(dir.path());
         let outbox = Outbox::new(db.open_tree("cloud").unwrap());
@@ -200,12 +214,8 @@ async fn wrong_secret_or_tampered_body_is_refused_by_the_receiver() {
     let mut rig = Rig::with(SenderConfig::default(), Some(Secret::generate().unwrap())).await;
     rig.enqueue("msg_wrong_key", PARTNER);
     let r = rig.report().await;
-    match &r.status {
-        ReportStatus::RetryScheduled { error, .. } => {
-            assert!(error.contains("HTTP 401"), "{error}")
-        }
-        other => panic!("expected a retry, got {other:?}"),
-    }
+    let error = retry_error(&r);
+    assert!(error.contains("HTTP 401"), "{error}");
     assert_eq!(rig.receiver.stats().rejected, 1);
     assert_eq!(rig.receiver.stats().attempts, 0);
     assert_eq!(rig.receiver.rejections(), [Rejection::BadSignature]);
@@ -461,13 +471,7 @@ async fn outbox_survives_reopening_and_pending_messages_still_go_out() {
     let receiver = Receiver::start(&secret.to_string(), receiver_clock(&clock))
         .await
         .unwrap();
-    let endpoints: Table = Arc::new(RwLock::new(HashMap::from([(
-        PARTNER.to_owned(),
-        Endpoint {
-            url: receiver.url(),
-            secret,
-        },
-    )])));
+    let endpoints = partner_at(&receiver, secret);
     clock.advance_ms(60_000);
     let (mut reports, _waker, _counters, stop, task) =
         start_sender(&outbox, &endpoints, &clock, SenderConfig::default());
@@ -500,21 +504,13 @@ async fn timeouts_and_unknown_partners_are_retried_with_their_error() {
         .script([Reply::ok().delay(Duration::from_secs(2))]);
     rig.enqueue("msg_slow", PARTNER);
     let r = rig.report().await;
-    match &r.status {
-        ReportStatus::RetryScheduled { error, .. } => {
-            assert!(error.starts_with("timed out"), "{error}")
-        }
-        other => panic!("expected a retry, got {other:?}"),
-    }
+    let error = retry_error(&r);
+    assert!(error.starts_with("timed out"), "{error}");
 
     rig.enqueue("msg_nobody", "no-such-partner");
     let r = rig.report().await;
     assert_eq!(r.id, "msg_nobody");
-    assert!(
-        matches!(&r.status, ReportStatus::RetryScheduled { error, .. } if error == "unknown partner"),
-        "{:?}",
-        r.status
-    );
+    assert_eq!(retry_error(&r), "unknown partner");
     // Once the partner is configured (looked up at send time), the next attempt goes out.
     let url = rig.receiver.url();
     rig.endpoints.write().unwrap().insert(
@@ -612,12 +608,8 @@ async fn https_endpoints_go_through_tls_and_a_failed_handshake_is_retried() {
     );
     rig.enqueue("msg_tls", "tls-partner");
     let r = rig.report().await;
-    match &r.status {
-        ReportStatus::RetryScheduled { error, .. } => {
-            assert!(error.starts_with("cannot connect"), "{error}");
-        }
-        other => panic!("expected a retry, got {other:?}"),
-    }
+    let error = retry_error(&r);
+    assert!(error.starts_with("cannot connect"), "{error}");
     // Nothing reached the handler: no request was sent in the clear.
     assert_eq!(rig.receiver.stats(), Default::default());
     rig.stop().await;

@@ -368,6 +368,36 @@ impl Browser {
             .unwrap_or_default())
     }
 
+    /// Runs a test's `steps` in this browser and prints how long they took. When a step
+    /// fails, prints what the page shows (its address, the text of each of `shown`, its
+    /// console) and saves a screenshot `<failure>.png` before panicking with the error.
+    ///
+    /// # Panics
+    /// With the steps' error.
+    pub async fn run_steps<E: std::fmt::Display>(
+        &self,
+        failure: &str,
+        shown: &[&str],
+        steps: impl std::future::Future<Output = Result<(), E>>,
+    ) {
+        let started = Instant::now();
+        if let Err(e) = steps.await {
+            println!("url: {:?}", self.url().await);
+            for css in shown {
+                println!("{css}: {:?}", self.text(css).await);
+            }
+            println!("console: {:#?}", self.console().await);
+            if let Ok(path) = self.screenshot(failure).await {
+                println!("screenshot: {}", path.display());
+            }
+            panic!("{e}");
+        }
+        println!(
+            "browser steps took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
     /// Saves a PNG of the viewport as `<artifacts_dir>/<name>.png` and returns its path.
     ///
     /// # Errors

@@ -74,10 +74,18 @@ impl TestStore {
     /// As [`crate::postgres::TestDb::create`].
     pub fn new(kind: StoreKind, label: &str) -> Result<Option<Self>, Error> {
         match kind {
-            StoreKind::Sled => Ok(Some(Self { kind, db: None })),
+            StoreKind::Sled => Ok(Some(Self::sled())),
             StoreKind::Postgres => {
                 Ok(crate::postgres::TestDb::create(label)?.map(|db| Self { kind, db: Some(db) }))
             }
+        }
+    }
+
+    /// The sled store (nothing to make).
+    pub fn sled() -> Self {
+        Self {
+            kind: StoreKind::Sled,
+            db: None,
         }
     }
 

@@ -53,6 +53,15 @@ pub fn prompt(kind: PromptKind, subject: &str, action: PromptAction) -> RecordBo
     })
 }
 
+/// A new car's first records: its odometer at `km` and the break-in advice acknowledged
+/// (the driver's first engagement).
+pub fn first_drive(km: u64) -> Vec<RecordBody> {
+    vec![
+        odometer(km),
+        prompt(PromptKind::BreakIn, "advice", PromptAction::Acknowledged),
+    ]
+}
+
 /// A maintenance item changing to `status`, due at 5,000 km and read at 5,000 km.
 pub fn maintenance(item: &str, status: MaintenanceStatus) -> RecordBody {
     RecordBody::Maintenance(MaintenanceEvent {

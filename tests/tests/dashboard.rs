@@ -16,15 +16,14 @@ use std::time::Duration;
 
 use rapport_cloud::clock::Clock;
 use rapport_harness::Error;
-use rapport_harness::bed::{Bed, Partner, Plan};
+use rapport_harness::bed::{Bed, DEALER_NORTH, Partner, Plan};
 use rapport_harness::browser::Browser;
 use rapport_harness::partner::Reply;
-use rapport_harness::records::{critical, odometer, prompt};
+use rapport_harness::records::{critical, first_drive, odometer, prompt};
 use rapport_shared::{PromptAction, PromptKind, Timestamp};
 use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
-const DEALER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DEALER_TOKEN: &str = "dealer-north-token-0123456789abcdef";
 const DAY: u64 = 86_400_000;
 /// How long one step in the browser may take (the page refreshes every 5 s).
@@ -60,6 +59,15 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// A GET of `path` on the bed's cloud without a token, redirects not followed.
+async fn fetch(b: &Bed, path: &str) -> reqwest::Response {
+    http()
+        .get(format!("{}{path}", b.base))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn bed() -> Bed {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,9 +77,8 @@ async fn bed() -> Bed {
         name: "dashboard".into(),
         t0: Timestamp::from_millis(now),
         partners: vec![Partner {
-            id: "dealer-north",
-            secret: DEALER_SECRET,
             token: Some(DEALER_TOKEN),
+            ..DEALER_NORTH
         }],
         fallback: None,
     };
@@ -170,17 +177,6 @@ async fn assert_matrix(b: &Browser, api: &Value) -> Result<(), Error> {
     Ok(())
 }
 
-/// Prints what the page shows and said, and saves a screenshot, for a failed step.
-async fn diagnose(b: &Browser) {
-    println!("url: {:?}", b.url().await);
-    println!("status: {:?}", b.text(&tid("status")).await);
-    println!("login: {:?}", b.text(&tid("login-message")).await);
-    println!("console: {:#?}", b.console().await);
-    if let Ok(path) = b.screenshot("dashboard-failure").await {
-        println!("screenshot: {}", path.display());
-    }
-}
-
 /// The cells of a matrix answer as a flat list of counts.
 fn counts(api: &Value) -> Vec<u64> {
     api["rows"]
@@ -197,13 +193,8 @@ fn counts(api: &Value) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_files_are_served_with_strict_headers() {
     let b = bed().await;
-    let client = http();
     for path in ["/", "/dashboard"] {
-        let r = client
-            .get(format!("{}{path}", b.base))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(&b, path).await;
         assert_eq!(r.status(), 303, "{path}");
         assert_eq!(r.headers()["location"], "/dashboard/", "{path}");
     }
@@ -226,11 +217,7 @@ async fn dashboard_files_are_served_with_strict_headers() {
         ("/dashboard/style.css", "text/css; charset=utf-8", ".matrix"),
         ("/dashboard/favicon.svg", "image/svg+xml", "<svg"),
     ] {
-        let r = client
-            .get(format!("{}{path}", b.base))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(&b, path).await;
         assert_eq!(r.status(), 200, "{path}");
         let h = r.headers().clone();
         assert_eq!(h["content-type"], content_type, "{path}");
@@ -250,20 +237,12 @@ async fn dashboard_files_are_served_with_strict_headers() {
         let body = r.text().await.unwrap();
         assert!(body.contains(needle), "{path} lacks {needle:?}");
     }
-    let r = client
-        .get(format!("{}/dashboard/secrets.txt", b.base))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&b, "/dashboard/secrets.txt").await;
     assert_eq!(r.status(), 404);
     let error: Value = r.json().await.unwrap();
     assert_eq!(error["error"]["code"], "not_found");
     // The page is public; the data is not.
-    let r = client
-        .get(format!("{}/api/v1/layers", b.base))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&b, "/api/v1/layers").await;
     assert_eq!(r.status(), 401);
     b.cloud.shutdown().await.unwrap();
 }
@@ -276,15 +255,11 @@ async fn dashboard_in_a_real_browser_shows_what_the_api_says() {
     };
     let mut b = bed().await;
     let known = put_known_data(&mut b).await;
-    let started = std::time::Instant::now();
-    if let Err(e) = browse(&b, &browser, &known).await {
-        diagnose(&browser).await;
-        panic!("{e}");
-    }
-    println!(
-        "browser steps took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let (status, login) = (tid("status"), tid("login-message"));
+    let steps = browse(&b, &browser, &known);
+    browser
+        .run_steps("dashboard-failure", &[&status, &login], steps)
+        .await;
     drop(browser);
     b.cloud.shutdown().await.unwrap();
 }
@@ -303,14 +278,7 @@ async fn put_known_data(b: &mut Bed) -> Known {
     b.import_registry().await;
     let minute = |b: &mut Bed| b.clock.advance_ms(60_000);
     minute(b);
-    b.send(
-        NEW_CAR,
-        vec![
-            odometer(800),
-            prompt(PromptKind::BreakIn, "advice", PromptAction::Acknowledged),
-        ],
-    )
-    .await;
+    b.send(NEW_CAR, first_drive(800)).await;
     minute(b);
     b.send(IDLE_CAR, vec![odometer(20_000)]).await;
     minute(b);

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use rapport_harness::bed::{Bed, Partner, Plan};
+use rapport_harness::bed::{Bed, DEALER_NORTH, NORTH_TOKEN, Plan};
 use rapport_harness::browser::Browser;
 use rapport_harness::http::client as http;
 use rapport_harness::records::{critical, odometer, prompt};
@@ -25,9 +25,6 @@ use rapport_shared::{
 use serde_json::Value;
 
 const OPERATOR: &str = "dashboard-operator-token-0123456789";
-const SECRET_NORTH: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_DESK: &str = "whsec_ZGVzay1zZWNyZXQtMTIzNDU2Nzg5MDEyMzQ1Njc4";
-const TOKEN_NORTH: &str = "north-token-0123456789abcdef0123456789";
 const MIN: u64 = 60_000;
 /// 2024-06-01T00:00:00Z: the cloud's time, years before any machine running this.
 const T0: u64 = 1_717_200_000_000;
@@ -39,23 +36,7 @@ const LONG: &str = "WVWZZZ1JZXW000001";
 const LATE: &str = "WDB9066361S000005";
 
 async fn bed() -> Bed {
-    let plan = Plan {
-        name: "dashboard-timeline".into(),
-        t0: Timestamp::from_millis(T0),
-        partners: vec![
-            Partner {
-                id: "dealer-north",
-                secret: SECRET_NORTH,
-                token: Some(TOKEN_NORTH),
-            },
-            Partner {
-                id: "desk",
-                secret: SECRET_DESK,
-                token: Some("desk-token-0123456789abcdef0123456789"),
-            },
-        ],
-        fallback: Some("desk"),
-    };
+    let plan = Plan::escalating("dashboard-timeline", T0, &[DEALER_NORTH]);
     Bed::start(plan, |c| c.api.operator_token = Some(OPERATOR.to_owned()))
         .await
         .unwrap()
@@ -168,7 +149,7 @@ async fn the_dashboard_reads_the_cloud_clock_and_folds_the_readings() {
         &b,
         "POST",
         &format!("/api/v1/alerts/{late_id}/acknowledge"),
-        TOKEN_NORTH,
+        NORTH_TOKEN,
         None,
     )
     .await;
@@ -206,20 +187,11 @@ async fn the_dashboard_reads_the_cloud_clock_and_folds_the_readings() {
         .clone();
     assert_eq!(long_alert["age_ms"], 7 * MIN, "{long_alert}");
 
-    let started = std::time::Instant::now();
-    if let Err(e) = browse(&b, &browser, &long_alert, late_id).await {
-        println!("url: {:?}", browser.url().await);
-        println!("status: {:?}", browser.text(&tid("status")).await);
-        println!("console: {:#?}", browser.console().await);
-        if let Ok(path) = browser.screenshot("dashboard-timeline-failure").await {
-            println!("screenshot: {}", path.display());
-        }
-        panic!("{e}");
-    }
-    println!(
-        "browser steps took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let steps = browse(&b, &browser, &long_alert, late_id);
+    let status = tid("status");
+    browser
+        .run_steps("dashboard-timeline-failure", &[&status], steps)
+        .await;
     drop(browser);
     b.cloud.shutdown().await.unwrap();
 }

@@ -21,3 +21,5 @@ pub mod schedule;
 pub mod shell;
 pub mod store;
 pub mod strategy;
+#[cfg(test)]
+mod test_time;

@@ -94,6 +94,31 @@ pub struct Layers {
     pub lifecycle: Lifecycle,
 }
 
+impl Layers {
+    /// Every cell of the matrix: each combination of the five axes once.
+    pub fn every_cell() -> Vec<Self> {
+        let mut out = Vec::new();
+        for &category in Category::ALL {
+            for &car in CarMaturity::ALL {
+                for &service in ServiceMaturity::ALL {
+                    for &activity in Activity::ALL {
+                        for &lifecycle in Lifecycle::ALL {
+                            out.push(Self {
+                                category,
+                                car,
+                                service,
+                                activity,
+                                lifecycle,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Consents the driver gave (from the registry at sale, then the car's consent records).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consents {

@@ -92,6 +92,23 @@ pub struct FleetSettings {
     pub partners: Vec<PartnerConfig>,
 }
 
+impl FleetSettings {
+    /// The fleet's sections of `config`, its file paths resolved against the config's folder.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            strategies: config
+                .fleet
+                .strategies
+                .as_deref()
+                .map(|p| config.resolve(p)),
+            registry: config.fleet.registry.as_deref().map(|p| config.resolve(p)),
+            layers: config.layers.clone(),
+            alerts: config.alerts.clone(),
+            partners: config.partner.clone(),
+        }
+    }
+}
+
 /// The endpoints of every partner that has a valid secret.
 pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
     directory

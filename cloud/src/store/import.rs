@@ -77,15 +77,8 @@ pub fn import_sled(from: &Path, config: &Config, now: Timestamp) -> Result<Summa
     let sled = SledStore::open(from)?;
     let pg = PgStore::open(&config.store, &|v| std::env::var(v).ok())?;
     let settings = FleetSettings {
-        strategies: config
-            .fleet
-            .strategies
-            .as_deref()
-            .map(|p| config.resolve(p)),
         registry: None,
-        layers: config.layers.clone(),
-        alerts: config.alerts.clone(),
-        partners: config.partner.clone(),
+        ..FleetSettings::from_config(config)
     };
     let api_partners = sled.keys().partners()?;
     let rules = rules_from(&settings, api_partners)

@@ -276,10 +276,12 @@ fn odometer(seq: u64, at: Timestamp, km: u64) -> Record {
     }
 }
 
-/// The same merge over a real store: records by seq, entries by key, a kind filter, pages
-/// that meet exactly.
-#[test]
-fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
+/// One vehicle in a real sled store (kept while the directory lives): its `records` and a
+/// registration entry of the cloud at each `(at, detail)`.
+fn stored(
+    records: impl IntoIterator<Item = Record>,
+    entries: impl IntoIterator<Item = (Timestamp, String)>,
+) -> (tempfile::TempDir, Store, Vin) {
     let dir = tempfile::tempdir().unwrap();
     let sled = SledStore::open(dir.path()).unwrap();
     let fleet = FleetStore::new(sled.tree().clone(), sled.db().clone());
@@ -287,23 +289,24 @@ fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
     let store = Store::new(sled);
     let vin: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
     let mut batch = Batch::default();
-    for seq in 1..=30u64 {
-        let r = odometer(seq, t(seq * 1000), seq);
-        batch.insert(&crate::keys::record(&vin, seq), r.encode().unwrap());
+    for r in records {
+        batch.insert(&crate::keys::record(&vin, r.seq), r.encode().unwrap());
     }
-    for i in 0..3u64 {
-        fleet
-            .put_timeline(
-                &mut batch,
-                &vin,
-                t(i * 10_000 + 500),
-                &TimelineEntry::Registered {
-                    detail: format!("entry {i}"),
-                },
-            )
-            .unwrap();
+    for (at, detail) in entries {
+        let entry = TimelineEntry::Registered { detail };
+        fleet.put_timeline(&mut batch, &vin, at, &entry).unwrap();
     }
     tree.apply_batch(batch).unwrap();
+    (dir, store, vin)
+}
+
+/// The same merge over a real store: records by seq, entries by key, a kind filter, pages
+/// that meet exactly.
+#[test]
+fn read_page_pages_a_stored_vehicle_with_a_kind_filter() {
+    let records = (1..=30u64).map(|seq| odometer(seq, t(seq * 1000), seq));
+    let entries = (0..3u64).map(|i| (t(i * 10_000 + 500), format!("entry {i}")));
+    let (_dir, store, vin) = stored(records, entries);
 
     let page = |kinds: KindSet, from: Cursor, limit: usize| {
         read_page(&store, &vin, kinds, false, from, limit).unwrap()
@@ -436,35 +439,18 @@ fn shape(entries: &[Entry]) -> Vec<String> {
 /// entry or an event breaks a run, a run goes on past `limit` to its end.
 #[test]
 fn a_folded_page_shows_events_with_the_runs_of_readings_between_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let sled = SledStore::open(dir.path()).unwrap();
-    let fleet = FleetStore::new(sled.tree().clone(), sled.db().clone());
-    let tree = sled.tree().clone();
-    let store = Store::new(sled);
-    let vin: Vin = "WVWZZZ1JZXW000001".parse().unwrap();
-    let mut batch = Batch::default();
     // seq 1..=40 readings (every 10th engine hours) but 21 a prompt and 31 alone between
     // prompts 30 and 32; a cloud entry between 10 and 11.
-    for seq in 1..=40u64 {
+    let records = (1..=40u64).map(|seq| {
         let at = t(seq * 1000);
-        let r = match seq {
+        match seq {
             21 | 30 | 32 => prompt_record(seq, at),
             s if s % 10 == 5 => engine_hours(s, at),
             s => odometer(s, at, 100 + s),
-        };
-        batch.insert(&crate::keys::record(&vin, seq), r.encode().unwrap());
-    }
-    fleet
-        .put_timeline(
-            &mut batch,
-            &vin,
-            t(10_500),
-            &TimelineEntry::Registered {
-                detail: "between 10 and 11".into(),
-            },
-        )
-        .unwrap();
-    tree.apply_batch(batch).unwrap();
+        }
+    });
+    let entries = [(t(10_500), "between 10 and 11".to_owned())];
+    let (_dir, store, vin) = stored(records, entries);
     let page = |from: Cursor, limit: usize| {
         read_page(&store, &vin, KindSet::ALL, true, from, limit).unwrap()
     };

@@ -127,6 +127,14 @@ impl Message {
         }
     }
 
+    /// This message after one more attempt (what an outbox records it as, whatever the
+    /// attempt's outcome).
+    pub fn attempted(&self) -> Self {
+        let mut after = self.clone();
+        after.attempts = self.attempts.saturating_add(1);
+        after
+    }
+
     /// Checks what the outbox and the headers need: an id of 1-128 printable ASCII
     /// characters without `.` or spaces (the signed content is `id.timestamp.body`), a
     /// partner and an event type of 1-128 bytes, a body of at most 256 KiB.
@@ -398,9 +406,8 @@ impl Outbox {
         decision: &Decision,
         now: Timestamp,
     ) -> Result<Message, OutboxError> {
-        let mut after = msg.clone();
-        after.attempts = msg.attempts.saturating_add(1);
         let pk = key(PENDING, &msg.id);
+        let mut after = msg.attempted();
         if !self.tree.contains_key(&pk)? {
             return Ok(after);
         }

@@ -7,18 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::fleet::layers::classify;
-use crate::fleet::model::{DAY_MS, Lifecycle};
-
-/// 2025-01-01 00:00 UTC.
-const T0: u64 = 1_735_689_600_000;
-
-fn ts(ms: u64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-fn days(d: u64) -> u64 {
-    d * DAY_MS
-}
+use crate::fleet::model::Lifecycle;
+use crate::fleet::test_time::{T0, days, ts};
 
 fn vin(i: usize) -> Vin {
     format!("WVWZZZ1JZXW{i:06}").parse().unwrap()

@@ -3,17 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-
-/// 2025-01-01, a Wednesday, 00:00 UTC.
-const T0: u64 = 1_735_689_600_000;
-
-fn ts(ms: u64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-fn days(d: u64) -> u64 {
-    d * DAY_MS
-}
+use crate::fleet::test_time::{T0, days, ts};
 
 fn cfg() -> LayerConfig {
     LayerConfig::default()

@@ -104,6 +104,16 @@ fn read_state(
     }
 }
 
+/// A delivered message leaves the queue; its marker stays (`$2` the time, `$3` the marker).
+const SET_DELIVERED: &str = "UPDATE webhooks SET status = 1, next_at = NULL, done_at = $2, \
+     message = NULL, marker = $3, claimed_by = NULL, lease_until = NULL WHERE id = $1";
+/// A message to retry goes back to the queue (`$2` its next time, `$3` the message).
+const SET_RETRY: &str = "UPDATE webhooks SET next_at = $2, message = $3, claimed_by = NULL, \
+     lease_until = NULL WHERE id = $1";
+/// A dead message leaves the queue as a dead letter (`$2` the time, `$3` the dead letter).
+const SET_DEAD: &str = "UPDATE webhooks SET status = 2, next_at = NULL, done_at = $2, \
+     message = NULL, dead = $3, claimed_by = NULL, lease_until = NULL WHERE id = $1";
+
 impl OutboxStore for PgOutbox {
     fn state(&self, id: &str) -> Result<Option<MessageState>, OutboxError> {
         read_state(&mut *self.conn()?, id, false)
@@ -170,8 +180,7 @@ impl OutboxStore for PgOutbox {
         decision: &Decision,
         now: Timestamp,
     ) -> Result<Message, OutboxError> {
-        let mut after = msg.clone();
-        after.attempts = msg.attempts.saturating_add(1);
+        let mut after = msg.attempted();
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
         if !matches!(
@@ -180,30 +189,20 @@ impl OutboxStore for PgOutbox {
         ) {
             return Ok(after);
         }
-        match decision {
+        // Each decision: its update ($2 a time, $3 the row's blob).
+        let (sql, at, blob) = match decision {
             Decision::Delivered { status } => {
                 let mark = Delivered {
                     at: now,
                     attempts: after.attempts,
                     status: *status,
                 };
-                tx.execute(
-                    "UPDATE webhooks SET status = 1, next_at = NULL, done_at = $2, \
-                     message = NULL, marker = $3, claimed_by = NULL, lease_until = NULL \
-                     WHERE id = $1",
-                    &[&msg.id, &ms(now), &encode(&mark)?],
-                )
-                .map_err(db)?;
+                (SET_DELIVERED, now, encode(&mark)?)
             }
             Decision::Retry { at: next, error } => {
                 after.next_at = *next;
                 after.last_error = Some(error.clone());
-                tx.execute(
-                    "UPDATE webhooks SET next_at = $2, message = $3, claimed_by = NULL, \
-                     lease_until = NULL WHERE id = $1",
-                    &[&msg.id, &ms(after.next_at), &encode(&after)?],
-                )
-                .map_err(db)?;
+                (SET_RETRY, after.next_at, encode(&after)?)
             }
             Decision::Dead { reason, error } => {
                 after.last_error = Some(error.clone());
@@ -212,15 +211,10 @@ impl OutboxStore for PgOutbox {
                     dead_at: now,
                     reason: *reason,
                 };
-                tx.execute(
-                    "UPDATE webhooks SET status = 2, next_at = NULL, done_at = $2, \
-                     message = NULL, dead = $3, claimed_by = NULL, lease_until = NULL \
-                     WHERE id = $1",
-                    &[&msg.id, &ms(now), &encode(&dead)?],
-                )
-                .map_err(db)?;
+                (SET_DEAD, now, encode(&dead)?)
             }
-        }
+        };
+        tx.execute(sql, &[&msg.id, &ms(at), &blob]).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(after)
     }

@@ -89,7 +89,7 @@ fn matched(decisions: &[Decision]) -> Vec<&str> {
 fn each_default_layer_rule_fires_on_entering_its_cells_only() {
     let s = default_strategies();
     let h = ContactHistory::new();
-    let cells = every_cell();
+    let cells = Layers::every_cell();
     assert_eq!(cells.len(), 216);
     let mut fired = std::collections::BTreeMap::<&str, usize>::new();
     for from in std::iter::once(None).chain(cells.iter().copied().map(Some)) {
@@ -120,7 +120,7 @@ fn each_default_layer_rule_fires_on_entering_its_cells_only() {
 fn each_default_in_cell_rule_is_offered_in_its_cells_only() {
     let s = default_strategies();
     let h = ContactHistory::new();
-    for x in every_cell() {
+    for x in Layers::every_cell() {
         let d = s.decide(&Event::InCell, &ctx(x, BOTH, &h), at(T0));
         let expected: Vec<&str> = STAYING.into_iter().filter(|r| design_cell(r, &x)).collect();
         assert_eq!(matched(&d), expected, "{x:?}");
@@ -186,7 +186,7 @@ fn service_due_always_tells_the_dealer_with_a_suggestion_by_layer() {
         partner_sharing: true,
         engagement: false,
     };
-    for x in every_cell() {
+    for x in Layers::every_cell() {
         for (history, consents) in [
             (&ContactHistory::new(), BOTH),
             (&busy, BOTH),
@@ -235,7 +235,7 @@ fn service_due_always_tells_the_dealer_with_a_suggestion_by_layer() {
 fn a_critical_fault_tells_the_dealer_in_every_cell() {
     let s = default_strategies();
     let h = ContactHistory::new();
-    for x in every_cell() {
+    for x in Layers::every_cell() {
         let d = s.decide(
             &Event::CriticalFault {
                 code: "P0133".parse().unwrap(),
@@ -311,7 +311,7 @@ fn an_opted_out_driver_gets_no_default_campaign() {
         partner_sharing: true,
         engagement: false,
     };
-    for x in every_cell() {
+    for x in Layers::every_cell() {
         for event in [Event::InCell, Event::LayerChanged { from: None, to: x }] {
             let d = s.decide(&event, &ctx(x, out, &h), at(T0));
             assert!(acted(&d).is_empty(), "{x:?}: {d:?}");
@@ -373,7 +373,7 @@ proptest! {
             2 => aggressive(1, 1, 2, 5, 2),
             _ => aggressive(2, 9, 14, 60, 10),
         };
-        let cells = every_cell();
+        let cells = Layers::every_cell();
         let mut layers = l("passenger novice growing active new");
         layers.activity = start;
         let mut h = ContactHistory::new();

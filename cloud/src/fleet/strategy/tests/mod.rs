@@ -8,7 +8,7 @@
 use rapport_shared::{CampaignTarget, Odometer, Priority};
 
 use super::*;
-use crate::fleet::model::{CarMaturity, Category, Lifecycle, ServiceMaturity};
+use crate::fleet::model::{CarMaturity, Category, ServiceMaturity};
 use rapport_kit::config::Check;
 
 /// 2026-11-03 09:30 UTC.
@@ -29,29 +29,6 @@ fn l(s: &str) -> Layers {
         activity: v[3].parse().unwrap(),
         lifecycle: v[4].parse().unwrap(),
     }
-}
-
-/// Every cell of the matrix.
-fn every_cell() -> Vec<Layers> {
-    let mut out = Vec::new();
-    for &category in Category::ALL {
-        for &car in CarMaturity::ALL {
-            for &service in ServiceMaturity::ALL {
-                for &activity in Activity::ALL {
-                    for &lifecycle in Lifecycle::ALL {
-                        out.push(Layers {
-                            category,
-                            car,
-                            service,
-                            activity,
-                            lifecycle,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 const BOTH: Consents = Consents {
