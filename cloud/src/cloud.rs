@@ -88,6 +88,13 @@ impl Cloud {
                 .await
                 .map_err(|e| Error::Stopped(format!("fleet start: {e}")))??
         };
+        // Several instances may send from one PostgreSQL outbox: each claims what it sends,
+        // for twice an attempt's timeout (at least a minute) should it die meanwhile.
+        let claim = crate::store::Claim {
+            holder: crate::webhook::sender::instance_name(),
+            lease: Duration::from_secs(config.webhooks.timeout_s.saturating_mul(2).max(60)),
+        };
+        tracing::info!(holder = %claim.holder, lease_s = claim.lease.as_secs(), "webhook sender");
         let sender = Sender::new(
             store.outbox(),
             Arc::clone(&fleet.endpoints) as Arc<dyn crate::webhook::sender::Endpoints>,
@@ -98,6 +105,7 @@ impl Cloud {
                 keep_delivered: Duration::from_secs(
                     config.webhooks.keep_delivered_days.saturating_mul(86_400),
                 ),
+                claim: claim.clone(),
                 ..SenderConfig::default()
             },
         )

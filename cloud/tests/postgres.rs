@@ -2,7 +2,8 @@
 //! names host and database and never the password; `rapport-cloud migrate` runs the embedded
 //! migrations once and a database a newer build migrated is refused; a sled store made by a
 //! real run moves into PostgreSQL (`import-sled`) and the API answers the same; the record
-//! log's bytes per record, measured.
+//! log's bytes per record, measured; two instances' webhook senders share one outbox, each
+//! message claimed by one of them.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::process::Output;
@@ -403,4 +404,160 @@ async fn ingest_rate_through_the_store_port() {
             records as f64 / secs
         );
     }
+}
+
+/// Two instances' webhook senders on one PostgreSQL outbox: a due message is claimed by one
+/// of them (never both at once); a claim whose holder died lapses with its lease and another
+/// instance sends the message under the same id, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_send_each_webhook_once_and_a_dead_holders_claim_lapses() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    use rapport_cloud::clock::SharedClock;
+    use rapport_cloud::store::{Claim, OutboxStore};
+    use rapport_cloud::webhook::{Endpoint, Message, Secret, Sender, SenderConfig};
+
+    let Some(target) = TestStore::new(StoreKind::Postgres, "claims").unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), BrokerKind::Embedded, "claims").unwrap();
+    target.configure(&mut c);
+    // Two instances: two stores, each with its own pool.
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            Store::open(&c).unwrap().outbox(),
+            Store::open(&c).unwrap().outbox(),
+        )
+    });
+    let clock = ManualClock::new(Timestamp::from_millis(T0));
+    let now = clock.now();
+    const N: usize = 200;
+    let claim = |holder: &str| Claim {
+        holder: holder.to_owned(),
+        lease: Duration::from_secs(60),
+    };
+    let ids: Vec<String> = (0..N).map(|i| format!("msg_claim{i:04}")).collect();
+    tokio::task::block_in_place(|| {
+        for id in &ids {
+            let body = format!(r#"{{"type":"alert.maintenance","data":{{"alert":"{id}"}}}}"#);
+            let msg = Message::new(id, "dealer-north", "alert.maintenance", body.into(), now);
+            a.enqueue_now(&msg).unwrap();
+        }
+    });
+
+    // The claim itself, step by step: what one instance holds, the other cannot take.
+    let none = HashSet::new();
+    let (first, rest, again) = tokio::task::block_in_place(|| {
+        let first = a.claim_due(now, 10, &none, &claim("a")).unwrap();
+        let rest = b.claim_due(now, N, &none, &claim("b")).unwrap();
+        let again = a.claim_due(now, N, &none, &claim("a")).unwrap();
+        (first, rest, again)
+    });
+    assert_eq!(first.messages.len(), 10);
+    assert_eq!(first.next_at, Some(now), "the limit cut the claim short");
+    let first_ids: Vec<&str> = first.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        first_ids,
+        ids[..10].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(rest.messages.len(), N - 10);
+    assert!(
+        rest.messages
+            .iter()
+            .all(|m| !first_ids.contains(&m.id.as_str()))
+    );
+    assert!(again.messages.is_empty(), "everything is claimed");
+    let lapse = Timestamp::from_millis(T0 + 60_000);
+    assert_eq!(
+        again.next_at,
+        Some(lapse),
+        "the next chance is the first claim's lapse"
+    );
+    // Nobody records anything: both instances "died". Their claims lapse together.
+    let after = tokio::task::block_in_place(|| a.claim_due(lapse, N, &none, &claim("c")).unwrap());
+    assert_eq!(after.messages.len(), N);
+
+    // Senders of two live instances, and one message claimed by an instance that died.
+    let later = Timestamp::from_millis(T0 + 120_000);
+    clock.set(later);
+    let gone = tokio::task::block_in_place(|| {
+        let gone = b.claim_due(later, 1, &none, &claim("gone")).unwrap();
+        gone.messages[0].id.clone()
+    });
+    let secret = Secret::generate().unwrap();
+    let receiver = Receiver::start(&secret.to_string(), receiver_clock(&clock))
+        .await
+        .unwrap();
+    let endpoints: Arc<HashMap<String, Endpoint>> = Arc::new(HashMap::from([(
+        "dealer-north".to_owned(),
+        Endpoint {
+            url: receiver.url(),
+            secret,
+        },
+    )]));
+    let mut running = Vec::new();
+    for (holder, outbox) in [("a", a.clone()), ("b", b.clone())] {
+        let shared: SharedClock = Arc::new(clock.clone());
+        let config = SenderConfig {
+            concurrency: 8,
+            claim: claim(holder),
+            ..SenderConfig::default()
+        };
+        let sender = Sender::new(outbox, endpoints.clone(), shared, config).unwrap();
+        let counters = sender.counters();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4 * N);
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sender.run(tx, async {
+            let _ = stopped.await;
+        }));
+        running.push((counters, stop, task));
+    }
+    assert!(
+        receiver
+            .wait_until(Duration::from_secs(30), |s| s.delivered == (N - 1) as u64)
+            .await,
+        "{:?}",
+        receiver.stats()
+    );
+    // The dead instance's claim holds the last one back until its lease lapses.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.stats().delivered, (N - 1) as u64);
+    assert_eq!(
+        tokio::task::block_in_place(|| a.state(&gone).unwrap())
+            .map(|s| matches!(s, rapport_cloud::webhook::MessageState::Pending(_))),
+        Some(true)
+    );
+    clock.set(Timestamp::from_millis(T0 + 180_001));
+    assert!(
+        receiver
+            .wait_until(Duration::from_secs(10), |s| s.delivered == N as u64)
+            .await,
+        "{:?}",
+        receiver.stats()
+    );
+    let mut attempts = Vec::new();
+    for (counters, stop, task) in running {
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        attempts.push(counters.attempts());
+    }
+    let stats = receiver.stats();
+    println!("attempts by instance: {attempts:?}; receiver: {stats:?}");
+    assert_eq!(stats.duplicates, 0, "no id sent twice");
+    assert_eq!(stats.attempts, N as u64, "one request per message");
+    assert_eq!(attempts.iter().sum::<u64>(), N as u64);
+    let delivered = tokio::task::block_in_place(|| {
+        ids.iter()
+            .filter(|id| {
+                matches!(
+                    a.state(id).unwrap(),
+                    Some(rapport_cloud::webhook::MessageState::Delivered(_))
+                )
+            })
+            .count()
+    });
+    assert_eq!(delivered, N);
 }

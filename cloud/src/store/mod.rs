@@ -28,7 +28,9 @@ pub mod import;
 pub mod postgres;
 pub mod sled;
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rapport_shared::{Campaign, Record, Timestamp, Uplink, Vin};
 
@@ -337,6 +339,28 @@ pub trait OutboxStore: Send + Sync + 'static {
         skip: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Due, OutboxError>;
 
+    /// Claims for `claim.holder`, until `now + claim.lease`, up to `limit` messages due at
+    /// `now` that no live claim holds, earliest first, passing over `in_flight`; and when the
+    /// next one is due (or a claim on it lapses). A claim ends when the attempt is recorded
+    /// ([`OutboxStore::record`]) or its lease lapses (its holder died): then any instance
+    /// takes the message, under the same id.
+    ///
+    /// The default is [`OutboxStore::due_except`]: a backend one process owns (sled) needs no
+    /// claim, the sender's in-flight set is one.
+    ///
+    /// # Errors
+    /// The store, unreadable values.
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        in_flight: &HashSet<String>,
+        claim: &Claim,
+    ) -> Result<Due, OutboxError> {
+        let _ = claim;
+        self.due_except(now, limit, &mut |id| in_flight.contains(id))
+    }
+
     /// Records the attempt made on `msg` (as read before the attempt) and what `decision`
     /// says follows; the message as it now stands.
     ///
@@ -396,6 +420,16 @@ impl<T: OutboxStore + ?Sized> OutboxStore for Arc<T> {
         (**self).due_except(now, limit, skip)
     }
 
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        in_flight: &HashSet<String>,
+        claim: &Claim,
+    ) -> Result<Due, OutboxError> {
+        (**self).claim_due(now, limit, in_flight, claim)
+    }
+
     fn record(
         &self,
         msg: &Message,
@@ -424,6 +458,16 @@ impl<T: OutboxStore + ?Sized> OutboxStore for Arc<T> {
     fn flush(&self) -> Result<(), OutboxError> {
         (**self).flush()
     }
+}
+
+/// An instance's claim on the outbox messages it sends: who holds them and for how long
+/// (on the cloud's clock) if it never records an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The instance (unique per process: host, process id and a random part).
+    pub holder: String,
+    /// How long a claim lasts; longer than an attempt may take.
+    pub lease: Duration,
 }
 
 /// The cloud's store: a cheap handle on one backend.

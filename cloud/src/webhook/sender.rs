@@ -8,7 +8,9 @@
 //! where partners live ([`Endpoints`], asked at send time so a rotated secret or a moved URL
 //! applies to the next attempt).
 //!
-//! The loop: take up to `concurrency − in flight` due messages (skipping those in flight),
+//! The loop: claim up to `concurrency − in flight` due messages (skipping those in flight;
+//! on a shared PostgreSQL outbox the claim keeps other instances off them, see
+//! [`crate::store::Claim`]),
 //! start one task per message (sign with the attempt's time, POST, read a bounded answer),
 //! then sleep until a task ends, an enqueue wakes it ([`Sender::waker`]), or the poll
 //! interval passes (capped by the next due time; the poll also catches a test clock that
@@ -39,7 +41,7 @@ use super::outbox::{Message, OutboxError};
 use super::schedule::{self, Answer, DeadReason, Decision, Jitter, Outcome};
 use super::sign::{Secret, sign};
 use crate::clock::SharedClock;
-use crate::store::OutboxStore;
+use crate::store::{Claim, OutboxStore};
 
 /// How much of a failed answer's body is kept for the error text.
 const ERROR_BODY_BYTES: usize = 512;
@@ -89,6 +91,21 @@ pub struct SenderConfig {
     pub stop_grace: Duration,
     /// How long a delivered message's marker is kept before it is pruned.
     pub keep_delivered: Duration,
+    /// This instance's claim on the messages it sends (a shared outbox: several instances);
+    /// its lease must outlast an attempt's `timeout`.
+    pub claim: Claim,
+}
+
+/// A holder name unique to this process: the host, the process id and a random part (two
+/// processes on one host, or one restarted with the same pid, never share it).
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cloud".to_owned());
+    let random = getrandom::u32().unwrap_or_default();
+    format!("{host}-{}-{random:08x}", std::process::id())
 }
 
 /// How often (on the sender's clock) expired delivered markers are looked for.
@@ -104,6 +121,10 @@ impl Default for SenderConfig {
             poll: Duration::from_millis(50),
             stop_grace: Duration::from_secs(10),
             keep_delivered: Duration::from_secs(30 * 86_400),
+            claim: Claim {
+                holder: instance_name(),
+                lease: Duration::from_secs(60),
+            },
         }
     }
 }
@@ -263,6 +284,12 @@ impl Sender {
         if config.concurrency == 0 {
             return Err(SenderError::Config("concurrency must be at least 1".into()));
         }
+        if config.claim.lease <= config.timeout {
+            return Err(SenderError::Config(format!(
+                "the claim's lease ({:?}) must outlast an attempt's timeout ({:?})",
+                config.claim.lease, config.timeout
+            )));
+        }
         let client = http_client(&config)?;
         Ok(Self {
             outbox: Arc::new(outbox),
@@ -312,9 +339,9 @@ impl Sender {
             let free = self.config.concurrency.saturating_sub(in_flight.len());
             let mut next_at = None;
             if free > 0 {
-                let skip = in_flight.clone();
+                let (skip, claim) = (in_flight.clone(), self.config.claim.clone());
                 match self
-                    .blocking(move |o| o.due_except(now, free, &mut |id| skip.contains(id)))
+                    .blocking(move |o| o.claim_due(now, free, &skip, &claim))
                     .await
                 {
                     Ok(due) => {

@@ -12,10 +12,11 @@
 //!
 //! Concurrency (correct with several instances where it costs nothing now): vehicles are
 //! locked `FOR UPDATE` in VIN order, due vehicles are claimed `FOR UPDATE SKIP LOCKED` inside
-//! the transaction that processes them, alert and downlink ids come from sequences. Not yet
-//! safe across instances (phase 2): the webhook sender and the downlink publisher read
-//! pending rows without claiming them (`claimed_by`/`lease_until` are there for it), and the
-//! partner directory is read at start only.
+//! the transaction that processes them, alert and downlink ids come from sequences, and the
+//! webhook sender claims the rows it sends with a lease (`claimed_by`/`lease_until`, see
+//! [`outbox`]). Not yet safe across instances: the downlink publisher reads pending rows
+//! without claiming them (the same columns are there for it), and the partner directory is
+//! read at start only.
 //!
 //! The client is the synchronous `postgres` crate (tokio-postgres underneath) with an r2d2
 //! pool: the port is synchronous and runs on threads, as sled does. Owns the pool, the

@@ -3,10 +3,14 @@
 //! adds nothing (`ON CONFLICT DO NOTHING`: the one-alert-one-message rule holds across
 //! instances too). Values are the sled outbox's encodings (version byte, postcard).
 //!
-//! Owns the queries behind [`OutboxStore`]. Does not own the schedule or sending. The
-//! `claimed_by`/`lease_until` columns are not used yet: with one instance the sender's own
-//! in-flight set is the claim (phase 2 claims rows with a lease before sending).
+//! Several instances send from one table: a sender claims due rows (`claimed_by`,
+//! `lease_until`) with `FOR UPDATE SKIP LOCKED`, so two instances never take the same row at
+//! once; recording the attempt ends the claim, and a claim whose holder died lapses with its
+//! lease, after which any instance takes the message under the same id.
+//!
+//! Owns the queries behind [`OutboxStore`]. Does not own the schedule or sending.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use postgres::GenericClient;
@@ -14,7 +18,7 @@ use rapport_shared::Timestamp;
 
 use super::vehicles::{at, enqueue, ms};
 use super::{Conn, Connections};
-use crate::store::{OutboxStore, StoreError};
+use crate::store::{Claim, OutboxStore, StoreError};
 use crate::webhook::outbox::{
     DeadLetter, Delivered, Due, Enqueue, Message, MessageState, OutboxError, decode, encode,
 };
@@ -38,6 +42,19 @@ fn out(e: StoreError) -> OutboxError {
 fn db(e: postgres::Error) -> OutboxError {
     out(super::pg(&e))
 }
+
+/// Claims due rows no live claim holds ($1 now, $2 limit, $3 holder, $4 lease end, $5 ids
+/// the holder has in flight); rows another instance is claiming at this moment are skipped.
+const CLAIM: &str = "WITH due AS (SELECT id FROM webhooks WHERE status = 0 AND next_at <= $1 \
+     AND (lease_until IS NULL OR lease_until <= $1) AND NOT (id = ANY($5)) \
+     ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+     UPDATE webhooks w SET claimed_by = $3, lease_until = $4 FROM due WHERE w.id = due.id \
+     RETURNING w.id, w.next_at, w.message";
+
+/// When the next pending row (not in flight here, $2) can be taken: its due time, or the end
+/// of a live claim on it.
+const NEXT_DUE: &str = "SELECT min(CASE WHEN lease_until > $1 THEN greatest(next_at, lease_until) \
+     ELSE next_at END) FROM webhooks WHERE status = 0 AND NOT (id = ANY($2))";
 
 const PENDING: i16 = 0;
 const DELIVERED: i16 = 1;
@@ -174,6 +191,60 @@ impl OutboxStore for PgOutbox {
         }
     }
 
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        in_flight: &HashSet<String>,
+        claim: &Claim,
+    ) -> Result<Due, OutboxError> {
+        let mut c = self.conn()?;
+        let skip: Vec<&str> = in_flight.iter().map(String::as_str).collect();
+        let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
+        let until = ms(now).saturating_add(lease);
+        let rows = c
+            .query(
+                CLAIM,
+                &[
+                    &ms(now),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                    &claim.holder,
+                    &until,
+                    &skip,
+                ],
+            )
+            .map_err(db)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.get(0);
+            let next_at: i64 = r.get(1);
+            let bytes: Option<Vec<u8>> = r.get(2);
+            let bytes = bytes.ok_or_else(|| OutboxError::Corrupt {
+                key: format!("pending {id}"),
+                reason: "missing value".into(),
+            })?;
+            claimed.push((next_at, decode(id.as_bytes(), &bytes)?));
+        }
+        // RETURNING keeps no order: earliest first, as the sled outbox answers.
+        claimed.sort_by(|a: &(i64, Message), b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        let mut due = Due {
+            messages: claimed.into_iter().map(|(_, m)| m).collect(),
+            next_at: None,
+        };
+        if due.messages.len() >= limit {
+            due.next_at = Some(now);
+        } else {
+            let mut skip = skip;
+            skip.extend(due.messages.iter().map(|m| m.id.as_str()));
+            let next: Option<i64> = c
+                .query_one(NEXT_DUE, &[&ms(now), &skip])
+                .map_err(db)?
+                .get(0);
+            due.next_at = next.map(at);
+        }
+        Ok(due)
+    }
+
     fn record(
         &self,
         msg: &Message,
@@ -254,7 +325,7 @@ impl OutboxStore for PgOutbox {
         msg.next_at = now;
         tx.execute(
             "UPDATE webhooks SET status = 0, next_at = $2, done_at = NULL, message = $3, \
-             dead = NULL WHERE id = $1",
+             dead = NULL, claimed_by = NULL, lease_until = NULL WHERE id = $1",
             &[&id, &ms(now), &encode(&msg)?],
         )
         .map_err(db)?;
