@@ -105,7 +105,7 @@ impl Cloud {
                 keep_delivered: Duration::from_secs(
                     config.webhooks.keep_delivered_days.saturating_mul(86_400),
                 ),
-                claim: claim.clone(),
+                claim,
                 ..SenderConfig::default()
             },
         )
