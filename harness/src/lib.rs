@@ -3,7 +3,7 @@
 //!
 //! - brokers: a real Mosquitto process per test ([`mosquitto`]) and an embedded rumqttd
 //!   ([`rumqttd`]); certificates made at run time ([`pki`]); a PostgreSQL database per test
-//!   ([`postgres`]);
+//!   ([`postgres`]) and a PostgreSQL cluster of a test's own, to stop and start ([`pgcluster`]);
 //! - clients: MQTT publishers, subscribers and packet-level clients ([`mqtt`]), HTTP
 //!   ([`http`]), the partner webhook receiver ([`partner`]), headless chromium over WebDriver
 //!   ([`browser`]);
@@ -30,6 +30,7 @@ pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod partner;
+pub mod pgcluster;
 pub mod pki;
 pub mod postgres;
 pub mod process;

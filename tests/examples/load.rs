@@ -3,6 +3,8 @@
 //! ```sh
 //! cargo build --release -p rapport-cloud -p rapport-testbed --example load
 //! target/release/examples/load --vehicles 10000 --duration-s 60 --faults 100
+//! # three instances on one PostgreSQL database (an empty one) behind Mosquitto:
+//! target/release/examples/load --broker mosquitto --store postgres://postgres@127.0.0.1/load --instances 3
 //! ```
 //!
 //! Prints the report's table; exits 1 when the run was not correct (a timing never fails it).
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use rapport_testbed::load::{self, BrokerKind, CloudMode, LoadOptions};
+use rapport_testbed::load::{self, BrokerKind, CloudMode, LoadOptions, Store};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Broker {
@@ -55,6 +57,12 @@ struct Cli {
     /// Keep the run's files here.
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// The cloud's store: `sled` (a fresh one) or a PostgreSQL URL (an empty database).
+    #[arg(long, default_value = "sled", value_parser = Store::parse)]
+    store: Store,
+    /// Cloud instances sharing the fleet (more than one: a PostgreSQL store and Mosquitto).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -76,6 +84,8 @@ fn main() -> anyhow::Result<ExitCode> {
             CloudMode::Child(cli.cloud_bin)
         },
         work_dir: cli.work_dir,
+        store: cli.store,
+        instances: cli.instances,
         ..LoadOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

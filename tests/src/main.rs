@@ -47,6 +47,14 @@ struct Cli {
     /// Load mode: broker the vehicles use (`embedded` in the cloud, or a `mosquitto` child).
     #[arg(long, default_value = "embedded")]
     broker: String,
+    /// Load mode: the cloud's store, `sled` (a fresh one) or a PostgreSQL URL
+    /// (`postgres://user@host:5432/db`, an empty database: the run's vehicles go into it).
+    #[arg(long, default_value = "sled")]
+    store: String,
+    /// Load mode: cloud instances sharing the fleet (more than one needs a PostgreSQL
+    /// `--store` and `--broker mosquitto`).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -85,12 +93,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn load(cli: Cli) -> anyhow::Result<()> {
-    use rapport_testbed::load::{BrokerKind, CloudMode, LoadOptions};
+    use rapport_testbed::load::{BrokerKind, CloudMode, LoadOptions, Store};
     let broker = match cli.broker.as_str() {
         "embedded" => BrokerKind::Embedded,
         "mosquitto" => BrokerKind::Mosquitto,
         other => anyhow::bail!("--broker {other:?}: use embedded or mosquitto"),
     };
+    let store = Store::parse(&cli.store).map_err(anyhow::Error::msg)?;
     let report = rapport_testbed::load::run(LoadOptions {
         vehicles: cli.vehicles,
         duration: std::time::Duration::from_secs(cli.duration_s),
@@ -98,6 +107,8 @@ async fn load(cli: Cli) -> anyhow::Result<()> {
         seed: cli.seed,
         broker,
         cloud: CloudMode::Child(None),
+        store,
+        instances: cli.instances,
         ..LoadOptions::default()
     })
     .await?;

@@ -1,14 +1,18 @@
 //! The cloud under load: its generated config and registry, the process it runs in, and its
 //! `/metrics` counters.
 //!
-//! Owns: writing `cloud.toml` (embedded broker or an external one, a fresh sled store, the
-//! partner whose webhooks the load mode's receiver takes) and `registry.csv` (every simulated
-//! truck with its dealer and the consent to partner sharing, so a critical fault becomes a
-//! partner alert); starting the cloud as a child process of the real `rapport-cloud` binary
-//! (what a 10,000-vehicle run needs: this process's file descriptors go to the vehicles) or in
-//! this process on its own runtime (small runs and the test); stopping it; reading
-//! `/metrics`. Does not own the broker when it is Mosquitto ([`rapport_harness::mosquitto`]) nor what
-//! is measured ([`super::report`]).
+//! Owns: writing one `cloud.toml` per instance (embedded broker or an external one; a fresh
+//! sled store or the PostgreSQL database given ([`Store`]); with several instances each its
+//! own client id in one shared subscription; the dealer partner whose webhooks the load
+//! mode's receiver takes, and a service desk as the fallback that escalations go to, at the
+//! same receiver) and `registry.csv` (every simulated truck with its dealer and the consent
+//! to partner sharing, so a critical fault becomes a partner alert); starting one instance as
+//! a child process of the real `rapport-cloud` binary (what a 10,000-vehicle run needs: this
+//! process's file descriptors go to the vehicles) or in this process on its own runtime
+//! (small runs and the test); stopping or killing it; reading `/metrics` and the layer
+//! matrix. Does not own the broker when it is Mosquitto ([`rapport_harness::mosquitto`]),
+//! several instances and their chaos ([`super::instances`]), nor what is measured
+//! ([`super::report`]).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -24,6 +28,10 @@ use super::LoadError;
 
 /// The dealer partner every simulated truck is registered with.
 pub const DEALER: &str = "load-dealer";
+/// The fallback partner: alerts not acknowledged within the SLA escalate to it.
+pub const DESK: &str = "load-desk";
+/// The shared subscription's group when several instances run.
+pub const SHARE_GROUP: &str = "rapport";
 /// How long the cloud may take to start (registry import of 10,000 vehicles included).
 const START_WAIT: Duration = Duration::from_secs(120);
 /// How long a stop may take before the child is killed.
@@ -43,6 +51,57 @@ pub enum CloudMode {
     InProcess,
 }
 
+/// Where the cloud keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Store {
+    /// A fresh sled store in the run's folder (one instance).
+    #[default]
+    Sled,
+    /// The PostgreSQL database at this URL (`postgres://user@host:port/db`): the one given,
+    /// migrated by the cloud at start; several instances share it.
+    Postgres(String),
+}
+
+impl Store {
+    /// `sled`, or a `postgres://` / `postgresql://` URL.
+    ///
+    /// # Errors
+    /// A message naming what is accepted.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "sled" {
+            return Ok(Self::Sled);
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            let url = rapport_cloud::config::DbUrl::new(text);
+            return match url.problem() {
+                Some(p) => Err(format!("--store: {p}")),
+                None => Ok(Self::Postgres(text.to_owned())),
+            };
+        }
+        Err("--store: give `sled` or a PostgreSQL URL (postgres://user@host:5432/db)".into())
+    }
+
+    /// How the report names it (a URL's password hidden).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sled => "sled".into(),
+            Self::Postgres(url) => format!(
+                "PostgreSQL {}",
+                rapport_cloud::config::DbUrl::new(url.as_str()).redacted()
+            ),
+        }
+    }
+
+    /// The database URL, for PostgreSQL.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Sled => None,
+            Self::Postgres(url) => Some(url),
+        }
+    }
+}
+
 /// Which broker the vehicles and the cloud meet at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerKind {
@@ -52,23 +111,63 @@ pub enum BrokerKind {
     Mosquitto,
 }
 
-/// What the generated config needs.
+/// What the generated configs need.
 pub(crate) struct CloudSetup<'a> {
     pub dir: &'a Path,
     pub vins: &'a [Vin],
     /// `None`: the embedded broker on a free port; `Some(port)`: Mosquitto on loopback.
     pub external_broker: Option<u16>,
+    pub store: &'a Store,
+    /// How many instances share the store (each gets its own client id and files).
+    pub instances: usize,
+    /// `[alerts] sla_minutes`.
+    pub sla_minutes: u64,
     pub webhook_url: &'a str,
     pub secret: &'a str,
     pub token: &'a str,
+    pub desk_token: &'a str,
     pub operator_token: &'a str,
 }
 
-/// Writes `registry.csv` and `cloud.toml` into `setup.dir`; returns the config's path.
+/// The files of instance `index` of `instances`: config, log, sled store, client id. One
+/// instance keeps the names of a single cloud (`cloud.toml`, `cloud.log`).
+pub(crate) struct InstanceFiles {
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub client_id: String,
+}
+
+impl InstanceFiles {
+    pub(crate) fn of(dir: &Path, index: usize, instances: usize) -> Self {
+        if instances <= 1 {
+            return Self {
+                config: dir.join("cloud.toml"),
+                log: dir.join("cloud.log"),
+                client_id: "rapport-cloud-load".into(),
+            };
+        }
+        let n = index + 1;
+        Self {
+            config: dir.join(format!("cloud-{n}.toml")),
+            log: dir.join(format!("cloud-{n}.log")),
+            client_id: format!("rapport-cloud-{n}"),
+        }
+    }
+}
+
+/// Writes `registry.csv` and one config per instance into `setup.dir`; returns the configs'
+/// paths in instance order.
 ///
 /// # Errors
 /// [`LoadError::Io`].
-pub(crate) fn write_config(setup: &CloudSetup<'_>) -> Result<PathBuf, LoadError> {
+pub(crate) fn write_configs(setup: &CloudSetup<'_>) -> Result<Vec<PathBuf>, LoadError> {
+    write_registry(setup)?;
+    (0..setup.instances.max(1))
+        .map(|i| write_config(setup, i))
+        .collect()
+}
+
+fn write_registry(setup: &CloudSetup<'_>) -> Result<(), LoadError> {
     let registry = setup.dir.join("registry.csv");
     let mut csv = String::with_capacity(64 + setup.vins.len() * 64);
     csv.push_str("vin,category,line,delivered,dealer,region,partner_sharing,engagement\n");
@@ -79,20 +178,47 @@ pub(crate) fn write_config(setup: &CloudSetup<'_>) -> Result<PathBuf, LoadError>
             "{vin},commercial,load-test tractor,,{DEALER},DE-BE,true,true\n"
         ));
     }
-    write(&registry, &csv)?;
+    write(&registry, &csv)
+}
+
+/// Writes the config of instance `index`; returns its path.
+fn write_config(setup: &CloudSetup<'_>, index: usize) -> Result<PathBuf, LoadError> {
+    let files = InstanceFiles::of(setup.dir, index, setup.instances);
     let broker = match setup.external_broker {
         None => "embedded = true\nlisten = \"127.0.0.1:0\"\n".to_owned(),
         Some(port) => format!("embedded = false\nurl = \"mqtt://127.0.0.1:{port}\"\n"),
     };
+    let share = if setup.instances > 1 {
+        format!("share_group = \"{SHARE_GROUP}\"\n")
+    } else {
+        String::new()
+    };
+    let data = if setup.instances > 1 {
+        format!("cloud-data-{}", index + 1)
+    } else {
+        "cloud-data".into()
+    };
+    let store = match setup.store {
+        Store::Sled => format!("path = \"{data}\"\n"),
+        // The URL as a TOML basic string (quotes and backslashes escaped).
+        Store::Postgres(url) => format!(
+            "backend = \"postgres\"\npath = \"{data}\"\nurl = {}\n",
+            toml::Value::String(url.clone())
+        ),
+    };
+    let sla_comment = if setup.sla_minutes >= 10_080 {
+        "# A week or more: no alert of the run escalates."
+    } else {
+        "# Short: the run waits for the alerts nobody acknowledges to escalate to the desk."
+    };
     let config = format!(
         r#"# Generated by rapport-testbed --load.
 [broker]
-{broker}client_id = "rapport-cloud-load"
-keep_alive_s = 30
+{broker}client_id = "{client_id}"
+{share}keep_alive_s = 30
 
 [store]
-path = "cloud-data"
-
+{store}
 [api]
 listen = "127.0.0.1:0"
 operator_token = "{operator_token}"
@@ -102,9 +228,9 @@ registry = "registry.csv"
 tick_ms = 1000
 
 [alerts]
-fallback = "{DEALER}"
-# A week: no alert of the run escalates.
-sla_minutes = 10080
+fallback = "{DESK}"
+{sla_comment}
+sla_minutes = {sla}
 
 [webhooks]
 concurrency = 64
@@ -117,15 +243,25 @@ kind = "dealer"
 webhook_url = "{url}"
 secret = "{secret}"
 token = "{token}"
+
+[[partner]]
+id = "{DESK}"
+name = "Load-test service desk"
+kind = "dealer"
+webhook_url = "{url}"
+secret = "{secret}"
+token = "{desk_token}"
 "#,
+        client_id = files.client_id,
         operator_token = setup.operator_token,
+        sla = setup.sla_minutes,
         url = setup.webhook_url,
         secret = setup.secret,
         token = setup.token,
+        desk_token = setup.desk_token,
     );
-    let path = setup.dir.join("cloud.toml");
-    write(&path, &config)?;
-    Ok(path)
+    write(&files.config, &config)?;
+    Ok(files.config)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), LoadError> {
@@ -156,7 +292,6 @@ enum Runner {
 pub(crate) struct CloudHandle {
     runner: Runner,
     pub endpoints: Endpoints,
-    pub log: PathBuf,
     pub description: String,
 }
 
@@ -193,20 +328,19 @@ impl CloudHandle {
     pub(crate) fn start(
         mode: &CloudMode,
         config: &Path,
-        dir: &Path,
+        log: &Path,
         embedded: bool,
     ) -> Result<Self, LoadError> {
-        let log = dir.join("cloud.log");
         match mode {
             CloudMode::Child(given) => Self::start_child(given.as_deref(), config, log, embedded),
-            CloudMode::InProcess => Self::start_in_process(config, log),
+            CloudMode::InProcess => Self::start_in_process(config),
         }
     }
 
     fn start_child(
         given: Option<&Path>,
         config: &Path,
-        log: PathBuf,
+        log: &Path,
         embedded: bool,
     ) -> Result<Self, LoadError> {
         let binary = find_binary(given)?;
@@ -215,7 +349,7 @@ impl CloudHandle {
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
         );
-        let mut child = Process::spawn("load-cloud", command, Some(&log))?;
+        let mut child = Process::spawn("load-cloud", command, Some(log))?;
         // The ready lines (the API's, and the embedded broker's), then the pipe is drained
         // until the child exits.
         let (mut api, mut broker) = (None, None);
@@ -247,12 +381,11 @@ impl CloudHandle {
         Ok(Self {
             runner: Runner::Child(child),
             endpoints: Endpoints { api, broker },
-            log,
             description: format!("child process {}", binary.display()),
         })
     }
 
-    fn start_in_process(config: &Path, log: PathBuf) -> Result<Self, LoadError> {
+    fn start_in_process(config: &Path) -> Result<Self, LoadError> {
         let cfg = rapport_cloud::config::Config::read(config)
             .and_then(rapport_cloud::config::check)
             .map_err(|e| LoadError::CloudStart {
@@ -306,7 +439,6 @@ impl CloudHandle {
                 api: ready.api,
                 broker: ready.broker,
             },
-            log,
             description: "in this process".into(),
         })
     }
@@ -316,6 +448,25 @@ impl CloudHandle {
         match &mut self.runner {
             Runner::Child(child) => child.is_running(),
             Runner::InProcess { thread, .. } => thread.as_ref().is_some_and(|t| !t.is_finished()),
+        }
+    }
+
+    /// The child's process id (`None` in process or once reaped).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        match &self.runner {
+            Runner::Child(child) => child.id(),
+            Runner::InProcess { .. } => None,
+        }
+    }
+
+    /// SIGKILLs the child, as a power loss or the OOM killer would, and reaps it.
+    ///
+    /// # Errors
+    /// A message when it runs in process (it cannot be killed alone) or waiting fails.
+    pub(crate) fn kill(&mut self) -> Result<(), String> {
+        match &mut self.runner {
+            Runner::Child(child) => child.kill().map(drop).map_err(|e| e.to_string()),
+            Runner::InProcess { .. } => Err("an in-process cloud cannot be killed".into()),
         }
     }
 
@@ -374,6 +525,8 @@ pub struct IngestCounters {
     pub vehicles: u64,
     /// `rapport_ingest_subscribed`: whether the uplink subscription is in place.
     pub subscribed: bool,
+    /// `rapport_store_up`: whether the store answers (`None`: a cloud without the metric).
+    pub store_up: Option<bool>,
 }
 
 /// Parses the Prometheus text of `/metrics`.
@@ -396,39 +549,61 @@ pub fn parse_metrics(text: &str) -> IngestCounters {
             "rapport_fleet_errors_total" => c.fleet_errors = value,
             "rapport_vehicles" => c.vehicles = value,
             "rapport_ingest_subscribed" => c.subscribed = value == 1,
+            "rapport_store_up" => c.store_up = Some(value == 1),
             _ => {}
         }
     }
     c
 }
 
-/// Reads `/metrics` (HTTP/1.0, so the answer is the body to the end, never chunked).
+/// Reads `/metrics` (HTTP/1.0, so the answer is the body to the end, never chunked),
+/// waiting at most `within`.
 ///
 /// # Errors
 /// [`LoadError::Metrics`].
-pub(crate) async fn scrape(api: SocketAddr) -> Result<IngestCounters, LoadError> {
+pub(crate) async fn scrape(api: SocketAddr, within: Duration) -> Result<IngestCounters, LoadError> {
+    get(api, "/metrics", None, within)
+        .await
+        .map(|body| parse_metrics(&body))
+}
+
+/// `GET {path}` on the cloud's API (HTTP/1.0), with the operator's bearer `token` if given;
+/// the body of a 200.
+///
+/// # Errors
+/// [`LoadError::Metrics`] naming the path: no connection, a timeout, another status.
+pub(crate) async fn get(
+    api: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    within: Duration,
+) -> Result<String, LoadError> {
+    let request = match token {
+        Some(t) => {
+            format!("GET {path} HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {t}\r\n\r\n")
+        }
+        None => format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"),
+    };
     let fetch = async {
         let mut stream = tokio::net::TcpStream::connect(api).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await?;
+        stream.write_all(request.as_bytes()).await?;
         let mut bytes = Vec::with_capacity(4096);
         stream.read_to_end(&mut bytes).await?;
         Ok::<_, std::io::Error>(bytes)
     };
-    let bytes = tokio::time::timeout(Duration::from_secs(10), fetch)
+    let bytes = tokio::time::timeout(within, fetch)
         .await
-        .map_err(|_| LoadError::Metrics(format!("GET http://{api}/metrics timed out")))?
-        .map_err(|e| LoadError::Metrics(format!("GET http://{api}/metrics: {e}")))?;
+        .map_err(|_| LoadError::Metrics(format!("GET http://{api}{path} timed out")))?
+        .map_err(|e| LoadError::Metrics(format!("GET http://{api}{path}: {e}")))?;
     let text = String::from_utf8_lossy(&bytes);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| LoadError::Metrics("an answer without headers".into()))?;
+        .ok_or_else(|| LoadError::Metrics(format!("GET {path}: an answer without headers")))?;
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
         let status = head.lines().next().unwrap_or_default();
-        return Err(LoadError::Metrics(format!("GET /metrics: {status}")));
+        return Err(LoadError::Metrics(format!("GET {path}: {status}")));
     }
-    Ok(parse_metrics(body))
+    Ok(body.to_owned())
 }
 
 /// Appends a line to the run's notes file (best effort: notes are for people).
@@ -468,6 +643,7 @@ mod tests {
                 fleet_errors: 0,
                 vehicles: 7,
                 subscribed: true,
+                store_up: None,
             }
         );
     }
@@ -479,26 +655,66 @@ mod tests {
             .iter()
             .map(|v| v.parse().unwrap())
             .collect();
-        for external in [None, Some(1883)] {
-            let path = write_config(&CloudSetup {
+        let pg = Store::Postgres("postgres://postgres@127.0.0.1:5432/load".into());
+        for (external, store, instances) in [
+            (None, Store::Sled, 1),
+            (Some(1883), Store::Sled, 1),
+            (Some(1883), pg.clone(), 3),
+        ] {
+            let paths = write_configs(&CloudSetup {
                 dir: dir.path(),
                 vins: &vins,
                 external_broker: external,
+                store: &store,
+                instances,
+                sla_minutes: 1,
                 webhook_url: "http://127.0.0.1:9/webhook",
                 secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                 token: "load-token-0123456789abcdef0123456789",
+                desk_token: "load-desk-0123456789abcdef0123456789",
                 operator_token: "operator-0123456789abcdef0123456789",
             })
             .unwrap();
-            let cfg = rapport_cloud::config::Config::read(&path).unwrap();
-            let cfg = rapport_cloud::config::check(cfg).unwrap();
-            assert_eq!(cfg.broker.embedded, external.is_none());
-            assert_eq!(cfg.partner.len(), 1);
+            assert_eq!(paths.len(), instances);
+            let mut ids = std::collections::HashSet::new();
+            for path in &paths {
+                let cfg = rapport_cloud::config::Config::read(path).unwrap();
+                let cfg = rapport_cloud::config::check(cfg).unwrap();
+                assert_eq!(cfg.broker.embedded, external.is_none());
+                assert_eq!(cfg.partner.len(), 2);
+                assert_eq!(cfg.alerts.fallback.as_deref(), Some(DESK));
+                assert_eq!(cfg.alerts.sla_minutes, 1);
+                let shared = cfg.broker.share_group.as_deref();
+                assert_eq!(shared, (instances > 1).then_some(SHARE_GROUP));
+                assert_eq!(
+                    cfg.store.backend == rapport_cloud::config::Backend::Postgres,
+                    store != Store::Sled
+                );
+                assert!(
+                    ids.insert(cfg.broker.client_id.clone()),
+                    "one client id each"
+                );
+            }
             let csv = std::fs::read_to_string(dir.path().join("registry.csv")).unwrap();
             let entries = rapport_cloud::fleet::registry::parse_csv(&csv).unwrap();
             assert_eq!(entries.len(), 2);
             assert!(entries.iter().all(|e| e.dealer.as_deref() == Some(DEALER)));
         }
+    }
+
+    #[test]
+    fn a_store_is_sled_or_a_postgres_url() {
+        assert_eq!(Store::parse("sled"), Ok(Store::Sled));
+        let url = "postgres://load:secret@127.0.0.1:5432/rapport";
+        let pg = Store::parse(url).unwrap();
+        assert_eq!(pg.url(), Some(url));
+        assert!(!pg.describe().contains("secret"), "{}", pg.describe());
+        assert!(
+            Store::parse("mysql://x")
+                .unwrap_err()
+                .contains("PostgreSQL URL")
+        );
+        assert!(Store::parse("postgres://").is_err());
     }
 
     #[test]

@@ -14,18 +14,27 @@
 //!    the cloud's embedded rumqttd, or a Mosquitto child process ([`BrokerKind`]). The cloud
 //!    runs as a child process of the `rapport-cloud` binary ([`CloudMode::Child`]; needed at
 //!    10,000 vehicles, whose 10,000 broker-side sockets would not fit this process's limit
-//!    beside the 10,000 client sockets) or in process ([`CloudMode::InProcess`]);
+//!    beside the 10,000 client sockets) or in process ([`CloudMode::InProcess`]). Its store is
+//!    a fresh sled store or the PostgreSQL database given ([`Store`]); on PostgreSQL several
+//!    instances ([`LoadOptions::instances`]) share it and the fleet, each its own child
+//!    process with its own client id in one shared subscription ([`instances`]);
 //! 4. vehicles connect at `connect_rate` per second ([`vehicle`]), each sending a heartbeat,
 //!    then an odometer reading every `record_interval`, batched like the agent;
-//! 5. the steady window (`duration`) starts when all are connected: the cloud's `/metrics`
-//!    are read at both ends for its ingest rate, and at seeded random moments a sample of
-//!    vehicles get a critical J1939 fault on their virtual bus ([`truck`]: the agent's
-//!    simulated ECU and its own decoder), which they publish at once;
+//! 5. the steady window (`duration`) starts when all are connected: the instances' `/metrics`
+//!    are read every 250 ms (the ingest rate, what each applied, whether one exited), at
+//!    seeded random moments a sample of vehicles get a critical J1939 fault on their virtual
+//!    bus ([`truck`]: the agent's simulated ECU and its own decoder), which they publish at
+//!    once, another sample live a maintenance story (due, booked from the prompt, serviced
+//!    for half of them), and the chaos schedule ([`chaos`]) kills and restarts instances and
+//!    stops the store;
 //! 6. the drain: readings stop, what is waiting is sent, and the run waits until every record
-//!    is acked by the broker and applied by the cloud and every fault's webhook arrived (or
-//!    `drain_timeout`);
-//! 7. everything stops and the [`LoadReport`] says what was measured and whether the run was
-//!    correct (every record acked and applied exactly once, one verified webhook per fault).
+//!    is acked by the broker and applied by the cloud, every fault's and story's webhook
+//!    arrived, with a short SLA every unanswered alert's escalation too, and on PostgreSQL the
+//!    store's audit ([`audit`]) passes (or `drain_timeout`);
+//! 7. the layer matrix is read from every instance, everything stops, and the [`LoadReport`]
+//!    says what was measured and whether the run was correct (every record acked and applied
+//!    exactly once, one verified webhook per alert, each escalation once, the instances
+//!    agreeing).
 //!
 //! Latency is measured with one monotonic clock ([`std::time::Instant`], one process): from the
 //! moment the DM1 frame goes on the virtual bus to the moment the receiver has verified the
@@ -33,32 +42,39 @@
 //! agent would hold a partial batch for up to `[sync].batch_max_age_ms` (2 s by default),
 //! which this measurement leaves out on purpose: it measures the cloud.
 
+pub mod audit;
+pub mod chaos;
 pub mod cloud;
+pub mod instances;
 mod plan;
 pub mod report;
 pub mod truck;
 mod vehicle;
 mod webhooks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use rapport_shared::Vin;
 use tokio::sync::{mpsc, watch};
 
-pub use cloud::{BrokerKind, CloudMode, IngestCounters};
+pub use audit::Audit;
+pub use chaos::{Chaos, ChaosEvent, ChaosLog, StoreAction, StoreControl};
+pub use cloud::{BrokerKind, CloudMode, IngestCounters, Store};
+pub use instances::InstanceFigures;
 pub use report::{Latency, LoadReport, P99_TARGET, WebhookTally};
 
 use crate::Error;
-use cloud::{CloudHandle, CloudSetup};
+use cloud::{CloudSetup, InstanceFiles};
+use instances::Instances;
 pub use plan::vin_of;
-use plan::{Rng, fault_plan};
+use plan::{Rng, fault_plan, maintenance_plan};
 use rapport_harness::mosquitto;
-use vehicle::{Counters, FaultOrder, Phase, Settings, Shared, Vehicle};
+use vehicle::{Counters, FaultOrder, Order, Phase, Settings, Shared, Step, Vehicle};
 use webhooks::{Partner, match_webhooks};
 
 /// Most vehicles one run simulates.
@@ -67,6 +83,15 @@ pub const MAX_VEHICLES: usize = 100_000;
 const FD_MARGIN: u64 = 512;
 /// How often the run looks at counters while it waits.
 const WAIT_STEP: Duration = Duration::from_millis(100);
+/// Most cloud instances one run starts.
+pub const MAX_INSTANCES: usize = 16;
+/// Between the steps of a maintenance story (due, booked, serviced): long enough that a step
+/// held up by a killed instance or a stopped database is applied before the next arrives.
+pub const MAINTENANCE_STEP: Duration = Duration::from_secs(15);
+/// `[alerts] sla_minutes` by default: a week, so no alert of a run escalates.
+pub const DEFAULT_SLA_MINUTES: u64 = 7 * 24 * 60;
+/// How often the drain audits the PostgreSQL store.
+const AUDIT_EVERY: Duration = Duration::from_secs(2);
 
 /// How a load run goes. [`LoadOptions::default`]: 1,000 vehicles for 60 s with 50 faults.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +125,22 @@ pub struct LoadOptions {
     /// Keep the run's files (config, registry, cloud log and store) here instead of a
     /// temporary folder that is removed at the end.
     pub work_dir: Option<PathBuf>,
+    /// Where the cloud keeps its data: a fresh sled store, or the PostgreSQL database given.
+    pub store: Store,
+    /// Cloud instances (1 to [`MAX_INSTANCES`]); more than one needs PostgreSQL, Mosquitto
+    /// and child processes.
+    pub instances: usize,
+    /// Vehicles living a maintenance story during the window (each on its own vehicle): the
+    /// oil service falls due, the driver books it [`MAINTENANCE_STEP`] later, and every other
+    /// one is serviced another step later.
+    pub maintenance: usize,
+    /// `[alerts] sla_minutes`: alerts nobody acknowledges escalate after this. Shorter than
+    /// `drain_timeout`, the run waits for every escalation.
+    pub sla_minutes: u64,
+    /// Instances killed and the store stopped during the window ([`chaos`]).
+    pub chaos: Vec<ChaosEvent>,
+    /// How the chaos stops and starts the store's server.
+    pub store_control: Option<StoreControl>,
 }
 
 impl Default for LoadOptions {
@@ -119,6 +160,12 @@ impl Default for LoadOptions {
             drain_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(30),
             work_dir: None,
+            store: Store::Sled,
+            instances: 1,
+            maintenance: 0,
+            sla_minutes: DEFAULT_SLA_MINUTES,
+            chaos: Vec::new(),
+            store_control: None,
         }
     }
 }
@@ -167,7 +214,69 @@ impl LoadOptions {
         if self.keep_alive < Duration::from_secs(5) {
             p.push("keep-alive must be at least 5 s".into());
         }
+        let child = matches!(self.cloud, CloudMode::Child(_));
+        let postgres = matches!(self.store, Store::Postgres(_));
+        if self.instances == 0 || self.instances > MAX_INSTANCES {
+            p.push(format!("instances must be 1 to {MAX_INSTANCES}"));
+        } else if self.instances > 1 {
+            if !postgres {
+                p.push("several instances need a store they share: --store postgres://…".into());
+            }
+            if self.broker != BrokerKind::Mosquitto {
+                p.push(
+                    "several instances need an external broker they share: --broker mosquitto"
+                        .into(),
+                );
+            }
+            if !child {
+                p.push("several instances run as child processes, not in this process".into());
+            }
+        }
+        if self.maintenance > self.vehicles {
+            p.push(format!(
+                "maintenance stories ({}) must not exceed vehicles ({})",
+                self.maintenance, self.vehicles
+            ));
+        }
+        if self.maintenance > 0 && self.duration < MAINTENANCE_STEP * 3 {
+            p.push(format!(
+                "maintenance stories need a window of at least {:?} (due, booked and serviced                  {MAINTENANCE_STEP:?} apart)",
+                MAINTENANCE_STEP * 3
+            ));
+        }
+        if self.sla_minutes == 0 || self.sla_minutes > DEFAULT_SLA_MINUTES {
+            p.push(format!("sla minutes must be 1 to {DEFAULT_SLA_MINUTES}"));
+        }
+        p.extend(chaos::problems(
+            &self.chaos,
+            self.instances,
+            self.store_control.is_some(),
+            child,
+            self.duration,
+        ));
+        let kills = self
+            .chaos
+            .iter()
+            .any(|e| matches!(e.what, Chaos::Kill { .. }));
+        if kills && self.broker != BrokerKind::Mosquitto {
+            p.push(
+                "chaos kills need --broker mosquitto (the embedded broker dies with its cloud)"
+                    .into(),
+            );
+        }
+        let store_stops = self
+            .chaos
+            .iter()
+            .any(|e| matches!(e.what, Chaos::StopStore { .. }));
+        if store_stops && !postgres {
+            p.push("chaos stopping the store needs a PostgreSQL store".into());
+        }
         p
+    }
+
+    /// Whether the run waits for escalations (the SLA runs out within the drain).
+    fn expects_escalations(&self) -> bool {
+        Duration::from_secs(self.sla_minutes.saturating_mul(60)) < self.drain_timeout
     }
 
     /// File descriptors this process needs.
@@ -247,6 +356,9 @@ pub enum LoadError {
     /// The broker's address is unknown (the cloud did not report its embedded broker).
     #[error("broker: {0}")]
     Broker(String),
+    /// The PostgreSQL store cannot be used for this run.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 /// Raises the soft limit of open files to the hard limit; returns (soft now, hard).
@@ -331,6 +443,22 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
             temp.path().to_path_buf()
         }
     };
+    if let Some(url) = opts.store.url() {
+        let url = url.to_owned();
+        let earlier = tokio::task::spawn_blocking(move || audit::earlier_vehicles(&url))
+            .await
+            .map_err(|e| LoadError::Store(e.to_string()))?
+            .map_err(|e| LoadError::Store(format!("{}: {e}", opts.store.describe())))?;
+        if earlier > 0 {
+            return Err(LoadError::Store(format!(
+                "{} already holds {earlier} load-mode vehicles from an earlier run: their \
+                 sequence numbers would make this run's records duplicates. Give an empty \
+                 database (createdb) or drop and create it again",
+                opts.store.describe()
+            ))
+            .into());
+        }
+    }
 
     let mut rng = Rng(opts.seed);
     let mut key = [0u8; 32];
@@ -343,6 +471,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
     );
     let token = format!("load-partner-{:016x}{:016x}", rng.next(), rng.next());
     let operator_token = format!("load-operator-{:016x}{:016x}", rng.next(), rng.next());
+    // From a generator of its own, so the fault plan of a seed stays what it was.
+    let mut desk_rng = Rng(opts.seed ^ 0x6465_736b);
+    let desk_token = format!("load-desk-{:016x}{:016x}", desk_rng.next(), desk_rng.next());
     let vins = (0..opts.vehicles)
         .map(vin_of)
         .collect::<Result<Vec<Vin>, _>>()?;
@@ -362,37 +493,50 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
             Some(started.ok_or(LoadError::NoMosquitto)?)
         }
     };
-    let config = cloud::write_config(&CloudSetup {
+    let configs = cloud::write_configs(&CloudSetup {
         dir: &dir,
         vins: &vins,
         external_broker: mosquitto.as_ref().map(mosquitto::Mosquitto::port),
+        store: &opts.store,
+        instances: opts.instances,
+        sla_minutes: opts.sla_minutes,
         webhook_url: &partner.url,
         secret: &secret,
         token: &token,
+        desk_token: &desk_token,
         operator_token: &operator_token,
     })?;
-    let mut cloud = {
-        let (mode, dir, embedded) = (opts.cloud.clone(), dir.clone(), mosquitto.is_none());
-        tokio::task::spawn_blocking(move || CloudHandle::start(&mode, &config, &dir, embedded))
-            .await
-            .map_err(|e| LoadError::Broker(e.to_string()))??
-    };
-    let broker = match (&mosquitto, cloud.endpoints.broker) {
+    let run_start = Instant::now();
+    let configs = configs
+        .into_iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let files = InstanceFiles::of(&dir, i, opts.instances);
+            (config, files.log, files.client_id)
+        })
+        .collect();
+    let instances = Instances::start(&opts.cloud, configs, mosquitto.is_none(), run_start).await?;
+    let broker = match (&mosquitto, instances.first_broker()) {
         (Some(m), _) => m.addr(),
         (None, Some(b)) => b,
         (None, None) => {
             return Err(LoadError::Broker("the cloud reported no embedded broker".into()).into());
         }
     };
-    let api = cloud.endpoints.api;
-    // The cloud says where it listens before its ingest has subscribed; what vehicles publish
-    // before that has no subscriber to go to (and the first session is new), so wait for it.
+    // An instance says where it listens before its ingest has subscribed; what vehicles
+    // publish before that has no subscriber to go to (and the first session is new), so wait.
     let subscribed_by = Instant::now() + Duration::from_secs(30);
-    while !cloud::scrape(api).await?.subscribed {
+    while !instances.all_subscribed().await? {
         if Instant::now() >= subscribed_by {
+            let logs = instances
+                .figures()
+                .iter()
+                .map(|f| format!("instance {}:\n{}", f.number, cloud::tail(&f.log)))
+                .collect::<Vec<_>>()
+                .join("\n");
             return Err(LoadError::CloudStart {
                 message: "its ingest did not subscribe within 30 s".into(),
-                log: cloud::tail(&cloud.log),
+                log: logs,
             }
             .into());
         }
@@ -403,6 +547,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         counters: Counters::default(),
         faults: Mutex::new(HashMap::new()),
         problems: Mutex::new(Vec::new()),
+        made: (0..opts.vehicles).map(|_| AtomicU64::new(0)).collect(),
         truck: truck::truck_config()?,
         settings: Settings {
             host: broker.ip().to_string(),
@@ -415,7 +560,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         },
     });
     let c = &shared.counters;
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
 
     // Ramp: start vehicles at the connect rate.
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
@@ -426,7 +571,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
     for (i, vin) in vins.iter().enumerate() {
         let at = ramp_start + Duration::from_secs_f64(i as f64 / f64::from(opts.connect_rate));
         tokio::time::sleep_until(at.into()).await;
-        let (tx, rx) = mpsc::unbounded_channel::<FaultOrder>();
+        let (tx, rx) = mpsc::unbounded_channel::<Order>();
         orders.push(tx);
         let first = Duration::from_nanos(rng.below(interval_ns));
         let v = Vehicle::new(i, *vin, Arc::clone(&shared), first);
@@ -444,22 +589,75 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         ));
     }
 
-    // Steady window with the faults.
+    // Steady window: the faults, the maintenance stories and the chaos, the instances watched.
     let plan = fault_plan(opts.vehicles, opts.faults, opts.duration, &mut rng);
-    let m0 = cloud::scrape(api).await?;
-    let r0 = load(&c.records);
-    let t0 = Instant::now();
-    for p in &plan {
-        tokio::time::sleep_until((t0 + p.at).into()).await;
-        if let Some(tx) = orders.get(p.vehicle) {
-            let _ = tx.send(FaultOrder {
+    let stories = maintenance_plan(
+        opts.vehicles,
+        opts.maintenance,
+        opts.duration,
+        MAINTENANCE_STEP,
+        &mut rng,
+    );
+    let mut timeline: Vec<(Duration, usize, Order)> = plan
+        .iter()
+        .map(|p| {
+            let order = Order::Fault(FaultOrder {
                 spn: p.spn,
                 fmi: p.fmi,
             });
+            (p.at, p.vehicle, order)
+        })
+        .collect();
+    for s in &stories {
+        timeline.push((s.at, s.vehicle, Order::Maintenance(Step::Due)));
+        timeline.push((
+            s.at + MAINTENANCE_STEP,
+            s.vehicle,
+            Order::Maintenance(Step::Booked),
+        ));
+        if s.serviced {
+            timeline.push((
+                s.at + MAINTENANCE_STEP * 2,
+                s.vehicle,
+                Order::Maintenance(Step::Done),
+            ));
+        }
+    }
+    timeline.sort_by_key(|(at, _, _)| *at);
+    let story_vins: HashMap<Vin, bool> = stories
+        .iter()
+        .filter_map(|s| vins.get(s.vehicle).map(|v| (*v, s.serviced)))
+        .collect();
+    let (watch_stop, mut watch_stopped) = watch::channel(false);
+    let watcher = {
+        let instances = instances.clone();
+        tokio::spawn(async move {
+            loop {
+                instances.watch().await;
+                tokio::select! {
+                    _ = watch_stopped.changed() => break,
+                    () = tokio::time::sleep(instances::WATCH_EVERY) => {}
+                }
+            }
+        })
+    };
+    let m0 = instances.watch().await;
+    let r0 = load(&c.records);
+    let t0 = Instant::now();
+    let chaos_task = tokio::spawn(chaos::run(
+        opts.chaos.clone(),
+        instances.clone(),
+        opts.store_control.clone(),
+        t0,
+    ));
+    for (at, vehicle, order) in timeline {
+        tokio::time::sleep_until((t0 + at).into()).await;
+        if let Some(tx) = orders.get(vehicle) {
+            let _ = tx.send(order);
         }
     }
     tokio::time::sleep_until((t0 + opts.duration).into()).await;
-    let m1 = cloud::scrape(api).await?;
+    let m1 = instances.total();
     let r1 = load(&c.records);
     let steady = t0.elapsed();
 
@@ -476,30 +674,101 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
             opts.drain_timeout
         ));
     }
+    let chaos_log = match tokio::time::timeout(left(), chaos_task).await {
+        Ok(Ok(log)) => log,
+        Ok(Err(e)) => ChaosLog {
+            failures: vec![format!("the chaos task failed: {e}")],
+            ..ChaosLog::default()
+        },
+        Err(_) => ChaosLog {
+            failures: vec![format!(
+                "the chaos (restarts, the store's start) did not finish within the drain's {:?}",
+                opts.drain_timeout
+            )],
+            ..ChaosLog::default()
+        },
+    };
+    let made = || -> Vec<u64> {
+        shared
+            .made
+            .iter()
+            .map(|m| m.load(Ordering::Relaxed))
+            .collect()
+    };
     let sent = load(&c.records);
-    let mut end = cloud::scrape(api).await?;
-    while end.applied < sent && !left().is_zero() {
+    let url = opts.store.url().map(str::to_owned);
+    let applied_now = || {
+        let url = url.clone();
+        let instances = instances.clone();
+        async move {
+            match url {
+                Some(url) => tokio::task::spawn_blocking(move || audit::applied(&url))
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => Some(instances.total().applied),
+            }
+        }
+    };
+    loop {
+        if applied_now().await.is_some_and(|a| a >= sent) || left().is_zero() {
+            break;
+        }
         tokio::time::sleep(WAIT_STEP * 2).await;
-        end = cloud::scrape(api).await?;
     }
     let injected = load(&c.faults);
-    let matched_all = || {
+    let expect_escalations = opts.expects_escalations();
+    let webhooks_in = || {
         let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
-        match_webhooks(&faults, &partner.arrivals())
-            .0
-            .critical_matched
-            >= injected
+        let (tally, _, _) = match_webhooks(&faults, &story_vins, &partner.arrivals());
+        tally.critical_matched >= injected
+            && tally.maintenance_matched >= story_vins.len() as u64
+            && (!expect_escalations || tally.escalated_matched >= tally.unanswered)
     };
-    if !wait_for(left(), matched_all).await {
+    if !wait_for(left(), webhooks_in).await {
         shared.problem(format!(
-            "drain: not every fault's webhook arrived within {:?}",
+            "drain: not every fault's and story's webhook{} arrived within {:?}",
+            if expect_escalations {
+                " and escalation"
+            } else {
+                ""
+            },
             opts.drain_timeout
         ));
+    }
+    // On PostgreSQL: until the store's audit passes (alerts delivered, escalations done).
+    let delivered =
+        || -> HashSet<String> { partner.arrivals().into_iter().map(|a| a.id).collect() };
+    let mut store_audit: Option<Audit> = None;
+    if let Some(url) = &url {
+        loop {
+            let (url, made, delivered, now) = (url.clone(), made(), delivered(), unix_ms());
+            let audited =
+                tokio::task::spawn_blocking(move || audit::audit(&url, &made, &delivered, now))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+            let done = match &audited {
+                Ok(a) => {
+                    a.problems.is_empty() && (!expect_escalations || a.escalations_pending == 0)
+                }
+                Err(_) => false,
+            };
+            match audited {
+                Ok(a) => store_audit = Some(a),
+                Err(e) => shared.problem(format!("auditing the store: {e}")),
+            }
+            if done || left().is_zero() {
+                break;
+            }
+            tokio::time::sleep(AUDIT_EVERY.min(left())).await;
+        }
     }
     // A moment for anything that should not come (a second webhook for one alert) to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let drain = drain_start.elapsed();
-    let end = cloud::scrape(api).await.unwrap_or(end);
+    let end = instances.watch().await;
+    let matrices = read_matrices(&instances, &operator_token).await;
 
     // Stop.
     let _ = phase_tx.send(Phase::Stop);
@@ -512,26 +781,11 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
     {
         tasks.abort_all();
     }
-    let stopped = tokio::task::spawn_blocking(move || {
-        let running = cloud.is_running();
-        let problem = cloud.stop();
-        (
-            running,
-            problem,
-            cloud.description.clone(),
-            cloud.log.clone(),
-        )
-    })
-    .await
-    .map_err(|e| LoadError::Broker(e.to_string()))?;
-    let (was_running, stop_problem, description, log) = stopped;
-    if !was_running {
-        shared.problem(format!(
-            "the cloud had exited before the end of the run; its log: {}",
-            log.display()
-        ));
-    }
-    if let Some(p) = stop_problem {
+    let _ = watch_stop.send(true);
+    let _ = watcher.await;
+    let description = instances.description();
+    let figures = instances.figures();
+    for p in instances.stop().await {
         shared.problem(p);
     }
     let stats = partner.stop();
@@ -539,7 +793,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
 
     let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
     let arrivals = partner.arrivals();
-    let (mut webhooks, latencies, missing) = match_webhooks(&faults, &arrivals);
+    let (mut webhooks, latencies, missing) = match_webhooks(&faults, &story_vins, &arrivals);
     webhooks.attempts = stats.attempts;
     webhooks.delivered = stats.delivered;
     webhooks.duplicates = stats.duplicates;
@@ -553,11 +807,20 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         .lock()
         .map(|p| p.clone())
         .unwrap_or_default();
-    cloud::note(&dir, &format!("run finished; cloud log {}", log.display()));
+    let logs: Vec<String> = figures
+        .iter()
+        .map(|f| f.log.display().to_string())
+        .collect();
+    cloud::note(
+        &dir,
+        &format!("run finished; cloud logs {}", logs.join(", ")),
+    );
+    let serviced = stories.iter().filter(|s| s.serviced).count() as u64;
     Ok(LoadReport {
         vehicles: opts.vehicles,
         broker: opts.broker,
         cloud: description,
+        store: opts.store.describe(),
         seed: opts.seed,
         ramp,
         steady,
@@ -570,16 +833,58 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         records_resent: load(&c.records_resent),
         publishes: (load(&c.publishes), load(&c.publishes_acked)),
         downlinks: load(&c.downlinks),
+        downlink_repeats: load(&c.downlink_repeats),
+        downlink_errors: load(&c.downlink_errors),
         cloud_end: end,
+        instances: figures,
         steady_applied: m1.applied.saturating_sub(m0.applied),
         steady_offered: r1.saturating_sub(r0),
         faults: (plan.len(), injected, load(&c.fault_errors)),
+        maintenance: report::MaintenanceTally {
+            planned: stories.len() as u64,
+            serviced_planned: serviced,
+            due: load(&c.maintenance[0]),
+            booked: load(&c.maintenance[1]),
+            serviced: load(&c.maintenance[2]),
+        },
+        escalations_expected: expect_escalations,
         webhooks,
         latency: Latency::of(latencies),
         agent_latency: Latency::of(agent_side),
         missing,
+        chaos: chaos_log,
+        audit: store_audit,
+        matrices,
         problems,
     })
+}
+
+/// Unix milliseconds now.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The layer matrix (`GET /api/v1/layers`, by service and by car maturity) from every running
+/// instance, with the operator's token: (instance number, the two answers), or what failed.
+async fn read_matrices(instances: &Instances, token: &str) -> Vec<(usize, Result<String, String>)> {
+    let mut out = Vec::new();
+    for (i, api) in instances.apis() {
+        let mut text = String::new();
+        let mut failed = None;
+        for path in ["/api/v1/layers", "/api/v1/layers?axis=car"] {
+            match cloud::get(api, path, Some(token), Duration::from_secs(10)).await {
+                Ok(body) => {
+                    text.push_str(&body);
+                    text.push('\n');
+                }
+                Err(e) => failed = Some(e.to_string()),
+            }
+        }
+        out.push((i + 1, failed.map_or(Ok(text), Err)));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The seeded parts of a load run: the fault plan (which vehicles, when, which codes), the
-//! vehicles' VINs, and the small generator behind them. Pure and reproducible: the same seed
-//! gives the same plan.
+//! maintenance plan (which vehicles, when each step of their story), the vehicles' VINs, and
+//! the small generator behind them. Pure and reproducible: the same seed gives the same plan.
 
 use std::time::Duration;
 
@@ -64,6 +64,45 @@ pub(crate) fn fault_plan(
     plan
 }
 
+/// One planned maintenance story: the oil service falls due at `at` (from the start of the
+/// window), the driver books it `step` later, and when `serviced` the workshop does it
+/// another `step` later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Story {
+    pub(crate) at: Duration,
+    pub(crate) vehicle: usize,
+    pub(crate) serviced: bool,
+}
+
+/// `stories` maintenance stories on distinct vehicles, falling due at uniform random moments
+/// in [5 %, 90 %] of what the window leaves after two steps (so each story ends inside it),
+/// every other one serviced; in time order.
+pub(crate) fn maintenance_plan(
+    vehicles: usize,
+    stories: usize,
+    window: Duration,
+    step: Duration,
+    rng: &mut Rng,
+) -> Vec<Story> {
+    let room = window.saturating_sub(step * 2);
+    let mut pool: Vec<usize> = (0..vehicles).collect();
+    let lo = room.as_millis() as u64 / 20;
+    let hi = (room.as_millis() as u64 * 9 / 10).max(lo + 1);
+    let mut plan: Vec<Story> = (0..stories.min(vehicles))
+        .map(|i| {
+            let j = i + rng.below((vehicles - i) as u64) as usize;
+            pool.swap(i, j);
+            Story {
+                at: Duration::from_millis(lo + rng.below(hi - lo)),
+                vehicle: pool[i],
+                serviced: i % 2 == 0,
+            }
+        })
+        .collect();
+    plan.sort_by_key(|s| s.at);
+    plan
+}
+
 /// The VIN of vehicle `index`: `RPLD` and 13 digits.
 ///
 /// # Errors
@@ -102,6 +141,19 @@ mod tests {
         let all = fault_plan(20, 20, window, &mut Rng(1));
         let set: HashSet<usize> = all.iter().map(|p| p.vehicle).collect();
         assert_eq!(set, (0..20).collect());
+    }
+
+    #[test]
+    fn stories_end_inside_the_window_and_half_are_serviced() {
+        let (window, step) = (Duration::from_secs(40), Duration::from_secs(10));
+        let a = maintenance_plan(100, 10, window, step, &mut Rng(3));
+        assert_eq!(a, maintenance_plan(100, 10, window, step, &mut Rng(3)));
+        assert_eq!(a.len(), 10);
+        let vehicles: HashSet<usize> = a.iter().map(|s| s.vehicle).collect();
+        assert_eq!(vehicles.len(), 10, "one story per vehicle");
+        assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a.iter().all(|s| s.at + step * 2 < window));
+        assert_eq!(a.iter().filter(|s| s.serviced).count(), 5);
     }
 
     #[test]

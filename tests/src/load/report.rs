@@ -2,12 +2,16 @@
 //! percentiles ([`Latency`]) and the correctness verdict ([`LoadReport::failures`]).
 //!
 //! Owns the arithmetic (nearest-rank percentiles, rates over the steady window) and the
-//! wording. Does not own measuring ([`super::run`]).
+//! wording. Does not own measuring ([`super::run`]) nor the store's audit
+//! ([`super::audit`], whose problems it lists).
 
 use core::fmt;
 use std::time::Duration;
 
+use super::audit::Audit;
+use super::chaos::ChaosLog;
 use super::cloud::{BrokerKind, IngestCounters};
+use super::instances::InstanceFigures;
 
 /// The latency target of issue 7: p99 from bus to webhook on loopback.
 pub const P99_TARGET: Duration = Duration::from_secs(1);
@@ -67,8 +71,34 @@ pub struct WebhookTally {
     pub critical_extra: u64,
     /// `alert.critical_fault` deliveries for a VIN or code never injected.
     pub critical_unexpected: u64,
+    /// `alert.maintenance_due` deliveries for a maintenance story's VIN and item (first per
+    /// VIN).
+    pub maintenance_matched: u64,
+    /// `alert.escalated` deliveries (`msg_a<id>_esc`) of an alert delivered here and not
+    /// answered (a critical fault, a maintenance story not serviced).
+    pub escalated_matched: u64,
+    /// Alerts delivered here that nobody answers (each escalates once its SLA runs out).
+    pub unanswered: u64,
+    /// Maintenance and escalation deliveries the run did not cause (another VIN, a second
+    /// alert for one story, an escalation of an answered alert or of one never delivered).
+    pub unexpected: u64,
     /// Deliveries of other event types.
     pub other: u64,
+}
+
+/// The maintenance stories: planned, and each step the vehicles sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceTally {
+    /// Stories planned (one per vehicle).
+    pub planned: u64,
+    /// Of which to be serviced.
+    pub serviced_planned: u64,
+    /// Steps sent: fell due, booked, serviced.
+    pub due: u64,
+    /// See `due`.
+    pub booked: u64,
+    /// See `due`.
+    pub serviced: u64,
 }
 
 /// Everything a load run measured.
@@ -80,6 +110,8 @@ pub struct LoadReport {
     pub broker: BrokerKind,
     /// Where the cloud ran.
     pub cloud: String,
+    /// Its store.
+    pub store: String,
     /// The seed of the fault plan.
     pub seed: u64,
     /// From the first connect to the last vehicle's first CONNACK.
@@ -105,22 +137,40 @@ pub struct LoadReport {
     pub publishes: (u64, u64),
     /// Downlinks received by the vehicles.
     pub downlinks: u64,
-    /// The cloud's counters at the end.
+    /// Downlink messages a vehicle received again (same id; the agent applies an id once).
+    pub downlink_repeats: u64,
+    /// Downlinks that did not decode.
+    pub downlink_errors: u64,
+    /// The cloud's counters at the end, summed over instances (and over the incarnations of
+    /// a killed one: then `applied` is a lower bound).
     pub cloud_end: IngestCounters,
+    /// What each instance did.
+    pub instances: Vec<InstanceFigures>,
     /// Records the cloud applied during the steady window.
     pub steady_applied: u64,
     /// Records the vehicles made during the steady window.
     pub steady_offered: u64,
     /// Faults planned / put on a bus / that failed to inject.
     pub faults: (usize, u64, u64),
+    /// The maintenance stories.
+    pub maintenance: MaintenanceTally,
+    /// Whether the SLA was short enough for every unanswered alert to escalate in the run.
+    pub escalations_expected: bool,
     /// What the partner received.
     pub webhooks: WebhookTally,
     /// Bus → verified webhook at the partner, per injected fault that arrived.
     pub latency: Option<Latency>,
     /// Bus → publish handed to MQTT (the simulated agent's share).
     pub agent_latency: Option<Latency>,
-    /// Injected faults with no webhook by the end of the drain (`VIN code`).
+    /// Injected faults and stories with no webhook by the end of the drain (`VIN code`).
     pub missing: Vec<String>,
+    /// What the chaos did.
+    pub chaos: ChaosLog,
+    /// What the PostgreSQL store holds, checked against the run (`None` on sled).
+    pub audit: Option<Audit>,
+    /// The layer matrix from each instance still running at the end (its number, the
+    /// answers by service and by car maturity), or why it could not be read.
+    pub matrices: Vec<(usize, Result<String, String>)>,
     /// Problems seen (connection errors, a cloud that stopped badly, timeouts), first few.
     pub problems: Vec<String>,
 }
@@ -146,6 +196,25 @@ impl LoadReport {
         self.latency.map(|l| l.p99 <= P99_TARGET)
     }
 
+    /// Records the cloud applied: the store's count of distinct (vehicle, seq) on
+    /// PostgreSQL (exact whatever was killed), else the instances' counters.
+    pub fn applied(&self) -> u64 {
+        self.audit
+            .as_ref()
+            .map_or(self.cloud_end.applied, |a| a.distinct_records)
+    }
+
+    /// Whether every instance answered the same layer matrix (`None` with fewer than two
+    /// answers).
+    pub fn matrices_agree(&self) -> Option<bool> {
+        let answers: Vec<&String> = self
+            .matrices
+            .iter()
+            .filter_map(|(_, m)| m.as_ref().ok())
+            .collect();
+        (answers.len() >= 2).then(|| answers.windows(2).all(|w| w[0] == w[1]))
+    }
+
     /// Every way the run was not correct (empty: correct). Timing is never judged here.
     pub fn failures(&self) -> Vec<String> {
         let mut f = Vec::new();
@@ -159,10 +228,11 @@ impl LoadReport {
                 self.records_acked, self.records_sent
             ));
         }
-        if self.cloud_end.applied != self.records_sent {
+        if self.applied() != self.records_sent {
             f.push(format!(
                 "the cloud applied {} records of {} sent",
-                self.cloud_end.applied, self.records_sent
+                self.applied(),
+                self.records_sent
             ));
         }
         if self.cloud_end.rejects != 0 {
@@ -181,14 +251,76 @@ impl LoadReport {
                 w.critical_matched
             ));
         }
-        if w.critical_extra + w.critical_unexpected + w.duplicates + w.rejected != 0 {
+        // A delivery again under the same id is what a sender killed between the partner's
+        // answer and its record does (at least once, one id): allowed when instances were
+        // killed, a failure otherwise.
+        let duplicates = if self.chaos.kills > 0 {
+            0
+        } else {
+            w.duplicates
+        };
+        if w.critical_extra + w.critical_unexpected + w.unexpected + duplicates + w.rejected != 0 {
             f.push(format!(
-                "webhooks: {} extra and {} unexpected critical-fault alerts, {} duplicates, {} rejected",
-                w.critical_extra, w.critical_unexpected, w.duplicates, w.rejected
+                "webhooks: {} extra and {} unexpected critical-fault alerts, {} other unexpected                  alerts or escalations, {} duplicates, {} rejected",
+                w.critical_extra, w.critical_unexpected, w.unexpected, w.duplicates, w.rejected
+            ));
+        }
+        let m = &self.maintenance;
+        if (m.due, m.booked, m.serviced) != (m.planned, m.planned, m.serviced_planned) {
+            f.push(format!(
+                "maintenance stories: {} fell due, {} booked, {} serviced of {} planned ({} to                  be serviced)",
+                m.due, m.booked, m.serviced, m.planned, m.serviced_planned
+            ));
+        }
+        if w.maintenance_matched != m.planned {
+            f.push(format!(
+                "{} maintenance webhooks matched of {} stories",
+                w.maintenance_matched, m.planned
+            ));
+        }
+        let escalations = if self.escalations_expected {
+            w.unanswered
+        } else {
+            0
+        };
+        if w.escalated_matched != escalations {
+            f.push(format!(
+                "{} escalations arrived, {escalations} expected{}",
+                w.escalated_matched,
+                if self.escalations_expected {
+                    " (every alert nobody answered)"
+                } else {
+                    " (the SLA is longer than the run)"
+                }
             ));
         }
         if !self.missing.is_empty() {
             f.push(format!("no webhook for: {}", self.missing.join(", ")));
+        }
+        if self.downlink_errors != 0 {
+            f.push(format!("{} downlinks did not decode", self.downlink_errors));
+        }
+        for i in &self.instances {
+            if let Some((at, log)) = &i.exited {
+                f.push(format!(
+                    "instance {} exited by itself at +{:.1} s (it was not killed); the end of                      its log ({}):\n{log}",
+                    i.number,
+                    at.as_secs_f64(),
+                    i.log.display()
+                ));
+            }
+        }
+        f.extend(self.chaos.failures.iter().map(|x| format!("chaos: {x}")));
+        if let Some(a) = &self.audit {
+            f.extend(a.problems.iter().map(|x| format!("store: {x}")));
+        }
+        for (i, m) in &self.matrices {
+            if let Err(e) = m {
+                f.push(format!("instance {i}: the layer matrix: {e}"));
+            }
+        }
+        if self.matrices_agree() == Some(false) {
+            f.push("the instances answer different layer matrices".into());
         }
         f
     }
@@ -230,8 +362,8 @@ impl fmt::Display for LoadReport {
         };
         writeln!(
             f,
-            "rapport load: {} vehicles, {broker}, cloud {}, seed {}",
-            self.vehicles, self.cloud, self.seed
+            "rapport load: {} vehicles, {broker}, cloud {}, store {}, seed {}",
+            self.vehicles, self.cloud, self.store, self.seed
         )?;
         let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "{k:<34} {v}");
         row(
@@ -270,9 +402,50 @@ impl fmt::Display for LoadReport {
             "cloud: records applied",
             format!(
                 "{} ({} duplicates skipped, {} rejected, {} publishes, {} flushes, {} fleet errors)",
-                c.applied, c.duplicates, c.rejects, c.messages, c.flushes, c.fleet_errors
+                self.applied(),
+                c.duplicates,
+                c.rejects,
+                c.messages,
+                c.flushes,
+                c.fleet_errors
             ),
         )?;
+        if self.instances.len() > 1 || self.instances.iter().any(|i| i.kills > 0) {
+            for i in &self.instances {
+                let at_least = if i.kills > 0 { "at least " } else { "" };
+                let mut text = format!(
+                    "{at_least}{} records applied, {} duplicates skipped ({}; {} kills, {} starts)",
+                    i.applied, i.duplicates, i.client_id, i.kills, i.starts
+                );
+                for (down, up) in i
+                    .store_down
+                    .iter()
+                    .zip(i.store_up.iter().map(Some).chain(std::iter::repeat(None)))
+                {
+                    text.push_str(&format!(
+                        "; store down at +{:.1} s, {}",
+                        down.as_secs_f64(),
+                        up.map_or("not up again".into(), |u| format!(
+                            "up at +{:.1} s",
+                            u.as_secs_f64()
+                        ))
+                    ));
+                }
+                if let Some((at, _)) = &i.exited {
+                    text.push_str(&format!("; EXITED by itself at +{:.1} s", at.as_secs_f64()));
+                }
+                row(f, &format!("  instance {}", i.number), text)?;
+            }
+            let sum: u64 = self.instances.iter().map(|i| i.applied).sum();
+            row(
+                f,
+                "  sum of the instances",
+                format!(
+                    "{sum} (the store holds {}; a killed instance's last minutes are not in its                      counters)",
+                    self.applied()
+                ),
+            )?;
+        }
         row(
             f,
             "cloud: ingest rate (steady window)",
@@ -288,16 +461,37 @@ impl fmt::Display for LoadReport {
             "faults injected",
             format!("{injected} of {planned} planned ({failed} failed)"),
         )?;
+        let m = &self.maintenance;
+        if m.planned > 0 {
+            row(
+                f,
+                "maintenance stories",
+                format!(
+                    "{} planned: {} fell due, {} booked, {} serviced",
+                    m.planned, m.due, m.booked, m.serviced
+                ),
+            )?;
+        }
         let w = &self.webhooks;
         row(
             f,
             "webhooks received (verified)",
             format!(
-                "{} critical-fault matched, {} extra, {} unexpected, {} other; {} duplicates, {} rejected",
+                "{} critical-fault matched, {} extra, {} unexpected; {} maintenance matched; {}                  escalations matched of {} unanswered alerts{}; {} other unexpected, {} other; {}                  ids delivered, {} duplicates, {} rejected",
                 w.critical_matched,
                 w.critical_extra,
                 w.critical_unexpected,
+                w.maintenance_matched,
+                w.escalated_matched,
+                w.unanswered,
+                if self.escalations_expected {
+                    ""
+                } else {
+                    " (SLA longer than the run)"
+                },
+                w.unexpected,
                 w.other,
+                w.delivered,
                 w.duplicates,
                 w.rejected
             ),
@@ -309,13 +503,65 @@ impl fmt::Display for LoadReport {
             Some(false) => row(f, "target p99 <= 1 s", "NOT met".into())?,
             None => {}
         }
-        row(f, "downlinks received", self.downlinks.to_string())?;
+        row(
+            f,
+            "downlinks received",
+            format!(
+                "{} ({} message ids again)",
+                self.downlinks, self.downlink_repeats
+            ),
+        )?;
+        for line in &self.chaos.lines {
+            row(f, "chaos", line.clone())?;
+        }
+        if let Some(a) = &self.audit {
+            row(
+                f,
+                "store: records",
+                format!(
+                    "{} rows, {} distinct (vehicle, seq) of {} vehicles",
+                    a.records, a.distinct_records, a.vehicles
+                ),
+            )?;
+            row(
+                f,
+                "store: alerts",
+                format!(
+                    "{} critical, {} maintenance, {} other; {} sent, {} waiting; {} escalated,                      {} to escalate",
+                    a.alerts.0,
+                    a.alerts.1,
+                    a.alerts.2,
+                    a.alerts_due,
+                    a.alerts_waiting,
+                    a.escalated,
+                    a.escalations_pending
+                ),
+            )?;
+            row(
+                f,
+                "store: timelines",
+                format!(
+                    "{} layer changes, {} campaigns",
+                    a.layer_changes, a.campaigns
+                ),
+            )?;
+        }
+        match self.matrices_agree() {
+            Some(true) => row(
+                f,
+                "layer matrix",
+                format!("the same from all {} instances", self.matrices.len()),
+            )?,
+            Some(false) => row(f, "layer matrix", "DIFFERS between instances".into())?,
+            None => {}
+        }
         let failures = self.failures();
         if failures.is_empty() {
             row(
                 f,
                 "correctness",
-                "every record acked and applied once; one verified webhook per fault".into(),
+                "every record acked and applied once; one verified webhook per alert; each                  escalation once"
+                    .into(),
             )?;
         } else {
             for x in &failures {
@@ -360,6 +606,7 @@ mod tests {
             vehicles: 2,
             broker: BrokerKind::Embedded,
             cloud: "in this process".into(),
+            store: "sled".into(),
             seed: 1,
             ramp: ms(10),
             steady: Duration::from_secs(2),
@@ -372,13 +619,18 @@ mod tests {
             records_resent: 0,
             publishes: (5, 5),
             downlinks: 0,
+            downlink_repeats: 0,
+            downlink_errors: 0,
             cloud_end: IngestCounters {
                 applied: 10,
                 ..IngestCounters::default()
             },
+            instances: Vec::new(),
             steady_applied: 8,
             steady_offered: 8,
             faults: (1, 1, 0),
+            maintenance: MaintenanceTally::default(),
+            escalations_expected: false,
             webhooks: WebhookTally {
                 attempts: 1,
                 delivered: 1,
@@ -388,6 +640,9 @@ mod tests {
             latency: Latency::of(vec![ms(30)]),
             agent_latency: Latency::of(vec![ms(1)]),
             missing: Vec::new(),
+            chaos: ChaosLog::default(),
+            audit: None,
+            matrices: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -417,5 +672,36 @@ mod tests {
         assert!(f.iter().any(|x| x.contains("9 records acked of 10")));
         assert!(f.iter().any(|x| x.contains("applied 11 records of 10")));
         assert!(r.to_string().contains("FAILED"));
+    }
+
+    #[test]
+    fn a_multi_instance_run_is_judged_on_the_store_and_the_instances() {
+        let mut r = report();
+        r.cloud_end.applied = 7; // a killed instance's last counters lag behind
+        r.audit = Some(Audit {
+            distinct_records: 10,
+            ..Audit::default()
+        });
+        r.chaos.kills = 1;
+        r.webhooks.duplicates = 1; // one id again after a kill: allowed
+        r.matrices = vec![(1, Ok("m".into())), (2, Ok("m".into()))];
+        assert!(r.failures().is_empty(), "{:?}", r.failures());
+        assert_eq!(r.applied(), 10);
+        r.matrices.push((3, Ok("other".into())));
+        r.audit = Some(Audit {
+            distinct_records: 10,
+            problems: vec!["RPLD0000000000001: 3 records (2 distinct)".into()],
+            ..Audit::default()
+        });
+        r.escalations_expected = true;
+        r.webhooks.unanswered = 1;
+        let f = r.failures();
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(f.iter().any(|x| x.contains("different layer matrices")));
+        assert!(f.iter().any(|x| x.starts_with("store: RPLD")));
+        assert!(
+            f.iter()
+                .any(|x| x.contains("0 escalations arrived, 1 expected"))
+        );
     }
 }

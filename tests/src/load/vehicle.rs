@@ -13,12 +13,16 @@
 //! engine-hours reading every sixth; and, when told, the `DtcAppeared` record of a fault that
 //! appeared on its virtual bus ([`super::truck`]), cut into a batch at once (the agent would
 //! hold a partial batch up to its `batch_max_age_ms`, 2 s by default: see the module doc of
-//! [`super`]).
+//! [`super`]). When told, the steps of a maintenance story as the agent reports them
+//! ([`Step`]): the oil service falls due (`Maintenance` due, and the maintenance prompt
+//! shown), the driver books it from the prompt (`Prompt` booked), the workshop services it
+//! (`Maintenance` done, what the agent sends when the service is recorded); each step goes at
+//! once. It counts the downlinks it receives and the message ids it saw twice.
 //!
 //! Owns the MQTT event loop (one task per vehicle) and the uplink bookkeeping. Does not own the
 //! schedule of faults, the counters' meaning in the report, or the cloud.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rapport_agent::config::Loaded;
 use rapport_shared::v1::uplink::{EngineHoursReading, Heartbeat, OdometerReading};
 use rapport_shared::{
-    EngineHours, MAX_UPLINK_BYTES, Odometer, Record, RecordBody, SignalSource, Timestamp, Uplink,
+    Downlink, EngineHours, MAX_UPLINK_BYTES, MaintenanceEvent, MaintenanceStatus, Odometer,
+    PromptAction, PromptEvent, PromptKind, Record, RecordBody, SignalSource, Timestamp, Uplink,
     Vin, topic,
 };
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
@@ -73,6 +78,29 @@ pub(crate) struct FaultOrder {
     pub fmi: u8,
 }
 
+/// A step of a vehicle's maintenance story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The oil service falls due; the prompt is shown.
+    Due,
+    /// The driver books it from the prompt.
+    Booked,
+    /// The workshop serviced it.
+    Done,
+}
+
+/// The maintenance item of the stories (the truck config's oil service).
+pub(crate) const ITEM: &str = "oil";
+
+/// What the run tells a vehicle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Order {
+    /// Put a critical fault on the bus.
+    Fault(FaultOrder),
+    /// The next step of its maintenance story.
+    Maintenance(Step),
+}
+
 /// A fault that was put on a vehicle's bus.
 #[derive(Debug, Clone)]
 pub(crate) struct Injected {
@@ -111,6 +139,12 @@ pub(crate) struct Counters {
     pub faults: AtomicU64,
     /// Fault orders that failed (the message is in [`Shared::problems`]).
     pub fault_errors: AtomicU64,
+    /// Maintenance stories' steps sent: due, booked, done.
+    pub maintenance: [AtomicU64; 3],
+    /// Downlink messages whose id the vehicle had already received.
+    pub downlink_repeats: AtomicU64,
+    /// Downlinks that did not decode.
+    pub downlink_errors: AtomicU64,
 }
 
 /// What every vehicle shares.
@@ -121,6 +155,8 @@ pub(crate) struct Shared {
     pub faults: std::sync::Mutex<HashMap<Vin, Injected>>,
     /// The first problems seen (connection errors, fault errors), for the report.
     pub problems: std::sync::Mutex<Vec<String>>,
+    /// Records each vehicle made (its seqs are `1..=made`), by index.
+    pub made: Box<[AtomicU64]>,
     /// The trucks' agent config.
     pub truck: Arc<Loaded>,
     /// How vehicles behave.
@@ -197,6 +233,8 @@ pub(crate) struct Vehicle {
     /// Failed connection attempts since the last CONNACK.
     failures: u32,
     phase: Phase,
+    /// Downlink message ids received.
+    downlink_ids: HashSet<u64>,
 }
 
 fn wall_now() -> Timestamp {
@@ -234,6 +272,7 @@ impl Vehicle {
             ever_connected: false,
             failures: 0,
             phase: Phase::Run,
+            downlink_ids: HashSet::new(),
         }
     }
 
@@ -261,6 +300,9 @@ impl Vehicle {
         self.pending.push(record);
         self.oldest.get_or_insert_with(Instant::now);
         self.shared.counters.records.fetch_add(1, Ordering::Relaxed);
+        if let Some(made) = self.shared.made.get(self.index) {
+            made.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn in_flight(&self) -> usize {
@@ -400,6 +442,68 @@ impl Vehicle {
         }
     }
 
+    fn on_maintenance(&mut self, step: Step) {
+        let odometer = Odometer::from_meters(self.odometer_m);
+        let maintenance = |status| {
+            RecordBody::Maintenance(MaintenanceEvent {
+                item: ITEM.into(),
+                status,
+                odometer,
+                due_odometer: (status != MaintenanceStatus::Done).then_some(odometer),
+                due_at: None,
+                due_engine_hours: None,
+            })
+        };
+        // The agent's prompt id for the item's first cycle at the due stage.
+        let prompt = |action| {
+            RecordBody::Prompt(PromptEvent {
+                prompt: format!("maintenance:{ITEM}:0:due"),
+                kind: PromptKind::Maintenance,
+                subject: ITEM.into(),
+                critical: false,
+                action,
+            })
+        };
+        let slot = match step {
+            Step::Due => {
+                self.push(maintenance(MaintenanceStatus::Due));
+                self.push(prompt(PromptAction::Shown));
+                0
+            }
+            Step::Booked => {
+                self.push(prompt(PromptAction::Booked));
+                1
+            }
+            Step::Done => {
+                self.push(maintenance(MaintenanceStatus::Done));
+                2
+            }
+        };
+        self.shared.counters.maintenance[slot].fetch_add(1, Ordering::Relaxed);
+        self.eager = true;
+    }
+
+    fn on_downlink(&mut self, payload: &[u8]) {
+        let c = &self.shared.counters;
+        c.downlinks.fetch_add(1, Ordering::Relaxed);
+        match Downlink::decode(payload) {
+            Ok(d) => {
+                for m in d.messages {
+                    if !self.downlink_ids.insert(m.id) {
+                        c.downlink_repeats.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(e) => {
+                c.downlink_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared.problem(format!(
+                    "{}: a downlink that does not decode: {e}",
+                    self.vin
+                ));
+            }
+        }
+    }
+
     fn on_event(&mut self, event: Event, client: &AsyncClient) {
         let c = &self.shared.counters;
         match event {
@@ -438,9 +542,7 @@ impl Vehicle {
                     }
                 }
             }
-            Event::Incoming(Packet::Publish(_)) => {
-                c.downlinks.fetch_add(1, Ordering::Relaxed);
-            }
+            Event::Incoming(Packet::Publish(p)) => self.on_downlink(&p.payload),
             _ => {}
         }
     }
@@ -475,7 +577,7 @@ impl Vehicle {
     /// Runs until the phase says stop (or the phase sender is gone).
     pub(crate) async fn run(
         mut self,
-        mut orders: mpsc::UnboundedReceiver<FaultOrder>,
+        mut orders: mpsc::UnboundedReceiver<Order>,
         mut phase: watch::Receiver<Phase>,
     ) {
         let capacity = self.settings().inflight + 8;
@@ -507,7 +609,10 @@ impl Vehicle {
                                 Phase::Run => {}
                             }
                         }
-                        Some(order) = orders.recv() => self.on_fault(order),
+                        Some(order) = orders.recv() => match order {
+                            Order::Fault(f) => self.on_fault(f),
+                            Order::Maintenance(step) => self.on_maintenance(step),
+                        },
                         event = &mut poll => break Some(event),
                         () = sleep_until(deadline) => self.on_timer(),
                     }
