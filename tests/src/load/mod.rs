@@ -240,7 +240,8 @@ impl LoadOptions {
         }
         if self.maintenance > 0 && self.duration < MAINTENANCE_STEP * 3 {
             p.push(format!(
-                "maintenance stories need a window of at least {:?} (due, booked and serviced                  {MAINTENANCE_STEP:?} apart)",
+                "maintenance stories need a window of at least {:?} (due, booked and serviced \
+                 {MAINTENANCE_STEP:?} apart)",
                 MAINTENANCE_STEP * 3
             ));
         }

@@ -261,14 +261,16 @@ impl LoadReport {
         };
         if w.critical_extra + w.critical_unexpected + w.unexpected + duplicates + w.rejected != 0 {
             f.push(format!(
-                "webhooks: {} extra and {} unexpected critical-fault alerts, {} other unexpected                  alerts or escalations, {} duplicates, {} rejected",
+                "webhooks: {} extra and {} unexpected critical-fault alerts, {} other unexpected \
+                 alerts or escalations, {} duplicates, {} rejected",
                 w.critical_extra, w.critical_unexpected, w.unexpected, w.duplicates, w.rejected
             ));
         }
         let m = &self.maintenance;
         if (m.due, m.booked, m.serviced) != (m.planned, m.planned, m.serviced_planned) {
             f.push(format!(
-                "maintenance stories: {} fell due, {} booked, {} serviced of {} planned ({} to                  be serviced)",
+                "maintenance stories: {} fell due, {} booked, {} serviced of {} planned ({} to be \
+                 serviced)",
                 m.due, m.booked, m.serviced, m.planned, m.serviced_planned
             ));
         }
@@ -303,7 +305,8 @@ impl LoadReport {
         for i in &self.instances {
             if let Some((at, log)) = &i.exited {
                 f.push(format!(
-                    "instance {} exited by itself at +{:.1} s (it was not killed); the end of                      its log ({}):\n{log}",
+                    "instance {} exited by itself at +{:.1} s (it was not killed); the end of its \
+                     log ({}):\n{log}",
                     i.number,
                     at.as_secs_f64(),
                     i.log.display()
@@ -401,7 +404,8 @@ impl fmt::Display for LoadReport {
             f,
             "cloud: records applied",
             format!(
-                "{} ({} duplicates skipped, {} rejected, {} publishes, {} flushes, {} fleet errors)",
+                "{} ({} duplicates skipped, {} rejected, {} publishes, {} flushes, {} fleet \
+                 errors)",
                 self.applied(),
                 c.duplicates,
                 c.rejects,
@@ -441,7 +445,8 @@ impl fmt::Display for LoadReport {
                 f,
                 "  sum of the instances",
                 format!(
-                    "{sum} (the store holds {}; a killed instance's last minutes are not in its                      counters)",
+                    "{sum} (the store holds {}; a killed instance's last minutes are not in its \
+                     counters)",
                     self.applied()
                 ),
             )?;
@@ -477,7 +482,9 @@ impl fmt::Display for LoadReport {
             f,
             "webhooks received (verified)",
             format!(
-                "{} critical-fault matched, {} extra, {} unexpected; {} maintenance matched; {}                  escalations matched of {} unanswered alerts{}; {} other unexpected, {} other; {}                  ids delivered, {} duplicates, {} rejected",
+                "{} critical-fault matched, {} extra, {} unexpected; {} maintenance matched; {} \
+                 escalations matched of {} unanswered alerts{}; {} other unexpected, {} other; {} \
+                 ids delivered, {} duplicates, {} rejected",
                 w.critical_matched,
                 w.critical_extra,
                 w.critical_unexpected,
@@ -527,7 +534,8 @@ impl fmt::Display for LoadReport {
                 f,
                 "store: alerts",
                 format!(
-                    "{} critical, {} maintenance, {} other; {} sent, {} waiting; {} escalated,                      {} to escalate",
+                    "{} critical, {} maintenance, {} other; {} sent, {} waiting; {} escalated, {} \
+                     to escalate",
                     a.alerts.0,
                     a.alerts.1,
                     a.alerts.2,
@@ -560,7 +568,8 @@ impl fmt::Display for LoadReport {
             row(
                 f,
                 "correctness",
-                "every record acked and applied once; one verified webhook per alert; each                  escalation once"
+                "every record acked and applied once; one verified webhook per alert; each \
+                 escalation once"
                     .into(),
             )?;
         } else {
