@@ -52,6 +52,7 @@ pub struct Cloud {
     stop_sender: Option<oneshot::Sender<()>>,
     sender: JoinHandle<()>,
     tick: JoinHandle<()>,
+    probe: Option<JoinHandle<()>>,
 }
 
 impl Cloud {
@@ -197,11 +198,14 @@ impl Cloud {
             tokio::spawn(async move {
                 fleet.noted(&loaded);
                 fleet.publish(&client, loaded.effects.downlinks).await;
-                if let Err(e) = fleet.republish_pending(&client).await {
+                if let Err(e) = fleet.publish_unclaimed(&client).await {
                     tracing::error!(cause = %e, "queued downlinks unreadable");
                 }
             });
         }
+        let probe = store
+            .shared()
+            .then(|| tokio::spawn(probe_store(store.clone(), Arc::clone(&metrics))));
         let stop_fleet = Arc::new(tokio::sync::Notify::new());
         let tick = tokio::spawn(fleet.clone().tick_loop(
             client.clone(),
@@ -245,6 +249,7 @@ impl Cloud {
             stop_sender: Some(stop_sender),
             sender,
             tick,
+            probe,
         })
     }
 
@@ -341,6 +346,9 @@ impl Cloud {
     /// # Errors
     /// The ingest's failure, if it had one.
     pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(probe) = self.probe.take() {
+            probe.abort();
+        }
         if let Some(stop) = self.stop_api.take() {
             let _ = stop.send(());
         }
@@ -363,6 +371,34 @@ impl Cloud {
             .await
             .map_err(|e| Error::Stopped(format!("store flush: {e}")))??;
         result
+    }
+}
+
+/// How often a shared store (PostgreSQL) is probed between ingests.
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Probes the store every [`PROBE_EVERY`] so `/healthz` and `rapport_store_up` tell an
+/// outage even when no uplink is waiting (the ingest reports it too, on its own tries).
+async fn probe_store(store: Store, metrics: Arc<Metrics>) {
+    let mut interval = tokio::time::interval(PROBE_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let s = store.clone();
+        let answer = tokio::task::spawn_blocking(move || s.ping(PROBE_EVERY)).await;
+        match answer {
+            Ok(Ok(())) => {
+                if metrics.store_up(true) {
+                    tracing::info!("store answers again");
+                }
+            }
+            Ok(Err(e)) => {
+                if metrics.store_up(false) {
+                    tracing::error!(cause = %e, "store unavailable");
+                }
+            }
+            Err(e) => tracing::warn!(cause = %e, "store probe task failed"),
+        }
     }
 }
 

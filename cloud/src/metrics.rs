@@ -45,6 +45,12 @@ pub struct Metrics {
     pub downlinks: AtomicU64,
     /// Whether the ingest subscription is in place now.
     pub subscribed: AtomicBool,
+    /// Whether the store is unavailable now (a PostgreSQL outage): the ingest is not acking.
+    pub store_down: AtomicBool,
+    /// Times the store went from available to unavailable.
+    pub store_outages: AtomicU64,
+    /// Ingest groups tried again because the store was unavailable.
+    pub ingest_retries: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -52,6 +58,22 @@ fn bump(counter: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
+    /// Notes whether the store answers; true when that is a change (up → down counts an
+    /// outage), so the caller logs the change once, not every try.
+    pub fn store_up(&self, up: bool) -> bool {
+        let was_down = self.store_down.swap(!up, Ordering::AcqRel);
+        let changed = was_down == up;
+        if changed && !up {
+            bump(&self.store_outages, 1);
+        }
+        changed
+    }
+
+    /// Whether the store answered at the last try or probe.
+    pub fn is_store_up(&self) -> bool {
+        !self.store_down.load(Ordering::Acquire)
+    }
+
     /// Counts one rejection.
     pub fn reject(&self, reason: RejectReason) {
         if let Some(c) = self.rejects.get(reason.index()) {
@@ -185,6 +207,32 @@ impl Metrics {
             out,
             "rapport_ingest_subscribed {}",
             u8::from(self.subscribed.load(Ordering::Relaxed))
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rapport_store_up Whether the store answers (0 during a database outage: uplinks are not acked)."
+        );
+        let _ = writeln!(out, "# TYPE rapport_store_up gauge");
+        let _ = writeln!(out, "rapport_store_up {}", u8::from(self.is_store_up()));
+        let _ = writeln!(
+            out,
+            "# HELP rapport_store_outages_total Times the store became unavailable."
+        );
+        let _ = writeln!(out, "# TYPE rapport_store_outages_total counter");
+        let _ = writeln!(
+            out,
+            "rapport_store_outages_total {}",
+            get(&self.store_outages)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rapport_ingest_store_retries_total Ingest groups tried again on an unavailable store."
+        );
+        let _ = writeln!(out, "# TYPE rapport_ingest_store_retries_total counter");
+        let _ = writeln!(
+            out,
+            "rapport_ingest_store_retries_total {}",
+            get(&self.ingest_retries)
         );
         out
     }

@@ -74,15 +74,25 @@ impl From<FleetError> for ApiError {
                 format!("no alert {id}"),
             ),
             FleetError::Alert(e) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            FleetError::Store(e) => e.into(),
             other => Self::internal(&other),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
-    /// A store failure is 500 `internal`.
+    /// A store that does not answer now is 503 `store_unavailable` (try again); any other
+    /// store failure is 500 `internal`.
     fn from(e: StoreError) -> Self {
-        Self::internal(&e)
+        if e.is_unavailable() {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store does not answer now; try again shortly".to_owned(),
+            )
+        } else {
+            Self::internal(&e)
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The routes without a token, for operations tooling: `GET /healthz` (liveness, with
-//! whether the ingest is subscribed) and `GET /metrics` (Prometheus text: the cloud's
+//! The routes without a token, for operations tooling: `GET /healthz` (200 with whether the
+//! ingest is subscribed, or 503 while the store does not answer) and `GET /metrics` (Prometheus text: the cloud's
 //! counters, the fleet's and the webhook sender's).
 //!
 //! Owns these two answers. Does not own the counters ([`crate::metrics`], the fleet's
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -28,12 +28,21 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/metrics", get(metrics))
 }
 
-/// `{"status": "ok", "version": ..., "ingest": {"subscribed": ...}}`.
+/// `{"status": "ok", "version": ..., "ingest": {"subscribed": ...}, "store": {"backend":
+/// ..., "up": ...}}`; 503 with `"status": "unavailable"` while the store does not answer
+/// (the ingest is not acking; a load balancer takes the instance out).
 #[derive(Serialize)]
 struct HealthView {
     status: &'static str,
     version: &'static str,
     ingest: IngestHealth,
+    store: StoreHealth,
+}
+
+#[derive(Serialize)]
+struct StoreHealth {
+    backend: &'static str,
+    up: bool,
 }
 
 #[derive(Serialize)]
@@ -42,13 +51,23 @@ struct IngestHealth {
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
-    ok(&HealthView {
-        status: "ok",
+    let up = s.metrics.is_store_up();
+    let view = HealthView {
+        status: if up { "ok" } else { "unavailable" },
         version: crate::VERSION,
         ingest: IngestHealth {
             subscribed: s.metrics.subscribed.load(Ordering::Relaxed),
         },
-    })
+        store: StoreHealth {
+            backend: s.store.kind(),
+            up,
+        },
+    };
+    if up {
+        ok(&view)
+    } else {
+        Ok((StatusCode::SERVICE_UNAVAILABLE, axum::Json(view)).into_response())
+    }
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

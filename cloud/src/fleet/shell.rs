@@ -2,8 +2,9 @@
 //! the store's fleet side, and runs what is around every change — each goes to the store port
 //! (durable when it returns) before anyone is told; downlinks are published after it (and
 //! forgotten from the store once handed to MQTT); the webhook sender is woken; a tick task
-//! processes what time made due; a report task notes webhook outcomes on the alerts'
-//! timelines.
+//! processes what time made due (and, on a store several instances share, picks up lapsed
+//! downlink claims and partner changes made by other instances); a report task notes webhook
+//! outcomes on the alerts' timelines.
 //!
 //! Owns the rules' lock (the partner routes change the directory), the order durable →
 //! publish/wake, and the fleet's counters. Does not own any decision
@@ -30,6 +31,12 @@ use crate::webhook::sign::Secret;
 
 /// The default strategy file, built in (`config/strategies.toml`).
 pub const DEFAULT_STRATEGIES: &str = include_str!("../../../config/strategies.toml");
+
+/// How often an instance on a shared store looks for other instances' leftovers (lapsed
+/// downlink claims) and partner changes.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Most downlinks claimed in one look.
+pub const DOWNLINK_SWEEP_LIMIT: usize = 1_000;
 
 /// Partner webhook endpoints as the sender reads them (refreshed when partners change).
 pub type EndpointMap = Arc<RwLock<HashMap<String, Endpoint>>>;
@@ -74,6 +81,8 @@ pub struct FleetHandle {
     pub endpoints: EndpointMap,
     /// What the fleet did since start.
     pub stats: Arc<Mutex<FleetStats>>,
+    /// What the fleet started from (the partner directory is rebuilt from it).
+    pub settings: Arc<FleetSettings>,
 }
 
 /// What the fleet starts from: the values of the cloud config's fleet sections, paths
@@ -143,6 +152,23 @@ pub fn rules_from(
         None => Strategies::from_toml("built-in config/strategies.toml", DEFAULT_STRATEGIES)
             .map_err(|e| StartError::Strategies(e.to_string()))?,
     };
+    Ok(Rules {
+        layers: settings.layers.clone(),
+        strategies,
+        directory: directory_from(settings, api_partners)?,
+        policy: settings.alerts.policy(),
+    })
+}
+
+/// The partner directory: the config's partners, then those added through the API (one that
+/// no longer fits is logged and skipped).
+///
+/// # Errors
+/// [`StartError::Partners`].
+pub fn directory_from(
+    settings: &FleetSettings,
+    api_partners: Vec<Partner>,
+) -> Result<Directory, StartError> {
     let mut directory = Directory::from_config(&settings.partners, &settings.alerts, &|v| {
         std::env::var(v).ok()
     })
@@ -152,12 +178,7 @@ pub fn rules_from(
             tracing::error!(cause = %e, "partner added through the API no longer fits; skipped");
         }
     }
-    Ok(Rules {
-        layers: settings.layers.clone(),
-        strategies,
-        directory,
-        policy: settings.alerts.policy(),
-    })
+    Ok(directory)
 }
 
 fn poisoned() -> FleetError {
@@ -209,6 +230,7 @@ impl FleetHandle {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             endpoints,
             stats: Arc::new(Mutex::new(applied.stats)),
+            settings: Arc::new(settings.clone()),
         };
         Ok((handle, applied))
     }
@@ -314,15 +336,19 @@ impl FleetHandle {
         }
     }
 
-    /// Downlinks queued before a stop: published again (the car applies an id once).
+    /// Downlinks decided but not handed over — queued before a stop, or (several instances)
+    /// left by an instance that died before publishing them — claimed and published (the car
+    /// applies an id once). The number published.
     ///
     /// # Errors
     /// The store.
-    pub async fn republish_pending(&self, client: &AsyncClient) -> Result<usize, StoreError> {
+    pub async fn publish_unclaimed(&self, client: &AsyncClient) -> Result<usize, StoreError> {
         let store = self.store.clone();
-        let pending = tokio::task::spawn_blocking(move || store.pending_downlinks())
-            .await
-            .map_err(|e| StoreError::corrupt("downlink task", e))??;
+        let now = self.clock.now();
+        let pending =
+            tokio::task::spawn_blocking(move || store.claim_downlinks(now, DOWNLINK_SWEEP_LIMIT))
+                .await
+                .map_err(|e| StoreError::corrupt("downlink task", e))??;
         let n = pending.len();
         let mut list = Vec::with_capacity(n);
         for (id, bytes) in pending {
@@ -346,14 +372,66 @@ impl FleetHandle {
         }
     }
 
-    /// The tick loop: every `period`, processes what is due; ends when `stop` is notified.
+    /// The partners as the store has them now (the config's and the API's): the directory
+    /// and the sender's endpoints replaced if another instance changed them. True when they
+    /// changed. Runs under the rules' write lock, as the partner routes do, so a change made
+    /// here meanwhile is never undone.
+    ///
+    /// # Errors
+    /// The store; a stored partner that no longer fits is logged and skipped.
+    pub fn refresh_partners(&self) -> Result<bool, FleetError> {
+        let changed = {
+            let mut rules = self.rules_mut()?;
+            let stored = self.store.partners()?;
+            let directory = directory_from(&self.settings, stored)
+                .map_err(|e| FleetError::Store(StoreError::corrupt("partners", e)))?;
+            if directory == rules.directory {
+                false
+            } else {
+                rules.directory = directory;
+                true
+            }
+        };
+        if changed {
+            self.refresh_endpoints();
+            tracing::info!("partners changed by another instance; directory reloaded");
+        }
+        Ok(changed)
+    }
+
+    /// What another instance may have left or changed: lapsed downlink claims published,
+    /// partners reloaded. Only for a store several instances share.
+    async fn sweep(&self, client: &AsyncClient) -> Result<(), String> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.refresh_partners())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.publish_unclaimed(client)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The tick loop: every `period`, processes what is due; with a shared store, every
+    /// [`SWEEP_EVERY`] also [`FleetHandle::sweep`]s; ends when `stop` is notified. A failing
+    /// store is logged when it starts failing and when it is back, not every tick.
     pub async fn tick_loop(self, client: AsyncClient, period: Duration, stop: Arc<Notify>) {
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = self.store.shared();
+        let mut last_sweep = tokio::time::Instant::now();
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 () = stop.notified() => return,
+            }
+            if shared && last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = tokio::time::Instant::now();
+                if let Err(e) = self.sweep(&client).await {
+                    tracing::warn!(cause = %e, "sweep for other instances' work failed; retried later");
+                }
             }
             let now = self.clock.now();
             let store = self.store.clone();
@@ -365,8 +443,17 @@ impl FleetHandle {
             {
                 continue;
             }
-            if let Err(e) = self.tick(&client).await {
-                tracing::error!(cause = %e, "fleet tick failed; retried at the next tick");
+            match self.tick(&client).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("fleet tick works again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(cause = %e, "fleet tick failed; retried every tick (logged again when it works)");
+                }
+                Err(e) => tracing::debug!(cause = %e, "fleet tick still failing"),
             }
         }
     }

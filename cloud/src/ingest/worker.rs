@@ -7,6 +7,9 @@
 //! all in arrival order (rumqttc requires acks in order). A crash anywhere before an ack means the broker redelivers, and the redelivered
 //! envelope applies as duplicates. Rejected publishes are acked too, in their place.
 //!
+//! A store that is only unavailable (PostgreSQL restarting) stops the acks, not the worker:
+//! the group is tried again until it commits (see [`Worker::ingest_until_durable`]).
+//!
 //! It runs on its own thread: the store port is blocking, and the MQTT event loop must keep
 //! turning (pings, acks) while the store works.
 
@@ -23,7 +26,13 @@ use crate::clock::SharedClock;
 use crate::fleet::shell::FleetHandle;
 use crate::metrics::Metrics;
 use crate::mqtt::Delivery;
-use crate::store::{Envelope, Store};
+use crate::store::{Envelope, Ingested, Store};
+
+/// The first wait before the ingest tries a group again on an unavailable store.
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between tries (the ingest resumes at most this long after the store
+/// returns, plus the pool's wait for a connection).
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The wall clock, unix ms: the one clock read of the ingest (the core takes it as input).
 pub fn wall_now() -> Timestamp {
@@ -79,21 +88,20 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let now = self.clock.now();
             let uplinks: Vec<Uplink> = group
                 .iter()
                 .filter_map(|d| self.check(d, &mut limiter))
                 .collect();
             let mut applied = None;
             if !uplinks.is_empty() {
-                let ingested = match &self.fleet {
-                    Some(fleet) => {
-                        let rules = fleet
-                            .rules()
-                            .map_err(|e| crate::Error::Stopped(format!("fleet rules: {e}")))?;
-                        self.store.ingest(Some(&rules), &uplinks, now)?
-                    }
-                    None => self.store.ingest(None, &uplinks, now)?,
+                let Some(ingested) = self.ingest_until_durable(&uplinks, &rx)? else {
+                    // Stopping while the store is away: nothing of the group is acked; the
+                    // broker redelivers it to the next session.
+                    tracing::warn!(
+                        publishes = group.len(),
+                        "stopping while the store is unavailable; unacked uplinks stay with the broker"
+                    );
+                    return Ok(());
                 };
                 if let Some(micros) = ingested.durable_micros {
                     self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
@@ -120,6 +128,62 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Hands the group to the store until it is durable. While the store is only unavailable
+    /// (PostgreSQL gone, restarting, overloaded: [`StoreError::is_unavailable`]) nothing is
+    /// acked — the broker keeps the uplinks — the store is reported down (`/healthz`,
+    /// `rapport_store_up`) and the same group is tried again, backing off to
+    /// [`RETRY_MAX`]; once a try commits, the store is reported up again. `None` when the
+    /// cloud stops meanwhile (the MQTT loop has let go of `rx`). Any other store failure
+    /// ends the ingest, as before.
+    ///
+    /// [`StoreError::is_unavailable`]: crate::store::StoreError::is_unavailable
+    fn ingest_until_durable(
+        &self,
+        uplinks: &[Uplink],
+        rx: &mpsc::UnboundedReceiver<Delivery>,
+    ) -> Result<Option<Ingested>, crate::Error> {
+        let mut wait = RETRY_FIRST;
+        loop {
+            // The clock is read per try: effects decided after an outage are decided at the
+            // time they are made.
+            let now = self.clock.now();
+            let tried = match &self.fleet {
+                Some(fleet) => {
+                    let rules = fleet
+                        .rules()
+                        .map_err(|e| crate::Error::Stopped(format!("fleet rules: {e}")))?;
+                    self.store.ingest(Some(&rules), uplinks, now)
+                }
+                None => self.store.ingest(None, uplinks, now),
+            };
+            match tried {
+                Ok(ingested) => {
+                    if self.metrics.store_up(true) {
+                        tracing::info!("store back; the ingest applies and acks again");
+                    }
+                    return Ok(Some(ingested));
+                }
+                Err(e) if e.is_unavailable() => {
+                    self.metrics.ingest_retries.fetch_add(1, Ordering::Relaxed);
+                    if self.metrics.store_up(false) {
+                        tracing::error!(
+                            cause = %e,
+                            "store unavailable: not acking (the broker keeps the uplinks); retrying until it returns"
+                        );
+                    } else {
+                        tracing::debug!(cause = %e, "store still unavailable");
+                    }
+                    if rx.is_closed() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Checks one publish; the envelope, or `None` for a refused one (counted, logged).

@@ -15,6 +15,11 @@ pub enum StoreError {
     /// database URL's password.
     #[error("store: postgres: {0}")]
     Postgres(String),
+    /// The database cannot be reached now (the connection broke, none could be made in
+    /// time, the server is shutting down or starting): worth retrying, nothing was written.
+    /// The ingest stops acking and retries; `/healthz` reports it.
+    #[error("store: postgres unavailable: {0}")]
+    Unavailable(String),
     /// The database cannot be reached at start.
     #[error("store: cannot connect to PostgreSQL at {target}: {reason}")]
     Unreachable {
@@ -45,6 +50,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store is only unreachable for now (retry later; nothing is lost).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// A value that does not decode (or encode).
     pub fn corrupt(what: impl Into<String>, reason: impl ToString) -> Self {
         Self::Corrupt {

@@ -47,6 +47,10 @@ use crate::webhook::outbox::{DeadLetter, Due, Enqueue, Message, MessageState, Ou
 use crate::webhook::schedule::Decision;
 
 pub use self::error::StoreError;
+
+/// How long an instance holds the downlinks it decided before another may hand them over
+/// (PostgreSQL; see [`Backend::claim_downlinks`]).
+pub const DOWNLINK_LEASE: Duration = Duration::from_secs(60);
 pub use crate::fleet::core::Transition;
 
 /// What one ingested envelope came to.
@@ -288,11 +292,36 @@ pub trait Backend: Send + Sync + 'static {
     /// The store.
     fn next_downlink_id(&self) -> Result<u64, StoreError>;
 
-    /// Downlinks decided but not yet handed to MQTT: (id, envelope).
+    /// Downlinks decided but not yet handed to MQTT that no live instance is handing over,
+    /// claimed for this one (at most `limit`, oldest first): (id, envelope). sled (one
+    /// instance): every pending downlink. PostgreSQL: a downlink is claimed by the instance
+    /// that decided it, in the transaction that decided it, for [`DOWNLINK_LEASE`]; those
+    /// whose claim lapsed (the holder died before handing it over) are claimed here
+    /// (`FOR UPDATE SKIP LOCKED`), so each goes out once unless a holder dies mid-publish.
     ///
     /// # Errors
     /// The store.
-    fn pending_downlinks(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    fn claim_downlinks(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Whether other instances may share this store (PostgreSQL): then the fleet's shell
+    /// looks for lapsed downlink claims and partner changes periodically, not only at start.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Whether the store answers now (a cheap round trip, waiting at most `wait` for a
+    /// connection): `/healthz` and `rapport_store_up` between ingests.
+    ///
+    /// # Errors
+    /// The store, [`StoreError::Unavailable`] when the database is gone.
+    fn ping(&self, wait: Duration) -> Result<(), StoreError> {
+        let _ = wait;
+        Ok(())
+    }
 
     /// Forgets a downlink handed to MQTT.
     ///

@@ -13,7 +13,7 @@ use postgres::Transaction;
 use rapport_shared::{Campaign, Timestamp, Uplink, Vin};
 
 use super::PgStore;
-use super::vehicles::{self, Row, Writes, layers_of, ms};
+use super::vehicles::{self, Row, layers_of, ms};
 use crate::fleet::alerts::Alert;
 use crate::fleet::core::{Changes, FleetError, Ids, Rules, Step, TICK_LIMIT, Transition};
 use crate::fleet::model::{CellFilter, Registration};
@@ -85,7 +85,7 @@ impl PgStore {
         let vins: Vec<Vin> = group.iter().map(|u| u.vin).collect();
         let mut rows = vehicles::lock(&mut tx, &vins, true)?;
         let mut out = Ingested::default();
-        let mut writes = Writes::default();
+        let mut writes = self.writes(now);
         let mut wrote = false;
         for uplink in group {
             let Some(row) = rows.get_mut(&uplink.vin) else {
@@ -161,7 +161,7 @@ impl PgStore {
                 .collect();
             // Already ours: this reads them (and their alerts) without waiting.
             let mut rows = vehicles::lock(&mut tx, &vins, false)?;
-            let mut writes = Writes::default();
+            let mut writes = self.writes(now);
             for row in rows.values_mut() {
                 let v = &mut row.fleet;
                 let ((), changes) = step(&mut tx, rules, now, |s| s.due(v))?;
@@ -195,7 +195,7 @@ impl PgStore {
             let mut tx = c.transaction().map_err(StoreError::from)?;
             let vins: Vec<Vin> = chunk.iter().map(|r| r.vin).collect();
             let mut rows = vehicles::lock(&mut tx, &vins, true)?;
-            let mut writes = Writes::default();
+            let mut writes = self.writes(now);
             for r in chunk {
                 let Some(row) = rows.get_mut(&r.vin) else {
                     continue;
@@ -244,7 +244,7 @@ impl PgStore {
             .map_err(StoreError::from)?;
         let alert = vehicles::read_open(&row)?.alert;
         let mut applied = Applied::default();
-        let mut writes = Writes::default();
+        let mut writes = self.writes(now);
         let Some(row) = rows.get_mut(&vin) else {
             return Err(FleetError::UnknownAlert(id));
         };
@@ -288,7 +288,7 @@ impl PgStore {
         for chunk in targets.chunks(CAMPAIGN_BATCH) {
             let mut tx = c.transaction().map_err(StoreError::from)?;
             let mut rows: BTreeMap<Vin, Row> = vehicles::lock(&mut tx, chunk, false)?;
-            let mut writes = Writes::default();
+            let mut writes = self.writes(now);
             for row in rows.values_mut() {
                 // Placed and in the cells still, now that it is locked?
                 if !row.fleet.layers.is_some_and(|l| cells.matches(&l)) {

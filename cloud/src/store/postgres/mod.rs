@@ -14,9 +14,9 @@
 //! locked `FOR UPDATE` in VIN order, due vehicles are claimed `FOR UPDATE SKIP LOCKED` inside
 //! the transaction that processes them, alert and downlink ids come from sequences, and the
 //! webhook sender claims the rows it sends with a lease (`claimed_by`/`lease_until`, see
-//! [`outbox`]). Not yet safe across instances: the downlink publisher reads pending rows
-//! without claiming them (the same columns are there for it), and the partner directory is
-//! read at start only.
+//! [`outbox`]); a downlink is claimed by the instance that decided it, in the same
+//! transaction, and one whose claim lapsed is claimed by another
+//! ([`crate::store::Backend::claim_downlinks`]).
 //!
 //! The client is the synchronous `postgres` crate (tokio-postgres underneath) with an r2d2
 //! pool: the port is synchronous and runs on threads, as sled does. Owns the pool, the
@@ -65,6 +65,17 @@ impl Connections {
             None => Err("the pool is closed".into()),
         }
     }
+
+    /// A connection within `wait` (the health probe must not wait the pool's 30 s).
+    ///
+    /// # Errors
+    /// None comes in time.
+    pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn, String> {
+        match &self.0 {
+            Some(p) => p.get_timeout(wait).map_err(|e| e.to_string()),
+            None => Err("the pool is closed".into()),
+        }
+    }
 }
 
 impl Drop for Connections {
@@ -86,8 +97,9 @@ impl Drop for Connections {
 
 /// How long the first connection at start may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a call waits for a free connection of the pool.
-const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long a call waits for a free connection of the pool (then the store is
+/// [`StoreError::Unavailable`]: the ingest retries, the API answers 503).
+const POOL_WAIT: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -96,17 +108,50 @@ pub struct PgStore {
     /// Months (`year * 12 + month - 1`) whose record partition is known to exist.
     months: Mutex<HashSet<i64>>,
     outbox: Arc<PgOutbox>,
+    /// This instance's name on the downlinks it claims (host, pid, a random part).
+    holder: String,
 }
 
-/// A postgres error as text (its display never holds the URL).
+/// A lease in ms.
+pub(crate) fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// SQLSTATEs that mean "the server cannot serve now", not "this statement is wrong": class 08
+/// (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now),
+/// 53300 (too many connections), 57014 (a statement cancelled by the statement timeout: an
+/// overloaded server), 40001/40P01 (serialization failure, deadlock: the
+/// transaction was rolled back and may simply run again).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "57014" | "40001" | "40P01"
+        )
+}
+
+/// A postgres error as text (its display never holds the URL): [`StoreError::Unavailable`]
+/// when the server is gone or cannot serve now (worth retrying), else
+/// [`StoreError::Postgres`].
 pub(crate) fn pg(e: &postgres::Error) -> StoreError {
     match e.as_db_error() {
+        Some(db) if unavailable_code(db.code().code()) => {
+            StoreError::Unavailable(format!("{} ({})", db.message(), db.code().code()))
+        }
         Some(db) => StoreError::Postgres(format!(
             "{} ({}){}",
             db.message(),
             db.code().code(),
             db.detail().map(|d| format!(": {d}")).unwrap_or_default()
         )),
+        // No answer from a server: the connection closed or broke, I/O failed, or the
+        // connect timed out (the client's error kinds are private; these are its own words).
+        None if e.is_closed()
+            || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            || e.to_string().starts_with("timeout waiting for server") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
         None => StoreError::Postgres(e.to_string()),
     }
 }
@@ -207,6 +252,7 @@ impl PgStore {
             pool,
             url,
             months: Mutex::new(HashSet::new()),
+            holder: crate::webhook::sender::instance_name(),
         };
         Ok(store)
     }
@@ -218,8 +264,32 @@ impl PgStore {
     /// exhausted).
     pub fn conn(&self) -> Result<Conn, StoreError> {
         self.pool.get().map_err(|e| {
-            StoreError::Postgres(format!("no connection to {}: {e}", self.url.target()))
+            StoreError::Unavailable(format!("no connection to {}: {e}", self.url.target()))
         })
+    }
+
+    /// A connection within `wait`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when none comes in time.
+    pub fn conn_within(&self, wait: Duration) -> Result<Conn, StoreError> {
+        self.pool.get_within(wait).map_err(|e| {
+            StoreError::Unavailable(format!("no connection to {}: {e}", self.url.target()))
+        })
+    }
+
+    /// This instance's name on what it claims.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Gathers one transaction's writes; the downlinks it decides are claimed by this
+    /// instance until `now` + [`crate::store::DOWNLINK_LEASE`].
+    fn writes(&self, now: rapport_shared::Timestamp) -> vehicles::Writes {
+        vehicles::Writes::claimed_by(
+            self.holder.clone(),
+            vehicles::ms(now).saturating_add(lease_ms(crate::store::DOWNLINK_LEASE)),
+        )
     }
 
     /// The URL, redacted (logs).

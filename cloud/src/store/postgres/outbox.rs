@@ -68,7 +68,7 @@ impl PgOutbox {
     fn conn(&self) -> Result<Conn, OutboxError> {
         self.pool
             .get()
-            .map_err(|e| out(StoreError::Postgres(format!("no connection: {e}"))))
+            .map_err(|e| out(StoreError::Unavailable(format!("no connection: {e}"))))
     }
 }
 

@@ -4,12 +4,13 @@
 //! Owns the mapping only.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rapport_shared::{Campaign, Record, Timestamp, Uplink, Vin};
 use serde_json::Value;
 
 use super::PgStore;
-use super::vehicles::to_json;
+use super::vehicles::{ms, to_json};
 use crate::fleet::alerts::Alert;
 use crate::fleet::core::{FleetError, Rules, Transition};
 use crate::fleet::driver::Driver;
@@ -17,7 +18,7 @@ use crate::fleet::layering::Matrix;
 use crate::fleet::model::{Category, CellFilter, Layers, Registration};
 use crate::fleet::partners::Partner;
 use crate::store::{
-    Applied, Backend, Ingested, Listed, OutboxStore, Records, StoreError, Timeline,
+    Applied, Backend, DOWNLINK_LEASE, Ingested, Listed, OutboxStore, Records, StoreError, Timeline,
 };
 use crate::vehicle::VehicleState;
 
@@ -169,14 +170,42 @@ impl Backend for PgStore {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    fn pending_downlinks(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let rows = self
-            .conn()?
-            .query("SELECT id, envelope FROM downlinks ORDER BY id", &[])?;
-        Ok(rows
+    fn claim_downlinks(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let lease_until = ms(now).saturating_add(super::lease_ms(DOWNLINK_LEASE));
+        let rows = self.conn()?.query(
+            "WITH lapsed AS ( \
+                 SELECT id FROM downlinks \
+                 WHERE lease_until IS NULL OR lease_until <= $1 \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             UPDATE downlinks d SET claimed_by = $3, lease_until = $4 \
+             FROM lapsed WHERE d.id = lapsed.id \
+             RETURNING d.id, d.envelope",
+            &[
+                &ms(now),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+                &self.holder(),
+                &lease_until,
+            ],
+        )?;
+        let mut rows: Vec<_> = rows
             .iter()
             .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), r.get(1)))
-            .collect())
+            .collect();
+        rows.sort_by_key(|(id, _)| *id);
+        Ok(rows)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn ping(&self, wait: Duration) -> Result<(), StoreError> {
+        self.conn_within(wait)?.batch_execute("SELECT 1")?;
+        Ok(())
     }
 
     fn remove_downlink(&self, id: u64) -> Result<(), StoreError> {

@@ -210,9 +210,19 @@ pub(super) struct Writes {
     alerts: BTreeMap<u64, OpenAlert>,
     webhooks: Vec<Message>,
     downlinks: Vec<(i64, String, Vec<u8>)>,
+    /// Who the downlinks decided here are claimed by, and until when (ms).
+    downlink_claim: Option<(String, i64)>,
 }
 
 impl Writes {
+    /// Writes whose downlinks are claimed by `holder` until `until` (ms).
+    pub fn claimed_by(holder: String, until: i64) -> Self {
+        Self {
+            downlink_claim: Some((holder, until)),
+            ..Self::default()
+        }
+    }
+
     /// A record for the log.
     ///
     /// # Errors
@@ -295,10 +305,15 @@ impl Writes {
                 applied.effects.webhooks += 1;
             }
         }
+        let (holder, until) = match &self.downlink_claim {
+            Some((h, u)) => (Some(h.as_str()), Some(*u)),
+            None => (None, None),
+        };
         for (id, vin, bytes) in &self.downlinks {
             tx.execute(
-                "INSERT INTO downlinks (id, vin, envelope) VALUES ($1, $2, $3)",
-                &[id, vin, bytes],
+                "INSERT INTO downlinks (id, vin, envelope, claimed_by, lease_until) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[id, vin, bytes, &holder, &until],
             )?;
         }
         Ok(())

@@ -321,8 +321,15 @@ impl Backend for SledStore {
         SledStore::next_downlink_id(self)
     }
 
-    fn pending_downlinks(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.keys.pending_downlinks()
+    fn claim_downlinks(
+        &self,
+        _now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        // One instance: everything pending is this one's.
+        let mut all = self.keys.pending_downlinks()?;
+        all.truncate(limit);
+        Ok(all)
     }
 
     fn remove_downlink(&self, id: u64) -> Result<(), StoreError> {
