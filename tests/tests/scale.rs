@@ -105,6 +105,8 @@ async fn three_instances_survive_kills_and_a_database_outage_exactly_once() {
             at(36, kill(0)),
         ],
         store_control: Some(control),
+        // RAPPORT_LOAD_KEEP=<folder> keeps the configs and the instances' logs.
+        work_dir: std::env::var_os("RAPPORT_LOAD_KEEP").map(PathBuf::from),
         ..LoadOptions::default()
     };
     let report = match load::run(opts).await {
@@ -157,6 +159,17 @@ async fn three_instances_survive_kills_and_a_database_outage_exactly_once() {
         report.instances.iter().all(|i| i.exited.is_none()),
         "{report}"
     );
+    // Each instance saw the outage and said so (`rapport_store_up 0`), and came back by
+    // itself.
+    for i in &report.instances {
+        assert!(i.store_outages >= 1, "instance {}: {report}", i.number);
+        assert_eq!(
+            i.store_down.len(),
+            i.store_up.len(),
+            "instance {}: {report}",
+            i.number
+        );
+    }
     assert!(
         report.instances.iter().all(|i| i.applied > 0),
         "the shared subscription gives every instance a part: {report}"

@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn log_lines_sort_by_their_offset() {
-        let mut lines = vec!["+10.5 s: b".to_owned(), "+2.0 s: a".to_owned()];
+        let mut lines = ["+10.5 s: b".to_owned(), "+2.0 s: a".to_owned()];
         lines.sort_by(|a, b| offset(a).total_cmp(&offset(b)));
         assert_eq!(lines[0], "+2.0 s: a");
     }

@@ -367,13 +367,13 @@ impl CloudHandle {
             Err(rapport_harness::Error::Exited { status, .. }) => {
                 return Err(LoadError::CloudStart {
                     message: format!("{} exited ({status})", binary.display()),
-                    log: tail(&log),
+                    log: tail(log),
                 });
             }
             Err(rapport_harness::Error::NotReady { .. }) => {
                 return Err(LoadError::CloudStart {
                     message: format!("not listening within {START_WAIT:?}"),
-                    log: tail(&log),
+                    log: tail(log),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -527,6 +527,10 @@ pub struct IngestCounters {
     pub subscribed: bool,
     /// `rapport_store_up`: whether the store answers (`None`: a cloud without the metric).
     pub store_up: Option<bool>,
+    /// `rapport_store_outages_total`: times the store went from answering to not.
+    pub store_outages: u64,
+    /// `rapport_ingest_store_retries_total`: ingest groups tried again on an unavailable store.
+    pub store_retries: u64,
 }
 
 /// Parses the Prometheus text of `/metrics`.
@@ -550,6 +554,8 @@ pub fn parse_metrics(text: &str) -> IngestCounters {
             "rapport_vehicles" => c.vehicles = value,
             "rapport_ingest_subscribed" => c.subscribed = value == 1,
             "rapport_store_up" => c.store_up = Some(value == 1),
+            "rapport_store_outages_total" => c.store_outages = value,
+            "rapport_ingest_store_retries_total" => c.store_retries = value,
             _ => {}
         }
     }
@@ -630,7 +636,8 @@ mod tests {
                     rapport_ingest_duplicates_skipped_total 2\n\
                     rapport_ingest_rejects_total{reason=\"oversize\"} 1\n\
                     rapport_ingest_rejects_total{reason=\"vin_mismatch\"} 3\n\
-                    rapport_vehicles 7\nrapport_ingest_subscribed 1\nnot a metric\n";
+                    rapport_vehicles 7\nrapport_ingest_subscribed 1\nrapport_store_up 0\n\
+                    not a metric\n";
         let c = parse_metrics(text);
         assert_eq!(
             c,
@@ -643,7 +650,9 @@ mod tests {
                 fleet_errors: 0,
                 vehicles: 7,
                 subscribed: true,
-                store_up: None,
+                store_up: Some(false),
+                store_outages: 0,
+                store_retries: 0,
             }
         );
     }

@@ -31,7 +31,7 @@ pub(crate) enum State {
     Running,
     /// Killed on purpose; restarting or to be restarted.
     Killed,
-    /// Exited by itself: when (from the run's start) and the end of its log.
+    /// Exited by itself: when (from the start of the steady window) and the end of its log.
     Exited { at: Duration, log: String },
 }
 
@@ -46,12 +46,14 @@ struct Slot {
     /// The last counters of each dead incarnation, summed.
     applied_before: u64,
     duplicates_before: u64,
+    outages_before: u64,
+    retries_before: u64,
     /// The current incarnation's last counters.
     last: IngestCounters,
     /// Starts (the first one included).
     starts: u32,
     kills: u32,
-    /// Moments it reported its store down / up again (from the run's start).
+    /// Moments it reported its store down / up again (from the start of the steady window).
     store_down: Vec<Duration>,
     store_up: Vec<Duration>,
 }
@@ -67,13 +69,17 @@ pub struct InstanceFigures {
     pub applied: u64,
     /// Duplicates it skipped (same sum).
     pub duplicates: u64,
+    /// Store outages it counted (`rapport_store_outages_total`, same sum).
+    pub store_outages: u64,
+    /// Ingest groups it tried again on an unavailable store (same sum).
+    pub store_retries: u64,
     /// Times it was SIGKILLed.
     pub kills: u32,
     /// Times it was started.
     pub starts: u32,
     /// `Some` when it exited by itself: when and the end of its log.
     pub exited: Option<(Duration, String)>,
-    /// When it reported its store down, and up again (from the start of the run).
+    /// When it reported its store down, and up again (from the start of the steady window).
     pub store_down: Vec<Duration>,
     /// See `store_down`.
     pub store_up: Vec<Duration>,
@@ -87,7 +93,8 @@ pub(crate) struct Instances {
     slots: Arc<Vec<Mutex<Slot>>>,
     mode: CloudMode,
     embedded: bool,
-    start: Instant,
+    /// What the moments it notes are measured from ([`Instances::set_origin`]).
+    origin: Arc<Mutex<Instant>>,
 }
 
 fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
@@ -105,7 +112,6 @@ impl Instances {
         mode: &CloudMode,
         configs: Vec<(PathBuf, PathBuf, String)>,
         embedded: bool,
-        run_start: Instant,
     ) -> Result<Self, LoadError> {
         let mut slots = Vec::with_capacity(configs.len());
         for (config, log, client_id) in configs {
@@ -119,6 +125,8 @@ impl Instances {
                 state: State::Running,
                 applied_before: 0,
                 duplicates_before: 0,
+                outages_before: 0,
+                retries_before: 0,
                 last: IngestCounters::default(),
                 starts: 1,
                 kills: 0,
@@ -130,7 +138,21 @@ impl Instances {
             slots: Arc::new(slots),
             mode: mode.clone(),
             embedded,
-            start: run_start,
+            origin: Arc::new(Mutex::new(Instant::now())),
+        })
+    }
+
+    /// Measures the moments noted from now on from `origin` (the start of the steady
+    /// window, as the chaos does); earlier moments count as 0.
+    pub(crate) fn set_origin(&self, origin: Instant) {
+        if let Ok(mut o) = self.origin.lock() {
+            *o = origin;
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.origin.lock().map_or(Duration::ZERO, |o| {
+            Instant::now().saturating_duration_since(*o)
         })
     }
 
@@ -181,7 +203,7 @@ impl Instances {
             let Ok((i, Ok(counters))) = done else {
                 continue;
             };
-            let at = self.start.elapsed();
+            let at = self.elapsed();
             if let Some(slot) = self.slots.get(i) {
                 let mut s = lock(slot);
                 if s.state != State::Running {
@@ -203,7 +225,7 @@ impl Instances {
             {
                 let log = cloud::tail(&s.log);
                 s.state = State::Exited {
-                    at: self.start.elapsed(),
+                    at: self.elapsed(),
                     log,
                 };
             }
@@ -259,6 +281,8 @@ impl Instances {
             s.state = State::Killed;
             s.applied_before += s.last.applied;
             s.duplicates_before += s.last.duplicates;
+            s.outages_before += s.last.store_outages;
+            s.retries_before += s.last.store_retries;
             s.last = IngestCounters::default();
             s.api = None;
             s.kills += 1;
@@ -316,6 +340,8 @@ impl Instances {
                     client_id: s.client_id.clone(),
                     applied: s.applied_before + s.last.applied,
                     duplicates: s.duplicates_before + s.last.duplicates,
+                    store_outages: s.outages_before + s.last.store_outages,
+                    store_retries: s.retries_before + s.last.store_retries,
                     kills: s.kills,
                     starts: s.starts,
                     exited: match &s.state {

@@ -507,7 +507,6 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
         desk_token: &desk_token,
         operator_token: &operator_token,
     })?;
-    let run_start = Instant::now();
     let configs = configs
         .into_iter()
         .enumerate()
@@ -516,7 +515,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
             (config, files.log, files.client_id)
         })
         .collect();
-    let instances = Instances::start(&opts.cloud, configs, mosquitto.is_none(), run_start).await?;
+    let instances = Instances::start(&opts.cloud, configs, mosquitto.is_none()).await?;
     let broker = match (&mosquitto, instances.first_broker()) {
         (Some(m), _) => m.addr(),
         (None, Some(b)) => b,
@@ -645,6 +644,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, Error> {
     let m0 = instances.watch().await;
     let r0 = load(&c.records);
     let t0 = Instant::now();
+    instances.set_origin(t0);
     let chaos_task = tokio::spawn(chaos::run(
         opts.chaos.clone(),
         instances.clone(),

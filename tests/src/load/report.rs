@@ -421,6 +421,12 @@ impl fmt::Display for LoadReport {
                     "{at_least}{} records applied, {} duplicates skipped ({}; {} kills, {} starts)",
                     i.applied, i.duplicates, i.client_id, i.kills, i.starts
                 );
+                if i.store_outages + i.store_retries > 0 {
+                    text.push_str(&format!(
+                        "; {} store outages, {} ingest retries",
+                        i.store_outages, i.store_retries
+                    ));
+                }
                 for (down, up) in i
                     .store_down
                     .iter()
