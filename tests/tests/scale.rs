@@ -205,3 +205,87 @@ async fn three_instances_survive_kills_and_a_database_outage_exactly_once() {
     assert_eq!(matrix["total"], 1_000, "{first}");
     drop(cluster);
 }
+
+/// The audit is what the chaos test leans on, so it must see what is wrong: one load run on a
+/// PostgreSQL database of its own passes it; then a record twice, a layer change twice, an
+/// alert left open past its SLA and a webhook that never arrived are each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_audit_names_each_thing_that_is_wrong() {
+    let Some(db) = rapport_harness::postgres::TestDb::create("load_audit").unwrap() else {
+        return;
+    };
+    let opts = LoadOptions {
+        vehicles: 30,
+        duration: Duration::from_secs(4),
+        faults: 3,
+        seed: 11,
+        record_interval: Duration::from_secs(1),
+        cloud: CloudMode::InProcess,
+        store: Store::Postgres(db.url()),
+        ..LoadOptions::default()
+    };
+    let report = load::run(opts.clone()).await.unwrap();
+    println!("{report}");
+    assert!(report.failures().is_empty(), "{report}");
+    let audit = report.audit.clone().expect("audited on PostgreSQL");
+    assert_eq!(audit.distinct_records, report.records_sent, "{report}");
+    assert_eq!(audit.alerts, (3, 0, 0), "{report}");
+
+    // The same database again: its vehicles would make this run's records duplicates.
+    match load::run(opts).await {
+        Err(Error::Load(LoadError::Store(m))) => assert!(m.contains("earlier run"), "{m}"),
+        other => panic!("a second run on the same database: {other:?}"),
+    }
+
+    db.with(|c| {
+        c.batch_execute(
+            "INSERT INTO records SELECT key, received, body FROM records \
+                 ORDER BY key LIMIT 1;
+             INSERT INTO timeline (vehicle, at, entry) SELECT vehicle, at, entry FROM timeline \
+                 WHERE entry->>'kind' = 'layer' ORDER BY vehicle LIMIT 1;
+             UPDATE alerts SET body = jsonb_set(body, '{sla_due}', '1') \
+                 WHERE id = (SELECT min(id) FROM alerts);",
+        )
+    })
+    .unwrap();
+    let mut delivered: std::collections::HashSet<String> =
+        report.webhook_ids.iter().cloned().collect();
+    let lost = delivered
+        .iter()
+        .max()
+        .cloned()
+        .expect("three webhooks delivered");
+    delivered.remove(&lost);
+    let (url, made) = (db.url(), report.made.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let audit =
+        tokio::task::spawn_blocking(move || load::audit::audit(&url, &made, &delivered, now))
+            .await
+            .unwrap()
+            .unwrap();
+    let problems = audit.problems.join("\n");
+    println!("{problems}");
+    assert_eq!(audit.problems.len(), 4, "{problems}");
+    assert!(
+        audit
+            .problems
+            .iter()
+            .any(|l| l.contains(" records (") && l.contains(" distinct, seqs 1..")),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("is on its timeline 2 times"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("past its SLA and did not escalate"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("{lost} was due and did not arrive")),
+        "{problems}"
+    );
+}

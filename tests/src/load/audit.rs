@@ -126,7 +126,7 @@ pub(crate) fn applied(url: &str) -> Result<u64, String> {
 /// # Errors
 /// The database cannot be reached or refuses (the audit itself never fails: what is wrong
 /// goes into [`Audit::problems`]).
-pub(crate) fn audit(
+pub fn audit(
     url: &str,
     made: &[u64],
     delivered: &HashSet<String>,

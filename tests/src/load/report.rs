@@ -129,6 +129,8 @@ pub struct LoadReport {
     pub connection_errors: u64,
     /// Records made (each seq once).
     pub records_sent: u64,
+    /// Records each vehicle made, by index (its seqs are `1..=made`).
+    pub made: Vec<u64>,
     /// Records whose publish the broker acknowledged.
     pub records_acked: u64,
     /// Records sent again after a lost session.
@@ -158,6 +160,9 @@ pub struct LoadReport {
     pub escalations_expected: bool,
     /// What the partner received.
     pub webhooks: WebhookTally,
+    /// The ids of the webhooks the partner verified and took (`msg_a<alert>`,
+    /// `msg_a<alert>_esc`), first delivery each.
+    pub webhook_ids: Vec<String>,
     /// Bus → verified webhook at the partner, per injected fault that arrived.
     pub latency: Option<Latency>,
     /// Bus → publish handed to MQTT (the simulated agent's share).
@@ -630,6 +635,7 @@ mod tests {
             reconnects: 0,
             connection_errors: 0,
             records_sent: 10,
+            made: vec![5, 5],
             records_acked: 10,
             records_resent: 0,
             publishes: (5, 5),
@@ -652,6 +658,7 @@ mod tests {
                 critical_matched: 1,
                 ..WebhookTally::default()
             },
+            webhook_ids: vec!["msg_a1".into()],
             latency: Latency::of(vec![ms(30)]),
             agent_latency: Latency::of(vec![ms(1)]),
             missing: Vec::new(),
