@@ -331,6 +331,9 @@ impl Sender {
         let mut task_ids: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut next_prune = Timestamp::EPOCH;
+        // The outbox failing (a database outage) is logged when it starts and when it ends,
+        // not at every poll.
+        let mut failing = false;
         loop {
             let now = self.clock.now();
             if now >= next_prune {
@@ -345,6 +348,10 @@ impl Sender {
                     .await
                 {
                     Ok(due) => {
+                        if failing {
+                            failing = false;
+                            tracing::info!("webhook outbox readable again");
+                        }
                         next_at = due.next_at;
                         for msg in due.messages {
                             match self.endpoints.endpoint(&msg.partner) {
@@ -376,7 +383,11 @@ impl Sender {
                             }
                         }
                     }
-                    Err(e) => warn!(cause = %e, "webhook outbox: cannot read due messages"),
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn!(cause = %e, "webhook outbox: cannot read due messages (logged again when it can)");
+                    }
+                    Err(e) => tracing::debug!(cause = %e, "webhook outbox still unreadable"),
                 }
             }
             let wait = match next_at {
