@@ -96,18 +96,6 @@ pub struct SenderConfig {
     pub claim: Claim,
 }
 
-/// A holder name unique to this process: the host, the process id and a random part (two
-/// processes on one host, or one restarted with the same pid, never share it).
-pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "cloud".to_owned());
-    let random = getrandom::u32().unwrap_or_default();
-    format!("{host}-{}-{random:08x}", std::process::id())
-}
-
 /// How often (on the sender's clock) expired delivered markers are looked for.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Most markers removed in one pass; a full pass is followed by another at the next look.
@@ -122,7 +110,7 @@ impl Default for SenderConfig {
             stop_grace: Duration::from_secs(10),
             keep_delivered: Duration::from_secs(30 * 86_400),
             claim: Claim {
-                holder: instance_name(),
+                holder: crate::store::instance_name(),
                 lease: Duration::from_secs(60),
             },
         }

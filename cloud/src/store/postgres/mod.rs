@@ -252,7 +252,7 @@ impl PgStore {
             pool,
             url,
             months: Mutex::new(HashSet::new()),
-            holder: crate::webhook::sender::instance_name(),
+            holder: crate::store::instance_name(),
         };
         Ok(store)
     }
