@@ -92,7 +92,7 @@ impl Cloud {
         // Several instances may send from one PostgreSQL outbox: each claims what it sends,
         // for twice an attempt's timeout (at least a minute) should it die meanwhile.
         let claim = crate::store::Claim {
-            holder: crate::webhook::sender::instance_name(),
+            holder: crate::store::instance_name(),
             lease: Duration::from_secs(config.webhooks.timeout_s.saturating_mul(2).max(60)),
         };
         tracing::info!(holder = %claim.holder, lease_s = claim.lease.as_secs(), "webhook sender");

@@ -588,3 +588,91 @@ async fn a_partner_added_at_one_instance_is_known_at_the_other() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// Operations change a `[layers]` threshold and restart: every stored driver is re-placed
+/// with the new thresholds in the background (the start does not wait for it), the change
+/// recorded on each timeline; a start with unchanged thresholds re-places nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_layer_thresholds_re_place_every_driver_after_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((target, before)) = pg_config("thresholds", dir.path()) else {
+        return;
+    };
+    let db = target.db().unwrap();
+    let cars: Vec<Vin> = (0..30)
+        .map(|i| vin(&format!("WVWZZZ1JZXW{i:06}")))
+        .collect();
+    let now = Timestamp::from_millis(T0 + 41 * DAY);
+    let mut after = before.clone();
+    // Delivered 2025-12-20, 53 days before `now`: a novice below 180 days, not below 30.
+    after.layers.car.novice_until_days = 30;
+    let layers_of = |store: &Store| -> Vec<String> {
+        cars.iter()
+            .map(|v| {
+                let l = serde_json::to_value(store.layers(v).unwrap()).unwrap();
+                l["car"].as_str().unwrap_or("none").to_owned()
+            })
+            .collect()
+    };
+    let moves = |store: &Store| -> usize {
+        cars.iter()
+            .map(|v| {
+                store
+                    .timeline_newest_first(v, None)
+                    .filter(|e| matches!(e, Ok((_, s)) if serde_json::to_value(s).unwrap()["kind"] == "layer"))
+                    .count()
+            })
+            .sum()
+    };
+    let recorded = || {
+        db.with(|c| {
+            c.query_opt("SELECT value FROM fleet_settings WHERE key = 'layers'", &[])
+                .map(|r| r.map(|r| r.get::<_, String>(0)))
+        })
+        .unwrap()
+    };
+    tokio::task::block_in_place(|| {
+        let r = rules(&before);
+        let store = Store::open(&before).unwrap();
+        store.start_fleet(&r, now).unwrap();
+        register(&store, &r, &cars, now);
+        for v in &cars {
+            let mut seq = Sequencer::default();
+            store
+                .ingest(Some(&r), &[seq.uplink(*v, now, first_drive(12))], now)
+                .unwrap();
+        }
+        assert!(layers_of(&store).iter().all(|c| c == "novice"));
+        assert_eq!(recorded(), Some(serde_json::to_string(&r.layers).unwrap()));
+    });
+    let (moves_before, wanted) = tokio::task::block_in_place(|| {
+        let r = rules(&after);
+        let store = Store::open(&after).unwrap();
+        let moves_before = moves(&store);
+        store.start_fleet(&r, now).unwrap();
+        (moves_before, serde_json::to_string(&r.layers).unwrap())
+    });
+    rapport_harness::wait::wait_until(Duration::from_secs(30), "the re-placement", || {
+        tokio::task::block_in_place(recorded) == Some(wanted.clone())
+    })
+    .await;
+    tokio::task::block_in_place(|| {
+        let r = rules(&after);
+        let store = Store::open(&after).unwrap();
+        let placed = layers_of(&store);
+        assert!(
+            placed.iter().all(|c| c != "novice" && c != "none"),
+            "{placed:?}"
+        );
+        let moved = moves(&store);
+        assert_eq!(
+            moved,
+            moves_before + cars.len(),
+            "one layer move per driver"
+        );
+        // The same thresholds again: nothing to do.
+        store.start_fleet(&r, now).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(moves(&store), moved);
+    });
+}

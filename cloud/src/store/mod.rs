@@ -489,6 +489,18 @@ impl<T: OutboxStore + ?Sized> OutboxStore for Arc<T> {
     }
 }
 
+/// A holder name unique to this process: the host, the process id and a random part (two
+/// processes on one host, or one restarted with the same pid, never share it).
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cloud".to_owned());
+    let random = getrandom::u32().unwrap_or_default();
+    format!("{host}-{}-{random:08x}", std::process::id())
+}
+
 /// An instance's claim on the outbox messages it sends: who holds them and for how long
 /// (on the cloud's clock) if it never records an outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]

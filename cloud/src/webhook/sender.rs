@@ -96,18 +96,6 @@ pub struct SenderConfig {
     pub claim: Claim,
 }
 
-/// A holder name unique to this process: the host, the process id and a random part (two
-/// processes on one host, or one restarted with the same pid, never share it).
-pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "cloud".to_owned());
-    let random = getrandom::u32().unwrap_or_default();
-    format!("{host}-{}-{random:08x}", std::process::id())
-}
-
 /// How often (on the sender's clock) expired delivered markers are looked for.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Most markers removed in one pass; a full pass is followed by another at the next look.
@@ -122,7 +110,7 @@ impl Default for SenderConfig {
             stop_grace: Duration::from_secs(10),
             keep_delivered: Duration::from_secs(30 * 86_400),
             claim: Claim {
-                holder: instance_name(),
+                holder: crate::store::instance_name(),
                 lease: Duration::from_secs(60),
             },
         }
@@ -331,6 +319,9 @@ impl Sender {
         let mut task_ids: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut next_prune = Timestamp::EPOCH;
+        // The outbox failing (a database outage) is logged when it starts and when it ends,
+        // not at every poll.
+        let mut failing = false;
         loop {
             let now = self.clock.now();
             if now >= next_prune {
@@ -345,6 +336,10 @@ impl Sender {
                     .await
                 {
                     Ok(due) => {
+                        if failing {
+                            failing = false;
+                            tracing::info!("webhook outbox readable again");
+                        }
                         next_at = due.next_at;
                         for msg in due.messages {
                             match self.endpoints.endpoint(&msg.partner) {
@@ -376,7 +371,11 @@ impl Sender {
                             }
                         }
                     }
-                    Err(e) => warn!(cause = %e, "webhook outbox: cannot read due messages"),
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn!(cause = %e, "webhook outbox: cannot read due messages (logged again when it can)");
+                    }
+                    Err(e) => tracing::debug!(cause = %e, "webhook outbox still unreadable"),
                 }
             }
             let wait = match next_at {

@@ -62,6 +62,7 @@ pub enum FleetError {
 
 /// The fleet's rules: what every step reads and nothing writes (the partner directory
 /// changes through the API, under the shell's lock).
+#[derive(Clone)]
 pub struct Rules {
     /// `[layers]`.
     pub layers: LayerConfig,

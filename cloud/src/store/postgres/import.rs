@@ -287,8 +287,9 @@ impl PgStore {
 
     /// Every driver placed at `now` and compared with the layers it last recorded (a change
     /// recorded and acted on), its next changes scheduled; then each vehicle's earliest alert
-    /// work noted.
-    fn place_all(&self, rules: &Rules, now: Timestamp) -> Result<Applied, StoreError> {
+    /// work noted. Downlinks it decides are left unclaimed: the next sweep of any instance
+    /// publishes them.
+    pub(super) fn place_all(&self, rules: &Rules, now: Timestamp) -> Result<Applied, StoreError> {
         let mut c = self.conn()?;
         let vins: Vec<Vin> = c
             .query(

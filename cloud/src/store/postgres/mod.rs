@@ -95,6 +95,19 @@ impl Drop for Connections {
     }
 }
 
+/// The advisory lock key held while re-placing drivers ("replace" in ASCII).
+const REPLACE_LOCK: i64 = 0x0072_6570_6c61_6365;
+
+/// Records the `[layers]` thresholds the stored drivers are placed with.
+fn record_layers(c: &mut Conn, layers: &str) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO fleet_settings (key, value) VALUES ('layers', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&layers],
+    )?;
+    Ok(())
+}
+
 /// How long the first connection at start may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call waits for a free connection of the pool (then the store is
@@ -252,7 +265,7 @@ impl PgStore {
             pool,
             url,
             months: Mutex::new(HashSet::new()),
-            holder: crate::webhook::sender::instance_name(),
+            holder: crate::store::instance_name(),
         };
         Ok(store)
     }
@@ -290,6 +303,93 @@ impl PgStore {
             self.holder.clone(),
             vehicles::ms(now).saturating_add(lease_ms(crate::store::DOWNLINK_LEASE)),
         )
+    }
+
+    /// Another handle on the same pool and outbox (a background task's).
+    fn sibling(&self) -> Self {
+        Self {
+            pool: Arc::clone(&self.pool),
+            url: self.url.clone(),
+            months: Mutex::new(HashSet::new()),
+            outbox: Arc::clone(&self.outbox),
+            holder: self.holder.clone(),
+        }
+    }
+
+    /// If the stored drivers were placed with other `[layers]` thresholds than `rules`'
+    /// (or with thresholds not on record, from before schema 2), re-places every driver on a
+    /// thread of its own — the instance serves meanwhile: a million drivers must not hold up
+    /// a start — under an advisory lock, so of several instances starting together one does
+    /// it; then records the thresholds. A database without drivers only records them.
+    ///
+    /// # Errors
+    /// The store (reading what is recorded, starting the thread).
+    pub(super) fn replace_if_layers_changed(
+        &self,
+        rules: &crate::fleet::core::Rules,
+        now: rapport_shared::Timestamp,
+    ) -> Result<(), StoreError> {
+        let wanted =
+            serde_json::to_string(&rules.layers).map_err(|e| StoreError::corrupt("[layers]", e))?;
+        let mut c = self.conn()?;
+        let stored: Option<String> = c
+            .query_opt("SELECT value FROM fleet_settings WHERE key = 'layers'", &[])?
+            .map(|r| r.get(0));
+        if stored.as_deref() == Some(wanted.as_str()) {
+            return Ok(());
+        }
+        let placed: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM vehicles WHERE driver IS NOT NULL)",
+                &[],
+            )?
+            .get(0);
+        if !placed {
+            record_layers(&mut c, &wanted)?;
+            return Ok(());
+        }
+        drop(c);
+        let (store, rules) = (self.sibling(), rules.clone());
+        std::thread::Builder::new()
+            .name("rapport-replace".into())
+            .spawn(move || match store.replace_all(&rules, &wanted, now) {
+                Ok(Some(n)) => tracing::info!(
+                    layer_changes = n,
+                    "drivers re-placed with the new [layers] thresholds"
+                ),
+                Ok(None) => tracing::info!(
+                    "another instance re-places the drivers with the new [layers] thresholds"
+                ),
+                Err(e) => tracing::error!(
+                    cause = %e,
+                    "re-placing the drivers with the new [layers] thresholds failed; tried again at the next start"
+                ),
+            })
+            .map_err(|e| StoreError::Postgres(format!("cannot start the re-placement: {e}")))?;
+        tracing::info!("[layers] thresholds changed: re-placing every driver in the background");
+        Ok(())
+    }
+
+    /// The re-placement under its advisory lock; `None` when another instance holds it.
+    fn replace_all(
+        &self,
+        rules: &crate::fleet::core::Rules,
+        wanted: &str,
+        now: rapport_shared::Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut lock = self.conn()?;
+        let got: bool = lock
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&REPLACE_LOCK])?
+            .get(0);
+        if !got {
+            return Ok(None);
+        }
+        let result = self.place_all(rules, now);
+        let unlocked = lock.execute("SELECT pg_advisory_unlock($1)", &[&REPLACE_LOCK]);
+        let applied = result?;
+        unlocked?;
+        record_layers(&mut lock, wanted)?;
+        Ok(Some(applied.stats.layer_changes))
     }
 
     /// The URL, redacted (logs).

@@ -27,12 +27,14 @@ impl Backend for PgStore {
         "postgres"
     }
 
-    fn start_fleet(&self, _rules: &Rules, now: Timestamp) -> Result<Applied, FleetError> {
+    fn start_fleet(&self, rules: &Rules, now: Timestamp) -> Result<Applied, FleetError> {
         // Nothing to load: the fleet lives in its rows. The partitions of this month and the
-        // next are made ahead.
+        // next are made ahead; drivers placed with other layer thresholds are re-placed in
+        // the background.
         let day = i64::try_from(now.as_millis() / 86_400_000).unwrap_or(0);
         self.ensure_partition(day)?;
         self.ensure_partition(day + 31)?;
+        self.replace_if_layers_changed(rules, now)?;
         Ok(Applied::default())
     }
 

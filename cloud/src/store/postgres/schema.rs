@@ -15,14 +15,21 @@ use rapport_shared::calendar::{civil_from_days, days_from_civil};
 use crate::store::StoreError;
 
 /// The migrations, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "fleet_settings",
+        include_str!("../../../migrations/0002_fleet_settings.sql"),
+    ),
+];
 
 /// The newest schema this build knows.
-pub const LATEST: u32 = 1;
+pub const LATEST: u32 = 2;
 
 /// The advisory lock key held while migrating (any fixed number; "rapport" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0072_6170_706f_7274;
