@@ -456,8 +456,8 @@ impl fmt::Display for LoadReport {
                 f,
                 "  sum of the instances",
                 format!(
-                    "{sum} (the store holds {}; a killed instance's last minutes are not in its \
-                     counters)",
+                    "{sum} (the store holds {}; what a killed instance applied after its last \
+                     read of /metrics is not in its counters)",
                     self.applied()
                 ),
             )?;
