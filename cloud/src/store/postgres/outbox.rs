@@ -51,10 +51,17 @@ const CLAIM: &str = "WITH due AS (SELECT id FROM webhooks WHERE status = 0 AND n
      UPDATE webhooks w SET claimed_by = $3, lease_until = $4 FROM due WHERE w.id = due.id \
      RETURNING w.id, w.next_at, w.message";
 
-/// When the next pending row (not in flight here, $2) can be taken: its due time, or the end
-/// of a live claim on it.
-const NEXT_DUE: &str = "SELECT min(CASE WHEN lease_until > $1 THEN greatest(next_at, lease_until) \
-     ELSE next_at END) FROM webhooks WHERE status = 0 AND NOT (id = ANY($2))";
+/// When the next pending row (not in flight here, $2) can be taken: the earliest due time of
+/// an unclaimed (or lapsed) row, or the end of a live claim. Two index walks, not a scan of
+/// every pending row (a partner down for a day leaves a backlog): the first row in `next_at`
+/// order that no live claim holds (`webhooks_due`), and the earliest live lease
+/// (`webhooks_leased`, schema 2: only rows being sent have one).
+const NEXT_DUE: &str = "SELECT LEAST( \
+     (SELECT next_at FROM webhooks WHERE status = 0 \
+        AND (lease_until IS NULL OR lease_until <= $1) AND NOT (id = ANY($2)) \
+        ORDER BY next_at LIMIT 1), \
+     (SELECT min(greatest(next_at, lease_until)) FROM webhooks WHERE status = 0 \
+        AND lease_until > $1 AND NOT (id = ANY($2))))";
 
 const PENDING: i16 = 0;
 const DELIVERED: i16 = 1;
