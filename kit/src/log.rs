@@ -1,5 +1,5 @@
 //! The daemons' log (the agent's and the cloud's binaries): human-readable lines on stderr,
-//! which journald keeps, filtered by `RUST_LOG` (`info` when it is unset or unreadable).
+//! which journald keeps (colours only when stderr is a terminal), filtered by `RUST_LOG` (`info` when it is unset or unreadable).
 //!
 //! The filter is tracing-subscriber's `Targets` — `warn`, `rapport_agent=debug,info` — not its
 //! `EnvFilter`: the span and field filters `EnvFilter` adds (`[span]`, `{field}`) are never needed
@@ -33,7 +33,12 @@ pub fn init() {
     let value = std::env::var("RUST_LOG").ok();
     let (targets, problem) = filter(value.as_deref());
     let installed = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal: a log file or journald gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .with(targets)
         .try_init()
         .is_ok();

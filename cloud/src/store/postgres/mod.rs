@@ -108,6 +108,18 @@ fn record_layers(c: &mut Conn, layers: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The pool's own reports of failed connection attempts, at debug: during an outage it
+/// retries every few hundred milliseconds, and the outage is logged once by whoever meets
+/// it (the ingest, the tick, the sender, the probe) — r2d2's default logs each at error.
+#[derive(Debug)]
+struct QuietPoolErrors;
+
+impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::debug!(cause = %error, "PostgreSQL pool: a connection attempt failed");
+    }
+}
+
 /// How long the first connection at start may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call waits for a free connection of the pool (then the store is
@@ -258,6 +270,7 @@ impl PgStore {
                 .max_size(config.pool_size)
                 .min_idle(Some(0))
                 .connection_timeout(POOL_WAIT)
+                .error_handler(Box::new(QuietPoolErrors))
                 .build_unchecked(manager),
         )));
         let store = Self {
