@@ -81,16 +81,7 @@ async fn through_mosquitto_with_the_cloud_as_its_client() {
 /// The `rapport-cloud` binary of this build: present after `cargo test --workspace` (the
 /// cloud's own tests build it); otherwise built here.
 fn cloud_binary() -> PathBuf {
-    if let Ok(found) = load::cloud::find_binary(None) {
-        return found;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-p", "rapport-cloud", "--bin", "rapport-cloud"])
-        .status()
-        .expect("running cargo build");
-    assert!(status.success(), "cargo build -p rapport-cloud failed");
-    load::cloud::find_binary(None).expect("rapport-cloud after building it")
+    load::cloud::binary_or_build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,16 +30,7 @@ use rapport_testbed::load::{
 
 /// The `rapport-cloud` binary of this build (built here when `cargo test` did not).
 fn cloud_binary() -> PathBuf {
-    if let Ok(found) = load::cloud::find_binary(None) {
-        return found;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-p", "rapport-cloud", "--bin", "rapport-cloud"])
-        .status()
-        .expect("running cargo build");
-    assert!(status.success(), "cargo build -p rapport-cloud failed");
-    load::cloud::find_binary(None).expect("rapport-cloud after building it")
+    load::cloud::binary_or_build().unwrap()
 }
 
 fn at(seconds: u64, what: Chaos) -> ChaosEvent {

@@ -295,6 +295,36 @@ pub(crate) struct CloudHandle {
     pub description: String,
 }
 
+/// The `rapport-cloud` binary of this build for tests: found (present after
+/// `cargo test --workspace`, whose cloud tests build it), or built with `cargo build -p
+/// rapport-cloud` first.
+///
+/// # Errors
+/// [`LoadError::Io`] when cargo cannot run or fails; [`LoadError::CloudBinary`] when the
+/// binary is still missing.
+pub fn binary_or_build() -> Result<PathBuf, LoadError> {
+    if let Ok(found) = find_binary(None) {
+        return Ok(found);
+    }
+    let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let built = std::process::Command::new(&cargo)
+        .args(["build", "-p", "rapport-cloud", "--bin", "rapport-cloud"])
+        .status();
+    match built {
+        Ok(status) if status.success() => find_binary(None),
+        Ok(status) => Err(LoadError::Io {
+            what: "building rapport-cloud with",
+            path: cargo,
+            source: std::io::Error::other(status.to_string()),
+        }),
+        Err(source) => Err(LoadError::Io {
+            what: "running",
+            path: cargo,
+            source,
+        }),
+    }
+}
+
 /// Finds the `rapport-cloud` binary (see [`CloudMode::Child`]).
 ///
 /// # Errors
