@@ -755,7 +755,7 @@ impl WaitSampler {
             .and_then(Result::ok)
             .unwrap_or_default();
         let mut v: Vec<(String, u64)> = counts.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
         (v, samples)
     }
 }

@@ -523,8 +523,8 @@ fn vehicle(i: usize, now: Timestamp) -> anyhow::Result<(Registration, Uplink)> {
         dealer: None,
         region: Some("DE-BE".into()),
         consents: Consents {
-            partner_sharing: i % 3 != 0,
-            engagement: i % 2 == 0,
+            partner_sharing: !i.is_multiple_of(3),
+            engagement: i.is_multiple_of(2),
         },
     };
     let records = first_drive(1_000 + n % 150_000)
