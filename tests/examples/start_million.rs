@@ -14,9 +14,10 @@
 //!    (80 % passenger, 20 % commercial, delivered over the last five years, half with the
 //!    engagement consent), then its first drive ingested (an odometer reading and the break-in
 //!    advice acknowledged), so every driver is placed in layers as a real fleet's would be.
-//!    The rate is printed. Downlinks the fleet decided while filling (welcome campaigns) are
+//!    The rate is printed. Downlinks the fleet's strategies decided while filling are
 //!    counted and deleted, as if they had been handed to MQTT: left pending, the instance
-//!    under test would spend its first minutes publishing a million of them. `--fill-budget-s`
+//!    under test would publish them as it starts, work a running fleet would not have at its
+//!    start (2,247 of them at 1,000,000 vehicles). `--fill-budget-s`
 //!    stops the fill early; the figures are then at the size reached, labelled so.
 //! 2. **Start.** One vehicle is made due (`layer_due` = 1 ms after the epoch, so it is the
 //!    first the tick claims). The release `rapport-cloud` binary starts on the database (an
