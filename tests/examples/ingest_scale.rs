@@ -196,13 +196,13 @@ fn main() -> anyhow::Result<ExitCode> {
     if cli.vehicles == 0 || cli.publishers == 0 || cli.publisher_inflight == 0 {
         bail!("--vehicles, --publishers and --publisher-inflight must be at least 1");
     }
-    let bin = find_cloud_binary(cli.cloud_bin.as_deref())?;
+    let bin = rapport_testbed::load::cloud::find_binary(cli.cloud_bin.as_deref())?;
     println!("ingest_scale: cloud binary {}", bin.display());
     println!(
         "machine: {} cores, SHARED with other builds and tests (their CPU is the `rest` column \
          below); load at start: {}",
         std::thread::available_parallelism().map_or(0, usize::from),
-        uptime()
+        rapport_testbed::load::report::machine_load()
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -238,7 +238,10 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     }
     print_table(&rows);
-    println!("load at end: {}", uptime());
+    println!(
+        "load at end: {}",
+        rapport_testbed::load::report::machine_load()
+    );
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -510,7 +513,7 @@ async fn run_one(
         cpu,
         waits,
         wait_samples,
-        load: uptime(),
+        load: rapport_testbed::load::report::machine_load(),
     })
 }
 
@@ -963,36 +966,4 @@ fn print_table(rows: &[Row]) {
             get("machine"),
         );
     }
-}
-
-/// `uptime`'s line (its load averages), or /proc/loadavg.
-fn uptime() -> String {
-    Command::new("uptime")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .or_else(|| std::fs::read_to_string("/proc/loadavg").ok())
-        .unwrap_or_default()
-}
-
-/// The `rapport-cloud` binary: given, else next to this program or one folder up.
-fn find_cloud_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(p) = given {
-        candidates.push(p.to_path_buf());
-    } else if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        candidates.push(dir.join("rapport-cloud"));
-        if let Some(up) = dir.parent() {
-            candidates.push(up.join("rapport-cloud"));
-        }
-    }
-    candidates.into_iter().find(|c| c.is_file()).ok_or_else(|| {
-        anyhow!(
-            "no rapport-cloud binary (build it: cargo build --release -p rapport-cloud, or pass \
-             --cloud-bin)"
-        )
-    })
 }

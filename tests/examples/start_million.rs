@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
@@ -94,11 +94,11 @@ fn main() -> anyhow::Result<ExitCode> {
     if cli.threads == 0 || cli.group == 0 || cli.vehicles == 0 {
         bail!("--threads, --group and --vehicles must be at least 1");
     }
-    let bin = find_cloud_binary(cli.cloud_bin.as_deref())?;
+    let bin = rapport_testbed::load::cloud::find_binary(cli.cloud_bin.as_deref())?;
     println!(
         "start_million: {} cores, SHARED with other builds and tests; load: {}",
         std::thread::available_parallelism().map_or(0, usize::from),
-        uptime()
+        rapport_testbed::load::report::machine_load()
     );
     let name = match &cli.db {
         Some(n) => {
@@ -360,7 +360,7 @@ fn measure(cli: &Cli, bin: &Path, db: &str) -> anyhow::Result<()> {
         .take_while(|l| !l.contains("API listening"))
         .take(20)
     {
-        println!("  {}", strip_ansi(line));
+        println!("  {line}");
     }
     match cloud.terminate(Duration::from_secs(15)) {
         Ok(Some(s)) if s.success() => {}
@@ -417,7 +417,7 @@ fn fill_store(
 ) -> anyhow::Result<(u64, f64)> {
     let rules = rules_from(&FleetSettings::from_config(config), Vec::new())
         .map_err(|e| anyhow!("the fleet's rules: {e}"))?;
-    let now = wall_now();
+    let now = rapport_cloud::ingest::worker::wall_now();
     store
         .start_fleet(&rules, now)
         .map_err(|e| anyhow!("start_fleet: {e}"))?;
@@ -474,7 +474,7 @@ fn fill_store(
                     "  fill: {n} of {} vehicles in {t:.0} s ({:.0}/s); load {}",
                     cli.vehicles,
                     n as f64 / t,
-                    uptime()
+                    rapport_testbed::load::report::machine_load()
                 );
             }
             if budget.is_some_and(|b| started.elapsed() > b) && !stop.load(Ordering::Relaxed) {
@@ -540,31 +540,6 @@ fn vin_of(i: usize) -> anyhow::Result<Vin> {
     format!("RPMLN{i:012}")
         .parse()
         .map_err(|e| anyhow!("bench VIN {i}: {e}"))
-}
-
-fn wall_now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Timestamp::from_millis(ms)
-}
-
-/// `line` without its terminal colour sequences (`ESC [ … m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn first_and_median(times: &[f64]) -> (f64, f64) {
@@ -634,7 +609,10 @@ fn print_table(cli: &Cli, f: &Figures) {
             kb as f64 / 1e3
         );
     }
-    println!("load at end: {}", uptime());
+    println!(
+        "load at end: {}",
+        rapport_testbed::load::report::machine_load()
+    );
 }
 
 /// Runs `sql` with psql on database `db` (unaligned, tuples only); its output.
@@ -665,36 +643,4 @@ fn psql(db: &str, sql: &str) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// `uptime`'s line (its load averages).
-fn uptime() -> String {
-    Command::new("uptime")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .or_else(|| std::fs::read_to_string("/proc/loadavg").ok())
-        .unwrap_or_default()
-}
-
-/// The `rapport-cloud` binary: given, else next to this program or one folder up.
-fn find_cloud_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(p) = given {
-        candidates.push(p.to_path_buf());
-    } else if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        candidates.push(dir.join("rapport-cloud"));
-        if let Some(up) = dir.parent() {
-            candidates.push(up.join("rapport-cloud"));
-        }
-    }
-    candidates.into_iter().find(|c| c.is_file()).ok_or_else(|| {
-        anyhow!(
-            "no rapport-cloud binary (build it: cargo build --release -p rapport-cloud, or pass \
-             --cloud-bin)"
-        )
-    })
 }

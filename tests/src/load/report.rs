@@ -595,6 +595,18 @@ impl fmt::Display for LoadReport {
     }
 }
 
+/// The machine's load for a measurement's report: `uptime`'s line, or `/proc/loadavg`, or
+/// empty (benchmarks print it: figures from a shared machine carry its load).
+pub fn machine_load() -> String {
+    std::process::Command::new("uptime")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .or_else(|| std::fs::read_to_string("/proc/loadavg").ok())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
