@@ -43,18 +43,13 @@ pub(crate) fn fault_plan(
     window: Duration,
     rng: &mut Rng,
 ) -> Vec<Planned> {
-    let mut pool: Vec<usize> = (0..vehicles).collect();
-    let lo = window.as_millis() as u64 / 20;
-    let hi = (window.as_millis() as u64 * 9 / 10).max(lo + 1);
-    let mut plan: Vec<Planned> = (0..faults.min(vehicles))
-        .map(|i| {
-            // Partial Fisher-Yates: the first `faults` of a shuffle of all vehicles.
-            let j = i + rng.below((vehicles - i) as u64) as usize;
-            pool.swap(i, j);
+    let mut plan: Vec<Planned> = distinct_moments(vehicles, faults, window, rng)
+        .into_iter()
+        .map(|(at, vehicle)| {
             let (spn, fmi) = truck::FAULTS[rng.below(truck::FAULTS.len() as u64) as usize];
             Planned {
-                at: Duration::from_millis(lo + rng.below(hi - lo)),
-                vehicle: pool[i],
+                at,
+                vehicle,
                 spn,
                 fmi,
             }
@@ -85,22 +80,37 @@ pub(crate) fn maintenance_plan(
     rng: &mut Rng,
 ) -> Vec<Story> {
     let room = window.saturating_sub(step * 2);
-    let mut pool: Vec<usize> = (0..vehicles).collect();
-    let lo = room.as_millis() as u64 / 20;
-    let hi = (room.as_millis() as u64 * 9 / 10).max(lo + 1);
-    let mut plan: Vec<Story> = (0..stories.min(vehicles))
-        .map(|i| {
-            let j = i + rng.below((vehicles - i) as u64) as usize;
-            pool.swap(i, j);
-            Story {
-                at: Duration::from_millis(lo + rng.below(hi - lo)),
-                vehicle: pool[i],
-                serviced: i % 2 == 0,
-            }
+    let mut plan: Vec<Story> = distinct_moments(vehicles, stories, room, rng)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, vehicle))| Story {
+            at,
+            vehicle,
+            serviced: i % 2 == 0,
         })
         .collect();
     plan.sort_by_key(|s| s.at);
     plan
+}
+
+/// `n` distinct vehicles of `vehicles` (at most all), each with a uniform random moment in
+/// [5 %, 90 %] of `span`: the first `n` of a shuffle (partial Fisher-Yates), in draw order.
+fn distinct_moments(
+    vehicles: usize,
+    n: usize,
+    span: Duration,
+    rng: &mut Rng,
+) -> Vec<(Duration, usize)> {
+    let mut pool: Vec<usize> = (0..vehicles).collect();
+    let lo = span.as_millis() as u64 / 20;
+    let hi = (span.as_millis() as u64 * 9 / 10).max(lo + 1);
+    (0..n.min(vehicles))
+        .map(|i| {
+            let j = i + rng.below((vehicles - i) as u64) as usize;
+            pool.swap(i, j);
+            (Duration::from_millis(lo + rng.below(hi - lo)), pool[i])
+        })
+        .collect()
 }
 
 /// The VIN of vehicle `index`: `RPLD` and 13 digits.
