@@ -53,6 +53,7 @@ fn seasoned() -> (Rules, u64, u64) {
                         state,
                         severity: Severity::Warning,
                         source: SignalSource::Obd,
+                        bus: 0,
                         ecu: 0x7E8,
                     },
                     t,

@@ -2,8 +2,9 @@
 //! virtual bus, moved by a scripted drive), as fast as the CPU goes. An engineer checks a config
 //! without a car (`rapport-agent desk`), and the tests and benchmarks drive the real agent code.
 //!
-//! Owns the wiring only: which simulated ECUs a config implies, and the loop that carries frames
-//! between the car, the poller and the observer. The power state comes from the script (on a
+//! Owns the wiring only: which simulated ECUs a config implies and on which of the car's buses
+//! (one virtual bus per `[[can.buses]]` entry, each ECU on the bus its section names), and the
+//! loop that carries frames between the car, the pollers (one per bus) and the observer. The power state comes from the script (on a
 //! real car the runtime derives it from the bus).
 
 use std::time::Duration;
@@ -14,11 +15,11 @@ use crate::can::candump::{self, format_log_line};
 use crate::can::source::TimedFrame;
 use crate::config::{Category, DidRole, Loaded};
 use crate::observe::{Observation, Observer};
-use crate::poller::{Poller, PollerStats, PowerState};
+use crate::poller::{Poller, PollerStats, PowerState, UdsEcuStats};
 use crate::settings;
 use crate::sim::{
     ClusterEcu, DeskCar, Drive, IsoTpAddress, J1939Ecu, J1939EcuConfig, ObdEcu, ObdEcuConfig,
-    Power, Script, ScriptError, UdsEcu, UdsEcuConfig,
+    Power, Script, ScriptError, UdsEcu, UdsEcuConfig, UdsMode,
 };
 
 /// How finely the loop steps time (the poller's timers are tens of milliseconds).
@@ -60,14 +61,30 @@ pub fn default_script(category: Category) -> Script {
 }
 
 /// The desk car a config implies: an OBD engine ECU (and gearbox) if OBD is configured, a UDS
-/// ECU on the configured ids and odometer DID, the DBC cluster if a DBC is, a J1939 engine if
-/// J1939 is.
+/// ECU on each `[[uds]]` entry's ids and odometer DID (11-bit, normal addressing), the DBC
+/// cluster if a DBC is, a J1939 engine if J1939 is — each on the bus its section names.
 ///
 /// # Errors
 /// Every problem with the script.
 pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
+    car_with_modes(loaded, script, &[])
+}
+
+/// As [`car_for`], with the UDS ECUs `modes` names (by their `[[uds]]` name) silent or slow.
+///
+/// # Errors
+/// Every problem with the script.
+pub fn car_with_modes(
+    loaded: &Loaded,
+    script: Script,
+    modes: &[(&str, UdsMode)],
+) -> Result<DeskCar, Vec<ScriptError>> {
     let cfg = &loaded.config;
     let mut car = DeskCar::new(Drive::new(script, Duration::ZERO)?, 8192, Duration::ZERO);
+    while car.bus_count() < settings::bus_count(cfg) {
+        car.add_bus();
+    }
+    let bus = |name: &str| settings::bus_index(cfg, name);
     if let Some(o) = &cfg.obd {
         let (engine, gearbox) = if o.id_bits == 29 {
             (
@@ -77,30 +94,44 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
         } else {
             (ObdEcuConfig::engine(), ObdEcuConfig::transmission())
         };
-        car.add_ecu(Box::new(ObdEcu::new(engine)));
-        car.add_ecu(Box::new(ObdEcu::new(gearbox)));
+        car.add_ecu_on(bus(&o.bus), Box::new(ObdEcu::new(engine)));
+        car.add_ecu_on(bus(&o.bus), Box::new(ObdEcu::new(gearbox)));
     }
-    if let Some(u) = &cfg.uds
-        && let Ok(request) = u16::try_from(u.request_id)
-        && let Ok(response) = u16::try_from(u.response_id)
-        && !u.is_extended()
-    {
+    for (i, u) in cfg.uds.iter().enumerate() {
+        let (Ok(request), Ok(response)) =
+            (u16::try_from(u.request_id), u16::try_from(u.response_id))
+        else {
+            continue;
+        };
+        if u.is_extended() || u.address_bytes().is_some() {
+            continue;
+        }
         let odometer_did = u
             .dids
             .iter()
             .find(|d| d.role == Some(DidRole::Odometer))
             .map_or(0xF1A0, |d| d.did);
-        car.add_ecu(Box::new(UdsEcu::new(UdsEcuConfig {
+        let name = u.label(i);
+        let mode = modes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(UdsMode::Normal, |(_, m)| *m);
+        let config = UdsEcuConfig {
             address: IsoTpAddress::pair_11bit(request, response),
             odometer_did,
+            name,
             ..UdsEcuConfig::default()
-        })));
+        };
+        car.add_ecu_on(bus(&u.bus), Box::new(UdsEcu::new(config.with_mode(mode))));
     }
-    if loaded.dbc.is_some() {
-        car.add_ecu(Box::new(ClusterEcu::new()));
+    if let (Some(_), Some(d)) = (&loaded.dbc, &cfg.dbc) {
+        car.add_ecu_on(bus(&d.bus), Box::new(ClusterEcu::new()));
     }
-    if cfg.j1939.is_some() {
-        car.add_ecu(Box::new(J1939Ecu::new(J1939EcuConfig::default())));
+    if let Some(j) = &cfg.j1939 {
+        car.add_ecu_on(
+            bus(&j.bus),
+            Box::new(J1939Ecu::new(J1939EcuConfig::default())),
+        );
     }
     Ok(car)
 }
@@ -123,13 +154,15 @@ pub(crate) fn car_for_run(loaded: &Loaded, script: Script) -> Result<DeskCar, cr
 }
 
 /// What a desk run did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DeskSummary {
     /// The car's odometer at the end (the truth the observations are checked against).
     pub final_odometer: Odometer,
-    /// The poller's counters.
+    /// The pollers' counters, summed over the buses.
     pub poller: PollerStats,
-    /// Frames that went over the virtual bus.
+    /// Each UDS ECU's counters: (bus index, name, counters), in `[[uds]]` order per bus.
+    pub uds: Vec<(usize, String, UdsEcuStats)>,
+    /// Frames that went over the virtual buses.
     pub frames: u64,
 }
 
@@ -144,11 +177,19 @@ pub fn run(
     record: Option<&mut String>,
     mut on_observation: impl FnMut(Timestamp, &Observation),
 ) -> DeskSummary {
-    let tester = car.attach_tester();
-    if record.is_some() {
-        car.bus_mut().start_tap();
+    let mut pollers: Vec<Poller> = settings::pollers(&loaded.config)
+        .into_iter()
+        .map(Poller::new)
+        .collect();
+    while car.bus_count() < pollers.len() {
+        car.add_bus();
     }
-    let mut poller = Poller::new(settings::poller(&loaded.config));
+    let testers = car.attach_testers();
+    if record.is_some() {
+        for bus in 0..car.bus_count() {
+            car.bus_at(bus).start_tap();
+        }
+    }
     let mut observer = Observer::new(&settings::observer(loaded));
     let mut observations = Vec::new();
     let mut out = Vec::new();
@@ -161,44 +202,75 @@ pub fn run(
     };
     while now < duration {
         car.run_until(now);
-        poller.set_power(power(car.state().power), now);
-        while let Some(st) = car.recv(tester) {
-            poller.on_frame(&st.frame, st.at, &mut out);
-            let tf = TimedFrame {
-                frame: st.frame,
-                at: st.at,
-                wall: Some(wall(st.at)),
-            };
-            observer.on_frame(&tf, &mut observations);
-            emit(&mut observations, st.at);
+        for (bus, (poller, tester)) in pollers.iter_mut().zip(&testers).enumerate() {
+            poller.set_power(power(car.state().power), now);
+            while let Some(st) = car.recv_on(bus, *tester) {
+                poller.on_frame(&st.frame, st.at, &mut out);
+                let tf = TimedFrame {
+                    frame: st.frame,
+                    at: st.at,
+                    wall: Some(wall(st.at)),
+                };
+                observer.on_bus_frame(bus, &tf, &mut observations);
+                emit(&mut observations, st.at);
+            }
+            poller.poll(now, &mut out);
+            for f in out.drain(..) {
+                let tf = TimedFrame {
+                    frame: f,
+                    at: now,
+                    wall: Some(wall(now)),
+                };
+                observer.on_bus_frame(bus, &tf, &mut observations);
+                car.send_on(bus, *tester, f, now);
+            }
+            emit(&mut observations, now);
         }
-        poller.poll(now, &mut out);
-        for f in out.drain(..) {
-            let tf = TimedFrame {
-                frame: f,
-                at: now,
-                wall: Some(wall(now)),
-            };
-            observer.on_frame(&tf, &mut observations);
-            car.send(tester, f, now);
-        }
-        emit(&mut observations, now);
         now += STEP;
     }
     observer.finish(now, &mut observations);
     emit(&mut observations, now);
     if let Some(rec) = record {
-        for r in car.bus_mut().stop_tap() {
-            let ms = wall(r.at).as_millis();
-            let ts = candump::Timestamp::Absolute(Duration::from_millis(ms));
-            rec.push_str(&format_log_line(ts, "can0", &r.frame));
+        // One trace, each frame under its bus's interface name, in time order.
+        let mut lines: Vec<(Duration, usize, String)> = Vec::new();
+        for bus in 0..car.bus_count() {
+            let interface = loaded
+                .config
+                .can
+                .buses
+                .get(bus)
+                .map_or("can0", |b| b.interface.as_str())
+                .to_owned();
+            for r in car.bus_at(bus).stop_tap() {
+                let ms = wall(r.at).as_millis();
+                let ts = candump::Timestamp::Absolute(Duration::from_millis(ms));
+                lines.push((r.at, bus, format_log_line(ts, &interface, &r.frame)));
+            }
+        }
+        // Stable: frames of one bus keep their order.
+        lines.sort_by_key(|(at, _, _)| *at);
+        for (_, _, line) in lines {
+            rec.push_str(&line);
             rec.push('\n');
         }
     }
+    let mut total = PollerStats::default();
+    let mut uds = Vec::new();
+    for (bus, p) in pollers.iter().enumerate() {
+        let s = p.stats();
+        total.requests += s.requests;
+        total.answers += s.answers;
+        total.timeouts += s.timeouts;
+        total.negative += s.negative;
+        total.pending += s.pending;
+        total.transport_errors += s.transport_errors;
+        uds.extend(p.uds_stats().into_iter().map(|(n, st)| (bus, n, st)));
+    }
     DeskSummary {
         final_odometer: car.state().odometer(),
-        poller: poller.stats(),
-        frames: car.bus_mut().frames_sent(),
+        poller: total,
+        uds,
+        frames: car.frames_sent(),
     }
 }
 

@@ -107,11 +107,16 @@ fn summary(loaded: &Loaded) -> String {
     if let Some(o) = &c.obd {
         parts.push(format!("OBD-II {}-bit, {} PID(s)", o.id_bits, o.pids.len()));
     }
-    if let Some(u) = &c.uds {
+    for u in &c.uds {
         parts.push(format!(
-            "UDS 0x{:X}/0x{:X}, {} DID(s)",
+            "UDS {}0x{:X}/0x{:X} on {}, {} DID(s)",
+            u.name
+                .as_deref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default(),
             u.request_id,
             u.response_id,
+            u.bus,
             u.dids.len()
         ));
     }

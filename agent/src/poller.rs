@@ -1,14 +1,19 @@
 //! The poller: what the agent *asks* the ECUs, and when. Sans-IO — frames and `now` in,
 //! request and flow-control frames out.
 //!
+//! One poller per bus: the runtime keeps one for each `[[can.buses]]` entry, so the minimum
+//! gap and the one request in flight are per bus.
+//!
 //! It owns the asking only: schedules per power state (far fewer requests with the engine off —
 //! none by default), OBD-II supported-PID discovery (a PID no ECU advertises is never asked; a
 //! DID an ECU refuses with `requestOutOfRange` is never asked again), one request in flight at a
 //! time with a minimum gap between requests so the bus is never flooded, flow control for
-//! multi-frame answers, UDS `responsePending` (0x78) stretching the wait to P2*, and carrying on
-//! when an ECU stays silent. It does not decode values: every frame on the bus, answers
-//! included, also goes to the observer, which turns them into observations the same way live
-//! and in a replayed trace.
+//! multi-frame answers, and several UDS ECUs taking turns ([`uds_ecu`]): their DIDs interleaved
+//! round robin, an ECU that sends `responsePending` (0x78) waited for up to P2* while the
+//! others are asked, one that stays silent losing only the rest of its round and then backed
+//! off (asked ever less often, counted) so it never stalls the others. It does not decode
+//! values: every frame on the bus, answers included, also goes to the observer, which turns
+//! them into observations the same way live and in a replayed trace.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -17,6 +22,9 @@ use crate::can::CanFrame;
 use crate::proto::isotp::{self, Demux, RxEvent};
 use crate::proto::obd::{self, DtcMode, SupportedPids};
 use crate::proto::uds::{self, Outcome};
+
+pub(crate) mod uds_ecu;
+pub use uds_ecu::UdsEcuStats;
 
 /// The vehicle's power state, which decides how much the poller asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,12 +52,17 @@ pub(crate) struct ObdTarget {
 /// UDS polling of one ECU (ISO 14229 over ISO-TP, physical addressing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UdsTarget {
+    /// Its name, for logs and counters.
+    pub(crate) name: String,
     /// Request CAN id.
     pub(crate) request_id: u32,
     /// Response CAN id.
     pub(crate) response_id: u32,
     /// 29-bit ids.
     pub(crate) extended: bool,
+    /// ISO 15765-2 extended addressing: (its address, ours), the first data byte of our
+    /// requests and of its answers. `None`: normal addressing.
+    pub(crate) address: Option<(u8, u8)>,
     /// DIDs to read with 0x22, one request each.
     pub(crate) dids: Vec<u16>,
     /// Read DTCs with 0x19 02 and this status mask (`None`: don't).
@@ -71,8 +84,8 @@ pub(crate) struct J1939Target {
 pub struct Settings {
     /// OBD-II, if the vehicle line has it.
     pub(crate) obd: Option<ObdTarget>,
-    /// UDS, if configured.
-    pub(crate) uds: Option<UdsTarget>,
+    /// The UDS ECUs on this bus, asked in turn.
+    pub(crate) uds: Vec<UdsTarget>,
     /// J1939 requests, if configured.
     pub(crate) j1939: Option<J1939Target>,
     /// Data round period with the ignition on.
@@ -98,7 +111,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             obd: None,
-            uds: None,
+            uds: Vec::new(),
             j1939: None,
             interval_on: Duration::from_secs(1),
             interval_accessory: Duration::from_secs(10),
@@ -140,9 +153,21 @@ enum Job {
         n: u8,
     },
     ObdDtc(DtcMode),
-    UdsDid(u16),
-    UdsDtc(u8),
+    /// ECU (index into the settings' `uds`), DID.
+    UdsDid(u8, u16),
+    /// ECU, status mask.
+    UdsDtc(u8, u8),
     J1939Request(u32),
+}
+
+impl Job {
+    /// The UDS ECU it asks, if a UDS job.
+    fn uds_ecu(self) -> Option<usize> {
+        match self {
+            Self::UdsDid(e, _) | Self::UdsDtc(e, _) => Some(usize::from(e)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -163,7 +188,10 @@ pub(crate) struct Poller {
     discovery_done: bool,
     /// Mode 01 PIDs to poll after discovery.
     pids: Vec<u8>,
-    refused_dids: BTreeSet<u16>,
+    /// (ECU, DID) pairs refused with requestOutOfRange.
+    refused_dids: BTreeSet<(u8, u16)>,
+    /// The UDS ECUs, in the settings' order.
+    uds: Vec<uds_ecu::UdsEcu>,
     queue: VecDeque<Job>,
     next_data: Duration,
     next_dtc: Duration,
@@ -180,7 +208,13 @@ impl Poller {
     /// A poller that starts with the ignition off (nothing asked until [`Poller::set_power`]).
     pub(crate) fn new(cfg: Settings) -> Self {
         let rx = Demux::new(cfg.isotp, MAX_ECUS);
+        let uds = cfg
+            .uds
+            .iter()
+            .map(|t| uds_ecu::UdsEcu::new(t.clone(), cfg.isotp))
+            .collect();
         Self {
+            uds,
             cfg,
             power: PowerState::Off,
             supported: BTreeMap::new(),
@@ -204,6 +238,15 @@ impl Poller {
     #[cfg(any(test, feature = "desk"))]
     pub(crate) fn stats(&self) -> PollerStats {
         self.stats
+    }
+
+    /// Each UDS ECU's name and counters, in the settings' order.
+    #[cfg(any(test, feature = "desk"))]
+    pub(crate) fn uds_stats(&self) -> Vec<(String, UdsEcuStats)> {
+        self.uds
+            .iter()
+            .map(|e| (e.target.name.clone(), e.stats))
+            .collect()
     }
 
     /// The PIDs each OBD ECU (by response id) advertised.
@@ -233,6 +276,9 @@ impl Poller {
         }
         if power == PowerState::Off {
             self.queue.clear();
+            for ecu in &mut self.uds {
+                ecu.waiting = None;
+            }
             // The first request with the ignition off waits a whole off-interval.
             if let Some(off) = self.cfg.interval_off {
                 self.next_data = now + off;
@@ -255,29 +301,76 @@ impl Poller {
         if self.rx.poll(now).is_err() {
             self.stats.transport_errors += 1;
         }
+        for i in 0..self.uds.len() {
+            let Some(ecu) = self.uds.get_mut(i) else {
+                continue;
+            };
+            if ecu.rx.poll(now).is_err() {
+                self.stats.transport_errors += 1;
+            }
+            // A responsePending not followed by the answer within P2*.
+            if ecu.waiting.is_some_and(|w| now >= w.deadline) {
+                ecu.waiting = None;
+                self.stats.timeouts += 1;
+                self.uds_timed_out(i);
+            }
+        }
         if let Some(f) = &self.inflight
             && now >= f.deadline
         {
             self.finish(now);
         }
-        if self.inflight.is_none() && self.queue.is_empty() {
+        if self.inflight.is_none() && self.queue.is_empty() && !self.any_waiting() {
             self.plan_rounds(now);
         }
         if self.inflight.is_none()
-            && !self.queue.is_empty()
             && self
                 .last_request
                 .is_none_or(|t| now >= t + self.cfg.min_gap)
-            && let Some(job) = self.queue.pop_front()
+            && let Some(job) = self.next_job()
         {
             self.send(job, now, out);
         }
         self.next_deadline()
     }
 
+    fn any_waiting(&self) -> bool {
+        self.uds.iter().any(|e| e.waiting.is_some())
+    }
+
+    /// The first queued job whose ECU is not working on an earlier request.
+    fn next_job(&mut self) -> Option<Job> {
+        let uds = &self.uds;
+        let i = self.queue.iter().position(|j| {
+            j.uds_ecu()
+                .and_then(|e| uds.get(e))
+                .is_none_or(|e| e.waiting.is_none())
+        })?;
+        self.queue.remove(i)
+    }
+
+    /// A request to UDS ECU `i` went unanswered: it loses the rest of this round.
+    fn uds_timed_out(&mut self, i: usize) {
+        if let Some(ecu) = self.uds.get_mut(i) {
+            ecu.timed_out();
+            if ecu.is_silent() {
+                tracing::debug!(ecu = %ecu.target.name, timeouts = ecu.stats.timeouts, "UDS ECU silent: backing off");
+            }
+        }
+        self.queue.retain(|j| j.uds_ecu() != Some(i));
+    }
+
     fn next_deadline(&self) -> Option<Duration> {
         let mut next: Option<Duration> = self.rx.deadline();
         let mut consider = |t: Duration| next = Some(next.map_or(t, |n| n.min(t)));
+        for ecu in &self.uds {
+            if let Some(t) = ecu.rx.deadline() {
+                consider(t);
+            }
+            if let Some(w) = ecu.waiting {
+                consider(w.deadline);
+            }
+        }
         if let Some(f) = &self.inflight {
             consider(f.deadline);
         } else if !self.queue.is_empty() {
@@ -313,13 +406,7 @@ impl Poller {
                     self.queue.push_back(Job::ObdDiscover(0));
                 }
             }
-            if let Some(uds) = &self.cfg.uds {
-                for did in &uds.dids {
-                    if !self.refused_dids.contains(did) {
-                        self.queue.push_back(Job::UdsDid(*did));
-                    }
-                }
-            }
+            self.queue_uds_data();
             if let Some(j) = self.cfg.j1939.as_ref().filter(|_| !off) {
                 for pgn in &j.request_pgns {
                     self.queue.push_back(Job::J1939Request(*pgn));
@@ -333,8 +420,50 @@ impl Poller {
                     self.queue.push_back(Job::ObdDtc(*mode));
                 }
             }
-            if let Some(mask) = self.cfg.uds.as_ref().and_then(|u| u.dtc_status_mask) {
-                self.queue.push_back(Job::UdsDtc(mask));
+            for (i, ecu) in self.uds.iter_mut().enumerate() {
+                let Some(mask) = ecu.target.dtc_status_mask else {
+                    continue;
+                };
+                // A silent ECU is probed by its data rounds; one without DIDs by this.
+                let ask = if ecu.target.dids.is_empty() {
+                    ecu.take_round()
+                } else {
+                    !ecu.is_silent()
+                };
+                if ask && let Ok(e) = u8::try_from(i) {
+                    self.queue.push_back(Job::UdsDtc(e, mask));
+                }
+            }
+        }
+    }
+
+    /// Each UDS ECU's DIDs for one data round, interleaved (the first DID of every ECU, then
+    /// the second …) so no ECU waits behind another's whole list; a silent ECU sits the round
+    /// out or is probed with one DID.
+    fn queue_uds_data(&mut self) {
+        let mut lists: Vec<Vec<u16>> = Vec::with_capacity(self.uds.len());
+        for (i, ecu) in self.uds.iter_mut().enumerate() {
+            let e = u8::try_from(i).unwrap_or(u8::MAX);
+            let mut dids: Vec<u16> = ecu
+                .target
+                .dids
+                .iter()
+                .copied()
+                .filter(|d| !self.refused_dids.contains(&(e, *d)))
+                .collect();
+            if dids.is_empty() || !ecu.take_round() {
+                dids.clear();
+            } else if ecu.is_silent() {
+                dids.truncate(1);
+            }
+            lists.push(dids);
+        }
+        let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..longest {
+            for (i, dids) in lists.iter().enumerate() {
+                if let (Some(did), Ok(e)) = (dids.get(k), u8::try_from(i)) {
+                    self.queue.push_back(Job::UdsDid(e, *did));
+                }
             }
         }
     }
@@ -362,13 +491,15 @@ impl Poller {
                 self.obd_request(&mut payload, &req[..=n])
             }
             Job::ObdDtc(mode) => self.obd_request(&mut payload, &[mode.request_sid()]),
-            Job::UdsDid(did) => {
+            Job::UdsDid(e, did) => {
                 let [hi, lo] = did.to_be_bytes();
-                self.uds_request(&mut payload, &[0x22, hi, lo])
+                self.uds_request(e, &mut payload, &[0x22, hi, lo])
             }
-            Job::UdsDtc(mask) => {
-                self.uds_request(&mut payload, &uds::encode_report_dtc_by_status_mask(mask))
-            }
+            Job::UdsDtc(e, mask) => self.uds_request(
+                e,
+                &mut payload,
+                &uds::encode_report_dtc_by_status_mask(mask),
+            ),
             Job::J1939Request(pgn) => {
                 let sa = self.cfg.j1939.as_ref().map_or(0xF9, |j| j.own_address);
                 // PGN 59904 (Request), priority 6, to global; data = requested PGN, LSB first.
@@ -384,6 +515,9 @@ impl Poller {
         };
         out.push(frame);
         self.stats.requests += 1;
+        if let Some(ecu) = job.uds_ecu().and_then(|e| self.uds.get_mut(e)) {
+            ecu.stats.requests += 1;
+        }
         self.last_request = Some(now);
         // A J1939 request is answered by broadcast; nothing to wait for.
         if !matches!(job, Job::J1939Request(_)) {
@@ -397,16 +531,26 @@ impl Poller {
 
     /// A single-frame ISO-TP request, padded per ISO 15765-4.
     fn single_frame(&self, buf: &mut [u8; 8], req: &[u8]) -> usize {
+        self.addressed_single_frame(buf, None, req)
+    }
+
+    /// A single-frame request, after the target address byte under extended addressing (which
+    /// leaves 6 bytes for the request; every request the poller sends fits).
+    fn addressed_single_frame(&self, buf: &mut [u8; 8], address: Option<u8>, req: &[u8]) -> usize {
         let pad = self.cfg.isotp.padding;
-        let n = req.len().min(7);
-        buf[0] = n as u8;
-        buf[1..=n].copy_from_slice(&req[..n]);
+        let a = usize::from(address.is_some());
+        if let Some(target) = address {
+            buf[0] = target;
+        }
+        let n = req.len().min(7 - a);
+        buf[a] = n as u8;
+        buf[a + 1..=a + n].copy_from_slice(&req[..n]);
         match pad {
             Some(p) => {
-                buf[n + 1..].fill(p);
+                buf[a + n + 1..].fill(p);
                 8
             }
-            None => n + 1,
+            None => a + n + 1,
         }
     }
 
@@ -420,20 +564,16 @@ impl Poller {
         (Some(id), extended, self.single_frame(buf, req))
     }
 
-    fn uds_request(&self, buf: &mut [u8; 8], req: &[u8]) -> (Option<u32>, bool, usize) {
-        let Some(u) = &self.cfg.uds else {
+    fn uds_request(&self, e: u8, buf: &mut [u8; 8], req: &[u8]) -> (Option<u32>, bool, usize) {
+        let Some(u) = self.uds.get(usize::from(e)).map(|e| &e.target) else {
             return (None, false, 0);
         };
-        (Some(u.request_id), u.extended, self.single_frame(buf, req))
+        let len = self.addressed_single_frame(buf, u.address.map(|(ecu, _)| ecu), req);
+        (Some(u.request_id), u.extended, len)
     }
 
-    /// The request id that flow control for an answer on `response_id` goes to.
+    /// The request id that flow control for an OBD-II answer on `response_id` goes to.
     fn flow_control_id(&self, response_id: u32, extended: bool) -> Option<u32> {
-        if let Some(u) = &self.cfg.uds
-            && u.response_id == response_id
-        {
-            return Some(u.request_id);
-        }
         let ecu = obd::ecu_from_response_id(response_id, extended)?;
         if extended {
             Some(obd::physical_request_id_29(ecu))
@@ -443,18 +583,100 @@ impl Poller {
     }
 
     fn is_answer_id(&self, id: u32, extended: bool) -> bool {
-        let uds = self
-            .cfg
-            .uds
-            .as_ref()
-            .is_some_and(|u| u.response_id == id && u.extended == extended);
-        let obd = self
-            .cfg
+        self.cfg
             .obd
             .as_ref()
             .is_some_and(|o| o.extended == extended)
-            && obd::ecu_from_response_id(id, extended).is_some();
-        uds || obd
+            && obd::ecu_from_response_id(id, extended).is_some()
+    }
+
+    /// A frame from UDS ECU `i`: reassembled on its own receiver, flow control to its request
+    /// id, the answer matched with what it owes.
+    fn on_uds_frame(&mut self, i: usize, frame: &CanFrame, now: Duration, out: &mut Vec<CanFrame>) {
+        use embedded_can::Frame;
+        let Some(ecu) = self.uds.get_mut(i) else {
+            return;
+        };
+        let owes = ecu.waiting.is_some()
+            || self.inflight.as_ref().and_then(|f| f.job.uds_ecu()) == Some(i);
+        if !owes {
+            return;
+        }
+        let (req_id, extended) = (ecu.target.request_id, ecu.target.extended);
+        match ecu.rx.on_frame(frame.data(), now) {
+            Ok(RxEvent::FlowControl(fc)) => {
+                if let Some(f) = CanFrame::from_raw(req_id, extended, fc) {
+                    out.push(f);
+                }
+                let n_cr = self.cfg.isotp.n_cr;
+                if let Some(f) = self
+                    .inflight
+                    .as_mut()
+                    .filter(|f| f.job.uds_ecu() == Some(i))
+                {
+                    f.deadline = f.deadline.max(now + n_cr);
+                }
+                if let Some(w) = &mut ecu.waiting {
+                    w.deadline = w.deadline.max(now + n_cr);
+                }
+            }
+            Ok(RxEvent::Complete(payload)) => {
+                self.answer.clear();
+                self.answer.extend_from_slice(payload);
+                let answer = std::mem::take(&mut self.answer);
+                self.on_uds_answer(i, &answer, now);
+                self.answer = answer;
+            }
+            Ok(RxEvent::Pending) => {}
+            Err(_) => self.stats.transport_errors += 1,
+        }
+    }
+
+    /// A whole answer from UDS ECU `i` to the request it owes (the one waiting after a
+    /// `responsePending`, else the one in flight).
+    fn on_uds_answer(&mut self, i: usize, payload: &[u8], now: Duration) {
+        let pending_timeout = self.cfg.pending_timeout;
+        let Some(ecu) = self.uds.get_mut(i) else {
+            return;
+        };
+        let in_flight = self.inflight.as_ref().map(|f| f.job);
+        let Some(job) = ecu.waiting.map(|w| w.job).or(in_flight) else {
+            return;
+        };
+        let sid = match job {
+            Job::UdsDid(..) => 0x22,
+            _ => 0x19,
+        };
+        match uds::positive_body(payload, sid) {
+            Ok(Outcome::Pending) => {
+                self.stats.pending += 1;
+                ecu.stats.pending += 1;
+                // It is working on it: the bus is free for the others meanwhile.
+                ecu.waiting = Some(uds_ecu::Waiting {
+                    job,
+                    deadline: now + pending_timeout,
+                });
+                if in_flight.is_some_and(|j| j.uds_ecu() == Some(i)) {
+                    self.inflight = None;
+                }
+                return;
+            }
+            Ok(Outcome::Positive(_)) => self.stats.answers += 1,
+            Err(e) => {
+                self.stats.negative += 1;
+                ecu.stats.negative += 1;
+                if let (Job::UdsDid(ei, did), uds::UdsError::Negative { nrc, .. }) = (job, e)
+                    && nrc == uds::Nrc(0x31)
+                {
+                    // This ECU does not have the DID: never ask it again.
+                    self.refused_dids.insert((ei, did));
+                }
+            }
+        }
+        ecu.answered();
+        if ecu.waiting.take().is_none() {
+            self.inflight = None;
+        }
     }
 
     /// Takes a frame from the bus; may queue flow control in `out`.
@@ -462,6 +684,13 @@ impl Poller {
         use embedded_can::Frame;
         let id = frame.raw_id();
         let extended = frame.is_extended();
+        if let Some(i) = self
+            .uds
+            .iter()
+            .position(|e| e.is_its(id, extended, frame.data()))
+        {
+            return self.on_uds_frame(i, frame, now, out);
+        }
         if !self.is_answer_id(id, extended) || self.inflight.is_none() {
             return;
         }
@@ -523,40 +752,8 @@ impl Poller {
                     self.finish(now);
                 }
             }
-            Job::UdsDid(did) => match uds::positive_body(payload, 0x22) {
-                Ok(Outcome::Pending) => {
-                    self.stats.pending += 1;
-                    f.deadline = now + self.cfg.pending_timeout;
-                }
-                Ok(Outcome::Positive(_)) => {
-                    self.stats.answers += 1;
-                    self.inflight = None;
-                }
-                Err(e) => {
-                    self.stats.negative += 1;
-                    if let uds::UdsError::Negative { nrc, .. } = e
-                        && nrc == uds::Nrc(0x31)
-                    {
-                        // This ECU does not have the DID: never ask again.
-                        self.refused_dids.insert(did);
-                    }
-                    self.inflight = None;
-                }
-            },
-            Job::UdsDtc(_) => match uds::positive_body(payload, 0x19) {
-                Ok(Outcome::Pending) => {
-                    self.stats.pending += 1;
-                    f.deadline = now + self.cfg.pending_timeout;
-                }
-                Ok(Outcome::Positive(_)) => {
-                    self.stats.answers += 1;
-                    self.inflight = None;
-                }
-                Err(_) => {
-                    self.stats.negative += 1;
-                    self.inflight = None;
-                }
-            },
+            // UDS answers go through `on_uds_answer`.
+            Job::UdsDid(..) | Job::UdsDtc(..) => {}
             Job::J1939Request(_) => {}
         }
     }
@@ -568,6 +765,10 @@ impl Poller {
         };
         if f.answered.is_empty() {
             self.stats.timeouts += 1;
+        }
+        if let Some(i) = f.job.uds_ecu() {
+            // A UDS answer ends the request at once, so reaching the deadline means silence.
+            self.uds_timed_out(i);
         }
         if let Job::ObdDiscover(base) = f.job {
             self.asked_bases |= 1 << (base / 0x20);
@@ -601,245 +802,4 @@ impl Poller {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use embedded_can::Frame;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    fn bitmap(base: u8, pids: &[u8]) -> [u8; 4] {
-        let mut m = 0u32;
-        for p in pids {
-            m |= 1 << (31 - u32::from(p - base - 1));
-        }
-        m.to_be_bytes()
-    }
-
-    fn sf(id: u32, payload: &[u8]) -> CanFrame {
-        let mut d = [0xAAu8; 8];
-        d[0] = payload.len() as u8;
-        d[1..=payload.len()].copy_from_slice(payload);
-        CanFrame::from_raw(id, false, &d).unwrap()
-    }
-
-    fn cfg() -> Settings {
-        Settings {
-            obd: Some(ObdTarget {
-                extended: false,
-                pids: vec![0x0D, 0x1F, 0x31, 0xA6, 0x5C],
-                dtc_modes: vec![DtcMode::Stored],
-            }),
-            ..Settings::default()
-        }
-    }
-
-    /// Runs the poller to `until`, answering each request with `answer`; returns every frame sent
-    /// with its time.
-    fn run(
-        p: &mut Poller,
-        from: Duration,
-        until: Duration,
-        mut answer: impl FnMut(&CanFrame) -> Vec<CanFrame>,
-    ) -> Vec<(Duration, CanFrame)> {
-        let mut sent = Vec::new();
-        let mut now = from;
-        let mut out = Vec::new();
-        while now < until {
-            p.poll(now, &mut out);
-            while let Some(req) = out.pop() {
-                sent.push((now, req));
-                for a in answer(&req) {
-                    p.on_frame(&a, now + MS, &mut out);
-                }
-            }
-            now += MS;
-        }
-        sent
-    }
-
-    /// Two ECUs: the engine (0x7E8) advertises a chain of bitmaps down to 0xA6; the gearbox
-    /// (0x7E9) only 0x0D.
-    fn two_ecus(req: &CanFrame) -> Vec<CanFrame> {
-        let d = req.data();
-        if req.raw_id() != 0x7DF || d[1] != 0x01 {
-            return vec![];
-        }
-        let engine: &[(u8, &[u8])] = &[
-            (0x00, &[0x01, 0x0D, 0x1F, 0x20]),
-            (0x20, &[0x31, 0x40]),
-            (0x40, &[0x60]),
-            (0x60, &[0x80]),
-            (0x80, &[0xA0]),
-            (0xA0, &[0xA6]),
-        ];
-        let mut out = vec![];
-        if d[0] == 2 && d[2].is_multiple_of(0x20) {
-            let base = d[2];
-            if let Some((_, pids)) = engine.iter().find(|(b, _)| *b == base) {
-                let m = bitmap(base, pids);
-                out.push(sf(0x7E8, &[0x41, base, m[0], m[1], m[2], m[3]]));
-            }
-            if base == 0 {
-                let m = bitmap(0, &[0x0D]);
-                out.push(sf(0x7E9, &[0x41, 0, m[0], m[1], m[2], m[3]]));
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn off_asks_nothing() {
-        let mut p = Poller::new(cfg());
-        let sent = run(&mut p, Duration::ZERO, Duration::from_secs(60), two_ecus);
-        assert!(sent.is_empty());
-    }
-
-    #[test]
-    fn discovery_follows_the_bitmap_chain_and_never_asks_unsupported_pids() {
-        let mut p = Poller::new(cfg());
-        p.set_power(PowerState::On, Duration::ZERO);
-        let sent = run(&mut p, Duration::ZERO, Duration::from_secs(5), two_ecus);
-        let asked: Vec<u8> = sent
-            .iter()
-            .filter(|(_, f)| f.data()[0] == 2 && f.data()[1] == 1 && f.data()[2] % 0x20 == 0)
-            .map(|(_, f)| f.data()[2])
-            .take(6)
-            .collect();
-        assert_eq!(asked, [0x00, 0x20, 0x40, 0x60, 0x80, 0xA0]);
-        assert_eq!(p.polled_pids(), &[0x0D, 0x1F, 0x31, 0xA6]);
-        let data: Vec<&[u8]> = sent
-            .iter()
-            .map(|(_, f)| f.data())
-            .filter(|d| d[1] == 0x01 && d[0] > 2)
-            .collect();
-        assert!(!data.is_empty());
-        for d in &data {
-            assert_eq!(
-                &d[..6],
-                &[5, 0x01, 0x0D, 0x1F, 0x31, 0xA6],
-                "one request, 4 PIDs"
-            );
-        }
-        assert!(
-            sent.iter()
-                .all(|(_, f)| !f.data()[2..].contains(&0x5C) || f.data()[1] != 1),
-            "0x5C is supported by no ECU and is never asked"
-        );
-        assert!(
-            sent.iter().any(|(_, f)| f.data()[..2] == [1, 0x03]),
-            "mode 03 asked"
-        );
-        assert_eq!(p.supported_pids().len(), 2);
-    }
-
-    #[test]
-    fn requests_are_spaced_and_silence_is_survived() {
-        let mut c = cfg();
-        c.uds = Some(UdsTarget {
-            request_id: 0x714,
-            response_id: 0x77E,
-            extended: false,
-            dids: vec![0xF1A0, 0x0101, 0x0102],
-            dtc_status_mask: Some(0x09),
-        });
-        let mut p = Poller::new(c);
-        p.set_power(PowerState::On, Duration::ZERO);
-        // Nobody answers anything.
-        let sent = run(&mut p, Duration::ZERO, Duration::from_secs(10), |_| vec![]);
-        for w in sent.windows(2) {
-            assert!(w[1].0 - w[0].0 >= Duration::from_millis(20), "min gap kept");
-        }
-        assert!(p.stats().timeouts >= 10);
-        let uds_asked = sent.iter().filter(|(_, f)| f.raw_id() == 0x714).count();
-        assert!(
-            uds_asked >= 3 * 9,
-            "UDS goes on while OBD discovery keeps failing: {uds_asked}"
-        );
-        assert!(
-            sent.len() < 10 * 15,
-            "at most a round a second: {}",
-            sent.len()
-        );
-    }
-
-    #[test]
-    fn uds_pending_waits_and_refused_dids_are_dropped() {
-        let c = Settings {
-            uds: Some(UdsTarget {
-                request_id: 0x714,
-                response_id: 0x77E,
-                extended: false,
-                dids: vec![0xF1A0, 0x0BAD],
-                dtc_status_mask: None,
-            }),
-            ..Settings::default()
-        };
-        let mut p = Poller::new(c);
-        p.set_power(PowerState::On, Duration::ZERO);
-        let mut out = Vec::new();
-        p.poll(Duration::ZERO, &mut out);
-        assert_eq!(out.pop().unwrap().data()[..4], [3, 0x22, 0xF1, 0xA0]);
-        // 0x78: keep waiting well past the normal 100 ms.
-        p.on_frame(&sf(0x77E, &[0x7F, 0x22, 0x78]), 10 * MS, &mut out);
-        p.poll(500 * MS, &mut out);
-        assert!(out.is_empty(), "still waiting for the pending answer");
-        p.on_frame(
-            &sf(0x77E, &[0x62, 0xF1, 0xA0, 0x01, 0x02, 0x03]),
-            600 * MS,
-            &mut out,
-        );
-        p.poll(620 * MS, &mut out);
-        assert_eq!(out.pop().unwrap().data()[..4], [3, 0x22, 0x0B, 0xAD]);
-        p.on_frame(&sf(0x77E, &[0x7F, 0x22, 0x31]), 630 * MS, &mut out);
-        let sent = run(&mut p, 640 * MS, Duration::from_secs(5), |_| vec![]);
-        assert!(
-            sent.iter().all(|(_, f)| f.data()[2..4] != [0x0B, 0xAD]),
-            "0x0BAD never again"
-        );
-        assert!(
-            sent.iter()
-                .filter(|(_, f)| f.data()[2..4] == [0xF1, 0xA0])
-                .count()
-                >= 4
-        );
-        assert_eq!(p.stats().pending, 1);
-    }
-
-    #[test]
-    fn multi_frame_answers_get_flow_control_on_the_physical_id() {
-        let mut c = cfg();
-        c.obd.as_mut().unwrap().pids = vec![];
-        let mut p = Poller::new(c);
-        p.set_power(PowerState::On, Duration::ZERO);
-        let mut out = Vec::new();
-        // Discovery first; answer it so DTCs follow.
-        p.poll(Duration::ZERO, &mut out);
-        out.clear();
-        let m = bitmap(0, &[0x01]);
-        p.on_frame(&sf(0x7E8, &[0x41, 0, m[0], m[1], m[2], m[3]]), MS, &mut out);
-        let mut now = 2 * MS;
-        let mut asked_mode3 = false;
-        while now < Duration::from_secs(1) && !asked_mode3 {
-            p.poll(now, &mut out);
-            asked_mode3 = out.drain(..).any(|f| f.data()[..2] == [1, 0x03]);
-            now += MS;
-        }
-        assert!(asked_mode3);
-        // A first frame of 10 bytes (43 03 + 3 codes + padding) from 0x7E8.
-        let ff = CanFrame::from_raw(
-            0x7E8,
-            false,
-            &[0x10, 0x08, 0x43, 0x03, 0x01, 0x33, 0x02, 0x01],
-        )
-        .unwrap();
-        p.on_frame(&ff, now, &mut out);
-        let fc = out.pop().unwrap();
-        assert_eq!(
-            fc.raw_id(),
-            0x7E0,
-            "flow control goes to the ECU's physical id"
-        );
-        assert_eq!(fc.data()[0] & 0xF0, 0x30);
-    }
-}
+mod tests;

@@ -1,5 +1,5 @@
 //! The one place that turns a loaded config into each module's own settings: the poller's
-//! ([`poller`]), the observer's and its passive decoder's ([`observer`]), the kernel CAN
+//! ([`pollers`], one per bus), the observer's and its passive decoder's ([`observer`]), the kernel CAN
 //! filters ([`kernel_filters`]), the rules' ([`rules`]), the store's ([`store`]), the sync's
 //! with its TLS files read ([`sync`]), and the HMI's addresses ([`hmi_listen`],
 //! [`hmi_address`]). Each module defines and takes only its own settings, never the config;
@@ -32,32 +32,73 @@ use crate::sync::{self, SyncError, batch};
 /// The key path of `[sync.tls]`.
 const SYNC_TLS: &str = "sync.tls";
 
-/// What to ask and how often. J1939 engine hours are requested every round (many engines send
-/// PGN 65253 only on request); everything else on J1939 is broadcast.
-pub(crate) fn poller(config: &Config) -> poller::Settings {
+/// The index in `[[can.buses]]` of the bus named `name` (0 when none is: the config's checks
+/// refuse that, and a config without buses reads one unnamed bus).
+pub(crate) fn bus_index(config: &Config, name: &str) -> usize {
+    config
+        .can
+        .buses
+        .iter()
+        .position(|b| b.name == name)
+        .unwrap_or(0)
+}
+
+/// How many buses the agent reads: one per `[[can.buses]]` entry, at least one.
+pub(crate) fn bus_count(config: &Config) -> usize {
+    config.can.buses.len().max(1)
+}
+
+/// What to ask and how often, one poller per bus (in `[[can.buses]]` order): each protocol
+/// section is asked on the bus it names. J1939 engine hours are requested every round (many
+/// engines send PGN 65253 only on request); everything else on J1939 is broadcast.
+pub(crate) fn pollers(config: &Config) -> Vec<poller::Settings> {
+    (0..bus_count(config))
+        .map(|bus| poller_on(config, bus))
+        .collect()
+}
+
+/// The poller of bus `bus` (an index into `[[can.buses]]`).
+pub(crate) fn poller_on(config: &Config, bus: usize) -> poller::Settings {
     let p = &config.poller;
     let ms = Duration::from_millis;
+    let here = |name: &str| bus_index(config, name) == bus;
     poller::Settings {
-        obd: config.obd.as_ref().map(|o| ObdTarget {
-            extended: o.id_bits == 29,
-            pids: o.pids.clone(),
-            dtc_modes: if o.dtcs {
-                vec![DtcMode::Stored, DtcMode::Pending]
-            } else {
-                Vec::new()
-            },
-        }),
-        uds: config.uds.as_ref().map(|u| UdsTarget {
-            request_id: u.request_id,
-            response_id: u.response_id,
-            extended: u.is_extended(),
-            dids: u.dids.iter().map(|d| d.did).collect(),
-            dtc_status_mask: (u.dtc_status_mask != 0).then_some(u.dtc_status_mask),
-        }),
-        j1939: config.j1939.as_ref().map(|j| J1939Target {
-            own_address: j.own_address,
-            request_pgns: vec![PGN_ENGINE_HOURS],
-        }),
+        obd: config
+            .obd
+            .as_ref()
+            .filter(|o| here(&o.bus))
+            .map(|o| ObdTarget {
+                extended: o.id_bits == 29,
+                pids: o.pids.clone(),
+                dtc_modes: if o.dtcs {
+                    vec![DtcMode::Stored, DtcMode::Pending]
+                } else {
+                    Vec::new()
+                },
+            }),
+        uds: config
+            .uds
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| here(&u.bus))
+            .map(|(i, u)| UdsTarget {
+                name: u.label(i),
+                request_id: u.request_id,
+                response_id: u.response_id,
+                extended: u.is_extended(),
+                address: u.address_bytes(),
+                dids: u.dids.iter().map(|d| d.did).collect(),
+                dtc_status_mask: (u.dtc_status_mask != 0).then_some(u.dtc_status_mask),
+            })
+            .collect(),
+        j1939: config
+            .j1939
+            .as_ref()
+            .filter(|j| here(&j.bus))
+            .map(|j| J1939Target {
+                own_address: j.own_address,
+                request_pgns: vec![PGN_ENGINE_HOURS],
+            }),
         interval_on: ms(p.on_ms),
         interval_accessory: ms(p.accessory_ms),
         // 0 means: ask nothing while the ignition is off.
@@ -69,33 +110,20 @@ pub(crate) fn poller(config: &Config) -> poller::Settings {
     }
 }
 
-/// What the observer reads (protocols, DID table, DBC plan) and how it judges it
-/// (plausibility, per-code severities).
+/// The first bus's poller (configs with one bus; the ignition tests).
+#[cfg(test)]
+pub(crate) fn poller(config: &Config) -> poller::Settings {
+    poller_on(config, 0)
+}
+
+/// What the observer reads on each bus (protocols, DID tables, DBC plan; one decoder per
+/// `[[can.buses]]` entry) and how it judges it (plausibility, per-code severities).
 pub fn observer(loaded: &Loaded) -> observe::Settings {
     let config = &loaded.config;
-    let decoder = passive::Settings {
-        obd_id_bits: config.obd.as_ref().map(|o| o.id_bits),
-        uds: config.uds.as_ref().map(|u| passive::UdsSettings {
-            request_id: u.request_id,
-            response_id: u.response_id,
-            dids: u.dids.iter().map(|d| (d.spec(), d.role)).collect(),
-        }),
-        j1939: config.j1939.as_ref().map(|j| passive::J1939Settings {
-            signal_sources: j.signal_sources.clone(),
-        }),
-        dbc: loaded.dbc.as_ref().map(|d| passive::DbcSettings {
-            plan: d.plan.clone(),
-            roles: d.roles.clone(),
-            parked_values: config
-                .dbc
-                .as_ref()
-                .and_then(|c| c.park.as_ref())
-                .map(|p| p.parked_values.clone())
-                .unwrap_or_default(),
-        }),
-    };
     observe::Settings {
-        decoder,
+        decoders: (0..bus_count(config))
+            .map(|bus| decoder_on(loaded, bus))
+            .collect(),
         max_plausible_kmh: config.observe.max_plausible_kmh,
         overrides: config
             .dtc
@@ -106,19 +134,73 @@ pub fn observer(loaded: &Loaded) -> observe::Settings {
     }
 }
 
-/// The kernel receive filters for what the config reads (see [`filters::kernel_filters`]).
-pub fn kernel_filters(loaded: &Loaded) -> Vec<KernelFilter> {
+/// The passive decoder of bus `bus`.
+fn decoder_on(loaded: &Loaded, bus: usize) -> passive::Settings {
     let config = &loaded.config;
-    filters::kernel_filters(&filters::Reads {
-        obd_extended: config.obd.as_ref().map(|o| o.id_bits == 29),
-        uds_response: config
-            .uds
+    let here = |name: &str| bus_index(config, name) == bus;
+    passive::Settings {
+        obd_id_bits: config
+            .obd
             .as_ref()
-            .map(|u| (u.response_id, u.is_extended())),
-        j1939: config.j1939.is_some(),
+            .filter(|o| here(&o.bus))
+            .map(|o| o.id_bits),
+        uds: config
+            .uds
+            .iter()
+            .filter(|u| here(&u.bus))
+            .map(|u| passive::UdsSettings {
+                request_id: u.request_id,
+                response_id: u.response_id,
+                address: u.address_bytes(),
+                dids: u.dids.iter().map(|d| (d.spec(), d.role)).collect(),
+            })
+            .collect(),
+        j1939: config
+            .j1939
+            .as_ref()
+            .filter(|j| here(&j.bus))
+            .map(|j| passive::J1939Settings {
+                signal_sources: j.signal_sources.clone(),
+            }),
+        dbc: loaded
+            .dbc
+            .as_ref()
+            .filter(|_| config.dbc.as_ref().is_some_and(|d| here(&d.bus)))
+            .map(|d| passive::DbcSettings {
+                plan: d.plan.clone(),
+                roles: d.roles.clone(),
+                parked_values: config
+                    .dbc
+                    .as_ref()
+                    .and_then(|c| c.park.as_ref())
+                    .map(|p| p.parked_values.clone())
+                    .unwrap_or_default(),
+            }),
+    }
+}
+
+/// The kernel receive filters for what the config reads on bus `bus` (see
+/// [`filters::kernel_filters`]).
+pub fn kernel_filters(loaded: &Loaded, bus: usize) -> Vec<KernelFilter> {
+    let config = &loaded.config;
+    let here = |name: &str| bus_index(config, name) == bus;
+    filters::kernel_filters(&filters::Reads {
+        obd_extended: config
+            .obd
+            .as_ref()
+            .filter(|o| here(&o.bus))
+            .map(|o| o.id_bits == 29),
+        uds_responses: config
+            .uds
+            .iter()
+            .filter(|u| here(&u.bus))
+            .map(|u| (u.response_id, u.is_extended()))
+            .collect(),
+        j1939: config.j1939.as_ref().is_some_and(|j| here(&j.bus)),
         dbc_ids: loaded
             .dbc
             .as_ref()
+            .filter(|_| config.dbc.as_ref().is_some_and(|d| here(&d.bus)))
             .map(|d| d.plan.can_ids().collect())
             .unwrap_or_default(),
     })

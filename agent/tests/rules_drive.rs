@@ -250,6 +250,7 @@ impl Car {
             state,
             severity,
             source: SignalSource::Obd,
+            bus: 0,
             ecu: 0x7E8,
         });
     }

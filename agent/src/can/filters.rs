@@ -41,15 +41,15 @@ const J1939_TP_PFS: [u32; 2] = [0xEC, 0xEB];
 pub(crate) struct Reads {
     /// OBD-II answers; `Some(true)`: with 29-bit ids.
     pub(crate) obd_extended: Option<bool>,
-    /// The UDS ECU's answer id, and whether it is 29-bit.
-    pub(crate) uds_response: Option<(u32, bool)>,
+    /// Each UDS ECU's answer id on this bus, and whether it is 29-bit.
+    pub(crate) uds_responses: Vec<(u32, bool)>,
     /// J1939 parameter groups.
     pub(crate) j1939: bool,
     /// Every message the DBC plan decodes: id and whether it is 29-bit.
     pub(crate) dbc_ids: Vec<(u32, bool)>,
 }
 
-/// The filters for `reads`: OBD-II answers (0x7E8–0x7EF or 0x18DAF1xx), the UDS answer id,
+/// The filters for `reads`: OBD-II answers (0x7E8–0x7EF or 0x18DAF1xx), the UDS answer ids,
 /// the J1939 groups above, and every message the DBC plan decodes. An empty list means
 /// nothing is read from this bus — install no filter then (a socket with none gets all).
 pub(crate) fn kernel_filters(reads: &Reads) -> Vec<KernelFilter> {
@@ -69,7 +69,7 @@ pub(crate) fn kernel_filters(reads: &Reads) -> Vec<KernelFilter> {
             }
         });
     }
-    if let Some((id, extended)) = reads.uds_response {
+    for &(id, extended) in &reads.uds_responses {
         f.push(KernelFilter::exact(id, extended));
     }
     if reads.j1939 {

@@ -68,10 +68,13 @@ fn yes() -> bool {
     true
 }
 
-/// `[uds]`: UDS (ISO 14229) polling of one ECU.
+/// One `[[uds]]` entry (or a lone `[uds]` table): UDS (ISO 14229) polling of one ECU.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Uds {
+    /// The ECU's name in logs and checks; required when there are several (`"gateway"`).
+    #[serde(default)]
+    pub name: Option<String>,
     /// The bus name.
     pub bus: String,
     /// Our request CAN id (e.g. 0x7E0).
@@ -81,6 +84,16 @@ pub struct Uds {
     /// 29-bit ids; default: 29-bit when either id is above 0x7FF.
     #[serde(default)]
     pub extended: Option<bool>,
+    /// ISO 15765-2 addressing: `normal` (the CAN id says it all) or `extended` (the first
+    /// data byte is the target address).
+    #[serde(default)]
+    pub addressing: super::uds::Addressing,
+    /// Extended addressing: the ECU's address, first byte of our requests and flow control.
+    #[serde(default)]
+    pub target_address: Option<u8>,
+    /// Extended addressing: our (the tester's) address, first byte of the ECU's answers.
+    #[serde(default)]
+    pub source_address: Option<u8>,
     /// 0x19 0x02 status mask.
     #[serde(default = "uds_mask")]
     pub dtc_status_mask: u8,

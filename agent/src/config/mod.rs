@@ -18,6 +18,7 @@ mod car;
 pub mod defaults;
 mod sections;
 mod sync;
+mod uds;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,7 @@ use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
 pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
 pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
+pub use uds::Addressing as UdsAddressing;
 
 /// The whole agent config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,9 +45,13 @@ pub struct Config {
     /// OBD-II polling; absent: no OBD-II.
     #[serde(default)]
     pub obd: Option<Obd>,
-    /// UDS polling; absent: no UDS.
-    #[serde(default)]
-    pub uds: Option<Uds>,
+    /// UDS polling, one entry per ECU (`[[uds]]`, or a lone `[uds]` table); empty: no UDS.
+    #[serde(
+        default,
+        deserialize_with = "uds::one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub uds: Vec<Uds>,
     /// J1939 listening; absent: no J1939.
     #[serde(default)]
     pub j1939: Option<J1939>,
@@ -215,7 +221,6 @@ impl Check for Config {
         problems.check(&key(path, "can"), &self.can);
         let buses = [
             ("obd", self.obd.as_ref().map(|o| &o.bus)),
-            ("uds", self.uds.as_ref().map(|u| &u.bus)),
             ("j1939", self.j1939.as_ref().map(|j| &j.bus)),
             ("dbc", self.dbc.as_ref().map(|d| &d.bus)),
         ];
@@ -227,9 +232,7 @@ impl Check for Config {
         if let Some(obd) = &self.obd {
             problems.check(&key(path, "obd"), obd);
         }
-        if let Some(uds) = &self.uds {
-            problems.check(&key(path, "uds"), uds);
-        }
+        uds::check_all(&self.uds, &self.can, path, problems);
         if let Some(j1939) = &self.j1939 {
             problems.check(&key(path, "j1939"), j1939);
         }

@@ -38,7 +38,7 @@ fn minimal_config_has_defaults() {
     assert_eq!(c.vehicle.delivered.to_string(), "2021-03-15");
     assert_eq!(c.poller, Poller::default());
     assert_eq!(c.observe.max_plausible_kmh, 300);
-    assert!(c.obd.is_none() && c.uds.is_none() && c.j1939.is_none() && c.dbc.is_none());
+    assert!(c.obd.is_none() && c.uds.is_empty() && c.j1939.is_none() && c.dbc.is_none());
     assert!(c.problems("").is_empty());
 }
 

@@ -105,11 +105,13 @@ impl Overrides {
 #[derive(Debug, Clone)]
 struct Set {
     list: DtcList,
+    /// The bus (index into `[[can.buses]]`): one id on two buses is two ECUs.
+    bus: u8,
     ecu: u32,
     codes: Vec<(Dtc, Severity)>,
 }
 
-/// The active DTCs of every (list, ECU) seen.
+/// The active DTCs of every (list, bus, ECU) seen.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DtcSet {
     sets: Vec<Set>,
@@ -127,11 +129,25 @@ impl DtcSet {
             .map_or(&[], |s| &s.codes)
     }
 
-    /// Applies one complete report and appends the changes to `out`: codes new or with a new
-    /// severity as active, codes gone as cleared. A code listed twice counts once (first
-    /// wins); a changed UDS status or J1939 count alone is not a change.
+    /// [`DtcSet::report_on`] the first bus.
+    #[cfg(test)]
     pub(crate) fn report(
         &mut self,
+        list: DtcList,
+        ecu: u32,
+        entries: &[(Dtc, Severity)],
+        overrides: &Overrides,
+        out: &mut Vec<Observation>,
+    ) {
+        self.report_on(0, list, ecu, entries, overrides, out);
+    }
+
+    /// Applies one complete report from `ecu` on `bus` and appends the changes to `out`:
+    /// codes new or with a new severity as active, codes gone as cleared. A code listed twice
+    /// counts once (first wins); a changed UDS status or J1939 count alone is not a change.
+    pub(crate) fn report_on(
+        &mut self,
+        bus: u8,
         list: DtcList,
         ecu: u32,
         entries: &[(Dtc, Severity)],
@@ -148,12 +164,13 @@ impl DtcSet {
         let index = match self
             .sets
             .iter()
-            .position(|s| s.list == list && s.ecu == ecu)
+            .position(|s| s.list == list && s.bus == bus && s.ecu == ecu)
         {
             Some(i) => i,
             None => {
                 self.sets.push(Set {
                     list,
+                    bus,
                     ecu,
                     codes: Vec::new(),
                 });
@@ -172,6 +189,7 @@ impl DtcSet {
                     state: DtcState::Active,
                     severity: *severity,
                     source,
+                    bus,
                     ecu,
                 });
             }
@@ -183,6 +201,7 @@ impl DtcSet {
                     state: DtcState::Cleared,
                     severity: *severity,
                     source,
+                    bus,
                     ecu,
                 });
             }

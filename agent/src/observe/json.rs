@@ -90,6 +90,7 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
             state,
             severity,
             source,
+            bus,
             ecu,
         } => {
             o.str("code", &dtc.to_string());
@@ -106,10 +107,17 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
             o.str("severity", severity.as_str());
             o.str("source", source.as_str());
             o.str("ecu", &ecu_text(*source, *ecu));
+            bus_field(&mut o, *bus);
         }
-        Observation::Lamps { lamps, source, ecu } => {
+        Observation::Lamps {
+            lamps,
+            source,
+            bus,
+            ecu,
+        } => {
             o.str("source", source.as_str());
             o.str("ecu", &ecu_text(*source, *ecu));
+            bus_field(&mut o, *bus);
             o.opt_bool("mil", lamps.mil);
             o.opt_bool("red_stop", lamps.red_stop);
             o.opt_bool("amber_warning", lamps.amber_warning);
@@ -118,6 +126,14 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
         Observation::Warning { what, .. } => o.str("what", what),
     }
     o.out.push('}');
+}
+
+/// `"bus"`: the index into `[[can.buses]]` of the bus a DTC or lamp was read on; left out for
+/// the first bus, so single-bus output is as it always was.
+fn bus_field(o: &mut Obj<'_>, bus: u8) {
+    if bus != 0 {
+        o.int("bus", u64::from(bus));
+    }
 }
 
 /// Printing rate limit shared by `replay` and `desk`: speed and engine hours at most once a
@@ -234,6 +250,7 @@ mod tests {
                 state: DtcState::Active,
                 severity: Severity::Warning,
                 source: SignalSource::Uds,
+                bus: 0,
                 ecu: 0x7E8
             }),
             r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","severity":"warning","source":"uds","ecu":"0x7E8"}"#

@@ -5,6 +5,10 @@
 //! Sans-IO: [`Observer::on_frame`] takes a [`TimedFrame`] and appends [`Observation`]s to a
 //! caller-owned `Vec` (reused across frames, so the common path does not allocate).
 //!
+//! Several buses: one passive decoder per `[[can.buses]]` entry; [`Observer::on_bus_frame`]
+//! says which bus a frame came from ([`Observer::on_frame`]: the first). Odometer plausibility
+//! is one, across every source on every bus; DTC sets are per (bus, ECU).
+//!
 //! Owns: the [`Observation`] type, the passive decoder ([`passive`]) that reads requests and
 //! responses off a trace or bus without sending, odometer plausibility ([`plausibility`]), the
 //! active DTC sets and their severities ([`dtc_set`]), and conversion of protocol values to the
@@ -156,6 +160,9 @@ pub enum Observation {
         severity: Severity,
         /// The protocol.
         source: SignalSource,
+        /// The bus it was read on (index into `[[can.buses]]`): one id on two buses is two
+        /// ECUs.
+        bus: u8,
         /// The ECU: OBD/UDS response CAN id, or J1939 source address.
         ecu: u32,
     },
@@ -165,6 +172,8 @@ pub enum Observation {
         lamps: Lamps,
         /// The protocol.
         source: SignalSource,
+        /// The bus, as for [`Observation::Dtc`].
+        bus: u8,
         /// The ECU, as for [`Observation::Dtc`].
         ecu: u32,
     },
@@ -216,10 +225,15 @@ struct Pipeline {
 struct Delivery<'a> {
     pipeline: &'a mut Pipeline,
     out: &'a mut Vec<Observation>,
+    /// The bus the frame came from.
+    bus: u8,
 }
 
 impl Sink for Delivery<'_> {
-    fn observe(&mut self, observation: Observation) {
+    fn observe(&mut self, mut observation: Observation) {
+        if let Observation::Lamps { bus, .. } = &mut observation {
+            *bus = self.bus;
+        }
         if let Observation::Warning { kind, .. } = &observation
             && let Some(n) = self.pipeline.warnings.get_mut(kind.index())
         {
@@ -249,7 +263,7 @@ impl Sink for Delivery<'_> {
         let Pipeline {
             dtcs, overrides, ..
         } = &mut *self.pipeline;
-        dtcs.report(list, ecu, entries, overrides, self.out);
+        dtcs.report_on(self.bus, list, ecu, entries, overrides, self.out);
     }
 }
 
@@ -257,8 +271,8 @@ impl Sink for Delivery<'_> {
 /// `crate::settings::observer`).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The protocols on the bus.
-    pub(crate) decoder: passive::Settings,
+    /// The protocols on each bus, in `[[can.buses]]` order (at least one).
+    pub(crate) decoders: Vec<passive::Settings>,
     /// Fastest plausible speed, km/h: an odometer gaining distance faster is rejected.
     pub(crate) max_plausible_kmh: u32,
     /// Per-code severities that win over lamps and status bits.
@@ -268,7 +282,8 @@ pub struct Settings {
 /// Frames in, observations out: the passive decoder plus plausibility and DTC sets.
 #[derive(Debug)]
 pub struct Observer {
-    decoder: PassiveDecoder,
+    /// One per bus.
+    decoders: Vec<PassiveDecoder>,
     pipeline: Pipeline,
 }
 
@@ -277,7 +292,11 @@ impl Observer {
     /// overrides).
     pub fn new(settings: &Settings) -> Self {
         Self {
-            decoder: PassiveDecoder::new(&settings.decoder),
+            decoders: if settings.decoders.is_empty() {
+                vec![PassiveDecoder::new(&passive::Settings::default())]
+            } else {
+                settings.decoders.iter().map(PassiveDecoder::new).collect()
+            },
             pipeline: Pipeline {
                 plausibility: Plausibility::new(settings.max_plausible_kmh),
                 dtcs: DtcSet::default(),
@@ -287,13 +306,29 @@ impl Observer {
         }
     }
 
-    /// Takes one frame; appends what it caused to `out` (not cleared first).
+    /// Takes one frame from the first bus; appends what it caused to `out` (not cleared
+    /// first).
     pub fn on_frame(&mut self, frame: &TimedFrame, out: &mut Vec<Observation>) {
+        self.on_bus_frame(0, frame, out);
+    }
+
+    /// How many buses it reads.
+    pub fn buses(&self) -> usize {
+        self.decoders.len()
+    }
+
+    /// Takes one frame from bus `bus` (index into `[[can.buses]]`; a bus it does not have is
+    /// ignored); appends what it caused to `out` (not cleared first).
+    pub fn on_bus_frame(&mut self, bus: usize, frame: &TimedFrame, out: &mut Vec<Observation>) {
+        let Some(decoder) = self.decoders.get_mut(bus) else {
+            return;
+        };
         let mut sink = Delivery {
             pipeline: &mut self.pipeline,
             out,
+            bus: u8::try_from(bus).unwrap_or(u8::MAX),
         };
-        self.decoder.on_frame(frame, &mut sink);
+        decoder.on_frame(frame, &mut sink);
     }
 
     /// Reports a warning from outside the decoder (a bad trace line), counted like the rest.
@@ -301,17 +336,21 @@ impl Observer {
         Delivery {
             pipeline: &mut self.pipeline,
             out,
+            bus: 0,
         }
         .observe(Observation::Warning { kind, what });
     }
 
     /// End of input at `now`: every message still being reassembled is reported as a warning.
     pub(crate) fn finish(&mut self, now: Duration, out: &mut Vec<Observation>) {
-        let mut sink = Delivery {
-            pipeline: &mut self.pipeline,
-            out,
-        };
-        self.decoder.finish(now, &mut sink);
+        for (bus, decoder) in self.decoders.iter_mut().enumerate() {
+            let mut sink = Delivery {
+                pipeline: &mut self.pipeline,
+                out: &mut *out,
+                bus: u8::try_from(bus).unwrap_or(u8::MAX),
+            };
+            decoder.finish(now, &mut sink);
+        }
     }
 
     /// How many warnings of each kind so far.

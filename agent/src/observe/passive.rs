@@ -2,14 +2,17 @@
 //! ever sending, and hands readings, DTC reports and warnings to a [`Sink`].
 //!
 //! - ISO-TP: a passive [`Demux`] on the response ids (0x7E8–0x7EF and 0x18DAF1xx when
-//!   `[obd]` is configured, the `[uds]` response id); the last single-frame request seen on
-//!   each request id is kept so a negative response can name what it refused.
+//!   `[obd]` is configured, each `[[uds]]` ECU's response id), and a passive [`Receiver`] of its
+//!   own for each ECU with extended addressing (its frames start with an address byte, and ECUs
+//!   may share ids); each UDS ECU's answers are decoded with its own DID table; the last
+//!   single-frame request seen on each request id is kept so a negative response can name
+//!   what it refused.
 //! - J1939: a passive [`TransportProtocol`] plus DM1, VD, VDHR, HOURS and CCVS1.
 //! - DBC: the config's [`DecodePlan`].
 //!
 //! Owns the routing of frames to those decoders and the mapping of their values to
 //! readings. Does not own plausibility or DTC sets (the [`Sink`] does) nor bus interfaces (one
-//! bus per decoder; a multi-bus caller keeps one per bus).
+//! bus per decoder: the [`super::Observer`] keeps one per bus and tells the sink which).
 
 use core::time::Duration;
 
@@ -22,7 +25,7 @@ use super::{Lamps, Observation, Sink, WarningKind};
 use crate::can::source::TimedFrame;
 use crate::config::{DbcRole, DidRole};
 use crate::proto::dbc::DecodePlan;
-use crate::proto::isotp::{self, Demux, Interrupted, RxEvent};
+use crate::proto::isotp::{self, Demux, Interrupted, Receiver, RxEvent};
 use crate::proto::j1939::dm1::PGN_DM1;
 use crate::proto::j1939::pgn::{
     CruiseControlVehicleSpeed, EngineHours as HoursPgn, HighResVehicleDistance, PGN_CCVS1,
@@ -56,13 +59,26 @@ impl Request {
 #[derive(Debug)]
 struct Diag {
     obd: Option<u8>,
-    uds: Option<(u32, u32)>,
-    dids: DidTable,
-    did_roles: Vec<(u16, DidRole, bool)>,
+    /// The UDS ECUs on this bus.
+    uds: Vec<UdsPart>,
+    /// For answers from no configured UDS ECU.
+    no_dids: DidTable,
     requests: Vec<Request>,
     /// MIL per OBD-II response id, from PID 01.
     mil: Vec<(u32, bool)>,
     scratch: Vec<(Dtc, Severity)>,
+}
+
+/// One UDS ECU as the decoder knows it.
+#[derive(Debug)]
+struct UdsPart {
+    request_id: u32,
+    response_id: u32,
+    /// Extended addressing: (its address, ours).
+    address: Option<(u8, u8)>,
+    dids: DidTable,
+    /// (DID, role, in metres).
+    did_roles: Vec<(u16, DidRole, bool)>,
 }
 
 #[derive(Debug)]
@@ -91,6 +107,8 @@ struct DbcPart {
 #[derive(Debug)]
 pub(crate) struct PassiveDecoder {
     demux: Demux,
+    /// (index into `diag.uds`, its receiver) for each ECU with extended addressing.
+    addressed: Vec<(usize, Receiver)>,
     diag: Diag,
     tp: Option<TransportProtocol>,
     pgns: J1939Pgns,
@@ -121,8 +139,8 @@ fn id_text(id: u32) -> String {
 pub struct Settings {
     /// OBD-II answers, with CAN ids of this many bits (11 or 29); `None`: no OBD-II.
     pub(crate) obd_id_bits: Option<u8>,
-    /// The UDS ECU; `None`: no UDS.
-    pub(crate) uds: Option<UdsSettings>,
+    /// The UDS ECUs on this bus (none: no UDS).
+    pub(crate) uds: Vec<UdsSettings>,
     /// J1939; `None`: no J1939.
     pub(crate) j1939: Option<J1939Settings>,
     /// DBC broadcast signals; `None`: none.
@@ -136,6 +154,8 @@ pub(crate) struct UdsSettings {
     pub(crate) request_id: u32,
     /// Its answers.
     pub(crate) response_id: u32,
+    /// ISO 15765-2 extended addressing: (its address, ours); `None`: normal addressing.
+    pub(crate) address: Option<(u8, u8)>,
     /// Each DID it is asked, and what its value is to rapport (none: decoded for logs only).
     /// An odometer DID whose unit is `"m"` is in metres, else in km.
     pub(crate) dids: Vec<(DidSpec, Option<DidRole>)>,
@@ -164,20 +184,34 @@ pub(crate) struct DbcSettings {
 impl PassiveDecoder {
     /// A decoder for the protocols `settings` names.
     pub(crate) fn new(settings: &Settings) -> Self {
-        let (dids, did_roles) = match &settings.uds {
-            Some(u) => (
+        let uds: Vec<UdsPart> = settings
+            .uds
+            .iter()
+            .map(|u| UdsPart {
+                request_id: u.request_id,
+                response_id: u.response_id,
+                address: u.address,
                 // The config's checks refuse bad DIDs; an empty table only loses decoding.
-                DidTable::new(u.dids.iter().map(|(spec, _)| spec.clone()).collect())
+                dids: DidTable::new(u.dids.iter().map(|(spec, _)| spec.clone()).collect())
                     .unwrap_or_default(),
-                u.dids
+                did_roles: u
+                    .dids
                     .iter()
                     .filter_map(|(spec, role)| {
                         role.map(|r| (spec.did, r, spec.unit.as_deref() == Some("m")))
                     })
                     .collect(),
-            ),
-            None => (DidTable::default(), Vec::new()),
-        };
+            })
+            .collect();
+        let addressed = uds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| {
+                let (ecu, tester) = u.address?;
+                let rx = Receiver::new_passive(u.response_id, isotp::Config::default());
+                Some((i, rx.with_extended_address(tester, ecu)))
+            })
+            .collect();
         let dbc = settings.dbc.as_ref().map(|d| {
             let odometer = d
                 .roles
@@ -206,11 +240,11 @@ impl PassiveDecoder {
         });
         Self {
             demux: Demux::new_passive(isotp::Config::default(), MAX_ISOTP_CHANNELS),
+            addressed,
             diag: Diag {
                 obd: settings.obd_id_bits,
-                uds: settings.uds.as_ref().map(|u| (u.request_id, u.response_id)),
-                dids,
-                did_roles,
+                uds,
+                no_dids: DidTable::default(),
                 requests: Vec::new(),
                 mil: Vec::new(),
                 scratch: Vec::new(),
@@ -242,7 +276,13 @@ impl PassiveDecoder {
         }
         let (id, ext, data, now) = (frame.raw_id(), frame.is_extended(), frame.data(), tf.at);
         self.poll_isotp(now, sink);
-        if self.diag.is_request(id, ext) {
+        if let Some(k) = self.addressed.iter().position(|(i, _)| {
+            self.diag.uds.get(*i).is_some_and(|u| {
+                u.response_id == id && u.address.map(|a| a.1) == data.first().copied()
+            })
+        }) {
+            self.on_addressed_response(k, data, now, sink);
+        } else if self.diag.is_request(id, ext) {
             self.diag.remember(id, data);
         } else if self.diag.is_response(id, ext) {
             self.on_response(id, data, now, sink);
@@ -278,6 +318,11 @@ impl PassiveDecoder {
     }
 
     fn poll_isotp(&mut self, now: Duration, sink: &mut impl Sink) {
+        for (_, rx) in &mut self.addressed {
+            if let Err(err) = rx.poll(now) {
+                warn(sink, WarningKind::IsoTp, err.to_string());
+            }
+        }
         if self.demux.deadline().is_none_or(|d| d > now) {
             return;
         }
@@ -290,9 +335,33 @@ impl PassiveDecoder {
         }
     }
 
+    /// A frame from the extended-addressing ECU `addressed[k]`.
+    fn on_addressed_response(
+        &mut self,
+        k: usize,
+        data: &[u8],
+        now: Duration,
+        sink: &mut impl Sink,
+    ) {
+        let Some((part, rx)) = self.addressed.get_mut(k) else {
+            return;
+        };
+        let id = rx.id();
+        match rx.on_frame(data, now) {
+            Ok(RxEvent::Complete(payload)) => self.diag.decode(id, Some(*part), payload, now, sink),
+            Ok(RxEvent::Pending | RxEvent::FlowControl(_)) => {}
+            Err(err) => warn(sink, WarningKind::IsoTp, err.to_string()),
+        }
+    }
+
     fn on_response(&mut self, id: u32, data: &[u8], now: Duration, sink: &mut impl Sink) {
+        let part = self
+            .diag
+            .uds
+            .iter()
+            .position(|u| u.response_id == id && u.address.is_none());
         match self.demux.on_frame(id, data, now) {
-            Ok(RxEvent::Complete(payload)) => self.diag.decode(id, payload, now, sink),
+            Ok(RxEvent::Complete(payload)) => self.diag.decode(id, part, payload, now, sink),
             Ok(RxEvent::Pending | RxEvent::FlowControl(_)) => {}
             Err(err) => warn(sink, WarningKind::IsoTp, err.to_string()),
         }
@@ -356,9 +425,7 @@ impl PassiveDecoder {
 
 impl Diag {
     fn is_request(&self, id: u32, ext: bool) -> bool {
-        if let Some((req, _)) = self.uds
-            && id == req
-        {
+        if self.uds.iter().any(|u| u.request_id == id) {
             return true;
         }
         match (self.obd, ext) {
@@ -372,8 +439,10 @@ impl Diag {
     }
 
     fn is_response(&self, id: u32, ext: bool) -> bool {
-        if let Some((_, resp)) = self.uds
-            && id == resp
+        if self
+            .uds
+            .iter()
+            .any(|u| u.response_id == id && u.address.is_none())
         {
             return true;
         }
@@ -384,6 +453,16 @@ impl Diag {
     }
 
     fn remember(&mut self, id: u32, data: &[u8]) {
+        // Under extended addressing the request starts with the ECU's address.
+        let addressed = self
+            .uds
+            .iter()
+            .any(|u| u.request_id == id && u.address.is_some_and(|a| data.first() == Some(&a.0)));
+        let data = if addressed {
+            data.get(1..).unwrap_or_default()
+        } else {
+            data
+        };
         // Requests are single frames; anything else is not worth remembering.
         let Ok(isotp::Frame::Single(payload)) = isotp::Frame::parse(data) else {
             return;
@@ -408,10 +487,10 @@ impl Diag {
     /// The last request the response on `rx` answers: the configured UDS pair, the physical
     /// request of that ECU, or the functional request.
     fn request_for(&self, rx: u32) -> Option<&Request> {
-        let physical = match self.uds {
-            Some((req, resp)) if resp == rx => Some(req),
-            _ if rx <= 0x7FF => rx.checked_sub(8),
-            _ => Some(obd::physical_request_id_29((rx & 0xFF) as u8)),
+        let physical = match self.uds.iter().find(|u| u.response_id == rx) {
+            Some(u) => Some(u.request_id),
+            None if rx <= 0x7FF => rx.checked_sub(8),
+            None => Some(obd::physical_request_id_29((rx & 0xFF) as u8)),
         };
         let functional = if rx <= 0x7FF {
             u32::from(obd::FUNCTIONAL_REQUEST_ID)
@@ -423,7 +502,15 @@ impl Diag {
             .or_else(|| self.requests.iter().find(|r| r.id == functional))
     }
 
-    fn decode(&mut self, rx: u32, payload: &[u8], now: Duration, sink: &mut impl Sink) {
+    /// A whole answer from `rx`; `part`: the UDS ECU it is (for its DID table).
+    fn decode(
+        &mut self,
+        rx: u32,
+        part: Option<usize>,
+        payload: &[u8],
+        now: Duration,
+        sink: &mut impl Sink,
+    ) {
         let Some(&sid) = payload.first() else {
             return;
         };
@@ -432,7 +519,7 @@ impl Diag {
             0x43 => self.obd_dtcs(rx, payload, DtcMode::Stored, sink),
             0x47 => self.obd_dtcs(rx, payload, DtcMode::Pending, sink),
             0x4A => self.obd_dtcs(rx, payload, DtcMode::Permanent, sink),
-            0x62 => self.read_data(rx, payload, now, sink),
+            0x62 => self.read_data(rx, part, payload, now, sink),
             0x59 => self.uds_dtcs(rx, payload, sink),
             0x7F => self.negative(rx, payload, sink),
             // VIN, sessions, tester present, …: nothing rapport observes.
@@ -471,6 +558,8 @@ impl Diag {
                                 ..Lamps::default()
                             },
                             source: SignalSource::Obd,
+                            // The observer sets the bus.
+                            bus: 0,
                             ecu: rx,
                         });
                     }
@@ -501,8 +590,18 @@ impl Diag {
         sink.dtc_report(list, rx, &self.scratch);
     }
 
-    fn read_data(&mut self, rx: u32, payload: &[u8], now: Duration, sink: &mut impl Sink) {
-        let records = match uds::parse_read_data_by_identifier(payload, &self.dids) {
+    fn read_data(
+        &mut self,
+        rx: u32,
+        part: Option<usize>,
+        payload: &[u8],
+        now: Duration,
+        sink: &mut impl Sink,
+    ) {
+        let part = part.and_then(|i| self.uds.get(i));
+        let dids = part.map_or(&self.no_dids, |u| &u.dids);
+        let roles = part.map_or(&[][..], |u| &u.did_roles[..]);
+        let records = match uds::parse_read_data_by_identifier(payload, dids) {
             Ok(Outcome::Positive(records)) => records,
             Ok(Outcome::Pending) => return,
             Err(err) => {
@@ -517,8 +616,7 @@ impl Diag {
                     break;
                 }
             };
-            let Some(&(_, role, in_m)) = self.did_roles.iter().find(|(d, _, _)| *d == record.did())
-            else {
+            let Some(&(_, role, in_m)) = roles.iter().find(|(d, _, _)| *d == record.did()) else {
                 continue;
             };
             let uds::DidValue::Number(value) = record.value() else {
@@ -697,6 +795,8 @@ impl J1939Pgns {
             sink.observe(Observation::Lamps {
                 lamps,
                 source: SignalSource::J1939,
+                // The observer sets the bus.
+                bus: 0,
                 ecu: u32::from(source),
             });
         }

@@ -1,5 +1,6 @@
-//! The live bus loop: frames from the config's CAN interface through the [`Pipeline`], and what
-//! the poller asks for back onto the bus — and what happens when the interface goes away.
+//! The live bus loop: frames from the config's CAN interfaces (one socket per `[[can.buses]]`
+//! entry) through the [`Pipeline`], and what each bus's poller asks for back onto that bus —
+//! and what happens when an interface goes away (to that bus alone: the others read on).
 //!
 //! An interface missing at start is the run's error (the agent exits with it). One that goes
 //! down or disappears while the agent runs (`ip link set can0 down`, an adapter unplugged, the
@@ -64,113 +65,177 @@ pub struct BusCounts {
     pub reopened: u64,
 }
 
-/// Reads `link` into `pipe` until `shutdown` resolves or the socket ends.
+/// Reads `link` into `pipe` as its only bus until `shutdown` resolves or the socket ends.
 ///
 /// # Errors
-/// Only the first open: an interface missing at start is the caller's error. Anything after
-/// that is logged and waited out.
+/// As [`run_all`].
+#[cfg(test)]
 pub(super) async fn run<L: Link>(
     link: &L,
     pipe: &mut Pipeline,
     clock: &dyn Clock,
     shutdown: impl Future<Output = ()>,
 ) -> Result<BusCounts, crate::Error> {
-    let mut socket = Some(link.open()?);
-    let mut counts = BusCounts::default();
+    let counts = run_all(core::slice::from_ref(link), pipe, clock, shutdown).await?;
+    Ok(counts.into_iter().next().unwrap_or_default())
+}
+
+/// Why the loop woke.
+enum Wake {
+    Shutdown,
+    Frame(
+        usize,
+        Result<Option<crate::can::source::TimedFrame>, crate::Error>,
+    ),
+    Step,
+    Retry,
+}
+
+/// Reads every link (`links[i]` is bus `i` of the pipeline) into `pipe` until `shutdown`
+/// resolves or a socket ends; each bus is lost and reopened on its own. Returns each bus's
+/// counts.
+///
+/// # Errors
+/// Only the first open of each: an interface missing at start is the caller's error. Anything
+/// after that is logged and waited out.
+pub(super) async fn run_all<L: Link>(
+    links: &[L],
+    pipe: &mut Pipeline,
+    clock: &dyn Clock,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Vec<BusCounts>, crate::Error> {
+    let mut sockets: Vec<Option<L::Socket>> = Vec::with_capacity(links.len());
+    for link in links {
+        sockets.push(Some(link.open()?));
+    }
+    let mut counts = vec![BusCounts::default(); links.len()];
+    let mut lost_at = vec![Duration::ZERO; links.len()];
     let mut send_errors = 0u64;
-    let mut lost_at = Duration::ZERO;
     let mut step = tokio::time::interval(STEP);
     step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
     loop {
-        let Some(open) = socket.as_mut() else {
-            // Lost: step the pipeline, look for the interface every RETRY.
+        let wake = {
+            // One receive per open socket; the first frame on any bus wins, the others are
+            // cancelled (a socket's receive loses nothing when cancelled) and asked again.
+            let mut receives: Vec<_> = sockets
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.as_mut()
+                        .map(|s| Box::pin(async move { (i, s.recv().await) }))
+                })
+                .collect();
+            let any_frame = async {
+                if receives.is_empty() {
+                    std::future::pending().await
+                } else {
+                    futures_util::future::select_all(receives.iter_mut())
+                        .await
+                        .0
+                }
+            };
             tokio::select! {
-                () = &mut shutdown => break,
-                _ = step.tick() => {
-                    pipe.step(clock.mono(), clock.wall());
-                    counts.unsent += drop_to_send(pipe);
-                }
-                _ = retry.tick() => {
-                    if link.is_up() {
-                        match link.open() {
-                            Ok(s) => {
-                                counts.reopened += 1;
-                                let away = clock.mono().saturating_sub(lost_at);
-                                tracing::info!(interface = link.name(),
-                                    away_s = %format_args!("{:.1}", away.as_secs_f64()),
-                                    "CAN interface back: reading again");
-                                socket = Some(s);
-                            }
-                            Err(e) => tracing::debug!(cause = %e, "CAN interface not open yet"),
-                        }
-                    }
-                }
+                () = &mut shutdown => Wake::Shutdown,
+                (i, r) = any_frame => Wake::Frame(i, r),
+                _ = step.tick() => Wake::Step,
+                _ = retry.tick() => Wake::Retry,
             }
-            continue;
         };
-        let mut lost = None;
-        tokio::select! {
-            () = &mut shutdown => break,
-            frame = open.recv() => match frame {
-                Ok(Some(tf)) => {
-                    counts.frames += 1;
-                    // One time base for the poller and decoders: the agent's clock.
-                    pipe.on_frame(tf.frame, clock.mono(), clock.wall());
+        let mut lost: Vec<(usize, crate::Error)> = Vec::new();
+        match wake {
+            Wake::Shutdown => break,
+            Wake::Frame(i, Ok(Some(tf))) => {
+                if let Some(c) = counts.get_mut(i) {
+                    c.frames += 1;
                 }
-                Ok(None) => break,
-                Err(e) => lost = Some(e),
-            },
-            _ = step.tick() => {
+                // One time base for the poller and decoders: the agent's clock.
+                pipe.on_frame(i, tf.frame, clock.mono(), clock.wall());
+            }
+            Wake::Frame(_, Ok(None)) => break,
+            Wake::Frame(i, Err(e)) => lost.push((i, e)),
+            Wake::Step => {
                 pipe.step(clock.mono(), clock.wall());
             }
-        }
-        if lost.is_none() {
-            for f in std::mem::take(&mut pipe.to_send) {
-                if lost.is_some() {
-                    counts.unsent += 1;
-                    continue;
-                }
-                match open.send(&f).await {
-                    Ok(()) => counts.sent += 1,
-                    Err(e) if link.is_transient(&e) => {
-                        counts.unsent += 1;
-                        send_errors += 1;
-                        if send_errors <= SEND_ERRORS_LOGGED {
-                            tracing::warn!(cause = %e, count = send_errors, "CAN frame not sent");
-                        }
+            Wake::Retry => {
+                for (i, link) in links.iter().enumerate() {
+                    let Some(slot) = sockets.get_mut(i).filter(|s| s.is_none()) else {
+                        continue;
+                    };
+                    if !link.is_up() {
+                        continue;
                     }
-                    Err(e) => {
-                        counts.unsent += 1;
-                        lost = Some(e);
+                    match link.open() {
+                        Ok(s) => {
+                            if let Some(c) = counts.get_mut(i) {
+                                c.reopened += 1;
+                            }
+                            let since = lost_at.get(i).copied().unwrap_or_default();
+                            let away = clock.mono().saturating_sub(since);
+                            tracing::info!(interface = link.name(),
+                                away_s = %format_args!("{:.1}", away.as_secs_f64()),
+                                "CAN interface back: reading again");
+                            *slot = Some(s);
+                        }
+                        Err(e) => tracing::debug!(cause = %e, "CAN interface not open yet"),
                     }
                 }
             }
         }
-        if let Some(e) = lost {
-            counts.lost += 1;
-            counts.error_frames += link.error_frames(open);
-            lost_at = clock.mono();
-            socket = None;
+        for (bus, f) in std::mem::take(&mut pipe.to_send) {
+            let (Some(c), Some(slot)) = (counts.get_mut(bus), sockets.get_mut(bus)) else {
+                continue;
+            };
+            let Some(open) = slot
+                .as_mut()
+                .filter(|_| !lost.iter().any(|(i, _)| *i == bus))
+            else {
+                // Away: dropped (the poller's own timeouts deal with the missing answers).
+                c.unsent += 1;
+                continue;
+            };
+            match open.send(&f).await {
+                Ok(()) => c.sent += 1,
+                Err(e) if links.get(bus).is_some_and(|l| l.is_transient(&e)) => {
+                    c.unsent += 1;
+                    send_errors += 1;
+                    if send_errors <= SEND_ERRORS_LOGGED {
+                        tracing::warn!(cause = %e, count = send_errors, "CAN frame not sent");
+                    }
+                }
+                Err(e) => {
+                    c.unsent += 1;
+                    lost.push((bus, e));
+                }
+            }
+        }
+        for (i, e) in lost {
+            let (Some(link), Some(slot), Some(c)) =
+                (links.get(i), sockets.get_mut(i), counts.get_mut(i))
+            else {
+                continue;
+            };
+            let Some(open) = slot.take() else {
+                continue;
+            };
+            c.lost += 1;
+            c.error_frames += link.error_frames(&open);
+            if let Some(t) = lost_at.get_mut(i) {
+                *t = clock.mono();
+            }
             tracing::warn!(interface = link.name(), cause = %e,
                 retry_s = RETRY.as_secs(),
                 "CAN interface lost: waiting for it to come back");
         }
     }
-    if let Some(open) = &socket {
-        counts.error_frames += link.error_frames(open);
+    for ((link, socket), c) in links.iter().zip(&sockets).zip(&mut counts) {
+        if let Some(open) = socket {
+            c.error_frames += link.error_frames(open);
+        }
     }
     Ok(counts)
-}
-
-/// Frames the poller wanted sent while the interface is away: dropped (the poller's own
-/// timeouts deal with the missing answers). Returns how many.
-fn drop_to_send(pipe: &mut Pipeline) -> u64 {
-    let n = pipe.to_send.len();
-    pipe.to_send.clear();
-    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// The config's SocketCAN interface.

@@ -7,7 +7,12 @@
 //! ([`power`]), never from the script.
 //!
 //! With a `[sync]` section, the sync ([`crate::sync`]) runs beside them and stops with them.
-//! The SocketCAN loop, and what it does when the interface goes away, is [`bus`]'s.
+//! The SocketCAN loop, and what it does when an interface goes away, is [`bus`]'s.
+//!
+//! Several buses: every `[[can.buses]]` entry is read (one socket each), with its own poller
+//! and passive decoder; a frame keeps the index of the bus it came from through the
+//! [`Pipeline`], and what a bus's poller asks goes back on that bus. The ignition is on when
+//! any bus says so.
 //!
 //! Owns: the loop and its timing. Does not own: any decision or protocol.
 
@@ -45,7 +50,7 @@ pub use simcar::SimCar;
 /// Where frames come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// The config's SocketCAN interface (the first bus).
+    /// The config's SocketCAN interfaces (every bus).
     SocketCan,
     /// The desk car, following `script`, `speedup` times faster than real time.
     #[cfg(feature = "desk")]
@@ -108,14 +113,20 @@ impl Clock for ScaledClock {
     }
 }
 
-/// The per-frame work shared by every source: poller, observer, ignition, rules.
+/// The per-frame work shared by every source: pollers, observer, ignition, rules. Buses are
+/// indices into `[[can.buses]]`.
 struct Pipeline {
-    poller: Poller,
+    /// One per bus.
+    pollers: Vec<Poller>,
     observer: Observer,
-    activity: BusActivity,
+    /// One per bus.
+    activity: Vec<BusActivity>,
     power: PowerState,
     observations: Vec<Observation>,
-    to_send: Vec<CanFrame>,
+    /// Frames to send, with the bus each goes on.
+    to_send: Vec<(usize, CanFrame)>,
+    /// A poller's output before it is tagged with its bus.
+    scratch: Vec<CanFrame>,
     next_tick: Duration,
     /// How often the rules hear that time passed with the ignition on, and off.
     tick_on: Duration,
@@ -127,14 +138,18 @@ struct Pipeline {
 
 impl Pipeline {
     fn new(loaded: &Loaded, core: Arc<Core>) -> Self {
-        let poller = settings::poller(&loaded.config);
+        let pollers = settings::pollers(&loaded.config);
         Self {
-            activity: BusActivity::new(&poller, power::DEFAULT_OFF_AFTER),
-            poller: Poller::new(poller),
+            activity: pollers
+                .iter()
+                .map(|p| BusActivity::new(p, power::DEFAULT_OFF_AFTER))
+                .collect(),
+            pollers: pollers.into_iter().map(Poller::new).collect(),
             observer: Observer::new(&settings::observer(loaded)),
             power: PowerState::Off,
             observations: Vec::new(),
             to_send: Vec::new(),
+            scratch: Vec::new(),
             next_tick: Duration::ZERO,
             tick_on: TICK,
             tick_off: TICK,
@@ -163,38 +178,74 @@ impl Pipeline {
         parts.join(" ")
     }
 
-    /// A frame from the bus.
-    fn on_frame(&mut self, frame: CanFrame, at: Duration, wall: Timestamp) {
-        self.activity.on_frame(&frame, at);
-        self.poller.on_frame(&frame, at, &mut self.to_send);
+    /// How many buses it reads.
+    fn buses(&self) -> usize {
+        self.pollers.len()
+    }
+
+    /// A frame from bus `bus`.
+    fn on_frame(&mut self, bus: usize, frame: CanFrame, at: Duration, wall: Timestamp) {
+        if let Some(a) = self.activity.get_mut(bus) {
+            a.on_frame(&frame, at);
+        }
+        if let Some(p) = self.pollers.get_mut(bus) {
+            p.on_frame(&frame, at, &mut self.scratch);
+            self.to_send
+                .extend(self.scratch.drain(..).map(|f| (bus, f)));
+        }
         let tf = TimedFrame {
             frame,
             at,
             wall: Some(wall),
         };
-        self.observer.on_frame(&tf, &mut self.observations);
+        self.observer.on_bus_frame(bus, &tf, &mut self.observations);
         self.deliver(wall);
+    }
+
+    /// The ignition as the buses tell it: the most awake of them.
+    fn power_at(&self, at: Duration) -> PowerState {
+        let rank = |p: PowerState| match p {
+            PowerState::Off => 0,
+            PowerState::Accessory => 1,
+            PowerState::On => 2,
+        };
+        self.activity
+            .iter()
+            .map(|a| a.state(at))
+            .max_by_key(|p| rank(*p))
+            .unwrap_or(PowerState::Off)
     }
 
     /// Time moved to `at`: ignition, polling, ticks. Frames to send are left in `to_send`
     /// (the observer has seen them: it pairs requests with answers). Returns when something
     /// is next due (the poller's next timer or the next tick).
     fn step(&mut self, at: Duration, wall: Timestamp) -> Duration {
-        let power = self.activity.state(at);
+        let power = self.power_at(at);
         if power != self.power {
             tracing::info!(from = ?self.power, to = ?power, "ignition state from bus activity");
             self.power = power;
-            self.poller.set_power(power, at);
+            for p in &mut self.pollers {
+                p.set_power(power, at);
+            }
             self.core.power(power == PowerState::On, wall);
         }
-        let poll_due = self.poller.poll(at, &mut self.to_send);
-        for f in &self.to_send {
+        let mut poll_due: Option<Duration> = None;
+        let first_new = self.to_send.len();
+        for (bus, p) in self.pollers.iter_mut().enumerate() {
+            if let Some(t) = p.poll(at, &mut self.scratch) {
+                poll_due = Some(poll_due.map_or(t, |d| d.min(t)));
+            }
+            self.to_send
+                .extend(self.scratch.drain(..).map(|f| (bus, f)));
+        }
+        for (bus, f) in self.to_send.get(first_new..).unwrap_or_default() {
             let tf = TimedFrame {
                 frame: *f,
                 at,
                 wall: Some(wall),
             };
-            self.observer.on_frame(&tf, &mut self.observations);
+            self.observer
+                .on_bus_frame(*bus, &tf, &mut self.observations);
         }
         self.deliver(wall);
         if at >= self.next_tick {
@@ -394,32 +445,37 @@ async fn run_socketcan(
     let loaded = loaded.clone();
     tokio::spawn(async move {
         let cfg = &loaded.config;
-        let Some(bus) = cfg.can.buses.first() else {
+        if cfg.can.buses.is_empty() {
             return Err(crate::Error::Io {
                 context: "can.buses".into(),
                 source: std::io::Error::other("no bus configured"),
             });
-        };
-        if cfg.can.buses.len() > 1 {
-            tracing::warn!("several buses configured: this build reads the first only");
         }
-        let link = bus::SocketCanLink {
-            interface: bus.interface.clone(),
-            filters: settings::kernel_filters(&loaded),
-        };
+        let links: Vec<bus::SocketCanLink> = cfg
+            .can
+            .buses
+            .iter()
+            .enumerate()
+            .map(|(i, bus)| bus::SocketCanLink {
+                interface: bus.interface.clone(),
+                filters: settings::kernel_filters(&loaded, i),
+            })
+            .collect();
         let mut pipe = Pipeline::new(&loaded, core);
-        let counts = bus::run(&link, &mut pipe, clock.as_ref(), shutdown).await?;
-        tracing::info!(
-            interface = %bus.interface,
-            frames = counts.frames,
-            error_frames = counts.error_frames,
-            sent = counts.sent,
-            unsent = counts.unsent,
-            lost = counts.lost,
-            reopened = counts.reopened,
-            warnings = %pipe.warning_summary(),
-            "bus loop stopped"
-        );
+        let counts = bus::run_all(&links, &mut pipe, clock.as_ref(), shutdown).await?;
+        for (link, counts) in links.iter().zip(&counts) {
+            tracing::info!(
+                interface = %link.interface,
+                frames = counts.frames,
+                error_frames = counts.error_frames,
+                sent = counts.sent,
+                unsent = counts.unsent,
+                lost = counts.lost,
+                reopened = counts.reopened,
+                "bus loop stopped"
+            );
+        }
+        tracing::info!(warnings = %pipe.warning_summary(), "bus warnings");
         Ok(())
     })
 }

@@ -20,7 +20,7 @@ pub(crate) const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(crate) struct BusActivity {
     off_after: Duration,
-    uds_response: Option<u32>,
+    uds_responses: Vec<u32>,
     obd_extended: bool,
     last_evidence: Option<Duration>,
 }
@@ -30,7 +30,7 @@ impl BusActivity {
     pub(crate) fn new(poller: &poller::Settings, off_after: Duration) -> Self {
         Self {
             off_after,
-            uds_response: poller.uds.as_ref().map(|u| u.response_id),
+            uds_responses: poller.uds.iter().map(|u| u.response_id).collect(),
             obd_extended: poller.obd.as_ref().is_some_and(|o| o.extended),
             last_evidence: None,
         }
@@ -39,7 +39,7 @@ impl BusActivity {
     /// A frame received from the bus (not one the agent sent).
     pub(crate) fn on_frame(&mut self, frame: &CanFrame, now: Duration) {
         let id = frame.raw_id();
-        if Some(id) == self.uds_response {
+        if self.uds_responses.contains(&id) {
             return;
         }
         // Physical diagnostic requests from other testers are not ignition evidence either.

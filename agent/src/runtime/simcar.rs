@@ -32,7 +32,8 @@ const MAX_PASSES_PER_INSTANT: usize = 64;
 /// A simulated car and the agent reading it.
 pub struct SimCar {
     car: DeskCar,
-    tester: NodeId,
+    /// The agent's node on each bus (index into `[[can.buses]]`).
+    testers: Vec<NodeId>,
     pipe: Pipeline,
     now: Duration,
     next_due: Duration,
@@ -72,12 +73,16 @@ impl SimCar {
         core: Arc<Core>,
         wall_start: Timestamp,
     ) -> Self {
-        let tester = car.attach_tester();
         let mut pipe = Pipeline::new(loaded, core);
         pipe.tick_off = PARKED_TICK;
+        // The car has at least the buses the agent reads; more are not read.
+        while car.bus_count() < pipe.buses() {
+            car.add_bus();
+        }
+        let testers = car.attach_testers();
         Self {
             car,
-            tester,
+            testers,
             pipe,
             now: Duration::ZERO,
             next_due: Duration::ZERO,
@@ -95,9 +100,23 @@ impl SimCar {
         self.car.state()
     }
 
-    /// Frames that crossed the virtual bus so far.
+    /// Frames that crossed the virtual buses so far.
     pub fn frames(&mut self) -> u64 {
-        self.car.bus_mut().frames_sent()
+        self.car.frames_sent()
+    }
+
+    /// Each bus's poller's counters, and each of its UDS ECUs' (name and counters).
+    pub fn poller_stats(
+        &self,
+    ) -> Vec<(
+        crate::poller::PollerStats,
+        Vec<(String, crate::poller::UdsEcuStats)>,
+    )> {
+        self.pipe
+            .pollers
+            .iter()
+            .map(|p| (p.stats(), p.uds_stats()))
+            .collect()
     }
 
     /// Runs car and agent up to simulated time `until`, event by event.
@@ -126,17 +145,29 @@ impl SimCar {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             self.car.run_until(now);
             let mut busy = false;
-            while let Some(st) = self.car.recv(self.tester) {
-                self.pipe.on_frame(st.frame, st.at, wall(st.at));
-                for f in self.pipe.to_send.drain(..) {
-                    busy = true;
-                    self.car.send(self.tester, f, st.at);
+            for (bus, tester) in self
+                .testers
+                .iter()
+                .copied()
+                .enumerate()
+                .take(self.pipe.buses())
+            {
+                while let Some(st) = self.car.recv_on(bus, tester) {
+                    self.pipe.on_frame(bus, st.frame, st.at, wall(st.at));
+                    for (to, f) in self.pipe.to_send.drain(..) {
+                        busy = true;
+                        if let Some(node) = self.testers.get(to) {
+                            self.car.send_on(to, *node, f, st.at);
+                        }
+                    }
                 }
             }
             self.next_due = self.pipe.step(now, wall(now));
-            for f in self.pipe.to_send.drain(..) {
+            for (to, f) in self.pipe.to_send.drain(..) {
                 busy = true;
-                self.car.send(self.tester, f, now);
+                if let Some(node) = self.testers.get(to) {
+                    self.car.send_on(to, *node, f, now);
+                }
             }
             if !busy {
                 return;

@@ -21,7 +21,7 @@ fn passes(f: &[KernelFilter], id: u32, ext: bool) -> bool {
 
 #[test]
 fn passenger_filters_pass_what_it_reads_and_nothing_else() {
-    let f = kernel_filters(&example("passenger.toml"));
+    let f = kernel_filters(&example("passenger.toml"), 0);
     for (id, ext) in [
         (0x7E8, false),
         (0x7EF, false),
@@ -43,7 +43,7 @@ fn passenger_filters_pass_what_it_reads_and_nothing_else() {
 
 #[test]
 fn commercial_filters_pass_j1939_groups_from_any_source_and_priority() {
-    let f = kernel_filters(&example("commercial.toml"));
+    let f = kernel_filters(&example("commercial.toml"), 0);
     // From the real truck trace: DM1 and TP at priority 7, VD, VDHR from SA 0x31, CCVS1.
     for id in [
         0x18FE_CA00,

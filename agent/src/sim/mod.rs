@@ -3,7 +3,8 @@
 //! months of driving against the real protocol code without a car.
 //!
 //! Owns: the ECU trait, the harness ([`DeskCar`]) that moves time forward event by event
-//! and carries frames between the bus and the ECUs, and (in the submodules) the script,
+//! and carries frames between the buses and the ECUs (one [`VirtualBus`] to start with, more
+//! with [`DeskCar::add_bus`]: a frame stays on the bus it was sent on, as behind a gateway), and (in the submodules) the script,
 //! the OBD-II, UDS and J1939 ECUs. Does not own: the tester — the agent's poller or a test
 //! attaches its own node with [`DeskCar::attach_tester`] — nor a clock.
 //!
@@ -30,6 +31,7 @@ pub use obd_ecu::{ObdEcu, ObdEcuConfig};
 pub use script::{
     ActiveFault, Fault, Lamp, ObdList, Power, Script, ScriptError, Speed, Step, Until,
 };
+pub use uds_ecu::UdsMode;
 pub(crate) use uds_ecu::{UdsEcu, UdsEcuConfig};
 
 use crate::can::CanFrame;
@@ -70,11 +72,14 @@ pub struct Moment<'a> {
 /// other (a bug in an ECU, not a case to simulate).
 const MAX_PASSES_PER_INSTANT: usize = 64;
 
-/// A drive, its ECUs and the bus between them.
+/// A drive, its ECUs and the buses between them.
 pub struct DeskCar {
-    bus: VirtualBus,
+    /// Bus 0 first; each carries only what is sent on it.
+    buses: Vec<VirtualBus>,
+    queue_capacity: usize,
     drive: Drive,
-    ecus: Vec<(NodeId, Box<dyn SimEcu>)>,
+    /// (bus, node, ECU).
+    ecus: Vec<(usize, NodeId, Box<dyn SimEcu>)>,
     now: Duration,
     out: Vec<CanFrame>,
     /// Whether the ECUs have been polled once (so they see the initial power state).
@@ -87,7 +92,11 @@ impl core::fmt::Debug for DeskCar {
             .field("now", &self.now)
             .field(
                 "ecus",
-                &self.ecus.iter().map(|(_, e)| e.name()).collect::<Vec<_>>(),
+                &self
+                    .ecus
+                    .iter()
+                    .map(|(_, _, e)| e.name())
+                    .collect::<Vec<_>>(),
             )
             .field("state", self.drive.state())
             .finish_non_exhaustive()
@@ -99,7 +108,8 @@ impl DeskCar {
     /// drive's start time `start`.
     pub fn new(drive: Drive, queue_capacity: usize, start: Duration) -> Self {
         Self {
-            bus: VirtualBus::new(queue_capacity),
+            buses: vec![VirtualBus::new(queue_capacity)],
+            queue_capacity,
             drive,
             ecus: Vec::new(),
             now: start,
@@ -108,38 +118,92 @@ impl DeskCar {
         }
     }
 
-    /// Puts an ECU on the bus.
+    /// Adds a bus; returns its index (the first is 0).
+    pub fn add_bus(&mut self) -> usize {
+        self.buses.push(VirtualBus::new(self.queue_capacity));
+        self.buses.len() - 1
+    }
+
+    /// How many buses it has.
+    pub fn bus_count(&self) -> usize {
+        self.buses.len()
+    }
+
+    /// Puts an ECU on the first bus.
     pub fn add_ecu(&mut self, ecu: Box<dyn SimEcu>) -> NodeId {
-        let node = self.bus.attach();
-        self.ecus.push((node, ecu));
+        self.add_ecu_on(0, ecu)
+    }
+
+    /// Puts an ECU on bus `bus` (adding buses up to it if need be).
+    pub fn add_ecu_on(&mut self, bus: usize, ecu: Box<dyn SimEcu>) -> NodeId {
+        while self.buses.len() <= bus {
+            self.add_bus();
+        }
+        let node = self.bus_at(bus).attach();
+        self.ecus.push((bus, node, ecu));
         self.started = false;
         node
     }
 
-    /// Attaches a tester node: send with [`DeskCar::send`], read with [`DeskCar::recv`].
+    /// Attaches a tester node to the first bus: send with [`DeskCar::send`], read with
+    /// [`DeskCar::recv`].
     pub fn attach_tester(&mut self) -> NodeId {
-        self.bus.attach()
+        self.bus_at(0).attach()
     }
 
-    /// Sends `frame` from node `from` at `now` (no earlier than the car's current time).
-    /// The ECUs see it on the next [`DeskCar::run_until`].
+    /// Attaches a tester node to every bus; element `i` is its node on bus `i`.
+    pub fn attach_testers(&mut self) -> Vec<NodeId> {
+        self.buses.iter_mut().map(VirtualBus::attach).collect()
+    }
+
+    /// Sends `frame` on the first bus from node `from` at `now` (no earlier than the car's
+    /// current time). The ECUs see it on the next [`DeskCar::run_until`].
     pub fn send(&mut self, from: NodeId, frame: CanFrame, now: Duration) {
-        self.bus.send(from, frame, now.max(self.now));
+        self.send_on(0, from, frame, now);
     }
 
-    /// The oldest frame queued for `node`.
+    /// As [`DeskCar::send`] on bus `bus`.
+    pub fn send_on(&mut self, bus: usize, from: NodeId, frame: CanFrame, now: Duration) {
+        let at = now.max(self.now);
+        if let Some(b) = self.buses.get_mut(bus) {
+            b.send(from, frame, at);
+        }
+    }
+
+    /// The oldest frame queued for `node` on the first bus.
     pub fn recv(&mut self, node: NodeId) -> Option<crate::can::virtual_bus::Stamped> {
-        self.bus.recv(node)
+        self.recv_on(0, node)
     }
 
-    /// The bus (for the tap, drop counters, injection).
+    /// The oldest frame queued for `node` on bus `bus`.
+    pub fn recv_on(
+        &mut self,
+        bus: usize,
+        node: NodeId,
+    ) -> Option<crate::can::virtual_bus::Stamped> {
+        self.buses.get_mut(bus)?.recv(node)
+    }
+
+    /// The first bus (for the tap, drop counters, injection).
     pub fn bus_mut(&mut self) -> &mut VirtualBus {
-        &mut self.bus
+        self.bus_at(0)
+    }
+
+    /// Bus `bus`, or the first when there is no such bus.
+    pub fn bus_at(&mut self, bus: usize) -> &mut VirtualBus {
+        let i = if bus < self.buses.len() { bus } else { 0 };
+        // `new` makes the first bus and none is ever removed, so `i` is in range.
+        &mut self.buses[i]
+    }
+
+    /// Frames sent on every bus so far.
+    pub fn frames_sent(&mut self) -> u64 {
+        self.buses.iter().map(VirtualBus::frames_sent).sum()
     }
 
     /// The names of its ECUs, in the order they were added.
     pub fn ecu_names(&self) -> impl Iterator<Item = &str> {
-        self.ecus.iter().map(|(_, e)| e.name())
+        self.ecus.iter().map(|(_, _, e)| e.name())
     }
 
     /// The vehicle state as of the car's current time.
@@ -153,12 +217,12 @@ impl DeskCar {
         let ecu = self
             .ecus
             .iter()
-            .filter_map(|(_, e)| e.next_deadline())
+            .filter_map(|(_, _, e)| e.next_deadline())
             .min();
         let frames = self
             .ecus
             .iter()
-            .filter_map(|(n, _)| self.bus.next_at(*n))
+            .filter_map(|(b, n, _)| self.buses.get(*b).and_then(|bus| bus.next_at(*n)))
             .min();
         [ecu, frames, self.drive.next_event()]
             .into_iter()
@@ -192,11 +256,14 @@ impl DeskCar {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             let mut busy = false;
             for i in 0..self.ecus.len() {
-                let Some((node, ecu)) = self.ecus.get_mut(i) else {
+                let Some((bus, node, ecu)) = self.ecus.get_mut(i) else {
                     continue;
                 };
                 let node = *node;
-                while let Some(stamped) = self.bus.recv_until(node, now) {
+                let Some(bus) = self.buses.get_mut(*bus) else {
+                    continue;
+                };
+                while let Some(stamped) = bus.recv_until(node, now) {
                     let at = Moment {
                         now,
                         state: self.drive.state(),
@@ -208,7 +275,7 @@ impl DeskCar {
                 }
                 busy |= !self.out.is_empty();
                 for frame in self.out.drain(..) {
-                    self.bus.send(node, frame, now);
+                    bus.send(node, frame, now);
                 }
             }
             if !busy {
@@ -222,10 +289,13 @@ impl DeskCar {
     /// senders start or stop when the power changes.
     fn poll_all(&mut self) {
         let now = self.now;
-        for (node, ecu) in &mut self.ecus {
+        for (bus, node, ecu) in &mut self.ecus {
             ecu.poll(now, self.drive.state(), &mut self.out);
+            let Some(bus) = self.buses.get_mut(*bus) else {
+                continue;
+            };
             for frame in self.out.drain(..) {
-                self.bus.send(*node, frame, now);
+                bus.send(*node, frame, now);
             }
         }
     }

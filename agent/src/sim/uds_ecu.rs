@@ -3,6 +3,9 @@
 //! [`VehicleState`]'s UDS faults, 0x10 and 0x3E so a poller's session handling works, and
 //! negative responses — including one `7F <sid> 78` responsePending before a slow answer.
 //!
+//! Modes ([`UdsMode`]), to test a poller with several ECUs: one that never answers, one that
+//! answers everything with `7F <sid> 78` first and the real answer later.
+//!
 //! Does not own: ISO-TP ([`super::link`]) or the state. Silent while the ignition is off.
 
 use core::time::Duration;
@@ -16,6 +19,18 @@ use super::{Moment, SimEcu};
 
 /// The VIN DID (ISO 14229-1 annex C).
 pub(crate) const DID_VIN: u16 = 0xF190;
+
+/// How a simulated UDS ECU behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UdsMode {
+    /// Answers at once (0x19 slowly only if its config says so).
+    #[default]
+    Normal,
+    /// Never answers anything (unpowered, or behind a gateway that drops it).
+    Silent,
+    /// Answers 0x22 and 0x19 with `7F <sid> 78` at once and for real this much later.
+    Slow(Duration),
+}
 
 /// How a simulated UDS ECU is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +49,25 @@ pub(crate) struct UdsEcuConfig {
     pub(crate) response_delay: Option<Duration>,
     /// ISO-TP timing and padding of its responses.
     pub(crate) isotp: Config,
+    /// Its name in logs.
+    pub(crate) name: String,
+    /// Never answers anything ([`UdsMode::Silent`]).
+    pub(crate) silent: bool,
+}
+
+impl UdsEcuConfig {
+    /// The config in `mode`.
+    pub(crate) fn with_mode(mut self, mode: UdsMode) -> Self {
+        match mode {
+            UdsMode::Normal => {}
+            UdsMode::Silent => self.silent = true,
+            UdsMode::Slow(delay) => {
+                self.slow_services = vec![0x22, 0x19];
+                self.response_delay = Some(delay);
+            }
+        }
+        self
+    }
 }
 
 impl Default for UdsEcuConfig {
@@ -47,6 +81,8 @@ impl Default for UdsEcuConfig {
             slow_services: vec![0x19],
             response_delay: None,
             isotp: Config::default(),
+            name: "uds".into(),
+            silent: false,
         }
     }
 }
@@ -163,7 +199,7 @@ fn answer(config: &UdsEcuConfig, state: &VehicleState, request: &[u8], resp: &mu
 impl SimEcu for UdsEcu {
     fn on_frame(&mut self, frame: &CanFrame, at: Moment<'_>, out: &mut Vec<CanFrame>) {
         let Moment { now, state } = at;
-        if !state.power.ecus_awake() {
+        if self.config.silent || !state.power.ecus_awake() {
             self.reset();
             return;
         }
@@ -210,6 +246,6 @@ impl SimEcu for UdsEcu {
     }
 
     fn name(&self) -> &str {
-        "uds"
+        &self.config.name
     }
 }

@@ -332,8 +332,24 @@ impl FrameBuf {
     }
 
     /// Writes a flow-control frame.
+    #[cfg(test)]
     pub(super) fn flow_control(&mut self, fc: FlowControl, padding: Option<u8>) -> &[u8] {
-        self.fill(&[fc.pci(), fc.block_size, fc.st_min.byte()], &[], 3);
+        self.flow_control_to(fc, padding, None)
+    }
+
+    /// Writes a flow-control frame, after the target address byte `address` when the
+    /// channel uses extended addressing (ISO 15765-2 §10.3.4).
+    pub(super) fn flow_control_to(
+        &mut self,
+        fc: FlowControl,
+        padding: Option<u8>,
+        address: Option<u8>,
+    ) -> &[u8] {
+        let pci = [fc.pci(), fc.block_size, fc.st_min.byte()];
+        match address {
+            Some(a) => self.fill(&[a, pci[0], pci[1], pci[2]], &[], 4),
+            None => self.fill(&pci, &[], 3),
+        };
         self.pad(padding);
         self.as_slice()
     }

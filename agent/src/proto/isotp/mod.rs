@@ -3,7 +3,9 @@
 //!
 //! Owns: the PCI codec ([`Frame`]), reassembly of one peer's messages ([`Receiver`]),
 //! segmentation of ours ([`Sender`]), and a small demultiplexer ([`Demux`]) for several ECUs
-//! answering one functional request at once. Normal addressing only: the CAN id (11- or 29-bit)
+//! answering one functional request at once. Normal addressing, and extended addressing (the
+//! first data byte a target address) for a [`Receiver`] ([`Receiver::with_extended_address`];
+//! our requests are single frames, which the caller prefixes itself). The CAN id (11- or 29-bit)
 //! is the caller's business — it routes frames by its own rx/tx id pairs and sends what these
 //! types hand back. Classic CAN (8-byte) and CAN FD (up to 64-byte) frames.
 //!
@@ -269,6 +271,16 @@ pub enum IsoTpError {
         id: u32,
         /// Configured channel count.
         max: usize,
+    },
+    /// Extended addressing: a frame on the channel's id addressed to someone else.
+    #[error("ISO-TP frame from {id:#X}: address byte {got:#04X}, expected {expected:#04X}")]
+    Address {
+        /// CAN id.
+        id: u32,
+        /// The address this channel takes.
+        expected: u8,
+        /// The frame's first byte.
+        got: u8,
     },
     /// A config field is out of range.
     #[error("ISO-TP config {field}: {problem}")]

@@ -1,6 +1,10 @@
 //! Reassembly of one peer's ISO-TP messages ([`Receiver`]): single frames, first frame plus
 //! consecutive frames, the flow control we owe the sender, N_Cr, and a passive mode for trace
 //! replay. Does not route by CAN id (the caller or [`super::Demux`] does) nor send anything.
+//!
+//! Extended addressing (ISO 15765-2 §10.3.4, [`Receiver::with_extended_address`]): each frame's
+//! first byte is the target address, so a frame carries one byte less; the receiver checks the
+//! byte, takes it off before the PCI and puts the peer's address before its flow control.
 
 use core::time::Duration;
 
@@ -67,6 +71,9 @@ pub struct Receiver {
     fc: FrameBuf,
     state: State,
     interrupted: Option<Interrupted>,
+    /// Extended addressing: (the address byte our frames carry, the peer's byte for our flow
+    /// control). `None`: normal addressing.
+    address: Option<(u8, u8)>,
 }
 
 impl Receiver {
@@ -81,7 +88,21 @@ impl Receiver {
             fc: FrameBuf::new(),
             state: State::Idle,
             interrupted: None,
+            address: None,
         }
+    }
+
+    /// The same receiver with extended addressing: frames it takes start with `ours` (our
+    /// address, the target of the peer's frames); the flow control it hands back starts with
+    /// `theirs` (the peer's address).
+    pub fn with_extended_address(mut self, ours: u8, theirs: u8) -> Self {
+        self.address = Some((ours, theirs));
+        self
+    }
+
+    /// Bytes before the PCI: 1 with extended addressing, else 0.
+    fn address_len(&self) -> usize {
+        usize::from(self.address.is_some())
     }
 
     /// A passive receiver for trace replay: it reassembles what it sees and never asks for
@@ -117,7 +138,26 @@ impl Receiver {
     pub fn on_frame(&mut self, data: &[u8], now: Duration) -> Result<RxEvent<'_>, IsoTpError> {
         self.interrupted = None;
         let id = self.id;
-        let frame = Frame::parse(data).map_err(|kind| IsoTpError::Frame { id, kind })?;
+        let body = match self.address {
+            None => data,
+            Some((ours, _)) => match data.split_first() {
+                Some((&got, rest)) if got == ours => rest,
+                Some((&got, _)) => {
+                    return Err(IsoTpError::Address {
+                        id,
+                        expected: ours,
+                        got,
+                    });
+                }
+                None => {
+                    return Err(IsoTpError::Frame {
+                        id,
+                        kind: super::FrameError::Empty,
+                    });
+                }
+            },
+        };
+        let frame = Frame::parse(body).map_err(|kind| IsoTpError::Frame { id, kind })?;
         match frame {
             Frame::Single(payload) => {
                 self.abandon(true);
@@ -146,7 +186,12 @@ impl Receiver {
             return Err(IsoTpError::FirstFrameShort { id, len: frame_len });
         }
         // Anything that fits a single frame of this size must have been sent as one.
-        let min = if frame_len <= 8 { 8 } else { frame_len - 1 };
+        let a = self.address_len();
+        let min = if frame_len <= 8 {
+            8 - a
+        } else {
+            frame_len - 1 - a
+        };
         let expected = usize::try_from(length).unwrap_or(usize::MAX);
         if expected < min {
             return Err(IsoTpError::FirstFrameLength {
@@ -208,7 +253,7 @@ impl Receiver {
             });
         }
         let remaining = expected.saturating_sub(self.buf.len());
-        let need = remaining.min(rx_dl.saturating_sub(1));
+        let need = remaining.min(rx_dl.saturating_sub(1 + self.address_len()));
         if chunk.len() < need {
             return Err(IsoTpError::ShortConsecutive {
                 id,
@@ -250,7 +295,8 @@ impl Receiver {
             block_size: self.config.block_size,
             st_min: self.config.st_min,
         };
-        RxEvent::FlowControl(self.fc.flow_control(fc, self.config.padding))
+        let theirs = self.address.map(|(_, theirs)| theirs);
+        RxEvent::FlowControl(self.fc.flow_control_to(fc, self.config.padding, theirs))
     }
 
     fn abandon(&mut self, by_single: bool) {
@@ -335,7 +381,8 @@ impl Receiver {
             block_size: 0,
             st_min: super::StMin::ZERO,
         };
-        self.fc.flow_control(fc, self.config.padding)
+        let theirs = self.address.map(|(_, theirs)| theirs);
+        self.fc.flow_control_to(fc, self.config.padding, theirs)
     }
 }
 
@@ -760,6 +807,58 @@ mod tests {
                 id: 0x7E8,
                 declared: 30,
                 min: 31
+            })
+        );
+    }
+
+    /// Extended addressing (ISO 15765-2 §10.3.4): answers from a gateway-style ECU at address
+    /// 0x40 to the tester at 0xF1 carry 0xF1 first; our flow control carries 0x40 first; each
+    /// frame holds one payload byte less than with normal addressing.
+    #[test]
+    fn extended_addressing() {
+        let mut rx =
+            Receiver::new(0x640, config(0, 0, Some(0xCC))).with_extended_address(0xF1, 0x40);
+        // F1 | 04 = SF length 4 | 62 F1 A0 01
+        let sf = rx.on_frame(&[0xF1, 0x04, 0x62, 0xF1, 0xA0, 0x01, 0xCC, 0xCC], ms(0));
+        assert_eq!(complete(sf), [0x62, 0xF1, 0xA0, 0x01]);
+        // F1 | 10 07 = FF length 7 (6 would fit a single frame) | 5 bytes
+        let fc = rx.on_frame(&[0xF1, 0x10, 0x07, 0, 1, 2, 3, 4], ms(1));
+        // 40 | 30 = CTS | bs 0 | STmin 0 | padding
+        assert_eq!(
+            fc,
+            Ok(RxEvent::FlowControl(&[
+                0x40, 0x30, 0x00, 0x00, 0xCC, 0xCC, 0xCC, 0xCC
+            ]))
+        );
+        // F1 | 21 = CF seq 1 | 05 06 + padding: 6 bytes a frame at most
+        let cf = rx.on_frame(&[0xF1, 0x21, 5, 6, 0xCC, 0xCC, 0xCC, 0xCC], ms(2));
+        assert_eq!(complete(cf), make_payload(7, 0));
+        // A frame for another tester is refused, state untouched.
+        assert_eq!(
+            rx.on_frame(&[0xF2, 0x02, 0x7E, 0x00], ms(3)),
+            Err(IsoTpError::Address {
+                id: 0x640,
+                expected: 0xF1,
+                got: 0xF2
+            })
+        );
+        // A first frame declaring what an extended single frame carries (6) is malformed.
+        assert_eq!(
+            rx.on_frame(&[0xF1, 0x10, 0x06, 0, 1, 2, 3, 4], ms(4)),
+            Err(IsoTpError::FirstFrameLength {
+                id: 0x640,
+                declared: 6,
+                min: 7
+            })
+        );
+        // A consecutive frame short of the 6 bytes it owes ends the reception.
+        let _ = rx.on_frame(&[0xF1, 0x10, 0x0E, 0, 1, 2, 3, 4], ms(5));
+        assert_eq!(
+            rx.on_frame(&[0xF1, 0x21, 5, 6, 7], ms(6)),
+            Err(IsoTpError::ShortConsecutive {
+                id: 0x640,
+                got: 3,
+                need: 6
             })
         );
     }
