@@ -15,12 +15,14 @@ use crate::can::candump::{self, format_log_line};
 use crate::can::source::TimedFrame;
 use crate::config::{Category, DidRole, Loaded};
 use crate::observe::{Observation, Observer};
-use crate::poller::{Poller, PollerStats, PowerState, UdsEcuStats};
+use crate::poller::{Poller, PollerStats, PowerState};
 use crate::settings;
 use crate::sim::{
     ClusterEcu, DeskCar, Drive, IsoTpAddress, J1939Ecu, J1939EcuConfig, ObdEcu, ObdEcuConfig,
     Power, Script, ScriptError, UdsEcu, UdsEcuConfig, UdsMode,
 };
+
+pub use crate::poller::UdsEcuStats;
 
 /// How finely the loop steps time (the poller's timers are tens of milliseconds).
 const STEP: Duration = Duration::from_millis(5);

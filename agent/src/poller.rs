@@ -320,7 +320,9 @@ impl Poller {
         {
             self.finish(now);
         }
-        if self.inflight.is_none() && self.queue.is_empty() && !self.any_waiting() {
+        // A round is planned once nothing is queued (jobs of an ECU working on a
+        // responsePending wait for its answer; the other ECUs' go on meanwhile).
+        if self.inflight.is_none() && self.queue.is_empty() {
             self.plan_rounds(now);
         }
         if self.inflight.is_none()
@@ -332,10 +334,6 @@ impl Poller {
             self.send(job, now, out);
         }
         self.next_deadline()
-    }
-
-    fn any_waiting(&self) -> bool {
-        self.uds.iter().any(|e| e.waiting.is_some())
     }
 
     /// The first queued job whose ECU is not working on an earlier request.

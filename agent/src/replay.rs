@@ -50,6 +50,8 @@ pub struct Summary {
     pub observations: BTreeMap<&'static str, u64>,
     /// Warnings raised (printed or not), by kind.
     pub warnings: BTreeMap<&'static str, u64>,
+    /// Frames from an interface no `[[can.buses]]` entry names (several buses only), ignored.
+    pub unrouted_frames: u64,
 }
 
 impl Summary {
@@ -76,6 +78,7 @@ pub fn run<R: BufRead, W: Write>(
         source,
     };
     let mut observer = Observer::new(&crate::settings::observer(loaded));
+    let mut routes = crate::settings::BusRoutes::new(&loaded.config);
     let mut reader = TraceReader::new(trace);
     let mut observations = Vec::new();
     let mut origin: Option<Duration> = None;
@@ -118,7 +121,16 @@ pub fn run<R: BufRead, W: Write>(
                     at,
                     wall,
                 };
-                observer.on_frame(&timed, &mut observations);
+                match routes.route(tf.interface.as_str()) {
+                    crate::settings::Route::Bus(bus) => {
+                        observer.on_bus_frame(bus, &timed, &mut observations);
+                    }
+                    crate::settings::Route::Ignore(warning) => {
+                        if let Some(what) = warning {
+                            observer.warn(WarningKind::TraceLine, what, &mut observations);
+                        }
+                    }
+                }
             }
             Some(Err(TraceError::Line { line: n, source })) => {
                 observer.warn(
@@ -154,6 +166,7 @@ pub fn run<R: BufRead, W: Write>(
     let mut summary = step.summary;
 
     summary.trace = reader.stats();
+    summary.unrouted_frames = routes.unrouted;
     for (kind, n) in observer.warning_counts() {
         if n > 0 {
             summary.warnings.insert(kind.as_str(), n);
@@ -295,8 +308,14 @@ fn emit<W: Write>(
 pub(crate) fn summary_line(s: &Summary) -> String {
     let map =
         |m: &BTreeMap<&'static str, u64>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
+    // Unrouted frames only when there are some (a single-bus config never has any).
+    let unrouted = if s.unrouted_frames > 0 {
+        format!(",\"unrouted_frames\":{}", s.unrouted_frames)
+    } else {
+        String::new()
+    };
     format!(
-        "{{\"kind\":\"summary\",\"lines\":{},\"frames\":{},\"bad_lines\":{},\"observations\":{},\"warnings\":{},\"warnings_by_kind\":{}}}",
+        "{{\"kind\":\"summary\",\"lines\":{},\"frames\":{},\"bad_lines\":{},\"observations\":{},\"warnings\":{},\"warnings_by_kind\":{}{unrouted}}}",
         s.trace.lines,
         s.trace.frames,
         s.trace.bad,

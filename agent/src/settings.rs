@@ -48,6 +48,70 @@ pub(crate) fn bus_count(config: &Config) -> usize {
     config.can.buses.len().max(1)
 }
 
+/// Which bus a frame of a trace belongs to, by its interface name (a candump line's interface
+/// column): the `[[can.buses]]` entry with that `interface`. With one bus (or none) every frame
+/// is the first bus's, whatever the trace calls it, as a single-bus trace recorded on `vcan0`
+/// for a `can0` config always read. Frames from an interface no bus names are counted and
+/// ignored, with one warning per such name.
+#[derive(Debug, Clone)]
+pub(crate) struct BusRoutes {
+    interfaces: Vec<String>,
+    /// Interfaces met that no bus names (bounded: their frames are counted all the same).
+    unknown: Vec<String>,
+    /// Frames from those.
+    pub(crate) unrouted: u64,
+}
+
+/// What [`BusRoutes::route`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The frame is this bus's.
+    Bus(usize),
+    /// No bus: ignore the frame; `Some(warning)` the first time this interface is met.
+    Ignore(Option<String>),
+}
+
+/// Most unknown interface names remembered (each is warned about once).
+const MAX_UNKNOWN_INTERFACES: usize = 16;
+
+impl BusRoutes {
+    /// The routes of `config`'s buses.
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            interfaces: config
+                .can
+                .buses
+                .iter()
+                .map(|b| b.interface.clone())
+                .collect(),
+            unknown: Vec::new(),
+            unrouted: 0,
+        }
+    }
+
+    /// The bus of a frame read on `interface`.
+    pub(crate) fn route(&mut self, interface: &str) -> Route {
+        if self.interfaces.len() <= 1 {
+            return Route::Bus(0);
+        }
+        if let Some(i) = self.interfaces.iter().position(|n| n == interface) {
+            return Route::Bus(i);
+        }
+        self.unrouted += 1;
+        if self.unknown.iter().any(|n| n == interface)
+            || self.unknown.len() >= MAX_UNKNOWN_INTERFACES
+        {
+            return Route::Ignore(None);
+        }
+        self.unknown.push(interface.to_owned());
+        Route::Ignore(Some(format!(
+            "frames on interface {interface:?} are ignored: no [[can.buses]] entry has it \
+             (known: {:?}); they are counted as unrouted_frames",
+            self.interfaces
+        )))
+    }
+}
+
 /// What to ask and how often, one poller per bus (in `[[can.buses]]` order): each protocol
 /// section is asked on the bus it names. J1939 engine hours are requested every round (many
 /// engines send PGN 65253 only on request); everything else on J1939 is broadcast.

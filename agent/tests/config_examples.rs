@@ -28,16 +28,25 @@ fn examples_load_and_validate() {
     assert!(p.config.problems("").is_empty());
     let dbc = p.dbc.unwrap();
     assert_eq!(dbc.plan.signals().len(), 3);
-    assert_eq!(p.config.uds.unwrap().dids[0].did, 0xF1A0);
+    assert_eq!(p.config.uds[0].dids[0].did, 0xF1A0);
     let c = config::load(&repo_file("config/commercial.toml")).unwrap();
     assert_eq!(c.config.vehicle.category, Category::Commercial);
     assert_eq!(c.config.j1939.unwrap().signal_sources, Some(vec![0x00]));
     assert!(c.dbc.is_none());
+    let m = config::load(&repo_file("config/multibus.toml")).unwrap();
+    assert!(m.config.problems("").is_empty());
+    assert_eq!(m.config.can.buses.len(), 2);
+    let names: Vec<_> = m.config.uds.iter().map(|u| u.name.as_deref()).collect();
+    assert_eq!(names, [Some("cluster"), Some("gateway"), Some("hybrid")]);
 }
 
 #[test]
 fn check_config_accepts_the_examples() {
-    for name in ["config/passenger.toml", "config/commercial.toml"] {
+    for name in [
+        "config/passenger.toml",
+        "config/commercial.toml",
+        "config/multibus.toml",
+    ] {
         let (code, stdout, stderr) = check(&repo_file(name));
         assert_eq!(code, 0, "{name}: {stderr}");
         assert!(stdout.starts_with("config OK: "), "{stdout}");
