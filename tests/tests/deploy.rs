@@ -245,7 +245,7 @@ fn the_example_configs_load_with_the_real_loaders_and_fit_the_units() {
     let c = &agent.config;
     assert_eq!(c.vehicle.vin.to_string(), VIN_A);
     assert_eq!(c.vehicle.line, "example-van-2024");
-    assert_eq!(c.uds.as_ref().unwrap().dids.len(), 2);
+    assert_eq!(c.uds[0].dids.len(), 2);
     assert_eq!(agent.dbc.as_ref().unwrap().plan.signals().len(), 3);
     assert_eq!(c.maintenance.items.len(), 3);
     assert!(c.hmi.listen.ip().is_loopback());

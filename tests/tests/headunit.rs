@@ -440,7 +440,7 @@ fn the_release_agent_on_an_emulated_arm_head_unit() {
         .filter_map(|l| l.split_whitespace().nth(2))
         .map(|id| (u32::from_str_radix(id, 16).unwrap(), id.len() == 8))
         .collect();
-    let filters = rapport_agent::settings::kernel_filters(&loaded);
+    let filters = rapport_agent::settings::kernel_filters(&loaded, 0);
     let kernel = kernel_filters(&read(&replay.join("rcvlist_fil")), "vcan0");
     assert_eq!(
         kernel.len(),
