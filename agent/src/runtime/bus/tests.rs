@@ -1,7 +1,7 @@
 //! The bus loop against a scripted link (no kernel needed): an interface lost and back is
 //! reopened without a restart and frames on both sides of the gap reach the agent's memory; an
 //! interface missing at start is the run's error; a full transmit queue costs a frame, not the
-//! socket.
+//! socket; several buses are read, lost and reopened each on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
@@ -38,12 +38,15 @@ struct Shared {
 struct FakeLink {
     shared: Arc<Mutex<Shared>>,
     done: Arc<tokio::sync::Notify>,
+    /// The ids of the frames sent on it.
+    sent: Arc<Mutex<Vec<u32>>>,
 }
 
 struct FakeSocket {
     steps: VecDeque<Step>,
     send_fails: Option<i32>,
     done: Arc<tokio::sync::Notify>,
+    sent: Arc<Mutex<Vec<u32>>>,
 }
 
 fn io_error(code: i32) -> crate::Error {
@@ -71,10 +74,13 @@ impl FrameSource for FakeSocket {
 }
 
 impl FrameSink for FakeSocket {
-    async fn send(&mut self, _frame: &CanFrame) -> Result<(), crate::Error> {
+    async fn send(&mut self, frame: &CanFrame) -> Result<(), crate::Error> {
         match self.send_fails {
             Some(code) => Err(io_error(code)),
-            None => Ok(()),
+            None => {
+                self.sent.lock().unwrap().push(frame.raw_id());
+                Ok(())
+            }
         }
     }
 }
@@ -92,6 +98,7 @@ impl Link for FakeLink {
             steps: steps.into(),
             send_fails: s.send_fails,
             done: Arc::clone(&self.done),
+            sent: Arc::clone(&self.sent),
         })
     }
     fn is_up(&self) -> bool {
@@ -119,8 +126,11 @@ struct Agent {
 }
 
 fn agent() -> Agent {
-    let loaded =
-        crate::config::load(&rapport_harness::files::repo_file("config/commercial.toml")).unwrap();
+    agent_for("config/commercial.toml")
+}
+
+fn agent_for(config: &str) -> Agent {
+    let loaded = crate::config::load(&rapport_harness::files::repo_file(config)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let clock = SystemClock::default();
     let core = Arc::new(Core::open(&loaded, dir.path(), Arc::new(clock.clone())).unwrap());
@@ -204,4 +214,67 @@ async fn a_full_transmit_queue_costs_frames_not_the_socket() {
     assert_eq!(counts.sent, 0);
     assert!(counts.unsent > 0, "{counts:?}");
     assert_eq!(link.shared.lock().unwrap().opens, 1);
+}
+
+/// A frame no config decodes, which every bus carries while the car runs: ignition evidence.
+fn broadcast() -> CanFrame {
+    CanFrame::from_raw(0x3E8, false, &[0; 8]).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_bus_is_read_lost_reopened_and_asked_on_its_own() {
+    // Two buses: OBD-II and two UDS ECUs on the powertrain bus, the cluster on the body bus.
+    let mut a = agent_for("config/multibus.toml");
+    let (powertrain, body) = (FakeLink::default(), FakeLink::default());
+    {
+        let mut s = powertrain.shared.lock().unwrap();
+        // One frame, the interface goes down, is down at the first look, back with one more.
+        s.sockets
+            .push_back(vec![Step::Frame(broadcast()), Step::Fail(ENETDOWN)]);
+        s.sockets.push_back(vec![Step::Frame(broadcast())]);
+        s.up.push_back(false);
+    }
+    body.shared
+        .lock()
+        .unwrap()
+        .sockets
+        .push_back((0..50).map(|_| Step::Frame(broadcast())).collect());
+    let links = [powertrain.clone(), body.clone()];
+    let (pt_done, body_done) = (Arc::clone(&powertrain.done), Arc::clone(&body.done));
+    let clock = TokioClock(tokio::time::Instant::now());
+    let counts = run_all(&links, &mut a.pipe, &clock, async {
+        pt_done.notified().await;
+        body_done.notified().await;
+        // Let the pollers ask for a while (the ignition stays on for 5 s after the last frame).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    })
+    .await
+    .unwrap();
+    assert_eq!((counts[0].frames, counts[0].lost, counts[0].reopened), (2, 1, 1));
+    assert_eq!((counts[1].frames, counts[1].lost, counts[1].reopened), (50, 0, 0));
+    assert_eq!(powertrain.shared.lock().unwrap().opens, 2);
+    assert_eq!(body.shared.lock().unwrap().opens, 1, "the body bus was never reopened");
+    // Each bus's requests went on that bus's socket.
+    let body_sent = body.sent.lock().unwrap().clone();
+    assert!(!body_sent.is_empty());
+    assert!(body_sent.iter().all(|id| *id == 0x714), "the cluster only: {body_sent:X?}");
+    let pt_sent = powertrain.sent.lock().unwrap().clone();
+    for id in [0x7DF, 0x710, 0x714] {
+        assert!(pt_sent.contains(&id), "0x{id:X} asked on the powertrain bus: {pt_sent:X?}");
+    }
+    assert_eq!(counts[1].sent, body_sent.len() as u64);
+}
+
+/// The agent's clock on tokio's (paused) time, so the pollers' timers run as the test
+/// advances it.
+#[derive(Debug)]
+struct TokioClock(tokio::time::Instant);
+
+impl crate::clock::Clock for TokioClock {
+    fn wall(&self) -> rapport_shared::Timestamp {
+        rapport_shared::Timestamp::from_millis(1_790_000_000_000).saturating_add(self.mono())
+    }
+    fn mono(&self) -> Duration {
+        self.0.elapsed()
+    }
 }
