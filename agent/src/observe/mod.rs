@@ -361,3 +361,6 @@ impl Observer {
             .zip(self.pipeline.warnings.iter().copied())
     }
 }
+
+#[cfg(test)]
+mod tests;

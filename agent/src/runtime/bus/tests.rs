@@ -250,17 +250,33 @@ async fn each_bus_is_read_lost_reopened_and_asked_on_its_own() {
     })
     .await
     .unwrap();
-    assert_eq!((counts[0].frames, counts[0].lost, counts[0].reopened), (2, 1, 1));
-    assert_eq!((counts[1].frames, counts[1].lost, counts[1].reopened), (50, 0, 0));
+    assert_eq!(
+        (counts[0].frames, counts[0].lost, counts[0].reopened),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        (counts[1].frames, counts[1].lost, counts[1].reopened),
+        (50, 0, 0)
+    );
     assert_eq!(powertrain.shared.lock().unwrap().opens, 2);
-    assert_eq!(body.shared.lock().unwrap().opens, 1, "the body bus was never reopened");
+    assert_eq!(
+        body.shared.lock().unwrap().opens,
+        1,
+        "the body bus was never reopened"
+    );
     // Each bus's requests went on that bus's socket.
     let body_sent = body.sent.lock().unwrap().clone();
     assert!(!body_sent.is_empty());
-    assert!(body_sent.iter().all(|id| *id == 0x714), "the cluster only: {body_sent:X?}");
+    assert!(
+        body_sent.iter().all(|id| *id == 0x714),
+        "the cluster only: {body_sent:X?}"
+    );
     let pt_sent = powertrain.sent.lock().unwrap().clone();
     for id in [0x7DF, 0x710, 0x714] {
-        assert!(pt_sent.contains(&id), "0x{id:X} asked on the powertrain bus: {pt_sent:X?}");
+        assert!(
+            pt_sent.contains(&id),
+            "0x{id:X} asked on the powertrain bus: {pt_sent:X?}"
+        );
     }
     assert_eq!(counts[1].sent, body_sent.len() as u64);
 }
