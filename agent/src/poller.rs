@@ -349,11 +349,11 @@ impl Poller {
 
     /// A request to UDS ECU `i` went unanswered: it loses the rest of this round.
     fn uds_timed_out(&mut self, i: usize) {
-        if let Some(ecu) = self.uds.get_mut(i) {
-            ecu.timed_out();
-            if ecu.is_silent() {
-                tracing::debug!(ecu = %ecu.target.name, timeouts = ecu.stats.timeouts, "UDS ECU silent: backing off");
-            }
+        if let Some(ecu) = self.uds.get_mut(i)
+            && ecu.timed_out()
+        {
+            tracing::info!(ecu = %ecu.target.name, timeouts = ecu.stats.timeouts,
+                "UDS ECU not answering: asked less often until it does");
         }
         self.queue.retain(|j| j.uds_ecu() != Some(i));
     }
@@ -671,7 +671,9 @@ impl Poller {
                 }
             }
         }
-        ecu.answered();
+        if ecu.answered() {
+            tracing::info!(ecu = %ecu.target.name, "UDS ECU answering again");
+        }
         if ecu.waiting.take().is_none() {
             self.inflight = None;
         }

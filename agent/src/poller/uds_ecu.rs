@@ -92,15 +92,19 @@ impl UdsEcu {
         true
     }
 
-    /// It answered (anything, even a refusal): it is awake.
-    pub(super) fn answered(&mut self) {
+    /// It answered (anything, even a refusal): it is awake. Returns whether it had been
+    /// silent.
+    pub(super) fn answered(&mut self) -> bool {
+        let was_silent = self.is_silent();
         self.stats.answers += 1;
         self.silent_streak = 0;
         self.skip_left = 0;
+        was_silent
     }
 
-    /// A request to it went unanswered.
-    pub(super) fn timed_out(&mut self) {
+    /// A request to it went unanswered; returns whether it just became silent.
+    pub(super) fn timed_out(&mut self) -> bool {
+        let was_silent = self.is_silent();
         self.stats.timeouts += 1;
         self.silent_streak = self.silent_streak.saturating_add(1);
         if self.is_silent() {
@@ -108,6 +112,7 @@ impl UdsEcu {
             let doublings = (self.silent_streak - SILENT_AFTER).min(4);
             self.skip_left = ((2u32 << doublings) - 1).min(MAX_SKIP_ROUNDS);
         }
+        !was_silent && self.is_silent()
     }
 
     /// Whether a frame from the bus is this ECU's: its response id and, with extended
