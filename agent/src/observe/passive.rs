@@ -33,7 +33,10 @@ use crate::proto::j1939::pgn::{
 };
 use crate::proto::j1939::{Dm1, J1939Id, TpConfig, TpEvent, TransportProtocol};
 use crate::proto::obd::{self, DtcMode, PidValue};
-use crate::proto::uds::{self, DidSpec, DidTable, Nrc, Outcome, Service};
+use crate::proto::uds::{self, DidTable, Nrc, Outcome, Service};
+
+mod settings;
+pub(crate) use settings::{DbcSettings, J1939Settings, Settings, UdsSettings};
 
 /// Most ECUs reassembled at once (one functional OBD-II request answers from up to 8, plus
 /// 29-bit ECUs and the UDS ECU).
@@ -131,54 +134,6 @@ fn id_text(id: u32) -> String {
     } else {
         format!("0x{id:08X}")
     }
-}
-
-/// What the decoder reads: the protocols a config sets up on one bus (built from the config by
-/// `crate::settings::observer`).
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// OBD-II answers, with CAN ids of this many bits (11 or 29); `None`: no OBD-II.
-    pub(crate) obd_id_bits: Option<u8>,
-    /// The UDS ECUs on this bus (none: no UDS).
-    pub(crate) uds: Vec<UdsSettings>,
-    /// J1939; `None`: no J1939.
-    pub(crate) j1939: Option<J1939Settings>,
-    /// DBC broadcast signals; `None`: none.
-    pub(crate) dbc: Option<DbcSettings>,
-}
-
-/// The UDS ECU the decoder listens to.
-#[derive(Debug, Clone)]
-pub(crate) struct UdsSettings {
-    /// Requests to it (its answers are paired with them).
-    pub(crate) request_id: u32,
-    /// Its answers.
-    pub(crate) response_id: u32,
-    /// ISO 15765-2 extended addressing: (its address, ours); `None`: normal addressing.
-    pub(crate) address: Option<(u8, u8)>,
-    /// Each DID it is asked, and what its value is to rapport (none: decoded for logs only).
-    /// An odometer DID whose unit is `"m"` is in metres, else in km.
-    pub(crate) dids: Vec<(DidSpec, Option<DidRole>)>,
-}
-
-/// J1939 reading.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct J1939Settings {
-    /// Source addresses whose distance, hours and speed groups are used; `None`: every source.
-    /// DM1 faults are read from every source whatever this says.
-    pub(crate) signal_sources: Option<Vec<u8>>,
-}
-
-/// The DBC signals read off the bus.
-#[derive(Debug, Clone)]
-pub(crate) struct DbcSettings {
-    /// The compiled signals; signal `i` is `roles[i]`.
-    pub(crate) plan: DecodePlan,
-    /// What each compiled signal is for.
-    pub(crate) roles: Vec<DbcRole>,
-    /// The park signal's values meaning "parked": `VAL_` labels (`"P"`) or raw integers as
-    /// text (`"0"`).
-    pub(crate) parked_values: Vec<String>,
 }
 
 impl PassiveDecoder {

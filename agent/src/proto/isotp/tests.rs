@@ -450,3 +450,68 @@ proptest! {
         prop_assert!(active.poll(Duration::MAX).is_err());
     }
 }
+
+/// Extended addressing (ISO 15765-2 §10.3.4): answers from a gateway-style ECU at address
+/// 0x40 to the tester at 0xF1 carry 0xF1 first; our flow control carries 0x40 first; each
+/// frame holds one payload byte less than with normal addressing.
+#[test]
+fn extended_addressing() {
+    let mut rx = Receiver::new(
+        0x640,
+        Config {
+            padding: Some(0xCC),
+            ..Config::default()
+        },
+    )
+    .with_extended_address(0xF1, 0x40);
+    // F1 | 04 = SF length 4 | 62 F1 A0 01
+    let sf = rx.on_frame(&[0xF1, 0x04, 0x62, 0xF1, 0xA0, 0x01, 0xCC, 0xCC], ms(0));
+    assert_eq!(complete_payload(sf), [0x62, 0xF1, 0xA0, 0x01]);
+    // F1 | 10 07 = FF length 7 (6 would fit a single frame) | 5 bytes
+    let fc = rx.on_frame(&[0xF1, 0x10, 0x07, 0, 1, 2, 3, 4], ms(1));
+    // 40 | 30 = CTS | bs 0 | STmin 0 | padding
+    assert_eq!(
+        fc,
+        Ok(RxEvent::FlowControl(&[
+            0x40, 0x30, 0x00, 0x00, 0xCC, 0xCC, 0xCC, 0xCC
+        ]))
+    );
+    // F1 | 21 = CF seq 1 | 05 06 + padding: 6 bytes a frame at most
+    let cf = rx.on_frame(&[0xF1, 0x21, 5, 6, 0xCC, 0xCC, 0xCC, 0xCC], ms(2));
+    assert_eq!(complete_payload(cf), [0u8, 1, 2, 3, 4, 5, 6]);
+    // A frame for another tester is refused, state untouched.
+    assert_eq!(
+        rx.on_frame(&[0xF2, 0x02, 0x7E, 0x00], ms(3)),
+        Err(IsoTpError::Address {
+            id: 0x640,
+            expected: 0xF1,
+            got: 0xF2
+        })
+    );
+    // A first frame declaring what an extended single frame carries (6) is malformed.
+    assert_eq!(
+        rx.on_frame(&[0xF1, 0x10, 0x06, 0, 1, 2, 3, 4], ms(4)),
+        Err(IsoTpError::FirstFrameLength {
+            id: 0x640,
+            declared: 6,
+            min: 7
+        })
+    );
+    // A consecutive frame short of the 6 bytes it owes ends the reception.
+    let _ = rx.on_frame(&[0xF1, 0x10, 0x0E, 0, 1, 2, 3, 4], ms(5));
+    assert_eq!(
+        rx.on_frame(&[0xF1, 0x21, 5, 6, 7], ms(6)),
+        Err(IsoTpError::ShortConsecutive {
+            id: 0x640,
+            got: 3,
+            need: 6
+        })
+    );
+}
+
+fn complete_payload(event: Result<RxEvent<'_>, IsoTpError>) -> Vec<u8> {
+    match event {
+        Ok(RxEvent::Complete(payload)) => payload.to_vec(),
+        other => panic!("expected a payload, got {other:?}"),
+    }
+}
