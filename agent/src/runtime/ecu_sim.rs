@@ -44,6 +44,14 @@ pub async fn serve(
     ready: impl FnOnce(Vec<String>),
 ) -> Result<EcuSimCounts, crate::Error> {
     let mut car = crate::desk::car_for_run(loaded, script)?;
+    if car.bus_count() > 1 {
+        // One interface, one bus: a config with several serves only its first bus's ECUs.
+        tracing::warn!(
+            buses = car.bus_count(),
+            interface,
+            "several buses configured: only the ECUs on the first are served here"
+        );
+    }
     let names = car.ecu_names().map(str::to_owned).collect();
     // The interface, as seen from inside the car: a node like the tester on the desk.
     let outside = car.attach_tester();
