@@ -208,9 +208,11 @@ impl Poller {
     /// A poller that starts with the ignition off (nothing asked until [`Poller::set_power`]).
     pub(crate) fn new(cfg: Settings) -> Self {
         let rx = Demux::new(cfg.isotp, MAX_ECUS);
+        // Jobs name an ECU by a byte: 255 per bus is far more than any car has.
         let uds = cfg
             .uds
             .iter()
+            .take(usize::from(u8::MAX))
             .map(|t| uds_ecu::UdsEcu::new(t.clone(), cfg.isotp))
             .collect();
         Self {
