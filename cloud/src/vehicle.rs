@@ -293,6 +293,7 @@ mod tests {
             dtc: Dtc::Obd(ObdCode::new(code)),
             severity: Severity::Warning,
             ecu,
+            class: None,
         }
     }
 

@@ -91,6 +91,7 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
             severity,
             source,
             ecu,
+            class,
         } => {
             o.str("code", &dtc.to_string());
             match dtc {
@@ -103,6 +104,7 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
                 }
             }
             o.str("state", state.as_str());
+            o.str("class", class.name());
             o.str("severity", severity.as_str());
             o.str("source", source.as_str());
             o.str("ecu", &ecu_text(*source, *ecu));
@@ -234,9 +236,10 @@ mod tests {
                 state: DtcState::Active,
                 severity: Severity::Warning,
                 source: SignalSource::Uds,
-                ecu: 0x7E8
+                ecu: 0x7E8,
+                class: rapport_shared::DtcClass::Confirmed,
             }),
-            r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","severity":"warning","source":"uds","ecu":"0x7E8"}"#
+            r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","class":"confirmed","severity":"warning","source":"uds","ecu":"0x7E8"}"#
         );
         assert_eq!(
             line(&Observation::Warning {

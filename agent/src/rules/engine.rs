@@ -12,14 +12,14 @@
 
 mod downlink;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{
     ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent, MaintenanceStatus,
     OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
 };
-use rapport_shared::{EngineHours, Odometer, Severity, SignalSource, Timestamp};
+use rapport_shared::{DtcClass, DtcCode, EngineHours, Odometer, Severity, SignalSource, Timestamp};
 
 use crate::config::{Maintenance, Prompts, Vehicle};
 use crate::gate::{self, Caps as _, Decision, GateContext, Motion};
@@ -103,6 +103,9 @@ pub struct Rules {
     outboxed_hours: Option<EngineHours>,
     /// MIL per ECU (the vehicle's MIL is any of them).
     mil: BTreeMap<u32, bool>,
+    /// The (code, ECU, class) listings of prompting classes seen since start, so a code that
+    /// leaves one list (pending) while another still has it (confirmed) stays active.
+    listed: BTreeSet<(DtcCode, u32, DtcClass)>,
     scratch: Vec<Wanted>,
     last_source: SignalSource,
 }
@@ -158,6 +161,7 @@ impl Rules {
             outboxed_odo: memory.vehicle.odometer,
             outboxed_hours: memory.vehicle.engine_hours,
             mil: BTreeMap::new(),
+            listed: BTreeSet::new(),
             cfg,
             mem: memory,
             motion,
@@ -324,10 +328,16 @@ impl Rules {
                 state,
                 severity,
                 ecu,
+                class,
                 ..
             } => {
-                self.on_dtc(*dtc, *state, *severity, *ecu, now, &mut ch);
-                true
+                let event = DtcEvent {
+                    dtc: *dtc,
+                    severity: *severity,
+                    ecu: *ecu,
+                    class: Some(*class),
+                };
+                self.on_dtc(event, *state, now, &mut ch)
             }
             Observation::Lamps { lamps, ecu, .. } => {
                 if let Some(mil) = lamps.mil {
@@ -460,19 +470,34 @@ impl Rules {
         true
     }
 
-    fn on_dtc(
-        &mut self,
-        dtc: rapport_shared::Dtc,
-        state: DtcState,
-        severity: Severity,
-        ecu: u32,
-        now: Timestamp,
-        ch: &mut Changes,
-    ) {
+    /// One DTC class listing appearing or leaving; whether prompts need another look.
+    ///
+    /// Classes that never prompt ([`DtcClass::may_prompt`]: stored, previously active,
+    /// permanent) go to the cloud and nowhere else: the fault history behind prompts (and
+    /// campaigns' "no active faults") holds only the others, as before classes existed.
+    fn on_dtc(&mut self, event: DtcEvent, state: DtcState, now: Timestamp, ch: &mut Changes) -> bool {
+        let DtcEvent {
+            dtc, severity, ecu, ..
+        } = event;
+        let class = event.class.unwrap_or(DtcClass::Confirmed);
+        if !class.may_prompt() {
+            ch.outbox.push((
+                now,
+                match state {
+                    DtcState::Active => RecordBody::DtcAppeared(event),
+                    DtcState::Cleared => RecordBody::DtcCleared(event),
+                },
+            ));
+            return false;
+        }
         let code = dtc.code();
-        let event = DtcEvent { dtc, severity, ecu };
+        let key = (code, ecu, class);
         match state {
             DtcState::Active => {
+                // Listed under another class since start: this class is news for the cloud.
+                let other_class =
+                    !self.listed.contains(&key) && self.listed.iter().any(|k| k.0 == code);
+                self.listed.insert(key);
                 let entry = self.mem.dtcs.entry(code).or_insert(DtcHistory {
                     dtc,
                     severity,
@@ -487,7 +512,7 @@ impl Rules {
                     entry.times_seen = entry.times_seen.saturating_add(1);
                     entry.active = true;
                     ch.outbox.push((now, RecordBody::DtcAppeared(event)));
-                } else if entry.severity != severity {
+                } else if entry.severity != severity || other_class {
                     ch.outbox.push((now, RecordBody::DtcAppeared(event)));
                 }
                 // A critical fault is written at once, so it can leave for the cloud (and the
@@ -502,16 +527,21 @@ impl Rules {
                 ch.dtcs.insert(code);
             }
             DtcState::Cleared => {
+                self.listed.remove(&key);
+                let still_listed = self.listed.iter().any(|k| k.0 == code);
                 if let Some(entry) = self.mem.dtcs.get_mut(&code)
                     && entry.active
                 {
-                    entry.active = false;
-                    entry.cleared_at = Some(now);
-                    ch.dtcs.insert(code);
                     ch.outbox.push((now, RecordBody::DtcCleared(event)));
+                    if !still_listed {
+                        entry.active = false;
+                        entry.cleared_at = Some(now);
+                        ch.dtcs.insert(code);
+                    }
                 }
             }
         }
+        true
     }
 
     /// The heart: which prompts should exist, which went away, which may show now; and the

@@ -35,6 +35,9 @@ pub struct VehicleState {
     pub codes_cleared_mm: u64,
     /// Active faults, in the order they appeared.
     pub faults: Vec<ActiveFault>,
+    /// J1939 faults that were active and were cleared since (DM2), in the order they cleared;
+    /// one that becomes active again leaves this list.
+    pub previously_active: Vec<ActiveFault>,
 }
 
 impl VehicleState {
@@ -101,6 +104,25 @@ impl VehicleState {
             } if s == source => Some((spn, fmi, lamp, f.occurrences)),
             _ => None,
         })
+    }
+
+    /// Previously active J1939 faults of source address `source` (DM2): SPN, FMI, lamp,
+    /// occurrence count.
+    pub(crate) fn j1939_previously_active(
+        &self,
+        source: u8,
+    ) -> impl Iterator<Item = (Spn, Fmi, Lamp, u8)> + '_ {
+        self.previously_active
+            .iter()
+            .filter_map(move |f| match f.fault {
+                Fault::J1939 {
+                    source: s,
+                    spn,
+                    fmi,
+                    lamp,
+                } if s == source => Some((spn, fmi, lamp, f.occurrences)),
+                _ => None,
+            })
     }
 }
 
@@ -229,7 +251,13 @@ impl Drive {
                     None
                 }
                 Step::ClearFault(f) => {
-                    self.state.faults.retain(|a| !a.fault.same(&f));
+                    let state = &mut self.state;
+                    if let Some(i) = state.faults.iter().position(|a| a.fault.same(&f)) {
+                        let cleared = state.faults.remove(i);
+                        if matches!(cleared.fault, Fault::J1939 { .. }) {
+                            state.previously_active.push(cleared);
+                        }
+                    }
                     None
                 }
                 Step::ClearObdCodes => {
@@ -305,6 +333,9 @@ impl Drive {
     }
 
     fn set_fault(&mut self, fault: Fault) {
+        self.state
+            .previously_active
+            .retain(|a| !a.fault.same(&fault));
         if let Some(active) = self.state.faults.iter_mut().find(|a| a.fault.same(&fault)) {
             // Already active: only its status, lamp or list changes.
             active.fault = fault;

@@ -1,11 +1,16 @@
-//! DM1 (PGN 65226, active diagnostic trouble codes): lamp status and the DTC list, from a
-//! single frame or a reassembled BAM payload. Owns the DTC bit layouts; does not own the
+//! DM1 (PGN 65226, active diagnostic trouble codes) and DM2 (PGN 65227, previously active
+//! ones, sent when requested; same layout): lamp status and the DTC list, from a single frame
+//! or a reassembled BAM or RTS/CTS payload. Owns the DTC bit layouts; does not own the
 //! transport (see [`super::tp`]) nor SPN/FMI names.
 
 use super::J1939Error;
 
 /// PGN of DM1, active diagnostic trouble codes.
 pub(crate) const PGN_DM1: u32 = 65226;
+
+/// PGN of DM2, previously active diagnostic trouble codes (SAE J1939-73 5.7.2): sent only in
+/// answer to a request (PGN 59904), in DM1's layout.
+pub(crate) const PGN_DM2: u32 = 65227;
 
 /// A lamp's on/off state (2 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
