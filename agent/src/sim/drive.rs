@@ -473,10 +473,15 @@ mod tests {
             [ObdCode::new(0x0133)]
         );
         assert_eq!(st.j1939_faults(0).count(), 1);
+        assert_eq!(st.j1939_previously_active(0).count(), 0);
         let st = drive.advance(s(15));
         assert_eq!(st.j1939_faults(0).count(), 0);
+        // Cleared: previously active now (DM2), with its occurrence count.
+        let dm2: Vec<_> = st.j1939_previously_active(0).map(|f| (f.0, f.3)).collect();
+        assert_eq!(dm2, [(Spn::new(110).unwrap(), 1)]);
         let st = drive.advance(s(25));
         assert_eq!(st.j1939_faults(0).next().unwrap().3, 2, "second occurrence");
+        assert_eq!(st.j1939_previously_active(0).count(), 0, "active again");
         assert!(!st.mil(0), "cleared by mode 04");
         assert_eq!(st.power, Power::Off);
         assert_eq!(st.engine_time, s(20));

@@ -369,6 +369,52 @@ mod tests {
     }
 
     #[test]
+    fn dm2_is_sent_only_on_request_with_the_previously_active_faults() {
+        use crate::sim::script::{ActiveFault, Fault, Power};
+        let j1939 = |spn: u32, fmi: u8, occurrences: u8| ActiveFault {
+            fault: Fault::J1939 {
+                source: 0,
+                spn: Spn::new(spn).unwrap(),
+                fmi: Fmi::new(fmi).unwrap(),
+                lamp: Lamp::AmberWarning,
+            },
+            occurrences,
+        };
+        let state = VehicleState {
+            power: Power::Running,
+            faults: vec![j1939(110, 0, 3)],
+            previously_active: vec![j1939(100, 3, 1)],
+            ..VehicleState::default()
+        };
+        let mut out = Vec::new();
+        encode(PGN_DM2, 0, &state, &mut out);
+        // Current lamps (AWL on), flash n/a; SPN 100 FMI 3 OC 1 — not the active SPN 110.
+        assert_eq!(out, [0x04, 0xFF, 0x64, 0x00, 0x03, 0x01]);
+
+        let mut ecu = J1939Ecu::new(J1939EcuConfig {
+            source_address: 0,
+            ..J1939EcuConfig::default()
+        });
+        assert!(!PGNS.contains(&PGN_DM2), "never broadcast on its own");
+        // Request (PGN 59904) from the tool at 0xF9 to the engine for PGN 65227.
+        let request =
+            CanFrame::from_raw(j1939_id(6, PGN_REQUEST, 0x00, 0xF9), true, &[0xCB, 0xFE, 0x00])
+                .unwrap();
+        let mut frames = Vec::new();
+        let at = Moment {
+            now: Duration::from_secs(1),
+            state: &state,
+        };
+        ecu.on_frame(&request, at, &mut frames);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].raw_id(), 0x18FE_CB00);
+        assert_eq!(
+            frames[0].data(),
+            [0x04, 0xFF, 0x64, 0x00, 0x03, 0x01, 0xFF, 0xFF]
+        );
+    }
+
+    #[test]
     fn payloads_match_known_encodings() {
         let mut state = VehicleState {
             // VECTORS.md §4a VD: total raw 0x00061480 = 49808.0 km.
