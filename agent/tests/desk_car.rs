@@ -12,8 +12,8 @@ use rapport_agent::observe::{DtcState, Observation};
 use rapport_agent::replay;
 use rapport_agent::sim::{Fault, Lamp, ObdList, Power, Script, Step};
 use rapport_shared::{
-    DtcClass, EngineHours, Fmi, ObdCode, Odometer, Severity, SignalSource, Spn, Timestamp,
-    UdsCode, UdsStatus,
+    DtcClass, EngineHours, Fmi, ObdCode, Odometer, Severity, SignalSource, Spn, Timestamp, UdsCode,
+    UdsStatus,
 };
 
 const T0_MS: u64 = 1_790_000_000_000;
@@ -292,13 +292,14 @@ fn every_dtc_class_comes_from_the_desk_car_kept_apart() {
         assert!(got.contains(&want), "{want:?} missing from {got:?}");
     }
     assert!(
-        !got.iter().any(|g| g.0 == "P0420" && g.2 != DtcClass::Permanent),
+        !got.iter()
+            .any(|g| g.0 == "P0420" && g.2 != DtcClass::Permanent),
         "permanent only: {got:?}"
     );
 
     // A truck whose engine fault clears: DM1 active, then (asked for) DM2 previously active.
-    let mut truck = config::load(&rapport_harness::files::repo_file("config/commercial.toml"))
-        .unwrap();
+    let mut truck =
+        config::load(&rapport_harness::files::repo_file("config/commercial.toml")).unwrap();
     truck.config.j1939.as_mut().unwrap().dm2 = true;
     let spn = Fault::J1939 {
         source: 0,
@@ -306,12 +307,15 @@ fn every_dtc_class_comes_from_the_desk_car_kept_apart() {
         fmi: Fmi::new(0).unwrap(),
         lamp: Lamp::AmberWarning,
     };
-    let script = Script::new(Odometer::from_km(400_000), EngineHours::from_secs(3_600_000))
-        .power(Power::Running)
-        .then(Step::SetFault(spn))
-        .drive_for(60, MIN)
-        .then(Step::ClearFault(spn))
-        .drive_for(60, 2 * MIN);
+    let script = Script::new(
+        Odometer::from_km(400_000),
+        EngineHours::from_secs(3_600_000),
+    )
+    .power(Power::Running)
+    .then(Step::SetFault(spn))
+    .drive_for(60, MIN)
+    .then(Step::ClearFault(spn))
+    .drive_for(60, 2 * MIN);
     let mut car = desk::car_for(&truck, script).unwrap();
     let mut obs = Vec::new();
     desk::run(
@@ -328,7 +332,11 @@ fn every_dtc_class_comes_from_the_desk_car_kept_apart() {
         spn110,
         [
             &("SPN110/FMI0".to_owned(), DtcState::Active, DtcClass::Active),
-            &("SPN110/FMI0".to_owned(), DtcState::Cleared, DtcClass::Active),
+            &(
+                "SPN110/FMI0".to_owned(),
+                DtcState::Cleared,
+                DtcClass::Active
+            ),
             &(
                 "SPN110/FMI0".to_owned(),
                 DtcState::Active,

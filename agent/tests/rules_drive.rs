@@ -461,21 +461,46 @@ fn only_present_classes_prompt_and_every_class_reaches_the_cloud() {
     let mut car = Car::new(&cfg, 30_000);
     car.stop(5);
     // Remembered or emissions-only codes never prompt, even raised to critical by an override.
-    car.dtc_in(DtcClass::Stored, 0x0420, DtcState::Active, Severity::Critical);
-    car.dtc_in(DtcClass::PreviouslyActive, 0x0110, DtcState::Active, Severity::Warning);
-    car.dtc_in(DtcClass::Permanent, 0x0300, DtcState::Active, Severity::Critical);
+    car.dtc_in(
+        DtcClass::Stored,
+        0x0420,
+        DtcState::Active,
+        Severity::Critical,
+    );
+    car.dtc_in(
+        DtcClass::PreviouslyActive,
+        0x0110,
+        DtcState::Active,
+        Severity::Warning,
+    );
+    car.dtc_in(
+        DtcClass::Permanent,
+        0x0300,
+        DtcState::Active,
+        Severity::Critical,
+    );
     car.stop(5);
     assert!(car.shown().is_empty(), "{:?}", car.shown());
     assert!(car.rules.memory().dtcs.is_empty());
     // A confirmed code prompts as before classes existed; the same code permanent too
     // changes nothing.
-    car.dtc_in(DtcClass::Confirmed, 0x0300, DtcState::Active, Severity::Critical);
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0300,
+        DtcState::Active,
+        Severity::Critical,
+    );
     assert_eq!(car.shown(), ["fault:P0300:1:critical"]);
     // A pending code (info) does not prompt, as today; confirmed later, it does.
     car.dtc_in(DtcClass::Pending, 0x0171, DtcState::Active, Severity::Info);
     car.stop(5);
     assert_eq!(car.shown(), ["fault:P0300:1:critical"]);
-    car.dtc_in(DtcClass::Confirmed, 0x0171, DtcState::Active, Severity::Warning);
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0171,
+        DtcState::Active,
+        Severity::Warning,
+    );
     car.stop(5);
     assert_eq!(
         car.shown(),
@@ -485,7 +510,12 @@ fn only_present_classes_prompt_and_every_class_reaches_the_cloud() {
     car.dtc_in(DtcClass::Pending, 0x0171, DtcState::Cleared, Severity::Info);
     let p0171 = rapport_shared::DtcCode::Obd(ObdCode::new(0x0171));
     assert!(car.rules.memory().dtcs[&p0171].active);
-    car.dtc_in(DtcClass::Confirmed, 0x0171, DtcState::Cleared, Severity::Warning);
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0171,
+        DtcState::Cleared,
+        Severity::Warning,
+    );
     assert!(!car.rules.memory().dtcs[&p0171].active);
     // Every listing went to the cloud with its class.
     let classes: Vec<(String, &str, Option<DtcClass>)> = car

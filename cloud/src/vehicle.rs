@@ -484,7 +484,10 @@ mod tests {
         v.apply(&rec(1, appeared(classed(0x0420, DtcClass::Confirmed))), NOW);
         v.apply(&rec(2, appeared(classed(0x0420, DtcClass::Permanent))), NOW);
         v.apply(&rec(3, appeared(classed(0x0171, DtcClass::Stored))), NOW);
-        v.apply(&rec(4, appeared(classed(0x0110, DtcClass::PreviouslyActive))), NOW);
+        v.apply(
+            &rec(4, appeared(classed(0x0110, DtcClass::PreviouslyActive))),
+            NOW,
+        );
         let names = |it: &mut dyn Iterator<Item = &DtcEntry>| -> Vec<String> {
             it.map(|d| format!("{}:{}", d.dtc, d.class.map_or("?", DtcClass::name)))
                 .collect()
@@ -499,7 +502,10 @@ mod tests {
         );
         // Cleared from confirmed only: still permanent.
         v.apply(
-            &rec(5, RecordBody::DtcCleared(classed(0x0420, DtcClass::Confirmed))),
+            &rec(
+                5,
+                RecordBody::DtcCleared(classed(0x0420, DtcClass::Confirmed)),
+            ),
             NOW,
         );
         assert_eq!(names(&mut v.active_dtcs()), ["P0420:permanent"]);

@@ -17,8 +17,8 @@ use rapport_harness::http::{client as http, metric};
 use rapport_harness::partner::Receiver;
 use rapport_harness::records::{critical, first_drive, maintenance, odometer, prompt};
 use rapport_shared::{
-    ConsentChange, ConsentKind, DownlinkBody, Dtc, DtcClass, DtcEvent, MaintenanceStatus,
-    ObdCode, PromptAction, PromptKind, RecordBody, Severity,
+    ConsentChange, ConsentKind, DownlinkBody, Dtc, DtcClass, DtcEvent, MaintenanceStatus, ObdCode,
+    PromptAction, PromptKind, RecordBody, Severity,
 };
 use serde_json::Value;
 
@@ -359,8 +359,11 @@ async fn a_fault_alert_lists_the_stored_codes(kind: StoreKind) {
     .await;
     b.minutes(5).await;
     assert_eq!(b.south().stats().delivered, 0, "history raises no alert");
-    b.send(V2, vec![event(0x0300, Severity::Critical, DtcClass::Confirmed)])
-        .await;
+    b.send(
+        V2,
+        vec![event(0x0300, Severity::Critical, DtcClass::Confirmed)],
+    )
+    .await;
     let crit = first_delivery(b.south()).await;
     assert_eq!(crit["type"], "alert.critical_fault", "{crit}");
     let codes = |key: &str| -> Vec<(String, String)> {
@@ -370,7 +373,10 @@ async fn a_fault_alert_lists_the_stored_codes(kind: StoreKind) {
             .iter()
             .map(|c| {
                 let label = c.get("class").or_else(|| c.get("severity")).unwrap();
-                (c["code"].as_str().unwrap().to_owned(), label.as_str().unwrap().to_owned())
+                (
+                    c["code"].as_str().unwrap().to_owned(),
+                    label.as_str().unwrap().to_owned(),
+                )
             })
             .collect()
     };
@@ -386,20 +392,43 @@ async fn a_fault_alert_lists_the_stored_codes(kind: StoreKind) {
         "{crit}"
     );
     let (_, v) = b
-        .request("GET", &format!("/api/v1/vehicles/{V2}"), Some(OPERATOR), None)
+        .request(
+            "GET",
+            &format!("/api/v1/vehicles/{V2}"),
+            Some(OPERATOR),
+            None,
+        )
         .await;
     let classes = |key: &str| -> Vec<String> {
         v[key]
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| format!("{}:{}", d["code"].as_str().unwrap(), d["class"].as_str().unwrap()))
+            .map(|d| {
+                format!(
+                    "{}:{}",
+                    d["code"].as_str().unwrap(),
+                    d["class"].as_str().unwrap()
+                )
+            })
             .collect()
     };
-    assert_eq!(classes("active_dtcs"), ["P0171:permanent", "P0300:confirmed"], "{v}");
-    assert_eq!(classes("stored_dtcs"), ["P0420:stored", "P0110:previously_active"], "{v}");
+    assert_eq!(
+        classes("active_dtcs"),
+        ["P0171:permanent", "P0300:confirmed"],
+        "{v}"
+    );
+    assert_eq!(
+        classes("stored_dtcs"),
+        ["P0420:stored", "P0110:previously_active"],
+        "{v}"
+    );
     b.minutes(5).await;
-    assert_eq!(b.south().stats().delivered, 1, "one alert, for the confirmed fault");
+    assert_eq!(
+        b.south().stats().delivered,
+        1,
+        "one alert, for the confirmed fault"
+    );
     b.cloud.shutdown().await.unwrap();
 }
 

@@ -349,7 +349,11 @@ fn dtc_class_reaches_an_old_cloud() {
     .unwrap();
     let (_, body) = body_of(&record);
     let (old, trailing) = postcard::take_from_bytes::<DtcSnapshotV10>(&body).unwrap();
-    assert_eq!(old.active.len(), 3, "every event still reaches the old cloud");
+    assert_eq!(
+        old.active.len(),
+        3,
+        "every event still reaches the old cloud"
+    );
     assert_eq!(old.active[2].ecu, 0x7E9);
     assert!(old.mil);
     assert_eq!(trailing, [3, 0x01, 0x00, 0x01, 0x02, 0x00]);

@@ -104,19 +104,13 @@ fn obd_modes_03_07_0a_are_separate_classes() {
         &mut o,
         &[(0x7E8, &[0x04, 0x43, 0x01, 0x03, 0x00, 0xCC, 0xCC, 0xCC])],
     );
-    assert_eq!(
-        got,
-        [("P0133".into(), CLEARED, DtcClass::Confirmed, w, e)]
-    );
+    assert_eq!(got, [("P0133".into(), CLEARED, DtcClass::Confirmed, w, e)]);
     // Mode 0A with no code (43-style count 0) clears the permanent one.
     let got = feed(
         &mut o,
         &[(0x7E8, &[0x02, 0x4A, 0x00, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC])],
     );
-    assert_eq!(
-        got,
-        [("P0133".into(), CLEARED, DtcClass::Permanent, w, e)]
-    );
+    assert_eq!(got, [("P0133".into(), CLEARED, DtcClass::Permanent, w, e)]);
 }
 
 #[test]
@@ -191,17 +185,32 @@ fn j1939_dm1_is_active_and_dm2_previously_active_also_over_bam() {
         &mut o,
         &[
             // DM1 from SA 0x00: AWL on, flash n/a; SPN 110 FMI 0 OC 3
-            (0x18FE_CA00, &[0x04, 0xFF, 0x6E, 0x00, 0x00, 0x03, 0xFF, 0xFF]),
+            (
+                0x18FE_CA00,
+                &[0x04, 0xFF, 0x6E, 0x00, 0x00, 0x03, 0xFF, 0xFF],
+            ),
             // Request (PGN 59904) for DM2 (65227 = 0x00FECB), from the tool at 0xF9, global
             (0x18EA_FFF9, &[0xCB, 0xFE, 0x00]),
             // DM2 from SA 0x00 in one frame: lamps off; SPN 100 FMI 3 OC 1
-            (0x18FE_CB00, &[0x00, 0xFF, 0x64, 0x00, 0x03, 0x01, 0xFF, 0xFF]),
+            (
+                0x18FE_CB00,
+                &[0x00, 0xFF, 0x64, 0x00, 0x03, 0x01, 0xFF, 0xFF],
+            ),
             // DM2 from SA 0x03, 10 bytes over BAM: TP.CM 20 | size 10 | 2 packets | FF | PGN
-            (0x1CEC_FF03, &[0x20, 0x0A, 0x00, 0x02, 0xFF, 0xCB, 0xFE, 0x00]),
+            (
+                0x1CEC_FF03,
+                &[0x20, 0x0A, 0x00, 0x02, 0xFF, 0xCB, 0xFE, 0x00],
+            ),
             // TP.DT 1: lamps, flash, SPN 110 FMI 0 OC 2, SPN 190 low byte
-            (0x1CEB_FF03, &[0x01, 0x00, 0xFF, 0x6E, 0x00, 0x00, 0x02, 0xBE]),
+            (
+                0x1CEB_FF03,
+                &[0x01, 0x00, 0xFF, 0x6E, 0x00, 0x00, 0x02, 0xBE],
+            ),
             // TP.DT 2: SPN 190 FMI 4 OC 5, padding
-            (0x1CEB_FF03, &[0x02, 0x00, 0x04, 0x05, 0xFF, 0xFF, 0xFF, 0xFF]),
+            (
+                0x1CEB_FF03,
+                &[0x02, 0x00, 0x04, 0x05, 0xFF, 0xFF, 0xFF, 0xFF],
+            ),
         ],
     );
     let (w, i) = (Severity::Warning, Severity::Info);
@@ -221,7 +230,10 @@ fn j1939_dm1_is_active_and_dm2_previously_active_also_over_bam() {
     // An empty DM1 (the all-zero DTC) clears the active code, not the DM2 ones.
     let got = feed(
         &mut o,
-        &[(0x18FE_CA00, &[0x00, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF])],
+        &[(
+            0x18FE_CA00,
+            &[0x00, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF],
+        )],
     );
     assert_eq!(got.len(), 1);
     assert_eq!(

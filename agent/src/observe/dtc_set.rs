@@ -114,8 +114,7 @@ pub(crate) fn uds_class(status: UdsStatus) -> Option<DtcClass> {
         Some(DtcClass::Confirmed)
     } else if status.has(UdsStatus::PENDING) {
         Some(DtcClass::Pending)
-    } else if status.0 & (UdsStatus::TEST_FAILED | UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE)
-        != 0
+    } else if status.0 & (UdsStatus::TEST_FAILED | UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE) != 0
     {
         Some(DtcClass::TestFailed)
     } else if status.has(UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR) {

@@ -475,7 +475,13 @@ impl Rules {
     /// Classes that never prompt ([`DtcClass::may_prompt`]: stored, previously active,
     /// permanent) go to the cloud and nowhere else: the fault history behind prompts (and
     /// campaigns' "no active faults") holds only the others, as before classes existed.
-    fn on_dtc(&mut self, event: DtcEvent, state: DtcState, now: Timestamp, ch: &mut Changes) -> bool {
+    fn on_dtc(
+        &mut self,
+        event: DtcEvent,
+        state: DtcState,
+        now: Timestamp,
+        ch: &mut Changes,
+    ) -> bool {
         let DtcEvent {
             dtc, severity, ecu, ..
         } = event;

@@ -265,7 +265,10 @@ fn encode(pgn: u32, source: u8, state: &VehicleState, out: &mut Vec<u8>) {
                 out.extend_from_slice(&[s0, s1, ((s2 & 0x07) << 5) | fmi.get(), oc & 0x7F]);
             };
             if pgn == PGN_DM1 {
-                state.j1939_faults(source).take(MAX_DM1_DTCS).for_each(&mut dtc);
+                state
+                    .j1939_faults(source)
+                    .take(MAX_DM1_DTCS)
+                    .for_each(&mut dtc);
             } else {
                 state
                     .j1939_previously_active(source)
@@ -397,9 +400,12 @@ mod tests {
         });
         assert!(!PGNS.contains(&PGN_DM2), "never broadcast on its own");
         // Request (PGN 59904) from the tool at 0xF9 to the engine for PGN 65227.
-        let request =
-            CanFrame::from_raw(j1939_id(6, PGN_REQUEST, 0x00, 0xF9), true, &[0xCB, 0xFE, 0x00])
-                .unwrap();
+        let request = CanFrame::from_raw(
+            j1939_id(6, PGN_REQUEST, 0x00, 0xF9),
+            true,
+            &[0xCB, 0xFE, 0x00],
+        )
+        .unwrap();
         let mut frames = Vec::new();
         let at = Moment {
             now: Duration::from_secs(1),

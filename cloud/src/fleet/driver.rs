@@ -286,8 +286,8 @@ impl Driver {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use rapport_shared::{
-        ConsentChange, Dtc, DtcClass, DtcEvent, MaintenanceEvent, ObdCode, Odometer, OdometerReading,
-        PromptEvent, SignalSource,
+        ConsentChange, Dtc, DtcClass, DtcEvent, MaintenanceEvent, ObdCode, Odometer,
+        OdometerReading, PromptEvent, SignalSource,
     };
 
     use super::*;

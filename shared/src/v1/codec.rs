@@ -276,8 +276,7 @@ fn appended<T: DeserializeOwned>(rest: &[u8], what: &str) -> Result<Option<T>, S
 
 /// A DTC event in two steps: the v1.0 fields, then `class` if the body goes on.
 fn dtc_event_from_body(bytes: &[u8]) -> Result<DtcEvent, String> {
-    let (old, rest) =
-        postcard::take_from_bytes::<DtcEventV10>(bytes).map_err(|e| e.to_string())?;
+    let (old, rest) = postcard::take_from_bytes::<DtcEventV10>(bytes).map_err(|e| e.to_string())?;
     Ok(DtcEvent {
         dtc: old.dtc,
         severity: old.severity,
