@@ -4,13 +4,15 @@
 //! [`Changes`] the store must write. The caller persists them and then tells the screen.
 //!
 //! Owns: the life of a prompt (pending → shown → acted on or resolved, snoozes coming back),
-//! fault histories, the odometer write policy (coalesced: moved ≥ `store.odometer_every_m` or
-//! `store.odometer_every_s` passed), outbox odometer readings (`outbox.odometer_every_m`), and
-//! maintenance state reports. Does not own: the key layout ([`crate::store`]), the gate's
-//! rules ([`crate::gate`]), the due arithmetic ([`super::maintenance`]), nor the words
-//! ([`super::conditions`]). Cloud messages are applied in `downlink` beside it.
+//! fault histories (from DTC class listings, in `faults` beside it), the odometer write policy
+//! (coalesced: moved ≥ `store.odometer_every_m` or `store.odometer_every_s` passed), outbox
+//! odometer readings (`outbox.odometer_every_m`), and maintenance state reports. Does not own:
+//! the key layout ([`crate::store`]), the gate's rules ([`crate::gate`]), the due arithmetic
+//! ([`super::maintenance`]), nor the words ([`super::conditions`]). Cloud messages are applied
+//! in `downlink` beside it.
 
 mod downlink;
+mod faults;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,15 +21,15 @@ use rapport_shared::v1::uplink::{
     ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent, MaintenanceStatus,
     OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
 };
-use rapport_shared::{DtcClass, DtcCode, EngineHours, Odometer, Severity, SignalSource, Timestamp};
+use rapport_shared::{DtcClass, DtcCode, EngineHours, Odometer, SignalSource, Timestamp};
 
 use crate::config::{Maintenance, Prompts, Vehicle};
 use crate::gate::{self, Caps as _, Decision, GateContext, Motion};
 use crate::memory::{
-    self, Changes, DtcHistory, ItemRecord, LastService, Memory, PromptRecord, PromptState,
-    ServiceRecord, ServiceSource, Stage,
+    self, Changes, ItemRecord, LastService, Memory, PromptRecord, PromptState, ServiceRecord,
+    ServiceSource, Stage,
 };
-use crate::observe::{DtcState, Observation};
+use crate::observe::Observation;
 use crate::rules::conditions::{self, Wanted};
 use crate::rules::maintenance::{self, ItemStatus};
 
@@ -466,86 +468,6 @@ impl Rules {
         let outbox_s = OUTBOX_ENGINE_HOURS_EVERY_S;
         if moved_by(&mut self.outboxed_hours, hours, outbox_s, EngineHours::secs) {
             ch.outbox.push((now, engine_hours_record(hours, source)));
-        }
-        true
-    }
-
-    /// One DTC class listing appearing or leaving; whether prompts need another look.
-    ///
-    /// Classes that never prompt ([`DtcClass::may_prompt`]: stored, previously active,
-    /// permanent) go to the cloud and nowhere else: the fault history behind prompts (and
-    /// campaigns' "no active faults") holds only the others, as before classes existed.
-    fn on_dtc(
-        &mut self,
-        event: DtcEvent,
-        state: DtcState,
-        now: Timestamp,
-        ch: &mut Changes,
-    ) -> bool {
-        let DtcEvent {
-            dtc, severity, ecu, ..
-        } = event;
-        let class = event.class.unwrap_or(DtcClass::Confirmed);
-        if !class.may_prompt() {
-            ch.outbox.push((
-                now,
-                match state {
-                    DtcState::Active => RecordBody::DtcAppeared(event),
-                    DtcState::Cleared => RecordBody::DtcCleared(event),
-                },
-            ));
-            return false;
-        }
-        let code = dtc.code();
-        let key = (code, ecu, class);
-        match state {
-            DtcState::Active => {
-                // Listed under another class since start: this class is news for the cloud.
-                let other_class =
-                    !self.listed.contains(&key) && self.listed.iter().any(|k| k.0 == code);
-                self.listed.insert(key);
-                let entry = self.mem.dtcs.entry(code).or_insert(DtcHistory {
-                    dtc,
-                    severity,
-                    ecu,
-                    first_seen: now,
-                    last_seen: now,
-                    times_seen: 0,
-                    active: false,
-                    cleared_at: None,
-                });
-                if !entry.active {
-                    entry.times_seen = entry.times_seen.saturating_add(1);
-                    entry.active = true;
-                    ch.outbox.push((now, RecordBody::DtcAppeared(event)));
-                } else if entry.severity != severity || other_class {
-                    ch.outbox.push((now, RecordBody::DtcAppeared(event)));
-                }
-                // A critical fault is written at once, so it can leave for the cloud (and the
-                // partner) in about a second rather than with the next coalesced write.
-                if severity == Severity::Critical {
-                    ch.durable = true;
-                }
-                entry.dtc = dtc;
-                entry.severity = severity;
-                entry.ecu = ecu;
-                entry.last_seen = now;
-                ch.dtcs.insert(code);
-            }
-            DtcState::Cleared => {
-                self.listed.remove(&key);
-                let still_listed = self.listed.iter().any(|k| k.0 == code);
-                if let Some(entry) = self.mem.dtcs.get_mut(&code)
-                    && entry.active
-                {
-                    ch.outbox.push((now, RecordBody::DtcCleared(event)));
-                    if !still_listed {
-                        entry.active = false;
-                        entry.cleared_at = Some(now);
-                        ch.dtcs.insert(code);
-                    }
-                }
-            }
         }
         true
     }
