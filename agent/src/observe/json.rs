@@ -2,7 +2,7 @@
 //! fixed order (`t_ms`, `kind`, then the kind's fields). A `dtc` line carries `state`
 //! (`active` when the code enters one of its ECU's lists, `cleared` when it leaves it) and
 //! `class`, the list: `confirmed`, `pending`, `permanent`, `test_failed`, `stored`, `active`,
-//! `previously_active` (see `rapport_shared::DtcClass` and [`super::dtc_set`]). Owns the shape
+//! `previously_active` (see `rapport_shared::DtcClass` and `observe::dtc_set`). Owns the shape
 //! only; the numbers are rounded to 3 decimals so an f32 speed prints as `23.203`, not
 //! `23.203125476837158`.
 

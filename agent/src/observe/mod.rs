@@ -161,7 +161,7 @@ pub enum Observation {
         source: SignalSource,
         /// The ECU: OBD/UDS response CAN id, or J1939 source address.
         ecu: u32,
-        /// The list it appeared in or left (see [`dtc_set`] for which report gives which).
+        /// The list it appeared in or left (see `dtc_set` for which report gives which).
         class: DtcClass,
     },
     /// One ECU's lamps, when they change.
