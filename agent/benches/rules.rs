@@ -13,7 +13,7 @@ use rapport_agent::config;
 use rapport_agent::memory::{Memory, ServiceSource};
 use rapport_agent::observe::{DtcState, Observation};
 use rapport_agent::rules::{DriverAction, Rules};
-use rapport_shared::{Dtc, ObdCode, Odometer, Severity, SignalSource, Timestamp};
+use rapport_shared::{Dtc, DtcClass, ObdCode, Odometer, Severity, SignalSource, Timestamp};
 
 /// 2025-01-01.
 const START: u64 = 1_735_689_600_000;
@@ -55,6 +55,7 @@ fn seasoned() -> (Rules, u64, u64) {
                         source: SignalSource::Obd,
                         bus: 0,
                         ecu: 0x7E8,
+                        class: DtcClass::Confirmed,
                     },
                     t,
                 );

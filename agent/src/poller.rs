@@ -76,6 +76,9 @@ pub(crate) struct J1939Target {
     pub(crate) own_address: u8,
     /// PGNs to request with PGN 59904 (e.g. 65253 engine hours, often sent only on request).
     pub(crate) request_pgns: Vec<u32>,
+    /// PGNs to request once per DTC round instead (DM2: a fault list, maybe multi-packet,
+    /// that changes rarely and would only load the bus every data round).
+    pub(crate) dtc_request_pgns: Vec<u32>,
 }
 
 /// What and how often to ask: the poller's settings (built from the config by
@@ -463,6 +466,11 @@ impl Poller {
             for (i, dids) in lists.iter().enumerate() {
                 if let (Some(did), Ok(e)) = (dids.get(k), u8::try_from(i)) {
                     self.queue.push_back(Job::UdsDid(e, *did));
+                }
+            }
+            if let Some(j) = &self.cfg.j1939 {
+                for pgn in &j.dtc_request_pgns {
+                    self.queue.push_back(Job::J1939Request(*pgn));
                 }
             }
         }

@@ -24,6 +24,7 @@ use crate::can::filters::{self, KernelFilter};
 use crate::config::{self, Config, Loaded};
 use crate::observe::{self, passive};
 use crate::poller::{self, J1939Target, ObdTarget, PGN_ENGINE_HOURS, UdsTarget};
+use crate::proto::j1939::dm1::PGN_DM2;
 use crate::proto::obd::DtcMode;
 use crate::store::StoreOptions;
 use crate::sync::tls::{self, TlsFiles};
@@ -135,7 +136,14 @@ pub(crate) fn poller_on(config: &Config, bus: usize) -> poller::Settings {
                 extended: o.id_bits == 29,
                 pids: o.pids.clone(),
                 dtc_modes: if o.dtcs {
-                    vec![DtcMode::Stored, DtcMode::Pending]
+                    o.dtc_modes
+                        .iter()
+                        .map(|m| match m {
+                            config::ObdDtcMode::Confirmed => DtcMode::Stored,
+                            config::ObdDtcMode::Pending => DtcMode::Pending,
+                            config::ObdDtcMode::Permanent => DtcMode::Permanent,
+                        })
+                        .collect()
                 } else {
                     Vec::new()
                 },
@@ -162,6 +170,7 @@ pub(crate) fn poller_on(config: &Config, bus: usize) -> poller::Settings {
             .map(|j| J1939Target {
                 own_address: j.own_address,
                 request_pgns: vec![PGN_ENGINE_HOURS],
+                dtc_request_pgns: if j.dm2 { vec![PGN_DM2] } else { Vec::new() },
             }),
         interval_on: ms(p.on_ms),
         interval_accessory: ms(p.accessory_ms),

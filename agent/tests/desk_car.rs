@@ -10,9 +10,10 @@ use rapport_agent::config::{self, Loaded};
 use rapport_agent::desk;
 use rapport_agent::observe::{DtcState, Observation};
 use rapport_agent::replay;
-use rapport_agent::sim::{Fault, ObdList, Power, Script, Step};
+use rapport_agent::sim::{Fault, Lamp, ObdList, Power, Script, Step};
 use rapport_shared::{
-    EngineHours, ObdCode, Odometer, Severity, SignalSource, Timestamp, UdsCode, UdsStatus,
+    DtcClass, EngineHours, Fmi, ObdCode, Odometer, Severity, SignalSource, Spn, Timestamp, UdsCode,
+    UdsStatus,
 };
 
 const T0_MS: u64 = 1_790_000_000_000;
@@ -231,4 +232,117 @@ fn ignition_off_means_a_quiet_bus() {
         "{after_off:?}"
     );
     assert!((1..=3).contains(&after_off.len()), "{after_off:?}");
+}
+
+/// Every class from the desk car through the real poller and observer: OBD-II modes 03 and 0A
+/// (one code in both), UDS records with stored statuses 0x20 and 0x60 beside a confirmed 0x09,
+/// and on a truck a J1939 fault that cleared, requested as DM2.
+#[test]
+fn every_dtc_class_comes_from_the_desk_car_kept_apart() {
+    let classes = |obs: &[Observation]| -> Vec<(String, DtcState, DtcClass)> {
+        obs.iter()
+            .filter_map(|o| match o {
+                Observation::Dtc {
+                    dtc, state, class, ..
+                } => Some((dtc.to_string(), *state, *class)),
+                _ => None,
+            })
+            .collect()
+    };
+    let obd = |list| {
+        Step::SetFault(Fault::Obd {
+            ecu: 0,
+            code: ObdCode::new(0x0420),
+            mil: true,
+            list,
+        })
+    };
+    let uds = |code: u32, status| {
+        Step::SetFault(Fault::Uds {
+            code: UdsCode::new(code).unwrap(),
+            status: UdsStatus(status),
+        })
+    };
+    let script = Script::new(Odometer::from_km(12_000), EngineHours::from_secs(3_600_000))
+        .power(Power::Running)
+        .then(obd(ObdList::Permanent))
+        .then(uds(0x01_331C, 0x09))
+        .then(uds(0x04_2000, 0x20))
+        .then(uds(0xC1_2345, 0x60))
+        .drive_for(50, 2 * MIN);
+    let loaded = passenger();
+    let mut car = desk::car_for(&loaded, script).unwrap();
+    let mut obs = Vec::new();
+    desk::run(
+        &loaded,
+        &mut car,
+        2 * MIN,
+        Timestamp::from_millis(T0_MS),
+        None,
+        |_, o| obs.push(o.clone()),
+    );
+    let got = classes(&obs);
+    let active = |code: &str, class| (code.to_owned(), DtcState::Active, class);
+    for want in [
+        active("P0420", DtcClass::Permanent),
+        active("P0133-1C", DtcClass::Confirmed),
+        active("P0420-00", DtcClass::Stored),
+        active("U0123-45", DtcClass::Stored),
+    ] {
+        assert!(got.contains(&want), "{want:?} missing from {got:?}");
+    }
+    assert!(
+        !got.iter()
+            .any(|g| g.0 == "P0420" && g.2 != DtcClass::Permanent),
+        "permanent only: {got:?}"
+    );
+
+    // A truck whose engine fault clears: DM1 active, then (asked for) DM2 previously active.
+    let mut truck =
+        config::load(&rapport_harness::files::repo_file("config/commercial.toml")).unwrap();
+    truck.config.j1939.as_mut().unwrap().dm2 = true;
+    let spn = Fault::J1939 {
+        source: 0,
+        spn: Spn::new(110).unwrap(),
+        fmi: Fmi::new(0).unwrap(),
+        lamp: Lamp::AmberWarning,
+    };
+    let script = Script::new(
+        Odometer::from_km(400_000),
+        EngineHours::from_secs(3_600_000),
+    )
+    .power(Power::Running)
+    .then(Step::SetFault(spn))
+    .drive_for(60, MIN)
+    .then(Step::ClearFault(spn))
+    .drive_for(60, 2 * MIN);
+    let mut car = desk::car_for(&truck, script).unwrap();
+    let mut obs = Vec::new();
+    desk::run(
+        &truck,
+        &mut car,
+        3 * MIN,
+        Timestamp::from_millis(T0_MS),
+        None,
+        |_, o| obs.push(o.clone()),
+    );
+    let got = classes(&obs);
+    let spn110: Vec<_> = got.iter().filter(|g| g.0 == "SPN110/FMI0").collect();
+    assert_eq!(
+        spn110,
+        [
+            &("SPN110/FMI0".to_owned(), DtcState::Active, DtcClass::Active),
+            &(
+                "SPN110/FMI0".to_owned(),
+                DtcState::Cleared,
+                DtcClass::Active
+            ),
+            &(
+                "SPN110/FMI0".to_owned(),
+                DtcState::Active,
+                DtcClass::PreviouslyActive
+            ),
+        ],
+        "{got:?}"
+    );
 }

@@ -64,10 +64,10 @@ fn hand_made_obd_trace_gives_exact_lines() {
         lines[..4],
         [
             r#"{"t_ms":1436509052260,"kind":"odometer","km":7469.4,"source":"obd"}"#,
-            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0133","state":"active","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0133","state":"active","class":"confirmed","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
             // overridden in config/passenger.toml
-            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0300","state":"active","severity":"critical","source":"obd","ecu":"0x7E8"}"#,
-            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0171","state":"active","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0300","state":"active","class":"confirmed","severity":"critical","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052320,"kind":"dtc","code":"P0171","state":"active","class":"confirmed","severity":"warning","source":"obd","ecu":"0x7E8"}"#,
         ]
     );
     // The config's rules: the misfire is critical, so its prompt shows at once (motion is
@@ -81,6 +81,41 @@ fn hand_made_obd_trace_gives_exact_lines() {
     assert_eq!(summary["frames"], 6);
     assert_eq!(summary["warnings"], 0);
     assert_eq!(lines.len(), 6);
+}
+
+/// Each DTC list prints its class; a permanent or stored code never becomes a prompt, even
+/// when the config makes it critical, while the same code confirmed does.
+#[test]
+fn replay_prints_the_class_of_each_dtc_list() {
+    let log = write_trace(
+        &temp_dir("classes"),
+        "classes",
+        concat!(
+            // mode 0A (permanent): 4A, 1 code, P0300 (critical in config/passenger.toml)
+            "(1436509052.000000) can0 7DF#010ACCCCCCCCCCCC\n",
+            "(1436509052.010000) can0 7E8#044A010300CCCCCC\n",
+            // UDS 0x19 0x02 to the cluster; answer 59 02 FF, P0420-00 status 0x20 (stored)
+            "(1436509052.100000) can0 714#031902FFCCCCCCCC\n",
+            "(1436509052.110000) can0 77E#075902FF04200020\n",
+            // mode 03 (confirmed): P0300
+            "(1436509052.200000) can0 7DF#0103CCCCCCCCCCCC\n",
+            "(1436509052.210000) can0 7E8#0443010300CCCCCC\n",
+        ),
+    );
+    let (code, lines) = replay(&repo_file("config/passenger.toml"), &log);
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines[..4],
+        [
+            r#"{"t_ms":1436509052010,"kind":"dtc","code":"P0300","state":"active","class":"permanent","severity":"critical","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052110,"kind":"dtc","code":"P0420-00","status":"0x20","state":"active","class":"stored","severity":"info","source":"uds","ecu":"0x77E"}"#,
+            r#"{"t_ms":1436509052210,"kind":"dtc","code":"P0300","state":"active","class":"confirmed","severity":"critical","source":"obd","ecu":"0x7E8"}"#,
+            r#"{"t_ms":1436509052210,"kind":"prompt","id":"fault:P0300:1:critical","prompt":"fault","code":"P0300","critical":true,"title":"Serious fault P0300","text":"Stop safely as soon as you can and contact your dealer."}"#,
+        ]
+    );
+    assert_eq!(json(&lines[4])["kind"], "summary");
+    assert_eq!(json(&lines[4])["warnings"], 0);
+    assert_eq!(lines.len(), 5);
 }
 
 /// `replay` runs the config's rules with the trace's time as the clock: crossing 10,000 km

@@ -14,7 +14,7 @@ use rapport_agent::rules::{DriverAction, Rules};
 use rapport_shared::CivilDate;
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{PromptAction, PromptKind, RecordBody};
-use rapport_shared::{Dtc, ObdCode, Odometer, Severity, SignalSource, Timestamp};
+use rapport_shared::{Dtc, DtcClass, ObdCode, Odometer, Severity, SignalSource, Timestamp};
 
 const DAY: u64 = 86_400_000;
 /// 2025-01-01T00:00:00Z.
@@ -245,6 +245,10 @@ impl Car {
     }
 
     fn dtc(&mut self, code: u16, state: DtcState, severity: Severity) {
+        self.dtc_in(DtcClass::Confirmed, code, state, severity);
+    }
+
+    fn dtc_in(&mut self, class: DtcClass, code: u16, state: DtcState, severity: Severity) {
         self.obs(Observation::Dtc {
             dtc: Dtc::Obd(ObdCode::new(code)),
             state,
@@ -252,6 +256,7 @@ impl Car {
             source: SignalSource::Obd,
             bus: 0,
             ecu: 0x7E8,
+            class,
         });
     }
 }
@@ -449,6 +454,94 @@ fn a_fault_prompts_once_until_it_clears_and_comes_back() {
         .filter(|(_, r)| matches!(r, RecordBody::DtcCleared(_)))
         .count();
     assert_eq!((appeared, cleared), (2, 1));
+}
+
+#[test]
+fn only_present_classes_prompt_and_every_class_reaches_the_cloud() {
+    let cfg = config(no_engagement);
+    let mut car = Car::new(&cfg, 30_000);
+    car.stop(5);
+    // Remembered or emissions-only codes never prompt, even raised to critical by an override.
+    car.dtc_in(
+        DtcClass::Stored,
+        0x0420,
+        DtcState::Active,
+        Severity::Critical,
+    );
+    car.dtc_in(
+        DtcClass::PreviouslyActive,
+        0x0110,
+        DtcState::Active,
+        Severity::Warning,
+    );
+    car.dtc_in(
+        DtcClass::Permanent,
+        0x0300,
+        DtcState::Active,
+        Severity::Critical,
+    );
+    car.stop(5);
+    assert!(car.shown().is_empty(), "{:?}", car.shown());
+    assert!(car.rules.memory().dtcs.is_empty());
+    // A confirmed code prompts as before classes existed; the same code permanent too
+    // changes nothing.
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0300,
+        DtcState::Active,
+        Severity::Critical,
+    );
+    assert_eq!(car.shown(), ["fault:P0300:1:critical"]);
+    // A pending code (info) does not prompt, as today; confirmed later, it does.
+    car.dtc_in(DtcClass::Pending, 0x0171, DtcState::Active, Severity::Info);
+    car.stop(5);
+    assert_eq!(car.shown(), ["fault:P0300:1:critical"]);
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0171,
+        DtcState::Active,
+        Severity::Warning,
+    );
+    car.stop(5);
+    assert_eq!(
+        car.shown(),
+        ["fault:P0300:1:critical", "fault:P0171:1:warning"]
+    );
+    // Leaving pending while still confirmed keeps the fault active (and its prompt).
+    car.dtc_in(DtcClass::Pending, 0x0171, DtcState::Cleared, Severity::Info);
+    let p0171 = rapport_shared::DtcCode::Obd(ObdCode::new(0x0171));
+    assert!(car.rules.memory().dtcs[&p0171].active);
+    car.dtc_in(
+        DtcClass::Confirmed,
+        0x0171,
+        DtcState::Cleared,
+        Severity::Warning,
+    );
+    assert!(!car.rules.memory().dtcs[&p0171].active);
+    // Every listing went to the cloud with its class.
+    let classes: Vec<(String, &str, Option<DtcClass>)> = car
+        .records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            RecordBody::DtcAppeared(e) => Some((e.dtc.to_string(), "appeared", e.class)),
+            RecordBody::DtcCleared(e) => Some((e.dtc.to_string(), "cleared", e.class)),
+            _ => None,
+        })
+        .collect();
+    let c = |code: &str, what, class| (code.to_owned(), what, Some(class));
+    assert_eq!(
+        classes,
+        [
+            c("P0420", "appeared", DtcClass::Stored),
+            c("P0110", "appeared", DtcClass::PreviouslyActive),
+            c("P0300", "appeared", DtcClass::Permanent),
+            c("P0300", "appeared", DtcClass::Confirmed),
+            c("P0171", "appeared", DtcClass::Pending),
+            c("P0171", "appeared", DtcClass::Confirmed),
+            c("P0171", "cleared", DtcClass::Pending),
+            c("P0171", "cleared", DtcClass::Confirmed),
+        ]
+    );
 }
 
 #[test]

@@ -68,6 +68,7 @@ fn context() -> AlertContext {
             };
             2
         ],
+        stored_codes: Vec::new(),
         driver_response: DriverResponse::Booked,
         layers: Layers {
             category: Category::Passenger,

@@ -2,19 +2,22 @@
 //! record changes it ([`VehicleState::apply`]). Pure: no store, no clock of its own.
 //!
 //! Owns the effects of a record: latest odometer and engine hours (by sequence order, so a
-//! late or replayed reading never overwrites a newer one), active DTCs (appeared, cleared,
-//! snapshots; again by sequence), the MIL, counts per record kind, first and last seen.
+//! late or replayed reading never overwrites a newer one), DTCs per (code, ECU, class)
+//! (appeared, cleared, snapshots; again by sequence), the MIL, counts per record kind, first and last seen.
 //! Does not own: whether a payload is acceptable ([`crate::ingest`]), storing the state or the
 //! record log ([`crate::store`]), layering, strategies or alerts ([`crate::fleet`], which reads
 //! each record as it is applied).
 
-use rapport_shared::{Dtc, DtcCode, Record, RecordBody, Severity, SignalSource, Timestamp};
+use rapport_shared::{
+    Dtc, DtcClass, DtcCode, Record, RecordBody, Severity, SignalSource, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::applied::AppliedSet;
 
 /// Version byte in front of a stored [`VehicleState`]; bump on any change of its layout.
-pub const STATE_VERSION: u8 = 1;
+/// Version 1 (no DTC class) is still read, with every class unknown.
+pub const STATE_VERSION: u8 = 2;
 
 /// Count slots: index 0 counts unknown kinds, index `tag` the known kind with that tag.
 const KIND_SLOTS: usize = rapport_shared::v1::uplink::tag::MAX_KNOWN as usize + 1;
@@ -28,7 +31,7 @@ pub struct VehicleState {
     pub odometer: Option<Reading>,
     /// The reading of the highest-seq engine-hours record applied.
     pub engine_hours: Option<Reading>,
-    /// Every fault seen, active or not, keyed by (code, ECU).
+    /// Every fault seen, listed or not, keyed by (code, ECU, class).
     pub dtcs: Vec<DtcEntry>,
     /// The malfunction lamp from the highest-seq snapshot: (on, seq).
     pub mil: Option<(bool, u64)>,
@@ -55,7 +58,7 @@ pub struct Reading {
     pub at: Timestamp,
 }
 
-/// One fault of one ECU and its latest known state.
+/// One fault of one ECU in one of its lists, and its latest known state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtcEntry {
     /// The fault as last reported (status byte, occurrence count).
@@ -64,12 +67,25 @@ pub struct DtcEntry {
     pub ecu: u32,
     /// Severity as last reported.
     pub severity: Severity,
-    /// Active now.
+    /// Listed now (in its class).
     pub active: bool,
     /// Seq of the record that last changed it.
     pub seq: u64,
     /// That record's time (car clock).
     pub at: Timestamp,
+    /// Which list: confirmed, pending, stored, …; `None` from agents older than v1.1.
+    pub class: Option<DtcClass>,
+}
+
+impl DtcEntry {
+    /// Whether this is history the ECU keeps (stored, previously active) rather than a fault
+    /// present now.
+    pub fn is_history(&self) -> bool {
+        matches!(
+            self.class,
+            Some(DtcClass::Stored | DtcClass::PreviouslyActive)
+        )
+    }
 }
 
 /// What applying one record did.
@@ -126,9 +142,16 @@ impl VehicleState {
         out
     }
 
-    /// Active faults, in the order first seen.
+    /// Faults present now (every class but the history ones), in the order first seen. A
+    /// code in two lists (confirmed and permanent) is listed once per list.
     pub fn active_dtcs(&self) -> impl Iterator<Item = &DtcEntry> {
-        self.dtcs.iter().filter(|d| d.active)
+        self.dtcs.iter().filter(|d| d.active && !d.is_history())
+    }
+
+    /// Codes the car's ECUs remember (class stored or previously active) and list now, in
+    /// the order first seen.
+    pub fn stored_dtcs(&self) -> impl Iterator<Item = &DtcEntry> {
+        self.dtcs.iter().filter(|d| d.active && d.is_history())
     }
 
     /// Applies one record once: a seq applied before changes nothing.
@@ -169,10 +192,11 @@ impl VehicleState {
             RecordBody::DtcSnapshot(s) => {
                 for entry in &mut self.dtcs {
                     if entry.seq < seq {
-                        let listed = s
-                            .active
-                            .iter()
-                            .any(|e| e.dtc.code() == entry.dtc.code() && e.ecu == entry.ecu);
+                        let listed = s.active.iter().any(|e| {
+                            e.dtc.code() == entry.dtc.code()
+                                && e.ecu == entry.ecu
+                                && e.class == entry.class
+                        });
                         if entry.active != listed {
                             entry.active = listed;
                             entry.seq = seq;
@@ -216,11 +240,12 @@ impl VehicleState {
             active,
             seq,
             at,
+            class: e.class,
         };
         match self
             .dtcs
             .iter_mut()
-            .find(|d| d.dtc.code() == code && d.ecu == e.ecu)
+            .find(|d| d.dtc.code() == code && d.ecu == e.ecu && d.class == e.class)
         {
             Some(entry) if entry.seq < seq => *entry = fresh,
             // An older event than what we know (reordered or replayed): no change.
@@ -247,9 +272,73 @@ impl VehicleState {
         match bytes.split_first() {
             None => Err("empty vehicle state".into()),
             Some((&STATE_VERSION, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
+            Some((&1, body)) => postcard::from_bytes::<v1::VehicleState>(body)
+                .map(Self::from)
+                .map_err(|e| e.to_string()),
             Some((v, _)) => Err(format!(
                 "vehicle state version {v}; this build reads {STATE_VERSION}"
             )),
+        }
+    }
+}
+
+/// The stored layout of version 1, before DTC classes; read, never written.
+mod v1 {
+    use rapport_shared::{Dtc, Severity, Timestamp};
+    use serde::Deserialize;
+
+    use super::{AppliedSet, Reading};
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct VehicleState {
+        pub(super) applied: AppliedSet,
+        pub(super) odometer: Option<Reading>,
+        pub(super) engine_hours: Option<Reading>,
+        pub(super) dtcs: Vec<DtcEntry>,
+        pub(super) mil: Option<(bool, u64)>,
+        pub(super) counts: Vec<u64>,
+        pub(super) abandoned: u64,
+        pub(super) first_seen: Timestamp,
+        pub(super) last_seen: Timestamp,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct DtcEntry {
+        pub(super) dtc: Dtc,
+        pub(super) ecu: u32,
+        pub(super) severity: Severity,
+        pub(super) active: bool,
+        pub(super) seq: u64,
+        pub(super) at: Timestamp,
+    }
+}
+
+impl From<v1::VehicleState> for VehicleState {
+    fn from(old: v1::VehicleState) -> Self {
+        Self {
+            applied: old.applied,
+            odometer: old.odometer,
+            engine_hours: old.engine_hours,
+            dtcs: old
+                .dtcs
+                .into_iter()
+                .map(|d| DtcEntry {
+                    dtc: d.dtc,
+                    ecu: d.ecu,
+                    severity: d.severity,
+                    active: d.active,
+                    seq: d.seq,
+                    at: d.at,
+                    class: None,
+                })
+                .collect(),
+            mil: old.mil,
+            counts: old.counts,
+            abandoned: old.abandoned,
+            first_seen: old.first_seen,
+            last_seen: old.last_seen,
         }
     }
 }
@@ -293,6 +382,7 @@ mod tests {
             dtc: Dtc::Obd(ObdCode::new(code)),
             severity: Severity::Warning,
             ecu,
+            class: None,
         }
     }
 
@@ -378,6 +468,89 @@ mod tests {
         );
         v.apply(&hb, NOW);
         assert_eq!(v.counts_by_kind(), vec![("heartbeat", 1), ("unknown", 1)]);
+    }
+
+    fn classed(code: u16, class: DtcClass) -> DtcEvent {
+        DtcEvent {
+            class: Some(class),
+            ..dtc(code, 0x7E8)
+        }
+    }
+
+    #[test]
+    fn each_class_is_its_own_entry_and_history_is_kept_apart() {
+        let mut v = VehicleState::new(NOW);
+        let appeared = |e| RecordBody::DtcAppeared(e);
+        v.apply(&rec(1, appeared(classed(0x0420, DtcClass::Confirmed))), NOW);
+        v.apply(&rec(2, appeared(classed(0x0420, DtcClass::Permanent))), NOW);
+        v.apply(&rec(3, appeared(classed(0x0171, DtcClass::Stored))), NOW);
+        v.apply(
+            &rec(4, appeared(classed(0x0110, DtcClass::PreviouslyActive))),
+            NOW,
+        );
+        let names = |it: &mut dyn Iterator<Item = &DtcEntry>| -> Vec<String> {
+            it.map(|d| format!("{}:{}", d.dtc, d.class.map_or("?", DtcClass::name)))
+                .collect()
+        };
+        assert_eq!(
+            names(&mut v.active_dtcs()),
+            ["P0420:confirmed", "P0420:permanent"]
+        );
+        assert_eq!(
+            names(&mut v.stored_dtcs()),
+            ["P0171:stored", "P0110:previously_active"]
+        );
+        // Cleared from confirmed only: still permanent.
+        v.apply(
+            &rec(
+                5,
+                RecordBody::DtcCleared(classed(0x0420, DtcClass::Confirmed)),
+            ),
+            NOW,
+        );
+        assert_eq!(names(&mut v.active_dtcs()), ["P0420:permanent"]);
+        // A snapshot lists (code, ECU, class): what it does not list is no longer listed.
+        let snap = DtcSnapshot {
+            active: vec![
+                classed(0x0420, DtcClass::Confirmed),
+                classed(0x0171, DtcClass::Stored),
+            ],
+            mil: true,
+        };
+        v.apply(&rec(6, RecordBody::DtcSnapshot(snap)), NOW);
+        assert_eq!(names(&mut v.active_dtcs()), ["P0420:confirmed"]);
+        assert_eq!(names(&mut v.stored_dtcs()), ["P0171:stored"]);
+    }
+
+    #[test]
+    fn version_1_state_is_read_with_classes_unknown() {
+        let old = v1::VehicleState {
+            applied: AppliedSet::default(),
+            odometer: None,
+            engine_hours: None,
+            dtcs: vec![v1::DtcEntry {
+                dtc: Dtc::Obd(ObdCode::new(0x0133)),
+                ecu: 0x7E8,
+                severity: Severity::Warning,
+                active: true,
+                seq: 4,
+                at: NOW,
+            }],
+            mil: Some((true, 4)),
+            counts: vec![0; KIND_SLOTS],
+            abandoned: 0,
+            first_seen: NOW,
+            last_seen: NOW,
+        };
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let v = VehicleState::from_bytes(&bytes).unwrap();
+        assert_eq!(v.dtcs.len(), 1);
+        assert_eq!(v.dtcs[0].class, None);
+        assert_eq!(v.active_dtcs().count(), 1, "an unclassed fault is present");
+        assert_eq!(v.mil, Some((true, 4)));
+        // Written back, it is version 2.
+        assert_eq!(v.to_bytes().unwrap()[0], 2);
     }
 
     #[test]

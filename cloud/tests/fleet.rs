@@ -2,7 +2,8 @@
 //! partner receivers verifying signatures): time travel through the activity layers with the
 //! strategies' campaigns reaching the car's downlink topic within their caps, a maintenance
 //! alert that waits for the driver's response and escalates after its SLA, a critical fault
-//! acknowledged in time, partner token isolation, and malformed API input.
+//! acknowledged in time, the stored codes an alert carries as context, partner token
+//! isolation, and malformed API input.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,8 +17,8 @@ use rapport_harness::http::{client as http, metric};
 use rapport_harness::partner::Receiver;
 use rapport_harness::records::{critical, first_drive, maintenance, odometer, prompt};
 use rapport_shared::{
-    ConsentChange, ConsentKind, DownlinkBody, MaintenanceStatus, PromptAction, PromptKind,
-    RecordBody,
+    ConsentChange, ConsentKind, DownlinkBody, Dtc, DtcClass, DtcEvent, MaintenanceStatus, ObdCode,
+    PromptAction, PromptKind, RecordBody, Severity,
 };
 use serde_json::Value;
 
@@ -329,6 +330,105 @@ async fn maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla(kin
     for r in [b.north(), b.south(), b.desk()] {
         assert_eq!(r.stats().rejected, 0);
     }
+    b.cloud.shutdown().await.unwrap();
+}
+
+/// A critical fault's alert carries the codes the car's ECUs remember (class stored, previously
+/// active) as `stored_codes`; those codes never raise an alert of their own, even critical by
+/// the car's config, and the vehicle's view lists them apart with their class.
+async fn a_fault_alert_lists_the_stored_codes(kind: StoreKind) {
+    let Some(mut b) = north_and_south("stored", kind, "commercial").await else {
+        return;
+    };
+    let event = |code: u16, severity, class| {
+        RecordBody::DtcAppeared(DtcEvent {
+            dtc: Dtc::Obd(ObdCode::new(code)),
+            severity,
+            ecu: 0x7E8,
+            class: Some(class),
+        })
+    };
+    b.send(
+        V2,
+        vec![
+            event(0x0420, Severity::Critical, DtcClass::Stored),
+            event(0x0110, Severity::Info, DtcClass::PreviouslyActive),
+            event(0x0171, Severity::Critical, DtcClass::Permanent),
+        ],
+    )
+    .await;
+    b.minutes(5).await;
+    assert_eq!(b.south().stats().delivered, 0, "history raises no alert");
+    b.send(
+        V2,
+        vec![event(0x0300, Severity::Critical, DtcClass::Confirmed)],
+    )
+    .await;
+    let crit = first_delivery(b.south()).await;
+    assert_eq!(crit["type"], "alert.critical_fault", "{crit}");
+    let codes = |key: &str| -> Vec<(String, String)> {
+        crit[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let label = c.get("class").or_else(|| c.get("severity")).unwrap();
+                (
+                    c["code"].as_str().unwrap().to_owned(),
+                    label.as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |c: &str, l: &str| (c.to_owned(), l.to_owned());
+    assert_eq!(
+        codes("stored_codes"),
+        [pair("P0420", "stored"), pair("P0110", "previously_active")],
+        "{crit}"
+    );
+    assert_eq!(
+        codes("active_faults"),
+        [pair("P0171", "critical"), pair("P0300", "critical")],
+        "{crit}"
+    );
+    let (_, v) = b
+        .request(
+            "GET",
+            &format!("/api/v1/vehicles/{V2}"),
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    let classes = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}",
+                    d["code"].as_str().unwrap(),
+                    d["class"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        classes("active_dtcs"),
+        ["P0171:permanent", "P0300:confirmed"],
+        "{v}"
+    );
+    assert_eq!(
+        classes("stored_dtcs"),
+        ["P0420:stored", "P0110:previously_active"],
+        "{v}"
+    );
+    b.minutes(5).await;
+    assert_eq!(
+        b.south().stats().delivered,
+        1,
+        "one alert, for the confirmed fault"
+    );
     b.cloud.shutdown().await.unwrap();
 }
 
@@ -819,6 +919,7 @@ async fn malformed_api_input_gets_a_4xx_json_error(kind: StoreKind) {
 rapport_harness::on_both_backends!(
     time_travel_moves_drivers_through_activity_and_strategies_respect_caps,
     maintenance_alert_waits_for_the_driver_then_escalates_after_its_sla,
+    a_fault_alert_lists_the_stored_codes,
     a_partner_token_sees_only_its_own_vehicles_and_alerts,
     malformed_api_input_gets_a_4xx_json_error,
 );

@@ -188,11 +188,13 @@ fn long_history(start: u64) -> Vec<Record> {
                         dtc: Dtc::Obd(ObdCode::new(0x0133)),
                         severity: Severity::Warning,
                         ecu: 0x7E8,
+                        class: None,
                     }),
                     3 => RecordBody::DtcCleared(DtcEvent {
                         dtc: Dtc::Obd(ObdCode::new(0x0133)),
                         severity: Severity::Warning,
                         ecu: 0x7E8,
+                        class: None,
                     }),
                     _ => RecordBody::EngineHours(EngineHoursReading {
                         hours: EngineHours::from_secs(seq * 60),

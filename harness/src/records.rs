@@ -84,6 +84,7 @@ fn dtc_event(code: u16, severity: Severity) -> DtcEvent {
         dtc: Dtc::Obd(ObdCode::new(code)),
         severity,
         ecu: 0x7E8,
+        class: None,
     }
 }
 

@@ -40,9 +40,14 @@
 //! - *Old sender → new receiver*: the body ends before the new field. postcard itself fails on
 //!   a missing trailing field, so a receiver that adds one decodes the body in two steps: the
 //!   old struct first, then the new field from the bytes left (`None` when there are none).
+//! - A struct that also sits inside a list of another body (as [`DtcEvent`] inside
+//!   [`DtcSnapshot::active`]) keeps its old shape inside the list, and the new field of every
+//!   element follows the outer body's last field as one trailing list; otherwise an old
+//!   receiver would read the new bytes as the next element. [`DtcEvent::class`] (v1.1) is the
+//!   worked example: `compat::dtc_class_*` in `tests/compat.rs` proves both directions.
 //!
 //! **Adding a variant to an enum inside a body**: only to the *open* enums ([`PromptKind`],
-//! [`ConsentKind`]), which decode unknown codes as `Other(code)`. The closed ones
+//! [`ConsentKind`], [`DtcClass`]), which decode unknown codes as `Other(code)`. The closed ones
 //! ([`Severity`], [`MaintenanceStatus`], [`SignalSource`], [`PromptAction`], [`Priority`])
 //! never grow: a new meaning there is a new record kind.
 //!
@@ -76,7 +81,7 @@ pub use v1::downlink::{
 pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;
 pub use v1::uplink::{
-    ConsentChange, ConsentKind, DtcEvent, DtcSnapshot, EngineHoursReading, Heartbeat,
+    ConsentChange, ConsentKind, DtcClass, DtcEvent, DtcSnapshot, EngineHoursReading, Heartbeat,
     MaintenanceEvent, MaintenanceStatus, OdometerReading, PromptAction, PromptEvent, PromptKind,
     Record, RecordBody, SignalSource, Uplink,
 };

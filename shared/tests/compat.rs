@@ -64,6 +64,7 @@ fn new_record_kind_reaches_an_old_cloud() {
                     ),
                     severity: Severity::Critical,
                     ecu: 0,
+                    class: None,
                 }),
             },
         ],
@@ -176,6 +177,7 @@ fn golden_envelope() -> Uplink {
         dtc: Dtc::Uds(UdsCode::new(0x01331C).unwrap(), UdsStatus(0x2F)),
         severity: Severity::Warning,
         ecu: 0x7E8,
+        class: None,
     };
     let bodies = vec![
         RecordBody::Odometer(OdometerReading {
@@ -265,4 +267,203 @@ fn frozen_v1_bytes_decode_forever() {
         hex, GOLDEN_V1,
         "the encoder's output changed: is that a protocol change?"
     );
+}
+
+/// `DtcEvent` and `DtcSnapshot` as a v1.0 build declares them: what an old cloud decodes.
+#[derive(Deserialize, Debug, PartialEq)]
+struct DtcEventV10 {
+    dtc: Dtc,
+    severity: Severity,
+    ecu: u32,
+}
+#[derive(Deserialize, Debug, PartialEq)]
+struct DtcSnapshotV10 {
+    active: Vec<DtcEventV10>,
+    mil: bool,
+}
+
+/// The body of a record encoded on its own: `version seq t tag len body`.
+fn body_of(record: &[u8]) -> (u32, Vec<u8>) {
+    let rest = &record[1..];
+    let (_seq, rest) = postcard::take_from_bytes::<u64>(rest).unwrap();
+    let (_t, rest) = postcard::take_from_bytes::<i64>(rest).unwrap();
+    let (tag, rest) = postcard::take_from_bytes::<u32>(rest).unwrap();
+    let (len, rest) = postcard::take_from_bytes::<u64>(rest).unwrap();
+    assert_eq!(rest.len() as u64, len);
+    (tag, rest.to_vec())
+}
+
+fn classed(code: u16, ecu: u32, class: Option<DtcClass>) -> DtcEvent {
+    DtcEvent {
+        dtc: Dtc::Obd(ObdCode::new(code)),
+        severity: Severity::Info,
+        ecu,
+        class,
+    }
+}
+
+#[test]
+fn dtc_class_reaches_an_old_cloud() {
+    // A v1.1 agent: a stored UDS code, and a snapshot listing two classes of one code.
+    let stored = DtcEvent {
+        dtc: Dtc::Uds(UdsCode::new(0x01331C).unwrap(), UdsStatus(0x20)),
+        severity: Severity::Info,
+        ecu: 0x7E8,
+        class: Some(DtcClass::Stored),
+    };
+    let record = Record {
+        seq: 7,
+        at: Timestamp::from_secs(1),
+        body: RecordBody::DtcAppeared(stored),
+    }
+    .encode()
+    .unwrap();
+    let (tag, body) = body_of(&record);
+    assert_eq!(tag, 3);
+    // The old cloud's decoder (postcard of the v1.0 struct, trailing bytes ignored).
+    let (old, trailing) = postcard::take_from_bytes::<DtcEventV10>(&body).unwrap();
+    assert_eq!(
+        old,
+        DtcEventV10 {
+            dtc: stored.dtc,
+            severity: Severity::Info,
+            ecu: 0x7E8
+        }
+    );
+    assert_eq!(trailing, [0x01, 0x03], "Some(stored) after the v1.0 fields");
+
+    let snapshot = DtcSnapshot {
+        active: vec![
+            classed(0x0420, 0x7E8, Some(DtcClass::Confirmed)),
+            classed(0x0420, 0x7E8, Some(DtcClass::Permanent)),
+            classed(0x0171, 0x7E9, None),
+        ],
+        mil: true,
+    };
+    let record = Record {
+        seq: 8,
+        at: Timestamp::from_secs(2),
+        body: RecordBody::DtcSnapshot(snapshot.clone()),
+    }
+    .encode()
+    .unwrap();
+    let (_, body) = body_of(&record);
+    let (old, trailing) = postcard::take_from_bytes::<DtcSnapshotV10>(&body).unwrap();
+    assert_eq!(
+        old.active.len(),
+        3,
+        "every event still reaches the old cloud"
+    );
+    assert_eq!(old.active[2].ecu, 0x7E9);
+    assert!(old.mil);
+    assert_eq!(trailing, [3, 0x01, 0x00, 0x01, 0x02, 0x00]);
+    // And this build reads the classes back.
+    assert_eq!(
+        Record::decode(&record).unwrap().body,
+        RecordBody::DtcSnapshot(snapshot)
+    );
+}
+
+#[test]
+fn dtc_class_absent_in_old_agent_bytes_decodes_as_none() {
+    // Every DTC event of the frozen v1.0 batch decodes with class None.
+    let bytes: Vec<u8> = (0..GOLDEN_V1.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&GOLDEN_V1[i..i + 2], 16).unwrap())
+        .collect();
+    let mut events = 0;
+    for r in Uplink::decode(&bytes).unwrap().records {
+        match r.body {
+            RecordBody::DtcAppeared(e) | RecordBody::DtcCleared(e) => {
+                assert_eq!(e.class, None);
+                events += 1;
+            }
+            RecordBody::DtcSnapshot(s) => {
+                assert!(s.active.iter().all(|e| e.class.is_none()));
+                events += s.active.len();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(events, 3);
+}
+
+/// A v1.1 batch with classes: a pending OBD code appearing, then a snapshot where it is
+/// confirmed and permanent, and a class code 9 from a still newer agent.
+/// Never edit this to make a test pass (see [`GOLDEN_V1`]).
+const GOLDEN_V1_1_DTC: &str = concat!(
+    // version, VIN, 2 records; seq +1, t, tag 3, 8 bytes: OBD P0420, info, ECU 0x7E8,
+    // Some(pending)
+    "013147314a43353434345237323532333637020180b083c59868030800a00800e80f0101",
+    // seq +1, t +500 ms, tag 5, 27 bytes: 3 events in v1.0 shape, MIL off, then 3 classes:
+    // Some(confirmed), Some(permanent), Some(other 9)
+    "01e807051b0300a00800e80f00a00800e80f00f10200e80f0003010001020109",
+);
+
+fn golden_v1_1_dtc() -> Uplink {
+    Uplink {
+        vin: vin(),
+        records: vec![
+            Record {
+                seq: 1,
+                at: Timestamp::from_millis(1_790_000_000_000),
+                body: RecordBody::DtcAppeared(classed(0x0420, 0x7E8, Some(DtcClass::Pending))),
+            },
+            Record {
+                seq: 2,
+                at: Timestamp::from_millis(1_790_000_000_500),
+                body: RecordBody::DtcSnapshot(DtcSnapshot {
+                    active: vec![
+                        classed(0x0420, 0x7E8, Some(DtcClass::Confirmed)),
+                        classed(0x0420, 0x7E8, Some(DtcClass::Permanent)),
+                        classed(0x0171, 0x7E8, Some(DtcClass::Other(9))),
+                    ],
+                    mil: false,
+                }),
+            },
+        ],
+    }
+}
+
+#[test]
+fn frozen_v1_1_dtc_class_bytes_decode_forever() {
+    let hex: String = golden_v1_1_dtc()
+        .encode()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, GOLDEN_V1_1_DTC);
+    let bytes: Vec<u8> = (0..GOLDEN_V1_1_DTC.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&GOLDEN_V1_1_DTC[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(Uplink::decode(&bytes).unwrap(), golden_v1_1_dtc());
+}
+
+#[test]
+fn snapshot_with_a_wrong_number_of_classes_is_refused() {
+    let record = Record {
+        seq: 1,
+        at: Timestamp::from_secs(1),
+        body: RecordBody::DtcSnapshot(DtcSnapshot {
+            active: vec![classed(0x0420, 0x7E8, Some(DtcClass::Confirmed))],
+            mil: false,
+        }),
+    }
+    .encode()
+    .unwrap();
+    // Declare two classes for the one fault: the trailing list `1, Some(confirmed)` becomes
+    // `2, Some(confirmed), None`.
+    let (_, mut body) = body_of(&record);
+    let head = &record[..record.len() - body.len() - 1];
+    let n = body.len();
+    assert_eq!(body[n - 3..], [1, 0x01, 0x00]);
+    body[n - 3] = 2;
+    body.push(0x00);
+    let mut bad = head.to_vec();
+    bad.push(body.len() as u8);
+    bad.extend_from_slice(&body);
+    let err = Record::decode(&bad).unwrap_err().to_string();
+    assert!(err.contains("2 listed for 1 faults"), "{err}");
 }

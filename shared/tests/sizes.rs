@@ -57,6 +57,7 @@ fn typical_mix() -> Vec<Record> {
         dtc: Dtc::Obd(ObdCode::new(0x0133)),
         severity: Severity::Warning,
         ecu: 0x7E8,
+        class: None,
     };
     push(200_000, RecordBody::DtcAppeared(dtc));
     push(

@@ -86,6 +86,7 @@ fn long_history() -> Vec<(u64, RecordBody)> {
         dtc: Dtc::Obd(ObdCode::new(0x0133)),
         severity: Severity::Warning,
         ecu: 0x7E8,
+        class: None,
     };
     (1..=720u64)
         .map(|i| {

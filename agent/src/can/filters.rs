@@ -31,9 +31,9 @@ impl KernelFilter {
     }
 }
 
-/// J1939 parameter groups the agent reads: DM1, VD, VDHR, HOURS, CCVS1 (PDU2: the PGN sits in
+/// J1939 parameter groups the agent reads: DM1, DM2, VD, VDHR, HOURS, CCVS1 (PDU2: the PGN sits in
 /// id bits 8–25) and the transport protocol's TP.CM / TP.DT (PDU1: only PF matters).
-const J1939_PDU2_PGNS: [u32; 5] = [0xFECA, 0xFEE0, 0xFEC1, 0xFEE5, 0xFEF1];
+const J1939_PDU2_PGNS: [u32; 6] = [0xFECA, 0xFECB, 0xFEE0, 0xFEC1, 0xFEE5, 0xFEF1];
 const J1939_TP_PFS: [u32; 2] = [0xEC, 0xEB];
 
 /// What the agent reads off one bus, as far as the filters care.

@@ -53,9 +53,35 @@ pub struct Obd {
     /// Mode 01 PIDs to poll.
     #[serde(default = "obd_pids")]
     pub pids: Vec<u8>,
-    /// Whether to poll modes 03 and 07 (stored and pending DTCs).
+    /// Whether to poll DTCs at all (the modes in `dtc_modes`).
     #[serde(default = "yes")]
     pub dtcs: bool,
+    /// Which DTC lists to read when `dtcs` is on: `"03"` confirmed, `"07"` pending, `"0A"`
+    /// permanent (default all three; drop `"0A"` for ECUs older than 2010 that lack it).
+    #[serde(default = "obd_dtc_modes")]
+    pub dtc_modes: Vec<ObdDtcMode>,
+}
+
+/// An OBD-II DTC service, spelled as its mode number in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ObdDtcMode {
+    /// Mode 03: confirmed ("stored") DTCs.
+    #[serde(rename = "03")]
+    Confirmed,
+    /// Mode 07: pending DTCs.
+    #[serde(rename = "07")]
+    Pending,
+    /// Mode 0A: permanent DTCs.
+    #[serde(rename = "0A")]
+    Permanent,
+}
+
+fn obd_dtc_modes() -> Vec<ObdDtcMode> {
+    vec![
+        ObdDtcMode::Confirmed,
+        ObdDtcMode::Pending,
+        ObdDtcMode::Permanent,
+    ]
 }
 
 fn obd_id_bits() -> u8 {
@@ -183,6 +209,10 @@ pub struct J1939 {
     /// DM1 faults are read from every source whatever this says.
     #[serde(default)]
     pub signal_sources: Option<Vec<u8>>,
+    /// Whether to request DM2 (previously active DTCs, PGN 65227) from every ECU with PGN
+    /// 59904, once per DTC round.
+    #[serde(default)]
+    pub dm2: bool,
 }
 
 fn own_address() -> u8 {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 
-pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
+pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, ObdDtcMode, Observe, Poller, Uds};
 pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
 pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
 pub use uds::Addressing as UdsAddressing;

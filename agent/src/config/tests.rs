@@ -150,6 +150,39 @@ severity = "info"
 }
 
 #[test]
+fn obd_dtc_modes_and_j1939_dm2() {
+    let c = parse("[obd]\nbus = \"pt\"\n[j1939]\nbus = \"pt\"\n").unwrap();
+    let obd = c.obd.unwrap();
+    assert!(obd.dtcs);
+    assert_eq!(
+        obd.dtc_modes,
+        [
+            ObdDtcMode::Confirmed,
+            ObdDtcMode::Pending,
+            ObdDtcMode::Permanent
+        ]
+    );
+    assert!(!c.j1939.unwrap().dm2, "off unless asked");
+    let c = parse(
+        "[obd]\nbus = \"pt\"\ndtc_modes = [\"0A\", \"03\"]\n[j1939]\nbus = \"pt\"\ndm2 = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.obd.unwrap().dtc_modes,
+        [ObdDtcMode::Permanent, ObdDtcMode::Confirmed]
+    );
+    assert!(c.j1939.unwrap().dm2);
+    // A mode that is not a DTC list is refused with its place in the file.
+    let err = parse("[obd]\nbus = \"pt\"\ndtc_modes = [\"04\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "test.toml:13:14: obd.dtc_modes[0]: unknown variant `04`, expected one of `03`, `07`, `0A`"
+    );
+}
+
+#[test]
 fn obd_and_j1939_checks() {
     let got = problems(
         "[obd]\nbus = \"pt\"\nid_bits = 12\npids = [0x0D, 0xFF, 0x0D]\n\

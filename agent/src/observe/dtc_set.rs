@@ -1,47 +1,82 @@
-//! Active DTC sets and severities. Each ECU's complete report (an OBD-II mode 03/07/0A
-//! answer, a UDS 0x19 0x02 answer, a J1939 DM1) replaces its previous one: codes new in it
-//! become [`DtcState::Active`], codes missing from it become [`DtcState::Cleared`].
+//! DTC sets per class and their severities. Each ECU's complete report of one list (an
+//! OBD-II mode 03, 07 or 0A answer, a UDS 0x19 0x02 answer, a J1939 DM1 or DM2) replaces its
+//! previous report of that list: codes new in it become [`DtcState::Active`], codes missing
+//! from it become [`DtcState::Cleared`]. One (ECU, code) can be in several lists at once —
+//! confirmed and permanent, active and previously active — and each list is its own set, so
+//! a code leaving one list does not clear it from another.
+//!
+//! | list            | report                                  | class               |
+//! |-----------------|-----------------------------------------|---------------------|
+//! | `ObdConfirmed`  | OBD-II mode 03                          | `confirmed`         |
+//! | `ObdPending`    | OBD-II mode 07                          | `pending`           |
+//! | `ObdPermanent`  | OBD-II mode 0A                          | `permanent`         |
+//! | `Uds(class)`    | UDS 0x59 0x02, split by status ([`uds_class`]) | `confirmed`, `pending`, `test_failed`, `stored` |
+//! | `J1939Dm1`      | DM1 (PGN 65226)                         | `active`            |
+//! | `J1939Dm2`      | DM2 (PGN 65227)                         | `previously_active` |
 //!
 //! Severity comes from what the ECU says (MIL, J1939 lamps, UDS status bits: the `*_severity`
 //! functions) and then per-code config overrides win ([`Overrides`]). Owns those rules and the
-//! sets; does not own decoding (see [`super::passive`]).
+//! sets; does not own decoding (see [`super::passive`]) nor which classes may prompt the
+//! driver ([`DtcClass::may_prompt`], applied by the rules).
 
-use rapport_shared::{Dtc, DtcCode, Severity, SignalSource, UdsStatus};
+use rapport_shared::{Dtc, DtcClass, DtcCode, Severity, SignalSource, UdsStatus};
 
 use super::{DtcState, Lamps, Observation};
 
-/// Which report a set comes from. OBD-II's three lists are separate sets: a pending code is
-/// not cleared by a stored-codes answer that does not list it.
+/// Which report a set comes from; each is its own set per ECU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum DtcList {
-    /// OBD-II mode 03.
-    ObdStored,
+    /// OBD-II mode 03: confirmed ("stored" in J1979) codes.
+    ObdConfirmed,
     /// OBD-II mode 07.
     ObdPending,
     /// OBD-II mode 0A.
     ObdPermanent,
-    /// UDS 0x19 0x02.
-    Uds,
-    /// J1939 DM1.
+    /// UDS 0x19 0x02: the records of one class (see [`uds_class`]). Every answer reports all
+    /// of [`UDS_CLASSES`], so a code moving from pending to confirmed leaves the pending set.
+    Uds(DtcClass),
+    /// J1939 DM1, active.
     J1939Dm1,
+    /// J1939 DM2, previously active.
+    J1939Dm2,
 }
+
+/// The classes one UDS answer is split into.
+pub(crate) const UDS_CLASSES: [DtcClass; 4] = [
+    DtcClass::Confirmed,
+    DtcClass::Pending,
+    DtcClass::TestFailed,
+    DtcClass::Stored,
+];
 
 impl DtcList {
     /// The protocol the list belongs to.
     pub(crate) fn source(self) -> SignalSource {
         match self {
-            Self::ObdStored | Self::ObdPending | Self::ObdPermanent => SignalSource::Obd,
-            Self::Uds => SignalSource::Uds,
-            Self::J1939Dm1 => SignalSource::J1939,
+            Self::ObdConfirmed | Self::ObdPending | Self::ObdPermanent => SignalSource::Obd,
+            Self::Uds(_) => SignalSource::Uds,
+            Self::J1939Dm1 | Self::J1939Dm2 => SignalSource::J1939,
+        }
+    }
+
+    /// The class of every code in the list.
+    pub(crate) fn class(self) -> DtcClass {
+        match self {
+            Self::ObdConfirmed => DtcClass::Confirmed,
+            Self::ObdPending => DtcClass::Pending,
+            Self::ObdPermanent => DtcClass::Permanent,
+            Self::Uds(class) => class,
+            Self::J1939Dm1 => DtcClass::Active,
+            Self::J1939Dm2 => DtcClass::PreviouslyActive,
         }
     }
 }
 
-/// OBD-II: a stored code is a warning unless the ECU said the MIL is off (then info); a
+/// OBD-II: a confirmed code is a warning unless the ECU said the MIL is off (then info); a
 /// pending code is info; a permanent code is a warning.
 pub(crate) fn obd_severity(list: DtcList, mil_on: Option<bool>) -> Severity {
     match (list, mil_on) {
-        (DtcList::ObdStored, Some(false)) => Severity::Info,
+        (DtcList::ObdConfirmed, Some(false)) => Severity::Info,
         (DtcList::ObdPending, _) => Severity::Info,
         _ => Severity::Warning,
     }
@@ -60,7 +95,7 @@ pub(crate) fn j1939_severity(lamps: Lamps) -> Severity {
 }
 
 /// UDS status: warningIndicatorRequested or confirmed → warning; otherwise (pending, test
-/// failed) info.
+/// failed, stored) info.
 pub(crate) fn uds_severity(status: UdsStatus) -> Severity {
     if status.has(UdsStatus::WARNING_INDICATOR_REQUESTED) || status.has(UdsStatus::CONFIRMED) {
         Severity::Warning
@@ -69,17 +104,29 @@ pub(crate) fn uds_severity(status: UdsStatus) -> Severity {
     }
 }
 
-/// Whether a UDS status says the fault is present at all: a record whose only bits are
-/// "test not completed" describes a code that has not failed.
-pub(crate) fn uds_is_present(status: UdsStatus) -> bool {
-    status.0
-        & (UdsStatus::TEST_FAILED
-            | UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE
-            | UdsStatus::PENDING
-            | UdsStatus::CONFIRMED
-            | UdsStatus::WARNING_INDICATOR_REQUESTED)
-        != 0
+/// The one class a UDS record's status gives, the strongest it shows:
+/// confirmedDTC or warningIndicatorRequested (bits 3, 7) → confirmed; else pendingDTC (bit 2)
+/// → pending; else testFailed or testFailedThisOperationCycle (bits 0, 1) → test failed; else
+/// testFailedSinceLastClear (bit 5, e.g. 0x20 or 0x60) → stored. `None` when no failure bit
+/// is set at all (e.g. 0x50: only "test not completed"): the code has not failed.
+pub(crate) fn uds_class(status: UdsStatus) -> Option<DtcClass> {
+    if status.has(UdsStatus::CONFIRMED) || status.has(UdsStatus::WARNING_INDICATOR_REQUESTED) {
+        Some(DtcClass::Confirmed)
+    } else if status.has(UdsStatus::PENDING) {
+        Some(DtcClass::Pending)
+    } else if status.0 & (UdsStatus::TEST_FAILED | UdsStatus::TEST_FAILED_THIS_OPERATION_CYCLE) != 0
+    {
+        Some(DtcClass::TestFailed)
+    } else if status.has(UdsStatus::TEST_FAILED_SINCE_LAST_CLEAR) {
+        Some(DtcClass::Stored)
+    } else {
+        None
+    }
 }
+
+/// J1939 DM2: previously active codes are history, info whatever the lamps say (the lamps
+/// in a DM2 are the ECU's current ones, already reported with its DM1).
+pub(crate) const DM2_SEVERITY: Severity = Severity::Info;
 
 /// Per-code severities from config; they win over lamps and status bits.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +158,7 @@ struct Set {
     codes: Vec<(Dtc, Severity)>,
 }
 
-/// The active DTCs of every (list, bus, ECU) seen.
+/// The listed DTCs of every (list, bus, ECU) seen.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DtcSet {
     sets: Vec<Set>,
@@ -181,6 +228,7 @@ impl DtcSet {
             return;
         };
         let source = list.source();
+        let class = list.class();
         for (dtc, severity) in &self.scratch {
             let known = set.codes.iter().find(|(d, _)| d.code() == dtc.code());
             if known.is_none_or(|(_, s)| s != severity) {
@@ -191,6 +239,7 @@ impl DtcSet {
                     source,
                     bus,
                     ecu,
+                    class,
                 });
             }
         }
@@ -203,6 +252,7 @@ impl DtcSet {
                     source,
                     bus,
                     ecu,
+                    class,
                 });
             }
         }
@@ -241,12 +291,12 @@ mod tests {
     #[test]
     fn obd_mil_and_modes() {
         assert_eq!(
-            obd_severity(DtcList::ObdStored, Some(true)),
+            obd_severity(DtcList::ObdConfirmed, Some(true)),
             Severity::Warning
         );
-        assert_eq!(obd_severity(DtcList::ObdStored, None), Severity::Warning);
+        assert_eq!(obd_severity(DtcList::ObdConfirmed, None), Severity::Warning);
         assert_eq!(
-            obd_severity(DtcList::ObdStored, Some(false)),
+            obd_severity(DtcList::ObdConfirmed, Some(false)),
             Severity::Info
         );
         assert_eq!(
@@ -281,8 +331,27 @@ mod tests {
         assert_eq!(uds_severity(UdsStatus(0x80)), Severity::Warning);
         assert_eq!(uds_severity(UdsStatus(0x04)), Severity::Info);
         assert_eq!(uds_severity(UdsStatus(0x01)), Severity::Info);
-        assert!(uds_is_present(UdsStatus(0x04)));
-        assert!(!uds_is_present(UdsStatus(0x50)));
+        assert_eq!(uds_severity(UdsStatus(0x20)), Severity::Info);
+        assert_eq!(uds_severity(UdsStatus(0x60)), Severity::Info);
+    }
+
+    #[test]
+    fn uds_status_classes() {
+        // ISO 14229-1 D.2 status bits: 0 testFailed, 1 tfThisOperationCycle, 2 pending,
+        // 3 confirmed, 4 testNotCompletedSinceLastClear, 5 tfSinceLastClear,
+        // 6 testNotCompletedThisOperationCycle, 7 warningIndicatorRequested.
+        let class = |s| uds_class(UdsStatus(s));
+        assert_eq!(class(0x09), Some(DtcClass::Confirmed)); // failing now and confirmed
+        assert_eq!(class(0x2B), Some(DtcClass::Confirmed));
+        assert_eq!(class(0x80), Some(DtcClass::Confirmed)); // lamp requested
+        assert_eq!(class(0x04), Some(DtcClass::Pending));
+        assert_eq!(class(0x25), Some(DtcClass::Pending));
+        assert_eq!(class(0x01), Some(DtcClass::TestFailed));
+        assert_eq!(class(0x02), Some(DtcClass::TestFailed));
+        assert_eq!(class(0x20), Some(DtcClass::Stored)); // failed once since the last clear
+        assert_eq!(class(0x60), Some(DtcClass::Stored)); // ... and not tested this cycle
+        assert_eq!(class(0x50), None); // never failed
+        assert_eq!(class(0x00), None);
     }
 
     #[test]
@@ -310,7 +379,7 @@ mod tests {
         let mut out = Vec::new();
         let w = Severity::Warning;
         set.report(
-            DtcList::ObdStored,
+            DtcList::ObdConfirmed,
             0x7E8,
             &[(obd("P0133"), w), (obd("P0300"), w), (obd("P0133"), w)],
             &o,
@@ -326,7 +395,7 @@ mod tests {
         out.clear();
         // same report again: nothing new
         set.report(
-            DtcList::ObdStored,
+            DtcList::ObdConfirmed,
             0x7E8,
             &[(obd("P0300"), w), (obd("P0133"), w)],
             &o,
@@ -335,11 +404,11 @@ mod tests {
         assert!(out.is_empty());
         // another ECU and another list are other sets
         set.report(DtcList::ObdPending, 0x7E8, &[], &o, &mut out);
-        set.report(DtcList::ObdStored, 0x7E9, &[], &o, &mut out);
+        set.report(DtcList::ObdConfirmed, 0x7E9, &[], &o, &mut out);
         assert!(out.is_empty());
         // P0133 gone, severity of P0300 unchanged (override), new P0171 as info
         set.report(
-            DtcList::ObdStored,
+            DtcList::ObdConfirmed,
             0x7E8,
             &[
                 (obd("P0300"), Severity::Info),
@@ -355,9 +424,9 @@ mod tests {
                 ("P0133".into(), DtcState::Cleared, w)
             ]
         );
-        assert_eq!(set.active(DtcList::ObdStored, 0x7E8).len(), 2);
+        assert_eq!(set.active(DtcList::ObdConfirmed, 0x7E8).len(), 2);
         assert_eq!(
-            set.active(DtcList::ObdStored, 0x7E8)[0].0,
+            set.active(DtcList::ObdConfirmed, 0x7E8)[0].0,
             Dtc::Obd(ObdCode::new(0x0300))
         );
     }

@@ -1,6 +1,10 @@
 //! The JSON-lines form of observations the replay CLI prints, one object per line, keys in a
-//! fixed order (`t_ms`, `kind`, then the kind's fields). Owns the shape only; the numbers are
-//! rounded to 3 decimals so an f32 speed prints as `23.203`, not `23.203125476837158`.
+//! fixed order (`t_ms`, `kind`, then the kind's fields). A `dtc` line carries `state`
+//! (`active` when the code enters one of its ECU's lists, `cleared` when it leaves it) and
+//! `class`, the list: `confirmed`, `pending`, `permanent`, `test_failed`, `stored`, `active`,
+//! `previously_active` (see `rapport_shared::DtcClass` and `observe::dtc_set`). Owns the shape
+//! only; the numbers are rounded to 3 decimals so an f32 speed prints as `23.203`, not
+//! `23.203125476837158`.
 
 use core::fmt::Write as _;
 use core::time::Duration;
@@ -92,6 +96,7 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
             source,
             bus,
             ecu,
+            class,
         } => {
             o.str("code", &dtc.to_string());
             match dtc {
@@ -104,6 +109,7 @@ pub fn write_observation(out: &mut String, t_ms: u64, observation: &Observation)
                 }
             }
             o.str("state", state.as_str());
+            o.str("class", class.name());
             o.str("severity", severity.as_str());
             o.str("source", source.as_str());
             o.str("ecu", &ecu_text(*source, *ecu));
@@ -251,9 +257,10 @@ mod tests {
                 severity: Severity::Warning,
                 source: SignalSource::Uds,
                 bus: 0,
-                ecu: 0x7E8
+                ecu: 0x7E8,
+                class: rapport_shared::DtcClass::Confirmed,
             }),
-            r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","severity":"warning","source":"uds","ecu":"0x7E8"}"#
+            r#"{"t_ms":1436509052249,"kind":"dtc","code":"P0133-1C","status":"0x2F","state":"active","class":"confirmed","severity":"warning","source":"uds","ecu":"0x7E8"}"#
         );
         assert_eq!(
             line(&Observation::Warning {

@@ -16,6 +16,9 @@
 //! rate limiting of output (the replay CLI's choice, see [`crate::replay`]), or the JSON form
 //! ([`json`]).
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod class_tests;
 pub(crate) mod conversions;
 pub(crate) mod dtc_set;
 pub mod json;
@@ -24,7 +27,7 @@ pub(crate) mod plausibility;
 
 use core::time::Duration;
 
-use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, SignalSource};
+use rapport_shared::{Dtc, DtcClass, DtcCode, EngineHours, Odometer, Severity, SignalSource};
 
 use crate::can::source::TimedFrame;
 
@@ -32,7 +35,7 @@ pub(crate) use dtc_set::{DtcList, DtcSet, Overrides};
 pub(crate) use passive::PassiveDecoder;
 pub(crate) use plausibility::{Plausibility, Verdict};
 
-/// Whether a DTC is present.
+/// Whether a DTC is in one of its ECU's lists (its class): appear and clear are per class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DtcState {
     /// Reported now (new, or with a new severity).
@@ -150,7 +153,7 @@ pub enum Observation {
         /// Where it came from.
         source: SignalSource,
     },
-    /// A DTC appearing (or changing severity) or clearing.
+    /// A DTC appearing in one of its ECU's lists (or changing severity there) or leaving it.
     Dtc {
         /// The fault as reported.
         dtc: Dtc,
@@ -165,6 +168,8 @@ pub enum Observation {
         bus: u8,
         /// The ECU: OBD/UDS response CAN id, or J1939 source address.
         ecu: u32,
+        /// The list it appeared in or left (see `dtc_set` for which report gives which).
+        class: DtcClass,
     },
     /// One ECU's lamps, when they change.
     Lamps {

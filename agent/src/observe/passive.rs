@@ -20,13 +20,15 @@ use embedded_can::Frame as _;
 use rapport_shared::{Dtc, EngineHours, Severity, SignalSource, hex};
 
 use super::conversions::j1939_dtc;
-use super::dtc_set::{DtcList, j1939_severity, obd_severity, uds_is_present, uds_severity};
+use super::dtc_set::{
+    DM2_SEVERITY, DtcList, UDS_CLASSES, j1939_severity, obd_severity, uds_class, uds_severity,
+};
 use super::{Lamps, Observation, Sink, WarningKind};
 use crate::can::source::TimedFrame;
 use crate::config::{DbcRole, DidRole};
 use crate::proto::dbc::DecodePlan;
 use crate::proto::isotp::{self, Demux, Interrupted, Receiver, RxEvent};
-use crate::proto::j1939::dm1::PGN_DM1;
+use crate::proto::j1939::dm1::{PGN_DM1, PGN_DM2};
 use crate::proto::j1939::pgn::{
     CruiseControlVehicleSpeed, EngineHours as HoursPgn, HighResVehicleDistance, PGN_CCVS1,
     PGN_HOURS, PGN_VD, PGN_VDHR, VehicleDistance,
@@ -533,7 +535,7 @@ impl Diag {
             }
         };
         let list = match mode {
-            DtcMode::Stored => DtcList::ObdStored,
+            DtcMode::Stored => DtcList::ObdConfirmed,
             DtcMode::Pending => DtcList::ObdPending,
             DtcMode::Permanent => DtcList::ObdPermanent,
         };
@@ -624,14 +626,18 @@ impl Diag {
                 return warn_from(sink, WarningKind::Uds, rx, err);
             }
         };
-        self.scratch.clear();
-        for record in report.records {
-            if uds_is_present(record.status) {
-                self.scratch
-                    .push((Dtc::from(record), uds_severity(record.status)));
+        // One answer is a complete report of every class: each class set gets its part, an
+        // empty part included (so a code that moved from pending to confirmed leaves pending).
+        for class in UDS_CLASSES {
+            self.scratch.clear();
+            for record in report.records.clone() {
+                if uds_class(record.status) == Some(class) {
+                    self.scratch
+                        .push((Dtc::from(record), uds_severity(record.status)));
+                }
             }
+            sink.dtc_report(DtcList::Uds(class), rx, &self.scratch);
         }
-        sink.dtc_report(DtcList::Uds, rx, &self.scratch);
     }
 
     fn negative(&self, rx: u32, payload: &[u8], sink: &mut impl Sink) {
@@ -683,6 +689,19 @@ impl J1939Pgns {
         match pgn {
             PGN_DM1 => match Dm1::parse(data) {
                 Ok(dm1) => self.dm1(source, &dm1, sink),
+                Err(err) => bad(sink, err),
+            },
+            // DM2 has DM1's layout; its codes are history (previously active).
+            PGN_DM2 => match Dm1::parse(data) {
+                Ok(dm2) => {
+                    self.scratch.clear();
+                    self.scratch.extend(
+                        dm2.dtcs()
+                            .filter_map(j1939_dtc)
+                            .map(|dtc| (dtc, DM2_SEVERITY)),
+                    );
+                    sink.dtc_report(DtcList::J1939Dm2, u32::from(source), &self.scratch);
+                }
                 Err(err) => bad(sink, err),
             },
             PGN_VD | PGN_VDHR | PGN_HOURS | PGN_CCVS1 if !self.trusted(source) => {}

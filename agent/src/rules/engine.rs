@@ -4,30 +4,32 @@
 //! [`Changes`] the store must write. The caller persists them and then tells the screen.
 //!
 //! Owns: the life of a prompt (pending → shown → acted on or resolved, snoozes coming back),
-//! fault histories, the odometer write policy (coalesced: moved ≥ `store.odometer_every_m` or
-//! `store.odometer_every_s` passed), outbox odometer readings (`outbox.odometer_every_m`), and
-//! maintenance state reports. Does not own: the key layout ([`crate::store`]), the gate's
-//! rules ([`crate::gate`]), the due arithmetic ([`super::maintenance`]), nor the words
-//! ([`super::conditions`]). Cloud messages are applied in `downlink` beside it.
+//! fault histories (from DTC class listings, in `faults` beside it), the odometer write policy
+//! (coalesced: moved ≥ `store.odometer_every_m` or `store.odometer_every_s` passed), outbox
+//! odometer readings (`outbox.odometer_every_m`), and maintenance state reports. Does not own:
+//! the key layout ([`crate::store`]), the gate's rules ([`crate::gate`]), the due arithmetic
+//! ([`super::maintenance`]), nor the words ([`super::conditions`]). Cloud messages are applied
+//! in `downlink` beside it.
 
 mod downlink;
+mod faults;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_shared::v1::downlink::MaintenanceItem;
 use rapport_shared::v1::uplink::{
     ConsentChange, ConsentKind, DtcEvent, EngineHoursReading, MaintenanceEvent, MaintenanceStatus,
     OdometerReading, PromptAction, PromptEvent, PromptKind, RecordBody,
 };
-use rapport_shared::{EngineHours, Odometer, Severity, SignalSource, Timestamp};
+use rapport_shared::{DtcClass, DtcCode, EngineHours, Odometer, SignalSource, Timestamp};
 
 use crate::config::{Maintenance, Prompts, Vehicle};
 use crate::gate::{self, Caps as _, Decision, GateContext, Motion};
 use crate::memory::{
-    self, Changes, DtcHistory, ItemRecord, LastService, Memory, PromptRecord, PromptState,
-    ServiceRecord, ServiceSource, Stage,
+    self, Changes, ItemRecord, LastService, Memory, PromptRecord, PromptState, ServiceRecord,
+    ServiceSource, Stage,
 };
-use crate::observe::{DtcState, Observation};
+use crate::observe::Observation;
 use crate::rules::conditions::{self, Wanted};
 use crate::rules::maintenance::{self, ItemStatus};
 
@@ -103,6 +105,9 @@ pub struct Rules {
     outboxed_hours: Option<EngineHours>,
     /// MIL per ECU (the vehicle's MIL is any of them).
     mil: BTreeMap<u32, bool>,
+    /// The (code, ECU, class) listings of prompting classes seen since start, so a code that
+    /// leaves one list (pending) while another still has it (confirmed) stays active.
+    listed: BTreeSet<(DtcCode, u32, DtcClass)>,
     scratch: Vec<Wanted>,
     last_source: SignalSource,
 }
@@ -158,6 +163,7 @@ impl Rules {
             outboxed_odo: memory.vehicle.odometer,
             outboxed_hours: memory.vehicle.engine_hours,
             mil: BTreeMap::new(),
+            listed: BTreeSet::new(),
             cfg,
             mem: memory,
             motion,
@@ -324,10 +330,16 @@ impl Rules {
                 state,
                 severity,
                 ecu,
+                class,
                 ..
             } => {
-                self.on_dtc(*dtc, *state, *severity, *ecu, now, &mut ch);
-                true
+                let event = DtcEvent {
+                    dtc: *dtc,
+                    severity: *severity,
+                    ecu: *ecu,
+                    class: Some(*class),
+                };
+                self.on_dtc(event, *state, now, &mut ch)
             }
             Observation::Lamps { lamps, ecu, .. } => {
                 if let Some(mil) = lamps.mil {
@@ -458,60 +470,6 @@ impl Rules {
             ch.outbox.push((now, engine_hours_record(hours, source)));
         }
         true
-    }
-
-    fn on_dtc(
-        &mut self,
-        dtc: rapport_shared::Dtc,
-        state: DtcState,
-        severity: Severity,
-        ecu: u32,
-        now: Timestamp,
-        ch: &mut Changes,
-    ) {
-        let code = dtc.code();
-        let event = DtcEvent { dtc, severity, ecu };
-        match state {
-            DtcState::Active => {
-                let entry = self.mem.dtcs.entry(code).or_insert(DtcHistory {
-                    dtc,
-                    severity,
-                    ecu,
-                    first_seen: now,
-                    last_seen: now,
-                    times_seen: 0,
-                    active: false,
-                    cleared_at: None,
-                });
-                if !entry.active {
-                    entry.times_seen = entry.times_seen.saturating_add(1);
-                    entry.active = true;
-                    ch.outbox.push((now, RecordBody::DtcAppeared(event)));
-                } else if entry.severity != severity {
-                    ch.outbox.push((now, RecordBody::DtcAppeared(event)));
-                }
-                // A critical fault is written at once, so it can leave for the cloud (and the
-                // partner) in about a second rather than with the next coalesced write.
-                if severity == Severity::Critical {
-                    ch.durable = true;
-                }
-                entry.dtc = dtc;
-                entry.severity = severity;
-                entry.ecu = ecu;
-                entry.last_seen = now;
-                ch.dtcs.insert(code);
-            }
-            DtcState::Cleared => {
-                if let Some(entry) = self.mem.dtcs.get_mut(&code)
-                    && entry.active
-                {
-                    entry.active = false;
-                    entry.cleared_at = Some(now);
-                    ch.dtcs.insert(code);
-                    ch.outbox.push((now, RecordBody::DtcCleared(event)));
-                }
-            }
-        }
     }
 
     /// The heart: which prompts should exist, which went away, which may show now; and the

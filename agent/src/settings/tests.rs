@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use embedded_can::Frame as _;
+
 use super::*;
 
 fn example(name: &str) -> Loaded {
@@ -145,4 +147,47 @@ fn address_defaults_to_loopback_8686_and_hmi_wins() {
         given
     );
     assert!(hmi_address(None, Some(Path::new("/nonexistent/agent.toml"))).is_err());
+}
+
+#[test]
+fn obd_dtc_modes_and_j1939_dm2_reach_the_poller() {
+    let mut loaded = example("commercial.toml");
+    let p = poller(&loaded.config);
+    assert!(
+        p.j1939.as_ref().unwrap().dtc_request_pgns.is_empty(),
+        "dm2 is off by default"
+    );
+    loaded.config.j1939.as_mut().unwrap().dm2 = true;
+    let mut p = crate::poller::Poller::new(poller(&loaded.config));
+    p.set_power(crate::poller::PowerState::On, Duration::ZERO);
+    // Over 35 s: engine hours (65253) each data round, DM2 (65227) once per 30 s DTC round.
+    let (mut hours, mut dm2) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    for ms in (0..35_000).step_by(10) {
+        let now = Duration::from_millis(ms);
+        p.poll(now, &mut out);
+        for f in out.drain(..) {
+            assert_eq!(f.raw_id() & 0x00FF_FF00, 0x00EA_FF00, "a global request");
+            match f.data() {
+                [0xE5, 0xFE, 0x00] => hours.push(ms),
+                [0xCB, 0xFE, 0x00] => dm2.push(ms / 1000),
+                other => panic!("{other:02X?}"),
+            }
+        }
+    }
+    assert!(hours.len() >= 30, "{hours:?}");
+    assert_eq!(dm2, [0, 30]);
+
+    // [obd] dtc_modes: the default asks 03, 07 and 0A; a list picks.
+    let mut loaded = example("passenger.toml");
+    let modes = |l: &Loaded| poller(&l.config).obd.unwrap().dtc_modes;
+    use crate::proto::obd::DtcMode;
+    assert_eq!(
+        modes(&loaded),
+        [DtcMode::Stored, DtcMode::Pending, DtcMode::Permanent]
+    );
+    loaded.config.obd.as_mut().unwrap().dtc_modes = vec![config::ObdDtcMode::Confirmed];
+    assert_eq!(modes(&loaded), [DtcMode::Stored]);
+    loaded.config.obd.as_mut().unwrap().dtcs = false;
+    assert!(modes(&loaded).is_empty());
 }

@@ -35,6 +35,9 @@ pub struct VehicleState {
     pub codes_cleared_mm: u64,
     /// Active faults, in the order they appeared.
     pub faults: Vec<ActiveFault>,
+    /// J1939 faults that were active and were cleared since (DM2), in the order they cleared;
+    /// one that becomes active again leaves this list.
+    pub previously_active: Vec<ActiveFault>,
 }
 
 impl VehicleState {
@@ -101,6 +104,25 @@ impl VehicleState {
             } if s == source => Some((spn, fmi, lamp, f.occurrences)),
             _ => None,
         })
+    }
+
+    /// Previously active J1939 faults of source address `source` (DM2): SPN, FMI, lamp,
+    /// occurrence count.
+    pub(crate) fn j1939_previously_active(
+        &self,
+        source: u8,
+    ) -> impl Iterator<Item = (Spn, Fmi, Lamp, u8)> + '_ {
+        self.previously_active
+            .iter()
+            .filter_map(move |f| match f.fault {
+                Fault::J1939 {
+                    source: s,
+                    spn,
+                    fmi,
+                    lamp,
+                } if s == source => Some((spn, fmi, lamp, f.occurrences)),
+                _ => None,
+            })
     }
 }
 
@@ -229,7 +251,13 @@ impl Drive {
                     None
                 }
                 Step::ClearFault(f) => {
-                    self.state.faults.retain(|a| !a.fault.same(&f));
+                    let state = &mut self.state;
+                    if let Some(i) = state.faults.iter().position(|a| a.fault.same(&f)) {
+                        let cleared = state.faults.remove(i);
+                        if matches!(cleared.fault, Fault::J1939 { .. }) {
+                            state.previously_active.push(cleared);
+                        }
+                    }
                     None
                 }
                 Step::ClearObdCodes => {
@@ -305,6 +333,9 @@ impl Drive {
     }
 
     fn set_fault(&mut self, fault: Fault) {
+        self.state
+            .previously_active
+            .retain(|a| !a.fault.same(&fault));
         if let Some(active) = self.state.faults.iter_mut().find(|a| a.fault.same(&fault)) {
             // Already active: only its status, lamp or list changes.
             active.fault = fault;
@@ -442,10 +473,15 @@ mod tests {
             [ObdCode::new(0x0133)]
         );
         assert_eq!(st.j1939_faults(0).count(), 1);
+        assert_eq!(st.j1939_previously_active(0).count(), 0);
         let st = drive.advance(s(15));
         assert_eq!(st.j1939_faults(0).count(), 0);
+        // Cleared: previously active now (DM2), with its occurrence count.
+        let dm2: Vec<_> = st.j1939_previously_active(0).map(|f| (f.0, f.3)).collect();
+        assert_eq!(dm2, [(Spn::new(110).unwrap(), 1)]);
         let st = drive.advance(s(25));
         assert_eq!(st.j1939_faults(0).next().unwrap().3, 2, "second occurrence");
+        assert_eq!(st.j1939_previously_active(0).count(), 0, "active again");
         assert!(!st.mil(0), "cleared by mode 04");
         assert_eq!(st.power, Power::Off);
         assert_eq!(st.engine_time, s(20));

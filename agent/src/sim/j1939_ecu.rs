@@ -1,6 +1,8 @@
 //! A simulated J1939 engine ECU: broadcasts CCVS1 (speed, parking brake), VD and VDHR
 //! (total and trip distance), HOURS (engine hours) and DM1 (lamps and active DTCs, over a
-//! BAM transport session when they do not fit one frame), and answers the Request PGN.
+//! BAM transport session when they do not fit one frame), and answers the Request PGN —
+//! also for DM2 (previously active DTCs: faults the script cleared), which it never
+//! broadcasts on its own.
 //!
 //! Owns the J1939 *transmit* side it needs: 29-bit id building, payload encoding for those
 //! PGNs, TP.CM BAM announce and TP.DT packets paced ≥ 50 ms apart (J1939-21). Does not own
@@ -11,6 +13,8 @@ use core::time::Duration;
 use embedded_can::Frame;
 
 use crate::can::CanFrame;
+
+use rapport_shared::{Fmi, Spn};
 
 use super::drive::VehicleState;
 use super::script::Lamp;
@@ -26,6 +30,8 @@ pub(crate) const PGN_VDHR: u32 = 0xFEC1;
 pub(crate) const PGN_HOURS: u32 = 0xFEE5;
 /// PGN 65226 DM1, active diagnostic trouble codes.
 pub(crate) const PGN_DM1: u32 = 0xFECA;
+/// PGN 65227 DM2, previously active diagnostic trouble codes (sent only when requested).
+pub(crate) const PGN_DM2: u32 = 0xFECB;
 /// PGN 59904 Request.
 pub(crate) const PGN_REQUEST: u32 = 0xEA00;
 /// PGN 60416 Transport Protocol, Connection Management.
@@ -239,7 +245,8 @@ fn encode(pgn: u32, source: u8, state: &VehicleState, out: &mut Vec<u8>) {
             out.extend_from_slice(&cap(state.engine_time.as_secs() / 180).to_le_bytes());
             out.extend_from_slice(&[0xFF; 4]);
         }
-        PGN_DM1 => {
+        PGN_DM1 | PGN_DM2 => {
+            // The lamps are the ECU's current ones in both (J1939-73).
             let mut lamps = 0u8;
             for (_, _, lamp, _) in state.j1939_faults(source) {
                 lamps |= match lamp {
@@ -252,11 +259,21 @@ fn encode(pgn: u32, source: u8, state: &VehicleState, out: &mut Vec<u8>) {
             }
             // Lamp status, then flash status "not available".
             out.extend_from_slice(&[lamps, 0xFF]);
-            for (spn, fmi, _, oc) in state.j1939_faults(source).take(MAX_DM1_DTCS) {
-                let spn = spn.get();
-                let [s0, s1, s2, _] = spn.to_le_bytes();
+            let mut dtc = |(spn, fmi, _, oc): (Spn, Fmi, Lamp, u8)| {
+                let [s0, s1, s2, _] = spn.get().to_le_bytes();
                 // SPN low, mid, (SPN high 3 bits | FMI), (CM 0 | OC)
                 out.extend_from_slice(&[s0, s1, ((s2 & 0x07) << 5) | fmi.get(), oc & 0x7F]);
+            };
+            if pgn == PGN_DM1 {
+                state
+                    .j1939_faults(source)
+                    .take(MAX_DM1_DTCS)
+                    .for_each(&mut dtc);
+            } else {
+                state
+                    .j1939_previously_active(source)
+                    .take(MAX_DM1_DTCS)
+                    .for_each(&mut dtc);
             }
             if out.len() == 2 {
                 // No DTC: an all-zero DTC, as trucks send (J1939-73).
@@ -283,7 +300,7 @@ impl SimEcu for J1939Ecu {
             return;
         };
         let pgn = u32::from_le_bytes([p0, p1, p2, 0]);
-        if PGNS.contains(&pgn) {
+        if PGNS.contains(&pgn) || pgn == PGN_DM2 {
             self.send(pgn, now, state, out);
         }
     }
@@ -351,6 +368,55 @@ mod tests {
             j1939_id(6, PGN_VD, 0x12, 0),
             0x18FE_E000,
             "PDU2 ignores destination"
+        );
+    }
+
+    #[test]
+    fn dm2_is_sent_only_on_request_with_the_previously_active_faults() {
+        use crate::sim::script::{ActiveFault, Fault, Power};
+        let j1939 = |spn: u32, fmi: u8, occurrences: u8| ActiveFault {
+            fault: Fault::J1939 {
+                source: 0,
+                spn: Spn::new(spn).unwrap(),
+                fmi: Fmi::new(fmi).unwrap(),
+                lamp: Lamp::AmberWarning,
+            },
+            occurrences,
+        };
+        let state = VehicleState {
+            power: Power::Running,
+            faults: vec![j1939(110, 0, 3)],
+            previously_active: vec![j1939(100, 3, 1)],
+            ..VehicleState::default()
+        };
+        let mut out = Vec::new();
+        encode(PGN_DM2, 0, &state, &mut out);
+        // Current lamps (AWL on), flash n/a; SPN 100 FMI 3 OC 1 — not the active SPN 110.
+        assert_eq!(out, [0x04, 0xFF, 0x64, 0x00, 0x03, 0x01]);
+
+        let mut ecu = J1939Ecu::new(J1939EcuConfig {
+            source_address: 0,
+            ..J1939EcuConfig::default()
+        });
+        assert!(!PGNS.contains(&PGN_DM2), "never broadcast on its own");
+        // Request (PGN 59904) from the tool at 0xF9 to the engine for PGN 65227.
+        let request = CanFrame::from_raw(
+            j1939_id(6, PGN_REQUEST, 0x00, 0xF9),
+            true,
+            &[0xCB, 0xFE, 0x00],
+        )
+        .unwrap();
+        let mut frames = Vec::new();
+        let at = Moment {
+            now: Duration::from_secs(1),
+            state: &state,
+        };
+        ecu.on_frame(&request, at, &mut frames);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].raw_id(), 0x18FE_CB00);
+        assert_eq!(
+            frames[0].data(),
+            [0x04, 0xFF, 0x64, 0x00, 0x03, 0x01, 0xFF, 0xFF]
         );
     }
 

@@ -289,6 +289,7 @@ mod tests {
                 dtc: Dtc::Obd(ObdCode::new(0x0300)),
                 severity,
                 ecu: 0x7E8,
+                class: None,
             }),
         }
     }

@@ -149,8 +149,8 @@ struct DetailView {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum IngestPart {
-    /// Records have reached the cloud.
-    Seen(VehicleView),
+    /// Records have reached the cloud (boxed: the view is large beside `Unseen`).
+    Seen(Box<VehicleView>),
     /// Registered only.
     Unseen { vin: String },
 }
@@ -198,7 +198,7 @@ async fn detail(
         let layers = s.fleet.layers_of(&vin);
         let view = DetailView {
             ingest: match &state {
-                Some(state) => IngestPart::Seen(VehicleView::new(&vin, state)),
+                Some(state) => IngestPart::Seen(Box::new(VehicleView::new(&vin, state))),
                 None => IngestPart::Unseen {
                     vin: vin.to_string(),
                 },

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rapport_shared::{
-    Campaign, CampaignTarget, DownlinkBody, Odometer, Priority, Record, RecordBody,
+    Campaign, CampaignTarget, DownlinkBody, DtcClass, Odometer, Priority, Record, RecordBody,
     ServiceRecorded, Timestamp, Vin,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::vehicle::{Reading, VehicleState};
+use crate::vehicle::{DtcEntry, Reading, VehicleState};
 
 /// A JSON answer with `status`. The view goes through a [`serde_json::Value`], whose objects
 /// keep their keys sorted (serde_json without `preserve_order`): the answer's bytes are the
@@ -49,8 +49,10 @@ pub struct VehicleView {
     pub odometer: Option<OdometerView>,
     /// The latest engine hours (by seq), or null.
     pub engine_hours: Option<EngineHoursView>,
-    /// Active faults.
+    /// Faults present now, one per (code, ECU, class).
     pub active_dtcs: Vec<DtcView>,
+    /// Codes the ECUs remember (class `stored` or `previously_active`); not faults now.
+    pub stored_dtcs: Vec<DtcView>,
     /// The malfunction lamp from the latest snapshot, or null if none was seen.
     pub mil: Option<bool>,
     /// The highest seq applied.
@@ -97,11 +99,14 @@ pub struct EngineHoursView {
     pub at_ms: u64,
 }
 
-/// One active fault.
+/// One listed fault.
 #[derive(Debug, Serialize)]
 pub struct DtcView {
     /// `P0133`, `P0133-1C`, `SPN110/FMI0`.
     pub code: String,
+    /// The list it is in: `confirmed`, `pending`, `permanent`, `test_failed`, `active`,
+    /// `stored`, `previously_active`; null from agents older than v1.1.
+    pub class: Option<&'static str>,
     /// `info`, `warning`, `critical`.
     pub severity: &'static str,
     /// The reporting ECU.
@@ -110,6 +115,19 @@ pub struct DtcView {
     pub seq: u64,
     /// That record's time on the car, unix ms.
     pub at_ms: u64,
+}
+
+impl DtcView {
+    fn new(d: &DtcEntry) -> Self {
+        Self {
+            code: d.dtc.code().to_string(),
+            class: d.class.map(DtcClass::name),
+            severity: d.severity.as_str(),
+            ecu: d.ecu,
+            seq: d.seq,
+            at_ms: d.at.as_millis(),
+        }
+    }
 }
 
 /// Record counts.
@@ -142,16 +160,8 @@ impl VehicleView {
             vin: vin.to_string(),
             odometer,
             engine_hours,
-            active_dtcs: s
-                .active_dtcs()
-                .map(|d| DtcView {
-                    code: d.dtc.code().to_string(),
-                    severity: d.severity.as_str(),
-                    ecu: d.ecu,
-                    seq: d.seq,
-                    at_ms: d.at.as_millis(),
-                })
-                .collect(),
+            active_dtcs: s.active_dtcs().map(DtcView::new).collect(),
+            stored_dtcs: s.stored_dtcs().map(DtcView::new).collect(),
             mil: s.mil.map(|(on, _)| on),
             last_seq: s.last_seq(),
             applied_through: s.applied.through(),

@@ -141,7 +141,12 @@ impl Driver {
             RecordBody::Odometer(o) => {
                 self.profile.odometer_m = self.profile.odometer_m.max(o.odometer.meters());
             }
-            RecordBody::DtcAppeared(e) if e.severity == Severity::Critical => {
+            // Only a fault present now alerts: a stored, previously active or permanent code
+            // is context (the alert's stored codes), never an alert of its own, whatever its
+            // severity. Agents older than v1.1 send no class and only present codes.
+            RecordBody::DtcAppeared(e)
+                if e.severity == Severity::Critical && e.class.is_none_or(|c| c.may_prompt()) =>
+            {
                 out.push(Signal::CriticalFault { code: e.dtc.code() });
             }
             RecordBody::Maintenance(m) => self.maintenance(m, seq, at, &mut out),
@@ -281,8 +286,8 @@ impl Driver {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use rapport_shared::{
-        ConsentChange, Dtc, DtcEvent, MaintenanceEvent, ObdCode, Odometer, OdometerReading,
-        PromptEvent, SignalSource,
+        ConsentChange, Dtc, DtcClass, DtcEvent, MaintenanceEvent, ObdCode, Odometer,
+        OdometerReading, PromptEvent, SignalSource,
     };
 
     use super::*;
@@ -473,6 +478,7 @@ mod tests {
                 dtc: Dtc::Obd(ObdCode::new(0x0300)),
                 severity,
                 ecu: 0x7E8,
+                class: None,
             })
         };
         assert!(
@@ -485,6 +491,28 @@ mod tests {
                 code: "P0300".parse().unwrap()
             }]
         );
+        // Critical by a config override but only stored or permanent: no alert; confirmed: one.
+        let classed = |seq, class| {
+            let RecordBody::DtcAppeared(e) = fault(Severity::Critical) else {
+                unreachable!()
+            };
+            rec(
+                seq,
+                T0,
+                RecordBody::DtcAppeared(DtcEvent {
+                    class: Some(class),
+                    ..e
+                }),
+            )
+        };
+        for (seq, class) in [
+            (10, DtcClass::Stored),
+            (11, DtcClass::PreviouslyActive),
+            (12, DtcClass::Permanent),
+        ] {
+            assert!(d.apply(&classed(seq, class), now()).is_empty(), "{class}");
+        }
+        assert_eq!(d.apply(&classed(13, DtcClass::Confirmed), now()).len(), 1);
         let odo = |m| {
             RecordBody::Odometer(OdometerReading {
                 odometer: Odometer::from_meters(m),

@@ -15,15 +15,25 @@
 //! in the bytes that remain, a body length must fit in the payload, and nothing is allocated
 //! beyond what the input could hold. Unknown record and downlink tags decode to `Unknown`;
 //! bytes after a body's known fields and after the last item are ignored (room to grow).
+//!
+//! Fields appended since v1.0 and how they sit on the wire:
+//! ```text
+//! dtc_appeared / dtc_cleared = dtc severity ecu | class:Option<DtcClass>          (v1.1)
+//! dtc_snapshot = active:[dtc severity ecu]* mil | classes:[Option<DtcClass>]*      (v1.1)
+//! ```
+//! The v1.1 part is written only when some class is known, so a classless event is byte for
+//! byte what v1.0 wrote.
+//! Inside a snapshot the events keep their v1.0 shape so a v1.0 cloud reads every one; their
+//! classes follow `mil` in the same order.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::downlink::{Downlink, DownlinkBody, DownlinkMessage, tag as dtag};
 use super::uplink::{
-    EngineHoursReading, OdometerReading, Record, RecordBody, SignalSource, Uplink, kind_name,
-    tag as utag,
+    DtcClass, DtcEvent, DtcSnapshot, EngineHoursReading, OdometerReading, Record, RecordBody,
+    SignalSource, Uplink, kind_name, tag as utag,
 };
-use crate::{EngineHours, Odometer, Timestamp, VIN_LEN, Vin, WireError};
+use crate::{Dtc, EngineHours, Odometer, Severity, Timestamp, VIN_LEN, Vin, WireError};
 
 /// The protocol version this build speaks; the first byte of every payload.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -228,6 +238,106 @@ fn from_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A [`DtcEvent`] as v1.0 sent it: the fields before `class`.
+#[derive(Serialize, Deserialize)]
+struct DtcEventV10 {
+    dtc: Dtc,
+    severity: Severity,
+    ecu: u32,
+}
+
+/// A [`DtcSnapshot`] as v1.0 sent it; v1.1 appends the classes after it.
+#[derive(Serialize, Deserialize)]
+struct DtcSnapshotV10 {
+    active: Vec<DtcEventV10>,
+    mil: bool,
+}
+
+impl From<&DtcEvent> for DtcEventV10 {
+    fn from(e: &DtcEvent) -> Self {
+        Self {
+            dtc: e.dtc,
+            severity: e.severity,
+            ecu: e.ecu,
+        }
+    }
+}
+
+/// The value of a field appended after a v1.0 body: `None` when the sender was older and the
+/// body ends before it.
+fn appended<T: DeserializeOwned>(rest: &[u8], what: &str) -> Result<Option<T>, String> {
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    postcard::take_from_bytes::<T>(rest)
+        .map(|(v, _later_fields)| Some(v))
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// A DTC event in two steps: the v1.0 fields, then `class` if the body goes on.
+fn dtc_event_from_body(bytes: &[u8]) -> Result<DtcEvent, String> {
+    let (old, rest) = postcard::take_from_bytes::<DtcEventV10>(bytes).map_err(|e| e.to_string())?;
+    Ok(DtcEvent {
+        dtc: old.dtc,
+        severity: old.severity,
+        ecu: old.ecu,
+        class: appended::<Option<DtcClass>>(rest, "class")?.flatten(),
+    })
+}
+
+// Without a class an event or snapshot is written exactly as v1.0 wrote it: `None` and "not
+// there" mean the same, and the frozen v1.0 bytes stay what this encoder produces.
+fn dtc_event_to_body(e: &DtcEvent) -> Result<Vec<u8>, WireError> {
+    let mut body = to_body(&DtcEventV10::from(e))?;
+    if e.class.is_some() {
+        body.extend_from_slice(&to_body(&e.class)?);
+    }
+    Ok(body)
+}
+
+fn snapshot_to_body(s: &DtcSnapshot) -> Result<Vec<u8>, WireError> {
+    let mut body = to_body(&DtcSnapshotV10 {
+        active: s.active.iter().map(DtcEventV10::from).collect(),
+        mil: s.mil,
+    })?;
+    if s.active.iter().any(|e| e.class.is_some()) {
+        let classes: Vec<Option<DtcClass>> = s.active.iter().map(|e| e.class).collect();
+        body.extend_from_slice(&to_body(&classes)?);
+    }
+    Ok(body)
+}
+
+/// A snapshot in two steps: the v1.0 body, then one class per event if the body goes on.
+fn snapshot_from_body(bytes: &[u8]) -> Result<DtcSnapshot, String> {
+    let (old, rest) =
+        postcard::take_from_bytes::<DtcSnapshotV10>(bytes).map_err(|e| e.to_string())?;
+    let classes = appended::<Vec<Option<DtcClass>>>(rest, "classes")?;
+    if let Some(c) = &classes
+        && c.len() != old.active.len()
+    {
+        return Err(format!(
+            "classes: {} listed for {} faults",
+            c.len(),
+            old.active.len()
+        ));
+    }
+    let mut classes = classes.unwrap_or_default().into_iter();
+    let active = old
+        .active
+        .into_iter()
+        .map(|e| DtcEvent {
+            dtc: e.dtc,
+            severity: e.severity,
+            ecu: e.ecu,
+            class: classes.next().flatten(),
+        })
+        .collect();
+    Ok(DtcSnapshot {
+        active,
+        mil: old.mil,
+    })
+}
+
 struct Writer {
     buf: Vec<u8>,
 }
@@ -291,8 +401,8 @@ impl Writer {
                     delta,
                 })?
             }
-            RecordBody::DtcAppeared(b) | RecordBody::DtcCleared(b) => to_body(b)?,
-            RecordBody::DtcSnapshot(b) => to_body(b)?,
+            RecordBody::DtcAppeared(b) | RecordBody::DtcCleared(b) => dtc_event_to_body(b)?,
+            RecordBody::DtcSnapshot(b) => snapshot_to_body(b)?,
             RecordBody::Maintenance(b) => to_body(b)?,
             RecordBody::Prompt(b) => to_body(b)?,
             RecordBody::Consent(b) => to_body(b)?,
@@ -458,9 +568,9 @@ impl<'a> Reader<'a> {
                     source: d.source,
                 })
             }
-            utag::DTC_APPEARED => RecordBody::DtcAppeared(from_body(body).map_err(err)?),
-            utag::DTC_CLEARED => RecordBody::DtcCleared(from_body(body).map_err(err)?),
-            utag::DTC_SNAPSHOT => RecordBody::DtcSnapshot(from_body(body).map_err(err)?),
+            utag::DTC_APPEARED => RecordBody::DtcAppeared(dtc_event_from_body(body).map_err(err)?),
+            utag::DTC_CLEARED => RecordBody::DtcCleared(dtc_event_from_body(body).map_err(err)?),
+            utag::DTC_SNAPSHOT => RecordBody::DtcSnapshot(snapshot_from_body(body).map_err(err)?),
             utag::MAINTENANCE => RecordBody::Maintenance(from_body(body).map_err(err)?),
             utag::PROMPT => RecordBody::Prompt(from_body(body).map_err(err)?),
             utag::CONSENT => RecordBody::Consent(from_body(body).map_err(err)?),

@@ -166,7 +166,48 @@ pub struct EngineHoursReading {
     pub source: SignalSource,
 }
 
+open_enum! {
+    /// Which of an ECU's fault lists a code is in. One (ECU, code) can be in several lists at
+    /// once (confirmed and permanent, active and previously active); each list is its own set.
+    pub enum DtcClass {
+        /// OBD-II mode 03 (a confirmed, "stored" emissions code), or a UDS record with
+        /// confirmedDTC or warningIndicatorRequested set.
+        Confirmed = 0 => "confirmed",
+        /// OBD-II mode 07, or a UDS record with pendingDTC set (and not confirmed).
+        Pending = 1 => "pending",
+        /// OBD-II mode 0A: a permanent code, cleared only by the ECU itself after a drive
+        /// cycle that passes.
+        Permanent = 2 => "permanent",
+        /// A UDS record whose only failure bit is testFailedSinceLastClear (status 0x20 or
+        /// 0x60): it failed once since the last clear and is neither failing, pending nor
+        /// confirmed now. History, never a driver prompt.
+        Stored = 3 => "stored",
+        /// A UDS record failing now (testFailed or testFailedThisOperationCycle) but not yet
+        /// pending or confirmed.
+        TestFailed = 4 => "test_failed",
+        /// J1939 DM1: active now.
+        Active = 5 => "active",
+        /// J1939 DM2 (PGN 65227): previously active. History, never a driver prompt.
+        PreviouslyActive = 6 => "previously_active",
+    }
+}
+
+impl DtcClass {
+    /// Whether a code of this class may become a driver prompt (by its severity): codes the
+    /// ECU only remembers (stored, previously active) or keeps for emissions inspection
+    /// (permanent) never do; a permanent code that matters is confirmed too.
+    pub const fn may_prompt(self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed | Self::Pending | Self::TestFailed | Self::Active
+        )
+    }
+}
+
 /// A fault appearing or clearing, as reported by one ECU.
+///
+/// `class` was appended in v1.1 (see "Growing the protocol"): a v1.0 agent's events decode with
+/// `None`, and a v1.0 cloud reads the three fields before it and ignores the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtcEvent {
     /// The fault (its family tells the protocol).
@@ -175,9 +216,15 @@ pub struct DtcEvent {
     pub severity: Severity,
     /// The reporting ECU: OBD/UDS response CAN id, or J1939 source address.
     pub ecu: u32,
+    /// Which of the ECU's lists it is in; `None` from an agent older than v1.1 (which sent
+    /// only present codes: confirmed, pending, permanent, active).
+    #[serde(default)]
+    pub class: Option<DtcClass>,
 }
 
-/// Every fault active at one moment, with the lamp state.
+/// Every fault active at one moment, with the lamp state. On the wire the events keep their
+/// v1.0 shape and their classes follow `mil` as one trailing list (see [`super::codec`]), so a
+/// v1.0 cloud still reads every event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtcSnapshot {
     /// Active faults.

@@ -54,11 +54,18 @@ pub fn source() -> impl Strategy<Value = SignalSource> {
 }
 
 pub fn dtc_event() -> impl Strategy<Value = DtcEvent> {
-    (dtc(), severity(), any::<u32>()).prop_map(|(dtc, severity, ecu)| DtcEvent {
-        dtc,
-        severity,
-        ecu,
-    })
+    (
+        dtc(),
+        severity(),
+        any::<u32>(),
+        proptest::option::of(any::<u16>().prop_map(DtcClass::from_code)),
+    )
+        .prop_map(|(dtc, severity, ecu, class)| DtcEvent {
+            dtc,
+            severity,
+            ecu,
+            class,
+        })
 }
 
 fn text() -> impl Strategy<Value = String> {

@@ -136,6 +136,7 @@ pub fn inject(loaded: &Loaded, spn: u32, fmi: u8) -> Result<Decoded, LoadError> 
                 dtc,
                 severity: Severity::Critical,
                 ecu,
+                class: None,
             }));
         }
     }

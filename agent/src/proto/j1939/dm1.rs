@@ -1,11 +1,16 @@
-//! DM1 (PGN 65226, active diagnostic trouble codes): lamp status and the DTC list, from a
-//! single frame or a reassembled BAM payload. Owns the DTC bit layouts; does not own the
+//! DM1 (PGN 65226, active diagnostic trouble codes) and DM2 (PGN 65227, previously active
+//! ones, sent when requested; same layout): lamp status and the DTC list, from a single frame
+//! or a reassembled BAM or RTS/CTS payload. Owns the DTC bit layouts; does not own the
 //! transport (see [`super::tp`]) nor SPN/FMI names.
 
 use super::J1939Error;
 
 /// PGN of DM1, active diagnostic trouble codes.
 pub(crate) const PGN_DM1: u32 = 65226;
+
+/// PGN of DM2, previously active diagnostic trouble codes (SAE J1939-73 5.7.2): sent only in
+/// answer to a request (PGN 59904), in DM1's layout.
+pub(crate) const PGN_DM2: u32 = 65227;
 
 /// A lamp's on/off state (2 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,6 +295,18 @@ pub(super) mod tests {
         assert_eq!(dm1.lamps.mil.status, LampStatus::On);
         let dtcs: Vec<_> = dm1.dtcs().map(|d| spn_fmi_oc(&d)).collect();
         assert_eq!(dtcs, [(91, 3, Some(1))]);
+    }
+
+    // SAE J1939-73 5.7.2: DM2 (PGN 65227 = 0xFECB, the PGN after DM1's 0xFECA) has DM1's
+    // layout. A hand-made answer: lamps off, flash n/a, SPN 110 FMI 0 OC 2, SPN 190 FMI 4 OC 5.
+    #[test]
+    fn dm2_has_the_dm1_layout() {
+        assert_eq!((PGN_DM1, PGN_DM2), (0xFECA, 0xFECB));
+        let dm2 = [0x00, 0xFF, 0x6E, 0x00, 0x00, 0x02, 0xBE, 0x00, 0x04, 0x05];
+        let parsed = Dm1::parse(&dm2).unwrap();
+        assert_eq!(parsed.lamps.mil.status, LampStatus::Off);
+        let dtcs: Vec<_> = parsed.dtcs().map(|d| spn_fmi_oc(&d)).collect();
+        assert_eq!(dtcs, [(110, 0, Some(2)), (190, 4, Some(5))]);
     }
 
     // VECTORS.md §4b: the 18-byte DM1 over BAM, payload as reassembled.

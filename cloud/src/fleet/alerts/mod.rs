@@ -38,8 +38,8 @@
 //! # Data minimisation
 //! Only what the partner needs to act leaves the cloud: the payload's keys are exactly
 //! [`PAYLOAD_KEYS`] (alert id, event type, creation time, subject, VIN, vehicle line, category,
-//! odometer, the due checklist, active faults, the driver's response, the layer and the
-//! suggestion). [`AlertContext`] has no place for anything else, so consents, prompt texts,
+//! odometer, the due checklist, active faults, the codes the car's ECUs remember, the driver's
+//! response, the layer and the suggestion). [`AlertContext`] has no place for anything else, so consents, prompt texts,
 //! raw records, engine-hours history and position cannot leak into it.
 
 mod payload;
@@ -50,7 +50,7 @@ mod tests;
 use core::fmt;
 use std::time::Duration;
 
-use rapport_shared::{MaintenanceStatus, Severity, Timestamp, Vin};
+use rapport_shared::{DtcClass, MaintenanceStatus, Severity, Timestamp, Vin};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -70,6 +70,7 @@ pub const PAYLOAD_KEYS: &[&str] = &[
     "odometer_km",
     "checklist",
     "active_faults",
+    "stored_codes",
     "driver_response",
     "layer",
     "suggestion",
@@ -263,6 +264,18 @@ pub struct Fault {
     pub since: Timestamp,
 }
 
+/// A code the car's ECUs remember but that is not a fault now (class `stored`: failed since
+/// the last clear, or `previously_active`: J1939 DM2): context for the dealer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCode {
+    /// The DTC as text (`"P0420-00"`, `"SPN110/FMI0"`).
+    pub code: String,
+    /// `stored` or `previously_active`.
+    pub class: DtcClass,
+    /// Listed since (the car's time of the record that listed it).
+    pub since: Timestamp,
+}
+
 /// Everything an alert's payload may carry, and nothing else (see the module's data
 /// minimisation rule).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +292,8 @@ pub struct AlertContext {
     pub checklist: Vec<ChecklistItem>,
     /// Active faults.
     pub active_faults: Vec<Fault>,
+    /// Codes the ECUs remember (stored, previously active).
+    pub stored_codes: Vec<StoredCode>,
     /// The driver's latest response to the prompt.
     pub driver_response: DriverResponse,
     /// Where the driver sits.

@@ -24,6 +24,7 @@ pub(super) const fn response_str(response: DriverResponse) -> &'static str {
 /// The payload partners receive for an alert: exactly [`PAYLOAD_KEYS`]. Times are unix
 /// milliseconds, as everywhere in the API; absent due values are `null`. Checklist items
 /// carry `item`, `status`, `due_odometer_km`, `due_date`; faults `code`, `severity`, `since`;
+/// stored codes `code`, `class` (`stored` or `previously_active`), `since`;
 /// `layer` the five axes (`category`, `car`, `service`, `activity`, `lifecycle`).
 pub fn payload(
     alert_id: u64,
@@ -58,6 +59,17 @@ pub fn payload(
             Value::Object(fault)
         })
         .collect::<Vec<_>>();
+    let stored = ctx
+        .stored_codes
+        .iter()
+        .map(|c| {
+            let mut code = Map::new();
+            code.insert("code".into(), Value::from(c.code.as_str()));
+            code.insert("class".into(), Value::from(c.class.name()));
+            code.insert("since".into(), Value::from(c.since.as_millis()));
+            Value::Object(code)
+        })
+        .collect::<Vec<_>>();
     let l = &ctx.layers;
     let mut layer = Map::new();
     layer.insert("category".into(), Value::from(l.category.as_str()));
@@ -77,6 +89,7 @@ pub fn payload(
     p.insert("odometer_km".into(), Value::from(ctx.odometer_km));
     p.insert("checklist".into(), Value::Array(checklist));
     p.insert("active_faults".into(), Value::Array(faults));
+    p.insert("stored_codes".into(), Value::Array(stored));
     p.insert(
         "driver_response".into(),
         Value::from(response_str(ctx.driver_response)),

@@ -38,6 +38,11 @@ fn ctx(response: DriverResponse) -> AlertContext {
             severity: Severity::Warning,
             since: Timestamp::from_millis(1_759_500_000_000),
         }],
+        stored_codes: vec![StoredCode {
+            code: "P0420-00".into(),
+            class: DtcClass::Stored,
+            since: Timestamp::from_millis(1_759_400_000_000),
+        }],
         driver_response: response,
         layers: Layers {
             category: Category::Passenger,
@@ -332,6 +337,7 @@ fn payload_has_exactly_the_documented_keys() {
         "odometer_km",
         "checklist",
         "active_faults",
+        "stored_codes",
         "driver_response",
         "layer",
         "suggestion",
@@ -376,6 +382,13 @@ fn payload_has_exactly_the_documented_keys() {
     assert_eq!(faults[0]["since"], 1_759_500_000_000_u64);
 
     assert_eq!(
+        p["stored_codes"],
+        serde_json::json!([
+            {"code": "P0420-00", "class": "stored", "since": 1_759_400_000_000_u64}
+        ])
+    );
+
+    assert_eq!(
         p["layer"],
         serde_json::json!({
             "category": "passenger", "car": "skilled", "service": "growing",
@@ -397,10 +410,12 @@ fn empty_checklist_and_faults_are_empty_arrays() {
     let mut c = ctx(DriverResponse::None);
     c.checklist.clear();
     c.active_faults.clear();
+    c.stored_codes.clear();
     let p = payload(9, WebhookEvent::PartnerTask, "mature_churned_call", T0, &c);
     assert_eq!(keys(&p), set(PAYLOAD_KEYS));
     assert_eq!(p["checklist"], serde_json::json!([]));
     assert_eq!(p["active_faults"], serde_json::json!([]));
+    assert_eq!(p["stored_codes"], serde_json::json!([]));
     assert_eq!(p["type"], "alert.partner_task");
 }
 

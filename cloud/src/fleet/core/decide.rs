@@ -10,7 +10,9 @@ use rapport_shared::{Campaign, DownlinkBody, Timestamp};
 
 use super::{FleetError, OpenAlert, Step, Vehicle};
 use crate::downlink::envelope;
-use crate::fleet::alerts::{Alert, AlertContext, AlertKind, ChecklistItem, ChecklistStatus, Fault};
+use crate::fleet::alerts::{
+    Alert, AlertContext, AlertKind, ChecklistItem, ChecklistStatus, Fault, StoredCode,
+};
 use crate::fleet::driver::Driver;
 use crate::fleet::model::{Layers, Registration};
 use crate::fleet::store::TimelineEntry;
@@ -272,6 +274,20 @@ fn alert_context(spec: &AlertSpec<'_>, suggestion: &str) -> AlertContext {
                 .collect()
         })
         .unwrap_or_default();
+    let stored_codes = spec
+        .state
+        .map(|s| {
+            s.stored_dtcs()
+                .filter_map(|d| {
+                    Some(StoredCode {
+                        code: d.dtc.code().to_string(),
+                        class: d.class?,
+                        since: d.at,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let driver_response = spec
         .driver
         .item(&spec.subject)
@@ -284,6 +300,7 @@ fn alert_context(spec: &AlertSpec<'_>, suggestion: &str) -> AlertContext {
         odometer_km: spec.driver.profile.odometer_m / 1000,
         checklist,
         active_faults,
+        stored_codes,
         driver_response,
         layers: spec.layers,
         suggestion: suggestion.to_string(),
