@@ -59,6 +59,14 @@ pub fn default_script(category: Category) -> Script {
         .park(5 * min)
 }
 
+/// A car parked with the engine running for an hour: what `scan --desk` scans by default (a
+/// scan stops at once on a moving car).
+pub fn parked_script() -> Script {
+    Script::new(Odometer::from_km(12_000), EngineHours::from_secs(0))
+        .power(Power::Running)
+        .park(Duration::from_secs(3600))
+}
+
 /// The desk car a config implies: an OBD engine ECU (and gearbox) if OBD is configured, a UDS
 /// ECU on the configured ids and odometer DID, the DBC cluster if a DBC is, a J1939 engine if
 /// J1939 is.
@@ -76,6 +84,11 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
             )
         } else {
             (ObdEcuConfig::engine(), ObdEcuConfig::transmission())
+        };
+        // The engine ECU answers mode 09 PID 02 with the configured VIN (`scan` reads it).
+        let engine = ObdEcuConfig {
+            vin: Some(*cfg.vehicle.vin.as_bytes()),
+            ..engine
         };
         car.add_ecu(Box::new(ObdEcu::new(engine)));
         car.add_ecu(Box::new(ObdEcu::new(gearbox)));

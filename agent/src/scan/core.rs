@@ -8,12 +8,12 @@
 //!    not answer, then functionally on 0x18DB33F1 (29-bit);
 //! 3. for each OBD ECU found, the supported-PID bitmap chain (`01 20`, `01 40`, … while the
 //!    previous bitmap's last bit says the next range exists), physically;
-//! 4. a speed check (`01 0D`), then the VIN (`09 02`, multi-frame ISO-TP);
+//! 4. the VIN (`09 02`, multi-frame ISO-TP);
 //! 5. UDS: `3E 00` (TesterPresent) to each configured request id; an ECU that answers (even
 //!    negatively) gets one `22 <DID>` per DID of [`Settings::dids`].
 //!
-//! Between steps, every [`Settings::speed_check_every`], the speed is asked again when an OBD
-//! ECU supports PID 0x0D. Any sign of motion — an OBD speed above 0, J1939 CCVS1 or TCO1
+//! As soon as an OBD ECU says it supports PID 0x0D (its first bitmap answer) the speed is
+//! asked (`01 0D`), and again every [`Settings::speed_check_every`] between steps. Any sign of motion — an OBD speed above 0, J1939 CCVS1 or TCO1
 //! speed above 0 — ends the scan at once: [`Status::Stopped`], nothing more is sent (not even
 //! flow control), and the findings so far stay readable.
 //!
@@ -412,13 +412,8 @@ impl Scanner {
         let speed_due = self
             .last_speed_check
             .is_none_or(|t| now >= t + self.settings.speed_check_every);
-        let discovering = self.queue.iter().any(|j| {
-            matches!(
-                j,
-                Job::ObdFunctional { .. } | Job::ObdPhysical { .. } | Job::ObdBitmap { .. }
-            )
-        });
-        if speed_source && speed_due && !discovering {
+        // As soon as an ECU says it has the speed (its first bitmap), and then every period.
+        if speed_source && speed_due {
             return Some(Job::SpeedCheck);
         }
         if self.queue.is_empty() && !self.planned_uds {

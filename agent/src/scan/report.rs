@@ -121,9 +121,11 @@ pub fn table(findings: &Findings, status: &Status) -> String {
         );
     }
     if !findings.broadcast.is_empty() {
+        // A UDS ECU's answers on a non-OBD id were counted before it was known to be one.
         let ids: Vec<String> = findings
             .broadcast
             .iter()
+            .filter(|(id, _)| !findings.uds.iter().any(|e| e.response_id == **id))
             .map(|(id, n)| format!("0x{id:03X} ({n})"))
             .collect();
         let _ = writeln!(s, "broadcast 11-bit ids (frames): {}", ids.join(", "));
