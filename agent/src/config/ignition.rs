@@ -7,6 +7,8 @@
 use rapport_kit::config::{Check, Problems};
 use serde::{Deserialize, Serialize};
 
+use super::defaults;
+
 /// `[ignition]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,8 +38,8 @@ impl Default for Ignition {
     fn default() -> Self {
         Self {
             source: IgnitionSource::Activity,
-            on_volts: 13.0,
-            off_after_silent: 3,
+            on_volts: defaults::IGNITION_ON_VOLTS,
+            off_after_silent: defaults::IGNITION_OFF_AFTER_SILENT,
         }
     }
 }
@@ -50,5 +52,43 @@ impl Check for Ignition {
         if self.off_after_silent == 0 {
             problems.at(path, "off_after_silent", "must be at least 1");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rapport_kit::config::Problems;
+
+    use crate::config::Config;
+
+    const BASE: &str = "[vehicle]\nvin = \"WVWZZZ1KZ8W012345\"\nline = \"x\"\ncategory = \"passenger\"\ndelivered = \"2021-03-15\"\n[[can.buses]]\nname = \"b\"\ninterface = \"can0\"\n";
+
+    fn problems(text: &str) -> Vec<String> {
+        let config = Config::from_toml("t.toml", text).unwrap();
+        let mut p = Problems::new();
+        p.check("", &config);
+        match p.into_result("t.toml") {
+            Ok(()) => Vec::new(),
+            Err(e) => e.to_string().lines().skip(1).map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_to_activity_and_checks_its_values() {
+        let config = Config::from_toml("t.toml", BASE).unwrap();
+        assert_eq!(config.ignition.source, super::IgnitionSource::Activity);
+        assert!(problems(BASE).is_empty());
+        let obd = format!("{BASE}[obd]\nbus = \"b\"\n[ignition]\nsource = \"obd\"\n");
+        assert!(problems(&obd).is_empty(), "{:?}", problems(&obd));
+        let bad =
+            format!("{BASE}[ignition]\nsource = \"obd\"\non_volts = 99.0\noff_after_silent = 0\n");
+        let p = problems(&bad).join("\n");
+        assert!(p.contains("ignition.on_volts"), "{p}");
+        assert!(p.contains("ignition.off_after_silent"), "{p}");
+        assert!(
+            p.contains("ignition.source: \"obd\" needs an [obd] section"),
+            "{p}"
+        );
     }
 }

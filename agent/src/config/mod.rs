@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 
 pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, Observe, Poller, Uds};
+pub use ignition::{Ignition, IgnitionSource};
 pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
 pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
-pub use ignition::{Ignition, IgnitionSource};
 
 /// The whole agent config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

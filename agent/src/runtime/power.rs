@@ -14,10 +14,10 @@
 use core::time::Duration;
 
 use crate::can::CanFrame;
-use embedded_can::Frame as _;
 use crate::poller::{self, PowerState};
 use crate::proto::isotp::{self, RxEvent};
 use crate::proto::obd::{self, PidValue};
+use embedded_can::Frame as _;
 
 /// How long without evidence before the car counts as off.
 pub(crate) const DEFAULT_OFF_AFTER: Duration = Duration::from_secs(5);
@@ -346,7 +346,10 @@ source = "obd"
             .power(Power::Off)
             .park(s(300));
         let mut car = crate::desk::car_for(&loaded, script).unwrap();
-        assert!(!car.ecu_names().any(|n| n == "cluster"), "no broadcast at all");
+        assert!(
+            !car.ecu_names().any(|n| n == "cluster"),
+            "no broadcast at all"
+        );
         let tester = car.attach_tester();
         let poller_settings = crate::settings::poller(&loaded.config);
         let mut activity = BusActivity::new(&poller_settings, super::DEFAULT_OFF_AFTER);

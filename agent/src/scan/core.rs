@@ -172,7 +172,7 @@ impl Scanner {
                 || matches!(job, Job::ObdBitmap { response_id, .. } if response_id == id)
                 || (matches!(job, Job::SpeedCheck | Job::Vin) && self.findings.obd_extended());
             return (obd29 && id & 0x1FFF_FF00 == obd::RESPONSE_ID_29_BASE)
-                .then(|| obd::PHYSICAL_REQUEST_ID_29_BASE | ((id & 0xFF) << 8));
+                .then_some(obd::PHYSICAL_REQUEST_ID_29_BASE | ((id & 0xFF) << 8));
         }
         let obd11 = (0x7E8..=0x7EF).contains(&id).then_some(id - 8);
         match job {

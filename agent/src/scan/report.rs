@@ -312,9 +312,8 @@ fn write_odometer_did(s: &mut String, e: &UdsEcu) {
     }
     let _ = writeln!(
         s,
-        "# {comment}; it read {} now.\n[[{}.dids]]\ndid = 0x{did:04X}\nname = \"odometer\"\nlen = {}\nkind = \"unsigned_be\"\nfactor = 0.1\nunit = \"km\"\nrole = \"odometer\"\n",
+        "# {comment}; it read {} now.\n[[uds.dids]]\ndid = 0x{did:04X}\nname = \"odometer\"\nlen = {}\nkind = \"unsigned_be\"\nfactor = 0.1\nunit = \"km\"\nrole = \"odometer\"\n",
         did_value(bytes),
-        "uds",
         bytes.len()
     );
 }

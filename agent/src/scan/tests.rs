@@ -340,7 +340,7 @@ fn j1939_sources_and_pgns_are_listed_and_a_standing_truck_is_scanned() {
     };
     // Every 100 ms: CCVS1 at 0 km/h from 0x00, TCO1 at 0 km/h from 0xEE.
     let broadcast = |t: Duration| {
-        if t.as_millis() % 100 != 0 {
+        if !t.as_millis().is_multiple_of(100) {
             return Vec::new();
         }
         vec![
