@@ -74,6 +74,19 @@ pub fn parked_script() -> Script {
 /// # Errors
 /// Every problem with the script.
 pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
+    build_car(loaded, script, true)
+}
+
+/// [`car_for`] behind a gateway: no cluster broadcast whatever the config's `[dbc]`, so the
+/// only traffic is the answers to the tester's own requests (`[ignition] source = "obd"`).
+///
+/// # Errors
+/// Every problem with the script.
+pub fn car_behind_gateway(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
+    build_car(loaded, script, false)
+}
+
+fn build_car(loaded: &Loaded, script: Script, cluster: bool) -> Result<DeskCar, Vec<ScriptError>> {
     let cfg = &loaded.config;
     let mut car = DeskCar::new(Drive::new(script, Duration::ZERO)?, 8192, Duration::ZERO);
     if let Some(o) = &cfg.obd {
@@ -109,7 +122,7 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
             ..UdsEcuConfig::default()
         })));
     }
-    if loaded.dbc.is_some() {
+    if cluster && loaded.dbc.is_some() {
         car.add_ecu(Box::new(ClusterEcu::new()));
     }
     if cfg.j1939.is_some() {
