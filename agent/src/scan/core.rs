@@ -126,6 +126,15 @@ impl Scanner {
         if self.status != Status::Running {
             return;
         }
+        // A UDS probe's answer is a single frame (`7E 00` or `7F 3E nrc`): anything else on the
+        // range is someone's traffic, and must not get flow control from us.
+        let probing = matches!(
+            self.inflight.as_ref().map(|f| f.job),
+            Some(Job::UdsProbe { .. })
+        );
+        if probing && frame.data().first().is_none_or(|b| b >> 4 != 0) {
+            return;
+        }
         if let Some(flow_to) = self.answer_peer(id, extended) {
             self.on_answer_frame(id, extended, flow_to, frame.data(), now, out);
         }
@@ -295,7 +304,7 @@ impl Scanner {
         let request_id = if extended {
             obd::PHYSICAL_REQUEST_ID_29_BASE | ((id & 0xFF) << 8)
         } else {
-            id - 8
+            id.saturating_sub(8)
         };
         let ecu = self.findings.obd.entry(id).or_insert_with(|| ObdEcu {
             request_id,

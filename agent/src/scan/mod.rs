@@ -217,6 +217,16 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Whether the scan had a speed to watch: an OBD-II ECU with PID 0x0D, or J1939 CCVS1 or
+    /// TCO1 heard. Without one it could not have noticed the car moving.
+    pub fn watched_speed(&self) -> bool {
+        self.obd.values().any(|e| e.supported.contains(0x0D))
+            || self
+                .j1939
+                .values()
+                .any(|p| p.contains(&65_265) || p.contains(&65_132))
+    }
+
     /// Whether the OBD-II ECUs found use 29-bit ids (none on 11-bit, some on 29-bit).
     pub fn obd_extended(&self) -> bool {
         !self.obd.is_empty() && self.obd.values().all(|e| e.extended)

@@ -135,6 +135,12 @@ pub fn table(findings: &Findings, status: &Status) -> String {
         "{} request(s) sent, {} transport error(s)",
         findings.requests, findings.transport_errors
     );
+    if !findings.watched_speed() {
+        let _ = writeln!(
+            s,
+            "WARNING: no speed signal found (no OBD-II PID 0x0D, no J1939 CCVS1/TCO1): the scan could not watch for motion"
+        );
+    }
     match status {
         Status::Done => {
             let _ = writeln!(s, "scan complete");

@@ -230,6 +230,35 @@ fn uds_refusals_are_noted_and_silent_ids_skipped() {
     assert_eq!(reqs.len(), 14, "{reqs:x?}");
     assert_eq!(reqs.iter().filter(|(id, _)| *id == 0x715).count(), 1);
     assert!(found.obd.is_empty());
+    assert!(!found.watched_speed());
+    assert!(table(found, r.scanner.status()).contains("WARNING: no speed signal found"));
+}
+
+#[test]
+fn traffic_on_the_uds_range_gets_no_flow_control() {
+    let settings = Settings {
+        uds_ids: vec![0x713],
+        ..quiet_settings()
+    };
+    // Whenever 0x713 is probed, 0x7A0 sends what looks like an ISO-TP first frame.
+    let r = run(
+        settings,
+        Duration::from_secs(5),
+        |f| {
+            if f.raw_id() == 0x713 {
+                vec![CanFrame::from_raw(0x7A0, false, &[0x10, 0x20, 1, 2, 3, 4, 5, 6]).unwrap()]
+            } else {
+                Vec::new()
+            }
+        },
+        nothing,
+    );
+    assert_eq!(*r.scanner.status(), Status::Done);
+    assert!(r.scanner.findings().uds.is_empty());
+    assert!(
+        r.sent.iter().all(|(_, f)| f.data()[0] >> 4 == 0),
+        "no flow control sent"
+    );
 }
 
 #[test]
