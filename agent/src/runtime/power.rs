@@ -409,4 +409,52 @@ mod gateway_drive {
         assert!(stop - start <= 27, "{} probes in 268 s off", stop - start);
         assert!(stop - start >= 25, "the probe goes on: {}", stop - start);
     }
+
+    /// The same car through the agent's own runtime pipeline (poller, ignition, observer,
+    /// rules): the rules' gate never lets a non-critical prompt through while the car drives.
+    #[test]
+    fn the_runtime_gates_prompts_while_driving_behind_a_gateway() {
+        use std::sync::Arc;
+
+        use crate::clock::ManualClock;
+        use crate::runtime::{Core, SimCar};
+
+        let path = rapport_harness::files::repo_file("config/passenger.toml");
+        let mut loaded = crate::config::load(&path).unwrap();
+        loaded.config.ignition.source = crate::config::IgnitionSource::Obd;
+        let s = Duration::from_secs;
+        let script = Script::new(Odometer::from_km(1000), EngineHours::from_secs(0))
+            .power(Power::Off)
+            .park(s(60))
+            .power(Power::Running)
+            .park(s(60))
+            .drive_for(50, s(120))
+            .park(s(60))
+            .power(Power::Off)
+            .park(s(60));
+        let car = crate::desk::car_behind_gateway(&loaded, script).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp::from_millis(1_700_000_000_000);
+        let clock = ManualClock::new(t0);
+        let core = Arc::new(Core::open(&loaded, dir.path(), Arc::new(clock.clone())).unwrap());
+        let mut sim = SimCar::with_car(&loaded, car, Arc::clone(&core), t0);
+        let (mut drove, mut stood) = (0, 0);
+        for sec in 1..=360u64 {
+            sim.run_until(s(sec));
+            clock.advance(s(1));
+            let kmh = sim.state().speed.kmh();
+            let moving = core.with(|rules, _| rules.is_moving(t0.saturating_add(s(sec))));
+            // Driving from 120 s to 240 s: gated once the first speed answer is in.
+            if (122..240).contains(&sec) {
+                assert!(kmh > 0 && moving, "at {sec} s: {kmh} km/h, moving {moving}");
+                drove += 1;
+            }
+            // Parked with the engine running (60–120 s, once the probe saw it; 240–300 s): free.
+            if (75..120).contains(&sec) || (245..300).contains(&sec) {
+                assert!(!moving, "at {sec} s: parked, engine running");
+                stood += 1;
+            }
+        }
+        assert!(drove > 100 && stood > 80);
+    }
 }
