@@ -414,3 +414,46 @@ fn uds_range_parses_and_refuses_nonsense() {
     assert!(parse_uds_range("0x720-0x710").is_err());
     assert!(parse_uds_range("zz-0x710").is_err());
 }
+
+#[test]
+fn obd_on_29_bit_ids_is_found_and_chained_physically() {
+    let settings = Settings {
+        obd_29bit: true,
+        ..quiet_settings()
+    };
+    // An engine at address 0x10: 0x18DB33F1 / 0x18DA10F1 in, 0x18DAF110 out; PIDs 0x0D and
+    // (chain) 0x20, then 0x21.
+    let r = run(
+        settings,
+        Duration::from_secs(5),
+        |f| {
+            let id = f.raw_id();
+            if id != 0x18DB_33F1 && id != 0x18DA_10F1 {
+                return Vec::new();
+            }
+            match payload(f) {
+                [0x01, 0x00] => vec![sf(0x18DA_F110, &[0x41, 0x00, 0x00, 0x08, 0x00, 0x01])],
+                [0x01, 0x20] => vec![sf(0x18DA_F110, &[0x41, 0x20, 0x80, 0x00, 0x00, 0x00])],
+                [0x01, 0x0D] => vec![sf(0x18DA_F110, &[0x41, 0x0D, 0x00])],
+                _ => Vec::new(),
+            }
+        },
+        nothing,
+    );
+    assert_eq!(*r.scanner.status(), Status::Done);
+    let e = &r.scanner.findings().obd[&0x18DA_F110];
+    assert_eq!((e.request_id, e.extended), (0x18DA_10F1, true));
+    assert_eq!(e.pids(), [0x0D, 0x21]);
+    let reqs = r.requests();
+    assert!(reqs.contains(&(0x18DA_10F1, vec![0x01, 0x20])), "{reqs:x?}");
+    // The speed and the VIN are asked on the 29-bit functional id.
+    assert!(reqs.contains(&(0x18DB_33F1, vec![0x01, 0x0D])));
+    assert!(reqs.contains(&(0x18DB_33F1, vec![0x09, 0x02])));
+    let ctx = Context {
+        interface: "can0",
+        today: "2026-12-07",
+    };
+    let text = config_skeleton(r.scanner.findings(), r.scanner.status(), &ctx);
+    let config = crate::config::Config::from_toml("skeleton", &text).unwrap();
+    assert_eq!(config.obd.unwrap().id_bits, 29);
+}
