@@ -62,6 +62,14 @@ pub fn default_script(category: Category) -> Script {
         .park(5 * min)
 }
 
+/// A car parked with the engine running for an hour: what `scan --desk` scans by default (a
+/// scan stops at once on a moving car).
+pub fn parked_script() -> Script {
+    Script::new(Odometer::from_km(12_000), EngineHours::from_secs(0))
+        .power(Power::Running)
+        .park(Duration::from_secs(3600))
+}
+
 /// The desk car a config implies: an OBD engine ECU (and gearbox) if OBD is configured, a UDS
 /// ECU on each `[[uds]]` entry's ids and odometer DID (11-bit, normal addressing), the DBC
 /// cluster if a DBC is, a J1939 engine if J1939 is — each on the bus its section names.
@@ -69,7 +77,7 @@ pub fn default_script(category: Category) -> Script {
 /// # Errors
 /// Every problem with the script.
 pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
-    car_with_modes(loaded, script, &[])
+    build_car(loaded, script, true, &[])
 }
 
 /// As [`car_for`], with the UDS ECUs `modes` names (by their `[[uds]]` name) silent or slow.
@@ -79,6 +87,24 @@ pub fn car_for(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptErr
 pub fn car_with_modes(
     loaded: &Loaded,
     script: Script,
+    modes: &[(&str, UdsMode)],
+) -> Result<DeskCar, Vec<ScriptError>> {
+    build_car(loaded, script, true, modes)
+}
+
+/// [`car_for`] behind a gateway: no cluster broadcast whatever the config's `[dbc]`, so the
+/// only traffic is the answers to the tester's own requests (`[ignition] source = "obd"`).
+///
+/// # Errors
+/// Every problem with the script.
+pub fn car_behind_gateway(loaded: &Loaded, script: Script) -> Result<DeskCar, Vec<ScriptError>> {
+    build_car(loaded, script, false, &[])
+}
+
+fn build_car(
+    loaded: &Loaded,
+    script: Script,
+    cluster: bool,
     modes: &[(&str, UdsMode)],
 ) -> Result<DeskCar, Vec<ScriptError>> {
     let cfg = &loaded.config;
@@ -95,6 +121,11 @@ pub fn car_with_modes(
             )
         } else {
             (ObdEcuConfig::engine(), ObdEcuConfig::transmission())
+        };
+        // The engine ECU answers mode 09 PID 02 with the configured VIN (`scan` reads it).
+        let engine = ObdEcuConfig {
+            vin: Some(*cfg.vehicle.vin.as_bytes()),
+            ..engine
         };
         car.add_ecu_on(bus(&o.bus), Box::new(ObdEcu::new(engine)));
         car.add_ecu_on(bus(&o.bus), Box::new(ObdEcu::new(gearbox)));
@@ -126,7 +157,7 @@ pub fn car_with_modes(
         };
         car.add_ecu_on(bus(&u.bus), Box::new(UdsEcu::new(config.with_mode(mode))));
     }
-    if let (Some(_), Some(d)) = (&loaded.dbc, &cfg.dbc) {
+    if let (true, Some(_), Some(d)) = (cluster, &loaded.dbc, &cfg.dbc) {
         car.add_ecu_on(bus(&d.bus), Box::new(ClusterEcu::new()));
     }
     if let Some(j) = &cfg.j1939 {

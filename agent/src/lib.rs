@@ -29,6 +29,7 @@ pub mod proto;
 pub mod replay;
 pub mod rules;
 pub mod runtime;
+pub mod scan;
 pub mod settings;
 #[cfg(feature = "desk")]
 pub mod sim;

@@ -87,12 +87,148 @@ enum Command {
     /// Talk to a running agent's HMI API: list the prompts on screen (default), act on one,
     /// or follow the event stream.
     Prompts(rapport_agent::hmi::cli::PromptsArgs),
+    /// Bring up a new vehicle line: find which ECUs answer OBD-II and UDS, their PIDs, DIDs and
+    /// VIN, and which J1939 sources broadcast what; print a table and optionally write a config
+    /// skeleton. Polite (one request at a time, 50 ms apart) and it stops at once, exit code 3,
+    /// on any sign the car moves.
+    Scan(ScanArgs),
     /// Check a config (and the DBC file it names); exit 0 if fine, 2 listing every problem.
     CheckConfig {
         /// The agent config (TOML).
         #[arg(long, env = "RAPPORT_CONFIG")]
         config: PathBuf,
     },
+}
+
+/// `scan`'s arguments.
+#[derive(clap::Args, Debug)]
+struct ScanArgs {
+    /// The CAN interface to scan (e.g. can0).
+    #[arg(long)]
+    interface: Option<String>,
+    /// UDS request ids to probe, FIRST-LAST (default: 0x7E0-0x7E7 and 0x700-0x74F).
+    #[arg(long)]
+    uds_range: Option<String>,
+    /// Write a config skeleton here (not written when the scan stopped early).
+    #[arg(long)]
+    write_config: Option<PathBuf>,
+    /// Give up after this many seconds (the findings so far are printed).
+    #[arg(long, default_value_t = 120)]
+    max_secs: u64,
+    /// Scan the desk car instead of a bus.
+    #[cfg(feature = "desk")]
+    #[arg(long, conflicts_with = "interface", requires = "config")]
+    desk: bool,
+    /// With --desk: the config whose desk car to scan (as `desk` builds it).
+    #[cfg(feature = "desk")]
+    #[arg(long, requires = "desk")]
+    config: Option<PathBuf>,
+    /// With --desk: the scripted drive (TOML); default: parked with the engine running.
+    #[cfg(feature = "desk")]
+    #[arg(long, requires = "desk")]
+    script: Option<PathBuf>,
+}
+
+/// `scan`'s exit code when it stopped because the car moves.
+const EXIT_MOVING: u8 = 3;
+/// `scan`'s exit code when the time limit came before the scan finished.
+const EXIT_UNFINISHED: u8 = 4;
+
+fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    use rapport_agent::scan;
+    let mut settings = scan::Settings::default();
+    if let Some(range) = &args.uds_range {
+        settings.uds_ids =
+            scan::parse_uds_range(range).map_err(|e| anyhow::anyhow!("--uds-range {e}"))?;
+    }
+    let limit = std::time::Duration::from_secs(args.max_secs);
+    #[cfg(feature = "desk")]
+    if args.desk {
+        return match scan_desk(&args, settings, limit)? {
+            Ok(outcome) => scan_output(&args, &outcome, "can0"),
+            Err(code) => Ok(code),
+        };
+    }
+    let Some(interface) = args.interface.clone() else {
+        anyhow::bail!("scan needs --interface (or --desk)");
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(scan::run::socketcan(&interface, settings, limit))?;
+    scan_output(&args, &outcome, &interface)
+}
+
+/// `scan --desk`: the desk car of `--config`, parked with the engine running unless `--script`
+/// says otherwise.
+#[cfg(feature = "desk")]
+fn scan_desk(
+    args: &ScanArgs,
+    settings: rapport_agent::scan::Settings,
+    limit: std::time::Duration,
+) -> anyhow::Result<Result<rapport_agent::scan::run::Outcome, ExitCode>> {
+    let Some(config) = &args.config else {
+        anyhow::bail!("--desk needs --config");
+    };
+    let loaded = match load_or_report(config) {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
+    };
+    let script = match &args.script {
+        None => rapport_agent::desk::parked_script(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+    };
+    let mut car = match rapport_agent::desk::car_for(&loaded, script) {
+        Ok(car) => car,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("script: {p}");
+            }
+            return Ok(Err(ExitCode::from(EXIT_CONFIG)));
+        }
+    };
+    Ok(Ok(rapport_agent::scan::run::desk(
+        &mut car, settings, limit,
+    )))
+}
+
+/// Prints the table, writes the skeleton, and picks the exit code.
+fn scan_output(
+    args: &ScanArgs,
+    outcome: &rapport_agent::scan::run::Outcome,
+    interface: &str,
+) -> anyhow::Result<ExitCode> {
+    use rapport_agent::scan::{Status, report};
+    print!("{}", report::table(&outcome.findings, &outcome.status));
+    match &outcome.status {
+        Status::Stopped(_) => {
+            if args.write_config.is_some() {
+                println!("no config written: the scan stopped early");
+            }
+            return Ok(ExitCode::from(EXIT_MOVING));
+        }
+        Status::Running | Status::Done => {}
+    }
+    if let Some(path) = &args.write_config {
+        let today = rapport_agent::clock::wall_now().utc_date_string();
+        let ctx = report::Context {
+            interface,
+            today: &today,
+        };
+        let text = report::config_skeleton(&outcome.findings, &outcome.status, &ctx);
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+        println!("config skeleton written to {}", path.display());
+    }
+    Ok(if outcome.status == Status::Done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_UNFINISHED)
+    })
 }
 
 use rapport_kit::config::EXIT_CONFIG;
@@ -153,6 +289,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 },
             );
         }
+        Command::Scan(args) => return scan(args),
         Command::CheckConfig { config } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,

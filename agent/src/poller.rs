@@ -108,7 +108,24 @@ pub struct Settings {
     pub(crate) pending_timeout: Duration,
     /// ISO-TP settings for answers (flow control we send).
     pub(crate) isotp: isotp::Config,
+    /// `[ignition] source = "obd"`: ask engine speed, vehicle speed and module voltage every
+    /// round and, with the ignition off, at the accessory cadence (see
+    /// `crate::runtime::power::ObdIgnition`).
+    pub(crate) ignition_probe: Option<IgnitionProbe>,
 }
+
+/// The ignition probe's thresholds (`[ignition]`), read by the rule, carried here so the rule
+/// and the requests are set up from one place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct IgnitionProbe {
+    /// Module voltage at or above which the engine runs, V.
+    pub(crate) on_volts: f32,
+    /// Probes in a row without an answer before the ignition counts as off.
+    pub(crate) off_after_silent: u32,
+}
+
+/// The probe's request: `01 0C 0D 42` (engine speed, vehicle speed, module voltage).
+pub(crate) const IGNITION_PROBE: [u8; 4] = [0x01, 0x0C, 0x0D, 0x42];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -124,6 +141,7 @@ impl Default for Settings {
             response_timeout: Duration::from_millis(100),
             pending_timeout: uds::P2_STAR_DEFAULT,
             isotp: isotp::Config::default(),
+            ignition_probe: None,
         }
     }
 }
@@ -161,6 +179,7 @@ enum Job {
     /// ECU, status mask.
     UdsDtc(u8, u8),
     J1939Request(u32),
+    ObdIgnition,
 }
 
 impl Job {
@@ -198,6 +217,8 @@ pub(crate) struct Poller {
     queue: VecDeque<Job>,
     next_data: Duration,
     next_dtc: Duration,
+    /// With the ignition off: the next ignition probe.
+    next_probe: Duration,
     inflight: Option<InFlight>,
     last_request: Option<Duration>,
     rx: Demux,
@@ -230,6 +251,7 @@ impl Poller {
             queue: VecDeque::new(),
             next_data: Duration::ZERO,
             next_dtc: Duration::ZERO,
+            next_probe: Duration::ZERO,
             inflight: None,
             last_request: None,
             rx,
@@ -288,6 +310,7 @@ impl Poller {
             if let Some(off) = self.cfg.interval_off {
                 self.next_data = now + off;
             }
+            self.next_probe = now + self.cfg.interval_accessory;
         }
         self.power = power;
     }
@@ -387,10 +410,24 @@ impl Poller {
                 consider(self.next_dtc);
             }
         }
+        if self.probing_off() && self.inflight.is_none() && self.queue.is_empty() {
+            consider(self.next_probe);
+        }
         next
     }
 
+    /// Whether the ignition probe runs on its own timer (ignition off).
+    fn probing_off(&self) -> bool {
+        self.power == PowerState::Off && self.cfg.ignition_probe.is_some() && self.cfg.obd.is_some()
+    }
+
     fn plan_rounds(&mut self, now: Duration) {
+        // With the ignition off, the probe at the accessory cadence and never more often: the
+        // one request that may wake a sleeping bus.
+        if self.probing_off() && now >= self.next_probe {
+            self.next_probe = now + self.cfg.interval_accessory;
+            self.queue.push_back(Job::ObdIgnition);
+        }
         let Some(interval) = self.data_interval() else {
             return;
         };
@@ -399,6 +436,9 @@ impl Poller {
             // With the ignition off only UDS is asked (a cluster often answers on battery
             // power); OBD-II and J1939 ECUs sleep, and asking them would only wake the bus.
             let off = self.power == PowerState::Off;
+            if self.cfg.obd.is_some() && !off && self.cfg.ignition_probe.is_some() {
+                self.queue.push_back(Job::ObdIgnition);
+            }
             if self.cfg.obd.is_some() && !off {
                 if self.discovery_done {
                     self.queue_obd_data();
@@ -499,6 +539,7 @@ impl Poller {
                 self.obd_request(&mut payload, &req[..=n])
             }
             Job::ObdDtc(mode) => self.obd_request(&mut payload, &[mode.request_sid()]),
+            Job::ObdIgnition => self.obd_request(&mut payload, &IGNITION_PROBE),
             Job::UdsDid(e, did) => {
                 let [hi, lo] = did.to_be_bytes();
                 self.uds_request(e, &mut payload, &[0x22, hi, lo])
@@ -736,7 +777,7 @@ impl Poller {
         let Some(f) = &mut self.inflight else { return };
         let job = f.job;
         match job {
-            Job::ObdDiscover(_) | Job::ObdData { .. } | Job::ObdDtc(_) => {
+            Job::ObdDiscover(_) | Job::ObdData { .. } | Job::ObdDtc(_) | Job::ObdIgnition => {
                 if let Job::ObdDiscover(_) = job
                     && let Ok(values) = obd::parse_current_data(payload)
                 {

@@ -179,6 +179,12 @@ pub(crate) fn poller_on(config: &Config, bus: usize) -> poller::Settings {
         min_gap: ms(p.min_gap_ms),
         response_timeout: ms(p.response_timeout_ms),
         pending_timeout: ms(p.p2_star_ms),
+        ignition_probe: (config.ignition.source == crate::config::IgnitionSource::Obd
+            && config.obd.is_some())
+        .then_some(poller::IgnitionProbe {
+            on_volts: config.ignition.on_volts,
+            off_after_silent: config.ignition.off_after_silent,
+        }),
         ..poller::Settings::default()
     }
 }

@@ -94,3 +94,8 @@ pub const SYNC_BACKOFF_MIN_MS: u64 = 1_000;
 pub const SYNC_BACKOFF_MAX_MS: u64 = 120_000;
 /// A heartbeat record every hour.
 pub const SYNC_HEARTBEAT_S: u64 = 3_600;
+/// `[ignition].on_volts`: module voltage at or above which the engine runs (a charging
+/// alternator; a resting 12 V battery is at most about 12.8 V).
+pub const IGNITION_ON_VOLTS: f32 = 13.0;
+/// `[ignition].off_after_silent`: unanswered accessory-cadence probes before "off".
+pub const IGNITION_OFF_AFTER_SILENT: u32 = 3;

@@ -16,6 +16,7 @@
 
 mod car;
 pub mod defaults;
+mod ignition;
 mod sections;
 mod sync;
 mod uds;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
 
 pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, ObdDtcMode, Observe, Poller, Uds};
+pub use ignition::{Ignition, IgnitionSource};
 pub use sections::{Hmi, Maintenance, Outbox, Prompts, Store};
 pub use sync::{BrokerUrl, MQTTS_NEEDS_TLS, Sync, SyncTls};
 pub use uds::Addressing as UdsAddressing;
@@ -85,6 +87,9 @@ pub struct Config {
     /// The link to the cloud; absent: no sync (the outbox fills up to its bound).
     #[serde(default)]
     pub sync: Option<Sync>,
+    /// Where the ignition state comes from (default: bus activity).
+    #[serde(default)]
+    pub ignition: Ignition,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -248,6 +253,14 @@ impl Check for Config {
         problems.check(&key(path, "outbox"), &self.outbox);
         if let Some(sync) = &self.sync {
             problems.check(&key(path, "sync"), sync);
+        }
+        problems.check(&key(path, "ignition"), &self.ignition);
+        if self.ignition.source == IgnitionSource::Obd && self.obd.is_none() {
+            problems.at(
+                &key(path, "ignition"),
+                "source",
+                "\"obd\" needs an [obd] section to ask",
+            );
         }
     }
 }

@@ -22,7 +22,7 @@
 //! 9. Otherwise [`Decision::Show`].
 
 mod caps;
-mod motion;
+pub(crate) mod motion;
 mod quiet;
 #[cfg(test)]
 mod tests;

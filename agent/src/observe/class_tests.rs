@@ -12,16 +12,17 @@ use crate::can::source::TimedFrame;
 
 fn observer() -> Observer {
     Observer::new(&Settings {
-        decoder: passive::Settings {
+        decoders: vec![passive::Settings {
             obd_id_bits: Some(11),
-            uds: Some(passive::UdsSettings {
+            uds: vec![passive::UdsSettings {
                 request_id: 0x714,
                 response_id: 0x77E,
+                address: None,
                 dids: Vec::new(),
-            }),
+            }],
             j1939: Some(passive::J1939Settings::default()),
             dbc: None,
-        },
+        }],
         max_plausible_kmh: 250,
         overrides: Vec::new(),
     })

@@ -16,7 +16,7 @@ use super::script::{ObdList, Power};
 use super::{Moment, SimEcu};
 
 /// Mode 01 PIDs this ECU can answer besides the bitmaps.
-pub(crate) const IMPLEMENTED_PIDS: [u8; 7] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0xA6];
+pub(crate) const IMPLEMENTED_PIDS: [u8; 8] = [0x01, 0x05, 0x0C, 0x0D, 0x1F, 0x31, 0x42, 0xA6];
 
 /// How a simulated OBD-II ECU is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +216,12 @@ fn pid_data(bitmaps: &[u32; 8], ecu: u8, pid: u8, state: &VehicleState, resp: &m
         0x31 => {
             let km = u16::try_from(state.km_since_codes_cleared()).unwrap_or(u16::MAX);
             resp.extend_from_slice(&km.to_be_bytes());
+        }
+        // Control module voltage, mV: the alternator charges with the engine running; the
+        // battery alone (12.4 V) with the ignition on or in accessory.
+        0x42 => {
+            let mv: u16 = if running { 14_200 } else { 12_400 };
+            resp.extend_from_slice(&mv.to_be_bytes());
         }
         0xA6 => {
             let hm = u32::try_from(state.odometer_mm / 100_000).unwrap_or(u32::MAX);
