@@ -477,6 +477,11 @@ impl Poller {
                     self.queue.push_back(Job::UdsDtc(e, mask));
                 }
             }
+            if let Some(j) = &self.cfg.j1939 {
+                for pgn in &j.dtc_request_pgns {
+                    self.queue.push_back(Job::J1939Request(*pgn));
+                }
+            }
         }
     }
 
@@ -506,11 +511,6 @@ impl Poller {
             for (i, dids) in lists.iter().enumerate() {
                 if let (Some(did), Ok(e)) = (dids.get(k), u8::try_from(i)) {
                     self.queue.push_back(Job::UdsDid(e, *did));
-                }
-            }
-            if let Some(j) = &self.cfg.j1939 {
-                for pgn in &j.dtc_request_pgns {
-                    self.queue.push_back(Job::J1939Request(*pgn));
                 }
             }
         }
