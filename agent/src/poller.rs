@@ -24,6 +24,7 @@ use crate::proto::obd::{self, DtcMode, SupportedPids};
 use crate::proto::uds::{self, Outcome};
 
 pub(crate) mod uds_ecu;
+#[cfg(any(test, feature = "desk"))]
 pub use uds_ecu::UdsEcuStats;
 
 /// The vehicle's power state, which decides how much the poller asks.

@@ -179,6 +179,7 @@ impl Pipeline {
     }
 
     /// How many buses it reads.
+    #[cfg(feature = "desk")]
     fn buses(&self) -> usize {
         self.pollers.len()
     }
