@@ -72,6 +72,12 @@ pub struct Interface {
     bytes: [u8; MAX_INTERFACE_LEN],
 }
 
+/// A placeholder name (`?`) where a valid one cannot be built; never expected in practice.
+pub(crate) const UNNAMED: Interface = Interface {
+    len: 1,
+    bytes: [b'?', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+};
+
 impl Interface {
     /// The name, or `None` if it is empty, longer than [`MAX_INTERFACE_LEN`] or not printable
     /// ASCII without spaces.
