@@ -164,10 +164,8 @@ impl AscParser {
         let id = raw_to_id(raw, extended).ok_or("CAN id does not fit in 11 (or 29, with x) bits")?;
         let kind = toks.next().ok_or("expected d or r after the direction")?;
         if kind.eq_ignore_ascii_case(b"r") {
-            let dlc = match toks.next() {
-                Some(t) => self.number(t).ok_or("remote DLC is not a number")?,
-                None => 0,
-            };
+            // The DLC is optional: `r`, `r 8`, or `r Length = …` (trailing columns).
+            let dlc = toks.next().and_then(|t| self.number(t)).unwrap_or(0);
             let dlc = usize::try_from(dlc).map_err(|_| "remote DLC above 8")?;
             let frame = <CanFrame as embedded_can::Frame>::new_remote(id, dlc)
                 .ok_or("remote DLC above 8")?;
