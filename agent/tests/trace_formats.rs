@@ -31,7 +31,11 @@ fn shared(name: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-can/")).join(name)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python-can/"
+    ))
+    .join(name)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -101,7 +105,13 @@ fn compare(path: PathBuf, expected_name: &str, want: Format) -> (usize, usize) {
         let at = format!("{expected_name} message {i}: {exp:?}");
         if !exp.carriable() {
             assert!(
-                matches!(got, Err(ReadError::Record { at: Position::Byte(_) | Position::Line(_), .. })),
+                matches!(
+                    got,
+                    Err(ReadError::Record {
+                        at: Position::Byte(_) | Position::Line(_),
+                        ..
+                    })
+                ),
                 "{at}: {got:?}"
             );
             errors += 1;
@@ -130,20 +140,38 @@ fn compare(path: PathBuf, expected_name: &str, want: Format) -> (usize, usize) {
 
 #[test]
 fn asc_files_read_as_python_can_reads_them() {
-    assert_eq!(compare(shared("logfile.asc"), "logfile.asc", Format::Asc), (16, 0));
     assert_eq!(
-        compare(shared("test_CanErrorFrames.asc"), "test_CanErrorFrames.asc", Format::Asc),
+        compare(shared("logfile.asc"), "logfile.asc", Format::Asc),
+        (16, 0)
+    );
+    assert_eq!(
+        compare(
+            shared("test_CanErrorFrames.asc"),
+            "test_CanErrorFrames.asc",
+            Format::Asc
+        ),
         (0, 0)
     );
     assert_eq!(
-        compare(shared("test_CanFdMessage.asc"), "test_CanFdMessage.asc", Format::Asc),
+        compare(
+            shared("test_CanFdMessage.asc"),
+            "test_CanFdMessage.asc",
+            Format::Asc
+        ),
         (3, 0)
     );
     assert_eq!(
-        compare(shared("test_CanMessage.asc"), "test_CanMessage.asc", Format::Asc),
+        compare(
+            shared("test_CanMessage.asc"),
+            "test_CanMessage.asc",
+            Format::Asc
+        ),
         (2, 0)
     );
-    assert_eq!(compare(fixture("written.asc"), "written.asc", Format::Asc), (6, 0));
+    assert_eq!(
+        compare(fixture("written.asc"), "written.asc", Format::Asc),
+        (6, 0)
+    );
 }
 
 #[test]
@@ -162,28 +190,50 @@ fn blf_files_read_as_python_can_reads_them() {
     // python-can's two BLF test files hold byte patterns (0x11111111…) that no CAN bus carries:
     // each is an error of ours at its container's offset.
     assert_eq!(
-        compare(shared("test_CanMessage.blf"), "test_CanMessage.blf", Format::Blf),
+        compare(
+            shared("test_CanMessage.blf"),
+            "test_CanMessage.blf",
+            Format::Blf
+        ),
         (0, 2)
     );
     assert_eq!(
-        compare(shared("test_CanFdMessage64.blf"), "test_CanFdMessage64.blf", Format::Blf),
+        compare(
+            shared("test_CanFdMessage64.blf"),
+            "test_CanFdMessage64.blf",
+            Format::Blf
+        ),
         (0, 2)
     );
     // Our own frames through python-can's BLF writer (zlib-compressed containers).
-    assert_eq!(compare(fixture("written.blf"), "written.blf", Format::Blf), (6, 0));
+    assert_eq!(
+        compare(fixture("written.blf"), "written.blf", Format::Blf),
+        (6, 0)
+    );
 }
 
 #[test]
 fn trc_files_read_as_python_can_reads_them() {
     assert_eq!(
-        compare(shared("test_CanMessage.trc"), "test_CanMessage.trc", Format::Trc),
+        compare(
+            shared("test_CanMessage.trc"),
+            "test_CanMessage.trc",
+            Format::Trc
+        ),
         (2, 0)
     );
     assert_eq!(
-        compare(shared("test_CanMessage_V1_1.trc"), "test_CanMessage_V1_1.trc", Format::Trc),
+        compare(
+            shared("test_CanMessage_V1_1.trc"),
+            "test_CanMessage_V1_1.trc",
+            Format::Trc
+        ),
         (11, 0)
     );
-    assert_eq!(compare(fixture("written.trc"), "written.trc", Format::Trc), (3, 0));
+    assert_eq!(
+        compare(fixture("written.trc"), "written.trc", Format::Trc),
+        (3, 0)
+    );
 }
 
 #[test]

@@ -160,8 +160,11 @@ impl AscParser {
             // `Statistic:`, `J1939TP …`, `TxRq`, a symbolic event: not a frame.
             return Ok(None);
         }
-        let (raw, extended) = self.id(id_tok).ok_or("CAN id is not a number in the file's base")?;
-        let id = raw_to_id(raw, extended).ok_or("CAN id does not fit in 11 (or 29, with x) bits")?;
+        let (raw, extended) = self
+            .id(id_tok)
+            .ok_or("CAN id is not a number in the file's base")?;
+        let id =
+            raw_to_id(raw, extended).ok_or("CAN id does not fit in 11 (or 29, with x) bits")?;
         let kind = toks.next().ok_or("expected d or r after the direction")?;
         if kind.eq_ignore_ascii_case(b"r") {
             // The DLC is optional: `r`, `r 8`, or `r Length = …` (trailing columns).
@@ -186,7 +189,9 @@ impl AscParser {
         let mut data = [0u8; 8];
         for slot in data.iter_mut().take(len) {
             let t = toks.next().ok_or("fewer data bytes than the DLC says")?;
-            *slot = self.byte(t).ok_or("data byte is not a number in the file's base")?;
+            *slot = self
+                .byte(t)
+                .ok_or("data byte is not a number in the file's base")?;
         }
         let frame = <CanFrame as embedded_can::Frame>::new(id, data.get(..len).unwrap_or_default())
             .ok_or("more than 8 data bytes")?;
@@ -198,7 +203,10 @@ impl AscParser {
         &self,
         toks: &mut impl Iterator<Item = &'a [u8]>,
     ) -> Result<Option<Parsed>, &'static str> {
-        let ch = toks.next().and_then(channel).ok_or("expected a channel after CANFD")?;
+        let ch = toks
+            .next()
+            .and_then(channel)
+            .ok_or("expected a channel after CANFD")?;
         let dir = toks.next().unwrap_or_default();
         if !(dir.eq_ignore_ascii_case(b"Rx") || dir.eq_ignore_ascii_case(b"Tx")) {
             return Ok(None);
@@ -207,8 +215,11 @@ impl AscParser {
         if id_tok.eq_ignore_ascii_case(b"ErrorFrame") {
             return Ok(Some(Parsed::Error));
         }
-        let (raw, extended) = self.id(id_tok).ok_or("CAN id is not a number in the file's base")?;
-        let id = raw_to_id(raw, extended).ok_or("CAN id does not fit in 11 (or 29, with x) bits")?;
+        let (raw, extended) = self
+            .id(id_tok)
+            .ok_or("CAN id is not a number in the file's base")?;
+        let id =
+            raw_to_id(raw, extended).ok_or("CAN id does not fit in 11 (or 29, with x) bits")?;
         let mut brs_tok = toks.next().ok_or("expected the BRS flag")?;
         if brs_tok != b"0" && brs_tok != b"1" {
             // A symbolic name sits between the id and the flags.
@@ -238,8 +249,12 @@ impl AscParser {
         }
         let mut data = [0u8; 64];
         for slot in data.iter_mut().take(len) {
-            let t = toks.next().ok_or("fewer data bytes than the data length says")?;
-            *slot = self.byte(t).ok_or("data byte is not a number in the file's base")?;
+            let t = toks
+                .next()
+                .ok_or("fewer data bytes than the data length says")?;
+            *slot = self
+                .byte(t)
+                .ok_or("data byte is not a number in the file's base")?;
         }
         let frame = CanFrame::new_fd(id, data.get(..len).unwrap_or_default(), brs)
             .ok_or("data length is not a CAN FD length")?

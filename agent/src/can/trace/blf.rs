@@ -155,7 +155,10 @@ pub(crate) enum Object<'a> {
 ///
 /// # Errors
 /// A reason if a CAN object is cut short or holds a frame no bus carries.
-pub(crate) fn parse_object<'a>(h: &ObjectHeader, bytes: &'a [u8]) -> Result<Object<'a>, &'static str> {
+pub(crate) fn parse_object<'a>(
+    h: &ObjectHeader,
+    bytes: &'a [u8],
+) -> Result<Object<'a>, &'static str> {
     let short = "object shorter than its kind needs";
     match h.object_type {
         LOG_CONTAINER => Ok(Object::Container {
@@ -275,7 +278,9 @@ fn fd_frame(
             .ok_or("not a valid remote request");
     }
     let len = usize::from(valid);
-    let bytes = data.get(..len).ok_or("fewer data bytes than the object says")?;
+    let bytes = data
+        .get(..len)
+        .ok_or("fewer data bytes than the object says")?;
     if edl {
         if !FD_LENGTHS.contains(&len) {
             return Err("valid data bytes is not a CAN FD length");
@@ -400,7 +405,9 @@ impl<R: BufRead> BlfReader<R> {
     }
 
     fn skip(&mut self, n: u64) -> std::io::Result<u64> {
-        let from_pending = usize::try_from(n).unwrap_or(usize::MAX).min(self.pending.len());
+        let from_pending = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(self.pending.len());
         self.pending.drain(..from_pending);
         let rest = n - from_pending as u64;
         let skipped = std::io::copy(&mut (&mut self.reader).take(rest), &mut std::io::sink())?;
@@ -433,7 +440,9 @@ impl<R: BufRead> BlfReader<R> {
                 Ok(h) if h.object_size <= MAX_OBJECT_SIZE => h,
                 Ok(_) => {
                     self.resync_inner();
-                    return Some(Err(self.record(at, "object in a container larger than 16 MiB")));
+                    return Some(Err(
+                        self.record(at, "object in a container larger than 16 MiB")
+                    ));
                 }
                 Err(reason) => {
                     self.resync_inner();
@@ -491,7 +500,13 @@ impl<R: BufRead> BlfReader<R> {
     }
 
     /// Takes in a container's data, keeping what is left of the previous one.
-    fn load_container(&mut self, at: u64, method: u16, uncompressed: u32, data_len: usize) -> Result<(), ReadError> {
+    fn load_container(
+        &mut self,
+        at: u64,
+        method: u16,
+        uncompressed: u32,
+        data_len: usize,
+    ) -> Result<(), ReadError> {
         self.inner.drain(..self.inner_at.min(self.inner.len()));
         self.inner_at = 0;
         if self.inner.len() > MAX_OBJECT_SIZE as usize {
@@ -554,7 +569,9 @@ impl<R: BufRead> Iterator for BlfReader<R> {
                 return None;
             }
             if n < BASE_HEADER {
-                return Some(Err(self.fatal(at, "object header cut short at the end of the file")));
+                return Some(Err(
+                    self.fatal(at, "object header cut short at the end of the file")
+                ));
             }
             let h = match parse_object_header(&base) {
                 Ok(h) => h,
@@ -586,7 +603,9 @@ impl<R: BufRead> Iterator for BlfReader<R> {
             };
             self.object = body;
             if got < size - BASE_HEADER {
-                return Some(Err(self.fatal(at, "object cut short at the end of the file")));
+                return Some(Err(
+                    self.fatal(at, "object cut short at the end of the file")
+                ));
             }
             if let Err(e) = self.skip(padding) {
                 return Some(Err(self.io(e)));
@@ -613,7 +632,9 @@ impl<R: BufRead> Iterator for BlfReader<R> {
             };
             self.stats.lines += 1;
             match parsed {
-                Ok(Some((channel, time, frame))) => return Some(Ok(self.frame(channel, time, frame))),
+                Ok(Some((channel, time, frame))) => {
+                    return Some(Ok(self.frame(channel, time, frame)));
+                }
                 Ok(None) => self.stats.skipped += 1,
                 Err(reason) => return Some(Err(self.record(at, reason))),
             }
@@ -648,5 +669,191 @@ impl<R: BufRead> BlfReader<R> {
             }
             window.extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use std::io::Write as _;
+
+    use super::*;
+    use embedded_can::Frame as _;
+
+    fn file_header() -> Vec<u8> {
+        let mut h = vec![0u8; 144];
+        h[..4].copy_from_slice(b"LOGG");
+        h[4..8].copy_from_slice(&144u32.to_le_bytes());
+        // SYSTEMTIME 2023-11-14 (Tue) 22:13:20.000
+        for (i, v) in [2023u16, 11, 2, 14, 22, 13, 20, 0].iter().enumerate() {
+            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        h
+    }
+
+    fn object(kind: u32, body: &[u8], ts_ns: u64) -> Vec<u8> {
+        let size = 32 + body.len();
+        let mut o = Vec::new();
+        o.extend_from_slice(b"LOBJ");
+        o.extend_from_slice(&32u16.to_le_bytes());
+        o.extend_from_slice(&1u16.to_le_bytes());
+        o.extend_from_slice(&(size as u32).to_le_bytes());
+        o.extend_from_slice(&kind.to_le_bytes());
+        o.extend_from_slice(&2u32.to_le_bytes()); // timestamps in ns
+        o.extend_from_slice(&[0; 4]);
+        o.extend_from_slice(&ts_ns.to_le_bytes());
+        o.extend_from_slice(body);
+        o.resize(size + size % 4, 0);
+        o
+    }
+
+    fn can_message(channel: u16, id: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&channel.to_le_bytes());
+        b.push(0);
+        b.push(data.len() as u8);
+        b.extend_from_slice(&id.to_le_bytes());
+        let mut d = [0u8; 8];
+        d[..data.len()].copy_from_slice(data);
+        b.extend_from_slice(&d);
+        object(CAN_MESSAGE, &b, 1_500_000)
+    }
+
+    fn container(inner: &[u8], compress: bool) -> Vec<u8> {
+        let data = if compress {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(inner).unwrap();
+            z.finish().unwrap()
+        } else {
+            inner.to_vec()
+        };
+        let size = 32 + data.len();
+        let mut o = Vec::new();
+        o.extend_from_slice(b"LOBJ");
+        o.extend_from_slice(&16u16.to_le_bytes());
+        o.extend_from_slice(&1u16.to_le_bytes());
+        o.extend_from_slice(&(size as u32).to_le_bytes());
+        o.extend_from_slice(&LOG_CONTAINER.to_le_bytes());
+        o.extend_from_slice(&(if compress { 2u16 } else { 0 }).to_le_bytes());
+        o.extend_from_slice(&[0; 6]);
+        o.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        o.extend_from_slice(&[0; 4]);
+        o.extend_from_slice(&data);
+        o.resize(size + size % 4, 0);
+        o
+    }
+
+    fn read(bytes: &[u8]) -> (Vec<Result<TraceFrame, ReadError>>, TraceStats) {
+        let mut r = BlfReader::new(bytes, ChannelMap::default());
+        let items: Vec<_> = r.by_ref().collect();
+        (items, r.stats())
+    }
+
+    #[test]
+    fn frames_in_compressed_containers_spanning_two() {
+        let mut inner = can_message(1, 0x123, &[1, 2, 3]);
+        inner.extend(can_message(2, 0x8000_0000 | 0x18FE_F100, &[9; 8]));
+        let (a, b) = inner.split_at(50);
+        let mut file = file_header();
+        file.extend(container(a, true));
+        file.extend(container(b, false));
+        let (items, stats) = read(&file);
+        let f: Vec<TraceFrame> = items.into_iter().map(Result::unwrap).collect();
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].frame.raw_id(), f[0].frame.data()),
+            (0x123, &[1, 2, 3][..])
+        );
+        assert_eq!(f[0].interface.as_str(), "can0");
+        assert!(f[1].frame.is_extended());
+        assert_eq!(f[1].interface.as_str(), "can1");
+        assert_eq!(
+            f[0].timestamp,
+            Some(Timestamp::Absolute(Duration::from_nanos(
+                1_700_000_000_000_000_000 + 1_500_000
+            )))
+        );
+        assert_eq!((stats.lines, stats.frames, stats.bad), (2, 2, 0));
+    }
+
+    #[test]
+    fn truncated_object_is_an_error_at_its_offset() {
+        let mut file = file_header();
+        file.extend(can_message(1, 0x123, &[1]));
+        let whole = file.len();
+        file.extend(&can_message(1, 0x124, &[2])[..20]);
+        let (items, _) = read(&file);
+        assert!(items[0].is_ok());
+        match &items[1] {
+            Err(ReadError::Fatal { at, .. }) => assert_eq!(*at, Position::Byte(whole as u64)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(items.len(), 2);
+        // A file cut inside its header.
+        let (items, _) = read(&file_header()[..40]);
+        assert!(matches!(items[..], [Err(ReadError::Fatal { .. })]));
+    }
+
+    #[test]
+    fn oversized_object_is_skipped_unread_and_reading_goes_on() {
+        let mut file = file_header();
+        let at = file.len() as u64;
+        let mut big = object(99, &[], 0);
+        // Declares 64 MiB but the reader must not allocate it: only skip it.
+        big[8..12].copy_from_slice(&(64u32 << 20).to_le_bytes());
+        file.extend(&big);
+        let (items, stats) = read(&file);
+        match &items[0] {
+            Err(ReadError::Record { at: a, reason, .. }) => {
+                assert_eq!(*a, Position::Byte(at));
+                assert!(reason.contains("16 MiB"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stats.bad, 1);
+        // A declared uncompressed size above the cap is refused before allocating.
+        let mut file = file_header();
+        let mut c = container(&can_message(1, 1, &[]), true);
+        c[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        file.extend(c);
+        file.extend(can_message(1, 0x7FF, &[5]));
+        let (items, _) = read(&file);
+        assert!(matches!(&items[0], Err(ReadError::Record { .. })));
+        assert_eq!(items[1].as_ref().unwrap().frame.raw_id(), 0x7FF);
+    }
+
+    #[test]
+    fn garbage_between_objects_is_skipped_to_the_next_signature() {
+        let mut file = file_header();
+        let at = file.len() as u64;
+        file.extend(b"garbage!garbage!garbage!");
+        file.extend(can_message(3, 0x42, &[]));
+        let (items, stats) = read(&file);
+        assert!(
+            matches!(&items[0], Err(ReadError::Record { at: a, .. }) if *a == Position::Byte(at))
+        );
+        assert_eq!(items[1].as_ref().unwrap().frame.raw_id(), 0x42);
+        assert_eq!(items[1].as_ref().unwrap().interface.as_str(), "can2");
+        assert_eq!((stats.frames, stats.bad), (1, 1));
+    }
+
+    #[test]
+    fn fd_objects_and_error_objects() {
+        // CAN_FD_MESSAGE_64: channel 1, dlc 9 (12 bytes), EDL | BRS.
+        let mut b = vec![1u8, 9, 12, 0];
+        b.extend_from_slice(&0x80_00_01_23u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0x3000u32.to_le_bytes());
+        b.extend_from_slice(&[0; 24]);
+        b.extend_from_slice(&(0..12).collect::<Vec<u8>>());
+        let mut file = file_header();
+        file.extend(object(CAN_FD_MESSAGE_64, &b, 0));
+        file.extend(object(CAN_ERROR_EXT, &[0; 32], 0));
+        let (items, stats) = read(&file);
+        let f = items[0].as_ref().unwrap();
+        assert!(f.frame.is_fd() && f.frame.is_brs() && !f.frame.is_esi());
+        assert!(f.frame.is_extended());
+        assert_eq!(f.frame.data().len(), 12);
+        assert_eq!((stats.frames, stats.skipped), (1, 1));
     }
 }

@@ -134,7 +134,9 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// This build does not read the format (the head unit's reads candump only).
-    #[error("this is a {0} trace; this build of the agent reads candump traces only (feature `traces`)")]
+    #[error(
+        "this is a {0} trace; this build of the agent reads candump traces only (feature `traces`)"
+    )]
     Unsupported(Format),
 }
 
@@ -299,6 +301,14 @@ pub fn open<R: BufRead>(mut reader: R, channels: ChannelMap) -> Result<Reader<R>
 }
 
 impl<R: BufRead> Reader<R> {
+    /// A candump reader, without looking at the content (what [`open`] picks by default).
+    pub fn candump(reader: R) -> Self {
+        Self {
+            inner: Inner::Candump(TraceReader::new(reader)),
+            format: Format::Candump,
+        }
+    }
+
     /// The format found.
     pub fn format(&self) -> Format {
         self.format
@@ -349,6 +359,37 @@ impl<R: BufRead> Iterator for Reader<R> {
             Inner::Pcap(r) => r.next(),
         }
     }
+}
+
+/// `trace convert`: writes every frame `reader` yields in the `candump -l` form, one line each
+/// (`(secs.usecs) ifname ID#DATA`, `ID##<flags><data>` for CAN FD, `ID#R` for remote
+/// requests), handing each bad record to `on_error` and carrying on. A frame without a
+/// timestamp (a pcapng simple packet) takes the previous frame's.
+///
+/// # Errors
+/// Only those of `out`.
+pub fn write_candump<R: BufRead, W: std::io::Write>(
+    reader: &mut Reader<R>,
+    out: &mut W,
+    mut on_error: impl FnMut(&ReadError),
+) -> std::io::Result<()> {
+    let mut line = String::with_capacity(256);
+    let mut last = candump::Timestamp::Relative(core::time::Duration::ZERO);
+    for item in reader.by_ref() {
+        match item {
+            Ok(tf) => {
+                let ts = tf.timestamp.unwrap_or(last);
+                last = ts;
+                line.clear();
+                // Writing into a String cannot fail.
+                let _ = candump::write_log_line(&mut line, ts, tf.interface.as_str(), &tf.frame);
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
+            }
+            Err(e) => on_error(&e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -161,7 +161,8 @@ impl<R: BufRead> PcapReader<R> {
             return Ok(false);
         }
         let n = chunk.len().min(64 * 1024);
-        self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        self.buf
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
         self.reader.consume(n);
         Ok(true)
     }
@@ -229,19 +230,27 @@ impl<R: BufRead> PcapReader<R> {
                                         let (mut tsresol, mut offset, mut name) = (6, 0, None);
                                         for o in &i.options {
                                             match o {
-                                                InterfaceDescriptionOption::IfTsResol(r) => tsresol = *r,
-                                                InterfaceDescriptionOption::IfTsOffset(s) => offset = *s,
-                                                InterfaceDescriptionOption::IfName(n) => name = Interface::new(n),
-                                            _ => {}
+                                                InterfaceDescriptionOption::IfTsResol(r) => {
+                                                    tsresol = *r
+                                                }
+                                                InterfaceDescriptionOption::IfTsOffset(s) => {
+                                                    offset = *s
+                                                }
+                                                InterfaceDescriptionOption::IfName(n) => {
+                                                    name = Interface::new(n)
+                                                }
+                                                _ => {}
                                             }
                                         }
-                                        let ticks = u64::try_from(epb.timestamp.as_nanos()).unwrap_or(u64::MAX);
+                                        let ticks = u64::try_from(epb.timestamp.as_nanos())
+                                            .unwrap_or(u64::MAX);
                                         let ts = ticks_to_duration(ticks, tsresol)
                                             .saturating_add(Duration::from_secs(offset));
                                         let channel = match name {
                                             Some(n) => Channel::Named(n),
                                             None => Channel::Number(
-                                                u16::try_from(epb.interface_id + 1).unwrap_or(u16::MAX),
+                                                u16::try_from(epb.interface_id + 1)
+                                                    .unwrap_or(u16::MAX),
                                             ),
                                         };
                                         match socketcan_frame(&epb.data) {
@@ -256,25 +265,25 @@ impl<R: BufRead> PcapReader<R> {
                                     }
                                 }
                             }
-                            Block::SimplePacket(spb) => {
-                                match parser.interfaces().first() {
-                                    Some(i) if i.linktype == DataLink::CAN_SOCKETCAN => {
-                                        match socketcan_frame(&spb.data) {
-                                            Ok(Some(frame)) => Step::Frame(TraceFrame {
-                                                timestamp: None,
-                                                interface: Channel::Number(1).resolve(&self.channels),
-                                                frame,
-                                            }),
-                                            Ok(None) => Step::Skip,
-                                            Err(r) => Step::Bad(r),
-                                        }
+                            Block::SimplePacket(spb) => match parser.interfaces().first() {
+                                Some(i) if i.linktype == DataLink::CAN_SOCKETCAN => {
+                                    match socketcan_frame(&spb.data) {
+                                        Ok(Some(frame)) => Step::Frame(TraceFrame {
+                                            timestamp: None,
+                                            interface: Channel::Number(1).resolve(&self.channels),
+                                            frame,
+                                        }),
+                                        Ok(None) => Step::Skip,
+                                        Err(r) => Step::Bad(r),
                                     }
-                                    Some(_) => Step::Skip,
-                                    None => Step::Bad("packet before any interface block"),
                                 }
-                            }
+                                Some(_) => Step::Skip,
+                                None => Step::Bad("packet before any interface block"),
+                            },
                             // Section and interface blocks are headers, not records.
-                            Block::SectionHeader(_) | Block::InterfaceDescription(_) => Step::Header,
+                            Block::SectionHeader(_) | Block::InterfaceDescription(_) => {
+                                Step::Header
+                            }
                             _ => Step::Skip,
                         };
                         (used, step)
@@ -380,5 +389,145 @@ impl<R: BufRead> Iterator for PcapReader<R> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::borrow::Cow;
+
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+
+    use super::*;
+    use embedded_can::Frame as _;
+
+    fn packet(id_flags: u32, fd_flags: u8, data: &[u8], fd: bool) -> Vec<u8> {
+        let mut p = id_flags.to_be_bytes().to_vec();
+        p.extend_from_slice(&[data.len() as u8, fd_flags, 0, 0]);
+        p.extend_from_slice(data);
+        p.resize(if fd { 72 } else { 16 }, 0);
+        p
+    }
+
+    fn idb(name: Option<&str>) -> InterfaceDescriptionBlock<'static> {
+        let mut i = InterfaceDescriptionBlock::new(DataLink::CAN_SOCKETCAN, 0xFFFF);
+        if let Some(n) = name {
+            i.options
+                .push(InterfaceDescriptionOption::IfName(Cow::Owned(n.into())));
+        }
+        i.options.push(InterfaceDescriptionOption::IfTsResol(9));
+        i
+    }
+
+    fn epb(interface_id: u32, ns: u64, data: Vec<u8>) -> EnhancedPacketBlock<'static> {
+        EnhancedPacketBlock {
+            interface_id,
+            // pcap-file stores the raw ticks (here ns, `if_tsresol` 9) as nanoseconds.
+            timestamp: Duration::from_nanos(ns),
+            original_len: data.len() as u32,
+            data: Cow::Owned(data),
+            options: vec![],
+        }
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces() {
+        let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+        w.write_pcapng_block(idb(None)).unwrap();
+        w.write_pcapng_block(idb(Some("vcan5"))).unwrap();
+        let t = 1_700_000_000_123_456_789;
+        w.write_pcapng_block(epb(0, t, packet(0x123, 0, &[1, 2], false)))
+            .unwrap();
+        w.write_pcapng_block(epb(
+            1,
+            t + 1000,
+            packet(0x8000_0000 | 0x18DA_F110, 0x05, &[7; 12], true),
+        ))
+        .unwrap();
+        w.write_pcapng_block(epb(1, t + 2000, packet(0x2000_0004, 0, &[0; 8], false)))
+            .unwrap();
+        w.write_pcapng_block(epb(0, t + 3000, packet(0x4000_0321, 0, &[], false)))
+            .unwrap();
+        w.write_pcapng_block(epb(0, t + 4000, packet(0x800, 0, &[], false)))
+            .unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(super::super::detect(&bytes), Format::PcapNg);
+        let mut r = PcapReader::new(&bytes[..], ChannelMap::default());
+        let items: Vec<_> = r.by_ref().collect();
+        let a = items[0].as_ref().unwrap();
+        assert_eq!(
+            (a.interface.as_str(), a.frame.raw_id(), a.frame.data()),
+            ("can0", 0x123, &[1, 2][..])
+        );
+        assert_eq!(
+            a.timestamp,
+            Some(Timestamp::Absolute(Duration::from_nanos(t)))
+        );
+        let b = items[1].as_ref().unwrap();
+        assert_eq!(b.interface.as_str(), "vcan5");
+        assert!(b.frame.is_fd() && b.frame.is_brs() && !b.frame.is_esi() && b.frame.is_extended());
+        assert_eq!(b.frame.data(), &[7; 12]);
+        let c = items[2].as_ref().unwrap();
+        assert!(c.frame.is_remote_frame());
+        assert_eq!(c.frame.raw_id(), 0x321);
+        assert!(matches!(
+            &items[3],
+            Err(ReadError::Record {
+                format: Format::PcapNg,
+                ..
+            })
+        ));
+        assert_eq!(items.len(), 4);
+        let s = r.stats();
+        assert_eq!((s.frames, s.skipped, s.bad), (3, 1, 1));
+    }
+
+    #[test]
+    fn classic_pcap_and_a_cut_capture() {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let header = PcapHeader {
+            datalink: DataLink::CAN_SOCKETCAN,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+        let data = packet(0x7E8, 0, &[3, 0x41, 0x0D, 50], false);
+        w.write_packet(&PcapPacket::new(
+            Duration::from_micros(1_500_000),
+            16,
+            &data,
+        ))
+        .unwrap();
+        let mut bytes = w.into_writer();
+        assert_eq!(super::super::detect(&bytes), Format::Pcap);
+        let items: Vec<_> = PcapReader::new(&bytes[..], ChannelMap::default()).collect();
+        let f = items[0].as_ref().unwrap();
+        assert_eq!(f.frame.data(), &[3, 0x41, 0x0D, 50]);
+        assert_eq!(
+            f.timestamp,
+            Some(Timestamp::Absolute(Duration::from_micros(1_500_000)))
+        );
+        bytes.truncate(bytes.len() - 3);
+        let items: Vec<_> = PcapReader::new(&bytes[..], ChannelMap::default()).collect();
+        assert!(matches!(
+            &items[..],
+            [Err(ReadError::Fatal {
+                at: Position::Byte(24),
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn tsresol_variants() {
+        assert_eq!(
+            ticks_to_duration(1_500_000, 6),
+            Duration::from_micros(1_500_000)
+        );
+        assert_eq!(ticks_to_duration(15, 1), Duration::from_millis(1500));
+        assert_eq!(ticks_to_duration(3, 0x81), Duration::from_millis(1500));
+        assert_eq!(ticks_to_duration(u64::MAX, 0xFF), Duration::ZERO);
     }
 }

@@ -72,7 +72,8 @@ impl<R: BufRead> Lines<R> {
 
 /// The whitespace-separated tokens of a line.
 pub(crate) fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(u8::is_ascii_whitespace).filter(|t| !t.is_empty())
+    line.split(u8::is_ascii_whitespace)
+        .filter(|t| !t.is_empty())
 }
 
 /// Seconds with an optional fraction, the decimal separator a point or a comma (the two

@@ -158,7 +158,12 @@ impl TrcParser {
                 }
                 Col::Dlc => {
                     let d = text::decimal_u64(t).ok_or("DLC is not a number")?;
-                    dlc = Some(u8::try_from(d).ok().filter(|d| *d <= 15).ok_or("DLC above 15")?);
+                    dlc = Some(
+                        u8::try_from(d)
+                            .ok()
+                            .filter(|d| *d <= 15)
+                            .ok_or("DLC above 15")?,
+                    );
                 }
                 Col::Length => {
                     let l = text::decimal_u64(t).ok_or("data length is not a number")?;
@@ -442,7 +447,8 @@ mod tests {
 
     #[test]
     fn version_2_0_has_a_length_column() {
-        let text = ";$FILEVERSION=2.0\n      1      1059.900 DT     0300 Rx 7 00 00 00 00 04 00 00\n";
+        let text =
+            ";$FILEVERSION=2.0\n      1      1059.900 DT     0300 Rx 7 00 00 00 00 04 00 00\n";
         let (items, _) = frames(text);
         let f = items[0].as_ref().unwrap();
         assert_eq!((f.frame.raw_id(), f.frame.data().len()), (0x300, 7));
