@@ -243,3 +243,215 @@ fn blf_pattern_errors_name_the_container_offset() {
     let text = err.to_string();
     assert!(text.starts_with("BLF byte 144: "), "{text}");
 }
+
+/// One drive (speed, odometer across 10,000 km, standing still) as `(seconds after
+/// 1436509052 = Fri Jul 10 06:17:32 2015 UTC, id, data)`.
+fn drive() -> Vec<(f64, u32, Vec<u8>)> {
+    let mut frames = Vec::new();
+    let mut frame = |t: f64, id: u32, data: [u8; 8]| frames.push((t, id, data.to_vec()));
+    frame(0.0, 0x7DF, [2, 1, 0x0D, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC]);
+    frame(0.01, 0x7E8, [3, 0x41, 0x0D, 0x32, 0xCC, 0xCC, 0xCC, 0xCC]);
+    frame(0.1, 0x7DF, [2, 1, 0xA6, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC]);
+    frame(0.11, 0x7E8, [6, 0x41, 0xA6, 0, 1, 0x86, 0x9F, 0xCC]);
+    frame(2.0, 0x7DF, [2, 1, 0xA6, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC]);
+    frame(2.01, 0x7E8, [6, 0x41, 0xA6, 0, 1, 0x86, 0xA0, 0xCC]);
+    for s in 3..=8 {
+        frame(
+            f64::from(s),
+            0x7DF,
+            [2, 1, 0x0D, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC],
+        );
+        frame(
+            f64::from(s) + 0.01,
+            0x7E8,
+            [3, 0x41, 0x0D, 0, 0xCC, 0xCC, 0xCC, 0xCC],
+        );
+    }
+    frames
+}
+
+const T0: u64 = 1_436_509_052;
+
+fn hex_bytes(data: &[u8], sep: &str) -> String {
+    data.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn drive_candump() -> String {
+    drive()
+        .iter()
+        .map(|(t, id, d)| {
+            format!(
+                "({:.6}) can0 {id:03X}#{}\n",
+                T0 as f64 + t,
+                hex_bytes(d, "")
+            )
+        })
+        .collect()
+}
+
+fn drive_asc(decimal_comma: bool) -> String {
+    let mut s = String::from(
+        "date Fri Jul 10 06:17:32.000 2015\nbase hex  timestamps absolute\n\
+         internal events logged\nBegin Triggerblock Fri Jul 10 06:17:32.000 2015\n   0.000000 Start of measurement\n",
+    );
+    for (t, id, d) in drive() {
+        let mut time = format!("{t:.6}");
+        if decimal_comma {
+            time = time.replace('.', ",");
+        }
+        s.push_str(&format!(
+            "{time:>11} 1  {id:X}             Rx   d 8 {}\n",
+            hex_bytes(&d, " ")
+        ));
+    }
+    s.push_str("End TriggerBlock\n");
+    s
+}
+
+fn drive_pcapng() -> Vec<u8> {
+    use pcap_file::DataLink;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock::new(
+        DataLink::CAN_SOCKETCAN,
+        0xFFFF,
+    ))
+    .unwrap();
+    for (t, id, d) in drive() {
+        let mut p = id.to_be_bytes().to_vec();
+        p.extend_from_slice(&[d.len() as u8, 0, 0, 0]);
+        p.extend_from_slice(&d);
+        // Default resolution: microseconds (pcap-file keeps the raw ticks as nanoseconds).
+        let us = T0 * 1_000_000 + (t * 1_000_000.0).round() as u64;
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_nanos(us),
+            original_len: p.len() as u32,
+            data: p.into(),
+            options: vec![],
+        })
+        .unwrap();
+    }
+    w.into_inner()
+}
+
+fn agent() -> std::process::Command {
+    rapport_harness::process::bin_command(env!("CARGO_BIN_EXE_rapport-agent"))
+}
+
+fn replay_lines(config: &std::path::Path, log: &std::path::Path) -> Vec<String> {
+    let out = agent()
+        .args(["replay", "--summary", "--config"])
+        .arg(config)
+        .arg("--log")
+        .arg(log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn replay_of_the_same_frames_in_candump_asc_and_pcapng_prints_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rapport_harness::files::repo_file("config/passenger.toml");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let candump = replay_lines(&config, &write("drive.log", drive_candump().as_bytes()));
+    // Odometer, speed and prompt lines, then the summary.
+    assert!(candump.len() > 4, "{candump:#?}");
+    assert!(
+        candump.iter().any(|l| l.contains(r#""kind":"prompt""#)),
+        "{candump:#?}"
+    );
+    let body = |lines: &[String]| lines[..lines.len() - 1].to_vec();
+    for (name, bytes) in [
+        ("drive.asc", drive_asc(false).into_bytes()),
+        ("drive-comma.asc", drive_asc(true).into_bytes()),
+        ("drive.pcapng", drive_pcapng()),
+    ] {
+        let other = replay_lines(&config, &write(name, &bytes));
+        assert_eq!(body(&other), body(&candump), "{name}");
+        let summary: serde_json::Value = serde_json::from_str(other.last().unwrap()).unwrap();
+        assert_eq!(summary["frames"], 18, "{name}");
+        assert_eq!(summary["bad_lines"], 0, "{name}");
+    }
+}
+
+#[test]
+fn trace_convert_writes_candump_frame_for_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let asc = dir.path().join("in.asc");
+    std::fs::write(&asc, drive_asc(true)).unwrap();
+    let out = dir.path().join("out.log");
+    let run = agent()
+        .args(["trace", "convert"])
+        .arg(&asc)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(stderr.contains("ASC trace, 18 frames written"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), drive_candump());
+
+    // A channel mapped by config: trace_channel = 1 on a bus named vcan9.
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    c.can.buses[0].interface = "vcan9".into();
+    c.can.buses[0].trace_channel = Some(1);
+    let config = rapport_harness::agent::write(&c, dir.path()).unwrap();
+    let pcap = dir.path().join("in.pcapng");
+    std::fs::write(&pcap, drive_pcapng()).unwrap();
+    let run = agent()
+        .args(["trace", "convert", "--config"])
+        .arg(&config)
+        .arg(&pcap)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(run.stdout).unwrap(),
+        drive_candump().replace(" can0 ", " vcan9 ")
+    );
+
+    // Bad records are reported with their line and skipped; the rest is converted.
+    let bad = dir.path().join("bad.asc");
+    let mut text = drive_asc(false);
+    text = text.replacen("Rx   d 8 02 01 0D", "Rx   d 8 02 01 0Z", 1);
+    std::fs::write(&bad, text).unwrap();
+    let run = agent()
+        .args(["trace", "convert"])
+        .arg(&bad)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(stderr.contains("ASC line 6: data byte"), "{stderr}");
+    assert_eq!(String::from_utf8(run.stdout).unwrap().lines().count(), 17);
+}
