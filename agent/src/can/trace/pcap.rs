@@ -311,7 +311,7 @@ fn block_len(src: &[u8], e: Endianness) -> Option<usize> {
         Endianness::Big => u32::from_be_bytes(b),
         Endianness::Little => u32::from_le_bytes(b),
     } as usize;
-    (len >= 12 && len % 4 == 0).then_some(len)
+    (len >= 12 && len.is_multiple_of(4)).then_some(len)
 }
 
 impl<R: BufRead> Iterator for PcapReader<R> {

@@ -270,7 +270,7 @@ mod tests {
             vector_date(b"Mon Nov 29 12:02:17 am 2021"),
             Some(Duration::from_secs(1_638_144_137))
         );
-        assert_eq!(vector_date(b"Mi Okt 4 09:00:00 2023").is_some(), true);
+        assert!(vector_date(b"Mi Okt 4 09:00:00 2023").is_some());
         assert_eq!(vector_date(b"not a date"), None);
         assert_eq!(vector_date(b"Sat Sep 30 25:06:13 2017"), None);
     }
