@@ -455,3 +455,57 @@ fn trace_convert_writes_candump_frame_for_frame() {
     assert!(stderr.contains("ASC line 6: data byte"), "{stderr}");
     assert_eq!(String::from_utf8(run.stdout).unwrap().lines().count(), 17);
 }
+
+#[test]
+fn check_config_refuses_bad_trace_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = rapport_harness::agent::passenger().unwrap();
+    let mut second = c.can.buses[0].clone();
+    second.name = "body".into();
+    second.interface = "can1".into();
+    // The first bus is channel 1 by position; the second claims channel 1 too.
+    second.trace_channel = Some(1);
+    c.can.buses.push(second);
+    let config = rapport_harness::agent::write(&c, dir.path()).unwrap();
+    let out = agent()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("can.buses[1].trace_channel: trace channel 1 is also bus 0's"),
+        "{stderr}"
+    );
+
+    c.can.buses[1].trace_channel = Some(0);
+    let config = rapport_harness::agent::write(&c, dir.path()).unwrap();
+    let out = agent()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("trace_channel: channels count from 1"),
+        "{stderr}"
+    );
+
+    c.can.buses[1].trace_channel = Some(2);
+    let config = rapport_harness::agent::write(&c, dir.path()).unwrap();
+    let out = agent()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

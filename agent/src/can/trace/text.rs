@@ -118,7 +118,7 @@ fn nanos_of_fraction(frac: &[u8]) -> Option<u32> {
 
 /// A non-empty run of decimal digits.
 pub(crate) fn decimal_u64(tok: &[u8]) -> Option<u64> {
-    if tok.is_empty() || tok.len() > 19 {
+    if tok.is_empty() || tok.len() > 20 {
         return None;
     }
     let mut v: u64 = 0;
@@ -126,7 +126,7 @@ pub(crate) fn decimal_u64(tok: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        v = v * 10 + u64::from(b - b'0');
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(v)
 }
@@ -252,6 +252,9 @@ mod tests {
         assert_eq!(seconds(b"1.2.3"), None);
         assert_eq!(seconds(b"-1.0"), None);
         assert_eq!(seconds(b""), None);
+        assert_eq!(seconds(b"99999999999999999999"), None);
+        assert_eq!(decimal_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(decimal_u64(b"18446744073709551616"), None);
         assert_eq!(millis(b"17535.4"), Some(Duration::from_micros(17_535_400)));
     }
 
