@@ -29,7 +29,7 @@ use std::io::BufRead;
 
 use super::text::{self, Lines, Next, hex_digit, tokens};
 use super::{Channel, ChannelMap, Format, Position, ReadError};
-use crate::can::candump::{Timestamp, TraceFrame, TraceStats};
+use crate::can::candump::{TraceFrame, TraceStats};
 use crate::can::frame::{CanFrame, FD_LENGTHS, raw_to_id};
 
 /// What one ASC line holds.
@@ -378,11 +378,10 @@ impl<R: BufRead> Iterator for AscReader<R> {
                     channel,
                     frame,
                 }) => {
-                    self.stats.frames += 1;
-                    let timestamp = match self.parser.start {
-                        Some(start) => Timestamp::Absolute(start.saturating_add(offset)),
-                        None => Timestamp::Relative(offset),
+                    let Some(timestamp) = super::timestamp(self.parser.start, offset) else {
+                        return Some(Err(self.bad("time beyond 999,999,999,999 s")));
                     };
+                    self.stats.frames += 1;
                     return Some(Ok(TraceFrame {
                         timestamp: Some(timestamp),
                         interface: Channel::Number(channel).resolve(&self.channels),
@@ -400,6 +399,7 @@ impl<R: BufRead> Iterator for AscReader<R> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::can::candump::Timestamp;
     use embedded_can::Frame as _;
 
     fn read(text: &str) -> (Vec<Result<TraceFrame, ReadError>>, TraceStats) {
@@ -459,6 +459,18 @@ mod tests {
         assert_eq!(fd.data()[11], 11);
         assert_eq!(fd.raw_id(), 0x1C4D_80A7);
         assert_eq!((stats.frames, stats.skipped, stats.bad), (3, 2, 0));
+    }
+
+    /// Found by the fuzzer: a time candump cannot take back (more than 12 digits of seconds)
+    /// was yielded, so `trace convert` wrote a line no reader reads.
+    #[test]
+    fn times_past_twelve_digits_of_seconds_are_bad_lines() {
+        let (items, stats) = read("3133333333383338.000000 1 009 Rx r\n2.0 1 009 Rx r\n");
+        assert!(
+            matches!(&items[0], Err(ReadError::Record { reason, .. }) if reason.contains("beyond"))
+        );
+        assert!(items[1].is_ok());
+        assert_eq!((stats.frames, stats.bad), (1, 1));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::io::{BufRead, Read};
 
 use super::text::days_from_civil;
 use super::{Channel, ChannelMap, Format, Position, ReadError};
-use crate::can::candump::{Timestamp, TraceFrame, TraceStats};
+use crate::can::candump::{TraceFrame, TraceStats};
 use crate::can::frame::{CanFrame, FD_LENGTHS, raw_to_id};
 
 /// The largest object (or uncompressed container) the reader accepts. Vector tools write
@@ -468,7 +468,7 @@ impl<R: BufRead> BlfReader<R> {
             self.stats.lines += 1;
             match parsed {
                 Ok(Some((channel, time, frame))) => {
-                    return Some(Ok(self.frame(channel, time, frame)));
+                    return Some(self.frame(at, channel, time, frame));
                 }
                 Ok(None) => self.stats.skipped += 1,
                 Err(reason) => return Some(Err(self.record(at, reason))),
@@ -486,17 +486,22 @@ impl<R: BufRead> BlfReader<R> {
         self.inner_at = next.map_or(self.inner.len(), |i| from + i);
     }
 
-    fn frame(&mut self, channel: u16, time: Duration, frame: CanFrame) -> TraceFrame {
-        self.stats.frames += 1;
-        let timestamp = match self.start {
-            Some(start) => Timestamp::Absolute(start.saturating_add(time)),
-            None => Timestamp::Relative(time),
+    fn frame(
+        &mut self,
+        at: u64,
+        channel: u16,
+        time: Duration,
+        frame: CanFrame,
+    ) -> Result<TraceFrame, ReadError> {
+        let Some(timestamp) = super::timestamp(self.start, time) else {
+            return Err(self.record(at, "time beyond 999,999,999,999 s"));
         };
-        TraceFrame {
+        self.stats.frames += 1;
+        Ok(TraceFrame {
             timestamp: Some(timestamp),
             interface: Channel::Number(channel).resolve(&self.channels),
             frame,
-        }
+        })
     }
 
     /// Takes in a container's data, keeping what is left of the previous one.
@@ -633,7 +638,7 @@ impl<R: BufRead> Iterator for BlfReader<R> {
             self.stats.lines += 1;
             match parsed {
                 Ok(Some((channel, time, frame))) => {
-                    return Some(Ok(self.frame(channel, time, frame)));
+                    return Some(self.frame(at, channel, time, frame));
                 }
                 Ok(None) => self.stats.skipped += 1,
                 Err(reason) => return Some(Err(self.record(at, reason))),
@@ -678,6 +683,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+    use crate::can::candump::Timestamp;
     use embedded_can::Frame as _;
 
     fn file_header() -> Vec<u8> {

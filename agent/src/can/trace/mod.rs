@@ -193,6 +193,25 @@ impl ChannelMap {
 /// Never used: every name [`ChannelMap::interface`] builds is valid.
 const FALLBACK: Interface = candump::UNNAMED;
 
+/// The latest time a trace may give: 12 digits of seconds (past the year 33,000), the most the
+/// candump form takes back, so everything read can be written by `trace convert` and read again.
+#[cfg_attr(not(feature = "traces"), allow(dead_code))]
+pub(crate) const MAX_SECS: u64 = 999_999_999_999;
+
+/// `start + offset` as a timestamp (absolute with a start, else relative); `None` past
+/// [`MAX_SECS`].
+#[cfg_attr(not(feature = "traces"), allow(dead_code))]
+pub(crate) fn timestamp(
+    start: Option<core::time::Duration>,
+    offset: core::time::Duration,
+) -> Option<candump::Timestamp> {
+    let ts = match start {
+        Some(start) => candump::Timestamp::Absolute(start.checked_add(offset)?),
+        None => candump::Timestamp::Relative(offset),
+    };
+    (ts.as_duration().as_secs() <= MAX_SECS).then_some(ts)
+}
+
 /// Which bus a parser says a frame came from, before the [`ChannelMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Channel {

@@ -324,6 +324,18 @@ impl<R: BufRead> Iterator for PcapReader<R> {
             }
             let at = self.pos;
             match self.step() {
+                Step::Frame(f)
+                    if f.timestamp
+                        .is_some_and(|t| t.as_duration().as_secs() > super::MAX_SECS) =>
+                {
+                    self.stats.lines += 1;
+                    self.stats.bad += 1;
+                    return Some(Err(ReadError::Record {
+                        format: self.format(),
+                        at: Position::Byte(at),
+                        reason: "time beyond 999,999,999,999 s".into(),
+                    }));
+                }
                 Step::Frame(f) => {
                     self.stats.lines += 1;
                     self.stats.frames += 1;

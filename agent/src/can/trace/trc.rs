@@ -21,7 +21,7 @@ use std::io::BufRead;
 
 use super::text::{self, Lines, Next, hex_digit, tokens};
 use super::{Channel, ChannelMap, Format, Position, ReadError};
-use crate::can::candump::{Timestamp, TraceFrame, TraceStats};
+use crate::can::candump::{TraceFrame, TraceStats};
 use crate::can::frame::{CanFrame, FD_LENGTHS, raw_to_id};
 
 /// One TRC column.
@@ -360,11 +360,10 @@ impl<R: BufRead> Iterator for TrcReader<R> {
             self.stats.lines += 1;
             match self.parser.parse(&self.lines.buf) {
                 Ok(TrcLine::Frame { offset, bus, frame }) => {
-                    self.stats.frames += 1;
-                    let timestamp = match self.parser.start {
-                        Some(start) => Timestamp::Absolute(start.saturating_add(offset)),
-                        None => Timestamp::Relative(offset),
+                    let Some(timestamp) = super::timestamp(self.parser.start, offset) else {
+                        return Some(Err(self.bad("time beyond 999,999,999,999 s")));
                     };
+                    self.stats.frames += 1;
                     return Some(Ok(TraceFrame {
                         timestamp: Some(timestamp),
                         interface: Channel::Number(bus).resolve(&self.channels),
@@ -382,6 +381,7 @@ impl<R: BufRead> Iterator for TrcReader<R> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::can::candump::Timestamp;
     use embedded_can::Frame as _;
 
     fn frames(text: &str) -> (Vec<Result<TraceFrame, ReadError>>, TraceStats) {
