@@ -85,6 +85,11 @@ impl Interface {
         Self::from_bytes(name.as_bytes())
     }
 
+    /// The name from bytes (the same rules as [`Interface::new`]).
+    pub(crate) fn from_ascii(name: &[u8]) -> Option<Self> {
+        Self::from_bytes(name)
+    }
+
     fn from_bytes(name: &[u8]) -> Option<Self> {
         if name.is_empty() || name.len() > MAX_INTERFACE_LEN {
             return None;
@@ -302,14 +307,14 @@ pub fn write_log_line<W: fmt::Write>(
 /// A piece of a `candump -l` line being built, ASCII only: the timestamp part (at most 30
 /// bytes) or the frame part (at most 1 + 8 + 3 + 128 bytes).
 struct LineBuf {
-    bytes: [u8; 256],
+    bytes: [u8; 160],
     len: usize,
 }
 
 impl LineBuf {
     fn new() -> Self {
         Self {
-            bytes: [0; 256],
+            bytes: [0; 160],
             len: 0,
         }
     }

@@ -175,18 +175,39 @@ impl ChannelMap {
         if let Some((_, name)) = self.buses.iter().find(|(c, _)| *c == channel) {
             return *name;
         }
-        let mut buf = String::with_capacity(8);
-        if self.configured {
-            buf.push_str("ch");
-            buf.push_str(&channel.to_string());
-        } else if channel == 0 {
-            buf.push_str("ch0");
-        } else {
-            buf.push_str("can");
-            buf.push_str(&(channel - 1).to_string());
+        // Built on the stack: this runs once per frame.
+        let (prefix, n): (&[u8], u16) = match (self.configured, channel) {
+            (false, 1..) => (b"can", channel - 1),
+            _ => (b"ch", channel),
+        };
+        let mut name = [0u8; 8];
+        let mut len = 0;
+        for &b in prefix {
+            if let Some(slot) = name.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        }
+        let mut digits = [0u8; 5];
+        let (mut v, mut k) = (n, 0);
+        loop {
+            if let Some(d) = digits.get_mut(k) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            k += 1;
+            if v == 0 || k == digits.len() {
+                break;
+            }
+        }
+        for i in (0..k).rev() {
+            if let (Some(slot), Some(d)) = (name.get_mut(len), digits.get(i)) {
+                *slot = *d;
+                len += 1;
+            }
         }
         // "ch65535" and "can65534" are at most 8 printable bytes.
-        Interface::new(&buf).unwrap_or(FALLBACK)
+        Interface::from_ascii(name.get(..len).unwrap_or_default()).unwrap_or(FALLBACK)
     }
 }
 

@@ -40,27 +40,37 @@ impl<R: BufRead> Lines<R> {
     /// Reads the next line into `buf`.
     pub(crate) fn next_line(&mut self) -> std::io::Result<Next> {
         self.buf.clear();
-        let limit = (MAX_LINE_LEN + 1) as u64;
-        let n = <&mut R as std::io::Read>::take(&mut self.reader, limit)
-            .read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Ok(Next::End);
+        let mut too_long = false;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if self.buf.is_empty() && !too_long {
+                    return Ok(Next::End);
+                }
+                break;
+            }
+            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                let room = (MAX_LINE_LEN + 1).saturating_sub(self.buf.len());
+                self.buf
+                    .extend_from_slice(chunk.get(..take.min(room)).unwrap_or_default());
+                // Past the cap the rest of the line is dropped unbuffered.
+                too_long = self.buf.len() > MAX_LINE_LEN;
+            }
+            self.reader.consume(take);
+            if done {
+                break;
+            }
         }
         self.number += 1;
-        if self.buf.len() > MAX_LINE_LEN && self.buf.last() != Some(&b'\n') {
-            // Drop the rest of the overlong line without buffering it.
-            loop {
-                let chunk = self.reader.fill_buf()?;
-                if chunk.is_empty() {
-                    break;
-                }
-                if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
-                    self.reader.consume(i + 1);
-                    break;
-                }
-                let len = chunk.len();
-                self.reader.consume(len);
-            }
+        if too_long {
             return Ok(Next::TooLong);
         }
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
@@ -240,6 +250,20 @@ pub(crate) fn vector_date(text: &[u8]) -> Option<Duration> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn lines_are_capped_and_numbered() {
+        let mut text = b"a\r\n".to_vec();
+        text.extend(vec![b'x'; 5000]);
+        text.extend(b"\nlast");
+        let mut lines = Lines::new(std::io::BufReader::with_capacity(64, &text[..]));
+        assert!(matches!(lines.next_line().unwrap(), Next::Line));
+        assert_eq!(lines.buf, b"a");
+        assert!(matches!(lines.next_line().unwrap(), Next::TooLong));
+        assert!(matches!(lines.next_line().unwrap(), Next::Line));
+        assert_eq!((lines.buf.as_slice(), lines.number), (&b"last"[..], 3));
+        assert!(matches!(lines.next_line().unwrap(), Next::End));
+    }
 
     #[test]
     fn seconds_in_both_locales() {
