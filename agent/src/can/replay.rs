@@ -154,4 +154,28 @@ garbage that is not a frame
         while src.recv().await.unwrap().is_some() {}
         assert_eq!(t0.elapsed(), Duration::ZERO);
     }
+
+    #[cfg(feature = "traces")]
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn plays_an_asc_trace_found_by_content() {
+        let asc = "date Fri Jul 10 06:17:32.000 2015\nbase hex  timestamps absolute\n\
+                   0.000000 1 7DF Rx d 8 02 01 A6 00 00 00 00 00\n\
+                   0,250000 1 7E8 Rx d 8 06 41 A6 00 01 23 AA 00\n";
+        let mut src = TraceSource::open(
+            asc.as_bytes(),
+            ChannelMap::default(),
+            Pacing::Original { speedup: 1.0 },
+        )
+        .unwrap();
+        let t0 = tokio::time::Instant::now();
+        let a = src.recv().await.unwrap().unwrap();
+        let b = src.recv().await.unwrap().unwrap();
+        assert_eq!(a.wall, Some(Timestamp::from_millis(1_436_509_052_000)));
+        assert_eq!(
+            (b.at, b.frame.raw_id()),
+            (Duration::from_millis(250), 0x7E8)
+        );
+        assert_eq!(t0.elapsed(), Duration::from_millis(250));
+        assert!(src.recv().await.unwrap().is_none());
+    }
 }
