@@ -2,10 +2,9 @@
 //! classic CAN lines, CAN FD lines, error frames. A sans-IO line parser ([`AscParser`]) and a
 //! reader over any [`BufRead`] ([`AscReader`]).
 //!
-//! Written here rather than taken from a crate: the Rust ASC readers on crates.io (`blf_asc`,
-//! `can-log`) are young single-author crates that read classic CAN lines only (no CAN FD, no
-//! `base dec`, no decimal-comma timestamps) and allocate per line; the format is simple enough
-//! that a careful parser is shorter than the glue around theirs.
+//! Written here rather than taken from a crate: the one Rust ASC reader found, `blf_asc` (0.2,
+//! the renamed `codex_blf` whose 0.1 was yanked), is a young, undocumented single-author port of
+//! python-can; a line parser that allocates nothing per line and names every bad line is short.
 //!
 //! What is read:
 //! - `date <weekday> <month> <day> <time> [AM|PM] <year>` gives the absolute start; a later

@@ -2,9 +2,11 @@
 //! log containers, and the CAN objects in them. Sans-IO pieces ([`parse_file_header`],
 //! [`parse_object`]) and a reader over any [`BufRead`] ([`BlfReader`]).
 //!
-//! Written here rather than taken from a crate: `ablf` (the one Rust BLF reader on crates.io)
-//! reads CAN_MESSAGE objects only (no CAN FD objects), trusts declared sizes when allocating and
-//! panics on some malformed input; the part of the format a CAN trace needs is small.
+//! Written here rather than taken from a crate: `ablf` (0.2) decodes CAN_MESSAGE/CAN_MESSAGE2,
+//! error and text objects but no CAN FD objects, by its own README; `blf_asc` (0.2, the renamed
+//! `codex_blf` whose 0.1 was yanked) is a young, undocumented single-author port of python-can.
+//! Neither says how it bounds declared sizes, which is the point of this reader; the part of
+//! the format a CAN trace needs is small.
 //!
 //! Objects read: CAN_MESSAGE (1) and CAN_MESSAGE2 (86) as classic frames, CAN_FD_MESSAGE (100)
 //! and CAN_FD_MESSAGE_64 (101) as CAN FD frames (or classic, when the EDL flag is clear). Error
