@@ -17,12 +17,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Decode a candump trace with a config and print one JSON line per observation.
+    /// Decode a trace with a config and print one JSON line per observation.
     Replay {
         /// The agent config (TOML).
         #[arg(long, env = "RAPPORT_CONFIG")]
         config: PathBuf,
-        /// The candump trace (`candump -l` or screen form).
+        /// The trace: candump (`-l` or screen form); with feature `traces` (the desk build) also
+        /// Vector ASC and BLF, PEAK TRC, pcap and pcapng, found by content.
         #[arg(long)]
         log: PathBuf,
         /// Print a final line of counts.
@@ -92,6 +93,9 @@ enum Command {
     /// skeleton. Polite (one request at a time, 50 ms apart) and it stops at once, exit code 3,
     /// on any sign the car moves.
     Scan(ScanArgs),
+    /// Work with trace files.
+    #[command(subcommand)]
+    Trace(TraceCommand),
     /// Check a config (and the DBC file it names); exit 0 if fine, 2 listing every problem.
     CheckConfig {
         /// The agent config (TOML).
@@ -231,6 +235,23 @@ fn scan_output(
     })
 }
 
+/// `rapport-agent trace …`.
+#[derive(Subcommand, Debug)]
+enum TraceCommand {
+    /// Convert a trace of any readable format (found by content) into `candump -l` lines,
+    /// frame for frame; bad records are reported on stderr and skipped.
+    Convert {
+        /// The trace to read.
+        input: PathBuf,
+        /// Where to write the candump log (`-` for stdout).
+        output: PathBuf,
+        /// A config whose `[[can.buses]]` name the trace's channels (`trace_channel`, else the
+        /// N-th bus is channel N); without it channel N is `can{N-1}`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
 use rapport_kit::config::EXIT_CONFIG;
 
 fn summary(loaded: &Loaded) -> String {
@@ -334,6 +355,11 @@ fn main() -> anyhow::Result<ExitCode> {
             let source = rapport_agent::runtime::Source::SocketCan;
             return run(loaded, data_dir, hmi, source);
         }
+        Command::Trace(TraceCommand::Convert {
+            input,
+            output,
+            config,
+        }) => return trace_convert(&input, &output, config.as_deref()),
         Command::Store { config, data_dir } => {
             let loaded = match load_or_report(&config) {
                 Ok(l) => l,
@@ -370,6 +396,67 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `trace convert IN OUT`: exit 0 when the whole trace was read (bad records are reported and
+/// skipped), 1 when it could not be read to its end.
+fn trace_convert(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use rapport_agent::can::trace::{self, ChannelMap, ReadError};
+    use std::io::Write;
+    let channels = match config {
+        None => ChannelMap::default(),
+        Some(path) => match load_or_report(path) {
+            Ok(loaded) => ChannelMap::from_config(&loaded.config.can),
+            Err(code) => return Ok(code),
+        },
+    };
+    let file = std::fs::File::open(input)
+        .map_err(|e| anyhow::anyhow!("{}: cannot open: {e}", input.display()))?;
+    let mut reader = match trace::open(
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        channels,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", input.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut out: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::with_capacity(
+            256 * 1024,
+            std::io::stdout().lock(),
+        ))
+    } else {
+        let f = std::fs::File::create(output)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", output.display()))?;
+        Box::new(std::io::BufWriter::with_capacity(256 * 1024, f))
+    };
+    let mut broken = false;
+    trace::write_candump(&mut reader, &mut out, |e| {
+        broken |= !matches!(e, ReadError::Record { .. });
+        eprintln!("{}: {e}", input.display());
+    })
+    .and_then(|()| out.flush())
+    .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", output.display()))?;
+    let s = reader.stats();
+    eprintln!(
+        "{}: {} trace, {} frames written, {} records skipped, {} bad",
+        input.display(),
+        reader.format(),
+        s.frames,
+        s.skipped,
+        s.bad
+    );
+    Ok(if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `run --sim`'s source: the desk car with its script and speed-up; `None` without `--sim`.

@@ -1,4 +1,6 @@
-//! `rapport-agent replay`: a candump trace through the [`Observer`], printed as JSON lines.
+//! `rapport-agent replay`: a trace through the [`Observer`], printed as JSON lines. Any format
+//! [`crate::can::trace`] reads (candump always; ASC, BLF, TRC, pcap with feature `traces`), its
+//! channels named by the config's buses.
 //!
 //! Owns: turning trace timestamps into the decoder's monotonic time and the printed `t_ms`,
 //! bad lines as warnings, the output rate limit, and the summary. Does not own decoding
@@ -26,8 +28,9 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use crate::can::candump::{Timestamp, TraceError, TraceReader, TraceStats};
+use crate::can::candump::{Timestamp, TraceStats};
 use crate::can::source::TimedFrame;
+use crate::can::trace::{self, ChannelMap, ReadError};
 use crate::config::Loaded;
 use crate::observe::json::{RateLimit, write_observation};
 use crate::observe::{Observation, Observer, WarningKind};
@@ -79,7 +82,15 @@ pub fn run<R: BufRead, W: Write>(
     };
     let mut observer = Observer::new(&crate::settings::observer(loaded));
     let mut routes = crate::settings::BusRoutes::new(&loaded.config);
-    let mut reader = TraceReader::new(trace);
+    let mut opening = Vec::new();
+    let mut reader = match trace::open(trace, ChannelMap::from_config(&loaded.config.can)) {
+        Ok(r) => Some(r),
+        Err(err) => {
+            // Not a trace this build reads: one warning line, then the (empty) summary.
+            observer.warn(WarningKind::TraceLine, err.to_string(), &mut opening);
+            None
+        }
+    };
     let mut observations = Vec::new();
     let mut origin: Option<Duration> = None;
     let (mut at, mut t_ms) = (Duration::ZERO, 0u64);
@@ -94,9 +105,12 @@ pub fn run<R: BufRead, W: Write>(
     let mut relative = true;
 
     let mut ended = false;
+    if !opening.is_empty() {
+        step.write(&opening, 0, at, anchor, out).map_err(io)?;
+    }
     loop {
         observations.clear();
-        match reader.next() {
+        match reader.as_mut().and_then(Iterator::next) {
             None => break,
             Some(Ok(tf)) => {
                 if let Some(ts) = tf.timestamp {
@@ -132,15 +146,16 @@ pub fn run<R: BufRead, W: Write>(
                     }
                 }
             }
-            Some(Err(TraceError::Line { line: n, source })) => {
+            Some(Err(ReadError::Record { at, reason, .. })) => {
                 observer.warn(
                     WarningKind::TraceLine,
-                    format!("line {n}: {source}"),
+                    format!("{at}: {reason}"),
                     &mut observations,
                 );
             }
             Some(Err(err)) => {
-                // The reader failed (I/O): report it like a bad line, then stop reading.
+                // The reader failed (I/O, or a trace broken past reading on): report it like a
+                // bad line, then stop reading.
                 observer.warn(WarningKind::TraceLine, err.to_string(), &mut observations);
                 ended = true;
             }
@@ -165,7 +180,10 @@ pub fn run<R: BufRead, W: Write>(
     step.write(&observations, t_ms, at, wall, out).map_err(io)?;
     let mut summary = step.summary;
 
-    summary.trace = reader.stats();
+    summary.trace = reader
+        .as_ref()
+        .map(trace::Reader::stats)
+        .unwrap_or_default();
     summary.unrouted_frames = routes.unrouted;
     for (kind, n) in observer.warning_counts() {
         if n > 0 {

@@ -8,6 +8,7 @@ pub mod replay;
 #[cfg(target_os = "linux")]
 pub(crate) mod socketcan;
 pub mod source;
+pub mod trace;
 
 pub use frame::CanFrame;
 #[cfg(feature = "desk")]

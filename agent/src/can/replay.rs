@@ -1,15 +1,16 @@
-//! A recorded `candump` trace as a live [`FrameSource`]: frames come out at the trace's own
-//! pace (optionally faster) or as fast as possible. This is how an engineer runs the whole agent
-//! on a desk against a drive recorded in the field. Bad lines are counted and skipped here; the
-//! `replay` command reports them line by line.
+//! A recorded trace (candump, or any format [`super::trace`] reads) as a live [`FrameSource`]:
+//! frames come out at the trace's own pace (optionally faster) or as fast as possible. This is
+//! how an engineer runs the whole agent on a desk against a drive recorded in the field. Bad
+//! records are counted and skipped here; the `replay` command reports them one by one.
 
 use std::io::BufRead;
 use std::time::Duration;
 
 use rapport_shared::Timestamp;
 
-use super::candump::{self, TraceError, TraceReader};
+use super::candump;
 use super::source::{FrameSource, TimedFrame};
+use super::trace::{self, ChannelMap, ReadError};
 use crate::Error;
 
 /// How fast a trace is played.
@@ -26,7 +27,7 @@ pub enum Pacing {
 
 /// A trace file played as a frame source.
 pub struct TraceSource<R> {
-    reader: TraceReader<R>,
+    reader: trace::Reader<R>,
     pacing: Pacing,
     first: Option<Duration>,
     started: tokio::time::Instant,
@@ -35,8 +36,21 @@ pub struct TraceSource<R> {
 impl<R: BufRead + Send> TraceSource<R> {
     /// Plays `reader` (either candump form) at `pacing`.
     pub fn new(reader: R, pacing: Pacing) -> Self {
+        Self::from_reader(trace::Reader::candump(reader), pacing)
+    }
+
+    /// Plays a trace of any format the build reads (found by its content), naming its
+    /// channels by `channels`, at `pacing`.
+    ///
+    /// # Errors
+    /// When the start cannot be read or the format is not one this build reads.
+    pub fn open(reader: R, channels: ChannelMap, pacing: Pacing) -> Result<Self, ReadError> {
+        Ok(Self::from_reader(trace::open(reader, channels)?, pacing))
+    }
+
+    fn from_reader(reader: trace::Reader<R>, pacing: Pacing) -> Self {
         Self {
-            reader: TraceReader::new(reader),
+            reader,
             pacing,
             first: None,
             started: tokio::time::Instant::now(),
@@ -58,11 +72,22 @@ impl<R: BufRead + Send> FrameSource for TraceSource<R> {
             };
             let tf = match item {
                 Ok(tf) => tf,
-                Err(TraceError::Line { line, source }) => {
-                    tracing::debug!(line, cause = %source, "skipping a bad trace line");
+                Err(ReadError::Record { at, reason, .. }) => {
+                    tracing::debug!(%at, cause = %reason, "skipping a bad trace record");
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let source = match e {
+                        ReadError::Io { source, .. } => source,
+                        other => {
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string())
+                        }
+                    };
+                    return Err(Error::Io {
+                        context: "reading the trace".into(),
+                        source,
+                    });
+                }
             };
             // Frames without a timestamp are spaced by nothing: they come as fast as asked.
             let trace_t = tf.timestamp.map(candump::Timestamp::as_duration);
@@ -128,5 +153,29 @@ garbage that is not a frame
         let t0 = tokio::time::Instant::now();
         while src.recv().await.unwrap().is_some() {}
         assert_eq!(t0.elapsed(), Duration::ZERO);
+    }
+
+    #[cfg(feature = "traces")]
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn plays_an_asc_trace_found_by_content() {
+        let asc = "date Fri Jul 10 06:17:32.000 2015\nbase hex  timestamps absolute\n\
+                   0.000000 1 7DF Rx d 8 02 01 A6 00 00 00 00 00\n\
+                   0,250000 1 7E8 Rx d 8 06 41 A6 00 01 23 AA 00\n";
+        let mut src = TraceSource::open(
+            asc.as_bytes(),
+            ChannelMap::default(),
+            Pacing::Original { speedup: 1.0 },
+        )
+        .unwrap();
+        let t0 = tokio::time::Instant::now();
+        let a = src.recv().await.unwrap().unwrap();
+        let b = src.recv().await.unwrap().unwrap();
+        assert_eq!(a.wall, Some(Timestamp::from_millis(1_436_509_052_000)));
+        assert_eq!(
+            (b.at, b.frame.raw_id()),
+            (Duration::from_millis(250), 0x7E8)
+        );
+        assert_eq!(t0.elapsed(), Duration::from_millis(250));
+        assert!(src.recv().await.unwrap().is_none());
     }
 }

@@ -39,6 +39,10 @@ pub struct Bus {
     /// CAN FD.
     #[serde(default)]
     pub fd: bool,
+    /// The channel number (1-255) this bus has in ASC, BLF, TRC and pcap traces; absent, the
+    /// N-th bus listed is channel N (see `can::trace::ChannelMap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_channel: Option<u8>,
 }
 
 /// `[obd]`: OBD-II (SAE J1979) polling.
@@ -398,8 +402,30 @@ impl Check for Can {
                     ),
                 );
             }
+            let channel = |j: usize, b: &Bus| b.trace_channel.unwrap_or_else(|| default_channel(j));
+            if bus.trace_channel == Some(0) {
+                problems.at(&at, "trace_channel", "channels count from 1");
+            } else if let Some(j) = (0..i).find(|&j| {
+                self.buses
+                    .get(j)
+                    .is_some_and(|b| channel(j, b) == channel(i, bus))
+            }) {
+                problems.at(
+                    &at,
+                    "trace_channel",
+                    format!(
+                        "trace channel {} is also bus {j}'s (set trace_channel on one of them)",
+                        channel(i, bus)
+                    ),
+                );
+            }
         }
     }
+}
+
+/// The trace channel of the `index`-th bus (0-based) without `trace_channel`.
+fn default_channel(index: usize) -> u8 {
+    u8::try_from(index + 1).unwrap_or(u8::MAX)
 }
 
 impl Can {

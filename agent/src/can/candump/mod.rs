@@ -72,11 +72,22 @@ pub struct Interface {
     bytes: [u8; MAX_INTERFACE_LEN],
 }
 
+/// A placeholder name (`?`) where a valid one cannot be built; never expected in practice.
+pub(crate) const UNNAMED: Interface = Interface {
+    len: 1,
+    bytes: [b'?', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+};
+
 impl Interface {
     /// The name, or `None` if it is empty, longer than [`MAX_INTERFACE_LEN`] or not printable
     /// ASCII without spaces.
     pub(crate) fn new(name: &str) -> Option<Self> {
         Self::from_bytes(name.as_bytes())
+    }
+
+    /// The name from bytes (the same rules as [`Interface::new`]).
+    pub(crate) fn from_ascii(name: &[u8]) -> Option<Self> {
+        Self::from_bytes(name)
     }
 
     fn from_bytes(name: &[u8]) -> Option<Self> {
@@ -247,32 +258,106 @@ pub fn write_log_line<W: fmt::Write>(
     interface: &str,
     frame: &CanFrame,
 ) -> fmt::Result {
+    // Formatted by hand into one stack buffer: `trace convert` writes millions of lines, and
+    // `write!` per data byte cost more than reading the trace did.
+    let mut line = LineBuf::new();
     let d = ts.as_duration();
     let (secs, micros) = (d.as_secs(), d.subsec_micros());
-    match ts {
-        Timestamp::Absolute(_) => write!(out, "({secs:010}.{micros:06}) {interface} ")?,
-        Timestamp::Relative(_) => write!(out, "({secs:03}.{micros:06}) {interface} ")?,
-    }
+    line.push(b'(');
+    line.decimal(
+        secs,
+        if matches!(ts, Timestamp::Absolute(_)) {
+            10
+        } else {
+            3
+        },
+    );
+    line.push(b'.');
+    line.decimal(u64::from(micros), 6);
+    line.push(b')');
+    line.push(b' ');
+    out.write_str(line.as_str())?;
+    out.write_str(interface)?;
+    let mut line = LineBuf::new();
+    line.push(b' ');
     if frame.is_extended() {
-        write!(out, "{:08X}#", frame.raw_id())?;
+        line.hex(frame.raw_id(), 8);
     } else {
-        write!(out, "{:03X}#", frame.raw_id())?;
+        line.hex(frame.raw_id(), 3);
     }
+    line.push(b'#');
     if frame.is_remote_frame() {
-        out.write_char('R')?;
+        line.push(b'R');
         if frame.dlc() > 0 {
-            write!(out, "{}", frame.dlc())?;
+            line.decimal(frame.dlc() as u64, 1);
         }
-        return Ok(());
+    } else {
+        if frame.is_fd() {
+            let flags = u8::from(frame.is_brs()) | (u8::from(frame.is_esi()) << 1);
+            line.push(b'#');
+            line.hex(u32::from(flags), 1);
+        }
+        for &b in frame.data() {
+            line.hex(u32::from(b), 2);
+        }
     }
-    if frame.is_fd() {
-        let flags = u8::from(frame.is_brs()) | (u8::from(frame.is_esi()) << 1);
-        write!(out, "#{flags:X}")?;
+    out.write_str(line.as_str())
+}
+
+/// A piece of a `candump -l` line being built, ASCII only: the timestamp part (at most 30
+/// bytes) or the frame part (at most 1 + 8 + 3 + 128 bytes).
+struct LineBuf {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+impl LineBuf {
+    fn new() -> Self {
+        Self {
+            bytes: [0; 160],
+            len: 0,
+        }
     }
-    for b in frame.data() {
-        write!(out, "{b:02X}")?;
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
     }
-    Ok(())
+
+    /// `v` in decimal, zero-padded to at least `width` digits.
+    fn decimal(&mut self, mut v: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut n = 0;
+        while v > 0 || n < width.min(20) {
+            if let Some(d) = digits.get_mut(n) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            n += 1;
+            if n == 20 {
+                break;
+            }
+        }
+        for i in (0..n).rev() {
+            self.push(digits.get(i).copied().unwrap_or(b'0'));
+        }
+    }
+
+    /// The low `digits` nibbles of `v` in upper-case hex.
+    fn hex(&mut self, v: u32, digits: u32) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for i in (0..digits).rev() {
+            let nibble = (v >> (4 * i)) & 0xF;
+            self.push(HEX.get(nibble as usize).copied().unwrap_or(b'0'));
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, hex letters and punctuation are pushed.
+        core::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
 }
 
 /// [`write_log_line`] into a new `String` (for recording traces; not a decode path).
