@@ -26,7 +26,7 @@
 use core::time::Duration;
 use std::io::BufRead;
 
-use super::text::{self, Lines, Next, hex_digit, tokens};
+use super::text::{self, Lines, hex_digit, tokens};
 use super::{Channel, ChannelMap, Format, Position, ReadError};
 use crate::can::candump::{TraceFrame, TraceStats};
 use crate::can::frame::{CanFrame, FD_LENGTHS, raw_to_id};
@@ -354,23 +354,13 @@ impl<R: BufRead> Iterator for AscReader<R> {
             return None;
         }
         loop {
-            match self.lines.next_line() {
-                Ok(Next::End) => return None,
-                Ok(Next::TooLong) => {
-                    self.stats.lines += 1;
-                    return Some(Err(self.bad("line longer than 4096 bytes")));
-                }
-                Ok(Next::Line) => {}
-                Err(source) => {
-                    self.failed = true;
-                    return Some(Err(ReadError::Io {
-                        format: Format::Asc,
-                        at: Position::Line(self.lines.number),
-                        source,
-                    }));
-                }
+            match self
+                .lines
+                .advance(Format::Asc, &mut self.stats, &mut self.failed)?
+            {
+                Ok(()) => {}
+                Err(e) => return Some(Err(e)),
             }
-            self.stats.lines += 1;
             match self.parser.parse(&self.lines.buf) {
                 Ok(AscLine::Frame {
                     offset,

@@ -5,6 +5,9 @@
 use core::time::Duration;
 use std::io::BufRead;
 
+use super::candump::TraceStats;
+use super::{Format, Position, ReadError};
+
 /// Longest line the text readers accept: an ASC CAN FD line with 64 bytes and every trailing
 /// column is about 450 bytes.
 pub(crate) const MAX_LINE_LEN: usize = 4096;
@@ -34,6 +37,42 @@ impl<R: BufRead> Lines<R> {
             reader,
             buf: Vec::with_capacity(256),
             number: 0,
+        }
+    }
+
+    /// The next line of a `format` trace into `buf`, counted in `stats`: `None` at the end,
+    /// `Some(Ok(()))` for a line to parse, `Some(Err(_))` for a line over the cap (counted as
+    /// bad; reading goes on) or an I/O error (`*failed` is set: the reader stops).
+    pub(crate) fn advance(
+        &mut self,
+        format: Format,
+        stats: &mut TraceStats,
+        failed: &mut bool,
+    ) -> Option<Result<(), ReadError>> {
+        let at = |n| Position::Line(n);
+        match self.next_line() {
+            Ok(Next::End) => None,
+            Ok(Next::TooLong) => {
+                stats.lines += 1;
+                stats.bad += 1;
+                Some(Err(ReadError::Record {
+                    format,
+                    at: at(self.number),
+                    reason: format!("line longer than {MAX_LINE_LEN} bytes"),
+                }))
+            }
+            Ok(Next::Line) => {
+                stats.lines += 1;
+                Some(Ok(()))
+            }
+            Err(source) => {
+                *failed = true;
+                Some(Err(ReadError::Io {
+                    format,
+                    at: at(self.number),
+                    source,
+                }))
+            }
         }
     }
 
