@@ -233,16 +233,18 @@ pub(crate) fn timestamp(
     (ts.as_duration().as_secs() <= MAX_SECS).then_some(ts)
 }
 
-/// Which bus a parser says a frame came from, before the [`ChannelMap`].
+/// Which bus a parser says a frame came from, before the [`ChannelMap`] (only the `traces`
+/// parsers have channels; candump names its interface).
+#[cfg(feature = "traces")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Channel {
     /// A bus number as the format writes it (1-based in ASC, BLF and TRC).
     Number(u16),
     /// A name the trace gives (a pcapng `if_name`).
-    #[cfg_attr(not(feature = "traces"), allow(dead_code))]
     Named(Interface),
 }
 
+#[cfg(feature = "traces")]
 impl Channel {
     pub(crate) fn resolve(self, map: &ChannelMap) -> Interface {
         match self {
