@@ -299,13 +299,19 @@ mod gateway_drive {
         }
     }
 
+    /// `config/passenger.toml` with the ignition taken from OBD-II answers.
+    fn passenger_with_obd_ignition() -> crate::config::Loaded {
+        let path = rapport_harness::files::repo_file("config/passenger.toml");
+        let mut loaded = crate::config::load(&path).unwrap();
+        loaded.config.ignition.source = crate::config::IgnitionSource::Obd;
+        loaded
+    }
+
     #[test]
     fn parked_driving_on_and_off_are_told_from_obd_answers_alone() {
         // The passenger car (OBD-II, the cluster's UDS, a DBC) with its cluster's broadcast
         // blocked by a gateway, and the ignition taken from OBD-II.
-        let path = rapport_harness::files::repo_file("config/passenger.toml");
-        let mut loaded = crate::config::load(&path).unwrap();
-        loaded.config.ignition.source = crate::config::IgnitionSource::Obd;
+        let loaded = passenger_with_obd_ignition();
         let s = Duration::from_secs;
         let script = Script::new(Odometer::from_km(1000), EngineHours::from_secs(0))
             .power(Power::Off)
@@ -419,9 +425,7 @@ mod gateway_drive {
         use crate::clock::ManualClock;
         use crate::runtime::{Core, SimCar};
 
-        let path = rapport_harness::files::repo_file("config/passenger.toml");
-        let mut loaded = crate::config::load(&path).unwrap();
-        loaded.config.ignition.source = crate::config::IgnitionSource::Obd;
+        let loaded = passenger_with_obd_ignition();
         let s = Duration::from_secs;
         let script = Script::new(Odometer::from_km(1000), EngineHours::from_secs(0))
             .power(Power::Off)
