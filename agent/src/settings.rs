@@ -372,7 +372,7 @@ pub fn sync(config: &Config) -> Result<Option<sync::Settings>, SyncError> {
         };
         let files = tls_files(config, files);
         Some(
-            tls::client_config(&files, SYNC_TLS)
+            tls::client_config(&files, SYNC_TLS, &config.vehicle.vin)
                 .map_err(|problems| SyncError::Config { problems })?,
         )
     } else {
@@ -420,7 +420,8 @@ fn tls_files(config: &Config, files: &config::SyncTls) -> TlsFiles {
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     config::load_with(path, |config, problems: &mut Problems| {
         if let Some(files) = config.sync.as_ref().and_then(|s| s.tls.as_ref())
-            && let Err(more) = tls::client_config(&tls_files(config, files), SYNC_TLS)
+            && let Err(more) =
+                tls::client_config(&tls_files(config, files), SYNC_TLS, &config.vehicle.vin)
         {
             problems.extend(more);
         }

@@ -26,6 +26,7 @@
 
 pub(crate) mod backoff;
 pub mod batch;
+pub(crate) mod cn;
 pub(crate) mod downlink;
 pub(crate) mod inflight;
 mod link;

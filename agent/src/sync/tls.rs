@@ -14,6 +14,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use rapport_kit::config::{Problem, key};
+use rapport_shared::Vin;
+
+use super::cn;
 
 /// The PEM files of `[sync.tls]`, their paths resolved against the config's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,7 @@ pub(crate) struct TlsFiles {
 pub(crate) fn client_config(
     files: &TlsFiles,
     path: &str,
+    vin: &Vin,
 ) -> Result<Arc<rustls::ClientConfig>, Vec<Problem>> {
     let at = |name: &str| key(path, name);
     let mut problems = Vec::new();
@@ -52,6 +56,10 @@ pub(crate) fn client_config(
     let identity = match &files.client {
         Some((cert, key_path)) => {
             let chain = certs(cert)
+                .and_then(|chain| {
+                    identity_is_vin(&chain, vin).map_err(|e| format!("{}: {e}", cert.display()))?;
+                    Ok(chain)
+                })
                 .map_err(|e| problems.push(Problem::new(at("cert"), e)))
                 .ok();
             let key = PrivateKeyDer::from_pem_file(key_path)
@@ -86,6 +94,30 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Whether the leaf of `chain` (its first certificate) names the car: its subject CN must be
+/// `vin`, the identity the broker and the cloud give the car. A car presenting another's
+/// certificate would publish as, and read the downlinks of, another VIN (or be refused by the
+/// broker's ACL with nothing said on the car), so the agent refuses to start its sync.
+///
+/// # Errors
+/// A sentence naming both the CN and the VIN, or why the CN cannot be read.
+pub(crate) fn identity_is_vin(chain: &[CertificateDer<'_>], vin: &Vin) -> Result<(), String> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| "no certificate in the file".to_owned())?;
+    match cn::subject_cn(leaf.as_ref()) {
+        Ok(name) if name == vin.as_str() => Ok(()),
+        Ok(name) => Err(format!(
+            "the client certificate's subject CN is {name:?}, not this car's VIN {vin} \
+             ([vehicle] vin): the broker and the cloud know the car by its certificate's CN"
+        )),
+        Err(e) => Err(format!(
+            "the client certificate's subject CN cannot be read ({e}); it must be this car's \
+             VIN {vin}"
+        )),
+    }
+}
+
 /// Every certificate in a PEM file (at least one).
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
@@ -114,7 +146,8 @@ mod tests {
                 dir.path().join("missing.key"),
             )),
         };
-        let problems = client_config(&files, "sync.tls").unwrap_err();
+        let vin = "1HGCM82633A004352".parse::<Vin>().unwrap();
+        let problems = client_config(&files, "sync.tls", &vin).unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 3, "{text:#?}");
         assert!(
