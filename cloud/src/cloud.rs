@@ -53,6 +53,8 @@ pub struct Cloud {
     sender: JoinHandle<()>,
     tick: JoinHandle<()>,
     probe: Option<JoinHandle<()>>,
+    stop_retention: Arc<tokio::sync::Notify>,
+    retention: JoinHandle<()>,
 }
 
 impl Cloud {
@@ -104,7 +106,10 @@ impl Cloud {
                 concurrency: config.webhooks.concurrency,
                 timeout: Duration::from_secs(config.webhooks.timeout_s),
                 keep_delivered: Duration::from_secs(
-                    config.webhooks.keep_delivered_days.saturating_mul(86_400),
+                    config
+                        .retention
+                        .delivered_days_or(config.webhooks.keep_delivered_days)
+                        .saturating_mul(86_400),
                 ),
                 claim,
                 ..SenderConfig::default()
@@ -213,6 +218,20 @@ impl Cloud {
             Arc::clone(&stop_fleet),
         ));
         fleet.wake.notify_one();
+        // Retention: bounded pruning passes on the cloud's clock, at the fleet tick's pace.
+        let stop_retention = Arc::new(tokio::sync::Notify::new());
+        let retention = tokio::spawn(crate::retention::run_loop(
+            Arc::new(crate::retention::Pruner::new(
+                config.retention.days(config.webhooks.keep_delivered_days),
+                config.retention.pass_limit,
+                Arc::clone(&metrics.retention),
+            )),
+            store.clone(),
+            Arc::clone(&clock),
+            Duration::from_millis(config.fleet.tick_ms.max(10)),
+            Duration::from_secs(config.retention.every_s),
+            Arc::clone(&stop_retention),
+        ));
 
         let shared = Arc::new(Shared {
             store,
@@ -250,6 +269,8 @@ impl Cloud {
             sender,
             tick,
             probe,
+            stop_retention,
+            retention,
         })
     }
 
@@ -354,6 +375,8 @@ impl Cloud {
         }
         self.stop_fleet.notify_one();
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.tick).await;
+        self.stop_retention.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.retention).await;
         if let Some(stop) = self.stop_sender.take() {
             let _ = stop.send(());
         }

@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod mqtt;
+pub mod retention;
 pub mod store;
 pub mod timeline;
 pub mod vehicle;

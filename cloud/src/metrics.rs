@@ -51,6 +51,8 @@ pub struct Metrics {
     pub store_outages: AtomicU64,
     /// Ingest groups tried again because the store was unavailable.
     pub ingest_retries: AtomicU64,
+    /// Entries the retention pruned, per kind (shared with [`crate::retention::Pruner`]).
+    pub retention: std::sync::Arc<crate::retention::Pruned>,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -234,6 +236,7 @@ impl Metrics {
             "rapport_ingest_store_retries_total {}",
             get(&self.ingest_retries)
         );
+        self.retention.render(&mut out);
         out
     }
 }

@@ -17,6 +17,7 @@
 //! started from values ([`crate::fleet::shell::FleetSettings`]), not from this file.
 
 pub mod broker;
+pub mod retention;
 pub mod sections;
 pub mod store;
 
@@ -26,6 +27,7 @@ use rapport_kit::config::{Check, ConfigError, Problem, Problems, key};
 use serde::{Deserialize, Serialize};
 
 pub use broker::{Broker, BrokerUrl, Tls};
+pub use retention::Retention;
 pub use sections::{Api, Fleet, Ingest, Webhooks};
 pub use store::{Backend, DbUrl, Store};
 
@@ -97,6 +99,9 @@ pub struct Config {
     /// `[webhooks]`: delivery.
     #[serde(default)]
     pub webhooks: Webhooks,
+    /// `[retention]`: days each kind of data is kept, and the pruning's pace.
+    #[serde(default)]
+    pub retention: Retention,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -167,6 +172,7 @@ impl Check for Config {
         problems.check(&key(path, "webhooks"), &self.webhooks);
         problems.check(&key(path, "api"), &self.api);
         problems.check(&key(path, "layers"), &self.layers);
+        problems.check(&key(path, "retention"), &self.retention);
         crate::fleet::partners::check_partners(
             path,
             &self.partner,

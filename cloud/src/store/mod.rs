@@ -337,6 +337,20 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// The store.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Retention: one bounded pass over `what` — at most `limit` entries examined, from
+    /// `cursor` (a [`crate::retention::Pass::next`] of the pass before; `None`: the start) —
+    /// removing those older than `before`. Durable when it returns.
+    ///
+    /// # Errors
+    /// The store.
+    fn prune_pass(
+        &self,
+        what: crate::retention::Expiring,
+        before: Timestamp,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<crate::retention::Pass, StoreError>;
 }
 
 /// The webhook outbox as the sender and the API use it: pending messages with their due

@@ -29,6 +29,7 @@ mod import;
 mod outbox;
 mod port;
 mod reads;
+mod retention;
 pub mod schema;
 mod vehicles;
 

@@ -225,4 +225,13 @@ impl Backend for PgStore {
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    fn prune_pass(
+        &self,
+        what: crate::retention::Expiring,
+        before: Timestamp,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<crate::retention::Pass, StoreError> {
+        self.prune(what, before, cursor, limit)
+    }
 }

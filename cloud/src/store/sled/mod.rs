@@ -22,6 +22,7 @@
 
 mod fleet;
 mod port;
+mod retention;
 
 pub(crate) use fleet::ALERT_COUNTER;
 

@@ -343,6 +343,15 @@ impl Backend for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         SledStore::flush(self).map(drop)
     }
+    fn prune_pass(
+        &self,
+        what: crate::retention::Expiring,
+        before: Timestamp,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<crate::retention::Pass, StoreError> {
+        self.prune(what, before, cursor, limit)
+    }
 }
 
 impl OutboxStore for Outbox {

@@ -1,0 +1,87 @@
+//! Retention on PostgreSQL: one bounded pass per kind.
+//!
+//! - Records: at most `limit` rows read in `key` order after the cursor (the `records_key`
+//!   index), each body decoded for the record's own time, the expired ones deleted by key —
+//!   the same judgement as sled's (the `received` day partitions are the receipt date, not
+//!   the record's; dropping whole old partitions, [`super::schema::drop_partitions_before`],
+//!   stays the operator's bulk tool).
+//! - Timeline entries and dead letters: a `DELETE … WHERE … IN (SELECT … LIMIT n)` of the
+//!   expired rows; no cursor is needed (the predicate finds only expired rows), and a pass
+//!   that deleted `limit` says there may be more.
+//!
+//! An undecodable record is kept and logged. Owns only these statements.
+
+use rapport_shared::{Record, Timestamp};
+
+use super::PgStore;
+use super::vehicles::ms;
+use crate::retention::{Expiring, Pass};
+use crate::store::StoreError;
+
+impl PgStore {
+    /// See [`crate::store::Backend::prune_pass`].
+    pub(super) fn prune(
+        &self,
+        what: Expiring,
+        before: Timestamp,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pass, StoreError> {
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut c = self.conn()?;
+        let by_predicate = |sql: &str, c: &mut super::Conn| -> Result<Pass, StoreError> {
+            let pruned = c.execute(sql, &[&ms(before), &n])?;
+            Ok(Pass {
+                pruned,
+                next: (pruned >= limit as u64).then(Vec::new),
+            })
+        };
+        match what {
+            Expiring::Timeline => by_predicate(
+                "DELETE FROM timeline WHERE (vehicle, at, n) IN \
+                 (SELECT vehicle, at, n FROM timeline WHERE at < $1 LIMIT $2)",
+                &mut c,
+            ),
+            Expiring::DeadLetters => by_predicate(
+                "DELETE FROM webhooks WHERE id IN \
+                 (SELECT id FROM webhooks WHERE status = 2 AND done_at < $1 LIMIT $2)",
+                &mut c,
+            ),
+            Expiring::Records => {
+                let after = cursor
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(i64::MIN, i64::from_be_bytes);
+                let rows = c.query(
+                    "SELECT key, body FROM records WHERE key > $1 ORDER BY key LIMIT $2",
+                    &[&after, &n],
+                )?;
+                let mut expired: Vec<i64> = Vec::new();
+                let mut last = None;
+                for row in &rows {
+                    let key: i64 = row.get(0);
+                    last = Some(key);
+                    match Record::decode(row.get::<_, &[u8]>(1)) {
+                        Ok(r) if r.at < before => expired.push(key),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(key, cause = %e, "retention: a record does not decode; kept")
+                        }
+                    }
+                }
+                let pruned = if expired.is_empty() {
+                    0
+                } else {
+                    c.execute("DELETE FROM records WHERE key = ANY($1)", &[&expired])?
+                };
+                Ok(Pass {
+                    pruned,
+                    next: if rows.len() < limit {
+                        None
+                    } else {
+                        last.map(|k| k.to_be_bytes().to_vec())
+                    },
+                })
+            }
+        }
+    }
+}
