@@ -96,6 +96,8 @@ fn partners(c: &mut Criterion) {
             dealer: None,
             region: Some(format!("region-{}", n - 1)),
             consents: Consents::default(),
+            owner_since: None,
+            owner: None,
         };
         let target = PartnerTarget::Provider {
             capability: "tyres".into(),

@@ -76,7 +76,7 @@ pub use v1::codec::{
 };
 pub use v1::downlink::{
     BookingConfirmed, Campaign, CampaignTarget, Downlink, DownlinkBody, DownlinkMessage,
-    MaintenanceItem, Priority, ScheduleUpdate, ServiceRecorded,
+    MaintenanceItem, OwnerChanged, Priority, ScheduleUpdate, ServiceRecorded,
 };
 pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;

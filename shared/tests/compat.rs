@@ -467,3 +467,54 @@ fn snapshot_with_a_wrong_number_of_classes_is_refused() {
     let err = Record::decode(&bad).unwrap_err().to_string();
     assert!(err.contains("2 listed for 1 faults"), "{err}");
 }
+
+/// v1.2's owner change (downlink tag 6): frozen bytes, a round trip, and an agent that does
+/// not know the tag (any tag it has no arm for decodes as `Unknown`, its id kept) reads the
+/// rest of the envelope as before.
+#[test]
+fn owner_changed_downlink_is_tag_6_and_an_old_agent_skips_it() {
+    let env = Downlink {
+        vin: vin(),
+        messages: vec![
+            DownlinkMessage {
+                id: 41,
+                at: Timestamp::from_secs(7),
+                body: DownlinkBody::OwnerChanged(OwnerChanged {
+                    since: Timestamp::from_millis(1_800_000_000_000),
+                }),
+            },
+            DownlinkMessage {
+                id: 42,
+                at: Timestamp::from_secs(8),
+                body: DownlinkBody::BookingConfirmed(BookingConfirmed {
+                    prompt: "p".into(),
+                    item: None,
+                    partner: "d".into(),
+                    appointment: Timestamp::from_secs(9),
+                    location: "x".into(),
+                }),
+            },
+        ],
+    };
+    assert_eq!(env.messages[0].body.tag(), 6);
+    let bytes = env.encode().unwrap();
+    assert_eq!(Downlink::decode(&bytes).unwrap(), env);
+    // The owner change's item: tag 6, then its length and the postcard body (a varint ms).
+    let body = postcard::to_allocvec(&1_800_000_000_000u64).unwrap();
+    let mut item = vec![6u8, u8::try_from(body.len()).unwrap()];
+    item.extend_from_slice(&body);
+    let at = bytes
+        .windows(item.len())
+        .position(|w| w == item.as_slice())
+        .expect("the owner change's tag, length and body in the envelope");
+    // An agent built before tag 6: the same bytes with a tag it has no arm for.
+    let mut old = bytes.clone();
+    old[at] = 99;
+    let got = Downlink::decode(&old).unwrap();
+    assert_eq!(got.messages[0].id, 41);
+    assert!(matches!(
+        got.messages[0].body,
+        DownlinkBody::Unknown { tag: 99, .. }
+    ));
+    assert_eq!(got.messages[1], env.messages[1]);
+}

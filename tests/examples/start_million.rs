@@ -527,6 +527,8 @@ fn vehicle(i: usize, now: Timestamp) -> anyhow::Result<(Registration, Uplink)> {
             partner_sharing: !i.is_multiple_of(3),
             engagement: i.is_multiple_of(2),
         },
+        owner_since: None,
+        owner: None,
     };
     let records = first_drive(1_000 + n % 150_000)
         .into_iter()

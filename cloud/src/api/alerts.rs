@@ -161,6 +161,25 @@ async fn list(
             .into_iter()
             .filter(|a| wanted(a))
             .collect();
+        // A partner sees only alerts of each car's current owner (`fleet::owner`).
+        if let Caller::Partner(_) = &caller {
+            let mut since = std::collections::HashMap::new();
+            let mut kept = Vec::with_capacity(list.len());
+            for a in list {
+                let s_of = match since.get(&a.vin) {
+                    Some(t) => *t,
+                    None => {
+                        let t = s.fleet.owner_since(&a.vin)?;
+                        since.insert(a.vin, t);
+                        t
+                    }
+                };
+                if crate::fleet::owner::alert_of_current_owner(&a, s_of) {
+                    kept.push(a);
+                }
+            }
+            list = kept;
+        }
         list.sort_by_key(|a| std::cmp::Reverse(a.id));
         list.truncate(limit);
         ok(&ListView {
@@ -182,7 +201,11 @@ async fn one(
         match alert {
             Some(a)
                 if matches!(&caller, Caller::Operator)
-                    || matches!(&caller, Caller::Partner(p) if a.visible_to(p)) =>
+                    || (matches!(&caller, Caller::Partner(p) if a.visible_to(p))
+                        && crate::fleet::owner::alert_of_current_owner(
+                            &a,
+                            s.fleet.owner_since(&a.vin)?,
+                        )) =>
             {
                 ok(&OneView::new(&a, s.fleet.clock.now()))
             }

@@ -30,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod layers;
+pub mod owner;
 pub mod partners;
 pub mod registry;
 pub mod state;
@@ -61,6 +62,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(campaigns::routes())
         .merge(dead_letters::routes())
         .merge(dashboard::routes())
+        .merge(owner::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -104,6 +104,8 @@ async fn put_registration(
         dealer: b.dealer,
         region: b.region,
         consents: b.consents,
+        owner_since: None,
+        owner: None,
     };
     let view = RegisteredView {
         vin: vin.to_string(),

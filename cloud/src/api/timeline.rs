@@ -184,7 +184,14 @@ async fn timeline(
         if !visible(&s, &caller, &vin)? {
             return Err(unknown_vehicle(&vin));
         }
-        let page = read_page(&s.store, &vin, kinds, fold, from, limit)?;
+        let mut page = read_page(&s.store, &vin, kinds, fold, from, limit)?;
+        // A partner sees only the current owner's relationship (`fleet::owner`).
+        if let Caller::Partner(_) = &caller
+            && let Some(since) = s.fleet.owner_since(&vin)?
+        {
+            page.entries
+                .retain(|e| crate::fleet::owner::partner_sees_entry(e, Some(since)));
+        }
         ok(&TimelineView {
             vin: vin.to_string(),
             entries: page.entries.into_iter().map(TimelineItem::from).collect(),

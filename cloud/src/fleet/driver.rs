@@ -104,8 +104,9 @@ impl Driver {
     /// Takes a (new or changed) registration: delivery date and the consents given at sale,
     /// unless the car has since reported its own.
     pub fn register(&mut self, r: &Registration) {
-        if let Some(delivered) = r.delivered {
-            self.profile.owned_since = Some(delivered);
+        // The current owner's start: an owner change's, else the delivery.
+        if let Some(since) = r.owner_since.or(r.delivered) {
+            self.profile.owned_since = Some(since);
         }
         if self.consent_seq[0] == 0 {
             self.consents.engagement = r.consents.engagement;
@@ -444,6 +445,8 @@ mod tests {
                 partner_sharing: true,
                 engagement: true,
             },
+            owner_since: None,
+            owner: None,
         };
         let mut d = Driver::new(Some(&reg), Timestamp::from_millis(T0));
         assert_eq!(

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod layering;
 pub mod layers;
 pub mod model;
+pub mod owner;
 pub mod partners;
 pub mod reads;
 pub mod registry;

@@ -145,6 +145,16 @@ pub struct Registration {
     pub region: Option<String>,
     /// Consents given at sale.
     pub consents: Consents,
+    /// When the current owner's relationship started, if the car changed hands after its
+    /// delivery (an owner change's effective date, midnight UTC; see `docs/data-rights.md`,
+    /// "Owner change"). `None`: the first owner's, from `delivered`. A later date than the
+    /// stored one is an owner change; the same date again changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_since: Option<Timestamp>,
+    /// The importer's opaque reference to the current owner (a CRM id; never a name),
+    /// optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The category of a vehicle with no registry entry: passenger (the registry says otherwise).
@@ -162,6 +172,8 @@ impl Registration {
             dealer: None,
             region: None,
             consents: Consents::default(),
+            owner_since: None,
+            owner: None,
         }
     }
 }

@@ -43,7 +43,11 @@ impl FleetHandle {
             .unwrap_or_else(|| Registration::unregistered(*vin));
         let mut recipients = Vec::new();
         for a in self.store.alerts(false, Some(vin))? {
-            recipients.extend(a.recipients().map(str::to_owned));
+            // The previous owner's alerts give no partner a view of the car
+            // (`fleet::owner`).
+            if super::owner::alert_of_current_owner(&a, registration.owner_since) {
+                recipients.extend(a.recipients().map(str::to_owned));
+            }
         }
         Ok(may_see(
             partner,

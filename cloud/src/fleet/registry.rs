@@ -8,8 +8,11 @@
 //! what layering makes of them. Pure: no I/O.
 //!
 //! CSV: a header line naming the columns, in any order, among
-//! `vin,category,line,delivered,dealer,region,partner_sharing,engagement`; `vin`,
-//! `category` and `line` are required, the others may be left out. Cells are trimmed; an
+//! `vin,category,line,delivered,dealer,region,partner_sharing,engagement,owner_since,owner`;
+//! `vin`, `category` and `line` are required, the others may be left out. `owner_since` (a
+//! date) and `owner` (an opaque reference) express an owner change: a row whose
+//! `owner_since` is later than the stored one starts a new relationship (see
+//! `docs/data-rights.md`, "Owner change"). Cells are trimmed; an
 //! empty cell is absent (no date, no dealer, no consent). Lines starting with `#` are
 //! comments and blank lines are skipped. Consents are `true/false`, `yes/no` or `1/0` (any
 //! case); absent means not given.
@@ -25,7 +28,8 @@ use rapport_shared::{CivilDate, Vin, VinError};
 use super::model::{Category, Consents, Registration};
 
 /// The CSV header in its canonical order (what [`to_csv`] writes).
-pub const HEADER: &str = "vin,category,line,delivered,dealer,region,partner_sharing,engagement";
+pub const HEADER: &str =
+    "vin,category,line,delivered,dealer,region,partner_sharing,engagement,owner_since,owner";
 
 /// One problem in an import file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,9 +146,11 @@ enum Field {
     Region,
     PartnerSharing,
     Engagement,
+    OwnerSince,
+    Owner,
 }
 
-const FIELDS: [(Field, &str); 8] = [
+const FIELDS: [(Field, &str); 10] = [
     (Field::Vin, "vin"),
     (Field::Category, "category"),
     (Field::Line, "line"),
@@ -153,6 +159,8 @@ const FIELDS: [(Field, &str); 8] = [
     (Field::Region, "region"),
     (Field::PartnerSharing, "partner_sharing"),
     (Field::Engagement, "engagement"),
+    (Field::OwnerSince, "owner_since"),
+    (Field::Owner, "owner"),
 ];
 
 const REQUIRED: [Field; 3] = [Field::Vin, Field::Category, Field::Line];
@@ -399,8 +407,8 @@ pub fn parse_toml(text: &str) -> Result<Vec<Registration>, Vec<ImportError>> {
 fn toml_text(field: Field, value: &toml::Value) -> Result<String, &'static str> {
     match (field, value) {
         (_, toml::Value::String(s)) => Ok(s.trim().to_owned()),
-        (Field::Delivered, toml::Value::Datetime(d)) => Ok(d.to_string()),
-        (Field::Delivered, _) => Err("a date (2025-03-14)"),
+        (Field::Delivered | Field::OwnerSince, toml::Value::Datetime(d)) => Ok(d.to_string()),
+        (Field::Delivered | Field::OwnerSince, _) => Err("a date (2025-03-14)"),
         (Field::PartnerSharing | Field::Engagement, toml::Value::Boolean(b)) => Ok(b.to_string()),
         (Field::PartnerSharing | Field::Engagement, _) => Err("a boolean"),
         _ => Err("a string"),
@@ -451,6 +459,13 @@ fn registration(
             None
         }
     });
+    let owner_since = cell(Field::OwnerSince).and_then(|c| match CivilDate::parse(&c.text) {
+        Ok(d) => Some(d.midnight_utc()),
+        Err(e) => {
+            fail(Field::OwnerSince, c, ImportProblem::BadDate(e));
+            None
+        }
+    });
     let mut consent = |f: Field| {
         cell(f).is_some_and(|c| match parse_bool(&c.text) {
             Some(b) => b,
@@ -497,6 +512,8 @@ fn registration(
         dealer: cell(Field::Dealer).map(|c| c.text.clone()),
         region: cell(Field::Region).map(|c| c.text.clone()),
         consents,
+        owner_since,
+        owner: cell(Field::Owner).map(|c| c.text.clone()),
     })
 }
 
@@ -528,6 +545,7 @@ pub fn to_csv(registrations: &[Registration]) -> String {
     out.push('\n');
     for r in registrations {
         let delivered = r.delivered.map(|t| CivilDate::of(t).to_string());
+        let owner_since = r.owner_since.map(|t| CivilDate::of(t).to_string());
         let cells = [
             r.vin.as_str(),
             r.category.as_str(),
@@ -545,6 +563,8 @@ pub fn to_csv(registrations: &[Registration]) -> String {
             } else {
                 "false"
             },
+            owner_since.as_deref().unwrap_or(""),
+            r.owner.as_deref().unwrap_or(""),
         ];
         for (i, c) in cells.iter().enumerate() {
             if i > 0 {
@@ -574,6 +594,12 @@ pub fn to_toml(registrations: &[Registration]) -> String {
         }
         if let Some(g) = &r.region {
             out.push_str(&format!("region = {}\n", string(g)));
+        }
+        if let Some(d) = r.owner_since {
+            out.push_str(&format!("owner_since = {}\n", CivilDate::of(d)));
+        }
+        if let Some(o) = &r.owner {
+            out.push_str(&format!("owner = {}\n", string(o)));
         }
         out.push_str(&format!(
             "partner_sharing = {}\nengagement = {}\n\n",

@@ -133,6 +133,7 @@ impl Downlink {
                 DownlinkBody::ScheduleUpdate(b) => to_body(b)?,
                 DownlinkBody::ServiceRecorded(b) => to_body(b)?,
                 DownlinkBody::BookingConfirmed(b) => to_body(b)?,
+                DownlinkBody::OwnerChanged(b) => to_body(b)?,
                 DownlinkBody::Unknown { tag, bytes } => {
                     if *tag <= dtag::MAX_KNOWN {
                         return Err(WireError::Encode(format!(
@@ -177,6 +178,7 @@ impl Downlink {
                 dtag::BOOKING_CONFIRMED => {
                     DownlinkBody::BookingConfirmed(from_body(body).map_err(ctx)?)
                 }
+                dtag::OWNER_CHANGED => DownlinkBody::OwnerChanged(from_body(body).map_err(ctx)?),
                 0 => return Err(ctx("tag 0 is reserved".into())),
                 _ => DownlinkBody::Unknown {
                     tag,
@@ -195,6 +197,7 @@ fn downlink_kind_name(tag: u32) -> &'static str {
         dtag::SCHEDULE_UPDATE => "schedule_update",
         dtag::SERVICE_RECORDED => "service_recorded",
         dtag::BOOKING_CONFIRMED => "booking_confirmed",
+        dtag::OWNER_CHANGED => "owner_changed",
         _ => "unknown",
     }
 }

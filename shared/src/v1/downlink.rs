@@ -40,6 +40,9 @@ pub enum DownlinkBody {
     ServiceRecorded(ServiceRecorded),
     /// A booking the driver asked for is confirmed.
     BookingConfirmed(BookingConfirmed),
+    /// The car has a new owner (v1.2): every consent goes back to off until the new owner
+    /// gives it; the car's maintenance history and schedule stay.
+    OwnerChanged(OwnerChanged),
     /// A kind this build does not know, from a newer cloud: the agent records the id as
     /// applied (so it is not retried forever) and otherwise ignores it.
     Unknown {
@@ -60,8 +63,10 @@ pub mod tag {
     pub const SERVICE_RECORDED: u32 = 3;
     /// [`super::DownlinkBody::BookingConfirmed`].
     pub const BOOKING_CONFIRMED: u32 = 4;
+    /// [`super::DownlinkBody::OwnerChanged`] (tag 5 is the vehicle wipe's).
+    pub const OWNER_CHANGED: u32 = 6;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = BOOKING_CONFIRMED;
+    pub const MAX_KNOWN: u32 = OWNER_CHANGED;
 }
 
 impl DownlinkBody {
@@ -72,6 +77,7 @@ impl DownlinkBody {
             Self::ScheduleUpdate(_) => tag::SCHEDULE_UPDATE,
             Self::ServiceRecorded(_) => tag::SERVICE_RECORDED,
             Self::BookingConfirmed(_) => tag::BOOKING_CONFIRMED,
+            Self::OwnerChanged(_) => tag::OWNER_CHANGED,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -182,4 +188,11 @@ pub struct BookingConfirmed {
     pub appointment: Timestamp,
     /// Where.
     pub location: String,
+}
+
+/// The car changed hands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerChanged {
+    /// When the new owner's relationship starts (the effective date, midnight UTC).
+    pub since: Timestamp,
 }

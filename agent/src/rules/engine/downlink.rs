@@ -1,12 +1,13 @@
 //! Cloud messages applied to the rules ([`Rules::apply_downlink`]): campaigns, schedule
 //! updates (held to the checks a config's schedule passes), services a partner recorded,
-//! bookings. Each id is applied once.
+//! bookings, an owner change (consents off, confirmed by consent records). Each id is
+//! applied once.
 //!
 //! Owns: what each downlink kind does to memory. Does not own: decoding or checking the
 //! envelope (`crate::sync::downlink`), nor writing the changes (the caller).
 
-use rapport_shared::Timestamp;
 use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage};
+use rapport_shared::{ConsentChange, ConsentKind, RecordBody, Timestamp};
 
 use super::Rules;
 use crate::memory::{CampaignRecord, Changes, ServiceSource};
@@ -81,6 +82,25 @@ impl Rules {
             }
             DownlinkBody::BookingConfirmed(b) => {
                 tracing::info!(prompt = %b.prompt, partner = %b.partner, "booking confirmed");
+            }
+            DownlinkBody::OwnerChanged(o) => {
+                // A new owner has given no consent yet: both go off, and both are confirmed
+                // to the cloud as consent records (even one that was off already), so the
+                // cloud sees the car's state after the change. The maintenance history, the
+                // schedule and the odometer belong to the car and stay.
+                tracing::info!(since = %o.since, "owner changed: consents off");
+                self.mem.settings.engagement_prompts = false;
+                self.mem.settings.partner_sharing = false;
+                ch.settings = true;
+                for kind in [ConsentKind::EngagementPrompts, ConsentKind::PartnerSharing] {
+                    ch.outbox.push((
+                        now,
+                        RecordBody::Consent(ConsentChange {
+                            consent: kind,
+                            granted: false,
+                        }),
+                    ));
+                }
             }
             _ => {
                 tracing::warn!(id = msg.id, "downlink of a kind this agent does not know");

@@ -99,3 +99,56 @@ fn a_schedule_that_fails_the_config_checks_is_refused_and_marked_applied() {
     assert!(applied.refused.is_none() && applied.changes.schedule);
     assert_eq!(rules.schedule()[0].id, "cabin_filter");
 }
+
+#[test]
+fn an_owner_change_turns_every_consent_off_once_and_confirms_it_keeping_the_schedule() {
+    let mut rules = rules();
+    let now = Timestamp::from_millis(START + 1000);
+    let mut s = rules.memory().settings.clone();
+    s.engagement_prompts = true;
+    s.partner_sharing = true;
+    let _ = rules.set_settings(s, now).unwrap();
+    let custom = schedule(
+        3,
+        "test-line",
+        vec![MaintenanceItem {
+            id: "cabin_filter".into(),
+            every_km: Some(500),
+            ..MaintenanceItem::default()
+        }],
+    );
+    assert!(rules.apply_downlink(&custom, now).changes.schedule);
+    let msg = DownlinkMessage {
+        id: 77,
+        at: now,
+        body: DownlinkBody::OwnerChanged(rapport_shared::OwnerChanged {
+            since: Timestamp::from_millis(START),
+        }),
+    };
+    let applied = rules.apply_downlink(&msg, now);
+    assert!(applied.refused.is_none());
+    let ch = &applied.changes;
+    assert!(ch.downlinks.contains(&77) && ch.settings && ch.durable);
+    let settings = &rules.memory().settings;
+    assert!(!settings.engagement_prompts && !settings.partner_sharing);
+    let consents: Vec<_> = ch
+        .outbox
+        .iter()
+        .filter_map(|(_, b)| match b {
+            RecordBody::Consent(c) => Some((c.consent, c.granted)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        consents,
+        [
+            (ConsentKind::EngagementPrompts, false),
+            (ConsentKind::PartnerSharing, false)
+        ]
+    );
+    // The car's schedule stays.
+    assert_eq!(rules.schedule()[0].id, "cabin_filter");
+    // Applied once: delivered again, nothing.
+    let again = rules.apply_downlink(&msg, now);
+    assert!(again.changes.is_empty());
+}

@@ -19,6 +19,7 @@
 
 mod alerts;
 mod decide;
+pub mod owner;
 mod records;
 mod tick;
 

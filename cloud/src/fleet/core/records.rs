@@ -35,7 +35,13 @@ impl Step<'_> {
             None => Driver::new(v.registration.as_ref(), now),
         };
         let mut signals = Vec::new();
+        let owner_since = v.registration.as_ref().and_then(|r| r.owner_since);
         for r in records {
+            // A consent or prompt response of the previous owner arriving late is not the
+            // new owner's (see `owner`).
+            if super::owner::is_previous_owners(r, owner_since) {
+                continue;
+            }
             signals.extend(driver.apply(r, now));
         }
         let registration = v.registration_or_default();
@@ -62,6 +68,10 @@ impl Step<'_> {
         } else {
             "registry entry created"
         };
+        let r = &super::owner::merged(v.registration.as_ref(), r);
+        let new_owner = super::owner::is_owner_change(v.registration.as_ref(), r)
+            .then_some(r.owner_since)
+            .flatten();
         v.registration = Some(r.clone());
         self.out.registration = true;
         self.out.timeline(
@@ -70,6 +80,9 @@ impl Step<'_> {
                 detail: format!("{detail}: {} {}", r.category, r.line),
             },
         );
+        if let Some(since) = new_owner {
+            self.owner_changed(v, since, r.owner.as_deref())?;
+        }
         // A driver the cloud has heard from is re-placed now; one it has not waits for its
         // first record (nothing to place yet).
         if let Some(mut driver) = v.driver.take() {

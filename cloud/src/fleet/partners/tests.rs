@@ -79,6 +79,8 @@ fn registration(dealer: Option<&str>, region: Option<&str>) -> Registration {
         dealer: dealer.map(str::to_owned),
         region: region.map(str::to_owned),
         consents: Consents::default(),
+        owner_since: None,
+        owner: None,
     }
 }
 

@@ -49,6 +49,8 @@ fn the_example_file_parses() {
                 partner_sharing: true,
                 engagement: true,
             },
+            owner_since: None,
+            owner: None,
         }
     );
     assert!(!regs[1].consents.engagement, "no");
@@ -430,6 +432,8 @@ fn registration() -> impl Strategy<Value = Registration> {
                     partner_sharing: ps,
                     engagement: en,
                 },
+                owner_since: None,
+                owner: None,
             },
         )
 }
