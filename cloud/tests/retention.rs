@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_cloud::retention::{Days, Pruned, Pruner, cutoff};
+use rapport_cloud::webhook::outbox::MessageState;
 use rapport_harness::bed::{Bed, DEALER_NORTH, Plan, Registration};
 use rapport_harness::cloud::StoreKind;
-use rapport_harness::records::odometer;
+use rapport_harness::records::{critical, odometer};
 use rapport_shared::{Timestamp, Vin};
 
 /// 2031-03-01T00:00:00Z.
@@ -22,6 +23,24 @@ const V2: &str = "WVWZZZ1JZXW000001";
 
 fn vin(s: &str) -> Vin {
     s.parse().unwrap()
+}
+
+fn dead_letters(bed: &Bed) -> usize {
+    tokio::task::block_in_place(|| bed.cloud.store().outbox().dead_letters(None, 100))
+        .unwrap()
+        .len()
+}
+
+fn outbox_state(bed: &Bed, id: &str) -> Option<MessageState> {
+    tokio::task::block_in_place(|| bed.cloud.store().outbox().state(id)).unwrap()
+}
+
+fn alert_ids(bed: &Bed, v: &str) -> Vec<u64> {
+    tokio::task::block_in_place(|| bed.cloud.store().alerts(false, Some(&vin(v))))
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect()
 }
 
 /// (seq, at) of every stored record of `v` (the store port blocks: off the async threads).
@@ -92,6 +111,25 @@ async fn retention_prunes_exactly_the_expired_in_bounded_passes(kind: StoreKind)
     .await;
     bed.send_timed(V2, (0..3u64).map(|i| (old, odometer(500 + i))).collect())
         .await;
+    // A delivered webhook (V1's critical fault) and a dead letter (V2's: the endpoint says
+    // 410 Gone), both at T0.
+    bed.send(V1, vec![critical(0x0300)]).await;
+    bed.wait(Duration::from_secs(10), "V1's alert delivered", || {
+        bed.receiver(DEALER_NORTH.id).deliveries().len() == 1
+    })
+    .await;
+    bed.receiver(DEALER_NORTH.id)
+        .set_default(rapport_harness::partner::Reply::status(410));
+    bed.send(V2, vec![critical(0x0301)]).await;
+    bed.wait(Duration::from_secs(10), "V2's alert dead", || {
+        dead_letters(&bed) == 1
+    })
+    .await;
+    let delivered_id = format!("msg_a{}", alert_ids(&bed, V1)[0]);
+    assert!(matches!(
+        outbox_state(&bed, &delivered_id),
+        Some(MessageState::Delivered(_))
+    ));
     // 40 days on: new records and timeline entries (kept).
     bed.clock.set(Timestamp::from_millis(T0 + 40 * DAY));
     let now = bed.now();
@@ -129,8 +167,8 @@ async fn retention_prunes_exactly_the_expired_in_bounded_passes(kind: StoreKind)
     let timeline_expired =
         timeline(&bed, V1).len() + timeline(&bed, V2).len() - t1.len() - t2.len();
     assert_eq!(
-        records_expired, 10,
-        "7 of V1 and 3 of V2 are older than 30 days"
+        records_expired, 12,
+        "8 of V1 and 4 of V2 are older than 30 days"
     );
     assert!(
         timeline_expired > 3,
@@ -147,6 +185,7 @@ async fn retention_prunes_exactly_the_expired_in_bounded_passes(kind: StoreKind)
         delivered: 30,
         dead_letters: 30,
     };
+    assert_eq!(dead_letters(&bed), 1);
     let pruner = Pruner::new(days, 3, Arc::clone(&pruned));
     let (mut passes, mut records_pruned, mut timeline_pruned) = (0, 0, 0);
     loop {
@@ -165,6 +204,22 @@ async fn retention_prunes_exactly_the_expired_in_bounded_passes(kind: StoreKind)
         assert!(passes < 1000, "the sweep never ends");
     }
     assert!(passes > 3, "{passes} passes");
+    assert_eq!(
+        dead_letters(&bed),
+        0,
+        "the dead letter is older than 30 days"
+    );
+    assert_eq!(
+        pruned
+            .dead_letters
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        outbox_state(&bed, &delivered_id),
+        None,
+        "the delivered marker is pruned"
+    );
     assert_eq!(records_pruned, records_expired as u64);
     assert_eq!(timeline_pruned, timeline_expired as u64);
     assert_eq!(

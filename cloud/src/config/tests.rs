@@ -179,3 +179,30 @@ fn shared_group_filter() {
     let c = Config::from_toml("t.toml", "[broker]\nshare_group = \"cloud\"\n").unwrap();
     assert_eq!(c.broker.uplink_filter(), "$share/cloud/rapport/v1/+/up");
 }
+
+#[test]
+fn retention_days_are_checked_and_webhooks_keep_delivered_days_is_an_alias() {
+    let p = problems("[retention]\nrecords_days = 0\ndelivered_days = 40000\npass_limit = 0\n");
+    for key in [
+        "retention.records_days",
+        "retention.delivered_days",
+        "retention.pass_limit",
+    ] {
+        assert!(p.iter().any(|m| m.starts_with(key)), "{key}: {p:?}");
+    }
+    let c = Config::from_toml("t.toml", "[webhooks]\nkeep_delivered_days = 12\n").unwrap();
+    assert_eq!(
+        c.retention.days(c.webhooks.keep_delivered_days).delivered,
+        12
+    );
+    assert_eq!(c.retention.audit_days, retention::AUDIT_DAYS);
+    let c = Config::from_toml(
+        "t.toml",
+        "[webhooks]\nkeep_delivered_days = 12\n[retention]\ndelivered_days = 7\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.retention.days(c.webhooks.keep_delivered_days).delivered,
+        7
+    );
+}

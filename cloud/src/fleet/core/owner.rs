@@ -117,3 +117,76 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rapport_shared::{ConsentChange, ConsentKind};
+
+    use super::*;
+
+    const DAY: u64 = 86_400_000;
+
+    fn reg(since: Option<u64>, owner: Option<&str>, consents: bool) -> Registration {
+        let mut r = Registration::unregistered("WVWZZZ1JZXW000001".parse().unwrap());
+        r.owner_since = since.map(Timestamp::from_millis);
+        r.owner = owner.map(str::to_owned);
+        r.consents = Consents {
+            partner_sharing: consents,
+            engagement: consents,
+        };
+        r
+    }
+
+    #[test]
+    fn a_new_date_is_a_change_the_same_date_is_not_and_a_row_without_one_keeps_it() {
+        let old = reg(Some(10 * DAY), Some("crm-1"), false);
+        assert!(is_owner_change(None, &reg(Some(DAY), None, true)));
+        assert!(is_owner_change(
+            Some(&old),
+            &reg(Some(11 * DAY), None, true)
+        ));
+        assert!(!is_owner_change(
+            Some(&old),
+            &reg(Some(10 * DAY), None, true)
+        ));
+        assert!(!is_owner_change(Some(&old), &reg(None, None, true)));
+        // A row that does not name the owner keeps the one on record (and its consents).
+        let kept = merged(Some(&old), &reg(None, None, true));
+        assert_eq!(kept.owner_since, old.owner_since);
+        assert_eq!(kept.owner.as_deref(), Some("crm-1"));
+        assert!(
+            kept.consents.partner_sharing,
+            "not an owner change: its consents hold"
+        );
+        // An owner change takes the sale's consents back.
+        let changed = merged(Some(&old), &reg(Some(11 * DAY), Some("crm-2"), true));
+        assert_eq!(changed.consents, Consents::default());
+        assert_eq!(changed.owner.as_deref(), Some("crm-2"));
+    }
+
+    #[test]
+    fn the_previous_owners_late_consents_and_prompts_are_told_apart() {
+        let rec = |at: u64, body: RecordBody| Record {
+            seq: 9,
+            at: Timestamp::from_millis(at),
+            body,
+        };
+        let consent = RecordBody::Consent(ConsentChange {
+            consent: ConsentKind::PartnerSharing,
+            granted: true,
+        });
+        let since = Some(Timestamp::from_millis(10 * DAY));
+        assert!(is_previous_owners(&rec(9 * DAY, consent.clone()), since));
+        assert!(!is_previous_owners(&rec(10 * DAY, consent.clone()), since));
+        assert!(!is_previous_owners(&rec(9 * DAY, consent), None));
+        let odometer = RecordBody::Odometer(rapport_shared::OdometerReading {
+            odometer: rapport_shared::Odometer::from_km(1),
+            source: rapport_shared::SignalSource::Obd,
+        });
+        assert!(
+            !is_previous_owners(&rec(DAY, odometer), since),
+            "the car's own data stays"
+        );
+    }
+}

@@ -67,7 +67,7 @@ fn the_example_file_parses() {
 fn a_good_file_round_trips_through_csv_and_toml() {
     let regs = parse_csv(EXAMPLE).unwrap();
     let csv = to_csv(&regs);
-    assert!(csv.starts_with(H));
+    assert!(csv.starts_with(&format!("{HEADER}\n")));
     assert_eq!(parse_csv(&csv).unwrap(), regs);
     assert_eq!(parse_toml(&to_toml(&regs)).unwrap(), regs);
 }
@@ -458,4 +458,24 @@ proptest! {
         let _ = parse_csv(&text);
         let _ = parse_toml(&text);
     }
+}
+
+#[test]
+fn owner_columns_parse_and_round_trip() {
+    let csv = "vin,category,line,owner_since,owner\n\
+               WVWZZZ1J30W000001,passenger,e-compact 2025,2031-09-12,crm-99\n\
+               WVWZZZ1J30W000002,passenger,e-compact 2025,,\n";
+    let regs = parse_csv(csv).unwrap();
+    assert_eq!(regs[0].owner_since, Some(parse_date("2031-09-12").unwrap()));
+    assert_eq!(regs[0].owner.as_deref(), Some("crm-99"));
+    assert_eq!(
+        (regs[1].owner_since, regs[1].owner.as_deref()),
+        (None, None)
+    );
+    assert_eq!(parse_csv(&to_csv(&regs)).unwrap(), regs);
+    assert_eq!(parse_toml(&to_toml(&regs)).unwrap(), regs);
+    let bad =
+        parse_csv("vin,category,line,owner_since\nWVWZZZ1J30W000001,passenger,x,2031-13-01\n")
+            .unwrap_err();
+    assert_eq!(bad[0].field.as_deref(), Some("owner_since"), "{bad:?}");
 }
