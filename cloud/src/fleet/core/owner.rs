@@ -56,6 +56,12 @@ pub fn merged(old: Option<&Registration>, new: &Registration) -> Registration {
     r
 }
 
+/// Whether registering `new` over the stored `old` would change nothing (a registry file
+/// imported again at start): equal once the owner on record is carried over.
+pub fn unchanged(old: Option<&Registration>, new: &Registration) -> bool {
+    old.is_some_and(|o| *o == merged(Some(o), new))
+}
+
 impl Step<'_> {
     /// The relationship restarts at `since` (see the module doc). Called by
     /// [`Step::register`] after it stored the new registration.
@@ -152,6 +158,9 @@ mod tests {
         ));
         assert!(!is_owner_change(Some(&old), &reg(None, None, true)));
         // A row that does not name the owner keeps the one on record (and its consents).
+        assert!(unchanged(Some(&old), &reg(None, None, false)));
+        assert!(!unchanged(Some(&old), &reg(None, None, true)));
+        assert!(!unchanged(None, &reg(None, None, false)));
         let kept = merged(Some(&old), &reg(None, None, true));
         assert_eq!(kept.owner_since, old.owner_since);
         assert_eq!(kept.owner.as_deref(), Some("crm-1"));

@@ -200,7 +200,9 @@ impl PgStore {
                 let Some(row) = rows.get_mut(&r.vin) else {
                     continue;
                 };
-                if skip_unchanged && row.fleet.registration.as_ref() == Some(r) {
+                if skip_unchanged
+                    && crate::fleet::core::owner::unchanged(row.fleet.registration.as_ref(), r)
+                {
                     continue;
                 }
                 let v = &mut row.fleet;

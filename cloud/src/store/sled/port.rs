@@ -132,7 +132,9 @@ impl Backend for SledStore {
     ) -> Result<Applied, FleetError> {
         let mut applied = nothing();
         for r in registrations {
-            if skip_unchanged && self.keys.registration(&r.vin)?.as_ref() == Some(r) {
+            if skip_unchanged
+                && crate::fleet::core::owner::unchanged(self.keys.registration(&r.vin)?.as_ref(), r)
+            {
                 continue;
             }
             self.one_vehicle(rules, &r.vin, now, &mut applied, |s, v| s.register(v, r))?;
