@@ -151,7 +151,8 @@ pub struct Webhooks {
     pub timeout_s: u64,
     /// Days the small "delivered" marker of a webhook is kept (it answers "was this id
     /// delivered?"); older ones are pruned so the store does not grow with every alert ever
-    /// sent. Dead letters are kept until re-driven.
+    /// sent. An alias of `[retention] delivered_days`, which wins when both are set; dead
+    /// letters are kept `[retention] dead_letter_days` ([`super::Retention`]).
     pub keep_delivered_days: u64,
 }
 
