@@ -9,15 +9,17 @@
 //! `TBSCertificate` → skip `[0] version`, `serialNumber`, `signature`, `issuer`, `validity` →
 //! `subject` → the first `commonName` (OID 2.5.4.3) — checks every declared length against
 //! the bytes left before slicing, never allocates from a declared length, and answers
-//! garbage with an error (proptested below against arbitrary bytes). It does not verify the
-//! certificate: rustls and the broker do that; this only reads the name the car presents.
+//! garbage with an error (proptested below; the `cert_cn` target in `agent/fuzz/`). It does
+//! not verify the certificate: rustls and the broker do that; this only reads the name the
+//! car presents. (`rustls-webpki` 0.103's `Cert` keeps the subject's DER private.)
 //!
 //! Owns: reading the CN. Does not own: which files are read or what a mismatch means
 //! ([`super::tls`]).
 
 /// What is wrong with the certificate's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CnError {
+#[non_exhaustive]
+pub enum CnError {
     /// The DER does not have the shape of an X.509 certificate at `what`.
     Malformed(&'static str),
     /// The subject has no commonName attribute.
@@ -85,7 +87,7 @@ fn expect<'a>(
 ///
 /// # Errors
 /// [`CnError`]: the bytes are not a certificate, or its subject has no text CN.
-pub(crate) fn subject_cn(der: &[u8]) -> Result<String, CnError> {
+pub fn subject_cn(der: &[u8]) -> Result<String, CnError> {
     let (cert, _) = expect(der, SEQUENCE, "certificate")?;
     let (tbs, _) = expect(cert, SEQUENCE, "tbsCertificate")?;
     let mut rest = tbs;

@@ -26,7 +26,7 @@
 
 pub(crate) mod backoff;
 pub mod batch;
-pub(crate) mod cn;
+pub mod cn;
 pub(crate) mod downlink;
 pub(crate) mod inflight;
 mod link;
