@@ -4,14 +4,16 @@
 //! A minimal DER walk, on purpose: the head unit's static binary has a hard 4 MiB limit and a
 //! margin of tens of KiB, and every X.509 crate that hands out the subject (`x509-parser`
 //! with `der-parser`/`asn1-rs`/`nom`, or the `x509-cert`/`der` family) costs far more than
-//! the ~80 lines here; `rustls-webpki`, already linked, checks chains but does not expose the
-//! subject's attributes. The walk reads only what it needs — `Certificate` →
+//! the ~80 lines here. `rustls-webpki`, already linked, hands out the subject only as raw
+//! DER (`Cert::subject`), not its attributes: using it would mean a direct dependency kept in
+//! step with rustls's and still this walk of the `Name`, to save the ~15 lines that reach it.
+//! The walk reads only what it needs — `Certificate` →
 //! `TBSCertificate` → skip `[0] version`, `serialNumber`, `signature`, `issuer`, `validity` →
 //! `subject` → the first `commonName` (OID 2.5.4.3) — checks every declared length against
 //! the bytes left before slicing, never allocates from a declared length, and answers
 //! garbage with an error (proptested below; the `cert_cn` target in `agent/fuzz/`). It does
 //! not verify the certificate: rustls and the broker do that; this only reads the name the
-//! car presents. (`rustls-webpki` 0.103's `Cert` keeps the subject's DER private.)
+//! car presents.
 //!
 //! Owns: reading the CN. Does not own: which files are read or what a mismatch means
 //! ([`super::tls`]).
