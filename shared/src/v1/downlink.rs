@@ -40,6 +40,8 @@ pub enum DownlinkBody {
     ServiceRecorded(ServiceRecorded),
     /// A booking the driver asked for is confirmed.
     BookingConfirmed(BookingConfirmed),
+    /// The driver's data was erased in the cloud: wipe the car's local history (v1.2, tag 5).
+    VehicleWipe(VehicleWipe),
     /// A kind this build does not know, from a newer cloud: the agent records the id as
     /// applied (so it is not retried forever) and otherwise ignores it.
     Unknown {
@@ -60,8 +62,10 @@ pub mod tag {
     pub const SERVICE_RECORDED: u32 = 3;
     /// [`super::DownlinkBody::BookingConfirmed`].
     pub const BOOKING_CONFIRMED: u32 = 4;
+    /// [`super::DownlinkBody::VehicleWipe`].
+    pub const VEHICLE_WIPE: u32 = 5;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = BOOKING_CONFIRMED;
+    pub const MAX_KNOWN: u32 = VEHICLE_WIPE;
 }
 
 impl DownlinkBody {
@@ -72,6 +76,7 @@ impl DownlinkBody {
             Self::ScheduleUpdate(_) => tag::SCHEDULE_UPDATE,
             Self::ServiceRecorded(_) => tag::SERVICE_RECORDED,
             Self::BookingConfirmed(_) => tag::BOOKING_CONFIRMED,
+            Self::VehicleWipe(_) => tag::VEHICLE_WIPE,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -182,4 +187,14 @@ pub struct BookingConfirmed {
     pub appointment: Timestamp,
     /// Where.
     pub location: String,
+}
+
+/// The driver's data was erased in the cloud at `erased_at`: the car wipes its local history
+/// — prompts, DTC and service history, settings back to their defaults — and keeps its
+/// maintenance schedule and odometer; then it confirms with a
+/// [`crate::RecordBody::WipeConfirmed`] record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleWipe {
+    /// The erasure instant (the cloud's clock).
+    pub erased_at: Timestamp,
 }
