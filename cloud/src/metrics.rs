@@ -51,6 +51,12 @@ pub struct Metrics {
     pub store_outages: AtomicU64,
     /// Ingest groups tried again because the store was unavailable.
     pub ingest_retries: AtomicU64,
+    /// Vehicles erased through the API (a repeated erase of one vehicle counts once).
+    pub erasures: AtomicU64,
+    /// Records of erased vehicles dropped as from before their erasure.
+    pub late_records_dropped: AtomicU64,
+    /// Vehicle exports served.
+    pub exports: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -234,6 +240,27 @@ impl Metrics {
             "rapport_ingest_store_retries_total {}",
             get(&self.ingest_retries)
         );
+        for (name, help, v) in [
+            (
+                "rapport_erasures_total",
+                "Vehicles erased through the API (a repeated erase counts once).",
+                &self.erasures,
+            ),
+            (
+                "rapport_erasure_late_records_dropped_total",
+                "Records of erased vehicles dropped as from before their erasure.",
+                &self.late_records_dropped,
+            ),
+            (
+                "rapport_exports_total",
+                "Vehicle exports served.",
+                &self.exports,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", get(v));
+        }
         out
     }
 }
