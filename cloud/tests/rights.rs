@@ -485,3 +485,55 @@ async fn export_and_erase(kind: StoreKind) {
 }
 
 rapport_harness::on_both_backends!(export_and_erase);
+
+/// The export is streamed: with a large car (50,000 records, megabytes of JSON) and a reader
+/// that takes one chunk and waits, the producer stops after the channel's few chunks —
+/// it never builds the document — and then delivers all of it, whole, as the reader goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_is_streamed_with_the_producer_bounded() {
+    use http_body_util::BodyExt;
+    use rapport_cloud::api::rights::{EXPORT_CHANNEL, EXPORT_CHUNK, Head, export_body};
+    use rapport_cloud::store::Store;
+    use rapport_cloud::store::sled::SledStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(SledStore::open(&dir.path().join("store")).unwrap());
+    let car = vin(A);
+    let total = 50_000u64;
+    sync(|| {
+        for first in (1..=total).step_by(1000) {
+            let records = (first..first + 1000)
+                .map(|seq| Record {
+                    seq,
+                    at: Timestamp::from_millis(T0 + seq * 1000),
+                    body: odometer(seq),
+                })
+                .collect();
+            store
+                .ingest(None, &[Uplink { vin: car, records }], Timestamp::from_millis(T0))
+                .unwrap();
+        }
+    });
+    let head = sync(|| Head::load(&store, &car, Timestamp::from_millis(T0)))
+        .unwrap()
+        .unwrap();
+    let (mut body, produced) = export_body(store.clone(), head);
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let mut got = first.to_vec();
+    // The reader waits; the producer runs on until the channel is full, and stops there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ahead = produced.load(std::sync::atomic::Ordering::SeqCst);
+    let bound = ((EXPORT_CHANNEL + 2) * (EXPORT_CHUNK + 4096)) as u64;
+    assert!(ahead <= bound, "the producer ran {ahead} bytes ahead (bound {bound})");
+    while let Some(frame) = body.frame().await {
+        got.extend_from_slice(&frame.unwrap().into_data().unwrap());
+    }
+    let len = got.len() as u64;
+    assert_eq!(len, produced.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(len > 10 * bound, "a document of {len} bytes, far above the bound");
+    let doc: Value = serde_json::from_slice(&got).unwrap();
+    let records = doc["records"].as_array().unwrap();
+    assert_eq!(records.len() as u64, total);
+    assert_eq!(records[0]["seq"], total, "newest first");
+    assert_eq!(doc["format"], 1);
+}
