@@ -62,8 +62,14 @@ fn sync_store<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-async fn hmi(method: reqwest::Method, agent: &AgentProcess, path: &str, body: Option<Value>) -> Value {
-    let mut r = rapport_harness::http::client().request(method, format!("http://{}{path}", agent.hmi));
+async fn hmi(
+    method: reqwest::Method,
+    agent: &AgentProcess,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r =
+        rapport_harness::http::client().request(method, format!("http://{}{path}", agent.hmi));
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -121,9 +127,11 @@ async fn wipe_reaches_the_car(kind: StoreKind) {
     let store = bed.cloud.store().clone();
     bed.wait(WAIT, "the car's fault reached the cloud", || {
         sync_store(|| {
-            store.records(&vin, 0, 100_000).unwrap().iter().any(|r| {
-                matches!(r.body, RecordBody::DtcCleared(_))
-            })
+            store
+                .records(&vin, 0, 100_000)
+                .unwrap()
+                .iter()
+                .any(|r| matches!(r.body, RecordBody::DtcCleared(_)))
         })
     })
     .await;
@@ -142,11 +150,13 @@ async fn wipe_reaches_the_car(kind: StoreKind) {
 
     // The car wipes and confirms.
     bed.wait(WAIT, "the car's wipe confirmation", || {
-        sync_store(|| store.erasure(&vin).unwrap())
-            .is_some_and(|e| e.confirmed.is_some())
+        sync_store(|| store.erasure(&vin).unwrap()).is_some_and(|e| e.confirmed.is_some())
     })
     .await;
-    let confirmed = sync_store(|| store.erasure(&vin).unwrap()).unwrap().confirmed.unwrap();
+    let confirmed = sync_store(|| store.erasure(&vin).unwrap())
+        .unwrap()
+        .confirmed
+        .unwrap();
     let settings = hmi(reqwest::Method::GET, &car, "/v1/settings", None).await;
     assert_eq!(settings["engagement_prompts"], true, "{settings}");
     assert_eq!(settings["partner_sharing"], false, "{settings}");
@@ -168,7 +178,10 @@ async fn wipe_reaches_the_car(kind: StoreKind) {
     bed.car.publish(&topic::downlink(&vin), envelope).await;
     bed.car.settle().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let later = sync_store(|| store.erasure(&vin).unwrap()).unwrap().confirmed.unwrap();
+    let later = sync_store(|| store.erasure(&vin).unwrap())
+        .unwrap()
+        .confirmed
+        .unwrap();
     assert_eq!(later, confirmed, "one confirmation");
 
     car.process.signal(Signal::Term).unwrap();
@@ -177,7 +190,10 @@ async fn wipe_reaches_the_car(kind: StoreKind) {
     let vehicle = dump.iter().find(|v| v["kind"] == "vehicle").unwrap();
     assert_eq!(vehicle["services"], 0, "service history wiped: {vehicle}");
     assert_eq!(vehicle["settings_default"], true, "{vehicle}");
-    assert!(vehicle["odometer_km"].as_f64().unwrap() > 20_000.0, "odometer kept: {vehicle}");
+    assert!(
+        vehicle["odometer_km"].as_f64().unwrap() > 20_000.0,
+        "odometer kept: {vehicle}"
+    );
     assert!(
         vehicle["downlinks_applied"]
             .as_array()

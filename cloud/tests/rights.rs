@@ -91,64 +91,68 @@ async fn export_is_exact(b: &Bed, v: &str, other: &str) {
     let vin: Vin = v.parse().unwrap();
     let store = b.cloud.store();
     sync(|| {
-    // Records: the same seqs, newest first, and the same bodies.
-    let held: Vec<Record> = store.records(&vin, 0, usize::MAX).unwrap();
-    let exported: Vec<u64> = doc["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["seq"].as_u64().unwrap())
-        .collect();
-    let mut want: Vec<u64> = held.iter().map(|r| r.seq).collect();
-    want.reverse();
-    assert_eq!(exported, want, "records of {v}");
-    let bodies: Vec<Value> = held
-        .iter()
-        .rev()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
-    assert_eq!(doc["records"].as_array().unwrap(), &bodies);
-    // Timeline: every entry.
-    let timeline: Vec<Value> = store
-        .timeline_newest_first(&vin, None)
-        .map(|e| serde_json::to_value(e.unwrap().1).unwrap())
-        .collect();
-    assert!(!timeline.is_empty());
-    assert_eq!(doc["timeline"].as_array().unwrap(), &timeline);
-    let layer_entries = timeline.iter().filter(|e| e["kind"] == "layer").count();
-    assert_eq!(
-        doc["layer_history"].as_array().unwrap().len(),
-        layer_entries
-    );
-    // Alerts with their deliveries.
-    let alerts = store.alerts(false, Some(&vin)).unwrap();
-    let ids: BTreeSet<u64> = alerts.iter().map(|a| a.id).collect();
-    let got: BTreeSet<u64> = doc["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["alert"]["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(got, ids);
-    assert!(!ids.is_empty());
-    assert!(
-        doc["alerts"][0]["deliveries"]
+        // Records: the same seqs, newest first, and the same bodies.
+        let held: Vec<Record> = store.records(&vin, 0, usize::MAX).unwrap();
+        let exported: Vec<u64> = doc["records"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["state"] == "delivered"),
-        "{}",
-        doc["alerts"]
-    );
-    assert_eq!(
-        doc["registration"],
-        serde_json::to_value(store.registration(&vin).unwrap().unwrap()).unwrap()
-    );
-    assert_eq!(
-        doc["driver"],
-        serde_json::to_value(store.driver(&vin).unwrap().unwrap()).unwrap()
-    );
-    assert!(doc["consents"]["current"].is_object(), "{}", doc["consents"]);
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect();
+        let mut want: Vec<u64> = held.iter().map(|r| r.seq).collect();
+        want.reverse();
+        assert_eq!(exported, want, "records of {v}");
+        let bodies: Vec<Value> = held
+            .iter()
+            .rev()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        assert_eq!(doc["records"].as_array().unwrap(), &bodies);
+        // Timeline: every entry.
+        let timeline: Vec<Value> = store
+            .timeline_newest_first(&vin, None)
+            .map(|e| serde_json::to_value(e.unwrap().1).unwrap())
+            .collect();
+        assert!(!timeline.is_empty());
+        assert_eq!(doc["timeline"].as_array().unwrap(), &timeline);
+        let layer_entries = timeline.iter().filter(|e| e["kind"] == "layer").count();
+        assert_eq!(
+            doc["layer_history"].as_array().unwrap().len(),
+            layer_entries
+        );
+        // Alerts with their deliveries.
+        let alerts = store.alerts(false, Some(&vin)).unwrap();
+        let ids: BTreeSet<u64> = alerts.iter().map(|a| a.id).collect();
+        let got: BTreeSet<u64> = doc["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["alert"]["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, ids);
+        assert!(!ids.is_empty());
+        assert!(
+            doc["alerts"][0]["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["state"] == "delivered"),
+            "{}",
+            doc["alerts"]
+        );
+        assert_eq!(
+            doc["registration"],
+            serde_json::to_value(store.registration(&vin).unwrap().unwrap()).unwrap()
+        );
+        assert_eq!(
+            doc["driver"],
+            serde_json::to_value(store.driver(&vin).unwrap().unwrap()).unwrap()
+        );
+        assert!(
+            doc["consents"]["current"].is_object(),
+            "{}",
+            doc["consents"]
+        );
     });
 }
 
@@ -275,12 +279,20 @@ async fn export_and_erase(kind: StoreKind) {
     export_is_exact(&b, A, B).await;
     export_is_exact(&b, B, A).await;
     let (status, err) = get(&b, &format!("/api/v1/vehicles/{A}/export"), NORTH_TOKEN).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (403, Some("forbidden")), "{err}");
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{err}"
+    );
     let (status, err) = get(&b, "/api/v1/vehicles/1G1JC5444R7252360/export", OPERATOR).await;
     assert_eq!(status, 404, "{err}");
     assert_eq!(err["error"]["code"], "unknown_vehicle");
     let (status, err) = get(&b, "/api/v1/vehicles/NOTAVIN/export", OPERATOR).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("bad_vin")), "{err}");
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("bad_vin")),
+        "{err}"
+    );
 
     // Malformed erasures: a stable JSON error each, nothing changed.
     let path = format!("/api/v1/vehicles/{A}/erase");
@@ -318,41 +330,61 @@ async fn export_and_erase(kind: StoreKind) {
             Some(r#"{"reason":"x"}"#),
         )
         .await;
-    assert_eq!((got, err["error"]["code"].as_str()), (404, Some("unknown_vehicle")));
-    assert_eq!(get(&b, &format!("/api/v1/vehicles/{A}"), OPERATOR).await.0, 200);
+    assert_eq!(
+        (got, err["error"]["code"].as_str()),
+        (404, Some("unknown_vehicle"))
+    );
+    assert_eq!(
+        get(&b, &format!("/api/v1/vehicles/{A}"), OPERATOR).await.0,
+        200
+    );
     assert!(sync(|| b.cloud.store().erasure(&vin(A)).unwrap()).is_none());
 
     // The PostgreSQL row id, to look for its records once the row is gone; A's alert.
-    let pg_row: Option<i32> = match b.test_store().db() {
-        Some(db) => Some(
-            sync(|| {
-                db.with(|c| {
-                    Ok(c.query_one("SELECT id FROM vehicles WHERE vin = $1", &[&A])?
-                        .get(0))
-                })
+    let pg_row: Option<i32> = b.test_store().db().map(|db| {
+        sync(|| {
+            db.with(|c| {
+                Ok(
+                    c.query_one("SELECT id FROM vehicles WHERE vin = $1", &[&A])?
+                        .get(0),
+                )
             })
-            .unwrap(),
-        ),
-        None => None,
-    };
+        })
+        .unwrap()
+    });
     let alert_id = sync(|| b.cloud.store().alerts(false, Some(&vin(A))).unwrap())[0].id;
 
     // Erase A.
     let erased_at = b.now();
     let (status, first) = b
-        .call("POST", &path, OPERATOR, Some(r#"{"reason":"GDPR Art. 17 request #4711"}"#))
+        .call(
+            "POST",
+            &path,
+            OPERATOR,
+            Some(r#"{"reason":"GDPR Art. 17 request #4711"}"#),
+        )
         .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["vin"], A);
     assert_eq!(first["erased_at"], erased_at.as_millis());
-    assert_eq!(first["partners_notified"], serde_json::json!(["dealer-north"]));
-    assert!(first["erased"]["records"].as_u64().unwrap() >= 31, "{first}");
+    assert_eq!(
+        first["partners_notified"],
+        serde_json::json!(["dealer-north"])
+    );
+    assert!(
+        first["erased"]["records"].as_u64().unwrap() >= 31,
+        "{first}"
+    );
     assert!(first["erased"]["alerts"].as_u64().unwrap() >= 1, "{first}");
     assert!(first["wipe_confirmed"].is_null());
 
     // The partner that got A's alert gets a verified vehicle.erased; B's dealer nothing.
     let north = b.receiver("dealer-north");
-    assert!(north.wait_until(WAIT, |s| s.delivered >= 2).await, "{:?}", north.stats());
+    assert!(
+        north.wait_until(WAIT, |s| s.delivered >= 2).await,
+        "{:?}",
+        north.stats()
+    );
     let erased: Vec<Value> = north
         .deliveries()
         .iter()
@@ -418,7 +450,10 @@ async fn export_and_erase(kind: StoreKind) {
                     .all(|v| !v.is_array() || v.as_array().is_some_and(Vec::is_empty))
             })
             .unwrap_or(false);
-        assert!(status == 404 || (status == 200 && empty), "{p}: {status} {body}");
+        assert!(
+            status == 404 || (status == 200 && empty),
+            "{p}: {status} {body}"
+        );
     }
     let (status, alerts) = get(&b, &format!("/api/v1/alerts?vin={A}"), OPERATOR).await;
     assert_eq!(status, 200);
@@ -510,7 +545,11 @@ async fn export_is_streamed_with_the_producer_bounded() {
                 })
                 .collect();
             store
-                .ingest(None, &[Uplink { vin: car, records }], Timestamp::from_millis(T0))
+                .ingest(
+                    None,
+                    &[Uplink { vin: car, records }],
+                    Timestamp::from_millis(T0),
+                )
                 .unwrap();
         }
     });
@@ -524,13 +563,19 @@ async fn export_is_streamed_with_the_producer_bounded() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ahead = produced.load(std::sync::atomic::Ordering::SeqCst);
     let bound = ((EXPORT_CHANNEL + 2) * (EXPORT_CHUNK + 4096)) as u64;
-    assert!(ahead <= bound, "the producer ran {ahead} bytes ahead (bound {bound})");
+    assert!(
+        ahead <= bound,
+        "the producer ran {ahead} bytes ahead (bound {bound})"
+    );
     while let Some(frame) = body.frame().await {
         got.extend_from_slice(&frame.unwrap().into_data().unwrap());
     }
     let len = got.len() as u64;
     assert_eq!(len, produced.load(std::sync::atomic::Ordering::SeqCst));
-    assert!(len > 10 * bound, "a document of {len} bytes, far above the bound");
+    assert!(
+        len > 10 * bound,
+        "a document of {len} bytes, far above the bound"
+    );
     let doc: Value = serde_json::from_slice(&got).unwrap();
     let records = doc["records"].as_array().unwrap();
     assert_eq!(records.len() as u64, total);

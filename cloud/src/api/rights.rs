@@ -151,8 +151,9 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let store = s.store.clone();
     let now = s.fleet.clock.now();
-    let head = blocking(move || Head::load(&store, &vin, now)?.ok_or_else(|| unknown_vehicle(&vin)))
-        .await?;
+    let head =
+        blocking(move || Head::load(&store, &vin, now)?.ok_or_else(|| unknown_vehicle(&vin)))
+            .await?;
     s.metrics.exports.fetch_add(1, Ordering::Relaxed);
     let (body, _produced) = export_body(s.store.clone(), head);
     Ok((
@@ -328,19 +329,21 @@ fn write_document(store: &Store, head: Head, w: &mut Chunks) -> std::io::Result<
     array(
         w,
         "layer_history",
-        store.timeline_newest_first(&vin, None).filter_map(|e| match e {
-            Ok((_, s)) if matches!(s.entry, TimelineEntry::Layer { .. }) => Some(Ok(s)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        }),
+        store
+            .timeline_newest_first(&vin, None)
+            .filter_map(|e| match e {
+                Ok((_, s)) if matches!(s.entry, TimelineEntry::Layer { .. }) => Some(Ok(s)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }),
     )?;
     // Consent history: the car's consent records, newest first.
     array(
         w,
         "consent_history",
-        store.records_newest_first(&vin, None).filter(|r| {
-            !matches!(r, Ok(r) if !matches!(r.body, RecordBody::Consent(_)))
-        }),
+        store
+            .records_newest_first(&vin, None)
+            .filter(|r| !matches!(r, Ok(r) if !matches!(r.body, RecordBody::Consent(_)))),
     )?;
     array(
         w,

@@ -263,7 +263,11 @@ mod tests {
             records: vec![rec(7, 5_000), confirm(8, 5_001, 42), rec(9, 10)],
         };
         let s = e.sift(&mut u, now);
-        assert_eq!(seqs(&u), vec![9], "the confirmation is consumed, 7 is older");
+        assert_eq!(
+            seqs(&u),
+            vec![9],
+            "the confirmation is consumed, 7 is older"
+        );
         assert_eq!(s.dropped, 1);
         assert_eq!(e.confirmed.unwrap().seq, 8);
         // A late one below the line, later.

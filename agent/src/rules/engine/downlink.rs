@@ -114,10 +114,12 @@ impl Rules {
     /// odometer and engine hours stay. Consent records are not sent for the reset: the cloud
     /// erased its copy and starts from the same defaults.
     fn wipe(&mut self, ch: &mut Changes) {
-        ch.prompts.extend(std::mem::take(&mut self.mem.prompts).into_keys());
+        ch.prompts
+            .extend(std::mem::take(&mut self.mem.prompts).into_keys());
         ch.campaigns
             .extend(std::mem::take(&mut self.mem.campaigns).into_keys());
-        ch.dtcs.extend(std::mem::take(&mut self.mem.dtcs).into_keys());
+        ch.dtcs
+            .extend(std::mem::take(&mut self.mem.dtcs).into_keys());
         self.mem.services.clear();
         ch.wiped_services = true;
         self.mem.settings = crate::memory::Settings::default();

@@ -126,9 +126,11 @@ fn a_vehicle_wipe_forgets_the_driver_keeps_the_schedule_and_confirms_once() {
             now,
         )
         .unwrap();
-    let mut s = memory::Settings::default();
-    s.partner_sharing = true;
-    s.engagement_prompts = false;
+    let s = memory::Settings {
+        partner_sharing: true,
+        engagement_prompts: false,
+        ..memory::Settings::default()
+    };
     rules.set_settings(s, now).unwrap();
     assert_eq!(rules.memory().services.len(), 1);
     let services_before = rules.memory().items.get("oil").map(|i| i.services);

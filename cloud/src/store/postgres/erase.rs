@@ -92,9 +92,12 @@ impl PgStore {
     /// [`crate::store::Backend::erasure`] on PostgreSQL.
     pub(super) fn erasure_of(&self, vin: &Vin) -> Result<Option<Erasure>, StoreError> {
         let mut c = self.conn()?;
-        c.query_opt("SELECT body FROM erasures WHERE vin = $1", &[&vin.to_string()])?
-            .map(|row| from_json(|| format!("erasure {vin}"), row.get(0)))
-            .transpose()
+        c.query_opt(
+            "SELECT body FROM erasures WHERE vin = $1",
+            &[&vin.to_string()],
+        )?
+        .map(|row| from_json(|| format!("erasure {vin}"), row.get(0)))
+        .transpose()
     }
 
     /// [`crate::store::Backend::erase`] on PostgreSQL.
@@ -114,7 +117,10 @@ impl PgStore {
             return Ok(Some((done, false, Applied::default())));
         }
         let alerts: Vec<Alert> = tx
-            .query("SELECT body FROM alerts WHERE vin = $1 ORDER BY id", &[&text])
+            .query(
+                "SELECT body FROM alerts WHERE vin = $1 ORDER BY id",
+                &[&text],
+            )
             .map_err(StoreError::from)?
             .into_iter()
             .map(|r| from_json(|| format!("alert of {vin}"), r.get(0)))
@@ -136,7 +142,10 @@ impl PgStore {
             }
         }
         for r in tx
-            .query("SELECT id, status FROM webhooks WHERE id = ANY($1)", &[&ids])
+            .query(
+                "SELECT id, status FROM webhooks WHERE id = ANY($1)",
+                &[&ids],
+            )
             .map_err(StoreError::from)?
         {
             let id: String = r.get(0);

@@ -26,7 +26,9 @@ impl SledStore {
     pub(super) fn erasure_of(&self, vin: Vin) -> Result<Option<Erasure>, StoreError> {
         self.tree
             .get(vin_key(ERASURE, &vin))?
-            .map(|b| Erasure::from_json(&b).map_err(|e| StoreError::corrupt(format!("erasure {vin}"), e)))
+            .map(|b| {
+                Erasure::from_json(&b).map_err(|e| StoreError::corrupt(format!("erasure {vin}"), e))
+            })
             .transpose()
     }
 
@@ -65,7 +67,11 @@ impl SledStore {
             || [VEHICLE, DRIVER, REGISTRATION, CONTACTS]
                 .iter()
                 .any(|p| self.tree.contains_key(vin_key(*p, vin)).unwrap_or(true))
-            || self.tree.scan_prefix(vin_key(TIMELINE, vin)).next().is_some()
+            || self
+                .tree
+                .scan_prefix(vin_key(TIMELINE, vin))
+                .next()
+                .is_some()
             || self.tree.scan_prefix(vin_key(RECORD, vin)).next().is_some();
         if !known {
             return Ok(None);
