@@ -62,6 +62,20 @@ async fn history(b: &mut Bed, v: &str, dealer: &str, n: u64) {
         "{v}'s alert reached {dealer}: {:?}",
         r.stats()
     );
+    // The sender records the delivery just after the partner answered: wait for that too.
+    let car: Vin = v.parse().unwrap();
+    let store = b.cloud.store().clone();
+    b.wait(WAIT, "the delivery recorded", || {
+        sync(|| {
+            store.alerts(false, Some(&car)).unwrap().iter().all(|a| {
+                matches!(
+                    store.outbox().state(&a.webhook().id).unwrap(),
+                    Some(rapport_cloud::webhook::outbox::MessageState::Delivered(_))
+                )
+            })
+        })
+    })
+    .await;
     b.advance(MINUTE_MS).await;
 }
 
@@ -507,7 +521,20 @@ async fn export_and_erase(kind: StoreKind) {
         Some(3)
     );
 
-    // Nothing of A in the store but its tombstone (B's data is all there).
+    // Nothing of A in the store but its tombstone (B's data is all there), once the
+    // vehicle.erased delivery is recorded (its pending message names A).
+    let msg = tomb.webhook("dealer-north").id;
+    let store = b.cloud.store().clone();
+    b.wait(WAIT, "the vehicle.erased delivery recorded", || {
+        sync(|| {
+            matches!(
+                store.outbox().state(&msg).unwrap(),
+                Some(rapport_cloud::webhook::outbox::MessageState::Delivered(_))
+            )
+        })
+    })
+    .await;
+    drop(store);
     let stopped = b.stop().await.unwrap();
     let found = sync(|| holders(&stopped, A, pg_row));
     let expected = if stopped.store.db().is_some() {

@@ -117,6 +117,13 @@ impl SledStore {
         for p in [VEHICLE, DRIVER, REGISTRATION, CONTACTS] {
             batch.remove(&vin_key(p, vin));
         }
+        // Downlinks to it not yet handed to MQTT (an envelope names its VIN after the
+        // version byte).
+        for (id, envelope) in self.keys.pending_downlinks()? {
+            if envelope.get(1..18) == Some(vin.as_bytes()) {
+                batch.remove(&keys::id_key(keys::DOWNLINK, id));
+            }
+        }
         let number = self.keys.next_id()?;
         let downlink = self.keys.next_id()?;
         let erasure = Erasure {

@@ -221,10 +221,16 @@ impl Backend for SledStore {
         detail: String,
         now: Timestamp,
     ) -> Result<(), FleetError> {
-        let Some(alert) = Backend::alert(self, alert_id)? else {
+        // Read under the lock: an erasure in between removes the alert, and then nothing is
+        // noted on the erased vehicle's timeline.
+        let mem = self.lock_fleet()?;
+        let alert = match mem.open.get(&alert_id) {
+            Some(a) => Some(a.clone()),
+            None => self.keys.alert::<Alert>(alert_id)?,
+        };
+        let Some(alert) = alert else {
             return Ok(());
         };
-        let _guard = self.lock_fleet()?;
         let mut batch = Batch::default();
         self.keys.put_timeline(
             &mut batch,
@@ -237,6 +243,7 @@ impl Backend for SledStore {
             },
         )?;
         self.apply(batch)?;
+        drop(mem);
         Ok(())
     }
 
