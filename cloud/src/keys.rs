@@ -27,6 +27,7 @@
 //! | `X`    | message id                       | outbox: dead letter (version, postcard) |
 //! | `Y`    | message id                       | outbox: delivered marker (version, postcard) |
 //! | `y`    | at(u64 ms) message id            | outbox: markers by delivery time (empty) |
+//! | `E`    | vin(17)                          | rights: erasure tombstone (JSON)        |
 //!
 //! Owns the prefixes and how keys are built and read back. Does not own the values' meaning
 //! or encodings (each store module), nor when anything is written.
@@ -68,8 +69,11 @@ pub const DELIVERED: u8 = b'Y';
 /// Outbox: the delivered markers' time index.
 pub const DELIVERED_AT: u8 = b'y';
 
+/// Rights: a vehicle's erasure tombstone.
+pub const ERASURE: u8 = b'E';
+
 /// Every prefix with its name, in the table's order.
-pub const ALL: [(u8, &str); 17] = [
+pub const ALL: [(u8, &str); 18] = [
     (META, "meta"),
     (VEHICLE, "vehicle"),
     (RECORD, "record"),
@@ -87,6 +91,7 @@ pub const ALL: [(u8, &str); 17] = [
     (DEAD, "dead letter"),
     (DELIVERED, "delivered webhook"),
     (DELIVERED_AT, "delivered index"),
+    (ERASURE, "erasure"),
 ];
 
 /// The store's schema byte.

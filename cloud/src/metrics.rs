@@ -53,6 +53,12 @@ pub struct Metrics {
     pub ingest_retries: AtomicU64,
     /// Entries the retention pruned, per kind (shared with [`crate::retention::Pruner`]).
     pub retention: std::sync::Arc<crate::retention::Pruned>,
+    /// Vehicles erased through the API (a repeated erase of one vehicle counts once).
+    pub erasures: AtomicU64,
+    /// Records of erased vehicles dropped as from before their erasure.
+    pub late_records_dropped: AtomicU64,
+    /// Vehicle exports served.
+    pub exports: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -237,6 +243,27 @@ impl Metrics {
             get(&self.ingest_retries)
         );
         self.retention.render(&mut out);
+        for (name, help, v) in [
+            (
+                "rapport_erasures_total",
+                "Vehicles erased through the API (a repeated erase counts once).",
+                &self.erasures,
+            ),
+            (
+                "rapport_erasure_late_records_dropped_total",
+                "Records of erased vehicles dropped as from before their erasure.",
+                &self.late_records_dropped,
+            ),
+            (
+                "rapport_exports_total",
+                "Vehicle exports served.",
+                &self.exports,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", get(v));
+        }
         out
     }
 }

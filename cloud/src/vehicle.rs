@@ -216,7 +216,8 @@ impl VehicleState {
             RecordBody::Maintenance(_)
             | RecordBody::Prompt(_)
             | RecordBody::Consent(_)
-            | RecordBody::Heartbeat(_) => {}
+            | RecordBody::Heartbeat(_)
+            | RecordBody::WipeConfirmed(_) => {}
         }
         let slot = match &record.body {
             RecordBody::Unknown { .. } => 0,

@@ -105,6 +105,15 @@ impl Plan {
     }
 }
 
+/// What a stopped bed stored in ([`Bed::stop`]), kept until dropped.
+pub struct Stopped {
+    /// The sled store's directory (the cloud's, and the operator token's, on PostgreSQL too).
+    pub sled_dir: std::path::PathBuf,
+    /// The store (its database, for PostgreSQL).
+    pub store: TestStore,
+    _dir: tempfile::TempDir,
+}
+
 /// A running bed.
 pub struct Bed {
     /// The cloud.
@@ -125,6 +134,8 @@ pub struct Bed {
     name: String,
     /// The downlinks seen since [`Bed::watch_downlinks`], and the subscription seeing them.
     downlinks: Option<(Arc<Mutex<Vec<Downlink>>>, Subscriber)>,
+    /// The sled store's directory.
+    sled_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
     /// Last: the database goes after the cloud.
     _store: TestStore,
@@ -197,6 +208,7 @@ impl Bed {
             receivers,
             name: plan.name,
             downlinks: None,
+            sled_dir: config.store_path(),
             _dir: dir,
             _store: store,
         })
@@ -362,6 +374,35 @@ impl Bed {
         let path = format!("/api/v1/vehicles/{vin}/registration");
         let (status, json) = self.call("PUT", &path, &self.operator, Some(&body)).await;
         assert_eq!(status, 200, "{json}");
+    }
+
+    /// The bed's store (its database, for PostgreSQL).
+    pub fn test_store(&self) -> &TestStore {
+        &self._store
+    }
+
+    /// Stops the cloud and hands back what it stored in, still there (for a test that scans
+    /// the store directly: the sled directory is free once the cloud is down).
+    ///
+    /// # Errors
+    /// [`Error::Cloud`] if the cloud does not stop cleanly.
+    pub async fn stop(self) -> Result<Stopped, Error> {
+        let Self {
+            cloud,
+            sled_dir,
+            _dir,
+            _store,
+            ..
+        } = self;
+        cloud
+            .shutdown()
+            .await
+            .map_err(|e| Error::Cloud(format!("stopping: {e}")))?;
+        Ok(Stopped {
+            sled_dir,
+            store: _store,
+            _dir,
+        })
     }
 
     /// Waits until `cond` holds, up to `within` (the partners' deliveries, say).

@@ -76,13 +76,13 @@ pub use v1::codec::{
 };
 pub use v1::downlink::{
     BookingConfirmed, Campaign, CampaignTarget, Downlink, DownlinkBody, DownlinkMessage,
-    MaintenanceItem, OwnerChanged, Priority, ScheduleUpdate, ServiceRecorded,
+    MaintenanceItem, OwnerChanged, Priority, ScheduleUpdate, ServiceRecorded, VehicleWipe,
 };
 pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;
 pub use v1::uplink::{
     ConsentChange, ConsentKind, DtcClass, DtcEvent, DtcSnapshot, EngineHoursReading, Heartbeat,
     MaintenanceEvent, MaintenanceStatus, OdometerReading, PromptAction, PromptEvent, PromptKind,
-    Record, RecordBody, SignalSource, Uplink,
+    Record, RecordBody, SignalSource, Uplink, WipeConfirmed,
 };
 pub use vin::{VIN_LEN, Vin, VinError};

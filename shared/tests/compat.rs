@@ -12,13 +12,14 @@ fn vin() -> Vin {
     "1G1JC5444R7252367".parse().unwrap()
 }
 
-/// The record kind a hypothetical v1.1 agent adds: tyre pressure, tag 10.
+/// The record kind a hypothetical later agent adds: tyre pressure, a tag far above any given
+/// (tag 10 was this test's until v1.2 gave it to `wipe_confirmed`).
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct TyrePressure {
     axle: u8,
     kpa: u16,
 }
-const TYRE_TAG: u32 = 10;
+const TYRE_TAG: u32 = 1_000;
 
 fn odo(km: u64) -> RecordBody {
     RecordBody::Odometer(OdometerReading {
@@ -517,4 +518,123 @@ fn owner_changed_downlink_is_tag_6_and_an_old_agent_skips_it() {
         DownlinkBody::Unknown { tag: 99, .. }
     ));
     assert_eq!(got.messages[1], env.messages[1]);
+}
+
+// v1.2: the vehicle wipe (downlink tag 5) and its confirmation (record tag 10).
+
+/// What a v1.1 build knows: everything up to these, so the new kinds are `Unknown` to it.
+/// Decoding the new kinds' bytes through the frame alone shows what an old side sees.
+fn as_old_side_sees(tag: u32, body: &[u8]) -> RecordBody {
+    RecordBody::Unknown {
+        tag,
+        bytes: body.to_vec(),
+    }
+}
+
+const GOLDEN_V1_2_WIPE_CONFIRMED: &str = "0101c0ca8fc598680a070780d8c1a28c34";
+const GOLDEN_V1_2_VEHICLE_WIPE: &str =
+    "013147314a43353434345237323532333637010780d8c1a28c34050680d8c1a28c34";
+
+fn wipe_confirmed() -> Record {
+    Record {
+        seq: 1,
+        at: Timestamp::from_millis(1_790_000_100_000),
+        body: RecordBody::WipeConfirmed(WipeConfirmed {
+            downlink: 7,
+            erased_at: Timestamp::from_millis(1_790_000_000_000),
+        }),
+    }
+}
+
+fn vehicle_wipe() -> Downlink {
+    Downlink {
+        vin: vin(),
+        messages: vec![DownlinkMessage {
+            id: 7,
+            at: Timestamp::from_millis(1_790_000_000_000),
+            body: DownlinkBody::VehicleWipe(VehicleWipe {
+                erased_at: Timestamp::from_millis(1_790_000_000_000),
+            }),
+        }],
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn frozen_v1_2_wipe_bytes_decode_forever() {
+    let r = wipe_confirmed().encode().unwrap();
+    assert_eq!(hex(&r), GOLDEN_V1_2_WIPE_CONFIRMED);
+    assert_eq!(
+        Record::decode(&unhex(GOLDEN_V1_2_WIPE_CONFIRMED)).unwrap(),
+        wipe_confirmed()
+    );
+    let d = vehicle_wipe().encode().unwrap();
+    assert_eq!(hex(&d), GOLDEN_V1_2_VEHICLE_WIPE);
+    assert_eq!(
+        Downlink::decode(&unhex(GOLDEN_V1_2_VEHICLE_WIPE)).unwrap(),
+        vehicle_wipe()
+    );
+    assert_eq!(wipe_confirmed().body.tag(), 10);
+    assert_eq!(vehicle_wipe().messages[0].body.tag(), 5);
+}
+
+#[test]
+fn wipe_confirmed_reaches_an_old_cloud_as_unknown_with_its_seq() {
+    // An old cloud decodes tag 10 through the frame alone: the body it cannot read is
+    // carried as bytes, the seq and time still apply (the frame is the same as any kind's).
+    let r = wipe_confirmed();
+    let (tag, body) = body_of(&r.encode().unwrap());
+    assert_eq!(tag, 10);
+    // The same bytes sent by a newer agent as an unknown kind (a tag this build has not
+    // given) decode around it: the frame is what an old cloud relies on.
+    let old = Uplink {
+        vin: vin(),
+        records: vec![
+            Record {
+                seq: 5,
+                at: r.at,
+                body: as_old_side_sees(TYRE_TAG, &body),
+            },
+            Record {
+                seq: 6,
+                at: r.at,
+                body: odo(10),
+            },
+        ],
+    };
+    let got = Uplink::decode(&old.encode().unwrap()).unwrap();
+    assert_eq!(got, old);
+    // And this build reads the body it knows, with fields appended later ignored.
+    let mut longer = body.clone();
+    longer.extend_from_slice(&[0x05, 0x01]);
+    let w: WipeConfirmed = postcard::take_from_bytes(&longer).unwrap().0;
+    assert_eq!(RecordBody::WipeConfirmed(w), r.body);
+}
+
+#[test]
+fn vehicle_wipe_downlink_next_to_a_kind_from_a_newer_cloud() {
+    // An old agent sees tag 5 as Unknown (as this build sees 77) and records its id; this
+    // build decodes it and still skips a newer kind beside it.
+    let mut env = vehicle_wipe();
+    env.messages.push(DownlinkMessage {
+        id: 8,
+        at: Timestamp::from_secs(6),
+        body: DownlinkBody::Unknown {
+            tag: 77,
+            bytes: vec![9],
+        },
+    });
+    let got = Downlink::decode(&env.encode().unwrap()).unwrap();
+    assert_eq!(got, env);
+    assert_eq!(got.messages[0].body.tag(), 5);
 }

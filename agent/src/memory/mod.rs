@@ -295,6 +295,9 @@ pub struct Changes {
     pub outbox: Vec<(Timestamp, RecordBody)>,
     /// Make it durable (fsync) before answering: a driver's action, a service.
     pub durable: bool,
+    /// Every stored service was forgotten (a vehicle wipe): the store deletes the service
+    /// log before writing `new_services`.
+    pub wiped_services: bool,
 }
 
 impl Changes {
@@ -311,6 +314,7 @@ impl Changes {
             && !self.schedule
             && self.downlinks.is_empty()
             && self.outbox.is_empty()
+            && !self.wiped_services
     }
 
     /// Adds `other` after `self` (outbox records keep their order).
@@ -327,5 +331,6 @@ impl Changes {
         self.downlinks.extend(other.downlinks);
         self.outbox.extend(other.outbox);
         self.durable |= other.durable;
+        self.wiped_services |= other.wiped_services;
     }
 }

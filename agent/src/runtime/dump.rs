@@ -39,6 +39,7 @@ pub(crate) fn describe(body: &RecordBody) -> String {
         }
         RecordBody::Consent(c) => format!("consent {} {}", c.consent, c.granted),
         RecordBody::Heartbeat(h) => format!("heartbeat depth={}", h.outbox_depth),
+        RecordBody::WipeConfirmed(w) => format!("wipe_confirmed downlink={}", w.downlink),
         _ => "unknown".to_owned(),
     }
 }
@@ -77,6 +78,8 @@ pub fn dump(dir: &Path, out: &mut impl Write) -> Result<(), crate::Error> {
             "services": memory.services.len(),
             "outbox": store.outbox_len(),
             "next_seq": store.next_seq(),
+            "downlinks_applied": memory.applied_downlinks,
+            "settings_default": memory.settings == crate::memory::Settings::default(),
         })
     )
     .map_err(io)?;

@@ -293,6 +293,11 @@ impl Store {
         for code in &changes.dtcs {
             w.put_or_del(keys::dtc(code), memory.dtcs.get(code))?;
         }
+        if changes.wiped_services {
+            for i in 0..inner.service_next {
+                w.del(keys::service(i));
+            }
+        }
         let n_services = changes.new_services;
         let Some(first) = memory.services.len().checked_sub(n_services) else {
             return Err(StoreError::InvalidChanges(format!(

@@ -233,6 +233,7 @@ fn everything(m: &Memory) -> Changes {
         downlinks: m.applied_downlinks.clone(),
         outbox: vec![],
         durable: false,
+        wiped_services: false,
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`partners`]: list, add or replace, remove (operator);
 //! - [`campaigns`]: a campaign to a set of cells (operator);
 //! - [`dead_letters`]: list, re-drive (operator);
-//! - [`dashboard`]: the operator's page (static files).
+//! - [`dashboard`]: the operator's page (static files);
+//! - [`rights`]: a vehicle's export and erasure (operator).
 //!
 //! Every `/api/v1` route needs a bearer token ([`auth`]): the operator sees everything, a
 //! partner what concerns it. What a route takes from a request is typed and checked before it
@@ -33,6 +34,7 @@ pub mod layers;
 pub mod owner;
 pub mod partners;
 pub mod registry;
+pub mod rights;
 pub mod state;
 pub mod timeline;
 pub mod vehicles;
@@ -63,6 +65,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(dead_letters::routes())
         .merge(dashboard::routes())
         .merge(owner::routes())
+        .merge(rights::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -109,6 +109,11 @@ impl Worker {
                         .flush_micros
                         .fetch_add(micros, Ordering::Relaxed);
                 }
+                if ingested.late_dropped > 0 {
+                    self.metrics
+                        .late_records_dropped
+                        .fetch_add(ingested.late_dropped, Ordering::Relaxed);
+                }
                 for (uplink, outcome) in uplinks.iter().zip(&ingested.envelopes) {
                     self.applied(uplink, outcome, &mut limiter);
                 }

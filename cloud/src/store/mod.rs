@@ -23,6 +23,7 @@
 //! (the fleet's core), the encodings (each backend), nor when anything is called (the ingest
 //! worker, the fleet's shell, the API).
 
+pub mod erasure;
 pub mod error;
 pub mod import;
 pub mod postgres;
@@ -46,6 +47,7 @@ use crate::vehicle::VehicleState;
 use crate::webhook::outbox::{DeadLetter, Due, Enqueue, Message, MessageState, OutboxError};
 use crate::webhook::schedule::Decision;
 
+pub use self::erasure::Erasure;
 pub use self::error::StoreError;
 
 /// How long an instance holds the downlinks it decided before another may hand them over
@@ -94,6 +96,9 @@ pub struct Ingested {
     /// Microseconds the group took to become durable (flush or commit), if anything was
     /// written.
     pub durable_micros: Option<u64>,
+    /// Records of erased vehicles dropped as from before their erasure
+    /// ([`erasure::Erasure::sift`]).
+    pub late_dropped: u64,
 }
 
 /// One vehicle of the vehicles list: its VIN and layers (`None`: not placed).
@@ -351,6 +356,37 @@ pub trait Backend: Send + Sync + 'static {
         cursor: Option<&[u8]>,
         limit: usize,
     ) -> Result<crate::retention::Pass, StoreError>;
+
+    /// A vehicle's erasure tombstone, if it was erased (docs/data-rights.md, "Erase").
+    ///
+    /// # Errors
+    /// The store or decoding.
+    fn erasure(&self, vin: &Vin) -> Result<Option<Erasure>, StoreError>;
+
+    /// Erases a vehicle at `now` for `reason`, atomically and durably: its ingest state,
+    /// records, timeline, driver, registration, contact history, alerts and their undelivered
+    /// webhooks go; the tombstone is written, a `vehicle.erased` webhook is enqueued for each
+    /// partner its alerts went to and the vehicle-wipe downlink is queued (both in
+    /// [`Applied::effects`]). `Ok(None)`: the store knows nothing of the VIN. Idempotent: a
+    /// vehicle already erased gives its tombstone back with `false`, and nothing changes.
+    ///
+    /// # Errors
+    /// The store.
+    fn erase(
+        &self,
+        vin: &Vin,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<(Erasure, bool, Applied)>, FleetError>;
+
+    /// A driver's contact history (what was offered when), if the vehicle has one.
+    ///
+    /// # Errors
+    /// The store or decoding.
+    fn contacts(
+        &self,
+        vin: &Vin,
+    ) -> Result<Option<crate::fleet::strategy::ContactHistory>, StoreError>;
 }
 
 /// The webhook outbox as the sender and the API use it: pending messages with their due

@@ -150,7 +150,7 @@ impl Kind {
             RecordBody::Prompt(_) => Self::Prompt,
             RecordBody::Consent(_) => Self::Consent,
             RecordBody::Unknown { .. } => Self::Unknown,
-            RecordBody::Heartbeat(_) => return None,
+            RecordBody::Heartbeat(_) | RecordBody::WipeConfirmed(_) => return None,
         })
     }
 

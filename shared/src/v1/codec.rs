@@ -133,6 +133,7 @@ impl Downlink {
                 DownlinkBody::ScheduleUpdate(b) => to_body(b)?,
                 DownlinkBody::ServiceRecorded(b) => to_body(b)?,
                 DownlinkBody::BookingConfirmed(b) => to_body(b)?,
+                DownlinkBody::VehicleWipe(b) => to_body(b)?,
                 DownlinkBody::OwnerChanged(b) => to_body(b)?,
                 DownlinkBody::Unknown { tag, bytes } => {
                     if *tag <= dtag::MAX_KNOWN {
@@ -178,6 +179,7 @@ impl Downlink {
                 dtag::BOOKING_CONFIRMED => {
                     DownlinkBody::BookingConfirmed(from_body(body).map_err(ctx)?)
                 }
+                dtag::VEHICLE_WIPE => DownlinkBody::VehicleWipe(from_body(body).map_err(ctx)?),
                 dtag::OWNER_CHANGED => DownlinkBody::OwnerChanged(from_body(body).map_err(ctx)?),
                 0 => return Err(ctx("tag 0 is reserved".into())),
                 _ => DownlinkBody::Unknown {
@@ -197,6 +199,7 @@ fn downlink_kind_name(tag: u32) -> &'static str {
         dtag::SCHEDULE_UPDATE => "schedule_update",
         dtag::SERVICE_RECORDED => "service_recorded",
         dtag::BOOKING_CONFIRMED => "booking_confirmed",
+        dtag::VEHICLE_WIPE => "vehicle_wipe",
         dtag::OWNER_CHANGED => "owner_changed",
         _ => "unknown",
     }
@@ -410,6 +413,7 @@ impl Writer {
             RecordBody::Prompt(b) => to_body(b)?,
             RecordBody::Consent(b) => to_body(b)?,
             RecordBody::Heartbeat(b) => to_body(b)?,
+            RecordBody::WipeConfirmed(b) => to_body(b)?,
             RecordBody::Unknown { tag, bytes } => {
                 if *tag <= utag::MAX_KNOWN {
                     return Err(WireError::Encode(format!(
@@ -578,6 +582,7 @@ impl<'a> Reader<'a> {
             utag::PROMPT => RecordBody::Prompt(from_body(body).map_err(err)?),
             utag::CONSENT => RecordBody::Consent(from_body(body).map_err(err)?),
             utag::HEARTBEAT => RecordBody::Heartbeat(from_body(body).map_err(err)?),
+            utag::WIPE_CONFIRMED => RecordBody::WipeConfirmed(from_body(body).map_err(err)?),
             0 => return Err(err("tag 0 is reserved".into())),
             _ => RecordBody::Unknown {
                 tag,

@@ -40,6 +40,8 @@ pub enum DownlinkBody {
     ServiceRecorded(ServiceRecorded),
     /// A booking the driver asked for is confirmed.
     BookingConfirmed(BookingConfirmed),
+    /// The driver's data was erased in the cloud: wipe the car's local history (v1.2, tag 5).
+    VehicleWipe(VehicleWipe),
     /// The car has a new owner (v1.2): every consent goes back to off until the new owner
     /// gives it; the car's maintenance history and schedule stay.
     OwnerChanged(OwnerChanged),
@@ -63,7 +65,9 @@ pub mod tag {
     pub const SERVICE_RECORDED: u32 = 3;
     /// [`super::DownlinkBody::BookingConfirmed`].
     pub const BOOKING_CONFIRMED: u32 = 4;
-    /// [`super::DownlinkBody::OwnerChanged`] (tag 5 is the vehicle wipe's).
+    /// [`super::DownlinkBody::VehicleWipe`].
+    pub const VEHICLE_WIPE: u32 = 5;
+    /// [`super::DownlinkBody::OwnerChanged`].
     pub const OWNER_CHANGED: u32 = 6;
     /// The highest tag this build knows.
     pub const MAX_KNOWN: u32 = OWNER_CHANGED;
@@ -77,6 +81,7 @@ impl DownlinkBody {
             Self::ScheduleUpdate(_) => tag::SCHEDULE_UPDATE,
             Self::ServiceRecorded(_) => tag::SERVICE_RECORDED,
             Self::BookingConfirmed(_) => tag::BOOKING_CONFIRMED,
+            Self::VehicleWipe(_) => tag::VEHICLE_WIPE,
             Self::OwnerChanged(_) => tag::OWNER_CHANGED,
             Self::Unknown { tag, .. } => *tag,
         }
@@ -188,6 +193,16 @@ pub struct BookingConfirmed {
     pub appointment: Timestamp,
     /// Where.
     pub location: String,
+}
+
+/// The driver's data was erased in the cloud at `erased_at`: the car wipes its local history
+/// — prompts, DTC and service history, settings back to their defaults — and keeps its
+/// maintenance schedule and odometer; then it confirms with a
+/// [`crate::RecordBody::WipeConfirmed`] record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleWipe {
+    /// The erasure instant (the cloud's clock).
+    pub erased_at: Timestamp,
 }
 
 /// The car changed hands.

@@ -49,6 +49,8 @@ pub enum RecordBody {
     Consent(ConsentChange),
     /// The agent is alive: version, uptime, outbox depth, records dropped.
     Heartbeat(Heartbeat),
+    /// The car wiped its local history as a vehicle-wipe downlink asked (v1.2, tag 10).
+    WipeConfirmed(WipeConfirmed),
     /// A record kind this build does not know, from a newer agent: kept as bytes, never
     /// refused, so its sequence number is still applied.
     Unknown {
@@ -79,8 +81,10 @@ pub mod tag {
     pub const CONSENT: u32 = 8;
     /// [`super::RecordBody::Heartbeat`].
     pub const HEARTBEAT: u32 = 9;
+    /// [`super::RecordBody::WipeConfirmed`].
+    pub const WIPE_CONFIRMED: u32 = 10;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = HEARTBEAT;
+    pub const MAX_KNOWN: u32 = WIPE_CONFIRMED;
 }
 
 impl RecordBody {
@@ -96,6 +100,7 @@ impl RecordBody {
             Self::Prompt(_) => tag::PROMPT,
             Self::Consent(_) => tag::CONSENT,
             Self::Heartbeat(_) => tag::HEARTBEAT,
+            Self::WipeConfirmed(_) => tag::WIPE_CONFIRMED,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -118,6 +123,7 @@ pub fn kind_name(tag: u32) -> &'static str {
         tag::PROMPT => "prompt",
         tag::CONSENT => "consent",
         tag::HEARTBEAT => "heartbeat",
+        tag::WIPE_CONFIRMED => "wipe_confirmed",
         _ => "unknown",
     }
 }
@@ -350,4 +356,15 @@ pub struct Heartbeat {
     pub outbox_depth: u64,
     /// Records dropped from a full outbox since the last heartbeat.
     pub records_dropped: u64,
+}
+
+/// The car wiped its local history (prompts, DTC and service history, settings back to
+/// defaults; the schedule and odometer kept) as the vehicle-wipe downlink `downlink` asked.
+/// Sent once, when the wipe is applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WipeConfirmed {
+    /// The id of the [`crate::DownlinkBody::VehicleWipe`] message applied.
+    pub downlink: u64,
+    /// The erasure instant the downlink carried (the cloud's clock).
+    pub erased_at: Timestamp,
 }

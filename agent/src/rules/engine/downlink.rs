@@ -7,7 +7,7 @@
 //! envelope (`crate::sync::downlink`), nor writing the changes (the caller).
 
 use rapport_shared::v1::downlink::{DownlinkBody, DownlinkMessage};
-use rapport_shared::{ConsentChange, ConsentKind, RecordBody, Timestamp};
+use rapport_shared::{ConsentChange, ConsentKind, RecordBody, Timestamp, WipeConfirmed};
 
 use super::Rules;
 use crate::memory::{CampaignRecord, Changes, ServiceSource};
@@ -83,6 +83,17 @@ impl Rules {
             DownlinkBody::BookingConfirmed(b) => {
                 tracing::info!(prompt = %b.prompt, partner = %b.partner, "booking confirmed");
             }
+            DownlinkBody::VehicleWipe(w) => {
+                self.wipe(&mut ch);
+                tracing::info!(id = msg.id, "local history wiped as the cloud asked");
+                ch.outbox.push((
+                    now,
+                    RecordBody::WipeConfirmed(WipeConfirmed {
+                        downlink: msg.id,
+                        erased_at: w.erased_at,
+                    }),
+                ));
+            }
             DownlinkBody::OwnerChanged(o) => {
                 // A new owner has given no consent yet: both go off, and both are confirmed
                 // to the cloud as consent records (even one that was off already), so the
@@ -111,6 +122,31 @@ impl Rules {
             changes: ch,
             refused,
         }
+    }
+}
+
+impl Rules {
+    /// The driver's data was erased in the cloud: forget prompts, campaigns, fault and
+    /// service history, today's show counts, and put the settings (consents, muted kinds,
+    /// quiet hours) back to their defaults. The schedule in force, the per-item service
+    /// state it runs on (count and last service: the car's maintenance position), the
+    /// odometer and engine hours stay. Consent records are not sent for the reset: the cloud
+    /// erased its copy and starts from the same defaults.
+    fn wipe(&mut self, ch: &mut Changes) {
+        ch.prompts
+            .extend(std::mem::take(&mut self.mem.prompts).into_keys());
+        ch.campaigns
+            .extend(std::mem::take(&mut self.mem.campaigns).into_keys());
+        ch.dtcs
+            .extend(std::mem::take(&mut self.mem.dtcs).into_keys());
+        self.mem.services.clear();
+        ch.wiped_services = true;
+        self.mem.settings = crate::memory::Settings::default();
+        ch.settings = true;
+        self.mem.shows = crate::memory::ShowCounts::default();
+        ch.shows = true;
+        self.mem.vehicle.mil = false;
+        ch.vehicle = true;
     }
 }
 

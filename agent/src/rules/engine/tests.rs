@@ -152,3 +152,77 @@ fn an_owner_change_turns_every_consent_off_once_and_confirms_it_keeping_the_sche
     let again = rules.apply_downlink(&msg, now);
     assert!(again.changes.is_empty());
 }
+
+#[test]
+fn a_vehicle_wipe_forgets_the_driver_keeps_the_schedule_and_confirms_once() {
+    use rapport_shared::v1::downlink::VehicleWipe;
+    use rapport_shared::v1::uplink::{RecordBody, WipeConfirmed};
+
+    let mut rules = rules();
+    let now = Timestamp::from_millis(START + 1000);
+    let custom = schedule(
+        3,
+        "test-line",
+        vec![MaintenanceItem {
+            id: "oil".into(),
+            every_km: Some(15_000),
+            ..MaintenanceItem::default()
+        }],
+    );
+    assert!(rules.apply_downlink(&custom, now).changes.schedule);
+    rules
+        .record_service(
+            &["oil".to_owned()],
+            None,
+            Some(now),
+            memory::ServiceSource::Driver,
+            now,
+        )
+        .unwrap();
+    let s = memory::Settings {
+        partner_sharing: true,
+        engagement_prompts: false,
+        ..memory::Settings::default()
+    };
+    rules.set_settings(s, now).unwrap();
+    assert_eq!(rules.memory().services.len(), 1);
+    let services_before = rules.memory().items.get("oil").map(|i| i.services);
+
+    let erased_at = Timestamp::from_millis(START + 500);
+    let wipe = DownlinkMessage {
+        id: 77,
+        at: erased_at,
+        body: DownlinkBody::VehicleWipe(VehicleWipe { erased_at }),
+    };
+    let later = Timestamp::from_millis(START + 2000);
+    let applied = rules.apply_downlink(&wipe, later);
+    let ch = applied.changes;
+    assert!(ch.wiped_services && ch.settings && ch.durable && ch.downlinks.contains(&77));
+    let confirmed: Vec<_> = ch
+        .outbox
+        .iter()
+        .filter(|(_, b)| matches!(b, RecordBody::WipeConfirmed(_)))
+        .collect();
+    assert_eq!(
+        confirmed,
+        vec![&(
+            later,
+            RecordBody::WipeConfirmed(WipeConfirmed {
+                downlink: 77,
+                erased_at
+            })
+        )]
+    );
+    let m = rules.memory();
+    assert!(m.services.is_empty() && m.dtcs.is_empty() && m.campaigns.is_empty());
+    assert_eq!(m.settings, memory::Settings::default());
+    // The schedule in force and the item's maintenance position stay.
+    assert_eq!(rules.schedule()[0].every_km, Some(15_000));
+    assert_eq!(
+        rules.memory().items.get("oil").map(|i| i.services),
+        services_before
+    );
+    // Delivered again: applied once, no second confirmation.
+    let again = rules.apply_downlink(&wipe, later);
+    assert!(again.changes.is_empty());
+}

@@ -85,9 +85,12 @@ impl PgStore {
         let vins: Vec<Vin> = group.iter().map(|u| u.vin).collect();
         let mut rows = vehicles::lock(&mut tx, &vins, true)?;
         let mut out = Ingested::default();
+        let (group, tombstones_changed, late_dropped) =
+            super::erase::sift_group(&mut tx, group, now)?;
+        out.late_dropped = late_dropped;
         let mut writes = self.writes(now);
-        let mut wrote = false;
-        for uplink in group {
+        let mut wrote = tombstones_changed;
+        for uplink in &group {
             let Some(row) = rows.get_mut(&uplink.vin) else {
                 return Err(StoreError::corrupt(
                     format!("vehicle {}", uplink.vin),
@@ -127,6 +130,22 @@ impl PgStore {
         }
         if wrote {
             writes.write(&mut tx, &rows, day, &mut out.applied)?;
+            // A row made above for an erased vehicle whose every record was dropped holds
+            // nothing: it goes, so the erased VIN has no vehicle row.
+            let empty: Vec<i32> = rows
+                .values()
+                .filter(|r| {
+                    r.state.is_none()
+                        && !r.state_changed
+                        && !r.changed
+                        && r.fleet.registration.is_none()
+                        && r.fleet.driver.is_none()
+                })
+                .map(|r| r.id)
+                .collect();
+            if !empty.is_empty() {
+                tx.execute("DELETE FROM vehicles WHERE id = ANY($1)", &[&empty])?;
+            }
             tx.commit()?;
             out.durable_micros =
                 Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));

@@ -234,4 +234,24 @@ impl Backend for PgStore {
     ) -> Result<crate::retention::Pass, StoreError> {
         self.prune(what, before, cursor, limit)
     }
+
+    fn erasure(&self, vin: &Vin) -> Result<Option<crate::store::Erasure>, StoreError> {
+        self.erasure_of(vin)
+    }
+
+    fn erase(
+        &self,
+        vin: &Vin,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<(crate::store::Erasure, bool, Applied)>, FleetError> {
+        self.erase_vehicle(vin, reason, now)
+    }
+
+    fn contacts(
+        &self,
+        vin: &Vin,
+    ) -> Result<Option<crate::fleet::strategy::ContactHistory>, StoreError> {
+        self.contacts_of(vin)
+    }
 }

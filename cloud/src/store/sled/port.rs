@@ -31,13 +31,35 @@ use crate::webhook::schedule::Decision;
 
 impl SledStore {
     /// One envelope: its plan, and with `rules` its fleet effects, in one batch (not flushed).
+    /// Under the fleet lock throughout, so an erasure never interleaves: an erased vehicle's
+    /// envelope is sifted first ([`crate::store::erasure::Erasure::sift`]) and its tombstone
+    /// written in the same batch.
     fn ingest_one(
         &self,
         rules: Option<&Rules>,
         uplink: &Uplink,
         now: Timestamp,
         applied: &mut Applied,
+        late_dropped: &mut u64,
     ) -> Result<(Envelope, bool), StoreError> {
+        let mut mem = self.lock_fleet().map_err(into_store)?;
+        let mut batch = Batch::default();
+        let mut tombstone_changed = false;
+        let sifted;
+        let uplink = match self.erasure_of(uplink.vin)? {
+            None => uplink,
+            Some(mut erasure) => {
+                let mut u = uplink.clone();
+                let s = erasure.sift(&mut u, now);
+                *late_dropped += s.dropped;
+                if s.changed {
+                    self.put_erasure(&mut batch, &erasure)?;
+                    tombstone_changed = true;
+                }
+                sifted = u;
+                &sifted
+            }
+        };
         let prev = match SledStore::vehicle(self, &uplink.vin) {
             Ok(prev) => prev,
             Err(StoreError::Corrupt { what, reason }) => {
@@ -49,31 +71,27 @@ impl SledStore {
         let wrote = plan.changes_anything();
         if wrote {
             match rules {
-                Some(rules) if !plan.fresh.is_empty() => {
+                Some(rules) if !plan.fresh.is_empty() && mem.loaded => {
                     // One lock for the fleet's decisions and the commit: ticks and API
                     // changes commit between envelopes, never inside one.
-                    let mut mem = self.lock_fleet().map_err(into_store)?;
-                    if !mem.loaded {
-                        drop(mem);
-                        self.commit(&plan)?;
-                    } else {
-                        let mut v = mem.snapshot(&self.keys, &plan.vin)?;
-                        let fresh = plan.fresh.iter().filter_map(|&i| uplink.records.get(i));
-                        let ((), changes, used) = mem
-                            .step(&self.keys, rules, now, |s| {
-                                s.on_records(&mut v, &plan.state, fresh)
-                            })
-                            .map_err(into_store)?;
-                        let mut batch = Batch::default();
-                        mem.persist(self, &v, changes, used, &mut batch, applied)
-                            .map_err(into_store)?;
-                        self.commit_with(&plan, batch)?;
-                    }
+                    let mut v = mem.snapshot(&self.keys, &plan.vin)?;
+                    let fresh = plan.fresh.iter().filter_map(|&i| uplink.records.get(i));
+                    let ((), changes, used) = mem
+                        .step(&self.keys, rules, now, |s| {
+                            s.on_records(&mut v, &plan.state, fresh)
+                        })
+                        .map_err(into_store)?;
+                    mem.persist(self, &v, changes, used, &mut batch, applied)
+                        .map_err(into_store)?;
+                    self.commit_with(&plan, batch)?;
                 }
-                _ => self.commit(&plan)?,
+                _ => self.commit_with(&plan, batch)?,
             }
+        } else if tombstone_changed {
+            self.apply(batch)?;
         }
-        Ok((Envelope::Applied(plan.stats), wrote))
+        drop(mem);
+        Ok((Envelope::Applied(plan.stats), wrote || tombstone_changed))
     }
 }
 
@@ -102,7 +120,8 @@ impl Backend for SledStore {
         let mut out = Ingested::default();
         let mut wrote = false;
         for uplink in group {
-            let (envelope, w) = self.ingest_one(rules, uplink, now, &mut out.applied)?;
+            let (envelope, w) =
+                self.ingest_one(rules, uplink, now, &mut out.applied, &mut out.late_dropped)?;
             wrote |= w;
             out.envelopes.push(envelope);
         }
@@ -204,10 +223,16 @@ impl Backend for SledStore {
         detail: String,
         now: Timestamp,
     ) -> Result<(), FleetError> {
-        let Some(alert) = Backend::alert(self, alert_id)? else {
+        // Read under the lock: an erasure in between removes the alert, and then nothing is
+        // noted on the erased vehicle's timeline.
+        let mem = self.lock_fleet()?;
+        let alert = match mem.open.get(&alert_id) {
+            Some(a) => Some(a.clone()),
+            None => self.keys.alert::<Alert>(alert_id)?,
+        };
+        let Some(alert) = alert else {
             return Ok(());
         };
-        let _guard = self.lock_fleet()?;
         let mut batch = Batch::default();
         self.keys.put_timeline(
             &mut batch,
@@ -220,6 +245,7 @@ impl Backend for SledStore {
             },
         )?;
         self.apply(batch)?;
+        drop(mem);
         Ok(())
     }
 
@@ -353,6 +379,32 @@ impl Backend for SledStore {
         limit: usize,
     ) -> Result<crate::retention::Pass, StoreError> {
         self.prune(what, before, cursor, limit)
+    }
+
+    fn erasure(&self, vin: &Vin) -> Result<Option<crate::store::Erasure>, StoreError> {
+        self.erasure_of(*vin)
+    }
+
+    fn erase(
+        &self,
+        vin: &Vin,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<(crate::store::Erasure, bool, Applied)>, FleetError> {
+        self.erase_vehicle(vin, reason, now)
+    }
+
+    fn contacts(
+        &self,
+        vin: &Vin,
+    ) -> Result<Option<crate::fleet::strategy::ContactHistory>, StoreError> {
+        if !self
+            .tree
+            .contains_key(crate::keys::vin_key(crate::keys::CONTACTS, vin))?
+        {
+            return Ok(None);
+        }
+        self.keys.contacts(vin).map(Some)
     }
 }
 
