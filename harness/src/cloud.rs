@@ -170,6 +170,11 @@ pub fn config(dir: &Path, broker: BrokerKind, client_id: &str) -> Result<Config,
     c.store.path = dir.join("store");
     c.api.listen = crate::wait::loopback(0);
     c.api.operator_token = Some(OPERATOR.to_owned());
+    // The harness's records carry fixed car times (2025); on a cloud running on the real clock
+    // the default retention would prune them under a test's feet. Tests of retention set
+    // their own days (cloud/tests/retention.rs).
+    c.retention.records_days = 36_500;
+    c.retention.timeline_days = 36_500;
     c.broker.client_id = client_id.to_owned();
     match broker {
         BrokerKind::Embedded => {
