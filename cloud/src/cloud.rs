@@ -53,6 +53,8 @@ pub struct Cloud {
     sender: JoinHandle<()>,
     tick: JoinHandle<()>,
     probe: Option<JoinHandle<()>>,
+    /// The audit log's pruning by age ([`crate::api::audit::prune_loop`]).
+    audit_prune: JoinHandle<()>,
 }
 
 impl Cloud {
@@ -219,9 +221,16 @@ impl Cloud {
             metrics,
             client,
             fleet,
-            operator: crate::api::auth::digest(&token),
+            access: crate::api::auth::Access::new(
+                &std::iter::once(token)
+                    .chain(crate::api::auth::previous_operator_token(&config.api)?)
+                    .collect::<Vec<_>>(),
+                config.api.rate_limit,
+                config.audit,
+            ),
             webhooks,
         });
+        let audit_prune = tokio::spawn(crate::api::audit::prune_loop(Arc::clone(&shared)));
         let (stop_api, api_stop_rx) = oneshot::channel::<()>();
         let app = api::router(Arc::clone(&shared));
         let api = tokio::spawn(async move {
@@ -250,6 +259,7 @@ impl Cloud {
             sender,
             tick,
             probe,
+            audit_prune,
         })
     }
 
@@ -349,6 +359,7 @@ impl Cloud {
         if let Some(probe) = self.probe.take() {
             probe.abort();
         }
+        self.audit_prune.abort();
         if let Some(stop) = self.stop_api.take() {
             let _ = stop.send(());
         }

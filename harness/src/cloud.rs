@@ -211,6 +211,10 @@ pub fn partner(id: &str, url: String, secret: &str, token: Option<&str>) -> Part
         capabilities: Vec::new(),
         token: token.map(str::to_owned),
         token_env: None,
+        previous_secret: None,
+        previous_token: None,
+        previous_token_env: None,
+        rate_limit: None,
     }
 }
 

@@ -146,7 +146,8 @@ struct Inner {
 }
 
 struct Shared {
-    key: Vec<u8>,
+    /// The secrets' keys it accepts (a partner mid-rotation holds two).
+    keys: Mutex<Vec<Vec<u8>>>,
     clock: NowSecs,
     inner: Mutex<Inner>,
     changed: Notify,
@@ -237,9 +238,35 @@ pub fn check(
     }
 }
 
+/// [`check`] under each of `keys`: the first that verifies, else the last refusal (a
+/// receiver mid-rotation accepts either secret).
+///
+/// # Errors
+/// The [`Rejection`].
+pub fn check_any(
+    keys: &[Vec<u8>],
+    now_s: u64,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, u64), Rejection> {
+    let mut last = Rejection::BadSignature;
+    for key in keys {
+        match check(key, now_s, headers, body) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let now = (shared.clock)();
-    let (id, timestamp) = match check(&shared.key, now, &headers, &body) {
+    let keys = shared
+        .keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let (id, timestamp) = match check_any(&keys, now, &headers, &body) {
         Ok(v) => v,
         Err(why) => {
             {
@@ -316,7 +343,7 @@ impl Receiver {
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
-            key,
+            keys: Mutex::new(vec![key]),
             clock,
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
@@ -337,6 +364,25 @@ impl Receiver {
             shared,
             stop: Some(stop),
         })
+    }
+
+    /// From now on accepts a signature under any of `secrets` (`whsec_<base64>` each) and
+    /// no other: a partner switching its secret mid-test.
+    ///
+    /// # Errors
+    /// [`Error::WebhookSecret`] for a bad secret (nothing changed).
+    pub fn set_secrets(&self, secrets: &[&str]) -> Result<(), Error> {
+        let keys = secrets
+            .iter()
+            .map(|s| parse_secret(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::WebhookSecret)?;
+        *self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        Ok(())
     }
 
     /// The address it listens on.

@@ -9,12 +9,14 @@
 //! kept ([`crate::fleet::partners`]).
 
 use std::path::Path;
+use std::sync::RwLock;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::ratelimit::{Limiter, RateLimit};
 use crate::config::Api;
 
 /// The file beside the store's data that keeps a token the cloud made itself.
@@ -51,6 +53,26 @@ pub fn operator_token(api: &Api, store_dir: &Path) -> Result<String, crate::Erro
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
     tracing::warn!(path = %path.display(), "no operator token configured: one was made and saved here");
     Ok(token)
+}
+
+/// The operator's old token during a rotation: `[api].previous_operator_token` or the
+/// variable `previous_operator_token_env` names; `None` without either.
+///
+/// # Errors
+/// [`crate::Error::OperatorToken`] when the variable is unset or empty.
+pub fn previous_operator_token(api: &Api) -> Result<Option<String>, crate::Error> {
+    if let Some(t) = &api.previous_operator_token {
+        return Ok(Some(t.trim().to_owned()));
+    }
+    if let Some(var) = &api.previous_operator_token_env {
+        return match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_owned())),
+            _ => Err(crate::Error::OperatorToken(format!(
+                "api.previous_operator_token_env names {var}, which is unset or empty"
+            ))),
+        };
+    }
+    Ok(None)
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -129,18 +151,29 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Identifies the caller: the operator's digest first, then `partner(digest)`.
+/// A digest's fingerprint for people and the API: `sha256:` and its first 16 hex digits.
+pub fn fingerprint(d: &[u8; 32]) -> String {
+    let hex = rapport_shared::hex::encode(d);
+    format!("sha256:{}", &hex[..16])
+}
+
+/// Identifies the caller: the operator's digests first (each compared in constant time),
+/// then `partner(digest)`.
 ///
 /// # Errors
 /// 401 `unauthorized`.
 pub fn identify(
     headers: &HeaderMap,
-    operator: &[u8; 32],
+    operators: &[[u8; 32]],
     partner: impl FnOnce(&[u8; 32]) -> Option<String>,
 ) -> Result<Caller, ApiError> {
     let token = bearer(headers)?;
     let d = digest(token);
-    if same(&d, operator) {
+    // Every digest is compared, so the time does not tell which one matched.
+    let operator = operators
+        .iter()
+        .fold(false, |found, op| same(&d, op) | found);
+    if operator {
         return Ok(Caller::Operator);
     }
     partner(&d).map(Caller::Partner).ok_or_else(|| {
@@ -150,6 +183,186 @@ pub fn identify(
             "the Bearer token is not valid",
         )
     })
+}
+
+/// Who may call, and how often: the operator's valid token digests (more than one during a
+/// rotation), the rate limiter and the audit log's retention. Lives in [`super::state::Shared`].
+#[derive(Debug)]
+pub struct Access {
+    operators: RwLock<Vec<[u8; 32]>>,
+    /// Every caller's token bucket ([`super::ratelimit`]).
+    pub limiter: Limiter,
+    /// `[audit]`.
+    pub audit: crate::audit::AuditConfig,
+}
+
+impl Access {
+    /// The operator's tokens (the first is the current one; empty ones are skipped), the
+    /// default rate limit and the audit settings.
+    pub fn new(
+        operator_tokens: &[String],
+        rate_limit: RateLimit,
+        audit: crate::audit::AuditConfig,
+    ) -> Self {
+        Self {
+            operators: RwLock::new(
+                operator_tokens
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .map(|t| digest(t))
+                    .collect(),
+            ),
+            limiter: Limiter::new(rate_limit),
+            audit,
+        }
+    }
+
+    /// The operator's digests now.
+    pub fn operators(&self) -> Vec<[u8; 32]> {
+        self.operators.read().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Fingerprints of the operator's valid tokens.
+    pub fn operator_fingerprints(&self) -> Vec<String> {
+        self.operators().iter().map(fingerprint).collect()
+    }
+
+    /// Adds an operator token (valid at once, beside the others); its fingerprint.
+    ///
+    /// # Errors
+    /// 422 `bad_body` for a token too short or with spaces, 409 `conflict` when it is valid
+    /// already.
+    pub fn add_operator(&self, token: &str) -> Result<String, ApiError> {
+        let min = crate::fleet::partners::MIN_TOKEN_LEN;
+        if token.chars().count() < min || token.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ApiError::bad_body(format!(
+                "token: must be at least {min} characters without spaces (a random string:                  `openssl rand -hex 16`)"
+            )));
+        }
+        let d = digest(token);
+        let mut ops = self
+            .operators
+            .write()
+            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
+        if ops.iter().any(|o| same(o, &d)) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this token is valid already",
+            ));
+        }
+        ops.push(d);
+        Ok(fingerprint(&d))
+    }
+
+    /// Revokes the operator token with this fingerprint.
+    ///
+    /// # Errors
+    /// 404 `unknown_token`; 409 `conflict` for the last one (the API would lock itself out).
+    pub fn revoke_operator(&self, fp: &str) -> Result<(), ApiError> {
+        let mut ops = self
+            .operators
+            .write()
+            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
+        let Some(i) = ops.iter().position(|o| fingerprint(o) == fp) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_token",
+                format!(
+                    "no operator token has the fingerprint {:?}",
+                    fp.chars().take(40).collect::<String>()
+                ),
+            ));
+        };
+        if ops.len() == 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the last operator token cannot be revoked: add its successor first",
+            ));
+        }
+        ops.remove(i);
+        Ok(())
+    }
+
+    /// The caller of a request, or `None` when it has no valid token (middleware use; the
+    /// routes refuse such requests themselves).
+    pub fn caller(&self, headers: &HeaderMap, s: &super::state::Shared) -> Option<Caller> {
+        identify(headers, &self.operators(), |d| {
+            let rules = s.fleet.rules().ok()?;
+            rules.directory.by_digest(d).map(|p| p.id.clone())
+        })
+        .ok()
+    }
+}
+
+/// The operator's token routes: `GET /api/v1/operator/tokens` (fingerprints),
+/// `POST /api/v1/operator/tokens` (`{"token": "..."}`: a second token, valid at once) and
+/// `DELETE /api/v1/operator/tokens/{fingerprint}` (revoke). Never a token in an answer.
+pub(crate) fn routes() -> axum::Router<std::sync::Arc<super::state::Shared>> {
+    axum::Router::new()
+        .route(
+            "/api/v1/operator/tokens",
+            axum::routing::get(list_operator_tokens).post(add_operator_token),
+        )
+        .route(
+            "/api/v1/operator/tokens/{fingerprint}",
+            axum::routing::delete(revoke_operator_token),
+        )
+}
+
+/// A token in clear, given to be added (only its hash is kept).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// The token: a random string of at least 32 characters.
+    pub token: String,
+}
+
+/// The operator's valid tokens, by fingerprint (the current one first).
+#[derive(serde::Serialize)]
+pub struct TokensView {
+    /// `sha256:` and the first 16 hex digits of each token's SHA-256.
+    pub tokens: Vec<String>,
+}
+
+/// `GET /api/v1/operator/tokens` (operator).
+pub async fn list_operator_tokens(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+) -> Result<axum::response::Response, ApiError> {
+    super::views::ok(&TokensView {
+        tokens: s.access.operator_fingerprints(),
+    })
+}
+
+/// `POST /api/v1/operator/tokens` (operator): 201 and the fingerprints.
+pub async fn add_operator_token(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+    super::extract::JsonBody(body): super::extract::JsonBody<NewToken>,
+) -> Result<axum::response::Response, ApiError> {
+    let fp = s.access.add_operator(&body.token)?;
+    tracing::info!(fingerprint = %fp, "operator token added");
+    let mut r = super::views::ok(&TokensView {
+        tokens: s.access.operator_fingerprints(),
+    })?;
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+/// `DELETE /api/v1/operator/tokens/{fingerprint}` (operator): 204.
+pub async fn revoke_operator_token(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+    axum::extract::Path(fp): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    s.access.revoke_operator(&fp)?;
+    tracing::info!(fingerprint = %fp, "operator token revoked");
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 #[cfg(test)]
@@ -167,7 +380,7 @@ mod tests {
 
     #[test]
     fn operator_partner_and_refusals() {
-        let op = digest("op-secret");
+        let op = [digest("op-secret")];
         let partner_digest = digest("dealer-secret");
         let lookup = |d: &[u8; 32]| same(d, &partner_digest).then(|| "dealer-1".to_string());
         assert_eq!(
@@ -190,5 +403,44 @@ mod tests {
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
         let e = Caller::Partner("dealer-1".into()).operator().unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, "forbidden"));
+    }
+
+    #[test]
+    fn operator_tokens_rotate_and_the_last_one_stays() {
+        let a = Access::new(
+            &["old-operator-token".into()],
+            RateLimit::default(),
+            crate::audit::AuditConfig::default(),
+        );
+        let new = "new-operator-token-0123456789abcdef";
+        assert!(a.add_operator("short").is_err());
+        let fp_new = a.add_operator(new).unwrap();
+        assert_eq!(
+            a.add_operator(new).unwrap_err().status,
+            StatusCode::CONFLICT
+        );
+        let ops = a.operators();
+        for t in ["Bearer old-operator-token", &format!("Bearer {new}")] {
+            assert_eq!(
+                identify(&headers(t), &ops, |_| None).unwrap(),
+                Caller::Operator
+            );
+        }
+        let fp_old = fingerprint(&digest("old-operator-token"));
+        assert_eq!(
+            a.operator_fingerprints(),
+            vec![fp_old.clone(), fp_new.clone()]
+        );
+        a.revoke_operator(&fp_old).unwrap();
+        let ops = a.operators();
+        assert!(identify(&headers("Bearer old-operator-token"), &ops, |_| None).is_err());
+        assert_eq!(
+            a.revoke_operator(&fp_new).unwrap_err().status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            a.revoke_operator("sha256:0").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -10,7 +10,10 @@
 //! - [`partners`]: list, add or replace, remove (operator);
 //! - [`campaigns`]: a campaign to a set of cells (operator);
 //! - [`dead_letters`]: list, re-drive (operator);
-//! - [`dashboard`]: the operator's page (static files).
+//! - [`dashboard`]: the operator's page (static files);
+//! - [`audit`]: the audit log (operator) and the middleware writing it;
+//! - [`auth`]: who calls, and the operator's token rotation (operator);
+//! - [`ratelimit`]: every caller's token bucket (middleware).
 //!
 //! Every `/api/v1` route needs a bearer token ([`auth`]): the operator sees everything, a
 //! partner what concerns it. What a route takes from a request is typed and checked before it
@@ -22,6 +25,7 @@
 //! ([`crate::metrics`]) or sending ([`crate::downlink`]).
 
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
@@ -31,6 +35,7 @@ pub mod extract;
 pub mod health;
 pub mod layers;
 pub mod partners;
+pub mod ratelimit;
 pub mod registry;
 pub mod state;
 pub mod timeline;
@@ -61,8 +66,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(campaigns::routes())
         .merge(dead_letters::routes())
         .merge(dashboard::routes())
+        .merge(audit::routes())
+        .merge(auth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Innermost: the audit log sees every request that passed the rate limit, with its
+        // route template and its answer's status.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            audit::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             count_rejects,

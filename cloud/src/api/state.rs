@@ -28,8 +28,9 @@ pub struct Shared {
     pub client: AsyncClient,
     /// The running fleet.
     pub fleet: FleetHandle,
-    /// SHA-256 of the operator's bearer token.
-    pub operator: [u8; 32],
+    /// Who may call and how often: the operator's token digests, the rate limiter, the
+    /// audit settings.
+    pub access: super::auth::Access,
     /// The webhook sender's counters.
     pub webhooks: Arc<Counters>,
 }

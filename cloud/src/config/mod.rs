@@ -97,6 +97,9 @@ pub struct Config {
     /// `[webhooks]`: delivery.
     #[serde(default)]
     pub webhooks: Webhooks,
+    /// `[audit]`: how long the API's audit log is kept.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -167,6 +170,7 @@ impl Check for Config {
         problems.check(&key(path, "webhooks"), &self.webhooks);
         problems.check(&key(path, "api"), &self.api);
         problems.check(&key(path, "layers"), &self.layers);
+        problems.check(&key(path, "audit"), &self.audit);
         crate::fleet::partners::check_partners(
             path,
             &self.partner,

@@ -57,6 +57,22 @@ pub struct Endpoint {
     pub url: String,
     /// The partner's signing secret.
     pub secret: Secret,
+    /// Secrets of a rotation in progress: each attempt carries one signature per secret,
+    /// space-separated in `webhook-signature` (Standard Webhooks), so a receiver holding the
+    /// old or the new secret verifies it.
+    pub previous: Vec<Secret>,
+}
+
+impl Endpoint {
+    /// The `webhook-signature` value: the current secret's signature, then one per previous
+    /// secret, space-separated.
+    pub fn signature(&self, msg_id: &str, timestamp_s: u64, body: &[u8]) -> String {
+        std::iter::once(&self.secret)
+            .chain(&self.previous)
+            .map(|s| sign(s, msg_id, timestamp_s, body))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Partner endpoints, looked up at send time.
@@ -554,7 +570,7 @@ async fn post(
     at: Timestamp,
 ) -> Outcome {
     let ts = at.as_millis() / 1000;
-    let signature = sign(&ep.secret, &msg.id, ts, &msg.body);
+    let signature = ep.signature(&msg.id, ts, &msg.body);
     let uri: hyper::Uri = match ep.url.parse() {
         Ok(uri) => uri,
         Err(e) => return schedule::transport_failure(format!("bad URL {:?}: {e}", ep.url)),

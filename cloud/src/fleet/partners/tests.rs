@@ -29,6 +29,10 @@ fn config(id: &str, kind: PartnerKind, regions: &[&str], caps: &[&str]) -> Partn
         capabilities: caps.iter().map(|s| (*s).to_owned()).collect(),
         token: Some(token(id)),
         token_env: None,
+        previous_secret: None,
+        previous_token: None,
+        previous_token_env: None,
+        rate_limit: None,
     }
 }
 

@@ -24,6 +24,7 @@
 //! onto SQL. Does not own any decision or encoding of its own (values are stored in the sled
 //! store's encodings).
 
+mod audit;
 mod fleet;
 mod import;
 mod outbox;

@@ -225,4 +225,19 @@ impl Backend for PgStore {
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<u64, StoreError> {
+        self.append_audit(entry)
+    }
+
+    fn audit_query(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.query_audit(query)
+    }
+
+    fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.prune_audit(before, limit)
+    }
 }

@@ -26,10 +26,15 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "fleet_settings",
         include_str!("../../../migrations/0002_fleet_settings.sql"),
     ),
+    (
+        3,
+        "audit",
+        include_str!("../../../migrations/0003_audit.sql"),
+    ),
 ];
 
 /// The newest schema this build knows.
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 /// The advisory lock key held while migrating (any fixed number; "rapport" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0072_6170_706f_7274;

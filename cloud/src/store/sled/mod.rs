@@ -20,6 +20,7 @@
 //! (see [`crate::ingest::worker`]). A crash before that flush may lose applied-but-unacked
 //! envelopes; the broker redelivers them and they apply again, once.
 
+mod audit;
 mod fleet;
 mod port;
 

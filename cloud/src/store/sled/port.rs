@@ -343,6 +343,21 @@ impl Backend for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         SledStore::flush(self).map(drop)
     }
+
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<u64, StoreError> {
+        self.append_audit(entry)
+    }
+
+    fn audit_query(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.query_audit(query)
+    }
+
+    fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.prune_audit(before, limit)
+    }
 }
 
 impl OutboxStore for Outbox {

@@ -1,0 +1,16 @@
+-- rapport cloud, schema 3: the API's audit log (docs/api-access.md). Append-only: the cloud
+-- only INSERTs rows and DELETEs them by age (retention, `[audit] days`); it never UPDATEs one.
+-- `seq` orders the log (newest first in answers); `at` is the cloud's clock, unix ms.
+CREATE TABLE audit (
+    seq     bigserial PRIMARY KEY,
+    at      bigint NOT NULL,
+    who     text NOT NULL,
+    partner text COLLATE "C",
+    vin     text COLLATE "C",
+    method  text NOT NULL,
+    route   text NOT NULL,
+    status  integer NOT NULL
+);
+CREATE INDEX audit_vin ON audit (vin, seq) WHERE vin IS NOT NULL;
+CREATE INDEX audit_partner ON audit (partner, seq) WHERE partner IS NOT NULL;
+CREATE INDEX audit_at ON audit (at);
