@@ -170,6 +170,12 @@ pub fn config(dir: &Path, broker: BrokerKind, client_id: &str) -> Result<Config,
     c.store.path = dir.join("store");
     c.api.listen = crate::wait::loopback(0);
     c.api.operator_token = Some(OPERATOR.to_owned());
+    // Test clouds run on manual clocks that often stand still while a test polls the API:
+    // no rate limit unless a test sets one (cloud/tests/access.rs does).
+    c.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
+        per_second: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+        burst: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+    };
     c.broker.client_id = client_id.to_owned();
     match broker {
         BrokerKind::Embedded => {
