@@ -684,3 +684,36 @@ fn http_client(config: &SenderConfig) -> Result<HttpClient, SenderError> {
         .pool_idle_timeout(Duration::from_secs(90))
         .build(https))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::webhook::sign::verify;
+
+    #[test]
+    fn a_rotating_endpoint_signs_with_every_secret() {
+        let (new, old, other) = (
+            Secret::generate().unwrap(),
+            Secret::generate().unwrap(),
+            Secret::generate().unwrap(),
+        );
+        let ep = Endpoint {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: new.clone(),
+            previous: vec![old.clone()],
+        };
+        let header = ep.signature("msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2, "{header}");
+        assert!(header.starts_with(&sign(&new, "msg_1", 1_700_000_000, b"{}")));
+        for s in [&new, &old] {
+            assert!(verify(s, "msg_1", 1_700_000_000, b"{}", &header));
+        }
+        assert!(!verify(&other, "msg_1", 1_700_000_000, b"{}", &header));
+        let single = Endpoint {
+            previous: Vec::new(),
+            ..ep
+        };
+        assert!(!single.signature("msg_1", 1, b"").contains(' '));
+    }
+}
