@@ -230,6 +230,7 @@ impl Cloud {
             ),
             webhooks,
         });
+        crate::api::audit::reload_operator_tokens(&shared).await;
         let audit_prune = tokio::spawn(crate::api::audit::prune_loop(Arc::clone(&shared)));
         let (stop_api, api_stop_rx) = oneshot::channel::<()>();
         let app = api::router(Arc::clone(&shared));

@@ -494,6 +494,20 @@ async fn secrets_and_tokens_rotate_without_downtime(kind: StoreKind) {
         let (s, _) = b.call("GET", "/api/v1/layers", t, None).await;
         assert_eq!(s, 401, "{t}");
     }
+    // Kept in the store (a restart, another instance), as digests only.
+    let store = b.cloud.store().clone();
+    let kept = tokio::task::spawn_blocking(move || store.operator_token_changes().unwrap())
+        .await
+        .unwrap()
+        .expect("the API's changes are stored");
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    let hash = rapport_cloud::fleet::partners::hash_token;
+    assert_eq!(kept["added"], serde_json::json!([hash(NEW_OP)]), "{kept}");
+    assert_eq!(
+        kept["revoked"],
+        serde_json::json!([hash(OPERATOR), hash(OLD_OP)]),
+        "{kept}"
+    );
     let (s, _) = b
         .call("GET", "/api/v1/operator/tokens", NORTH_TOKEN, None)
         .await;

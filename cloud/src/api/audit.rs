@@ -215,11 +215,25 @@ pub fn prune_once(s: &Shared) -> Result<usize, crate::store::StoreError> {
     s.store.audit_prune(before, PRUNE_BATCH)
 }
 
+/// Reads the operator tokens' changes made through the API from the store (at start, and
+/// every minute: another instance on a shared store may have made some).
+pub async fn reload_operator_tokens(s: &Arc<Shared>) {
+    let s2 = Arc::clone(s);
+    match tokio::task::spawn_blocking(move || s2.store.operator_token_changes()).await {
+        Ok(Ok(Some(json))) => s.access.load_changes(&json),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::warn!(cause = %e, "operator token changes unreadable now"),
+        Err(e) => tracing::warn!(cause = %e, "operator token reload task failed"),
+    }
+}
+
 /// Prunes the audit log every [`PRUNE_EVERY`] of the cloud's clock (looking every minute of
-/// the machine's, so a test clock that jumps is noticed), again at once after a full batch.
+/// the machine's, so a test clock that jumps is noticed), again at once after a full batch;
+/// each minute also re-reads the operator tokens' changes ([`reload_operator_tokens`]).
 pub async fn prune_loop(s: Arc<Shared>) {
     let mut next = s.fleet.clock.now();
     loop {
+        reload_operator_tokens(&s).await;
         if s.fleet.clock.now() >= next {
             let s2 = Arc::clone(&s);
             match tokio::task::spawn_blocking(move || prune_once(&s2)).await {

@@ -185,11 +185,52 @@ pub fn identify(
     })
 }
 
+/// The operator tokens' changes made through the API, kept in the store so a restart (and,
+/// within a minute, every other instance on a shared store) sees them: SHA-256 digests (hex)
+/// added, and digests revoked. A revoked token stays revoked even if a config still names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OperatorChanges {
+    /// Tokens added through the API.
+    pub added: Vec<String>,
+    /// Tokens revoked through the API.
+    pub revoked: Vec<String>,
+}
+
+impl OperatorChanges {
+    /// The valid digests: the config's, then those added, without the revoked ones.
+    fn valid(&self, config: &[[u8; 32]]) -> Vec<[u8; 32]> {
+        let added = self
+            .added
+            .iter()
+            .filter_map(|h| rapport_shared::hex::decode_array::<32>(h));
+        let revoked: Vec<[u8; 32]> = self
+            .revoked
+            .iter()
+            .filter_map(|h| rapport_shared::hex::decode_array::<32>(h))
+            .collect();
+        let mut out: Vec<[u8; 32]> = Vec::new();
+        for d in config.iter().copied().chain(added) {
+            if !revoked.contains(&d) && !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug)]
+struct Operators {
+    config: Vec<[u8; 32]>,
+    changes: OperatorChanges,
+    valid: Vec<[u8; 32]>,
+}
+
 /// Who may call, and how often: the operator's valid token digests (more than one during a
-/// rotation), the rate limiter and the audit log's retention. Lives in [`super::state::Shared`].
+/// rotation), the rate limiter and the audit log's retention. Lives in
+/// [`super::state::Shared`].
 #[derive(Debug)]
 pub struct Access {
-    operators: RwLock<Vec<[u8; 32]>>,
+    operators: RwLock<Operators>,
     /// Every caller's token bucket ([`super::ratelimit`]).
     pub limiter: Limiter,
     /// `[audit]`.
@@ -197,21 +238,24 @@ pub struct Access {
 }
 
 impl Access {
-    /// The operator's tokens (the first is the current one; empty ones are skipped), the
-    /// default rate limit and the audit settings.
+    /// The operator's tokens from the config (the first is the current one; empty ones are
+    /// skipped), the default rate limit and the audit settings.
     pub fn new(
         operator_tokens: &[String],
         rate_limit: RateLimit,
         audit: crate::audit::AuditConfig,
     ) -> Self {
+        let config: Vec<[u8; 32]> = operator_tokens
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| digest(t))
+            .collect();
         Self {
-            operators: RwLock::new(
-                operator_tokens
-                    .iter()
-                    .filter(|t| !t.is_empty())
-                    .map(|t| digest(t))
-                    .collect(),
-            ),
+            operators: RwLock::new(Operators {
+                valid: config.clone(),
+                config,
+                changes: OperatorChanges::default(),
+            }),
             limiter: Limiter::new(rate_limit),
             audit,
         }
@@ -219,7 +263,10 @@ impl Access {
 
     /// The operator's digests now.
     pub fn operators(&self) -> Vec<[u8; 32]> {
-        self.operators.read().map(|o| o.clone()).unwrap_or_default()
+        self.operators
+            .read()
+            .map(|o| o.valid.clone())
+            .unwrap_or_default()
     }
 
     /// Fingerprints of the operator's valid tokens.
@@ -227,45 +274,69 @@ impl Access {
         self.operators().iter().map(fingerprint).collect()
     }
 
-    /// Adds an operator token (valid at once, beside the others); its fingerprint.
+    /// The API's changes as the store keeps them (JSON), applied; text that does not parse
+    /// is logged and leaves the tokens as they are.
+    pub fn load_changes(&self, json: &str) {
+        match serde_json::from_str::<OperatorChanges>(json) {
+            Ok(changes) => self.apply(changes),
+            Err(e) => {
+                tracing::error!(cause = %e, "stored operator token changes unreadable; ignored");
+            }
+        }
+    }
+
+    /// Makes `changes` the API's changes.
+    pub fn apply(&self, changes: OperatorChanges) {
+        if let Ok(mut o) = self.operators.write() {
+            o.valid = changes.valid(&o.config);
+            o.changes = changes;
+        }
+    }
+
+    fn changes(&self) -> Result<(Vec<[u8; 32]>, OperatorChanges), ApiError> {
+        let o = self
+            .operators
+            .read()
+            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
+        Ok((o.config.clone(), o.changes.clone()))
+    }
+
+    /// The changes that add an operator token (to be stored, then [`Self::apply`]d) and its
+    /// fingerprint.
     ///
     /// # Errors
     /// 422 `bad_body` for a token too short or with spaces, 409 `conflict` when it is valid
-    /// already.
-    pub fn add_operator(&self, token: &str) -> Result<String, ApiError> {
+    /// already or was revoked (a revoked token stays revoked: make a new one).
+    pub fn plan_add(&self, token: &str) -> Result<(OperatorChanges, String), ApiError> {
         let min = crate::fleet::partners::MIN_TOKEN_LEN;
         if token.chars().count() < min || token.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(ApiError::bad_body(format!(
-                "token: must be at least {min} characters without spaces (a random string:                  `openssl rand -hex 16`)"
+                "token: must be at least {min} characters without spaces (a random string: \
+                 `openssl rand -hex 16`)"
             )));
         }
         let d = digest(token);
-        let mut ops = self
-            .operators
-            .write()
-            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
-        if ops.iter().any(|o| same(o, &d)) {
+        let hex = rapport_shared::hex::encode(&d);
+        let (_, mut changes) = self.changes()?;
+        if self.operators().iter().any(|o| same(o, &d)) || changes.revoked.contains(&hex) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
-                "this token is valid already",
+                "this token is valid already, or was revoked: make a new one",
             ));
         }
-        ops.push(d);
-        Ok(fingerprint(&d))
+        changes.added.push(hex);
+        Ok((changes, fingerprint(&d)))
     }
 
-    /// Revokes the operator token with this fingerprint.
+    /// The changes that revoke the operator token with this fingerprint.
     ///
     /// # Errors
     /// 404 `unknown_token`; 409 `conflict` for the last one (the API would lock itself out).
-    pub fn revoke_operator(&self, fp: &str) -> Result<(), ApiError> {
-        let mut ops = self
-            .operators
-            .write()
-            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
-        let Some(i) = ops.iter().position(|o| fingerprint(o) == fp) else {
+    pub fn plan_revoke(&self, fp: &str) -> Result<OperatorChanges, ApiError> {
+        let valid = self.operators();
+        let Some(d) = valid.iter().find(|o| fingerprint(o) == fp) else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_token",
@@ -275,15 +346,18 @@ impl Access {
                 ),
             ));
         };
-        if ops.len() == 1 {
+        if valid.len() == 1 {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 "the last operator token cannot be revoked: add its successor first",
             ));
         }
-        ops.remove(i);
-        Ok(())
+        let hex = rapport_shared::hex::encode(d);
+        let (_, mut changes) = self.changes()?;
+        changes.added.retain(|h| *h != hex);
+        changes.revoked.push(hex);
+        Ok(changes)
     }
 
     /// The caller of a request, or `None` when it has no valid token (middleware use; the
@@ -337,13 +411,27 @@ pub async fn list_operator_tokens(
     })
 }
 
+/// Stores the operator tokens' changes, then applies them (a store that fails changes
+/// nothing).
+async fn store_changes(
+    s: &std::sync::Arc<super::state::Shared>,
+    changes: OperatorChanges,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(&changes).map_err(|e| ApiError::internal(&e))?;
+    let s2 = std::sync::Arc::clone(s);
+    super::state::blocking(move || Ok(s2.store.put_operator_token_changes(&json)?)).await?;
+    s.access.apply(changes);
+    Ok(())
+}
+
 /// `POST /api/v1/operator/tokens` (operator): 201 and the fingerprints.
 pub async fn add_operator_token(
     axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
     _: super::extract::Operator,
     super::extract::JsonBody(body): super::extract::JsonBody<NewToken>,
 ) -> Result<axum::response::Response, ApiError> {
-    let fp = s.access.add_operator(&body.token)?;
+    let (changes, fp) = s.access.plan_add(&body.token)?;
+    store_changes(&s, changes).await?;
     tracing::info!(fingerprint = %fp, "operator token added");
     let mut r = super::views::ok(&TokensView {
         tokens: s.access.operator_fingerprints(),
@@ -358,7 +446,8 @@ pub async fn revoke_operator_token(
     _: super::extract::Operator,
     axum::extract::Path(fp): axum::extract::Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    s.access.revoke_operator(&fp)?;
+    let changes = s.access.plan_revoke(&fp)?;
+    store_changes(&s, changes).await?;
     tracing::info!(fingerprint = %fp, "operator token revoked");
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
@@ -413,12 +502,10 @@ mod tests {
             crate::audit::AuditConfig::default(),
         );
         let new = "new-operator-token-0123456789abcdef";
-        assert!(a.add_operator("short").is_err());
-        let fp_new = a.add_operator(new).unwrap();
-        assert_eq!(
-            a.add_operator(new).unwrap_err().status,
-            StatusCode::CONFLICT
-        );
+        assert!(a.plan_add("short").is_err());
+        let (changes, fp_new) = a.plan_add(new).unwrap();
+        a.apply(changes);
+        assert_eq!(a.plan_add(new).unwrap_err().status, StatusCode::CONFLICT);
         let ops = a.operators();
         for t in ["Bearer old-operator-token", &format!("Bearer {new}")] {
             assert_eq!(
@@ -431,15 +518,31 @@ mod tests {
             a.operator_fingerprints(),
             vec![fp_old.clone(), fp_new.clone()]
         );
-        a.revoke_operator(&fp_old).unwrap();
-        let ops = a.operators();
-        assert!(identify(&headers("Bearer old-operator-token"), &ops, |_| None).is_err());
+        let changes = a.plan_revoke(&fp_old).unwrap();
+        // What the store keeps, read back by a restart with the same config.
+        let json = serde_json::to_string(&changes).unwrap();
+        assert!(
+            !json.contains(new) && !json.contains("old-operator-token"),
+            "{json}"
+        );
+        a.apply(changes);
+        let restarted = Access::new(
+            &["old-operator-token".into()],
+            RateLimit::default(),
+            crate::audit::AuditConfig::default(),
+        );
+        restarted.load_changes(&json);
+        for acc in [&a, &restarted] {
+            let ops = acc.operators();
+            assert!(identify(&headers("Bearer old-operator-token"), &ops, |_| None).is_err());
+            assert!(identify(&headers(&format!("Bearer {new}")), &ops, |_| None).is_ok());
+        }
         assert_eq!(
-            a.revoke_operator(&fp_new).unwrap_err().status,
+            a.plan_revoke(&fp_new).unwrap_err().status,
             StatusCode::CONFLICT
         );
         assert_eq!(
-            a.revoke_operator("sha256:0").unwrap_err().status,
+            a.plan_revoke("sha256:0").unwrap_err().status,
             StatusCode::NOT_FOUND
         );
     }

@@ -357,6 +357,19 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// The store.
     fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError>;
+
+    /// The operator tokens' changes made through the API (JSON text, see
+    /// [`crate::api::auth::OperatorChanges`]), if any were ever made.
+    ///
+    /// # Errors
+    /// The store.
+    fn operator_token_changes(&self) -> Result<Option<String>, StoreError>;
+
+    /// Keeps the operator tokens' changes made through the API (replacing the last).
+    ///
+    /// # Errors
+    /// The store.
+    fn put_operator_token_changes(&self, json: &str) -> Result<(), StoreError>;
 }
 
 /// The webhook outbox as the sender and the API use it: pending messages with their due

@@ -1,6 +1,9 @@
 //! The audit log in PostgreSQL: the `audit` table (migration 3), rows inserted, read newest
 //! first by `seq`, deleted only by age. There is no UPDATE of it anywhere.
 //!
+//! The operator tokens' changes made through the API are one row of `fleet_settings`
+//! (key `operator_tokens`, JSON).
+//!
 //! Owns these statements. Does not own what an entry means ([`crate::audit`]).
 
 use rapport_shared::Timestamp;
@@ -72,5 +75,22 @@ impl PgStore {
             &[&ms(before), &i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub(super) fn operator_changes(&self) -> Result<Option<String>, StoreError> {
+        let row = self.conn()?.query_opt(
+            "SELECT value FROM fleet_settings WHERE key = 'operator_tokens'",
+            &[],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) fn put_operator_changes(&self, json: &str) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO fleet_settings (key, value) VALUES ('operator_tokens', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&json],
+        )?;
+        Ok(())
     }
 }

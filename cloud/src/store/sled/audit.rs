@@ -2,7 +2,10 @@
 //! monotonic id generator (increasing across restarts), each value the entry as JSON. Only
 //! appended to; pruned from the front by age.
 //!
-//! Owns this layout. Does not own what an entry means ([`crate::audit`]).
+//! Beside it, the tree `access` keeps the operator tokens' changes made through the API
+//! (one key, `operator_tokens`, JSON).
+//!
+//! Owns these layouts. Does not own what an entry means ([`crate::audit`]).
 
 use rapport_shared::Timestamp;
 
@@ -70,6 +73,28 @@ impl SledStore {
             removed += 1;
         }
         Ok(removed)
+    }
+}
+
+/// The key, in the audit tree's neighbour `access`, of the operator tokens' API changes.
+const OPERATOR_TOKENS: &[u8] = b"operator_tokens";
+
+impl SledStore {
+    pub(super) fn operator_changes(&self) -> Result<Option<String>, StoreError> {
+        let tree = self.db.open_tree("access")?;
+        tree.get(OPERATOR_TOKENS)?
+            .map(|v| {
+                String::from_utf8(v.to_vec())
+                    .map_err(|e| StoreError::corrupt("operator token changes", e))
+            })
+            .transpose()
+    }
+
+    pub(super) fn put_operator_changes(&self, json: &str) -> Result<(), StoreError> {
+        let tree = self.db.open_tree("access")?;
+        tree.insert(OPERATOR_TOKENS, json.as_bytes())?;
+        tree.flush()?;
+        Ok(())
     }
 }
 

@@ -358,6 +358,14 @@ impl Backend for SledStore {
     fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
         self.prune_audit(before, limit)
     }
+
+    fn operator_token_changes(&self) -> Result<Option<String>, StoreError> {
+        self.operator_changes()
+    }
+
+    fn put_operator_token_changes(&self, json: &str) -> Result<(), StoreError> {
+        self.put_operator_changes(json)
+    }
 }
 
 impl OutboxStore for Outbox {
