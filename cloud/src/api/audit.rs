@@ -4,9 +4,9 @@
 //! The middleware is layered on the whole router ([`super::router`]), so every route,
 //! including routes added later, is audited without doing anything itself: who (operator,
 //! partner id, or unknown — never the token), when (the cloud's clock), the VIN (the path's
-//! `{vin}`, or the vehicle of the alert in an `/api/v1/alerts/{id}` path), the method and
-//! route template ([`MatchedPath`]; the raw path, cut short, when no route matched) and the
-//! answer's status. Refused requests (401, 403, 404, 4xx) are audited too; requests refused
+//! `{vin}`, the vehicle of the alert in an `/api/v1/alerts/{id}` path, or a list's `?vin=`),
+//! the method and route template ([`MatchedPath`]; the raw path, cut short, when no route
+//! matched) and the answer's status. Refused requests (401, 403, 404, 4xx) are audited too; requests refused
 //! by the rate limiter (429) are not (they are counted in the metrics instead, so a flood
 //! does not flood the store). The entry is written before the answer leaves; a store that
 //! cannot take it is logged and counted (`rapport_api_audit_failures_total`), and the answer
@@ -81,6 +81,13 @@ pub async fn record(
         }
         Err(_) => (None, None),
     };
+    // A list narrowed to one vehicle (`?vin=`) reads that vehicle's data too.
+    let vin = vin.or_else(|| {
+        axum::extract::Query::<VinQuery>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.vin)
+            .map(|v| cut(&v))
+    });
     let request = axum::extract::Request::from_parts(parts, body);
     let at = s.fleet.clock.now().as_millis();
     let response = next.run(request).await;
@@ -116,6 +123,12 @@ pub async fn record(
         }
     }
     response
+}
+
+/// The `vin` of any route's query string, for the audit (other keys ignored).
+#[derive(Deserialize)]
+struct VinQuery {
+    vin: Option<String>,
 }
 
 /// The query of `GET /api/v1/audit`.
