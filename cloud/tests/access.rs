@@ -568,6 +568,210 @@ async fn secrets_and_tokens_rotate_without_downtime(kind: StoreKind) {
     b.cloud.shutdown().await.unwrap();
 }
 
+/// Malformed or refused rotation requests: each a stable JSON error, nothing changed (the
+/// fingerprints are the same after, the old tokens still work).
+async fn malformed_rotation_requests_change_nothing(kind: StoreKind) {
+    let Some(b) = bed("access-malformed", kind, |_| {}).await else {
+        return;
+    };
+    let before = b.get_as("/api/v1/partners", OPERATOR).await;
+    let ops_before = b.get_as("/api/v1/operator/tokens", OPERATOR).await;
+    let secret = "/api/v1/partners/dealer-north/webhook-secret";
+    let tokens = "/api/v1/partners/dealer-north/tokens";
+    let cases: &[(&str, &str, &str, Option<&str>, u16, &str)] = &[
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            Some(r#"{"secret":"nope"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            Some(r#"{"secret":"whsec_AAAA"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            Some(r#"{"secret":1}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            Some(r#"{"secret":"x","extra":1}"#),
+            422,
+            "bad_body",
+        ),
+        ("POST", secret, OPERATOR, Some("{"), 422, "bad_body"),
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            None,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            secret,
+            OPERATOR,
+            Some(&format!(r#"{{"secret":"{}"}}"#, DEALER_NORTH.secret)),
+            409,
+            "conflict",
+        ),
+        (
+            "POST",
+            "/api/v1/partners/nobody/webhook-secret",
+            OPERATOR,
+            Some(r#"{"secret":"whsec_bmV3LXNlY3JldC1ub3J0aC0wMTIzNDU2Nzg5YWJjZA=="}"#),
+            404,
+            "unknown_partner",
+        ),
+        (
+            "POST",
+            secret,
+            NORTH_TOKEN,
+            Some(r#"{"secret":"whsec_bmV3LXNlY3JldC1ub3J0aC0wMTIzNDU2Nzg5YWJjZA=="}"#),
+            403,
+            "forbidden",
+        ),
+        (
+            "POST",
+            tokens,
+            OPERATOR,
+            Some(r#"{"token":"short"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            tokens,
+            OPERATOR,
+            Some(&format!(r#"{{"token":"{SOUTH_TOKEN}"}}"#)),
+            409,
+            "conflict",
+        ),
+        (
+            "POST",
+            tokens,
+            OPERATOR,
+            Some(&format!(r#"{{"token":"{NORTH_TOKEN}"}}"#)),
+            409,
+            "conflict",
+        ),
+        (
+            "DELETE",
+            "/api/v1/partners/dealer-north/tokens/sha256:0000000000000000",
+            OPERATOR,
+            None,
+            404,
+            "unknown_token",
+        ),
+        (
+            "POST",
+            tokens,
+            SOUTH_TOKEN,
+            Some(r#"{"token":"x"}"#),
+            403,
+            "forbidden",
+        ),
+        (
+            "POST",
+            "/api/v1/operator/tokens",
+            OPERATOR,
+            Some(r#"{"token":"too short"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "POST",
+            "/api/v1/operator/tokens",
+            OPERATOR,
+            Some(r#"{"tok":"x"}"#),
+            422,
+            "bad_body",
+        ),
+        (
+            "DELETE",
+            "/api/v1/operator/tokens/sha256:0000000000000000",
+            OPERATOR,
+            None,
+            404,
+            "unknown_token",
+        ),
+        (
+            "GET",
+            "/api/v1/operator/tokens",
+            NORTH_TOKEN,
+            None,
+            403,
+            "forbidden",
+        ),
+    ];
+    for (method, path, token, body, status, code) in cases {
+        let (s, j) = match body {
+            Some(body) => b.call(method, path, token, Some(body)).await,
+            None if *method == "POST" => {
+                // A body that is not JSON.
+                let r = rapport_harness::http::client()
+                    .post(format!("{}{path}", b.base))
+                    .bearer_auth(token)
+                    .header("content-type", "text/plain")
+                    .body("secret=x")
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                (s, r.json().await.unwrap_or(Value::Null))
+            }
+            None => b.call(method, path, token, None).await,
+        };
+        assert_eq!(
+            (s, j["error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "{method} {path} {body:?}: {j}"
+        );
+        let text = j.to_string();
+        for secret in [DEALER_NORTH.secret, NORTH_TOKEN, SOUTH_TOKEN, OPERATOR] {
+            assert!(!text.contains(secret), "a secret in an answer: {text}");
+        }
+    }
+    // The operator's only token cannot be revoked.
+    let fp = ops_before["tokens"][0].as_str().unwrap().to_owned();
+    let (s, j) = b
+        .call(
+            "DELETE",
+            &format!("/api/v1/operator/tokens/{fp}"),
+            OPERATOR,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{j}"
+    );
+    assert_eq!(b.get_as("/api/v1/partners", OPERATOR).await, before);
+    assert_eq!(
+        b.get_as("/api/v1/operator/tokens", OPERATOR).await,
+        ops_before
+    );
+    for t in [NORTH_TOKEN, SOUTH_TOKEN] {
+        let (s, _) = b.call("GET", "/api/v1/partners", t, None).await;
+        assert_eq!(s, 200);
+    }
+    b.cloud.shutdown().await.unwrap();
+}
+
 /// One request with a bearer token: status and `Retry-After`.
 async fn hit(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<String>, Value) {
     let r = client.get(url).bearer_auth(token).send().await.unwrap();
@@ -664,4 +868,5 @@ rapport_harness::on_both_backends!(
     every_access_is_audited_and_queryable_by_the_operator,
     secrets_and_tokens_rotate_without_downtime,
     a_burst_from_one_partner_does_not_starve_another,
+    malformed_rotation_requests_change_nothing,
 );
