@@ -188,7 +188,15 @@ impl PartnerConfig {
         if problems.is_empty() {
             Ok(partner)
         } else {
-            Err(problems.into_vec())
+            // The checked partner's `previous_secrets[0]` is this entry's `previous_secret`.
+            let kept = key(path, "previous_secrets[0]");
+            let mut problems = problems.into_vec();
+            for p in &mut problems {
+                if p.path == kept {
+                    p.path = key(path, "previous_secret");
+                }
+            }
+            Err(problems)
         }
     }
 }

@@ -572,8 +572,5 @@ fn a_rotation_in_the_config_keeps_both_secrets_and_both_tokens() {
     let problems = validate(&[north, south], &AlertsConfig::default(), NO_ENV);
     let p = paths(&problems);
     assert!(p.contains(&"partner[1].previous_token"), "{problems:?}");
-    assert!(
-        p.contains(&"partner[1].previous_secrets[0]"),
-        "{problems:?}"
-    );
+    assert!(p.contains(&"partner[1].previous_secret"), "{problems:?}");
 }
