@@ -568,6 +568,9 @@ async fn secrets_and_tokens_rotate_without_downtime(kind: StoreKind) {
     b.cloud.shutdown().await.unwrap();
 }
 
+/// A refused request: method, path, token, body, status, error code.
+type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, u16, &'a str);
+
 /// Malformed or refused rotation requests: each a stable JSON error, nothing changed (the
 /// fingerprints are the same after, the old tokens still work).
 async fn malformed_rotation_requests_change_nothing(kind: StoreKind) {
@@ -578,7 +581,7 @@ async fn malformed_rotation_requests_change_nothing(kind: StoreKind) {
     let ops_before = b.get_as("/api/v1/operator/tokens", OPERATOR).await;
     let secret = "/api/v1/partners/dealer-north/webhook-secret";
     let tokens = "/api/v1/partners/dealer-north/tokens";
-    let cases: &[(&str, &str, &str, Option<&str>, u16, &str)] = &[
+    let cases: &[Case] = &[
         (
             "POST",
             secret,
