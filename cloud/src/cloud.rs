@@ -288,6 +288,21 @@ impl Cloud {
         Ok(self.shared.fleet.tick(&self.shared.client).await?)
     }
 
+    /// Runs one pass of the audit log's pruning now, at the cloud's clock (what the pruning
+    /// task does every hour of it): entries older than `[audit] days` go, at most
+    /// [`crate::audit::PRUNE_BATCH`]; how many.
+    ///
+    /// # Errors
+    /// The store.
+    pub async fn prune_audit_now(&self) -> Result<usize, Error> {
+        let shared = Arc::clone(&self.shared);
+        Ok(
+            tokio::task::spawn_blocking(move || crate::api::audit::prune_once(&shared))
+                .await
+                .map_err(|e| Error::Stopped(format!("audit prune: {e}")))??,
+        )
+    }
+
     /// The webhook sender's counters.
     pub fn webhook_counters(&self) -> &Counters {
         &self.shared.webhooks

@@ -83,7 +83,7 @@ async fn prune(b: &Bed, before: rapport_shared::Timestamp, limit: usize) -> usiz
 /// operator queries by VIN, partner and time, newest first, paged; a partner may not. Old
 /// entries are pruned by age.
 async fn every_access_is_audited_and_queryable_by_the_operator(kind: StoreKind) {
-    let Some(mut b) = bed("access-audit", kind, |_| {}).await else {
+    let Some(mut b) = bed("access-audit", kind, |c| c.audit.days = 30).await else {
         return;
     };
     sell(&b, V1, "dealer-north").await;
@@ -290,22 +290,23 @@ async fn every_access_is_audited_and_queryable_by_the_operator(kind: StoreKind) 
         );
     }
 
-    // Retention: nothing is pruned until entries are older than `[audit] days`, and a pass
-    // is bounded.
-    let config = rapport_cloud::audit::AuditConfig { days: 30 };
+    // Retention (`[audit] days = 30` in this bed): nothing is pruned until entries are older
+    // than that on the cloud's clock; a pass on the store is bounded.
     let before = count(&b).await;
     assert!(before >= 10, "{before}");
-    assert_eq!(prune(&b, config.cutoff(b.now()), 1000).await, 0);
-    b.clock.advance_ms(31 * 86_400_000);
+    assert_eq!(b.cloud.prune_audit_now().await.unwrap(), 0);
+    b.clock.advance_ms(29 * 86_400_000);
+    assert_eq!(b.cloud.prune_audit_now().await.unwrap(), 0, "29 days");
+    b.clock.advance_ms(2 * 86_400_000);
     let (s, _) = b.call("GET", "/api/v1/layers", OPERATOR, None).await;
     assert_eq!(s, 200);
+    let cutoff = rapport_cloud::audit::AuditConfig { days: 30 }.cutoff(b.now());
+    assert_eq!(prune(&b, cutoff, 3).await, 3, "a bounded pass");
     assert_eq!(
-        prune(&b, config.cutoff(b.now()), 3).await,
-        3,
-        "a bounded pass"
+        b.cloud.prune_audit_now().await.unwrap(),
+        before - 3,
+        "every old entry"
     );
-    let rest = prune(&b, config.cutoff(b.now()), 1000).await;
-    assert_eq!(rest, before - 3, "every old entry");
     assert_eq!(count(&b).await, 1, "only the new entry is left");
     b.cloud.shutdown().await.unwrap();
 }
