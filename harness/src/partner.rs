@@ -6,7 +6,9 @@
 //! (this module must not use `rapport_cloud::webhook`, or a bug in the signer would be checked
 //! by itself): the `whsec_` secret, the three
 //! `webhook-*` headers, HMAC-SHA256 over `id.timestamp.body` compared in constant time with
-//! each `v1` signature of the header, and a timestamp no more than 5 minutes away from the
+//! each `v1` signature of the header (a signature under any of the receiver's secrets counts:
+//! a partner mid-rotation holds two, [`Receiver::set_secrets`] switches them mid-test), and a
+//! timestamp no more than 5 minutes away from the
 //! receiver's clock (given, so tests that move a manual clock keep working). A request that
 //! fails the check gets 401 and is counted as rejected; it never reaches the script.
 //!
@@ -498,6 +500,30 @@ mod tests {
                 SPEC.body
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_receiver_with_several_secrets_accepts_a_signature_under_any() {
+        let right = parse_secret(SPEC.secret).unwrap();
+        let wrong = vec![7u8; 24];
+        let h = headers(SPEC.id, &SPEC.ts.to_string(), SPEC.sig);
+        let ok = Ok((SPEC.id.to_owned(), SPEC.ts));
+        assert_eq!(
+            check_any(&[wrong.clone(), right.clone()], SPEC.ts, &h, SPEC.body),
+            ok
+        );
+        assert_eq!(
+            check_any(&[right, wrong.clone()], SPEC.ts, &h, SPEC.body),
+            ok
+        );
+        assert_eq!(
+            check_any(&[wrong], SPEC.ts, &h, SPEC.body),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            check_any(&[], SPEC.ts, &h, SPEC.body),
+            Err(Rejection::BadSignature)
         );
     }
 
