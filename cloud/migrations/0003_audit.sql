@@ -14,3 +14,12 @@ CREATE TABLE audit (
 CREATE INDEX audit_vin ON audit (vin, seq) WHERE vin IS NOT NULL;
 CREATE INDEX audit_partner ON audit (partner, seq) WHERE partner IS NOT NULL;
 CREATE INDEX audit_at ON audit (at);
+
+-- Append-only for everyone, not only for the cloud: an UPDATE of an entry is refused.
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only: entries are never changed';
+END
+$$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();

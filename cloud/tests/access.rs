@@ -868,6 +868,57 @@ async fn futures_join(
     out
 }
 
+/// PostgreSQL refuses an UPDATE of an audit entry, whoever tries; pruning by age deletes.
+#[test]
+fn the_postgres_audit_table_refuses_updates() {
+    use rapport_cloud::config::{Backend, DbUrl};
+    let Some(db) = rapport_harness::postgres::TestDb::create("audit-append-only").unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = rapport_harness::cloud::config(
+        dir.path(),
+        rapport_harness::cloud::BrokerKind::Embedded,
+        "audit-append-only",
+    )
+    .unwrap();
+    c.store.backend = Backend::Postgres;
+    c.store.url = Some(DbUrl::new(db.url()));
+    let store = rapport_cloud::store::Store::open(&c).unwrap();
+    let entry = rapport_cloud::audit::AuditEntry {
+        seq: 0,
+        at: 1_000,
+        who: rapport_cloud::audit::Who::Operator,
+        partner: None,
+        vin: Some(V1.into()),
+        method: "GET".into(),
+        route: "/api/v1/vehicles/{vin}".into(),
+        status: 200,
+    };
+    let seq = store.audit_append(&entry).unwrap();
+    let tried = db
+        .with(|c| {
+            Ok(c.execute("UPDATE audit SET status = 204", &[])
+                .map_err(|e| e.as_db_error().map(|d| d.message().to_owned())))
+        })
+        .unwrap();
+    let err = tried.unwrap_err().unwrap_or_default();
+    assert!(err.contains("append-only"), "{err}");
+    let kept = store
+        .audit_query(&rapport_cloud::audit::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((kept[0].seq, kept[0].status), (seq, 200));
+    assert_eq!(
+        store
+            .audit_prune(rapport_shared::Timestamp::from_millis(1_001), 10)
+            .unwrap(),
+        1
+    );
+}
+
 rapport_harness::on_both_backends!(
     every_access_is_audited_and_queryable_by_the_operator,
     secrets_and_tokens_rotate_without_downtime,

@@ -1,5 +1,6 @@
 //! The audit log in PostgreSQL: the `audit` table (migration 3), rows inserted, read newest
-//! first by `seq`, deleted only by age. There is no UPDATE of it anywhere.
+//! first by `seq`, deleted only by age. There is no UPDATE of it anywhere, and a trigger
+//! (migration 3) refuses one from anyone.
 //!
 //! The operator tokens' changes made through the API are one row of `fleet_settings`
 //! (key `operator_tokens`, JSON).
