@@ -3,10 +3,14 @@
 //! alerts). No token, or a token nobody holds: 401. A partner on an operator route: 403.
 //!
 //! Owns the operator's token ([`operator_token`]: the config's, its environment variable's,
-//! or one made at first start and kept beside the store), reading the `Authorization` header
-//! and comparing tokens in constant time (tokens are compared as SHA-256 digests, so neither
-//! their length nor a prefix leaks through timing). Does not own where partner tokens are
-//! kept ([`crate::fleet::partners`]).
+//! or one made at first start and kept beside the store; [`previous_operator_token`] during a
+//! rotation), the operator's token routes (`GET|POST /api/v1/operator/tokens`,
+//! `DELETE /api/v1/operator/tokens/{fingerprint}`: `routes`, the changes kept in the store
+//! as digests, [`OperatorChanges`]), [`Access`] (the valid digests, the rate limiter, the
+//! audit settings), reading the `Authorization` header and comparing tokens in constant time
+//! (tokens are compared as SHA-256 digests, so neither their length nor a prefix leaks through
+//! timing). Answers and logs name tokens by [`fingerprint`] only. Does not own where partner
+//! tokens are kept ([`crate::fleet::partners`]).
 
 use std::path::Path;
 use std::sync::RwLock;
