@@ -776,6 +776,70 @@ async fn malformed_rotation_requests_change_nothing(kind: StoreKind) {
     b.cloud.shutdown().await.unwrap();
 }
 
+/// A rotation in the config: the new secret with `previous_secret`, the new token with
+/// `previous_token`. A receiver still on the old secret takes the deliveries; both tokens work.
+async fn a_rotation_in_the_config_keeps_the_old_secret_and_token_working(kind: StoreKind) {
+    const NEW_SECRET: &str = "whsec_bmV3LXNlY3JldC1ub3J0aC0wMTIzNDU2Nzg5YWJjZA==";
+    const NEW_TOKEN: &str = "north-token-NEW-0123456789abcdef0123456789";
+    let Some(mut b) = bed("access-config-rotation", kind, |c| {
+        let north = c
+            .partner
+            .iter_mut()
+            .find(|p| p.id == "dealer-north")
+            .unwrap();
+        north.previous_secret = Some(north.secret.clone());
+        north.secret = NEW_SECRET.to_owned();
+        north.previous_token = north.token.take();
+        north.token = Some(NEW_TOKEN.to_owned());
+    })
+    .await
+    else {
+        return;
+    };
+    sell(&b, V1, "dealer-north").await;
+    // The receiver still holds the old secret (the bed started it with it).
+    let r = at_now(&b, 1, critical(0x0300));
+    b.send_records(V1, vec![r]).await;
+    assert!(
+        b.receiver("dealer-north")
+            .wait_until(Duration::from_secs(20), |s| s.delivered >= 1)
+            .await,
+        "{:?}",
+        b.receiver("dealer-north").rejections()
+    );
+    // And a receiver on the new one as well.
+    b.receiver("dealer-north")
+        .set_secrets(&[NEW_SECRET])
+        .unwrap();
+    sell(&b, V2, "dealer-north").await;
+    let r = at_now(&b, 1, critical(0x0301));
+    b.send_records(V2, vec![r]).await;
+    assert!(
+        b.receiver("dealer-north")
+            .wait_until(Duration::from_secs(20), |s| s.delivered >= 2)
+            .await,
+        "{:?}",
+        b.receiver("dealer-north").rejections()
+    );
+    assert_eq!(b.receiver("dealer-north").stats().rejected, 0);
+    for t in [NORTH_TOKEN, NEW_TOKEN] {
+        let (s, _) = b
+            .call("GET", &format!("/api/v1/vehicles/{V1}"), t, None)
+            .await;
+        assert_eq!(s, 200);
+    }
+    let list = b.get_as("/api/v1/partners", OPERATOR).await;
+    let north = list["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "dealer-north")
+        .unwrap();
+    assert_eq!(north["secret_fingerprints"].as_array().unwrap().len(), 2);
+    assert_eq!(north["token_fingerprints"].as_array().unwrap().len(), 2);
+    b.cloud.shutdown().await.unwrap();
+}
+
 /// One request with a bearer token: status and `Retry-After`.
 async fn hit(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<String>, Value) {
     let r = client.get(url).bearer_auth(token).send().await.unwrap();
@@ -924,4 +988,5 @@ rapport_harness::on_both_backends!(
     secrets_and_tokens_rotate_without_downtime,
     a_burst_from_one_partner_does_not_starve_another,
     malformed_rotation_requests_change_nothing,
+    a_rotation_in_the_config_keeps_the_old_secret_and_token_working,
 );
