@@ -3,8 +3,10 @@
 //! every request audited (who, when, VIN, route, outcome; refused ones too) and queried by the
 //! operator, pruned by age; a webhook secret rotated with a delivery in flight (accepted
 //! during the overlap, the old secret failing once retired); a partner's and the operator's
-//! tokens rotated (both valid, then the old one 401); a burst from one partner answered 429
-//! with `Retry-After` while another partner's requests in the same moment all succeed.
+//! tokens rotated (both valid, then the old one 401), through the API and through the config;
+//! malformed rotation requests refused without a change; a burst from one partner answered 429
+//! with `Retry-After` while another partner's requests in the same moment all succeed; and
+//! PostgreSQL refusing an UPDATE of the audit table.
 
 use std::time::Duration;
 
