@@ -281,6 +281,20 @@ async fn every_access_is_audited_and_queryable_by_the_operator(kind: StoreKind) 
     // The audit is the operator's; bad queries are refused.
     let (s, j) = b.call("GET", "/api/v1/audit", NORTH_TOKEN, None).await;
     assert_eq!((s, j["error"]["code"].as_str()), (403, Some("forbidden")));
+    // The refusal is audited as well, with its outcome.
+    let page = b
+        .get_as("/api/v1/audit?partner=dealer-north&limit=1", OPERATOR)
+        .await;
+    let last = &entries(&page)[0];
+    assert_eq!(
+        (
+            last["route"].as_str(),
+            last["status"].as_u64(),
+            last["vin"].as_str()
+        ),
+        (Some("/api/v1/audit"), Some(403), None),
+        "{page}"
+    );
     for q in ["vin=nope", "limit=0", "since=yesterday", "who=operator"] {
         let (s, j) = b
             .call("GET", &format!("/api/v1/audit?{q}"), OPERATOR, None)
