@@ -40,6 +40,10 @@ fn directory(n: usize) -> Directory {
             capabilities: vec!["roadside".into(), "tyres".into()],
             token: Some(token(i)),
             token_env: None,
+            previous_secret: None,
+            previous_token: None,
+            previous_token_env: None,
+            rate_limit: None,
         })
         .collect();
     Directory::from_config(&partners, &AlertsConfig::default(), &|_| None).unwrap()

@@ -66,6 +66,7 @@ fn bench_deliver(c: &mut Criterion) {
         Endpoint {
             url: receiver.url(),
             secret: secret.clone(),
+            previous: Vec::new(),
         },
     )]));
     let next_id = AtomicU64::new(0);

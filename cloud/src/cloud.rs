@@ -55,6 +55,8 @@ pub struct Cloud {
     probe: Option<JoinHandle<()>>,
     stop_retention: Arc<tokio::sync::Notify>,
     retention: JoinHandle<()>,
+    /// The audit log's pruning by age ([`crate::api::audit::prune_loop`]).
+    audit_prune: JoinHandle<()>,
 }
 
 impl Cloud {
@@ -238,9 +240,17 @@ impl Cloud {
             metrics,
             client,
             fleet,
-            operator: crate::api::auth::digest(&token),
+            access: crate::api::auth::Access::new(
+                &std::iter::once(token)
+                    .chain(crate::api::auth::previous_operator_token(&config.api)?)
+                    .collect::<Vec<_>>(),
+                config.api.rate_limit,
+                config.audit,
+            ),
             webhooks,
         });
+        crate::api::audit::reload_operator_tokens(&shared).await;
+        let audit_prune = tokio::spawn(crate::api::audit::prune_loop(Arc::clone(&shared)));
         let (stop_api, api_stop_rx) = oneshot::channel::<()>();
         let app = api::router(Arc::clone(&shared));
         let api = tokio::spawn(async move {
@@ -271,6 +281,7 @@ impl Cloud {
             probe,
             stop_retention,
             retention,
+            audit_prune,
         })
     }
 
@@ -296,6 +307,21 @@ impl Cloud {
     /// The fleet's store.
     pub async fn tick_now(&self) -> Result<crate::fleet::core::Effects, Error> {
         Ok(self.shared.fleet.tick(&self.shared.client).await?)
+    }
+
+    /// Runs one pass of the audit log's pruning now, at the cloud's clock (what the pruning
+    /// task does every hour of it): entries older than `[audit] days` go, at most
+    /// [`crate::audit::PRUNE_BATCH`]; how many.
+    ///
+    /// # Errors
+    /// The store.
+    pub async fn prune_audit_now(&self) -> Result<usize, Error> {
+        let shared = Arc::clone(&self.shared);
+        Ok(
+            tokio::task::spawn_blocking(move || crate::api::audit::prune_once(&shared))
+                .await
+                .map_err(|e| Error::Stopped(format!("audit prune: {e}")))??,
+        )
     }
 
     /// The webhook sender's counters.
@@ -370,6 +396,7 @@ impl Cloud {
         if let Some(probe) = self.probe.take() {
             probe.abort();
         }
+        self.audit_prune.abort();
         if let Some(stop) = self.stop_api.take() {
             let _ = stop.send(());
         }

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod applied;
+pub mod audit;
 pub mod broker;
 pub mod clock;
 pub mod cloud;

@@ -59,6 +59,11 @@ pub struct Metrics {
     pub late_records_dropped: AtomicU64,
     /// Vehicle exports served.
     pub exports: AtomicU64,
+    /// API requests refused by the rate limiter, by caller (`operator`, `partner:<id>`,
+    /// `unknown`).
+    pub api_rate_limited: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Audit entries the store could not take.
+    pub audit_failures: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -80,6 +85,13 @@ impl Metrics {
     /// Whether the store answered at the last try or probe.
     pub fn is_store_up(&self) -> bool {
         !self.store_down.load(Ordering::Acquire)
+    }
+
+    /// Counts one request refused by the rate limiter.
+    pub fn rate_limited(&self, who: &str) {
+        if let Ok(mut m) = self.api_rate_limited.lock() {
+            *m.entry(who.to_owned()).or_default() += 1;
+        }
     }
 
     /// Counts one rejection.
@@ -264,6 +276,27 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(v));
         }
+        let _ = writeln!(
+            out,
+            "# HELP rapport_api_rate_limited_total API requests refused with 429 by the rate limiter, by caller."
+        );
+        let _ = writeln!(out, "# TYPE rapport_api_rate_limited_total counter");
+        if let Ok(m) = self.api_rate_limited.lock() {
+            for (who, n) in m.iter() {
+                // Partner ids are `A-Z a-z 0-9 . _ -`: nothing to escape in a label.
+                let _ = writeln!(out, "rapport_api_rate_limited_total{{who=\"{who}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rapport_api_audit_failures_total Audit entries the store could not take."
+        );
+        let _ = writeln!(out, "# TYPE rapport_api_audit_failures_total counter");
+        let _ = writeln!(
+            out,
+            "rapport_api_audit_failures_total {}",
+            get(&self.audit_failures)
+        );
         out
     }
 }

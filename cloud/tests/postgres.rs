@@ -503,6 +503,7 @@ async fn two_instances_send_each_webhook_once_and_a_dead_holders_claim_lapses() 
         Endpoint {
             url: receiver.url(),
             secret,
+            previous: Vec::new(),
         },
     )]));
     let mut running = Vec::new();

@@ -40,6 +40,7 @@ fn partner_at(receiver: &Receiver, secret: Secret) -> Table {
     let endpoint = Endpoint {
         url: receiver.url(),
         secret,
+        previous: Vec::new(),
     };
     Arc::new(RwLock::new(HashMap::from([(PARTNER.to_owned(), endpoint)])))
 }
@@ -518,6 +519,7 @@ async fn timeouts_and_unknown_partners_are_retried_with_their_error() {
         Endpoint {
             url,
             secret: rig.secret.clone(),
+            previous: Vec::new(),
         },
     );
     let ReportStatus::RetryScheduled { next_at, .. } = r.status else {
@@ -604,6 +606,7 @@ async fn https_endpoints_go_through_tls_and_a_failed_handshake_is_retried() {
         Endpoint {
             url,
             secret: rig.secret.clone(),
+            previous: Vec::new(),
         },
     );
     rig.enqueue("msg_tls", "tls-partner");

@@ -175,6 +175,12 @@ pub fn config(dir: &Path, broker: BrokerKind, client_id: &str) -> Result<Config,
     // their own days (cloud/tests/retention.rs).
     c.retention.records_days = 36_500;
     c.retention.timeline_days = 36_500;
+    // Test clouds run on manual clocks that often stand still while a test polls the API:
+    // no rate limit unless a test sets one (cloud/tests/access.rs does).
+    c.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
+        per_second: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+        burst: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+    };
     c.broker.client_id = client_id.to_owned();
     match broker {
         BrokerKind::Embedded => {
@@ -216,6 +222,10 @@ pub fn partner(id: &str, url: String, secret: &str, token: Option<&str>) -> Part
         capabilities: Vec::new(),
         token: token.map(str::to_owned),
         token_env: None,
+        previous_secret: None,
+        previous_token: None,
+        previous_token_env: None,
+        rate_limit: None,
     }
 }
 

@@ -6,7 +6,9 @@
 //! (this module must not use `rapport_cloud::webhook`, or a bug in the signer would be checked
 //! by itself): the `whsec_` secret, the three
 //! `webhook-*` headers, HMAC-SHA256 over `id.timestamp.body` compared in constant time with
-//! each `v1` signature of the header, and a timestamp no more than 5 minutes away from the
+//! each `v1` signature of the header (a signature under any of the receiver's secrets counts:
+//! a partner mid-rotation holds two, [`Receiver::set_secrets`] switches them mid-test), and a
+//! timestamp no more than 5 minutes away from the
 //! receiver's clock (given, so tests that move a manual clock keep working). A request that
 //! fails the check gets 401 and is counted as rejected; it never reaches the script.
 //!
@@ -146,7 +148,8 @@ struct Inner {
 }
 
 struct Shared {
-    key: Vec<u8>,
+    /// The secrets' keys it accepts (a partner mid-rotation holds two).
+    keys: Mutex<Vec<Vec<u8>>>,
     clock: NowSecs,
     inner: Mutex<Inner>,
     changed: Notify,
@@ -237,9 +240,35 @@ pub fn check(
     }
 }
 
+/// [`check`] under each of `keys`: the first that verifies, else the last refusal (a
+/// receiver mid-rotation accepts either secret).
+///
+/// # Errors
+/// The [`Rejection`].
+pub fn check_any(
+    keys: &[Vec<u8>],
+    now_s: u64,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, u64), Rejection> {
+    let mut last = Rejection::BadSignature;
+    for key in keys {
+        match check(key, now_s, headers, body) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let now = (shared.clock)();
-    let (id, timestamp) = match check(&shared.key, now, &headers, &body) {
+    let keys = shared
+        .keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let (id, timestamp) = match check_any(&keys, now, &headers, &body) {
         Ok(v) => v,
         Err(why) => {
             {
@@ -316,7 +345,7 @@ impl Receiver {
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
-            key,
+            keys: Mutex::new(vec![key]),
             clock,
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
@@ -337,6 +366,25 @@ impl Receiver {
             shared,
             stop: Some(stop),
         })
+    }
+
+    /// From now on accepts a signature under any of `secrets` (`whsec_<base64>` each) and
+    /// no other: a partner switching its secret mid-test.
+    ///
+    /// # Errors
+    /// [`Error::WebhookSecret`] for a bad secret (nothing changed).
+    pub fn set_secrets(&self, secrets: &[&str]) -> Result<(), Error> {
+        let keys = secrets
+            .iter()
+            .map(|s| parse_secret(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::WebhookSecret)?;
+        *self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        Ok(())
     }
 
     /// The address it listens on.
@@ -452,6 +500,30 @@ mod tests {
                 SPEC.body
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_receiver_with_several_secrets_accepts_a_signature_under_any() {
+        let right = parse_secret(SPEC.secret).unwrap();
+        let wrong = vec![7u8; 24];
+        let h = headers(SPEC.id, &SPEC.ts.to_string(), SPEC.sig);
+        let ok = Ok((SPEC.id.to_owned(), SPEC.ts));
+        assert_eq!(
+            check_any(&[wrong.clone(), right.clone()], SPEC.ts, &h, SPEC.body),
+            ok
+        );
+        assert_eq!(
+            check_any(&[right, wrong.clone()], SPEC.ts, &h, SPEC.body),
+            ok
+        );
+        assert_eq!(
+            check_any(&[wrong], SPEC.ts, &h, SPEC.body),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            check_any(&[], SPEC.ts, &h, SPEC.body),
+            Err(Rejection::BadSignature)
         );
     }
 

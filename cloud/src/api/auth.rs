@@ -3,18 +3,24 @@
 //! alerts). No token, or a token nobody holds: 401. A partner on an operator route: 403.
 //!
 //! Owns the operator's token ([`operator_token`]: the config's, its environment variable's,
-//! or one made at first start and kept beside the store), reading the `Authorization` header
-//! and comparing tokens in constant time (tokens are compared as SHA-256 digests, so neither
-//! their length nor a prefix leaks through timing). Does not own where partner tokens are
-//! kept ([`crate::fleet::partners`]).
+//! or one made at first start and kept beside the store; [`previous_operator_token`] during a
+//! rotation), the operator's token routes (`GET|POST /api/v1/operator/tokens`,
+//! `DELETE /api/v1/operator/tokens/{fingerprint}`: `routes`, the changes kept in the store
+//! as digests, [`OperatorChanges`]), [`Access`] (the valid digests, the rate limiter, the
+//! audit settings), reading the `Authorization` header and comparing tokens in constant time
+//! (tokens are compared as SHA-256 digests, so neither their length nor a prefix leaks through
+//! timing). Answers and logs name tokens by [`fingerprint`] only. Does not own where partner
+//! tokens are kept ([`crate::fleet::partners`]).
 
 use std::path::Path;
+use std::sync::RwLock;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::ratelimit::{Limiter, RateLimit};
 use crate::config::Api;
 
 /// The file beside the store's data that keeps a token the cloud made itself.
@@ -51,6 +57,26 @@ pub fn operator_token(api: &Api, store_dir: &Path) -> Result<String, crate::Erro
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
     tracing::warn!(path = %path.display(), "no operator token configured: one was made and saved here");
     Ok(token)
+}
+
+/// The operator's old token during a rotation: `[api].previous_operator_token` or the
+/// variable `previous_operator_token_env` names; `None` without either.
+///
+/// # Errors
+/// [`crate::Error::OperatorToken`] when the variable is unset or empty.
+pub fn previous_operator_token(api: &Api) -> Result<Option<String>, crate::Error> {
+    if let Some(t) = &api.previous_operator_token {
+        return Ok(Some(t.trim().to_owned()));
+    }
+    if let Some(var) = &api.previous_operator_token_env {
+        return match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_owned())),
+            _ => Err(crate::Error::OperatorToken(format!(
+                "api.previous_operator_token_env names {var}, which is unset or empty"
+            ))),
+        };
+    }
+    Ok(None)
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -129,18 +155,29 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Identifies the caller: the operator's digest first, then `partner(digest)`.
+/// A digest's fingerprint for people and the API: `sha256:` and its first 16 hex digits.
+pub fn fingerprint(d: &[u8; 32]) -> String {
+    let hex = rapport_shared::hex::encode(d);
+    format!("sha256:{}", &hex[..16])
+}
+
+/// Identifies the caller: the operator's digests first (each compared in constant time),
+/// then `partner(digest)`.
 ///
 /// # Errors
 /// 401 `unauthorized`.
 pub fn identify(
     headers: &HeaderMap,
-    operator: &[u8; 32],
+    operators: &[[u8; 32]],
     partner: impl FnOnce(&[u8; 32]) -> Option<String>,
 ) -> Result<Caller, ApiError> {
     let token = bearer(headers)?;
     let d = digest(token);
-    if same(&d, operator) {
+    // Every digest is compared, so the time does not tell which one matched.
+    let operator = operators
+        .iter()
+        .fold(false, |found, op| same(&d, op) | found);
+    if operator {
         return Ok(Caller::Operator);
     }
     partner(&d).map(Caller::Partner).ok_or_else(|| {
@@ -150,6 +187,275 @@ pub fn identify(
             "the Bearer token is not valid",
         )
     })
+}
+
+/// The operator tokens' changes made through the API, kept in the store so a restart (and,
+/// within a minute, every other instance on a shared store) sees them: SHA-256 digests (hex)
+/// added, and digests revoked. A revoked token stays revoked even if a config still names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OperatorChanges {
+    /// Tokens added through the API.
+    pub added: Vec<String>,
+    /// Tokens revoked through the API.
+    pub revoked: Vec<String>,
+}
+
+impl OperatorChanges {
+    /// The valid digests: the config's, then those added, without the revoked ones.
+    fn valid(&self, config: &[[u8; 32]]) -> Vec<[u8; 32]> {
+        let added = self
+            .added
+            .iter()
+            .filter_map(|h| rapport_shared::hex::decode_array::<32>(h));
+        let revoked: Vec<[u8; 32]> = self
+            .revoked
+            .iter()
+            .filter_map(|h| rapport_shared::hex::decode_array::<32>(h))
+            .collect();
+        let mut out: Vec<[u8; 32]> = Vec::new();
+        for d in config.iter().copied().chain(added) {
+            if !revoked.contains(&d) && !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug)]
+struct Operators {
+    config: Vec<[u8; 32]>,
+    changes: OperatorChanges,
+    valid: Vec<[u8; 32]>,
+}
+
+/// Who may call, and how often: the operator's valid token digests (more than one during a
+/// rotation), the rate limiter and the audit log's retention. Lives in
+/// [`super::state::Shared`].
+#[derive(Debug)]
+pub struct Access {
+    operators: RwLock<Operators>,
+    /// Every caller's token bucket ([`super::ratelimit`]).
+    pub limiter: Limiter,
+    /// `[audit]`.
+    pub audit: crate::audit::AuditConfig,
+}
+
+impl Access {
+    /// The operator's tokens from the config (the first is the current one; empty ones are
+    /// skipped), the default rate limit and the audit settings.
+    pub fn new(
+        operator_tokens: &[String],
+        rate_limit: RateLimit,
+        audit: crate::audit::AuditConfig,
+    ) -> Self {
+        let config: Vec<[u8; 32]> = operator_tokens
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| digest(t))
+            .collect();
+        Self {
+            operators: RwLock::new(Operators {
+                valid: config.clone(),
+                config,
+                changes: OperatorChanges::default(),
+            }),
+            limiter: Limiter::new(rate_limit),
+            audit,
+        }
+    }
+
+    /// The operator's digests now.
+    pub fn operators(&self) -> Vec<[u8; 32]> {
+        self.operators
+            .read()
+            .map(|o| o.valid.clone())
+            .unwrap_or_default()
+    }
+
+    /// Fingerprints of the operator's valid tokens.
+    pub fn operator_fingerprints(&self) -> Vec<String> {
+        self.operators().iter().map(fingerprint).collect()
+    }
+
+    /// The API's changes as the store keeps them (JSON), applied; text that does not parse
+    /// is logged and leaves the tokens as they are.
+    pub fn load_changes(&self, json: &str) {
+        match serde_json::from_str::<OperatorChanges>(json) {
+            Ok(changes) => self.apply(changes),
+            Err(e) => {
+                tracing::error!(cause = %e, "stored operator token changes unreadable; ignored");
+            }
+        }
+    }
+
+    /// Makes `changes` the API's changes.
+    pub fn apply(&self, changes: OperatorChanges) {
+        if let Ok(mut o) = self.operators.write() {
+            o.valid = changes.valid(&o.config);
+            o.changes = changes;
+        }
+    }
+
+    fn changes(&self) -> Result<(Vec<[u8; 32]>, OperatorChanges), ApiError> {
+        let o = self
+            .operators
+            .read()
+            .map_err(|_| ApiError::internal(&"operator tokens lock poisoned"))?;
+        Ok((o.config.clone(), o.changes.clone()))
+    }
+
+    /// The changes that add an operator token (to be stored, then [`Self::apply`]d) and its
+    /// fingerprint.
+    ///
+    /// # Errors
+    /// 422 `bad_body` for a token too short or with spaces, 409 `conflict` when it is valid
+    /// already or was revoked (a revoked token stays revoked: make a new one).
+    pub fn plan_add(&self, token: &str) -> Result<(OperatorChanges, String), ApiError> {
+        let min = crate::fleet::partners::MIN_TOKEN_LEN;
+        if token.chars().count() < min || token.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ApiError::bad_body(format!(
+                "token: must be at least {min} characters without spaces (a random string: \
+                 `openssl rand -hex 16`)"
+            )));
+        }
+        let d = digest(token);
+        let hex = rapport_shared::hex::encode(&d);
+        let (_, mut changes) = self.changes()?;
+        if self.operators().iter().any(|o| same(o, &d)) || changes.revoked.contains(&hex) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this token is valid already, or was revoked: make a new one",
+            ));
+        }
+        changes.added.push(hex);
+        Ok((changes, fingerprint(&d)))
+    }
+
+    /// The changes that revoke the operator token with this fingerprint.
+    ///
+    /// # Errors
+    /// 404 `unknown_token`; 409 `conflict` for the last one (the API would lock itself out).
+    pub fn plan_revoke(&self, fp: &str) -> Result<OperatorChanges, ApiError> {
+        let valid = self.operators();
+        let Some(d) = valid.iter().find(|o| fingerprint(o) == fp) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_token",
+                format!(
+                    "no operator token has the fingerprint {:?}",
+                    fp.chars().take(40).collect::<String>()
+                ),
+            ));
+        };
+        if valid.len() == 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the last operator token cannot be revoked: add its successor first",
+            ));
+        }
+        let hex = rapport_shared::hex::encode(d);
+        let (_, mut changes) = self.changes()?;
+        changes.added.retain(|h| *h != hex);
+        changes.revoked.push(hex);
+        Ok(changes)
+    }
+
+    /// The caller of a request, or `None` when it has no valid token (middleware use; the
+    /// routes refuse such requests themselves).
+    pub fn caller(&self, headers: &HeaderMap, s: &super::state::Shared) -> Option<Caller> {
+        identify(headers, &self.operators(), |d| {
+            let rules = s.fleet.rules().ok()?;
+            rules.directory.by_digest(d).map(|p| p.id.clone())
+        })
+        .ok()
+    }
+}
+
+/// The operator's token routes: `GET /api/v1/operator/tokens` (fingerprints),
+/// `POST /api/v1/operator/tokens` (`{"token": "..."}`: a second token, valid at once) and
+/// `DELETE /api/v1/operator/tokens/{fingerprint}` (revoke). Never a token in an answer.
+pub(crate) fn routes() -> axum::Router<std::sync::Arc<super::state::Shared>> {
+    axum::Router::new()
+        .route(
+            "/api/v1/operator/tokens",
+            axum::routing::get(list_operator_tokens).post(add_operator_token),
+        )
+        .route(
+            "/api/v1/operator/tokens/{fingerprint}",
+            axum::routing::delete(revoke_operator_token),
+        )
+}
+
+/// A token in clear, given to be added (only its hash is kept).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// The token: a random string of at least 32 characters.
+    pub token: String,
+}
+
+/// The operator's valid tokens, by fingerprint (the current one first).
+#[derive(serde::Serialize)]
+pub struct TokensView {
+    /// `sha256:` and the first 16 hex digits of each token's SHA-256.
+    pub tokens: Vec<String>,
+}
+
+/// `GET /api/v1/operator/tokens` (operator).
+pub async fn list_operator_tokens(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+) -> Result<axum::response::Response, ApiError> {
+    super::views::ok(&TokensView {
+        tokens: s.access.operator_fingerprints(),
+    })
+}
+
+/// Stores the operator tokens' changes, then applies them (a store that fails changes
+/// nothing).
+async fn store_changes(
+    s: &std::sync::Arc<super::state::Shared>,
+    changes: OperatorChanges,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(&changes).map_err(|e| ApiError::internal(&e))?;
+    let s2 = std::sync::Arc::clone(s);
+    super::state::blocking(move || Ok(s2.store.put_operator_token_changes(&json)?)).await?;
+    s.access.apply(changes);
+    Ok(())
+}
+
+/// `POST /api/v1/operator/tokens` (operator): 201 and the fingerprints.
+pub async fn add_operator_token(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+    super::extract::JsonBody(body): super::extract::JsonBody<NewToken>,
+) -> Result<axum::response::Response, ApiError> {
+    let (changes, fp) = s.access.plan_add(&body.token)?;
+    store_changes(&s, changes).await?;
+    tracing::info!(fingerprint = %fp, "operator token added");
+    let mut r = super::views::ok(&TokensView {
+        tokens: s.access.operator_fingerprints(),
+    })?;
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+/// `DELETE /api/v1/operator/tokens/{fingerprint}` (operator): 204.
+pub async fn revoke_operator_token(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
+    _: super::extract::Operator,
+    axum::extract::Path(fp): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let changes = s.access.plan_revoke(&fp)?;
+    store_changes(&s, changes).await?;
+    tracing::info!(fingerprint = %fp, "operator token revoked");
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 #[cfg(test)]
@@ -167,7 +473,7 @@ mod tests {
 
     #[test]
     fn operator_partner_and_refusals() {
-        let op = digest("op-secret");
+        let op = [digest("op-secret")];
         let partner_digest = digest("dealer-secret");
         let lookup = |d: &[u8; 32]| same(d, &partner_digest).then(|| "dealer-1".to_string());
         assert_eq!(
@@ -190,5 +496,58 @@ mod tests {
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
         let e = Caller::Partner("dealer-1".into()).operator().unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, "forbidden"));
+    }
+
+    #[test]
+    fn operator_tokens_rotate_and_the_last_one_stays() {
+        let a = Access::new(
+            &["old-operator-token".into()],
+            RateLimit::default(),
+            crate::audit::AuditConfig::default(),
+        );
+        let new = "new-operator-token-0123456789abcdef";
+        assert!(a.plan_add("short").is_err());
+        let (changes, fp_new) = a.plan_add(new).unwrap();
+        a.apply(changes);
+        assert_eq!(a.plan_add(new).unwrap_err().status, StatusCode::CONFLICT);
+        let ops = a.operators();
+        for t in ["Bearer old-operator-token", &format!("Bearer {new}")] {
+            assert_eq!(
+                identify(&headers(t), &ops, |_| None).unwrap(),
+                Caller::Operator
+            );
+        }
+        let fp_old = fingerprint(&digest("old-operator-token"));
+        assert_eq!(
+            a.operator_fingerprints(),
+            vec![fp_old.clone(), fp_new.clone()]
+        );
+        let changes = a.plan_revoke(&fp_old).unwrap();
+        // What the store keeps, read back by a restart with the same config.
+        let json = serde_json::to_string(&changes).unwrap();
+        assert!(
+            !json.contains(new) && !json.contains("old-operator-token"),
+            "{json}"
+        );
+        a.apply(changes);
+        let restarted = Access::new(
+            &["old-operator-token".into()],
+            RateLimit::default(),
+            crate::audit::AuditConfig::default(),
+        );
+        restarted.load_changes(&json);
+        for acc in [&a, &restarted] {
+            let ops = acc.operators();
+            assert!(identify(&headers("Bearer old-operator-token"), &ops, |_| None).is_err());
+            assert!(identify(&headers(&format!("Bearer {new}")), &ops, |_| None).is_ok());
+        }
+        assert_eq!(
+            a.plan_revoke(&fp_new).unwrap_err().status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            a.plan_revoke("sha256:0").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -38,7 +38,7 @@ impl FromRequestParts<Arc<Shared>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Shared>) -> Result<Self, ApiError> {
-        identify(&parts.headers, &s.operator, |digest| {
+        identify(&parts.headers, &s.access.operators(), |digest| {
             let rules = s.fleet.rules().ok()?;
             rules.directory.by_digest(digest).map(|p| p.id.clone())
         })

@@ -12,6 +12,9 @@
 //! - [`dead_letters`]: list, re-drive (operator);
 //! - [`dashboard`]: the operator's page (static files);
 //! - [`rights`]: a vehicle's export and erasure (operator).
+//! - [`audit`]: the audit log (operator) and the middleware writing it;
+//! - [`auth`]: who calls, and the operator's token rotation (operator);
+//! - [`ratelimit`]: every caller's token bucket (middleware).
 //!
 //! Every `/api/v1` route needs a bearer token ([`auth`]): the operator sees everything, a
 //! partner what concerns it. What a route takes from a request is typed and checked before it
@@ -23,6 +26,7 @@
 //! ([`crate::metrics`]) or sending ([`crate::downlink`]).
 
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
@@ -33,6 +37,7 @@ pub mod health;
 pub mod layers;
 pub mod owner;
 pub mod partners;
+pub mod ratelimit;
 pub mod registry;
 pub mod rights;
 pub mod state;
@@ -66,8 +71,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(dashboard::routes())
         .merge(owner::routes())
         .merge(rights::routes())
+        .merge(audit::routes())
+        .merge(auth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Innermost: the audit log sees every request that passed the rate limit, with its
+        // route template and its answer's status.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            audit::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             count_rejects,

@@ -5,7 +5,12 @@
 //! - `PUT /api/v1/partners/{id}` (operator): add or replace; the body is a `[[partner]]`
 //!   entry as JSON, its `token` in clear (only its hash is kept); `token_env` is refused
 //!   (422 `token_env_not_allowed`): the daemon's environment is not the caller's to read;
-//! - `DELETE /api/v1/partners/{id}` (operator).
+//! - `DELETE /api/v1/partners/{id}` (operator);
+//! - rotation (operator, docs/api-access.md): `POST /api/v1/partners/{id}/webhook-secret`
+//!   (`{"secret"}`: signs beside the old one), `DELETE .../webhook-secret/previous` (retire
+//!   the old ones), `POST /api/v1/partners/{id}/tokens` (`{"token"}`: another valid token),
+//!   `DELETE /api/v1/partners/{id}/tokens/{fingerprint}` (revoke). Answers show fingerprints,
+//!   never a secret or a token.
 //!
 //! A partner added here is stored ([`crate::fleet::store::FleetStore::put_partner`]) and
 //! its webhook endpoint given to the sender at once. Owns these routes. Does not own what a
@@ -19,20 +24,196 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use rapport_kit::config::one_line;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{JsonBody, Operator};
 use super::state::{Shared, blocking};
 use super::views::ok;
-use crate::fleet::partners::{DirectoryError, PartnerConfig, PartnerSummary};
+use crate::fleet::partners::{
+    DirectoryError, Partner, PartnerConfig, PartnerSummary, check_secret, hash_token,
+    token_fingerprint,
+};
 
 /// The partner routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v1/partners", get(list))
         .route("/api/v1/partners/{id}", put(upsert).delete(remove))
+        .route(
+            "/api/v1/partners/{id}/webhook-secret",
+            axum::routing::post(rotate_secret),
+        )
+        .route(
+            "/api/v1/partners/{id}/webhook-secret/previous",
+            axum::routing::delete(retire_secrets),
+        )
+        .route(
+            "/api/v1/partners/{id}/tokens",
+            axum::routing::post(add_token),
+        )
+        .route(
+            "/api/v1/partners/{id}/tokens/{fingerprint}",
+            axum::routing::delete(revoke_token),
+        )
+}
+
+/// `POST /api/v1/partners/{id}/webhook-secret`: the new secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSecret {
+    /// `whsec_` + base64 of 24 to 64 random bytes.
+    pub secret: String,
+}
+
+/// Changes partner `id` with `change` under the rules' lock: the directory and the store
+/// change together (or neither), then the sender's endpoints are refreshed. Answers the
+/// partner's summary (fingerprints, never a secret).
+async fn change_partner(
+    s: Arc<Shared>,
+    id: String,
+    change: impl FnOnce(&mut Partner) -> Result<(), ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let s2 = Arc::clone(&s);
+    let changed = blocking(move || {
+        let mut rules = s2.fleet.rules_mut()?;
+        let mut partner = rules.directory.get(&id).cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_partner",
+                format!("no partner {id:?}"),
+            )
+        })?;
+        change(&mut partner)?;
+        let before = rules.directory.clone();
+        rules
+            .directory
+            .upsert(partner.clone())
+            .map_err(|e| match e {
+                DirectoryError::Invalid { problems } => ApiError::bad_body(one_line(&problems)),
+                other => ApiError::new(StatusCode::CONFLICT, "conflict", other.to_string()),
+            })?;
+        if let Err(e) = s2.store.put_partner(&partner) {
+            rules.directory = before;
+            return Err(e.into());
+        }
+        Ok(partner)
+    })
+    .await?;
+    s.fleet.refresh_endpoints();
+    ok(&changed.summary())
+}
+
+/// `POST /api/v1/partners/{id}/webhook-secret` (operator): the new secret signs every
+/// delivery from now on, beside the ones before it (each delivery carries every signature)
+/// until they are retired. 422 for a secret that is not `whsec_` + 24..64 bytes, 409 when it
+/// is one of the partner's already.
+async fn rotate_secret(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewSecret>,
+) -> Result<Response, ApiError> {
+    check_secret(&body.secret).map_err(|e| ApiError::bad_body(format!("secret: {e}")))?;
+    let who = id.clone();
+    let answer = change_partner(s, id, move |p| {
+        if p.secrets().any(|kept| kept == body.secret) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this secret is one of the partner's already",
+            ));
+        }
+        let old = std::mem::replace(&mut p.secret, body.secret);
+        p.previous_secrets.insert(0, old);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(partner = %who, "webhook secret rotated; the previous one still signs until retired");
+    Ok(answer)
+}
+
+/// `DELETE /api/v1/partners/{id}/webhook-secret/previous` (operator): only the current
+/// secret signs from now on.
+async fn retire_secrets(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = id.clone();
+    let answer = change_partner(s, id, |p| {
+        p.previous_secrets.clear();
+        Ok(())
+    })
+    .await?;
+    tracing::info!(partner = %who, "previous webhook secrets retired");
+    Ok(answer)
+}
+
+/// `POST /api/v1/partners/{id}/tokens` (operator): another API token for the partner, valid
+/// at once beside its others (`{"token": "..."}`, only its hash kept).
+async fn add_token(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<crate::api::auth::NewToken>,
+) -> Result<Response, ApiError> {
+    crate::fleet::partners::check_token(&body.token)
+        .map_err(|e| ApiError::bad_body(format!("token: {e}")))?;
+    let hash = hash_token(&body.token);
+    let who = id.clone();
+    let answer = change_partner(s, id, move |p| {
+        if p.token_hashes().any(|h| h == hash) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this token is one of the partner's already",
+            ));
+        }
+        p.other_tokens_sha256.push(hash);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(partner = %who, "partner API token added");
+    Ok(answer)
+}
+
+/// `DELETE /api/v1/partners/{id}/tokens/{fingerprint}` (operator): the token no longer
+/// opens anything. 404 `unknown_token`; 409 for the partner's last token.
+async fn revoke_token(
+    State(s): State<Arc<Shared>>,
+    _: Operator,
+    Path((id, fp)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let who = id.clone();
+    let answer = change_partner(s, id, move |p| {
+        let mut hashes: Vec<String> = p.token_hashes().map(str::to_owned).collect();
+        let Some(i) = hashes.iter().position(|h| token_fingerprint(h) == fp) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_token",
+                format!(
+                    "the partner has no token with the fingerprint {:?}",
+                    fp.chars().take(40).collect::<String>()
+                ),
+            ));
+        };
+        if hashes.len() == 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the partner's last token cannot be revoked: add its successor first",
+            ));
+        }
+        hashes.remove(i);
+        p.token_sha256 = hashes.remove(0);
+        p.other_tokens_sha256 = hashes;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(partner = %who, "partner API token revoked");
+    Ok(answer)
 }
 
 /// `{"partners": [...], "fallback": id or null}`.

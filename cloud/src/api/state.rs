@@ -1,5 +1,6 @@
 //! What every route reaches of the running cloud ([`Shared`]): the store, the counters, the
-//! MQTT client, the fleet, the operator's token digest, the webhook counters. Built by
+//! MQTT client, the fleet, who may call and how often ([`super::auth::Access`]), the webhook
+//! counters. Built by
 //! [`crate::cloud`] at start, owned by the API's router.
 //!
 //! Owns the state's shape and the small steps every route takes on it (run blocking work off
@@ -28,8 +29,9 @@ pub struct Shared {
     pub client: AsyncClient,
     /// The running fleet.
     pub fleet: FleetHandle,
-    /// SHA-256 of the operator's bearer token.
-    pub operator: [u8; 32],
+    /// Who may call and how often: the operator's token digests, the rate limiter, the
+    /// audit settings.
+    pub access: super::auth::Access,
     /// The webhook sender's counters.
     pub webhooks: Arc<Counters>,
 }

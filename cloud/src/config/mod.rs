@@ -102,6 +102,9 @@ pub struct Config {
     /// `[retention]`: days each kind of data is kept, and the pruning's pace.
     #[serde(default)]
     pub retention: Retention,
+    /// `[audit]`: how long the API's audit log is kept.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
     /// The file this was read from, to resolve relative paths; not part of the TOML.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -173,6 +176,7 @@ impl Check for Config {
         problems.check(&key(path, "api"), &self.api);
         problems.check(&key(path, "layers"), &self.layers);
         problems.check(&key(path, "retention"), &self.retention);
+        problems.check(&key(path, "audit"), &self.audit);
         crate::fleet::partners::check_partners(
             path,
             &self.partner,

@@ -27,6 +27,13 @@ pub struct Api {
     pub operator_token: Option<String>,
     /// The environment variable holding the operator's bearer token.
     pub operator_token_env: Option<String>,
+    /// During a rotation, the operator's old token, valid beside the current one until it is
+    /// removed (or revoked through the API).
+    pub previous_operator_token: Option<String>,
+    /// The environment variable holding the operator's old token during a rotation.
+    pub previous_operator_token_env: Option<String>,
+    /// `[api.rate_limit]`: every caller's token bucket (a partner may have its own).
+    pub rate_limit: crate::api::ratelimit::RateLimit,
 }
 
 impl Default for Api {
@@ -35,6 +42,9 @@ impl Default for Api {
             listen: defaults::API_LISTEN,
             operator_token: None,
             operator_token_env: None,
+            previous_operator_token: None,
+            previous_operator_token_env: None,
+            rate_limit: crate::api::ratelimit::RateLimit::default(),
         }
     }
 }
@@ -59,6 +69,31 @@ impl Check for Api {
                 format!("shorter than {MIN_OPERATOR_TOKEN_LEN} characters: too easy to guess"),
             );
         }
+        if let (Some(_), Some(_)) = (
+            &self.previous_operator_token,
+            &self.previous_operator_token_env,
+        ) {
+            problems.at(
+                path,
+                "previous_operator_token",
+                "give previous_operator_token or previous_operator_token_env, not both",
+            );
+        }
+        if self
+            .previous_operator_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < MIN_OPERATOR_TOKEN_LEN)
+        {
+            problems.at(
+                path,
+                "previous_operator_token",
+                format!("shorter than {MIN_OPERATOR_TOKEN_LEN} characters: too easy to guess"),
+            );
+        }
+        problems.check(
+            &rapport_kit::config::key(path, "rate_limit"),
+            &self.rate_limit,
+        );
     }
 }
 

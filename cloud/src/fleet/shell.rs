@@ -128,6 +128,17 @@ pub fn endpoints_of(directory: &Directory) -> HashMap<String, Endpoint> {
                 Endpoint {
                     url: p.webhook_url.clone(),
                     secret,
+                    previous: p
+                        .previous_secrets
+                        .iter()
+                        .filter_map(|s| match Secret::parse(s) {
+                            Ok(s) => Some(s),
+                            Err(e) => {
+                                tracing::error!(partner = %p.id, cause = %e, "a previous webhook secret is unusable; not signed with");
+                                None
+                            }
+                        })
+                        .collect(),
                 },
             )),
             Err(e) => {

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use rapport_shared::{Campaign, Record, Timestamp, Uplink, Vin};
 
+use crate::audit::{AuditEntry, AuditQuery};
 use crate::fleet::alerts::Alert;
 use crate::fleet::core::{Effects, FleetError, FleetStats, Rules};
 use crate::fleet::driver::Driver;
@@ -387,6 +388,38 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         vin: &Vin,
     ) -> Result<Option<crate::fleet::strategy::ContactHistory>, StoreError>;
+
+    /// Appends one entry to the audit log ([`crate::audit`]); returns the seq it was given
+    /// (increasing). Entries are never changed; only [`Self::audit_prune`] removes them.
+    ///
+    /// # Errors
+    /// The store.
+    fn audit_append(&self, entry: &AuditEntry) -> Result<u64, StoreError>;
+
+    /// Audit entries matching `query`, newest (highest seq) first, at most `query.limit`.
+    ///
+    /// # Errors
+    /// The store, or an entry that cannot be read.
+    fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Removes up to `limit` of the oldest audit entries made before `before`; how many.
+    ///
+    /// # Errors
+    /// The store.
+    fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError>;
+
+    /// The operator tokens' changes made through the API (JSON text, see
+    /// [`crate::api::auth::OperatorChanges`]), if any were ever made.
+    ///
+    /// # Errors
+    /// The store.
+    fn operator_token_changes(&self) -> Result<Option<String>, StoreError>;
+
+    /// Keeps the operator tokens' changes made through the API (replacing the last).
+    ///
+    /// # Errors
+    /// The store.
+    fn put_operator_token_changes(&self, json: &str) -> Result<(), StoreError>;
 }
 
 /// The webhook outbox as the sender and the API use it: pending messages with their due

@@ -57,6 +57,22 @@ pub struct Endpoint {
     pub url: String,
     /// The partner's signing secret.
     pub secret: Secret,
+    /// Secrets of a rotation in progress: each attempt carries one signature per secret,
+    /// space-separated in `webhook-signature` (Standard Webhooks), so a receiver holding the
+    /// old or the new secret verifies it.
+    pub previous: Vec<Secret>,
+}
+
+impl Endpoint {
+    /// The `webhook-signature` value: the current secret's signature, then one per previous
+    /// secret, space-separated.
+    pub fn signature(&self, msg_id: &str, timestamp_s: u64, body: &[u8]) -> String {
+        std::iter::once(&self.secret)
+            .chain(&self.previous)
+            .map(|s| sign(s, msg_id, timestamp_s, body))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Partner endpoints, looked up at send time.
@@ -554,7 +570,7 @@ async fn post(
     at: Timestamp,
 ) -> Outcome {
     let ts = at.as_millis() / 1000;
-    let signature = sign(&ep.secret, &msg.id, ts, &msg.body);
+    let signature = ep.signature(&msg.id, ts, &msg.body);
     let uri: hyper::Uri = match ep.url.parse() {
         Ok(uri) => uri,
         Err(e) => return schedule::transport_failure(format!("bad URL {:?}: {e}", ep.url)),
@@ -667,4 +683,37 @@ fn http_client(config: &SenderConfig) -> Result<HttpClient, SenderError> {
         .pool_max_idle_per_host(config.concurrency)
         .pool_idle_timeout(Duration::from_secs(90))
         .build(https))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::webhook::sign::verify;
+
+    #[test]
+    fn a_rotating_endpoint_signs_with_every_secret() {
+        let (new, old, other) = (
+            Secret::generate().unwrap(),
+            Secret::generate().unwrap(),
+            Secret::generate().unwrap(),
+        );
+        let ep = Endpoint {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: new.clone(),
+            previous: vec![old.clone()],
+        };
+        let header = ep.signature("msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2, "{header}");
+        assert!(header.starts_with(&sign(&new, "msg_1", 1_700_000_000, b"{}")));
+        for s in [&new, &old] {
+            assert!(verify(s, "msg_1", 1_700_000_000, b"{}", &header));
+        }
+        assert!(!verify(&other, "msg_1", 1_700_000_000, b"{}", &header));
+        let single = Endpoint {
+            previous: Vec::new(),
+            ..ep
+        };
+        assert!(!single.signature("msg_1", 1, b"").contains(' '));
+    }
 }

@@ -129,6 +129,10 @@ impl Partners {
                 capabilities: Vec::new(),
                 token: Some(d.token.clone()),
                 token_env: None,
+                previous_secret: None,
+                previous_token: None,
+                previous_token_env: None,
+                rate_limit: None,
             })
             .collect()
     }

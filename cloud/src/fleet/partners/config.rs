@@ -47,6 +47,21 @@ pub struct PartnerConfig {
     /// The environment variable holding the API bearer token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// During a webhook secret rotation, the secret the partner's receiver may still hold:
+    /// deliveries are signed with both until it is removed.
+    #[serde(default)]
+    pub previous_secret: Option<String>,
+    /// During an API token rotation, the old token in clear (hashed at once): valid beside
+    /// `token` until removed.
+    #[serde(default)]
+    pub previous_token: Option<String>,
+    /// The environment variable holding the old token during a rotation.
+    #[serde(default)]
+    pub previous_token_env: Option<String>,
+    /// The partner's own API rate limit (`{ per_second, burst }`) instead of
+    /// `[api.rate_limit]`.
+    #[serde(default)]
+    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
 }
 
 impl fmt::Debug for PartnerConfig {
@@ -56,6 +71,8 @@ impl fmt::Debug for PartnerConfig {
             .field("kind", &self.kind)
             .field("webhook_url", &self.webhook_url)
             .field("token_env", &self.token_env)
+            .field("previous_token_env", &self.previous_token_env)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +109,35 @@ impl PartnerConfig {
         }
     }
 
+    /// The previous API token in clear, from `previous_token` or `previous_token_env`,
+    /// checked; `None` without either; else the key at fault and why.
+    fn previous_token(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, (&'static str, String)> {
+        match (&self.previous_token, &self.previous_token_env) {
+            (Some(_), Some(_)) => Err((
+                "previous_token",
+                "give previous_token or previous_token_env, not both".into(),
+            )),
+            (None, None) => Ok(None),
+            (Some(token), None) => check_token(token)
+                .map(|()| Some(token.clone()))
+                .map_err(|e| ("previous_token", e)),
+            (None, Some(var)) => {
+                let token = env(var).ok_or_else(|| {
+                    (
+                        "previous_token_env",
+                        format!("environment variable {var:?} is not set"),
+                    )
+                })?;
+                check_token(&token)
+                    .map(|()| Some(token))
+                    .map_err(|e| ("previous_token_env", format!("the token in {var:?} {e}")))
+            }
+        }
+    }
+
     /// The checked partner, its token hashed; `env` looks up `token_env`. Every problem is
     /// reported with its key path under `path` (`partner[2]`). For a body from the API pass
     /// a lookup that finds nothing (`&|_| None`): an API caller must not get to probe the
@@ -112,6 +158,13 @@ impl PartnerConfig {
                 None
             }
         };
+        let previous_token = match self.previous_token(env) {
+            Ok(token) => token,
+            Err((name, message)) => {
+                problems.at(path, name, message);
+                None
+            }
+        };
         let partner = Partner {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -123,12 +176,27 @@ impl PartnerConfig {
             // A placeholder that passes the hex check when the token itself was the problem
             // (already reported), so the token is not reported twice.
             token_sha256: token.as_deref().map_or_else(|| hash_token(""), hash_token),
+            previous_secrets: self.previous_secret.iter().cloned().collect(),
+            other_tokens_sha256: previous_token
+                .as_deref()
+                .map(hash_token)
+                .into_iter()
+                .collect(),
+            rate_limit: self.rate_limit,
         };
         problems.check(path, &partner);
         if problems.is_empty() {
             Ok(partner)
         } else {
-            Err(problems.into_vec())
+            // The checked partner's `previous_secrets[0]` is this entry's `previous_secret`.
+            let kept = key(path, "previous_secrets[0]");
+            let mut problems = problems.into_vec();
+            for p in &mut problems {
+                if p.path == kept {
+                    p.path = key(path, "previous_secret");
+                }
+            }
+            Err(problems)
         }
     }
 }
@@ -262,6 +330,16 @@ pub(super) fn resolve_all(
                 problems.at(
                     &path,
                     name,
+                    format!("the same token as partner[{first}]: each partner needs its own"),
+                );
+            }
+        }
+        if let Ok(Some(token)) = config.previous_token(env) {
+            let first = *first_with_token.entry(hash_token(&token)).or_insert(i);
+            if first != i {
+                problems.at(
+                    &path,
+                    "previous_token",
                     format!("the same token as partner[{first}]: each partner needs its own"),
                 );
             }

@@ -65,7 +65,7 @@ impl Directory {
         Ok(Self {
             by_token: resolved
                 .iter()
-                .map(|p| (p.token_sha256.clone(), p.id.clone()))
+                .flat_map(|p| p.token_hashes().map(|h| (h.to_owned(), p.id.clone())))
                 .collect(),
             partners: resolved.into_iter().map(|p| (p.id.clone(), p)).collect(),
             fallback: alerts.fallback.clone(),
@@ -149,7 +149,10 @@ impl Directory {
             .by_token
             .get(&hash)
             .and_then(|id| self.partners.get(id))?;
-        bool::from(hash.as_bytes().ct_eq(partner.token_sha256.as_bytes())).then_some(partner)
+        partner
+            .token_hashes()
+            .any(|kept| bool::from(hash.as_bytes().ct_eq(kept.as_bytes())))
+            .then_some(partner)
     }
 
     /// Adds or replaces a partner (by id); returns the one replaced.
@@ -162,22 +165,25 @@ impl Directory {
         if !problems.is_empty() {
             return Err(DirectoryError::Invalid { problems });
         }
-        if let Some(other) = self.by_token.get(&partner.token_sha256)
-            && *other != partner.id
-        {
-            return Err(DirectoryError::TokenInUse {
-                id: partner.id,
-                other: other.clone(),
-            });
+        for hash in partner.token_hashes() {
+            if let Some(other) = self.by_token.get(hash)
+                && *other != partner.id
+            {
+                return Err(DirectoryError::TokenInUse {
+                    id: partner.id.clone(),
+                    other: other.clone(),
+                });
+            }
         }
-        self.by_token
-            .insert(partner.token_sha256.clone(), partner.id.clone());
-        let replaced = self.partners.insert(partner.id.clone(), partner);
-        if let Some(old) = &replaced
-            && self.partners.get(&old.id).map(|p| &p.token_sha256) != Some(&old.token_sha256)
-        {
-            // Its token changed: the old one no longer opens anything.
-            self.by_token.remove(&old.token_sha256);
+        let replaced = self.partners.insert(partner.id.clone(), partner.clone());
+        if let Some(old) = &replaced {
+            // Tokens it no longer holds no longer open anything.
+            for hash in old.token_hashes() {
+                self.by_token.remove(hash);
+            }
+        }
+        for hash in partner.token_hashes() {
+            self.by_token.insert(hash.to_owned(), partner.id.clone());
         }
         Ok(replaced)
     }
@@ -194,7 +200,9 @@ impl Directory {
             .partners
             .remove(id)
             .ok_or_else(|| DirectoryError::Unknown(id.to_owned()))?;
-        self.by_token.remove(&removed.token_sha256);
+        for hash in removed.token_hashes() {
+            self.by_token.remove(hash);
+        }
         Ok(removed)
     }
 }

@@ -104,6 +104,17 @@ pub struct Partner {
     pub capabilities: Vec<String>,
     /// SHA-256 of its API bearer token, 64 lower-case hex digits ([`hash_token`]).
     pub token_sha256: String,
+    /// Webhook secrets still signed with during a rotation (each `whsec_...`): every delivery
+    /// carries one signature per secret, so a receiver holding any of them verifies it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<String>,
+    /// SHA-256 of its other valid API tokens during a rotation (each opens what
+    /// `token_sha256` opens until revoked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_tokens_sha256: Vec<String>,
+    /// Its own API rate limit, instead of `[api.rate_limit]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
 }
 
 impl fmt::Debug for Partner {
@@ -118,6 +129,9 @@ impl fmt::Debug for Partner {
             .field("regions", &self.regions)
             .field("capabilities", &self.capabilities)
             .field("token_sha256", &"<redacted>")
+            .field("previous_secrets", &self.previous_secrets.len())
+            .field("other_tokens_sha256", &self.other_tokens_sha256.len())
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -137,6 +151,12 @@ pub struct PartnerSummary<'a> {
     pub regions: &'a [String],
     /// Capabilities.
     pub capabilities: &'a [String],
+    /// Fingerprints of its webhook secrets, the one signed with first ([`fingerprint`]).
+    pub secret_fingerprints: Vec<String>,
+    /// Fingerprints of its valid API tokens, the first one first ([`fingerprint`]).
+    pub token_fingerprints: Vec<String>,
+    /// Its own rate limit, if it has one.
+    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
 }
 
 impl Check for Partner {
@@ -161,6 +181,25 @@ impl Check for Partner {
                 "token_sha256",
                 "must be 64 lower-case hex digits (the SHA-256 of the token)".into(),
             );
+        }
+        for (i, secret) in self.previous_secrets.iter().enumerate() {
+            if let Err(e) = check_secret(secret) {
+                problems.push(
+                    rapport_kit::config::index(&key(path, "previous_secrets"), i),
+                    e,
+                );
+            }
+        }
+        for (i, hash) in self.other_tokens_sha256.iter().enumerate() {
+            if !is_sha256_hex(hash) {
+                problems.push(
+                    rapport_kit::config::index(&key(path, "other_tokens_sha256"), i),
+                    "must be 64 lower-case hex digits (the SHA-256 of the token)".to_owned(),
+                );
+            }
+        }
+        if let Some(limit) = &self.rate_limit {
+            problems.check(&key(path, "rate_limit"), limit);
         }
         for (name, codes) in [
             ("regions", &self.regions),
@@ -195,7 +234,22 @@ impl Partner {
             webhook_url: &self.webhook_url,
             regions: &self.regions,
             capabilities: &self.capabilities,
+            secret_fingerprints: self.secrets().map(fingerprint).collect(),
+            token_fingerprints: self.token_hashes().map(token_fingerprint).collect(),
+            rate_limit: self.rate_limit,
         }
+    }
+
+    /// Its webhook secrets: the current one, then those of a rotation in progress.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str())
+            .chain(self.previous_secrets.iter().map(String::as_str))
+    }
+
+    /// The SHA-256 (hex) of every API token it holds: the first, then the others.
+    pub fn token_hashes(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.token_sha256.as_str())
+            .chain(self.other_tokens_sha256.iter().map(String::as_str))
     }
 
     pub(crate) fn covers(&self, region: &str, capability: &str) -> bool {
@@ -203,6 +257,19 @@ impl Partner {
             && self.regions.iter().any(|r| r == region)
             && self.capabilities.iter().any(|c| c == capability)
     }
+}
+
+/// A secret's fingerprint for people and the API: `sha256:` and the first 16 hex digits of
+/// the SHA-256 of its text. Tells two secrets apart without giving either away.
+pub fn fingerprint(secret: &str) -> String {
+    let hex = hash_token(secret);
+    format!("sha256:{}", &hex[..16])
+}
+
+/// A token's fingerprint from its kept hash: `sha256:` and the hash's first 16 hex digits
+/// (the same as [`fingerprint`] of the token in clear).
+pub fn token_fingerprint(token_sha256: &str) -> String {
+    format!("sha256:{}", token_sha256.get(..16).unwrap_or(token_sha256))
 }
 
 /// The SHA-256 of an API token, 64 lower-case hex digits: the only form a token is kept in.
@@ -278,7 +345,11 @@ pub fn check_secret(secret: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn check_token(token: &str) -> Result<(), String> {
+/// Checks an API token: at least [`MIN_TOKEN_LEN`] characters, no spaces or control characters.
+///
+/// # Errors
+/// What is wrong (never the token).
+pub fn check_token(token: &str) -> Result<(), String> {
     if token.chars().count() < MIN_TOKEN_LEN {
         return Err(format!(
             "is shorter than {MIN_TOKEN_LEN} characters; use a random string \

@@ -29,6 +29,10 @@ fn config(id: &str, kind: PartnerKind, regions: &[&str], caps: &[&str]) -> Partn
         capabilities: caps.iter().map(|s| (*s).to_owned()).collect(),
         token: Some(token(id)),
         token_env: None,
+        previous_secret: None,
+        previous_token: None,
+        previous_token_env: None,
+        rate_limit: None,
     }
 }
 
@@ -523,4 +527,52 @@ fn a_partner_sees_its_dealer_vehicles_and_what_it_was_alerted_about() {
         &registration(None, None),
         ["prov-b"]
     ));
+}
+
+#[test]
+fn a_rotation_in_the_config_keeps_both_secrets_and_both_tokens() {
+    const NEW: &str = "whsec_bmV3LXNlY3JldC1ub3J0aC0wMTIzNDU2Nzg5YWJjZA==";
+    let old_token = "old-token-0123456789abcdef0123456789";
+    let mut north = config("dealer-north", PartnerKind::Dealer, &[], &[]);
+    north.secret = NEW.into();
+    north.previous_secret = Some(SECRET.into());
+    north.previous_token = Some(old_token.into());
+    let dir = Directory::from_config(&[north.clone()], &AlertsConfig::default(), NO_ENV).unwrap();
+    let p = dir.get("dealer-north").unwrap();
+    assert_eq!(p.secrets().collect::<Vec<_>>(), [NEW, SECRET]);
+    for t in [token("dealer-north"), old_token.to_owned()] {
+        assert_eq!(
+            dir.by_token(&t).map(|p| p.id.as_str()),
+            Some("dealer-north")
+        );
+    }
+    // The summary shows fingerprints only.
+    let shown = serde_json::to_string(&p.summary()).unwrap();
+    assert!(
+        !shown.contains("whsec_") && !shown.contains("token-0123"),
+        "{shown}"
+    );
+    assert_eq!(
+        p.summary().secret_fingerprints,
+        [fingerprint(NEW), fingerprint(SECRET)]
+    );
+    assert_eq!(
+        p.summary().token_fingerprints,
+        [fingerprint(&token("dealer-north")), fingerprint(old_token)]
+    );
+    // Replacing the partner without the old token: the old token opens nothing.
+    let mut dir2 = dir.clone();
+    let mut replaced = p.clone();
+    replaced.other_tokens_sha256.clear();
+    dir2.upsert(replaced).unwrap();
+    assert!(dir2.by_token(old_token).is_none());
+    assert!(dir2.by_token(&token("dealer-north")).is_some());
+    // Another partner's token as a previous token, and a bad previous secret, are refused.
+    let mut south = config("dealer-south", PartnerKind::Dealer, &[], &[]);
+    south.previous_token = Some(old_token.into());
+    south.previous_secret = Some("whsec_short".into());
+    let problems = validate(&[north, south], &AlertsConfig::default(), NO_ENV);
+    let p = paths(&problems);
+    assert!(p.contains(&"partner[1].previous_token"), "{problems:?}");
+    assert!(p.contains(&"partner[1].previous_secret"), "{problems:?}");
 }

@@ -25,6 +25,7 @@
 //! store's encodings).
 
 mod erase;
+mod audit;
 mod fleet;
 mod import;
 mod outbox;

@@ -31,10 +31,15 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "erasures",
         include_str!("../../../migrations/0003_erasures.sql"),
     ),
+    (
+        4,
+        "audit",
+        include_str!("../../../migrations/0004_audit.sql"),
+    ),
 ];
 
 /// The newest schema this build knows.
-pub const LATEST: u32 = 3;
+pub const LATEST: u32 = 4;
 
 /// The advisory lock key held while migrating (any fixed number; "rapport" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0072_6170_706f_7274;

@@ -21,6 +21,7 @@
 //! envelopes; the broker redelivers them and they apply again, once.
 
 mod erase;
+mod audit;
 mod fleet;
 mod port;
 mod retention;

@@ -406,6 +406,29 @@ impl Backend for SledStore {
         }
         self.keys.contacts(vin).map(Some)
     }
+
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<u64, StoreError> {
+        self.append_audit(entry)
+    }
+
+    fn audit_query(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.query_audit(query)
+    }
+
+    fn audit_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.prune_audit(before, limit)
+    }
+
+    fn operator_token_changes(&self) -> Result<Option<String>, StoreError> {
+        self.operator_changes()
+    }
+
+    fn put_operator_token_changes(&self, json: &str) -> Result<(), StoreError> {
+        self.put_operator_changes(json)
+    }
 }
 
 impl OutboxStore for Outbox {

@@ -1,0 +1,337 @@
+//! Rate limits per bearer token on every `/api/v1` route: a token bucket per caller (the
+//! operator, each partner), so one misbehaving integration cannot starve the others.
+//!
+//! The core is sans-IO: a [`Bucket`] is the generic cell rate algorithm (the token bucket
+//! written as one "theoretical arrival time", integer microseconds) and takes `now` from the
+//! caller; [`Limiter`] keeps one bucket per caller. The middleware ([`limit`]) reads the
+//! cloud's clock, identifies the caller the way the routes do, and answers an empty bucket
+//! with 429 `rate_limited`, a `Retry-After` in whole seconds (rounded up, at least 1) and the
+//! stable JSON error, counted in `rapport_api_rate_limited_total{who="..."}`.
+//!
+//! Requests without a valid token share one bucket, `unknown` (they are all refused with 401,
+//! and each is audited: the bucket keeps a flood of them from flooding the audit log). The
+//! bucket of a caller is its identity's, so two tokens of one partner during a rotation share
+//! one bucket.
+//!
+//! Owns the bucket arithmetic, the limits' config shape ([`RateLimit`], `[api.rate_limit]`
+//! and a partner's `rate_limit`) and the 429. Does not own who a token belongs to
+//! ([`super::auth`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rapport_kit::config::{Check, Problems};
+use rapport_shared::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::state::Shared;
+
+/// The defaults of `[api.rate_limit]`.
+pub mod defaults {
+    /// Requests per second a caller's bucket refills with.
+    pub const PER_SECOND: u32 = 50;
+    /// Requests a full bucket allows at once.
+    pub const BURST: u32 = 100;
+}
+
+/// Most requests per second a limit may allow (more is a typo).
+pub const MAX_PER_SECOND: u32 = 1_000_000;
+
+/// A rate and a burst: `[api.rate_limit]`, or a partner's own `rate_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second the bucket refills with (1 to [`MAX_PER_SECOND`]).
+    pub per_second: u32,
+    /// Requests a full bucket allows at once (at least 1).
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: defaults::PER_SECOND,
+            burst: defaults::BURST,
+        }
+    }
+}
+
+impl Check for RateLimit {
+    fn check(&self, path: &str, problems: &mut Problems) {
+        if !(1..=MAX_PER_SECOND).contains(&self.per_second) {
+            problems.at(
+                path,
+                "per_second",
+                format!("{} must be 1 to {MAX_PER_SECOND}", self.per_second),
+            );
+        }
+        if self.burst == 0 || self.burst > MAX_PER_SECOND {
+            problems.at(
+                path,
+                "burst",
+                format!("{} must be 1 to {MAX_PER_SECOND}", self.burst),
+            );
+        }
+    }
+}
+
+impl RateLimit {
+    /// Microseconds between two requests at the steady rate.
+    fn interval_us(self) -> u64 {
+        1_000_000 / u64::from(self.per_second.max(1))
+    }
+
+    /// How far ahead of `now` the arrival time may run: `burst − 1` intervals.
+    fn tolerance_us(self) -> u64 {
+        self.interval_us()
+            .saturating_mul(u64::from(self.burst.max(1).saturating_sub(1)))
+    }
+}
+
+/// One caller's bucket: the theoretical arrival time of its next request (µs since the
+/// epoch). A request at `now` is allowed when that time is at most `burst − 1` intervals
+/// ahead of `now`, and moves it one interval on. Equivalent to a token bucket of `burst`
+/// tokens refilled at `per_second`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    tat_us: u64,
+}
+
+impl Bucket {
+    /// Takes one request at `now`: `Ok` when allowed, else how many microseconds until one
+    /// would be (never 0).
+    ///
+    /// # Errors
+    /// The wait, µs, when the bucket is empty.
+    pub fn take(&mut self, limit: RateLimit, now: Timestamp) -> Result<(), u64> {
+        let now_us = now.as_millis().saturating_mul(1000);
+        let tat = self.tat_us.max(now_us);
+        let ahead = tat - now_us;
+        let tolerance = limit.tolerance_us();
+        if ahead > tolerance {
+            return Err(ahead - tolerance);
+        }
+        self.tat_us = tat.saturating_add(limit.interval_us());
+        Ok(())
+    }
+}
+
+/// Whole seconds to wait for a wait in µs: rounded up, at least 1 (`Retry-After`).
+pub fn retry_after_secs(wait_us: u64) -> u64 {
+    wait_us.div_ceil(1_000_000).max(1)
+}
+
+/// Every caller's bucket, and the default limit.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    default: RateLimit,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    /// A limiter giving callers without their own limit `default`.
+    pub fn new(default: RateLimit) -> Self {
+        Self {
+            default,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The default limit.
+    pub fn default_limit(&self) -> RateLimit {
+        self.default
+    }
+
+    /// Takes one request of `who` at `now` under `limit` (the caller's own, or the default).
+    ///
+    /// # Errors
+    /// The wait, µs.
+    pub fn take(&self, who: &str, limit: Option<RateLimit>, now: Timestamp) -> Result<(), u64> {
+        let limit = limit.unwrap_or(self.default);
+        let Ok(mut buckets) = self.buckets.lock() else {
+            // A poisoned map limits nobody rather than everybody.
+            return Ok(());
+        };
+        buckets.entry(who.to_owned()).or_default().take(limit, now)
+    }
+}
+
+/// The label a caller is counted under: `operator` or `partner:<id>`.
+pub fn who(caller: &Caller) -> String {
+    match caller {
+        Caller::Operator => "operator".to_owned(),
+        Caller::Partner(id) => format!("partner:{id}"),
+    }
+}
+
+/// The middleware: every `/api/v1` request of a known caller takes from its bucket; an empty
+/// bucket answers 429 `rate_limited` with `Retry-After`.
+pub async fn limit(
+    State(s): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !request.uri().path().starts_with("/api/v1/") && request.uri().path() != "/api/v1" {
+        return next.run(request).await;
+    }
+    let caller = s.access.caller(request.headers(), &s);
+    let own = match &caller {
+        Some(Caller::Partner(id)) => s
+            .fleet
+            .rules()
+            .ok()
+            .and_then(|r| r.directory.get(id).and_then(|p| p.rate_limit)),
+        _ => None,
+    };
+    let who = caller.as_ref().map_or_else(|| "unknown".to_owned(), who);
+    match s.access.limiter.take(&who, own, s.fleet.clock.now()) {
+        Ok(()) => next.run(request).await,
+        Err(wait_us) => {
+            s.metrics.rate_limited(&who);
+            let secs = retry_after_secs(wait_us);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from {who}; try again in {secs} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn a_full_bucket_allows_the_burst_then_refills_at_the_rate() {
+        let limit = RateLimit {
+            per_second: 2,
+            burst: 3,
+        };
+        let mut b = Bucket::default();
+        let t0 = 1_000_000;
+        for _ in 0..3 {
+            b.take(limit, at(t0)).unwrap();
+        }
+        let wait = b.take(limit, at(t0)).unwrap_err();
+        assert_eq!(wait, 500_000, "one interval at 2/s");
+        assert_eq!(retry_after_secs(wait), 1);
+        // Half a second later one more, not two.
+        b.take(limit, at(t0 + 500)).unwrap();
+        assert!(b.take(limit, at(t0 + 500)).is_err());
+        // Long idle: the bucket is full again, not fuller.
+        let later = t0 + 60_000;
+        for _ in 0..3 {
+            b.take(limit, at(later)).unwrap();
+        }
+        assert!(b.take(limit, at(later)).is_err());
+    }
+
+    #[test]
+    fn callers_have_their_own_buckets_and_limits() {
+        let l = Limiter::new(RateLimit {
+            per_second: 1,
+            burst: 1,
+        });
+        let now = at(5_000);
+        l.take("partner:a", None, now).unwrap();
+        assert!(l.take("partner:a", None, now).is_err());
+        l.take("partner:b", None, now).unwrap();
+        let big = RateLimit {
+            per_second: 10,
+            burst: 5,
+        };
+        for _ in 0..5 {
+            l.take("partner:c", Some(big), now).unwrap();
+        }
+        assert!(l.take("partner:c", Some(big), now).is_err());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(1_000_000), 1);
+        assert_eq!(retry_after_secs(1_000_001), 2);
+        assert_eq!(retry_after_secs(0), 1);
+    }
+
+    #[test]
+    fn bad_limits_are_named() {
+        let mut p = Problems::new();
+        RateLimit {
+            per_second: 0,
+            burst: 0,
+        }
+        .check("api.rate_limit", &mut p);
+        let text = format!("{:?}", p.into_vec());
+        assert!(text.contains("api.rate_limit.per_second"), "{text}");
+        assert!(text.contains("api.rate_limit.burst"), "{text}");
+    }
+
+    proptest! {
+        /// Over any sequence of requests at non-decreasing times, the allowed ones never
+        /// exceed `burst + rate × elapsed`, a refusal's wait is never 0, and waiting it out
+        /// is always enough.
+        #[test]
+        fn never_more_than_burst_plus_rate_and_waits_are_honest(
+            per_second in 1u32..200,
+            burst in 1u32..50,
+            steps in proptest::collection::vec(0u64..400, 1..300),
+        ) {
+            let limit = RateLimit { per_second, burst };
+            let mut b = Bucket::default();
+            let t0 = 10_000_000u64;
+            let mut now = t0;
+            let mut allowed = 0u64;
+            for step in steps {
+                now += step;
+                match b.take(limit, at(now)) {
+                    Ok(()) => allowed += 1,
+                    Err(wait) => {
+                        prop_assert!(wait > 0);
+                        let mut probe = b;
+                        let then = now + wait.div_ceil(1000);
+                        prop_assert!(probe.take(limit, at(then)).is_ok(), "waited {wait} us");
+                    }
+                }
+                // Allowed so far ≤ burst + elapsed / interval.
+                let elapsed_us = (now - t0) * 1000;
+                let bound = u64::from(burst) + elapsed_us / limit.interval_us();
+                prop_assert!(allowed <= bound, "{allowed} > {bound}");
+            }
+        }
+
+        /// A bucket left alone for burst intervals allows exactly burst requests at once.
+        #[test]
+        fn an_idle_bucket_allows_exactly_the_burst(
+            per_second in 1u32..1000,
+            burst in 1u32..100,
+            start in 0u64..1_000_000,
+        ) {
+            let limit = RateLimit { per_second, burst };
+            let mut b = Bucket::default();
+            let now = at(start + 1_000_000_000);
+            for _ in 0..burst {
+                prop_assert!(b.take(limit, now).is_ok());
+            }
+            prop_assert!(b.take(limit, now).is_err());
+        }
+    }
+}
