@@ -10,7 +10,9 @@
 //! - [`partners`]: list, add or replace, remove (operator);
 //! - [`campaigns`]: a campaign to a set of cells (operator);
 //! - [`dead_letters`]: list, re-drive (operator);
-//! - [`dashboard`]: the operator's page (static files).
+//! - [`dashboard`]: the operator's page (static files);
+//! - [`openapi`]: the OpenAPI 3.1 document of all of the above but the page, generated from
+//!   the routes (`GET /api/v1/openapi.json`, no token).
 //!
 //! Every `/api/v1` route needs a bearer token ([`auth`]): the operator sees everything, a
 //! partner what concerns it. What a route takes from a request is typed and checked before it
@@ -30,6 +32,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod layers;
+pub mod openapi;
 pub mod partners;
 pub mod registry;
 pub mod state;
@@ -44,13 +47,32 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use self::error::ApiError;
 use self::state::Shared;
 
-/// The API's routes over a running cloud.
+/// The API's routes over a running cloud: the documented ones ([`documented`]) and the
+/// dashboard's static files.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let (api, _) = documented().split_for_parts();
     Router::new()
+        .merge(api)
+        .merge(dashboard::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            count_rejects,
+        ))
+        .with_state(shared)
+}
+
+/// Every route of the API but the dashboard's files, each with its OpenAPI operation: a new
+/// resource's `routes()` is merged here (and is then in [`openapi::document`]).
+pub fn documented() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(vehicles::routes())
         .merge(timeline::routes())
@@ -60,14 +82,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(partners::routes())
         .merge(campaigns::routes())
         .merge(dead_letters::routes())
-        .merge(dashboard::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            count_rejects,
-        ))
-        .with_state(shared)
+        .merge(openapi::routes())
 }
 
 /// Counts every 4xx answer (bad input, refused tokens) in `rapport_api_rejects_total`.

@@ -13,36 +13,40 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use rapport_kit::config::one_line;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator};
 use super::state::{Shared, blocking};
 use super::views::ok;
 use crate::fleet::partners::{DirectoryError, PartnerConfig, PartnerSummary};
 
 /// The partner routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/partners", get(list))
-        .route("/api/v1/partners/{id}", put(upsert).delete(remove))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(upsert, remove))
 }
 
 /// `{"partners": [...], "fallback": id or null}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PartnerList)]
 struct ListView<'a> {
     partners: Vec<PartnerSummary<'a>>,
     fallback: Option<&'a str>,
 }
 
-/// `GET /api/v1/partners`.
+/// The partners (a partner: itself), never a secret or a token hash.
+#[utoipa::path(get, path = "/api/v1/partners", tag = "partners",
+    responses((status = 200, description = "The partners and the fallback's id.", body = ListView)))]
 async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
     let rules = s.fleet.rules()?;
     let directory = &rules.directory;
@@ -63,6 +67,17 @@ async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, 
 /// `token_env` is refused with 422 `token_env_not_allowed` before anything is looked up, so
 /// a caller cannot probe which environment variables the daemon has ([`PartnerConfig::resolve`]
 /// is given a lookup that finds nothing all the same).
+#[utoipa::path(put, path = "/api/v1/partners/{id}", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id (as in the body).")),
+    request_body(content = PartnerConfig, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The partner as stored (no secret, no token).", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the directory refuses the change.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body` (a bad field, or an id unlike the path's), `token_env_not_allowed`.", body = ErrorBody),
+    ))]
 async fn upsert(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -109,6 +124,14 @@ async fn upsert(
 
 /// `DELETE /api/v1/partners/{id}` (operator): 204; 404 `unknown_partner`; 409 for the
 /// fallback.
+#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the fallback cannot be removed.", body = ErrorBody),
+    ))]
 async fn remove(
     State(s): State<Arc<Shared>>,
     _: Operator,
