@@ -56,9 +56,15 @@ fn check_document(doc: &Value) {
     let error = &doc["components"]["schemas"]["ErrorBody"];
     assert_eq!(error["required"], serde_json::json!(["error"]), "{error}");
     let paths = doc["paths"].as_object().expect("paths");
+    let mut ids = BTreeSet::new();
     for (path, item) in paths {
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(
+                ids.insert(id),
+                "{method} {path}: operationId {id} is not unique"
+            );
             let responses = op["responses"].as_object().expect("responses");
             assert!(!responses.is_empty(), "{method} {path}: no responses");
             for (status, r) in responses {

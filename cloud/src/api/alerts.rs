@@ -148,7 +148,7 @@ struct ListView<'a> {
 }
 
 /// The alerts the caller may see, newest first.
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListQuery),
+#[utoipa::path(operation_id = "listAlerts", get, path = "/api/v1/alerts", tag = "alerts", params(ListQuery),
     responses(
         (status = 200, description = "The alerts and the cloud's `now`.", body = ListView),
         (status = 400, description = "`bad_query`, `bad_vin`.", body = ErrorBody),
@@ -186,7 +186,7 @@ async fn list(
 }
 
 /// One alert.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+#[utoipa::path(operation_id = "getAlert", get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
     responses(
         (status = 200, description = "The alert and the cloud's `now`.", body = OneView),
         (status = 400, description = "`bad_id`.", body = ErrorBody),
@@ -238,7 +238,7 @@ async fn transition(
 }
 
 /// Acknowledges an alert (a partner: only one it was sent).
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+#[utoipa::path(operation_id = "acknowledgeAlert", post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
     responses(
         (status = 200, description = "The alert after the change.", body = OneView),
         (status = 400, description = "`bad_id`.", body = ErrorBody),
@@ -254,7 +254,7 @@ async fn acknowledge(
 }
 
 /// Resolves an alert (a partner: only one it was sent).
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+#[utoipa::path(operation_id = "resolveAlert", post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
     responses(
         (status = 200, description = "The alert after the change.", body = OneView),
         (status = 400, description = "`bad_id`.", body = ErrorBody),

@@ -62,7 +62,7 @@ struct SentView {
 }
 
 /// One campaign to every driver of a set of layer cells who may get it (operator).
-#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns",
+#[utoipa::path(operation_id = "sendCampaign", post, path = "/api/v1/campaigns", tag = "campaigns",
     request_body(content = CampaignBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Sent to `sent` drivers, held back for `held_back`.", body = SentView),

@@ -82,7 +82,7 @@ impl<'a> DeadLetterView<'a> {
 }
 
 /// Webhooks parked after their last attempt or a 410, in id order (operator).
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "webhooks", params(ListQuery),
+#[utoipa::path(operation_id = "listDeadLetters", get, path = "/api/v1/dead-letters", tag = "webhooks", params(ListQuery),
     responses(
         (status = 200, description = "A page of dead letters.", body = ListView),
         (status = 400, description = "`bad_query`.", body = ErrorBody),
@@ -118,7 +118,7 @@ struct RedrivenView {
 
 /// `POST /api/v1/dead-letters/{id}/redrive` (operator): 404 `unknown_dead_letter` for an id
 /// that is not a dead letter.
-#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/redrive", tag = "webhooks",
+#[utoipa::path(operation_id = "redriveDeadLetter", post, path = "/api/v1/dead-letters/{id}/redrive", tag = "webhooks",
     params(("id" = String, Path, description = "The message id.")),
     responses(
         (status = 202, description = "Back in the outbox, due now.", body = RedrivenView),

@@ -55,7 +55,7 @@ struct IngestHealth {
 }
 
 /// Health, for load balancers (no token).
-#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+#[utoipa::path(operation_id = "health", get, path = "/healthz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Up.", body = HealthView),
         (status = 503, description = "The store does not answer (`\"status\": \"unavailable\"`).", body = HealthView),
@@ -82,7 +82,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
 
 /// Prometheus text: the cloud's, the fleet's and the webhook sender's counters (no token;
 /// keep it behind the proxy).
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text format 0.0.4.",
         body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

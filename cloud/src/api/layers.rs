@@ -69,7 +69,7 @@ struct RowView {
 }
 
 /// The layer matrix: drivers per cell (operator).
-#[utoipa::path(get, path = "/api/v1/layers", tag = "layers", params(MatrixQuery),
+#[utoipa::path(operation_id = "getLayerMatrix", get, path = "/api/v1/layers", tag = "layers", params(MatrixQuery),
     responses(
         (status = 200, description = "The matrix.", body = MatrixView),
         (status = 400, description = "`bad_query`.", body = ErrorBody),

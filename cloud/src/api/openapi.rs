@@ -68,7 +68,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
 }
 
 /// This document (no token).
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(()),
+#[utoipa::path(operation_id = "openapi", get, path = "/api/v1/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
         content_type = "application/json", body = Object)))]
 async fn serve() -> Response {

@@ -45,7 +45,7 @@ struct ListView<'a> {
 }
 
 /// The partners (a partner: itself), never a secret or a token hash.
-#[utoipa::path(get, path = "/api/v1/partners", tag = "partners",
+#[utoipa::path(operation_id = "listPartners", get, path = "/api/v1/partners", tag = "partners",
     responses((status = 200, description = "The partners and the fallback's id.", body = ListView)))]
 async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
     let rules = s.fleet.rules()?;
@@ -67,7 +67,7 @@ async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, 
 /// `token_env` is refused with 422 `token_env_not_allowed` before anything is looked up, so
 /// a caller cannot probe which environment variables the daemon has ([`PartnerConfig::resolve`]
 /// is given a lookup that finds nothing all the same).
-#[utoipa::path(put, path = "/api/v1/partners/{id}", tag = "partners",
+#[utoipa::path(operation_id = "putPartner", put, path = "/api/v1/partners/{id}", tag = "partners",
     params(("id" = String, Path, description = "The partner's id (as in the body).")),
     request_body(content = PartnerConfig, content_type = "application/json"),
     responses(
@@ -124,7 +124,7 @@ async fn upsert(
 
 /// `DELETE /api/v1/partners/{id}` (operator): 204; 404 `unknown_partner`; 409 for the
 /// fallback.
-#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "partners",
+#[utoipa::path(operation_id = "deletePartner", delete, path = "/api/v1/partners/{id}", tag = "partners",
     params(("id" = String, Path, description = "The partner's id.")),
     responses(
         (status = 204, description = "Removed."),

@@ -92,7 +92,7 @@ struct RegisteredView {
 }
 
 /// Creates or replaces one vehicle's registry entry (operator).
-#[utoipa::path(put, path = "/api/v1/vehicles/{vin}/registration", tag = "registry",
+#[utoipa::path(operation_id = "putRegistration", put, path = "/api/v1/vehicles/{vin}/registration", tag = "registry",
     params(("vin" = String, Path, description = "The VIN (17 characters).")),
     request_body(content = RegistrationBody, content_type = "application/json"),
     responses(
@@ -138,7 +138,7 @@ struct ImportedView {
 
 /// `POST /api/v1/registry` (operator): every entry of the file created or updated, or the
 /// file's problems (422 `bad_registry`, the first [`MAX_LISTED_PROBLEMS`]).
-#[utoipa::path(post, path = "/api/v1/registry", tag = "registry",
+#[utoipa::path(operation_id = "importRegistry", post, path = "/api/v1/registry", tag = "registry",
     request_body(description = "A registry file: CSV (`text/csv`) or TOML (`application/toml`), as in docs/fleet-engineer.md.",
         content((String = "text/csv"), (String = "application/toml"))),
     responses(

@@ -181,7 +181,7 @@ impl From<Entry> for TimelineItem {
 
 /// A vehicle's timeline: the cloud's entries and the car's records, oldest first, paged
 /// backwards by `before`.
-#[utoipa::path(get, path = "/api/v1/vehicles/{vin}/timeline", tag = "vehicles",
+#[utoipa::path(operation_id = "getTimeline", get, path = "/api/v1/vehicles/{vin}/timeline", tag = "vehicles",
     params(("vin" = String, Path, description = "The VIN (17 characters)."), TimelineQuery),
     responses(
         (status = 200, description = "A page of the timeline.", body = TimelineView),
@@ -296,7 +296,7 @@ impl SeriesView {
 }
 
 /// A vehicle's odometer (km) and engine hours (h) as `[at_ms, value]` points for a chart.
-#[utoipa::path(get, path = "/api/v1/vehicles/{vin}/readings", tag = "vehicles",
+#[utoipa::path(operation_id = "getReadings", get, path = "/api/v1/vehicles/{vin}/readings", tag = "vehicles",
     params(("vin" = String, Path, description = "The VIN (17 characters)."), ReadingsQuery),
     responses(
         (status = 200, description = "The two series.", body = ReadingsView),

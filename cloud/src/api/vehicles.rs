@@ -106,7 +106,7 @@ struct ListedVehicle {
 }
 
 /// The vehicles, by layer cell, in VIN order (a partner: the ones it may see).
-#[utoipa::path(get, path = "/api/v1/vehicles", tag = "vehicles", params(ListQuery),
+#[utoipa::path(operation_id = "listVehicles", get, path = "/api/v1/vehicles", tag = "vehicles", params(ListQuery),
     responses(
         (status = 200, description = "A page of vehicles.", body = ListView),
         (status = 400, description = "`bad_query` (an unknown key or value), `bad_vin` (`after`).", body = ErrorBody),
@@ -231,7 +231,7 @@ struct EngagementView {
 
 /// One vehicle: what the ingest knows, its registry entry, layers, checklist and engagement
 /// (consents: the operator only).
-#[utoipa::path(get, path = "/api/v1/vehicles/{vin}", tag = "vehicles",
+#[utoipa::path(operation_id = "getVehicle", get, path = "/api/v1/vehicles/{vin}", tag = "vehicles",
     params(("vin" = String, Path, description = "The VIN (17 characters).")),
     responses(
         (status = 200, description = "The vehicle.", body = DetailView),
@@ -306,7 +306,7 @@ struct SentView {
 
 /// `POST /api/v1/vehicles/{vin}/downlink` (operator): pushes one downlink message (a
 /// campaign or a service record) to the car. A body that does not fit is 400 `bad_request`.
-#[utoipa::path(post, path = "/api/v1/vehicles/{vin}/downlink", tag = "vehicles",
+#[utoipa::path(operation_id = "sendDownlink", post, path = "/api/v1/vehicles/{vin}/downlink", tag = "vehicles",
     params(("vin" = String, Path, description = "The VIN (17 characters).")),
     request_body(content = DownlinkRequest, content_type = "application/json"),
     responses(
