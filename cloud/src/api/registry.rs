@@ -93,7 +93,7 @@ struct RegisteredView {
 
 /// Creates or replaces one vehicle's registry entry (operator).
 #[utoipa::path(operation_id = "putRegistration", put, path = "/api/v1/vehicles/{vin}/registration", tag = "registry",
-    params(("vin" = String, Path, description = "The VIN (17 characters).")),
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
     request_body(content = RegistrationBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The entry as stored.", body = RegisteredView),

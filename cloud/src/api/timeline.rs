@@ -182,7 +182,7 @@ impl From<Entry> for TimelineItem {
 /// A vehicle's timeline: the cloud's entries and the car's records, oldest first, paged
 /// backwards by `before`.
 #[utoipa::path(operation_id = "getTimeline", get, path = "/api/v1/vehicles/{vin}/timeline", tag = "vehicles",
-    params(("vin" = String, Path, description = "The VIN (17 characters)."), TimelineQuery),
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$"), TimelineQuery),
     responses(
         (status = 200, description = "A page of the timeline.", body = TimelineView),
         (status = 400, description = "`bad_vin`, `bad_query`.", body = ErrorBody),
@@ -297,7 +297,7 @@ impl SeriesView {
 
 /// A vehicle's odometer (km) and engine hours (h) as `[at_ms, value]` points for a chart.
 #[utoipa::path(operation_id = "getReadings", get, path = "/api/v1/vehicles/{vin}/readings", tag = "vehicles",
-    params(("vin" = String, Path, description = "The VIN (17 characters)."), ReadingsQuery),
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$"), ReadingsQuery),
     responses(
         (status = 200, description = "The two series.", body = ReadingsView),
         (status = 400, description = "`bad_vin`, `bad_query` (also `until` before `since`).", body = ErrorBody),

@@ -232,7 +232,7 @@ struct EngagementView {
 /// One vehicle: what the ingest knows, its registry entry, layers, checklist and engagement
 /// (consents: the operator only).
 #[utoipa::path(operation_id = "getVehicle", get, path = "/api/v1/vehicles/{vin}", tag = "vehicles",
-    params(("vin" = String, Path, description = "The VIN (17 characters).")),
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
     responses(
         (status = 200, description = "The vehicle.", body = DetailView),
         (status = 400, description = "`bad_vin`.", body = ErrorBody),
@@ -307,7 +307,7 @@ struct SentView {
 /// `POST /api/v1/vehicles/{vin}/downlink` (operator): pushes one downlink message (a
 /// campaign or a service record) to the car. A body that does not fit is 400 `bad_request`.
 #[utoipa::path(operation_id = "sendDownlink", post, path = "/api/v1/vehicles/{vin}/downlink", tag = "vehicles",
-    params(("vin" = String, Path, description = "The VIN (17 characters).")),
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
     request_body(content = DownlinkRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Queued for the car.", body = SentView),
