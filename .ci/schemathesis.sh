@@ -76,10 +76,14 @@ RUST_LOG=warn "$target_dir/debug/rapport-agent" run --config config/passenger.to
   --speedup 30 --data-dir "$work/agent" --hmi "127.0.0.1:$hmi_port" >"$work/agent.log" 2>&1 &
 pids+=($!)
 
+# GET a URL to stdout (python3, which the venv needs anyway; no curl on a bare machine).
+fetch() {
+  python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' "$1"
+}
 wait_for() {
   local url="$1" log="$2"
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if fetch "$url" >/dev/null 2>&1; then return 0; fi
     sleep 0.5
   done
   echo "$url did not answer in 60 s; its log:" >&2
@@ -97,7 +101,7 @@ run() {
   local name="$1" url="$2"; shift 2
   local started=$SECONDS
   echo "== $name: $url"
-  curl -fsS "$url" >"$work/$name.json"
+  fetch "$url" >"$work/$name.json"
   "$venv/bin/openapi-spec-validator" "$work/$name.json" || { status=1; return; }
   timeout 150 "$venv/bin/schemathesis" run "$url" "$@" --checks "$checks" \
     --max-examples "$examples" "${seed_args[@]}" --phases examples,coverage,fuzzing \
