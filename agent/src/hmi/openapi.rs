@@ -23,7 +23,7 @@ pub const PATH: &str = "/v1/openapi.json";
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
 /// This document.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/openapi.json", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "openapi", get, path = "/v1/openapi.json", tag = "hmi",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
         content_type = "application/json", body = Object))))]
 pub(super) async fn serve() -> Response {

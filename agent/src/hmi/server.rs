@@ -338,7 +338,7 @@ struct Health {
 }
 
 /// Health: the agent answers.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/healthz", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "health", get, path = "/healthz", tag = "hmi",
     responses((status = 200, description = "Up.", body = Health))))]
 async fn healthz() -> Json<Health> {
     Json(Health {
@@ -348,21 +348,21 @@ async fn healthz() -> Json<Health> {
 }
 
 /// The car's state as the screen shows it.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/vehicle", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "getVehicle", get, path = "/v1/vehicle", tag = "hmi",
     responses((status = 200, description = "The car.", body = VehicleView))))]
 async fn vehicle(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.vehicle())
 }
 
 /// What may be on screen now.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/prompts", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "listPrompts", get, path = "/v1/prompts", tag = "hmi",
     responses((status = 200, description = "The prompts.", body = Vec<PromptView>))))]
 async fn prompts(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.prompts())
 }
 
 /// The driver's settings.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/settings", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "getSettings", get, path = "/v1/settings", tag = "hmi",
     responses((status = 200, description = "The settings.", body = SettingsView))))]
 async fn settings(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.settings())
@@ -370,7 +370,7 @@ async fn settings(State(app): State<AppState>) -> impl IntoResponse {
 
 /// Replaces the driver's settings (checked: `HH:MM` quiet hours with start ≠ end, known
 /// prompt kinds in `muted`).
-#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/v1/settings", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "putSettings", put, path = "/v1/settings", tag = "hmi",
     request_body(content = SettingsView, content_type = "application/json"),
     responses(
         (status = 200, description = "The settings as stored.", body = SettingsView),
@@ -446,7 +446,7 @@ fn parse_action(body: ActionBody) -> Result<DriverAction, ApiError> {
 }
 
 /// The driver acts on a prompt.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/prompts/{id}/action", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "actOnPrompt", post, path = "/v1/prompts/{id}/action", tag = "hmi",
     params(("id" = String, Path, description = "The prompt's id.")),
     request_body(content = ActionBody, content_type = "application/json"),
     responses(
@@ -524,7 +524,7 @@ fn parse_service(body: ServiceBody) -> Result<ServiceRequest, ApiError> {
 }
 
 /// The driver records a service.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/v1/service", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "recordService", post, path = "/v1/service", tag = "hmi",
     request_body(content = ServiceBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The service as recorded.", body = ServiceView),
@@ -553,7 +553,7 @@ fn sse_event(ev: &HmiEvent) -> Event {
 
 /// Server-sent events: the prompts on screen, then live changes (the module doc of
 /// [`crate::hmi`]).
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/v1/prompts/stream", tag = "hmi",
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "streamPrompts", get, path = "/v1/prompts/stream", tag = "hmi",
     responses((status = 200, description = "`prompt`, `closed`, `hidden` and `resync` events; never ends while the agent runs.",
         content_type = "text/event-stream", body = String))))]
 async fn prompt_stream(
