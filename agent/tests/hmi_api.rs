@@ -921,3 +921,97 @@ async fn the_prompts_command_talks_to_a_running_agent() {
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The routes `router_with` adds, read from its source (an axum router cannot be listed):
+/// `(METHOD, path)`.
+fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
+    let source = include_str!("../src/hmi/server.rs");
+    let start = source.find("pub fn router_with").unwrap();
+    let body = &source[start..start + source[start..].find("\n}\n").unwrap()];
+    let mut out = std::collections::BTreeSet::new();
+    for line in body.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix(".route(") else {
+            continue;
+        };
+        let (path, handlers) = rest.split_once(", ").unwrap();
+        let path = if path == "super::openapi::PATH" {
+            hmi::openapi::PATH.to_owned()
+        } else {
+            path.trim_matches('"').to_owned()
+        };
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let call = format!("{method}(");
+            if handlers.starts_with(&call) || handlers.contains(&format!(".{call}")) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The OpenAPI document (docs/api.md) is served as committed, is OpenAPI 3.1, documents every
+/// route `router_with` adds and nothing else, and every documented operation is served,
+/// answering a status it documents (an error in the stable shape).
+#[tokio::test]
+async fn every_route_is_documented_and_every_operation_served() {
+    let (_backend, server) = serve_showing(prompt("maintenance:oil:1:due", "Oil")).await;
+    let client = http();
+    let resp = client
+        .get(server.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(
+        doc,
+        serde_json::from_str::<Value>(hmi::openapi::DOCUMENT).unwrap()
+    );
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served = routes_in_source();
+    assert!(served.len() >= 9, "{served:?}");
+    assert_eq!(
+        documented, served,
+        "the document and the router's routes differ: annotate the handler with \
+         #[utoipa::path], list it in server::Operations and regenerate openapi.json"
+    );
+
+    for (method, path) in &documented {
+        let url = server.url(&path.replace("{id}", "maintenance:oil:1:due"));
+        let req = client.request(method.parse().unwrap(), url);
+        let req = if method == "GET" {
+            req
+        } else {
+            req.header("content-type", "application/json").body("{}")
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let op = &doc["paths"][path][method.to_lowercase()];
+        assert!(
+            op["responses"].get(status.to_string()).is_some(),
+            "{method} {path} answered {status}, which its operation does not document"
+        );
+        if status >= 400 {
+            let json: Value = resp.json().await.unwrap();
+            let code = json["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                code != "unknown_route" && code != "method_not_allowed",
+                "{method} {path}: not served ({json})"
+            );
+        }
+    }
+    server.shutdown().await;
+}

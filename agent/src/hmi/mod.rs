@@ -18,6 +18,7 @@
 //! | POST | `/v1/service` | `{"items":["oil"],"odometer_km":12345.6,"at":1700000000000}` | 201, [`ServiceView`] |
 //! | GET | `/v1/settings` | — | [`SettingsView`] |
 //! | PUT | `/v1/settings` | [`SettingsView`] (every field but `quiet_hours`, which may be `null` or absent) | [`SettingsView`] as stored |
+//! | GET | `/v1/openapi.json` | — | this table as an OpenAPI 3.1 document ([`openapi`]) |
 //!
 //! Request bodies must be `Content-Type: application/json`, at most [`BODY_LIMIT`] bytes, and
 //! carry no unknown fields. `minutes` is required for `snooze` only, a whole number in
@@ -79,6 +80,7 @@
 
 pub mod cli;
 pub(crate) mod client;
+pub mod openapi;
 mod server;
 pub(crate) mod views;
 

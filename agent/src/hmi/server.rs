@@ -23,11 +23,13 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use rapport_shared::{Odometer, Timestamp};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use super::views::{DriverAction, HmiEvent, ServiceRequest, SettingsView};
+#[cfg(feature = "openapi")]
+use super::views::{PromptView, ServiceView, VehicleView};
 use super::{Backend, BackendError, HmiError};
 
 /// Largest request body accepted: the biggest legitimate one (settings with every kind muted)
@@ -101,9 +103,32 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error":{"code","message"}}`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct ErrorBody<'a> {
+    /// What went wrong.
+    error: ErrorDetail<'a>,
+}
+
+/// A refusal: its stable code and a message for people.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct ErrorDetail<'a> {
+    /// Stable, snake_case (`malformed_json`, `not_found`, ...): what a client matches on.
+    code: &'a str,
+    /// For people; may change between versions.
+    message: &'a str,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": &self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
         let mut resp = (self.status, Json(body)).into_response();
         resp.extensions_mut().insert(Reason {
             code: self.code,
@@ -204,6 +229,7 @@ pub fn router_with(backend: Arc<dyn Backend>, rejections: Arc<Rejections>) -> Ro
         .route("/v1/prompts/{id}/action", post(act))
         .route("/v1/service", post(record_service))
         .route("/v1/settings", get(settings).put(put_settings))
+        .route(super::openapi::PATH, get(super::openapi::serve))
         // After the routes: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
@@ -301,22 +327,57 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "version": crate::VERSION}))
+/// `{"status": "ok", "version": ...}`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct Health {
+    /// Always `ok`: the agent answers.
+    status: &'static str,
+    /// The agent's version.
+    version: &'static str,
 }
 
+/// Health: the agent answers.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "health", get, path = "/healthz", tag = "hmi",
+    responses((status = 200, description = "Up.", body = Health))))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: crate::VERSION,
+    })
+}
+
+/// The car's state as the screen shows it.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "getVehicle", get, path = "/v1/vehicle", tag = "hmi",
+    responses((status = 200, description = "The car.", body = VehicleView))))]
 async fn vehicle(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.vehicle())
 }
 
+/// What may be on screen now.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "listPrompts", get, path = "/v1/prompts", tag = "hmi",
+    responses((status = 200, description = "The prompts.", body = Vec<PromptView>))))]
 async fn prompts(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.prompts())
 }
 
+/// The driver's settings.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "getSettings", get, path = "/v1/settings", tag = "hmi",
+    responses((status = 200, description = "The settings.", body = SettingsView))))]
 async fn settings(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.backend.settings())
 }
 
+/// Replaces the driver's settings (checked: `HH:MM` quiet hours with start ≠ end, known
+/// prompt kinds in `muted`).
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "putSettings", put, path = "/v1/settings", tag = "hmi",
+    request_body(content = SettingsView, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The settings as stored.", body = SettingsView),
+        (status = 400, description = "`malformed_json`, `unreadable_body`.", body = ErrorBody), (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `invalid_settings`, `invalid`.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+    )))]
 async fn put_settings(
     State(app): State<AppState>,
     JsonBody(view): JsonBody<SettingsView>,
@@ -329,10 +390,18 @@ async fn put_settings(
 /// The action body before checking: `action` as a string and `minutes` as any JSON value, so
 /// each mistake gets its own code rather than serde's "unknown variant".
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
+    /// `ack`, `snooze`, `dismiss` or `book`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(ack|snooze|dismiss|book)$"))]
     action: String,
+    /// Minutes to snooze, 1 to 10080: `snooze` only (and required there).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<u32>, minimum = 1, maximum = 10080)
+    )]
     minutes: Option<serde_json::Value>,
 }
 
@@ -376,6 +445,19 @@ fn parse_action(body: ActionBody) -> Result<DriverAction, ApiError> {
     }
 }
 
+/// The driver acts on a prompt.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "actOnPrompt", post, path = "/v1/prompts/{id}/action", tag = "hmi",
+    params(("id" = String, Path, description = "The prompt's id.")),
+    request_body(content = ActionBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The prompt after the action.", body = PromptView),
+        (status = 400, description = "`malformed_json`, `unreadable_body`, `invalid_path`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such prompt.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the prompt is already closed.", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `unknown_action`, `minutes_required`, `minutes_out_of_range`, `minutes_not_allowed`, `invalid`.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+    )))]
 async fn act(
     State(app): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -393,11 +475,15 @@ async fn act(
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct ServiceBody {
+    /// Schedule items covered (`oil`, ...): at least one, none blank.
     items: Vec<String>,
+    /// The odometer at the service, km, 0 to 10,000,000 (absent: the current one).
     #[serde(default)]
     odometer_km: Option<f64>,
+    /// When, unix ms (absent: now).
     #[serde(default)]
     at: Option<u64>,
 }
@@ -437,6 +523,15 @@ fn parse_service(body: ServiceBody) -> Result<ServiceRequest, ApiError> {
     })
 }
 
+/// The driver records a service.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "recordService", post, path = "/v1/service", tag = "hmi",
+    request_body(content = ServiceBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The service as recorded.", body = ServiceView),
+        (status = 400, description = "`malformed_json`, `unreadable_body`.", body = ErrorBody), (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `invalid_service`, `invalid` (an item not on the schedule).", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+    )))]
 async fn record_service(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<ServiceBody>,
@@ -456,6 +551,11 @@ fn sse_event(ev: &HmiEvent) -> Event {
     }
 }
 
+/// Server-sent events: the prompts on screen, then live changes (the module doc of
+/// [`crate::hmi`]).
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "streamPrompts", get, path = "/v1/prompts/stream", tag = "hmi",
+    responses((status = 200, description = "`prompt`, `closed`, `hidden` and `resync` events; never ends while the agent runs.",
+        content_type = "text/event-stream", body = String))))]
 async fn prompt_stream(
     State(app): State<AppState>,
     closing: Option<Extension<Closing>>,
@@ -496,6 +596,24 @@ async fn until_closing(closing: &mut Option<watch::Receiver<bool>>) {
         None => std::future::pending().await,
     }
 }
+
+/// The routes' operations, for [`super::openapi::generate`]: every route of [`router_with`]
+/// is listed here (the test `every_route_is_documented_and_every_operation_served` in
+/// agent/tests/hmi_api.rs walks both).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    healthz,
+    vehicle,
+    prompts,
+    prompt_stream,
+    act,
+    record_service,
+    settings,
+    put_settings,
+    super::openapi::serve,
+))]
+pub(super) struct Operations;
 
 #[cfg(test)]
 mod tests {

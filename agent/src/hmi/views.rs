@@ -18,6 +18,7 @@ use crate::memory::{DtcHistory, PromptRecord, QuietHours, ServiceRecord, Setting
 
 /// A prompt as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptView {
     /// Stable id naming the condition (`maintenance:oil:2:due`, `fault:P0300:1`).
     pub id: String,
@@ -57,6 +58,7 @@ impl From<&PromptRecord> for PromptView {
 
 /// An active fault as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DtcView {
     /// The code (`P0300`, `U0100-87`, `SPN100/FMI1`).
     pub code: String,
@@ -84,6 +86,7 @@ impl From<&DtcHistory> for DtcView {
 
 /// One maintenance item's standing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaintenanceView {
     /// Item id (`oil`, `brake_fluid`).
     pub item: String,
@@ -101,6 +104,7 @@ pub struct MaintenanceView {
 
 /// The car's state as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VehicleView {
     /// The VIN.
     pub vin: String,
@@ -128,6 +132,7 @@ pub struct VehicleView {
 
 /// A service as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceView {
     /// Schedule items it covered.
     pub items: Vec<String>,
@@ -162,6 +167,7 @@ pub struct ServiceRequest {
 /// Quiet hours, `"HH:MM"` to `"HH:MM"`, local time; may span midnight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuietHoursView {
     /// Start, `"22:00"`.
     pub start: String,
@@ -172,6 +178,7 @@ pub struct QuietHoursView {
 /// The driver's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingsView {
     /// Consent to engagement prompts.
     pub engagement_prompts: bool,

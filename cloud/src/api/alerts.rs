@@ -15,15 +15,16 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use rapport_shared::Timestamp;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AlertId, Limit, Query, parse_vin};
 use super::state::{Shared, blocking};
 use super::vehicles::DEFAULT_LIMIT;
@@ -32,17 +33,17 @@ use crate::fleet::alerts::{Alert, AlertState, SlaState};
 use crate::fleet::core::FleetError;
 use crate::store::Transition;
 
-/// The alert routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/alerts", get(list))
-        .route("/api/v1/alerts/{id}", get(one))
-        .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge))
-        .route("/api/v1/alerts/{id}/resolve", post(resolve))
+/// The alert routes, each with its OpenAPI operation ([`super::openapi`]).
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(acknowledge))
+        .routes(routes!(resolve))
 }
 
 /// An alert as stored, and how it stands at the cloud's `now`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AlertView<'a> {
     /// The alert's fields.
     #[serde(flatten)]
@@ -75,7 +76,8 @@ impl<'a> AlertView<'a> {
 }
 
 /// One alert's answer: its view and the cloud's `now`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertAnswer)]
 struct OneView<'a> {
     #[serde(flatten)]
     view: AlertView<'a>,
@@ -93,7 +95,7 @@ impl<'a> OneView<'a> {
 }
 
 /// Which alerts a list shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum StateFilter {
     Open,
@@ -122,23 +124,35 @@ impl StateFilter {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct ListQuery {
+    /// Which alerts (default `unresolved`: open or acknowledged).
+    #[param(value_type = Option<StateFilter>, inline)]
     state: StateFilter,
+    /// Only this vehicle's.
     vin: Option<String>,
+    /// At most this many, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<Limit>,
 }
 
 /// `{"alerts": [...], "now": ms}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertList)]
 struct ListView<'a> {
     alerts: Vec<AlertView<'a>>,
     /// The cloud's clock, unix ms: what every alert's age and SLA times were read at.
     now: Timestamp,
 }
 
-/// `GET /api/v1/alerts`.
+/// The alerts the caller may see, newest first.
+#[utoipa::path(operation_id = "listAlerts", get, path = "/api/v1/alerts", tag = "alerts", params(ListQuery),
+    responses(
+        (status = 200, description = "The alerts and the cloud's `now`.", body = ListView),
+        (status = 400, description = "`bad_query`, `bad_vin`.", body = ErrorBody),
+    ))]
 async fn list(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -190,7 +204,13 @@ async fn list(
     .await
 }
 
-/// `GET /api/v1/alerts/{id}`.
+/// One alert.
+#[utoipa::path(operation_id = "getAlert", get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+    responses(
+        (status = 200, description = "The alert and the cloud's `now`.", body = OneView),
+        (status = 400, description = "`bad_id`.", body = ErrorBody),
+        (status = 404, description = "`unknown_alert`: none, or not the caller's.", body = ErrorBody),
+    ))]
 async fn one(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -240,7 +260,14 @@ async fn transition(
     ok(&OneView::new(&alert, s.fleet.clock.now()))
 }
 
-/// `POST /api/v1/alerts/{id}/acknowledge`.
+/// Acknowledges an alert (a partner: only one it was sent).
+#[utoipa::path(operation_id = "acknowledgeAlert", post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+    responses(
+        (status = 200, description = "The alert after the change.", body = OneView),
+        (status = 400, description = "`bad_id`.", body = ErrorBody),
+        (status = 404, description = "`unknown_alert`: none, or not the caller's.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the alert's state does not allow it.", body = ErrorBody),
+    ))]
 async fn acknowledge(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -249,7 +276,14 @@ async fn acknowledge(
     transition(s, caller, id, false).await
 }
 
-/// `POST /api/v1/alerts/{id}/resolve`.
+/// Resolves an alert (a partner: only one it was sent).
+#[utoipa::path(operation_id = "resolveAlert", post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+    responses(
+        (status = 200, description = "The alert after the change.", body = OneView),
+        (status = 400, description = "`bad_id`.", body = ErrorBody),
+        (status = 404, description = "`unknown_alert`: none, or not the caller's.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the alert's state does not allow it.", body = ErrorBody),
+    ))]
 async fn resolve(
     State(s): State<Arc<Shared>>,
     caller: Caller,

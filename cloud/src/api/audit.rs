@@ -18,14 +18,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, State};
 use axum::response::Response;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Limit, Operator, Query};
 use super::state::{Shared, blocking};
 use super::views::ok;
@@ -37,8 +38,8 @@ const MAX_TEXT: usize = 200;
 const DEFAULT_LIMIT: usize = 100;
 
 /// The audit route.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/api/v1/audit", get(list))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 fn cut(text: &str) -> String {
@@ -132,7 +133,8 @@ struct VinQuery {
 }
 
 /// The query of `GET /api/v1/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only this VIN (checked: 400 `bad_query` when it is no VIN).
@@ -144,11 +146,12 @@ pub struct AuditParams {
     /// Only entries older than this seq (the previous page's `next`).
     pub before: Option<u64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<Limit>,
 }
 
 /// One entry as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     /// Its place in the log.
     pub seq: u64,
@@ -170,7 +173,7 @@ pub struct AuditView {
 
 /// The answer of `GET /api/v1/audit`: newest first; `next` is the `before` of the next page
 /// (null at the end).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     /// The entries, newest first.
     pub entries: Vec<AuditView>,
@@ -179,6 +182,13 @@ pub struct AuditPage {
 }
 
 /// `GET /api/v1/audit` (operator).
+#[utoipa::path(operation_id = "listAudit", get, path = "/api/v1/audit", tag = "audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Audit entries, newest first, and the cursor of the next page.", body = AuditPage),
+        (status = 400, description = "`bad_query`: a VIN that is no VIN, an unknown key, a bad number.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+    ))]
 pub async fn list(
     State(s): State<Arc<Shared>>,
     _: Operator,

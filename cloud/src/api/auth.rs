@@ -378,20 +378,17 @@ impl Access {
 /// The operator's token routes: `GET /api/v1/operator/tokens` (fingerprints),
 /// `POST /api/v1/operator/tokens` (`{"token": "..."}`: a second token, valid at once) and
 /// `DELETE /api/v1/operator/tokens/{fingerprint}` (revoke). Never a token in an answer.
-pub(crate) fn routes() -> axum::Router<std::sync::Arc<super::state::Shared>> {
-    axum::Router::new()
-        .route(
-            "/api/v1/operator/tokens",
-            axum::routing::get(list_operator_tokens).post(add_operator_token),
-        )
-        .route(
-            "/api/v1/operator/tokens/{fingerprint}",
-            axum::routing::delete(revoke_operator_token),
-        )
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<std::sync::Arc<super::state::Shared>> {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(
+            list_operator_tokens,
+            add_operator_token
+        ))
+        .routes(utoipa_axum::routes!(revoke_operator_token))
 }
 
 /// A token in clear, given to be added (only its hash is kept).
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// The token: a random string of at least 32 characters.
@@ -399,13 +396,18 @@ pub struct NewToken {
 }
 
 /// The operator's valid tokens, by fingerprint (the current one first).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct TokensView {
     /// `sha256:` and the first 16 hex digits of each token's SHA-256.
     pub tokens: Vec<String>,
 }
 
 /// `GET /api/v1/operator/tokens` (operator).
+#[utoipa::path(operation_id = "listOperatorTokens", get, path = "/api/v1/operator/tokens", tag = "operator",
+    responses(
+        (status = 200, description = "The valid operator tokens' fingerprints, the current one first.", body = TokensView),
+        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
+    ))]
 pub async fn list_operator_tokens(
     axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
     _: super::extract::Operator,
@@ -429,6 +431,16 @@ async fn store_changes(
 }
 
 /// `POST /api/v1/operator/tokens` (operator): 201 and the fingerprints.
+#[utoipa::path(operation_id = "addOperatorToken", post, path = "/api/v1/operator/tokens", tag = "operator",
+    request_body(content = NewToken, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added: valid at once beside the others; every valid token's fingerprint.", body = TokensView),
+        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
+        (status = 409, description = "`conflict`: the token is valid already, or was revoked.", body = super::error::ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = super::error::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = super::error::ErrorBody),
+        (status = 422, description = "`bad_body`: not a usable token.", body = super::error::ErrorBody),
+    ))]
 pub async fn add_operator_token(
     axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
     _: super::extract::Operator,
@@ -445,6 +457,14 @@ pub async fn add_operator_token(
 }
 
 /// `DELETE /api/v1/operator/tokens/{fingerprint}` (operator): 204.
+#[utoipa::path(operation_id = "revokeOperatorToken", delete, path = "/api/v1/operator/tokens/{fingerprint}", tag = "operator",
+    params(("fingerprint" = String, Path, description = "The token's fingerprint (`sha256:` + 16 hex digits).")),
+    responses(
+        (status = 204, description = "Revoked: the token opens nothing from now on."),
+        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
+        (status = 404, description = "`unknown_token`.", body = super::error::ErrorBody),
+        (status = 409, description = "`conflict`: the last operator token.", body = super::error::ErrorBody),
+    ))]
 pub async fn revoke_operator_token(
     axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
     _: super::extract::Operator,

@@ -11,15 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
 use rapport_shared::{Campaign, CampaignTarget, Priority};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator};
 use super::state::Shared;
 use super::views::json;
@@ -31,12 +32,12 @@ pub const MAX_ID_LEN: usize = 64;
 pub const MAX_VALID_DAYS: u32 = 365;
 
 /// The campaign routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/api/v1/campaigns", post(to_cell))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new().routes(routes!(to_cell))
 }
 
 /// The body of `POST /api/v1/campaigns`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CampaignBody {
     id: String,
@@ -52,14 +53,24 @@ struct CampaignBody {
 }
 
 /// The answer: how many drivers got it and how many were held back.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CampaignSent)]
 struct SentView {
     campaign: String,
     sent: u64,
     held_back: u64,
 }
 
-/// `POST /api/v1/campaigns` (operator).
+/// One campaign to every driver of a set of layer cells who may get it (operator).
+#[utoipa::path(operation_id = "sendCampaign", post, path = "/api/v1/campaigns", tag = "campaigns",
+    request_body(content = CampaignBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Sent to `sent` drivers, held back for `held_back`.", body = SentView),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`: a field missing, unknown, of the wrong type or out of range (named).", body = ErrorBody),
+    ))]
 async fn to_cell(
     State(s): State<Arc<Shared>>,
     _: Operator,

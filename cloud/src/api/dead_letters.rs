@@ -9,15 +9,16 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use rapport_shared::Timestamp;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Limit, Operator, Query};
 use super::state::{Shared, blocking};
 use super::vehicles::DEFAULT_LIMIT;
@@ -26,28 +27,33 @@ use crate::webhook::outbox::{DeadLetter, OutboxError};
 use crate::webhook::schedule::DeadReason;
 
 /// The dead-letter routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/dead-letters", get(list))
-        .route("/api/v1/dead-letters/{id}/redrive", post(redrive))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(redrive))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct ListQuery {
     /// A message id: the page starts after it.
     after: Option<String>,
+    /// The page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<Limit>,
 }
 
 /// `{"dead_letters": [...]}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeadLetterList)]
 struct ListView<'a> {
     dead_letters: Vec<DeadLetterView<'a>>,
 }
 
 /// One dead letter (its body stays in the outbox).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeadLetter)]
 struct DeadLetterView<'a> {
     id: &'a str,
     partner: &'a str,
@@ -75,7 +81,13 @@ impl<'a> DeadLetterView<'a> {
     }
 }
 
-/// `GET /api/v1/dead-letters` (operator).
+/// Webhooks parked after their last attempt or a 410, in id order (operator).
+#[utoipa::path(operation_id = "listDeadLetters", get, path = "/api/v1/dead-letters", tag = "webhooks", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of dead letters.", body = ListView),
+        (status = 400, description = "`bad_query`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+    ))]
 async fn list(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -96,7 +108,8 @@ async fn list(
 }
 
 /// The answer to a re-drive.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Redriven)]
 struct RedrivenView {
     id: String,
     partner: String,
@@ -105,6 +118,13 @@ struct RedrivenView {
 
 /// `POST /api/v1/dead-letters/{id}/redrive` (operator): 404 `unknown_dead_letter` for an id
 /// that is not a dead letter.
+#[utoipa::path(operation_id = "redriveDeadLetter", post, path = "/api/v1/dead-letters/{id}/redrive", tag = "webhooks",
+    params(("id" = String, Path, description = "The message id.")),
+    responses(
+        (status = 202, description = "Back in the outbox, due now.", body = RedrivenView),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_dead_letter`.", body = ErrorBody),
+    ))]
 async fn redrive(
     State(s): State<Arc<Shared>>,
     _: Operator,

@@ -20,16 +20,21 @@ pub struct ApiError {
     pub(crate) message: String,
 }
 
-/// The body of an error answer.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// The body of every error answer: `{"error":{"code","message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
+/// A refusal: its stable code and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, snake_case (`bad_query`, `unknown_vehicle`, `forbidden`, ...): what a client
+    /// matches on.
+    pub code: &'a str,
+    /// For people; may change between versions.
+    pub message: &'a str,
 }
 
 impl ApiError {

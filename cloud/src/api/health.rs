@@ -10,28 +10,30 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::state::Shared;
 use super::views::ok;
 
 /// The health and metrics routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
 }
 
 /// `{"status": "ok", "version": ..., "ingest": {"subscribed": ...}, "store": {"backend":
 /// ..., "up": ...}}`; 503 with `"status": "unavailable"` while the store does not answer
 /// (the ingest is not acking; a load balancer takes the instance out).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Health)]
 struct HealthView {
     status: &'static str,
     version: &'static str,
@@ -39,17 +41,25 @@ struct HealthView {
     store: StoreHealth,
 }
 
-#[derive(Serialize)]
+/// The store: its backend (`sled`, `postgres`) and whether it answers.
+#[derive(Serialize, ToSchema)]
 struct StoreHealth {
     backend: &'static str,
     up: bool,
 }
 
-#[derive(Serialize)]
+/// Whether the ingest is subscribed to the broker.
+#[derive(Serialize, ToSchema)]
 struct IngestHealth {
     subscribed: bool,
 }
 
+/// Health, for load balancers (no token).
+#[utoipa::path(operation_id = "health", get, path = "/healthz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Up.", body = HealthView),
+        (status = 503, description = "The store does not answer (`\"status\": \"unavailable\"`).", body = HealthView),
+    ))]
 async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let up = s.metrics.is_store_up();
     let view = HealthView {
@@ -70,6 +80,11 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     }
 }
 
+/// Prometheus text: the cloud's, the fleet's and the webhook sender's counters (no token;
+/// keep it behind the proxy).
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4.",
+        body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let mut text = s.metrics.render();
     render_fleet(&s, &mut text);

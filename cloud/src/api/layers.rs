@@ -7,25 +7,26 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Operator, Query};
 use super::state::{Shared, blocking};
 use super::views::ok;
 use crate::fleet::model::{Activity, CarMaturity, Category, ServiceMaturity};
 
 /// The layer routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/api/v1/layers", get(matrix))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new().routes(routes!(matrix))
 }
 
 /// The maturity a matrix's rows are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Axis {
     /// Maturity with the service.
@@ -35,16 +36,21 @@ enum Axis {
     Car,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct MatrixQuery {
     /// One category; absent: both.
+    #[param(value_type = Option<Category>)]
     category: Option<Category>,
+    /// The rows' maturity (default `service`).
+    #[param(value_type = Option<Axis>)]
     axis: Axis,
 }
 
 /// The matrix.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LayerMatrix)]
 struct MatrixView {
     axis: Axis,
     category: Option<Category>,
@@ -55,13 +61,20 @@ struct MatrixView {
 }
 
 /// One maturity's counts, one per activity.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LayerRow)]
 struct RowView {
     maturity: &'static str,
     counts: Vec<u64>,
 }
 
-/// `GET /api/v1/layers` (operator).
+/// The layer matrix: drivers per cell (operator).
+#[utoipa::path(operation_id = "getLayerMatrix", get, path = "/api/v1/layers", tag = "layers", params(MatrixQuery),
+    responses(
+        (status = 200, description = "The matrix.", body = MatrixView),
+        (status = 400, description = "`bad_query`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+    ))]
 async fn matrix(
     State(s): State<Arc<Shared>>,
     _: Operator,

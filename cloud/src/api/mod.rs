@@ -15,6 +15,8 @@
 //! - [`audit`]: the audit log (operator) and the middleware writing it;
 //! - [`auth`]: who calls, and the operator's token rotation (operator);
 //! - [`ratelimit`]: every caller's token bucket (middleware).
+//! - [`openapi`]: the OpenAPI 3.1 document of all of the above but the page, generated from
+//!   the routes (`GET /api/v1/openapi.json`, no token).
 //!
 //! Every `/api/v1` route needs a bearer token ([`auth`]): the operator sees everything, a
 //! partner what concerns it. What a route takes from a request is typed and checked before it
@@ -35,6 +37,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod layers;
+pub mod openapi;
 pub mod owner;
 pub mod partners;
 pub mod ratelimit;
@@ -52,27 +55,19 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use self::error::ApiError;
 use self::state::Shared;
 
-/// The API's routes over a running cloud.
+/// The API's routes over a running cloud: the documented ones ([`documented`]) and the
+/// dashboard's static files.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let (api, _) = documented().split_for_parts();
     Router::new()
-        .merge(health::routes())
-        .merge(vehicles::routes())
-        .merge(timeline::routes())
-        .merge(registry::routes())
-        .merge(layers::routes())
-        .merge(alerts::routes())
-        .merge(partners::routes())
-        .merge(campaigns::routes())
-        .merge(dead_letters::routes())
+        .merge(api)
         .merge(dashboard::routes())
-        .merge(owner::routes())
-        .merge(rights::routes())
-        .merge(audit::routes())
-        .merge(auth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Innermost: the audit log sees every request that passed the rate limit, with its
@@ -90,6 +85,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
             count_rejects,
         ))
         .with_state(shared)
+}
+
+/// Every route of the API but the dashboard's files, each with its OpenAPI operation: a new
+/// resource's `routes()` is merged here (and is then in [`openapi::document`]).
+pub fn documented() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(vehicles::routes())
+        .merge(timeline::routes())
+        .merge(registry::routes())
+        .merge(layers::routes())
+        .merge(alerts::routes())
+        .merge(partners::routes())
+        .merge(campaigns::routes())
+        .merge(dead_letters::routes())
+        .merge(openapi::routes())
+        .merge(owner::routes())
+        .merge(rights::routes())
+        .merge(audit::routes())
+        .merge(auth::routes())
 }
 
 /// Counts every 4xx answer (bad input, refused tokens) in `rapport_api_rejects_total`.

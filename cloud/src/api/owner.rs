@@ -16,15 +16,16 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
 use rapport_shared::{CivilDate, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator, VinPath};
 use super::registry::RegistrationView;
 use super::state::Shared;
@@ -37,15 +38,16 @@ use crate::store::Applied;
 pub const MAX_OWNER_REF: usize = 128;
 
 /// The owner routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/api/v1/vehicles/{vin}/owner-change", post(owner_change))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new().routes(routes!(owner_change))
 }
 
 /// The body of `POST /api/v1/vehicles/{vin}/owner-change`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerChangeBody {
     /// The day the car changed hands (`YYYY-MM-DD`, UTC).
+    #[schema(value_type = String, format = Date)]
     pub effective: CivilDate,
     /// The operator's opaque reference to the new owner.
     #[serde(default)]
@@ -57,7 +59,7 @@ pub struct OwnerChangeBody {
 
 /// The answer: the vehicle, whether this call changed the owner, the relationship's start
 /// and the registration now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OwnerChangeView {
     /// The VIN.
     pub vin: String,
@@ -79,6 +81,18 @@ enum Outcome {
 }
 
 /// `POST /api/v1/vehicles/{vin}/owner-change` (operator).
+#[utoipa::path(operation_id = "changeOwner", post, path = "/api/v1/vehicles/{vin}/owner-change", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    request_body(content = OwnerChangeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The change (or `changed: false` when that date was on record already).", body = OwnerChangeView),
+        (status = 400, description = "`bad_vin`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`, `bad_owner_change` (a date after today, an overlong or control-character reference).", body = ErrorBody),
+    ))]
 async fn owner_change(
     State(s): State<Arc<Shared>>,
     _: Operator,

@@ -18,16 +18,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use rapport_kit::config::one_line;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator};
 use super::state::{Shared, blocking};
 use super::views::ok;
@@ -37,30 +38,18 @@ use crate::fleet::partners::{
 };
 
 /// The partner routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/partners", get(list))
-        .route("/api/v1/partners/{id}", put(upsert).delete(remove))
-        .route(
-            "/api/v1/partners/{id}/webhook-secret",
-            axum::routing::post(rotate_secret),
-        )
-        .route(
-            "/api/v1/partners/{id}/webhook-secret/previous",
-            axum::routing::delete(retire_secrets),
-        )
-        .route(
-            "/api/v1/partners/{id}/tokens",
-            axum::routing::post(add_token),
-        )
-        .route(
-            "/api/v1/partners/{id}/tokens/{fingerprint}",
-            axum::routing::delete(revoke_token),
-        )
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(upsert, remove))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(retire_secrets))
+        .routes(routes!(add_token))
+        .routes(routes!(revoke_token))
 }
 
 /// `POST /api/v1/partners/{id}/webhook-secret`: the new secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSecret {
     /// `whsec_` + base64 of 24 to 64 random bytes.
@@ -109,6 +98,18 @@ async fn change_partner(
 /// delivery from now on, beside the ones before it (each delivery carries every signature)
 /// until they are retired. 422 for a secret that is not `whsec_` + 24..64 bytes, 409 when it
 /// is one of the partner's already.
+#[utoipa::path(operation_id = "rotatePartnerWebhookSecret", post, path = "/api/v1/partners/{id}/webhook-secret", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id.")),
+    request_body(content = NewSecret, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The partner (fingerprints of its secrets, never a secret).", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the secret is one of the partner's already.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`: not `whsec_` + base64 of 24 to 64 bytes.", body = ErrorBody),
+    ))]
 async fn rotate_secret(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -136,6 +137,14 @@ async fn rotate_secret(
 
 /// `DELETE /api/v1/partners/{id}/webhook-secret/previous` (operator): only the current
 /// secret signs from now on.
+#[utoipa::path(operation_id = "retirePartnerWebhookSecrets", delete, path = "/api/v1/partners/{id}/webhook-secret/previous", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id.")),
+    responses(
+        (status = 200, description = "The partner, only its current secret signing.", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the directory refuses the change.", body = ErrorBody),
+    ))]
 async fn retire_secrets(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -153,6 +162,18 @@ async fn retire_secrets(
 
 /// `POST /api/v1/partners/{id}/tokens` (operator): another API token for the partner, valid
 /// at once beside its others (`{"token": "..."}`, only its hash kept).
+#[utoipa::path(operation_id = "addPartnerToken", post, path = "/api/v1/partners/{id}/tokens", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id.")),
+    request_body(content = crate::api::auth::NewToken, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The partner (fingerprints of its tokens, never a token).", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the token is one of the partner's already.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`: not a usable token.", body = ErrorBody),
+    ))]
 async fn add_token(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -181,6 +202,15 @@ async fn add_token(
 
 /// `DELETE /api/v1/partners/{id}/tokens/{fingerprint}` (operator): the token no longer
 /// opens anything. 404 `unknown_token`; 409 for the partner's last token.
+#[utoipa::path(operation_id = "revokePartnerToken", delete, path = "/api/v1/partners/{id}/tokens/{fingerprint}", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id."),
+        ("fingerprint" = String, Path, description = "The token's fingerprint (`sha256:` + 16 hex digits).")),
+    responses(
+        (status = 200, description = "The partner without that token.", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`, `unknown_token`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the partner's last token.", body = ErrorBody),
+    ))]
 async fn revoke_token(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -217,13 +247,16 @@ async fn revoke_token(
 }
 
 /// `{"partners": [...], "fallback": id or null}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PartnerList)]
 struct ListView<'a> {
     partners: Vec<PartnerSummary<'a>>,
     fallback: Option<&'a str>,
 }
 
-/// `GET /api/v1/partners`.
+/// The partners (a partner: itself), never a secret or a token hash.
+#[utoipa::path(operation_id = "listPartners", get, path = "/api/v1/partners", tag = "partners",
+    responses((status = 200, description = "The partners and the fallback's id.", body = ListView)))]
 async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
     let rules = s.fleet.rules()?;
     let directory = &rules.directory;
@@ -244,6 +277,17 @@ async fn list(State(s): State<Arc<Shared>>, caller: Caller) -> Result<Response, 
 /// `token_env` is refused with 422 `token_env_not_allowed` before anything is looked up, so
 /// a caller cannot probe which environment variables the daemon has ([`PartnerConfig::resolve`]
 /// is given a lookup that finds nothing all the same).
+#[utoipa::path(operation_id = "putPartner", put, path = "/api/v1/partners/{id}", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id (as in the body).")),
+    request_body(content = PartnerConfig, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The partner as stored (no secret, no token).", body = PartnerSummary),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the directory refuses the change.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body` (a bad field, or an id unlike the path's), `token_env_not_allowed`.", body = ErrorBody),
+    ))]
 async fn upsert(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -290,6 +334,14 @@ async fn upsert(
 
 /// `DELETE /api/v1/partners/{id}` (operator): 204; 404 `unknown_partner`; 409 for the
 /// fallback.
+#[utoipa::path(operation_id = "deletePartner", delete, path = "/api/v1/partners/{id}", tag = "partners",
+    params(("id" = String, Path, description = "The partner's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_partner`.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the fallback cannot be removed.", body = ErrorBody),
+    ))]
 async fn remove(
     State(s): State<Arc<Shared>>,
     _: Operator,

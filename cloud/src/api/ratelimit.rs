@@ -43,7 +43,7 @@ pub mod defaults {
 pub const MAX_PER_SECOND: u32 = 1_000_000;
 
 /// A rate and a burst: `[api.rate_limit]`, or a partner's own `rate_limit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests per second the bucket refills with (1 to [`MAX_PER_SECOND`]).

@@ -9,17 +9,18 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{post, put};
 use rapport_kit::config::one_line;
 use rapport_shared::{CivilDate, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator, VinPath};
 use super::state::Shared;
 use super::views::ok;
@@ -29,15 +30,15 @@ use crate::fleet::registry;
 /// Most problems of an import file an answer lists.
 pub const MAX_LISTED_PROBLEMS: usize = 50;
 
-/// The registry routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/vehicles/{vin}/registration", put(put_registration))
-        .route("/api/v1/registry", post(import))
+/// The registry routes, each with its OpenAPI operation ([`super::openapi`]).
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(put_registration))
+        .routes(routes!(import))
 }
 
 /// A registry entry as the API shows it (times in unix ms).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegistrationView {
     /// `passenger` or `commercial`.
     pub category: Category,
@@ -65,7 +66,7 @@ impl RegistrationView {
 }
 
 /// The body of `PUT /api/v1/vehicles/{vin}/registration`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegistrationBody {
     category: Category,
@@ -73,6 +74,7 @@ struct RegistrationBody {
     line: String,
     /// `YYYY-MM-DD`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
     delivered: Option<CivilDate>,
     #[serde(default)]
     dealer: Option<String>,
@@ -83,13 +85,24 @@ struct RegistrationBody {
 }
 
 /// `{"vin": ..., "registration": {...}}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RegisteredView {
     vin: String,
     registration: RegistrationView,
 }
 
-/// `PUT /api/v1/vehicles/{vin}/registration` (operator).
+/// Creates or replaces one vehicle's registry entry (operator).
+#[utoipa::path(operation_id = "putRegistration", put, path = "/api/v1/vehicles/{vin}/registration", tag = "registry",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    request_body(content = RegistrationBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The entry as stored.", body = RegisteredView),
+        (status = 400, description = "`bad_vin`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`: a field missing, unknown or of the wrong type (named).", body = ErrorBody),
+    ))]
 async fn put_registration(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -120,13 +133,23 @@ async fn put_registration(
 }
 
 /// `{"imported": n}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ImportedView {
     imported: usize,
 }
 
 /// `POST /api/v1/registry` (operator): every entry of the file created or updated, or the
 /// file's problems (422 `bad_registry`, the first [`MAX_LISTED_PROBLEMS`]).
+#[utoipa::path(operation_id = "importRegistry", post, path = "/api/v1/registry", tag = "registry",
+    request_body(description = "A registry file: CSV (`text/csv`) or TOML (`application/toml`), as in docs/fleet-engineer.md.",
+        content((String = "text/csv"), (String = "application/toml"))),
+    responses(
+        (status = 200, description = "How many entries were created or updated.", body = ImportedView),
+        (status = 400, description = "`bad_body`: the file is not UTF-8.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: neither CSV nor TOML.", body = ErrorBody),
+        (status = 422, description = "`bad_registry`: the file's problems, each with its line.", body = ErrorBody),
+    ))]
 async fn import(
     State(s): State<Arc<Shared>>,
     _: Operator,

@@ -19,18 +19,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use hyper::body::Frame;
 use rapport_shared::{RecordBody, Timestamp, Vin};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Operator, VinPath};
 use super::state::{Shared, blocking};
 use super::vehicles::unknown_vehicle;
@@ -49,14 +50,14 @@ pub const EXPORT_CHUNK: usize = 64 * 1024;
 pub const EXPORT_CHANNEL: usize = 4;
 
 /// The rights routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/vehicles/{vin}/export", get(export))
-        .route("/api/v1/vehicles/{vin}/erase", post(erase))
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(export))
+        .routes(routes!(erase))
 }
 
 /// The body of an erase.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseRequest {
     /// Why (kept on the tombstone; 1 to [`MAX_REASON_BYTES`] bytes, not only blanks).
@@ -64,7 +65,7 @@ pub struct EraseRequest {
 }
 
 /// The answer to an erase (the first and every repeat): the tombstone.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErasureView {
     /// The vehicle.
     pub vin: String,
@@ -101,6 +102,18 @@ impl ErasureView {
 }
 
 /// `POST /api/v1/vehicles/{vin}/erase` (operator).
+#[utoipa::path(operation_id = "eraseVehicle", post, path = "/api/v1/vehicles/{vin}/erase", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    request_body(content = EraseRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The erasure's tombstone (the same for every repeat: an erase is idempotent).", body = ErasureView),
+        (status = 400, description = "`bad_vin`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`.", body = ErrorBody),
+        (status = 413, description = "`bad_body`: the body is too large.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`bad_body`: no reason, a blank or overlong one, another field.", body = ErrorBody),
+    ))]
 async fn erase(
     State(s): State<Arc<Shared>>,
     _: Operator,
@@ -144,6 +157,14 @@ async fn erase(
 }
 
 /// `GET /api/v1/vehicles/{vin}/export` (operator): the document, streamed.
+#[utoipa::path(operation_id = "exportVehicle", get, path = "/api/v1/vehicles/{vin}/export", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    responses(
+        (status = 200, description = "Everything the store holds about the vehicle, as one JSON document streamed as it is read (its schema: docs/data-rights.md, \"Export\").", body = Object, content_type = "application/json"),
+        (status = 400, description = "`bad_vin`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`.", body = ErrorBody),
+    ))]
 async fn export(
     State(s): State<Arc<Shared>>,
     _: Operator,

@@ -17,16 +17,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use rapport_shared::{Odometer, Timestamp};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CommaList, Limit, Query, VinPath};
 use super::state::{Shared, blocking};
 use super::vehicles::{unknown_vehicle, visible};
@@ -40,27 +41,34 @@ pub const DEFAULT_TIMELINE: usize = 500;
 /// A readings series' points when the query names no `max_points`.
 pub const DEFAULT_POINTS: usize = 200;
 
-/// The timeline routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/vehicles/{vin}/timeline", get(timeline))
-        .route("/api/v1/vehicles/{vin}/readings", get(readings))
+/// The timeline routes, each with its OpenAPI operation ([`super::openapi`]).
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(timeline))
+        .routes(routes!(readings))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct TimelineQuery {
+    /// The page size, 1 to 1000 (default 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<Limit>,
-    /// The kinds to keep (absent: all).
+    /// The kinds to keep, comma-separated (absent: all; an unknown kind is 400 naming every
+    /// kind).
+    #[param(value_type = Option<String>)]
     kind: CommaList<Kind>,
     /// What to fold (absent: nothing).
+    #[param(value_type = Option<Fold>, inline)]
     fold: Option<Fold>,
     /// The previous page's `next_before`.
+    #[param(value_type = Option<String>)]
     before: Option<CursorParam>,
 }
 
 /// What a timeline page may fold.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Fold {
     /// Runs of readings.
@@ -79,7 +87,8 @@ impl<'de> Deserialize<'de> for CursorParam {
 }
 
 /// `{"vin": ..., "entries": [...], "next_before": cursor or null}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Timeline)]
 struct TimelineView {
     vin: String,
     entries: Vec<TimelineItem>,
@@ -89,7 +98,7 @@ struct TimelineView {
 
 /// One entry: the fleet's (`"source": "cloud"`) or one of the car's records
 /// (`"source": "car"`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum TimelineItem {
     Cloud {
@@ -101,6 +110,7 @@ enum TimelineItem {
         #[serde(flatten)]
         record: RecordView,
         source: &'static str,
+        #[schema(value_type = u64)]
         at: Timestamp,
     },
     Readings(RunView),
@@ -110,7 +120,7 @@ enum TimelineItem {
 /// <the newest's time>, "first_at", "count", "odometer", "engine_hours", "first_seq",
 /// "last_seq", "odometer_km": {"from", "to"} or null}`. Its readings are the page
 /// `?kind=odometer,engine_hours&before=<last_seq + 1>.-&limit=<count>`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RunView {
     kind: &'static str,
     source: &'static str,
@@ -132,7 +142,7 @@ pub struct RunView {
 }
 
 /// From one odometer reading to another, km.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct KmRange {
     from: f64,
     to: f64,
@@ -169,7 +179,15 @@ impl From<Entry> for TimelineItem {
     }
 }
 
-/// `GET /api/v1/vehicles/{vin}/timeline`.
+/// A vehicle's timeline: the cloud's entries and the car's records, oldest first, paged
+/// backwards by `before`.
+#[utoipa::path(operation_id = "getTimeline", get, path = "/api/v1/vehicles/{vin}/timeline", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$"), TimelineQuery),
+    responses(
+        (status = 200, description = "A page of the timeline.", body = TimelineView),
+        (status = 400, description = "`bad_vin`, `bad_query`.", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`: not the caller's.", body = ErrorBody),
+    ))]
 async fn timeline(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -201,13 +219,18 @@ async fn timeline(
     .await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct ReadingsQuery {
     /// From this time, unix ms (absent: the first reading).
+    #[param(value_type = Option<u64>)]
     since: Option<Millis>,
     /// Up to this time, unix ms (absent: the last reading).
+    #[param(value_type = Option<u64>)]
     until: Option<Millis>,
+    /// Most points per series, 2 to 2000 (default 200).
+    #[param(value_type = Option<u32>, minimum = 2, maximum = 2000)]
     max_points: Option<MaxPoints>,
 }
 
@@ -243,7 +266,8 @@ impl<'de> Deserialize<'de> for MaxPoints {
 }
 
 /// `GET /api/v1/vehicles/{vin}/readings`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Readings)]
 struct ReadingsView {
     vin: String,
     /// The range asked for (null: open).
@@ -257,11 +281,14 @@ struct ReadingsView {
 }
 
 /// One series: `{"unit": "km", "count": 2500, "points": [[at_ms, value], ...]}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Series)]
 struct SeriesView {
     unit: &'static str,
     /// Readings in the range (the points are at most `max_points` of them).
     count: usize,
+    /// `[at_ms, value]` pairs.
+    #[schema(value_type = Vec<Vec<f64>>)]
     points: Vec<Point>,
 }
 
@@ -275,7 +302,14 @@ impl SeriesView {
     }
 }
 
-/// `GET /api/v1/vehicles/{vin}/readings`.
+/// A vehicle's odometer (km) and engine hours (h) as `[at_ms, value]` points for a chart.
+#[utoipa::path(operation_id = "getReadings", get, path = "/api/v1/vehicles/{vin}/readings", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$"), ReadingsQuery),
+    responses(
+        (status = 200, description = "The two series.", body = ReadingsView),
+        (status = 400, description = "`bad_vin`, `bad_query` (also `until` before `since`).", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`: not the caller's.", body = ErrorBody),
+    ))]
 async fn readings(
     State(s): State<Arc<Shared>>,
     caller: Caller,

@@ -13,17 +13,18 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use rapport_shared::{MaintenanceStatus, Timestamp, Vin, WireError, topic};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CommaList, Limit, Operator, Query, VinPath, parse_vin};
 use super::registry::RegistrationView;
 use super::state::{Shared, blocking};
@@ -36,12 +37,12 @@ use crate::fleet::model::{
 /// A page when the query names none.
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// The vehicle routes.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/api/v1/vehicles", get(list))
-        .route("/api/v1/vehicles/{vin}", get(detail))
-        .route("/api/v1/vehicles/{vin}/downlink", post(downlink))
+/// The vehicle routes, each with its OpenAPI operation ([`super::openapi`]).
+pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail))
+        .routes(routes!(downlink))
 }
 
 /// Whether the caller may see the vehicle (the operator: always).
@@ -62,34 +63,54 @@ pub(super) fn unknown_vehicle(vin: &Vin) -> ApiError {
 }
 
 /// The query of the list: a set of cells (lists per axis, absent: any) and paging.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct ListQuery {
+    /// Categories, comma-separated (`passenger,commercial`); absent: any.
+    #[param(value_type = Option<String>)]
     category: CommaList<Category>,
+    /// Maturities with the car (`novice`, `skilled`, `veteran`), comma-separated.
+    #[param(value_type = Option<String>)]
     car: CommaList<CarMaturity>,
+    /// Maturities with the service (`junior`, `growing`, `mature`), comma-separated.
+    #[param(value_type = Option<String>)]
     service: CommaList<ServiceMaturity>,
+    /// Activities (`active`, `declining`, `churned`, `dormant`), comma-separated.
+    #[param(value_type = Option<String>)]
     activity: CommaList<Activity>,
+    /// Lifecycles (`new`, `retained`, `lapsed`), comma-separated.
+    #[param(value_type = Option<String>)]
     lifecycle: CommaList<Lifecycle>,
     /// A VIN: the page starts after it.
     after: Option<String>,
+    /// The page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<Limit>,
 }
 
 /// The list's answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = VehicleList)]
 struct ListView {
     vehicles: Vec<ListedVehicle>,
     /// The VIN to ask after for the next page; null on the last.
     next_after: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One vehicle of a list.
+#[derive(Serialize, ToSchema)]
 struct ListedVehicle {
     vin: String,
     layers: Layers,
 }
 
-/// `GET /api/v1/vehicles`.
+/// The vehicles, by layer cell, in VIN order (a partner: the ones it may see).
+#[utoipa::path(operation_id = "listVehicles", get, path = "/api/v1/vehicles", tag = "vehicles", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of vehicles.", body = ListView),
+        (status = 400, description = "`bad_query` (an unknown key or value), `bad_vin` (`after`).", body = ErrorBody),
+    ))]
 async fn list(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -127,7 +148,8 @@ async fn list(
 
 /// `GET /api/v1/vehicles/{vin}`: the ingest's view (or only the VIN, for a vehicle
 /// registered but not heard from yet) with the fleet's.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = VehicleDetail)]
 struct DetailView {
     #[serde(flatten)]
     ingest: IngestPart,
@@ -155,8 +177,40 @@ enum IngestPart {
     Unseen { vin: String },
 }
 
+/// The ingest's part of the answer: [`VehicleView`], or only `vin` for a vehicle registered
+/// but not heard from yet. Documented as `anyOf` by hand: both shapes carry `vin`, so the
+/// `oneOf` a derive would write could not tell them apart.
+impl utoipa::PartialSchema for IngestPart {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("VehicleView"))
+            .item(
+                ObjectBuilder::new()
+                    .property("vin", ObjectBuilder::new().schema_type(Type::String))
+                    .required("vin"),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for IngestPart {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        out.push((
+            "VehicleView".to_owned(),
+            <VehicleView as utoipa::PartialSchema>::schema(),
+        ));
+        <VehicleView as ToSchema>::schemas(out);
+    }
+}
+
 /// One item of the checklist.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MaintenanceView {
     item: String,
     status: MaintenanceStatus,
@@ -166,7 +220,7 @@ struct MaintenanceView {
 }
 
 /// What layering counts from.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EngagementView {
     owned_since: Option<Timestamp>,
     last_engagement: Option<Timestamp>,
@@ -175,7 +229,15 @@ struct EngagementView {
     services: u32,
 }
 
-/// `GET /api/v1/vehicles/{vin}`.
+/// One vehicle: what the ingest knows, its registry entry, layers, checklist and engagement
+/// (consents: the operator only).
+#[utoipa::path(operation_id = "getVehicle", get, path = "/api/v1/vehicles/{vin}", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    responses(
+        (status = 200, description = "The vehicle.", body = DetailView),
+        (status = 400, description = "`bad_vin`.", body = ErrorBody),
+        (status = 404, description = "`unknown_vehicle`: not known, or not the caller's.", body = ErrorBody),
+    ))]
 async fn detail(
     State(s): State<Arc<Shared>>,
     VinPath(vin): VinPath,
@@ -235,7 +297,8 @@ async fn detail(
 }
 
 /// The answer to a downlink: its id and topic.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DownlinkSent)]
 struct SentView {
     id: u64,
     topic: String,
@@ -243,6 +306,15 @@ struct SentView {
 
 /// `POST /api/v1/vehicles/{vin}/downlink` (operator): pushes one downlink message (a
 /// campaign or a service record) to the car. A body that does not fit is 400 `bad_request`.
+#[utoipa::path(operation_id = "sendDownlink", post, path = "/api/v1/vehicles/{vin}/downlink", tag = "vehicles",
+    params(("vin" = String, Path, description = "The VIN: 17 characters, letters (not I, O, Q) and digits.", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    request_body(content = DownlinkRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued for the car.", body = SentView),
+        (status = 400, description = "`bad_vin`, `bad_request` (a body that does not fit).", body = ErrorBody),
+        (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
+        (status = 413, description = "`too_large`: the message is over the wire's limit.", body = ErrorBody),
+    ))]
 async fn downlink(
     State(s): State<Arc<Shared>>,
     _: Operator,

@@ -16,6 +16,7 @@ use rapport_shared::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::vehicle::{DtcEntry, Reading, VehicleState};
@@ -41,7 +42,7 @@ pub fn ok<T: Serialize>(view: &T) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/vehicles/{vin}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VehicleView {
     /// The VIN.
     pub vin: String,
@@ -70,7 +71,7 @@ pub struct VehicleView {
 }
 
 /// The odometer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OdometerView {
     /// Kilometres.
     pub km: f64,
@@ -85,7 +86,7 @@ pub struct OdometerView {
 }
 
 /// Engine hours.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EngineHoursView {
     /// Hours.
     pub hours: f64,
@@ -100,7 +101,7 @@ pub struct EngineHoursView {
 }
 
 /// One listed fault.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DtcView {
     /// `P0133`, `P0133-1C`, `SPN110/FMI0`.
     pub code: String,
@@ -131,7 +132,7 @@ impl DtcView {
 }
 
 /// Record counts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecordCounts {
     /// All kinds.
     pub total: u64,
@@ -179,6 +180,7 @@ impl VehicleView {
 /// `POST /api/v1/vehicles/{vin}/downlink` (operator API): what to send.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(ToSchema)]
 pub enum DownlinkRequest {
     /// A campaign for the driver.
     Campaign {
@@ -218,7 +220,7 @@ fn normal() -> Priority {
 }
 
 /// Campaign target conditions; all optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetRequest {
     /// At least this odometer, km.
@@ -312,7 +314,7 @@ impl DownlinkRequest {
 
 /// One record of the car: `{"kind": "odometer", "seq": 7, "data": {...}}` (`data`: the
 /// record's fields, as the wire types serialise them).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecordView {
     /// The record kind's name (`unknown`: a kind this build does not know).
     pub kind: &'static str,

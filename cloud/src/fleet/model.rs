@@ -14,7 +14,7 @@ pub const DAY_MS: u64 = 86_400_000;
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* #[doc = $s] $v),+ }
 
@@ -80,7 +80,7 @@ named_enum! {
 }
 
 /// Where a driver sits on every axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Layers {
     /// Passenger or commercial.
     pub category: Category,
@@ -120,7 +120,7 @@ impl Layers {
 }
 
 /// Consents the driver gave (from the registry at sale, then the car's consent records).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consents {
     /// The car's data may go to partners (dealer, service providers).
     pub partner_sharing: bool,
@@ -289,6 +289,7 @@ pub enum PartnerTarget {
 /// The driver's latest response to a prompt, as partners see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum DriverResponse {
     /// No action yet (or not shown yet).
     #[default]

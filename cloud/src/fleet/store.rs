@@ -36,6 +36,7 @@ type Batch = sled::Batch;
 /// One entry of a vehicle's fleet timeline (the records themselves come from the record log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum TimelineEntry {
     /// The driver moved between layers.
     Layer {
@@ -78,7 +79,7 @@ pub enum TimelineEntry {
 }
 
 /// A stamped timeline entry, as the API lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stamped {
     /// When.
     pub at: Timestamp,

@@ -29,7 +29,7 @@ pub const ERASED_EVENT: &str = "vehicle.erased";
 pub const MAX_REASON_BYTES: usize = 500;
 
 /// What an erasure removed, counted (the aggregate that stays).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErasedCounts {
     /// Logged records.
     pub records: u64,
@@ -42,7 +42,7 @@ pub struct ErasedCounts {
 }
 
 /// The car's confirmation of its wipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WipeConfirmation {
     /// The confirmation record's seq: records below it are from before the wipe.
     pub seq: u64,

@@ -195,7 +195,7 @@ pub fn clean_error(text: &str) -> String {
 }
 
 /// Why a message was dead-lettered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum DeadReason {
     /// The partner answered 410 Gone.
     Gone,

@@ -242,6 +242,7 @@ pub struct DtcSnapshot {
 /// Maintenance item states, in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MaintenanceStatus {
     /// Within the due-soon window.
     DueSoon,

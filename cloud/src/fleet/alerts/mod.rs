@@ -100,6 +100,7 @@ impl Default for AlertPolicy {
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AlertKind {
     /// Maintenance is due (the subject is the schedule item).
     Maintenance,
@@ -123,6 +124,7 @@ impl AlertKind {
 /// Where an alert is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AlertState {
     /// Raised; nobody has taken it on.
     Open,
@@ -135,6 +137,7 @@ pub enum AlertState {
 /// How an alert stands against its SLA ([`Alert::sla_state`]), as the API shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum SlaState {
     /// Answered (acknowledged, or resolved without an acknowledgement) before its SLA ended,
     /// never escalated: the SLA was kept.
@@ -303,7 +306,7 @@ pub struct AlertContext {
 }
 
 /// An alert's escalation to the fallback partner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Escalation {
     /// The fallback partner's id.
     pub to: String,
@@ -353,13 +356,14 @@ pub struct AlertWebhook {
 /// An alert to a partner. Serialisable for storage: JSON keeps `payload` as an object;
 /// compact formats (postcard) as its JSON text, since they cannot carry a free-form value.
 /// Fields are only ever appended (postcard is positional).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Unique, given by the caller.
     pub id: u64,
     /// What it is about.
     pub kind: AlertKind,
     /// The vehicle.
+    #[schema(value_type = String)]
     pub vin: Vin,
     /// The recipient partner's id.
     pub partner: String,

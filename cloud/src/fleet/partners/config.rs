@@ -24,6 +24,7 @@ use crate::fleet::alerts::AlertPolicy;
 /// variable holding it (`token_env`), exactly one of the two; only its hash is kept.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct PartnerConfig {
     /// Unique id.
     pub id: String,

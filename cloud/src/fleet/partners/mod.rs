@@ -67,6 +67,7 @@ pub const MAX_RESPONSE_WAIT_HOURS: u64 = 30 * 24;
 /// What a partner is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum PartnerKind {
     /// A dealer: the channel partner of the vehicles the registry says it sold.
     Dealer,
@@ -137,7 +138,7 @@ impl fmt::Debug for Partner {
 }
 
 /// What the API may show of a partner: everything but the secret and the token hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PartnerSummary<'a> {
     /// Its id.
     pub id: &'a str,

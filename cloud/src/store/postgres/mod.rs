@@ -24,8 +24,8 @@
 //! onto SQL. Does not own any decision or encoding of its own (values are stored in the sled
 //! store's encodings).
 
-mod erase;
 mod audit;
+mod erase;
 mod fleet;
 mod import;
 mod outbox;

@@ -20,8 +20,8 @@
 //! (see [`crate::ingest::worker`]). A crash before that flush may lose applied-but-unacked
 //! envelopes; the broker redelivers them and they apply again, once.
 
-mod erase;
 mod audit;
+mod erase;
 mod fleet;
 mod port;
 mod retention;
