@@ -870,7 +870,7 @@ async fn hit(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<S
 
 /// A burst from partner A gets 429s with `Retry-After` once its bucket is empty, while
 /// partner B's requests in the same moment all succeed; counted per caller; the bucket
-/// refills on the cloud's clock.
+/// refills in real time.
 async fn a_burst_from_one_partner_does_not_starve_another(kind: StoreKind) {
     let Some(mut b) = bed("access-ratelimit", kind, |c| {
         c.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
@@ -892,11 +892,15 @@ async fn a_burst_from_one_partner_does_not_starve_another(kind: StoreKind) {
     let url = format!("{}/api/v1/partners", b.base);
     let north = futures_join(&client, &url, NORTH_TOKEN, 20);
     let south = futures_join(&client, &url, SOUTH_TOKEN, 20);
+    let started = std::time::Instant::now();
     let (north, south) = tokio::join!(north, south);
+    // The limiter runs on the monotonic clock at 1 request/s for north: the burst of 5, and
+    // one more for each whole second the 20 requests took (none on a quick machine).
+    let refilled = usize::try_from(started.elapsed().as_secs()).unwrap();
     let ok = north.iter().filter(|r| r.0 == 200).count();
     let limited: Vec<_> = north.iter().filter(|r| r.0 == 429).collect();
-    assert_eq!(ok, 5, "the burst");
-    assert_eq!(limited.len(), 15);
+    assert!((5..=5 + refilled).contains(&ok), "the burst: {ok} allowed");
+    assert_eq!(limited.len(), 20 - ok);
     for (_, retry, json) in &limited {
         assert_eq!(retry.as_deref(), Some("1"), "whole seconds");
         assert_eq!(json["error"]["code"], "rate_limited", "{json}");
@@ -913,7 +917,7 @@ async fn a_burst_from_one_partner_does_not_starve_another(kind: StoreKind) {
             &text,
             "rapport_api_rate_limited_total{who=\"partner:dealer-north\"}"
         ),
-        Some(15),
+        Some(u64::try_from(20 - ok).unwrap()),
         "{text}"
     );
     assert_eq!(
@@ -923,8 +927,8 @@ async fn a_burst_from_one_partner_does_not_starve_another(kind: StoreKind) {
         ),
         None
     );
-    // One second of the cloud's clock: one more request.
-    b.advance(1000).await;
+    // A little over one real second: one more request (the cloud's clock plays no part).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(hit(&client, &url, NORTH_TOKEN).await.0, 200);
     assert_eq!(hit(&client, &url, NORTH_TOKEN).await.0, 429);
     b.cloud.shutdown().await.unwrap();

@@ -537,6 +537,15 @@ async fn export_and_erase(kind: StoreKind) {
     drop(store);
     let stopped = b.stop().await.unwrap();
     let found = sync(|| holders(&stopped, A, pg_row));
+    // The audit log keeps naming A: it is the accountability record (who read or changed
+    // A's data, the erasure itself among them) and has its own retention
+    // (docs/data-rights.md, "Erase"). It must hold entries of A; nothing else may.
+    let (audit, found): (Vec<String>, Vec<String>) =
+        found.into_iter().partition(|h| h.starts_with("audit"));
+    assert!(
+        !audit.is_empty(),
+        "the erasure of {A} is not in the audit log"
+    );
     let expected = if stopped.store.db().is_some() {
         vec!["erasures: 1 rows".to_owned()]
     } else {

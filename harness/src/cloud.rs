@@ -175,8 +175,8 @@ pub fn config(dir: &Path, broker: BrokerKind, client_id: &str) -> Result<Config,
     // their own days (cloud/tests/retention.rs).
     c.retention.records_days = 36_500;
     c.retention.timeline_days = 36_500;
-    // Test clouds run on manual clocks that often stand still while a test polls the API:
-    // no rate limit unless a test sets one (cloud/tests/access.rs does).
+    // Tests poll the API hard (hundreds of reads while waiting): no rate limit unless a test
+    // sets one (cloud/tests/access.rs does).
     c.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
         per_second: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
         burst: rapport_cloud::api::ratelimit::MAX_PER_SECOND,

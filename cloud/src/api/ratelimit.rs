@@ -4,7 +4,8 @@
 //! The core is sans-IO: a [`Bucket`] is the generic cell rate algorithm (the token bucket
 //! written as one "theoretical arrival time", integer microseconds) and takes `now` from the
 //! caller; [`Limiter`] keeps one bucket per caller. The middleware ([`limit`]) reads the
-//! cloud's clock, identifies the caller the way the routes do, and answers an empty bucket
+//! monotonic clock ([`Limiter::monotonic_now`]: a rate is per real second, whatever the
+//! cloud's own clock does), identifies the caller the way the routes do, and answers an empty bucket
 //! with 429 `rate_limited`, a `Retry-After` in whole seconds (rounded up, at least 1) and the
 //! stable JSON error, counted in `rapport_api_rate_limited_total{who="..."}`.
 //!
@@ -127,10 +128,18 @@ pub fn retry_after_secs(wait_us: u64) -> u64 {
 }
 
 /// Every caller's bucket, and the default limit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Limiter {
     default: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// The origin of [`Limiter::monotonic_now`].
+    origin: std::time::Instant,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Self::new(RateLimit::default())
+    }
 }
 
 impl Limiter {
@@ -139,7 +148,16 @@ impl Limiter {
         Self {
             default,
             buckets: Mutex::new(HashMap::new()),
+            origin: std::time::Instant::now(),
         }
+    }
+
+    /// The middleware's `now`: time since this limiter was made, on the monotonic clock. A
+    /// rate is per real second whatever the cloud's clock does: a manual or simulated clock
+    /// (tests, the testbed's days in seconds) would stand still or race, and a wall clock set
+    /// back would close every bucket until it caught up.
+    pub fn monotonic_now(&self) -> Timestamp {
+        Timestamp::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The default limit.
@@ -189,7 +207,11 @@ pub async fn limit(
         _ => None,
     };
     let who = caller.as_ref().map_or_else(|| "unknown".to_owned(), who);
-    match s.access.limiter.take(&who, own, s.fleet.clock.now()) {
+    match s
+        .access
+        .limiter
+        .take(&who, own, s.access.limiter.monotonic_now())
+    {
         Ok(()) => next.run(request).await,
         Err(wait_us) => {
             s.metrics.rate_limited(&who);
