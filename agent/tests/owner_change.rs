@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rapport_agent::config::Sync;
 use rapport_harness::agent::{self, AgentProcess};
 use rapport_harness::bed::{Bed, DEALER_NORTH, DEALER_SOUTH, Plan, Registration};
 use rapport_shared::{CivilDate, ConsentKind, RecordBody, Vin};
@@ -19,17 +18,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_rapport-agent");
 const VIN: &str = "WVWZZZ1KZ8W012345";
 
 fn write_config(dir: &Path, broker: std::net::SocketAddr) -> PathBuf {
-    let mut c = agent::passenger().unwrap();
-    c.prompts.quiet_hours = None;
-    c.store.path = dir.join("data");
-    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
-    c.vehicle.delivered = agent::days_ago(330).unwrap();
-    c.sync = Some(Sync {
-        batch_max_age_ms: 50,
-        backoff_min_ms: 100,
-        backoff_max_ms: 500,
-        ..agent::sync_to(&format!("mqtt://{broker}")).unwrap()
-    });
+    let c = agent::syncing_passenger(dir, broker).unwrap();
     let path = agent::write(&c, dir).unwrap();
     std::fs::write(
         dir.join("script.toml"),

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rapport_agent::config::Sync;
 use rapport_harness::agent::{self, AgentProcess};
 use rapport_harness::bed::{Bed, DEALER_NORTH, Plan, Registration};
 use rapport_harness::cloud::{OPERATOR, StoreKind};
@@ -23,17 +22,7 @@ const VIN: &str = "WVWZZZ1KZ8W012345";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn write_config(dir: &Path, broker: std::net::SocketAddr) -> PathBuf {
-    let mut c = agent::passenger().unwrap();
-    c.prompts.quiet_hours = None;
-    c.store.path = dir.join("data");
-    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
-    c.vehicle.delivered = agent::days_ago(330).unwrap();
-    c.sync = Some(Sync {
-        batch_max_age_ms: 50,
-        backoff_min_ms: 100,
-        backoff_max_ms: 500,
-        ..agent::sync_to(&format!("mqtt://{broker}")).unwrap()
-    });
+    let c = agent::syncing_passenger(dir, broker).unwrap();
     let path = agent::write(&c, dir).unwrap();
     // A fault comes and goes while driving, then a long park (the erasure comes then).
     std::fs::write(

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rapport_agent::config::Sync;
 use rapport_cloud::cloud::Cloud;
 use rapport_harness::agent::{self, AgentProcess};
 use rapport_harness::cloud::{self, BrokerKind};
@@ -20,18 +19,8 @@ use rapport_shared::Vin;
 const AGENT: &str = env!("CARGO_BIN_EXE_rapport-agent");
 
 fn write_config(dir: &Path, broker: std::net::SocketAddr) -> PathBuf {
-    let mut c = agent::passenger().unwrap();
-    c.prompts.quiet_hours = None;
+    let mut c = agent::syncing_passenger(dir, broker).unwrap();
     c.outbox.odometer_every_m = 100;
-    c.store.path = dir.join("data");
-    c.hmi.listen = "127.0.0.1:0".parse().unwrap();
-    c.vehicle.delivered = agent::days_ago(330).unwrap();
-    c.sync = Some(Sync {
-        batch_max_age_ms: 50,
-        backoff_min_ms: 100,
-        backoff_max_ms: 500,
-        ..agent::sync_to(&format!("mqtt://{broker}")).unwrap()
-    });
     let path = agent::write(&c, dir).unwrap();
     std::fs::write(
         dir.join("script.toml"),

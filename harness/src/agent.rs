@@ -99,6 +99,27 @@ pub fn days_ago(days: u64) -> Result<CivilDate, Error> {
         .ok_or_else(|| Error::Config(format!("{days} days ago is no date a config holds")))
 }
 
+/// The passenger example as the end-to-end sync tests drive it: its store in `dir/data`, the
+/// HMI on a free port, delivered 330 days ago, no quiet hours, syncing to `broker` with a
+/// short batch age and quick reconnects.
+///
+/// # Errors
+/// As [`passenger`], [`days_ago`] and [`sync_to`].
+pub fn syncing_passenger(dir: &Path, broker: SocketAddr) -> Result<Config, Error> {
+    let mut c = passenger()?;
+    c.prompts.quiet_hours = None;
+    c.store.path = dir.join("data");
+    c.hmi.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.vehicle.delivered = days_ago(330)?;
+    c.sync = Some(Sync {
+        batch_max_age_ms: 50,
+        backoff_min_ms: 100,
+        backoff_max_ms: 500,
+        ..sync_to(&format!("mqtt://{broker}"))?
+    });
+    Ok(c)
+}
+
 /// Writes `config` as `agent.toml` in `dir` (made if missing); returns its path. Relative paths
 /// in it then resolve against `dir`.
 ///
