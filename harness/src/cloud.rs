@@ -392,8 +392,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// The example with its fleet taken out is the default config: tests built on it run as
-    /// they did on `Config::default()`.
+    /// The example with its fleet taken out is the default config but for the test places,
+    /// an unlimited bucket and a 100-year retention: tests built on it run as they did on
+    /// `Config::default()`.
     #[test]
     fn a_test_config_is_the_default_with_test_places() {
         let dir = tempfile::tempdir().unwrap();
@@ -402,6 +403,12 @@ mod tests {
         d.store.path = dir.path().join("store");
         d.api.listen = "127.0.0.1:0".parse().unwrap();
         d.api.operator_token = Some(OPERATOR.into());
+        d.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
+            per_second: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+            burst: rapport_cloud::api::ratelimit::MAX_PER_SECOND,
+        };
+        d.retention.records_days = 36_500;
+        d.retention.timeline_days = 36_500;
         d.broker.client_id = "t".into();
         d.broker.embedded = true;
         d.broker.listen = Some("127.0.0.1:0".parse().unwrap());
