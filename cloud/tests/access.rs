@@ -872,7 +872,7 @@ async fn hit(client: &reqwest::Client, url: &str, token: &str) -> (u16, Option<S
 /// partner B's requests in the same moment all succeed; counted per caller; the bucket
 /// refills in real time.
 async fn a_burst_from_one_partner_does_not_starve_another(kind: StoreKind) {
-    let Some(mut b) = bed("access-ratelimit", kind, |c| {
+    let Some(b) = bed("access-ratelimit", kind, |c| {
         c.api.rate_limit = rapport_cloud::api::ratelimit::RateLimit {
             per_second: 100,
             burst: 100,
