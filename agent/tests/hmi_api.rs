@@ -934,11 +934,7 @@ fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
             continue;
         };
         let (path, handlers) = rest.split_once(", ").unwrap();
-        let path = if path == "super::openapi::PATH" {
-            hmi::openapi::PATH.to_owned()
-        } else {
-            path.trim_matches('"').to_owned()
-        };
+        let path = path.trim_matches('"').to_owned();
         for method in ["get", "post", "put", "delete", "patch"] {
             let call = format!("{method}(");
             if handlers.starts_with(&call) || handlers.contains(&format!(".{call}")) {

@@ -1,7 +1,7 @@
 //! The HMI API's OpenAPI 3.1 document (docs/api.md), served at [`PATH`].
 //!
 //! Every build serves the committed `openapi.json` beside this file ([`DOCUMENT`],
-//! `include_str!`): the head unit's static binary has a 4 MiB budget, and utoipa's runtime
+//! `include_str!` in `server`, which serves it): the head unit's static binary has a 4 MiB budget, and utoipa's runtime
 //! document builder is not worth its bytes there when the document is a constant. The file is
 //! not written by hand: with the `openapi` feature (on by default, off in the head unit's
 //! `--no-default-features` build) [`generate`] builds it from the routes' `#[utoipa::path]`
@@ -10,25 +10,15 @@
 //! route or a view, rewrite it with
 //! `RAPPORT_WRITE_OPENAPI=1 cargo test -p rapport-agent --lib hmi::openapi` and commit it.
 //!
-//! Owns the document's frame and its route. Does not own any route's operation (each handler's
-//! attribute in `server`) or shape (`views`).
-
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+//! Owns the document's frame and the check that the committed file is the generated one. Does
+//! not own its route or any route's operation (each handler's attribute in `server`) or shape
+//! (`views`).
 
 /// Where the document is served.
-pub const PATH: &str = "/v1/openapi.json";
+pub const PATH: &str = super::server::OPENAPI_PATH;
 
-/// The document, as generated and committed.
-pub const DOCUMENT: &str = include_str!("openapi.json");
-
-/// This document.
-#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "openapi", get, path = "/v1/openapi.json", tag = "hmi",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
-        content_type = "application/json", body = Object))))]
-pub(super) async fn serve() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT).into_response()
-}
+/// The document, as generated and committed (served by `server`).
+pub const DOCUMENT: &str = super::server::OPENAPI_DOCUMENT;
 
 /// The document built from the routes and views: what [`DOCUMENT`] must be.
 #[cfg(feature = "openapi")]

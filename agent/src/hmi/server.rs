@@ -229,7 +229,7 @@ pub fn router_with(backend: Arc<dyn Backend>, rejections: Arc<Rejections>) -> Ro
         .route("/v1/prompts/{id}/action", post(act))
         .route("/v1/service", post(record_service))
         .route("/v1/settings", get(settings).put(put_settings))
-        .route(super::openapi::PATH, get(super::openapi::serve))
+        .route("/v1/openapi.json", get(openapi_document))
         // After the routes: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
@@ -597,6 +597,24 @@ async fn until_closing(closing: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
+/// Where the HMI's OpenAPI document is served (the route in [`router_with`]).
+pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+
+/// The HMI's OpenAPI document as generated and committed (see [`super::openapi`]).
+pub const OPENAPI_DOCUMENT: &str = include_str!("openapi.json");
+
+/// This document.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "openapi", get, path = "/v1/openapi.json", tag = "hmi",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
+        content_type = "application/json", body = Object))))]
+async fn openapi_document() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
+    )
+        .into_response()
+}
+
 /// The routes' operations, for [`super::openapi::generate`]: every route of [`router_with`]
 /// is listed here (the test `every_route_is_documented_and_every_operation_served` in
 /// agent/tests/hmi_api.rs walks both).
@@ -611,7 +629,7 @@ async fn until_closing(closing: &mut Option<watch::Receiver<bool>>) {
     record_service,
     settings,
     put_settings,
-    super::openapi::serve,
+    openapi_document,
 ))]
 pub(super) struct Operations;
 
