@@ -61,7 +61,11 @@ pub async fn record(
         .get::<MatchedPath>()
         .map_or_else(|| cut(&path), |m| m.as_str().to_owned());
     let method = request.method().to_string();
-    let (who, partner) = match s.access.caller(request.headers(), &s) {
+    let caller = request
+        .extensions()
+        .get::<super::ratelimit::Identified>()
+        .map_or_else(|| s.access.caller(request.headers(), &s), |i| i.0.clone());
+    let (who, partner) = match caller {
         Some(Caller::Operator) => (Who::Operator, None),
         Some(Caller::Partner(id)) => (Who::Partner, Some(id)),
         None => (Who::Unknown, None),

@@ -179,6 +179,11 @@ impl Limiter {
     }
 }
 
+/// Who the limiter found a request's token to be (`None`: no valid token), left in the
+/// request's extensions for the layers inside it.
+#[derive(Clone, Debug)]
+pub struct Identified(pub Option<Caller>);
+
 /// The label a caller is counted under: `operator` or `partner:<id>`.
 pub fn who(caller: &Caller) -> String {
     match caller {
@@ -191,13 +196,16 @@ pub fn who(caller: &Caller) -> String {
 /// bucket answers 429 `rate_limited` with `Retry-After`.
 pub async fn limit(
     State(s): State<Arc<Shared>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     if !request.uri().path().starts_with("/api/v1/") && request.uri().path() != "/api/v1" {
         return next.run(request).await;
     }
     let caller = s.access.caller(request.headers(), &s);
+    // The audit log (the next layer in) names the same caller: it reads it from here rather
+    // than hashing the token against every valid one again.
+    request.extensions_mut().insert(Identified(caller.clone()));
     let own = match &caller {
         Some(Caller::Partner(id)) => s
             .fleet
