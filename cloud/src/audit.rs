@@ -148,11 +148,13 @@ impl AuditQuery {
     }
 }
 
+/// Entries for tests (here and the stores').
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod tests_support {
+    use super::{AuditEntry, Who};
 
-    fn entry(at: u64, vin: Option<&str>, partner: Option<&str>) -> AuditEntry {
+    /// A 200 `GET /api/v1/vehicles/{vin}` at `at`, by `partner` (else the operator).
+    pub(crate) fn entry(at: u64, vin: Option<&str>, partner: Option<&str>) -> AuditEntry {
         AuditEntry {
             seq: 0,
             at,
@@ -168,6 +170,13 @@ mod tests {
             status: 200,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::tests_support::entry;
 
     #[test]
     fn filters_combine() {

@@ -192,24 +192,7 @@ fn hex_key(k: &[u8]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::audit::Who;
-
-    fn entry(at: u64, vin: Option<&str>, partner: Option<&str>) -> AuditEntry {
-        AuditEntry {
-            seq: 0,
-            at,
-            who: if partner.is_some() {
-                Who::Partner
-            } else {
-                Who::Operator
-            },
-            partner: partner.map(str::to_owned),
-            vin: vin.map(str::to_owned),
-            method: "GET".into(),
-            route: "/api/v1/vehicles/{vin}".into(),
-            status: 200,
-        }
-    }
+    use crate::audit::tests_support::entry;
 
     fn q(vin: Option<&str>, partner: Option<&str>, before: Option<u64>) -> AuditQuery {
         AuditQuery {
