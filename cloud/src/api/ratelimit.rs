@@ -24,62 +24,13 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rapport_kit::config::{Check, Problems};
 use rapport_shared::Timestamp;
-use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::state::Shared;
 
-/// The defaults of `[api.rate_limit]`.
-pub mod defaults {
-    /// Requests per second a caller's bucket refills with.
-    pub const PER_SECOND: u32 = 50;
-    /// Requests a full bucket allows at once.
-    pub const BURST: u32 = 100;
-}
-
-/// Most requests per second a limit may allow (more is a typo).
-pub const MAX_PER_SECOND: u32 = 1_000_000;
-
-/// A rate and a burst: `[api.rate_limit]`, or a partner's own `rate_limit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimit {
-    /// Requests per second the bucket refills with (1 to [`MAX_PER_SECOND`]).
-    pub per_second: u32,
-    /// Requests a full bucket allows at once (at least 1).
-    pub burst: u32,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            per_second: defaults::PER_SECOND,
-            burst: defaults::BURST,
-        }
-    }
-}
-
-impl Check for RateLimit {
-    fn check(&self, path: &str, problems: &mut Problems) {
-        if !(1..=MAX_PER_SECOND).contains(&self.per_second) {
-            problems.at(
-                path,
-                "per_second",
-                format!("{} must be 1 to {MAX_PER_SECOND}", self.per_second),
-            );
-        }
-        if self.burst == 0 || self.burst > MAX_PER_SECOND {
-            problems.at(
-                path,
-                "burst",
-                format!("{} must be 1 to {MAX_PER_SECOND}", self.burst),
-            );
-        }
-    }
-}
+pub use crate::config::rate_limit::{MAX_PER_SECOND, RateLimit, defaults};
 
 impl RateLimit {
     /// Microseconds between two requests at the steady rate.
@@ -242,6 +193,8 @@ pub async fn limit(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use proptest::prelude::*;
+
+    use rapport_kit::config::{Check, Problems};
 
     use super::*;
 

@@ -17,6 +17,7 @@
 //! started from values ([`crate::fleet::shell::FleetSettings`]), not from this file.
 
 pub mod broker;
+pub mod rate_limit;
 pub mod retention;
 pub mod sections;
 pub mod store;

@@ -33,7 +33,7 @@ pub struct Api {
     /// The environment variable holding the operator's old token during a rotation.
     pub previous_operator_token_env: Option<String>,
     /// `[api.rate_limit]`: every caller's token bucket (a partner may have its own).
-    pub rate_limit: crate::api::ratelimit::RateLimit,
+    pub rate_limit: crate::config::rate_limit::RateLimit,
 }
 
 impl Default for Api {
@@ -44,7 +44,7 @@ impl Default for Api {
             operator_token_env: None,
             previous_operator_token: None,
             previous_operator_token_env: None,
-            rate_limit: crate::api::ratelimit::RateLimit::default(),
+            rate_limit: crate::config::rate_limit::RateLimit::default(),
         }
     }
 }

@@ -62,7 +62,7 @@ pub struct PartnerConfig {
     /// The partner's own API rate limit (`{ per_second, burst }`) instead of
     /// `[api.rate_limit]`.
     #[serde(default)]
-    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
+    pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
 }
 
 impl fmt::Debug for PartnerConfig {

@@ -115,7 +115,7 @@ pub struct Partner {
     pub other_tokens_sha256: Vec<String>,
     /// Its own API rate limit, instead of `[api.rate_limit]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
+    pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
 }
 
 impl fmt::Debug for Partner {
@@ -157,7 +157,7 @@ pub struct PartnerSummary<'a> {
     /// Fingerprints of its valid API tokens, the first one first ([`fingerprint`]).
     pub token_fingerprints: Vec<String>,
     /// Its own rate limit, if it has one.
-    pub rate_limit: Option<crate::api::ratelimit::RateLimit>,
+    pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
 }
 
 impl Check for Partner {
