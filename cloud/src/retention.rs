@@ -26,27 +26,7 @@ use rapport_shared::Timestamp;
 
 use crate::store::{Store, StoreError};
 
-/// What expires through [`crate::store::Backend::prune_pass`] (delivered markers go through
-/// the outbox's own [`crate::store::OutboxStore::prune_delivered`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Expiring {
-    /// Logged records, by the record's time (`Record::at`).
-    Records,
-    /// Fleet timeline entries, by their time.
-    Timeline,
-    /// Webhook dead letters, by when they were parked.
-    DeadLetters,
-}
-
-/// What one pass over one kind came to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pass {
-    /// Entries removed.
-    pub pruned: u64,
-    /// Where the next pass goes on (an opaque backend cursor); `None`: the sweep reached the
-    /// end, the next pass starts over.
-    pub next: Option<Vec<u8>>,
-}
+pub use crate::store::{Expiring, Pass};
 
 /// Days each kind is kept (`0` is never: the config refuses it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

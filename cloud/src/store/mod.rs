@@ -56,6 +56,28 @@ pub use self::error::StoreError;
 pub const DOWNLINK_LEASE: Duration = Duration::from_secs(60);
 pub use crate::fleet::core::Transition;
 
+/// What expires through [`Backend::prune_pass`] (delivered markers go through
+/// the outbox's own [`OutboxStore::prune_delivered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expiring {
+    /// Logged records, by the record's time (`Record::at`).
+    Records,
+    /// Fleet timeline entries, by their time.
+    Timeline,
+    /// Webhook dead letters, by when they were parked.
+    DeadLetters,
+}
+
+/// What one pass over one kind came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Entries removed.
+    pub pruned: u64,
+    /// Where the next pass goes on (an opaque backend cursor); `None`: the sweep reached the
+    /// end, the next pass starts over.
+    pub next: Option<Vec<u8>>,
+}
+
 /// What one ingested envelope came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
@@ -345,18 +367,18 @@ pub trait Backend: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
 
     /// Retention: one bounded pass over `what` — at most `limit` entries examined, from
-    /// `cursor` (a [`crate::retention::Pass::next`] of the pass before; `None`: the start) —
+    /// `cursor` (a [`Pass::next`] of the pass before; `None`: the start) —
     /// removing those older than `before`. Durable when it returns.
     ///
     /// # Errors
     /// The store.
     fn prune_pass(
         &self,
-        what: crate::retention::Expiring,
+        what: Expiring,
         before: Timestamp,
         cursor: Option<&[u8]>,
         limit: usize,
-    ) -> Result<crate::retention::Pass, StoreError>;
+    ) -> Result<Pass, StoreError>;
 
     /// A vehicle's erasure tombstone, if it was erased (docs/data-rights.md, "Erase").
     ///

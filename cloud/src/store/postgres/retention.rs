@@ -15,8 +15,8 @@ use rapport_shared::{Record, Timestamp};
 
 use super::PgStore;
 use super::vehicles::ms;
-use crate::retention::{Expiring, Pass};
 use crate::store::StoreError;
+use crate::store::{Expiring, Pass};
 
 impl PgStore {
     /// See [`crate::store::Backend::prune_pass`].

@@ -373,11 +373,11 @@ impl Backend for SledStore {
     }
     fn prune_pass(
         &self,
-        what: crate::retention::Expiring,
+        what: crate::store::Expiring,
         before: Timestamp,
         cursor: Option<&[u8]>,
         limit: usize,
-    ) -> Result<crate::retention::Pass, StoreError> {
+    ) -> Result<crate::store::Pass, StoreError> {
         self.prune(what, before, cursor, limit)
     }
 

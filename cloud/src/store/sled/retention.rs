@@ -11,8 +11,8 @@ use rapport_shared::{Record, Timestamp};
 
 use super::SledStore;
 use crate::keys::{DEAD, RECORD, TIMELINE, VIN_KEY_LEN};
-use crate::retention::{Expiring, Pass};
 use crate::store::StoreError;
+use crate::store::{Expiring, Pass};
 use crate::webhook::outbox::DeadLetter;
 
 impl SledStore {
