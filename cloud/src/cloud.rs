@@ -244,9 +244,9 @@ impl Cloud {
                 &std::iter::once(token)
                     .chain(crate::api::auth::previous_operator_token(&config.api)?)
                     .collect::<Vec<_>>(),
-                config.api.rate_limit,
                 config.audit,
             ),
+            limiter: crate::api::ratelimit::Limiter::new(config.api.rate_limit),
             webhooks,
         });
         crate::api::audit::reload_operator_tokens(&shared).await;

@@ -64,7 +64,7 @@ pub async fn record(
     let caller = request
         .extensions()
         .get::<super::ratelimit::Identified>()
-        .map_or_else(|| s.access.caller(request.headers(), &s), |i| i.0.clone());
+        .map_or_else(|| s.caller(request.headers()), |i| i.0.clone());
     let (who, partner) = match caller {
         Some(Caller::Operator) => (Who::Operator, None),
         Some(Caller::Partner(id)) => (Who::Partner, Some(id)),

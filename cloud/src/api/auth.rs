@@ -4,10 +4,9 @@
 //!
 //! Owns the operator's token ([`operator_token`]: the config's, its environment variable's,
 //! or one made at first start and kept beside the store; [`previous_operator_token`] during a
-//! rotation), the operator's token routes (`GET|POST /api/v1/operator/tokens`,
-//! `DELETE /api/v1/operator/tokens/{fingerprint}`: `routes`, the changes kept in the store
-//! as digests, [`OperatorChanges`]), [`Access`] (the valid digests, the rate limiter, the
-//! audit settings), reading the `Authorization` header and comparing tokens in constant time
+//! rotation), the operator tokens' changes kept in the store as digests ([`OperatorChanges`];
+//! their routes are [`super::operator`]'s), [`Access`] (the valid digests, the audit
+//! settings), reading the `Authorization` header and comparing tokens in constant time
 //! (tokens are compared as SHA-256 digests, so neither their length nor a prefix leaks through
 //! timing). Answers and logs name tokens by [`fingerprint`] only. Does not own where partner
 //! tokens are kept ([`crate::fleet::partners`]).
@@ -20,7 +19,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::ratelimit::{Limiter, RateLimit};
 use crate::config::Api;
 
 /// The file beside the store's data that keeps a token the cloud made itself.
@@ -229,26 +227,19 @@ struct Operators {
     valid: Vec<[u8; 32]>,
 }
 
-/// Who may call, and how often: the operator's valid token digests (more than one during a
-/// rotation), the rate limiter and the audit log's retention. Lives in
-/// [`super::state::Shared`].
+/// Who may call: the operator's valid token digests (more than one during a rotation) and the
+/// audit log's retention. Lives in [`super::state::Shared`].
 #[derive(Debug)]
 pub struct Access {
     operators: RwLock<Operators>,
-    /// Every caller's token bucket ([`super::ratelimit`]).
-    pub limiter: Limiter,
     /// `[audit]`.
     pub audit: crate::audit::AuditConfig,
 }
 
 impl Access {
     /// The operator's tokens from the config (the first is the current one; empty ones are
-    /// skipped), the default rate limit and the audit settings.
-    pub fn new(
-        operator_tokens: &[String],
-        rate_limit: RateLimit,
-        audit: crate::audit::AuditConfig,
-    ) -> Self {
+    /// skipped) and the audit settings.
+    pub fn new(operator_tokens: &[String], audit: crate::audit::AuditConfig) -> Self {
         let config: Vec<[u8; 32]> = operator_tokens
             .iter()
             .filter(|t| !t.is_empty())
@@ -260,7 +251,6 @@ impl Access {
                 config,
                 changes: OperatorChanges::default(),
             }),
-            limiter: Limiter::new(rate_limit),
             audit,
         }
     }
@@ -363,119 +353,6 @@ impl Access {
         changes.revoked.push(hex);
         Ok(changes)
     }
-
-    /// The caller of a request, or `None` when it has no valid token (middleware use; the
-    /// routes refuse such requests themselves).
-    pub fn caller(&self, headers: &HeaderMap, s: &super::state::Shared) -> Option<Caller> {
-        identify(headers, &self.operators(), |d| {
-            let rules = s.fleet.rules().ok()?;
-            rules.directory.by_digest(d).map(|p| p.id.clone())
-        })
-        .ok()
-    }
-}
-
-/// The operator's token routes: `GET /api/v1/operator/tokens` (fingerprints),
-/// `POST /api/v1/operator/tokens` (`{"token": "..."}`: a second token, valid at once) and
-/// `DELETE /api/v1/operator/tokens/{fingerprint}` (revoke). Never a token in an answer.
-pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<std::sync::Arc<super::state::Shared>> {
-    utoipa_axum::router::OpenApiRouter::new()
-        .routes(utoipa_axum::routes!(
-            list_operator_tokens,
-            add_operator_token
-        ))
-        .routes(utoipa_axum::routes!(revoke_operator_token))
-}
-
-/// A token in clear, given to be added (only its hash is kept).
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// The token: a random string of at least 32 characters.
-    pub token: String,
-}
-
-/// The operator's valid tokens, by fingerprint (the current one first).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct TokensView {
-    /// `sha256:` and the first 16 hex digits of each token's SHA-256.
-    pub tokens: Vec<String>,
-}
-
-/// `GET /api/v1/operator/tokens` (operator).
-#[utoipa::path(operation_id = "listOperatorTokens", get, path = "/api/v1/operator/tokens", tag = "operator",
-    responses(
-        (status = 200, description = "The valid operator tokens' fingerprints, the current one first.", body = TokensView),
-        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
-    ))]
-pub async fn list_operator_tokens(
-    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
-    _: super::extract::Operator,
-) -> Result<axum::response::Response, ApiError> {
-    super::views::ok(&TokensView {
-        tokens: s.access.operator_fingerprints(),
-    })
-}
-
-/// Stores the operator tokens' changes, then applies them (a store that fails changes
-/// nothing).
-async fn store_changes(
-    s: &std::sync::Arc<super::state::Shared>,
-    changes: OperatorChanges,
-) -> Result<(), ApiError> {
-    let json = serde_json::to_string(&changes).map_err(|e| ApiError::internal(&e))?;
-    let s2 = std::sync::Arc::clone(s);
-    super::state::blocking(move || Ok(s2.store.put_operator_token_changes(&json)?)).await?;
-    s.access.apply(changes);
-    Ok(())
-}
-
-/// `POST /api/v1/operator/tokens` (operator): 201 and the fingerprints.
-#[utoipa::path(operation_id = "addOperatorToken", post, path = "/api/v1/operator/tokens", tag = "operator",
-    request_body(content = NewToken, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Added: valid at once beside the others; every valid token's fingerprint.", body = TokensView),
-        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
-        (status = 409, description = "`conflict`: the token is valid already, or was revoked.", body = super::error::ErrorBody),
-        (status = 413, description = "`bad_body`: the body is too large.", body = super::error::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = super::error::ErrorBody),
-        (status = 422, description = "`bad_body`: not a usable token.", body = super::error::ErrorBody),
-    ))]
-pub async fn add_operator_token(
-    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
-    _: super::extract::Operator,
-    super::extract::JsonBody(body): super::extract::JsonBody<NewToken>,
-) -> Result<axum::response::Response, ApiError> {
-    let (changes, fp) = s.access.plan_add(&body.token)?;
-    store_changes(&s, changes).await?;
-    tracing::info!(fingerprint = %fp, "operator token added");
-    let mut r = super::views::ok(&TokensView {
-        tokens: s.access.operator_fingerprints(),
-    })?;
-    *r.status_mut() = StatusCode::CREATED;
-    Ok(r)
-}
-
-/// `DELETE /api/v1/operator/tokens/{fingerprint}` (operator): 204.
-#[utoipa::path(operation_id = "revokeOperatorToken", delete, path = "/api/v1/operator/tokens/{fingerprint}", tag = "operator",
-    params(("fingerprint" = String, Path, description = "The token's fingerprint (`sha256:` + 16 hex digits).")),
-    responses(
-        (status = 204, description = "Revoked: the token opens nothing from now on."),
-        (status = 403, description = "`forbidden`: operator only.", body = super::error::ErrorBody),
-        (status = 404, description = "`unknown_token`.", body = super::error::ErrorBody),
-        (status = 409, description = "`conflict`: the last operator token.", body = super::error::ErrorBody),
-    ))]
-pub async fn revoke_operator_token(
-    axum::extract::State(s): axum::extract::State<std::sync::Arc<super::state::Shared>>,
-    _: super::extract::Operator,
-    axum::extract::Path(fp): axum::extract::Path<String>,
-) -> Result<axum::response::Response, ApiError> {
-    let changes = s.access.plan_revoke(&fp)?;
-    store_changes(&s, changes).await?;
-    tracing::info!(fingerprint = %fp, "operator token revoked");
-    Ok(axum::response::IntoResponse::into_response(
-        StatusCode::NO_CONTENT,
-    ))
 }
 
 #[cfg(test)]
@@ -522,7 +399,6 @@ mod tests {
     fn operator_tokens_rotate_and_the_last_one_stays() {
         let a = Access::new(
             &["old-operator-token".into()],
-            RateLimit::default(),
             crate::audit::AuditConfig::default(),
         );
         let new = "new-operator-token-0123456789abcdef";
@@ -552,7 +428,6 @@ mod tests {
         a.apply(changes);
         let restarted = Access::new(
             &["old-operator-token".into()],
-            RateLimit::default(),
             crate::audit::AuditConfig::default(),
         );
         restarted.load_changes(&json);

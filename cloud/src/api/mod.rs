@@ -13,7 +13,8 @@
 //! - [`dashboard`]: the operator's page (static files);
 //! - [`rights`]: a vehicle's export and erasure (operator).
 //! - [`audit`]: the audit log (operator) and the middleware writing it;
-//! - [`auth`]: who calls, and the operator's token rotation (operator);
+//! - [`auth`]: who calls;
+//! - [`operator`]: the operator's token rotation (operator);
 //! - [`ratelimit`]: every caller's token bucket (middleware).
 //! - [`openapi`]: the OpenAPI 3.1 document of all of the above but the page, generated from
 //!   the routes (`GET /api/v1/openapi.json`, no token).
@@ -30,6 +31,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod bucket;
 pub mod campaigns;
 pub mod dashboard;
 pub mod dead_letters;
@@ -38,6 +40,7 @@ pub mod extract;
 pub mod health;
 pub mod layers;
 pub mod openapi;
+pub mod operator;
 pub mod owner;
 pub mod partners;
 pub mod ratelimit;
@@ -104,7 +107,7 @@ pub fn documented() -> OpenApiRouter<Arc<Shared>> {
         .merge(owner::routes())
         .merge(rights::routes())
         .merge(audit::routes())
-        .merge(auth::routes())
+        .merge(operator::routes())
 }
 
 /// Counts every 4xx answer (bad input, refused tokens) in `rapport_api_rejects_total`.

@@ -164,7 +164,7 @@ async fn retire_secrets(
 /// at once beside its others (`{"token": "..."}`, only its hash kept).
 #[utoipa::path(operation_id = "addPartnerToken", post, path = "/api/v1/partners/{id}/tokens", tag = "partners",
     params(("id" = String, Path, description = "The partner's id.")),
-    request_body(content = crate::api::auth::NewToken, content_type = "application/json"),
+    request_body(content = crate::api::operator::NewToken, content_type = "application/json"),
     responses(
         (status = 200, description = "The partner (fingerprints of its tokens, never a token).", body = PartnerSummary),
         (status = 403, description = "`forbidden`: operator only.", body = ErrorBody),
@@ -178,7 +178,7 @@ async fn add_token(
     State(s): State<Arc<Shared>>,
     _: Operator,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<crate::api::auth::NewToken>,
+    JsonBody(body): JsonBody<crate::api::operator::NewToken>,
 ) -> Result<Response, ApiError> {
     crate::fleet::partners::check_token(&body.token)
         .map_err(|e| ApiError::bad_body(format!("token: {e}")))?;

@@ -1,9 +1,8 @@
 //! Rate limits per bearer token on every `/api/v1` route: a token bucket per caller (the
 //! operator, each partner), so one misbehaving integration cannot starve the others.
 //!
-//! The core is sans-IO: a [`Bucket`] is the generic cell rate algorithm (the token bucket
-//! written as one "theoretical arrival time", integer microseconds) and takes `now` from the
-//! caller; [`Limiter`] keeps one bucket per caller. The middleware ([`limit`]) reads the
+//! The core is sans-IO ([`super::bucket`]: a [`Bucket`] per caller in a [`Limiter`], `now`
+//! passed in). The middleware ([`limit`]) reads the
 //! monotonic clock ([`Limiter::monotonic_now`]: a rate is per real second, whatever the
 //! cloud's own clock does), identifies the caller the way the routes do, and answers an empty bucket
 //! with 429 `rate_limited`, a `Retry-After` in whole seconds (rounded up, at least 1) and the
@@ -14,121 +13,22 @@
 //! bucket of a caller is its identity's, so two tokens of one partner during a rotation share
 //! one bucket.
 //!
-//! Owns the bucket arithmetic, the limits' config shape ([`RateLimit`], `[api.rate_limit]`
-//! and a partner's `rate_limit`) and the 429. Does not own who a token belongs to
-//! ([`super::auth`]).
+//! Owns the middleware and the 429. Does not own the bucket arithmetic ([`super::bucket`]),
+//! the limits' shape ([`RateLimit`], [`crate::config::rate_limit`]) nor who a token belongs
+//! to ([`super::auth`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rapport_shared::Timestamp;
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::state::Shared;
 
+pub use super::bucket::{Bucket, Limiter, retry_after_secs};
 pub use crate::config::rate_limit::{MAX_PER_SECOND, RateLimit, defaults};
-
-impl RateLimit {
-    /// Microseconds between two requests at the steady rate.
-    fn interval_us(self) -> u64 {
-        1_000_000 / u64::from(self.per_second.max(1))
-    }
-
-    /// How far ahead of `now` the arrival time may run: `burst − 1` intervals.
-    fn tolerance_us(self) -> u64 {
-        self.interval_us()
-            .saturating_mul(u64::from(self.burst.max(1).saturating_sub(1)))
-    }
-}
-
-/// One caller's bucket: the theoretical arrival time of its next request (µs since the
-/// epoch). A request at `now` is allowed when that time is at most `burst − 1` intervals
-/// ahead of `now`, and moves it one interval on. Equivalent to a token bucket of `burst`
-/// tokens refilled at `per_second`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bucket {
-    tat_us: u64,
-}
-
-impl Bucket {
-    /// Takes one request at `now`: `Ok` when allowed, else how many microseconds until one
-    /// would be (never 0).
-    ///
-    /// # Errors
-    /// The wait, µs, when the bucket is empty.
-    pub fn take(&mut self, limit: RateLimit, now: Timestamp) -> Result<(), u64> {
-        let now_us = now.as_millis().saturating_mul(1000);
-        let tat = self.tat_us.max(now_us);
-        let ahead = tat - now_us;
-        let tolerance = limit.tolerance_us();
-        if ahead > tolerance {
-            return Err(ahead - tolerance);
-        }
-        self.tat_us = tat.saturating_add(limit.interval_us());
-        Ok(())
-    }
-}
-
-/// Whole seconds to wait for a wait in µs: rounded up, at least 1 (`Retry-After`).
-pub fn retry_after_secs(wait_us: u64) -> u64 {
-    wait_us.div_ceil(1_000_000).max(1)
-}
-
-/// Every caller's bucket, and the default limit.
-#[derive(Debug)]
-pub struct Limiter {
-    default: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
-    /// The origin of [`Limiter::monotonic_now`].
-    origin: std::time::Instant,
-}
-
-impl Default for Limiter {
-    fn default() -> Self {
-        Self::new(RateLimit::default())
-    }
-}
-
-impl Limiter {
-    /// A limiter giving callers without their own limit `default`.
-    pub fn new(default: RateLimit) -> Self {
-        Self {
-            default,
-            buckets: Mutex::new(HashMap::new()),
-            origin: std::time::Instant::now(),
-        }
-    }
-
-    /// The middleware's `now`: time since this limiter was made, on the monotonic clock. A
-    /// rate is per real second whatever the cloud's clock does: a manual or simulated clock
-    /// (tests, the testbed's days in seconds) would stand still or race, and a wall clock set
-    /// back would close every bucket until it caught up.
-    pub fn monotonic_now(&self) -> Timestamp {
-        Timestamp::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
-    }
-
-    /// The default limit.
-    pub fn default_limit(&self) -> RateLimit {
-        self.default
-    }
-
-    /// Takes one request of `who` at `now` under `limit` (the caller's own, or the default).
-    ///
-    /// # Errors
-    /// The wait, µs.
-    pub fn take(&self, who: &str, limit: Option<RateLimit>, now: Timestamp) -> Result<(), u64> {
-        let limit = limit.unwrap_or(self.default);
-        let Ok(mut buckets) = self.buckets.lock() else {
-            // A poisoned map limits nobody rather than everybody.
-            return Ok(());
-        };
-        buckets.entry(who.to_owned()).or_default().take(limit, now)
-    }
-}
 
 /// Who the limiter found a request's token to be (`None`: no valid token), left in the
 /// request's extensions for the layers inside it.
@@ -153,7 +53,7 @@ pub async fn limit(
     if !request.uri().path().starts_with("/api/v1/") && request.uri().path() != "/api/v1" {
         return next.run(request).await;
     }
-    let caller = s.access.caller(request.headers(), &s);
+    let caller = s.caller(request.headers());
     // The audit log (the next layer in) names the same caller: it reads it from here rather
     // than hashing the token against every valid one again.
     request.extensions_mut().insert(Identified(caller.clone()));
@@ -166,11 +66,7 @@ pub async fn limit(
         _ => None,
     };
     let who = caller.as_ref().map_or_else(|| "unknown".to_owned(), who);
-    match s
-        .access
-        .limiter
-        .take(&who, own, s.access.limiter.monotonic_now())
-    {
+    match s.limiter.take(&who, own, s.limiter.monotonic_now()) {
         Ok(()) => next.run(request).await,
         Err(wait_us) => {
             s.metrics.rate_limited(&who);
@@ -185,136 +81,6 @@ pub async fn limit(
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
             response
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use proptest::prelude::*;
-
-    use rapport_kit::config::{Check, Problems};
-
-    use super::*;
-
-    fn at(ms: u64) -> Timestamp {
-        Timestamp::from_millis(ms)
-    }
-
-    #[test]
-    fn a_full_bucket_allows_the_burst_then_refills_at_the_rate() {
-        let limit = RateLimit {
-            per_second: 2,
-            burst: 3,
-        };
-        let mut b = Bucket::default();
-        let t0 = 1_000_000;
-        for _ in 0..3 {
-            b.take(limit, at(t0)).unwrap();
-        }
-        let wait = b.take(limit, at(t0)).unwrap_err();
-        assert_eq!(wait, 500_000, "one interval at 2/s");
-        assert_eq!(retry_after_secs(wait), 1);
-        // Half a second later one more, not two.
-        b.take(limit, at(t0 + 500)).unwrap();
-        assert!(b.take(limit, at(t0 + 500)).is_err());
-        // Long idle: the bucket is full again, not fuller.
-        let later = t0 + 60_000;
-        for _ in 0..3 {
-            b.take(limit, at(later)).unwrap();
-        }
-        assert!(b.take(limit, at(later)).is_err());
-    }
-
-    #[test]
-    fn callers_have_their_own_buckets_and_limits() {
-        let l = Limiter::new(RateLimit {
-            per_second: 1,
-            burst: 1,
-        });
-        let now = at(5_000);
-        l.take("partner:a", None, now).unwrap();
-        assert!(l.take("partner:a", None, now).is_err());
-        l.take("partner:b", None, now).unwrap();
-        let big = RateLimit {
-            per_second: 10,
-            burst: 5,
-        };
-        for _ in 0..5 {
-            l.take("partner:c", Some(big), now).unwrap();
-        }
-        assert!(l.take("partner:c", Some(big), now).is_err());
-    }
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(1), 1);
-        assert_eq!(retry_after_secs(1_000_000), 1);
-        assert_eq!(retry_after_secs(1_000_001), 2);
-        assert_eq!(retry_after_secs(0), 1);
-    }
-
-    #[test]
-    fn bad_limits_are_named() {
-        let mut p = Problems::new();
-        RateLimit {
-            per_second: 0,
-            burst: 0,
-        }
-        .check("api.rate_limit", &mut p);
-        let text = format!("{:?}", p.into_vec());
-        assert!(text.contains("api.rate_limit.per_second"), "{text}");
-        assert!(text.contains("api.rate_limit.burst"), "{text}");
-    }
-
-    proptest! {
-        /// Over any sequence of requests at non-decreasing times, the allowed ones never
-        /// exceed `burst + rate × elapsed`, a refusal's wait is never 0, and waiting it out
-        /// is always enough.
-        #[test]
-        fn never_more_than_burst_plus_rate_and_waits_are_honest(
-            per_second in 1u32..200,
-            burst in 1u32..50,
-            steps in proptest::collection::vec(0u64..400, 1..300),
-        ) {
-            let limit = RateLimit { per_second, burst };
-            let mut b = Bucket::default();
-            let t0 = 10_000_000u64;
-            let mut now = t0;
-            let mut allowed = 0u64;
-            for step in steps {
-                now += step;
-                match b.take(limit, at(now)) {
-                    Ok(()) => allowed += 1,
-                    Err(wait) => {
-                        prop_assert!(wait > 0);
-                        let mut probe = b;
-                        let then = now + wait.div_ceil(1000);
-                        prop_assert!(probe.take(limit, at(then)).is_ok(), "waited {wait} us");
-                    }
-                }
-                // Allowed so far ≤ burst + elapsed / interval.
-                let elapsed_us = (now - t0) * 1000;
-                let bound = u64::from(burst) + elapsed_us / limit.interval_us();
-                prop_assert!(allowed <= bound, "{allowed} > {bound}");
-            }
-        }
-
-        /// A bucket left alone for burst intervals allows exactly burst requests at once.
-        #[test]
-        fn an_idle_bucket_allows_exactly_the_burst(
-            per_second in 1u32..1000,
-            burst in 1u32..100,
-            start in 0u64..1_000_000,
-        ) {
-            let limit = RateLimit { per_second, burst };
-            let mut b = Bucket::default();
-            let now = at(start + 1_000_000_000);
-            for _ in 0..burst {
-                prop_assert!(b.take(limit, now).is_ok());
-            }
-            prop_assert!(b.take(limit, now).is_err());
         }
     }
 }

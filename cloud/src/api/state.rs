@@ -1,5 +1,5 @@
 //! What every route reaches of the running cloud ([`Shared`]): the store, the counters, the
-//! MQTT client, the fleet, who may call and how often ([`super::auth::Access`]), the webhook
+//! MQTT client, the fleet, who may call ([`super::auth::Access`]) and how often ([`super::bucket::Limiter`]), the webhook
 //! counters. Built by
 //! [`crate::cloud`] at start, owned by the API's router.
 //!
@@ -29,14 +29,25 @@ pub struct Shared {
     pub client: AsyncClient,
     /// The running fleet.
     pub fleet: FleetHandle,
-    /// Who may call and how often: the operator's token digests, the rate limiter, the
-    /// audit settings.
+    /// Who may call: the operator's token digests, the audit settings.
     pub access: super::auth::Access,
+    /// Every caller's token bucket ([`super::bucket`]; applied by [`super::ratelimit`]).
+    pub limiter: super::bucket::Limiter,
     /// The webhook sender's counters.
     pub webhooks: Arc<Counters>,
 }
 
 impl Shared {
+    /// The caller of a request, or `None` when it has no valid token (middleware use; the
+    /// routes refuse such requests themselves).
+    pub fn caller(&self, headers: &axum::http::HeaderMap) -> Option<super::auth::Caller> {
+        super::auth::identify(headers, &self.access.operators(), |d| {
+            let rules = self.fleet.rules().ok()?;
+            rules.directory.by_digest(d).map(|p| p.id.clone())
+        })
+        .ok()
+    }
+
     /// Publishes one downlink message to a vehicle with a fresh id; returns the id.
     ///
     /// # Errors
