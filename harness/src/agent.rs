@@ -159,9 +159,23 @@ impl AgentProcess {
         bin: &str,
         args: impl IntoIterator<Item = S>,
     ) -> Result<Self, Error> {
-        let mut command = bin_command(bin);
-        command.arg("run").args(args).env("RUST_LOG", "warn");
-        let mut process = Process::spawn("rapport-agent", command, None)?;
+        Self::run_with(bin_command(bin), args, "warn", None)
+    }
+
+    /// `command run <args>` — `command` runs the binary, e.g. inside a network namespace
+    /// ([`crate::netns::Netns::command`]) — with `RUST_LOG=<log_level>` and its stderr in
+    /// `log` (discarded without one); waits up to 60 s for its HMI line.
+    ///
+    /// # Errors
+    /// As [`AgentProcess::run`].
+    pub fn run_with<S: AsRef<OsStr>>(
+        mut command: std::process::Command,
+        args: impl IntoIterator<Item = S>,
+        log_level: &str,
+        log: Option<&Path>,
+    ) -> Result<Self, Error> {
+        command.arg("run").args(args).env("RUST_LOG", log_level);
+        let mut process = Process::spawn("rapport-agent", command, log)?;
         let hmi = process.wait_line(START_WAIT, |line| {
             line.strip_prefix(HMI_LINE)?.trim().parse().ok()
         })?;
@@ -174,18 +188,21 @@ impl AgentProcess {
     /// # Errors
     /// As [`AgentProcess::run`].
     pub fn sim(bin: &str, config: &Path, script: &Path, speedup: u32) -> Result<Self, Error> {
-        let speedup = speedup.to_string();
-        let args: [&OsStr; 7] = [
-            "--sim".as_ref(),
-            "--speedup".as_ref(),
-            speedup.as_ref(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--script".as_ref(),
-            script.as_os_str(),
-        ];
-        Self::run(bin, args)
+        Self::run(bin, sim_args(config, script, speedup))
     }
+}
+
+/// The arguments after `run` of [`AgentProcess::sim`] (for [`AgentProcess::run_with`]).
+pub fn sim_args(config: &Path, script: &Path, speedup: u32) -> Vec<std::ffi::OsString> {
+    vec![
+        "--sim".into(),
+        "--speedup".into(),
+        speedup.to_string().into(),
+        "--config".into(),
+        config.as_os_str().to_owned(),
+        "--script".into(),
+        script.as_os_str().to_owned(),
+    ]
 }
 
 /// `rapport-agent store --config <config>` (the agent stopped): the store's dump, one JSON

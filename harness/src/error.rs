@@ -132,6 +132,10 @@ pub enum Error {
     /// A cloud in this process did not start or come up as a test needs it.
     #[error("cloud: {0}")]
     Cloud(String),
+    /// A network namespace or its veth link could not be made or changed
+    /// ([`crate::netns`]).
+    #[error("network namespace: {0}")]
+    Netns(String),
     /// A config (an example of `config/`, or one a test built) did not load or validate.
     #[error("config: {0}")]
     Config(String),

@@ -12,7 +12,9 @@
 //!   uplink records and envelopes ([`records`]); a whole fleet bed — one cloud on a manual
 //!   clock with its partners' receivers and a car publisher ([`bed`]);
 //! - the surroundings: repository files and the shared real-world data ([`files`]), waits
-//!   with deadlines and free ports ([`wait`]).
+//!   with deadlines and free ports ([`wait`]);
+//! - a bad network: a network namespace behind a veth link a test cuts and restores
+//!   ([`netns`]) and a seeded fault-injecting TCP proxy ([`faulty`]).
 //!
 //! It depends on `rapport-agent` and `rapport-cloud`, which dev-depend on it (a cycle cargo
 //! allows for dev-dependencies): their integration tests share one instance of each crate.
@@ -25,10 +27,12 @@ pub mod bed;
 pub mod browser;
 pub mod cloud;
 pub mod error;
+pub mod faulty;
 pub mod files;
 pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
+pub mod netns;
 pub mod partner;
 pub mod pgcluster;
 pub mod pki;

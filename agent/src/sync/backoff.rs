@@ -67,6 +67,8 @@ pub(crate) struct Backoff {
     attempt: u32,
     connected_at: Option<Duration>,
     rng: XorShift,
+    /// The ceiling the last delay was drawn under (for the log).
+    last_ceiling: Duration,
 }
 
 impl Backoff {
@@ -78,6 +80,7 @@ impl Backoff {
             attempt: 0,
             connected_at: None,
             rng,
+            last_ceiling: Duration::ZERO,
         }
     }
 
@@ -95,10 +98,21 @@ impl Backoff {
             self.attempt = 0;
         }
         let ceiling = self.ceiling();
+        self.last_ceiling = ceiling;
         self.attempt = self.attempt.saturating_add(1);
         let min = self.min.as_millis() as u64;
         let span = (ceiling.as_millis() as u64).saturating_sub(min);
         Duration::from_millis(min + self.rng.up_to(span))
+    }
+
+    /// Failures counted since the last stable connection (1 after the first).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The longest wait the last [`Backoff::next_delay`] could have drawn.
+    pub(crate) fn last_ceiling(&self) -> Duration {
+        self.last_ceiling
     }
 
     /// The longest wait of the next attempt: `min × 2^attempt`, at most `max`.
@@ -125,9 +139,12 @@ mod tests {
     fn ceilings_double_up_to_the_maximum() {
         let mut b = backoff(1);
         let mut ceilings = Vec::new();
-        for _ in 0..10 {
+        for n in 1..=10 {
             ceilings.push(b.ceiling().as_millis());
-            let _ = b.next_delay(Duration::ZERO);
+            let d = b.next_delay(Duration::ZERO);
+            assert_eq!(b.attempt(), n);
+            assert_eq!(b.last_ceiling().as_millis(), *ceilings.last().unwrap_or(&0));
+            assert!(d <= b.last_ceiling());
         }
         assert_eq!(
             ceilings,

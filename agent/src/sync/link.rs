@@ -190,7 +190,7 @@ impl<A: Agent> Link<A> {
                     self.disconnected(&mut eventloop);
                     let delay = self.backoff.next_delay(self.now());
                     Counters::add(&self.counters.reconnects, 1);
-                    log_connection_error(&e, delay, &self.counters);
+                    log_connection_error(&e, delay, &self.backoff, &self.counters);
                     retry_at = Some(Instant::now() + delay);
                 }
             }
@@ -431,11 +431,21 @@ impl<A: Agent> Link<A> {
     }
 }
 
-fn log_connection_error(e: &ConnectionError, delay: Duration, counters: &Counters) {
+/// One line per failed attempt or lost connection: what failed, the wait before the next attempt,
+/// and where the backoff stands (its attempt count and the ceiling the wait was drawn under),
+/// so a log shows a partition's reconnects backing off.
+fn log_connection_error(
+    e: &ConnectionError,
+    delay: Duration,
+    backoff: &Backoff,
+    counters: &Counters,
+) {
     let c = counters.snapshot();
     warn!(
         cause = %e,
         retry_in_ms = delay.as_millis() as u64,
+        attempt = backoff.attempt(),
+        ceiling_ms = backoff.last_ceiling().as_millis() as u64,
         reconnects = c.reconnects,
         acked_records = c.acked_records,
         "broker connection lost or refused"
