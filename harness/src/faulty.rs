@@ -7,6 +7,7 @@
 //!   direction (a chunk behind a held one waits for it), so a stream is late, never reordered.
 //! - **Drop**: a chunk picked (`drop_per_mille` of them) closes its connection both ways, the
 //!   chunk unsent — what a NAT timeout or a cell handover does.
+//! - **Forget**: [`FaultyProxy::drop_open`] closes every open connection at once.
 //! - **Stall**: [`FaultyProxy::stall_open`] freezes every open connection (both directions
 //!   read and discarded, nothing written: a broker that accepts and never answers);
 //!   [`FaultyProxy::stall_new`] does the same to connections accepted from then on.
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -118,8 +119,8 @@ struct Shared {
     stall_new: AtomicBool,
     counters: Counters,
     events: Mutex<Vec<(Instant, ProxyEvent)>>,
-    /// Each open connection's stall flag.
-    open: Mutex<Vec<(u64, Arc<AtomicBool>)>>,
+    /// Each open connection's stall flag and its order to close.
+    open: Mutex<Vec<(u64, Arc<AtomicBool>, Arc<Notify>)>>,
 }
 
 impl Shared {
@@ -195,7 +196,7 @@ impl FaultyProxy {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let mut n = 0;
-        for (id, flag) in open.iter() {
+        for (id, flag, _) in open.iter() {
             if !flag.swap(true, Ordering::Relaxed) {
                 bump(&self.shared.counters.stalled, 1);
                 self.shared.event(ProxyEvent::Stalled(*id));
@@ -203,6 +204,20 @@ impl FaultyProxy {
             }
         }
         n
+    }
+
+    /// Closes every open connection both ways at once, as a carrier's NAT that forgot them
+    /// (counted as drops). Returns how many.
+    pub fn drop_open(&self) -> usize {
+        let open = self
+            .shared
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, _, close) in open.iter() {
+            close.notify_one();
+        }
+        open.len()
     }
 
     /// Whether connections accepted from now on are stalled from the start (accepted, read,
@@ -293,15 +308,13 @@ async fn serve(client: TcpStream, id: u64, shared: Arc<Shared>) {
         return;
     };
     let _ = server.set_nodelay(true);
+    let close = Arc::new(Notify::new());
     shared
         .open
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push((id, Arc::clone(&stalled)));
-    let faults = *shared
-        .faults
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+        .push((id, Arc::clone(&stalled), Arc::clone(&close)));
+    let faults = *shared.faults.lock().unwrap_or_else(PoisonError::into_inner);
     let (client_r, client_w) = client.into_split();
     let (server_r, server_w) = server.into_split();
     let up = pump(
@@ -321,6 +334,7 @@ async fn serve(client: TcpStream, id: u64, shared: Arc<Shared>) {
         &shared,
     );
     let event = tokio::select! {
+        () = close.notified() => ProxyEvent::Dropped(id),
         end = up => match end {
             End::Read => ProxyEvent::ClientClosed(id),
             End::Write => ProxyEvent::ServerClosed(id),
@@ -340,7 +354,7 @@ async fn serve(client: TcpStream, id: u64, shared: Arc<Shared>) {
         .open
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .retain(|(open, _)| *open != id);
+        .retain(|(open, _, _)| *open != id);
     // Both sockets close as their halves drop here.
 }
 
@@ -547,5 +561,17 @@ mod tests {
             .unwrap();
         assert!(matches!(n, Ok(0) | Err(_)), "closed, nothing echoed");
         assert_eq!(proxy.counters().dropped, 1);
+
+        proxy.set_faults(Faults::none(5));
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        s.write_all(b"y").await.unwrap();
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"y");
+        assert_eq!(proxy.drop_open(), 1);
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+            .await
+            .unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "forgotten: closed");
+        assert_eq!(proxy.counters().dropped, 2);
     }
 }

@@ -83,7 +83,11 @@ impl Netns {
     }
 
     fn wire(&self) -> Result<(), Error> {
-        let (h, n, ns) = (self.host_if.as_str(), self.ns_if.as_str(), self.name.as_str());
+        let (h, n, ns) = (
+            self.host_if.as_str(),
+            self.ns_if.as_str(),
+            self.name.as_str(),
+        );
         let host_cidr = format!("{}/30", self.host_addr);
         let ns_cidr = format!("{}/30", self.ns_addr);
         let steps: [&[&str]; 7] = [
@@ -116,9 +120,9 @@ impl Netns {
         self.ns_addr
     }
 
-    /// Cuts the link: the host's end goes down, so the namespace's end loses its carrier and
-    /// every packet either way is lost (established connections hang, as on a dead cellular
-    /// link; nothing is refused).
+    /// Cuts the link from the host's side: the host's end goes down, so the namespace's end
+    /// loses its carrier and every packet either way is lost — established connections hang
+    /// and new ones wait out their SYNs, as behind a dead cell; nothing is refused.
     ///
     /// # Errors
     /// [`Error::Netns`] if `ip` fails.
@@ -132,6 +136,26 @@ impl Netns {
     /// [`Error::Netns`] if `ip` fails.
     pub fn restore(&self) -> Result<(), Error> {
         ip(["link", "set", self.host_if.as_str(), "up"]).map_err(Error::Netns)
+    }
+
+    /// Cuts the link from the namespace's side: its end goes down and its route with it, so
+    /// connections from inside fail at once (`Network is unreachable`) — a modem that lost its
+    /// network — and established ones hang.
+    ///
+    /// # Errors
+    /// [`Error::Netns`] if `ip` fails.
+    pub fn cut_car_side(&self) -> Result<(), Error> {
+        let (ns, n) = (self.name.as_str(), self.ns_if.as_str());
+        ip(["-n", ns, "link", "set", n, "down"]).map_err(Error::Netns)
+    }
+
+    /// Restores the link after [`Netns::cut_car_side`] (the address stays; the route comes back).
+    ///
+    /// # Errors
+    /// [`Error::Netns`] if `ip` fails.
+    pub fn restore_car_side(&self) -> Result<(), Error> {
+        let (ns, n) = (self.name.as_str(), self.ns_if.as_str());
+        ip(["-n", ns, "link", "set", n, "up"]).map_err(Error::Netns)
     }
 
     /// A command that runs `bin` inside the namespace (`ip netns exec <name> [runner] bin`),
