@@ -112,6 +112,9 @@ fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
+/// An open connection: its number, its stall flag and its order to close.
+type Open = (u64, Arc<AtomicBool>, Arc<Notify>);
+
 #[derive(Debug)]
 struct Shared {
     upstream: SocketAddr,
@@ -119,8 +122,8 @@ struct Shared {
     stall_new: AtomicBool,
     counters: Counters,
     events: Mutex<Vec<(Instant, ProxyEvent)>>,
-    /// Each open connection's stall flag and its order to close.
-    open: Mutex<Vec<(u64, Arc<AtomicBool>, Arc<Notify>)>>,
+    /// The open connections.
+    open: Mutex<Vec<Open>>,
 }
 
 impl Shared {

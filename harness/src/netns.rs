@@ -285,6 +285,59 @@ mod tests {
         }
     }
 
+    /// `bash -c 'exec 3<>/dev/tcp/…'` inside the namespace, given `secs` at most: its exit code
+    /// (124: it hung).
+    fn connect_from_inside(netns: &Netns, to: std::net::SocketAddr, secs: u32) -> Option<i32> {
+        let script = format!("exec 3<>/dev/tcp/{}/{}", to.ip(), to.port());
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            netns.name(),
+            "timeout",
+            &secs.to_string(),
+            "bash",
+            "-c",
+        ])
+        .arg(script)
+        .stderr(Stdio::null());
+        cmd.status().ok()?.code()
+    }
+
+    #[test]
+    fn the_link_carries_then_is_cut_two_ways_and_comes_back() {
+        let Some(netns) = Netns::create().unwrap() else {
+            return;
+        };
+        let listener = std::net::TcpListener::bind((netns.host_addr(), 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert_eq!(
+            connect_from_inside(&netns, addr, 5),
+            Some(0),
+            "the link carries"
+        );
+        // The car's side down: refused at once, not hung.
+        netns.cut_car_side().unwrap();
+        let code = connect_from_inside(&netns, addr, 5);
+        assert!(
+            code.is_some_and(|c| c != 0 && c != 124),
+            "unreachable at once: {code:?}"
+        );
+        netns.restore_car_side().unwrap();
+        assert_eq!(connect_from_inside(&netns, addr, 5), Some(0), "restored");
+        // The host's side down: packets vanish, the connection attempt hangs.
+        netns.cut().unwrap();
+        assert_eq!(connect_from_inside(&netns, addr, 2), Some(124), "hangs");
+        netns.restore().unwrap();
+        assert_eq!(connect_from_inside(&netns, addr, 5), Some(0), "restored");
+        let name = netns.name().to_owned();
+        drop(netns);
+        assert!(
+            !ip_output(&["netns", "list"]).contains(&name),
+            "removed on drop"
+        );
+    }
+
     #[test]
     fn interface_names_fit_the_kernel() {
         // Linux's largest pid_max is 2^22.
