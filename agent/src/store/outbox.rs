@@ -211,3 +211,28 @@ mod tests {
         assert_eq!(i.len(), 1);
     }
 }
+
+/// Keeps at most `max` of `pending` — records not stored yet, while the store is failing — by
+/// the same value order as the outbox (heartbeats first, …, events last), in their order;
+/// returns how many were dropped.
+pub(crate) fn bound_pending<T>(
+    pending: &mut Vec<(T, rapport_shared::v1::uplink::RecordBody)>,
+    max: u64,
+) -> u64 {
+    let excess = (pending.len() as u64).saturating_sub(max);
+    if excess == 0 {
+        return 0;
+    }
+    let mut index = Index::default();
+    for (i, (_, body)) in pending.iter().enumerate() {
+        index.insert(i as u64, Class::of(body));
+    }
+    let gone: BTreeSet<u64> = index.evict(excess).into_iter().map(|(i, _)| i).collect();
+    let mut i = 0u64;
+    pending.retain(|_| {
+        let keep = !gone.contains(&i);
+        i += 1;
+        keep
+    });
+    gone.len() as u64
+}
