@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn tries_a_failing_store_again_at_most_every_interval() {
         let mut h = Health::new(5 * S);
-        assert!(!h.try_again(0 * S), "a healthy store is simply written");
+        assert!(
+            !h.try_again(Duration::ZERO),
+            "a healthy store is simply written"
+        );
         h.on_failure(Fault::Full, 10 * S);
         assert!(!h.try_again(12 * S));
         assert!(h.try_again(15 * S));
