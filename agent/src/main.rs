@@ -316,6 +316,11 @@ fn main() -> anyhow::Result<ExitCode> {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
+            let dir = rapport_agent::settings::data_dir(&loaded.config);
+            if let Err(e) = rapport_agent::store::check_dir(&dir) {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
             println!("config OK: {}: {}", config.display(), summary(&loaded));
         }
         #[cfg(feature = "desk")]
@@ -353,6 +358,13 @@ fn main() -> anyhow::Result<ExitCode> {
             };
             #[cfg(not(feature = "desk"))]
             let source = rapport_agent::runtime::Source::SocketCan;
+            let dir = data_dir
+                .clone()
+                .unwrap_or_else(|| rapport_agent::settings::data_dir(&loaded.config));
+            if let Err(e) = rapport_agent::store::check_dir(&dir) {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
             return run(loaded, data_dir, hmi, source);
         }
         Command::Trace(TraceCommand::Convert {

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub subscribed: AtomicBool,
     /// Whether the store is unavailable now (a PostgreSQL outage): the ingest is not acking.
     pub store_down: AtomicBool,
+    /// Whether the store's last failure was a full file system (sled `ENOSPC`).
+    pub store_full: AtomicBool,
     /// Times the store went from available to unavailable.
     pub store_outages: AtomicU64,
     /// Ingest groups tried again because the store was unavailable.
@@ -234,6 +236,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE rapport_store_up gauge");
         let _ = writeln!(out, "rapport_store_up {}", u8::from(self.is_store_up()));
+        let _ = writeln!(
+            out,
+            "# HELP rapport_store_full Whether the store's file system is full (sled ENOSPC: uplinks are not acked; restart once space is back)."
+        );
+        let _ = writeln!(out, "# TYPE rapport_store_full gauge");
+        let _ = writeln!(
+            out,
+            "rapport_store_full {}",
+            u8::from(!self.is_store_up() && self.store_full.load(Ordering::Acquire))
+        );
         let _ = writeln!(
             out,
             "# HELP rapport_store_outages_total Times the store became unavailable."

@@ -42,6 +42,9 @@ pub enum Error {
          and start it (apt-get install postgresql; trust auth on loopback for user postgres)"
     )]
     PostgresMissing(String),
+    /// `mount -t tmpfs` was refused while `RAPPORT_REQUIRE_MOUNT` asks for it.
+    #[error("cannot mount a tmpfs ({0}) and RAPPORT_REQUIRE_MOUNT is set: run the tests as root")]
+    MountRefused(String),
     /// The PostgreSQL server refused a test's database work.
     #[error("postgres: {0}")]
     Postgres(String),

@@ -12,7 +12,8 @@
 //!   uplink records and envelopes ([`records`]); a whole fleet bed — one cloud on a manual
 //!   clock with its partners' receivers and a car publisher ([`bed`]);
 //! - the surroundings: repository files and the shared real-world data ([`files`]), waits
-//!   with deadlines and free ports ([`wait`]);
+//!   with deadlines and free ports ([`wait`]); a small file system of a test's own, to fill
+//!   or make read-only ([`tmpfs`]);
 //! - a bad network: a network namespace behind a veth link a test cuts and restores
 //!   ([`netns`]) and a seeded fault-injecting TCP proxy ([`faulty`]).
 //!
@@ -40,6 +41,7 @@ pub mod postgres;
 pub mod process;
 pub mod records;
 pub mod rumqttd;
+pub mod tmpfs;
 pub mod wait;
 
 pub use error::Error;

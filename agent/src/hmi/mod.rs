@@ -137,6 +137,12 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// [`BackendError::Invalid`] or [`BackendError::Unavailable`].
     fn put_settings(&self, s: SettingsView) -> Result<SettingsView, BackendError>;
+
+    /// The store's health for `/healthz`: `ok`, `full` or `failed`, and the writes not kept
+    /// since start. A backend without a store is always `("ok", 0)`.
+    fn store_health(&self) -> (&'static str, u64) {
+        ("ok", 0)
+    }
 }
 
 /// Why the backend refused a request; each maps to one HTTP status.
@@ -156,6 +162,10 @@ pub enum BackendError {
     /// The backend cannot answer now (the store failed): 503, code `unavailable`.
     #[error("{0}")]
     Unavailable(String),
+    /// The agent's storage is full: the change is applied in memory but not stored (it is
+    /// written when space returns): 503, code `storage_full`.
+    #[error("{0}")]
+    StorageFull(String),
 }
 
 /// What can go wrong in the HMI server or client.

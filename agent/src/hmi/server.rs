@@ -147,6 +147,9 @@ impl From<BackendError> for ApiError {
             BackendError::Unavailable(m) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }
+            BackendError::StorageFull(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_full", m)
+            }
         }
     }
 }
@@ -327,7 +330,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// `{"status": "ok", "version": ...}`.
+/// `{"status": "ok", "version": ..., "store": "ok", "store_failed_writes": 0}`.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct Health {
@@ -335,15 +338,23 @@ struct Health {
     status: &'static str,
     /// The agent's version.
     version: &'static str,
+    /// The store: `ok`, `full` (its file system is full: changes are kept in memory and
+    /// stored when space returns) or `failed` (another write error).
+    store: &'static str,
+    /// Writes to the store that failed (or were held back while it failed) since start.
+    store_failed_writes: u64,
 }
 
 /// Health: the agent answers.
 #[cfg_attr(feature = "openapi", utoipa::path(operation_id = "health", get, path = "/healthz", tag = "hmi",
     responses((status = 200, description = "Up.", body = Health))))]
-async fn healthz() -> Json<Health> {
+async fn healthz(State(app): State<AppState>) -> Json<Health> {
+    let (store, store_failed_writes) = app.backend.store_health();
     Json(Health {
         status: "ok",
         version: crate::VERSION,
+        store,
+        store_failed_writes,
     })
 }
 
@@ -376,7 +387,7 @@ async fn settings(State(app): State<AppState>) -> impl IntoResponse {
         (status = 200, description = "The settings as stored.", body = SettingsView),
         (status = 400, description = "`malformed_json`, `unreadable_body`.", body = ErrorBody), (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
         (status = 422, description = "`invalid_body`, `invalid_settings`, `invalid`.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+        (status = 503, description = "`storage_full`: the agent's storage is full — the change is applied in memory but not stored until space returns; `unavailable`: the agent's store cannot answer now.", body = ErrorBody),
     )))]
 async fn put_settings(
     State(app): State<AppState>,
@@ -456,7 +467,7 @@ fn parse_action(body: ActionBody) -> Result<DriverAction, ApiError> {
         (status = 409, description = "`conflict`: the prompt is already closed.", body = ErrorBody),
         (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
         (status = 422, description = "`invalid_body`, `unknown_action`, `minutes_required`, `minutes_out_of_range`, `minutes_not_allowed`, `invalid`.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+        (status = 503, description = "`storage_full`: the agent's storage is full — the change is applied in memory but not stored until space returns; `unavailable`: the agent's store cannot answer now.", body = ErrorBody),
     )))]
 async fn act(
     State(app): State<AppState>,
@@ -530,7 +541,7 @@ fn parse_service(body: ServiceBody) -> Result<ServiceRequest, ApiError> {
         (status = 201, description = "The service as recorded.", body = ServiceView),
         (status = 400, description = "`malformed_json`, `unreadable_body`.", body = ErrorBody), (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
         (status = 422, description = "`invalid_body`, `invalid_service`, `invalid` (an item not on the schedule).", body = ErrorBody),
-        (status = 503, description = "`unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+        (status = 503, description = "`storage_full`: the agent's storage is full — the change is applied in memory but not stored until space returns; `unavailable`: the agent's store cannot answer now.", body = ErrorBody),
     )))]
 async fn record_service(
     State(app): State<AppState>,

@@ -22,6 +22,7 @@ fn backend_error(e: CoreError) -> BackendError {
         CoreError::Rules(RulesError::Conflict(m)) => BackendError::Conflict(m),
         CoreError::Rules(RulesError::Invalid(m)) => BackendError::Invalid(m),
         CoreError::Store(m) => BackendError::Unavailable(m),
+        CoreError::StorageFull(m) => BackendError::StorageFull(m),
     }
 }
 
@@ -113,6 +114,11 @@ impl Backend for CoreBackend {
             .set_settings(settings)
             .map(|s| SettingsView::from(&s))
             .map_err(backend_error)
+    }
+
+    fn store_health(&self) -> (&'static str, u64) {
+        let (fault, failed) = self.0.store_health();
+        (fault.map_or("ok", |f| f.as_str()), failed)
     }
 }
 

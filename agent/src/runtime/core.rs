@@ -34,7 +34,10 @@ use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings}
 use crate::observe::Observation;
 use crate::rules::{DriverAction, Rules, RulesError};
 use crate::settings;
-use crate::store::{Store, StoreError};
+use crate::store::{Fault, Health, Store, StoreError, Transition};
+
+/// How often a failing store is opened again to see whether space came back.
+const STORE_RETRY: core::time::Duration = core::time::Duration::from_secs(2);
 
 /// Why a request through the core failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,10 @@ pub enum CoreError {
     /// The store could not write it (the change is kept and retried).
     #[error("store: {0}")]
     Store(String),
+    /// The store's file system is full: the change is applied in memory and kept, and written
+    /// when space returns (not before: it is not durable yet).
+    #[error("storage full: {0}")]
+    StorageFull(String),
 }
 
 /// Gathers changes and says when to write them: at once when durable, else when the oldest
@@ -90,6 +97,11 @@ impl Coalescer {
         self.pending.take().map(|(c, _)| c)
     }
 
+    /// The changes gathered and not written yet.
+    pub(crate) fn pending_mut(&mut self) -> Option<&mut Changes> {
+        self.pending.as_mut().map(|(c, _)| c)
+    }
+
     /// Puts back changes whose write failed, ahead of anything gathered since.
     pub(crate) fn restore(&mut self, mut changes: Changes, now: Timestamp) {
         if let Some((later, _)) = self.pending.take() {
@@ -106,6 +118,8 @@ struct Inner {
     on_screen: BTreeMap<String, PromptRecord>,
     /// Changes not written yet (coalesced, or whose commit failed).
     pending: Coalescer,
+    /// Whether the store is failing, and since when (logged once each way).
+    health: Health,
 }
 
 /// The shared heart. See the module docs.
@@ -149,6 +163,7 @@ impl Core {
                 store,
                 on_screen: BTreeMap::new(),
                 pending: Coalescer::new(settings::write_every(cfg)),
+                health: Health::new(STORE_RETRY),
             }),
             events,
             clock,
@@ -196,19 +211,89 @@ impl Core {
 
     fn write(&self, inner: &mut Inner, batch: Changes, now: Timestamp) -> Result<(), CoreError> {
         self.commits.fetch_add(1, Ordering::Relaxed);
+        let mono = self.clock.mono();
+        if let Some(fault) = inner.health.fault() {
+            // Failing: sled keeps its error for the life of the handle, so only a fresh handle
+            // tells whether space came back — tried every STORE_RETRY, not at every write.
+            if !inner.health.try_again(mono) {
+                let e = StoreError::Closed(inner.store.dir().to_path_buf());
+                return Err(self.failed(inner, batch, now, mono, fault, &e));
+            }
+            if let Err(e) = inner.store.reopen() {
+                let fault = e.fault();
+                return Err(self.failed(inner, batch, now, mono, fault, &e));
+            }
+        }
         let written = inner
             .store
             .commit(inner.rules.memory(), &batch)
             .and_then(|_| inner.store.flush());
         if let Err(e) = written {
-            self.commit_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(cause = %e, "store write failed; kept for the next one");
-            inner.pending.restore(batch, now);
-            return Err(CoreError::Store(e.to_string()));
+            let fault = match &e {
+                StoreError::Closed(_) => inner.health.fault().unwrap_or(Fault::Failed),
+                e => e.fault(),
+            };
+            return Err(self.failed(inner, batch, now, mono, fault, &e));
+        }
+        if let Some(Transition::Recovered {
+            lasted,
+            failed_writes,
+        }) = inner.health.on_success(mono)
+        {
+            tracing::info!(
+                dir = %inner.store.dir().display(),
+                lasted_s = lasted.as_secs(),
+                failed_writes,
+                outbox = inner.store.outbox_len(),
+                "store recovered: writes succeed again, what was kept in memory is written"
+            );
         }
         // A stored permit if nobody waits: the sync's next wait returns at once.
         self.written.notify_one();
         Ok(())
+    }
+
+    /// A write that did not reach the disk: counted, logged once per episode, kept in memory
+    /// (its outbox records bounded by the outbox's own rule, the dropped ones counted).
+    fn failed(
+        &self,
+        inner: &mut Inner,
+        batch: Changes,
+        now: Timestamp,
+        mono: core::time::Duration,
+        fault: Fault,
+        e: &StoreError,
+    ) -> CoreError {
+        self.commit_failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(Transition::Failing(fault)) = inner.health.on_failure(fault, mono) {
+            tracing::warn!(
+                dir = %inner.store.dir().display(),
+                fault = fault.as_str(),
+                cause = %e,
+                "store writes failing: changes are kept in memory and written when the store \
+                 recovers (logged once; counted in /healthz)"
+            );
+        }
+        inner.pending.restore(batch, now);
+        let max = inner.store.max_outbox();
+        let dropped = inner
+            .pending
+            .pending_mut()
+            .map_or(0, |c| crate::store::bound_pending(&mut c.outbox, max));
+        inner.store.count_dropped(dropped);
+        match fault {
+            Fault::Full => CoreError::StorageFull(format!(
+                "the agent's storage is full ({}): applied in memory, stored when space returns",
+                inner.store.dir().display()
+            )),
+            Fault::Failed => CoreError::Store(e.to_string()),
+        }
+    }
+
+    /// The store's health: its fault while failing, and the writes not kept since start.
+    pub fn store_health(&self) -> (Option<Fault>, u64) {
+        let inner = self.lock();
+        (inner.health.fault(), inner.health.failed_writes())
     }
 
     /// Resolves after the next successful write to the store (at once if one happened since
@@ -244,10 +329,15 @@ impl Core {
         use rapport_shared::v1::uplink::{Heartbeat, RecordBody};
         let now = self.now();
         let mut inner = self.lock();
-        let dropped = inner
-            .store
-            .take_dropped()
-            .map_err(|e| CoreError::Store(e.to_string()))?;
+        // While the store fails the drop counter is left for a heartbeat after it recovers.
+        let dropped = if inner.health.fault().is_some() {
+            0
+        } else {
+            inner
+                .store
+                .take_dropped()
+                .map_err(|e| CoreError::Store(e.to_string()))?
+        };
         let changes = Changes {
             outbox: vec![(
                 now,

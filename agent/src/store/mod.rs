@@ -24,6 +24,7 @@
 //! (`RecordBody::Unknown`), so the outbox keeps the wire's compatibility rules for free — and the
 //! sync can publish what it reads without re-deriving anything.
 
+mod health;
 mod keys;
 mod load;
 pub(crate) mod migrate;
@@ -42,7 +43,10 @@ use tracing::warn;
 
 use crate::config::defaults;
 use crate::memory::{Changes, Memory};
+pub(crate) use outbox::bound_pending;
 use outbox::{Class, Index};
+
+pub use health::{Fault, Health, Transition};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The store was closed after a write error and is not open again yet (nothing written).
+    #[error("store: closed after a write error in {0}; not reopened yet")]
+    Closed(PathBuf),
     /// A migration step refused.
     #[error("store migration from schema {from}: {reason}")]
     Migration {
@@ -102,6 +109,25 @@ pub enum StoreError {
     /// `Changes` that do not fit the `Memory` passed with them (a caller's bug; nothing written).
     #[error("store: changes do not match memory: {0}")]
     InvalidChanges(String),
+}
+
+impl StoreError {
+    /// Whether the file system is full (`ENOSPC`): sled reports it as an I/O error of kind
+    /// `StorageFull`, and keeps reporting it until the handle is reopened.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Sled {
+                source: sled::Error::Io(e),
+                ..
+            }
+            | Self::Io { source: e, .. }
+                if e.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                Fault::Full
+            }
+            _ => Fault::Failed,
+        }
+    }
 }
 
 /// Maps a sled error with what was being done.
@@ -159,6 +185,9 @@ pub struct StoreStats {
 struct Inner {
     next_seq: u64,
     dropped: u64,
+    /// `dropped` grew without an eviction in a commit (records dropped from memory while the
+    /// store was failing): the next commit writes the counter.
+    dropped_dirty: bool,
     service_next: u64,
     outbox: Index,
     stats: StoreStats,
@@ -169,6 +198,9 @@ struct Inner {
 pub struct Store {
     db: sled::Db,
     dir: PathBuf,
+    options: StoreOptions,
+    /// The handle was closed after a write error ([`Store::reopen`]); `db` is a placeholder.
+    closed: bool,
     max_outbox: u64,
     #[cfg(test)]
     set_aside: u64,
@@ -251,17 +283,88 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             max_outbox: options.max_outbox,
+            options,
+            closed: false,
             #[cfg(test)]
             set_aside,
             inner: Mutex::new(Inner {
                 next_seq: loaded.next_seq,
                 dropped: loaded.dropped,
+                dropped_dirty: false,
                 service_next: loaded.service_next,
                 outbox: loaded.outbox,
                 stats: StoreStats::default(),
             }),
         };
         Ok((store, loaded.memory))
+    }
+
+    /// Closes the handle and opens the store again from disk — after a write error, which
+    /// sled 0.34 keeps returning for the life of a handle even once space is back. What the
+    /// disk has replaces the in-memory index (commits that did not reach it are the caller's
+    /// to write again); sequence numbers never go back (the larger of memory's and the disk's
+    /// next one), nor does the drop counter. The memory read from disk is not used: the
+    /// caller's is newer.
+    ///
+    /// If the open fails the store stays closed: writes answer [`StoreError::Closed`], reads
+    /// of the outbox find nothing, until a later `reopen` succeeds.
+    ///
+    /// # Errors
+    /// As [`Store::open`] (with the disk still full: sled's `StorageFull` I/O error).
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        if !self.closed {
+            // sled locks its file: the failed handle must go before the new one opens. A
+            // temporary database stands in meanwhile (nothing is written to it: `closed`).
+            let placeholder = sled::Config::new()
+                .temporary(true)
+                .open()
+                .map_err(sled_error(
+                    "opening a placeholder while the store is closed",
+                ))?;
+            drop(std::mem::replace(&mut self.db, placeholder));
+            self.closed = true;
+        }
+        let db = open_db(&self.dir, &self.options)?;
+        migrate::run(&db, migrate::MIGRATIONS)?;
+        let loaded = load::load(&db)?;
+        let mut inner = self.lock();
+        inner.next_seq = inner.next_seq.max(loaded.next_seq);
+        inner.dropped_dirty |= inner.dropped > loaded.dropped;
+        inner.dropped = inner.dropped.max(loaded.dropped);
+        inner.service_next = loaded.service_next;
+        inner.outbox = loaded.outbox;
+        drop(inner);
+        self.db = db;
+        self.closed = false;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed {
+            Err(StoreError::Closed(self.dir.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts `n` records dropped outside the store (from memory, while it was failing); the
+    /// next commit writes the counter and the next heartbeat reports them.
+    pub(crate) fn count_dropped(&self, n: u64) {
+        if n > 0 {
+            let mut inner = self.lock();
+            inner.dropped += n;
+            inner.dropped_dirty = true;
+        }
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The most records the outbox keeps.
+    pub(crate) fn max_outbox(&self) -> u64 {
+        self.max_outbox
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -284,6 +387,7 @@ impl Store {
     /// [`StoreError::InvalidChanges`] or [`StoreError::Encode`] with nothing written; sled
     /// errors (after one, treat the store as failed: restart the agent).
     pub fn commit(&self, memory: &Memory, changes: &Changes) -> Result<Committed, StoreError> {
+        self.check_open()?;
         let mut inner = self.lock();
         let mut w = Writes::default();
 
@@ -375,7 +479,7 @@ impl Store {
             w.raw(keys::NEXT_SEQ.to_vec(), next_seq.to_be_bytes().to_vec());
         }
         let dropped = inner.dropped + evicted.len() as u64;
-        if !evicted.is_empty() {
+        if !evicted.is_empty() || inner.dropped_dirty {
             w.raw(keys::DROPPED.to_vec(), dropped.to_be_bytes().to_vec());
         }
 
@@ -398,6 +502,7 @@ impl Store {
         }
         inner.next_seq = next_seq;
         inner.dropped = dropped;
+        inner.dropped_dirty = false;
         inner.service_next += n_services as u64;
         if !evicted.is_empty() {
             warn!(
@@ -424,6 +529,7 @@ impl Store {
     /// # Errors
     /// A sled error.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.check_open()?;
         self.lock().stats.flushes += 1;
         self.db.flush().map_err(sled_error("flushing"))?;
         Ok(())
@@ -440,6 +546,9 @@ impl Store {
     /// [`StoreError::Corrupt`] naming the key of a record that no longer decodes; sled errors.
     pub fn outbox_from(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
         let mut out = Vec::new();
+        if self.closed {
+            return Ok(out);
+        }
         for entry in self
             .db
             .range(keys::outbox(from)..=keys::outbox(u64::MAX))
@@ -461,6 +570,7 @@ impl Store {
     /// # Errors
     /// A sled error (nothing removed).
     pub fn outbox_remove(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        self.check_open()?;
         let mut inner = self.lock();
         let mut w = Writes::default();
         let mut present = Vec::with_capacity(seqs.len());
@@ -501,6 +611,7 @@ impl Store {
     /// # Errors
     /// A sled error (the counter is then unchanged).
     pub(crate) fn take_dropped(&self) -> Result<u64, StoreError> {
+        self.check_open()?;
         let mut inner = self.lock();
         let n = inner.dropped;
         if n == 0 {
@@ -541,6 +652,25 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         dir_size(&self.dir)
     }
+}
+
+/// Checks that the store's directory can be written (made if missing): a probe file is
+/// created, synced and removed. For `run` and `check-config`, so a read-only or missing data
+/// directory is one clear error naming it, before anything else starts.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the directory (or the probe) and the cause.
+pub fn check_dir(dir: &Path) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let probe = dir.join(".rapport-write-check");
+    std::fs::File::create(&probe)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))?;
+    std::fs::remove_file(&probe).map_err(io(&probe))
 }
 
 /// Opens sled with the store's options, waiting out the lock a just-dropped handle may still

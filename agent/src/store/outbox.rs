@@ -158,6 +158,31 @@ fn take_oldest(set: &mut BTreeSet<u64>, class: Class, left: &mut u64, out: &mut 
     }
 }
 
+/// Keeps at most `max` of `pending` — records not stored yet, while the store is failing — by
+/// the same value order as the outbox (heartbeats first, …, events last), in their order;
+/// returns how many were dropped.
+pub(crate) fn bound_pending<T>(
+    pending: &mut Vec<(T, rapport_shared::v1::uplink::RecordBody)>,
+    max: u64,
+) -> u64 {
+    let excess = (pending.len() as u64).saturating_sub(max);
+    if excess == 0 {
+        return 0;
+    }
+    let mut index = Index::default();
+    for (i, (_, body)) in pending.iter().enumerate() {
+        index.insert(i as u64, Class::of(body));
+    }
+    let gone: BTreeSet<u64> = index.evict(excess).into_iter().map(|(i, _)| i).collect();
+    let mut i = 0u64;
+    pending.retain(|_| {
+        let keep = !gone.contains(&i);
+        i += 1;
+        keep
+    });
+    gone.len() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +226,32 @@ mod tests {
         assert_eq!(i.evict(0), vec![]);
         assert_eq!(i.evict(5), vec![(3, O), (1, V)]);
         assert_eq!(i.evict(1), vec![]);
+    }
+
+    #[test]
+    fn pending_records_are_bounded_by_the_same_value_order() {
+        use rapport_shared::Odometer;
+        use rapport_shared::v1::uplink::{Heartbeat, OdometerReading, RecordBody, SignalSource};
+        let odo = |m| {
+            RecordBody::Odometer(OdometerReading {
+                odometer: Odometer::from_meters(m),
+                source: SignalSource::Obd,
+            })
+        };
+        let hb = RecordBody::Heartbeat(Heartbeat {
+            agent_version: String::new(),
+            uptime_s: 0,
+            outbox_depth: 0,
+            records_dropped: 0,
+        });
+        let mut pending = vec![(0, odo(1)), (1, hb.clone()), (2, odo(2)), (3, odo(3))];
+        assert_eq!(bound_pending(&mut pending, 4), 0);
+        assert_eq!(bound_pending(&mut pending, 2), 2);
+        // The heartbeat first, then the oldest reading; the newest stays, in order.
+        assert_eq!(
+            pending.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
     }
 
     #[test]

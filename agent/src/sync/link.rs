@@ -311,8 +311,9 @@ impl<A: Agent> Link<A> {
         match written {
             Ok(Ok(())) => debug!(uptime, "heartbeat written"),
             Ok(Err(e)) => {
+                // Counted; the store's failing and recovery are logged once by the core.
                 Counters::add(&self.counters.store_errors, 1);
-                warn!(cause = %e, "heartbeat not written (kept for the next write)");
+                debug!(cause = %e, "heartbeat not written (kept for the next write)");
             }
             Err(e) => warn!(cause = %e, "heartbeat task failed"),
         }

@@ -41,11 +41,14 @@ struct HealthView {
     store: StoreHealth,
 }
 
-/// The store: its backend (`sled`, `postgres`) and whether it answers.
+/// The store: its backend (`sled`, `postgres`), whether it answers, and why not.
 #[derive(Serialize, ToSchema)]
 struct StoreHealth {
     backend: &'static str,
     up: bool,
+    /// While down: `storage_full` (sled's file system is full; the cloud needs a restart once
+    /// space is back) or `unavailable` (the database does not answer).
+    reason: Option<&'static str>,
 }
 
 /// Whether the ingest is subscribed to the broker.
@@ -58,7 +61,7 @@ struct IngestHealth {
 #[utoipa::path(operation_id = "health", get, path = "/healthz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Up.", body = HealthView),
-        (status = 503, description = "The store does not answer (`\"status\": \"unavailable\"`).", body = HealthView),
+        (status = 503, description = "The store does not answer (`\"status\": \"unavailable\"`, `store.reason`: `storage_full` or `unavailable`).", body = HealthView),
     ))]
 async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let up = s.metrics.is_store_up();
@@ -71,6 +74,11 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
         store: StoreHealth {
             backend: s.store.kind(),
             up,
+            reason: match (up, s.metrics.store_full.load(Ordering::Acquire)) {
+                (true, _) => None,
+                (false, true) => Some("storage_full"),
+                (false, false) => Some("unavailable"),
+            },
         },
     };
     if up {

@@ -172,6 +172,9 @@ impl Worker {
                 }
                 Err(e) if e.is_unavailable() => {
                     self.metrics.ingest_retries.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .store_full
+                        .store(e.is_storage_full(), Ordering::Release);
                     if self.metrics.store_up(false) {
                         tracing::error!(
                             cause = %e,

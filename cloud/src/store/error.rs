@@ -51,8 +51,16 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether the store is only unreachable for now (retry later; nothing is lost).
+    /// A full disk under sled counts: nothing was written, and the ingest must stop acking
+    /// rather than stop.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_)) || self.is_storage_full()
+    }
+
+    /// Whether sled's file system is full (`ENOSPC`). sled 0.34 keeps that error for the life
+    /// of its handle: the cloud recovers from it by a restart once space is back.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Sled(::sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull)
     }
 
     /// A value that does not decode (or encode).
