@@ -420,7 +420,9 @@ type Series<'a> = (&'a str, &'a str, &'a Vec<f64>);
 
 fn panel(frame: (f64, f64, f64, f64), label: &str, xs: &[f64], series: &[Series<'_>]) -> String {
     let (x0, y0, w, h) = frame;
-    let xmax = nice(xs.iter().copied().fold(0.0, f64::max));
+    // Whole months on the x axis, a label every `xstep`.
+    let xmax = xs.iter().copied().fold(0.0, f64::max).ceil().max(1.0);
+    let xstep = (xmax / 6.0).ceil();
     let ymax = nice(
         series
             .iter()
@@ -446,13 +448,16 @@ fn panel(frame: (f64, f64, f64, f64), label: &str, xs: &[f64], series: &[Series<
             trim(y),
             py = py(y),
         ));
-        let x = xmax * f64::from(i) / 4.0;
+    }
+    let mut x = 0.0;
+    while x <= xmax {
         out.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
             px(x),
             y0 + h + 16.0,
             trim(x)
         ));
+        x += xstep;
     }
     out.push_str(&format!(
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">simulated month</text>\n",
