@@ -124,6 +124,13 @@ async fn the_same_seed_tells_the_same_story() {
         let names = |v: &Vin| bed.name_of(v);
         let lines: Vec<String> = bed.events.iter().map(|e| e.line(&names)).collect();
         assert!(lines.len() > 10, "{lines:?}");
+        // The end-of-story check can fail: four days are too short for the first service to
+        // come due, be booked and be done, and it says so.
+        let failures = invariants::check(&bed).await;
+        assert!(
+            failures.iter().any(|f| f.contains("first service")),
+            "{failures:#?}"
+        );
         stories.push(lines);
         bed.shutdown().await.unwrap();
     }
