@@ -34,6 +34,14 @@ struct Cli {
     /// Print only the summary (no live log).
     #[arg(long)]
     quiet: bool,
+    /// Soak mode: write a sample (memory, store sizes, records, wall time) every
+    /// `--sample-every-days` simulated days to this CSV file, check the end-of-story
+    /// invariants, and print where the time went (see docs/reliability.md, section 5).
+    #[arg(long)]
+    samples: Option<std::path::PathBuf>,
+    /// Soak mode: simulated days between two samples.
+    #[arg(long, default_value_t = 30)]
+    sample_every_days: u32,
     /// Load mode: many lightweight vehicles (real MQTT clients) against the real cloud,
     /// measuring ingest and fault-to-webhook latency (see README, "Load mode").
     #[arg(long)]
@@ -89,6 +97,9 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     if cli.load {
         return rt.block_on(load(cli));
     }
+    if cli.samples.is_some() {
+        return rt.block_on(soak(cli));
+    }
     rt.block_on(run(cli))
 }
 
@@ -116,6 +127,31 @@ async fn load(cli: Cli) -> anyhow::Result<()> {
     let failures = report.failures();
     if !failures.is_empty() {
         anyhow::bail!("the load run was not correct: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+async fn soak(cli: Cli) -> anyhow::Result<()> {
+    use rapport_testbed::soak::{SoakOptions, run};
+    println!(
+        "rapport testbed soak: seed {}, {} vehicles, {} days, a sample every {} days",
+        cli.seed, cli.vehicles, cli.days, cli.sample_every_days
+    );
+    let report = run(SoakOptions {
+        story: Options {
+            vehicles: cli.vehicles,
+            days: cli.days,
+            speedup: cli.speedup,
+            seed: cli.seed,
+            api: cli.listen,
+        },
+        every_days: cli.sample_every_days,
+        csv: cli.samples,
+    })
+    .await?;
+    println!("{}", report.render());
+    if !report.failures.is_empty() {
+        anyhow::bail!("{} invariants failed", report.failures.len());
     }
     Ok(())
 }

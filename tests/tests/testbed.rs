@@ -6,14 +6,12 @@
 //! Everything is real: the embedded broker, the cloud on sled, each car an agent on its own
 //! sled store reading a virtual CAN bus, MQTT in between, HTTP for the webhooks and the API.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rapport_harness::browser::Browser;
 use rapport_shared::Vin;
 use rapport_testbed::scenario::cast::Kind;
-use rapport_testbed::scenario::story::{Event, What};
-use rapport_testbed::scenario::{OPERATOR_TOKEN, Options, Testbed};
+use rapport_testbed::scenario::{OPERATOR_TOKEN, Options, Testbed, invariants};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -47,202 +45,23 @@ async fn get(bed: &Testbed, path: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn vin_of(bed: &Testbed, kind: Kind) -> Vin {
-    bed.vehicles
-        .iter()
-        .find(|v| v.cast.kind == kind)
-        .map(|v| v.vin())
-        .unwrap()
-}
-
-fn of(bed: &Testbed, vin: Vin) -> Vec<&Event> {
-    bed.events.iter().filter(|e| e.vin == Some(vin)).collect()
-}
-
-fn shown<'a>(events: &[&'a Event], kind: &str) -> Vec<&'a Event> {
-    events
-        .iter()
-        .copied()
-        .filter(|e| matches!(&e.what, What::PromptShown { kind: k, .. } if k == kind))
-        .collect()
-}
-
 /// Sixteen days: break-in, a misfire and a truck's overheating (critical, at once to the
 /// dealer), a first service coming due, booked, alerted, acknowledged and done at the
 /// workshop; layers moving; every webhook signed; every record once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_days_as_each_party_saw_them() {
     let bed = run(options(16, 1)).await;
-    let new_car = vin_of(&bed, Kind::NewCar);
-    let first = vin_of(&bed, Kind::FirstService);
-    let truck = vin_of(&bed, Kind::Truck);
-
-    // --- The drivers. The new car's driver was told how to run the car in.
-    let ana = of(&bed, new_car);
-    assert!(!shown(&ana, "break_in").is_empty(), "no break-in advice");
-    let ana_km = bed.truth(&new_car).0 as f64 / 1000.0;
-    if ana_km > 1_510.0 {
-        assert_eq!(shown(&ana, "break_in_complete").len(), 1, "{ana_km} km");
-    }
-    // The misfire: on the bus, then on the screen as critical within a glance (30 s), acked.
-    for (vin, code, partner) in [
-        (new_car, "P0300", "dealer-north"),
-        (truck, "SPN110/FMI0", "truck-centre"),
-    ] {
-        let events = of(&bed, vin);
-        let appeared = events
-            .iter()
-            .find(|e| matches!(&e.what, What::Fault { appeared: true, .. }))
-            .unwrap_or_else(|| panic!("{code}: no fault on the bus"));
-        let faults = shown(&events, "fault");
-        let prompt = faults
-            .iter()
-            .find(|e| matches!(&e.what, What::PromptShown { critical: true, title, .. } if title.contains(code)))
-            .unwrap_or_else(|| panic!("{code}: no critical prompt: {faults:?}"));
-        let late = prompt.at.saturating_since(appeared.at);
-        assert!(
-            late <= Duration::from_secs(30),
-            "{code} shown {late:?} after"
-        );
-        assert!(events.iter().any(|e| matches!(&e.what,
-            What::DriverActed { kind, accepted: true, .. } if kind == "fault")));
-        // The dealer got it, signed, with the vehicle, the code and no consents.
-        let bodies = bed.partners.bodies(partner);
-        let alert = bodies
-            .iter()
-            .find(|b| b["type"] == "alert.critical_fault" && b["vin"] == vin.to_string())
-            .unwrap_or_else(|| panic!("{partner} got no critical fault for {vin}: {bodies:?}"));
-        assert_eq!(alert["subject"], code);
-        assert!(alert.get("consents").is_none() && alert.get("partner_sharing").is_none());
-        let created = alert["created_at"].as_u64().unwrap();
-        let delay = created.saturating_sub(appeared.at.as_millis());
-        // The cloud sees the record after the step it was written in (10 simulated minutes).
-        assert!(
-            delay <= 11 * 60_000,
-            "{code}: alert {delay} ms after the fault"
+    // Every party's side of the story (the drivers', the partners', the cloud's API and
+    // store): the end-of-story invariants the year-long soak checks too.
+    let failures = invariants::check(&bed).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+    // That check names the first vehicle of each kind; with four vehicles they are all here.
+    for kind in Kind::ALL {
+        assert_eq!(
+            bed.vehicles.iter().filter(|v| v.cast.kind == kind).count(),
+            1
         );
     }
-
-    // --- The first service: due soon, due, booked; the dealer told, acknowledges; the
-    // workshop records it; the alert resolves.
-    let ben = of(&bed, first);
-    let services = shown(&ben, "first_service");
-    assert!(services.len() >= 2, "{services:?}");
-    assert!(ben.iter().any(|e| matches!(&e.what,
-        What::DriverActed { kind, action, accepted: true, .. } if kind == "first_service" && action == "book")));
-    let north = bed.partners.bodies("dealer-north");
-    let maintenance = north
-        .iter()
-        .find(|b| b["type"] == "alert.maintenance_due" && b["vin"] == first.to_string())
-        .unwrap_or_else(|| panic!("no maintenance alert for {first}: {north:?}"));
-    assert_eq!(maintenance["subject"], "first_service");
-    assert_eq!(maintenance["driver_response"], "booked");
-    let id = maintenance["alert_id"].as_u64().unwrap();
-    let acked = bed.events.iter().any(|e| {
-        e.who == "dealer-north"
-            && matches!(&e.what, What::Acknowledged { alert_id, status: 200, .. } if *alert_id == format!("a{id}"))
-    });
-    assert!(acked, "dealer-north never acknowledged a{id}");
-    assert!(bed.events.iter().any(|e| e.vin == Some(first)
-        && matches!(&e.what, What::ServiceRecorded { status, .. } if (200..300).contains(status))));
-    let alert = get(&bed, &format!("/api/v1/alerts/{id}")).await;
-    assert_eq!(alert["state"], "resolved", "{alert}");
-    let detail = get(&bed, &format!("/api/v1/vehicles/{first}")).await;
-    let checklist = detail["maintenance"].as_array().unwrap();
-    let item = checklist
-        .iter()
-        .find(|i| i["item"] == "first_service")
-        .unwrap_or_else(|| panic!("{detail}"));
-    assert_ne!(item["status"], "due", "{item}");
-    assert_ne!(item["status"], "overdue", "{item}");
-
-    // --- Escalations: an alert acknowledged after the hour went to the desk, and only those.
-    let desk = bed.partners.bodies("service-desk");
-    for e in &bed.events {
-        if let What::Acknowledged {
-            alert_id,
-            after_min,
-            ..
-        } = &e.what
-            && e.who != "service-desk"
-        {
-            let escalated = desk.iter().any(|b| {
-                b["type"] == "alert.escalated" && format!("a{}", b["alert_id"]) == *alert_id
-            });
-            assert_eq!(
-                escalated,
-                *after_min >= 60,
-                "{alert_id} acked after {after_min} min"
-            );
-        }
-    }
-    assert_eq!(bed.partners.rejected(), 0, "a signature failed to verify");
-    assert_eq!(bed.cloud.webhook_counters().dead(), 0);
-
-    // --- The cloud's layers, as its API gives them, are where the story's changes led.
-    let mut last: BTreeMap<(Vin, String), String> = BTreeMap::new();
-    for e in &bed.events {
-        if let (Some(vin), What::LayerChanged { axis, to, .. }) = (e.vin, &e.what) {
-            last.insert((vin, axis.clone()), to.clone());
-        }
-    }
-    for v in &bed.vehicles {
-        let vin = v.vin();
-        let d = get(&bed, &format!("/api/v1/vehicles/{vin}")).await;
-        let l = &d["layers"];
-        for (axis, key) in [
-            ("car maturity", "car"),
-            ("service maturity", "service"),
-            ("activity", "activity"),
-            ("lifecycle", "lifecycle"),
-        ] {
-            assert_eq!(
-                l[key].as_str(),
-                last.get(&(vin, axis.to_owned())).map(String::as_str),
-                "{vin} {axis}: {l}"
-            );
-        }
-        assert_eq!(l["category"], v.cast.kind.category());
-    }
-    // The booking engaged the driver: no longer junior, and active at the end of the story.
-    assert_ne!(last[&(first, "service maturity".to_owned())], "junior");
-    let matrix = get(&bed, "/api/v1/layers").await;
-    assert_eq!(matrix["total"], 4, "{matrix}");
-
-    // --- Odometers: the agent's reading is the car's; the cloud's is the agent's last upload
-    // (an odometer record every km). Every record reached the cloud exactly once.
-    let mut written = 0;
-    for v in &bed.vehicles {
-        let vin = v.vin();
-        let truth = bed.truth(&vin).0 as f64 / 1000.0;
-        let agent = v
-            .core
-            .with(|r, _| r.memory().vehicle.odometer)
-            .unwrap()
-            .meters() as f64
-            / 1000.0;
-        assert!(
-            (truth - agent).abs() < 0.2,
-            "{vin}: car {truth} agent {agent}"
-        );
-        let cloud = bed.cloud.store().vehicle(&vin).unwrap().unwrap();
-        let cloud_km = cloud.odometer.as_ref().unwrap().value as f64 / 1000.0;
-        assert!(
-            (agent - cloud_km).abs() <= 1.1,
-            "{vin}: agent {agent} cloud {cloud_km}"
-        );
-        let (queued, last_seq) = v.outbox();
-        assert_eq!(queued, 0);
-        assert_eq!(cloud.applied.through(), last_seq, "{vin}");
-        assert_eq!(cloud.applied.gaps(), 0);
-        written += last_seq;
-    }
-    let applied = bed
-        .cloud
-        .metrics()
-        .records_applied
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(applied, written);
 
     // --- The dashboard shows the testbed's vehicles; a click opens a vehicle's timeline.
     dashboard(&bed).await;
@@ -305,6 +124,13 @@ async fn the_same_seed_tells_the_same_story() {
         let names = |v: &Vin| bed.name_of(v);
         let lines: Vec<String> = bed.events.iter().map(|e| e.line(&names)).collect();
         assert!(lines.len() > 10, "{lines:?}");
+        // The end-of-story check can fail: four days are too short for the first service to
+        // come due, be booked and be done, and it says so.
+        let failures = invariants::check(&bed).await;
+        assert!(
+            failures.iter().any(|f| f.contains("first service")),
+            "{failures:#?}"
+        );
         stories.push(lines);
         bed.shutdown().await.unwrap();
     }

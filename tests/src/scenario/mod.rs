@@ -15,6 +15,7 @@
 
 pub mod cast;
 pub mod driver;
+pub mod invariants;
 pub mod partners;
 pub mod report;
 pub mod rng;
@@ -80,6 +81,21 @@ pub struct Progress {
     pub total: Duration,
 }
 
+/// Wall time the steps spent in each phase, to see where a run's cost goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phases {
+    /// The cars running to the step's end on their threads (the simulated bus, the agents'
+    /// rules and their sled stores), in parallel.
+    pub cars: Duration,
+    /// Waiting for the records to cross MQTT and be applied by the cloud, and for the
+    /// downlinks and webhooks the step caused (three waits a step).
+    pub settle: Duration,
+    /// The cloud's fleet tick.
+    pub tick: Duration,
+    /// The partners reading their webhooks and answering over the API, and the layer diff.
+    pub partners: Duration,
+}
+
 /// A running testbed.
 pub struct Testbed {
     /// The options it runs with.
@@ -97,6 +113,8 @@ pub struct Testbed {
     truth_m: BTreeMap<Vin, u64>,
     frames: BTreeMap<Vin, u64>,
     step: u64,
+    /// Wall time spent in each phase of the steps so far.
+    pub phases: Phases,
     started: Instant,
     http: reqwest::Client,
     dir: tempfile::TempDir,
@@ -177,6 +195,7 @@ impl Testbed {
             truth_m: BTreeMap::new(),
             frames: BTreeMap::new(),
             step: 0,
+            phases: Phases::default(),
             started: Instant::now(),
             http,
             dir,
@@ -230,6 +249,7 @@ impl Testbed {
         self.step += 1;
         self.clock
             .set(Timestamp::from_millis(T0_MS).saturating_add(until));
+        let phase = Instant::now();
         for v in &self.vehicles {
             v.start_step(until)?;
         }
@@ -241,13 +261,21 @@ impl Testbed {
             self.frames.insert(vin, s.frames);
             events.extend(s.events);
         }
+        self.phases.cars += phase.elapsed();
         // Cars → broker → cloud; then the cloud's tick and what it sent.
+        let phase = Instant::now();
         self.settle().await?;
+        self.phases.settle += phase.elapsed();
+        let phase = Instant::now();
         self.cloud
             .tick_now()
             .await
             .map_err(|e| Error::Scenario(format!("cloud tick: {e}")))?;
+        self.phases.tick += phase.elapsed();
+        let phase = Instant::now();
         self.settle().await?;
+        self.phases.settle += phase.elapsed();
+        let phase = Instant::now();
         let now = self.clock.now();
         // What the partners received, and what they do about it.
         let vins: Vec<Vin> = self.vehicles.iter().map(Vehicle::vin).collect();
@@ -257,8 +285,13 @@ impl Testbed {
         );
         let base = self.api_base();
         events.extend(self.partners.act(now, &self.http, &base).await);
+        self.phases.partners += phase.elapsed();
+        let phase = Instant::now();
         self.settle().await?;
+        self.phases.settle += phase.elapsed();
+        let phase = Instant::now();
         events.extend(self.layer_changes(now));
+        self.phases.partners += phase.elapsed();
         events.sort_by_key(|e| e.at);
         self.events.extend(events.iter().cloned());
         // Keep to the asked speed.
@@ -404,6 +437,16 @@ impl Testbed {
             self.truth_m.get(vin).copied().unwrap_or(0),
             self.frames.get(vin).copied().unwrap_or(0),
         )
+    }
+
+    /// The cloud's sled directory.
+    pub fn cloud_store_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("cloud")
+    }
+
+    /// A vehicle's agent store (sled) directory.
+    pub fn agent_store_dir(&self, vin: &Vin) -> std::path::PathBuf {
+        self.dir.path().join(vin.to_string()).join("store")
     }
 
     /// Real time since the start.
