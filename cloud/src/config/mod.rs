@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use broker::{Broker, BrokerUrl, Tls};
 pub use retention::Retention;
 pub use sections::{Api, Fleet, Ingest, Webhooks};
-pub use store::{Backend, DbUrl, Store};
+pub use store::{Backend, DEFAULT_SLED_CACHE_MB, DbUrl, Store};
 
 use crate::fleet::layers::LayerConfig;
 use crate::fleet::partners::{AlertsConfig, PartnerConfig};

@@ -133,6 +133,13 @@ pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 30_000;
 /// Longest statement timeout accepted, ms (one hour).
 pub const MAX_STATEMENT_TIMEOUT_MS: u64 = 3_600_000;
 
+/// Default page cache of the sled store, MiB: what of the store sled keeps in memory. sled's
+/// own default is 1 GiB, which a cloud serving a growing fleet fills slowly and keeps: the
+/// year-long soak's memory grew by ~13 MiB a month toward it (docs/reliability.md, section 5).
+pub const DEFAULT_SLED_CACHE_MB: u32 = 128;
+/// The least and most `[store] sled_cache_mb` may be.
+pub const SLED_CACHE_MB: core::ops::RangeInclusive<u32> = 8..=65_536;
+
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -151,6 +158,9 @@ pub struct Store {
     pub pool_size: u32,
     /// PostgreSQL: the longest one statement may run, ms (`statement_timeout`).
     pub statement_timeout_ms: u64,
+    /// sled: its page cache, MiB — the bound of the store's share of the cloud's memory (a
+    /// page not cached is read back from the file).
+    pub sled_cache_mb: u32,
 }
 
 impl Default for Store {
@@ -162,6 +172,7 @@ impl Default for Store {
             url_env: None,
             pool_size: DEFAULT_POOL_SIZE,
             statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            sled_cache_mb: DEFAULT_SLED_CACHE_MB,
         }
     }
 }
@@ -209,6 +220,18 @@ impl Check for Store {
                 path,
                 "pool_size",
                 format!("{} is not 1..={MAX_POOL_SIZE}", self.pool_size),
+            );
+        }
+        if !SLED_CACHE_MB.contains(&self.sled_cache_mb) {
+            problems.at(
+                path,
+                "sled_cache_mb",
+                format!(
+                    "{} is not {}..={}",
+                    self.sled_cache_mb,
+                    SLED_CACHE_MB.start(),
+                    SLED_CACHE_MB.end()
+                ),
             );
         }
         if !(1..=MAX_STATEMENT_TIMEOUT_MS).contains(&self.statement_timeout_ms) {
@@ -316,5 +339,26 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].contains("pool_size") && p[1].contains("statement_timeout_ms"));
         assert!(p[2].contains("only with backend"));
+    }
+
+    #[test]
+    fn the_sled_cache_is_bounded_both_ways() {
+        for (mb, ok) in [
+            (0, false),
+            (7, false),
+            (8, true),
+            (128, true),
+            (65_537, false),
+        ] {
+            let s = Store {
+                sled_cache_mb: mb,
+                ..Store::default()
+            };
+            let p = problems(&s);
+            assert_eq!(p.is_empty(), ok, "{mb}: {p:?}");
+            if !ok {
+                assert!(p[0].contains("store.sled_cache_mb"), "{p:?}");
+            }
+        }
     }
 }

@@ -644,8 +644,9 @@ impl Store {
     /// newer store, the store.
     pub fn open(config: &crate::config::Config) -> Result<Self, StoreError> {
         match config.store.backend {
-            crate::config::Backend::Sled => Ok(Self::new(self::sled::SledStore::open(
+            crate::config::Backend::Sled => Ok(Self::new(self::sled::SledStore::open_with_cache(
                 &config.store_path(),
+                u64::from(config.store.sled_cache_mb) * 1024 * 1024,
             )?)),
             crate::config::Backend::Postgres => Ok(Self::new(self::postgres::PgStore::open(
                 &config.store,

@@ -66,10 +66,22 @@ impl SledStore {
     /// [`StoreError::Sled`] if sled cannot open it (locked by another process, I/O),
     /// [`StoreError::Schema`] if a newer build wrote it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(
+            dir,
+            u64::from(crate::config::DEFAULT_SLED_CACHE_MB) * 1024 * 1024,
+        )
+    }
+
+    /// [`SledStore::open`] with sled's page cache at `cache_bytes` (`[store] sled_cache_mb`).
+    ///
+    /// # Errors
+    /// As [`SledStore::open`].
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let db = rapport_kit::sled_store::open(
             &sled::Config::new()
                 .path(dir)
-                .mode(sled::Mode::HighThroughput),
+                .mode(sled::Mode::HighThroughput)
+                .cache_capacity(cache_bytes),
         )?;
         let tree = db.open_tree("ingest")?;
         match tree.get(SCHEMA_KEY)? {
