@@ -91,6 +91,8 @@ pub use server::{
     BODY_LIMIT, KEEP_ALIVE, MAX_ODOMETER_KM, MAX_SNOOZE_MINUTES, Rejections, router, router_with,
     serve, serve_router,
 };
+#[cfg(feature = "fuzzing")]
+pub use server::bodies;
 pub use views::{
     DriverAction, DtcView, HmiEvent, MaintenanceView, PromptView, QuietHoursView, ServiceRequest,
     ServiceView, SettingsView, VehicleView,
