@@ -15,8 +15,11 @@ use rapport_agent::proto::dbc::DbcFile;
 fn dbc() -> &'static DbcFile {
     static DBC: OnceLock<DbcFile> = OnceLock::new();
     DBC.get_or_init(|| {
-        DbcFile::parse("passenger.dbc", include_str!("../../fixtures/passenger.dbc"))
-            .expect("the repo's DBC parses")
+        DbcFile::parse(
+            "passenger.dbc",
+            include_str!("../../fixtures/passenger.dbc"),
+        )
+        .expect("the repo's DBC parses")
     })
 }
 

@@ -453,9 +453,10 @@ fn store_cache_has_a_head_unit_default_and_a_range() {
 fn parse_checks_text_as_load_checks_the_file() {
     let path = rapport_harness::files::repo_file("config/passenger.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let dbc_text =
-        std::fs::read_to_string(rapport_harness::files::repo_file("agent/fixtures/passenger.dbc"))
-            .unwrap();
+    let dbc_text = std::fs::read_to_string(rapport_harness::files::repo_file(
+        "agent/fixtures/passenger.dbc",
+    ))
+    .unwrap();
     let mut asked = None;
     let from_text = super::parse("passenger.toml", &text, |p| {
         asked = Some(p.to_owned());
@@ -463,7 +464,10 @@ fn parse_checks_text_as_load_checks_the_file() {
     })
     .unwrap();
     let from_file = load(&path).unwrap();
-    assert_eq!(asked, Some(PathBuf::from("../agent/fixtures/passenger.dbc")));
+    assert_eq!(
+        asked,
+        Some(PathBuf::from("../agent/fixtures/passenger.dbc"))
+    );
     assert_eq!(
         Config {
             path: None,

@@ -87,12 +87,12 @@ pub(crate) mod views;
 use std::net::SocketAddr;
 
 pub use client::{Client, Watch};
+#[cfg(feature = "fuzzing")]
+pub use server::bodies;
 pub use server::{
     BODY_LIMIT, KEEP_ALIVE, MAX_ODOMETER_KM, MAX_SNOOZE_MINUTES, Rejections, router, router_with,
     serve, serve_router,
 };
-#[cfg(feature = "fuzzing")]
-pub use server::bodies;
 pub use views::{
     DriverAction, DtcView, HmiEvent, MaintenanceView, PromptView, QuietHoursView, ServiceRequest,
     ServiceView, SettingsView, VehicleView,

@@ -205,8 +205,8 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[cfg(feature = "fuzzing")]
 pub mod bodies {
     use super::{
-        ActionBody, ApiError, DriverAction, ServiceBody, ServiceRequest, SettingsView,
-        decode_json, parse_action, parse_service,
+        ActionBody, ApiError, DriverAction, ServiceBody, ServiceRequest, SettingsView, decode_json,
+        parse_action, parse_service,
     };
 
     /// A refusal: the HTTP status and the error code the route would answer, and its message.
