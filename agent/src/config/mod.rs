@@ -27,7 +27,7 @@ use rapport_kit::config::{Check, ConfigError, Problems, key, parse_toml};
 use rapport_shared::{CivilDate, Vin};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::dbc::{DbcFile, DecodePlan, WantedSignal};
+use crate::proto::dbc::{DbcError, DbcFile, DecodePlan, WantedSignal};
 
 pub use car::{Can, Dbc, DidRole, DtcSection, J1939, Obd, ObdDtcMode, Observe, Poller, Uds};
 pub use ignition::{Ignition, IgnitionSource};
@@ -285,19 +285,47 @@ pub(crate) fn load_with(
     more: impl FnOnce(&Config, &mut Problems),
 ) -> Result<Loaded, ConfigError> {
     let config = Config::read(path)?;
+    finish(config, &path.display().to_string(), DbcFile::load, more)
+}
+
+/// Parses and checks config text as [`load`] does, without reading any file: the DBC file
+/// `[dbc]` names (resolved against the working directory, as no config file is known) is
+/// asked of `dbc`, whose error is listed under `dbc.file`. `origin` names the text in errors.
+/// What the config fuzz target drives; `load` shares everything after the TOML reading.
+///
+/// # Errors
+/// [`ConfigError::Syntax`], or [`ConfigError::Invalid`] listing every value problem and every
+/// DBC problem.
+pub fn parse(
+    origin: &str,
+    text: &str,
+    dbc: impl FnOnce(&Path) -> Result<DbcFile, DbcError>,
+) -> Result<Loaded, ConfigError> {
+    let config = Config::from_toml(origin, text)?;
+    finish(config, origin, dbc, |_, _| {})
+}
+
+/// Everything [`load`] does once the config is parsed: its checks, the DBC read by `dbc` and
+/// compiled, `more`'s checks, all listed together under `origin`.
+fn finish(
+    config: Config,
+    origin: &str,
+    dbc: impl FnOnce(&Path) -> Result<DbcFile, DbcError>,
+    more: impl FnOnce(&Config, &mut Problems),
+) -> Result<Loaded, ConfigError> {
     let mut problems = Problems::new();
     problems.check("", &config);
-    let mut dbc = None;
+    let mut loaded_dbc = None;
     if let Some(dbc_path) = config.dbc_path() {
         let (roles, wanted): (Vec<DbcRole>, Vec<WantedSignal>) =
             config.wanted_signals().into_iter().unzip();
-        match DbcFile::load(&dbc_path) {
+        match dbc(&dbc_path) {
             Err(err) => problems.push("dbc.file", err.to_string()),
             Ok(file) => {
                 let errors = file.check(&wanted);
                 if errors.is_empty() {
                     match file.compile(&wanted) {
-                        Ok(plan) => dbc = Some(LoadedDbc { file, plan, roles }),
+                        Ok(plan) => loaded_dbc = Some(LoadedDbc { file, plan, roles }),
                         Err(err) => problems.push("dbc", err.to_string()),
                     }
                 } else {
@@ -309,8 +337,11 @@ pub(crate) fn load_with(
         }
     }
     more(&config, &mut problems);
-    problems.into_result(&path.display().to_string())?;
-    Ok(Loaded { config, dbc })
+    problems.into_result(origin)?;
+    Ok(Loaded {
+        config,
+        dbc: loaded_dbc,
+    })
 }
 
 #[cfg(test)]

@@ -445,3 +445,46 @@ fn store_cache_has_a_head_unit_default_and_a_range() {
         );
     }
 }
+
+/// `parse` (what the config fuzz target drives) checks text as `load` checks the file: the
+/// same config and DBC signals from the repo's example, the DBC asked of the caller by the
+/// path `[dbc]` names, and every problem listed under the text's name.
+#[test]
+fn parse_checks_text_as_load_checks_the_file() {
+    let path = rapport_harness::files::repo_file("config/passenger.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dbc_text = std::fs::read_to_string(rapport_harness::files::repo_file(
+        "agent/fixtures/passenger.dbc",
+    ))
+    .unwrap();
+    let mut asked = None;
+    let from_text = super::parse("passenger.toml", &text, |p| {
+        asked = Some(p.to_owned());
+        DbcFile::parse("passenger.dbc", &dbc_text)
+    })
+    .unwrap();
+    let from_file = load(&path).unwrap();
+    assert_eq!(
+        asked,
+        Some(PathBuf::from("../agent/fixtures/passenger.dbc"))
+    );
+    assert_eq!(
+        Config {
+            path: None,
+            ..from_file.config
+        },
+        from_text.config
+    );
+    assert_eq!(
+        from_text.dbc.map(|d| d.roles),
+        from_file.dbc.map(|d| d.roles)
+    );
+
+    let bad = text.replace("line = \"example-hatchback-2021\"", "line = \" \"");
+    let err = super::parse("bad.toml", &bad, |_| DbcFile::parse("x.dbc", "not a DBC"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("vehicle.line: must not be empty"), "{err}");
+    assert!(err.contains("dbc.file"), "{err}");
+}

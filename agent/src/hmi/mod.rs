@@ -87,6 +87,8 @@ pub(crate) mod views;
 use std::net::SocketAddr;
 
 pub use client::{Client, Watch};
+#[cfg(feature = "fuzzing")]
+pub use server::bodies;
 pub use server::{
     BODY_LIMIT, KEEP_ALIVE, MAX_ODOMETER_KM, MAX_SNOOZE_MINUTES, Rejections, router, router_with,
     serve, serve_router,

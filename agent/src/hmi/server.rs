@@ -182,17 +182,73 @@ where
                 )
             }
         })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => ApiError::invalid("invalid_body", format!("request body: {e}")),
-                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("request body is not valid JSON: {e}"),
-                ),
-            }
-        })
+        decode_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A request body's JSON as every write route reads it: wrong JSON is 400 `malformed_json`,
+/// JSON of the wrong shape 422 `invalid_body`.
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::invalid("invalid_body", format!("request body: {e}")),
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("request body is not valid JSON: {e}"),
+            ),
+        }
+    })
+}
+
+/// The write routes' bodies checked without a server, each as its handler checks the bytes
+/// the body extractor read: what the HMI fuzz target drives. Only with the `fuzzing` feature,
+/// so no shipped build carries it.
+#[cfg(feature = "fuzzing")]
+pub mod bodies {
+    use super::{
+        ActionBody, ApiError, DriverAction, ServiceBody, ServiceRequest, SettingsView, decode_json,
+        parse_action, parse_service,
+    };
+
+    /// A refusal: the HTTP status and the error code the route would answer, and its message.
+    pub type Refusal = (u16, &'static str, String);
+
+    fn refusal(e: ApiError) -> Refusal {
+        (e.status.as_u16(), e.code, e.message)
+    }
+
+    /// `POST /v1/prompts/{id}/action`'s body.
+    ///
+    /// # Errors
+    /// The route's refusal.
+    pub fn action(bytes: &[u8]) -> Result<DriverAction, Refusal> {
+        decode_json::<ActionBody>(bytes)
+            .and_then(parse_action)
+            .map_err(refusal)
+    }
+
+    /// `POST /v1/service`'s body.
+    ///
+    /// # Errors
+    /// The route's refusal.
+    pub fn service(bytes: &[u8]) -> Result<ServiceRequest, Refusal> {
+        decode_json::<ServiceBody>(bytes)
+            .and_then(parse_service)
+            .map_err(refusal)
+    }
+
+    /// `PUT /v1/settings`'s body: the settings accepted, as the backend gets them.
+    ///
+    /// # Errors
+    /// The route's refusal.
+    pub fn settings(bytes: &[u8]) -> Result<SettingsView, Refusal> {
+        let view = decode_json::<SettingsView>(bytes).map_err(refusal)?;
+        match view.to_settings() {
+            Ok(_) => Ok(view),
+            Err(m) => Err(refusal(ApiError::invalid("invalid_settings", m))),
+        }
     }
 }
 
