@@ -65,10 +65,11 @@ pub struct Reading {
 #[derive(Clone, Debug)]
 pub struct ClockGuard {
     floor: Timestamp,
-    /// The last trusted (or, while untrusted, expected) wall time and the monotonic time then.
+    /// The last trusted wall time (while untrusted, the expected one) and the monotonic time
+    /// then.
     anchor: Option<(Timestamp, Duration)>,
     /// A leap ahead waiting for confirmation: its offset (wall − mono, ms) and since when.
-    pending: Option<(u64, Duration)>,
+    pending: Option<(i128, Duration)>,
     trusted: bool,
     last_now: Timestamp,
     episodes: u64,
@@ -104,22 +105,34 @@ impl ClockGuard {
     }
 
     /// Judges one reading of the wall clock, `wall`, taken at monotonic time `mono`.
+    ///
+    /// Readings may come from two sources that share one offset (the bus's time and the
+    /// clock's, a moment apart): the judgement is on the offset `wall − mono`, so a reading a
+    /// little older than the last one is no jump.
     pub fn read(&mut self, wall: Timestamp, mono: Duration) -> Reading {
-        let slack = u64::try_from(SLACK.as_millis()).unwrap_or(u64::MAX);
+        let slack = i128::from(u64::try_from(SLACK.as_millis()).unwrap_or(u64::MAX));
+        let mono_ms = i128::from(u64::try_from(mono.as_millis()).unwrap_or(u64::MAX));
+        let offset = i128::from(wall.as_millis()) - mono_ms;
         let expected = match self.anchor {
             Some((at, then)) => at.saturating_add(mono.saturating_sub(then)),
             None => self.floor,
         };
         let trusted = match self.anchor {
             None => wall >= self.floor,
-            Some(_) if wall.as_millis().abs_diff(expected.as_millis()) <= slack => true,
-            Some(_) if wall < expected => false,
-            Some(_) => self.confirmed_ahead(wall, mono, slack),
+            Some((at, then)) => {
+                let then_ms = i128::from(u64::try_from(then.as_millis()).unwrap_or(u64::MAX));
+                let drift = offset - (i128::from(at.as_millis()) - then_ms);
+                if drift.abs() <= slack {
+                    true
+                } else if drift < 0 {
+                    // Behind: a leap ahead waiting for confirmation did not hold.
+                    self.pending = None;
+                    false
+                } else {
+                    self.confirmed_ahead(offset, mono, slack)
+                }
+            }
         };
-        if wall.as_millis().saturating_add(slack) < expected.as_millis() {
-            // Behind: a leap ahead waiting for confirmation did not hold.
-            self.pending = None;
-        }
         let now = if trusted { wall } else { expected }.max(self.last_now);
         let episode = (!trusted && self.trusted).then_some(ClockUntrusted {
             observed: wall,
@@ -131,8 +144,10 @@ impl ClockGuard {
         if trusted {
             self.pending = None;
             self.floor = self.floor.max(wall);
+            self.anchor = Some((wall, mono));
+        } else if self.anchor.is_none_or(|(_, then)| mono >= then) {
+            self.anchor = Some((expected, mono));
         }
-        self.anchor = Some((now, mono));
         self.trusted = trusted;
         self.last_now = now;
         Reading {
@@ -142,13 +157,11 @@ impl ClockGuard {
         }
     }
 
-    /// A leap ahead: trusted once its offset from the monotonic clock held for
+    /// A leap ahead (wall − mono = `offset`): trusted once that offset held for
     /// [`CONFIRM_AFTER`].
-    fn confirmed_ahead(&mut self, wall: Timestamp, mono: Duration, slack: u64) -> bool {
-        let mono_ms = u64::try_from(mono.as_millis()).unwrap_or(u64::MAX);
-        let offset = wall.as_millis().saturating_sub(mono_ms);
+    fn confirmed_ahead(&mut self, offset: i128, mono: Duration, slack: i128) -> bool {
         match self.pending {
-            Some((held, since)) if held.abs_diff(offset) <= slack => {
+            Some((held, since)) if (held - offset).abs() <= slack => {
                 mono.saturating_sub(since) >= CONFIRM_AFTER
             }
             _ => {
@@ -243,6 +256,18 @@ mod tests {
         assert!(!g.read(at(T0 + 60 * DAY), mono(8 * MIN)).trusted);
         assert!(!g.read(at(T0 + 60 * DAY + 8 * MIN), mono(16 * MIN)).trusted);
         assert!(g.read(at(T0 + 60 * DAY + 11 * MIN), mono(19 * MIN)).trusted);
+    }
+
+    #[test]
+    fn a_reading_from_a_source_a_moment_behind_is_no_jump() {
+        let mut g = ClockGuard::new(None);
+        g.read(at(T0 + 60 * MIN), mono(60 * MIN));
+        // The clock's own reading lags the bus's by half an hour (same offset): trusted, and
+        // the rules' time does not go back.
+        let r = g.read(at(T0 + 30 * MIN), mono(30 * MIN));
+        assert!(r.trusted);
+        assert_eq!(r.now, at(T0 + 60 * MIN));
+        assert!(g.read(at(T0 + 61 * MIN), mono(61 * MIN)).trusted);
     }
 
     #[test]

@@ -368,26 +368,27 @@ impl Core {
         inner.on_screen = visible;
     }
 
-    /// One observation from the bus at `now`.
-    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp) {
+    /// One observation from the bus, read at wall time `now` and monotonic time `mono` (the
+    /// bus's own: the desk car's simulated time, or the clock's).
+    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
-        let now = inner.read_clock(now, self.clock.mono());
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.on_observation(obs, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
-    /// Ignition on or off (from bus activity).
-    pub(crate) fn power(&self, on: bool, now: Timestamp) {
+    /// Ignition on or off (from bus activity), at wall `now` and monotonic `mono`.
+    pub(crate) fn power(&self, on: bool, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
-        let now = inner.read_clock(now, self.clock.mono());
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.on_power(on, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
-    /// Time passing.
-    pub(crate) fn tick(&self, now: Timestamp) {
+    /// Time passing: wall `now` at monotonic `mono`.
+    pub(crate) fn tick(&self, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
-        let now = inner.read_clock(now, self.clock.mono());
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.tick(now);
         let _ = self.apply(&mut inner, changes, now);
     }
