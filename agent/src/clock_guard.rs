@@ -276,8 +276,11 @@ mod tests {
         g.read(at(T0), mono(0));
         let r = g.read(at(T0 + 10 * MIN + 90_000), mono(10 * MIN));
         assert!(r.trusted);
-        let r = g.read(at(T0 + 20 * MIN), mono(20 * MIN + 60_000));
+        // Judged against the re-anchored offset (+90 s): 90 s back is within the slack.
+        let r = g.read(at(T0 + 20 * MIN), mono(20 * MIN));
         assert!(r.trusted);
+        // That re-anchored again (offset T0): 150 s back from it is not within the slack.
+        assert!(!g.read(at(T0 + 30 * MIN - 150_000), mono(30 * MIN)).trusted);
     }
 
     #[test]
