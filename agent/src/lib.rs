@@ -17,6 +17,7 @@ pub use error::Error;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod can;
 pub mod clock;
+pub mod clock_guard;
 pub mod config;
 #[cfg(feature = "desk")]
 pub mod desk;

@@ -3,7 +3,10 @@
 //!
 //! Owns the effects of a record: latest odometer and engine hours (by sequence order, so a
 //! late or replayed reading never overwrites a newer one), DTCs per (code, ECU, class)
-//! (appeared, cleared, snapshots; again by sequence), the MIL, counts per record kind, first and last seen.
+//! (appeared, cleared, snapshots; again by sequence), the MIL, counts per record kind, first and last seen,
+//! and whether the car's clock is believed ([`ClockEpisode`]: a car time more than a day
+//! ahead of the cloud's, before 2020, or a `clock_untrusted` record from the agent opens an
+//! episode, the first plausible car time closes it).
 //! Does not own: whether a payload is acceptable ([`crate::ingest`]), storing the state or the
 //! record log ([`crate::store`]), layering, strategies or alerts ([`crate::fleet`], which reads
 //! each record as it is applied).
@@ -43,6 +46,36 @@ pub struct VehicleState {
     pub first_seen: Timestamp,
     /// When the cloud last applied a record of this vehicle (cloud clock).
     pub last_seen: Timestamp,
+    /// The car's clock is not believed now (an open episode). Stored after the fields
+    /// above, so a state written before it reads as `None` (see [`VehicleState::to_bytes`]).
+    #[serde(skip)]
+    pub clock: Option<ClockEpisode>,
+}
+
+/// The car's clock cannot be believed: since the record `seq`, whose car time was `car_at`
+/// when the cloud's was `cloud_at`. Records are still applied by seq and every time the
+/// fleet uses is capped at the cloud's (`fleet::driver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockEpisode {
+    /// The record that opened it.
+    pub seq: u64,
+    /// Its car time.
+    pub car_at: Timestamp,
+    /// The cloud's time when it was applied.
+    pub cloud_at: Timestamp,
+}
+
+/// A car time this far ahead of the cloud's is a wrong clock (a day: time zones and drift
+/// stay well inside it).
+pub const CLOCK_AHEAD_MS: u64 = 86_400_000;
+/// No car time before 2020-01-01 is true: an RTC back at 1970, a clock never set.
+pub const CLOCK_NOT_BEFORE: Timestamp = Timestamp::from_millis(1_577_836_800_000);
+
+/// Whether `record`'s car time cannot be believed at cloud time `now`.
+pub fn clock_untrusted(record: &Record, now: Timestamp) -> bool {
+    matches!(record.body, RecordBody::ClockUntrusted(_))
+        || record.at < CLOCK_NOT_BEFORE
+        || record.at.as_millis() > now.as_millis().saturating_add(CLOCK_AHEAD_MS)
 }
 
 /// A reading and the record it came from.
@@ -112,6 +145,7 @@ impl VehicleState {
             abandoned: 0,
             first_seen: now,
             last_seen: now,
+            clock: None,
         }
     }
 
@@ -167,6 +201,22 @@ impl VehicleState {
             return done;
         }
         self.last_seen = self.last_seen.max(now);
+        // Episodes follow the newest seq: a late record from before does not reopen or close.
+        if record.seq >= self.applied.max() {
+            match (clock_untrusted(record, now), self.clock) {
+                (true, None) => {
+                    self.clock = Some(ClockEpisode {
+                        seq: record.seq,
+                        car_at: record.at,
+                        cloud_at: now,
+                    });
+                }
+                (false, Some(_)) if !matches!(record.body, RecordBody::Heartbeat(_)) => {
+                    self.clock = None;
+                }
+                _ => {}
+            }
+        }
         let (seq, at) = (record.seq, record.at);
         match &record.body {
             RecordBody::Odometer(o) => newer(
@@ -217,7 +267,8 @@ impl VehicleState {
             | RecordBody::Prompt(_)
             | RecordBody::Consent(_)
             | RecordBody::Heartbeat(_)
-            | RecordBody::WipeConfirmed(_) => {}
+            | RecordBody::WipeConfirmed(_)
+            | RecordBody::ClockUntrusted(_) => {}
         }
         let slot = match &record.body {
             RecordBody::Unknown { .. } => 0,
@@ -262,7 +313,10 @@ impl VehicleState {
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(64);
         out.push(STATE_VERSION);
-        postcard::to_extend(self, out).map_err(|e| e.to_string())
+        let out = postcard::to_extend(self, out).map_err(|e| e.to_string())?;
+        // The clock episode follows the version-2 fields: a build that does not know it reads
+        // them and ignores the rest; one that does reads `None` from a state without it.
+        postcard::to_extend(&self.clock, out).map_err(|e| e.to_string())
     }
 
     /// Reads the stored form.
@@ -272,7 +326,14 @@ impl VehicleState {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         match bytes.split_first() {
             None => Err("empty vehicle state".into()),
-            Some((&STATE_VERSION, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
+            Some((&STATE_VERSION, body)) => {
+                let (mut state, rest): (Self, _) =
+                    postcard::take_from_bytes(body).map_err(|e| e.to_string())?;
+                if !rest.is_empty() {
+                    state.clock = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
+                }
+                Ok(state)
+            }
             Some((&1, body)) => postcard::from_bytes::<v1::VehicleState>(body)
                 .map(Self::from)
                 .map_err(|e| e.to_string()),
@@ -340,6 +401,7 @@ impl From<v1::VehicleState> for VehicleState {
             abandoned: old.abandoned,
             first_seen: old.first_seen,
             last_seen: old.last_seen,
+            clock: None,
         }
     }
 }
@@ -388,6 +450,40 @@ mod tests {
     }
 
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    #[test]
+    fn a_wrong_car_clock_is_one_episode_and_survives_the_store() {
+        let mut v = VehicleState::new(NOW);
+        let at = |seq, ms| Record {
+            at: Timestamp::from_millis(ms),
+            ..odo(seq, seq)
+        };
+        v.apply(&at(1, NOW.as_millis() - 1000), NOW);
+        assert_eq!(v.clock, None);
+        // 1970 for three records: one episode, opened by the first.
+        for seq in 2..=4 {
+            v.apply(&at(seq, 5_000 + seq), NOW);
+        }
+        let open = ClockEpisode {
+            seq: 2,
+            car_at: Timestamp::from_millis(5_002),
+            cloud_at: NOW,
+        };
+        assert_eq!(v.clock, Some(open));
+        // The stored form keeps it; a state written without it reads as None.
+        assert_eq!(VehicleState::from_bytes(&v.to_bytes().unwrap()).unwrap(), v);
+        let mut without = vec![STATE_VERSION];
+        without.extend(postcard::to_allocvec(&v).unwrap());
+        assert_eq!(VehicleState::from_bytes(&without).unwrap().clock, None);
+        // A late record from before the episode changes nothing; a plausible new one closes it.
+        v.apply(&at(0, NOW.as_millis() - 5000), NOW);
+        assert_eq!(v.clock, Some(open));
+        v.apply(&at(5, NOW.as_millis()), NOW);
+        assert_eq!(v.clock, None);
+        // A year ahead opens the next one.
+        v.apply(&at(6, NOW.as_millis() + 365 * 86_400_000), NOW);
+        assert_eq!(v.clock.map(|c| c.seq), Some(6));
+    }
 
     #[test]
     fn latest_reading_is_by_seq_not_arrival() {
@@ -570,6 +666,12 @@ mod tests {
                 .contains("version 9")
         );
         assert!(VehicleState::from_bytes(&[]).is_err());
-        assert!(VehicleState::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        // Cut inside the version-2 fields (the last byte is the clock episode's `None`, which
+        // a state written before it lacks: that one still reads).
+        assert!(VehicleState::from_bytes(&bytes[..bytes.len() - 2]).is_err());
+        assert_eq!(
+            VehicleState::from_bytes(&bytes[..bytes.len() - 1]).unwrap(),
+            v
+        );
     }
 }

@@ -255,24 +255,22 @@ async fn the_cloud_prunes_on_its_clock(kind: StoreKind) {
     .unwrap() else {
         return;
     };
-    let old = Timestamp::from_millis(T0 - 40 * DAY);
+    // Records are judged by when the cloud received them (never the car's clock): five now.
     let now = bed.now();
-    bed.send_timed(
-        V1,
-        (0..5u64)
-            .map(|i| (old, odometer(1000 + i)))
-            .chain((0..2).map(|i| (now, odometer(2000 + i))))
-            .collect(),
-    )
-    .await;
+    bed.send_timed(V1, (0..5u64).map(|i| (now, odometer(1000 + i))).collect())
+        .await;
     // The sweep at start found nothing; the next is due an hour of the cloud's clock later.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         records(&bed, V1).len(),
-        7,
+        5,
         "nothing pruned before the sweep is due"
     );
-    bed.clock.set(Timestamp::from_millis(T0 + 2 * 3_600_000));
+    // 35 days on (past the 30): two new records, and the loop's next sweep takes the five.
+    bed.clock.set(Timestamp::from_millis(T0 + 35 * DAY));
+    let now = bed.now();
+    bed.send_timed(V1, (0..2u64).map(|i| (now, odometer(2000 + i))).collect())
+        .await;
     bed.wait(Duration::from_secs(20), "the retention loop prunes", || {
         records(&bed, V1).len() == 2
     })

@@ -81,8 +81,8 @@ pub use v1::downlink::{
 pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;
 pub use v1::uplink::{
-    ConsentChange, ConsentKind, DtcClass, DtcEvent, DtcSnapshot, EngineHoursReading, Heartbeat,
-    MaintenanceEvent, MaintenanceStatus, OdometerReading, PromptAction, PromptEvent, PromptKind,
-    Record, RecordBody, SignalSource, Uplink, WipeConfirmed,
+    ClockUntrusted, ConsentChange, ConsentKind, DtcClass, DtcEvent, DtcSnapshot,
+    EngineHoursReading, Heartbeat, MaintenanceEvent, MaintenanceStatus, OdometerReading,
+    PromptAction, PromptEvent, PromptKind, Record, RecordBody, SignalSource, Uplink, WipeConfirmed,
 };
 pub use vin::{VIN_LEN, Vin, VinError};

@@ -638,3 +638,59 @@ fn vehicle_wipe_downlink_next_to_a_kind_from_a_newer_cloud() {
     assert_eq!(got, env);
     assert_eq!(got.messages[0].body.tag(), 5);
 }
+
+/// v1.3's clock record (uplink tag 11): frozen bytes, and an old cloud's view of it.
+const GOLDEN_V1_3_CLOCK_UNTRUSTED: &str = "0103d00f0b08e80780d8c1a28c34";
+
+fn clock_untrusted() -> Record {
+    Record {
+        seq: 3,
+        at: Timestamp::from_millis(1_000),
+        body: RecordBody::ClockUntrusted(ClockUntrusted {
+            observed: Timestamp::from_millis(1_000),
+            trusted: Timestamp::from_millis(1_790_000_000_000),
+        }),
+    }
+}
+
+#[test]
+fn frozen_v1_3_clock_untrusted_bytes_decode_forever() {
+    let r = clock_untrusted().encode().unwrap();
+    assert_eq!(hex(&r), GOLDEN_V1_3_CLOCK_UNTRUSTED);
+    assert_eq!(
+        Record::decode(&unhex(GOLDEN_V1_3_CLOCK_UNTRUSTED)).unwrap(),
+        clock_untrusted()
+    );
+    assert_eq!(clock_untrusted().body.tag(), 11);
+    assert_eq!(clock_untrusted().body.kind_name(), "clock_untrusted");
+}
+
+#[test]
+fn clock_untrusted_reaches_an_old_cloud_as_unknown_with_its_seq() {
+    // A v1.2 cloud knows tags up to 10: it reads tag 11 through the frame alone, as Unknown
+    // with its seq and time, and the records around it as usual.
+    let r = clock_untrusted();
+    let (tag, body) = body_of(&r.encode().unwrap());
+    assert_eq!(tag, 11);
+    let old = Uplink {
+        vin: vin(),
+        records: vec![
+            Record {
+                seq: 3,
+                at: r.at,
+                body: as_old_side_sees(TYRE_TAG, &body),
+            },
+            Record {
+                seq: 4,
+                at: r.at,
+                body: odo(10),
+            },
+        ],
+    };
+    assert_eq!(Uplink::decode(&old.encode().unwrap()).unwrap(), old);
+    // This build reads the body, with fields a later version appends ignored.
+    let mut longer = body.clone();
+    longer.extend_from_slice(&[0x05, 0x01]);
+    let c: ClockUntrusted = postcard::take_from_bytes(&longer).unwrap().0;
+    assert_eq!(RecordBody::ClockUntrusted(c), r.body);
+}

@@ -13,6 +13,12 @@
 //! Each successful write signals [`Core::outbox_written`], so the sync (its one listener)
 //! wakes to send what was added to the outbox without polling the store.
 //!
+//! Time: the rules never see the raw wall clock. Every entry reads it through the
+//! [`ClockGuard`], which gives the rules a trusted time (the wall clock, or while it cannot be
+//! believed the last trusted time carried forward by the monotonic clock); the records written
+//! keep the car's own wall time; an untrusted episode adds one `ClockUntrusted` record; and the
+//! latest trusted time rides along with each write as the store's clock floor.
+//!
 //! Owns: that ordering and the screen diff (which prompts appeared, changed or left the
 //! screen). Does not own: the decisions ([`crate::rules`]), the bytes on disk
 //! ([`crate::store`]), HTTP ([`crate::hmi`]).
@@ -28,6 +34,7 @@ use rapport_shared::{Odometer, Timestamp};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
+use crate::clock_guard::ClockGuard;
 use crate::config::Loaded;
 use crate::hmi::{HmiEvent, PromptView};
 use crate::memory::{Changes, PromptRecord, PromptState, ServiceSource, Settings};
@@ -120,6 +127,32 @@ struct Inner {
     pending: Coalescer,
     /// Whether the store is failing, and since when (logged once each way).
     health: Health,
+    /// Whether the wall clock is believed; the time the rules run on.
+    guard: ClockGuard,
+    /// The wall clock at the last reading (the car's time the records carry).
+    wall: Timestamp,
+    /// An untrusted episode seen by a reading with nothing to write yet: recorded next write.
+    episode: Option<rapport_shared::ClockUntrusted>,
+}
+
+impl Inner {
+    /// Reads the wall clock `wall` (at monotonic `mono`) through the guard; the rules' time.
+    fn read_clock(&mut self, wall: Timestamp, mono: core::time::Duration) -> Timestamp {
+        let r = self.guard.read(wall, mono);
+        self.wall = wall;
+        if let Some(e) = r.episode {
+            tracing::warn!(
+                observed = e.observed.as_millis(),
+                trusted = e.trusted.as_millis(),
+                "wall clock not trusted: date rules run on the trusted time"
+            );
+            self.episode = Some(e);
+        }
+        if r.trusted {
+            self.store.stage_clock_floor(self.guard.floor());
+        }
+        r.now
+    }
 }
 
 /// The shared heart. See the module docs.
@@ -154,7 +187,13 @@ impl Core {
         let cfg = &loaded.config;
         // No background flush: every write is fsynced (see the module doc).
         let (store, memory) = Store::open(dir, settings::store(cfg))?;
-        let now = clock.wall();
+        let mut guard = ClockGuard::new(store.clock_floor());
+        let wall = clock.wall();
+        let first = guard.read(wall, clock.mono());
+        let now = first.now;
+        if first.trusted {
+            store.stage_clock_floor(guard.floor());
+        }
         let (rules, changes) = Rules::new(settings::rules(cfg), memory, now);
         let (events, _) = broadcast::channel(256);
         let core = Self {
@@ -164,6 +203,9 @@ impl Core {
                 on_screen: BTreeMap::new(),
                 pending: Coalescer::new(settings::write_every(cfg)),
                 health: Health::new(STORE_RETRY),
+                guard,
+                wall,
+                episode: first.episode,
             }),
             events,
             clock,
@@ -190,9 +232,21 @@ impl Core {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The clock the agent runs on.
+    /// The time the rules run on now (see [`ClockGuard`]).
     pub(crate) fn now(&self) -> Timestamp {
-        self.clock.wall()
+        let wall = self.clock.wall();
+        self.lock().read_clock(wall, self.clock.mono())
+    }
+
+    /// Reads the clock under the lock already held: the rules' time.
+    fn read(&self, inner: &mut Inner) -> Timestamp {
+        inner.read_clock(self.clock.wall(), self.clock.mono())
+    }
+
+    /// Whether the wall clock is trusted, and untrusted episodes since start.
+    pub fn clock_trust(&self) -> (bool, u64) {
+        let inner = self.lock();
+        (inner.guard.trusted(), inner.guard.episodes())
     }
 
     /// Screen events, for the HMI's stream.
@@ -200,7 +254,22 @@ impl Core {
         self.events.subscribe()
     }
 
-    fn apply(&self, inner: &mut Inner, changes: Changes, now: Timestamp) -> Result<(), CoreError> {
+    fn apply(
+        &self,
+        inner: &mut Inner,
+        mut changes: Changes,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        // Records carry the car's own wall time; their order is their seq.
+        let wall = inner.wall;
+        for (at, _) in &mut changes.outbox {
+            *at = wall;
+        }
+        if let Some(e) = inner.episode.take() {
+            changes
+                .outbox
+                .insert(0, (wall, rapport_shared::RecordBody::ClockUntrusted(e)));
+        }
         let result = match inner.pending.push(changes, now) {
             Some(batch) => self.write(inner, batch, now),
             None => Ok(()),
@@ -310,8 +379,8 @@ impl Core {
         &self,
         bodies: Vec<rapport_shared::v1::uplink::RecordBody>,
     ) -> Result<(), CoreError> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         let changes = Changes {
             outbox: bodies.into_iter().map(|b| (now, b)).collect(),
             durable: true,
@@ -327,8 +396,8 @@ impl Core {
     /// A store failure (the heartbeat, with its drop count, is kept for the next write).
     pub(crate) fn heartbeat(&self, version: &str, uptime_s: u64) -> Result<(), CoreError> {
         use rapport_shared::v1::uplink::{Heartbeat, RecordBody};
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         // While the store fails the drop counter is left for a heartbeat after it recovers.
         let dropped = if inner.health.fault().is_some() {
             0
@@ -389,23 +458,27 @@ impl Core {
         inner.on_screen = visible;
     }
 
-    /// One observation from the bus at `now`.
-    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp) {
+    /// One observation from the bus, read at wall time `now` and monotonic time `mono` (the
+    /// bus's own: the desk car's simulated time, or the clock's).
+    pub(crate) fn observe(&self, obs: &Observation, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.on_observation(obs, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
-    /// Ignition on or off (from bus activity).
-    pub(crate) fn power(&self, on: bool, now: Timestamp) {
+    /// Ignition on or off (from bus activity), at wall `now` and monotonic `mono`.
+    pub(crate) fn power(&self, on: bool, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.on_power(on, now);
         let _ = self.apply(&mut inner, changes, now);
     }
 
-    /// Time passing.
-    pub(crate) fn tick(&self, now: Timestamp) {
+    /// Time passing: wall `now` at monotonic `mono`.
+    pub(crate) fn tick(&self, now: Timestamp, mono: core::time::Duration) {
         let mut inner = self.lock();
+        let now = inner.read_clock(now, mono);
         let changes = inner.rules.tick(now);
         let _ = self.apply(&mut inner, changes, now);
     }
@@ -415,8 +488,8 @@ impl Core {
     /// # Errors
     /// The rules' refusal, or a store failure.
     pub fn act(&self, id: &str, action: DriverAction) -> Result<PromptRecord, CoreError> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         let changes = inner.rules.act(id, action, now)?;
         self.apply(&mut inner, changes, now)?;
         inner
@@ -438,8 +511,8 @@ impl Core {
         odometer: Option<Odometer>,
         at: Option<Timestamp>,
     ) -> Result<crate::memory::ServiceRecord, CoreError> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         let changes =
             inner
                 .rules
@@ -464,8 +537,8 @@ impl Core {
     /// # Errors
     /// The rules' refusal (bad quiet hours), or a store failure.
     pub fn set_settings(&self, settings: Settings) -> Result<Settings, CoreError> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         let changes = inner.rules.set_settings(settings, now)?;
         self.apply(&mut inner, changes, now)?;
         Ok(inner.rules.memory().settings.clone())
@@ -478,8 +551,8 @@ impl Core {
     /// # Errors
     /// A store failure (the change is kept and retried with the next write).
     pub(crate) fn downlink(&self, msg: &DownlinkMessage) -> Result<Option<String>, CoreError> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         let applied = inner.rules.apply_downlink(msg, now);
         self.apply(&mut inner, applied.changes, now)?;
         Ok(applied.refused)
@@ -502,8 +575,8 @@ impl Core {
     /// # Errors
     /// The store's write failed.
     pub fn flush(&self) -> Result<(), crate::Error> {
-        let now = self.now();
         let mut inner = self.lock();
+        let now = self.read(&mut inner);
         if let Some(batch) = inner.pending.drain() {
             self.write(&mut inner, batch, now)
                 .map_err(|e| crate::Error::Io {

@@ -158,12 +158,12 @@ impl Pipeline {
         }
     }
 
-    fn deliver(&mut self, wall: Timestamp) {
+    fn deliver(&mut self, at: Duration, wall: Timestamp) {
         for o in self.observations.drain(..) {
             if let Observation::Warning { kind, what } = &o {
                 log_warning(&mut self.warnings_logged, *kind, what);
             }
-            self.core.observe(&o, wall);
+            self.core.observe(&o, wall, at);
         }
     }
 
@@ -200,7 +200,7 @@ impl Pipeline {
             wall: Some(wall),
         };
         self.observer.on_bus_frame(bus, &tf, &mut self.observations);
-        self.deliver(wall);
+        self.deliver(at, wall);
     }
 
     /// The ignition as the buses tell it: the most awake of them.
@@ -228,7 +228,7 @@ impl Pipeline {
             for p in &mut self.pollers {
                 p.set_power(power, at);
             }
-            self.core.power(power == PowerState::On, wall);
+            self.core.power(power == PowerState::On, wall, at);
         }
         let mut poll_due: Option<Duration> = None;
         let first_new = self.to_send.len();
@@ -248,7 +248,7 @@ impl Pipeline {
             self.observer
                 .on_bus_frame(*bus, &tf, &mut self.observations);
         }
-        self.deliver(wall);
+        self.deliver(at, wall);
         if at >= self.next_tick {
             let every = if self.power == PowerState::Off {
                 self.tick_off
@@ -256,7 +256,7 @@ impl Pipeline {
                 self.tick_on
             };
             self.next_tick = at + every;
-            self.core.tick(wall);
+            self.core.tick(wall, at);
         }
         poll_due.map_or(self.next_tick, |t| t.min(self.next_tick))
     }

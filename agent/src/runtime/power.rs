@@ -438,7 +438,8 @@ mod gateway_drive {
             .park(s(60));
         let car = crate::desk::car_behind_gateway(&loaded, script).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let t0 = Timestamp::from_millis(1_700_000_000_000);
+        // After the build's floor (`clock_guard::BUILD_FLOOR`): the rules run on this time.
+        let t0 = Timestamp::from_millis(1_780_272_000_000);
         let clock = ManualClock::new(t0);
         let core = Arc::new(Core::open(&loaded, dir.path(), Arc::new(clock.clone())).unwrap());
         let mut sim = SimCar::with_car(&loaded, car, Arc::clone(&core), t0);

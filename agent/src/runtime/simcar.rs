@@ -90,6 +90,14 @@ impl SimCar {
         }
     }
 
+    /// Sets the head unit's wall clock to `to` now (a real-time clock reset to 1970, or set a
+    /// year ahead); it runs on from there with simulated time. The bus's monotonic time does
+    /// not jump. `to` must not be earlier than the simulated time since start.
+    pub fn jump_wall(&mut self, to: Timestamp) {
+        let ran = u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX);
+        self.wall_start = Timestamp::from_millis(to.as_millis().saturating_sub(ran));
+    }
+
     /// Simulated time now.
     pub fn now(&self) -> Duration {
         self.now

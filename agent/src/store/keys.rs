@@ -9,6 +9,7 @@
 //! | `m/schema`                 | schema version, `u64` big-endian (8 bytes)     |
 //! | `m/next_seq`               | next outbox sequence number, `u64` BE          |
 //! | `m/dropped`                | records dropped from a full outbox, `u64` BE   |
+//! | `m/clock_floor`            | latest trusted wall time, unix ms, `u64` BE ([`crate::clock_guard`]) |
 //! | `v`                        | [`VehicleState`](crate::memory::VehicleState)  |
 //! | `d/<postcard DtcCode>`     | [`DtcHistory`](crate::memory::DtcHistory)      |
 //! | `s/<u64 BE index>`         | [`ServiceRecord`](crate::memory::ServiceRecord)|
@@ -41,6 +42,8 @@ pub(crate) const SCHEMA: &[u8] = b"m/schema";
 pub(crate) const NEXT_SEQ: &[u8] = b"m/next_seq";
 /// `m/dropped`.
 pub(crate) const DROPPED: &[u8] = b"m/dropped";
+/// `m/clock_floor`.
+pub(crate) const CLOCK_FLOOR: &[u8] = b"m/clock_floor";
 /// The vehicle state.
 pub(crate) const VEHICLE: &[u8] = b"v";
 /// The settings.

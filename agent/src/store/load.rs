@@ -41,6 +41,8 @@ pub(crate) struct Loaded {
     pub(crate) dropped: u64,
     /// The index the next service is written at.
     pub(crate) service_next: u64,
+    /// The latest trusted wall time an earlier run saw (unix ms).
+    pub(crate) clock_floor: Option<u64>,
     /// Values to move to `q/`: (key, value).
     pub(crate) set_aside: Vec<(sled::IVec, sled::IVec)>,
 }
@@ -72,6 +74,7 @@ pub(crate) fn load(tree: &sled::Tree) -> Result<Loaded, StoreError> {
                 match name {
                     b"next_seq" => mark = Some(be_u64(&key, &value)?),
                     b"dropped" => out.dropped = be_u64(&key, &value)?,
+                    b"clock_floor" => out.clock_floor = Some(be_u64(&key, &value)?),
                     b"schema" => {}
                     _ => warn!(key = %keys::Show(&key), "unknown meta key: ignored"),
                 }

@@ -37,6 +37,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use rapport_shared::Timestamp;
 use rapport_shared::v1::uplink::Record;
 use serde::Serialize;
 use tracing::warn;
@@ -191,6 +192,9 @@ struct Inner {
     service_next: u64,
     outbox: Index,
     stats: StoreStats,
+    /// The clock floor on disk, and one waiting to ride along with the next write.
+    clock_floor: Option<u64>,
+    floor_staged: Option<u64>,
 }
 
 /// The agent's store: one sled database.
@@ -294,6 +298,8 @@ impl Store {
                 service_next: loaded.service_next,
                 outbox: loaded.outbox,
                 stats: StoreStats::default(),
+                clock_floor: loaded.clock_floor,
+                floor_staged: None,
             }),
         };
         Ok((store, loaded.memory))
@@ -483,6 +489,14 @@ impl Store {
             w.raw(keys::DROPPED.to_vec(), dropped.to_be_bytes().to_vec());
         }
 
+        // The clock floor rides along with a write that happens anyway (never a write of its
+        // own: flash wear), see `crate::clock_guard`.
+        let floor = inner
+            .floor_staged
+            .filter(|f| w.keys > 0 && inner.clock_floor.is_none_or(|d| d < *f));
+        if let Some(f) = floor {
+            w.raw(keys::CLOCK_FLOOR.to_vec(), f.to_be_bytes().to_vec());
+        }
         if w.keys > 0 {
             if let Err(e) = self.db.apply_batch(w.batch) {
                 // Undo the index: the new records are not stored, the evicted ones still are.
@@ -503,6 +517,9 @@ impl Store {
         inner.next_seq = next_seq;
         inner.dropped = dropped;
         inner.dropped_dirty = false;
+        if floor.is_some() {
+            inner.clock_floor = floor;
+        }
         inner.service_next += n_services as u64;
         if !evicted.is_empty() {
             warn!(
@@ -522,6 +539,16 @@ impl Store {
             self.db.flush().map_err(sled_error("flushing"))?;
         }
         Ok(committed)
+    }
+
+    /// The latest trusted wall time this store has kept ([`crate::clock_guard`]).
+    pub fn clock_floor(&self) -> Option<Timestamp> {
+        self.lock().clock_floor.map(Timestamp::from_millis)
+    }
+
+    /// Keeps `floor` as the latest trusted wall time with the next write that writes anything.
+    pub(crate) fn stage_clock_floor(&self, floor: Timestamp) {
+        self.lock().floor_staged = Some(floor.as_millis());
     }
 
     /// Flushes (fsyncs) everything committed so far.

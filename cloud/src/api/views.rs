@@ -68,6 +68,20 @@ pub struct VehicleView {
     pub first_seen_ms: u64,
     /// When it last did, unix ms.
     pub last_seen_ms: u64,
+    /// The car's clock cannot be believed now (null: it can): since when, and the car's time
+    /// against the cloud's then. Its records' times are capped at the cloud's.
+    pub clock_untrusted: Option<ClockView>,
+}
+
+/// A car clock that cannot be believed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClockView {
+    /// The seq of the record that showed it.
+    pub since_seq: u64,
+    /// That record's car time, unix ms.
+    pub car_at_ms: u64,
+    /// The cloud's time then, unix ms.
+    pub cloud_at_ms: u64,
 }
 
 /// The odometer.
@@ -173,6 +187,11 @@ impl VehicleView {
             },
             first_seen_ms: s.first_seen.as_millis(),
             last_seen_ms: s.last_seen.as_millis(),
+            clock_untrusted: s.clock.map(|c| ClockView {
+                since_seq: c.seq,
+                car_at_ms: c.car_at.as_millis(),
+                cloud_at_ms: c.cloud_at.as_millis(),
+            }),
         }
     }
 }

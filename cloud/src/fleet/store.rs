@@ -76,6 +76,15 @@ pub enum TimelineEntry {
         /// What changed.
         detail: String,
     },
+    /// The car's clock cannot be believed (once per episode): its time on the record that
+    /// showed it, and the cloud's then. The car's times stay in its records; every time the
+    /// fleet uses is capped at the cloud's.
+    ClockUntrusted {
+        /// The car's time, unix ms.
+        car_at: Timestamp,
+        /// The cloud's time, unix ms.
+        cloud_at: Timestamp,
+    },
 }
 
 /// A stamped timeline entry, as the API lists it.

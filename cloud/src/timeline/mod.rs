@@ -76,11 +76,13 @@ pub enum Kind {
     Alert,
     /// The registry entry was created or changed (cloud).
     Registered,
+    /// The car's clock stopped being believable (cloud; one per episode).
+    ClockUntrusted,
 }
 
 impl Kind {
     /// Every kind, in the API's order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Odometer,
         Self::EngineHours,
         Self::DtcAppeared,
@@ -95,6 +97,7 @@ impl Kind {
         Self::Suppressed,
         Self::Alert,
         Self::Registered,
+        Self::ClockUntrusted,
     ];
 
     /// Its name in the API (the entries' `kind`).
@@ -114,6 +117,7 @@ impl Kind {
             Self::Suppressed => "suppressed",
             Self::Alert => "alert",
             Self::Registered => "registered",
+            Self::ClockUntrusted => "clock_untrusted",
         }
     }
 
@@ -150,7 +154,10 @@ impl Kind {
             RecordBody::Prompt(_) => Self::Prompt,
             RecordBody::Consent(_) => Self::Consent,
             RecordBody::Unknown { .. } => Self::Unknown,
-            RecordBody::Heartbeat(_) | RecordBody::WipeConfirmed(_) => return None,
+            // The cloud's own `clock_untrusted` entry (one per episode) stands for it.
+            RecordBody::Heartbeat(_)
+            | RecordBody::WipeConfirmed(_)
+            | RecordBody::ClockUntrusted(_) => return None,
         })
     }
 
@@ -162,6 +169,7 @@ impl Kind {
             TimelineEntry::Suppressed { .. } => Self::Suppressed,
             TimelineEntry::Alert { .. } => Self::Alert,
             TimelineEntry::Registered { .. } => Self::Registered,
+            TimelineEntry::ClockUntrusted { .. } => Self::ClockUntrusted,
         }
     }
 

@@ -414,6 +414,7 @@ impl Writer {
             RecordBody::Consent(b) => to_body(b)?,
             RecordBody::Heartbeat(b) => to_body(b)?,
             RecordBody::WipeConfirmed(b) => to_body(b)?,
+            RecordBody::ClockUntrusted(b) => to_body(b)?,
             RecordBody::Unknown { tag, bytes } => {
                 if *tag <= utag::MAX_KNOWN {
                     return Err(WireError::Encode(format!(
@@ -583,6 +584,7 @@ impl<'a> Reader<'a> {
             utag::CONSENT => RecordBody::Consent(from_body(body).map_err(err)?),
             utag::HEARTBEAT => RecordBody::Heartbeat(from_body(body).map_err(err)?),
             utag::WIPE_CONFIRMED => RecordBody::WipeConfirmed(from_body(body).map_err(err)?),
+            utag::CLOCK_UNTRUSTED => RecordBody::ClockUntrusted(from_body(body).map_err(err)?),
             0 => return Err(err("tag 0 is reserved".into())),
             _ => RecordBody::Unknown {
                 tag,

@@ -51,6 +51,8 @@ pub enum RecordBody {
     Heartbeat(Heartbeat),
     /// The car wiped its local history as a vehicle-wipe downlink asked (v1.2, tag 10).
     WipeConfirmed(WipeConfirmed),
+    /// The agent stopped trusting its wall clock (v1.3, tag 11): once per episode.
+    ClockUntrusted(ClockUntrusted),
     /// A record kind this build does not know, from a newer agent: kept as bytes, never
     /// refused, so its sequence number is still applied.
     Unknown {
@@ -83,8 +85,10 @@ pub mod tag {
     pub const HEARTBEAT: u32 = 9;
     /// [`super::RecordBody::WipeConfirmed`].
     pub const WIPE_CONFIRMED: u32 = 10;
+    /// [`super::RecordBody::ClockUntrusted`].
+    pub const CLOCK_UNTRUSTED: u32 = 11;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = WIPE_CONFIRMED;
+    pub const MAX_KNOWN: u32 = CLOCK_UNTRUSTED;
 }
 
 impl RecordBody {
@@ -101,6 +105,7 @@ impl RecordBody {
             Self::Consent(_) => tag::CONSENT,
             Self::Heartbeat(_) => tag::HEARTBEAT,
             Self::WipeConfirmed(_) => tag::WIPE_CONFIRMED,
+            Self::ClockUntrusted(_) => tag::CLOCK_UNTRUSTED,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -124,6 +129,7 @@ pub fn kind_name(tag: u32) -> &'static str {
         tag::CONSENT => "consent",
         tag::HEARTBEAT => "heartbeat",
         tag::WIPE_CONFIRMED => "wipe_confirmed",
+        tag::CLOCK_UNTRUSTED => "clock_untrusted",
         _ => "unknown",
     }
 }
@@ -368,4 +374,18 @@ pub struct WipeConfirmed {
     pub downlink: u64,
     /// The erasure instant the downlink carried (the cloud's clock).
     pub erased_at: Timestamp,
+}
+
+/// The agent stopped trusting its wall clock: it read a time before the latest trusted time it
+/// had seen (a real-time clock back at 1970) or a leap ahead that the monotonic clock does not
+/// account for (a year ahead). Sent once when an episode begins; the record's own time is the
+/// car's wall clock then (`observed`), like every record's. Until the clock is trusted again
+/// the agent runs its date rules on `trusted` carried forward by the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockUntrusted {
+    /// The wall clock as read (the untrusted time).
+    pub observed: Timestamp,
+    /// The agent's trusted time at that moment: the latest trusted wall time carried forward
+    /// by the monotonic clock.
+    pub trusted: Timestamp,
 }

@@ -37,6 +37,18 @@ impl Step<'_> {
         let mut signals = Vec::new();
         let owner_since = v.registration.as_ref().and_then(|r| r.owner_since);
         for r in records {
+            // The ingest opened a clock episode with this record: once on the timeline.
+            if let Some(c) = state.clock
+                && c.seq == r.seq
+            {
+                self.out.timeline(
+                    now,
+                    TimelineEntry::ClockUntrusted {
+                        car_at: c.car_at,
+                        cloud_at: c.cloud_at,
+                    },
+                );
+            }
             // A consent or prompt response of the previous owner arriving late is not the
             // new owner's (see `owner`).
             if super::owner::is_previous_owners(r, owner_since) {

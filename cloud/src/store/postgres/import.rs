@@ -151,7 +151,9 @@ impl PgStore {
             let seq = keys::u64_at(&k, keys::VIN_KEY_LEN)
                 .ok_or_else(|| StoreError::corrupt(format!("record key {k:?}"), "short key"))?;
             batch.0.push(vehicles::record_key(id_of(&vin)?, seq)?);
-            batch.1.push(v.to_vec());
+            // Without the sled log's receive time: the row's `received` day keeps it.
+            let body = crate::store::sled::logged::split(&v).map_or(&v[..], |(_, b, _)| b);
+            batch.1.push(body.to_vec());
             summary.records += 1;
             if batch.0.len() == CHUNK {
                 flush_records(&mut tx, &mut batch)?;

@@ -1,17 +1,17 @@
 //! Retention on PostgreSQL: one bounded pass per kind.
 //!
 //! - Records: at most `limit` rows read in `key` order after the cursor (the `records_key`
-//!   index), each body decoded for the record's own time, the expired ones deleted by key —
-//!   the same judgement as sled's (the `received` day partitions are the receipt date, not
-//!   the record's; dropping whole old partitions, [`super::schema::drop_partitions_before`],
-//!   stays the operator's bulk tool).
+//!   index), each judged by its `received` day (the cloud's receipt date, as sled judges by
+//!   its receive time — never the car's clock, which may say 1970 or a year ahead), the
+//!   expired ones deleted by key (dropping whole old partitions,
+//!   [`super::schema::drop_partitions_before`], stays the operator's bulk tool).
 //! - Timeline entries and dead letters: a `DELETE … WHERE … IN (SELECT … LIMIT n)` of the
 //!   expired rows; no cursor is needed (the predicate finds only expired rows), and a pass
 //!   that deleted `limit` says there may be more.
 //!
-//! An undecodable record is kept and logged. Owns only these statements.
+//! Owns only these statements.
 
-use rapport_shared::{Record, Timestamp};
+use rapport_shared::Timestamp;
 
 use super::PgStore;
 use super::vehicles::ms;
@@ -51,21 +51,22 @@ impl PgStore {
                 let after = cursor
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
                     .map_or(i64::MIN, i64::from_be_bytes);
+                // By the day the cloud received it (a record received on day D expires once
+                // all of D is before the cutoff), never by the car's clock.
+                let before_day = i32::try_from(before.as_millis() / 86_400_000).unwrap_or(i32::MAX);
                 let rows = c.query(
-                    "SELECT key, body FROM records WHERE key > $1 ORDER BY key LIMIT $2",
+                    "SELECT key, (received - DATE '1970-01-01') FROM records \
+                     WHERE key > $1 ORDER BY key LIMIT $2",
                     &[&after, &n],
                 )?;
                 let mut expired: Vec<i64> = Vec::new();
                 let mut last = None;
                 for row in &rows {
                     let key: i64 = row.get(0);
+                    let day: i32 = row.get(1);
                     last = Some(key);
-                    match Record::decode(row.get::<_, &[u8]>(1)) {
-                        Ok(r) if r.at < before => expired.push(key),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(key, cause = %e, "retention: a record does not decode; kept")
-                        }
+                    if day < before_day {
+                        expired.push(key);
                     }
                 }
                 let pruned = if expired.is_empty() {

@@ -156,8 +156,14 @@ impl SledStore {
                 reason,
             })?;
         batch.insert(&keys::vehicle(&plan.vin), state);
+        // The log keeps when the cloud received each record after its bytes (retention
+        // judges by it, never by the car's clock): `logged`.
+        let received = plan.state.last_seen.as_millis().to_be_bytes();
         for (seq, bytes) in &plan.log {
-            batch.insert(&keys::record(&plan.vin, *seq), bytes.as_slice());
+            let mut value = Vec::with_capacity(bytes.len() + received.len());
+            value.extend_from_slice(bytes);
+            value.extend_from_slice(&received);
+            batch.insert(&keys::record(&plan.vin, *seq), value);
         }
         self.tree.apply_batch(batch)?;
         Ok(())
@@ -355,5 +361,24 @@ mod tests {
             SledStore::open(dir.path()),
             Err(StoreError::Schema { found, .. }) if found == u32::from(SCHEMA + 1)
         ));
+    }
+}
+
+/// A logged record's value: the record's bytes ([`Record::encode`]), then, since the
+/// retention judged by receipt, the cloud's receive time (unix ms, 8 bytes big-endian). The
+/// record decodes from the whole value (the codec reads one record and ignores what follows);
+/// this tells the two apart by encoding the record again.
+pub(crate) mod logged {
+    use rapport_shared::{Record, Timestamp};
+
+    /// The record's own bytes and the receive time, if the value has one.
+    pub(crate) fn split(value: &[u8]) -> Option<(Record, &[u8], Option<Timestamp>)> {
+        let record = Record::decode(value).ok()?;
+        let len = record.encode().ok()?.len();
+        let (bytes, rest) = value.split_at_checked(len)?;
+        let received = <[u8; 8]>::try_from(rest)
+            .ok()
+            .map(|b| Timestamp::from_millis(u64::from_be_bytes(b)));
+        Some((record, bytes, received))
     }
 }

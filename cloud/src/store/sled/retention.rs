@@ -2,12 +2,15 @@
 //! letters `X`), from a cursor key, removing the entries older than the cutoff in one batch.
 //!
 //! A pass examines at most `limit` keys, so a store with years of records is swept a slice
-//! at a time; the cursor is the last key examined. Records are judged by their own time
-//! (decoded), timeline entries by the time in their key, dead letters by `dead_at`. An entry
+//! at a time; the cursor is the last key examined. Records are judged by when the cloud
+//! received them (kept after the record's bytes, `super::logged`), never by the car's clock
+//! — a car at 1970 would lose its fresh records at once, one a year ahead keep them a year
+//! too long; records logged before the receive time was kept fall back to the car's time.
+//! Timeline entries by the time in their key, dead letters by `dead_at`. An entry
 //! that does not decode is kept and logged (retention never deletes what it cannot read).
 //! Owns only this walk; the cutoffs and cursors are [`crate::retention`]'s.
 
-use rapport_shared::{Record, Timestamp};
+use rapport_shared::Timestamp;
 
 use super::SledStore;
 use crate::keys::{DEAD, RECORD, TIMELINE, VIN_KEY_LEN};
@@ -39,7 +42,11 @@ impl SledStore {
             let (k, v) = entry?;
             examined += 1;
             let at = match what {
-                Expiring::Records => Record::decode(&v).map(|r| r.at).ok(),
+                // By when the cloud received it; a value logged before the receive time was
+                // kept has only the car's time, judged as before.
+                Expiring::Records => {
+                    super::logged::split(&v).map(|(r, _, received)| received.unwrap_or(r.at))
+                }
                 Expiring::Timeline => k
                     .get(VIN_KEY_LEN..VIN_KEY_LEN + 8)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
