@@ -385,7 +385,7 @@ async fn thirty_percent_of_segments_two_seconds_late_everything_arrives_once() {
         "the car drove and wrote: {checked:?}"
     );
     assert!(
-        proxy.delayed * 100 >= proxy.chunks * 15 && proxy.delayed > 20,
+        proxy.delayed * 100 >= proxy.chunks * 15 && proxy.delayed >= 10,
         "about 30 % of the chunks were late: {proxy:?}"
     );
     bed.finish().await;
