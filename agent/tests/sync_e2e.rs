@@ -136,10 +136,20 @@ async fn agent_killed_mid_publish_resends_and_the_cloud_applies_each_record_once
     let distinct = (1..=last).filter(|s| v.applied.contains(*s)).count() as u64;
     let counted: u64 = v.counts.iter().sum();
     assert_eq!(counted, distinct, "each record applied exactly once");
+    // The last run drained what the killed runs left: none of it is still held. (What the
+    // last run itself wrote while driving may still be in flight at SIGTERM: how much depends
+    // on the machine's speed, e.g. under qemu, so it is not counted here.)
+    let stale: Vec<u64> = held_after_kills
+        .iter()
+        .copied()
+        .filter(|s| held.contains(s))
+        .collect();
     assert!(
-        held.len() < 20,
-        "the last run drained the outbox: {} records still held",
-        held.len()
+        stale.is_empty(),
+        "the last run drained the outbox: {} of the {} records the killed runs left are still \
+         held ({stale:?})",
+        stale.len(),
+        held_after_kills.len()
     );
     cloud.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
