@@ -268,7 +268,8 @@ impl VehicleState {
             | RecordBody::Consent(_)
             | RecordBody::Heartbeat(_)
             | RecordBody::WipeConfirmed(_)
-            | RecordBody::ClockUntrusted(_) => {}
+            | RecordBody::ClockUntrusted(_)
+            | RecordBody::ServiceAnswer(_) => {}
         }
         let slot = match &record.body {
             RecordBody::Unknown { .. } => 0,

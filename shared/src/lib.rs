@@ -76,13 +76,15 @@ pub use v1::codec::{
 };
 pub use v1::downlink::{
     BookingConfirmed, Campaign, CampaignTarget, Downlink, DownlinkBody, DownlinkMessage,
-    MaintenanceItem, OwnerChanged, Priority, ScheduleUpdate, ServiceRecorded, VehicleWipe,
+    MaintenanceItem, OwnerChanged, Priority, ScheduleUpdate, ServiceProgress, ServiceRecorded,
+    ServiceStage, VehicleWipe,
 };
 pub use v1::schedule::{ScheduleProblem, check_schedule};
 pub use v1::topic;
 pub use v1::uplink::{
-    ClockUntrusted, ConsentChange, ConsentKind, DtcClass, DtcEvent, DtcSnapshot,
+    ClockUntrusted, ConsentChange, ConsentKind, DriverAnswer, DtcClass, DtcEvent, DtcSnapshot,
     EngineHoursReading, Heartbeat, MaintenanceEvent, MaintenanceStatus, OdometerReading,
-    PromptAction, PromptEvent, PromptKind, Record, RecordBody, SignalSource, Uplink, WipeConfirmed,
+    PromptAction, PromptEvent, PromptKind, Record, RecordBody, ServiceAnswer, SignalSource, Uplink,
+    WipeConfirmed,
 };
 pub use vin::{VIN_LEN, Vin, VinError};

@@ -110,7 +110,10 @@ impl fmt::Display for Decision {
 /// reminder do not.
 pub(crate) fn is_engagement(kind: PromptKind) -> bool {
     match kind {
-        PromptKind::Maintenance | PromptKind::Fault | PromptKind::FirstService => false,
+        PromptKind::Maintenance
+        | PromptKind::Fault
+        | PromptKind::FirstService
+        | PromptKind::ServiceProgress => false,
         PromptKind::BreakIn
         | PromptKind::BreakInComplete
         | PromptKind::Anniversary

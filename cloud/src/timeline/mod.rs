@@ -157,7 +157,8 @@ impl Kind {
             // The cloud's own `clock_untrusted` entry (one per episode) stands for it.
             RecordBody::Heartbeat(_)
             | RecordBody::WipeConfirmed(_)
-            | RecordBody::ClockUntrusted(_) => return None,
+            | RecordBody::ClockUntrusted(_)
+            | RecordBody::ServiceAnswer(_) => return None,
         })
     }
 

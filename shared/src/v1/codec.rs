@@ -135,6 +135,7 @@ impl Downlink {
                 DownlinkBody::BookingConfirmed(b) => to_body(b)?,
                 DownlinkBody::VehicleWipe(b) => to_body(b)?,
                 DownlinkBody::OwnerChanged(b) => to_body(b)?,
+                DownlinkBody::ServiceProgress(b) => to_body(b)?,
                 DownlinkBody::Unknown { tag, bytes } => {
                     if *tag <= dtag::MAX_KNOWN {
                         return Err(WireError::Encode(format!(
@@ -181,6 +182,9 @@ impl Downlink {
                 }
                 dtag::VEHICLE_WIPE => DownlinkBody::VehicleWipe(from_body(body).map_err(ctx)?),
                 dtag::OWNER_CHANGED => DownlinkBody::OwnerChanged(from_body(body).map_err(ctx)?),
+                dtag::SERVICE_PROGRESS => {
+                    DownlinkBody::ServiceProgress(from_body(body).map_err(ctx)?)
+                }
                 0 => return Err(ctx("tag 0 is reserved".into())),
                 _ => DownlinkBody::Unknown {
                     tag,
@@ -201,6 +205,7 @@ fn downlink_kind_name(tag: u32) -> &'static str {
         dtag::BOOKING_CONFIRMED => "booking_confirmed",
         dtag::VEHICLE_WIPE => "vehicle_wipe",
         dtag::OWNER_CHANGED => "owner_changed",
+        dtag::SERVICE_PROGRESS => "service_progress",
         _ => "unknown",
     }
 }
@@ -415,6 +420,7 @@ impl Writer {
             RecordBody::Heartbeat(b) => to_body(b)?,
             RecordBody::WipeConfirmed(b) => to_body(b)?,
             RecordBody::ClockUntrusted(b) => to_body(b)?,
+            RecordBody::ServiceAnswer(b) => to_body(b)?,
             RecordBody::Unknown { tag, bytes } => {
                 if *tag <= utag::MAX_KNOWN {
                     return Err(WireError::Encode(format!(
@@ -585,6 +591,7 @@ impl<'a> Reader<'a> {
             utag::HEARTBEAT => RecordBody::Heartbeat(from_body(body).map_err(err)?),
             utag::WIPE_CONFIRMED => RecordBody::WipeConfirmed(from_body(body).map_err(err)?),
             utag::CLOCK_UNTRUSTED => RecordBody::ClockUntrusted(from_body(body).map_err(err)?),
+            utag::SERVICE_ANSWER => RecordBody::ServiceAnswer(from_body(body).map_err(err)?),
             0 => return Err(err("tag 0 is reserved".into())),
             _ => RecordBody::Unknown {
                 tag,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::open_enum::open_enum;
 use crate::{Odometer, Timestamp, Vin};
 
 /// One MQTT publish on `rapport/v1/{vin}/down`.
@@ -45,6 +46,9 @@ pub enum DownlinkBody {
     /// The car has a new owner (v1.2): every consent goes back to off until the new owner
     /// gives it; the car's maintenance history and schedule stay.
     OwnerChanged(OwnerChanged),
+    /// A service case (a cloud alert about this car) moved to a stage (v1.4, tag 7): the
+    /// agent shows it to the driver as it shows prompts, gated for safety.
+    ServiceProgress(ServiceProgress),
     /// A kind this build does not know, from a newer cloud: the agent records the id as
     /// applied (so it is not retried forever) and otherwise ignores it.
     Unknown {
@@ -69,8 +73,10 @@ pub mod tag {
     pub const VEHICLE_WIPE: u32 = 5;
     /// [`super::DownlinkBody::OwnerChanged`].
     pub const OWNER_CHANGED: u32 = 6;
+    /// [`super::DownlinkBody::ServiceProgress`].
+    pub const SERVICE_PROGRESS: u32 = 7;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = OWNER_CHANGED;
+    pub const MAX_KNOWN: u32 = SERVICE_PROGRESS;
 }
 
 impl DownlinkBody {
@@ -83,6 +89,7 @@ impl DownlinkBody {
             Self::BookingConfirmed(_) => tag::BOOKING_CONFIRMED,
             Self::VehicleWipe(_) => tag::VEHICLE_WIPE,
             Self::OwnerChanged(_) => tag::OWNER_CHANGED,
+            Self::ServiceProgress(_) => tag::SERVICE_PROGRESS,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -211,4 +218,52 @@ pub struct VehicleWipe {
 pub struct OwnerChanged {
     /// When the new owner's relationship starts (the effective date, midnight UTC).
     pub since: Timestamp,
+}
+
+open_enum! {
+    /// Where a service case stands: the stages a partner reports. A critical fault goes
+    /// raised → contacted → dispatched → on site → resolved; maintenance raised → contacted →
+    /// booked → resolved. Cancelled: the driver (or the operator) called it off.
+    pub enum ServiceStage {
+        /// The cloud raised the case and told the partner.
+        Raised = 0 => "raised",
+        /// A named advisor reached the driver.
+        Contacted = 1 => "contacted",
+        /// A technician or a tow is on the way, with an ETA.
+        Dispatched = 2 => "dispatched",
+        /// The technician is at the car.
+        OnSite = 3 => "on_site",
+        /// An appointment is booked at a time (maintenance).
+        Booked = 4 => "booked",
+        /// Done.
+        Resolved = 5 => "resolved",
+        /// Called off (by the driver from the car, or by the operator).
+        Cancelled = 6 => "cancelled",
+    }
+}
+
+/// A service case (the cloud's alert about this car) reached a stage, or its stage's ETA was
+/// revised. The agent keeps the latest per case: one with a `step` not above the one it holds
+/// is superseded (a repeat, or an older move delivered late) and is not shown again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceProgress {
+    /// The cloud's alert id: the case's handle (the driver's answer names it).
+    pub alert_id: u64,
+    /// What the case is about: the DTC code (`"P0300"`) or the maintenance item (`"oil"`).
+    pub subject: String,
+    /// Whether the case is about a critical fault (else maintenance or a partner's task).
+    pub critical: bool,
+    /// The stage reached.
+    pub stage: ServiceStage,
+    /// The case's move counter: 1 for the first stage the car is told, one more for every
+    /// later stage or revision. Orders the messages of one case.
+    pub step: u32,
+    /// When the stage was reached (the cloud's clock).
+    pub reached_at: Timestamp,
+    /// The partner handling the case, by its display name.
+    pub partner: String,
+    /// The named advisor who contacted the driver, once known.
+    pub advisor: Option<String>,
+    /// The technician's or tow's expected arrival (dispatched), or the appointment (booked).
+    pub eta: Option<Timestamp>,
 }

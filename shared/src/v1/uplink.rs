@@ -53,6 +53,8 @@ pub enum RecordBody {
     WipeConfirmed(WipeConfirmed),
     /// The agent stopped trusting its wall clock (v1.3, tag 11): once per episode.
     ClockUntrusted(ClockUntrusted),
+    /// The driver answered a service case from the car's screen (v1.4, tag 12).
+    ServiceAnswer(ServiceAnswer),
     /// A record kind this build does not know, from a newer agent: kept as bytes, never
     /// refused, so its sequence number is still applied.
     Unknown {
@@ -87,8 +89,10 @@ pub mod tag {
     pub const WIPE_CONFIRMED: u32 = 10;
     /// [`super::RecordBody::ClockUntrusted`].
     pub const CLOCK_UNTRUSTED: u32 = 11;
+    /// [`super::RecordBody::ServiceAnswer`].
+    pub const SERVICE_ANSWER: u32 = 12;
     /// The highest tag this build knows.
-    pub const MAX_KNOWN: u32 = CLOCK_UNTRUSTED;
+    pub const MAX_KNOWN: u32 = SERVICE_ANSWER;
 }
 
 impl RecordBody {
@@ -106,6 +110,7 @@ impl RecordBody {
             Self::Heartbeat(_) => tag::HEARTBEAT,
             Self::WipeConfirmed(_) => tag::WIPE_CONFIRMED,
             Self::ClockUntrusted(_) => tag::CLOCK_UNTRUSTED,
+            Self::ServiceAnswer(_) => tag::SERVICE_ANSWER,
             Self::Unknown { tag, .. } => *tag,
         }
     }
@@ -130,6 +135,7 @@ pub fn kind_name(tag: u32) -> &'static str {
         tag::HEARTBEAT => "heartbeat",
         tag::WIPE_CONFIRMED => "wipe_confirmed",
         tag::CLOCK_UNTRUSTED => "clock_untrusted",
+        tag::SERVICE_ANSWER => "service_answer",
         _ => "unknown",
     }
 }
@@ -296,6 +302,8 @@ open_enum! {
         Milestone = 6 => "milestone",
         /// A campaign pushed down by the cloud.
         Campaign = 7 => "campaign",
+        /// A service case's progress (contacted, technician on the way, …; v1.4).
+        ServiceProgress = 8 => "service_progress",
     }
 }
 
@@ -388,4 +396,23 @@ pub struct ClockUntrusted {
     /// The agent's trusted time at that moment: the latest trusted wall time carried forward
     /// by the monotonic clock.
     pub trusted: Timestamp,
+}
+
+open_enum! {
+    /// What the driver answered about a service case.
+    pub enum DriverAnswer {
+        /// "I'm no longer with the car": the case goes on; the technician must know.
+        LeftCar = 0 => "left_car",
+        /// "Cancel": the driver calls the case off.
+        Cancel = 1 => "cancel",
+    }
+}
+
+/// The driver answered a service case ([`crate::ServiceProgress`]) from the car's screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAnswer {
+    /// The case: the cloud's alert id the progress downlink carried.
+    pub alert_id: u64,
+    /// The answer.
+    pub answer: DriverAnswer,
 }
