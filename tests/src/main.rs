@@ -221,7 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ));
     }
     bar.finish_and_clear();
-    println!("{}", bed.report().render());
+    println!("{}", bed.report().await.render());
     if cli.serve {
         println!(
             "serving the dashboard until Ctrl-C: {}",

@@ -1,7 +1,10 @@
 //! The testbed's story end to end, asserted from each party's side: what the drivers saw on
 //! their screens and did, what the partners received (signed, verified by their own code) and
-//! answered, what the cloud's API says of the layers — plus the same seed telling the same
-//! story, and the dashboard showing the testbed's vehicles in a real headless browser.
+//! answered, what the cloud's API says of the layers, the critical faults' stages (on the
+//! driver's screen and in the partners' log, escalating where a promise was missed) and the
+//! summary's "promises kept" column against the cloud's share API — plus the same seed
+//! telling the same story, and the dashboard showing the testbed's vehicles in a real headless
+//! browser.
 //!
 //! Everything is real: the embedded broker, the cloud on sled, each car an agent on its own
 //! sled store reading a virtual CAN bus, MQTT in between, HTTP for the webhooks and the API.
@@ -11,6 +14,8 @@ use std::time::Duration;
 use rapport_harness::browser::Browser;
 use rapport_shared::Vin;
 use rapport_testbed::scenario::cast::Kind;
+use rapport_testbed::scenario::report::{promises_by_partner, promises_cell};
+use rapport_testbed::scenario::story::What;
 use rapport_testbed::scenario::{OPERATOR_TOKEN, Options, Testbed, invariants};
 use serde_json::Value;
 
@@ -35,9 +40,13 @@ async fn run(options: Options) -> Testbed {
 }
 
 async fn get(bed: &Testbed, path: &str) -> Value {
+    get_as(bed, path, OPERATOR_TOKEN).await
+}
+
+async fn get_as(bed: &Testbed, path: &str, token: &str) -> Value {
     let r = reqwest::Client::new()
         .get(format!("{}{path}", bed.api_base()))
-        .bearer_auth(OPERATOR_TOKEN)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();
@@ -63,18 +72,215 @@ async fn sixteen_days_as_each_party_saw_them() {
         );
     }
 
+    stages(&bed).await;
+    promises(&bed).await;
+
     // --- The dashboard shows the testbed's vehicles; a click opens a vehicle's timeline.
     dashboard(&bed).await;
-    print_story(&bed);
+    print_story(&bed).await;
     bed.shutdown().await.unwrap();
 }
 
-fn print_story(bed: &Testbed) {
+async fn print_story(bed: &Testbed) {
     let names = |v: &Vin| bed.name_of(v);
     for e in &bed.events {
         println!("{}", e.line(&names));
     }
-    println!("{}", bed.report().render());
+    println!("{}", bed.report().await.render());
+}
+
+/// The critical fault's alert a partner got for a vehicle.
+fn critical_alert(bed: &Testbed, partner: &str, vin: Vin) -> u64 {
+    bed.partners
+        .bodies(partner)
+        .iter()
+        .find(|b| b["type"] == "alert.critical_fault" && b["vin"] == vin.to_string())
+        .and_then(|b| b["alert_id"].as_u64())
+        .unwrap_or_else(|| panic!("{partner} got no critical fault for {vin}"))
+}
+
+/// The story's two critical faults, stage by stage. Ana's misfire in Shanghai: her dealer
+/// keeps every promise (contacted within the hour, on site within 3 h), nothing escalates.
+/// Dana's overheating truck in Tibet: the truck centre is slow to call, so at the hour the
+/// alert escalates to the OEM's desk, which calls and dispatches a truck a day away; at 24 h
+/// the on-site promise is missed too and the alert escalates to the regional service, which
+/// sends a local tow (a revised ETA). Each driver's screen lines show the stages with a
+/// partner's name; each partner's log has the signed `alert.stage` webhooks.
+async fn stages(bed: &Testbed) {
+    let names = |v: &Vin| bed.name_of(v);
+    let first = |kind: Kind| {
+        bed.vehicles
+            .iter()
+            .find(|v| v.cast.kind == kind)
+            .unwrap()
+            .vin()
+    };
+    for (vin, dealer, escalations) in [
+        (first(Kind::NewCar), "dealer-north", 0),
+        (first(Kind::Truck), "truck-centre", 2),
+    ] {
+        let id = critical_alert(bed, dealer, vin);
+        let alert = get(bed, &format!("/api/v1/alerts/{id}")).await;
+        let history: Vec<&str> = alert["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect();
+        let path: Vec<&str> = history.iter().copied().fold(Vec::new(), |mut p, s| {
+            if p.last() != Some(&s) {
+                p.push(s);
+            }
+            p
+        });
+        assert_eq!(
+            path,
+            ["raised", "contacted", "dispatched", "on_site", "resolved"],
+            "a{id}: {alert}"
+        );
+        let outcomes: Vec<&str> = alert["promises"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["outcome"].as_str().unwrap())
+            .collect();
+        let missed = outcomes.iter().filter(|o| **o == "missed").count();
+        assert_eq!(missed, escalations, "a{id}: {outcomes:?}");
+        assert!(
+            outcomes.iter().all(|o| ["kept", "missed"].contains(o)),
+            "{outcomes:?}"
+        );
+        // The driver's screen lines, as the story prints them.
+        let screen: Vec<String> = bed
+            .events
+            .iter()
+            .filter(|e| e.vin == Some(vin))
+            .filter(|e| {
+                matches!(&e.what, What::PromptShown { id: p, .. }
+                    if p.starts_with(&format!("service:{id}:")))
+            })
+            .map(|e| e.line(&names))
+            .collect();
+        println!("{}", screen.join("\n"));
+        assert!(screen.len() >= 2, "{screen:?}");
+        assert!(
+            screen
+                .iter()
+                .all(|l| l.contains("[service_progress]") && !l.contains("CRITICAL")),
+            "{screen:?}"
+        );
+        // The partners' log: every step of the alert, to the dealer, signed and verified.
+        let steps = history.len() as u64;
+        let log: Vec<(String, u64)> = bed
+            .events
+            .iter()
+            .filter_map(|e| match &e.what {
+                What::StageWebhook {
+                    alert_id,
+                    step,
+                    message_id,
+                    ..
+                } if e.who == dealer && *alert_id == format!("a{id}") => {
+                    assert_eq!(*message_id, format!("msg_a{id}_s{step}"));
+                    Some((e.line(&names), *step))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            log.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            (2..=steps).collect::<Vec<_>>(),
+            "{log:#?}"
+        );
+        assert!(log.iter().all(|(l, _)| l.contains("signature ok")));
+        let escalated: Vec<u64> = bed
+            .partners
+            .bodies(dealer)
+            .iter()
+            .filter(|b| b["type"] == "alert.escalated" && b["alert_id"] == id)
+            .map(|b| b["escalation"]["level"].as_u64().unwrap())
+            .collect();
+        assert_eq!(escalated.len(), escalations, "{escalated:?}");
+    }
+    // The regional service acted on the truck: it brought the technician forward.
+    assert!(bed.events.iter().any(|e| {
+        e.who == "oem-regional"
+            && matches!(&e.what, What::StageReported { stage, status: 200, .. } if stage == "dispatched")
+    }));
+}
+
+/// The summary's "promises kept" column is the cloud's share API over the story, which is
+/// what the alerts' own promises say; a partner sees its own row only.
+async fn promises(bed: &Testbed) {
+    let api = get(bed, &format!("/api/v1/promises?{}", bed.window())).await;
+    let rows = promises_by_partner(&api);
+    let report = bed.report().await;
+    let rendered = report.render();
+    for p in &report.partners {
+        assert_eq!(p.promises, rows.get(&p.id).copied(), "{}: {api}", p.id);
+        let cell = promises_cell(p.promises);
+        assert!(
+            rendered
+                .lines()
+                .any(|l| l.starts_with(&p.id) && l.ends_with(&cell)),
+            "{cell}\n{rendered}"
+        );
+    }
+    // The same counts from every alert's promises settled in the window.
+    let (from, to) = (api["from"].as_u64().unwrap(), api["to"].as_u64().unwrap());
+    let mut counted = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    let mut alerts = std::collections::BTreeSet::new();
+    for id in bed.partners.ids() {
+        alerts.extend(
+            bed.partners
+                .bodies(id)
+                .iter()
+                .filter_map(|b| b["alert_id"].as_u64()),
+        );
+    }
+    for id in alerts {
+        let alert = get(bed, &format!("/api/v1/alerts/{id}")).await;
+        for p in alert["promises"].as_array().unwrap() {
+            let at = p["settled_at"].as_u64();
+            if !at.is_some_and(|t| (from..=to).contains(&t)) {
+                continue;
+            }
+            let c = counted
+                .entry(p["partner"].as_str().unwrap().to_owned())
+                .or_default();
+            match p["outcome"].as_str() {
+                Some("kept") => c.0 += 1,
+                Some("missed") => c.1 += 1,
+                other => panic!("a{id}: settled promise with outcome {other:?}"),
+            }
+        }
+    }
+    for (partner, (kept, missed)) in &counted {
+        assert_eq!(
+            rows.get(partner),
+            Some(&(*kept, *missed)),
+            "{partner}: {api}"
+        );
+    }
+    for (partner, row) in &rows {
+        if row.0 + row.1 > 0 {
+            assert_eq!(counted.get(partner), Some(row), "{partner}: {api}");
+        }
+    }
+    // The story: the north dealer kept all of its (two per case), the slow truck centre missed.
+    let north = rows.get("dealer-north").copied().unwrap_or_default();
+    assert!(north.0 >= 4 && north.1 == 0, "{north:?}");
+    assert!(rows.get("truck-centre").is_some_and(|t| t.1 >= 1), "{api}");
+    // Through a partner's eyes: its own row only.
+    let token = bed.partners.token("dealer-north").unwrap();
+    let own = get_as(bed, &format!("/api/v1/promises?{}", bed.window()), token).await;
+    let own_rows = promises_by_partner(&own);
+    assert_eq!(
+        own_rows.keys().collect::<Vec<_>>(),
+        ["dealer-north"],
+        "{own}"
+    );
+    assert_eq!(own_rows["dealer-north"], north);
 }
 
 async fn dashboard(bed: &Testbed) {

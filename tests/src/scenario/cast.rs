@@ -125,8 +125,31 @@ pub const DEALERS: [(&str, &str); 3] = [
     ("truck-centre", "Truck Centre"),
 ];
 
-/// The escalation desk.
+/// The escalation desk (the alerts' fallback: the first escalation level).
 pub const DESK: (&str, &str) = ("service-desk", "OEM service desk");
+
+/// The OEM's regional service: the second escalation level (`[promises] second_level`).
+pub const SECOND_LEVEL: (&str, &str) = ("oem-regional", "OEM regional service");
+
+/// The registry's region codes the cloud counts as urban (`[promises] urban_regions`).
+pub const URBAN_REGIONS: [&str; 2] = ["SH", "BJ"];
+
+/// The registry region of a kind's cars: the new car in Shanghai and the five-month-old one in
+/// Beijing (urban: on site within 3 h), the one-year-old car in Jiangsu (elsewhere) and the
+/// truck on the road in Tibet (remote: rescued within 24 h).
+pub const fn region(kind: Kind) -> &'static str {
+    match kind {
+        Kind::NewCar => "SH",
+        Kind::FirstService => "BJ",
+        Kind::Anniversary => "JS",
+        Kind::Truck => "XZ",
+    }
+}
+
+/// Whether the cloud counts a region as urban.
+pub fn urban(region: &str) -> bool {
+    URBAN_REGIONS.contains(&region)
+}
 
 /// Casts `n` vehicles for `days` of story from `seed`.
 ///

@@ -33,7 +33,8 @@ pub fn decide(persona: Persona, kind: &str, critical: bool, rng: &mut Rng) -> Ch
     const I: Option<DriverAction> = None;
     let snooze = |minutes| Some(DriverAction::Snooze { minutes });
     let delay = Duration::from_secs(rng.range(8, 90));
-    if critical {
+    // The service desk's news ("technician on the way"): read and noted.
+    if critical || kind == "service_progress" {
         return Choice::Act(Ack, delay);
     }
     let maintenance = matches!(kind, "maintenance" | "first_service");

@@ -3,14 +3,19 @@
 //! end-to-end test (`tests/testbed.rs`) and the year-long soak (`soak`) both call [`check`].
 //!
 //! The story's checks (break-in, the misfire and the truck's overheating, the first service
-//! booked and acknowledged) are made on the first vehicle of each kind, as the story is told
-//! for them; the fleet-wide ones (every signature verified, no dead webhook, escalations only
-//! for late acknowledgements, layers as the story's changes led, odometers, every record once)
-//! on every vehicle. The checks hold for a year as for sixteen days: the fault day, the first
+//! booked, contacted and booked by the dealer; each critical fault's stages on its driver's
+//! screen) are made on the first vehicle of each kind, as the story is told for them; the
+//! fleet-wide ones (every signature verified, no dead webhook, layers as the story's changes
+//! led, odometers, every record once, and the stages of [`stages`]: each alert's history in
+//! its path's order, the signed `alert.stage` webhooks, escalations exactly for the promises
+//! missed, no stage shown twice on a car) on every vehicle. The checks hold for a year as for
+//! sixteen days: the fault day, the first
 //! service and the break-in come early, and each is looked for once (the first of its kind)
 //! among however many later prompts and alerts a year brings.
 //!
 //! Returns the failures as sentences rather than panicking, so the soak can report them all.
+
+mod stages;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +24,7 @@ use rapport_shared::Vin;
 use serde_json::Value;
 
 use super::cast::Kind;
+use super::partners::{CaseKind, Stage};
 use super::story::{Event, What};
 use super::{OPERATOR_TOKEN, Testbed};
 
@@ -31,17 +37,17 @@ pub async fn check(bed: &Testbed) -> Vec<String> {
 }
 
 #[derive(Default)]
-struct Failures(Vec<String>);
+pub(crate) struct Failures(Vec<String>);
 
 impl Failures {
-    fn ensure(&mut self, ok: bool, what: impl FnOnce() -> String) {
+    pub(crate) fn ensure(&mut self, ok: bool, what: impl FnOnce() -> String) {
         if !ok {
             self.0.push(what());
         }
     }
 }
 
-async fn get(bed: &Testbed, path: &str) -> Result<Value, String> {
+pub(crate) async fn get(bed: &Testbed, path: &str) -> Result<Value, String> {
     let r = reqwest::Client::new()
         .get(format!("{}{path}", bed.api_base()))
         .bearer_auth(OPERATOR_TOKEN)
@@ -95,7 +101,7 @@ async fn story(bed: &Testbed, f: &mut Failures) {
         (Kind::Truck, "SPN110/FMI0", "truck-centre"),
     ] {
         if let Some(vin) = first_of(kind) {
-            fault(bed, vin, code, partner, f);
+            fault(bed, vin, code, partner, f).await;
         }
     }
     if let Some(first) = first_of(Kind::FirstService) {
@@ -103,7 +109,7 @@ async fn story(bed: &Testbed, f: &mut Failures) {
     }
 }
 
-fn fault(bed: &Testbed, vin: Vin, code: &str, partner: &str, f: &mut Failures) {
+async fn fault(bed: &Testbed, vin: Vin, code: &str, partner: &str, f: &mut Failures) {
     let events = of(bed, vin);
     let Some(appeared) = events
         .iter()
@@ -153,6 +159,11 @@ fn fault(bed: &Testbed, vin: Vin, code: &str, partner: &str, f: &mut Failures) {
     f.ensure(delay <= 11 * 60_000, || {
         format!("{code}: alert {delay} ms after the fault")
     });
+    // The driver was told how the case goes: contacted, and the technician on the way or
+    // there, each with a partner's name.
+    if let Some(id) = alert["alert_id"].as_u64() {
+        stages::on_screen(bed, vin, id, code, f).await;
+    }
 }
 
 /// The first service: due soon, due, booked; the dealer told, acknowledges; the workshop
@@ -189,11 +200,16 @@ async fn first_service(bed: &Testbed, first: Vin, f: &mut Failures) {
         f.0.push(format!("{first}: alert without id {maintenance}"));
         return;
     };
-    let acked = bed.events.iter().any(|e| {
-        e.who == "dealer-north"
-            && matches!(&e.what, What::Acknowledged { alert_id, status: 200, .. } if *alert_id == format!("a{id}"))
-    });
-    f.ensure(acked, || format!("dealer-north never acknowledged a{id}"));
+    for stage in ["contacted", "booked"] {
+        let reported = bed.events.iter().any(|e| {
+            e.who == "dealer-north"
+                && matches!(&e.what, What::StageReported { alert_id, stage: s, status: 200, .. }
+                    if *alert_id == format!("a{id}") && s == stage)
+        });
+        f.ensure(reported, || {
+            format!("dealer-north never reported a{id} {stage}")
+        });
+    }
     f.ensure(
         bed.events.iter().any(|e| {
             e.vin == Some(first)
@@ -202,7 +218,7 @@ async fn first_service(bed: &Testbed, first: Vin, f: &mut Failures) {
         || format!("{first}: no service recorded"),
     );
     match get(bed, &format!("/api/v1/alerts/{id}")).await {
-        Ok(alert) => f.ensure(alert["state"] == "resolved", || {
+        Ok(alert) => f.ensure(alert["stage"] == "resolved", || {
             format!("alert {id} not resolved: {alert}")
         }),
         Err(e) => f.0.push(e),
@@ -228,24 +244,7 @@ async fn first_service(bed: &Testbed, first: Vin, f: &mut Failures) {
 
 /// The fleet-wide checks, on every vehicle.
 async fn fleet(bed: &Testbed, f: &mut Failures) {
-    // Escalations: an alert acknowledged after the hour went to the desk, and only those.
-    let desk = bed.partners.bodies("service-desk");
-    for e in &bed.events {
-        if let What::Acknowledged {
-            alert_id,
-            after_min,
-            ..
-        } = &e.what
-            && e.who != "service-desk"
-        {
-            let escalated = desk.iter().any(|b| {
-                b["type"] == "alert.escalated" && format!("a{}", b["alert_id"]) == *alert_id
-            });
-            f.ensure(escalated == (*after_min >= 60), || {
-                format!("{alert_id} acked after {after_min} min, escalated: {escalated}")
-            });
-        }
-    }
+    stages::check(bed, f).await;
     let rejected = bed.partners.rejected();
     f.ensure(rejected == 0, || {
         format!("{rejected} webhook signatures failed to verify")

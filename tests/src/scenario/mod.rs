@@ -133,7 +133,11 @@ impl Testbed {
             .map_err(|e| Error::io("creating the testbed's directory", std::env::temp_dir(), e))?;
         let cast = cast::cast(options.vehicles, options.days, options.seed)?;
         let clock = ManualClock::new(Timestamp::from_millis(T0_MS));
-        let partners = Partners::start(&clock, options.seed).await?;
+        let urban = cast
+            .iter()
+            .map(|c| (c.vin, cast::urban(cast::region(c.kind))))
+            .collect();
+        let partners = Partners::start(&clock, options.seed, urban).await?;
         let mut config = Config::default();
         config.api.listen = options.api;
         config.api.operator_token = Some(OPERATOR_TOKEN.into());
@@ -146,6 +150,7 @@ impl Testbed {
         // The scenario runs the tick itself after each step, so the story does not depend on
         // when a background tick happened to fire.
         config.fleet.tick_ms = 3_600_000;
+        let config = with_promises(config)?;
         let problems = config.validate();
         if !problems.is_empty() {
             return Err(Error::Scenario(format!("cloud config: {problems:?}")));
@@ -408,9 +413,43 @@ impl Testbed {
         out
     }
 
-    /// The summary of the story so far.
-    pub fn report(&self) -> report::Report {
-        report::Report::build(self)
+    /// The summary of the story so far (the promises kept over the story from the cloud's
+    /// `GET /api/v1/promises`).
+    pub async fn report(&self) -> report::Report {
+        let promises = self.promises().await.unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "reading the promises kept");
+            serde_json::Value::Null
+        });
+        report::Report::build(self, &promises)
+    }
+
+    /// The story's window as a query: `from=<its start>&to=<now>` (ms).
+    pub fn window(&self) -> String {
+        format!("from={T0_MS}&to={}", self.clock.now().as_millis())
+    }
+
+    /// `GET /api/v1/promises` over the story's window, as the operator.
+    ///
+    /// # Errors
+    /// The request failed or did not answer 200 with JSON.
+    pub async fn promises(&self) -> Result<serde_json::Value, Error> {
+        let url = format!("{}/api/v1/promises?{}", self.api_base(), self.window());
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .map_err(|e| Error::Scenario(format!("GET {url}: {e}")))?;
+        if r.status() != 200 {
+            return Err(Error::Scenario(format!(
+                "GET {url} answered {}",
+                r.status()
+            )));
+        }
+        r.json()
+            .await
+            .map_err(|e| Error::Scenario(format!("GET {url}: {e}")))
     }
 
     /// Stops the vehicles and the cloud.
@@ -455,6 +494,61 @@ impl Testbed {
     }
 }
 
+/// The story's service promises, as the cloud's config file has them (`[promises]`): a
+/// critical fault's driver contacted within the hour, a technician on site within 3 h in the
+/// cities and 24 h elsewhere; maintenance contacted within a day and booked within a week; a
+/// partner task contacted within the hour. A second miss escalates to the OEM's regional
+/// service.
+pub const PROMISES_TOML: &str = r#"
+second_level = "oem-regional"
+urban_regions = ["SH", "BJ"]
+
+[[rule]]
+kind = "critical_fault"
+stage = "contacted"
+within_minutes = 60
+
+[[rule]]
+kind = "critical_fault"
+stage = "on_site"
+within_minutes = 180
+region = "urban"
+
+[[rule]]
+kind = "critical_fault"
+stage = "on_site"
+within_minutes = 1440
+region = "other"
+
+[[rule]]
+kind = "maintenance"
+stage = "contacted"
+within_minutes = 1440
+
+[[rule]]
+kind = "maintenance"
+stage = "booked"
+within_minutes = 10080
+
+[[rule]]
+kind = "partner_task"
+stage = "contacted"
+within_minutes = 60
+"#;
+
+/// `config` with [`PROMISES_TOML`] as its `[promises]` section, through the config file's own
+/// format (so the testbed's cloud reads it exactly as a deployment's would).
+fn with_promises(config: Config) -> Result<Config, Error> {
+    let bad = |e: String| Error::Scenario(format!("the testbed's [promises]: {e}"));
+    let mut doc = toml::Table::try_from(&config).map_err(|e| bad(e.to_string()))?;
+    let promises: toml::Table = PROMISES_TOML.parse().map_err(|e| bad(format!("{e}")))?;
+    doc.insert("promises".into(), toml::Value::Table(promises));
+    let text = toml::to_string(&doc).map_err(|e| bad(e.to_string()))?;
+    let mut out = Config::from_toml("testbed.toml", &text).map_err(|e| bad(e.to_string()))?;
+    out.path = config.path;
+    Ok(out)
+}
+
 /// The registry CSV for the cast.
 fn registry_csv(cast: &[Cast]) -> String {
     let mut out =
@@ -464,11 +558,7 @@ fn registry_csv(cast: &[Cast]) -> String {
             cast::Kind::Truck => "example-tractor-2012",
             _ => "example-hatchback-2021",
         };
-        let region = if c.dealer == "dealer-south" {
-            "south"
-        } else {
-            "north"
-        };
+        let region = cast::region(c.kind);
         out.push_str(&format!(
             "{},{},{line},{},{},{region},{},true\n",
             c.vin,
@@ -483,4 +573,29 @@ fn registry_csv(cast: &[Cast]) -> String {
 
 fn vehicle_date(ms: u64) -> String {
     vehicle::civil_date(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The promises the cloud is given name the cast's second level and urban regions, and
+    /// read as a config file's `[promises]` would.
+    #[test]
+    fn the_promises_section_matches_the_cast() {
+        let t: toml::Table = PROMISES_TOML.parse().unwrap_or_default();
+        assert_eq!(t["second_level"].as_str(), Some(cast::SECOND_LEVEL.0));
+        let urban: Vec<&str> = t["urban_regions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(urban, cast::URBAN_REGIONS);
+        let rules = t["rule"].as_array().map_or(0, Vec::len);
+        assert_eq!(rules, 6);
+        // Some cars urban, one remote.
+        let regions: Vec<&str> = cast::Kind::ALL.iter().map(|k| cast::region(*k)).collect();
+        assert_eq!(regions.iter().filter(|r| cast::urban(r)).count(), 2);
+        assert_eq!(cast::region(cast::Kind::Truck), "XZ");
+        assert!(!cast::urban("XZ"));
+    }
 }

@@ -1,7 +1,10 @@
 //! The end of the story in one table per party: each vehicle (what its car really did, what
 //! its agent and the cloud know, what its driver saw and did, its layers), each partner (what
-//! it received and answered) and the cloud (records, duplicates, alerts, downlinks).
+//! it received and answered, and the share of its service promises kept over the story, as
+//! the cloud's `GET /api/v1/promises` reports it) and the cloud (records, duplicates, alerts,
+//! downlinks).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -42,8 +45,41 @@ pub struct PartnerLine {
     pub id: String,
     /// Verified webhooks received.
     pub received: u64,
-    /// Acknowledgements accepted.
-    pub acknowledged: u64,
+    /// Stage moves the API accepted.
+    pub reported: u64,
+    /// Its promises kept and missed over the story (`None`: the API gave no row).
+    pub promises: Option<(u64, u64)>,
+}
+
+/// The promises column: `7/8 (88 %)` (kept of settled, the share rounded half up), `-` when
+/// none settled or the API gave no row.
+pub fn promises_cell(promises: Option<(u64, u64)>) -> String {
+    match promises {
+        Some((kept, missed)) if kept + missed > 0 => {
+            let settled = kept + missed;
+            let pct = (kept * 100 + settled / 2) / settled;
+            format!("{kept}/{settled} ({pct} %)")
+        }
+        _ => "-".to_owned(),
+    }
+}
+
+/// Kept and missed per partner, from the body of `GET /api/v1/promises` (rows without both
+/// counts are left out).
+pub fn promises_by_partner(api: &serde_json::Value) -> BTreeMap<String, (u64, u64)> {
+    api["partners"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| {
+                    Some((
+                        r["partner"].as_str()?.to_owned(),
+                        (r["kept"].as_u64()?, r["missed"].as_u64()?),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The summary.
@@ -76,8 +112,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Reads the testbed's state.
-    pub fn build(bed: &Testbed) -> Self {
+    /// Reads the testbed's state; `promises` is the cloud's `GET /api/v1/promises` over the
+    /// story's window (null when it could not be read).
+    pub fn build(bed: &Testbed, promises: &serde_json::Value) -> Self {
+        let promises = promises_by_partner(promises);
         let mut vehicles = Vec::new();
         for v in &bed.vehicles {
             let vin = v.vin();
@@ -131,7 +169,8 @@ impl Report {
             .map(|id| PartnerLine {
                 id: id.to_owned(),
                 received: bed.partners.received.get(id).copied().unwrap_or(0),
-                acknowledged: bed.partners.acknowledged.get(id).copied().unwrap_or(0),
+                reported: bed.partners.reported.get(id).copied().unwrap_or(0),
+                promises: promises.get(id).copied(),
             })
             .collect();
         let m = bed.cloud.metrics();
@@ -192,11 +231,18 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n{:<14} {:>9} {:>13}",
-            "partner", "webhooks", "acknowledged"
+            "\n{:<14} {:>9} {:>7}  promises kept",
+            "partner", "webhooks", "stages"
         );
         for p in &self.partners {
-            let _ = writeln!(s, "{:<14} {:>9} {:>13}", p.id, p.received, p.acknowledged);
+            let _ = writeln!(
+                s,
+                "{:<14} {:>9} {:>7}  {}",
+                p.id,
+                p.received,
+                p.reported,
+                promises_cell(p.promises)
+            );
         }
         let _ = writeln!(
             s,
@@ -216,5 +262,35 @@ impl Report {
             self.days, self.real_s
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_promises_column_reads_kept_of_settled_with_the_share() {
+        assert_eq!(promises_cell(Some((7, 1))), "7/8 (88 %)");
+        assert_eq!(promises_cell(Some((3, 0))), "3/3 (100 %)");
+        assert_eq!(promises_cell(Some((0, 2))), "0/2 (0 %)");
+        assert_eq!(promises_cell(Some((2, 1))), "2/3 (67 %)");
+        assert_eq!(promises_cell(Some((1, 2))), "1/3 (33 %)");
+        assert_eq!(promises_cell(Some((0, 0))), "-");
+        assert_eq!(promises_cell(None), "-");
+    }
+
+    #[test]
+    fn the_promises_api_is_read_per_partner() {
+        let api = serde_json::json!({"from": 1, "to": 2, "partners": [
+            {"partner": "dealer-north", "kept": 3, "missed": 1, "share": 0.75, "stages": []},
+            {"partner": "service-desk", "kept": 0, "missed": 0, "share": null, "stages": []},
+            {"partner": "broken", "kept": "3"},
+        ]});
+        let rows = promises_by_partner(&api);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows["dealer-north"], (3, 1));
+        assert_eq!(rows["service-desk"], (0, 0));
+        assert!(promises_by_partner(&serde_json::Value::Null).is_empty());
     }
 }

@@ -72,14 +72,39 @@ pub enum What {
         /// Whether the signature checked out.
         verified: bool,
     },
-    /// A partner acknowledged an alert through the API.
-    Acknowledged {
+    /// A partner's receiver got a signed `alert.stage` webhook and verified it.
+    StageWebhook {
+        /// The webhook's message id (`msg_a<id>_s<step>`).
+        message_id: String,
         /// The alert's id.
         alert_id: String,
-        /// Minutes after the webhook arrived.
-        after_min: u64,
+        /// Its subject (item, code).
+        subject: String,
+        /// The stage reached.
+        stage: String,
+        /// The alert's move counter.
+        step: u64,
+        /// Who moved it (a partner id, `driver`, `operator`, `cloud`).
+        by: String,
+        /// The advisor (contacted).
+        advisor: Option<String>,
+        /// The ETA, unix ms (dispatched, booked).
+        eta: Option<u64>,
+    },
+    /// A partner reported a stage through the API.
+    StageReported {
+        /// The alert's id.
+        alert_id: String,
+        /// The stage reported.
+        stage: String,
+        /// The advisor named (contacted).
+        advisor: Option<String>,
+        /// The ETA given, unix ms (dispatched, booked).
+        eta: Option<u64>,
         /// The API's status code.
         status: u16,
+        /// The refusal's code, if refused.
+        error: Option<String>,
     },
     /// The dealer's workshop recorded a service (sent to the car by the cloud).
     ServiceRecorded {
@@ -97,6 +122,21 @@ pub enum What {
         /// To.
         to: String,
     },
+}
+
+/// `, advisor Li Wei, ETA day 3 Wed 09:20` (what is known).
+fn details(advisor: Option<&str>, eta: Option<u64>) -> String {
+    let mut s = String::new();
+    if let Some(a) = advisor {
+        s.push_str(&format!(", advisor {a}"));
+    }
+    if let Some(eta) = eta {
+        s.push_str(&format!(
+            ", ETA {}",
+            local_label(Timestamp::from_millis(eta))
+        ));
+    }
+    s
 }
 
 impl Event {
@@ -152,14 +192,38 @@ impl Event {
                     self.who
                 )
             }
-            What::Acknowledged {
+            What::StageWebhook {
                 alert_id,
-                after_min,
-                status,
+                subject,
+                stage,
+                step,
+                by,
+                advisor,
+                eta,
+                ..
             } => format!(
-                "partner  {} acknowledges {alert_id} after {after_min} min (HTTP {status})",
-                self.who
+                "partner  {} receives alert.stage {alert_id} #{step}: {subject} for {car} {stage} by {by}{} (signature ok)",
+                self.who,
+                details(advisor.as_deref(), *eta)
             ),
+            What::StageReported {
+                alert_id,
+                stage,
+                advisor,
+                eta,
+                status,
+                error,
+            } => {
+                let refused = error
+                    .as_deref()
+                    .map(|c| format!(", refused: {c}"))
+                    .unwrap_or_default();
+                format!(
+                    "partner  {} reports {alert_id} {stage}{} (HTTP {status}{refused})",
+                    self.who,
+                    details(advisor.as_deref(), *eta)
+                )
+            }
             What::ServiceRecorded { items, status } => format!(
                 "workshop {} records service [{}] on {car} (HTTP {status})",
                 self.who,
