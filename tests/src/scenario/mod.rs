@@ -577,6 +577,7 @@ fn vehicle_date(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// The promises the cloud is given name the cast's second level and urban regions, and

@@ -777,6 +777,7 @@ async fn post(http: &reqwest::Client, url: &str, token: &str, body: &str) -> (u1
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const NOW: u64 = 1_772_430_000_000;

@@ -280,6 +280,7 @@ pub(super) async fn on_screen(bed: &Testbed, vin: Vin, id: u64, code: &str, f: &
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn steps(list: &[(&str, Option<u64>)]) -> Steps {
