@@ -262,7 +262,8 @@ impl VehicleState {
                 }
             }
             RecordBody::Unknown { .. } => done.unknown = true,
-            // Counted and kept in the log; the fleet core reads them as they are applied.
+            // Counted and kept in the log; the fleet core reads them as they are applied
+            // (a ServiceAnswer: `fleet::core` moves or notes its alert).
             RecordBody::Maintenance(_)
             | RecordBody::Prompt(_)
             | RecordBody::Consent(_)

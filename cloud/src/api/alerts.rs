@@ -3,7 +3,9 @@
 //! - `GET /api/v1/alerts?state=open|acknowledged|resolved|unresolved|all&vin=&limit=`
 //!   (default `unresolved`), newest first;
 //! - `GET /api/v1/alerts/{id}`;
-//! - `POST /api/v1/alerts/{id}/acknowledge`, `POST /api/v1/alerts/{id}/resolve`.
+//! - `POST /api/v1/alerts/{id}/acknowledge`, `POST /api/v1/alerts/{id}/resolve`;
+//! - `POST /api/v1/alerts/{id}/stage` (a stage move: `docs/service-promise.md`);
+//! - `GET /api/v1/promises?from=&to=` (the promise-kept share per partner and stage).
 //!
 //! The operator sees and changes every alert, a partner the alerts it was sent (as the
 //! recipient or the escalation target); any other answers 404 `unknown_alert`. Every alert
@@ -29,7 +31,11 @@ use super::extract::{AlertId, Limit, Query, parse_vin};
 use super::state::{Shared, blocking};
 use super::vehicles::DEFAULT_LIMIT;
 use super::views::ok;
-use crate::fleet::alerts::{Alert, AlertState, SlaState};
+use axum::body::Bytes;
+use serde_json::Value;
+
+use crate::fleet::alerts::stages::{PartnerTally, Tally, shares};
+use crate::fleet::alerts::{Alert, AlertState, SlaState, Stage, StageMove};
 use crate::fleet::core::FleetError;
 use crate::store::Transition;
 
@@ -40,6 +46,8 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(one))
         .routes(routes!(acknowledge))
         .routes(routes!(resolve))
+        .routes(routes!(stage))
+        .routes(routes!(promises))
 }
 
 /// An alert as stored, and how it stands at the cloud's `now`.
@@ -59,6 +67,29 @@ pub struct AlertView<'a> {
     pub answered_at: Option<Timestamp>,
     /// The partner it is with ([`Alert::holder`]).
     pub holder: &'a str,
+    /// The stage it is in.
+    pub stage: Stage,
+    /// Its move counter (1: raised).
+    pub step: u32,
+    /// The running promise, or null.
+    pub promise: Option<RunningView>,
+}
+
+/// The running promise of an alert: its stage, due time and what is left at `now`.
+#[derive(Serialize, ToSchema)]
+pub struct RunningView {
+    /// The promised stage.
+    pub stage: Stage,
+    /// Due at, ms.
+    pub due: Timestamp,
+    /// Milliseconds until due at the cloud's `now` (negative past it).
+    pub remaining_ms: i64,
+}
+
+/// `due - now` in ms, saturating.
+pub fn remaining(due: Timestamp, now: Timestamp) -> i64 {
+    let d = i128::from(due.as_millis()) - i128::from(now.as_millis());
+    i64::try_from(d).unwrap_or(if d > 0 { i64::MAX } else { i64::MIN })
 }
 
 impl<'a> AlertView<'a> {
@@ -71,6 +102,13 @@ impl<'a> AlertView<'a> {
             sla_remaining_ms: alert.sla_remaining_ms(now),
             answered_at: alert.answered_at(),
             holder: alert.holder(),
+            stage: alert.stage(),
+            step: alert.step(),
+            promise: alert.running().map(|p| RunningView {
+                stage: p.stage,
+                due: p.due,
+                remaining_ms: remaining(p.due, now),
+            }),
         }
     }
 }
@@ -240,7 +278,7 @@ async fn transition(
     s: Arc<Shared>,
     caller: Caller,
     id: u64,
-    resolve: bool,
+    what: Transition,
 ) -> Result<Response, ApiError> {
     let partner = match caller {
         Caller::Operator => None,
@@ -249,11 +287,6 @@ async fn transition(
     let alert = s
         .fleet
         .change(&s.client, move |store, rules, now| {
-            let what = if resolve {
-                Transition::Resolve
-            } else {
-                Transition::Acknowledge
-            };
             store.transition(rules, id, partner.as_deref(), what, now)
         })
         .await?;
@@ -273,7 +306,7 @@ async fn acknowledge(
     caller: Caller,
     AlertId(id): AlertId,
 ) -> Result<Response, ApiError> {
-    transition(s, caller, id, false).await
+    transition(s, caller, id, Transition::Acknowledge).await
 }
 
 /// Resolves an alert (a partner: only one it was sent).
@@ -289,5 +322,141 @@ async fn resolve(
     caller: Caller,
     AlertId(id): AlertId,
 ) -> Result<Response, ApiError> {
-    transition(s, caller, id, true).await
+    transition(s, caller, id, Transition::Resolve).await
+}
+
+/// A stage move's body, read by hand so that a malformed `eta` is 422 `invalid_eta` and
+/// anything not JSON (or not an object, or without a `stage` text) is 400 `bad_request`.
+fn stage_move(body: &[u8]) -> Result<StageMove, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad("bad_request", e.to_string()))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::bad("bad_request", "the body is not a JSON object"));
+    };
+    for k in fields.keys() {
+        if !["stage", "advisor", "eta", "note"].contains(&k.as_str()) {
+            return Err(ApiError::bad(
+                "bad_request",
+                format!("unknown field {k:?}: expected stage, advisor, eta, note"),
+            ));
+        }
+    }
+    let text = |k: &str| -> Result<Option<String>, ApiError> {
+        match fields.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(t)) => Ok(Some(t.clone())),
+            Some(_) => Err(ApiError::bad("bad_request", format!("{k} must be text"))),
+        }
+    };
+    let stage = text("stage")?.ok_or_else(|| ApiError::bad("bad_request", "stage is required"))?;
+    let eta = match fields.get("eta") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().map(Timestamp::from_millis).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_eta",
+                format!("eta {v} is not a time: milliseconds since the epoch, a whole number"),
+            )
+        })?),
+    };
+    Ok(StageMove {
+        stage,
+        advisor: text("advisor")?,
+        eta,
+        note: text("note")?,
+    })
+}
+
+/// Moves an alert to a stage (a partner it was sent to, or the operator): the next stage on
+/// its path, `resolved` from any open stage, `cancelled` (operator only); a repeat with the
+/// same fields changes nothing, a repeat of dispatched or booked with another `eta` is a
+/// revision (`docs/service-promise.md`).
+#[utoipa::path(operation_id = "moveAlertStage", post, path = "/api/v1/alerts/{id}/stage", tag = "alerts", params(("id" = u64, Path, description = "The alert's id.")),
+    request_body(content = StageMove, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The alert after the move (unchanged for a repeat).", body = OneView),
+        (status = 400, description = "`bad_id`, `bad_request` (not JSON, not an object, no `stage`, an unknown field).", body = ErrorBody),
+        (status = 403, description = "`cancel_not_allowed`: only the driver or the operator cancels.", body = ErrorBody),
+        (status = 404, description = "`unknown_alert`: none, or not the caller's.", body = ErrorBody),
+        (status = 409, description = "`stage_skipped`, `stage_backwards`, `alert_closed`; nothing changed.", body = ErrorBody),
+        (status = 422, description = "`stage_not_on_path`, `advisor_required`, `invalid_eta`, `invalid_note`; nothing changed.", body = ErrorBody),
+    ))]
+async fn stage(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    AlertId(id): AlertId,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mv = stage_move(&body)?;
+    transition(s, caller, id, Transition::Stage(mv)).await
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default, deny_unknown_fields)]
+struct WindowQuery {
+    /// From (ms, inclusive); default: 30 days before `to`.
+    from: Option<u64>,
+    /// To (ms, exclusive); default: the cloud's now.
+    to: Option<u64>,
+}
+
+/// `{"from","to","partners":[...]}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PromiseShares)]
+struct SharesView {
+    from: Timestamp,
+    to: Timestamp,
+    partners: Vec<PartnerTally>,
+}
+
+/// The window of the promise-kept share: `[from, to)`, 30 days before now by default.
+pub const SHARE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// The promise-kept share per partner and per stage over a window: each promise counted
+/// when it settled in it (kept: when its stage was reached; missed: at its due), for the
+/// partner holding the alert when its clock started. The operator sees every partner, a
+/// partner its own row only.
+#[utoipa::path(operation_id = "promiseShares", get, path = "/api/v1/promises", tag = "alerts", params(WindowQuery),
+    responses(
+        (status = 200, description = "The window and each partner's kept and missed promises.", body = SharesView),
+        (status = 400, description = "`bad_query`: not numbers, or `from` after `to`.", body = ErrorBody),
+    ))]
+async fn promises(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    Query(q): Query<WindowQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let now = s.fleet.clock.now();
+        let to = q.to.map_or(now, Timestamp::from_millis);
+        let from = q.from.map_or_else(
+            || Timestamp::from_millis(to.as_millis().saturating_sub(ms(SHARE_WINDOW))),
+            Timestamp::from_millis,
+        );
+        if from > to {
+            return Err(ApiError::bad(
+                "bad_query",
+                format!("from {} is after to {}", from.as_millis(), to.as_millis()),
+            ));
+        }
+        let alerts = s.store.alerts(false, None)?;
+        let mut partners = shares(&alerts, from, to, now);
+        if let Caller::Partner(p) = &caller {
+            partners.retain(|t| &t.partner == p);
+            if partners.is_empty() {
+                partners.push(PartnerTally {
+                    partner: p.clone(),
+                    tally: Tally::default(),
+                    stages: Vec::new(),
+                });
+            }
+        }
+        ok(&SharesView { from, to, partners })
+    })
+    .await
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

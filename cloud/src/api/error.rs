@@ -70,7 +70,9 @@ impl ApiError {
 
 impl From<FleetError> for ApiError {
     /// An unknown (or invisible) alert is 404 `unknown_alert`, a transition the alert does
-    /// not allow 409 `conflict`, anything else 500.
+    /// not allow 409 `conflict`, a stage move refused its stable code (409 `alert_closed`,
+    /// `stage_skipped`, `stage_backwards`; 422 `stage_not_on_path`, `advisor_required`,
+    /// `invalid_eta`, `invalid_note`; 403 `cancel_not_allowed`), anything else 500.
     fn from(e: FleetError) -> Self {
         match e {
             FleetError::UnknownAlert(id) => Self::new(
@@ -79,6 +81,17 @@ impl From<FleetError> for ApiError {
                 format!("no alert {id}"),
             ),
             FleetError::Alert(e) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            FleetError::Stage(e) => {
+                use crate::fleet::alerts::StageError as S;
+                let status = match &e {
+                    S::Closed { .. } | S::Skipped { .. } | S::Backwards { .. } => {
+                        StatusCode::CONFLICT
+                    }
+                    S::CancelNotAllowed => StatusCode::FORBIDDEN,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                Self::new(status, e.code(), e.to_string())
+            }
             FleetError::Store(e) => e.into(),
             other => Self::internal(&other),
         }

@@ -97,6 +97,10 @@ pub struct Config {
     /// `[[partner]]`: dealers and service providers with their webhook endpoints.
     #[serde(default)]
     pub partner: Vec<PartnerConfig>,
+    /// `[promises]`: the service promise per alert kind, stage and region class, and the
+    /// second escalation level (`docs/service-promise.md`).
+    #[serde(default)]
+    pub promises: crate::fleet::alerts::PromiseRules,
     /// `[webhooks]`: delivery.
     #[serde(default)]
     pub webhooks: Webhooks,
@@ -185,6 +189,11 @@ impl Check for Config {
             &|v| std::env::var(v).ok(),
             problems,
         );
+        let ids: Vec<&str> = self.partner.iter().map(|p| p.id.as_str()).collect();
+        for (at, message) in self.promises.problems(&key(path, "promises"), &ids) {
+            let (parent, name) = at.rsplit_once('.').unwrap_or(("", at.as_str()));
+            problems.at(parent, name, message);
+        }
     }
 }
 

@@ -99,6 +99,8 @@ pub struct FleetSettings {
     pub alerts: AlertsConfig,
     /// `[[partner]]`.
     pub partners: Vec<PartnerConfig>,
+    /// `[promises]`.
+    pub promises: crate::fleet::alerts::PromiseRules,
 }
 
 impl FleetSettings {
@@ -114,6 +116,7 @@ impl FleetSettings {
             layers: config.layers.clone(),
             alerts: config.alerts.clone(),
             partners: config.partner.clone(),
+            promises: config.promises.clone(),
         }
     }
 }
@@ -168,6 +171,7 @@ pub fn rules_from(
         strategies,
         directory: directory_from(settings, api_partners)?,
         policy: settings.alerts.policy(),
+        promises: settings.promises.clone(),
     })
 }
 

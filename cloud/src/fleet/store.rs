@@ -362,6 +362,11 @@ impl FleetStore {
         batch.insert(&id_key(DOWNLINK, id), envelope);
     }
 
+    /// Drops a queued downlink (superseded) in `batch`.
+    pub fn drop_downlink(&self, batch: &mut Batch, id: u64) {
+        batch.remove(&id_key(DOWNLINK, id));
+    }
+
     /// Downlinks written but not yet handed to MQTT: (id, envelope).
     ///
     /// # Errors

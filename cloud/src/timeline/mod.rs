@@ -154,7 +154,8 @@ impl Kind {
             RecordBody::Prompt(_) => Self::Prompt,
             RecordBody::Consent(_) => Self::Consent,
             RecordBody::Unknown { .. } => Self::Unknown,
-            // The cloud's own `clock_untrusted` entry (one per episode) stands for it.
+            // The cloud's own `clock_untrusted` entry (one per episode) stands for it; for
+            // a driver's answer to a service case, the alert entry it made.
             RecordBody::Heartbeat(_)
             | RecordBody::WipeConfirmed(_)
             | RecordBody::ClockUntrusted(_)

@@ -43,7 +43,10 @@
 //! raw records, engine-hours history and position cannot leak into it.
 
 mod payload;
+pub mod stages;
 
+#[cfg(test)]
+mod stage_tests;
 #[cfg(test)]
 mod tests;
 
@@ -57,6 +60,10 @@ use serde_json::{Map, Value};
 pub use self::payload::payload;
 use self::payload::{payload_serde, response_str};
 use super::model::{Category, DriverResponse, Layers};
+pub use self::stages::{
+    Actor, Moved, Outcome, Planned, Promise, PromiseRules, Stage, StageError, StageMove,
+    StageRecord,
+};
 
 /// The top-level keys of every alert payload, in the order they are written.
 pub const PAYLOAD_KEYS: &[&str] = &[
@@ -77,7 +84,7 @@ pub const PAYLOAD_KEYS: &[&str] = &[
 ];
 
 /// The keys an `alert.escalated` body adds to the alert's payload (under `escalation`).
-pub const ESCALATION_KEYS: &[&str] = &["from", "to", "at", "sla_due"];
+pub const ESCALATION_KEYS: &[&str] = &["from", "to", "at", "sla_due", "level", "stage"];
 
 /// The timing rules of alerts (from the config's `[alerts]` section).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +187,12 @@ pub enum WebhookEvent {
     /// `alert.escalated`: sent to the fallback partner when the SLA passed unacknowledged.
     #[serde(rename = "alert.escalated")]
     Escalated,
+    /// `alert.stage`: the alert reached a stage (or its ETA was revised).
+    #[serde(rename = "alert.stage")]
+    Stage,
+    /// `alert.driver_answer`: the driver answered from the car (e.g. left the car).
+    #[serde(rename = "alert.driver_answer")]
+    DriverAnswer,
 }
 
 impl WebhookEvent {
@@ -190,6 +203,8 @@ impl WebhookEvent {
             Self::CriticalFault => "alert.critical_fault",
             Self::PartnerTask => "alert.partner_task",
             Self::Escalated => "alert.escalated",
+            Self::Stage => "alert.stage",
+            Self::DriverAnswer => "alert.driver_answer",
         }
     }
 }
@@ -202,7 +217,9 @@ impl fmt::Display for WebhookEvent {
 
 /// The webhook message id of an alert's event: `msg_a<id>` for the alert itself,
 /// `msg_a<id>_esc` for its escalation. Stable: the same alert and event always give the
-/// same id, so a retry or a restart never sends it under another one.
+/// same id, so a retry or a restart never sends it under another one. (Stage moves, driver
+/// answers and the second escalation level: [`Alert::stage_webhooks`],
+/// [`Alert::answer_webhooks`], [`Alert::escalation_webhook`].)
 pub fn message_id(alert_id: u64, event: WebhookEvent) -> String {
     match event {
         WebhookEvent::Escalated => format!("msg_a{alert_id}_esc"),
@@ -308,10 +325,16 @@ pub struct AlertContext {
 /// An alert's escalation to the fallback partner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Escalation {
-    /// The fallback partner's id.
+    /// The partner's id (level 1: the fallback; level 2: `[promises] second_level`).
     pub to: String,
     /// When it escalated.
     pub at: Timestamp,
+    /// 1 (the first missed promise) or 2 (the second); 0 read as 1 (stored before levels).
+    #[serde(default)]
+    pub level: u8,
+    /// The stage whose promise was missed (none: stored before stages).
+    #[serde(default)]
+    pub stage: Option<Stage>,
 }
 
 /// Why a lifecycle step was refused (the API answers 409 Conflict).
@@ -390,6 +413,25 @@ pub struct Alert {
     /// operator acknowledged it, or for an alert stored before this was kept.
     #[serde(default)]
     pub acknowledged_by: Option<String>,
+    /// The stage history, oldest first ([`stages`]); empty for an alert stored before
+    /// stages were kept (read from its state then).
+    #[serde(default)]
+    pub stages: Vec<StageRecord>,
+    /// The promise plan it was raised with.
+    #[serde(default)]
+    pub plan: Vec<Planned>,
+    /// Its promises, in the order their clocks started.
+    #[serde(default)]
+    pub promises: Vec<Promise>,
+    /// The second-level escalation, once it happened.
+    #[serde(default)]
+    pub escalated2: Option<Escalation>,
+    /// The partner that last moved it or it last escalated to (see [`Alert::holder`]).
+    #[serde(default)]
+    pub held_by: Option<String>,
+    /// The id of the last ServiceProgress downlink queued for it (superseded by the next).
+    #[serde(default)]
+    pub progress_downlink: Option<u64>,
 }
 
 impl Alert {
@@ -411,7 +453,7 @@ impl Alert {
             }
             _ => now,
         };
-        Self {
+        let mut a = Self {
             id,
             kind,
             vin: ctx.vin,
@@ -426,7 +468,27 @@ impl Alert {
             send_at,
             payload: payload(id, kind.event(), subject, now, ctx),
             acknowledged_by: None,
-        }
+            stages: vec![StageRecord {
+                stage: Stage::Raised,
+                step: 1,
+                at: now,
+                by: "cloud".into(),
+                advisor: None,
+                eta: None,
+                note: None,
+            }],
+            plan: Vec::new(),
+            promises: Vec::new(),
+            escalated2: None,
+            held_by: None,
+            progress_downlink: None,
+        };
+        let plan = vec![Planned {
+            stage: Stage::Contacted,
+            within_ms: u64::try_from(policy.sla.as_millis()).unwrap_or(u64::MAX),
+        }];
+        a.set_plan(plan);
+        a
     }
 
     /// The event it is first sent as.
@@ -494,7 +556,9 @@ impl Alert {
     /// The partner the alert is with: the one that acknowledged it, else the fallback once
     /// it escalated, else its partner. A resolved alert names the one it was with.
     pub fn holder(&self) -> &str {
-        if let Some(by) = &self.acknowledged_by {
+        if let Some(by) = &self.held_by {
+            by
+        } else if let Some(by) = &self.acknowledged_by {
             by
         } else if let Some(e) = &self.escalated {
             &e.to
@@ -510,9 +574,8 @@ impl Alert {
     pub fn acknowledge(&mut self, now: Timestamp, partner: Option<&str>) -> Result<(), AlertError> {
         match self.state {
             AlertState::Open => {
-                self.state = AlertState::Acknowledged;
-                self.acknowledged_at = Some(now);
-                self.acknowledged_by = partner.map(str::to_owned);
+                let by = partner.map_or(Actor::Operator, Actor::Partner);
+                self.reach(Stage::Contacted, by, None, None, None, now);
                 Ok(())
             }
             AlertState::Acknowledged => Err(AlertError::AlreadyAcknowledged { id: self.id }),
@@ -526,10 +589,17 @@ impl Alert {
     /// # Errors
     /// [`AlertError::AlreadyResolved`].
     pub fn resolve(&mut self, now: Timestamp) -> Result<(), AlertError> {
+        self.resolve_by(now, Actor::Cloud)
+    }
+
+    /// [`Self::resolve`], by `by` (recorded in the stage history).
+    ///
+    /// # Errors
+    /// [`AlertError::AlreadyResolved`].
+    pub fn resolve_by(&mut self, now: Timestamp, by: Actor<'_>) -> Result<(), AlertError> {
         match self.state {
             AlertState::Open | AlertState::Acknowledged => {
-                self.state = AlertState::Resolved;
-                self.resolved_at = Some(now);
+                self.reach(Stage::Resolved, by, None, None, None, now);
                 Ok(())
             }
             AlertState::Resolved => Err(AlertError::AlreadyResolved { id: self.id }),
@@ -540,15 +610,7 @@ impl Alert {
     /// escalated yet; returns the escalation (then send [`Self::escalation_webhook`]). The
     /// alert stays open: the partner or the fallback acknowledges it.
     pub fn escalate(&mut self, now: Timestamp, fallback: &str) -> Option<Escalation> {
-        if self.state != AlertState::Open || self.escalated.is_some() || now < self.sla_due {
-            return None;
-        }
-        let escalation = Escalation {
-            to: fallback.to_owned(),
-            at: now,
-        };
-        self.escalated = Some(escalation.clone());
-        Some(escalation)
+        self.miss_due(now, Some(fallback), None).1
     }
 
     /// The driver responded to the maintenance prompt: the payload records the response,
@@ -588,6 +650,7 @@ impl Alert {
         let sla = self.sla();
         self.send_at = now;
         self.sla_due = now.saturating_add(sla);
+        self.restart_first(now);
         Ok(Some(now))
     }
 
@@ -596,6 +659,7 @@ impl Alert {
     pub fn recipients(&self) -> impl Iterator<Item = &str> {
         core::iter::once(self.partner.as_str())
             .chain(self.escalated.as_ref().map(|e| e.to.as_str()))
+            .chain(self.escalated2.as_ref().map(|e| e.to.as_str()))
     }
 
     /// Whether a partner may see and act on this alert (one of its [`Self::recipients`]).
@@ -613,26 +677,119 @@ impl Alert {
         }
     }
 
-    /// The escalation's webhook to the fallback partner, once escalated: id
-    /// `msg_a<id>_esc`, body the payload with `type` `alert.escalated` and an `escalation`
-    /// object ([`ESCALATION_KEYS`]: from, to, at, sla_due).
+    /// The escalation's webhook, once escalated: level 1 to the fallback partner, id
+    /// `msg_a<id>_esc`; level 2 (`level` 2) to the second level, id `msg_a<id>_esc2`. Body:
+    /// the payload with `type` `alert.escalated` and an `escalation` object
+    /// ([`ESCALATION_KEYS`]: from, to, at, sla_due, level, stage).
     pub fn escalation_webhook(&self) -> Option<AlertWebhook> {
-        let escalation = self.escalated.as_ref()?;
+        self.escalation_webhook_at(1)
+    }
+
+    /// The escalation webhook of `level` (1 or 2), once it happened.
+    pub fn escalation_webhook_at(&self, level: u8) -> Option<AlertWebhook> {
+        let escalation = if level >= 2 {
+            self.escalated2.as_ref()?
+        } else {
+            self.escalated.as_ref()?
+        };
+        let from = if level >= 2 {
+            self.escalated.as_ref().map_or(self.partner.as_str(), |e| e.to.as_str())
+        } else {
+            self.partner.as_str()
+        };
         let mut body = self.payload.clone();
         if let Some(fields) = body.as_object_mut() {
             fields.insert("type".into(), Value::from(WebhookEvent::Escalated.as_str()));
             let mut e = Map::new();
-            e.insert("from".into(), Value::from(self.partner.as_str()));
+            e.insert("from".into(), Value::from(from));
             e.insert("to".into(), Value::from(escalation.to.as_str()));
             e.insert("at".into(), Value::from(escalation.at.as_millis()));
             e.insert("sla_due".into(), Value::from(self.sla_due.as_millis()));
+            e.insert("level".into(), Value::from(escalation.level.max(1)));
+            e.insert(
+                "stage".into(),
+                Value::from(escalation.stage.unwrap_or(Stage::Contacted).as_str()),
+            );
             fields.insert("escalation".into(), Value::Object(e));
         }
+        let id = if level >= 2 {
+            format!("msg_a{}_esc2", self.id)
+        } else {
+            message_id(self.id, WebhookEvent::Escalated)
+        };
         Some(AlertWebhook {
-            id: message_id(self.id, WebhookEvent::Escalated),
+            id,
             partner: escalation.to.clone(),
             event: WebhookEvent::Escalated,
             body: body.to_string().into_bytes(),
         })
+    }
+
+    /// The partners concerned, each once, with the message id suffix of each: its partner
+    /// (none), the level-1 target (`_l1`), the level-2 target (`_l2`).
+    fn concerned(&self) -> Vec<(&str, &'static str)> {
+        let mut out: Vec<(&str, &'static str)> = vec![(self.partner.as_str(), "")];
+        for (e, suffix) in [(&self.escalated, "_l1"), (&self.escalated2, "_l2")] {
+            if let Some(e) = e
+                && !out.iter().any(|(p, _)| *p == e.to)
+            {
+                out.push((e.to.as_str(), suffix));
+            }
+        }
+        out
+    }
+
+    /// `alert.stage` webhooks of its latest stage record, one to each partner concerned
+    /// (each one the alert was sent to so far): id `msg_a<id>_s<step>` to its partner,
+    /// with `_l1` / `_l2` appended for the escalation targets. Body: the payload with
+    /// `type` `alert.stage` and `stage` {stage, step, at, by, advisor, eta, note}.
+    pub fn stage_webhooks(&self) -> Vec<AlertWebhook> {
+        let Some(r) = self.stages.last() else {
+            return Vec::new();
+        };
+        let mut body = self.payload.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("type".into(), Value::from(WebhookEvent::Stage.as_str()));
+            let record = serde_json::to_value(r).unwrap_or(Value::Null);
+            fields.insert("stage".into(), record);
+        }
+        let body = body.to_string().into_bytes();
+        self.concerned()
+            .into_iter()
+            .map(|(partner, suffix)| AlertWebhook {
+                id: format!("msg_a{}_s{}{suffix}", self.id, r.step),
+                partner: partner.to_owned(),
+                event: WebhookEvent::Stage,
+                body: body.clone(),
+            })
+            .collect()
+    }
+
+    /// `alert.driver_answer` webhooks, one to each partner concerned: id
+    /// `msg_a<id>_ans<n>` (`n`: the answer's count on this alert, from 1) with the same
+    /// suffixes as [`Self::stage_webhooks`]. Body: the payload with `type`
+    /// `alert.driver_answer` and `answer` {answer, at}.
+    pub fn answer_webhooks(&self, answer: &str, at: Timestamp, n: u32) -> Vec<AlertWebhook> {
+        let mut body = self.payload.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert(
+                "type".into(),
+                Value::from(WebhookEvent::DriverAnswer.as_str()),
+            );
+            let mut a = Map::new();
+            a.insert("answer".into(), Value::from(answer));
+            a.insert("at".into(), Value::from(at.as_millis()));
+            fields.insert("answer".into(), Value::Object(a));
+        }
+        let body = body.to_string().into_bytes();
+        self.concerned()
+            .into_iter()
+            .map(|(partner, suffix)| AlertWebhook {
+                id: format!("msg_a{}_ans{n}{suffix}", self.id),
+                partner: partner.to_owned(),
+                event: WebhookEvent::DriverAnswer,
+                body: body.clone(),
+            })
+            .collect()
     }
 }

@@ -252,7 +252,9 @@ fn escalation_exactly_at_the_sla_and_only_once() {
         e,
         Escalation {
             to: "oem-desk".into(),
-            at: at(HOUR)
+            at: at(HOUR),
+            level: 1,
+            stage: Some(Stage::Contacted),
         }
     );
     assert_eq!(a.escalated, Some(e));

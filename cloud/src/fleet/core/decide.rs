@@ -167,7 +167,7 @@ impl Step<'_> {
                 history.record(d, now);
                 let ctx = alert_context(&spec, suggestion);
                 let id = self.ids.alert_id()?;
-                let alert = Alert::new(
+                let mut alert = Alert::new(
                     id,
                     spec.kind,
                     &partner,
@@ -176,6 +176,9 @@ impl Step<'_> {
                     &self.rules.policy,
                     now,
                 );
+                let promises = &self.rules.promises;
+                let class = promises.class(spec.registration.region.as_deref());
+                alert.set_plan(promises.plan(spec.kind, class, self.rules.policy.sla));
                 self.out.stats.alerts_opened += 1;
                 self.out.timeline(
                     now,
@@ -187,12 +190,12 @@ impl Step<'_> {
                 );
                 tracing::info!(%vin, id, partner = %partner, kind = alert.event().as_str(), "alert opened");
                 let mut open = OpenAlert {
-                    sla_due: Some(alert.sla_due),
+                    sla_due: alert.promise_due(),
                     send_due: None,
                     alert,
                 };
                 if open.alert.send_at <= now {
-                    self.send(&open.alert);
+                    self.send(v, &mut open.alert);
                 } else {
                     open.send_due = Some(open.alert.send_at);
                 }

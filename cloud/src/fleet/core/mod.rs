@@ -56,6 +56,9 @@ pub enum FleetError {
     /// An alert transition that is not allowed.
     #[error(transparent)]
     Alert(#[from] AlertError),
+    /// A stage move that is not allowed.
+    #[error(transparent)]
+    Stage(#[from] super::alerts::StageError),
     /// No such alert (or not one the caller may see).
     #[error("no alert {0}")]
     UnknownAlert(u64),
@@ -73,6 +76,8 @@ pub struct Rules {
     pub directory: Directory,
     /// `[alerts]`' SLA and response wait.
     pub policy: AlertPolicy,
+    /// `[promises]`: the promise rules, urban regions and second escalation level.
+    pub promises: super::alerts::PromiseRules,
 }
 
 /// An alert not resolved, with its time-driven work.
@@ -216,6 +221,9 @@ pub struct Changes {
     pub webhooks: Vec<Message>,
     /// Downlinks decided: (id, encoded envelope), queued and published after the commit.
     pub downlinks: Vec<(u64, Vec<u8>)>,
+    /// Queued downlinks superseded (a newer ServiceProgress of the same alert): dropped
+    /// from the queue if not yet handed to MQTT.
+    pub superseded: Vec<u64>,
     /// What happened, counted.
     pub stats: FleetStats,
     /// The driver changed.

@@ -6,9 +6,9 @@
 //! Owns the order of those steps. Does not own what a record means for the driver
 //! ([`crate::fleet::driver`]), layering's rules, or the decisions ([`super::decide`]).
 
-use rapport_shared::Record;
+use rapport_shared::{DriverAnswer, Record, RecordBody};
 
-use super::{FleetError, OpenAlert, Step, Vehicle, cell};
+use super::{FleetError, Step, Vehicle, cell};
 use crate::fleet::alerts::AlertKind;
 use crate::fleet::driver::{Driver, Signal};
 use crate::fleet::layers::{change, classify};
@@ -35,6 +35,7 @@ impl Step<'_> {
             None => Driver::new(v.registration.as_ref(), now),
         };
         let mut signals = Vec::new();
+        let mut answers = Vec::new();
         let owner_since = v.registration.as_ref().and_then(|r| r.owner_since);
         for r in records {
             // The ingest opened a clock episode with this record: once on the timeline.
@@ -54,6 +55,9 @@ impl Step<'_> {
             if super::owner::is_previous_owners(r, owner_since) {
                 continue;
             }
+            if let RecordBody::ServiceAnswer(a) = &r.body {
+                answers.push((*a, r.at));
+            }
             signals.extend(driver.apply(r, now));
         }
         let registration = v.registration_or_default();
@@ -62,6 +66,11 @@ impl Step<'_> {
         }
         for signal in signals {
             self.on_signal(v, signal, &registration, state, &mut driver)?;
+        }
+        // The driver's answers to service cases (ServiceProgress): cancel or left_car.
+        for (a, at) in answers {
+            let cancel = a.answer == DriverAnswer::Cancel;
+            self.driver_answer(v, a.alert_id, cancel, at);
         }
         self.schedule_in_cell(v, &driver);
         v.driver = Some(driver);
@@ -185,12 +194,12 @@ impl Step<'_> {
                     && let Some(mut open) = v.alerts.get(&id).cloned()
                 {
                     if let Ok(Some(at)) = open.alert.driver_responded(response, now) {
-                        open.sla_due = Some(open.alert.sla_due);
+                        open.sla_due = open.alert.promise_due();
                         open.send_due = Some(at);
                     }
                     if open.alert.send_at <= now && open.send_due.is_some() {
                         open.send_due = None;
-                        self.send(&open.alert);
+                        self.send(v, &mut open.alert);
                     }
                     self.out.alert(&open);
                     v.alerts.insert(id, open);
@@ -198,9 +207,9 @@ impl Step<'_> {
             }
             Signal::ServiceDone { item } => {
                 if let Some(id) = v.open_alert_for(AlertKind::Maintenance, &item)
-                    && let Some(OpenAlert { mut alert, .. }) = v.alerts.remove(&id)
+                    && let Some(mut open) = v.alerts.get(&id).cloned()
                 {
-                    if alert.resolve(now).is_ok() {
+                    if open.alert.resolve(now).is_ok() {
                         self.out.timeline(
                             now,
                             TimelineEntry::Alert {
@@ -209,8 +218,13 @@ impl Step<'_> {
                                 detail: format!("{item} serviced"),
                             },
                         );
+                        // The workshop's service record closes it: stage resolved, by the
+                        // cloud (its timeline entry is the one above).
+                        self.staged_quiet(v, open);
+                    } else {
+                        v.alerts.remove(&id);
+                        self.out.resolved(&open.alert);
                     }
-                    self.out.resolved(&alert);
                 }
             }
             Signal::ConsentChanged | Signal::Engaged => {}

@@ -101,11 +101,11 @@ impl Step<'_> {
             .map(|a| a.alert.id)
             .collect();
         for id in due {
-            if let Some(open) = v.alerts.get_mut(&id) {
+            if let Some(mut open) = v.alerts.get(&id).cloned() {
                 open.send_due = None;
-                let open = open.clone();
-                self.send(&open.alert);
+                self.send(v, &mut open.alert);
                 self.out.alert(&open);
+                v.alerts.insert(id, open);
             }
         }
     }

@@ -236,8 +236,7 @@ impl PgStore {
                 .is_some();
             let resolved = alert.state == AlertState::Resolved;
             let send_due = (!resolved && !queued).then(|| ms(alert.send_at));
-            let sla_due = (alert.state == AlertState::Open && alert.escalated.is_none())
-                .then(|| ms(alert.sla_due));
+            let sla_due = alert.promise_due().map(ms);
             tx.execute(
                 "INSERT INTO alerts (id, vin, state, body, send_due, sla_due) \
                  VALUES ($1, $2, $3, $4, $5, $6)",

@@ -210,6 +210,8 @@ pub(super) struct Writes {
     alerts: BTreeMap<u64, OpenAlert>,
     webhooks: Vec<Message>,
     downlinks: Vec<(i64, String, Vec<u8>)>,
+    /// Queued downlinks superseded (dropped if not yet handed to MQTT).
+    superseded: Vec<i64>,
     /// Who the downlinks decided here are claimed by, and until when (ms).
     downlink_claim: Option<(String, i64)>,
 }
@@ -257,6 +259,15 @@ impl Writes {
             ));
             applied.effects.downlinks.push((id, vin, bytes));
         }
+        for id in &changes.superseded {
+            let id = i64::try_from(*id).unwrap_or(i64::MAX);
+            self.downlinks.retain(|(d, _, _)| *d != id);
+            self.superseded.push(id);
+        }
+        applied
+            .effects
+            .downlinks
+            .retain(|(id, _, _)| !changes.superseded.contains(id));
         applied.effects.layer_changes += usize::try_from(changes.stats.layer_changes).unwrap_or(0);
         applied.stats.add(&changes.stats);
         Ok(())
@@ -309,6 +320,12 @@ impl Writes {
             Some((h, u)) => (Some(h.as_str()), Some(*u)),
             None => (None, None),
         };
+        if !self.superseded.is_empty() {
+            tx.execute(
+                "DELETE FROM downlinks WHERE id = ANY($1)",
+                &[&self.superseded],
+            )?;
+        }
         for (id, vin, bytes) in &self.downlinks {
             tx.execute(
                 "INSERT INTO downlinks (id, vin, envelope, claimed_by, lease_until) \

@@ -182,6 +182,13 @@ impl Memory {
             keys.put_downlink(batch, id, &bytes);
             applied.effects.downlinks.push((id, vin, bytes));
         }
+        for id in &changes.superseded {
+            keys.drop_downlink(batch, *id);
+        }
+        applied
+            .effects
+            .downlinks
+            .retain(|(id, _, _)| !changes.superseded.contains(id));
         applied.effects.layer_changes += usize::try_from(changes.stats.layer_changes).unwrap_or(0);
         applied.stats.add(&changes.stats);
         if self.layering.layers(&vin) != v.layers || self.layering.next_change(&vin) != v.layer_due
@@ -229,8 +236,8 @@ impl SledStore {
             if self.outbox.state(&alert.webhook().id)?.is_none() {
                 mem.send_due.set(alert.id, alert.send_at);
             }
-            if alert.state == AlertState::Open && alert.escalated.is_none() {
-                mem.sla_due.set(alert.id, alert.sla_due);
+            if let Some(due) = alert.promise_due() {
+                mem.sla_due.set(alert.id, due);
             }
             mem.open_by_vin
                 .entry(alert.vin)
