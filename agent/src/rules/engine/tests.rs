@@ -360,17 +360,20 @@ mod service_cases {
         let mut rules = rules();
         park(&mut rules, at(0));
         let first = rules.apply_downlink(&progress(1, 7, 3, ServiceStage::Dispatched), at(1));
+        assert!(shown_records(&first.changes).is_empty(), "settling");
+        let ch = rules.tick(at(2001));
         assert_eq!(
-            shown_records(&first.changes),
+            shown_records(&ch),
             ["service:7:3"],
-            "stopped: shown at once"
+            "stopped: shown once settled"
         );
         // The same downlink id again: applied once.
-        let again = rules.apply_downlink(&progress(1, 7, 3, ServiceStage::Dispatched), at(2));
+        let again = rules.apply_downlink(&progress(1, 7, 3, ServiceStage::Dispatched), at(2002));
         assert!(again.changes.is_empty());
         // An older step under a new id, and the same step again: superseded, nothing shown.
         for (id, step) in [(2, 2), (3, 3)] {
-            let late = rules.apply_downlink(&progress(id, 7, step, ServiceStage::Contacted), at(3));
+            let late =
+                rules.apply_downlink(&progress(id, 7, step, ServiceStage::Contacted), at(2003));
             assert!(late.changes.downlinks.contains(&id));
             assert!(
                 late.changes.service_cases.is_empty() && shown_records(&late.changes).is_empty()
@@ -400,13 +403,39 @@ mod service_cases {
         let mut rules = rules();
         park(&mut rules, at(0));
         for step in 1..=5u32 {
-            let ch = rules
-                .apply_downlink(
-                    &progress(u64::from(step), 7, step, ServiceStage::Contacted),
-                    at(u64::from(step)),
-                )
-                .changes;
+            let t = u64::from(step) * 10_000;
+            let _ = rules.apply_downlink(
+                &progress(u64::from(step), 7, step, ServiceStage::Contacted),
+                at(t),
+            );
+            let ch = rules.tick(at(t + 2_000));
             assert_eq!(shown_records(&ch), [format!("service:7:{step}")]);
+        }
+    }
+
+    #[test]
+    fn a_burst_of_queued_steps_while_parked_shows_only_the_newest() {
+        let mut rules = rules();
+        park(&mut rules, at(0));
+        // The car back online: three queued steps arrive within a few milliseconds.
+        for (id, step) in [(1, 1), (2, 2), (3, 3)] {
+            let ch = rules
+                .apply_downlink(&progress(id, 8, step, ServiceStage::Contacted), at(10 + id))
+                .changes;
+            assert!(
+                shown_records(&ch).is_empty(),
+                "step {step} shown before settling"
+            );
+        }
+        let ch = rules.tick(at(1_000));
+        assert!(shown_records(&ch).is_empty());
+        let ch = rules.tick(at(13 + crate::gate::SERVICE_SETTLE_MS));
+        assert_eq!(shown_records(&ch), ["service:8:3"]);
+        for step in [1, 2] {
+            assert_eq!(
+                rules.memory().prompts[&format!("service:8:{step}")].first_shown,
+                None
+            );
         }
     }
 
@@ -464,9 +493,8 @@ mod service_cases {
         let mut rules = rules();
         park(&mut rules, at(0));
         let _ = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(1));
-        let ch = rules
-            .apply_downlink(&progress(2, 7, 3, ServiceStage::Resolved), at(2))
-            .changes;
+        let _ = rules.apply_downlink(&progress(2, 7, 3, ServiceStage::Resolved), at(2));
+        let ch = rules.tick(at(2002));
         assert_eq!(shown_records(&ch), ["service:7:3"]);
         assert!(
             rules.memory().prompts["service:7:3"]
@@ -474,7 +502,7 @@ mod service_cases {
                 .contains("resolved")
         );
         assert!(matches!(
-            rules.answer_service(7, DriverAnswer::Cancel, at(3)),
+            rules.answer_service(7, DriverAnswer::Cancel, at(2003)),
             Err(RulesError::Conflict(_))
         ));
         let ch = rules.tick(at(2 + SERVICE_CLOSED_KEEP_MS - 1));
