@@ -1,5 +1,6 @@
 //! Fuzzes the HMI API's write-route bodies (`hmi::bodies`: the bytes of
-//! `POST /v1/prompts/{id}/action`, `POST /v1/service` and `PUT /v1/settings` checked as each
+//! `POST /v1/prompts/{id}/action`, `POST /v1/service`, `PUT /v1/settings` and
+//! `POST /v1/service/{alert_id}/answer` checked as each
 //! handler checks them, without a server). Byte 0 picks the route, the rest is the body. Any
 //! bytes are a command or a refusal with a 4xx status and one of the documented codes, never a
 //! panic; what is accepted holds what the checks promise.
@@ -18,6 +19,7 @@ const CODES: &[&str] = &[
     "minutes_not_allowed",
     "invalid_service",
     "invalid_settings",
+    "unknown_answer",
 ];
 
 fn refused(r: &bodies::Refusal) {
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    match route % 3 {
+    match route % 4 {
         0 => match bodies::action(body) {
             Ok(DriverAction::Snooze { minutes }) => {
                 assert!((1..=MAX_SNOOZE_MINUTES).contains(&minutes));
@@ -48,6 +50,10 @@ fuzz_target!(|data: &[u8]| {
                     assert!(km <= MAX_ODOMETER_KM + 0.001, "{km}");
                 }
             }
+            Err(r) => refused(&r),
+        },
+        3 => match bodies::service_answer(body) {
+            Ok(a) => assert_ne!(a.name(), "other"),
             Err(r) => refused(&r),
         },
         _ => match bodies::settings(body) {

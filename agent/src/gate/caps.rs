@@ -13,15 +13,21 @@ use crate::config::{Prompts, defaults};
 use crate::memory::ShowCounts;
 
 /// The most prompts of `kind` shown for the first time per local day: the config's
-/// `daily_caps` entry for the kind's name, else [`defaults::DAILY_CAP`]. A cap of 0 keeps
-/// the kind's non-critical prompts off the screen. Kinds this build does not know are looked
-/// up as `"other"`.
+/// `daily_caps` entry for the kind's name, else [`defaults::DAILY_CAP`] — except
+/// `service_progress`, uncapped unless named: it answers the driver's own case (a critical
+/// fault may pass five stages in an afternoon), and a newer step of a case supersedes the
+/// older one, so one case never stacks up. A cap of 0 keeps the kind's non-critical prompts
+/// off the screen. Kinds this build does not know are looked up as `"other"`.
 pub(crate) fn cap_for(kind: PromptKind, config: &Prompts) -> u32 {
+    let default = match kind {
+        PromptKind::ServiceProgress => u32::MAX,
+        _ => defaults::DAILY_CAP,
+    };
     config
         .daily_caps
         .get(kind.name())
         .copied()
-        .unwrap_or(defaults::DAILY_CAP)
+        .unwrap_or(default)
 }
 
 /// Daily counting over [`ShowCounts`]. The counts belong to one local day; a count from

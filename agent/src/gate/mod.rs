@@ -19,7 +19,11 @@
 //! 8. Never shown yet and its kind's daily cap reached: [`HoldReason::Capped`]. Caps count
 //!    first shows only: a prompt already on the screen, or back from a snooze, is not held by
 //!    them (the driver already met it; hiding it again would lose it, not spare them).
-//! 9. Otherwise [`Decision::Show`].
+//! 9. A service case's step ([`PromptKind::ServiceProgress`]) never shown yet and created
+//!    less than [`SERVICE_SETTLE_MS`] ago: [`HoldReason::Settling`]. Steps queued while the
+//!    car was offline arrive in a burst when it returns; each newer one supersedes the older,
+//!    so after the settle only the newest shows, never each in turn.
+//! 10. Otherwise [`Decision::Show`].
 
 mod caps;
 pub(crate) mod motion;
@@ -36,6 +40,9 @@ use crate::config::Prompts;
 use crate::memory::{PromptRecord, PromptState, QuietHours, QuietWindow, Settings, ShowCounts};
 
 pub(crate) use caps::{Caps, cap_for};
+
+/// How long a new service step waits before its first show (rule 9 of the module doc).
+pub(crate) const SERVICE_SETTLE_MS: u64 = 2_000;
 pub(crate) use motion::Motion;
 pub(crate) use quiet::local_minute_of_day;
 
@@ -72,6 +79,8 @@ pub(crate) enum HoldReason {
     Snoozed,
     /// The driver acted on it or it went away: it never shows again.
     Final,
+    /// A new service step waiting [`SERVICE_SETTLE_MS`] for a newer one queued behind it.
+    Settling,
 }
 
 impl HoldReason {
@@ -85,6 +94,7 @@ impl HoldReason {
             Self::NoConsent => "no_consent",
             Self::Snoozed => "snoozed",
             Self::Final => "final",
+            Self::Settling => "settling",
         }
     }
 }
@@ -219,6 +229,12 @@ pub(crate) fn decide(prompt: &PromptRecord, ctx: &GateContext<'_>, now: Timestam
             .allows(prompt.kind, cap, now, ctx.config.utc_offset_minutes)
         {
             return Decision::Hold(HoldReason::Capped);
+        }
+        let settle = core::time::Duration::from_millis(SERVICE_SETTLE_MS);
+        if prompt.kind == PromptKind::ServiceProgress
+            && now.saturating_since(prompt.created) < settle
+        {
+            return Decision::Hold(HoldReason::Settling);
         }
     }
     Decision::Show

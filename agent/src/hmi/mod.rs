@@ -16,6 +16,8 @@
 //! | GET | `/v1/prompts/stream` | — | server-sent events, below |
 //! | POST | `/v1/prompts/{id}/action` | `{"action":"ack"\|"snooze"\|"dismiss"\|"book","minutes":N}` | [`PromptView`] after the action |
 //! | POST | `/v1/service` | `{"items":["oil"],"odometer_km":12345.6,"at":1700000000000}` | 201, [`ServiceView`] |
+//! | GET | `/v1/service` | — | a list of [`ServiceCaseView`]: the service cases and their stages |
+//! | POST | `/v1/service/{alert_id}/answer` | `{"answer":"left_car"\|"cancel"}` | 202, [`ServiceCaseView`] after the answer |
 //! | GET | `/v1/settings` | — | [`SettingsView`] |
 //! | PUT | `/v1/settings` | [`SettingsView`] (every field but `quiet_hours`, which may be `null` or absent) | [`SettingsView`] as stored |
 //! | GET | `/v1/openapi.json` | — | this table as an OpenAPI 3.1 document ([`openapi`]) |
@@ -25,6 +27,11 @@
 //! `1..=`[`MAX_SNOOZE_MINUTES`], and refused with any other action. `at` is unix milliseconds;
 //! `odometer_km` a finite number in `0..=`[`MAX_ODOMETER_KM`]; absent, the backend uses the
 //! current clock and odometer.
+//!
+//! A service answer goes to the cloud once: `left_car` again on the same open case answers
+//! 202 and sends nothing more; a `cancel` closes the case here at once, so any answer after
+//! it is 409. An `alert_id` that is not a whole number is 400 `invalid_path`; one the agent
+//! does not hold, 404 `not_found`.
 //!
 //! Settings are checked here, not left to the backend: quiet hours are `"HH:MM"` (24-hour,
 //! two digits each) with start ≠ end (a span over midnight is fine), `muted` holds prompt-kind
@@ -62,7 +69,7 @@
 //! | 404 | `unknown_route` | no such path |
 //! | 404 | `not_found` | the backend does not know the prompt (or other item) |
 //! | 405 | `method_not_allowed` | the path exists, the method does not (`Allow` lists them) |
-//! | 409 | `conflict` | the prompt is already closed |
+//! | 409 | `conflict` | the prompt is already closed; the service case is resolved or cancelled |
 //! | 413 | `body_too_large` | the body is over [`BODY_LIMIT`] |
 //! | 415 | `unsupported_media_type` | the content type is missing or not `application/json` |
 //! | 422 | `invalid_body` | JSON of the wrong shape: a missing, unknown or mistyped field |
@@ -70,6 +77,7 @@
 //! | 422 | `minutes_required` | `snooze` without `minutes` |
 //! | 422 | `minutes_out_of_range` | `minutes` not a whole number in `1..=10080` |
 //! | 422 | `minutes_not_allowed` | `minutes` with an action other than `snooze` |
+//! | 422 | `unknown_answer` | `answer` is neither `left_car` nor `cancel` |
 //! | 422 | `invalid_service` | no items, a blank item, an odometer out of range |
 //! | 422 | `invalid_settings` | a bad `HH:MM`, equal start and end, an unknown kind |
 //! | 422 | `invalid` | the backend refused the values (e.g. an item not on the schedule) |
@@ -94,8 +102,8 @@ pub use server::{
     serve, serve_router,
 };
 pub use views::{
-    DriverAction, DtcView, HmiEvent, MaintenanceView, PromptView, QuietHoursView, ServiceRequest,
-    ServiceView, SettingsView, VehicleView,
+    DriverAction, DtcView, HmiEvent, MaintenanceView, PromptView, QuietHoursView, ServiceCaseView,
+    ServiceRequest, ServiceStepView, ServiceView, SettingsView, VehicleView,
 };
 
 /// What the HMI server asks of the agent's core.
@@ -129,6 +137,27 @@ pub trait Backend: Send + Sync + 'static {
     /// [`BackendError::Invalid`] for an item not on the car's schedule or a time in the
     /// future (the backend has the clock), [`BackendError::Unavailable`] when the store fails.
     fn record_service(&self, req: ServiceRequest) -> Result<ServiceView, BackendError>;
+
+    /// The service cases the agent holds (open ones, and closed ones for a day), by alert id.
+    /// A backend without service cases lists none.
+    fn service_cases(&self) -> Vec<ServiceCaseView> {
+        Vec::new()
+    }
+
+    /// The driver answered a service case; returns the case after the answer.
+    ///
+    /// # Errors
+    /// [`BackendError::NotFound`] for a case not held (the default: a backend without service
+    /// cases), [`BackendError::Conflict`] for a resolved or cancelled case,
+    /// [`BackendError::Unavailable`] when the store fails.
+    fn answer_service(
+        &self,
+        alert_id: u64,
+        answer: rapport_shared::DriverAnswer,
+    ) -> Result<ServiceCaseView, BackendError> {
+        let _ = answer;
+        Err(BackendError::NotFound(format!("service case {alert_id}")))
+    }
 
     /// The driver's settings.
     fn settings(&self) -> SettingsView;

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::views::{DriverAction, HmiEvent, ServiceRequest, SettingsView};
 #[cfg(feature = "openapi")]
-use super::views::{PromptView, ServiceView, VehicleView};
+use super::views::{PromptView, ServiceCaseView, ServiceView, VehicleView};
 use super::{Backend, BackendError, HmiError};
 
 /// Largest request body accepted: the biggest legitimate one (settings with every kind muted)
@@ -208,9 +208,10 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[cfg(feature = "fuzzing")]
 pub mod bodies {
     use super::{
-        ActionBody, ApiError, DriverAction, ServiceBody, ServiceRequest, SettingsView, decode_json,
-        parse_action, parse_service,
+        ActionBody, AnswerBody, ApiError, DriverAction, ServiceBody, ServiceRequest, SettingsView,
+        decode_json, parse_action, parse_answer, parse_service,
     };
+    use rapport_shared::DriverAnswer;
 
     /// A refusal: the HTTP status and the error code the route would answer, and its message.
     pub type Refusal = (u16, &'static str, String);
@@ -236,6 +237,16 @@ pub mod bodies {
     pub fn service(bytes: &[u8]) -> Result<ServiceRequest, Refusal> {
         decode_json::<ServiceBody>(bytes)
             .and_then(parse_service)
+            .map_err(refusal)
+    }
+
+    /// `POST /v1/service/{alert_id}/answer`'s body.
+    ///
+    /// # Errors
+    /// The route's refusal.
+    pub fn service_answer(bytes: &[u8]) -> Result<DriverAnswer, Refusal> {
+        decode_json::<AnswerBody>(bytes)
+            .and_then(parse_answer)
             .map_err(refusal)
     }
 
@@ -286,7 +297,8 @@ pub fn router_with(backend: Arc<dyn Backend>, rejections: Arc<Rejections>) -> Ro
         .route("/v1/prompts", get(prompts))
         .route("/v1/prompts/stream", get(prompt_stream))
         .route("/v1/prompts/{id}/action", post(act))
-        .route("/v1/service", post(record_service))
+        .route("/v1/service", get(service_cases).post(record_service))
+        .route("/v1/service/{alert_id}/answer", post(answer_service))
         .route("/v1/settings", get(settings).put(put_settings))
         .route("/v1/openapi.json", get(openapi_document))
         // After the routes: it applies to the routes present when called.
@@ -607,6 +619,64 @@ async fn record_service(
     Ok((StatusCode::CREATED, Json(app.backend.record_service(req)?)))
 }
 
+/// The service cases the agent holds, with their stages.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "listServiceCases", get, path = "/v1/service", tag = "hmi",
+    responses((status = 200, description = "The service cases: open ones, and closed ones for a day after they closed.", body = Vec<ServiceCaseView>))))]
+async fn service_cases(State(app): State<AppState>) -> impl IntoResponse {
+    Json(app.backend.service_cases())
+}
+
+/// The answer body before checking: `answer` as a string, so an unknown one gets its own code.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    /// `left_car` ("I'm no longer with the car") or `cancel`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(left_car|cancel)$"))]
+    answer: String,
+}
+
+fn parse_answer(body: AnswerBody) -> Result<rapport_shared::DriverAnswer, ApiError> {
+    use rapport_shared::DriverAnswer;
+    match body.answer.as_str() {
+        "left_car" => Ok(DriverAnswer::LeftCar),
+        "cancel" => Ok(DriverAnswer::Cancel),
+        other => Err(ApiError::invalid(
+            "unknown_answer",
+            format!("answer: {other:?} is neither left_car nor cancel"),
+        )),
+    }
+}
+
+/// The driver answers a service case: the answer goes to the cloud (once); a cancel closes
+/// the case here at once.
+#[cfg_attr(feature = "openapi", utoipa::path(operation_id = "answerServiceCase", post, path = "/v1/service/{alert_id}/answer", tag = "hmi",
+    params(("alert_id" = u64, Path, description = "The case's alert id.")),
+    request_body(content = AnswerBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: the case after the answer; the answer is on its way to the cloud (`left_car` again on the same case sends nothing more).", body = ServiceCaseView),
+        (status = 400, description = "`malformed_json`, `unreadable_body`, `invalid_path` (the alert id is not a whole number).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the case is resolved or cancelled.", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 16 KiB.", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: not `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `unknown_answer`.", body = ErrorBody),
+        (status = 503, description = "`storage_full`: the agent's storage is full — the change is applied in memory but not stored until space returns; `unavailable`: the agent's store cannot answer now.", body = ErrorBody),
+    )))]
+async fn answer_service(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody<AnswerBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bad_path = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", m);
+    let Path(id) = id.map_err(|rej| bad_path(format!("alert id: {}", rej.body_text())))?;
+    let alert_id: u64 = id
+        .parse()
+        .map_err(|_| bad_path(format!("alert id: {id:?} is not a whole number")))?;
+    let answer = parse_answer(body)?;
+    let case = app.backend.answer_service(alert_id, answer)?;
+    Ok((StatusCode::ACCEPTED, Json(case)))
+}
+
 fn sse_event(ev: &HmiEvent) -> Event {
     match ev.sse_data() {
         Ok(data) => Event::default().event(ev.sse_name()).data(data),
@@ -694,6 +764,8 @@ async fn openapi_document() -> Response {
     prompt_stream,
     act,
     record_service,
+    service_cases,
+    answer_service,
     settings,
     put_settings,
     openapi_document,
@@ -762,6 +834,20 @@ mod tests {
                 .starts_with("odometer_km")
         );
         assert!(service(r#"{"items":["oil"],"odometer_km":1e300}"#).is_err());
+    }
+
+    #[test]
+    fn answers_parse_by_name() {
+        use rapport_shared::DriverAnswer;
+        let answer =
+            |json: &str| parse_answer(serde_json::from_str(json).unwrap()).map_err(|e| e.code);
+        assert_eq!(
+            answer(r#"{"answer":"left_car"}"#),
+            Ok(DriverAnswer::LeftCar)
+        );
+        assert_eq!(answer(r#"{"answer":"cancel"}"#), Ok(DriverAnswer::Cancel));
+        assert_eq!(answer(r#"{"answer":"Cancel"}"#), Err("unknown_answer"));
+        assert!(serde_json::from_str::<AnswerBody>(r#"{"answer":"cancel","x":1}"#).is_err());
     }
 
     #[test]

@@ -14,7 +14,106 @@ use rapport_shared::v1::uplink::PromptKind;
 use rapport_shared::{Odometer, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{DtcHistory, PromptRecord, QuietHours, ServiceRecord, Settings};
+use rapport_shared::v1::downlink::ServiceProgress;
+
+use crate::memory::{DtcHistory, PromptRecord, QuietHours, ServiceCase, ServiceRecord, Settings};
+
+/// One step of a service case (`GET /v1/service`'s `history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceStepView {
+    /// Stage name: `raised`, `contacted`, `dispatched`, `on_site`, `booked`, `resolved`,
+    /// `cancelled` (`other` from a newer cloud).
+    pub stage: String,
+    /// The case's move counter at this step.
+    pub step: u32,
+    /// When the stage was reached (the cloud's clock), unix ms.
+    pub reached_at: u64,
+    /// The partner handling the case then, by its display name.
+    pub partner: String,
+    /// The advisor who contacted the driver, once known.
+    pub advisor: Option<String>,
+    /// Expected arrival (dispatched) or the appointment (booked), unix ms.
+    pub eta: Option<u64>,
+}
+
+impl From<&ServiceProgress> for ServiceStepView {
+    fn from(p: &ServiceProgress) -> Self {
+        Self {
+            stage: p.stage.name().to_owned(),
+            step: p.step,
+            reached_at: p.reached_at.as_millis(),
+            partner: p.partner.clone(),
+            advisor: p.advisor.clone(),
+            eta: p.eta.map(Timestamp::as_millis),
+        }
+    }
+}
+
+/// A service case as the head unit shows its progress (`GET /v1/service`): the newest step's
+/// fields at the top, every step kept in `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceCaseView {
+    /// The cloud's alert id: what `POST /v1/service/{alert_id}/answer` names.
+    pub alert_id: u64,
+    /// What it is about: a DTC code (`P0300`) or a maintenance item (`oil`).
+    pub subject: String,
+    /// Whether it is about a critical fault.
+    pub critical: bool,
+    /// The newest stage's name (`cancelled` once the driver cancelled it here).
+    pub stage: String,
+    /// The newest step.
+    pub step: u32,
+    /// When the newest stage was reached, unix ms.
+    pub reached_at: u64,
+    /// The partner handling it, by display name.
+    pub partner: String,
+    /// The advisor, once known (the newest step that named one).
+    pub advisor: Option<String>,
+    /// Expected arrival or appointment of the newest step, unix ms.
+    pub eta: Option<u64>,
+    /// Every step kept (at most 8), oldest first.
+    pub history: Vec<ServiceStepView>,
+    /// The driver's latest answer (`left_car`, `cancel`), if any.
+    pub answer: Option<String>,
+    /// Whether the case is final (resolved, cancelled): it takes no answer and leaves the list
+    /// a day after it closed.
+    pub closed: bool,
+}
+
+impl ServiceCaseView {
+    /// The view of `case` held under `alert_id`.
+    pub(crate) fn new(alert_id: u64, case: &ServiceCase) -> Self {
+        let history: Vec<ServiceStepView> =
+            case.history.iter().map(ServiceStepView::from).collect();
+        let latest = history.last().cloned();
+        let latest_progress = case.latest();
+        let stage = if case.cancelled_by_driver() {
+            "cancelled".to_owned()
+        } else {
+            latest
+                .as_ref()
+                .map_or_else(String::new, |l| l.stage.clone())
+        };
+        Self {
+            alert_id,
+            subject: latest_progress.map_or_else(String::new, |p| p.subject.clone()),
+            critical: latest_progress.is_some_and(|p| p.critical),
+            stage,
+            step: latest.as_ref().map_or(0, |l| l.step),
+            reached_at: latest.as_ref().map_or(0, |l| l.reached_at),
+            partner: latest
+                .as_ref()
+                .map_or_else(String::new, |l| l.partner.clone()),
+            advisor: case.history.iter().rev().find_map(|p| p.advisor.clone()),
+            eta: latest.as_ref().and_then(|l| l.eta),
+            history,
+            answer: case.answers.last().map(|(a, _)| a.name().to_owned()),
+            closed: case.is_closed(),
+        }
+    }
+}
 
 /// A prompt as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

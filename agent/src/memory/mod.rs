@@ -11,8 +11,8 @@ mod quiet;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rapport_shared::v1::downlink::{Campaign, MaintenanceItem};
-use rapport_shared::v1::uplink::{PromptKind, RecordBody};
+use rapport_shared::v1::downlink::{Campaign, MaintenanceItem, ServiceProgress, ServiceStage};
+use rapport_shared::v1::uplink::{DriverAnswer, PromptKind, RecordBody};
 use rapport_shared::{Dtc, DtcCode, EngineHours, Odometer, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -234,6 +234,78 @@ pub(crate) struct CampaignRecord {
     pub(crate) received: Timestamp,
 }
 
+/// A service case: the cloud's alert about this car, as its progress downlinks told it
+/// (`DownlinkBody::ServiceProgress`), keyed by alert id. Only steps above the one held are
+/// kept; the newest is the last of `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCase {
+    /// The steps received, oldest first, at most [`SERVICE_HISTORY`]; never empty.
+    pub history: Vec<ServiceProgress>,
+    /// When the newest step arrived (the car's clock).
+    pub received: Timestamp,
+    /// The driver's answers from the screen, oldest first, with when they were given.
+    pub answers: Vec<(DriverAnswer, Timestamp)>,
+    /// When the case became final here: a resolved or cancelled step arrived, or the driver
+    /// cancelled it. A final case leaves memory [`SERVICE_CLOSED_KEEP_MS`] later.
+    pub closed_at: Option<Timestamp>,
+}
+
+/// Steps of one service case kept for the screen's history.
+pub const SERVICE_HISTORY: usize = 8;
+
+/// How long a final (resolved or cancelled) service case stays listed: 24 h.
+pub const SERVICE_CLOSED_KEEP_MS: u64 = 24 * 3600 * 1000;
+
+/// Most service cases held at once; past it the oldest final ones, then the oldest, leave.
+pub const MAX_SERVICE_CASES: usize = 32;
+
+impl ServiceCase {
+    /// A case from its first step.
+    pub(crate) fn new(first: ServiceProgress, now: Timestamp) -> Self {
+        let mut case = Self {
+            history: Vec::with_capacity(1),
+            received: now,
+            answers: Vec::new(),
+            closed_at: None,
+        };
+        case.push(first, now);
+        case
+    }
+
+    /// The newest step.
+    pub fn latest(&self) -> Option<&ServiceProgress> {
+        self.history.last()
+    }
+
+    /// The newest step's number (0 for none).
+    pub(crate) fn step(&self) -> u32 {
+        self.latest().map_or(0, |p| p.step)
+    }
+
+    /// Adds a newer step (the caller checked it is newer); a final stage closes the case.
+    pub(crate) fn push(&mut self, p: ServiceProgress, now: Timestamp) {
+        if matches!(p.stage, ServiceStage::Resolved | ServiceStage::Cancelled) {
+            self.closed_at.get_or_insert(now);
+        }
+        self.history.push(p);
+        if self.history.len() > SERVICE_HISTORY {
+            let extra = self.history.len() - SERVICE_HISTORY;
+            self.history.drain(..extra);
+        }
+        self.received = now;
+    }
+
+    /// Whether the driver cancelled it from the screen.
+    pub fn cancelled_by_driver(&self) -> bool {
+        self.answers.iter().any(|(a, _)| *a == DriverAnswer::Cancel)
+    }
+
+    /// Whether it is final: resolved, cancelled, or cancelled by the driver.
+    pub fn is_closed(&self) -> bool {
+        self.closed_at.is_some()
+    }
+}
+
 /// Prompts shown per kind on one local day, for the frequency caps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShowCounts {
@@ -266,6 +338,8 @@ pub struct Memory {
     pub(crate) schedule: Option<Vec<MaintenanceItem>>,
     /// Downlink message ids already applied (the sync issue fills it; applied once each).
     pub applied_downlinks: BTreeSet<u64>,
+    /// Service cases by the cloud's alert id.
+    pub service_cases: BTreeMap<u64, ServiceCase>,
 }
 
 /// What one step of the rules changed: the store writes exactly these, in one atomic batch.
@@ -291,6 +365,8 @@ pub struct Changes {
     pub schedule: bool,
     /// These downlink ids were applied.
     pub downlinks: BTreeSet<u64>,
+    /// These service cases changed (written if present in memory, deleted if not).
+    pub service_cases: BTreeSet<u64>,
     /// Records for the cloud, in order, with their time.
     pub outbox: Vec<(Timestamp, RecordBody)>,
     /// Make it durable (fsync) before answering: a driver's action, a service.
@@ -313,6 +389,7 @@ impl Changes {
             && !self.shows
             && !self.schedule
             && self.downlinks.is_empty()
+            && self.service_cases.is_empty()
             && self.outbox.is_empty()
             && !self.wiped_services
     }
@@ -329,6 +406,7 @@ impl Changes {
         self.shows |= other.shows;
         self.schedule |= other.schedule;
         self.downlinks.extend(other.downlinks);
+        self.service_cases.extend(other.service_cases);
         self.outbox.extend(other.outbox);
         self.durable |= other.durable;
         self.wiped_services |= other.wiped_services;

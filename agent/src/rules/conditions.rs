@@ -4,7 +4,7 @@
 //! [`Wanted`] prompts out, with the words the driver reads.
 //!
 //! Owns: which conditions prompt (maintenance stages, faults by severity, break-in, milestones,
-//! anniversaries, campaigns), their ids, titles and texts. Does not own: when a prompt may be on
+//! anniversaries, campaigns, service progress), their ids, titles and texts. Does not own: when a prompt may be on
 //! the screen ([`crate::gate`]), nor its life after creation ([`super::engine`]).
 
 use rapport_shared::Severity;
@@ -59,6 +59,29 @@ pub(crate) fn wanted(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
     maintenance(inputs, out);
     engagement(inputs, out);
     campaigns(inputs, out);
+    service_cases(inputs, out);
+}
+
+/// Each service case's newest step, under `service:<alert id>:<step>`, so a newer step is a
+/// new prompt and the older one, not yet shown, goes away unseen. A case the driver cancelled
+/// asks for nothing more (its own cancel is not echoed back).
+fn service_cases(inputs: &Inputs<'_>, out: &mut Vec<Wanted>) {
+    for (id, case) in &inputs.memory.service_cases {
+        let Some(p) = case.latest() else { continue };
+        if case.cancelled_by_driver() {
+            continue;
+        }
+        let (title, text) = super::service::words(p, inputs.now, inputs.prompts.utc_offset_minutes);
+        out.push(Wanted {
+            id: format!("service:{id}:{}", p.step),
+            kind: PromptKind::ServiceProgress,
+            subject: super::service::clean(&p.subject),
+            critical: false,
+            title,
+            text,
+            rank: 2,
+        });
+    }
 }
 
 fn title_case(id: &str) -> String {

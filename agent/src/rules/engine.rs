@@ -9,10 +9,11 @@
 //! odometer readings (`outbox.odometer_every_m`), and maintenance state reports. Does not own:
 //! the key layout ([`crate::store`]), the gate's rules ([`crate::gate`]), the due arithmetic
 //! ([`super::maintenance`]), nor the words ([`super::conditions`]). Cloud messages are applied
-//! in `downlink` beside it.
+//! in `downlink` beside it, service cases in `service`.
 
 mod downlink;
 mod faults;
+mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -476,6 +477,7 @@ impl Rules {
     /// maintenance state reports.
     fn evaluate(&mut self, now: Timestamp, ch: &mut Changes) {
         self.expire_campaigns(now, ch);
+        self.expire_service_cases(now, ch);
         let checklist = self.checklist(now);
         self.report_maintenance(&checklist, now, ch);
         let mut wanted = std::mem::take(&mut self.scratch);

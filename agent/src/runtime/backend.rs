@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::hmi::{
     Backend, BackendError, DriverAction, DtcView, HmiEvent, MaintenanceView, PromptView,
-    ServiceRequest, ServiceView, SettingsView, VehicleView,
+    ServiceCaseView, ServiceRequest, ServiceView, SettingsView, VehicleView,
 };
 use crate::memory::Stage;
 use crate::rules::{self, RulesError};
@@ -101,6 +101,27 @@ impl Backend for CoreBackend {
         self.0
             .record_service(&req.items, req.odometer, req.at)
             .map(|s| ServiceView::from(&s))
+            .map_err(backend_error)
+    }
+
+    fn service_cases(&self) -> Vec<ServiceCaseView> {
+        self.0.with(|r, _| {
+            r.memory()
+                .service_cases
+                .iter()
+                .map(|(id, c)| ServiceCaseView::new(*id, c))
+                .collect()
+        })
+    }
+
+    fn answer_service(
+        &self,
+        alert_id: u64,
+        answer: rapport_shared::DriverAnswer,
+    ) -> Result<ServiceCaseView, BackendError> {
+        self.0
+            .answer_service(alert_id, answer)
+            .map(|c| ServiceCaseView::new(alert_id, &c))
             .map_err(backend_error)
     }
 

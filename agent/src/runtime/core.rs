@@ -527,6 +527,30 @@ impl Core {
             .ok_or_else(|| CoreError::Store("service not recorded".into()))
     }
 
+    /// The driver answered a service case; returns the case as it is now, once on disk.
+    ///
+    /// # Errors
+    /// The rules' refusal (unknown or closed case), or a store failure.
+    pub fn answer_service(
+        &self,
+        alert_id: u64,
+        answer: rapport_shared::DriverAnswer,
+    ) -> Result<crate::memory::ServiceCase, CoreError> {
+        let mut inner = self.lock();
+        let now = self.read(&mut inner);
+        let changes = inner.rules.answer_service(alert_id, answer, now)?;
+        self.apply(&mut inner, changes, now)?;
+        inner
+            .rules
+            .memory()
+            .service_cases
+            .get(&alert_id)
+            .cloned()
+            .ok_or_else(|| {
+                CoreError::Rules(RulesError::NotFound(format!("service case {alert_id}")))
+            })
+    }
+
     /// The driver's settings now.
     pub fn settings(&self) -> Settings {
         self.lock().rules.memory().settings.clone()

@@ -20,6 +20,7 @@
 //! | `n`                        | [`ShowCounts`](crate::memory::ShowCounts)      |
 //! | `h`                        | `Vec<MaintenanceItem>` (absent: the config's)  |
 //! | `l/<u64 BE downlink id>`   | empty                                          |
+//! | `a/<u64 BE alert id>`      | [`ServiceCase`](crate::memory::ServiceCase) (added in 1.4, same schema: an older agent logs and ignores it) |
 //! | `o/<u64 BE seq>`           | `Record::encode` bytes (versioned wire codec)  |
 //! | `q/<original key>`         | a value that failed to decode at open, kept as it was |
 //!
@@ -65,6 +66,8 @@ pub(crate) const PROMPT: &[u8] = b"p/";
 pub(crate) const CAMPAIGN: &[u8] = b"c/";
 /// Prefix of applied downlink ids.
 pub(crate) const DOWNLINK: &[u8] = b"l/";
+/// Prefix of service cases.
+pub(crate) const SERVICE_CASE: &[u8] = b"a/";
 /// Prefix of outbox records.
 pub(crate) const OUTBOX: &[u8] = b"o/";
 /// Prefix of quarantined values.
@@ -111,6 +114,11 @@ pub(crate) fn downlink(id: u64) -> Vec<u8> {
     with(DOWNLINK, &id.to_be_bytes())
 }
 
+/// The key of a service case (the cloud's alert id).
+pub(crate) fn service_case(alert_id: u64) -> Vec<u8> {
+    with(SERVICE_CASE, &alert_id.to_be_bytes())
+}
+
 /// The key of the outbox record `seq`.
 pub(crate) fn outbox(seq: u64) -> Vec<u8> {
     with(OUTBOX, &seq.to_be_bytes())
@@ -146,6 +154,8 @@ pub(crate) enum Key<'a> {
     Schedule,
     /// `l/<id>`.
     Downlink(u64),
+    /// `a/<alert id>`.
+    ServiceCase(u64),
     /// `o/<seq>`.
     Outbox(u64),
     /// `q/<original>`.
@@ -187,6 +197,7 @@ pub(crate) fn parse(key: &[u8]) -> Result<Key<'_>, UnknownKey> {
         PROMPT => utf8(rest).map(Key::Prompt),
         CAMPAIGN => utf8(rest).map(Key::Campaign),
         DOWNLINK => be_u64(rest).map(Key::Downlink),
+        SERVICE_CASE => be_u64(rest).map(Key::ServiceCase),
         OUTBOX => be_u64(rest).map(Key::Outbox),
         QUARANTINE => Ok(Key::Quarantine(rest)),
         _ => Err(UnknownKey),
@@ -201,6 +212,7 @@ impl fmt::Display for Show<'_> {
         match parse(self.0) {
             Ok(Key::Service(n)) => write!(f, "s/{n}"),
             Ok(Key::Downlink(n)) => write!(f, "l/{n}"),
+            Ok(Key::ServiceCase(n)) => write!(f, "a/{n}"),
             Ok(Key::Outbox(n)) => write!(f, "o/{n}"),
             Ok(Key::Dtc(code)) => match postcard::from_bytes::<DtcCode>(code) {
                 Ok(c) => write!(f, "d/{c}"),
@@ -233,6 +245,7 @@ mod tests {
         assert_eq!(parse(&outbox(7)), Ok(Key::Outbox(7)));
         assert_eq!(parse(&service(3)), Ok(Key::Service(3)));
         assert_eq!(parse(&downlink(u64::MAX)), Ok(Key::Downlink(u64::MAX)));
+        assert_eq!(parse(&service_case(42)), Ok(Key::ServiceCase(42)));
         assert_eq!(
             parse(&prompt("fault:P0300:1")),
             Ok(Key::Prompt("fault:P0300:1"))

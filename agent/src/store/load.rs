@@ -6,8 +6,8 @@
 //! for this module to paper over. Any other value that fails to decode is *set aside*: logged
 //! with its key, moved unchanged to `q/<key>` (kept for analysis, never deleted) and counted;
 //! the entity is then as if never stored:
-//! - the vehicle state, show counts, schedule, a fault, item, prompt, campaign or service
-//!   starts again from nothing (a prompt may show again; a fault is seen as new);
+//! - the vehicle state, show counts, schedule, a fault, item, prompt, campaign, service
+//!   or service case starts again from nothing (a prompt may show again; a fault is seen as new);
 //! - corrupt settings fall back to the privacy-safe choice: engagement prompts and partner
 //!   sharing both off, until the driver turns them on again (never consent on their behalf);
 //! - a corrupt outbox record cannot be sent: it is counted as dropped (the next heartbeat
@@ -116,6 +116,9 @@ pub(crate) fn load(tree: &sled::Tree) -> Result<Loaded, StoreError> {
                 out.memory.applied_downlinks.insert(id);
                 Ok(())
             }
+            Key::ServiceCase(id) => decode(&value).map(|c| {
+                out.memory.service_cases.insert(id, c);
+            }),
             Key::Outbox(seq) => {
                 highest_seq = highest_seq.max(seq);
                 match Record::decode(&value) {

@@ -427,6 +427,9 @@ impl Store {
         for id in &changes.campaigns {
             w.put_or_del(keys::campaign(id), memory.campaigns.get(id))?;
         }
+        for id in &changes.service_cases {
+            w.put_or_del(keys::service_case(*id), memory.service_cases.get(id))?;
+        }
         if changes.settings {
             w.put(keys::SETTINGS.to_vec(), &memory.settings)?;
         }

@@ -215,6 +215,21 @@ fn populated() -> Memory {
         m.prompts.insert(id.into(), prompt(id, state));
     }
     m.campaigns.insert("spring".into(), campaign("spring"));
+    let step = rapport_shared::ServiceProgress {
+        alert_id: 41,
+        subject: "P0300".into(),
+        critical: true,
+        stage: rapport_shared::ServiceStage::Dispatched,
+        step: 3,
+        reached_at: t(300),
+        partner: "Dealer North".into(),
+        advisor: Some("Li Wei".into()),
+        eta: Some(t(900)),
+    };
+    let mut case = crate::memory::ServiceCase::new(step, t(301));
+    case.answers
+        .push((rapport_shared::DriverAnswer::LeftCar, t(302)));
+    m.service_cases.insert(41, case);
     m
 }
 
@@ -231,6 +246,7 @@ fn everything(m: &Memory) -> Changes {
         shows: true,
         schedule: true,
         downlinks: m.applied_downlinks.clone(),
+        service_cases: m.service_cases.keys().copied().collect(),
         outbox: vec![],
         durable: false,
         wiped_services: false,

@@ -1,6 +1,7 @@
 //! Cloud messages applied to the rules ([`Rules::apply_downlink`]): campaigns, schedule
 //! updates (held to the checks a config's schedule passes), services a partner recorded,
-//! bookings, an owner change (consents off, confirmed by consent records). Each id is
+//! bookings, an owner change (consents off, confirmed by consent records), a service case's
+//! progress (`service` beside it). Each id is
 //! applied once.
 //!
 //! Owns: what each downlink kind does to memory. Does not own: decoding or checking the
@@ -113,6 +114,9 @@ impl Rules {
                     ));
                 }
             }
+            DownlinkBody::ServiceProgress(p) => {
+                self.apply_service_progress(p, now, &mut ch);
+            }
             _ => {
                 tracing::warn!(id = msg.id, "downlink of a kind this agent does not know");
             }
@@ -127,7 +131,7 @@ impl Rules {
 
 impl Rules {
     /// The driver's data was erased in the cloud: forget prompts, campaigns, fault and
-    /// service history, today's show counts, and put the settings (consents, muted kinds,
+    /// service history, service cases, today's show counts, and put the settings (consents, muted kinds,
     /// quiet hours) back to their defaults. The schedule in force, the per-item service
     /// state it runs on (count and last service: the car's maintenance position), the
     /// odometer and engine hours stay. Consent records are not sent for the reset: the cloud
@@ -139,6 +143,8 @@ impl Rules {
             .extend(std::mem::take(&mut self.mem.campaigns).into_keys());
         ch.dtcs
             .extend(std::mem::take(&mut self.mem.dtcs).into_keys());
+        ch.service_cases
+            .extend(std::mem::take(&mut self.mem.service_cases).into_keys());
         self.mem.services.clear();
         ch.wiped_services = true;
         self.mem.settings = crate::memory::Settings::default();

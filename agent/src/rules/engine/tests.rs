@@ -226,3 +226,303 @@ fn a_vehicle_wipe_forgets_the_driver_keeps_the_schedule_and_confirms_once() {
     let again = rules.apply_downlink(&wipe, later);
     assert!(again.changes.is_empty());
 }
+
+mod service_cases {
+    use rapport_shared::v1::downlink::{ServiceProgress, ServiceStage};
+    use rapport_shared::{DriverAnswer, SignalSource};
+
+    use super::*;
+    use crate::memory::SERVICE_CLOSED_KEEP_MS;
+    use crate::observe::Observation;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(START + ms)
+    }
+
+    fn progress(id: u64, alert: u64, step: u32, stage: ServiceStage) -> DownlinkMessage {
+        DownlinkMessage {
+            id,
+            at: at(0),
+            body: DownlinkBody::ServiceProgress(ServiceProgress {
+                alert_id: alert,
+                subject: "P0300".into(),
+                critical: true,
+                stage,
+                step,
+                reached_at: at(0),
+                partner: "Dealer North".into(),
+                advisor: (step > 1).then(|| "Li Wei".to_owned()),
+                eta: (stage == ServiceStage::Dispatched).then(|| at(3_600_000)),
+            }),
+        }
+    }
+
+    fn drive(rules: &mut Rules, now: Timestamp) {
+        let _ = rules.on_power(true, now);
+        let _ = rules.on_observation(
+            &Observation::Speed {
+                kmh: 60.0,
+                source: SignalSource::Obd,
+            },
+            now,
+        );
+        assert!(rules.is_moving(now));
+    }
+
+    /// Parked, no speed known: stopped.
+    fn park(rules: &mut Rules, now: Timestamp) {
+        let _ = rules.on_observation(
+            &Observation::Park {
+                parked: true,
+                source: SignalSource::Obd,
+            },
+            now,
+        );
+        assert!(!rules.is_moving(now));
+    }
+
+    /// Speed 0 at `now`, stopped 3 s later (`stopped_for_s`): the changes until then.
+    fn stop(rules: &mut Rules, now: Timestamp) -> (Changes, Timestamp) {
+        let mut ch = rules.on_observation(
+            &Observation::Speed {
+                kmh: 0.0,
+                source: SignalSource::Obd,
+            },
+            now,
+        );
+        let later = now.saturating_add(core::time::Duration::from_secs(3));
+        ch.merge(rules.tick(later));
+        assert!(!rules.is_moving(later));
+        (ch, later)
+    }
+
+    fn service_prompts(rules: &Rules) -> Vec<(String, PromptState)> {
+        rules
+            .memory()
+            .prompts
+            .values()
+            .filter(|p| p.kind == PromptKind::ServiceProgress)
+            .map(|p| (p.id.clone(), p.state))
+            .collect()
+    }
+
+    fn shown_records(ch: &Changes) -> Vec<String> {
+        ch.outbox
+            .iter()
+            .filter_map(|(_, b)| match b {
+                RecordBody::Prompt(p) if p.action == PromptAction::Shown => Some(p.prompt.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_steps_while_driving_show_only_the_newest_once_stopped() {
+        let mut rules = rules();
+        drive(&mut rules, at(1));
+        let a = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(2));
+        assert!(a.changes.service_cases.contains(&7) && a.changes.downlinks.contains(&1));
+        assert!(
+            shown_records(&a.changes).is_empty(),
+            "not shown while moving"
+        );
+        let b = rules.apply_downlink(&progress(2, 7, 3, ServiceStage::Dispatched), at(3));
+        assert!(shown_records(&b.changes).is_empty());
+        // Still moving: the held one, then the superseded one resolved unseen.
+        assert_eq!(
+            service_prompts(&rules),
+            [
+                ("service:7:2".to_owned(), PromptState::Resolved),
+                ("service:7:3".to_owned(), PromptState::Pending)
+            ]
+        );
+        let (ch, stopped) = stop(&mut rules, at(4));
+        assert_eq!(shown_records(&ch), ["service:7:3"]);
+        let visible: Vec<&str> = rules
+            .visible_prompts(stopped)
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(visible, ["service:7:3"]);
+        let p = &rules.memory().prompts["service:7:3"];
+        assert!(!p.critical);
+        assert!(
+            p.text
+                .starts_with("Dealer North: technician on the way, arriving 01:00"),
+            "{}",
+            p.text
+        );
+        assert_eq!(rules.memory().prompts["service:7:2"].first_shown, None);
+    }
+
+    #[test]
+    fn a_step_not_above_the_held_one_is_superseded_and_a_repeat_id_applied_once() {
+        let mut rules = rules();
+        park(&mut rules, at(0));
+        let first = rules.apply_downlink(&progress(1, 7, 3, ServiceStage::Dispatched), at(1));
+        assert!(shown_records(&first.changes).is_empty(), "settling");
+        let ch = rules.tick(at(2001));
+        assert_eq!(
+            shown_records(&ch),
+            ["service:7:3"],
+            "stopped: shown once settled"
+        );
+        // The same downlink id again: applied once.
+        let again = rules.apply_downlink(&progress(1, 7, 3, ServiceStage::Dispatched), at(2002));
+        assert!(again.changes.is_empty());
+        // An older step under a new id, and the same step again: superseded, nothing shown.
+        for (id, step) in [(2, 2), (3, 3)] {
+            let late =
+                rules.apply_downlink(&progress(id, 7, step, ServiceStage::Contacted), at(2003));
+            assert!(late.changes.downlinks.contains(&id));
+            assert!(
+                late.changes.service_cases.is_empty() && shown_records(&late.changes).is_empty()
+            );
+        }
+        let case = &rules.memory().service_cases[&7];
+        assert_eq!(case.step(), 3);
+        assert_eq!(case.history.len(), 1);
+        assert_eq!(
+            service_prompts(&rules),
+            [("service:7:3".to_owned(), PromptState::Shown)]
+        );
+        // Many steps: the history keeps the newest 8.
+        for step in 4..20 {
+            let _ = rules.apply_downlink(
+                &progress(100 + u64::from(step), 7, step, ServiceStage::Dispatched),
+                at(10),
+            );
+        }
+        let case = &rules.memory().service_cases[&7];
+        assert_eq!(case.history.len(), crate::memory::SERVICE_HISTORY);
+        assert_eq!(case.history[0].step, 12);
+    }
+
+    #[test]
+    fn service_progress_is_not_capped_like_other_kinds() {
+        let mut rules = rules();
+        park(&mut rules, at(0));
+        for step in 1..=5u32 {
+            let t = u64::from(step) * 10_000;
+            let _ = rules.apply_downlink(
+                &progress(u64::from(step), 7, step, ServiceStage::Contacted),
+                at(t),
+            );
+            let ch = rules.tick(at(t + 2_000));
+            assert_eq!(shown_records(&ch), [format!("service:7:{step}")]);
+        }
+    }
+
+    #[test]
+    fn a_burst_of_queued_steps_while_parked_shows_only_the_newest() {
+        let mut rules = rules();
+        park(&mut rules, at(0));
+        // The car back online: three queued steps arrive within a few milliseconds.
+        for (id, step) in [(1, 1), (2, 2), (3, 3)] {
+            let ch = rules
+                .apply_downlink(&progress(id, 8, step, ServiceStage::Contacted), at(10 + id))
+                .changes;
+            assert!(
+                shown_records(&ch).is_empty(),
+                "step {step} shown before settling"
+            );
+        }
+        let ch = rules.tick(at(1_000));
+        assert!(shown_records(&ch).is_empty());
+        let ch = rules.tick(at(13 + crate::gate::SERVICE_SETTLE_MS));
+        assert_eq!(shown_records(&ch), ["service:8:3"]);
+        for step in [1, 2] {
+            assert_eq!(
+                rules.memory().prompts[&format!("service:8:{step}")].first_shown,
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn answers_go_out_once_and_a_cancel_closes_the_case_at_once() {
+        let mut rules = rules();
+        assert!(matches!(
+            rules.answer_service(7, DriverAnswer::LeftCar, at(0)),
+            Err(RulesError::NotFound(_))
+        ));
+        let _ = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(1));
+        let answers = |ch: &Changes| -> Vec<(u64, DriverAnswer)> {
+            ch.outbox
+                .iter()
+                .filter_map(|(_, b)| match b {
+                    RecordBody::ServiceAnswer(a) => Some((a.alert_id, a.answer)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let ch = rules
+            .answer_service(7, DriverAnswer::LeftCar, at(2))
+            .unwrap();
+        assert_eq!(answers(&ch), [(7, DriverAnswer::LeftCar)]);
+        assert!(ch.durable && ch.service_cases.contains(&7));
+        let ch = rules
+            .answer_service(7, DriverAnswer::LeftCar, at(3))
+            .unwrap();
+        assert!(
+            answers(&ch).is_empty(),
+            "the same answer again is not sent twice"
+        );
+        let ch = rules
+            .answer_service(7, DriverAnswer::Cancel, at(4))
+            .unwrap();
+        assert_eq!(answers(&ch), [(7, DriverAnswer::Cancel)]);
+        assert!(rules.memory().service_cases[&7].is_closed());
+        // The prompt of a case the driver cancelled goes away.
+        assert_eq!(
+            service_prompts(&rules),
+            [("service:7:2".to_owned(), PromptState::Resolved)]
+        );
+        assert!(matches!(
+            rules.answer_service(7, DriverAnswer::Cancel, at(5)),
+            Err(RulesError::Conflict(_))
+        ));
+        // The cloud's echo of the cancel is kept but not shown.
+        let echo = rules.apply_downlink(&progress(2, 7, 3, ServiceStage::Cancelled), at(6));
+        assert!(shown_records(&echo.changes).is_empty());
+        assert_eq!(rules.memory().service_cases[&7].step(), 3);
+    }
+
+    #[test]
+    fn a_resolved_case_is_shown_then_leaves_a_day_after() {
+        let mut rules = rules();
+        park(&mut rules, at(0));
+        let _ = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(1));
+        let _ = rules.apply_downlink(&progress(2, 7, 3, ServiceStage::Resolved), at(2));
+        let ch = rules.tick(at(2002));
+        assert_eq!(shown_records(&ch), ["service:7:3"]);
+        assert!(
+            rules.memory().prompts["service:7:3"]
+                .text
+                .contains("resolved")
+        );
+        assert!(matches!(
+            rules.answer_service(7, DriverAnswer::Cancel, at(2003)),
+            Err(RulesError::Conflict(_))
+        ));
+        let ch = rules.tick(at(2 + SERVICE_CLOSED_KEEP_MS - 1));
+        assert!(!ch.service_cases.contains(&7));
+        let ch = rules.tick(at(2 + SERVICE_CLOSED_KEEP_MS));
+        assert!(ch.service_cases.contains(&7));
+        assert!(rules.memory().service_cases.is_empty());
+    }
+
+    #[test]
+    fn a_wipe_forgets_service_cases() {
+        let mut rules = rules();
+        let _ = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(1));
+        let wipe = DownlinkMessage {
+            id: 2,
+            at: at(2),
+            body: DownlinkBody::VehicleWipe(rapport_shared::VehicleWipe { erased_at: at(2) }),
+        };
+        let ch = rules.apply_downlink(&wipe, at(2)).changes;
+        assert!(ch.service_cases.contains(&7));
+        assert!(rules.memory().service_cases.is_empty());
+    }
+}
