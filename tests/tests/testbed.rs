@@ -193,14 +193,26 @@ async fn stages(bed: &Testbed) {
             "{log:#?}"
         );
         assert!(log.iter().all(|(l, _)| l.contains("signature ok")));
-        let escalated: Vec<u64> = bed
-            .partners
-            .bodies(dealer)
-            .iter()
+        // Escalations, as their targets received them: the desk at level 1, the regional
+        // service at level 2.
+        let escalated: Vec<(u64, String)> = ["service-desk", "oem-regional"]
+            .into_iter()
+            .flat_map(|p| bed.partners.bodies(p))
             .filter(|b| b["type"] == "alert.escalated" && b["alert_id"] == id)
-            .map(|b| b["escalation"]["level"].as_u64().unwrap())
+            .map(|b| {
+                let e = &b["escalation"];
+                (
+                    e["level"].as_u64().unwrap(),
+                    e["to"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
-        assert_eq!(escalated.len(), escalations, "{escalated:?}");
+        let want: Vec<(u64, String)> = [(1, "service-desk"), (2, "oem-regional")]
+            .into_iter()
+            .take(escalations)
+            .map(|(l, p)| (l, p.to_owned()))
+            .collect();
+        assert_eq!(escalated, want);
     }
     // The regional service acted on the truck: it brought the technician forward.
     assert!(bed.events.iter().any(|e| {
@@ -242,7 +254,8 @@ async fn promises(bed: &Testbed) {
         let alert = get(bed, &format!("/api/v1/alerts/{id}")).await;
         for p in alert["promises"].as_array().unwrap() {
             let at = p["settled_at"].as_u64();
-            if !at.is_some_and(|t| (from..=to).contains(&t)) {
+            // Void ones (resolved or cancelled before due) are not counted.
+            if !at.is_some_and(|t| (from..=to).contains(&t)) || p["outcome"] == "void" {
                 continue;
             }
             let c = counted

@@ -4,8 +4,8 @@
 //!
 //! - every alert's history is in its path's order, one step at a time (a stage repeats only
 //!   as a revision of dispatched or booked, and nothing follows resolved or cancelled);
-//! - every `alert.stage` webhook a partner received carries message id `msg_a<id>_s<step>`,
-//!   is the API's stage for that step, and a partner receives an alert's steps in order;
+//! - every `alert.stage` webhook a partner received carries message id `msg_a<id>_s<step>`
+//!   (`_l1` / `_l2` appended for the escalation levels' copies), is the API's stage for that step, and a partner receives an alert's steps in order;
 //! - an alert escalated once to the desk exactly when it missed a promise, and a second time,
 //!   to the regional service, exactly when it missed two or more;
 //! - on each car, a stage is never shown twice (one prompt per step; a stage again only as a
@@ -149,7 +149,15 @@ pub(super) async fn check(bed: &Testbed, f: &mut Failures) {
                 f.0.push(format!("{partner}: alert.stage without id or step: {b}"));
                 continue;
             };
-            f.ensure(*msg == format!("msg_a{id}_s{step}"), || {
+            // One id per recipient: the alert's partner's, with `_l1` / `_l2` appended for the
+            // escalation levels' (the desk's, the regional service's).
+            let base = format!("msg_a{id}_s{step}");
+            let level = match *partner {
+                p if p == DESK.0 => "_l1",
+                p if p == SECOND_LEVEL.0 => "_l2",
+                _ => "",
+            };
+            f.ensure(*msg == base || *msg == format!("{base}{level}"), || {
                 format!("{partner}: a{id} step {step} has message id {msg}")
             });
             let api = histories.get(&id).and_then(|h| h.get(&step));
