@@ -255,7 +255,7 @@ async fn promises(bed: &Testbed) {
         for p in alert["promises"].as_array().unwrap() {
             let at = p["settled_at"].as_u64();
             // Void ones (resolved or cancelled before due) are not counted.
-            if !at.is_some_and(|t| (from..=to).contains(&t)) || p["outcome"] == "void" {
+            if !at.is_some_and(|t| (from..to).contains(&t)) || p["outcome"] == "void" {
                 continue;
             }
             let c = counted

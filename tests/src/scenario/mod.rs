@@ -24,6 +24,7 @@ pub mod vehicle;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rapport_cloud::Cloud;
@@ -118,6 +119,8 @@ pub struct Testbed {
     started: Instant,
     http: reqwest::Client,
     dir: tempfile::TempDir,
+    /// The cloud's uplink acks when the system last settled (see [`Testbed::settle`]).
+    settled_acks: std::sync::atomic::AtomicU64,
 }
 
 impl Testbed {
@@ -204,6 +207,7 @@ impl Testbed {
             started: Instant::now(),
             http,
             dir,
+            settled_acks: std::sync::atomic::AtomicU64::new(0),
         };
         bed.settle().await?;
         Ok(bed)
@@ -338,11 +342,7 @@ impl Testbed {
                     ));
                 }
             }
-            let sent = self
-                .cloud
-                .metrics()
-                .downlinks
-                .load(std::sync::atomic::Ordering::Relaxed);
+            let sent = self.cloud.metrics().downlinks.load(Ordering::Relaxed);
             let got: u64 = self
                 .vehicles
                 .iter()
@@ -362,7 +362,15 @@ impl Testbed {
                 waiting.push(format!("{due} webhooks due"));
             }
             if waiting.is_empty() {
-                return Ok(());
+                // The cloud's ingest acks an uplink once it is durable and only then publishes
+                // the downlinks it caused (a campaign, a service step): after new acks, look
+                // again a moment later, so a downlink does not reach its car mid-step.
+                let acks = self.cloud.metrics().acks.load(Ordering::Relaxed);
+                if self.settled_acks.swap(acks, Ordering::Relaxed) == acks {
+                    return Ok(());
+                }
+                waiting.push("uplinks acked a moment ago".into());
+                tokio::time::sleep(Duration::from_millis(3)).await;
             }
             if Instant::now() > deadline {
                 return Err(Error::Scenario(format!(
