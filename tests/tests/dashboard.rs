@@ -458,11 +458,28 @@ async fn browse(b: &Bed, browser: &Browser, known: &Known) -> Result<(), Error> 
     assert_eq!(browser.text(&field("partner")).await?, "dealer-north");
     assert_eq!(browser.text(&field("state")).await?, "open");
     assert_eq!(browser.text(&field("sla")).await?, "ok");
+    // Its stage and the running promise's clock (contacted within the SLA by default).
+    assert_eq!(browser.text(&field("stage")).await?, "raised");
+    let before = b.get(&format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(before["stage"], "raised", "{before}");
+    assert_eq!(before["promise"]["stage"], "contacted", "{before}");
+    assert_eq!(
+        browser.attr(&field("promise"), "data-due").await?,
+        Some(before["promise"]["due"].to_string())
+    );
+    let clock_before = browser.text(&field("promise")).await?;
+    assert!(clock_before.starts_with("contacted in "), "{clock_before:?}");
     b.clock.advance_ms(50 * 60_000);
     let now = b.get(&format!("/api/v1/alerts/{id}")).await;
     assert_eq!(now["sla_state"], "at_risk", "{now}");
     browser
         .wait_text(&field("sla"), WAIT, |t| t == "at risk")
+        .await?;
+    // The promise clock runs down with the cloud's time.
+    browser
+        .wait_text(&field("promise"), WAIT, |t| {
+            t.starts_with("contacted in ") && t != clock_before
+        })
         .await?;
     assert_eq!(
         browser.attr(&row, "data-sla").await?.as_deref(),

@@ -395,9 +395,9 @@ async fn stage(
 #[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 struct WindowQuery {
-    /// From (ms, inclusive); default: 30 days before `to`.
+    /// From (ms, included); default: 30 days before `to`.
     from: Option<u64>,
-    /// To (ms, exclusive); default: the cloud's now.
+    /// To (ms, included); default: the cloud's now.
     to: Option<u64>,
 }
 

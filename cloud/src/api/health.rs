@@ -1,6 +1,7 @@
 //! The routes without a token, for operations tooling: `GET /healthz` (200 with whether the
 //! ingest is subscribed, or 503 while the store does not answer) and `GET /metrics` (Prometheus text: the cloud's
-//! counters, the fleet's and the webhook sender's).
+//! counters, the fleet's and the webhook sender's, and the service promises kept and missed
+//! per partner and stage — read from the stored alerts at each scrape).
 //!
 //! Owns these two answers. Does not own the counters ([`crate::metrics`], the fleet's
 //! stats, the sender's counters). Keep the API on loopback or behind a proxy that guards
@@ -96,6 +97,12 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let mut text = s.metrics.render();
     render_fleet(&s, &mut text);
+    let shared = Arc::clone(&s);
+    match tokio::task::spawn_blocking(move || promises_text(&shared)).await {
+        Ok(Ok(more)) => text.push_str(&more),
+        Ok(Err(e)) => tracing::warn!(cause = %e, "promise metrics left out: the store failed"),
+        Err(e) => tracing::warn!(cause = %e, "promise metrics left out"),
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -161,4 +168,53 @@ fn render_fleet(s: &Shared, out: &mut String) {
         "Webhooks moved to the dead letters.",
         w.dead(),
     );
+}
+
+/// `rapport_promises_kept_total` / `_missed_total` (every promise settled so far) and
+/// `rapport_promise_kept_share` (those settled in the last 30 days), per partner and stage.
+fn promises_text(s: &Shared) -> Result<String, crate::store::StoreError> {
+    use crate::fleet::alerts::stages::shares;
+    let now = s.fleet.clock.now();
+    let alerts = s.store.alerts(false, None)?;
+    let all = shares(&alerts, rapport_shared::Timestamp::from_millis(0), now, now);
+    let window = super::alerts::SHARE_WINDOW;
+    let from = rapport_shared::Timestamp::from_millis(
+        now.as_millis()
+            .saturating_sub(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),
+    );
+    let recent = shares(&alerts, from, now, now);
+    let mut out = String::new();
+    for (name, help, kind) in [
+        ("rapport_promises_kept_total", "Service promises kept (stage reached by its due).", "counter"),
+        ("rapport_promises_missed_total", "Service promises missed (due passed unreached).", "counter"),
+        ("rapport_promise_kept_share", "Share of service promises kept over the last 30 days.", "gauge"),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let rows = if kind == "gauge" { &recent } else { &all };
+        for p in rows {
+            for st in &p.stages {
+                let labels = format!(
+                    "partner=\"{}\",stage=\"{}\"",
+                    escape(&p.partner),
+                    st.stage.as_str()
+                );
+                let value = match name {
+                    "rapport_promises_kept_total" => st.tally.kept.to_string(),
+                    "rapport_promises_missed_total" => st.tally.missed.to_string(),
+                    _ => match st.tally.share {
+                        Some(v) => format!("{v}"),
+                        None => continue,
+                    },
+                };
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -360,9 +360,23 @@ function slaLeft(a) {
   return left >= 0 ? `${formatDuration(left)} left` : `${formatDuration(-left)} over`;
 }
 
+/** The running promise's clock: its stage and the time left (or past); '' when none runs. */
+function promiseLeft(a) {
+  const p = a.promise && typeof a.promise === 'object' ? a.promise : null;
+  const left = p ? num(p.remaining_ms) : null;
+  if (left === null) return '';
+  const what = words(p.stage);
+  return left >= 0 ? `${what} in ${formatDuration(left)}` : `${what} ${formatDuration(-left)} over`;
+}
+
 /** The alerts' JSON without what moves with the clock (ages, time left). */
 function alertsKey(alerts) {
-  return JSON.stringify(alerts.map((a) => ({ ...a, age_ms: null, sla_remaining_ms: null })));
+  return JSON.stringify(alerts.map((a) => ({
+    ...a,
+    age_ms: null,
+    sla_remaining_ms: null,
+    promise: a.promise && typeof a.promise === 'object' ? { ...a.promise, remaining_ms: null } : null,
+  })));
 }
 
 async function loadAlerts(gen) {
@@ -379,6 +393,8 @@ async function loadAlerts(gen) {
       if (age) age.textContent = formatDuration(a.age_ms);
       const left = document.querySelector(`[data-testid="alert-sla-left-${id}"]`);
       if (left) left.textContent = slaLeft(a);
+      const clock = document.querySelector(`[data-testid="alert-promise-${id}"]`);
+      if (clock) clock.textContent = promiseLeft(a);
     }
     return;
   }
@@ -404,6 +420,16 @@ async function loadAlerts(gen) {
       el('td', {}, el('a', { href: `#/vehicle/${encodeURIComponent(vin)}`, testid: `alert-vehicle-${id}`, class: 'vin' }, vin)),
       partner,
       el('td', { testid: `alert-state-${id}` }, words(a.state)),
+      el('td', { testid: `alert-stage-${id}`, 'data-stage': str(a.stage), title: `step ${str(a.step)}` }, words(a.stage)),
+      el(
+        'td',
+        {
+          testid: `alert-promise-${id}`,
+          'data-due': a.promise && typeof a.promise === 'object' ? str(a.promise.due) : '',
+          title: a.promise && typeof a.promise === 'object' ? `due ${formatTime(a.promise.due)}` : 'no promise running',
+        },
+        promiseLeft(a),
+      ),
       el(
         'td',
         { title: `SLA due ${formatTime(a.sla_due)}` },

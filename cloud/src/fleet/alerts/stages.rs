@@ -895,7 +895,7 @@ pub struct PartnerTally {
     pub stages: Vec<StageTally>,
 }
 
-/// Each promise settled in `[from, to)` at `now`, counted for the partner that held the
+/// Each promise settled in `[from, to]` (both included) at `now`, counted for the partner that held the
 /// alert when its clock started: kept when its stage was reached, missed at its due (a
 /// running promise past due counts as missed even before a tick marked it). Void and
 /// running promises do not count. Partners by id, stages in path order.
@@ -917,7 +917,7 @@ pub fn shares<'a>(
                 (Outcome::Running, _) if p.due < now => (false, p.due),
                 _ => continue,
             };
-            if at < from || at >= to {
+            if at < from || at > to {
                 continue;
             }
             let entry = by.entry(p.partner.clone()).or_default();
