@@ -11,7 +11,8 @@
 //!   the newer is shown;
 //! - `GET /v1/service` lists the cases with their stage, advisor, ETA and history;
 //!   `POST /v1/service/{id}/answer` `cancel` closes the case (a second cancel is 409) and
-//!   sends one `ServiceAnswer` record that reaches the broker; `left_car` twice sends one.
+//!   sends one `ServiceAnswer` record that reaches the broker; `left_car` twice sends one;
+//! - the cases are kept in the store (`rapport-agent store`).
 //!
 //! Skipped with a message when mosquitto is not installed, unless
 //! `RAPPORT_REQUIRE_MOSQUITTO=1`.
@@ -441,4 +442,20 @@ async fn stages_reach_the_driver_gated_superseded_and_answered() {
     );
     car.process.terminate(Duration::from_secs(20)).unwrap();
     drop(cloud);
+
+    // 5. Kept in the store (sled): both cases, the cancelled one closed.
+    let dump = agent::store_dump(AGENT, &config_path).unwrap();
+    let cases: Vec<(u64, u64, bool, u64)> = dump
+        .iter()
+        .filter(|l| l["kind"] == "service_case")
+        .map(|l| {
+            (
+                l["alert_id"].as_u64().unwrap(),
+                l["step"].as_u64().unwrap(),
+                l["closed"].as_bool().unwrap(),
+                l["answers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(cases, [(7, 3, true, 1), (8, 2, false, 1)]);
 }
