@@ -3,7 +3,8 @@
 //! agent does (so it needs the agent stopped: sled locks its files).
 //!
 //! Lines: `{"kind":"vehicle",…}`, one `{"kind":"prompt","id":…,"state":…}` per prompt, one
-//! `{"kind":"dtc",…}` per fault history, one `{"kind":"item",…}` per maintenance item, and one
+//! `{"kind":"dtc",…}` per fault history, one `{"kind":"item",…}` per maintenance item, one
+//! `{"kind":"service_case","alert_id":…,"stage":…,"step":…,"closed":…}` per service case, and one
 //! `{"kind":"outbox","seq":…,"t_ms":…,"record":"<hex of the encoded record>","text":…}` per
 //! record waiting for the cloud.
 
@@ -40,6 +41,7 @@ pub(crate) fn describe(body: &RecordBody) -> String {
         RecordBody::Consent(c) => format!("consent {} {}", c.consent, c.granted),
         RecordBody::Heartbeat(h) => format!("heartbeat depth={}", h.outbox_depth),
         RecordBody::WipeConfirmed(w) => format!("wipe_confirmed downlink={}", w.downlink),
+        RecordBody::ServiceAnswer(a) => format!("service_answer {} {}", a.alert_id, a.answer),
         _ => "unknown".to_owned(),
     }
 }
@@ -108,6 +110,16 @@ pub fn dump(dir: &Path, out: &mut impl Write) -> Result<(), crate::Error> {
             "{}",
             json!({"kind": "prompt", "id": p.id, "state": state_name(p.state),
                    "critical": p.critical, "times_shown": p.times_shown})
+        )
+        .map_err(io)?;
+    }
+    for (id, c) in &memory.service_cases {
+        writeln!(
+            out,
+            "{}",
+            json!({"kind": "service_case", "alert_id": id,
+                   "stage": c.latest().map(|p| p.stage.name()), "step": c.latest().map(|p| p.step),
+                   "closed": c.is_closed(), "answers": c.answers.len()})
         )
         .map_err(io)?;
     }
