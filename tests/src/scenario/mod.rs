@@ -364,13 +364,13 @@ impl Testbed {
             if waiting.is_empty() {
                 // The cloud's ingest acks an uplink once it is durable and only then publishes
                 // the downlinks it caused (a campaign, a service step): after new acks, look
-                // again a moment later, so a downlink does not reach its car mid-step.
+                // again a moment (one 2 ms wait) later, so a downlink does not reach its car
+                // mid-step.
                 let acks = self.cloud.metrics().acks.load(Ordering::Relaxed);
                 if self.settled_acks.swap(acks, Ordering::Relaxed) == acks {
                     return Ok(());
                 }
                 waiting.push("uplinks acked a moment ago".into());
-                tokio::time::sleep(Duration::from_millis(3)).await;
             }
             if Instant::now() > deadline {
                 return Err(Error::Scenario(format!(
