@@ -920,3 +920,40 @@ proptest! {
         prop_assert_eq!(local_day(after, offset), i64::try_from(day).unwrap());
     }
 }
+
+// ---------------------------------------------------------------- service progress
+
+#[test]
+fn a_new_service_step_settles_then_shows_uncapped_and_never_while_moving() {
+    let config = Prompts::default();
+    let settings = Settings::default();
+    let shows = ShowCounts::default();
+    let mut p = prompt(PromptKind::ServiceProgress, PromptState::Pending);
+    p.created = at(0);
+    let settle = SERVICE_SETTLE_MS;
+    assert_eq!(
+        decide_stopped(&p, &config, &settings, &shows, at(settle - 1)),
+        Decision::Hold(HoldReason::Settling)
+    );
+    assert_eq!(
+        decide_stopped(&p, &config, &settings, &shows, at(settle)),
+        Decision::Show
+    );
+    // Moving: held whatever its age (never critical).
+    let motion = moving_at(&config, at(settle * 10));
+    let ctx = GateContext::new(&config, &settings, &motion, &shows);
+    assert_eq!(
+        decide(&p, &ctx, at(settle * 10)),
+        Decision::Hold(HoldReason::Moving)
+    );
+    // Uncapped by default; a configured cap holds it.
+    assert_eq!(cap_for(PromptKind::ServiceProgress, &config), u32::MAX);
+    let capped = Prompts {
+        daily_caps: BTreeMap::from([("service_progress".to_owned(), 0)]),
+        ..Prompts::default()
+    };
+    assert_eq!(
+        decide_stopped(&p, &capped, &settings, &shows, at(settle)),
+        Decision::Hold(HoldReason::Capped)
+    );
+}

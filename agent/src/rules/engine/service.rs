@@ -18,26 +18,15 @@ use rapport_shared::v1::uplink::{DriverAnswer, RecordBody, ServiceAnswer};
 use super::{Rules, RulesError};
 use crate::memory::{Changes, MAX_SERVICE_CASES, SERVICE_CLOSED_KEEP_MS, ServiceCase};
 
-/// What became of one progress message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Progress {
-    /// A new case, or a step above the one held.
-    Taken,
-    /// Its step is not above the one held: ignored.
-    Superseded {
-        /// The step held.
-        held: u32,
-    },
-}
-
 impl Rules {
-    /// A progress message from the cloud (once per downlink id, the caller checked).
+    /// A progress message from the cloud (once per downlink id, the caller checked): taken
+    /// when its step is above the one held (or the case is new), else superseded and ignored.
     pub(super) fn apply_service_progress(
         &mut self,
         p: &ServiceProgress,
         now: Timestamp,
         ch: &mut Changes,
-    ) -> Progress {
+    ) {
         let id = p.alert_id;
         match self.mem.service_cases.get_mut(&id) {
             Some(case) if p.step <= case.step() => {
@@ -48,7 +37,7 @@ impl Rules {
                     held,
                     "service step superseded: ignored"
                 );
-                return Progress::Superseded { held };
+                return;
             }
             Some(case) => case.push(p.clone(), now),
             None => {
@@ -60,7 +49,6 @@ impl Rules {
         tracing::info!(alert = id, step = p.step, stage = %p.stage, "service case moved");
         ch.service_cases.insert(id);
         self.bound_service_cases(ch);
-        Progress::Taken
     }
 
     /// The driver answered a service case from the screen: one `ServiceAnswer` record per

@@ -513,6 +513,25 @@ mod service_cases {
     }
 
     #[test]
+    fn at_most_32_cases_are_held_the_oldest_closed_ones_leaving_first() {
+        let mut rules = rules();
+        let _ = rules.apply_downlink(&progress(1, 1, 1, ServiceStage::Contacted), at(1));
+        let _ = rules.apply_downlink(&progress(2, 2, 1, ServiceStage::Resolved), at(2));
+        for alert in 3..=33 {
+            let _ = rules.apply_downlink(
+                &progress(alert, alert, 1, ServiceStage::Contacted),
+                at(alert),
+            );
+        }
+        let held: Vec<u64> = rules.memory().service_cases.keys().copied().collect();
+        assert_eq!(held.len(), crate::memory::MAX_SERVICE_CASES);
+        assert!(!held.contains(&2) && held.contains(&1), "{held:?}");
+        let _ = rules.apply_downlink(&progress(34, 34, 1, ServiceStage::Contacted), at(34));
+        let held: Vec<u64> = rules.memory().service_cases.keys().copied().collect();
+        assert!(!held.contains(&1) && held.contains(&34), "{held:?}");
+    }
+
+    #[test]
     fn a_wipe_forgets_service_cases() {
         let mut rules = rules();
         let _ = rules.apply_downlink(&progress(1, 7, 2, ServiceStage::Contacted), at(1));
