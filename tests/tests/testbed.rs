@@ -214,6 +214,25 @@ async fn stages(bed: &Testbed) {
             .collect();
         assert_eq!(escalated, want);
     }
+    // Dana, told the desk's technician comes tomorrow, left the truck at the depot and said
+    // so from the screen; the partners concerned got it, signed.
+    let truck = first(Kind::Truck);
+    let id = critical_alert(bed, "truck-centre", truck);
+    assert!(bed.events.iter().any(|e| {
+        e.vin == Some(truck)
+            && matches!(&e.what, What::DriverAnswered { alert_id, answer, accepted: true }
+                if *alert_id == format!("a{id}") && answer == "left_car")
+    }));
+    for partner in ["truck-centre", "service-desk"] {
+        let answers: Vec<Value> = bed
+            .partners
+            .bodies(partner)
+            .into_iter()
+            .filter(|b| b["type"] == "alert.driver_answer" && b["alert_id"] == id)
+            .collect();
+        assert_eq!(answers.len(), 1, "{partner}: {answers:?}");
+        assert_eq!(answers[0]["answer"]["answer"], "left_car");
+    }
     // The regional service acted on the truck: it brought the technician forward.
     assert!(bed.events.iter().any(|e| {
         e.who == "oem-regional"

@@ -581,7 +581,10 @@ impl Partners {
                     }));
                     continue;
                 }
-                let kind = event_type.trim_start_matches("alert.").to_owned();
+                let mut kind = event_type.trim_start_matches("alert.").to_owned();
+                if let Some(answer) = body["answer"]["answer"].as_str() {
+                    kind = format!("{kind} {answer}");
+                }
                 out.push(event(What::Webhook {
                     event_type: event_type.clone(),
                     alert_id: format!("a{alert}"),

@@ -52,6 +52,15 @@ pub enum What {
         /// Whether the head unit took it (false: refused, with why in `action`).
         accepted: bool,
     },
+    /// The driver answered a service case from the screen (`left_car`, `cancel`).
+    DriverAnswered {
+        /// The alert's id.
+        alert_id: String,
+        /// The answer.
+        answer: String,
+        /// Whether the head unit took it.
+        accepted: bool,
+    },
     /// A prompt left the screen for good (acted on, or its condition went away).
     PromptClosed {
         /// The prompt's id.
@@ -175,6 +184,14 @@ impl Event {
                 }
             }
             What::PromptClosed { id, state } => format!("screen   {car}: prompt {id} {state}"),
+            What::DriverAnswered {
+                alert_id,
+                answer,
+                accepted,
+            } => {
+                let how = if *accepted { "" } else { ": refused" };
+                format!("driver   {car} answers {answer} on service case {alert_id}{how}")
+            }
             What::Webhook {
                 event_type,
                 alert_id,

@@ -339,6 +339,12 @@ fn car_thread(
                                 text: view.text.clone(),
                             },
                         ));
+                        if view.kind == "service_progress"
+                            && let Some(answer) =
+                                left_car(&core, &cast, &view.id, t0.saturating_add(now))
+                        {
+                            events.push(event(now, answer));
+                        }
                         if let Choice::Act(action, delay) =
                             driver::decide(cast.persona, &view.kind, view.critical, &mut rng)
                         {
@@ -398,6 +404,36 @@ fn car_thread(
             return;
         }
     }
+}
+
+/// A fleet driver told that the technician comes more than 6 h from now leaves the truck at
+/// the depot and says so from the screen ("I'm no longer with the car"), once per case; the
+/// answer's event, or `None` when there is nothing to say.
+fn left_car(core: &Core, cast: &Cast, prompt: &str, now: Timestamp) -> Option<What> {
+    use rapport_shared::{DriverAnswer, ServiceStage};
+    if cast.persona != super::cast::Persona::Fleet {
+        return None;
+    }
+    let alert: u64 = prompt
+        .strip_prefix("service:")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()?;
+    let case = core.with(|r, _| r.memory().service_cases.get(&alert).cloned())?;
+    let latest = case.history.last()?;
+    let far = latest
+        .eta
+        .is_some_and(|eta| eta.saturating_since(now) > Duration::from_secs(6 * 3600));
+    if latest.stage != ServiceStage::Dispatched || !far || !case.answers.is_empty() {
+        return None;
+    }
+    let accepted = core.answer_service(alert, DriverAnswer::LeftCar);
+    Some(What::DriverAnswered {
+        alert_id: format!("a{alert}"),
+        answer: "left_car".into(),
+        accepted: accepted.is_ok(),
+    })
 }
 
 #[cfg(test)]
