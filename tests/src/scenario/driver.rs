@@ -33,8 +33,13 @@ pub fn decide(persona: Persona, kind: &str, critical: bool, rng: &mut Rng) -> Ch
     const I: Option<DriverAction> = None;
     let snooze = |minutes| Some(DriverAction::Snooze { minutes });
     let delay = Duration::from_secs(rng.range(8, 90));
-    // The service desk's news ("technician on the way"): read and noted.
-    if critical || kind == "service_progress" {
+    // The service desk's news ("technician on the way") is read, not tapped: a tap would be
+    // an uplink written while the car runs its step, and the cloud's answer to it (a campaign
+    // for the engaged driver) would reach the car at a moment real time decides.
+    if kind == "service_progress" {
+        return Choice::Ignore;
+    }
+    if critical {
         return Choice::Act(Ack, delay);
     }
     let maintenance = matches!(kind, "maintenance" | "first_service");
