@@ -90,6 +90,22 @@ mod tests {
     }
 
     #[test]
+    fn service_progress_is_read_not_tapped() {
+        let mut rng = Rng::new(5, 5);
+        for persona in [
+            Persona::Engaged,
+            Persona::Casual,
+            Persona::Distant,
+            Persona::Fleet,
+        ] {
+            assert_eq!(
+                decide(persona, "service_progress", false, &mut rng),
+                Choice::Ignore
+            );
+        }
+    }
+
+    #[test]
     fn engaged_drivers_mostly_book_and_distant_ones_never_do() {
         let mut rng = Rng::new(9, 1);
         let books = (0..1000)
