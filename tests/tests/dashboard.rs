@@ -468,7 +468,10 @@ async fn browse(b: &Bed, browser: &Browser, known: &Known) -> Result<(), Error> 
         Some(before["promise"]["due"].to_string())
     );
     let clock_before = browser.text(&field("promise")).await?;
-    assert!(clock_before.starts_with("contacted in "), "{clock_before:?}");
+    assert!(
+        clock_before.starts_with("contacted in "),
+        "{clock_before:?}"
+    );
     b.clock.advance_ms(50 * 60_000);
     let now = b.get(&format!("/api/v1/alerts/{id}")).await;
     assert_eq!(now["sla_state"], "at_risk", "{now}");

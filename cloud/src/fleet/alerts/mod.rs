@@ -59,11 +59,11 @@ use serde_json::{Map, Value};
 
 pub use self::payload::payload;
 use self::payload::{payload_serde, response_str};
-use super::model::{Category, DriverResponse, Layers};
 pub use self::stages::{
     Actor, Moved, Outcome, Planned, Promise, PromiseRules, Stage, StageError, StageMove,
     StageRecord,
 };
+use super::model::{Category, DriverResponse, Layers};
 
 /// The top-level keys of every alert payload, in the order they are written.
 pub const PAYLOAD_KEYS: &[&str] = &[
@@ -693,7 +693,9 @@ impl Alert {
             self.escalated.as_ref()?
         };
         let from = if level >= 2 {
-            self.escalated.as_ref().map_or(self.partner.as_str(), |e| e.to.as_str())
+            self.escalated
+                .as_ref()
+                .map_or(self.partner.as_str(), |e| e.to.as_str())
         } else {
             self.partner.as_str()
         };
