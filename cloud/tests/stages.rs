@@ -6,7 +6,7 @@
 //! invalid moves refused with the stable error and nothing changed; the driver's left_car
 //! and cancel reaching the partner as signed webhooks; the promise-kept share over a window;
 //! and, at the store, a car's queued downlinks holding only the latest ServiceProgress of an
-//! alert.
+//! alert, and a running promise surviving a restart to escalate at exactly its due.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
@@ -880,22 +880,7 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
     target.configure(&mut c);
     tokio::task::block_in_place(|| {
         let store = Store::open(&c).unwrap();
-        let settings = FleetSettings {
-            layers: c.layers.clone(),
-            alerts: AlertsConfig {
-                fallback: Some("desk".into()),
-                ..AlertsConfig::default()
-            },
-            partners: vec![partner(
-                "desk",
-                "http://127.0.0.1:9/hook".into(),
-                DESK.secret,
-                Some(DESK_TOKEN),
-            )],
-            promises: promises(),
-            ..Default::default()
-        };
-        let rules = rules_from(&settings, Vec::new()).unwrap();
+        let rules = store_rules(&c);
         let mut now = Timestamp::from_millis(T0);
         store.start_fleet(&rules, now).unwrap();
         let vin = URBAN.parse().unwrap();
@@ -962,7 +947,100 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
     });
 }
 
+/// The store's rules for the store-level tests: the desk (fallback) and the promises.
+fn store_rules(c: &rapport_cloud::config::Config) -> rapport_cloud::fleet::core::Rules {
+    let settings = FleetSettings {
+        layers: c.layers.clone(),
+        alerts: AlertsConfig {
+            fallback: Some("desk".into()),
+            ..AlertsConfig::default()
+        },
+        partners: vec![partner(
+            "desk",
+            "http://127.0.0.1:9/hook".into(),
+            DESK.secret,
+            Some(DESK_TOKEN),
+        )],
+        promises: promises(),
+        ..Default::default()
+    };
+    rules_from(&settings, Vec::new()).unwrap()
+}
+
+/// A running promise survives a restart of the store: reopened (sled rebuilds its time
+/// indexes from the stored alerts, PostgreSQL keeps the due in its row), the tick misses it at
+/// exactly its due — not a millisecond before — and escalates.
+async fn a_running_promise_survives_a_restart(kind: StoreKind) {
+    let Some(target) = TestStore::new(kind, "stages-restart").unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), BrokerKind::Embedded, "stages-restart").unwrap();
+    target.configure(&mut c);
+    tokio::task::block_in_place(|| {
+        let rules = store_rules(&c);
+        let t0 = Timestamp::from_millis(T0);
+        let vin = URBAN.parse().unwrap();
+        let contacted_at = t0.saturating_add(Duration::from_secs(600));
+        let id = {
+            let store = Store::open(&c).unwrap();
+            store.start_fleet(&rules, t0).unwrap();
+            let reg = Reg {
+                region: Some("SH".into()),
+                consents: Consents {
+                    partner_sharing: true,
+                    engagement: true,
+                },
+                ..Reg::unregistered(vin)
+            };
+            store.register(&rules, &[reg], false, t0).unwrap();
+            let up = Uplink {
+                vin,
+                records: vec![rapport_shared::Record {
+                    seq: 1,
+                    at: t0,
+                    body: critical(0x0300),
+                }],
+            };
+            store.ingest(Some(&rules), &[up], t0).unwrap();
+            let id = store.alerts(true, Some(&vin)).unwrap()[0].id;
+            let contacted = rapport_cloud::fleet::alerts::StageMove {
+                stage: "contacted".into(),
+                advisor: Some("Li Wei".into()),
+                ..Default::default()
+            };
+            store
+                .transition(
+                    &rules,
+                    id,
+                    Some("desk"),
+                    Transition::Stage(contacted),
+                    contacted_at,
+                )
+                .unwrap();
+            store.flush().unwrap();
+            id
+        };
+        let due = contacted_at.saturating_add(Duration::from_secs(3 * 3600));
+        let store = Store::open(&c).unwrap();
+        store.start_fleet(&rules, contacted_at).unwrap();
+        let a = store.alert(id).unwrap().unwrap();
+        assert_eq!(a.promise_due(), Some(due));
+        store
+            .tick(&rules, Timestamp::from_millis(due.as_millis() - 1))
+            .unwrap();
+        assert_eq!(store.alert(id).unwrap().unwrap().escalated, None);
+        store.tick(&rules, due).unwrap();
+        let a = store.alert(id).unwrap().unwrap();
+        let e = a.escalated.clone().expect("escalated at its due");
+        assert_eq!((e.to.as_str(), e.at, e.level), ("desk", due, 1));
+        assert_eq!(e.stage, Some(rapport_cloud::fleet::alerts::Stage::OnSite));
+        assert_eq!(a.promise_due(), None);
+    });
+}
+
 rapport_harness::on_both_backends!(
+    a_running_promise_survives_a_restart,
     an_urban_critical_fault_kept_at_every_stage,
     a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_level,
     a_remote_region_has_24_hours_to_be_on_site,
