@@ -431,10 +431,16 @@ async fn export_and_erase(kind: StoreKind) {
     assert_eq!(again, first);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(north.stats().delivered, 2, "one vehicle.erased");
+    // (The critical fault's alert told the car its stage: a ServiceProgress, not counted.)
     assert_eq!(
         b.downlinks()
             .iter()
             .filter(|d| d.vin.to_string() == A)
+            .filter(|d| {
+                d.messages
+                    .iter()
+                    .any(|m| matches!(m.body, DownlinkBody::VehicleWipe(_)))
+            })
             .count(),
         1
     );

@@ -6,7 +6,7 @@
 //! invalid moves refused with the stable error and nothing changed; the driver's left_car
 //! and cancel reaching the partner as signed webhooks; the promise-kept share over a window;
 //! and, at the store, a car's queued downlinks holding only the latest ServiceProgress of an
-//! alert.
+//! alert, and a running promise surviving a restart to escalate at exactly its due.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
@@ -23,8 +23,8 @@ use rapport_harness::cloud::{BrokerKind, OPERATOR, StoreKind, TestStore, config,
 use rapport_harness::http::client as http;
 use rapport_harness::records::{critical, maintenance, prompt};
 use rapport_shared::{
-    Downlink, DownlinkBody, DriverAnswer, MaintenanceStatus, PromptAction, PromptKind,
-    RecordBody, ServiceAnswer, ServiceStage, Timestamp, Uplink,
+    Downlink, DownlinkBody, DriverAnswer, MaintenanceStatus, PromptAction, PromptKind, RecordBody,
+    ServiceAnswer, ServiceStage, Timestamp, Uplink,
 };
 use serde_json::Value;
 
@@ -208,7 +208,11 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
     };
     let id = critical_on(&mut b, URBAN).await;
     let a = get(&b, id).await;
-    assert_eq!((a["stage"].as_str(), a["step"].as_u64()), (Some("raised"), Some(1)), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["step"].as_u64()),
+        (Some("raised"), Some(1)),
+        "{a}"
+    );
     assert_eq!(a["promise"]["stage"], "contacted", "{a}");
     assert_eq!(a["promise"]["due"], T0 + HOUR, "{a}");
     assert_eq!(a["promise"]["remaining_ms"], HOUR, "{a}");
@@ -221,7 +225,11 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
         r#"{"stage":"contacted","advisor":"Li Wei","note":"called the driver"}"#,
     )
     .await;
-    assert_eq!((a["stage"].as_str(), a["step"].as_u64()), (Some("contacted"), Some(2)), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["step"].as_u64()),
+        (Some("contacted"), Some(2)),
+        "{a}"
+    );
     assert_eq!(a["state"], "acknowledged", "{a}");
     // On site within 3 h of contacted (dispatched has no promise of its own).
     assert_eq!(a["promise"]["stage"], "on_site", "{a}");
@@ -245,7 +253,11 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
     // Time passes beyond every due: nothing is missed, nothing escalates.
     b.advance(5 * HOUR).await;
     let a = moved(&b, id, NORTH_TOKEN, r#"{"stage":"resolved"}"#).await;
-    assert_eq!((a["stage"].as_str(), a["step"].as_u64()), (Some("resolved"), Some(5)), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["step"].as_u64()),
+        (Some("resolved"), Some(5)),
+        "{a}"
+    );
     assert_eq!(a["state"], "resolved", "{a}");
     assert!(a["promise"].is_null(), "{a}");
     assert!(a["escalated"].is_null(), "{a}");
@@ -283,18 +295,27 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
     assert_eq!(last["stage"]["stage"], "resolved", "{last}");
     let contacted = delivery(&b, "dealer-north", &format!("msg_a{id}_s2")).await;
     assert_eq!(contacted["stage"]["advisor"], "Li Wei", "{contacted}");
-    assert_eq!(contacted["stage"]["note"], "called the driver", "{contacted}");
+    assert_eq!(
+        contacted["stage"]["note"], "called the driver",
+        "{contacted}"
+    );
     assert_eq!(contacted["alert_id"], id, "{contacted}");
     let dispatched = delivery(&b, "dealer-north", &format!("msg_a{id}_s3")).await;
     assert_eq!(dispatched["stage"]["eta"], eta, "{dispatched}");
     let mut expected: Vec<String> = (2..=5).map(|s| format!("msg_a{id}_s{s}")).collect();
     expected.insert(0, format!("msg_a{id}"));
     assert_eq!(ids(&b, "dealer-north"), expected);
-    assert!(ids(&b, "desk").is_empty(), "no escalation: {:?}", ids(&b, "desk"));
+    assert!(
+        ids(&b, "desk").is_empty(),
+        "no escalation: {:?}",
+        ids(&b, "desk")
+    );
 
     // The car: one ServiceProgress per stage, steps 1..5, the partner by name.
-    b.wait(WAIT, "five ServiceProgress downlinks", || progress(&b, id).len() == 5)
-        .await;
+    b.wait(WAIT, "five ServiceProgress downlinks", || {
+        progress(&b, id).len() == 5
+    })
+    .await;
     let p = progress(&b, id);
     let seen: Vec<(ServiceStage, u32)> = p.iter().map(|p| (p.stage, p.step)).collect();
     assert_eq!(
@@ -307,14 +328,20 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
             (ServiceStage::Resolved, 5),
         ]
     );
-    assert!(p.iter().all(|p| p.partner == "dealer-north" && p.critical && p.subject == "P0300"));
+    assert!(
+        p.iter()
+            .all(|p| p.partner == "dealer-north" && p.critical && p.subject == "P0300")
+    );
     assert_eq!(p[0].advisor, None);
     assert_eq!(p[2].advisor.as_deref(), Some("Li Wei"));
     assert_eq!(p[2].eta.map(Timestamp::as_millis), Some(eta));
 
     // The timeline has every move.
     let t = b
-        .get_as(&format!("/api/v1/vehicles/{URBAN}/timeline?limit=200"), OPERATOR)
+        .get_as(
+            &format!("/api/v1/vehicles/{URBAN}/timeline?limit=200"),
+            OPERATOR,
+        )
         .await;
     let events: Vec<&str> = t["entries"]
         .as_array()
@@ -323,7 +350,12 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
         .filter(|e| e["kind"] == "alert")
         .filter_map(|e| e["event"].as_str())
         .collect();
-    for e in ["acknowledged", "stage dispatched", "stage on_site", "stage resolved"] {
+    for e in [
+        "acknowledged",
+        "stage dispatched",
+        "stage on_site",
+        "stage resolved",
+    ] {
         assert!(events.contains(&e), "{e} not in {events:?}");
     }
 
@@ -337,9 +369,11 @@ async fn an_urban_critical_fault_kept_at_every_stage(kind: StoreKind) {
         .await
         .unwrap();
     for stage in ["contacted", "on_site"] {
-        let line = format!("rapport_promises_kept_total{{partner=\"dealer-north\",stage=\"{stage}\"}} 1");
+        let line =
+            format!("rapport_promises_kept_total{{partner=\"dealer-north\",stage=\"{stage}\"}} 1");
         assert!(text.contains(&line), "{line} not in /metrics");
-        let share = format!("rapport_promise_kept_share{{partner=\"dealer-north\",stage=\"{stage}\"}} 1");
+        let share =
+            format!("rapport_promise_kept_share{{partner=\"dealer-north\",stage=\"{stage}\"}} 1");
         assert!(text.contains(&share), "{share} not in /metrics");
     }
     b.cloud.shutdown().await.unwrap();
@@ -373,7 +407,13 @@ async fn a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_lev
     assert_eq!(esc["escalation"]["stage"], "contacted", "{esc}");
 
     b.advance(10 * MINUTE_MS).await;
-    let a = moved(&b, id, DESK_TOKEN, r#"{"stage":"contacted","advisor":"Ana Ruiz"}"#).await;
+    let a = moved(
+        &b,
+        id,
+        DESK_TOKEN,
+        r#"{"stage":"contacted","advisor":"Ana Ruiz"}"#,
+    )
+    .await;
     let started = T0 + 70 * MINUTE_MS;
     assert_eq!(a["promise"]["due"], started + 3 * HOUR, "{a}");
     // The stage reaches both partners concerned: the dealer and the desk.
@@ -431,7 +471,10 @@ async fn a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_lev
         .collect();
     assert_eq!(rows, vec![("dealer-north", 0, 1), ("desk", 0, 1)], "{all}");
     assert_eq!(all["partners"][0]["share"], 0.0, "{all}");
-    assert_eq!(all["partners"][0]["stages"][0]["stage"], "contacted", "{all}");
+    assert_eq!(
+        all["partners"][0]["stages"][0]["stage"], "contacted",
+        "{all}"
+    );
     // A partner sees its own row only.
     let mine = b.get_as("/api/v1/promises", NORTH_TOKEN).await;
     assert_eq!(mine["partners"].as_array().unwrap().len(), 1, "{mine}");
@@ -439,7 +482,11 @@ async fn a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_lev
     // A window after the contact miss (settled at 60 min) does not count it.
     let later = b
         .get_as(
-            &format!("/api/v1/promises?from={}&to={}", T0 + 2 * HOUR, b.now().as_millis() + 1),
+            &format!(
+                "/api/v1/promises?from={}&to={}",
+                T0 + 2 * HOUR,
+                b.now().as_millis() + 1
+            ),
             OPERATOR,
         )
         .await;
@@ -453,7 +500,11 @@ async fn a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_lev
     let (status, bad) = b
         .call("GET", "/api/v1/promises?from=10&to=5", OPERATOR, None)
         .await;
-    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_query")), "{bad}");
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("bad_query")),
+        "{bad}"
+    );
     b.cloud.shutdown().await.unwrap();
 }
 
@@ -464,11 +515,23 @@ async fn a_remote_region_has_24_hours_to_be_on_site(kind: StoreKind) {
     };
     let id = critical_on(&mut b, REMOTE).await;
     b.advance(10 * MINUTE_MS).await;
-    let a = moved(&b, id, SOUTH_TOKEN, r#"{"stage":"contacted","advisor":"Bo Chen"}"#).await;
+    let a = moved(
+        &b,
+        id,
+        SOUTH_TOKEN,
+        r#"{"stage":"contacted","advisor":"Bo Chen"}"#,
+    )
+    .await;
     assert_eq!(a["promise"]["due"], T0 + 10 * MINUTE_MS + 24 * HOUR, "{a}");
     b.advance(20 * HOUR).await;
     let eta = b.now().as_millis() + 3 * HOUR;
-    moved(&b, id, SOUTH_TOKEN, &format!(r#"{{"stage":"dispatched","eta":{eta}}}"#)).await;
+    moved(
+        &b,
+        id,
+        SOUTH_TOKEN,
+        &format!(r#"{{"stage":"dispatched","eta":{eta}}}"#),
+    )
+    .await;
     b.advance(3 * HOUR).await;
     let a = get(&b, id).await;
     assert!(a["escalated"].is_null(), "23 h 10 min: still in time: {a}");
@@ -498,9 +561,19 @@ async fn a_maintenance_alert_is_booked_then_resolved_by_the_service_record(kind:
     let id = alert_of(&b, URBAN, "maintenance").await;
     delivery(&b, "dealer-north", &format!("msg_a{id}")).await;
     b.advance(2 * HOUR).await;
-    moved(&b, id, NORTH_TOKEN, r#"{"stage":"contacted","advisor":"Li Wei"}"#).await;
+    moved(
+        &b,
+        id,
+        NORTH_TOKEN,
+        r#"{"stage":"contacted","advisor":"Li Wei"}"#,
+    )
+    .await;
     let (status, e) = stage(&b, id, NORTH_TOKEN, r#"{"stage":"dispatched","eta":1}"#).await;
-    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("stage_not_on_path")), "{e}");
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (422, Some("stage_not_on_path")),
+        "{e}"
+    );
     let appointment = b.now().as_millis() + 2 * 24 * HOUR;
     let a = moved(
         &b,
@@ -514,9 +587,17 @@ async fn a_maintenance_alert_is_booked_then_resolved_by_the_service_record(kind:
     b.send(URBAN, vec![maintenance("oil", MaintenanceStatus::Done)])
         .await;
     let a = get(&b, id).await;
-    assert_eq!((a["stage"].as_str(), a["state"].as_str()), (Some("resolved"), Some("resolved")), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["state"].as_str()),
+        (Some("resolved"), Some("resolved")),
+        "{a}"
+    );
     let last = &a["stages"][3];
-    assert_eq!((last["stage"].as_str(), last["by"].as_str()), (Some("resolved"), Some("cloud")), "{a}");
+    assert_eq!(
+        (last["stage"].as_str(), last["by"].as_str()),
+        (Some("resolved"), Some("cloud")),
+        "{a}"
+    );
     assert_eq!(
         outcomes(&a),
         pairs(&[("contacted", "kept"), ("booked", "kept")])
@@ -524,7 +605,9 @@ async fn a_maintenance_alert_is_booked_then_resolved_by_the_service_record(kind:
     let hook = delivery(&b, "dealer-north", &format!("msg_a{id}_s4")).await;
     assert_eq!(hook["stage"]["stage"], "resolved", "{hook}");
     b.wait(WAIT, "the car told resolved", || {
-        progress(&b, id).last().is_some_and(|p| p.stage == ServiceStage::Resolved)
+        progress(&b, id)
+            .last()
+            .is_some_and(|p| p.stage == ServiceStage::Resolved)
     })
     .await;
     let p = progress(&b, id);
@@ -547,46 +630,131 @@ async fn invalid_moves_are_refused_and_change_nothing(kind: StoreKind) {
     let past = b.now().as_millis() - 1;
     let cases: [(&str, &str, u16, &str); 9] = [
         (NORTH_TOKEN, r#"{"stage":"on_site"}"#, 409, "stage_skipped"),
-        (NORTH_TOKEN, r#"{"stage":"resolved","note":"#, 400, "bad_request"),
-        (NORTH_TOKEN, r#"{"stage":"booked","eta":1}"#, 422, "stage_not_on_path"),
-        (NORTH_TOKEN, r#"{"stage":"contacted"}"#, 422, "advisor_required"),
-        (NORTH_TOKEN, r#"{"stage":"contacted","advisor":"  "}"#, 422, "advisor_required"),
-        (NORTH_TOKEN, r#"{"stage":"cancelled"}"#, 403, "cancel_not_allowed"),
-        (SOUTH_TOKEN, r#"{"stage":"contacted","advisor":"X"}"#, 404, "unknown_alert"),
-        (NORTH_TOKEN, r#"{"stage":"contacted","advisor":"X","colour":"red"}"#, 400, "bad_request"),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"resolved","note":"#,
+            400,
+            "bad_request",
+        ),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"booked","eta":1}"#,
+            422,
+            "stage_not_on_path",
+        ),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"contacted"}"#,
+            422,
+            "advisor_required",
+        ),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"contacted","advisor":"  "}"#,
+            422,
+            "advisor_required",
+        ),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"cancelled"}"#,
+            403,
+            "cancel_not_allowed",
+        ),
+        (
+            SOUTH_TOKEN,
+            r#"{"stage":"contacted","advisor":"X"}"#,
+            404,
+            "unknown_alert",
+        ),
+        (
+            NORTH_TOKEN,
+            r#"{"stage":"contacted","advisor":"X","colour":"red"}"#,
+            400,
+            "bad_request",
+        ),
         (NORTH_TOKEN, r#"["contacted"]"#, 400, "bad_request"),
     ];
     for (token, body, status, code) in cases {
         let (s, e) = stage(&b, id, token, body).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (status, Some(code)), "{body}: {e}");
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {e}"
+        );
         assert!(e["error"]["message"].is_string(), "{e}");
     }
     assert_eq!(get(&b, id).await, before, "refused moves changed the alert");
 
-    moved(&b, id, NORTH_TOKEN, r#"{"stage":"contacted","advisor":"Li Wei"}"#).await;
+    moved(
+        &b,
+        id,
+        NORTH_TOKEN,
+        r#"{"stage":"contacted","advisor":"Li Wei"}"#,
+    )
+    .await;
     let before = get(&b, id).await;
     let far = b.now().as_millis() + 31 * 24 * HOUR;
     let cases = [
-        (r#"{"stage":"dispatched","eta":"soon"}"#.to_owned(), 422, "invalid_eta"),
-        (r#"{"stage":"dispatched","eta":-5}"#.to_owned(), 422, "invalid_eta"),
-        (format!(r#"{{"stage":"dispatched","eta":{past}}}"#), 422, "invalid_eta"),
-        (format!(r#"{{"stage":"dispatched","eta":{far}}}"#), 422, "invalid_eta"),
+        (
+            r#"{"stage":"dispatched","eta":"soon"}"#.to_owned(),
+            422,
+            "invalid_eta",
+        ),
+        (
+            r#"{"stage":"dispatched","eta":-5}"#.to_owned(),
+            422,
+            "invalid_eta",
+        ),
+        (
+            format!(r#"{{"stage":"dispatched","eta":{past}}}"#),
+            422,
+            "invalid_eta",
+        ),
+        (
+            format!(r#"{{"stage":"dispatched","eta":{far}}}"#),
+            422,
+            "invalid_eta",
+        ),
         (r#"{"stage":"dispatched"}"#.to_owned(), 422, "invalid_eta"),
         (r#"{"stage":"raised"}"#.to_owned(), 409, "stage_backwards"),
-        (format!(r#"{{"stage":"on_site","note":"{}"}}"#, "n".repeat(201)), 422, "invalid_note"),
+        (
+            format!(r#"{{"stage":"on_site","note":"{}"}}"#, "n".repeat(201)),
+            422,
+            "invalid_note",
+        ),
     ];
     for (body, status, code) in &cases {
         let (s, e) = stage(&b, id, NORTH_TOKEN, body).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (*status, Some(*code)), "{body}: {e}");
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "{body}: {e}"
+        );
     }
     // A repeat with the same fields: 200, nothing changes.
-    let (s, same) = stage(&b, id, NORTH_TOKEN, r#"{"stage":"contacted","advisor":"Li Wei"}"#).await;
+    let (s, same) = stage(
+        &b,
+        id,
+        NORTH_TOKEN,
+        r#"{"stage":"contacted","advisor":"Li Wei"}"#,
+    )
+    .await;
     assert_eq!(s, 200, "{same}");
-    assert_eq!(get(&b, id).await, before, "refused moves or a repeat changed the alert");
+    assert_eq!(
+        get(&b, id).await,
+        before,
+        "refused moves or a repeat changed the alert"
+    );
 
     // A revised ETA: step + 1, the promise clock not restarted.
     let eta = b.now().as_millis() + HOUR;
-    let a = moved(&b, id, NORTH_TOKEN, &format!(r#"{{"stage":"dispatched","eta":{eta}}}"#)).await;
+    let a = moved(
+        &b,
+        id,
+        NORTH_TOKEN,
+        &format!(r#"{{"stage":"dispatched","eta":{eta}}}"#),
+    )
+    .await;
     let due = a["promise"]["due"].clone();
     let a = moved(
         &b,
@@ -595,18 +763,35 @@ async fn invalid_moves_are_refused_and_change_nothing(kind: StoreKind) {
         &format!(r#"{{"stage":"dispatched","eta":{}}}"#, eta + HOUR),
     )
     .await;
-    assert_eq!((a["stage"].as_str(), a["step"].as_u64()), (Some("dispatched"), Some(4)), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["step"].as_u64()),
+        (Some("dispatched"), Some(4)),
+        "{a}"
+    );
     assert_eq!(a["promise"]["due"], due, "{a}");
     delivery(&b, "dealer-north", &format!("msg_a{id}_s4")).await;
 
     moved(&b, id, OPERATOR, r#"{"stage":"resolved"}"#).await;
     let closed = get(&b, id).await;
     let (s, e) = stage(&b, id, NORTH_TOKEN, r#"{"stage":"on_site"}"#).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("alert_closed")), "{e}");
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("alert_closed")),
+        "{e}"
+    );
     let (s, e) = b
-        .call("POST", &format!("/api/v1/alerts/{id}/resolve"), NORTH_TOKEN, None)
+        .call(
+            "POST",
+            &format!("/api/v1/alerts/{id}/resolve"),
+            NORTH_TOKEN,
+            None,
+        )
         .await;
-    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("conflict")), "{e}");
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{e}"
+    );
     assert_eq!(get(&b, id).await, closed);
     b.cloud.shutdown().await.unwrap();
 }
@@ -619,7 +804,13 @@ async fn the_drivers_answers_reach_the_partner(kind: StoreKind) {
         return;
     };
     let id = critical_on(&mut b, URBAN).await;
-    moved(&b, id, NORTH_TOKEN, r#"{"stage":"contacted","advisor":"Li Wei"}"#).await;
+    moved(
+        &b,
+        id,
+        NORTH_TOKEN,
+        r#"{"stage":"contacted","advisor":"Li Wei"}"#,
+    )
+    .await;
     b.advance(5 * MINUTE_MS).await;
     let answered_at = b.now().as_millis();
     b.send(
@@ -634,7 +825,11 @@ async fn the_drivers_answers_reach_the_partner(kind: StoreKind) {
     assert_eq!(left["type"], "alert.driver_answer", "{left}");
     assert_eq!(left["answer"]["answer"], "left_car", "{left}");
     assert_eq!(left["answer"]["at"], answered_at, "{left}");
-    assert_eq!(get(&b, id).await["stage"], "contacted", "left_car does not move it");
+    assert_eq!(
+        get(&b, id).await["stage"],
+        "contacted",
+        "left_car does not move it"
+    );
 
     b.advance(5 * MINUTE_MS).await;
     b.send(
@@ -646,7 +841,11 @@ async fn the_drivers_answers_reach_the_partner(kind: StoreKind) {
     )
     .await;
     let a = get(&b, id).await;
-    assert_eq!((a["stage"].as_str(), a["state"].as_str()), (Some("cancelled"), Some("resolved")), "{a}");
+    assert_eq!(
+        (a["stage"].as_str(), a["state"].as_str()),
+        (Some("cancelled"), Some("resolved")),
+        "{a}"
+    );
     assert_eq!(a["stages"][2]["by"], "driver", "{a}");
     assert_eq!(
         outcomes(&a),
@@ -681,22 +880,7 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
     target.configure(&mut c);
     tokio::task::block_in_place(|| {
         let store = Store::open(&c).unwrap();
-        let settings = FleetSettings {
-            layers: c.layers.clone(),
-            alerts: AlertsConfig {
-                fallback: Some("desk".into()),
-                ..AlertsConfig::default()
-            },
-            partners: vec![partner(
-                "desk",
-                "http://127.0.0.1:9/hook".into(),
-                DESK.secret,
-                Some(DESK_TOKEN),
-            )],
-            promises: promises(),
-            ..Default::default()
-        };
-        let rules = rules_from(&settings, Vec::new()).unwrap();
+        let rules = store_rules(&c);
         let mut now = Timestamp::from_millis(T0);
         store.start_fleet(&rules, now).unwrap();
         let vin = URBAN.parse().unwrap();
@@ -730,9 +914,7 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
                 .into_iter()
                 .flat_map(|(_, bytes)| Downlink::decode(&bytes).unwrap().messages)
                 .filter_map(|m| match m.body {
-                    DownlinkBody::ServiceProgress(p) if p.alert_id == id => {
-                        Some((p.stage, p.step))
-                    }
+                    DownlinkBody::ServiceProgress(p) if p.alert_id == id => Some((p.stage, p.step)),
                     _ => None,
                 })
                 .collect()
@@ -765,7 +947,100 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
     });
 }
 
+/// The store's rules for the store-level tests: the desk (fallback) and the issue's promises.
+fn store_rules(c: &rapport_cloud::config::Config) -> rapport_cloud::fleet::core::Rules {
+    let settings = FleetSettings {
+        layers: c.layers.clone(),
+        alerts: AlertsConfig {
+            fallback: Some("desk".into()),
+            ..AlertsConfig::default()
+        },
+        partners: vec![partner(
+            "desk",
+            "http://127.0.0.1:9/hook".into(),
+            DESK.secret,
+            Some(DESK_TOKEN),
+        )],
+        promises: promises(),
+        ..Default::default()
+    };
+    rules_from(&settings, Vec::new()).unwrap()
+}
+
+/// A running promise survives a restart of the store: reopened (sled rebuilds its time
+/// indexes from the stored alerts, PostgreSQL keeps the due in its row), the tick misses it at
+/// exactly its due — not a millisecond before — and escalates.
+async fn a_running_promise_survives_a_restart(kind: StoreKind) {
+    let Some(target) = TestStore::new(kind, "stages-restart").unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), BrokerKind::Embedded, "stages-restart").unwrap();
+    target.configure(&mut c);
+    tokio::task::block_in_place(|| {
+        let rules = store_rules(&c);
+        let t0 = Timestamp::from_millis(T0);
+        let vin = URBAN.parse().unwrap();
+        let contacted_at = t0.saturating_add(Duration::from_secs(600));
+        let id = {
+            let store = Store::open(&c).unwrap();
+            store.start_fleet(&rules, t0).unwrap();
+            let reg = Reg {
+                region: Some("SH".into()),
+                consents: Consents {
+                    partner_sharing: true,
+                    engagement: true,
+                },
+                ..Reg::unregistered(vin)
+            };
+            store.register(&rules, &[reg], false, t0).unwrap();
+            let up = Uplink {
+                vin,
+                records: vec![rapport_shared::Record {
+                    seq: 1,
+                    at: t0,
+                    body: critical(0x0300),
+                }],
+            };
+            store.ingest(Some(&rules), &[up], t0).unwrap();
+            let id = store.alerts(true, Some(&vin)).unwrap()[0].id;
+            let contacted = rapport_cloud::fleet::alerts::StageMove {
+                stage: "contacted".into(),
+                advisor: Some("Li Wei".into()),
+                ..Default::default()
+            };
+            store
+                .transition(
+                    &rules,
+                    id,
+                    Some("desk"),
+                    Transition::Stage(contacted),
+                    contacted_at,
+                )
+                .unwrap();
+            store.flush().unwrap();
+            id
+        };
+        let due = contacted_at.saturating_add(Duration::from_secs(3 * 3600));
+        let store = Store::open(&c).unwrap();
+        store.start_fleet(&rules, contacted_at).unwrap();
+        let a = store.alert(id).unwrap().unwrap();
+        assert_eq!(a.promise_due(), Some(due));
+        store
+            .tick(&rules, Timestamp::from_millis(due.as_millis() - 1))
+            .unwrap();
+        assert_eq!(store.alert(id).unwrap().unwrap().escalated, None);
+        store.tick(&rules, due).unwrap();
+        let a = store.alert(id).unwrap().unwrap();
+        let e = a.escalated.clone().expect("escalated at its due");
+        assert_eq!((e.to.as_str(), e.at, e.level), ("desk", due, 1));
+        assert_eq!(e.stage, Some(rapport_cloud::fleet::alerts::Stage::OnSite));
+        assert_eq!(a.promise_due(), None);
+    });
+}
+
 rapport_harness::on_both_backends!(
+    a_running_promise_survives_a_restart,
     an_urban_critical_fault_kept_at_every_stage,
     a_late_contact_escalates_at_60_min_and_a_late_on_site_to_the_second_level,
     a_remote_region_has_24_hours_to_be_on_site,

@@ -178,10 +178,12 @@ async fn three_instances_survive_kills_and_a_database_outage_exactly_once() {
     assert_eq!(w.escalated_matched, 75, "{report}");
     assert_eq!(audit.escalated, 75, "{report}");
     assert_eq!(audit.escalations_pending, 0, "{report}");
+    // (`other`: the serviced stories' `alert.stage` resolved, sent when the workshop's service
+    // record closes an alert — docs/service-promise.md.)
     assert_eq!(
         w.delivered,
-        50 + 50 + 75,
-        "one id per alert and escalation: {report}"
+        50 + 50 + 75 + w.other,
+        "one id per alert, escalation and stage: {report}"
     );
     // The serviced stories moved their drivers (junior -> growing) and the strategies sent a
     // campaign each; the first placements are layer changes too.

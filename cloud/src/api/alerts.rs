@@ -331,7 +331,10 @@ fn stage_move(body: &[u8]) -> Result<StageMove, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::bad("bad_request", e.to_string()))?;
     let Value::Object(fields) = value else {
-        return Err(ApiError::bad("bad_request", "the body is not a JSON object"));
+        return Err(ApiError::bad(
+            "bad_request",
+            "the body is not a JSON object",
+        ));
     };
     for k in fields.keys() {
         if !["stage", "advisor", "eta", "note"].contains(&k.as_str()) {

@@ -185,9 +185,21 @@ fn promises_text(s: &Shared) -> Result<String, crate::store::StoreError> {
     let recent = shares(&alerts, from, now, now);
     let mut out = String::new();
     for (name, help, kind) in [
-        ("rapport_promises_kept_total", "Service promises kept (stage reached by its due).", "counter"),
-        ("rapport_promises_missed_total", "Service promises missed (due passed unreached).", "counter"),
-        ("rapport_promise_kept_share", "Share of service promises kept over the last 30 days.", "gauge"),
+        (
+            "rapport_promises_kept_total",
+            "Service promises kept (stage reached by its due).",
+            "counter",
+        ),
+        (
+            "rapport_promises_missed_total",
+            "Service promises missed (due passed unreached).",
+            "counter",
+        ),
+        (
+            "rapport_promise_kept_share",
+            "Share of service promises kept over the last 30 days.",
+            "gauge",
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -216,5 +228,7 @@ fn promises_text(s: &Shared) -> Result<String, crate::store::StoreError> {
 
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -206,3 +206,34 @@ fn retention_days_are_checked_and_webhooks_keep_delivered_days_is_an_alias() {
         7
     );
 }
+
+#[test]
+fn promises_are_checked_with_their_key_paths() {
+    let p = problems(
+        "[promises]\nsecond_level = \"nobody\"\nurban_regions = [\"SH\"]\n\
+         [[promises.rule]]\nkind = \"critical_fault\"\nstage = \"booked\"\nwithin_minutes = 60\n\
+         [[promises.rule]]\nkind = \"maintenance\"\nstage = \"contacted\"\nwithin_minutes = 0\n",
+    );
+    for key in [
+        "promises.second_level",
+        "promises.rule[0].stage",
+        "promises.rule[1].within_minutes",
+    ] {
+        assert!(p.iter().any(|m| m.starts_with(key)), "{key}: {p:?}");
+    }
+    // An unknown kind, stage or region is a syntax error naming where.
+    let e = Config::from_toml(
+        "t.toml",
+        "[[promises.rule]]\nkind = \"critical_fault\"\nstage = \"contacted\"\nwithin_minutes = 60\nregion = \"suburb\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("promises.rule"), "{e}");
+    let ok = Config::from_toml(
+        "t.toml",
+        "[promises]\nurban_regions = [\"SH\"]\n[[promises.rule]]\nkind = \"critical_fault\"\nstage = \"on_site\"\nwithin_minutes = 180\nregion = \"urban\"\n",
+    )
+    .unwrap();
+    assert!(ok.validate().is_empty(), "{:?}", ok.validate());
+    assert_eq!(ok.promises.rule[0].within_minutes, 180);
+}

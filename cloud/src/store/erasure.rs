@@ -178,11 +178,14 @@ impl Erasure {
     }
 }
 
-/// Partners an alert's webhooks went to: its partner and, once escalated, the fallback.
+/// Partners an alert's webhooks went to: its partner and, once escalated, the fallback
+/// (level 1) and the second level (level 2).
 pub fn alert_partners(a: &crate::fleet::alerts::Alert) -> Vec<(String, String)> {
     let mut out = vec![(a.webhook().id, a.partner.clone())];
-    if let Some(e) = a.escalation_webhook() {
-        out.push((e.id, e.partner));
+    for level in [1, 2] {
+        if let Some(e) = a.escalation_webhook_at(level) {
+            out.push((e.id, e.partner));
+        }
     }
     out
 }

@@ -1,7 +1,8 @@
 //! Partner alerts: what a partner is told about a vehicle, when, and what became of it.
 //!
-//! Owns [`Alert`] (its lifecycle open → acknowledged → resolved, SLA escalation, when its
-//! webhook is due), the JSON payload partners receive ([`payload`]), the webhook event types
+//! Owns [`Alert`] (its stages and promises — [`stages`]: raised → contacted → … → resolved
+//! or cancelled, each promised stage's clock, escalation levels 1 and 2 —, the older
+//! open → acknowledged → resolved view of them, when its webhook is due), the JSON payload partners receive ([`payload`]), the webhook event types
 //! ([`WebhookEvent`]) and the stable webhook message ids ([`message_id`]: one alert, one id
 //! per event, whatever the retries). Pure: the clock is passed in, nothing is stored or sent.
 //!
@@ -23,9 +24,11 @@
 //! shows it) but sends nothing more.
 //!
 //! # SLA and escalation
-//! The SLA runs from `send_at` (a partner cannot answer an alert it has not been sent):
-//! `sla_due = send_at + sla`. An alert still open at `sla_due` escalates once to the fallback
-//! partner ([`Alert::escalate`]), with its own event (`alert.escalated`) and message id.
+//! The SLA is the first promise (by default "contacted within `[alerts] sla_minutes`"; see
+//! [`stages`] for the promises per stage). It runs from `send_at` (a partner cannot answer an
+//! alert it has not been sent): `sla_due = send_at + sla`. A missed promise escalates: the
+//! first miss to the fallback partner ([`Alert::escalate`], [`Alert::miss_due`]), the second
+//! to `[promises] second_level`, each with its own event (`alert.escalated`) and message id.
 //!
 //! One story, read at the cloud's `now` ([`Alert::sla_state`], [`Alert::holder`]): an alert
 //! is answered when it is acknowledged, or resolved without an acknowledgement. Open, it is
@@ -59,11 +62,11 @@ use serde_json::{Map, Value};
 
 pub use self::payload::payload;
 use self::payload::{payload_serde, response_str};
-use super::model::{Category, DriverResponse, Layers};
 pub use self::stages::{
     Actor, Moved, Outcome, Planned, Promise, PromiseRules, Stage, StageError, StageMove,
     StageRecord,
 };
+use super::model::{Category, DriverResponse, Layers};
 
 /// The top-level keys of every alert payload, in the order they are written.
 pub const PAYLOAD_KEYS: &[&str] = &[
@@ -693,7 +696,9 @@ impl Alert {
             self.escalated.as_ref()?
         };
         let from = if level >= 2 {
-            self.escalated.as_ref().map_or(self.partner.as_str(), |e| e.to.as_str())
+            self.escalated
+                .as_ref()
+                .map_or(self.partner.as_str(), |e| e.to.as_str())
         } else {
             self.partner.as_str()
         };

@@ -117,11 +117,7 @@ fn the_plan_follows_kind_and_region_class_and_defaults_to_the_sla() {
     assert_eq!(r.class(Some("SH")), RegionClass::Urban);
     assert_eq!(r.class(Some("XZ")), RegionClass::Other);
     assert_eq!(r.class(None), RegionClass::Other);
-    let urban = r.plan(
-        AlertKind::CriticalFault,
-        RegionClass::Urban,
-        Duration::ZERO,
-    );
+    let urban = r.plan(AlertKind::CriticalFault, RegionClass::Urban, Duration::ZERO);
     assert_eq!(
         urban,
         vec![
@@ -160,15 +156,27 @@ fn an_urban_critical_fault_kept_on_time_at_every_stage() {
     let mut a = raised(AlertKind::CriticalFault, Some("SH"));
     assert_eq!((a.stage(), a.step()), (Stage::Raised, 1));
     assert_eq!(a.promise_due(), Some(at(HOUR)));
-    assert_eq!(a.move_stage(&contacted(), DEALER, at(30 * MIN)), Ok(Moved::Reached));
+    assert_eq!(
+        a.move_stage(&contacted(), DEALER, at(30 * MIN)),
+        Ok(Moved::Reached)
+    );
     // On site within 3 h of contacted (dispatched has no promise).
     assert_eq!(a.promise_due(), Some(at(30 * MIN + 3 * HOUR)));
     let d = with_eta("dispatched", at(2 * HOUR));
     assert_eq!(a.move_stage(&d, DEALER, at(40 * MIN)), Ok(Moved::Reached));
     assert_eq!(a.promise_due(), Some(at(30 * MIN + 3 * HOUR)));
-    assert_eq!(a.miss_due(at(3 * HOUR), Some("oem-desk"), Some("oem-regional")), (false, None));
-    assert_eq!(a.move_stage(&mv("on_site"), DEALER, at(2 * HOUR)), Ok(Moved::Reached));
-    assert_eq!(a.move_stage(&mv("resolved"), DEALER, at(3 * HOUR)), Ok(Moved::Reached));
+    assert_eq!(
+        a.miss_due(at(3 * HOUR), Some("oem-desk"), Some("oem-regional")),
+        (false, None)
+    );
+    assert_eq!(
+        a.move_stage(&mv("on_site"), DEALER, at(2 * HOUR)),
+        Ok(Moved::Reached)
+    );
+    assert_eq!(
+        a.move_stage(&mv("resolved"), DEALER, at(3 * HOUR)),
+        Ok(Moved::Reached)
+    );
     assert_eq!(a.stage(), Stage::Resolved);
     assert_eq!(a.step(), 5);
     assert_eq!(a.state, AlertState::Resolved);
@@ -196,7 +204,10 @@ fn late_contact_escalates_at_exactly_60_min_and_late_on_site_to_the_second_level
     let (missed, e) = a.miss_due(at(HOUR), levels.0, levels.1);
     assert!(missed);
     let e = e.unwrap();
-    assert_eq!((e.to.as_str(), e.at, e.level, e.stage), ("oem-desk", at(HOUR), 1, Some(Stage::Contacted)));
+    assert_eq!(
+        (e.to.as_str(), e.at, e.level, e.stage),
+        ("oem-desk", at(HOUR), 1, Some(Stage::Contacted))
+    );
     assert_eq!(a.holder(), "oem-desk");
     assert!(a.visible_to("oem-desk"));
     // Nothing runs until contacted is reached: no second escalation for the same miss.
@@ -212,7 +223,10 @@ fn late_contact_escalates_at_exactly_60_min_and_late_on_site_to_the_second_level
     );
     let (_, e2) = a.miss_due(at(70 * MIN + 3 * HOUR), levels.0, levels.1);
     let e2 = e2.unwrap();
-    assert_eq!((e2.to.as_str(), e2.level, e2.stage), ("oem-regional", 2, Some(Stage::OnSite)));
+    assert_eq!(
+        (e2.to.as_str(), e2.level, e2.stage),
+        ("oem-regional", 2, Some(Stage::OnSite))
+    );
     assert!(a.visible_to("oem-regional"));
     let hook = a.escalation_webhook_at(2).unwrap();
     assert_eq!(hook.id, "msg_a9_esc2");
@@ -222,8 +236,12 @@ fn late_contact_escalates_at_exactly_60_min_and_late_on_site_to_the_second_level
     assert_eq!(body["escalation"]["stage"], "on_site");
     assert_eq!(body["escalation"]["from"], "oem-desk");
     // Reached late: stays missed.
-    a.move_stage(&with_eta("dispatched", at(6 * HOUR)), Actor::Partner("oem-regional"), at(5 * HOUR))
-        .unwrap();
+    a.move_stage(
+        &with_eta("dispatched", at(6 * HOUR)),
+        Actor::Partner("oem-regional"),
+        at(5 * HOUR),
+    )
+    .unwrap();
     a.move_stage(&mv("on_site"), Actor::Partner("oem-regional"), at(6 * HOUR))
         .unwrap();
     let outcomes: Vec<_> = a.promises.iter().map(|p| p.outcome).collect();
@@ -283,22 +301,42 @@ fn invalid_moves_are_refused_and_change_nothing() {
         ),
     ];
     for (m, code) in &cases {
-        assert_eq!(a.move_stage(m, DEALER, at(MIN)).unwrap_err().code(), *code, "{m:?}");
+        assert_eq!(
+            a.move_stage(m, DEALER, at(MIN)).unwrap_err().code(),
+            *code,
+            "{m:?}"
+        );
         assert_eq!(a, before, "{m:?} changed the alert");
     }
     a.move_stage(&contacted(), DEALER, at(MIN)).unwrap();
     let before = a.clone();
-    let etas = [None, Some(at(MIN)), Some(at(MIN) .saturating_add(MAX_ETA_AHEAD).saturating_add(Duration::from_millis(1)))];
+    let etas = [
+        None,
+        Some(at(MIN)),
+        Some(
+            at(MIN)
+                .saturating_add(MAX_ETA_AHEAD)
+                .saturating_add(Duration::from_millis(1)),
+        ),
+    ];
     for eta in etas {
-        let m = StageMove { eta, ..mv("dispatched") };
-        assert_eq!(a.move_stage(&m, DEALER, at(MIN)).unwrap_err().code(), "invalid_eta");
+        let m = StageMove {
+            eta,
+            ..mv("dispatched")
+        };
+        assert_eq!(
+            a.move_stage(&m, DEALER, at(MIN)).unwrap_err().code(),
+            "invalid_eta"
+        );
         assert_eq!(a, before);
     }
     a.move_stage(&with_eta("dispatched", at(HOUR)), DEALER, at(2 * MIN))
         .unwrap();
     let before = a.clone();
     assert_eq!(
-        a.move_stage(&contacted(), DEALER, at(3 * MIN)).unwrap_err().code(),
+        a.move_stage(&contacted(), DEALER, at(3 * MIN))
+            .unwrap_err()
+            .code(),
         "stage_backwards"
     );
     assert_eq!(a, before);
@@ -306,11 +344,16 @@ fn invalid_moves_are_refused_and_change_nothing() {
     let before = a.clone();
     for m in [mv("on_site"), mv("cancelled")] {
         assert_eq!(
-            a.move_stage(&m, Actor::Operator, at(5 * MIN)).unwrap_err().code(),
+            a.move_stage(&m, Actor::Operator, at(5 * MIN))
+                .unwrap_err()
+                .code(),
             "alert_closed"
         );
     }
-    assert_eq!(a.move_stage(&mv("resolved"), DEALER, at(5 * MIN)), Ok(Moved::Unchanged));
+    assert_eq!(
+        a.move_stage(&mv("resolved"), DEALER, at(5 * MIN)),
+        Ok(Moved::Unchanged)
+    );
     assert_eq!(a, before);
 }
 
@@ -319,7 +362,10 @@ fn repeats_change_nothing_and_a_new_eta_is_a_revision_on_the_same_clock() {
     let mut a = raised(AlertKind::CriticalFault, Some("SH"));
     a.move_stage(&contacted(), DEALER, at(MIN)).unwrap();
     let before = a.clone();
-    assert_eq!(a.move_stage(&contacted(), DEALER, at(2 * MIN)), Ok(Moved::Unchanged));
+    assert_eq!(
+        a.move_stage(&contacted(), DEALER, at(2 * MIN)),
+        Ok(Moved::Unchanged)
+    );
     assert_eq!(a, before);
     let d = with_eta("dispatched", at(HOUR));
     a.move_stage(&d, DEALER, at(3 * MIN)).unwrap();
@@ -328,10 +374,17 @@ fn repeats_change_nothing_and_a_new_eta_is_a_revision_on_the_same_clock() {
     assert_eq!(a.move_stage(&d, DEALER, at(4 * MIN)), Ok(Moved::Unchanged));
     assert_eq!(a, before);
     let later = with_eta("dispatched", at(2 * HOUR));
-    assert_eq!(a.move_stage(&later, DEALER, at(5 * MIN)), Ok(Moved::Revised));
+    assert_eq!(
+        a.move_stage(&later, DEALER, at(5 * MIN)),
+        Ok(Moved::Revised)
+    );
     assert_eq!((a.stage(), a.step()), (Stage::Dispatched, 4));
     assert_eq!(a.stages.last().unwrap().eta, Some(at(2 * HOUR)));
-    assert_eq!(a.promise_due(), due, "a revision does not restart the clock");
+    assert_eq!(
+        a.promise_due(),
+        due,
+        "a revision does not restart the clock"
+    );
     let hooks = a.stage_webhooks();
     assert_eq!(hooks.len(), 1);
     assert_eq!(hooks[0].id, "msg_a9_s4");
@@ -382,7 +435,10 @@ fn shares_count_what_settled_in_the_window_for_the_partner_holding_the_clock() {
         .iter()
         .map(|s| (s.stage, s.tally.kept, s.tally.missed))
         .collect();
-    assert_eq!(stages, vec![(Stage::Contacted, 2, 1), (Stage::OnSite, 0, 1)]);
+    assert_eq!(
+        stages,
+        vec![(Stage::Contacted, 2, 1), (Stage::OnSite, 0, 1)]
+    );
     // A window ending before the on-site due: only the contact promises.
     let early = shares(&all, T0, at(2 * HOUR), now);
     assert_eq!((early[0].tally.kept, early[0].tally.missed), (2, 1));
@@ -403,7 +459,14 @@ fn an_alert_stored_before_stages_reads_and_moves_on() {
     );
     a.acknowledge(at(MIN), Some("dealer-north")).unwrap();
     let mut json = serde_json::to_value(&a).unwrap();
-    for k in ["stages", "plan", "promises", "escalated2", "held_by", "progress_downlink"] {
+    for k in [
+        "stages",
+        "plan",
+        "promises",
+        "escalated2",
+        "held_by",
+        "progress_downlink",
+    ] {
         json.as_object_mut().unwrap().remove(k);
     }
     let mut old: Alert = serde_json::from_value(json).unwrap();
@@ -427,8 +490,10 @@ fn an_alert_stored_before_stages_reads_and_moves_on() {
 fn promise_rules_problems_name_their_key_paths() {
     let mut r = rules();
     r.second_level = Some("nobody".into());
-    r.rule.push(rule(AlertKind::Maintenance, Stage::OnSite, 10, None));
-    r.rule.push(rule(AlertKind::CriticalFault, Stage::Contacted, 0, None));
+    r.rule
+        .push(rule(AlertKind::Maintenance, Stage::OnSite, 10, None));
+    r.rule
+        .push(rule(AlertKind::CriticalFault, Stage::Contacted, 0, None));
     let problems = r.problems("promises", &["dealer-north"]);
     let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(

@@ -33,7 +33,17 @@ use super::{Alert, AlertKind, AlertState, Escalation};
 
 /// Where a service case stands.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -635,7 +645,11 @@ impl Alert {
                 to: to.as_str().into(),
             });
         };
-        let advisor = mv.advisor.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        let advisor = mv
+            .advisor
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
         if to == Stage::Contacted
             && target > cur
             && advisor.is_none_or(|a| a.chars().count() > MAX_ADVISOR)
@@ -648,16 +662,14 @@ impl Alert {
             return match mv.eta {
                 Some(eta) if needs_eta && Some(eta) != held => {
                     check_eta(eta, now)?;
-                    let mut record = self.stages.last().cloned().unwrap_or_else(|| {
-                        StageRecord {
-                            stage: to,
-                            step: 0,
-                            at: now,
-                            by: by.name(),
-                            advisor: None,
-                            eta: None,
-                            note: None,
-                        }
+                    let mut record = self.stages.last().cloned().unwrap_or_else(|| StageRecord {
+                        stage: to,
+                        step: 0,
+                        at: now,
+                        by: by.name(),
+                        advisor: None,
+                        eta: None,
+                        note: None,
                     });
                     record.step = self.step().saturating_add(1);
                     record.at = now;
@@ -690,9 +702,9 @@ impl Alert {
             });
         }
         let eta = if needs_eta {
-            let eta = mv
-                .eta
-                .ok_or_else(|| StageError::InvalidEta(format!("{} needs an eta (ms)", to.as_str())))?;
+            let eta = mv.eta.ok_or_else(|| {
+                StageError::InvalidEta(format!("{} needs an eta (ms)", to.as_str()))
+            })?;
             check_eta(eta, now)?;
             Some(eta)
         } else {
@@ -731,7 +743,12 @@ impl Alert {
             eta,
             note,
         });
-        if let Some(p) = self.promises.iter_mut().rev().find(|p| p.outcome == Outcome::Running) {
+        if let Some(p) = self
+            .promises
+            .iter_mut()
+            .rev()
+            .find(|p| p.outcome == Outcome::Running)
+        {
             if p.stage == stage {
                 if now <= p.due {
                     p.outcome = Outcome::Kept;

@@ -9,9 +9,7 @@ use rapport_shared::{DownlinkBody, ServiceProgress, Timestamp};
 
 use super::{FleetError, OpenAlert, Step, Vehicle, is_resolved};
 use crate::downlink::envelope;
-use crate::fleet::alerts::{
-    Actor, Alert, AlertKind, AlertWebhook, Moved, Stage, StageMove,
-};
+use crate::fleet::alerts::{Actor, Alert, AlertKind, AlertWebhook, Moved, Stage, StageMove};
 use crate::fleet::store::TimelineEntry;
 use crate::webhook::outbox::Message;
 
@@ -118,7 +116,8 @@ impl Step<'_> {
                 Stage::Contacted if moved == Moved::Reached => "acknowledged".to_owned(),
                 s => format!("stage {}", s.as_str()),
             };
-            self.out.timeline(now, TimelineEntry::Alert { id, event, detail });
+            self.out
+                .timeline(now, TimelineEntry::Alert { id, event, detail });
         }
         // A webhook not yet sent (a maintenance alert waiting for the driver) is not
         // followed by stage webhooks the partner cannot place.
@@ -255,9 +254,9 @@ impl Step<'_> {
         };
         let fallback = self.rules.directory.fallback().map(|p| p.id.clone());
         let second = self.rules.promises.second_level.clone();
-        let (missed, escalation) =
-            open.alert
-                .miss_due(now, fallback.as_deref(), second.as_deref());
+        let (missed, escalation) = open
+            .alert
+            .miss_due(now, fallback.as_deref(), second.as_deref());
         if !missed {
             return;
         }
