@@ -271,15 +271,16 @@ async fn the_cloud_prunes_on_its_clock(kind: StoreKind) {
     let now = bed.now();
     bed.send_timed(V1, (0..2u64).map(|i| (now, odometer(2000 + i))).collect())
         .await;
-    bed.wait(Duration::from_secs(20), "the retention loop prunes", || {
-        records(&bed, V1).len() == 2
-    })
+    // The pass counts what it pruned after the deletions are visible: wait for both.
+    let pruned_5 = "rapport_retention_pruned_total{kind=\"records\"} 5";
+    bed.wait(
+        Duration::from_secs(20),
+        "the retention loop prunes and counts",
+        || records(&bed, V1).len() == 2 && bed.cloud.metrics().render().contains(pruned_5),
+    )
     .await;
     let metrics = bed.cloud.metrics().render();
-    assert!(
-        metrics.contains("rapport_retention_pruned_total{kind=\"records\"} 5"),
-        "{metrics}"
-    );
+    assert!(metrics.contains(pruned_5), "{metrics}");
     assert!(
         metrics.contains("rapport_retention_errors_total 0"),
         "{metrics}"
