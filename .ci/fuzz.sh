@@ -3,7 +3,7 @@
 # agent/fuzz and cloud/fuzz), then runs each target from its committed corpus
 # (`<crate>/fuzz/corpus/<target>/`, read only: new inputs go to a scratch folder) for a fixed
 # time. Budget: the runs, without the build, stay within 5 minutes: 16 targets at
-# FUZZ_SECONDS=10 s each is 160 s, plus each target's start-up and exit (under 1 s on an idle
+# FUZZ_SECONDS=8 s each is 128 s, plus each target's start-up and exit (under 1 s on an idle
 # runner; up to 7 s each on the loaded 2-core VM, see docs/reliability.md). One input running
 # over FUZZ_TIMEOUT=2 s is a finding like a crash (the finding's bar is 1 s on an idle machine;
 # 2 s leaves room for a loaded CI runner). Any crash, panic, timeout or out-of-memory fails the step, after every
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${FUZZ_SECONDS:-10}
+seconds=${FUZZ_SECONDS:-8}
 timeout=${FUZZ_TIMEOUT:-2}
 crates=(shared agent cloud)
 
