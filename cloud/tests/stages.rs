@@ -24,7 +24,7 @@ use rapport_harness::http::client as http;
 use rapport_harness::records::{critical, maintenance, prompt};
 use rapport_shared::{
     Downlink, DownlinkBody, DriverAnswer, MaintenanceStatus, PromptAction, PromptKind, RecordBody,
-    ServiceAnswer, ServiceStage, Timestamp, Uplink,
+    ServiceAnswer, ServiceStage, Timestamp, Uplink, Vin,
 };
 use serde_json::Value;
 
@@ -884,28 +884,7 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
         let mut now = Timestamp::from_millis(T0);
         store.start_fleet(&rules, now).unwrap();
         let vin = URBAN.parse().unwrap();
-        let reg = Reg {
-            region: Some("SH".into()),
-            consents: Consents {
-                partner_sharing: true,
-                engagement: true,
-            },
-            category: Category::Passenger,
-            ..Reg::unregistered(vin)
-        };
-        store.register(&rules, &[reg], false, now).unwrap();
-        let up = Uplink {
-            vin,
-            records: vec![rapport_shared::Record {
-                seq: 1,
-                at: now,
-                body: critical(0x0300),
-            }],
-        };
-        store.ingest(Some(&rules), &[up], now).unwrap();
-        let alert = store.alerts(true, Some(&vin)).unwrap();
-        assert_eq!(alert.len(), 1);
-        let id = alert[0].id;
+        let id = raise_urban_critical(&store, &rules, vin, now);
         let queued = |store: &Store, now: Timestamp| -> Vec<(ServiceStage, u32)> {
             let later = now.saturating_add(Duration::from_secs(24 * 3600));
             store
@@ -946,6 +925,37 @@ async fn queued_downlinks_hold_only_the_latest_progress(kind: StoreKind) {
         assert_eq!(a.promises.len(), 2);
     });
 }
+/// Straight on the store (no API): registers `vin` in the urban region SH with the partner
+/// consent, ingests a critical P0300 at `now` and returns the one alert it raised.
+fn raise_urban_critical(
+    store: &Store,
+    rules: &rapport_cloud::fleet::core::Rules,
+    vin: Vin,
+    now: Timestamp,
+) -> u64 {
+    let reg = Reg {
+        region: Some("SH".into()),
+        consents: Consents {
+            partner_sharing: true,
+            engagement: true,
+        },
+        category: Category::Passenger,
+        ..Reg::unregistered(vin)
+    };
+    store.register(rules, &[reg], false, now).unwrap();
+    let up = Uplink {
+        vin,
+        records: vec![rapport_shared::Record {
+            seq: 1,
+            at: now,
+            body: critical(0x0300),
+        }],
+    };
+    store.ingest(Some(rules), &[up], now).unwrap();
+    let alerts = store.alerts(true, Some(&vin)).unwrap();
+    assert_eq!(alerts.len(), 1, "one critical fault, one alert");
+    alerts[0].id
+}
 
 /// The store's rules for the store-level tests: the desk (fallback) and the promises.
 fn store_rules(c: &rapport_cloud::config::Config) -> rapport_cloud::fleet::core::Rules {
@@ -985,25 +995,7 @@ async fn a_running_promise_survives_a_restart(kind: StoreKind) {
         let id = {
             let store = Store::open(&c).unwrap();
             store.start_fleet(&rules, t0).unwrap();
-            let reg = Reg {
-                region: Some("SH".into()),
-                consents: Consents {
-                    partner_sharing: true,
-                    engagement: true,
-                },
-                ..Reg::unregistered(vin)
-            };
-            store.register(&rules, &[reg], false, t0).unwrap();
-            let up = Uplink {
-                vin,
-                records: vec![rapport_shared::Record {
-                    seq: 1,
-                    at: t0,
-                    body: critical(0x0300),
-                }],
-            };
-            store.ingest(Some(&rules), &[up], t0).unwrap();
-            let id = store.alerts(true, Some(&vin)).unwrap()[0].id;
+            let id = raise_urban_critical(&store, &rules, vin, t0);
             let contacted = rapport_cloud::fleet::alerts::StageMove {
                 stage: "contacted".into(),
                 advisor: Some("Li Wei".into()),

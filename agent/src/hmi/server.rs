@@ -638,14 +638,17 @@ struct AnswerBody {
 
 fn parse_answer(body: AnswerBody) -> Result<rapport_shared::DriverAnswer, ApiError> {
     use rapport_shared::DriverAnswer;
-    match body.answer.as_str() {
-        "left_car" => Ok(DriverAnswer::LeftCar),
-        "cancel" => Ok(DriverAnswer::Cancel),
-        other => Err(ApiError::invalid(
-            "unknown_answer",
-            format!("answer: {other:?} is neither left_car nor cancel"),
-        )),
-    }
+    // The wire enum's own names (`left_car`, `cancel`): one table, not a second one here.
+    DriverAnswer::ALL
+        .iter()
+        .copied()
+        .find(|a| a.name() == body.answer)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_answer",
+                format!("answer: {:?} is neither left_car nor cancel", body.answer),
+            )
+        })
 }
 
 /// The driver answers a service case: the answer goes to the cloud (once); a cancel closes
